@@ -1,0 +1,64 @@
+// Command ovlmgr manages container overlay networks on OVN: networks,
+// routers, policies, services and nodes, plus a one-machine lab.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and returns the process exit code:
+// 0 ok, 1 error, 2 usage.
+func run(args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "ovlmgr: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "ovlmgr",
+		Usage: "container overlay networks on OVN",
+		Description: `ovlmgr writes overlay networks, routers, policies and services into the OVN
+Northbound database; OVN turns them into flows and Geneve tunnels on every node.
+
+Example:
+   ovlmgr lab up --nodes 3          # a 3-node OVN lab in network namespaces
+   eval "$(ovlmgr lab env)"         # point ovlmgr at the lab's NB database
+   ovlmgr net create web --subnet 198.19.0.0/24
+   ovlmgr net list`,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "nb", Usage: "OVN Northbound endpoints, comma separated (unix:PATH, tcp:IP:PORT)", EnvVars: []string{"OVLMGR_NB"}},
+			&cli.StringFlag{Name: "sb", Usage: "OVN Southbound endpoints, comma separated", EnvVars: []string{"OVLMGR_SB"}},
+			&cli.DurationFlag{Name: "timeout", Value: defaultTimeout, Usage: "bound on each database call"},
+		},
+		Commands:             commands(),
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // run() prints errors and picks exit codes
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(c.App.ErrWriter, "ovlmgr: unknown command %q (see ovlmgr --help)\n", name)
+			os.Exit(2)
+		},
+	}
+}

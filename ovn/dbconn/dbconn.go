@@ -1,0 +1,331 @@
+// Package dbconn opens libovsdb clients to OVSDB servers (OVN Northbound,
+// Southbound, a node's Open_vSwitch database) with the settings ovlmgr uses
+// everywhere: several endpoints, leader-only for clustered databases, quiet
+// logging, a bounded connect time and clear errors.
+package dbconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/mapper"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+)
+
+// Defaults used when no endpoint is configured.
+const (
+	DefaultNB = "unix:/var/run/ovn/ovnnb_db.sock"
+	DefaultSB = "unix:/var/run/ovn/ovnsb_db.sock"
+	// EnvNB and EnvSB name the environment variables that override the defaults.
+	EnvNB = "OVLMGR_NB"
+	EnvSB = "OVLMGR_SB"
+	// DefaultTimeout bounds every call when the caller sets no deadline.
+	DefaultTimeout = 10 * time.Second
+)
+
+// DefaultOVS returns the local Open_vSwitch db endpoint the way OVS's own
+// tools find it: $OVS_RUNDIR/db.sock, OVS_RUNDIR defaulting to /var/run/openvswitch.
+func DefaultOVS() string {
+	dir := os.Getenv("OVS_RUNDIR")
+	if dir == "" {
+		dir = "/var/run/openvswitch"
+	}
+	return "unix:" + dir + "/db.sock"
+}
+
+// ResolveNB returns flag if set, else $OVLMGR_NB, else DefaultNB.
+func ResolveNB(flag string) string { return resolve(flag, EnvNB, DefaultNB) }
+
+// ResolveSB returns flag if set, else $OVLMGR_SB, else DefaultSB.
+func ResolveSB(flag string) string { return resolve(flag, EnvSB, DefaultSB) }
+
+func resolve(flag, env, def string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+// ParseEndpoints splits a comma list of OVSDB endpoints ("unix:/path",
+// "tcp:IP:PORT", "ssl:IP:PORT") and validates each.
+func ParseEndpoints(s string) ([]string, error) {
+	var out []string
+	for _, ep := range strings.Split(s, ",") {
+		ep = strings.TrimSpace(ep)
+		if ep == "" {
+			continue
+		}
+		u, err := url.Parse(ep)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %q: %v", ep, err)
+		}
+		switch u.Scheme {
+		case "unix":
+			if u.Opaque == "" && u.Path == "" {
+				return nil, fmt.Errorf("endpoint %q: unix endpoint needs a socket path (unix:/path/to/db.sock)", ep)
+			}
+		case "tcp", "ssl":
+			if u.Opaque == "" || !strings.Contains(u.Opaque, ":") {
+				return nil, fmt.Errorf("endpoint %q: %s endpoint needs IP:PORT (%s:198.18.0.1:6641)", ep, u.Scheme, u.Scheme)
+			}
+		default:
+			return nil, fmt.Errorf("endpoint %q: scheme must be unix:, tcp: or ssl:", ep)
+		}
+		out = append(out, ep)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no OVSDB endpoint given")
+	}
+	return out, nil
+}
+
+// Options tune Connect.
+type Options struct {
+	// What names the database in errors ("NB", "SB", "Open_vSwitch").
+	What string
+	// Monitor, when true, monitors every table of the model (a full cache).
+	// Leave false on per-container paths and use conditional monitors or Select.
+	Monitor bool
+	// Logger receives libovsdb's logs; nil discards them.
+	Logger *logr.Logger
+}
+
+// Connect opens a client for dbModel on the comma list endpoints. It returns
+// only once connected; ctx bounds the attempt (DefaultTimeout if it has no deadline).
+func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string, o Options) (client.Client, error) {
+	what := o.What
+	if what == "" {
+		what = dbModel.Name()
+	}
+	eps, err := ParseEndpoints(endpoints)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", what, err)
+	}
+	logger := o.Logger
+	if logger == nil {
+		l := logr.Discard()
+		logger = &l
+	}
+	opts := []client.Option{client.WithLogger(logger)}
+	if len(eps) > 1 {
+		// Several endpoints mean a clustered database: talk to its leader only.
+		opts = append(opts, client.WithLeaderOnly(true))
+	}
+	for _, ep := range eps {
+		opts = append(opts, client.WithEndpoint(ep))
+	}
+	c, err := client.NewOVSDBClient(dbModel, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s %s: %w", what, endpoints, err)
+	}
+	ctx, cancel := WithDefaultTimeout(ctx)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		return nil, fmt.Errorf("connect to %s %s: %v (is its ovsdb-server running and reachable?)", what, endpoints, unwrapDial(err))
+	}
+	if o.Monitor {
+		if _, err := c.MonitorAll(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("monitor %s %s: %w", what, endpoints, err)
+		}
+	}
+	return c, nil
+}
+
+// WithDefaultTimeout returns ctx bounded by DefaultTimeout when it has no deadline.
+func WithDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, DefaultTimeout)
+}
+
+func unwrapDial(err error) error {
+	var last error = err
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		last = e
+	}
+	if last != err && last != nil {
+		return fmt.Errorf("%v: %v", err, last)
+	}
+	return err
+}
+
+// Transact runs ops in one transaction and turns OVSDB operation errors into
+// one Go error (the first failing operation's error and details).
+func Transact(ctx context.Context, c client.Client, ops ...ovsdb.Operation) ([]ovsdb.OperationResult, error) {
+	ctx, cancel := WithDefaultTimeout(ctx)
+	defer cancel()
+	res, err := c.Transact(ctx, ops...)
+	if err != nil {
+		return res, err
+	}
+	if _, err := ovsdb.CheckOperationResults(res, ops); err != nil {
+		return res, opError(res, ops, err)
+	}
+	return res, nil
+}
+
+// OpError is a failed operation inside a transaction.
+type OpError struct {
+	Index   int    // index of the failing operation
+	Op      string // "insert", "wait", ...
+	Table   string
+	Error   string // OVSDB error name, e.g. "timed out" for a failed wait
+	Details string
+}
+
+func (e *OpError) String() string {
+	s := fmt.Sprintf("%s on %s: %s", e.Op, e.Table, e.Error)
+	if e.Details != "" {
+		s += ": " + e.Details
+	}
+	return s
+}
+
+// TxError wraps a failed transaction with the failing operation.
+type TxError struct {
+	Op  *OpError
+	Err error
+}
+
+func (e *TxError) Error() string {
+	if e.Op != nil {
+		return "transaction failed: " + e.Op.String()
+	}
+	return "transaction failed: " + e.Err.Error()
+}
+
+func (e *TxError) Unwrap() error { return e.Err }
+
+func opError(res []ovsdb.OperationResult, ops []ovsdb.Operation, err error) error {
+	for i, r := range res {
+		if r.Error == "" {
+			continue
+		}
+		oe := &OpError{Index: i, Error: r.Error, Details: r.Details}
+		if i < len(ops) {
+			oe.Op, oe.Table = ops[i].Op, ops[i].Table
+		}
+		return &TxError{Op: oe, Err: err}
+	}
+	return &TxError{Err: err}
+}
+
+// FailedWait reports whether err is a transaction that failed on the wait
+// operation at index i (a guard such as "no row with this name yet").
+func FailedWait(err error, i int) bool {
+	var te *TxError
+	if !errors.As(err, &te) || te.Op == nil {
+		return false
+	}
+	return te.Op.Index == i && te.Op.Op == ovsdb.OperationWait
+}
+
+// Select reads the rows of m's table that match all conds in one round trip,
+// without a cache: the way short-lived processes read on per-container paths
+// (put an indexed column such as a port name in conds). result must point to
+// a slice of the model type, e.g. *[]*nbdb.LogicalSwitch. With no conds every
+// row of the table is returned.
+func Select(ctx context.Context, c client.Client, m model.Model, result interface{}, conds ...model.Condition) error {
+	op, err := SelectOp(c, m, conds...)
+	if err != nil {
+		return err
+	}
+	res, err := Transact(ctx, c, op)
+	if err != nil {
+		return fmt.Errorf("select from %s: %w", op.Table, err)
+	}
+	return DecodeRows(c, op.Table, res[0].Rows, result)
+}
+
+// SelectOp builds the select operation Select sends, for callers that put it
+// in a larger transaction and decode its rows with DecodeRows.
+func SelectOp(c client.Client, m model.Model, conds ...model.Condition) (ovsdb.Operation, error) {
+	ins, err := c.Create(m)
+	if err != nil || len(ins) != 1 {
+		return ovsdb.Operation{}, fmt.Errorf("select: model %T: %v", m, err)
+	}
+	op := ovsdb.Operation{Op: ovsdb.OperationSelect, Table: ins[0].Table, Where: []ovsdb.Condition{}}
+	if len(conds) > 0 {
+		del, err := c.WhereAll(m, conds...).Delete()
+		if err != nil {
+			return ovsdb.Operation{}, fmt.Errorf("select from %s: %w", op.Table, err)
+		}
+		op.Where = del[0].Where
+	}
+	return op, nil
+}
+
+// DecodeRows converts rows of table into models appended to result (a pointer
+// to a slice of models or of model pointers).
+func DecodeRows(c client.Client, table string, rows []ovsdb.Row, result interface{}) error {
+	rv := reflect.ValueOf(result)
+	if rv.Kind() != reflect.Ptr || rv.Elem().Kind() != reflect.Slice {
+		return fmt.Errorf("decode %s rows: result must be a pointer to a slice, got %T", table, result)
+	}
+	slice := rv.Elem()
+	elem := slice.Type().Elem()
+	isPtr := elem.Kind() == reflect.Ptr
+	if isPtr {
+		elem = elem.Elem()
+	}
+	schema := c.Schema()
+	ts := schema.Table(table)
+	if ts == nil {
+		return fmt.Errorf("decode rows: table %s not in schema %s", table, schema.Name)
+	}
+	mp := mapper.NewMapper(schema)
+	for i := range rows {
+		obj := reflect.New(elem)
+		info, err := mapper.NewInfo(table, ts, obj.Interface())
+		if err != nil {
+			return fmt.Errorf("decode %s rows: %w", table, err)
+		}
+		if err := mp.GetRowData(&rows[i], info); err != nil {
+			return fmt.Errorf("decode %s row: %w", table, err)
+		}
+		if u, ok := rows[i]["_uuid"].(ovsdb.UUID); ok {
+			if err := info.SetField("_uuid", u.GoUUID); err != nil {
+				return fmt.Errorf("decode %s row: %w", table, err)
+			}
+		}
+		if isPtr {
+			slice = reflect.Append(slice, obj)
+		} else {
+			slice = reflect.Append(slice, obj.Elem())
+		}
+	}
+	rv.Elem().Set(slice)
+	return nil
+}
+
+// Absent returns a wait operation that makes a transaction fail unless no row
+// of m's table has field equal to its value in m (field points into m, e.g.
+// &ls.Name). Put it first in a create transaction: concurrent creates of one
+// name then have exactly one winner; the loser fails with FailedWait(err, 0).
+func Absent(c client.Client, m model.Model, field interface{}) (ovsdb.Operation, error) {
+	v := reflect.ValueOf(field)
+	if v.Kind() != reflect.Ptr {
+		return ovsdb.Operation{}, fmt.Errorf("absent guard: field must be a pointer into the model, got %T", field)
+	}
+	timeout := 0
+	ops, err := c.WhereAll(m, model.Condition{Field: field, Function: ovsdb.ConditionEqual, Value: v.Elem().Interface()}).
+		Wait(ovsdb.WaitConditionNotEqual, &timeout, m, field)
+	if err != nil {
+		return ovsdb.Operation{}, fmt.Errorf("absent guard: %w", err)
+	}
+	return ops[0], nil
+}

@@ -1,0 +1,101 @@
+package dbconn_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+)
+
+func TestParseEndpoints(t *testing.T) {
+	good := map[string]int{
+		"unix:/var/run/ovn/ovnnb_db.sock":              1,
+		"tcp:198.18.0.1:6641,tcp:198.18.0.2:6641":      2,
+		" tcp:198.18.0.1:6641 , ssl:198.18.0.3:6641 ,": 2,
+	}
+	for in, n := range good {
+		eps, err := dbconn.ParseEndpoints(in)
+		if err != nil || len(eps) != n {
+			t.Errorf("ParseEndpoints(%q) = %v, %v; want %d endpoints", in, eps, err, n)
+		}
+	}
+	bad := map[string]string{
+		"":               "no OVSDB endpoint",
+		"http://x":       "scheme must be",
+		"tcp:198.18.0.1": "IP:PORT",
+		"unix:":          "socket path",
+	}
+	for in, want := range bad {
+		if _, err := dbconn.ParseEndpoints(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseEndpoints(%q) error = %v; want it to mention %q", in, err, want)
+		}
+	}
+}
+
+func TestConnectUnreachable(t *testing.T) {
+	dbm, err := nbdb.FullDatabaseModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = dbconn.Connect(ctx, dbm, "unix:/nonexistent/nb.sock", dbconn.Options{What: "NB"})
+	if err == nil || !strings.Contains(err.Error(), "connect to NB unix:/nonexistent/nb.sock") {
+		t.Fatalf("error = %v; want it to name NB and the endpoint", err)
+	}
+}
+
+func TestSelectAndWaitGuard(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	dbm, err := nbdb.FullDatabaseModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, err := dbconn.Connect(ctx, dbm, srv.Endpoint, dbconn.Options{What: "NB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	ls := &nbdb.LogicalSwitch{Name: "web", ExternalIDs: map[string]string{"k": "v"}}
+	guard := func(name string) ovsdb.Operation {
+		m := &nbdb.LogicalSwitch{Name: name}
+		op, err := dbconn.Absent(c, m, &m.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op
+	}
+	ins, err := c.Create(ls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbconn.Transact(ctx, c, append([]ovsdb.Operation{guard("web")}, ins...)...); err != nil {
+		t.Fatalf("first create: %v", err)
+	}
+	_, err = dbconn.Transact(ctx, c, append([]ovsdb.Operation{guard("web")}, ins...)...)
+	if !dbconn.FailedWait(err, 0) {
+		t.Fatalf("second create: error %v; want a failed wait at op 0", err)
+	}
+
+	var got []*nbdb.LogicalSwitch
+	m := &nbdb.LogicalSwitch{}
+	if err := dbconn.Select(ctx, c, m, &got, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Name != "web" || got[0].ExternalIDs["k"] != "v" || got[0].UUID == "" {
+		t.Fatalf("select = %+v; want the one switch web with its external_ids and UUID", got)
+	}
+	var all []nbdb.LogicalSwitch
+	if err := dbconn.Select(ctx, c, &nbdb.LogicalSwitch{}, &all); err != nil || len(all) != 1 {
+		t.Fatalf("select all = %v, %v; want 1 row", all, err)
+	}
+}
