@@ -10,5 +10,16 @@ func commands() []*cli.Command {
 	} {
 		cmds = append(cmds, c())
 	}
+	markUsageErrors(cmds)
 	return cmds
+}
+
+// markUsageErrors makes flag errors of every (sub)command exit with code 2.
+func markUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		if c.OnUsageError == nil {
+			c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+		}
+		markUsageErrors(c.Subcommands)
+	}
 }
