@@ -1,0 +1,274 @@
+package dns
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// Topology is how ovlmgr networks are joined by Logical_Routers, read from
+// OVN's own rows (router-type switch ports and router ports), so it does not
+// depend on how a router was attached.
+type Topology struct {
+	// Switches maps network name to its switch (without ports).
+	Switches map[string]*nbdb.LogicalSwitch
+	// Routers maps network name to the names of the Logical_Routers it is on.
+	Routers map[string][]string
+	// RouterUUID maps router name to its UUID.
+	RouterUUID map[string]string
+	// DNS maps network name to its DNS row UUID (if any).
+	DNS map[string]string
+}
+
+// Peers returns the networks sharing a router with network (itself excluded), sorted.
+func (t *Topology) Peers(network string) []string {
+	set := map[string]bool{}
+	for _, r := range t.Routers[network] {
+		for n, rs := range t.Routers {
+			for _, r2 := range rs {
+				if r2 == r && n != network {
+					set[n] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ReadTopology reads every ovlmgr network, its DNS row and the routers it is
+// attached to, in two transactions whose size grows with networks and router
+// attachments, never with container ports.
+func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
+	res, err := dbconn.Transact(ctx, nb,
+		selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{includes("external_ids", strMap(owner.Selector(owner.KindNetwork)))},
+			"_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
+		selectOp(nbdb.DNSTable, []ovsdb.Condition{includes("external_ids", strMap(owner.Selector(owner.KindDNS)))}, "_uuid", "external_ids"),
+		selectOp(nbdb.LogicalRouterTable, nil, "_uuid", "name", "ports"),
+		selectOp(nbdb.LogicalRouterPortTable, nil, "_uuid", "name"),
+		selectOp(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{eq("type", "router")}, "_uuid", "name", "options"))
+	if err != nil {
+		return nil, fmt.Errorf("read network topology: %w", err)
+	}
+	var (
+		sws  []*nbdb.LogicalSwitch
+		dnss []*nbdb.DNS
+		lrs  []*nbdb.LogicalRouter
+		lrps []*nbdb.LogicalRouterPort
+		lsps []*nbdb.LogicalSwitchPort
+	)
+	for i, d := range []struct {
+		table string
+		out   interface{}
+	}{{nbdb.LogicalSwitchTable, &sws}, {nbdb.DNSTable, &dnss}, {nbdb.LogicalRouterTable, &lrs},
+		{nbdb.LogicalRouterPortTable, &lrps}, {nbdb.LogicalSwitchPortTable, &lsps}} {
+		if err := dbconn.DecodeRows(nb, d.table, res[i].Rows, d.out); err != nil {
+			return nil, err
+		}
+	}
+	t := &Topology{Switches: map[string]*nbdb.LogicalSwitch{}, Routers: map[string][]string{},
+		RouterUUID: map[string]string{}, DNS: map[string]string{}}
+	bySwitchUUID := map[string]string{}
+	for _, s := range sws {
+		if owner.Owned(s.ExternalIDs, owner.KindNetwork) {
+			t.Switches[s.Name] = s
+			bySwitchUUID[s.UUID] = s.Name
+		}
+	}
+	sort.Slice(dnss, func(i, j int) bool { return dnss[i].UUID < dnss[j].UUID })
+	for _, d := range dnss {
+		if owner.Owned(d.ExternalIDs, owner.KindDNS) {
+			n := d.ExternalIDs[owner.KeyName]
+			if _, ok := t.DNS[n]; !ok {
+				t.DNS[n] = d.UUID
+			}
+		}
+	}
+	lrpName := map[string]string{}
+	for _, p := range lrps {
+		lrpName[p.UUID] = p.Name
+	}
+	routerOfLRP := map[string]string{}
+	for _, r := range lrs {
+		t.RouterUUID[r.Name] = r.UUID
+		for _, p := range r.Ports {
+			if n, ok := lrpName[p]; ok {
+				routerOfLRP[n] = r.Name
+			}
+		}
+	}
+	// Router-type switch ports peered with a router port: find their switch.
+	var ops []ovsdb.Operation
+	var attach []string // router name per op
+	for _, p := range lsps {
+		r, ok := routerOfLRP[p.Options["router-port"]]
+		if !ok {
+			continue
+		}
+		ops = append(ops, selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{includes("ports", uuidSet([]string{p.UUID}))}, "_uuid"))
+		attach = append(attach, r)
+	}
+	if len(ops) > 0 {
+		res, err := dbconn.Transact(ctx, nb, ops...)
+		if err != nil {
+			return nil, fmt.Errorf("read router attachments: %w", err)
+		}
+		for i := range ops {
+			var got []*nbdb.LogicalSwitch
+			if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[i].Rows, &got); err != nil {
+				return nil, err
+			}
+			for _, s := range got {
+				if n, ok := bySwitchUUID[s.UUID]; ok && !contains(t.Routers[n], attach[i]) {
+					t.Routers[n] = append(t.Routers[n], attach[i])
+				}
+			}
+		}
+	}
+	return t, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Sync makes every ovlmgr network have its DNS row and every network's
+// switch reference exactly its own row plus those of the networks sharing a
+// router with it (references to rows ovlmgr does not own are kept). Call it
+// after attaching a network to a router or detaching it. Concurrent changes
+// are detected with wait guards and the sync is redone.
+func Sync(ctx context.Context, nb client.Client) error {
+	var err error
+	for attempt := 0; attempt < 8; attempt++ {
+		var retry bool
+		retry, err = syncOnce(ctx, nb)
+		if err == nil && !retry {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("sync DNS rows: NB kept changing, gave up after 8 attempts")
+}
+
+func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
+	t, err := ReadTopology(ctx, nb)
+	if err != nil {
+		return false, fmt.Errorf("sync DNS rows: %w", err)
+	}
+	var ops []ovsdb.Operation
+	var guards []int
+	rowOf := map[string]string{} // network → DNS uuid or named uuid
+	names := make([]string, 0, len(t.Switches))
+	for n := range t.Switches {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for i, n := range names {
+		if u, ok := t.DNS[n]; ok {
+			rowOf[n] = u
+			continue
+		}
+		named := fmt.Sprintf("dns%d", i)
+		rowOf[n] = named
+		// Only one creator wins: every other one fails this wait and retries.
+		timeout := 0
+		guards = append(guards, len(ops))
+		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationWait, Table: nbdb.DNSTable, Timeout: &timeout,
+			Where: []ovsdb.Condition{eq("external_ids", strMap(dnsIDs(n)))}, Columns: []string{"external_ids"},
+			Until: string(ovsdb.WaitConditionNotEqual), Rows: []ovsdb.Row{{"external_ids": strMap(dnsIDs(n))}}})
+		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.DNSTable, UUIDName: named,
+			Row: ovsdb.Row{"external_ids": strMap(dnsIDs(n)), "records": strMap(nil)}})
+	}
+	ours := map[string]bool{}
+	for _, u := range t.DNS {
+		ours[u] = true
+	}
+	for _, n := range names {
+		sw := t.Switches[n]
+		want := map[string]bool{rowOf[n]: true}
+		for _, p := range t.Peers(n) {
+			want[rowOf[p]] = true
+		}
+		for _, u := range sw.DNSRecords {
+			if !ours[u] {
+				want[u] = true // not ours: keep
+			}
+		}
+		if sameSet(want, sw.DNSRecords) {
+			continue
+		}
+		guards = append(guards, len(ops))
+		ops = append(ops, waitRowOp(nbdb.LogicalSwitchTable, sw.UUID, eq("dns_records", uuidSet(sw.DNSRecords))))
+		list := make([]string, 0, len(want))
+		for u := range want {
+			list = append(list, u)
+		}
+		sort.Strings(list)
+		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.LogicalSwitchTable, Where: byUUID(sw.UUID),
+			Row: ovsdb.Row{"dns_records": uuidSet(list)}})
+	}
+	if len(ops) == 0 {
+		return false, nil
+	}
+	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
+		for _, g := range guards {
+			if dbconn.FailedWait(err, g) {
+				return true, nil
+			}
+		}
+		return false, fmt.Errorf("sync DNS rows: %w", err)
+	}
+	return false, nil
+}
+
+func sameSet(want map[string]bool, have []string) bool {
+	if len(want) != len(have) {
+		return false
+	}
+	for _, u := range have {
+		if !want[u] {
+			return false
+		}
+	}
+	return true
+}
+
+// DeleteOps returns operations removing the network's DNS row and its
+// references from every switch (call in the network's delete transaction).
+func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.Operation, error) {
+	t, err := ReadTopology(ctx, nb)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := t.DNS[network]
+	if !ok {
+		return nil, nil
+	}
+	var ops []ovsdb.Operation
+	for _, sw := range t.Switches {
+		if contains(sw.DNSRecords, u) {
+			ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID),
+				mutation("dns_records", ovsdb.MutateOperationDelete, uuidSet([]string{u}))))
+		}
+	}
+	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.DNSTable, Where: byUUID(u)})
+	return ops, nil
+}
