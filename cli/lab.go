@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+)
+
+// labCommand is `ovlmgr lab`: a multi-node OVN deployment on this machine.
+func labCommand() *cli.Command {
+	nameFlag := &cli.StringFlag{Name: "name", Value: lab.DefaultName, Usage: "lab name: prefixes its namespaces (1-8 of a-z 0-9)", EnvVars: []string{"OVLMGR_LAB"}}
+	dirFlag := &cli.StringFlag{Name: "dir", Usage: "lab directory (default " + lab.DefaultRoot + "/NAME)"}
+	load := func(c *cli.Context) (*lab.Lab, error) {
+		if d := c.String("dir"); d != "" {
+			if !strings.Contains(d, "/") {
+				d = "./" + d
+			}
+			return lab.Load(d)
+		}
+		return lab.Load(c.String("name"))
+	}
+	return &cli.Command{
+		Name:  "lab",
+		Usage: "run a multi-node OVN lab in network namespaces on this machine",
+		Description: `A central namespace (OVN NB + SB databases, ovn-northd) and N node namespaces
+(ovsdb-server, ovs-vswitchd with the userspace datapath, ovn-controller) on an
+underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
+
+   ovlmgr lab up --nodes 3
+   eval "$(ovlmgr lab env)"
+   ovlmgr node list
+   ovlmgr lab exec n1 -- ovs-vsctl show
+   ovlmgr lab down`,
+		Subcommands: []*cli.Command{
+			{
+				Name:  "up",
+				Usage: "bring a lab up (or reuse it when it is already up and healthy)",
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "nodes", Value: lab.DefaultNodes, Usage: "number of nodes (1-50)"},
+					nameFlag, dirFlag,
+					&cli.IntFlag{Name: "underlay-mtu", Value: lab.DefaultMTU, Usage: "underlay MTU; overlay MTU is 58 less"},
+				},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 0, "no arguments"); err != nil {
+						return err
+					}
+					ctx, cancel := context.WithTimeout(c.Context, 3*time.Minute)
+					defer cancel()
+					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
+						UnderlayMTU: c.Int("underlay-mtu"), Log: c.App.ErrWriter})
+					if err != nil {
+						return err
+					}
+					fmt.Fprint(c.App.Writer, l.Env())
+					nameArg := ""
+					if l.Name != lab.DefaultName {
+						nameArg = " --name " + l.Name
+					}
+					fmt.Fprintf(c.App.ErrWriter, `
+# Next:
+#   eval "$(ovlmgr lab env%s)"    # point ovlmgr at this lab
+#   ovlmgr node list    # %d connected chassis
+#   ovlmgr lab exec%s n1 -- ovs-vsctl show
+#   ovlmgr lab status%s
+#   ovlmgr lab down%s
+`, nameArg, len(l.Nodes), nameArg, nameArg, nameArg)
+					return nil
+				},
+			},
+			{
+				Name:  "env",
+				Usage: "print the environment that points ovlmgr at the lab (eval \"$(ovlmgr lab env)\")",
+				Flags: []cli.Flag{nameFlag, dirFlag},
+				Action: func(c *cli.Context) error {
+					l, err := load(c)
+					if err != nil {
+						return err
+					}
+					fmt.Fprint(c.App.Writer, l.Env())
+					return nil
+				},
+			},
+			{
+				Name:  "status",
+				Usage: "show the lab's daemons, chassis and tunnels; exit 1 when unhealthy",
+				Flags: []cli.Flag{nameFlag, dirFlag, outputFlag},
+				Action: func(c *cli.Context) error {
+					l, err := load(c)
+					if err != nil {
+						return err
+					}
+					ctx, cancel := callContext(c)
+					defer cancel()
+					st, err := l.Status(ctx)
+					if err != nil {
+						return err
+					}
+					if err := printOut(c, st, func(w io.Writer) { statusTable(w, st) }); err != nil {
+						return err
+					}
+					if !st.Healthy() {
+						return fmt.Errorf("lab %s is not healthy: %s", l.Name, strings.Join(st.Problems, "; "))
+					}
+					return nil
+				},
+			},
+			{
+				Name:      "exec",
+				Usage:     "run a command in a node's namespace with its OVS/OVN environment",
+				ArgsUsage: "NODE -- COMMAND [ARGS...]",
+				Flags:     []cli.Flag{nameFlag, dirFlag},
+				Action: func(c *cli.Context) error {
+					if c.NArg() < 2 {
+						return usagef("lab exec: want NODE -- COMMAND [ARGS...] (e.g. ovlmgr lab exec n1 -- ovs-vsctl show)")
+					}
+					args := c.Args().Slice()
+					if args[1] == "--" {
+						args = append(args[:1], args[2:]...)
+					}
+					if len(args) < 2 {
+						return usagef("lab exec: missing COMMAND after %s", args[0])
+					}
+					l, err := load(c)
+					if err != nil {
+						return err
+					}
+					n, err := l.Node(args[0])
+					if err != nil {
+						return err
+					}
+					return nsexec.Exec(n.NetNSPath, n.Env, args[1], args[2:]...)
+				},
+			},
+			{
+				Name:  "down",
+				Usage: "stop the lab's daemons and delete its namespaces and directory (idempotent)",
+				Flags: []cli.Flag{nameFlag, dirFlag},
+				Action: func(c *cli.Context) error {
+					l, err := load(c)
+					if err != nil {
+						if strings.HasPrefix(err.Error(), "no lab at") {
+							fmt.Fprintf(c.App.ErrWriter, "%v: nothing to do\n", err)
+							return nil
+						}
+						return err
+					}
+					l.SetLog(c.App.ErrWriter)
+					return l.Down(c.Context)
+				},
+			},
+		},
+	}
+}
+
+func statusTable(w io.Writer, st *lab.Status) {
+	row(w, "NODE", "DAEMON", "PID", "ALIVE")
+	for _, d := range st.Daemons {
+		pid := "-"
+		if d.PID > 0 {
+			pid = strconv.Itoa(d.PID)
+		}
+		row(w, d.Node, d.Name, pid, strconv.FormatBool(d.Alive))
+	}
+	row(w)
+	chassisTable(w, st.Chassis)
+	row(w)
+	row(w, "NODE", "TUNNEL-TO", "REMOTE-IP", "EGRESS")
+	for _, t := range st.Tunnels {
+		row(w, t.Node, t.RemoteNode, t.RemoteIP, t.Egress)
+	}
+	if len(st.Problems) > 0 {
+		row(w)
+		row(w, "PROBLEMS")
+		for _, p := range st.Problems {
+			row(w, p)
+		}
+	} else {
+		row(w)
+		row(w, "healthy")
+	}
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ovlmgr/ovlmgr/ovn/chassis"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/node"
+)
+
+// nodeCommand is `ovlmgr node`: join this machine to OVN, leave, list chassis.
+func nodeCommand() *cli.Command {
+	ovsFlag := &cli.StringFlag{Name: "ovs", Usage: "local Open_vSwitch db endpoint (default unix:$OVS_RUNDIR/db.sock, OVS_RUNDIR defaulting to /var/run/openvswitch)"}
+	return &cli.Command{
+		Name:  "node",
+		Usage: "join this machine to OVN, leave, and list nodes (chassis)",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "join",
+				Usage: "write this node's OVN settings to the local Open_vSwitch db and create br-int",
+				Description: `Sets Open_vSwitch external_ids system-id, hostname, ovn-remote, ovn-encap-type=geneve,
+ovn-encap-ip, ovn-bridge=br-int, ovn-bridge-datapath-type (and ovlmgr.io/nb for the CNI
+plugin) and creates br-int. Start ovn-controller afterwards.
+
+   ovlmgr node join --sb tcp:198.18.0.1:6642 --nb tcp:198.18.0.1:6641 --encap-ip 198.18.0.11`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "sb", Usage: "OVN Southbound endpoint(s) for ovn-controller (required)"},
+					&cli.StringFlag{Name: "nb", Usage: "OVN Northbound endpoint(s), recorded for ovlmgr tools on this node"},
+					&cli.StringFlag{Name: "encap-ip", Usage: "this node's Geneve tunnel IP; must be on a local interface (required)"},
+					&cli.StringFlag{Name: "system-id", Usage: "chassis name (default: the existing system-id, else the hostname)"},
+					&cli.StringFlag{Name: "hostname", Usage: "chassis hostname (default: this machine's hostname)"},
+					&cli.StringFlag{Name: "datapath", Value: "system", Usage: "br-int datapath type: system or netdev (userspace)"},
+					&cli.BoolFlag{Name: "force", Usage: "replace another ovn-remote already set"},
+					ovsFlag,
+				},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 0, "no arguments"); err != nil {
+						return err
+					}
+					if c.String("sb") == "" {
+						return usagef("node join: --sb is required (e.g. --sb tcp:198.18.0.1:6642)")
+					}
+					if c.String("encap-ip") == "" {
+						return usagef("node join: --encap-ip is required (this node's tunnel IP)")
+					}
+					ctx, cancel := callContext(c)
+					defer cancel()
+					res, err := node.Join(ctx, node.JoinOptions{
+						OVS: c.String("ovs"), SB: c.String("sb"), NB: c.String("nb"), EncapIP: c.String("encap-ip"),
+						SystemID: c.String("system-id"), Hostname: c.String("hostname"), Datapath: c.String("datapath"), Force: c.Bool("force"),
+					})
+					if err != nil {
+						return err
+					}
+					what := "joined"
+					if !res.Changed {
+						what = "already joined"
+					}
+					fmt.Fprintf(c.App.Writer, "node %s (hostname %s, encap geneve %s) %s\n", res.SystemID, res.Hostname, res.EncapIP, what)
+					return nil
+				},
+			},
+			{
+				Name:  "leave",
+				Usage: "undo join: remove the settings join wrote and br-int if join created it",
+				Flags: []cli.Flag{ovsFlag, &cli.BoolFlag{Name: "force", Usage: "delete br-int even with ports still on it"}},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 0, "no arguments"); err != nil {
+						return err
+					}
+					ctx, cancel := callContext(c)
+					defer cancel()
+					if err := node.Leave(ctx, node.LeaveOptions{OVS: c.String("ovs"), Force: c.Bool("force")}); err != nil {
+						return err
+					}
+					fmt.Fprintln(c.App.Writer, "left")
+					return nil
+				},
+			},
+			{
+				Name:  "list",
+				Usage: "list every chassis in the Southbound db",
+				Flags: []cli.Flag{outputFlag},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 0, "no arguments"); err != nil {
+						return err
+					}
+					ctx, cancel := callContext(c)
+					defer cancel()
+					sb, err := dbconn.ConnectSB(ctx, dbconn.ResolveSB(c.String("sb")))
+					if err != nil {
+						return err
+					}
+					defer sb.Close()
+					chs, err := chassis.List(ctx, sb)
+					if err != nil {
+						return err
+					}
+					return printOut(c, chs, func(w io.Writer) { chassisTable(w, chs) })
+				},
+			},
+		},
+	}
+}
+
+func chassisTable(w io.Writer, chs []chassis.Chassis) {
+	row(w, "NAME", "HOSTNAME", "ENCAP", "CONNECTED", "PORTS")
+	for _, ch := range chs {
+		var enc []string
+		for _, e := range ch.Encaps {
+			enc = append(enc, e.Type+":"+e.IP)
+		}
+		row(w, ch.Name, ch.Hostname, strings.Join(enc, ","), strconv.FormatBool(ch.Connected), strconv.Itoa(ch.Ports))
+	}
+}

@@ -1,0 +1,237 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/chassis"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
+)
+
+// TestLabSizes brings up labs of 1, 3 and 5 nodes at the same time (so it
+// also shows that labs with different names do not collide), checks
+// chassis and tunnels, takes them down and checks nothing is left.
+func TestLabSizes(t *testing.T) {
+	needLab(t)
+	hostLinks := linkNames(t)
+	for i, n := range []int{1, 3, 5} {
+		t.Run(fmt.Sprintf("nodes=%d", n), func(t *testing.T) {
+			t.Parallel()
+			name := uniqueName(fmt.Sprintf("z%d", i))
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			l, err := lab.Up(ctx, lab.Options{Nodes: n, Name: name})
+			if err != nil {
+				t.Fatalf("lab up: %v", err)
+			}
+			downed := false
+			defer func() {
+				if !downed {
+					_ = l.Down(context.Background())
+				}
+			}()
+			checkLab(ctx, t, l, n)
+
+			if err := l.Down(ctx); err != nil {
+				t.Fatalf("lab down: %v", err)
+			}
+			downed = true
+			checkGone(t, l, hostLinks)
+			if err := l.Down(ctx); err != nil {
+				t.Fatalf("second lab down (must be a no-op): %v", err)
+			}
+		})
+	}
+}
+
+// checkLab asserts n connected chassis with Geneve encaps, full tunnel mesh
+// egressing br-phy, and working node commands.
+func checkLab(ctx context.Context, t *testing.T, l *lab.Lab, n int) {
+	t.Helper()
+	if len(l.Nodes) != n {
+		t.Fatalf("lab has %d nodes, want %d", len(l.Nodes), n)
+	}
+	sb, err := dbconn.ConnectSB(ctx, l.SB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	chs, err := chassis.List(ctx, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chs) != n {
+		t.Fatalf("node list: %d chassis, want %d: %+v", len(chs), n, chs)
+	}
+	for i, ch := range chs {
+		want := l.Nodes[i]
+		if ch.Name != want.SystemID || ch.Hostname != want.Name || !ch.Connected {
+			t.Errorf("chassis %d = %+v, want name %s hostname %s connected", i, ch, want.SystemID, want.Name)
+		}
+		if len(ch.Encaps) != 1 || ch.Encaps[0].Type != "geneve" || ch.Encaps[0].IP != want.EncapIP {
+			t.Errorf("chassis %s encaps %+v, want geneve %s", ch.Name, ch.Encaps, want.EncapIP)
+		}
+	}
+	for _, nd := range l.Nodes {
+		oc, err := vsdb.Connect(ctx, nd.OVS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ifs, err := vsdb.Interfaces(ctx, oc, "geneve")
+		oc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, i := range ifs {
+			got[i.Options["remote_ip"]] = i.Status["tunnel_egress_iface"]
+		}
+		if len(got) != n-1 {
+			t.Errorf("%s: %d geneve tunnels %v, want %d", nd.Name, len(got), got, n-1)
+		}
+		for _, other := range l.Nodes {
+			if other == nd {
+				continue
+			}
+			if eg, ok := got[other.EncapIP]; !ok || eg != lab.PhysBridge {
+				t.Errorf("%s: tunnel to %s: present=%v egress=%q, want egress %s", nd.Name, other.Name, ok, eg, lab.PhysBridge)
+			}
+		}
+		// The node's environment reaches its own db from inside its namespace.
+		out, err := nd.Command(ctx, "ovs-vsctl", "get", "Open_vSwitch", ".", "external_ids:system-id").CombinedOutput()
+		if err != nil || strings.Trim(strings.TrimSpace(string(out)), `"`) != nd.SystemID {
+			t.Errorf("%s: ovs-vsctl get system-id: %q, %v; want %s", nd.Name, out, err, nd.SystemID)
+		}
+		// The encap IP lives on br-phy inside the node's namespace.
+		err = nd.Do(func() error {
+			l, err := netlink.LinkByName(lab.PhysBridge)
+			if err != nil {
+				return err
+			}
+			addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+			if err != nil {
+				return err
+			}
+			for _, a := range addrs {
+				if a.IP.String() == nd.EncapIP {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s has %v, want %s", lab.PhysBridge, addrs, nd.EncapIP)
+		})
+		if err != nil {
+			t.Errorf("%s: %v", nd.Name, err)
+		}
+	}
+	st, err := l.Status(ctx)
+	if err != nil || !st.Healthy() {
+		t.Errorf("lab status: %v %v", err, st.Problems)
+	}
+	// Reloading the lab from its directory gives the same lab.
+	l2, err := lab.Load(l.Dir)
+	if err != nil || l2.NB != l.NB || len(l2.Nodes) != n {
+		t.Errorf("lab.Load(%s) = %+v, %v", l.Dir, l2, err)
+	}
+}
+
+// checkGone asserts that no namespace, host link, process or file of the
+// lab remains.
+func checkGone(t *testing.T, l *lab.Lab, hostLinksBefore map[string]bool) {
+	t.Helper()
+	entries, _ := os.ReadDir(lab.NetNSDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), l.Name+"-") {
+			t.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+	if _, err := os.Stat(l.Dir); !os.IsNotExist(err) {
+		t.Errorf("lab dir %s left behind (%v)", l.Dir, err)
+	}
+	for name := range linkNames(t) {
+		if !hostLinksBefore[name] && isLabLink(name) {
+			t.Errorf("link %s left in the host namespace", name)
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil || len(data) == 0 {
+			continue // gone or zombie
+		}
+		if strings.Contains(string(data), l.Dir+"/") {
+			t.Errorf("process %s still running: %s", filepath.Dir(p), strings.ReplaceAll(string(data), "\x00", " "))
+		}
+	}
+}
+
+// isLabLink reports whether a link name is one a lab creates.
+func isLabLink(name string) bool {
+	switch name {
+	case "br-ul", "ul0", "br-phy", "br-int", "genev_sys_6081", "ovs-netdev":
+		return true
+	}
+	return strings.HasPrefix(name, "to-n")
+}
+
+func linkNames(t *testing.T) map[string]bool {
+	t.Helper()
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, l := range links {
+		out[l.Attrs().Name] = true
+	}
+	return out
+}
+
+// TestSharedLab checks the lab other tests of this package share.
+func TestSharedLab(t *testing.T) {
+	l := sharedLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	checkLab(ctx, t, l, 3)
+	// Bringing it up again reuses it.
+	l2, err := lab.Up(ctx, lab.Options{Nodes: 3, Name: l.Name})
+	if err != nil || l2.NB != l.NB {
+		t.Fatalf("second lab up: %v", err)
+	}
+	if _, err := lab.Up(ctx, lab.Options{Nodes: 2, Name: l.Name}); err == nil || !strings.Contains(err.Error(), "already up with 3") {
+		t.Fatalf("lab up with another node count: err %v, want 'already up with 3'", err)
+	}
+}
+
+// TestLabDaemonFailure makes ovn-northd fail to start: Up must fail naming
+// the daemon with its output, and leave nothing behind.
+func TestLabDaemonFailure(t *testing.T) {
+	needLab(t)
+	fake := t.TempDir()
+	script := "#!/bin/sh\necho 'fake northd: cannot start' >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(fake, "ovn-northd"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", fake+":"+os.Getenv("PATH"))
+	hostLinks := linkNames(t)
+	name := uniqueName("zf")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Nodes: 1, Name: name})
+	if err == nil {
+		_ = l.Down(ctx)
+		t.Fatal("lab up with a failing ovn-northd succeeded")
+	}
+	if !strings.Contains(err.Error(), "ovn-northd") || !strings.Contains(err.Error(), "fake northd: cannot start") {
+		t.Errorf("error %q should name ovn-northd and show its output", err)
+	}
+	checkGone(t, &lab.Lab{Name: name, Dir: lab.PathFor(name)}, hostLinks)
+}

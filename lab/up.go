@@ -1,0 +1,302 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/safchain/ethtool"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/node"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
+)
+
+// up creates everything after the state file is written.
+func (l *Lab) up(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+	}
+	if err := l.upCentral(ctx); err != nil {
+		return err
+	}
+	l.logf("lab %s: central up (NB %s, SB %s)", l.Name, l.NB, l.SB)
+	var wg sync.WaitGroup
+	errs := make([]error, len(l.Nodes))
+	for i, n := range l.Nodes {
+		wg.Add(1)
+		go func(i int, n *Node) {
+			defer wg.Done()
+			if err := l.upNode(ctx, n); err != nil {
+				errs[i] = fmt.Errorf("node %s: %w", n.Name, err)
+				return
+			}
+			l.logf("lab %s: node %s joined (encap %s)", l.Name, n.Name, n.EncapIP)
+		}(i, n)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return l.waitReady(ctx)
+}
+
+func (l *Lab) upCentral(ctx context.Context) error {
+	if _, err := createNetNS(filepath.Base(l.CentralNetNS)); err != nil {
+		return err
+	}
+	h, closeH, err := handleAt(l.CentralNetNS)
+	if err != nil {
+		return err
+	}
+	defer closeH()
+	if err := linkUp(h, "lo"); err != nil {
+		return fmt.Errorf("central: %w", err)
+	}
+	mac, _ := net.ParseMAC(underlayMAC)
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: underlayBr, HardwareAddr: mac, MTU: l.UnderlayMTU}}
+	if err := h.LinkAdd(br); err != nil {
+		return fmt.Errorf("central: add bridge %s: %w", underlayBr, err)
+	}
+	if err := addAddrUp(h, underlayBr, CentralIP+"/24"); err != nil {
+		return fmt.Errorf("central: %w", err)
+	}
+	// The central TCP listeners are kernel endpoints whose packets enter
+	// OVS on the nodes: their checksums must be complete (trap 1).
+	if err := ns.WithNetNSPath(l.CentralNetNS, func(ns.NetNS) error { return txChecksumOff(underlayBr) }); err != nil {
+		return fmt.Errorf("central: %w", err)
+	}
+	for _, which := range []string{"nb", "sb"} {
+		schema := schemaNB
+		if which == "sb" {
+			schema = schemaSB
+		}
+		if err := createDB(ctx, filepath.Join(l.CentralDir, which+".db"), schema); err != nil {
+			return fmt.Errorf("central: %w", err)
+		}
+	}
+	for _, d := range l.centralDaemons() {
+		if err := d.start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Lab) upNode(ctx context.Context, n *Node) error {
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		return err
+	}
+	if _, err := createNetNS(filepath.Base(n.NetNSPath)); err != nil {
+		return err
+	}
+	// The veth is created directly between the central and node namespaces,
+	// so no link ever appears in the host namespace.
+	cns, err := netns.GetFromPath(l.CentralNetNS)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", l.CentralNetNS, err)
+	}
+	defer cns.Close()
+	nns, err := netns.GetFromPath(n.NetNSPath)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", n.NetNSPath, err)
+	}
+	defer nns.Close()
+	centralEnd := "to-" + n.Name
+	veth := &netlink.Veth{
+		LinkAttrs:     netlink.LinkAttrs{Name: centralEnd, MTU: l.UnderlayMTU, Namespace: netlink.NsFd(cns)},
+		PeerName:      nodeVeth,
+		PeerNamespace: netlink.NsFd(nns),
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("add veth %s<->%s: %w", centralEnd, nodeVeth, err)
+	}
+	ch, closeC, err := handleAt(l.CentralNetNS)
+	if err != nil {
+		return err
+	}
+	defer closeC()
+	cl, err := ch.LinkByName(centralEnd)
+	if err != nil {
+		return fmt.Errorf("central: %w", err)
+	}
+	brl, err := ch.LinkByName(underlayBr)
+	if err != nil {
+		return fmt.Errorf("central: %w", err)
+	}
+	if err := ch.LinkSetMaster(cl, brl); err != nil {
+		return fmt.Errorf("central: attach %s to %s: %w", centralEnd, underlayBr, err)
+	}
+	if err := ch.LinkSetUp(cl); err != nil {
+		return fmt.Errorf("central: up %s: %w", centralEnd, err)
+	}
+	nh, closeN, err := handleAt(n.NetNSPath)
+	if err != nil {
+		return err
+	}
+	defer closeN()
+	for _, name := range []string{"lo", nodeVeth} {
+		if err := linkUp(nh, name); err != nil {
+			return err
+		}
+	}
+
+	if err := createDB(ctx, filepath.Join(n.Dir, "conf.db"), schemaVswitch); err != nil {
+		return err
+	}
+	ds := n.daemons()
+	if err := ds[0].start(ctx); err != nil {
+		return err
+	}
+	oc, err := vsdb.Connect(ctx, n.OVS)
+	if err != nil {
+		return err
+	}
+	defer oc.Close()
+	root, err := vsdb.Init(ctx, oc)
+	if err != nil {
+		return err
+	}
+	// br-phy (netdev) holds the underlay veth; the node's underlay IP goes
+	// on br-phy itself, else tunnels cannot route (trap 2).
+	ops, err := vsdb.BridgeOps(oc, root.UUID, vsdb.BridgeSpec{
+		Name: PhysBridge, Datapath: "netdev", MTU: l.UnderlayMTU, Ports: []string{nodeVeth},
+		ExternalIDs: map[string]string{owner.KeyOwner: owner.Owner, owner.KeyKind: "bridge", owner.KeyName: PhysBridge},
+	})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", PhysBridge, err)
+	}
+	if _, err := transact(ctx, oc, ops); err != nil {
+		return fmt.Errorf("create %s: %w", PhysBridge, err)
+	}
+	if err := ds[1].start(ctx); err != nil {
+		return err
+	}
+	if err := waitLink(ctx, nh, PhysBridge); err != nil {
+		return fmt.Errorf("%w\n%s", err, ds[1].lastLines(8))
+	}
+	if err := addAddrUp(nh, PhysBridge, n.EncapIP+"/24"); err != nil {
+		return err
+	}
+	// Join exactly as `ovlmgr node join` does, from inside the namespace so
+	// the encap IP check sees br-phy.
+	err = n.Do(func() error {
+		_, err := node.Join(ctx, node.JoinOptions{
+			OVS: n.OVS, SB: l.SBTCP, NB: l.NB, EncapIP: n.EncapIP,
+			SystemID: n.SystemID, Hostname: n.Name, Datapath: "netdev",
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return ds[2].start(ctx)
+}
+
+// createDB runs ovsdb-tool create.
+func createDB(ctx context.Context, file, schema string) error {
+	tool, err := lookBin("ovsdb-tool")
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, tool, "create", file, schema).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ovsdb-tool create %s: %v: %s", file, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func handleAt(path string) (*netlink.Handle, func(), error) {
+	h0, err := netns.GetFromPath(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	h, err := netlink.NewHandleAt(h0)
+	h0.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("netlink in %s: %w", path, err)
+	}
+	return h, h.Close, nil
+}
+
+func linkUp(h *netlink.Handle, name string) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", name, err)
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s up: %w", name, err)
+	}
+	return nil
+}
+
+func addAddrUp(h *netlink.Handle, name, cidr string) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", name, err)
+	}
+	a, err := netlink.ParseAddr(cidr)
+	if err != nil {
+		return err
+	}
+	if err := h.AddrReplace(l, a); err != nil {
+		return fmt.Errorf("add %s to %s: %w", cidr, name, err)
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return fmt.Errorf("set %s up: %w", name, err)
+	}
+	return nil
+}
+
+// waitLink waits for ovs-vswitchd to create a bridge's internal device.
+func waitLink(ctx context.Context, h *netlink.Handle, name string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := h.LinkByName(name); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("ovs-vswitchd did not create %s within 15s", name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// txChecksumOff turns off TX checksum offload on a device of the current
+// network namespace (`ethtool -K name tx off`).
+func txChecksumOff(name string) error {
+	e, err := ethtool.NewEthtool()
+	if err != nil {
+		return fmt.Errorf("ethtool: %w", err)
+	}
+	defer e.Close()
+	feats, err := e.Features(name)
+	if err != nil {
+		return fmt.Errorf("ethtool features of %s: %w", name, err)
+	}
+	off := map[string]bool{}
+	for k, v := range feats {
+		if v && strings.HasPrefix(k, "tx-checksum") {
+			off[k] = false
+		}
+	}
+	if len(off) == 0 {
+		return nil
+	}
+	if err := e.Change(name, off); err != nil {
+		return fmt.Errorf("turn off tx checksum offload on %s: %w", name, err)
+	}
+	return nil
+}

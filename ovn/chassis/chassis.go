@@ -1,0 +1,111 @@
+// Package chassis lists the nodes (OVN chassis) registered in the
+// Southbound database.
+package chassis
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+)
+
+// Encap is one tunnel endpoint of a chassis.
+type Encap struct {
+	Type string `json:"type"`
+	IP   string `json:"ip"`
+}
+
+// Chassis is one node as SB sees it.
+type Chassis struct {
+	Name     string  `json:"name"`
+	Hostname string  `json:"hostname"`
+	Encaps   []Encap `json:"encaps"`
+	// Connected: the chassis' ovn-controller has a Chassis_Private row and has
+	// caught up with the latest SB configuration (nb_cfg). A chassis whose
+	// ovn-controller stopped without `exit` keeps its rows; it shows as
+	// disconnected once the configuration moves on (any `--wait=hv` change).
+	Connected bool `json:"connected"`
+	// Ports counts the Port_Binding rows bound to this chassis.
+	Ports int `json:"ports"`
+}
+
+// List returns every chassis in SB, sorted by name, read in one transaction.
+func List(ctx context.Context, sb client.Client) ([]Chassis, error) {
+	var ops []ovsdb.Operation
+	for _, m := range []interface{}{&sbdb.Chassis{}, &sbdb.Encap{}, &sbdb.ChassisPrivate{}, &sbdb.SBGlobal{}} {
+		op, err := dbconn.SelectOp(sb, m)
+		if err != nil {
+			return nil, fmt.Errorf("list chassis: %w", err)
+		}
+		ops = append(ops, op)
+	}
+	// Only the chassis column of Port_Binding: the count must stay cheap.
+	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: sbdb.PortBindingTable, Where: []ovsdb.Condition{}, Columns: []string{"chassis"}})
+	res, err := dbconn.Transact(ctx, sb, ops...)
+	if err != nil {
+		return nil, fmt.Errorf("list chassis: %w", err)
+	}
+	var chs []*sbdb.Chassis
+	var encs []*sbdb.Encap
+	var privs []*sbdb.ChassisPrivate
+	var globals []*sbdb.SBGlobal
+	for i, out := range []interface{}{&chs, &encs, &privs, &globals} {
+		if err := dbconn.DecodeRows(sb, ops[i].Table, res[i].Rows, out); err != nil {
+			return nil, fmt.Errorf("list chassis: %w", err)
+		}
+	}
+	nbCfg := 0
+	if len(globals) > 0 {
+		nbCfg = globals[0].NbCfg
+	}
+	encByUUID := map[string]*sbdb.Encap{}
+	for _, e := range encs {
+		encByUUID[e.UUID] = e
+	}
+	privByName := map[string]*sbdb.ChassisPrivate{}
+	for _, p := range privs {
+		privByName[p.Name] = p
+	}
+	ports := map[string]int{}
+	for _, r := range res[4].Rows {
+		if u := refUUID(r["chassis"]); u != "" {
+			ports[u]++
+		}
+	}
+	out := make([]Chassis, 0, len(chs))
+	for _, c := range chs {
+		ch := Chassis{Name: c.Name, Hostname: c.Hostname, Ports: ports[c.UUID], Encaps: []Encap{}}
+		for _, u := range c.Encaps {
+			if e := encByUUID[u]; e != nil {
+				ch.Encaps = append(ch.Encaps, Encap{Type: e.Type, IP: e.IP})
+			}
+		}
+		sort.Slice(ch.Encaps, func(i, j int) bool { return ch.Encaps[i].IP < ch.Encaps[j].IP })
+		if p := privByName[c.Name]; p != nil && p.Chassis != nil && *p.Chassis == c.UUID && p.NbCfg >= nbCfg {
+			ch.Connected = true
+		}
+		out = append(out, ch)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// refUUID returns the UUID in an optional reference column value.
+func refUUID(v interface{}) string {
+	switch x := v.(type) {
+	case ovsdb.UUID:
+		return x.GoUUID
+	case ovsdb.OvsSet:
+		if len(x.GoSet) == 1 {
+			if u, ok := x.GoSet[0].(ovsdb.UUID); ok {
+				return u.GoUUID
+			}
+		}
+	}
+	return ""
+}
