@@ -9,7 +9,7 @@ BENCH_FLAGS ?= -run '^$$' -benchtime 1x -timeout 60m
 
 DEB_PACKAGES := openvswitch-switch ovn-central ovn-host ethtool iputils-ping iperf3 tcpdump busybox-static dnsutils curl iproute2
 
-.PHONY: all build test bench generate deps lint clean lab lab-down help
+.PHONY: all build test bench generate deps lint clean lab lab-down help vagrant-check
 
 all: build
 
@@ -22,6 +22,7 @@ build: ## build bin/ovlmgr and bin/ovlmgr-cni
 
 test: deps lint build ## lint, then every test (unit, real ovsdb-server, integration labs) under -race
 	$(GO) test $(TEST_FLAGS) $(PKGS)
+	@if command -v vagrant >/dev/null; then $(MAKE) vagrant-check; fi
 
 bench: deps build ## benchmarks: prints the numbers the issues ask for
 	$(GO) test $(BENCH_FLAGS) -bench . $(PKGS) | tee $(BIN)/bench.txt
@@ -49,3 +50,11 @@ lint: ## gofmt, go vet, staticcheck
 
 clean: ## remove build output
 	rm -rf $(BIN)
+
+vagrant-check: ## VM lab, no VM booted: shellcheck the scripts, vagrant validate (libvirt), machine-plan tests
+	@cd vagrant && for s in *.sh; do \
+		if command -v shellcheck >/dev/null; then shellcheck -x "$$s"; else echo "no shellcheck: bash -n $$s"; bash -n "$$s"; fi || exit 1; \
+	done
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && cd vagrant && \
+		VAGRANT_DEFAULT_PROVIDER=libvirt VAGRANT_DOTFILE_PATH="$$d" VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate
+	$(GO) test -count=1 ./vagrant/

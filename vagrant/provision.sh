@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Provisioning of the ovlmgr Vagrant lab, one step per call: provision.sh STEP. The Vagrantfile runs the steps of each
+# machine in order (settings.rb#steps) as root with the OVLMGR_* environment of settings.rb#provision_env.
+#   mtu      underlay MTU on the private NIC (every boot)     install  OVS/OVN packages, ovlmgr binaries, demo helper
+#   central  NB/SB databases on TCP, ovn-northd (central)     join     checks, then `ovlmgr node join`, ovn-controller
+#   cni      CNI config for the demo network (workers)        demo     demo network + CNI config + what to try (central)
+#   summary  waits for every chassis, prints the lab (last worker)
+# Every step is safe to re-run (`vagrant provision`).
+set -euo pipefail
+
+STEP=${1:-}
+SRC=/ovlmgr                              # the repository, rsynced from the host (bin/ built there)
+NAT_IP=10.0.2.15                         # VirtualBox gives this NAT address to every VM
+NB_PORT=6641
+SB_PORT=6642
+DEMO_NET=demo
+MTU_UNIT=/etc/systemd/system/ovlmgr-underlay-mtu.service
+SYSTEM_ID_CONF=/etc/openvswitch/system-id.conf
+LAB_ENV=/etc/ovlmgr/lab.env
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf 'ovlmgr [%s/%s] %s\n' "${OVLMGR_NODE:-?}" "$STEP" "$*"; }
+die() {
+	printf 'ovlmgr [%s/%s] ERROR: %s\n' "${OVLMGR_NODE:-?}" "$STEP" "$*" >&2
+	exit 1
+}
+
+# need VAR...: each variable must be set and non-empty (the Vagrantfile passes them).
+need() {
+	local v
+	for v in "$@"; do
+		[[ -n ${!v:-} ]] || die "$v is not set: run this script through the Vagrantfile (vagrant provision)"
+	done
+}
+
+# wait_for DESCRIPTION CMD...: runs CMD until it succeeds, for at most OVLMGR_WAIT seconds.
+wait_for() {
+	local desc=$1 deadline=$((SECONDS + ${OVLMGR_WAIT:-600}))
+	shift
+	"$@" >/dev/null 2>&1 && return 0
+	log "waiting for $desc (up to ${OVLMGR_WAIT:-600}s)"
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || return 1
+		sleep 2
+	done
+}
+
+# nic_of IP: the interface holding IPv4 address IP.
+nic_of() {
+	ip -o -4 addr show | awk -v ip="$1" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }'
+}
+
+# default_nic: the interface of the IPv4 default route (the NAT / management NIC), if any.
+default_nic() {
+	ip -4 route show default | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }'
+}
+
+# underlay_nic: checks that the encap IP sits on the private NIC and prints that NIC.
+underlay_nic() {
+	need OVLMGR_ENCAP_IP OVLMGR_NET_PREFIX
+	local nic def
+	[[ $OVLMGR_ENCAP_IP != "$NAT_IP" ]] ||
+		die "encap IP $OVLMGR_ENCAP_IP is the NAT address every VirtualBox VM shares; Geneve needs the private network address"
+	[[ $OVLMGR_ENCAP_IP == "$OVLMGR_NET_PREFIX".* ]] ||
+		die "encap IP $OVLMGR_ENCAP_IP is not in the private network $OVLMGR_NET_PREFIX.0/24"
+	nic=$(nic_of "$OVLMGR_ENCAP_IP")
+	[[ -n $nic ]] || die "encap IP $OVLMGR_ENCAP_IP is on no interface of this VM: the private network NIC is missing or" \
+		"unconfigured (ip -4 addr; vagrant reload fixes a NIC the box did not configure)"
+	def=$(default_nic)
+	[[ $nic != "$def" ]] || die "encap IP $OVLMGR_ENCAP_IP is on $nic, the NAT/default-route NIC; it must be on the private NIC"
+	printf '%s\n' "$nic"
+}
+
+install_file() { # SRC DST: installs an executable when it differs
+	if ! cmp -s "$1" "$2"; then
+		install -D -m 0755 "$1" "$2"
+		log "installed $2"
+	fi
+}
+
+# write_file PATH: writes stdin to PATH when the content differs; returns 1 when nothing changed.
+write_file() {
+	local tmp
+	tmp=$(mktemp)
+	cat >"$tmp"
+	if cmp -s "$tmp" "$1"; then
+		rm -f "$tmp"
+		return 1
+	fi
+	install -D -m 0644 "$tmp" "$1"
+	rm -f "$tmp"
+}
+
+sb() { printf 'tcp:%s:%s' "$OVLMGR_CENTRAL_IP" "$SB_PORT"; }
+nb() { printf 'tcp:%s:%s' "$OVLMGR_CENTRAL_IP" "$NB_PORT"; }
+sbctl() { ovn-sbctl --db="$(sb)" --timeout=10 "$@"; }
+
+# chassis_ok NAME IP HOSTNAME: the SB has chassis NAME, on HOSTNAME, with a Geneve encap at IP.
+chassis_ok() {
+	[[ $(sbctl --bare --columns=hostname find Chassis name="$1") == "$3" ]] &&
+		[[ $(sbctl --bare --columns=ip find Encap chassis_name="$1") == "$2" ]]
+}
+
+step_mtu() {
+	need OVLMGR_MTU
+	local nic cur
+	nic=$(underlay_nic)
+	cur=$(<"/sys/class/net/$nic/mtu")
+	if [[ $cur != "$OVLMGR_MTU" ]]; then
+		ip link set dev "$nic" mtu "$OVLMGR_MTU" ||
+			die "cannot set MTU $OVLMGR_MTU on $nic (was $cur): the provider's private network must allow it"
+		log "MTU of $nic: $cur -> $OVLMGR_MTU"
+	fi
+	# Also on boots that Vagrant does not drive (a reboot inside the VM).
+	if write_file "$MTU_UNIT" <<EOF; then
+[Unit]
+Description=ovlmgr lab: underlay MTU $OVLMGR_MTU on $nic
+After=network.target
+Before=ovn-controller.service
+
+[Service]
+Type=oneshot
+ExecStart=/sbin/ip link set dev $nic mtu $OVLMGR_MTU
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+EOF
+		systemctl daemon-reload
+		systemctl enable ovlmgr-underlay-mtu.service
+	fi
+	log "underlay $nic $OVLMGR_ENCAP_IP mtu $OVLMGR_MTU (containers: $((OVLMGR_MTU - 58)))"
+}
+
+install_binaries() {
+	local from="" gobin tmp
+	[[ -d $SRC ]] || die "$SRC is missing: the rsync synced folder did not sync (rsync on the host and in the box?); try vagrant rsync"
+	if [[ -x $SRC/bin/ovlmgr && -x $SRC/bin/ovlmgr-cni ]]; then
+		from=$SRC/bin
+	else
+		gobin=$(PATH=$PATH:/usr/local/go/bin:/usr/lib/go/bin command -v go || true)
+		[[ -n $gobin ]] || die "no ovlmgr binaries in $SRC/bin and no Go in the VM: run 'make build' on the host" \
+			"(another OS: CGO_ENABLED=0 GOOS=linux GOARCH=amd64 make build), then 'vagrant rsync && vagrant provision'"
+		tmp=$(mktemp -d)
+		log "building ovlmgr in the VM with $gobin"
+		(cd "$SRC" && "$gobin" build -o "$tmp/ovlmgr" ./cli && "$gobin" build -o "$tmp/ovlmgr-cni" ./cni-plugin) ||
+			die "building ovlmgr in the VM failed (above); build on the host instead: make build"
+		from=$tmp
+	fi
+	install_file "$from/ovlmgr" /usr/local/bin/ovlmgr
+	install_file "$from/ovlmgr-cni" /opt/cni/bin/ovlmgr-cni
+	install_file "$SRC/vagrant/ovlmgr-demo.sh" /usr/local/bin/ovlmgr-demo
+	[[ -z ${tmp:-} ]] || rm -rf "$tmp"
+	/usr/local/bin/ovlmgr --help >/dev/null 2>&1 ||
+		die "/usr/local/bin/ovlmgr does not run in the VM (built for another system or a newer glibc?):" \
+			"build a static Linux binary on the host: CGO_ENABLED=0 GOOS=linux GOARCH=amd64 make build"
+}
+
+step_install() {
+	need OVLMGR_ROLE
+	local pkgs=(openvswitch-switch ovn-host) missing=() p
+	[[ $OVLMGR_ROLE != central ]] || pkgs+=(ovn-central)
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if ((${#missing[@]})); then
+		log "installing ${missing[*]}"
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
+			die "could not install ${missing[*]}: the VM needs Debian's packages, from a mirror (OVLMGR_MGMT_MODE=nat)" \
+				"or preinstalled in the box (README: boxes for machines without network)"
+	fi
+	# The VM lab runs OVS's kernel datapath: the stock Debian kernel has both modules.
+	modprobe openvswitch || die "kernel $(uname -r) has no openvswitch module: use a box with Debian's linux-image-amd64"
+	modprobe geneve || die "kernel $(uname -r) has no geneve module: use a box with Debian's linux-image-amd64"
+	systemctl enable --now openvswitch-switch >/dev/null 2>&1 || die "openvswitch-switch does not start: journalctl -u ovs-vswitchd"
+	install_binaries
+	log "OVS $(ovs-vswitchd --version | awk 'NR == 1 { print $NF }'), OVN $(ovn-controller --version | awk 'NR == 1 { print $NF }'), ovlmgr installed"
+}
+
+# set_connection CTL WANT: makes WANT the only remote of the database CTL (ovn-nbctl/ovn-sbctl) manages.
+set_connection() {
+	if [[ $("$1" --timeout=10 get-connection) != "$2" ]]; then
+		"$1" --timeout=10 set-connection "$2"
+		log "$1 set-connection $2"
+	fi
+}
+
+step_central() {
+	need OVLMGR_CENTRAL_IP
+	systemctl enable --now ovn-central >/dev/null 2>&1 || die "ovn-central does not start: journalctl -u ovn-northd -u ovn-ovsdb-server-nb"
+	wait_for "the NB database" ovn-nbctl --timeout=5 show || die "NB ovsdb-server not answering: /var/log/ovn/ovsdb-server-nb.log"
+	wait_for "the SB database" ovn-sbctl --timeout=5 show || die "SB ovsdb-server not answering: /var/log/ovn/ovsdb-server-sb.log"
+	# Listen on the private network only, never on the NAT/management NIC.
+	set_connection ovn-nbctl "ptcp:$NB_PORT:$OVLMGR_CENTRAL_IP"
+	set_connection ovn-sbctl "ptcp:$SB_PORT:$OVLMGR_CENTRAL_IP"
+	wait_for "NB on $(nb)" ovn-nbctl --db="$(nb)" --timeout=5 show || die "NB does not answer on $(nb)"
+	wait_for "SB on $(sb)" ovn-sbctl --db="$(sb)" --timeout=5 show || die "SB does not answer on $(sb)"
+	log "NB $(nb), SB $(sb), ovn-northd running"
+}
+
+step_join() {
+	need OVLMGR_NODE OVLMGR_SYSTEM_ID OVLMGR_ENCAP_IP OVLMGR_CENTRAL_IP
+	local nic have old other
+	nic=$(underlay_nic)
+	have=$(<"/sys/class/net/$nic/mtu")
+	[[ $have == "${OVLMGR_MTU:-$have}" ]] || die "MTU of $nic is $have, not OVLMGR_MTU=$OVLMGR_MTU: run vagrant provision --provision-with mtu"
+	[[ $OVLMGR_SYSTEM_ID =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] ||
+		die "system-id '$OVLMGR_SYSTEM_ID' is not allowed: letters, digits, _ . - (starting with a letter or digit)"
+
+	wait_for "the central node's SB database at $(sb)" sbctl show ||
+		die "the SB database at $(sb) does not answer: is the central node up and provisioned? (vagrant up central)"
+
+	# A box built with OVS started carries one system-id in system-id.conf, and every clone has the same: OVS's service
+	# re-applies that file on each start, so our id goes there too.
+	old=$(cat "$SYSTEM_ID_CONF" 2>/dev/null || true)
+	if [[ $old != "$OVLMGR_SYSTEM_ID" ]]; then
+		[[ -z $old ]] || log "replacing the OVS system-id $old from the box image (every clone has it) with $OVLMGR_SYSTEM_ID"
+		printf '%s\n' "$OVLMGR_SYSTEM_ID" | write_file "$SYSTEM_ID_CONF" || true
+	fi
+	other=$(sbctl --bare --columns=hostname find Chassis name="$OVLMGR_SYSTEM_ID")
+	[[ -z $other || $other == "$OVLMGR_NODE" ]] ||
+		die "system-id $OVLMGR_SYSTEM_ID is already the chassis of host '$other': every VM needs its own system-id" \
+			"(a cloned box? see README troubleshooting); remove the stale one with: ovn-sbctl chassis-del $OVLMGR_SYSTEM_ID"
+	other=$(sbctl --bare --columns=chassis_name find Encap ip="$OVLMGR_ENCAP_IP")
+	[[ -z $other || $other == "$OVLMGR_SYSTEM_ID" ]] ||
+		die "encap IP $OVLMGR_ENCAP_IP is already used by chassis '$other': two VMs with one private address?" \
+			"(remove a stale one with: ovn-sbctl chassis-del $other)"
+
+	# Before the first join ovn-controller (started by the package) must not register a half-configured chassis.
+	if [[ -z $(ovs-vsctl --timeout=10 --if-exists get Open_vSwitch . external_ids:ovn-remote) ]]; then
+		systemctl stop ovn-controller
+	fi
+	ovlmgr node join --sb "$(sb)" --nb "$(nb)" --encap-ip "$OVLMGR_ENCAP_IP" --system-id "$OVLMGR_SYSTEM_ID" \
+		--hostname "$OVLMGR_NODE" --datapath system || die "ovlmgr node join failed (above)"
+	# For ovlmgr-demo and users on this node: where NB is.
+	printf 'OVLMGR_NB=%s\n' "$(nb)" | write_file "$LAB_ENV" || true
+	systemctl enable ovn-host >/dev/null 2>&1
+	systemctl start ovn-host ovn-controller || die "ovn-controller does not start: /var/log/ovn/ovn-controller.log"
+
+	wait_for "chassis $OVLMGR_SYSTEM_ID in SB" chassis_ok "$OVLMGR_SYSTEM_ID" "$OVLMGR_ENCAP_IP" "$OVLMGR_NODE" ||
+		die "chassis $OVLMGR_SYSTEM_ID ($OVLMGR_NODE, encap $OVLMGR_ENCAP_IP) is not in SB $(sb):" \
+			"$(sbctl --format=csv --no-headings --columns=name,hostname list Chassis | tr '\n' ' ')-- see /var/log/ovn/ovn-controller.log"
+	log "joined: chassis $OVLMGR_SYSTEM_ID, encap geneve $OVLMGR_ENCAP_IP on $nic, SB $(sb), kernel datapath"
+}
+
+step_cni() {
+	export OVLMGR_NB
+	OVLMGR_NB=$(nb)
+	wait_for "network $DEMO_NET in NB $(nb)" ovlmgr net show "$DEMO_NET" ||
+		die "network $DEMO_NET is not in NB $(nb): provision the central node first (vagrant provision central)"
+	mkdir -p /etc/cni/net.d /opt/cni/bin
+	ovlmgr cni config "$DEMO_NET" --out /etc/cni/net.d || die "ovlmgr cni config $DEMO_NET failed (above)"
+	compgen -G "/etc/cni/net.d/*$DEMO_NET*" >/dev/null || die "ovlmgr cni config wrote no file for $DEMO_NET in /etc/cni/net.d"
+	log "CNI: $(compgen -G "/etc/cni/net.d/*$DEMO_NET*" | tr '\n' ' ')and /opt/cni/bin/ovlmgr-cni"
+}
+
+# chassis_names: the system-ids of every VM (OVLMGR_CHASSIS is "ID=IP ID=IP ...").
+chassis_names() {
+	local entries=() e
+	read -r -a entries <<<"$OVLMGR_CHASSIS"
+	for e in "${entries[@]}"; do printf '%s\n' "${e%%=*}"; done
+}
+
+# print_try: the commands to try, run from vagrant/ on the host.
+print_try() {
+	local names=() a b
+	mapfile -t names < <(chassis_names)
+	a=${names[1]:-${names[0]}}
+	b=${names[2]:-$a}
+	cat <<EOF
+================================================================================
+ovlmgr lab: ${#names[@]} OVN chassis (${names[*]}), NB $(nb), SB $(sb)
+demo network "$DEMO_NET" $OVLMGR_DEMO_SUBNET, container MTU $((OVLMGR_MTU - 58)) (underlay $OVLMGR_MTU - 58 for Geneve)
+Try, from vagrant/ on the host:
+  vagrant ssh central -c 'sudo ovlmgr net list'
+  vagrant ssh central -c 'sudo ovn-sbctl show'      # chassis and their Geneve encaps
+  vagrant ssh $a -c 'sudo ovlmgr-demo add c1'   # a container (netns) on $DEMO_NET, wired by ovlmgr-cni
+  vagrant ssh $b -c 'sudo ovlmgr-demo add c2'
+  vagrant ssh $a -c 'sudo ovlmgr-demo ping c1 c2'   # c1 -> c2's address, over Geneve
+  vagrant ssh $a -c 'sudo ovlmgr-demo del c1'; vagrant ssh $b -c 'sudo ovlmgr-demo del c2'
+================================================================================
+EOF
+}
+
+step_demo() {
+	need OVLMGR_DEMO_SUBNET OVLMGR_CHASSIS OVLMGR_MTU
+	if ! ovlmgr net show "$DEMO_NET" >/dev/null 2>&1; then
+		ovlmgr net create "$DEMO_NET" --subnet "$OVLMGR_DEMO_SUBNET" || die "ovlmgr net create $DEMO_NET failed (above)"
+	fi
+	step_cni
+	ovlmgr net list || true
+	print_try
+}
+
+step_summary() {
+	need OVLMGR_CHASSIS OVLMGR_CENTRAL_IP
+	local entries=() entry name ip missing=()
+	read -r -a entries <<<"$OVLMGR_CHASSIS"
+	for entry in "${entries[@]}"; do
+		name=${entry%%=*}
+		ip=${entry#*=}
+		# system-id = hostname in this lab (settings.rb)
+		wait_for "chassis $name" chassis_ok "$name" "$ip" "$name" || missing+=("$name")
+	done
+	sbctl show || true
+	((${#missing[@]} == 0)) || die "chassis not registered: ${missing[*]} (vagrant up ${missing[*]}; then vagrant provision)"
+	print_try
+}
+
+case $STEP in
+mtu | install | central | join | cni | demo | summary)
+	[[ $(id -u) == 0 ]] || die "must run as root (Vagrant's shell provisioner does)"
+	"step_$STEP"
+	;;
+*)
+	die "unknown step '$STEP': mtu, install, central, join, cni, demo or summary"
+	;;
+esac

@@ -1,0 +1,191 @@
+# frozen_string_literal: true
+
+# The settings of the ovlmgr Vagrant lab: one block of defaults, each overridable by an environment variable, validated,
+# and the machine plan (names, roles, addresses, OVS system-ids) derived from them. The Vagrantfile only reads this; tests
+# run `ruby settings.rb` (prints the plan as JSON) with different environments.
+
+require "ipaddr"
+require "json"
+
+module OvlmgrLab
+  # Raised for a setting that is not allowed; the message names the variable, the value and what is allowed.
+  class SettingsError < StandardError; end
+
+  # Every setting: environment variable, default, and what it is.
+  DEFAULTS = {
+    workers: ["OVLMGR_WORKERS", "2", "number of worker VMs besides the central one (0-50)"],
+    box: ["OVLMGR_BOX", "debian/bookworm64", "Vagrant box (Debian 12)"],
+    cpus: ["OVLMGR_CPUS", "1", "vCPUs per VM (1-32)"],
+    memory: ["OVLMGR_MEMORY", "1024", "MiB of memory per VM (512-65536)"],
+    net_prefix: ["OVLMGR_NET_PREFIX", "198.18.50", "first three octets of the private (underlay) /24, inside 198.18.0.0/15"],
+    mtu: ["OVLMGR_MTU", "1500", "underlay MTU of the private network (1338-9216; containers get MTU-58)"],
+    libvirt_driver: ["OVLMGR_LIBVIRT_DRIVER", "kvm", "libvirt domain type: kvm, or qemu (software emulation, TCG)"],
+    mgmt_net: ["OVLMGR_MGMT_NET", "198.19.254.0/24", "libvirt management network (the NIC Vagrant uses for SSH)"],
+    mgmt_mode: ["OVLMGR_MGMT_MODE", "nat", "libvirt management network mode: nat, or none (isolated, no outside access)"],
+    demo_subnet: ["OVLMGR_DEMO_SUBNET", "198.19.10.0/24", "subnet of the demo container network"],
+    wait: ["OVLMGR_WAIT", "600", "seconds provisioning waits for the central node or a chassis (10-3600)"],
+  }.freeze
+
+  LAB_RANGE = IPAddr.new("198.18.0.0/15")
+  CENTRAL_HOST = 10 # central is PREFIX.10, worker i is PREFIX.(10+i)
+  GENEVE_OVERHEAD = 58
+  MAX_WORKERS = 50
+  NAME_RE = /\A[A-Za-z0-9][A-Za-z0-9_.-]*\z/.freeze
+
+  # Settings holds validated values; machines is the plan.
+  Settings = Struct.new(:workers, :box, :cpus, :memory, :net_prefix, :mtu, :libvirt_driver, :mgmt_net, :mgmt_mode,
+                        :demo_subnet, :wait, keyword_init: true) do
+    def central_ip
+      "#{net_prefix}.#{CENTRAL_HOST}"
+    end
+
+    def container_mtu
+      mtu - GENEVE_OVERHEAD
+    end
+
+    # Name of the libvirt network of the underlay; it carries the prefix so a lab with another prefix gets its own.
+    def underlay_network
+      "ovlmgr-#{net_prefix.tr('.', '-')}"
+    end
+
+    # One entry per VM, central first (the order Vagrant brings them up in).
+    def machines
+      names = ["central"] + (1..workers).map { |i| "worker#{i}" }
+      names.each_with_index.map do |name, i|
+        {
+          "name" => name,
+          "hostname" => name,
+          "role" => i.zero? ? "central" : "worker",
+          "ip" => "#{net_prefix}.#{CENTRAL_HOST + i}",
+          # The OVS system-id (= OVN chassis name): unique per VM by construction and stable across re-provisioning
+          # and re-creation, unlike the id baked into a cloned box.
+          "system_id" => name,
+          "primary" => i.zero?,
+          "last" => i == workers,
+        }
+      end
+    end
+
+    # Provisioning steps of one machine, in order (each is a step of provision.sh and a named provisioner, so one can be
+    # re-run with `vagrant provision NODE --provision-with STEP`). The last worker ends with a summary of the whole lab.
+    def steps(machine)
+      steps = %w[mtu install]
+      steps += machine["role"] == "central" ? %w[central join demo] : %w[join cni]
+      steps << "summary" if machine["last"] && machine["role"] == "worker"
+      steps
+    end
+
+    # The environment handed to every provisioning step of one machine.
+    def provision_env(machine)
+      {
+        "OVLMGR_ROLE" => machine["role"],
+        "OVLMGR_NODE" => machine["hostname"],
+        "OVLMGR_ENCAP_IP" => machine["ip"],
+        "OVLMGR_SYSTEM_ID" => machine["system_id"],
+        "OVLMGR_CENTRAL_IP" => central_ip,
+        "OVLMGR_NET_PREFIX" => net_prefix,
+        "OVLMGR_MTU" => mtu.to_s,
+        "OVLMGR_DEMO_SUBNET" => demo_subnet,
+        "OVLMGR_WAIT" => wait.to_s,
+        "OVLMGR_LAST" => machine["last"] ? "1" : "0",
+        "OVLMGR_CHASSIS" => machines.map { |m| "#{m['system_id']}=#{m['ip']}" }.join(" "),
+      }
+    end
+
+    def to_h
+      super.merge("central_ip" => central_ip, "container_mtu" => container_mtu, "underlay_network" => underlay_network)
+    end
+  end
+
+  module_function
+
+  # Reads, checks and returns the settings from env (a Hash like ENV).
+  def load(env = ENV)
+    raw = DEFAULTS.to_h do |key, (var, default, _)|
+      value = env[var]
+      [key, value.nil? || value.strip.empty? ? default : value.strip]
+    end
+    s = Settings.new(
+      workers: int(raw, :workers, 0, MAX_WORKERS),
+      box: box(raw[:box]),
+      cpus: int(raw, :cpus, 1, 32),
+      memory: int(raw, :memory, 512, 65_536),
+      net_prefix: net_prefix(raw[:net_prefix]),
+      mtu: int(raw, :mtu, 1280 + GENEVE_OVERHEAD, 9216),
+      libvirt_driver: choice(raw, :libvirt_driver, %w[kvm qemu]),
+      mgmt_net: cidr(raw, :mgmt_net),
+      mgmt_mode: choice(raw, :mgmt_mode, %w[nat none]),
+      demo_subnet: cidr(raw, :demo_subnet),
+      wait: int(raw, :wait, 10, 3600),
+    )
+    check_overlaps(s)
+    s
+  end
+
+  def fail_setting(key, value, allowed)
+    raise SettingsError, "#{DEFAULTS[key][0]}=#{value.inspect}: #{allowed}"
+  end
+
+  def int(raw, key, min, max)
+    value = raw[key]
+    n = Integer(value, 10) if value.match?(/\A[0-9]+\z/)
+    fail_setting(key, value, "must be a whole number from #{min} to #{max}") if n.nil? || n < min || n > max
+    n
+  end
+
+  def choice(raw, key, allowed)
+    value = raw[key]
+    fail_setting(key, value, "must be one of #{allowed.join(', ')}") unless allowed.include?(value)
+    value
+  end
+
+  def box(value)
+    fail_setting(:box, value, "must be a box name like debian/bookworm64 (no spaces)") if value.match?(/\s/)
+    value
+  end
+
+  def net_prefix(value)
+    octets = value.split(".", -1)
+    ok = octets.size == 3 && octets.all? { |o| o.match?(/\A(0|[1-9][0-9]{0,2})\z/) && o.to_i <= 255 }
+    ok &&= LAB_RANGE.include?(IPAddr.new("#{value}.0"))
+    fail_setting(:net_prefix, value, "must be three octets of a /24 inside 198.18.0.0/15, e.g. 198.18.50") unless ok
+    value
+  end
+
+  def cidr(raw, key)
+    value = raw[key]
+    addr, len = value.split("/", 2)
+    ok = len&.match?(/\A[0-9]{1,2}\z/) && (8..30).cover?(len.to_i)
+    net = begin
+      IPAddr.new(value) if ok && IPAddr.new(addr).ipv4?
+    rescue IPAddr::Error
+      nil
+    end
+    fail_setting(key, value, "must be an IPv4 CIDR from /8 to /30, e.g. 198.19.10.0/24") if net.nil?
+    fail_setting(key, value, "must be a network address (#{net}/#{len})") unless net.to_s == addr
+    value
+  end
+
+  def check_overlaps(s)
+    underlay = IPAddr.new("#{s.net_prefix}.0/24")
+    nets = { net_prefix: underlay, mgmt_net: IPAddr.new(s.mgmt_net), demo_subnet: IPAddr.new(s.demo_subnet) }
+    nets.keys.combination(2).each do |a, b|
+      next unless nets[a].include?(nets[b].to_range.first) || nets[b].include?(nets[a].to_range.first)
+
+      raise SettingsError, "#{DEFAULTS[a][0]}=#{s[a]} overlaps #{DEFAULTS[b][0]}=#{s[b]}: the underlay, management " \
+                           "and demo networks must not overlap"
+    end
+  end
+end
+
+if $PROGRAM_NAME == __FILE__
+  begin
+    s = OvlmgrLab.load
+    puts JSON.pretty_generate("settings" => s.to_h, "machines" => s.machines,
+                              "env" => s.machines.to_h { |m| [m["name"], s.provision_env(m)] },
+                              "steps" => s.machines.to_h { |m| [m["name"], s.steps(m)] })
+  rescue OvlmgrLab::SettingsError => e
+    warn "ovlmgr vagrant settings: #{e.message}"
+    exit 1
+  end
+end
