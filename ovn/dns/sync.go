@@ -23,6 +23,8 @@ type Topology struct {
 	Routers map[string][]string
 	// RouterUUID maps router name to its UUID.
 	RouterUUID map[string]string
+	// RouterRows maps router name to its row (name, ports, load_balancer).
+	RouterRows map[string]*nbdb.LogicalRouter
 	// DNS maps network name to its DNS row UUID (if any).
 	DNS map[string]string
 }
@@ -55,7 +57,7 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 		selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{includes("external_ids", strMap(owner.Selector(owner.KindNetwork)))},
 			"_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
 		selectOp(nbdb.DNSTable, []ovsdb.Condition{includes("external_ids", strMap(owner.Selector(owner.KindDNS)))}, "_uuid", "external_ids"),
-		selectOp(nbdb.LogicalRouterTable, nil, "_uuid", "name", "ports"),
+		selectOp(nbdb.LogicalRouterTable, nil, "_uuid", "name", "ports", "load_balancer"),
 		selectOp(nbdb.LogicalRouterPortTable, nil, "_uuid", "name"),
 		selectOp(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{eq("type", "router")}, "_uuid", "name", "options"))
 	if err != nil {
@@ -78,7 +80,7 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 		}
 	}
 	t := &Topology{Switches: map[string]*nbdb.LogicalSwitch{}, Routers: map[string][]string{},
-		RouterUUID: map[string]string{}, DNS: map[string]string{}}
+		RouterUUID: map[string]string{}, RouterRows: map[string]*nbdb.LogicalRouter{}, DNS: map[string]string{}}
 	bySwitchUUID := map[string]string{}
 	for _, s := range sws {
 		if owner.Owned(s.ExternalIDs, owner.KindNetwork) {
@@ -102,6 +104,7 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 	routerOfLRP := map[string]string{}
 	for _, r := range lrs {
 		t.RouterUUID[r.Name] = r.UUID
+		t.RouterRows[r.Name] = r
 		for _, p := range r.Ports {
 			if n, ok := lrpName[p]; ok {
 				routerOfLRP[n] = r.Name

@@ -1,0 +1,559 @@
+// Package service manages load-balanced services: one OVN Load_Balancer per
+// service (VIP:port/proto → backends) attached to its network's switch and to
+// the switches of the networks on the same router, a DNS name
+// "<service>.<network>.<domain>" for the VIP, and optional health checks.
+//
+// Backends are given as addresses or container names (resolved to their
+// addresses once, at create time) and/or chosen by a label selector. There
+// is no daemon: the CNI plugin calls SyncPort at container ADD and DEL, and
+// Create resolves the selector against the ports that exist.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// External_ids keys on a service's Load_Balancer.
+const (
+	KeyVIP         = "ovlmgr.io/vip"          // "IP:PORT/proto"
+	KeyBackends    = "ovlmgr.io/backends"     // static backends "IP:PORT,..."
+	KeySelector    = "ovlmgr.io/selector"     // "k=v,k2=v2"
+	KeyTargetPort  = "ovlmgr.io/target-port"  // port of selected backends
+	KeyHealthCheck = "ovlmgr.io/health-check" // "interval,timeout"
+	KeyHCSource    = "ovlmgr.io/hc-source"    // source address of health probes
+	KeyDNSName     = "ovlmgr.io/dns-name"     // the service's FQDN
+)
+
+// Errors callers test with errors.Is.
+var (
+	ErrNotFound        = errors.New("service not found")
+	ErrExists          = errors.New("service already exists")
+	ErrVIPInUse        = errors.New("VIP in use")
+	ErrBackendNotFound = errors.New("backend not found")
+)
+
+// Spec is what `service create` asks for.
+type Spec struct {
+	Name     string
+	Network  string
+	VIP      string   // "IP:PORT[/tcp|udp]"
+	Backends []string // "CONTAINER_OR_IP:PORT"
+	// Selector picks container ports by label; they serve on TargetPort
+	// (default: the VIP's port).
+	Selector    map[string]string
+	TargetPort  int
+	HealthCheck string // "interval,timeout" seconds, optional
+}
+
+// Service is a service as stored in NB.
+type Service struct {
+	UUID        string            `json:"uuid"`
+	Name        string            `json:"name"`
+	Network     string            `json:"network"`
+	VIP         string            `json:"vip"`
+	FQDN        string            `json:"fqdn,omitempty"`
+	Backends    []string          `json:"backends"`
+	Static      []string          `json:"static_backends,omitempty"`
+	Selector    map[string]string `json:"selector,omitempty"`
+	TargetPort  int               `json:"target_port,omitempty"`
+	HealthCheck *HealthCheck      `json:"health_check,omitempty"`
+	HCSource    string            `json:"health_check_source,omitempty"`
+	Switches    []string          `json:"switches,omitempty"`
+	Routers     []string          `json:"routers,omitempty"`
+}
+
+// LBName is the Load_Balancer name of service name on network.
+func LBName(network, name string) string { return network + "/" + name }
+
+// AttachToRouter controls whether a service's Load_Balancer is also attached
+// to the Logical_Router(s) of its network (which makes OVN answer ARP for a
+// VIP inside a routed subnet).
+const AttachToRouter = true
+
+func lbIDs(s *Spec, vip VIP, static []netip.AddrPort, tp int, hc *HealthCheck, hcSrc netip.Addr, fqdn string) map[string]string {
+	ids := owner.IDs(owner.KindService, s.Name, map[string]string{
+		owner.KeyNetwork: s.Network,
+		KeyVIP:           vip.String(),
+		KeyDNSName:       fqdn,
+	})
+	if len(static) > 0 {
+		ids[KeyBackends] = formatAddrPorts(static)
+	}
+	if len(s.Selector) > 0 {
+		ids[KeySelector] = formatSelector(s.Selector)
+		ids[KeyTargetPort] = strconv.Itoa(tp)
+	}
+	if hc != nil {
+		ids[KeyHealthCheck] = hc.String()
+		ids[KeyHCSource] = hcSrc.String()
+	}
+	return ids
+}
+
+// state is what Create and Delete read in one transaction.
+type state struct {
+	net   *dns.Network
+	sw    *nbdb.LogicalSwitch // with ports
+	ports []*nbdb.LogicalSwitchPort
+	lbs   []*nbdb.LoadBalancer // our services of the network
+	topo  *dns.Topology
+	lrpIP map[netip.Addr]string // router port addresses on the network's routers
+}
+
+func readState(ctx context.Context, nb client.Client, network string) (*state, error) {
+	n, err := dns.Ensure(ctx, nb, network)
+	if err != nil {
+		return nil, err
+	}
+	topo, err := dns.ReadTopology(ctx, nb)
+	if err != nil {
+		return nil, err
+	}
+	ops := []ovsdb.Operation{
+		selectOp(nbdb.LogicalSwitchTable, byUUID(n.SwitchUUID), "_uuid", "name", "ports", "other_config", "load_balancer", "external_ids"),
+		selectOp(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{includes("external_ids", strMap(map[string]string{owner.KeyNetwork: network}))},
+			"_uuid", "name", "addresses", "dynamic_addresses", "external_ids", "type"),
+		selectOp(nbdb.LoadBalancerTable, []ovsdb.Condition{includes("external_ids", strMap(svcSelector(network)))}),
+	}
+	var lrps []string
+	for _, r := range topo.Routers[network] {
+		lrps = append(lrps, topo.RouterRows[r].Ports...)
+	}
+	for _, u := range lrps {
+		ops = append(ops, selectOp(nbdb.LogicalRouterPortTable, byUUID(u), "_uuid", "name", "networks"))
+	}
+	res, err := dbconn.Transact(ctx, nb, ops...)
+	if err != nil {
+		return nil, fmt.Errorf("read network %q: %w", network, err)
+	}
+	st := &state{net: n, topo: topo, lrpIP: map[netip.Addr]string{}}
+	var sws []*nbdb.LogicalSwitch
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &sws); err != nil {
+		return nil, err
+	}
+	if len(sws) != 1 {
+		return nil, fmt.Errorf("network %q: %w", network, dns.ErrNetworkNotFound)
+	}
+	st.sw = sws[0]
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[1].Rows, &st.ports); err != nil {
+		return nil, err
+	}
+	if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[2].Rows, &st.lbs); err != nil {
+		return nil, err
+	}
+	for i := range lrps {
+		var rows []*nbdb.LogicalRouterPort
+		if err := dbconn.DecodeRows(nb, nbdb.LogicalRouterPortTable, res[3+i].Rows, &rows); err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			for _, cidr := range r.Networks {
+				if p, err := netip.ParsePrefix(cidr); err == nil {
+					st.lrpIP[p.Addr()] = r.Name
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+func svcSelector(network string) map[string]string {
+	s := owner.Selector(owner.KindService)
+	s[owner.KeyNetwork] = network
+	return s
+}
+
+// portAddrs returns the addresses of a switch port (static or assigned by IPAM).
+func portAddrs(p *nbdb.LogicalSwitchPort) []netip.Addr {
+	var out []netip.Addr
+	fields := []string{}
+	for _, a := range p.Addresses {
+		fields = append(fields, strings.Fields(a)...)
+	}
+	if p.DynamicAddresses != nil {
+		fields = append(fields, strings.Fields(*p.DynamicAddresses)...)
+	}
+	seen := map[netip.Addr]bool{}
+	for _, f := range fields {
+		if a, err := netip.ParseAddr(f); err == nil && !seen[a.Unmap()] {
+			seen[a.Unmap()] = true
+			out = append(out, a.Unmap())
+		}
+	}
+	return out
+}
+
+func subnetOf(sw *nbdb.LogicalSwitch) netip.Prefix {
+	p, _ := netip.ParsePrefix(sw.OtherConfig["subnet"])
+	return p.Masked()
+}
+
+// Create validates s against the network and creates the service in one
+// transaction: Load_Balancer (+ health check), attachment to the network's
+// switch, its router peers' switches and routers, the VIP reserved from the
+// network's IPAM (exclude_ips) when inside the subnet, and the DNS name.
+// Bad input writes nothing.
+func Create(ctx context.Context, nb client.Client, s Spec) (*Service, error) {
+	what := fmt.Sprintf("create service %q in network %q", s.Name, s.Network)
+	if err := dns.ValidateName(s.Name); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	vip, err := ParseVIP(s.VIP)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	hc, err := ParseHealthCheck(s.HealthCheck)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	tp := s.TargetPort
+	if tp == 0 {
+		tp = vip.Port
+	}
+	if tp < 1 || tp > 65535 {
+		return nil, fmt.Errorf("%s: --target-port %d: allowed are 1-65535", what, tp)
+	}
+	var refs []BackendRef
+	for _, b := range s.Backends {
+		r, err := ParseBackend(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		refs = append(refs, r)
+	}
+	if len(refs) == 0 && len(s.Selector) == 0 {
+		return nil, fmt.Errorf("%s: no backends: give --backend CONTAINER_OR_IP:PORT and/or --selector label=value", what)
+	}
+	for attempt := 0; ; attempt++ {
+		svc, err := create(ctx, nb, s, vip, refs, tp, hc)
+		if errors.Is(err, errRetry) && attempt < 20 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		return svc, nil
+	}
+}
+
+var errRetry = errors.New("concurrent change, retry")
+
+func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []BackendRef, tp int, hc *HealthCheck) (*Service, error) {
+	st, err := readState(ctx, nb, s.Network)
+	if err != nil {
+		return nil, err
+	}
+	for _, lb := range st.lbs {
+		if lb.ExternalIDs[owner.KeyName] == s.Name {
+			return nil, ErrExists
+		}
+	}
+	subnet := subnetOf(st.sw)
+	// The VIP must not be anyone's address.
+	for _, p := range st.ports {
+		for _, a := range portAddrs(p) {
+			if a == vip.Addr {
+				return nil, fmt.Errorf("--vip %s: %w: address of container port %s (container %s)", vip, ErrVIPInUse, p.Name, p.ExternalIDs[owner.KeyContainer])
+			}
+		}
+	}
+	if name, ok := st.lrpIP[vip.Addr]; ok {
+		return nil, fmt.Errorf("--vip %s: %w: address of router port %s (the gateway)", vip, ErrVIPInUse, name)
+	}
+	if subnet.IsValid() && subnet.Contains(vip.Addr) && (vip.Addr == subnet.Addr() || (vip.Addr.Is4() && vip.Addr == lastAddr(subnet))) {
+		return nil, fmt.Errorf("--vip %s: the subnet's network or broadcast address %s cannot be a VIP", vip, subnet)
+	}
+	for _, lb := range st.lbs {
+		other, err := ParseVIP(lb.ExternalIDs[KeyVIP])
+		if err == nil && other.Addr == vip.Addr && other.Port == vip.Port && other.Protocol == vip.Protocol {
+			return nil, fmt.Errorf("--vip %s: %w by service %q", vip, ErrVIPInUse, lb.ExternalIDs[owner.KeyName])
+		}
+		if src := lb.ExternalIDs[KeyHCSource]; src == vip.Addr.String() {
+			return nil, fmt.Errorf("--vip %s: %w: health-check source of service %q", vip, ErrVIPInUse, lb.ExternalIDs[owner.KeyName])
+		}
+	}
+	// Backends.
+	recs, err := dns.Records(ctx, nb, s.Network)
+	if err != nil {
+		return nil, err
+	}
+	var static []netip.AddrPort
+	for _, r := range refs {
+		a, err := resolveBackend(r, st, recs)
+		if err != nil {
+			return nil, err
+		}
+		if a.Is4() != vip.Addr.Is4() {
+			return nil, fmt.Errorf("--backend %s: address %s is not of the VIP's family (%s)", r.Host, a, vip.Addr)
+		}
+		if a == vip.Addr {
+			return nil, fmt.Errorf("--backend %s: the VIP itself cannot be a backend", r.Host)
+		}
+		static = append(static, netip.AddrPortFrom(a, uint16(r.Port)))
+	}
+	backends := append([]netip.AddrPort{}, static...)
+	portOf := map[netip.Addr]string{}
+	for _, p := range st.ports {
+		for _, a := range portAddrs(p) {
+			portOf[a] = p.Name
+			if len(s.Selector) > 0 && matches(owner.Labels(p.ExternalIDs), s.Selector) && a.Is4() == vip.Addr.Is4() {
+				backends = append(backends, netip.AddrPortFrom(a, uint16(tp)))
+			}
+		}
+	}
+	// Health checks need a source address in the subnet no one else uses.
+	var hcSrc netip.Addr
+	mappings := map[string]string{}
+	if hc != nil {
+		if !vip.Addr.Is4() || !subnet.IsValid() || !subnet.Addr().Is4() {
+			return nil, fmt.Errorf("--health-check: needs an IPv4 VIP and an IPv4 subnet on network %q", s.Network)
+		}
+		hcSrc, err = healthSource(st, subnet, vip.Addr)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range backends {
+			lsp, ok := portOf[b.Addr()]
+			if !ok {
+				return nil, fmt.Errorf("--health-check: backend %s is not a container port on network %q; health checks need container backends", b, s.Network)
+			}
+			mappings[b.Addr().String()] = lsp + ":" + hcSrc.String()
+		}
+	}
+	fqdn := dns.FQDN(s.Name, st.net.Name, st.net.Domain)
+	ids := lbIDs(&s, vip, static, tp, hc, hcSrc, fqdn)
+
+	// One transaction.
+	lbName := LBName(s.Network, s.Name)
+	timeout := 0
+	ops := []ovsdb.Operation{
+		{Op: ovsdb.OperationWait, Table: nbdb.LoadBalancerTable, Timeout: &timeout, Where: []ovsdb.Condition{eq("name", lbName)},
+			Columns: []string{"name"}, Until: string(ovsdb.WaitConditionNotEqual), Rows: []ovsdb.Row{{"name": lbName}}},
+		waitRowOp(nbdb.LogicalSwitchTable, st.sw.UUID, eq("ports", uuidSet(st.sw.Ports)), eq("other_config", strMap(st.sw.OtherConfig)),
+			eq("load_balancer", uuidSet(st.sw.LoadBalancer))),
+	}
+	lbRow := ovsdb.Row{
+		"name": lbName, "protocol": vip.Protocol, "external_ids": strMap(ids),
+		"vips": strMap(map[string]string{vip.Key(): formatAddrPorts(backends)}),
+	}
+	if hc != nil {
+		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LoadBalancerHealthCheckTable, UUIDName: "newhc",
+			Row: ovsdb.Row{"vip": vip.Key(), "external_ids": strMap(owner.IDs(owner.KindService, s.Name, map[string]string{owner.KeyNetwork: s.Network})),
+				"options": strMap(map[string]string{"interval": strconv.Itoa(hc.Interval), "timeout": strconv.Itoa(hc.Timeout),
+					"success_count": "1", "failure_count": "2"})}})
+		lbRow["health_check"] = uuidSet([]string{"newhc"})
+		lbRow["ip_port_mappings"] = strMap(mappings)
+	}
+	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LoadBalancerTable, UUIDName: "newlb", Row: lbRow})
+	for _, sw := range attachSwitches(st.topo, s.Network) {
+		ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw), mutation("load_balancer", ovsdb.MutateOperationInsert, uuidSet([]string{"newlb"}))))
+	}
+	for _, r := range attachRouters(st.topo, s.Network) {
+		ops = append(ops, mutateOp(nbdb.LogicalRouterTable, byUUID(r), mutation("load_balancer", ovsdb.MutateOperationInsert, uuidSet([]string{"newlb"}))))
+	}
+	// Reserve the VIP and the probe source from OVN's IPAM.
+	var reserve []netip.Addr
+	if subnet.IsValid() && subnet.Contains(vip.Addr) {
+		reserve = append(reserve, vip.Addr)
+	}
+	if hcSrc.IsValid() {
+		reserve = append(reserve, hcSrc)
+	}
+	if ex, changed := addExcluded(st.sw.OtherConfig["exclude_ips"], reserve); changed {
+		ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(st.sw.UUID),
+			mutation("other_config", ovsdb.MutateOperationDelete, strSet([]string{"exclude_ips"})),
+			mutation("other_config", ovsdb.MutateOperationInsert, strMap(map[string]string{"exclude_ips": ex}))))
+	}
+	dnsAt := len(ops)
+	ops = append(ops, dns.AddOps(st.net.DNSUUID, fqdn, []net.IP{net.IP(vip.Addr.AsSlice())})...)
+	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
+		switch {
+		case dbconn.FailedWait(err, 0):
+			return nil, ErrExists
+		case dbconn.FailedWait(err, 1):
+			return nil, errRetry
+		case dbconn.FailedWait(err, dnsAt+dns.AddOpsGuard):
+			return nil, fmt.Errorf("DNS name %s: %w by %v", fqdn, dns.ErrNameTaken, dns.ParseValue(recs[fqdn]))
+		}
+		return nil, err
+	}
+	return Get(ctx, nb, s.Network, s.Name)
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr().As16()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	for i := bits; i < 128; i++ {
+		a[i/8] |= 1 << (7 - uint(i%8))
+	}
+	r := netip.AddrFrom16(a)
+	if p.Addr().Is4() {
+		r = r.Unmap()
+	}
+	return r
+}
+
+// healthSource picks the probe source address of the network: the one other
+// services already use, else the highest free host address of the subnet.
+func healthSource(st *state, subnet netip.Prefix, vip netip.Addr) (netip.Addr, error) {
+	for _, lb := range st.lbs {
+		if a, err := netip.ParseAddr(lb.ExternalIDs[KeyHCSource]); err == nil {
+			return a, nil
+		}
+	}
+	used := map[netip.Addr]bool{vip: true}
+	for _, p := range st.ports {
+		for _, a := range portAddrs(p) {
+			used[a] = true
+		}
+	}
+	for a := range st.lrpIP {
+		used[a] = true
+	}
+	for _, lb := range st.lbs {
+		if v, err := ParseVIP(lb.ExternalIDs[KeyVIP]); err == nil {
+			used[v.Addr] = true
+		}
+	}
+	ex := st.sw.OtherConfig["exclude_ips"]
+	for a, n := lastAddr(subnet).Prev(), 0; subnet.Contains(a) && a != subnet.Addr() && n < 4096; a, n = a.Prev(), n+1 {
+		if !used[a] && !inExcluded(ex, a) {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("--health-check: no free address in %s for the health probes' source", subnet)
+}
+
+// inExcluded reports whether a is in an exclude_ips list ("IP" and "IP..IP" items).
+func inExcluded(list string, a netip.Addr) bool {
+	for _, f := range strings.Fields(list) {
+		lo, hi, isRange := strings.Cut(f, "..")
+		l, err := netip.ParseAddr(lo)
+		if err != nil {
+			continue
+		}
+		if !isRange {
+			if l == a {
+				return true
+			}
+			continue
+		}
+		h, err := netip.ParseAddr(hi)
+		if err == nil && l.Compare(a) <= 0 && a.Compare(h) <= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func addExcluded(list string, add []netip.Addr) (string, bool) {
+	fields := strings.Fields(list)
+	changed := false
+	for _, a := range add {
+		if !inExcluded(list, a) {
+			fields = append(fields, a.String())
+			list = strings.Join(fields, " ")
+			changed = true
+		}
+	}
+	return strings.Join(fields, " "), changed
+}
+
+func removeExcluded(list string, rm []netip.Addr) (string, bool) {
+	drop := map[string]bool{}
+	for _, a := range rm {
+		drop[a.String()] = true
+	}
+	var keep []string
+	changed := false
+	for _, f := range strings.Fields(list) {
+		if drop[f] {
+			changed = true
+			continue
+		}
+		keep = append(keep, f)
+	}
+	return strings.Join(keep, " "), changed
+}
+
+func matches(labels, sel map[string]string) bool {
+	if len(sel) == 0 {
+		return false
+	}
+	for k, v := range sel {
+		if lv, ok := labels[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func resolveBackend(r BackendRef, st *state, recs map[string]string) (netip.Addr, error) {
+	if r.Addr.IsValid() {
+		return r.Addr, nil
+	}
+	// A name in the network's DNS records (container name or alias).
+	if ips := dns.ParseValue(recs[dns.FQDN(r.Host, st.net.Name, st.net.Domain)]); len(ips) > 0 {
+		a, _ := netip.AddrFromSlice(ips[0])
+		return a.Unmap(), nil
+	}
+	// A container ID (or a unique prefix of at least 6 characters).
+	var found []netip.Addr
+	for _, p := range st.ports {
+		id := p.ExternalIDs[owner.KeyContainer]
+		if id == r.Host || (len(r.Host) >= 6 && strings.HasPrefix(id, r.Host)) {
+			if as := portAddrs(p); len(as) > 0 {
+				found = append(found, as[0])
+			}
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return netip.Addr{}, fmt.Errorf("--backend %s:%d: %w: no container named %q in network %q (give a container name, ID or an IP)",
+			r.Host, r.Port, ErrBackendNotFound, r.Host, st.net.Name)
+	default:
+		return netip.Addr{}, fmt.Errorf("--backend %s:%d: container ID prefix %q matches %d ports; give more characters", r.Host, r.Port, r.Host, len(found))
+	}
+}
+
+// attachSwitches returns the switches a service of network is attached to:
+// its own and those of every network sharing a router with it.
+func attachSwitches(t *dns.Topology, network string) []string {
+	out := []string{t.Switches[network].UUID}
+	for _, p := range t.Peers(network) {
+		out = append(out, t.Switches[p].UUID)
+	}
+	return out
+}
+
+func attachRouters(t *dns.Topology, network string) []string {
+	if !AttachToRouter {
+		return nil
+	}
+	var out []string
+	for _, r := range t.Routers[network] {
+		out = append(out, t.RouterUUID[r])
+	}
+	sort.Strings(out)
+	return out
+}
