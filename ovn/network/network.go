@@ -1,0 +1,447 @@
+// Package network manages ovlmgr networks: each is an OVN Logical_Switch
+// named like the network, with other_config:subnet / exclude_ips (and
+// ipv6_prefix for dual stack) for ovn-northd's IPAM, and ovlmgr's owner keys,
+// gateway, MTU and labels in external_ids. See docs/networks.md.
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// External_ids keys of a network's Logical_Switch besides the owner keys.
+const (
+	KeyGateway = "ovlmgr.io/gateway"
+	KeyMTU     = "ovlmgr.io/mtu"
+)
+
+// other_config keys read by ovn-northd's IPAM.
+const (
+	ConfigSubnet     = "subnet"
+	ConfigExcludeIPs = "exclude_ips"
+	ConfigIPv6Prefix = "ipv6_prefix"
+)
+
+// ErrNotFound is returned (wrapped) for a network name that does not exist
+// or whose Logical_Switch is not ovlmgr's.
+var ErrNotFound = errors.New("no such network")
+
+// ErrExists is returned (wrapped) when creating a name that is taken.
+var ErrExists = errors.New("already exists")
+
+// Spec describes a network to create.
+type Spec struct {
+	Name string
+	// Subnet is the IPv4 subnet, a.b.c.d/8 to /30, host bits clear.
+	Subnet string
+	// Gateway defaults to the first host address of Subnet. It is excluded
+	// from OVN's IPAM; routers will give it to their port on this network.
+	Gateway string
+	// Exclude lists addresses ("IP") and ranges ("IP..IP") inside Subnet that
+	// OVN's IPAM must not hand out.
+	Exclude []string
+	// MTU is the containers' MTU, 576 to 9000; 0 = derive from the node.
+	MTU    int
+	Labels map[string]string
+	// IPv6Subnet is an optional second subnet for dual stack; only a /64.
+	IPv6Subnet string
+	// MayExist accepts an existing network with an identical spec.
+	MayExist bool
+}
+
+// Network is an ovlmgr network as read from the Northbound database.
+type Network struct {
+	UUID       string            `json:"uuid" yaml:"uuid"`
+	Name       string            `json:"name" yaml:"name"`
+	Subnet     string            `json:"subnet" yaml:"subnet"`
+	Gateway    string            `json:"gateway" yaml:"gateway"`
+	Exclude    []string          `json:"exclude,omitempty" yaml:"exclude,omitempty"`
+	MTU        int               `json:"mtu,omitempty" yaml:"mtu,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
+	IPv6Prefix string            `json:"ipv6Prefix,omitempty" yaml:"ipv6Prefix,omitempty"`
+	// Router is the router the network is attached to; "" for none.
+	Router string `json:"router,omitempty" yaml:"router,omitempty"`
+	// Ports counts the network's container ports (Logical_Switch_Ports with
+	// owner kind "port" on this switch).
+	Ports int `json:"ports" yaml:"ports"`
+	// Free approximates the addresses left for new containers: usable hosts
+	// minus the gateway, excluded addresses and Ports. Statically requested
+	// addresses outside the ports we count are not subtracted.
+	Free int `json:"free" yaml:"free"`
+}
+
+// row builds the Logical_Switch for a validated plan in scope.
+func (p *plan) row(scope Scope) *nbdb.LogicalSwitch {
+	ids := owner.IDs(owner.KindNetwork, p.name, coverIDs(scope, p.subnet))
+	ids[KeyGateway] = p.gateway.String()
+	if p.mtu != 0 {
+		ids[KeyMTU] = strconv.Itoa(p.mtu)
+	}
+	for k, v := range p.labels {
+		ids[owner.LabelPrefix+k] = v
+	}
+	cfg := map[string]string{
+		ConfigSubnet:     p.subnet.String(),
+		ConfigExcludeIPs: p.excludeIPs(),
+	}
+	if p.ipv6.IsValid() {
+		cfg[ConfigIPv6Prefix] = p.ipv6.Addr().String()
+	}
+	return &nbdb.LogicalSwitch{
+		UUID:        switchUUID(scope, p.subnet),
+		Name:        p.name,
+		OtherConfig: cfg,
+		ExternalIDs: ids,
+	}
+}
+
+// sameSpec reports whether an existing switch has exactly the row want.
+func sameSpec(have, want *nbdb.LogicalSwitch) bool {
+	for _, k := range []string{ConfigSubnet, ConfigExcludeIPs, ConfigIPv6Prefix} {
+		if have.OtherConfig[k] != want.OtherConfig[k] {
+			return false
+		}
+	}
+	return maps.Equal(have.ExternalIDs, want.ExternalIDs)
+}
+
+// fromRow converts one of our switches; ports is its container port count.
+func fromRow(ls *nbdb.LogicalSwitch, ports int) Network {
+	n := Network{
+		UUID:    ls.UUID,
+		Name:    ls.Name,
+		Subnet:  ls.OtherConfig[ConfigSubnet],
+		Gateway: ls.ExternalIDs[KeyGateway],
+		Labels:  owner.Labels(ls.ExternalIDs),
+		Router:  ls.ExternalIDs[owner.KeyRouter],
+		Ports:   ports,
+	}
+	if len(n.Labels) == 0 {
+		n.Labels = nil
+	}
+	n.MTU, _ = strconv.Atoi(ls.ExternalIDs[KeyMTU])
+	if v6 := ls.OtherConfig[ConfigIPv6Prefix]; v6 != "" {
+		n.IPv6Prefix = strings.TrimSuffix(v6, "/64") + "/64"
+	}
+	sub, err1 := netip.ParsePrefix(n.Subnet)
+	gw, err2 := netip.ParseAddr(n.Gateway)
+	excl := parseExcludeIPs(ls.OtherConfig[ConfigExcludeIPs])
+	for _, r := range excl {
+		if r.from == gw && r.to == gw {
+			continue
+		}
+		n.Exclude = append(n.Exclude, r.String())
+	}
+	if err1 == nil && err2 == nil && sub.Addr().Is4() && sub.Bits() <= 30 {
+		n.Free = free(sub, gw, excl, ports)
+	}
+	return n
+}
+
+// Create creates network s.Name as one transaction guarded by wait
+// operations: no switch of that name may exist (ours or not) and no ovlmgr
+// network in the same scope may overlap the subnet, so concurrent creates
+// have one winner. An existing network of that name is an error wrapping
+// ErrExists unless s.MayExist and its spec is identical; then it is returned.
+func Create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
+	p, err := validate(s)
+	if err != nil {
+		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+	}
+	scope := Scope{}
+	ls := p.row(scope)
+	m := &nbdb.LogicalSwitch{Name: p.name}
+	guard, err := dbconn.Absent(nb, m, &m.Name)
+	if err != nil {
+		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+	}
+	overlap := overlapGuards(scope, p.subnet)
+	ins, err := nb.Create(ls)
+	if err != nil {
+		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+	}
+	ops := append(append([]ovsdb.Operation{guard}, overlap...), ins...)
+	_, err = dbconn.Transact(ctx, nb, ops...)
+	if err == nil {
+		n := fromRow(ls, 0)
+		return &n, nil
+	}
+	if dbconn.FailedWait(err, 0) {
+		return existing(ctx, nb, s, ls)
+	}
+	for i := range overlap {
+		if !dbconn.FailedWait(err, 1+i) {
+			continue
+		}
+		other, ferr := findOverlap(ctx, nb, scope, p.subnet)
+		if ferr != nil || other == nil {
+			return nil, fmt.Errorf("create network %q: --subnet %q overlaps another ovlmgr network (it changed while checking: retry)", s.Name, s.Subnet)
+		}
+		return nil, fmt.Errorf("create network %q: --subnet %q overlaps network %q (%s); subnets must not overlap in the %s",
+			s.Name, s.Subnet, other.Name, other.OtherConfig[ConfigSubnet], scope)
+	}
+	return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+}
+
+// existing handles a create whose name is taken.
+func existing(ctx context.Context, nb client.Client, s Spec, want *nbdb.LogicalSwitch) (*Network, error) {
+	rows, err := byName(ctx, nb, s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+	}
+	var ours *nbdb.LogicalSwitch
+	for _, ls := range rows {
+		if owner.Owned(ls.ExternalIDs, owner.KindNetwork) {
+			ours = ls
+		}
+	}
+	switch {
+	case len(rows) == 0:
+		return nil, fmt.Errorf("create network %q: the name was taken and released while creating: retry", s.Name)
+	case ours == nil || len(rows) > 1:
+		return nil, fmt.Errorf("create network %q: a Logical_Switch named %q exists that ovlmgr does not manage; choose another name (ovlmgr never touches it)", s.Name, s.Name)
+	case s.MayExist && sameSpec(ours, want):
+		return Get(ctx, nb, s.Name)
+	case s.MayExist:
+		return nil, fmt.Errorf("create network %q: network %s %w with a different spec (subnet %s); --may-exist accepts only an identical spec",
+			s.Name, s.Name, ErrExists, ours.OtherConfig[ConfigSubnet])
+	default:
+		return nil, fmt.Errorf("create network %q: network %s %w (subnet %s; --may-exist accepts an identical spec)",
+			s.Name, s.Name, ErrExists, ours.OtherConfig[ConfigSubnet])
+	}
+}
+
+// byName selects every Logical_Switch named name (ours or not).
+func byName(ctx context.Context, nb client.Client, name string) ([]*nbdb.LogicalSwitch, error) {
+	var rows []*nbdb.LogicalSwitch
+	m := &nbdb.LogicalSwitch{}
+	if err := dbconn.Select(ctx, nb, m, &rows, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// portSelector matches our container ports, on network name if not "".
+func portSelector(name string) ovsdb.Condition {
+	sel := owner.Selector(owner.KindPort)
+	if name != "" {
+		sel[owner.KeyNetwork] = name
+	}
+	gm := map[interface{}]interface{}{}
+	for k, v := range sel {
+		gm[k] = v
+	}
+	return ovsdb.Condition{Column: "external_ids", Function: ovsdb.ConditionIncludes, Value: ovsdb.OvsMap{GoMap: gm}}
+}
+
+// Get reads network name without a cache: one round trip selecting the
+// switch by name and the UUIDs of its container ports (Logical_Switch_Ports
+// with owner kind "port" and ovlmgr.io/network=name). It wraps ErrNotFound
+// when there is no such ovlmgr network.
+func Get(ctx context.Context, nb client.Client, name string) (*Network, error) {
+	m := &nbdb.LogicalSwitch{}
+	swOp, err := dbconn.SelectOp(nb, m, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name})
+	if err != nil {
+		return nil, fmt.Errorf("get network %q: %w", name, err)
+	}
+	portOp := ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchPortTable,
+		Where: []ovsdb.Condition{portSelector(name)}, Columns: []string{"_uuid"}}
+	res, err := dbconn.Transact(ctx, nb, swOp, portOp)
+	if err != nil {
+		return nil, fmt.Errorf("get network %q: %w", name, err)
+	}
+	var rows []*nbdb.LogicalSwitch
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &rows); err != nil {
+		return nil, fmt.Errorf("get network %q: %w", name, err)
+	}
+	var ls *nbdb.LogicalSwitch
+	for _, r := range rows {
+		if owner.Owned(r.ExternalIDs, owner.KindNetwork) {
+			ls = r
+		}
+	}
+	if ls == nil {
+		if len(rows) > 0 {
+			return nil, fmt.Errorf("network %q: %w (a Logical_Switch of that name exists but ovlmgr does not manage it)", name, ErrNotFound)
+		}
+		return nil, fmt.Errorf("network %q: %w (see ovlmgr net list)", name, ErrNotFound)
+	}
+	n := fromRow(ls, countPorts(ls, rowUUIDs(res[1].Rows)))
+	return &n, nil
+}
+
+func rowUUIDs(rows []ovsdb.Row) map[string]bool {
+	out := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		if u, ok := r["_uuid"].(ovsdb.UUID); ok {
+			out[u.GoUUID] = true
+		}
+	}
+	return out
+}
+
+func countPorts(ls *nbdb.LogicalSwitch, ours map[string]bool) int {
+	n := 0
+	for _, u := range ls.Ports {
+		if ours[u] {
+			n++
+		}
+	}
+	return n
+}
+
+// List returns every ovlmgr network, sorted by name, in one round trip.
+func List(ctx context.Context, nb client.Client) ([]Network, error) {
+	m := &nbdb.LogicalSwitch{}
+	swOp, err := dbconn.SelectOp(nb, m, model.Condition{Field: &m.ExternalIDs, Function: ovsdb.ConditionIncludes, Value: owner.Selector(owner.KindNetwork)})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	portOp := ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchPortTable,
+		Where: []ovsdb.Condition{portSelector("")}, Columns: []string{"_uuid"}}
+	res, err := dbconn.Transact(ctx, nb, swOp, portOp)
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	var rows []*nbdb.LogicalSwitch
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &rows); err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	ports := rowUUIDs(res[1].Rows)
+	out := make([]Network, 0, len(rows))
+	for _, ls := range rows {
+		out = append(out, fromRow(ls, countPorts(ls, ports)))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// PortsInUseError is returned by Delete without force when the network still
+// has container ports; Ports lists their names.
+type PortsInUseError struct {
+	Network string
+	Ports   []string
+}
+
+func (e *PortsInUseError) Error() string {
+	const show = 10
+	names := e.Ports
+	more := ""
+	if len(names) > show {
+		more = fmt.Sprintf(" and %d more", len(names)-show)
+		names = names[:show]
+	}
+	return fmt.Sprintf("delete network %q: %d container port(s) still attached: %s%s (remove the containers, or use --force to delete the ports too)",
+		e.Network, len(e.Ports), strings.Join(names, ", "), more)
+}
+
+// Delete deletes network name. It refuses, with a *PortsInUseError listing
+// them, while container ports (owner kind "port") are attached, unless force:
+// then they are deleted in the same transaction. It refuses switches we do
+// not own and switches carrying ports ovlmgr did not create. The transaction
+// waits for the switch's port list to be what was read, so a port added
+// meanwhile makes it fail instead of vanishing unseen.
+func Delete(ctx context.Context, nb client.Client, name string, force bool) error {
+	rows, err := byName(ctx, nb, name)
+	if err != nil {
+		return fmt.Errorf("delete network %q: %w", name, err)
+	}
+	var ls *nbdb.LogicalSwitch
+	for _, r := range rows {
+		if owner.Owned(r.ExternalIDs, owner.KindNetwork) {
+			ls = r
+		}
+	}
+	if ls == nil {
+		if len(rows) > 0 {
+			return fmt.Errorf("delete network %q: %w: the Logical_Switch %q is not managed by ovlmgr; refusing to touch it", name, ErrNotFound, name)
+		}
+		return fmt.Errorf("delete network %q: %w", name, ErrNotFound)
+	}
+	// Read the switch's ports by UUID (index lookups) in one round trip.
+	var sel []ovsdb.Operation
+	for _, u := range ls.Ports {
+		sel = append(sel, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchPortTable,
+			Where:   []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: u}}},
+			Columns: []string{"_uuid", "name", "external_ids"}})
+	}
+	var containers, foreign, other []string
+	var containerUUIDs []string
+	if len(sel) > 0 {
+		res, err := dbconn.Transact(ctx, nb, sel...)
+		if err != nil {
+			return fmt.Errorf("delete network %q: read ports: %w", name, err)
+		}
+		for _, r := range res {
+			var ps []*nbdb.LogicalSwitchPort
+			if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, r.Rows, &ps); err != nil {
+				return fmt.Errorf("delete network %q: %w", name, err)
+			}
+			for _, p := range ps {
+				switch {
+				case owner.Owned(p.ExternalIDs, owner.KindPort):
+					containers = append(containers, p.Name)
+					containerUUIDs = append(containerUUIDs, p.UUID)
+				case !owner.Owned(p.ExternalIDs, ""):
+					foreign = append(foreign, p.Name)
+				default:
+					desc := p.Name + " (" + p.ExternalIDs[owner.KeyKind]
+					if r := p.ExternalIDs[owner.KeyRouter]; r != "" {
+						desc += " of router " + r
+					}
+					other = append(other, desc+")")
+				}
+			}
+		}
+	}
+	if len(foreign) > 0 {
+		sort.Strings(foreign)
+		return fmt.Errorf("delete network %q: the switch has port(s) ovlmgr did not create: %s; remove them first (ovlmgr never deletes rows it does not own)",
+			name, strings.Join(foreign, ", "))
+	}
+	if len(other) > 0 {
+		sort.Strings(other)
+		return fmt.Errorf("delete network %q: still attached: %s; detach it first (e.g. from its router)", name, strings.Join(other, ", "))
+	}
+	if len(containers) > 0 && !force {
+		sort.Strings(containers)
+		return &PortsInUseError{Network: name, Ports: containers}
+	}
+	timeout := 0
+	ports := make([]interface{}, len(ls.Ports))
+	for i, u := range ls.Ports {
+		ports[i] = ovsdb.UUID{GoUUID: u}
+	}
+	uuidCond := []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: ls.UUID}}}
+	ops := []ovsdb.Operation{{
+		Op: ovsdb.OperationWait, Table: nbdb.LogicalSwitchTable, Timeout: &timeout, Where: uuidCond,
+		Columns: []string{"ports"}, Until: string(ovsdb.WaitConditionEqual),
+		Rows: []ovsdb.Row{{"ports": ovsdb.OvsSet{GoSet: ports}}},
+	}}
+	for _, u := range containerUUIDs {
+		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LogicalSwitchPortTable,
+			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: u}}}})
+	}
+	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LogicalSwitchTable, Where: uuidCond})
+	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
+		if dbconn.FailedWait(err, 0) {
+			return fmt.Errorf("delete network %q: its ports changed (or it was deleted) while deleting: retry", name)
+		}
+		return fmt.Errorf("delete network %q: %w", name, err)
+	}
+	return nil
+}

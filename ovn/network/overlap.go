@@ -1,0 +1,143 @@
+package network
+
+import (
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"net/netip"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// Scope is a set of networks whose IPv4 subnets must not overlap. Today all
+// ovlmgr networks share the global scope; routers give each router its own
+// scope so that tenants may reuse subnets. A network's scope is fixed when it
+// is created: it is part of the switch's row UUID (see switchUUID).
+type Scope struct {
+	// Router names the router whose networks form the scope; "" is the
+	// global scope.
+	Router string
+}
+
+func (s Scope) String() string {
+	if s.Router == "" {
+		return "global scope"
+	}
+	return "router " + s.Router
+}
+
+// token names subnet p inside the scope.
+func (s Scope) token(p netip.Prefix) string {
+	if s.Router == "" {
+		return p.String()
+	}
+	return s.Router + ":" + p.String()
+}
+
+// coverKeyPrefix prefixes the external_ids that index a network's subnet for
+// the overlap check: "ovlmgr.io/in.L" = the subnet's /L supernet, for every L
+// from MinPrefix up to (not including) the subnet's own length.
+const coverKeyPrefix = "ovlmgr.io/in."
+
+// switchUUID derives the Logical_Switch row UUID from the scope and subnet
+// (a name-based, version 5 style UUID). Two subnets overlap exactly when one
+// contains the other, so "does a network with subnet X exist in this scope"
+// becomes a lookup on _uuid, the one column ovsdb-server indexes in every
+// table: the overlap check costs the same with 10 or 10,000 networks.
+func switchUUID(s Scope, p netip.Prefix) string {
+	h := sha1.Sum([]byte("ovlmgr.io/network\x00" + s.Router + "\x00" + p.String()))
+	h[6] = h[6]&0x0f | 0x50
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// coverIDs returns the overlap-index external_ids of subnet p in scope s.
+func coverIDs(s Scope, p netip.Prefix) map[string]string {
+	ids := map[string]string{}
+	for l := MinPrefix; l < p.Bits(); l++ {
+		ids[coverKeyPrefix+itoa(l)] = s.token(netip.PrefixFrom(p.Addr(), l).Masked())
+	}
+	return ids
+}
+
+// overlapGuards returns wait operations that make a transaction fail while a
+// network of scope s overlaps p. Subnets overlap iff one contains the other:
+//   - a network equal to or containing p has one of p's supernets (/MinPrefix
+//     to /len(p)) as subnet: one wait per supernet on the derived _uuid
+//     (an index lookup);
+//   - a network inside p carries the external_id ovlmgr.io/in.<len(p)> = p:
+//     one wait on that key (one scan of Logical_Switch inside ovsdb-server,
+//     no rows sent back).
+//
+// Put them in the create transaction: concurrent creates of overlapping
+// subnets then have at most one winner.
+func overlapGuards(s Scope, p netip.Prefix) []ovsdb.Operation {
+	var ops []ovsdb.Operation
+	timeout := 0
+	for l := MinPrefix; l <= p.Bits(); l++ {
+		u := ovsdb.UUID{GoUUID: switchUUID(s, netip.PrefixFrom(p.Addr(), l).Masked())}
+		ops = append(ops, ovsdb.Operation{
+			Op: ovsdb.OperationWait, Table: nbdb.LogicalSwitchTable, Timeout: &timeout,
+			Where:   []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: u}},
+			Columns: []string{"_uuid"}, Until: string(ovsdb.WaitConditionNotEqual),
+			Rows: []ovsdb.Row{{"_uuid": u}},
+		})
+	}
+	ops = append(ops, noneWhere(nbdb.LogicalSwitchTable, ovsdb.Condition{
+		Column: "external_ids", Function: ovsdb.ConditionIncludes,
+		Value: ovsdb.OvsMap{GoMap: map[interface{}]interface{}{coverKeyPrefix + itoa(p.Bits()): s.token(p)}},
+	}))
+	return ops
+}
+
+// noneWhere returns a wait operation that fails unless no row of table
+// matches conds. OVSDB's wait compares the set of matching rows, projected on
+// some columns, with given rows; libovsdb cannot send an empty row list, so
+// the check is phrased as "!= [{copp: []}]" with "copp == []" added to the
+// conditions: every matching row projects to that one value. (ovlmgr never
+// sets copp on its switches; a row given a copp by hand escapes the check.)
+func noneWhere(table string, conds ...ovsdb.Condition) ovsdb.Operation {
+	timeout := 0
+	empty := ovsdb.OvsSet{GoSet: []interface{}{}}
+	return ovsdb.Operation{
+		Op: ovsdb.OperationWait, Table: table, Timeout: &timeout,
+		Where:   append([]ovsdb.Condition{{Column: "copp", Function: ovsdb.ConditionEqual, Value: empty}}, conds...),
+		Columns: []string{"copp"}, Until: string(ovsdb.WaitConditionNotEqual),
+		Rows: []ovsdb.Row{{"copp": empty}},
+	}
+}
+
+// findOverlap names an ovlmgr network of scope s that overlaps p, reading
+// only the rows the guards point at. It returns nil when there is none.
+func findOverlap(ctx context.Context, nb client.Client, s Scope, p netip.Prefix) (*nbdb.LogicalSwitch, error) {
+	var ops []ovsdb.Operation
+	for l := MinPrefix; l <= p.Bits(); l++ {
+		u := ovsdb.UUID{GoUUID: switchUUID(s, netip.PrefixFrom(p.Addr(), l).Masked())}
+		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchTable,
+			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: u}}})
+	}
+	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchTable,
+		Where: []ovsdb.Condition{{Column: "external_ids", Function: ovsdb.ConditionIncludes,
+			Value: ovsdb.OvsMap{GoMap: map[interface{}]interface{}{coverKeyPrefix + itoa(p.Bits()): s.token(p)}}}}})
+	res, err := dbconn.Transact(ctx, nb, ops...)
+	if err != nil {
+		return nil, fmt.Errorf("find overlapping network: %w", err)
+	}
+	for _, r := range res {
+		var rows []*nbdb.LogicalSwitch
+		if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, r.Rows, &rows); err != nil {
+			return nil, err
+		}
+		for _, ls := range rows {
+			if owner.Owned(ls.ExternalIDs, owner.KindNetwork) {
+				return ls, nil
+			}
+		}
+	}
+	return nil, nil
+}
