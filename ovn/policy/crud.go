@@ -1,0 +1,265 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// nameWhere selects the ACL of policy name.
+func nameWhere(name string) []ovsdb.Condition {
+	return []ovsdb.Condition{nbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}
+}
+
+// Create validates s, checks that its target and source networks exist and
+// are ours, and writes the policy in one transaction: an ACL on the target
+// network's port group, plus an Address_Set when s has CIDR sources. Port
+// groups missing on older networks are created with their current ports.
+// Nothing is written when any check fails.
+func Create(ctx context.Context, c client.Client, s Spec) (*Policy, error) {
+	srcs, err := s.Validate()
+	if err != nil {
+		return nil, fmt.Errorf("create policy %q: %w", s.Name, err)
+	}
+	fail := func(err error) (*Policy, error) { return nil, fmt.Errorf("create policy %q: %w", s.Name, err) }
+
+	// Guard 0: no policy of this name (policy ACLs are all to-lport).
+	ops := []ovsdb.Operation{nbops.None("ACL", nameWhere(s.Name), "direction", string(nbdb.ACLDirectionToLport))}
+	nets := []string{s.Network}
+	var cidrs []string
+	for _, src := range srcs {
+		if src.network != "" && src.network != s.Network {
+			nets = append(nets, src.network)
+		}
+		if src.cidr.IsValid() {
+			cidrs = append(cidrs, src.cidr.String())
+		}
+	}
+	for i, n := range nets {
+		ni, err := readNetwork(ctx, c, n)
+		if err != nil {
+			if i > 0 {
+				return fail(fmt.Errorf("--from %s: %w", n, err))
+			}
+			return fail(fmt.Errorf("--net %s: %w", n, err))
+		}
+		ops = append(ops, networkGuard(n))
+		more, err := ensurePortGroupOps(ctx, c, ni)
+		if err != nil {
+			return fail(err)
+		}
+		ops = append(ops, more...)
+	}
+	ids := owner.IDs(owner.KindPolicy, s.Name, map[string]string{
+		owner.KeyNetwork: s.Network,
+		keyAction:        s.Action,
+		keyFrom:          strings.Join(s.From, ","),
+		keyPriority:      strconv.Itoa(s.Priority),
+	})
+	if s.Proto != "" {
+		ids[keyProto] = s.Proto
+	}
+	if s.Port != "" {
+		ids[keyPort] = s.Port
+	}
+	for _, src := range srcs {
+		if src.network != "" {
+			ids[keyFromNet+src.network] = "network"
+		}
+	}
+	if len(cidrs) > 0 {
+		as := &nbdb.AddressSet{Name: AddressSetName(s.Name), Addresses: cidrs,
+			ExternalIDs: owner.IDs(owner.KindPolicy, s.Name, map[string]string{owner.KeyNetwork: s.Network})}
+		guard, err := dbconn.Absent(c, as, &as.Name)
+		if err != nil {
+			return fail(err)
+		}
+		ins, err := c.Create(as)
+		if err != nil {
+			return fail(err)
+		}
+		ops = append(ops, guard)
+		ops = append(ops, ins...)
+	}
+	name := s.Name
+	acl := &nbdb.ACL{UUID: "newacl", Name: &name, Direction: nbdb.ACLDirectionToLport,
+		Priority: ACLPriority(s.Priority, s.Action), Match: buildMatch(&s, srcs), ExternalIDs: ids, Log: s.Log}
+	if s.Action == Allow {
+		acl.Action = nbdb.ACLActionAllowRelated
+	} else {
+		acl.Action = nbdb.ACLActionDrop
+	}
+	if s.Log {
+		sev := nbdb.ACLSeverityInfo
+		acl.Severity = &sev
+	}
+	more, err := aclInsertOps(c, s.Network, []*nbdb.ACL{acl})
+	if err != nil {
+		return fail(err)
+	}
+	ops = append(ops, more...)
+	res, err := dbconn.Transact(ctx, c, ops...)
+	if err != nil {
+		var te *dbconn.TxError
+		switch {
+		case dbconn.FailedWait(err, 0):
+			return fail(fmt.Errorf("a policy with this name %w (policy names are unique across networks)", ErrExists))
+		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == "Logical_Switch":
+			return fail(fmt.Errorf("a network it names was deleted or changed meanwhile; retry"))
+		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == "Address_Set":
+			return fail(fmt.Errorf("Address_Set %q already exists in NB", AddressSetName(s.Name)))
+		}
+		return fail(err)
+	}
+	p := &Policy{Spec: s, ACLPriority: acl.Priority, Match: acl.Match}
+	for i, op := range ops {
+		if op.Op == ovsdb.OperationInsert && op.Table == "ACL" && i < len(res) {
+			p.UUID = res[i].UUID.GoUUID
+		}
+	}
+	return p, nil
+}
+
+// fromACL rebuilds a policy from its ACL.
+func fromACL(a *nbdb.ACL) *Policy {
+	ids := a.ExternalIDs
+	prio, _ := strconv.Atoi(ids[keyPriority])
+	var from []string
+	if ids[keyFrom] != "" {
+		from = strings.Split(ids[keyFrom], ",")
+	}
+	return &Policy{Spec: Spec{Name: ids[owner.KeyName], Network: ids[owner.KeyNetwork], Action: ids[keyAction],
+		From: from, Proto: ids[keyProto], Port: ids[keyPort], Priority: prio, Log: a.Log},
+		ACLPriority: a.Priority, Match: a.Match, UUID: a.UUID}
+}
+
+// readPolicies reads policy ACLs matching extra (owner keys added).
+func readPolicies(ctx context.Context, c client.Client, extra map[string]string) ([]*Policy, error) {
+	var acls []*nbdb.ACL
+	res, err := dbconn.Transact(ctx, c, nbops.Select("ACL", []ovsdb.Condition{nbops.Owned(owner.KindPolicy, extra)}))
+	if err != nil {
+		return nil, err
+	}
+	if err := dbconn.DecodeRows(c, "ACL", res[0].Rows, &acls); err != nil {
+		return nil, err
+	}
+	out := make([]*Policy, 0, len(acls))
+	for _, a := range acls {
+		out = append(out, fromACL(a))
+	}
+	return out, nil
+}
+
+// Order sorts policies the way OVN evaluates them: by network, then ACL
+// priority (highest first), then name; and numbers them per network.
+func Order(ps []*Policy) {
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.Network != b.Network {
+			return a.Network < b.Network
+		}
+		if a.ACLPriority != b.ACLPriority {
+			return a.ACLPriority > b.ACLPriority
+		}
+		return a.Name < b.Name
+	})
+	n := 0
+	for i, p := range ps {
+		if i == 0 || ps[i-1].Network != p.Network {
+			n = 0
+		}
+		n++
+		p.Order = n
+	}
+}
+
+// Get reads policy name.
+func Get(ctx context.Context, c client.Client, name string) (*Policy, error) {
+	ps, err := readPolicies(ctx, c, map[string]string{owner.KeyName: name})
+	if err != nil {
+		return nil, fmt.Errorf("read policy %q: %w", name, err)
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("policy %q: %w", name, ErrNotFound)
+	}
+	// Its order among its network's policies.
+	all, err := readPolicies(ctx, c, map[string]string{owner.KeyNetwork: ps[0].Network})
+	if err != nil {
+		return nil, fmt.Errorf("read policies of network %q: %w", ps[0].Network, err)
+	}
+	Order(all)
+	for _, p := range all {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return ps[0], nil
+}
+
+// List reads the policies on network (all networks when ""), in effective
+// evaluation order per network.
+func List(ctx context.Context, c client.Client, network string) ([]*Policy, error) {
+	extra := map[string]string{}
+	if network != "" {
+		extra[owner.KeyNetwork] = network
+	}
+	ps, err := readPolicies(ctx, c, extra)
+	if err != nil {
+		return nil, fmt.Errorf("list policies: %w", err)
+	}
+	Order(ps)
+	return ps, nil
+}
+
+// Isolations returns the isolation mode of every network with a port group.
+func Isolations(ctx context.Context, c client.Client) (map[string]string, error) {
+	var pgs []*nbdb.PortGroup
+	res, err := dbconn.Transact(ctx, c, nbops.Select("Port_Group", []ovsdb.Condition{nbops.Owned(KindPortGroup, nil)}, "name", "external_ids"))
+	if err != nil {
+		return nil, fmt.Errorf("read port groups: %w", err)
+	}
+	if err := dbconn.DecodeRows(c, "Port_Group", res[0].Rows, &pgs); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, pg := range pgs {
+		m := pg.ExternalIDs[KeyIsolation]
+		if m == "" {
+			m = DefaultAllow
+		}
+		out[pg.ExternalIDs[owner.KeyNetwork]] = m
+	}
+	return out, nil
+}
+
+// Delete deletes policy name (its ACL and address set) in one transaction.
+func Delete(ctx context.Context, c client.Client, name string) error {
+	ps, err := readPolicies(ctx, c, map[string]string{owner.KeyName: name})
+	if err != nil {
+		return fmt.Errorf("delete policy %q: %w", name, err)
+	}
+	if len(ps) == 0 {
+		return fmt.Errorf("delete policy %q: %w", name, ErrNotFound)
+	}
+	var ops []ovsdb.Operation
+	for _, p := range ps {
+		// The ACL goes with its last strong reference (the port group).
+		ops = append(ops, nbops.DelRefs("Port_Group", pgWhere(p.Network), "acls", p.UUID))
+	}
+	ops = append(ops, nbops.Delete("Address_Set", []ovsdb.Condition{nbops.NameIs(AddressSetName(name)), nbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}))
+	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
+		return fmt.Errorf("delete policy %q: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,583 @@
+// Package policy manages network policies and network isolation with OVN
+// port groups and ACLs. Every network has a Port_Group (PortGroupName)
+// holding its container ports; a policy is one to-lport ACL on the target
+// network's port group, so it filters traffic arriving at that network's
+// containers. CIDR sources live in an Address_Set per policy; network
+// sources use the address set OVN derives from the source network's port
+// group ("$<group>_ip4"), so only real, port-secured addresses match.
+//
+// Precedence: higher user priority first; at equal priority deny wins over
+// allow (ACL priority = 1000 + 2*priority + 1 for deny, + 0 for allow).
+// Isolation default-deny adds, below every policy (ACL priority 900), a
+// drop of all IP traffic to the network's ports and an allow-related of
+// all IP traffic from them, so replies to the network's own connections
+// come back. Allows are allow-related (stateful): replies pass untouched.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// Owner kinds and external_ids keys of the rows this package writes.
+const (
+	KindPortGroup = "port-group" // a network's Port_Group
+	KindIsolation = "isolation"  // the ACLs of a default-deny network
+	// KeyIsolation holds a network's isolation mode on its Port_Group and
+	// Logical_Switch.
+	KeyIsolation = "ovlmgr.io/isolation"
+
+	keyAction   = "ovlmgr.io/action"
+	keyFrom     = "ovlmgr.io/from"
+	keyProto    = "ovlmgr.io/proto"
+	keyPort     = "ovlmgr.io/port"
+	keyPriority = "ovlmgr.io/priority"
+	// keyFromNet + NET marks a policy that uses network NET as a source.
+	keyFromNet = "ovlmgr.io/from-net."
+)
+
+// Isolation modes.
+const (
+	DefaultAllow = "default-allow"
+	DefaultDeny  = "default-deny"
+)
+
+// Actions.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Priority bounds of policies and the ACL priorities they map to.
+const (
+	MinPriority       = 0
+	MaxPriority       = 1000
+	DefaultPriority   = 100
+	aclBase           = 1000
+	isolationPriority = 900
+)
+
+// Errors callers can test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrNotOwned = errors.New("not managed by ovlmgr")
+	ErrInUse    = errors.New("in use")
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// ACLPriority maps a user priority to the OVN ACL priority: higher user
+// priority first, and deny before allow at equal user priority.
+func ACLPriority(priority int, action string) int {
+	p := aclBase + 2*priority
+	if action == Deny {
+		p++
+	}
+	return p
+}
+
+// ValidateIsolation checks an isolation mode ("" counts as default-allow).
+func ValidateIsolation(mode string) error {
+	switch mode {
+	case "", DefaultAllow, DefaultDeny:
+		return nil
+	}
+	return fmt.Errorf("isolation %q: allowed are %s, %s", mode, DefaultDeny, DefaultAllow)
+}
+
+// Spec is a policy as the user gives it.
+type Spec struct {
+	Name    string `json:"name"`
+	Network string `json:"network"` // target: the policy filters traffic to this network's containers
+	Action  string `json:"action"`  // allow or deny
+	// From lists sources: network names, IPv4 CIDRs or addresses, or "any".
+	// Empty means any.
+	From     []string `json:"from"`
+	Proto    string   `json:"proto,omitempty"` // "", tcp, udp or icmp
+	Port     string   `json:"port,omitempty"`  // "N" or "N-M" (tcp/udp only)
+	Priority int      `json:"priority"`
+	Log      bool     `json:"log"`
+}
+
+// Policy is a policy as stored, with what OVN evaluates.
+type Policy struct {
+	Spec
+	// Order is the evaluation position among its network's policies
+	// (1 = evaluated first; the first match decides).
+	Order       int    `json:"order"`
+	ACLPriority int    `json:"aclPriority"`
+	Match       string `json:"match"`
+	UUID        string `json:"uuid"`
+}
+
+// source is a parsed From entry.
+type source struct {
+	any     bool
+	network string
+	cidr    netip.Prefix
+}
+
+// Validate checks s without the database and normalises From, Proto and
+// Port. Every error names the field, the value and what is allowed.
+func (s *Spec) Validate() ([]source, error) {
+	if len(s.Name) > 63 || !nameRE.MatchString(s.Name) {
+		return nil, fmt.Errorf("policy name %q: must match [A-Za-z0-9][A-Za-z0-9_.-]* and be at most 63 characters", s.Name)
+	}
+	if s.Network == "" {
+		return nil, fmt.Errorf("--net: the target network is required")
+	}
+	if !nameRE.MatchString(s.Network) {
+		return nil, fmt.Errorf("--net %q: not a valid network name ([A-Za-z0-9][A-Za-z0-9_.-]*)", s.Network)
+	}
+	switch s.Action {
+	case Allow, Deny:
+	default:
+		return nil, fmt.Errorf("action %q: give exactly one of --allow or --deny", s.Action)
+	}
+	if s.Priority < MinPriority || s.Priority > MaxPriority {
+		return nil, fmt.Errorf("--priority %d: allowed is %d..%d (higher is evaluated first)", s.Priority, MinPriority, MaxPriority)
+	}
+	s.Proto = strings.ToLower(s.Proto)
+	switch s.Proto {
+	case "", "tcp", "udp", "icmp":
+	default:
+		return nil, fmt.Errorf("--proto %q: allowed are tcp, udp, icmp", s.Proto)
+	}
+	if s.Port != "" {
+		if s.Proto != "tcp" && s.Proto != "udp" {
+			return nil, fmt.Errorf("--port %s: needs --proto tcp or udp", s.Port)
+		}
+		lo, hi, err := parsePorts(s.Port)
+		if err != nil {
+			return nil, err
+		}
+		if lo == hi {
+			s.Port = strconv.Itoa(lo)
+		} else {
+			s.Port = fmt.Sprintf("%d-%d", lo, hi)
+		}
+	}
+	var srcs []source
+	seen := map[string]bool{}
+	var from []string
+	for _, f := range s.From {
+		f = strings.TrimSpace(f)
+		var src source
+		switch {
+		case f == "any":
+			src.any = true
+		case strings.Contains(f, "/") || strings.Contains(f, ":") || isAddr(f):
+			p, err := parseCIDR(f)
+			if err != nil {
+				return nil, err
+			}
+			src.cidr = p
+			f = p.String()
+		case nameRE.MatchString(f):
+			src.network = f
+		default:
+			return nil, fmt.Errorf("--from %q: allowed are a network name, an IPv4 CIDR (198.18.0.0/24) or address, or any", f)
+		}
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		from = append(from, f)
+		srcs = append(srcs, src)
+	}
+	if len(srcs) > 1 {
+		for _, src := range srcs {
+			if src.any {
+				return nil, fmt.Errorf("--from any: cannot be combined with other sources")
+			}
+		}
+	}
+	if len(srcs) == 0 {
+		srcs = []source{{any: true}}
+		from = []string{"any"}
+	}
+	s.From = from
+	return srcs, nil
+}
+
+func isAddr(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
+
+func parseCIDR(f string) (netip.Prefix, error) {
+	var p netip.Prefix
+	if strings.Contains(f, "/") {
+		var err error
+		p, err = netip.ParsePrefix(f)
+		if err != nil {
+			return p, fmt.Errorf("--from %q: invalid CIDR (want e.g. 198.18.0.0/24)", f)
+		}
+	} else {
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return p, fmt.Errorf("--from %q: invalid address", f)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if !p.Addr().Is4() {
+		return p, fmt.Errorf("--from %q: only IPv4 sources are supported", f)
+	}
+	if p.Masked() != p {
+		return p, fmt.Errorf("--from %q: host bits set; did you mean %v?", f, p.Masked())
+	}
+	return p, nil
+}
+
+func parsePorts(s string) (int, int, error) {
+	lo, hi, rng := strings.Cut(s, "-")
+	a, err := strconv.Atoi(lo)
+	if err != nil || a < 1 || a > 65535 {
+		return 0, 0, fmt.Errorf("--port %q: want a port 1..65535 or a range N-M", s)
+	}
+	if !rng {
+		return a, a, nil
+	}
+	b, err := strconv.Atoi(hi)
+	if err != nil || b < 1 || b > 65535 || b < a {
+		return 0, 0, fmt.Errorf("--port %q: want a port 1..65535 or a range N-M with N <= M", s)
+	}
+	return a, b, nil
+}
+
+// buildMatch returns the ACL match of a validated spec.
+func buildMatch(s *Spec, srcs []source) string {
+	parts := []string{"outport == @" + PortGroupName(s.Network), "ip4"}
+	var alts []string
+	hasCIDR := false
+	for _, src := range srcs {
+		switch {
+		case src.any:
+		case src.network != "":
+			alts = append(alts, "ip4.src == $"+PortGroupName(src.network)+"_ip4")
+		default:
+			hasCIDR = true
+		}
+	}
+	if hasCIDR {
+		alts = append(alts, "ip4.src == $"+AddressSetName(s.Name))
+	}
+	switch len(alts) {
+	case 0:
+	case 1:
+		parts = append(parts, alts[0])
+	default:
+		parts = append(parts, "("+strings.Join(alts, " || ")+")")
+	}
+	switch s.Proto {
+	case "icmp":
+		parts = append(parts, "icmp4")
+	case "tcp", "udp":
+		parts = append(parts, s.Proto)
+		if s.Port != "" {
+			lo, hi, _ := parsePorts(s.Port)
+			if lo == hi {
+				parts = append(parts, fmt.Sprintf("%s.dst == %d", s.Proto, lo))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s.dst >= %d && %s.dst <= %d", s.Proto, lo, s.Proto, hi))
+			}
+		}
+	}
+	return strings.Join(parts, " && ")
+}
+
+// netInfo is what we read about a network.
+type netInfo struct {
+	ls *nbdb.LogicalSwitch
+	pg *nbdb.PortGroup // nil when the network has no port group yet
+}
+
+// readNetwork reads our network name and its port group.
+func readNetwork(ctx context.Context, c client.Client, name string) (*netInfo, error) {
+	res, err := dbconn.Transact(ctx, c,
+		nbops.Select("Logical_Switch", []ovsdb.Condition{nbops.NameIs(name)}),
+		nbops.Select("Port_Group", []ovsdb.Condition{nbops.NameIs(PortGroupName(name))}))
+	if err != nil {
+		return nil, fmt.Errorf("read network %q: %w", name, err)
+	}
+	var lss []*nbdb.LogicalSwitch
+	var pgs []*nbdb.PortGroup
+	if err := dbconn.DecodeRows(c, "Logical_Switch", res[0].Rows, &lss); err != nil {
+		return nil, err
+	}
+	if err := dbconn.DecodeRows(c, "Port_Group", res[1].Rows, &pgs); err != nil {
+		return nil, err
+	}
+	ni := &netInfo{}
+	for _, ls := range lss {
+		if owner.Owned(ls.ExternalIDs, owner.KindNetwork) {
+			ni.ls = ls
+		}
+	}
+	if ni.ls == nil {
+		if len(lss) > 0 {
+			return nil, fmt.Errorf("network %q: Logical_Switch exists but is %w", name, ErrNotOwned)
+		}
+		return nil, fmt.Errorf("network %q: %w", name, ErrNotFound)
+	}
+	if len(pgs) > 0 {
+		if !owner.Owned(pgs[0].ExternalIDs, KindPortGroup) {
+			return nil, fmt.Errorf("network %q: Port_Group %q exists but is %w", name, PortGroupName(name), ErrNotOwned)
+		}
+		ni.pg = pgs[0]
+	}
+	return ni, nil
+}
+
+// networkGuard fails the transaction unless our network still exists.
+func networkGuard(name string) ovsdb.Operation {
+	return nbops.Exists("Logical_Switch", []ovsdb.Condition{nbops.NameIs(name), nbops.Owned(owner.KindNetwork, nil)}, "name", name)
+}
+
+// pgWhere selects our port group of network.
+func pgWhere(network string) []ovsdb.Condition {
+	return []ovsdb.Condition{nbops.NameIs(PortGroupName(network)), nbops.Owned(KindPortGroup, nil)}
+}
+
+// newPortGroupOps inserts network's port group with ports (UUIDs).
+func newPortGroupOps(c client.Client, network, mode string, ports []string) ([]ovsdb.Operation, error) {
+	ids := owner.IDs(KindPortGroup, network, map[string]string{owner.KeyNetwork: network})
+	if mode != "" {
+		ids[KeyIsolation] = mode
+	}
+	pg := &nbdb.PortGroup{Name: PortGroupName(network), Ports: ports, ExternalIDs: ids}
+	return c.Create(pg)
+}
+
+// ensurePortGroupOps returns the operations that create ni's port group
+// holding every container port of the switch when it has none (networks
+// created before port groups existed), guarded against concurrent port
+// changes. It returns nil when the group exists.
+func ensurePortGroupOps(ctx context.Context, c client.Client, ni *netInfo) ([]ovsdb.Operation, error) {
+	if ni.pg != nil {
+		return nil, nil
+	}
+	var ports []string
+	if len(ni.ls.Ports) > 0 {
+		res, err := dbconn.Transact(ctx, c, nbops.Select("Logical_Switch_Port",
+			[]ovsdb.Condition{{Column: "type", Function: ovsdb.ConditionEqual, Value: ""}}, "_uuid"))
+		if err != nil {
+			return nil, fmt.Errorf("read ports of network %q: %w", ni.ls.Name, err)
+		}
+		in := map[string]bool{}
+		for _, u := range ni.ls.Ports {
+			in[u] = true
+		}
+		for _, r := range res[0].Rows {
+			if u, ok := r["_uuid"].(ovsdb.UUID); ok && in[u.GoUUID] {
+				ports = append(ports, u.GoUUID)
+			}
+		}
+	}
+	ins, err := newPortGroupOps(c, ni.ls.Name, ni.ls.ExternalIDs[KeyIsolation], ports)
+	if err != nil {
+		return nil, err
+	}
+	guard := nbops.Unchanged("Logical_Switch", ni.ls.UUID, "ports", nbops.UUIDSet(ni.ls.Ports...))
+	ni.pg = &nbdb.PortGroup{Name: PortGroupName(ni.ls.Name)}
+	return append([]ovsdb.Operation{guard}, ins...), nil
+}
+
+// JoinOps returns the operation that adds the container port lsp (a UUID,
+// or the named UUID of a port inserted earlier in the same transaction) to
+// network's port group. Put it in the transaction that creates the port.
+// Leaving needs nothing: Port_Group.ports holds weak references, so
+// deleting the port removes it from the group.
+func JoinOps(network, lsp string) []ovsdb.Operation {
+	return []ovsdb.Operation{nbops.AddRefs("Port_Group", pgWhere(network), "ports", lsp)}
+}
+
+// isolationACLs returns the ACLs of mode for network (none for default-allow).
+func isolationACLs(network, mode string) []*nbdb.ACL {
+	if mode != DefaultDeny {
+		return nil
+	}
+	pg := PortGroupName(network)
+	ids := func(dir string) map[string]string {
+		return owner.IDs(KindIsolation, network, map[string]string{owner.KeyNetwork: network, KeyIsolation: mode, "ovlmgr.io/direction": dir})
+	}
+	name := network
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	name += "-default-deny"
+	return []*nbdb.ACL{
+		{UUID: "isoin", Name: &name, Direction: nbdb.ACLDirectionToLport, Priority: isolationPriority,
+			Match: "outport == @" + pg + " && ip", Action: nbdb.ACLActionDrop, ExternalIDs: ids("to-lport")},
+		{UUID: "isoout", Name: &name, Direction: nbdb.ACLDirectionFromLport, Priority: isolationPriority,
+			Match: "inport == @" + pg + " && ip", Action: nbdb.ACLActionAllowRelated, ExternalIDs: ids("from-lport")},
+	}
+}
+
+// CreateNetworkOps returns the operations that create network's port
+// group (empty) and, for default-deny, its isolation ACLs. Put them in the
+// transaction that inserts the network's Logical_Switch.
+func CreateNetworkOps(c client.Client, network, mode string) ([]ovsdb.Operation, error) {
+	if err := ValidateIsolation(mode); err != nil {
+		return nil, err
+	}
+	if mode == "" {
+		mode = DefaultAllow
+	}
+	ops, err := newPortGroupOps(c, network, mode, nil)
+	if err != nil {
+		return nil, err
+	}
+	more, err := aclInsertOps(c, network, isolationACLs(network, mode))
+	if err != nil {
+		return nil, err
+	}
+	return append(ops, more...), nil
+}
+
+// aclInsertOps inserts acls and links them to network's port group.
+func aclInsertOps(c client.Client, network string, acls []*nbdb.ACL) ([]ovsdb.Operation, error) {
+	var ops []ovsdb.Operation
+	var uuids []string
+	for _, a := range acls {
+		ins, err := c.Create(a)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, ins...)
+		uuids = append(uuids, a.UUID)
+	}
+	if len(uuids) > 0 {
+		ops = append(ops, nbops.AddRefs("Port_Group", pgWhere(network), "acls", uuids...))
+	}
+	return ops, nil
+}
+
+// IsolationOps returns the operations that set network's isolation mode:
+// its isolation ACLs are replaced and the mode is recorded in external_ids
+// of its port group and switch. The port group is created if missing.
+func IsolationOps(ctx context.Context, c client.Client, network, mode string) ([]ovsdb.Operation, error) {
+	if err := ValidateIsolation(mode); err != nil {
+		return nil, fmt.Errorf("network %q: %w", network, err)
+	}
+	if mode == "" {
+		mode = DefaultAllow
+	}
+	ni, err := readNetwork(ctx, c, network)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := ensurePortGroupOps(ctx, c, ni)
+	if err != nil {
+		return nil, err
+	}
+	// The isolation ACLs present now; a guard makes concurrent updates of
+	// one network fail instead of stacking ACLs.
+	where := []ovsdb.Condition{nbops.Owned(KindIsolation, map[string]string{owner.KeyNetwork: network})}
+	var old []*nbdb.ACL
+	res, err := dbconn.Transact(ctx, c, nbops.Select("ACL", where))
+	if err != nil {
+		return nil, fmt.Errorf("read isolation of network %q: %w", network, err)
+	}
+	if err := dbconn.DecodeRows(c, "ACL", res[0].Rows, &old); err != nil {
+		return nil, err
+	}
+	var oldUUIDs []string
+	for _, a := range old {
+		oldUUIDs = append(oldUUIDs, a.UUID)
+	}
+	if len(old) == 0 {
+		ops = append(ops, nbops.None("ACL", where, "priority", isolationPriority))
+	} else {
+		ops = append(ops, nbops.Exists("ACL", append(where, nbops.UUIDIs(old[0].UUID)), "priority", old[0].Priority))
+		ops = append(ops, nbops.DelRefs("Port_Group", pgWhere(network), "acls", oldUUIDs...))
+	}
+	more, err := aclInsertOps(c, network, isolationACLs(network, mode))
+	if err != nil {
+		return nil, err
+	}
+	ops = append(ops, more...)
+	ops = append(ops,
+		nbops.SetKeys("Port_Group", pgWhere(network), "external_ids", map[string]string{KeyIsolation: mode}),
+		nbops.SetKeys("Logical_Switch", []ovsdb.Condition{nbops.UUIDIs(ni.ls.UUID)}, "external_ids", map[string]string{KeyIsolation: mode}))
+	return ops, nil
+}
+
+// SetIsolation sets network's isolation mode in one transaction.
+func SetIsolation(ctx context.Context, c client.Client, network, mode string) error {
+	ops, err := IsolationOps(ctx, c, network, mode)
+	if err != nil {
+		return fmt.Errorf("set isolation of network %q: %w", network, err)
+	}
+	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
+		return fmt.Errorf("set isolation of network %q: %w (retry if the network changed meanwhile)", network, err)
+	}
+	return nil
+}
+
+// Isolation returns network's isolation mode (default-allow when unset).
+func Isolation(ctx context.Context, c client.Client, network string) (string, error) {
+	ni, err := readNetwork(ctx, c, network)
+	if err != nil {
+		return "", err
+	}
+	return isolationOf(ni), nil
+}
+
+func isolationOf(ni *netInfo) string {
+	if ni.pg != nil && ni.pg.ExternalIDs[KeyIsolation] != "" {
+		return ni.pg.ExternalIDs[KeyIsolation]
+	}
+	if m := ni.ls.ExternalIDs[KeyIsolation]; m != "" {
+		return m
+	}
+	return DefaultAllow
+}
+
+// DeleteNetworkOps returns the operations that remove network's port
+// group with all its ACLs (policies targeting it, isolation) and the
+// address sets of those policies. Put them in the transaction that deletes
+// the network. It refuses (ErrInUse) while policies on other networks use
+// network as a source, and guards against such a policy appearing.
+func DeleteNetworkOps(ctx context.Context, c client.Client, network string) ([]ovsdb.Operation, error) {
+	refWhere := []ovsdb.Condition{
+		nbops.Owned(owner.KindPolicy, map[string]string{keyFromNet + network: "network"}),
+		nbops.Excludes(map[string]string{owner.KeyNetwork: network}),
+	}
+	var refs []*nbdb.ACL
+	res, err := dbconn.Transact(ctx, c, nbops.Select("ACL", refWhere))
+	if err != nil {
+		return nil, fmt.Errorf("read policies using network %q: %w", network, err)
+	}
+	if err := dbconn.DecodeRows(c, "ACL", res[0].Rows, &refs); err != nil {
+		return nil, err
+	}
+	if len(refs) > 0 {
+		var names []string
+		for _, a := range refs {
+			names = append(names, fmt.Sprintf("%s (on network %s)", a.ExternalIDs[owner.KeyName], a.ExternalIDs[owner.KeyNetwork]))
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("network %q is a source (--from) of policies %s: %w; delete them first", network, strings.Join(names, ", "), ErrInUse)
+	}
+	return []ovsdb.Operation{
+		nbops.None("ACL", refWhere, "direction", string(nbdb.ACLDirectionToLport)),
+		nbops.Delete("Port_Group", pgWhere(network)),
+		nbops.Delete("Address_Set", []ovsdb.Condition{nbops.Owned(owner.KindPolicy, map[string]string{owner.KeyNetwork: network})}),
+	}, nil
+}

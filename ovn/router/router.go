@@ -1,0 +1,467 @@
+// Package router manages ovlmgr routers: one OVN Logical_Router per router
+// (a tenant). Attaching a network adds a Logical_Router_Port "ROUTER-NET"
+// carrying the network's gateway address and a Logical_Switch_Port
+// "NET-ROUTER" of type router on the network's switch. Networks on one
+// router reach each other; networks on different routers share nothing.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// KindRouterPort is the owner kind of the two ports of an attachment (the
+// Logical_Router_Port and the switch's router-type Logical_Switch_Port).
+const KindRouterPort = "router-port"
+
+// Errors callers can test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	ErrAttached = errors.New("networks attached")
+	ErrNotOwned = errors.New("not managed by ovlmgr")
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// ValidateName checks a router name: the CNI network-name rule
+// [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63 bytes.
+func ValidateName(name string) error {
+	if len(name) > 63 || !nameRE.MatchString(name) {
+		return fmt.Errorf("router name %q: must match [A-Za-z0-9][A-Za-z0-9_.-]* and be at most 63 characters", name)
+	}
+	return nil
+}
+
+// Router is a router as read from NB.
+type Router struct {
+	Name     string            `json:"name"`
+	UUID     string            `json:"uuid"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Networks []Attachment      `json:"networks"`
+}
+
+// Attachment is one network attached to a router.
+type Attachment struct {
+	Router     string `json:"-"`
+	Network    string `json:"network"`
+	RouterPort string `json:"routerPort"` // Logical_Router_Port name
+	SwitchPort string `json:"switchPort"` // Logical_Switch_Port name (type router)
+	Gateway    string `json:"gateway"`    // gateway IP/prefix on the router port
+	MAC        string `json:"mac"`
+}
+
+// Net is what attaching needs to know about a network.
+type Net struct {
+	Name    string
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+}
+
+// PortNames returns the router port and switch port names of an attachment.
+func PortNames(router, network string) (lrp, lsp string) {
+	return router + "-" + network, network + "-" + router
+}
+
+// MAC returns the router port MAC for an attachment: 0a:58 followed by the
+// IPv4 gateway address, or a hash of the names for IPv6.
+func MAC(router string, n Net) string {
+	if n.Gateway.Is4() {
+		b := n.Gateway.As4()
+		return fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+	}
+	h := fnv.New32a()
+	h.Write([]byte(router + "/" + n.Name))
+	s := h.Sum32()
+	return fmt.Sprintf("0a:59:%02x:%02x:%02x:%02x", byte(s>>24), byte(s>>16), byte(s>>8), byte(s))
+}
+
+// Create creates router name with user labels.
+func Create(ctx context.Context, c client.Client, name string, labels map[string]string) (*Router, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, fmt.Errorf("create router: %w", err)
+	}
+	ids := owner.IDs(owner.KindRouter, name, nil)
+	for k, v := range labels {
+		if k == "" {
+			return nil, fmt.Errorf("create router %q: empty label key", name)
+		}
+		ids[owner.LabelPrefix+k] = v
+	}
+	lr := &nbdb.LogicalRouter{UUID: "newlr", Name: name, ExternalIDs: ids}
+	guard, err := dbconn.Absent(c, lr, &lr.Name)
+	if err != nil {
+		return nil, fmt.Errorf("create router %q: %w", name, err)
+	}
+	ins, err := c.Create(lr)
+	if err != nil {
+		return nil, fmt.Errorf("create router %q: %w", name, err)
+	}
+	res, err := dbconn.Transact(ctx, c, append([]ovsdb.Operation{guard}, ins...)...)
+	if dbconn.FailedWait(err, 0) {
+		return nil, fmt.Errorf("create router %q: %w (a Logical_Router with this name is in NB)", name, ErrExists)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create router %q: %w", name, err)
+	}
+	return &Router{Name: name, UUID: res[1].UUID.GoUUID, Labels: owner.Labels(ids), Networks: []Attachment{}}, nil
+}
+
+// Get reads router name and its attachments.
+func Get(ctx context.Context, c client.Client, name string) (*Router, error) {
+	lr, err := getLR(ctx, c, name)
+	if err != nil {
+		return nil, err
+	}
+	atts, err := attachments(ctx, c, name)
+	if err != nil {
+		return nil, err
+	}
+	return toRouter(lr, atts), nil
+}
+
+func toRouter(lr *nbdb.LogicalRouter, atts []Attachment) *Router {
+	if atts == nil {
+		atts = []Attachment{}
+	}
+	return &Router{Name: lr.Name, UUID: lr.UUID, Labels: owner.Labels(lr.ExternalIDs), Networks: atts}
+}
+
+// getLR reads our Logical_Router name.
+func getLR(ctx context.Context, c client.Client, name string) (*nbdb.LogicalRouter, error) {
+	var lrs []*nbdb.LogicalRouter
+	if err := selectRows(ctx, c, "Logical_Router", []ovsdb.Condition{nbops.NameIs(name)}, &lrs); err != nil {
+		return nil, fmt.Errorf("read router %q: %w", name, err)
+	}
+	if len(lrs) == 0 {
+		return nil, fmt.Errorf("router %q: %w", name, ErrNotFound)
+	}
+	for _, lr := range lrs {
+		if owner.Owned(lr.ExternalIDs, owner.KindRouter) {
+			return lr, nil
+		}
+	}
+	return nil, fmt.Errorf("router %q: Logical_Router exists but is %w", name, ErrNotOwned)
+}
+
+func selectRows(ctx context.Context, c client.Client, table string, where []ovsdb.Condition, result interface{}) error {
+	res, err := dbconn.Transact(ctx, c, nbops.Select(table, where))
+	if err != nil {
+		return err
+	}
+	return dbconn.DecodeRows(c, table, res[0].Rows, result)
+}
+
+// attachments lists the router ports of router (all when router is "").
+func attachments(ctx context.Context, c client.Client, router string) ([]Attachment, error) {
+	extra := map[string]string{}
+	if router != "" {
+		extra[owner.KeyRouter] = router
+	}
+	var lrps []*nbdb.LogicalRouterPort
+	if err := selectRows(ctx, c, "Logical_Router_Port", []ovsdb.Condition{nbops.Owned(KindRouterPort, extra)}, &lrps); err != nil {
+		return nil, fmt.Errorf("read router ports: %w", err)
+	}
+	out := []Attachment{}
+	for _, p := range lrps {
+		a := Attachment{Router: p.ExternalIDs[owner.KeyRouter], Network: p.ExternalIDs[owner.KeyNetwork], RouterPort: p.Name, MAC: p.MAC}
+		_, a.SwitchPort = PortNames(a.Router, a.Network)
+		if len(p.Networks) > 0 {
+			a.Gateway = p.Networks[0]
+		}
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Network < out[j].Network })
+	return out, nil
+}
+
+// List reads every router we own with its attachments, sorted by name.
+func List(ctx context.Context, c client.Client) ([]*Router, error) {
+	var lrs []*nbdb.LogicalRouter
+	if err := selectRows(ctx, c, "Logical_Router", []ovsdb.Condition{nbops.Owned(owner.KindRouter, nil)}, &lrs); err != nil {
+		return nil, fmt.Errorf("list routers: %w", err)
+	}
+	all, err := attachments(ctx, c, "")
+	if err != nil {
+		return nil, fmt.Errorf("list routers: %w", err)
+	}
+	out := make([]*Router, 0, len(lrs))
+	for _, lr := range lrs {
+		var atts []Attachment
+		for _, a := range all {
+			if a.Router == lr.Name {
+				atts = append(atts, a)
+			}
+		}
+		out = append(out, toRouter(lr, atts))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Delete deletes router name. While networks are attached it refuses
+// (ErrAttached, naming them) unless force, which detaches them in the same
+// transaction.
+func Delete(ctx context.Context, c client.Client, name string, force bool) error {
+	lr, err := getLR(ctx, c, name)
+	if err != nil {
+		return fmt.Errorf("delete router: %w", err)
+	}
+	atts, err := attachments(ctx, c, name)
+	if err != nil {
+		return fmt.Errorf("delete router %q: %w", name, err)
+	}
+	if len(atts) > 0 && !force {
+		var nets []string
+		for _, a := range atts {
+			nets = append(nets, a.Network)
+		}
+		return fmt.Errorf("delete router %q: %w: %s (detach them, or use --force to detach and delete)", name, ErrAttached, strings.Join(nets, ", "))
+	}
+	// Guard: no attach/detach happened since we read.
+	ops := []ovsdb.Operation{nbops.Unchanged("Logical_Router", lr.UUID, "ports", nbops.UUIDSet(lr.Ports...))}
+	ports, err := portUUIDs(ctx, c, name, "")
+	if err != nil {
+		return fmt.Errorf("delete router %q: %w", name, err)
+	}
+	for _, a := range atts {
+		ops = append(ops, detachOps(name, a.Network, ports[a.Network])...)
+	}
+	ops = append(ops, nbops.Delete("Logical_Router", []ovsdb.Condition{nbops.UUIDIs(lr.UUID)}))
+	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
+		if dbconn.FailedWait(err, 0) {
+			return fmt.Errorf("delete router %q: its networks changed while deleting; retry", name)
+		}
+		return fmt.Errorf("delete router %q: %w", name, err)
+	}
+	return nil
+}
+
+// AttachOps returns the operations that attach network n to router: a
+// router port with n's gateway, the switch's router-type port, and
+// ovlmgr.io/router=ROUTER in the switch's external_ids. The switch is
+// addressed by name, so the operations may follow its insert in one
+// transaction (net create --router). They fail if router is not ours, if
+// n's subnet overlaps a network already on router, or (through a guard)
+// if the router's ports change before they run. The caller checks that n
+// is ours and not attached elsewhere.
+func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ovsdb.Operation, error) {
+	if !n.Subnet.IsValid() || !n.Gateway.IsValid() || !n.Subnet.Contains(n.Gateway) {
+		return nil, fmt.Errorf("attach network %q to router %q: gateway %v is not inside subnet %v", n.Name, router, n.Gateway, n.Subnet)
+	}
+	lr, err := getLR(ctx, c, router)
+	if err != nil {
+		return nil, fmt.Errorf("attach network %q: %w", n.Name, err)
+	}
+	// Overlap: only networks sharing this router matter.
+	var lss []*nbdb.LogicalSwitch
+	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{nbops.Owned(owner.KindNetwork, map[string]string{owner.KeyRouter: router})}, &lss); err != nil {
+		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
+	}
+	for _, ls := range lss {
+		if ls.Name == n.Name {
+			continue
+		}
+		p, err := netip.ParsePrefix(ls.OtherConfig["subnet"])
+		if err == nil && p.Overlaps(n.Subnet) {
+			return nil, fmt.Errorf("attach network %q to router %q: subnet %v overlaps network %q (%v) on that router; networks on one router need distinct subnets", n.Name, router, n.Subnet, ls.Name, p)
+		}
+	}
+	lrpName, lspName := PortNames(router, n.Name)
+	ids := owner.IDs(KindRouterPort, lrpName, map[string]string{owner.KeyRouter: router, owner.KeyNetwork: n.Name})
+	lrp := &nbdb.LogicalRouterPort{UUID: "newlrp", Name: lrpName, MAC: MAC(router, n),
+		Networks: []string{fmt.Sprintf("%s/%d", n.Gateway, n.Subnet.Bits())}, ExternalIDs: ids}
+	lspIDs := owner.IDs(KindRouterPort, lspName, map[string]string{owner.KeyRouter: router, owner.KeyNetwork: n.Name})
+	lsp := &nbdb.LogicalSwitchPort{UUID: "newrlsp", Name: lspName, Type: "router", Addresses: []string{"router"},
+		Options: map[string]string{"router-port": lrpName}, ExternalIDs: lspIDs}
+	lrpGuard, err := dbconn.Absent(c, lrp, &lrp.Name)
+	if err != nil {
+		return nil, err
+	}
+	lspGuard, err := dbconn.Absent(c, lsp, &lsp.Name)
+	if err != nil {
+		return nil, err
+	}
+	insLRP, err := c.Create(lrp)
+	if err != nil {
+		return nil, err
+	}
+	insLSP, err := c.Create(lsp)
+	if err != nil {
+		return nil, err
+	}
+	ops := []ovsdb.Operation{
+		nbops.Unchanged("Logical_Router", lr.UUID, "ports", nbops.UUIDSet(lr.Ports...)),
+		lrpGuard, lspGuard,
+	}
+	ops = append(ops, insLRP...)
+	ops = append(ops, insLSP...)
+	ops = append(ops,
+		nbops.AddRefs("Logical_Router", []ovsdb.Condition{nbops.UUIDIs(lr.UUID)}, "ports", lrp.UUID),
+		nbops.AddRefs("Logical_Switch", []ovsdb.Condition{nbops.NameIs(n.Name)}, "ports", lsp.UUID),
+		nbops.SetKeys("Logical_Switch", []ovsdb.Condition{nbops.NameIs(n.Name)}, "external_ids", map[string]string{owner.KeyRouter: router}),
+	)
+	return ops, nil
+}
+
+// Attach attaches our network n (not yet on any router) to router in one
+// transaction.
+func Attach(ctx context.Context, c client.Client, router string, n Net) error {
+	ls, err := getLS(ctx, c, n.Name)
+	if err != nil {
+		return fmt.Errorf("attach to router %q: %w", router, err)
+	}
+	if r := ls.ExternalIDs[owner.KeyRouter]; r != "" {
+		if r == router {
+			return fmt.Errorf("attach network %q to router %q: %w (already attached)", n.Name, router, ErrExists)
+		}
+		return fmt.Errorf("attach network %q to router %q: network is attached to router %q; detach it first", n.Name, router, r)
+	}
+	ops, err := AttachOps(ctx, c, router, n)
+	if err != nil {
+		return err
+	}
+	guard := nbops.Unchanged("Logical_Switch", ls.UUID, "external_ids", nbops.StrMap(ls.ExternalIDs))
+	if _, err := dbconn.Transact(ctx, c, append([]ovsdb.Operation{guard}, ops...)...); err != nil {
+		if dbconn.FailedWait(err, 0) || dbconn.FailedWait(err, 1) {
+			return fmt.Errorf("attach network %q to router %q: the network or router changed meanwhile; retry", n.Name, router)
+		}
+		if dbconn.FailedWait(err, 2) || dbconn.FailedWait(err, 3) {
+			lrp, lsp := PortNames(router, n.Name)
+			return fmt.Errorf("attach network %q to router %q: port name %q or %q is already used in NB", n.Name, router, lrp, lsp)
+		}
+		return fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
+	}
+	return nil
+}
+
+func getLS(ctx context.Context, c client.Client, name string) (*nbdb.LogicalSwitch, error) {
+	var lss []*nbdb.LogicalSwitch
+	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{nbops.NameIs(name)}, &lss); err != nil {
+		return nil, fmt.Errorf("read network %q: %w", name, err)
+	}
+	for _, ls := range lss {
+		if owner.Owned(ls.ExternalIDs, owner.KindNetwork) {
+			return ls, nil
+		}
+	}
+	if len(lss) > 0 {
+		return nil, fmt.Errorf("network %q: Logical_Switch exists but is %w", name, ErrNotOwned)
+	}
+	return nil, fmt.Errorf("network %q: %w", name, ErrNotFound)
+}
+
+// DetachOps returns the operations that detach network (addressed by
+// name) from the router it is on, or nil when it is on none. Put them in
+// the transaction that deletes the network so no router port is left.
+func DetachOps(ctx context.Context, c client.Client, network string) ([]ovsdb.Operation, error) {
+	ls, err := getLS(ctx, c, network)
+	if err != nil {
+		return nil, fmt.Errorf("detach: %w", err)
+	}
+	r := ls.ExternalIDs[owner.KeyRouter]
+	if r == "" {
+		return nil, nil
+	}
+	ports, err := portUUIDs(ctx, c, r, network)
+	if err != nil {
+		return nil, fmt.Errorf("detach network %q from router %q: %w", network, r, err)
+	}
+	return detachOps(r, network, ports[network]), nil
+}
+
+// Detach detaches network from router in one transaction.
+func Detach(ctx context.Context, c client.Client, router, network string) error {
+	ls, err := getLS(ctx, c, network)
+	if err != nil {
+		return fmt.Errorf("detach from router %q: %w", router, err)
+	}
+	if r := ls.ExternalIDs[owner.KeyRouter]; r != router {
+		if r == "" {
+			return fmt.Errorf("detach network %q from router %q: network is not attached to any router", network, router)
+		}
+		return fmt.Errorf("detach network %q from router %q: network is attached to router %q", network, router, r)
+	}
+	if _, err := getLR(ctx, c, router); err != nil {
+		return fmt.Errorf("detach network %q: %w", network, err)
+	}
+	ports, err := portUUIDs(ctx, c, router, network)
+	if err != nil {
+		return fmt.Errorf("detach network %q from router %q: %w", network, router, err)
+	}
+	guard := nbops.Unchanged("Logical_Switch", ls.UUID, "external_ids", nbops.StrMap(ls.ExternalIDs))
+	ops := append([]ovsdb.Operation{guard}, detachOps(router, network, ports[network])...)
+	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
+		if dbconn.FailedWait(err, 0) {
+			return fmt.Errorf("detach network %q from router %q: the network changed meanwhile; retry", network, router)
+		}
+		return fmt.Errorf("detach network %q from router %q: %w", network, router, err)
+	}
+	return nil
+}
+
+// attPorts holds the UUIDs of one attachment's two ports.
+type attPorts struct{ lrp, lsp string }
+
+// portUUIDs reads the port UUIDs of router's attachments, by network
+// (only network's when network is not "").
+func portUUIDs(ctx context.Context, c client.Client, router, network string) (map[string]attPorts, error) {
+	sel := map[string]string{owner.KeyRouter: router}
+	if network != "" {
+		sel[owner.KeyNetwork] = network
+	}
+	where := []ovsdb.Condition{nbops.Owned(KindRouterPort, sel)}
+	res, err := dbconn.Transact(ctx, c,
+		nbops.Select("Logical_Router_Port", where, "_uuid", "external_ids"),
+		nbops.Select("Logical_Switch_Port", where, "_uuid", "external_ids"))
+	if err != nil {
+		return nil, fmt.Errorf("read router ports: %w", err)
+	}
+	var lrps []*nbdb.LogicalRouterPort
+	var lsps []*nbdb.LogicalSwitchPort
+	if err := dbconn.DecodeRows(c, "Logical_Router_Port", res[0].Rows, &lrps); err != nil {
+		return nil, err
+	}
+	if err := dbconn.DecodeRows(c, "Logical_Switch_Port", res[1].Rows, &lsps); err != nil {
+		return nil, err
+	}
+	out := map[string]attPorts{}
+	for _, p := range lrps {
+		a := out[p.ExternalIDs[owner.KeyNetwork]]
+		a.lrp = p.UUID
+		out[p.ExternalIDs[owner.KeyNetwork]] = a
+	}
+	for _, p := range lsps {
+		a := out[p.ExternalIDs[owner.KeyNetwork]]
+		a.lsp = p.UUID
+		out[p.ExternalIDs[owner.KeyNetwork]] = a
+	}
+	return out, nil
+}
+
+// detachOps removes an attachment's ports (non-root rows go with their last
+// strong reference) and the switch's router key.
+func detachOps(router, network string, p attPorts) []ovsdb.Operation {
+	var ops []ovsdb.Operation
+	if p.lrp != "" {
+		ops = append(ops, nbops.DelRefs("Logical_Router", []ovsdb.Condition{nbops.NameIs(router), nbops.Owned(owner.KindRouter, nil)}, "ports", p.lrp))
+	}
+	if p.lsp != "" {
+		ops = append(ops, nbops.DelRefs("Logical_Switch", []ovsdb.Condition{nbops.NameIs(network)}, "ports", p.lsp))
+	}
+	return append(ops, nbops.DelKeys("Logical_Switch", []ovsdb.Condition{nbops.NameIs(network), nbops.Owned(owner.KindNetwork, nil)}, "external_ids", owner.KeyRouter))
+}
