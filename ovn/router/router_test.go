@@ -70,7 +70,7 @@ func TestRouterLifecycle(t *testing.T) {
 	}
 	web := addNetwork(t, c, "web", "198.18.1.0/24")
 	db := addNetwork(t, c, "db", "198.18.2.0/24")
-	web2 := addNetwork(t, c, "web2", "198.18.1.0/24")  // same subnet as web: fine on another router
+	web2 := addNetwork(t, c, "web2", "198.18.1.0/24")   // same subnet as web: fine on another router
 	part := addNetwork(t, c, "part", "198.18.1.128/25") // overlaps web
 	for _, n := range []router.Net{web, db} {
 		if err := router.Attach(ctx, c, "r1", n); err != nil {
