@@ -44,8 +44,9 @@ func List(ctx context.Context, sb client.Client) ([]Chassis, error) {
 		}
 		ops = append(ops, op)
 	}
-	// Only the chassis column of Port_Binding: the count must stay cheap.
-	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: sbdb.PortBindingTable, Where: []ovsdb.Condition{}, Columns: []string{"chassis"}})
+	// Only _uuid and chassis of Port_Binding, to keep the count cheap
+	// (_uuid too: ovsdb-server returns distinct projected rows).
+	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: sbdb.PortBindingTable, Where: []ovsdb.Condition{}, Columns: []string{"_uuid", "chassis"}})
 	res, err := dbconn.Transact(ctx, sb, ops...)
 	if err != nil {
 		return nil, fmt.Errorf("list chassis: %w", err)

@@ -1,0 +1,242 @@
+package node
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/vishvananda/netlink"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
+	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
+)
+
+const encapIP = "198.18.5.1"
+
+// env is a real Open_vSwitch db, a real SB db and a network namespace whose
+// veth holds encapIP.
+type env struct {
+	ovs, sb *ovsdbtest.Server
+	netns   ns.NetNS
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (creates a network namespace)")
+	}
+	e := &env{ovs: ovsdbtest.StartVswitch(t), sb: ovsdbtest.StartSB(t)}
+	var err error
+	e.netns, err = testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.netns.Close(); _ = testutils.UnmountNS(e.netns) })
+	err = e.netns.Do(func(ns.NetNS) error {
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "d0"}, PeerName: "d1"}); err != nil {
+			return err
+		}
+		l, err := netlink.LinkByName("d0")
+		if err != nil {
+			return err
+		}
+		a, _ := netlink.ParseAddr(encapIP + "/24")
+		if err := netlink.AddrAdd(l, a); err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) opts() JoinOptions {
+	return JoinOptions{OVS: e.ovs.Endpoint, SB: e.sb.Endpoint, NB: "unix:/run/nb.sock", EncapIP: encapIP,
+		SystemID: "n1", Hostname: "host1", Datapath: "netdev"}
+}
+
+// join runs Join inside the namespace that holds encapIP.
+func (e *env) join(t *testing.T, o JoinOptions) (*Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var res *Result
+	err := e.netns.Do(func(ns.NetNS) error {
+		var err error
+		res, err = Join(ctx, o)
+		return err
+	})
+	return res, err
+}
+
+func (e *env) ids(t *testing.T) map[string]string {
+	t.Helper()
+	c, err := vsdb.Connect(context.Background(), e.ovs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	root, err := vsdb.Root(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root.ExternalIDs
+}
+
+func (e *env) bridge(t *testing.T, name string) *vswitchd.Bridge {
+	t.Helper()
+	c, err := vsdb.Connect(context.Background(), e.ovs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br, err := vsdb.Bridge(context.Background(), c, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return br
+}
+
+func TestJoinLeave(t *testing.T) {
+	e := setup(t)
+	// Keys that are not ours survive join and leave; a system-id that was
+	// already set to the same value is not removed by leave.
+	e.ovs.Run(t, "ovs-vsctl", "--no-wait", "set", "Open_vSwitch", ".", "external_ids:foo=bar", "external_ids:system-id=n1")
+	res, err := e.join(t, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Changed || !res.CreatedBridge || res.SystemID != "n1" {
+		t.Errorf("first join result %+v, want changed, created bridge, system-id n1", res)
+	}
+	ids := e.ids(t)
+	want := map[string]string{
+		"system-id": "n1", "hostname": "host1", "ovn-remote": e.sb.Endpoint, "ovn-encap-type": "geneve",
+		"ovn-encap-ip": encapIP, "ovn-bridge": "br-int", "ovn-bridge-datapath-type": "netdev",
+		KeyNB: "unix:/run/nb.sock", "foo": "bar",
+	}
+	for k, v := range want {
+		if ids[k] != v {
+			t.Errorf("external_ids:%s = %q, want %q", k, ids[k], v)
+		}
+	}
+	if strings.Contains(ids[KeyJoined], "system-id") {
+		t.Errorf("%s = %q lists system-id, which was already set", KeyJoined, ids[KeyJoined])
+	}
+	br := e.bridge(t, "br-int")
+	if br == nil {
+		t.Fatal("br-int not created")
+	}
+	if br.DatapathType != "netdev" || br.FailMode == nil || *br.FailMode != "secure" ||
+		br.OtherConfig["disable-in-band"] != "true" || !owner.Owned(br.ExternalIDs, KindBridge) || len(br.Ports) != 1 {
+		t.Errorf("br-int = %+v", br)
+	}
+
+	res, err = e.join(t, e.opts())
+	if err != nil || res.Changed || res.CreatedBridge {
+		t.Errorf("second join: %+v, %v; want no change", res, err)
+	}
+	info, err := Local(context.Background(), e.ovs.Endpoint)
+	if err != nil || info.NB != "unix:/run/nb.sock" || info.SystemID != "n1" || !info.Joined {
+		t.Errorf("Local = %+v, %v", info, err)
+	}
+
+	// Leave refuses while other ports are on br-int, unless forced.
+	e.ovs.Run(t, "ovs-vsctl", "--no-wait", "add-port", "br-int", "c1")
+	ctx := context.Background()
+	if err := Leave(ctx, LeaveOptions{OVS: e.ovs.Endpoint}); err == nil || !strings.Contains(err.Error(), "other port") {
+		t.Errorf("leave with a container port: %v, want refusal", err)
+	}
+	e.ovs.Run(t, "ovs-vsctl", "--no-wait", "del-port", "br-int", "c1")
+	if err := Leave(ctx, LeaveOptions{OVS: e.ovs.Endpoint}); err != nil {
+		t.Fatal(err)
+	}
+	ids = e.ids(t)
+	for k := range want {
+		_, has := ids[k]
+		if keep := k == "foo" || k == "system-id"; keep != has {
+			t.Errorf("after leave external_ids:%s present=%v, want %v (%v)", k, has, keep, ids)
+		}
+	}
+	if _, has := ids[KeyJoined]; has {
+		t.Errorf("after leave %s still set", KeyJoined)
+	}
+	if e.bridge(t, "br-int") != nil {
+		t.Error("br-int still there after leave")
+	}
+	if err := Leave(ctx, LeaveOptions{OVS: e.ovs.Endpoint}); err != nil {
+		t.Errorf("second leave: %v", err)
+	}
+}
+
+func TestJoinRefusals(t *testing.T) {
+	e := setup(t)
+	e.sb.Run(t, "ovn-sbctl", "chassis-add", "taken", "geneve", "198.18.5.99")
+	e.sb.Run(t, "ovn-sbctl", "chassis-add", "sameip", "geneve", encapIP+"0") // 198.18.5.10: different IP
+	before := e.ids(t)
+
+	cases := []struct {
+		name string
+		mod  func(*JoinOptions)
+		want string
+	}{
+		{"encap IP not local", func(o *JoinOptions) { o.EncapIP = "198.18.9.9" }, "not assigned to any local interface"},
+		{"encap IP invalid", func(o *JoinOptions) { o.EncapIP = "198.18.999.1" }, "not an IP address"},
+		{"system-id used by another chassis", func(o *JoinOptions) { o.SystemID = "taken" }, `--system-id "taken" is already used by another chassis`},
+		{"bad datapath", func(o *JoinOptions) { o.Datapath = "dpdk" }, `--datapath "dpdk": allowed are system, netdev`},
+		{"bad system-id", func(o *JoinOptions) { o.SystemID = "a b" }, `--system-id "a b"`},
+		{"no SB", func(o *JoinOptions) { o.SB = "" }, "--sb is required"},
+		{"bad SB", func(o *JoinOptions) { o.SB = "http://x" }, "scheme must be"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := e.opts()
+			c.mod(&o)
+			_, err := e.join(t, o)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("join: %v, want error containing %q", err, c.want)
+			}
+		})
+	}
+
+	t.Run("encap IP used by another chassis", func(t *testing.T) {
+		e.sb.Run(t, "ovn-sbctl", "chassis-add", "other", "geneve", encapIP)
+		defer e.sb.Run(t, "ovn-sbctl", "chassis-del", "other")
+		if _, err := e.join(t, e.opts()); err == nil || !strings.Contains(err.Error(), `already used by chassis "other"`) {
+			t.Fatalf("join: %v, want encap IP refusal", err)
+		}
+	})
+	t.Run("br-int of another type not ours", func(t *testing.T) {
+		e.ovs.Run(t, "ovs-vsctl", "--no-wait", "add-br", "br-int", "--", "set", "Bridge", "br-int", "datapath_type=system")
+		defer e.ovs.Run(t, "ovs-vsctl", "--no-wait", "del-br", "br-int")
+		if _, err := e.join(t, e.opts()); err == nil || !strings.Contains(err.Error(), "not created by ovlmgr") {
+			t.Fatalf("join: %v, want br-int refusal", err)
+		}
+	})
+	if after := e.ids(t); len(after) != len(before) {
+		t.Fatalf("refused joins changed external_ids: %v -> %v", before, after)
+	}
+
+	t.Run("another ovn-remote unless forced", func(t *testing.T) {
+		e.ovs.Run(t, "ovs-vsctl", "--no-wait", "set", "Open_vSwitch", ".", "external_ids:ovn-remote=tcp:198.18.0.200:6642")
+		if _, err := e.join(t, e.opts()); err == nil || !strings.Contains(err.Error(), "already has ovn-remote=tcp:198.18.0.200:6642") || !strings.Contains(err.Error(), "--force") {
+			t.Fatalf("join: %v, want ovn-remote refusal mentioning --force", err)
+		}
+		o := e.opts()
+		o.Force = true
+		if _, err := e.join(t, o); err != nil {
+			t.Fatalf("forced join: %v", err)
+		}
+		if got := e.ids(t)["ovn-remote"]; got != e.sb.Endpoint {
+			t.Fatalf("ovn-remote after forced join = %q", got)
+		}
+	})
+}
