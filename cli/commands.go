@@ -9,6 +9,7 @@ func commands() []*cli.Command {
 		netCommand,
 		nodeCommand,
 		labCommand,
+		serviceCommand,
 	} {
 		cmds = append(cmds, c())
 	}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+)
+
+func TestServiceCommands(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	srv.Run(t, "ovn-nbctl", "ls-add", "web", "--", "set", "logical_switch", "web",
+		`external_ids:"ovlmgr.io/owner"=ovlmgr`, `external_ids:"ovlmgr.io/kind"=network`,
+		`external_ids:"ovlmgr.io/name"=web`, "other_config:subnet=198.18.0.0/24")
+	ovl := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"ovlmgr", "--nb", srv.Endpoint}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := ovl("service", "create", "api", "--net", "web", "--vip", "198.18.0.100:80", "--backend", "198.18.0.5:8080")
+	if code != 0 || !strings.Contains(out, "api.web.ovl") || !strings.Contains(out, "198.18.0.5:8080") {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = ovl("service", "list", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"vip": "198.18.0.100:80/tcp"`) {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	code, out, _ = ovl("service", "show", "api", "--net", "web")
+	if code != 0 || !strings.Contains(out, "switches:") || !strings.Contains(out, "web") {
+		t.Fatalf("show: exit %d\n%s", code, out)
+	}
+	// Bad input: one clear line, exit 1 (2 for usage).
+	code, _, errs = ovl("service", "create", "x", "--net", "web", "--vip", "198.18.0.101:80", "--backend", "nobody:80")
+	if code != 1 || !strings.Contains(errs, `no container named "nobody" in network "web"`) {
+		t.Fatalf("bad backend: exit %d: %s", code, errs)
+	}
+	code, _, errs = ovl("service", "create", "x", "--net", "web")
+	if code != 2 || !strings.Contains(errs, "vip") {
+		t.Fatalf("missing --vip: exit %d: %s", code, errs)
+	}
+	code, _, errs = ovl("service", "create", "x", "--net", "web", "--vip", "1.2.3.4:80", "--selector", "novalue")
+	if code != 2 || !strings.Contains(errs, "--selector") {
+		t.Fatalf("bad selector: exit %d: %s", code, errs)
+	}
+	code, out, _ = ovl("service", "delete", "api", "--net", "web")
+	if code != 0 || !strings.Contains(out, "deleted") {
+		t.Fatalf("delete: exit %d: %s", code, out)
+	}
+	code, _, errs = ovl("service", "show", "api", "--net", "web")
+	if code != 1 || !strings.Contains(errs, "service not found") {
+		t.Fatalf("show deleted: exit %d: %s", code, errs)
+	}
+}
