@@ -55,6 +55,11 @@ default_nic() {
 	ip -4 route show default | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }'
 }
 
+# nic_mtu NIC: its MTU.
+nic_mtu() {
+	ip -o link show dev "$1" | awk '{ for (i = 1; i < NF; i++) if ($i == "mtu") { print $(i + 1); exit } }'
+}
+
 # underlay_nic: checks that the encap IP sits on the private NIC and prints that NIC.
 underlay_nic() {
 	need OVLMGR_ENCAP_IP OVLMGR_NET_PREFIX
@@ -105,7 +110,7 @@ step_mtu() {
 	need OVLMGR_MTU
 	local nic cur
 	nic=$(underlay_nic)
-	cur=$(<"/sys/class/net/$nic/mtu")
+	cur=$(nic_mtu "$nic")
 	if [[ $cur != "$OVLMGR_MTU" ]]; then
 		ip link set dev "$nic" mtu "$OVLMGR_MTU" ||
 			die "cannot set MTU $OVLMGR_MTU on $nic (was $cur): the provider's private network must allow it"
@@ -201,8 +206,9 @@ step_central() {
 step_join() {
 	need OVLMGR_NODE OVLMGR_SYSTEM_ID OVLMGR_ENCAP_IP OVLMGR_CENTRAL_IP
 	local nic have old other
+	# Every check comes before anything is written.
 	nic=$(underlay_nic)
-	have=$(<"/sys/class/net/$nic/mtu")
+	have=$(nic_mtu "$nic")
 	[[ $have == "${OVLMGR_MTU:-$have}" ]] || die "MTU of $nic is $have, not OVLMGR_MTU=$OVLMGR_MTU: run vagrant provision --provision-with mtu"
 	[[ $OVLMGR_SYSTEM_ID =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] ||
 		die "system-id '$OVLMGR_SYSTEM_ID' is not allowed: letters, digits, _ . - (starting with a letter or digit)"
@@ -210,13 +216,6 @@ step_join() {
 	wait_for "the central node's SB database at $(sb)" sbctl show ||
 		die "the SB database at $(sb) does not answer: is the central node up and provisioned? (vagrant up central)"
 
-	# A box built with OVS started carries one system-id in system-id.conf, and every clone has the same: OVS's service
-	# re-applies that file on each start, so our id goes there too.
-	old=$(cat "$SYSTEM_ID_CONF" 2>/dev/null || true)
-	if [[ $old != "$OVLMGR_SYSTEM_ID" ]]; then
-		[[ -z $old ]] || log "replacing the OVS system-id $old from the box image (every clone has it) with $OVLMGR_SYSTEM_ID"
-		printf '%s\n' "$OVLMGR_SYSTEM_ID" | write_file "$SYSTEM_ID_CONF" || true
-	fi
 	other=$(sbctl --bare --columns=hostname find Chassis name="$OVLMGR_SYSTEM_ID")
 	[[ -z $other || $other == "$OVLMGR_NODE" ]] ||
 		die "system-id $OVLMGR_SYSTEM_ID is already the chassis of host '$other': every VM needs its own system-id" \
@@ -226,6 +225,13 @@ step_join() {
 		die "encap IP $OVLMGR_ENCAP_IP is already used by chassis '$other': two VMs with one private address?" \
 			"(remove a stale one with: ovn-sbctl chassis-del $other)"
 
+	# A box built with OVS started carries one system-id in system-id.conf, and every clone has the same: OVS's service
+	# re-applies that file on each start, so our id goes there too.
+	old=$(cat "$SYSTEM_ID_CONF" 2>/dev/null || true)
+	if [[ $old != "$OVLMGR_SYSTEM_ID" ]]; then
+		[[ -z $old ]] || log "replacing the OVS system-id $old from the box image (every clone has it) with $OVLMGR_SYSTEM_ID"
+		printf '%s\n' "$OVLMGR_SYSTEM_ID" | write_file "$SYSTEM_ID_CONF" || true
+	fi
 	# Before the first join ovn-controller (started by the package) must not register a half-configured chassis.
 	if [[ -z $(ovs-vsctl --timeout=10 --if-exists get Open_vSwitch . external_ids:ovn-remote) ]]; then
 		systemctl stop ovn-controller
@@ -233,7 +239,7 @@ step_join() {
 	ovlmgr node join --sb "$(sb)" --nb "$(nb)" --encap-ip "$OVLMGR_ENCAP_IP" --system-id "$OVLMGR_SYSTEM_ID" \
 		--hostname "$OVLMGR_NODE" --datapath system || die "ovlmgr node join failed (above)"
 	# For ovlmgr-demo and users on this node: where NB is.
-	printf 'OVLMGR_NB=%s\n' "$(nb)" | write_file "$LAB_ENV" || true
+	printf 'OVLMGR_NB=%s\nOVLMGR_SB=%s\n' "$(nb)" "$(sb)" | write_file "$LAB_ENV" || true
 	systemctl enable ovn-host >/dev/null 2>&1
 	systemctl start ovn-host ovn-controller || die "ovn-controller does not start: /var/log/ovn/ovn-controller.log"
 
@@ -273,7 +279,8 @@ ovlmgr lab: ${#names[@]} OVN chassis (${names[*]}), NB $(nb), SB $(sb)
 demo network "$DEMO_NET" $OVLMGR_DEMO_SUBNET, container MTU $((OVLMGR_MTU - 58)) (underlay $OVLMGR_MTU - 58 for Geneve)
 Try, from vagrant/ on the host:
   vagrant ssh central -c 'sudo ovlmgr net list'
-  vagrant ssh central -c 'sudo ovn-sbctl show'      # chassis and their Geneve encaps
+  vagrant ssh central -c 'sudo ovlmgr node list'    # chassis, Geneve encaps, connected
+  vagrant ssh central -c 'sudo ovn-sbctl show'
   vagrant ssh $a -c 'sudo ovlmgr-demo add c1'   # a container (netns) on $DEMO_NET, wired by ovlmgr-cni
   vagrant ssh $b -c 'sudo ovlmgr-demo add c2'
   vagrant ssh $a -c 'sudo ovlmgr-demo ping c1 c2'   # c1 -> c2's address, over Geneve
@@ -302,7 +309,7 @@ step_summary() {
 		# system-id = hostname in this lab (settings.rb)
 		wait_for "chassis $name" chassis_ok "$name" "$ip" "$name" || missing+=("$name")
 	done
-	sbctl show || true
+	OVLMGR_SB=$(sb) ovlmgr node list || sbctl show || true
 	((${#missing[@]} == 0)) || die "chassis not registered: ${missing[*]} (vagrant up ${missing[*]}; then vagrant provision)"
 	print_try
 }

@@ -1,0 +1,207 @@
+package vagrant
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/vishvananda/netlink"
+
+	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+)
+
+// vmNetns builds a network namespace shaped like a lab VM: eth0 is the NAT NIC (10.0.2.15, default route, plus a stray
+// 198.18.50.13), eth1 the private NIC with the encap IP 198.18.50.11 and the central IP 198.18.50.10.
+func vmNetns(t *testing.T) ns.NetNS {
+	t.Helper()
+	netns, err := testutils.NewNS()
+	if err != nil {
+		t.Fatalf("create netns: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = netns.Close()
+		_ = testutils.UnmountNS(netns)
+	})
+	err = netns.Do(func(ns.NetNS) error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("lo up: %w", err)
+		}
+		for name, addrs := range map[string][]string{
+			"eth0": {"10.0.2.15/24", "198.18.50.13/32"},
+			"eth1": {"198.18.50.11/24", "198.18.50.10/32"},
+		} {
+			// A veth whose peer stays here (this kernel has no dummy links); MTU 1500, the default.
+			link := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}
+			if err := netlink.LinkAdd(link); err != nil {
+				return fmt.Errorf("add %s: %w", name, err)
+			}
+			peer, err := netlink.LinkByName(name + "p")
+			if err != nil {
+				return err
+			}
+			if err := netlink.LinkSetUp(peer); err != nil {
+				return err
+			}
+			for _, a := range addrs {
+				addr, err := netlink.ParseAddr(a)
+				if err != nil {
+					return err
+				}
+				if err := netlink.AddrAdd(link, addr); err != nil {
+					return fmt.Errorf("add %s to %s: %w", a, name, err)
+				}
+			}
+			if err := netlink.LinkSetUp(link); err != nil {
+				return err
+			}
+		}
+		eth0, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		if err := netlink.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: net.ParseIP("10.0.2.2")}); err != nil {
+			return fmt.Errorf("default route via eth0: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("set up netns: %v", err)
+	}
+	return netns
+}
+
+// startSB runs a real SB ovsdb-server inside netns on the central address (as on the lab's central VM) and returns the
+// unix endpoint to fill it from the test.
+func startSB(t *testing.T, netns ns.NetNS) string {
+	t.Helper()
+	dir := t.TempDir()
+	db, sock := filepath.Join(dir, "sb.db"), filepath.Join(dir, "sb.sock")
+	if out, err := exec.Command("ovsdb-tool", "create", db, "/usr/share/ovn/ovn-sb.ovsschema").CombinedOutput(); err != nil {
+		t.Fatalf("ovsdb-tool create: %v: %s", err, out)
+	}
+	var log bytes.Buffer
+	cmd := nsexec.Command(context.Background(), netns.Path(), nil, "ovsdb-server", db,
+		"--remote=punix:"+sock, "--remote=ptcp:6642:198.18.50.10", "--unixctl="+filepath.Join(dir, "sb.ctl"),
+		"--log-file="+filepath.Join(dir, "sb.log"), "--no-chdir")
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start ovsdb-server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ovsdb-server did not create %s: %s", sock, log.String())
+		}
+	}
+	return "unix:" + sock
+}
+
+// TestProvisionChecks runs provision.sh's checks in a namespace shaped like a VM, against a real SB: each bad setup
+// (encap IP on the NAT NIC or nowhere, wrong MTU, a system-id or encap IP another chassis has) stops provisioning with
+// its message before anything is written.
+func TestProvisionChecks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces)")
+	}
+	for _, tool := range []string{"ovsdb-server", "ovsdb-tool", "ovn-sbctl"} {
+		need(t, tool)
+	}
+	netns := vmNetns(t)
+	sb := startSB(t, netns)
+	for _, args := range [][]string{
+		{"chassis-add", "worker1", "geneve", "198.18.50.21"},
+		{"set", "Chassis", "worker1", "hostname=worker9"},
+		{"chassis-add", "other", "geneve", "198.18.50.11"},
+		{"set", "Chassis", "other", "hostname=other"},
+	} {
+		if out, err := exec.Command("ovn-sbctl", append([]string{"--db=" + sb, "--timeout=10"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ovn-sbctl %v: %v: %s", args, err, out)
+		}
+	}
+
+	// Files the join step would write; the checks must fail before touching them.
+	watched := []string{"/etc/openvswitch/system-id.conf", "/etc/ovlmgr/lab.env", "/etc/systemd/system/ovlmgr-underlay-mtu.service"}
+	before := map[string]string{}
+	for _, f := range watched {
+		b, _ := os.ReadFile(f)
+		before[f] = string(b)
+	}
+
+	base := map[string]string{
+		"OVLMGR_ROLE": "worker", "OVLMGR_NODE": "worker2", "OVLMGR_SYSTEM_ID": "worker2",
+		"OVLMGR_ENCAP_IP": "198.18.50.11", "OVLMGR_CENTRAL_IP": "198.18.50.10", "OVLMGR_NET_PREFIX": "198.18.50",
+		"OVLMGR_MTU": "1500", "OVLMGR_WAIT": "10",
+	}
+	for _, tc := range []struct {
+		name string
+		step string
+		env  map[string]string
+		want string
+	}{
+		{"nat address", "mtu", map[string]string{"OVLMGR_ENCAP_IP": "10.0.2.15"},
+			"encap IP 10.0.2.15 is the NAT address every VirtualBox VM shares"},
+		{"outside prefix", "join", map[string]string{"OVLMGR_ENCAP_IP": "198.18.51.11"},
+			"encap IP 198.18.51.11 is not in the private network 198.18.50.0/24"},
+		{"on no interface", "join", map[string]string{"OVLMGR_ENCAP_IP": "198.18.50.12"},
+			"encap IP 198.18.50.12 is on no interface of this VM: the private network NIC is missing"},
+		{"on the NAT NIC", "mtu", map[string]string{"OVLMGR_ENCAP_IP": "198.18.50.13"},
+			"encap IP 198.18.50.13 is on eth0, the NAT/default-route NIC"},
+		{"mtu", "join", map[string]string{"OVLMGR_MTU": "9000"},
+			"MTU of eth1 is 1500, not OVLMGR_MTU=9000"},
+		{"bad system-id", "join", map[string]string{"OVLMGR_SYSTEM_ID": "-x"},
+			"system-id '-x' is not allowed"},
+		{"cloned system-id", "join", map[string]string{"OVLMGR_SYSTEM_ID": "worker1", "OVLMGR_NODE": "worker1"},
+			"system-id worker1 is already the chassis of host 'worker9': every VM needs its own system-id"},
+		{"duplicate encap IP", "join", nil,
+			"encap IP 198.18.50.11 is already used by chassis 'other'"},
+		{"missing setting", "join", map[string]string{"OVLMGR_SYSTEM_ID": ""},
+			"OVLMGR_SYSTEM_ID is not set"},
+		{"unknown step", "boot", nil, "unknown step 'boot'"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var env []string
+			for k, v := range base {
+				if x, ok := tc.env[k]; ok {
+					v = x
+				}
+				env = append(env, k+"="+v)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cmd := nsexec.Command(ctx, netns.Path(), env, "bash", "provision.sh", tc.step)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Fatalf("provision.sh %s: %v (want exit 1)\nstdout: %s\nstderr: %s", tc.step, err, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "ERROR: "+tc.want) {
+				t.Errorf("stderr = %q, want %q", stderr.String(), tc.want)
+			}
+		})
+	}
+	for _, f := range watched {
+		if b, _ := os.ReadFile(f); string(b) != before[f] {
+			t.Errorf("%s changed by a provisioning run that failed its checks", f)
+		}
+	}
+}
