@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,6 +351,12 @@ func (n *Node) Do(f func() error) error {
 // Args (see package nsexec).
 func (n *Node) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return nsexec.Command(ctx, n.NetNSPath, n.Env, name, args...)
+}
+
+// mac is the node's fixed br-phy MAC (02:00:c6:12:00:<last byte of its IP>).
+func (n *Node) mac() string {
+	ip := net.ParseIP(n.EncapIP).To4()
+	return fmt.Sprintf("02:00:c6:12:00:%02x", ip[3])
 }
 
 // daemons returns the lab's daemons in start order.

@@ -173,6 +173,7 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	// on br-phy itself, else tunnels cannot route (trap 2).
 	ops, err := vsdb.BridgeOps(oc, root.UUID, vsdb.BridgeSpec{
 		Name: PhysBridge, Datapath: "netdev", MTU: l.UnderlayMTU, Ports: []string{nodeVeth},
+		OtherConfig: map[string]string{"hwaddr": n.mac()},
 		ExternalIDs: map[string]string{owner.KeyOwner: owner.Owner, owner.KeyKind: "bridge", owner.KeyName: PhysBridge},
 	})
 	if err != nil {
@@ -188,6 +189,19 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 		return fmt.Errorf("%w\n%s", err, ds[1].lastLines(8))
 	}
 	if err := addAddrUp(nh, PhysBridge, n.EncapIP+"/24"); err != nil {
+		return err
+	}
+	// Static neighbour entries both ways: on a fresh underlay the first ARP
+	// exchange is sometimes lost, and the kernel retries only after 1 s.
+	if err := staticNeigh(nh, PhysBridge, CentralIP, underlayMAC); err != nil {
+		return err
+	}
+	if err := staticNeigh(ch, underlayBr, n.EncapIP, n.mac()); err != nil {
+		return err
+	}
+	// A SYN lost on the fresh bridge would cost a 1 s retransmit in Join:
+	// connect with short attempts first.
+	if err := n.Do(func() error { return waitTCP(ctx, CentralIP+":6642") }); err != nil {
 		return err
 	}
 	// Join exactly as `ovlmgr node join` does, from inside the namespace so
@@ -299,4 +313,42 @@ func txChecksumOff(name string) error {
 		return fmt.Errorf("turn off tx checksum offload on %s: %w", name, err)
 	}
 	return nil
+}
+
+// staticNeigh adds a permanent neighbour entry ip -> mac on link name.
+func staticNeigh(h *netlink.Handle, name, ip, mac string) error {
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return fmt.Errorf("find %s: %w", name, err)
+	}
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		return err
+	}
+	err = h.NeighSet(&netlink.Neigh{LinkIndex: l.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT,
+		IP: net.ParseIP(ip), HardwareAddr: hw})
+	if err != nil {
+		return fmt.Errorf("neighbour %s -> %s on %s: %w", ip, mac, name, err)
+	}
+	return nil
+}
+
+// waitTCP connects to addr (from the current network namespace) with short
+// attempts until it answers.
+func waitTCP(ctx context.Context, addr string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	var d net.Dialer
+	for {
+		actx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		c, err := d.DialContext(actx, "tcp", addr)
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("SB at %s unreachable over the underlay: %v", addr, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
