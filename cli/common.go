@@ -86,3 +86,84 @@ func parseLabels(vals []string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// interspersed moves the flags of the command being run before its
+// positional arguments, so `ovlmgr net create web --subnet X` works:
+// urfave/cli v2 stops parsing flags at the first positional argument.
+// Everything from a "--" on is left as it is (e.g. lab exec NODE -- CMD).
+func interspersed(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	rest := args[1:]
+	flags, cmds := app.Flags, app.Commands
+	for {
+		i := 0
+		for i < len(rest) && strings.HasPrefix(rest[i], "-") && rest[i] != "--" {
+			out = append(out, rest[i])
+			if takesValue(flags, rest[i]) && i+1 < len(rest) {
+				out = append(out, rest[i+1])
+				i++
+			}
+			i++
+		}
+		rest = rest[i:]
+		if len(rest) == 0 {
+			return out
+		}
+		var cmd *cli.Command
+		for _, c := range cmds {
+			if c.HasName(rest[0]) {
+				cmd = c
+			}
+		}
+		if cmd == nil {
+			return append(out, rest...)
+		}
+		out = append(out, rest[0])
+		rest = rest[1:]
+		if len(cmd.Subcommands) == 0 {
+			if cmd.SkipFlagParsing {
+				return append(out, rest...)
+			}
+			var fl, pos []string
+			for i := 0; i < len(rest); i++ {
+				a := rest[i]
+				if a == "--" {
+					pos = append(pos, rest[i:]...)
+					break
+				}
+				if len(a) > 1 && strings.HasPrefix(a, "-") {
+					fl = append(fl, a)
+					if takesValue(cmd.Flags, a) && i+1 < len(rest) {
+						fl = append(fl, rest[i+1])
+						i++
+					}
+					continue
+				}
+				pos = append(pos, a)
+			}
+			return append(append(out, fl...), pos...)
+		}
+		flags, cmds = cmd.Flags, cmd.Subcommands
+	}
+}
+
+// takesValue reports whether arg ("-x", "--name", not "--name=v") is one of
+// flags that consumes the next argument as its value.
+func takesValue(flags []cli.Flag, arg string) bool {
+	if strings.Contains(arg, "=") {
+		return false
+	}
+	name := strings.TrimLeft(arg, "-")
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				_, isBool := f.(*cli.BoolFlag)
+				return !isBool
+			}
+		}
+	}
+	return false
+}

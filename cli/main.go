@@ -19,7 +19,7 @@ func main() {
 // 0 ok, 1 error, 2 usage.
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(args)
+	err := app.Run(interspersed(app, args))
 	if err == nil {
 		return 0
 	}

@@ -1,11 +1,247 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/urfave/cli/v2"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+)
 
 // netCommand is `ovlmgr net`: overlay networks (OVN logical switches).
 func netCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "net",
 		Usage: "create, list, show and delete overlay networks",
+		Description: `A network is an OVN logical switch with a subnet; OVN's IPAM gives each container
+an address from it. Subnets of ovlmgr networks must not overlap.
+
+Example:
+   ovlmgr net create web --subnet 198.19.0.0/24 --label team=shop
+   ovlmgr net list
+   ovlmgr net show web -o yaml
+   ovlmgr net delete web`,
+		Subcommands: []*cli.Command{
+			{
+				Name:      "create",
+				Usage:     "create a network",
+				ArgsUsage: "NAME",
+				Description: `NAME: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63 characters.
+The gateway (default: the subnet's first host) and --exclude addresses are kept out of IPAM.
+
+Example:
+   ovlmgr net create web --subnet 198.19.0.0/24
+   ovlmgr net create db --subnet 198.19.1.0/24 --subnet fd00:198:19:1::/64 --gateway 198.19.1.254 \
+       --exclude 198.19.1.10 --exclude 198.19.1.100..198.19.1.149 --mtu 1400 --label tier=data --may-exist`,
+				Flags: []cli.Flag{
+					&cli.StringSliceFlag{Name: "subnet", Usage: "IPv4 CIDR /8 to /30 (required); repeat with an IPv6 /64 for dual stack"},
+					&cli.StringFlag{Name: "gateway", Usage: "gateway address inside the subnet (default: first host)"},
+					&cli.StringSliceFlag{Name: "exclude", Usage: "IP or IP..IP inside the subnet that IPAM must not hand out (repeatable)"},
+					&cli.IntFlag{Name: "mtu", Usage: fmt.Sprintf("container MTU, %d to %d (default: node MTU minus Geneve overhead)", network.MinMTU, network.MaxMTU)},
+					&cli.StringSliceFlag{Name: "label", Usage: "key=value label (repeatable)"},
+					&cli.BoolFlag{Name: "may-exist", Usage: "succeed if the network exists with an identical spec"},
+					outputFlag,
+				},
+				Action: netCreate,
+			},
+			{
+				Name:        "list",
+				Usage:       "list networks",
+				Description: "Example:\n   ovlmgr net list\n   ovlmgr net list -o json",
+				Flags:       []cli.Flag{outputFlag},
+				Action:      netList,
+			},
+			{
+				Name:        "show",
+				Usage:       "show one network",
+				ArgsUsage:   "NAME",
+				Description: "Example:\n   ovlmgr net show web\n   ovlmgr net show web -o yaml",
+				Flags:       []cli.Flag{outputFlag},
+				Action:      netShow,
+			},
+			{
+				Name:      "delete",
+				Usage:     "delete a network",
+				ArgsUsage: "NAME",
+				Description: `Refuses while containers are attached (listing their ports) unless --force,
+which deletes those ports too, in the same transaction.
+
+Example:
+   ovlmgr net delete web
+   ovlmgr net delete web --force`,
+				Flags:  []cli.Flag{&cli.BoolFlag{Name: "force", Usage: "also delete the network's container ports"}},
+				Action: netDelete,
+			},
+		},
 	}
+}
+
+func netNB(c *cli.Context) (client.Client, error) {
+	ctx, cancel := callContext(c)
+	defer cancel()
+	return dbconn.ConnectNB(ctx, dbconn.ResolveNB(c.String("nb")))
+}
+
+// netSpec builds the Spec from flags; bad input is a usage error.
+func netSpec(c *cli.Context) (network.Spec, error) {
+	name := c.Args().First()
+	s := network.Spec{Name: name, Gateway: c.String("gateway"), Exclude: c.StringSlice("exclude"), MTU: c.Int("mtu"), MayExist: c.Bool("may-exist")}
+	var v4, v6 []string
+	for _, sub := range c.StringSlice("subnet") {
+		if strings.Contains(sub, ":") {
+			v6 = append(v6, sub)
+		} else {
+			v4 = append(v4, sub)
+		}
+	}
+	switch {
+	case len(v4) > 1:
+		return s, usagef("create network %q: --subnet %q: at most one IPv4 subnet (plus one IPv6 /64)", name, strings.Join(v4, ","))
+	case len(v6) > 1:
+		return s, usagef("create network %q: --subnet %q: at most one IPv6 /64 subnet", name, strings.Join(v6, ","))
+	case len(v4) == 1:
+		s.Subnet = v4[0]
+		if len(v6) == 1 {
+			s.IPv6Subnet = v6[0]
+		}
+	case len(v6) == 1:
+		s.Subnet = v6[0] // refused by Validate: the first subnet must be IPv4
+	}
+	labels, err := parseLabels(c.StringSlice("label"))
+	if err != nil {
+		return s, usagef("create network %q: %v", name, err)
+	}
+	s.Labels = labels
+	if err := network.Validate(s); err != nil {
+		return s, usageError{err}
+	}
+	return s, nil
+}
+
+func netCreate(c *cli.Context) error {
+	if err := needArgs(c, 1, "NAME"); err != nil {
+		return err
+	}
+	s, err := netSpec(c)
+	if err != nil {
+		return err
+	}
+	nb, err := netNB(c)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	ctx, cancel := callContext(c)
+	defer cancel()
+	n, err := network.Create(ctx, nb, s)
+	if err != nil {
+		return err
+	}
+	return printOut(c, n, func(w io.Writer) {
+		fmt.Fprintf(w, "network %s: subnet %s, gateway %s\n", n.Name, subnets(*n), n.Gateway)
+	})
+}
+
+func netList(c *cli.Context) error {
+	if err := needArgs(c, 0, "no arguments"); err != nil {
+		return err
+	}
+	nb, err := netNB(c)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	ctx, cancel := callContext(c)
+	defer cancel()
+	nets, err := network.List(ctx, nb)
+	if err != nil {
+		return err
+	}
+	return printOut(c, nets, func(w io.Writer) {
+		row(w, "NAME", "SUBNET", "GATEWAY", "PORTS", "FREE", "LABELS")
+		for _, n := range nets {
+			row(w, n.Name, subnets(n), n.Gateway, strconv.Itoa(n.Ports), strconv.Itoa(n.Free), labelString(n.Labels))
+		}
+	})
+}
+
+func netShow(c *cli.Context) error {
+	if err := needArgs(c, 1, "NAME"); err != nil {
+		return err
+	}
+	nb, err := netNB(c)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	ctx, cancel := callContext(c)
+	defer cancel()
+	n, err := network.Get(ctx, nb, c.Args().First())
+	if err != nil {
+		return err
+	}
+	return printOut(c, n, func(w io.Writer) {
+		mtu := "node default"
+		if n.MTU != 0 {
+			mtu = strconv.Itoa(n.MTU)
+		}
+		for _, kv := range [][2]string{
+			{"NAME", n.Name}, {"UUID", n.UUID}, {"SUBNET", subnets(*n)}, {"GATEWAY", n.Gateway},
+			{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)},
+			{"PORTS", strconv.Itoa(n.Ports)}, {"FREE", strconv.Itoa(n.Free)}, {"LABELS", labelString(n.Labels)},
+		} {
+			row(w, kv[0], kv[1])
+		}
+	})
+}
+
+func netDelete(c *cli.Context) error {
+	if err := needArgs(c, 1, "NAME"); err != nil {
+		return err
+	}
+	nb, err := netNB(c)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	ctx, cancel := callContext(c)
+	defer cancel()
+	name := c.Args().First()
+	if err := network.Delete(ctx, nb, name, c.Bool("force")); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "network %s deleted\n", name)
+	return nil
+}
+
+func subnets(n network.Network) string {
+	if n.IPv6Prefix != "" {
+		return n.Subnet + "," + n.IPv6Prefix
+	}
+	return n.Subnet
+}
+
+func labelString(l map[string]string) string {
+	if len(l) == 0 {
+		return "-"
+	}
+	kv := make([]string, 0, len(l))
+	for k, v := range l {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -6,6 +6,7 @@ package ovsdbtest
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +89,10 @@ func Start(tb testing.TB, schema string) *Server {
 	tb.Cleanup(s.Stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := os.Stat(s.Socket); err == nil {
+		// The socket file exists from bind() on, before listen(): wait
+		// until a connection is accepted.
+		if conn, err := net.Dial("unix", s.Socket); err == nil {
+			conn.Close()
 			return s
 		}
 		select {

@@ -152,6 +152,15 @@ func fromRow(ls *nbdb.LogicalSwitch, ports int) Network {
 	return n
 }
 
+// Validate checks s without touching the database; the error (one line,
+// naming the field, the value and what is allowed) is the one Create returns.
+func Validate(s Spec) error {
+	if _, err := validate(s); err != nil {
+		return fmt.Errorf("create network %q: %w", s.Name, err)
+	}
+	return nil
+}
+
 // Create creates network s.Name as one transaction guarded by wait
 // operations: no switch of that name may exist (ours or not) and no ovlmgr
 // network in the same scope may overlap the subnet, so concurrent creates

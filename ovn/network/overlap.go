@@ -112,8 +112,9 @@ func noneWhere(table string, conds ...ovsdb.Condition) ovsdb.Operation {
 	}
 }
 
-// findOverlap names an ovlmgr network of scope s that overlaps p, reading
-// only the rows the guards point at. It returns nil when there is none.
+// findOverlap names an ovlmgr network of scope s that overlaps p (the first
+// by name when several do), reading only the rows the guards point at. It
+// returns nil when there is none.
 func findOverlap(ctx context.Context, nb client.Client, s Scope, p netip.Prefix) (*nbdb.LogicalSwitch, error) {
 	var ops []ovsdb.Operation
 	for l := MinPrefix; l <= p.Bits(); l++ {
@@ -128,16 +129,17 @@ func findOverlap(ctx context.Context, nb client.Client, s Scope, p netip.Prefix)
 	if err != nil {
 		return nil, fmt.Errorf("find overlapping network: %w", err)
 	}
+	var first *nbdb.LogicalSwitch
 	for _, r := range res {
 		var rows []*nbdb.LogicalSwitch
 		if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, r.Rows, &rows); err != nil {
 			return nil, err
 		}
 		for _, ls := range rows {
-			if owner.Owned(ls.ExternalIDs, owner.KindNetwork) {
-				return ls, nil
+			if owner.Owned(ls.ExternalIDs, owner.KindNetwork) && (first == nil || ls.Name < first.Name) {
+				first = ls
 			}
 		}
 	}
-	return nil, nil
+	return first, nil
 }
