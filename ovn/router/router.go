@@ -215,8 +215,10 @@ func List(ctx context.Context, c client.Client) ([]*Router, error) {
 
 // Delete deletes router name. While networks are attached it refuses
 // (ErrAttached, naming them) unless force, which detaches them in the same
-// transaction.
-func Delete(ctx context.Context, c client.Client, name string, force bool) error {
+// transaction, with the operations detach returns for each network (nil:
+// DetachOps; the network package passes its own, which also moves the
+// network back to the global overlap scope).
+func Delete(ctx context.Context, c client.Client, name string, force bool, detach func(network string) ([]ovsdb.Operation, error)) error {
 	lr, err := getLR(ctx, c, name)
 	if err != nil {
 		return fmt.Errorf("delete router: %w", err)
@@ -239,7 +241,15 @@ func Delete(ctx context.Context, c client.Client, name string, force bool) error
 		return fmt.Errorf("delete router %q: %w", name, err)
 	}
 	for _, a := range atts {
-		ops = append(ops, detachOps(name, a.Network, ports[a.Network])...)
+		if detach == nil {
+			ops = append(ops, detachOps(name, a.Network, ports[a.Network])...)
+			continue
+		}
+		more, err := detach(a.Network)
+		if err != nil {
+			return fmt.Errorf("delete router %q: %w", name, err)
+		}
+		ops = append(ops, more...)
 	}
 	ops = append(ops, nbops.Delete("Logical_Router", []ovsdb.Condition{nbops.UUIDIs(lr.UUID)}))
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {

@@ -112,7 +112,7 @@ func TestRouterLifecycle(t *testing.T) {
 	}
 
 	// Delete refuses while attached, naming the networks.
-	if err := router.Delete(ctx, c, "r1", false); !errors.Is(err, router.ErrAttached) || !strings.Contains(err.Error(), "db, web") {
+	if err := router.Delete(ctx, c, "r1", false, nil); !errors.Is(err, router.ErrAttached) || !strings.Contains(err.Error(), "db, web") {
 		t.Errorf("delete attached router: %v", err)
 	}
 	if err := router.Detach(ctx, c, "r1", "db"); err != nil {
@@ -136,7 +136,7 @@ func TestRouterLifecycle(t *testing.T) {
 	if n := rows(t, c, "Logical_Router_Port", nbops.NameIs("r2-web2")); n != 0 {
 		t.Errorf("router port left after network delete: %d", n)
 	}
-	if err := router.Delete(ctx, c, "r1", true); err != nil {
+	if err := router.Delete(ctx, c, "r1", true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n := rows(t, c, "Logical_Router_Port") + rows(t, c, "Logical_Switch_Port") + rows(t, c, "Logical_Router", nbops.NameIs("r1")); n != 0 {
@@ -157,7 +157,7 @@ func TestForeignRouterUntouched(t *testing.T) {
 	if _, err := router.Get(ctx, c, "theirs"); !errors.Is(err, router.ErrNotOwned) {
 		t.Errorf("Get foreign: %v", err)
 	}
-	if err := router.Delete(ctx, c, "theirs", true); !errors.Is(err, router.ErrNotOwned) {
+	if err := router.Delete(ctx, c, "theirs", true, nil); !errors.Is(err, router.ErrNotOwned) {
 		t.Errorf("Delete foreign: %v", err)
 	}
 	if _, err := router.Create(ctx, c, "theirs", nil); !errors.Is(err, router.ErrExists) {

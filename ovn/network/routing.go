@@ -1,0 +1,193 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
+)
+
+// Routers and the overlap scope. A network's overlap scope is part of its
+// switch's row UUID (see switchUUID), so moving a network onto or off a
+// router re-inserts its Logical_Switch row under the UUID of the new scope,
+// with every column (ports, DNS records, load balancers...) carried over,
+// in the same transaction as the router ports. ovn-northd then rebuilds the
+// network's datapath: its containers keep their ports and addresses and see
+// a short pause while the nodes reinstall flows.
+
+// ours reads our switch name (ErrNotFound otherwise).
+func ours(ctx context.Context, nb client.Client, name string) (*nbdb.LogicalSwitch, error) {
+	rows, err := byName(ctx, nb, name)
+	if err != nil {
+		return nil, fmt.Errorf("read network %q: %w", name, err)
+	}
+	for _, r := range rows {
+		if owner.Owned(r.ExternalIDs, owner.KindNetwork) {
+			return r, nil
+		}
+	}
+	if len(rows) > 0 {
+		return nil, fmt.Errorf("network %q: %w (a Logical_Switch of that name exists but ovlmgr does not manage it)", name, ErrNotFound)
+	}
+	return nil, fmt.Errorf("network %q: %w (see ovlmgr net list)", name, ErrNotFound)
+}
+
+// rescopeOps returns the operations that move ls into scope to: overlap
+// guards of the new scope, a guard that ls did not change since read, the
+// delete of ls and the insert of its copy under the new scope's UUID with
+// the overlap index and router key rewritten.
+func rescopeOps(ctx context.Context, nb client.Client, ls *nbdb.LogicalSwitch, to Scope) ([]ovsdb.Operation, error) {
+	sub, err := netip.ParsePrefix(ls.OtherConfig[ConfigSubnet])
+	if err != nil {
+		return nil, fmt.Errorf("network %q: stored subnet %q: %v", ls.Name, ls.OtherConfig[ConfigSubnet], err)
+	}
+	if other, err := findOverlap(ctx, nb, to, sub); err != nil {
+		return nil, err
+	} else if other != nil && other.UUID != ls.UUID {
+		return nil, fmt.Errorf("network %q: subnet %s overlaps network %q (%s) in the %s; subnets must not overlap there",
+			ls.Name, sub, other.Name, other.OtherConfig[ConfigSubnet], to)
+	}
+	cp := *ls
+	cp.UUID = switchUUID(to, sub)
+	cp.ExternalIDs = maps.Clone(ls.ExternalIDs)
+	for k := range cp.ExternalIDs {
+		if strings.HasPrefix(k, coverKeyPrefix) {
+			delete(cp.ExternalIDs, k)
+		}
+	}
+	maps.Copy(cp.ExternalIDs, coverIDs(to, sub))
+	delete(cp.ExternalIDs, owner.KeyRouter)
+	if to.Router != "" {
+		cp.ExternalIDs[owner.KeyRouter] = to.Router
+	}
+	ins, err := nb.Create(&cp)
+	if err != nil {
+		return nil, err
+	}
+	ops := overlapGuards(to, sub)
+	ops = append(ops,
+		nbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "ports", nbops.UUIDSet(ls.Ports...)),
+		nbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "external_ids", nbops.StrMap(ls.ExternalIDs)),
+		nbops.Delete(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.UUIDIs(ls.UUID)}))
+	return append(ops, ins...), nil
+}
+
+// Attach attaches network name to router routerName in one transaction:
+// the router gets a port with the network's gateway, the switch a
+// router-type port, and the network moves into the router's overlap scope
+// (it must not overlap the router's other networks; it may overlap
+// networks elsewhere).
+func Attach(ctx context.Context, nb client.Client, name, routerName string) error {
+	ls, err := ours(ctx, nb, name)
+	if err != nil {
+		return fmt.Errorf("attach network to router %q: %w", routerName, err)
+	}
+	if r := ls.ExternalIDs[owner.KeyRouter]; r != "" {
+		if r == routerName {
+			return fmt.Errorf("attach network %q to router %q: %w (already attached)", name, routerName, router.ErrExists)
+		}
+		return fmt.Errorf("attach network %q to router %q: it is attached to router %q; detach it first", name, routerName, r)
+	}
+	n, err := routerNet(ls)
+	if err != nil {
+		return fmt.Errorf("attach network %q to router %q: %w", name, routerName, err)
+	}
+	ops, err := router.AttachOps(ctx, nb, routerName, n)
+	if err != nil {
+		return err
+	}
+	move, err := rescopeOps(ctx, nb, ls, Scope{Router: routerName})
+	if err != nil {
+		return fmt.Errorf("attach network %q to router %q: %w", name, routerName, err)
+	}
+	if _, err := dbconn.Transact(ctx, nb, append(move, ops...)...); err != nil {
+		return txError(fmt.Sprintf("attach network %q to router %q", name, routerName), err)
+	}
+	return nil
+}
+
+// txError explains a failed attach/detach transaction.
+func txError(what string, err error) error {
+	var te *dbconn.TxError
+	if errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait {
+		return fmt.Errorf("%s: the network, the router or an overlapping network changed meanwhile; retry", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func routerNet(ls *nbdb.LogicalSwitch) (router.Net, error) {
+	sub, err := netip.ParsePrefix(ls.OtherConfig[ConfigSubnet])
+	if err != nil {
+		return router.Net{}, fmt.Errorf("stored subnet %q: %v", ls.OtherConfig[ConfigSubnet], err)
+	}
+	gw, err := netip.ParseAddr(ls.ExternalIDs[KeyGateway])
+	if err != nil {
+		gw = sub.Masked().Addr().Next()
+	}
+	return router.Net{Name: ls.Name, Subnet: sub, Gateway: gw}, nil
+}
+
+// DetachOps returns the operations that detach network name from its
+// router and move it back to the global overlap scope, or nil when it is on
+// no router. It fails when the subnet overlaps an unattached network.
+func DetachOps(ctx context.Context, nb client.Client, name string) ([]ovsdb.Operation, error) {
+	ls, err := ours(ctx, nb, name)
+	if err != nil {
+		return nil, fmt.Errorf("detach: %w", err)
+	}
+	r := ls.ExternalIDs[owner.KeyRouter]
+	if r == "" {
+		return nil, nil
+	}
+	move, err := rescopeOps(ctx, nb, ls, Scope{})
+	if err != nil {
+		return nil, fmt.Errorf("detach network %q from router %q: %w (outside routers subnets must not overlap)", name, r, err)
+	}
+	ops, err := router.DetachOps(ctx, nb, name)
+	if err != nil {
+		return nil, err
+	}
+	return append(move, ops...), nil
+}
+
+// Detach detaches network name from router routerName in one transaction.
+func Detach(ctx context.Context, nb client.Client, name, routerName string) error {
+	ls, err := ours(ctx, nb, name)
+	if err != nil {
+		return fmt.Errorf("detach network from router %q: %w", routerName, err)
+	}
+	switch r := ls.ExternalIDs[owner.KeyRouter]; {
+	case r == "":
+		return fmt.Errorf("detach network %q from router %q: the network is not attached to any router", name, routerName)
+	case r != routerName:
+		return fmt.Errorf("detach network %q from router %q: the network is attached to router %q", name, routerName, r)
+	}
+	ops, err := DetachOps(ctx, nb, name)
+	if err != nil {
+		return err
+	}
+	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
+		return txError(fmt.Sprintf("detach network %q from router %q", name, routerName), err)
+	}
+	return nil
+}
+
+// DeleteRouter deletes router name; with force it first detaches every
+// network on it (each back to the global overlap scope), all in one
+// transaction.
+func DeleteRouter(ctx context.Context, nb client.Client, name string, force bool) error {
+	return router.Delete(ctx, nb, name, force, func(network string) ([]ovsdb.Operation, error) {
+		return DetachOps(ctx, nb, network)
+	})
+}
