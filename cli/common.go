@@ -29,9 +29,25 @@ func usagef(format string, args ...interface{}) error {
 // needArgs checks the count of positional arguments.
 func needArgs(c *cli.Context, n int, names string) error {
 	if c.NArg() != n {
-		return usagef("%s: want %s, got %d argument(s) (see ovlmgr %s --help)", c.Command.FullName(), names, c.NArg(), c.Command.FullName())
+		return usagef("%s: want %s, got %d argument(s) (see ovlmgr %s --help)", commandPath(c), names, c.NArg(), commandPath(c))
 	}
 	return nil
+}
+
+// commandPath is the command's full name, e.g. "net create" (urfave/cli v2's
+// FullName gives only the last word).
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command == nil || ctx.Command.Name == "" || ctx.Command.Name == c.App.Name {
+			continue
+		}
+		if len(names) > 0 && names[0] == ctx.Command.Name {
+			continue
+		}
+		names = append([]string{ctx.Command.Name}, names...)
+	}
+	return strings.Join(names, " ")
 }
 
 // callContext bounds a command's database work by the global --timeout.

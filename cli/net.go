@@ -43,7 +43,7 @@ Example:
 					&cli.StringSliceFlag{Name: "subnet", Usage: "IPv4 CIDR /8 to /30 (required); repeat with an IPv6 /64 for dual stack"},
 					&cli.StringFlag{Name: "gateway", Usage: "gateway address inside the subnet (default: first host)"},
 					&cli.StringSliceFlag{Name: "exclude", Usage: "IP or IP..IP inside the subnet that IPAM must not hand out (repeatable)"},
-					&cli.IntFlag{Name: "mtu", Usage: fmt.Sprintf("container MTU, %d to %d (default: node MTU minus Geneve overhead)", network.MinMTU, network.MaxMTU)},
+					&cli.IntFlag{Name: "mtu", Usage: fmt.Sprintf("container MTU, %d to %d", network.MinMTU, network.MaxMTU), DefaultText: "node MTU minus Geneve overhead"},
 					&cli.StringSliceFlag{Name: "label", Usage: "key=value label (repeatable)"},
 					&cli.BoolFlag{Name: "may-exist", Usage: "succeed if the network exists with an identical spec"},
 					outputFlag,

@@ -69,7 +69,7 @@ func TestNetBadInput(t *testing.T) {
 		{[]string{"net", "create", "web", "--subnet", "198.19.0.0/24", "--mtu", "big"}, 2, []string{"mtu"}},
 		{[]string{"net", "create", "web", "--subnet", "198.19.0.0/24", "--label", "novalue"}, 2, []string{`--label "novalue"`, "key=value"}},
 		{[]string{"net", "create", "web", "--subnet", "198.19.0.0/24", "--nosuchflag"}, 2, []string{"nosuchflag"}},
-		{[]string{"net", "create"}, 2, []string{"want NAME"}},
+		{[]string{"net", "create"}, 2, []string{"net create: want NAME", "ovlmgr net create --help"}},
 		{[]string{"net", "show"}, 2, []string{"want NAME"}},
 		{[]string{"net", "list", "-o", "xml"}, 2, []string{`--output "xml"`, "table, json, yaml"}},
 		{[]string{"net", "show", "nosuch"}, 1, []string{`network "nosuch": no such network`}},
