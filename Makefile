@@ -58,3 +58,18 @@ vagrant-check: ## VM lab, no VM booted: shellcheck the scripts, vagrant validate
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && cd vagrant && \
 		VAGRANT_DEFAULT_PROVIDER=libvirt VAGRANT_DOTFILE_PATH="$$d" VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate
 	$(GO) test -count=1 ./vagrant/
+
+LAB ?= ovl
+NODES ?= 3
+
+lab: deps build ## bring up a NODES-node OVN lab named LAB (default 3, ovl) and print what to try next
+	@if [ "$$(id -u)" != 0 ]; then echo "make lab needs root (network namespaces, OVS/OVN daemons): sudo make lab"; exit 1; fi
+	$(BIN)/ovlmgr lab up --nodes $(NODES) --name $(LAB)
+	@echo
+	@echo "Lab $(LAB) is up. The commands above need ovlmgr on your PATH:"
+	@echo '  export PATH=$$PWD/$(BIN):$$PATH'
+	@echo '  make lab-down    # stop it and remove everything'
+	@echo 'More: docs/lab.md'
+
+lab-down: ## stop the lab LAB and remove its namespaces, links and files
+	@if [ -x $(BIN)/ovlmgr ]; then $(BIN)/ovlmgr lab down --name $(LAB); else $(GO) run ./cli lab down --name $(LAB); fi
