@@ -1,0 +1,555 @@
+// Package port manages the OVN Northbound Logical_Switch_Port of a container
+// interface: its stable name from container ID + ifname, its owner
+// external_ids, and its address from OVN's own IPAM (ovn-northd fills
+// dynamic_addresses; we then pin the address as static so it stays reserved).
+package port
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/cache"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/watch"
+)
+
+// NamePrefix starts the name of every container port.
+const NamePrefix = "ovl-"
+
+// Options keys set on every container port.
+const (
+	OptRequestedChassis = "requested-chassis"
+	OptIfaceIDVer       = "iface-id-ver"
+)
+
+// Errors callers test with errors.Is.
+var (
+	ErrNotFound        = errors.New("port not found")
+	ErrExists          = errors.New("port already exists")
+	ErrNoAddress       = errors.New("no free address")
+	ErrAddressInUse    = errors.New("address in use")
+	ErrNetworkNotFound = errors.New("network not found")
+	ErrNotOwned        = errors.New("not an ovlmgr port")
+	// ErrNoIPAM means ovn-northd did not answer the address request in time.
+	ErrNoIPAM = errors.New("no address assigned in time")
+)
+
+// Hash is the hex SHA-256 of "containerID/ifName"; names and the MAC of a
+// container interface derive from it.
+func Hash(containerID, ifName string) string {
+	h := sha256.Sum256([]byte(containerID + "/" + ifName))
+	return hex.EncodeToString(h[:])
+}
+
+// Name returns the Logical_Switch_Port name of a container interface:
+// "ovl-" + 16 hex digits of Hash. Stable, so DEL finds it from the container
+// ID and ifname alone.
+func Name(containerID, ifName string) string {
+	return NamePrefix + Hash(containerID, ifName)[:16]
+}
+
+// MAC returns the deterministic locally administered unicast MAC of a
+// container interface (0a:xx:xx:xx:xx:xx from Hash).
+func MAC(containerID, ifName string) net.HardwareAddr {
+	h := sha256.Sum256([]byte(containerID + "/" + ifName))
+	return net.HardwareAddr{0x0a, h[20], h[21], h[22], h[23], h[24]}
+}
+
+// Spec describes the port to create.
+type Spec struct {
+	// Network is the ovlmgr network, i.e. the Logical_Switch name.
+	Network string
+	// Subnet and Gateway of the network: for messages and checks of a requested IP.
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	// Node is the chassis name (the node's Open_vSwitch external_ids:system-id).
+	Node      string
+	Container string
+	IfName    string
+	// MAC is optional; default MAC(Container, IfName).
+	MAC net.HardwareAddr
+	// IP is optional: a requested address; zero means OVN's IPAM picks one.
+	IP netip.Addr
+	// Labels become external_ids ovlmgr.io/label.<k>.
+	Labels map[string]string
+}
+
+// Port is a container port as stored in NB.
+type Port struct {
+	UUID      string            `json:"uuid"`
+	Name      string            `json:"name"`
+	Network   string            `json:"network"`
+	Node      string            `json:"node"`
+	Container string            `json:"container"`
+	IfName    string            `json:"ifname"`
+	MAC       string            `json:"mac"`
+	IP        netip.Addr        `json:"ip"`
+	Up        bool              `json:"up"`
+	Labels    map[string]string `json:"labels,omitempty"`
+}
+
+// Validate checks the spec and returns one error naming the field.
+func (s *Spec) Validate() error {
+	switch {
+	case s.Network == "":
+		return errors.New("network: empty")
+	case s.Node == "":
+		return errors.New("node: empty (the node's Open_vSwitch external_ids:system-id)")
+	case s.Container == "":
+		return errors.New("container ID: empty")
+	case s.IfName == "":
+		return errors.New("ifname: empty")
+	}
+	if s.MAC != nil {
+		if len(s.MAC) != 6 || s.MAC[0]&1 == 1 {
+			return fmt.Errorf("mac %q: want a 6-byte unicast MAC such as 0a:58:00:00:00:01", s.MAC)
+		}
+	}
+	if s.IP.IsValid() {
+		if !s.IP.Is4() {
+			return fmt.Errorf("ip %s: only IPv4 is supported", s.IP)
+		}
+		if s.Subnet.IsValid() {
+			if err := checkInSubnet(s.IP, s.Subnet, s.Gateway); err != nil {
+				return fmt.Errorf("ip %s: %v", s.IP, err)
+			}
+		}
+	}
+	return nil
+}
+
+func checkInSubnet(ip netip.Addr, subnet netip.Prefix, gw netip.Addr) error {
+	subnet = subnet.Masked()
+	if !subnet.Contains(ip) {
+		return fmt.Errorf("outside network subnet %s", subnet)
+	}
+	if ip == subnet.Addr() {
+		return fmt.Errorf("is the network address of %s", subnet)
+	}
+	if ip == lastAddr(subnet) && subnet.Bits() < 31 {
+		return fmt.Errorf("is the broadcast address of %s", subnet)
+	}
+	if gw.IsValid() && ip == gw {
+		return fmt.Errorf("is the gateway of %s", subnet)
+	}
+	return nil
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	host := 32 - p.Bits()
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v |= uint32((uint64(1) << host) - 1)
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// Create creates the port in one transaction (guarded: no port with that
+// name yet, the network's switch exists), then, unless an IP was requested,
+// waits for ovn-northd to assign an address (an event on that one row) and
+// pins it as static together with port_security "MAC IP". ctx bounds the
+// wait. Any failure removes the port again.
+func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("create port: %w", err)
+	}
+	name := Name(s.Container, s.IfName)
+	mac := s.MAC
+	if mac == nil {
+		mac = MAC(s.Container, s.IfName)
+	}
+	ids := owner.IDs(owner.KindPort, name, map[string]string{
+		owner.KeyContainer: s.Container,
+		owner.KeyIfName:    s.IfName,
+		owner.KeyNode:      s.Node,
+		owner.KeyNetwork:   s.Network,
+	})
+	for k, v := range s.Labels {
+		ids[owner.LabelPrefix+k] = v
+	}
+	lsp := &nbdb.LogicalSwitchPort{
+		UUID:        "newport",
+		Name:        name,
+		Addresses:   []string{mac.String() + " dynamic"},
+		Options:     map[string]string{OptRequestedChassis: s.Node, OptIfaceIDVer: s.Container},
+		ExternalIDs: ids,
+	}
+	if s.IP.IsValid() {
+		a := mac.String() + " " + s.IP.String()
+		lsp.Addresses, lsp.PortSecurity = []string{a}, []string{a}
+	}
+	what := fmt.Sprintf("create port %s (container %s, ifname %s) in network %q", name, short(s.Container), s.IfName, s.Network)
+
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = insert(ctx, nb, s, lsp)
+		if !errors.Is(err, errRetry) || attempt >= 50 {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	p := &Port{Name: name, Network: s.Network, Node: s.Node, Container: s.Container, IfName: s.IfName,
+		MAC: mac.String(), IP: s.IP, Labels: s.Labels}
+	if s.IP.IsValid() {
+		got, err := Get(ctx, nb, name)
+		if err != nil {
+			undo(ctx, nb, name)
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		p.UUID = got.UUID
+		return p, nil
+	}
+	uuid, ip, err := waitDynamic(ctx, nb, name, s)
+	if err != nil {
+		undo(ctx, nb, name)
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	p.UUID, p.IP = uuid, ip
+	a := mac.String() + " " + ip.String()
+	pin := &nbdb.LogicalSwitchPort{UUID: uuid, Addresses: []string{a}, PortSecurity: []string{a}}
+	ops, err := nb.Where(pin).Update(pin, &pin.Addresses, &pin.PortSecurity)
+	if err == nil {
+		_, err = dbconn.Transact(ctx, nb, ops...)
+	}
+	if err != nil {
+		undo(ctx, nb, name)
+		return nil, fmt.Errorf("%s: pin address %s: %w", what, ip, err)
+	}
+	return p, nil
+}
+
+var errRetry = errors.New("concurrent change, retry")
+
+// insert runs the create transaction: [absent guard, switch-exists guard,
+// (static IP: ports-unchanged guard), insert, mutate switch ports].
+func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwitchPort) error {
+	probe := &nbdb.LogicalSwitchPort{Name: lsp.Name}
+	absent, err := dbconn.Absent(nb, probe, &probe.Name)
+	if err != nil {
+		return err
+	}
+	ls := &nbdb.LogicalSwitch{Name: s.Network}
+	timeout := 0
+	exists, err := nb.WhereAll(ls, model.Condition{Field: &ls.Name, Function: ovsdb.ConditionEqual, Value: s.Network}).
+		Wait(ovsdb.WaitConditionEqual, &timeout, ls, &ls.Name)
+	if err != nil {
+		return err
+	}
+	ops := []ovsdb.Operation{absent, exists[0]}
+	if s.IP.IsValid() {
+		guard, err := checkStaticFree(ctx, nb, s)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, guard)
+	}
+	ins, err := nb.Create(lsp)
+	if err != nil {
+		return err
+	}
+	ops = append(ops, ins...)
+	sw := &nbdb.LogicalSwitch{Name: s.Network}
+	mut, err := nb.WhereAll(sw, model.Condition{Field: &sw.Name, Function: ovsdb.ConditionEqual, Value: s.Network}).
+		Mutate(sw, model.Mutation{Field: &sw.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{lsp.UUID}})
+	if err != nil {
+		return err
+	}
+	ops = append(ops, mut...)
+	_, err = dbconn.Transact(ctx, nb, ops...)
+	switch {
+	case err == nil:
+		return nil
+	case dbconn.FailedWait(err, 0):
+		return fmt.Errorf("%w (delete it first)", ErrExists)
+	case dbconn.FailedWait(err, 1):
+		return fmt.Errorf("network %q: %w", s.Network, ErrNetworkNotFound)
+	case s.IP.IsValid() && dbconn.FailedWait(err, 2):
+		return errRetry
+	}
+	return err
+}
+
+// checkStaticFree refuses a requested IP that is excluded or used by a port
+// of the switch, and returns a wait operation that fails the transaction
+// if the switch's ports changed since it looked.
+func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Operation, error) {
+	var sws []nbdb.LogicalSwitch
+	probe := &nbdb.LogicalSwitch{Name: s.Network}
+	if err := dbconn.Select(ctx, nb, probe, &sws, model.Condition{Field: &probe.Name, Function: ovsdb.ConditionEqual, Value: s.Network}); err != nil {
+		return ovsdb.Operation{}, err
+	}
+	if len(sws) == 0 {
+		return ovsdb.Operation{}, fmt.Errorf("network %q: %w", s.Network, ErrNetworkNotFound)
+	}
+	sw := sws[0]
+	if sub, err := netip.ParsePrefix(sw.OtherConfig["subnet"]); err == nil {
+		if err := checkInSubnet(s.IP, sub, s.Gateway); err != nil {
+			return ovsdb.Operation{}, fmt.Errorf("ip %s: %v", s.IP, err)
+		}
+	}
+	if excluded(sw.OtherConfig["exclude_ips"], s.IP) {
+		return ovsdb.Operation{}, fmt.Errorf("ip %s: excluded from network %q (exclude_ips %q): %w", s.IP, s.Network, sw.OtherConfig["exclude_ips"], ErrAddressInUse)
+	}
+	if len(sw.Ports) > 0 {
+		var ops []ovsdb.Operation
+		for _, u := range sw.Ports {
+			m := &nbdb.LogicalSwitchPort{UUID: u}
+			op, err := dbconn.SelectOp(nb, m, model.Condition{Field: &m.UUID, Function: ovsdb.ConditionEqual, Value: u})
+			if err != nil {
+				return ovsdb.Operation{}, err
+			}
+			op.Columns = []string{"_uuid", "name", "addresses", "dynamic_addresses"}
+			ops = append(ops, op)
+		}
+		res, err := dbconn.Transact(ctx, nb, ops...)
+		if err != nil {
+			return ovsdb.Operation{}, fmt.Errorf("read ports of network %q: %w", s.Network, err)
+		}
+		for _, r := range res {
+			var lsps []nbdb.LogicalSwitchPort
+			if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, r.Rows, &lsps); err != nil {
+				return ovsdb.Operation{}, err
+			}
+			for _, l := range lsps {
+				if l.Name == Name(s.Container, s.IfName) {
+					return ovsdb.Operation{}, fmt.Errorf("%w (delete it first)", ErrExists)
+				}
+				addrs := append([]string{}, l.Addresses...)
+				if l.DynamicAddresses != nil {
+					addrs = append(addrs, *l.DynamicAddresses)
+				}
+				for _, a := range addrs {
+					for _, f := range strings.Fields(a) {
+						if ip, err := netip.ParseAddr(f); err == nil && ip == s.IP {
+							return ovsdb.Operation{}, fmt.Errorf("ip %s: used by port %s in network %q: %w", s.IP, l.Name, s.Network, ErrAddressInUse)
+						}
+					}
+				}
+			}
+		}
+	}
+	timeout := 0
+	g := &nbdb.LogicalSwitch{UUID: sw.UUID, Ports: sw.Ports}
+	if g.Ports == nil {
+		g.Ports = []string{}
+	}
+	w, err := nb.Where(g).Wait(ovsdb.WaitConditionEqual, &timeout, g, &g.Ports)
+	if err != nil {
+		return ovsdb.Operation{}, err
+	}
+	return w[0], nil
+}
+
+// excluded reports whether ip is in an exclude_ips value ("IP", "IP1..IP2", space separated).
+func excluded(list string, ip netip.Addr) bool {
+	for _, f := range strings.Fields(list) {
+		lo, hi, isRange := strings.Cut(f, "..")
+		a, err := netip.ParseAddr(lo)
+		if err != nil {
+			continue
+		}
+		if !isRange {
+			if a == ip {
+				return true
+			}
+			continue
+		}
+		b, err := netip.ParseAddr(hi)
+		if err == nil && a.Compare(ip) <= 0 && ip.Compare(b) <= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// waitDynamic watches the port's row until ovn-northd fills
+// dynamic_addresses: "MAC IP" is success, "MAC" alone means the subnet is full.
+func waitDynamic(ctx context.Context, nb client.Client, name string, s Spec) (string, netip.Addr, error) {
+	start := time.Now()
+	m := &nbdb.LogicalSwitchPort{Name: name}
+	var uuid string
+	var ip netip.Addr
+	var full bool
+	err := watch.Until(ctx, nb, []watch.Table{{
+		Model:  m,
+		Cond:   []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}},
+		Fields: []interface{}{&m.Name, &m.DynamicAddresses},
+	}}, func(tc *cache.TableCache) (bool, error) {
+		for u, r := range tc.Table(nbdb.LogicalSwitchPortTable).Rows() {
+			l := r.(*nbdb.LogicalSwitchPort)
+			if l.Name != name {
+				continue
+			}
+			uuid = u
+			if l.DynamicAddresses == nil {
+				return false, nil
+			}
+			f := strings.Fields(*l.DynamicAddresses)
+			if len(f) >= 2 {
+				if a, err := netip.ParseAddr(f[1]); err == nil && a.Is4() {
+					ip = a
+					return true, nil
+				}
+			}
+			full = true
+			return true, nil
+		}
+		if uuid != "" {
+			return false, errors.New("port deleted while waiting for its address")
+		}
+		return false, nil
+	})
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return "", ip, fmt.Errorf("%w: ovn-northd assigned no address within %s (is ovn-northd running and connected to NB and SB?)", ErrNoIPAM, time.Since(start).Round(time.Millisecond))
+	case err != nil:
+		return "", ip, err
+	case full:
+		sub := s.Subnet.String()
+		if !s.Subnet.IsValid() {
+			sub = "its subnet"
+		}
+		return "", ip, fmt.Errorf("%w in %s (%s)", ErrNoAddress, s.Network, sub)
+	}
+	return uuid, ip, nil
+}
+
+func undo(ctx context.Context, nb client.Client, name string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = Delete(ctx, nb, name)
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// Get returns the port named name (an indexed select, no cache).
+func Get(ctx context.Context, nb client.Client, name string) (*Port, error) {
+	var lsps []nbdb.LogicalSwitchPort
+	m := &nbdb.LogicalSwitchPort{Name: name}
+	if err := dbconn.Select(ctx, nb, m, &lsps, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}); err != nil {
+		return nil, fmt.Errorf("get port %s: %w", name, err)
+	}
+	if len(lsps) == 0 {
+		return nil, fmt.Errorf("port %s: %w", name, ErrNotFound)
+	}
+	if !owner.Owned(lsps[0].ExternalIDs, owner.KindPort) {
+		return nil, fmt.Errorf("port %s: %w (no %s=%s external_id)", name, ErrNotOwned, owner.KeyOwner, owner.Owner)
+	}
+	return fromRow(&lsps[0]), nil
+}
+
+func fromRow(l *nbdb.LogicalSwitchPort) *Port {
+	p := &Port{
+		UUID: l.UUID, Name: l.Name,
+		Network:   l.ExternalIDs[owner.KeyNetwork],
+		Node:      l.ExternalIDs[owner.KeyNode],
+		Container: l.ExternalIDs[owner.KeyContainer],
+		IfName:    l.ExternalIDs[owner.KeyIfName],
+		Up:        l.Up != nil && *l.Up,
+	}
+	if lb := owner.Labels(l.ExternalIDs); len(lb) > 0 {
+		p.Labels = lb
+	}
+	addrs := append([]string{}, l.Addresses...)
+	if l.DynamicAddresses != nil {
+		addrs = append(addrs, *l.DynamicAddresses)
+	}
+	for _, a := range addrs {
+		f := strings.Fields(a)
+		if len(f) >= 1 && p.MAC == "" {
+			if _, err := net.ParseMAC(f[0]); err == nil {
+				p.MAC = f[0]
+			}
+		}
+		if len(f) >= 2 && !p.IP.IsValid() {
+			if ip, err := netip.ParseAddr(f[1]); err == nil {
+				p.IP = ip
+			}
+		}
+	}
+	return p
+}
+
+// Delete removes the port named name and its reference from its switch in
+// one transaction. A missing port is not an error; a port without our owner
+// key is refused.
+func Delete(ctx context.Context, nb client.Client, name string) error {
+	var lsps []nbdb.LogicalSwitchPort
+	m := &nbdb.LogicalSwitchPort{Name: name}
+	if err := dbconn.Select(ctx, nb, m, &lsps, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}); err != nil {
+		return fmt.Errorf("delete port %s: %w", name, err)
+	}
+	for _, l := range lsps {
+		if !owner.Owned(l.ExternalIDs, owner.KindPort) {
+			return fmt.Errorf("delete port %s: %w (refusing to touch it)", name, ErrNotOwned)
+		}
+		sw := &nbdb.LogicalSwitch{}
+		mut, err := nb.WhereAll(sw, model.Condition{Field: &sw.Ports, Function: ovsdb.ConditionIncludes, Value: []string{l.UUID}}).
+			Mutate(sw, model.Mutation{Field: &sw.Ports, Mutator: ovsdb.MutateOperationDelete, Value: []string{l.UUID}})
+		if err != nil {
+			return fmt.Errorf("delete port %s: %w", name, err)
+		}
+		if _, err := dbconn.Transact(ctx, nb, mut...); err != nil {
+			return fmt.Errorf("delete port %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Filter selects ports in List; empty fields match all.
+type Filter struct {
+	Network   string
+	Node      string
+	Container string
+}
+
+// List returns our container ports matching f, sorted by network and name.
+// It selects on the owner external_ids (no cache), for the CLI and GC.
+func List(ctx context.Context, nb client.Client, f Filter) ([]*Port, error) {
+	sel := owner.Selector(owner.KindPort)
+	if f.Network != "" {
+		sel[owner.KeyNetwork] = f.Network
+	}
+	if f.Node != "" {
+		sel[owner.KeyNode] = f.Node
+	}
+	if f.Container != "" {
+		sel[owner.KeyContainer] = f.Container
+	}
+	var lsps []nbdb.LogicalSwitchPort
+	m := &nbdb.LogicalSwitchPort{}
+	if err := dbconn.Select(ctx, nb, m, &lsps, model.Condition{Field: &m.ExternalIDs, Function: ovsdb.ConditionIncludes, Value: sel}); err != nil {
+		return nil, fmt.Errorf("list ports: %w", err)
+	}
+	out := make([]*Port, 0, len(lsps))
+	for i := range lsps {
+		out = append(out, fromRow(&lsps[i]))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Network != out[j].Network {
+			return out[i].Network < out[j].Network
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}

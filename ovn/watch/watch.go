@@ -1,0 +1,102 @@
+// Package watch waits for conditions on OVSDB rows as events: it opens a
+// conditional monitor on the rows of interest and re-checks the client's
+// cache after every update, instead of sleeping or polling.
+package watch
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/cache"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+)
+
+// Table names the rows of one table to monitor: the rows of Model's table
+// matching Cond (one condition, ideally on an indexed column). An empty
+// Cond monitors the whole table; avoid that on per-container paths.
+type Table struct {
+	Model model.Model
+	Cond  []model.Condition
+	// Fields limits the monitored columns (pointers into Model); empty = all.
+	Fields []interface{}
+}
+
+// Until monitors tables on c and calls check with the client's cache once
+// the monitor's initial rows are in and again after every change to them,
+// until check returns true or an error, or ctx ends (then ctx.Err() is
+// returned). The monitor is cancelled before returning.
+func Until(ctx context.Context, c client.Client, tables []Table, check func(*cache.TableCache) (bool, error)) error {
+	kick := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	names := map[string]bool{}
+	var opts []client.MonitorOption
+	for _, t := range tables {
+		info, err := c.Create(t.Model)
+		if err != nil || len(info) != 1 {
+			return fmt.Errorf("watch: model %T: %v", t.Model, err)
+		}
+		names[info[0].Table] = true
+		if len(t.Cond) > 0 {
+			opts = append(opts, client.WithConditionalTable(t.Model, t.Cond, t.Fields...))
+		} else {
+			opts = append(opts, client.WithTable(t.Model, t.Fields...))
+		}
+	}
+	c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
+		AddFunc: func(table string, _ model.Model) {
+			if names[table] {
+				notify()
+			}
+		},
+		UpdateFunc: func(table string, _, _ model.Model) {
+			if names[table] {
+				notify()
+			}
+		},
+		DeleteFunc: func(table string, _ model.Model) {
+			if names[table] {
+				notify()
+			}
+		},
+	})
+	monitorMu.Lock()
+	cookie, err := c.Monitor(ctx, c.NewMonitor(opts...))
+	monitorMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("watch: monitor: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCancelTimeout)
+		defer cancel()
+		monitorMu.Lock()
+		defer monitorMu.Unlock()
+		_ = c.MonitorCancel(cctx, cookie)
+	}()
+	for {
+		ok, err := check(c.Cache())
+		if err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-kick:
+		}
+	}
+}
+
+// monitorMu serializes Monitor and MonitorCancel: libovsdb v0.8.0 takes its
+// monitor and RPC locks in opposite orders in the two calls, so running
+// them concurrently on one client can deadlock.
+var monitorMu sync.Mutex
+
+// defaultCancelTimeout bounds cancelling the monitor.
+const defaultCancelTimeout = 2 * time.Second
