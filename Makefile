@@ -56,7 +56,7 @@ vagrant-check: ## VM lab, no VM booted: shellcheck the scripts, vagrant validate
 		if command -v shellcheck >/dev/null; then shellcheck -x "$$s"; else echo "no shellcheck: bash -n $$s"; bash -n "$$s"; fi || exit 1; \
 	done
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && cd vagrant && \
-		VAGRANT_DEFAULT_PROVIDER=libvirt VAGRANT_DOTFILE_PATH="$$d" VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate
+		VAGRANT_DEFAULT_PROVIDER=libvirt VAGRANT_HOME="$$d/home" VAGRANT_DOTFILE_PATH="$$d/dot" VAGRANT_CHECKPOINT_DISABLE=1 vagrant validate
 	$(GO) test -count=1 ./vagrant/
 
 LAB ?= ovl
