@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +30,11 @@ func TestLabSizes(t *testing.T) {
 			name := uniqueName(fmt.Sprintf("z%d", i))
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			l, err := lab.Up(ctx, lab.Options{Nodes: n, Name: name})
+			mtu := 1500
+			if n == 3 {
+				mtu = 9000 // a non-default underlay MTU reaches the veths and br-phy
+			}
+			l, err := lab.Up(ctx, lab.Options{Nodes: n, Name: name, UnderlayMTU: mtu})
 			if err != nil {
 				t.Fatalf("lab up: %v", err)
 			}
@@ -40,6 +45,9 @@ func TestLabSizes(t *testing.T) {
 				}
 			}()
 			checkLab(ctx, t, l, n)
+			if n == 1 {
+				checkUnhealthy(ctx, t, l)
+			}
 
 			if err := l.Down(ctx); err != nil {
 				t.Fatalf("lab down: %v", err)
@@ -111,8 +119,18 @@ func checkLab(ctx context.Context, t *testing.T, l *lab.Lab, n int) {
 		if err != nil || strings.Trim(strings.TrimSpace(string(out)), `"`) != nd.SystemID {
 			t.Errorf("%s: ovs-vsctl get system-id: %q, %v; want %s", nd.Name, out, err, nd.SystemID)
 		}
-		// The encap IP lives on br-phy inside the node's namespace.
+		// The encap IP lives on br-phy inside the node's namespace; br-phy and
+		// the underlay veth have the underlay MTU.
 		err = nd.Do(func() error {
+			for _, name := range []string{lab.PhysBridge, "ul0"} {
+				link, err := netlink.LinkByName(name)
+				if err != nil {
+					return err
+				}
+				if link.Attrs().MTU != l.UnderlayMTU {
+					return fmt.Errorf("%s MTU %d, want %d", name, link.Attrs().MTU, l.UnderlayMTU)
+				}
+			}
 			l, err := netlink.LinkByName(lab.PhysBridge)
 			if err != nil {
 				return err
@@ -140,6 +158,46 @@ func checkLab(ctx context.Context, t *testing.T, l *lab.Lab, n int) {
 	l2, err := lab.Load(l.Dir)
 	if err != nil || l2.NB != l.NB || len(l2.Nodes) != n {
 		t.Errorf("lab.Load(%s) = %+v, %v", l.Dir, l2, err)
+	}
+}
+
+// checkUnhealthy kills a node's ovn-controller: status and a second up
+// must say so.
+func checkUnhealthy(ctx context.Context, t *testing.T, l *lab.Lab) {
+	t.Helper()
+	st, err := l.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := 0
+	for _, d := range st.Daemons {
+		if d.Node == "n1" && d.Name == "ovn-controller" {
+			pid = d.PID
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no ovn-controller pid in status %+v", st.Daemons)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err = l.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.Healthy() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st.Healthy() || !strings.Contains(strings.Join(st.Problems, ";"), "ovn-controller on n1") {
+		t.Errorf("status after killing ovn-controller: problems %v, want ovn-controller on n1", st.Problems)
+	}
+	_, err = lab.Up(ctx, lab.Options{Nodes: 1, Name: l.Name})
+	if err == nil || !strings.Contains(err.Error(), "not healthy") || !strings.Contains(err.Error(), "ovn-controller on n1") {
+		t.Errorf("lab up on a broken lab: %v, want 'not healthy' naming ovn-controller on n1", err)
 	}
 }
 
