@@ -165,7 +165,19 @@ func TestNetCommands(t *testing.T) {
 		t.Fatalf("show -o yaml: %v %+v from %s", err, shown, out)
 	}
 	code, out, _ = n.run("net", "show", "web")
-	if code != 0 || !strings.Contains(out, "GATEWAY  198.19.0.1") || !strings.Contains(out, "MTU      1400") || !strings.Contains(out, "EXCLUDE  198.19.0.10 198.19.0.20..198.19.0.29") {
+	fields := map[string]string{}
+	valueCol := -1
+	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		fields[k] = strings.TrimSpace(v)
+		if col := len(line) - len(strings.TrimLeft(line[len(k):], " ")); valueCol == -1 {
+			valueCol = col
+		} else if col != valueCol {
+			t.Errorf("show: value of %s in column %d, others in %d:\n%s", k, col, valueCol, out)
+		}
+	}
+	if code != 0 || fields["GATEWAY"] != "198.19.0.1" || fields["MTU"] != "1400" || fields["EXCLUDE"] != "198.19.0.10 198.19.0.20..198.19.0.29" ||
+		fields["FREE"] != "242" || fields["LABELS"] != "env=prod,team=shop" {
 		t.Fatalf("show table:\n%s", out)
 	}
 	code, out, errs = n.run("net", "delete", "web")
@@ -229,6 +241,25 @@ func TestNetHelpShowsExamples(t *testing.T) {
 		code := run(append([]string{"ovlmgr"}, args...), &out, &errb)
 		if code != 0 || !strings.Contains(out.String(), "Example:") || !strings.Contains(out.String(), "ovlmgr net") {
 			t.Errorf("%v: exit %d, want an example in:\n%s", args, code, out.String())
+		}
+	}
+}
+
+// TestInterspersed: flags after positional arguments reach the command;
+// everything from "--" on is kept as typed.
+func TestInterspersed(t *testing.T) {
+	app := newApp(&bytes.Buffer{}, &bytes.Buffer{})
+	for _, tc := range []struct{ in, want string }{
+		{"ovlmgr net create web --subnet 198.19.0.0/24 --may-exist -o json", "ovlmgr net create --subnet 198.19.0.0/24 --may-exist -o json web"},
+		{"ovlmgr --nb unix:/x net delete web --force", "ovlmgr --nb unix:/x net delete --force web"},
+		{"ovlmgr net create web --label=a=b x", "ovlmgr net create --label=a=b web x"},
+		{"ovlmgr lab exec n1 -- ip -br a", "ovlmgr lab exec n1 -- ip -br a"},
+		{"ovlmgr net list", "ovlmgr net list"},
+		{"ovlmgr nosuch a -b", "ovlmgr nosuch a -b"},
+	} {
+		got := strings.Join(interspersed(app, strings.Fields(tc.in)), " ")
+		if got != tc.want {
+			t.Errorf("interspersed(%q) = %q; want %q", tc.in, got, tc.want)
 		}
 	}
 }

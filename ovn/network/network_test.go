@@ -231,6 +231,9 @@ func TestForeignSwitch(t *testing.T) {
 	if _, err := network.Get(ctx, c, "web"); !errors.Is(err, network.ErrNotFound) {
 		t.Errorf("Get foreign: %v; want ErrNotFound", err)
 	}
+	if _, err := network.Lookup(ctx, c, "web"); !errors.Is(err, network.ErrNotFound) {
+		t.Errorf("Lookup foreign: %v; want ErrNotFound", err)
+	}
 	if err := network.Delete(ctx, c, "web", true); !errors.Is(err, network.ErrNotFound) || !strings.Contains(err.Error(), "not managed by ovlmgr") {
 		t.Errorf("Delete foreign: %v; want a refusal", err)
 	}
@@ -404,6 +407,9 @@ func TestDeleteWithPorts(t *testing.T) {
 	g, err := network.Get(ctx, c, "web")
 	if err != nil || g.Ports != 2 || g.Free != 251 {
 		t.Fatalf("Get web = %+v, %v; want 2 ports and 251 free", g, err)
+	}
+	if l, err := network.Lookup(ctx, c, "web"); err != nil || l.Ports != 0 || l.Free != 253 || l.UUID != g.UUID {
+		t.Fatalf("Lookup web = %+v, %v; want no port count and 253 free", l, err)
 	}
 	if l, err := network.List(ctx, c); err != nil || l[0].Ports != 1 || l[1].Ports != 2 {
 		t.Fatalf("List = %+v, %v; want db 1 port, web 2", l, err)
