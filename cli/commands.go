@@ -10,6 +10,8 @@ func commands() []*cli.Command {
 		nodeCommand,
 		labCommand,
 		serviceCommand,
+		routerCommand,
+		policyCommand,
 	} {
 		cmds = append(cmds, c())
 	}

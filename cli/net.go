@@ -46,10 +46,13 @@ Example:
 					&cli.IntFlag{Name: "mtu", Usage: fmt.Sprintf("container MTU, %d to %d", network.MinMTU, network.MaxMTU), DefaultText: "node MTU minus Geneve overhead"},
 					&cli.StringSliceFlag{Name: "label", Usage: "key=value label (repeatable)"},
 					&cli.BoolFlag{Name: "may-exist", Usage: "succeed if the network exists with an identical spec"},
+					&cli.StringFlag{Name: "router", Usage: "attach to this router (subnets must then be unique on the router only)"},
+					&cli.StringFlag{Name: "isolation", Usage: "default-allow (default) or default-deny (nothing gets in until a policy allows it)"},
 					outputFlag,
 				},
 				Action: netCreate,
 			},
+			netUpdateCommand(),
 			{
 				Name:        "list",
 				Usage:       "list networks",
@@ -91,7 +94,8 @@ func netNB(c *cli.Context) (client.Client, error) {
 // netSpec builds the Spec from flags; bad input is a usage error.
 func netSpec(c *cli.Context) (network.Spec, error) {
 	name := c.Args().First()
-	s := network.Spec{Name: name, Gateway: c.String("gateway"), Exclude: c.StringSlice("exclude"), MTU: c.Int("mtu"), MayExist: c.Bool("may-exist")}
+	s := network.Spec{Name: name, Gateway: c.String("gateway"), Exclude: c.StringSlice("exclude"), MTU: c.Int("mtu"), MayExist: c.Bool("may-exist"),
+		Router: c.String("router"), Isolation: c.String("isolation")}
 	var v4, v6 []string
 	for _, sub := range c.StringSlice("subnet") {
 		if strings.Contains(sub, ":") {
@@ -193,7 +197,7 @@ func netShow(c *cli.Context) error {
 		}
 		for _, kv := range [][2]string{
 			{"NAME", n.Name}, {"UUID", n.UUID}, {"SUBNET", subnets(*n)}, {"GATEWAY", n.Gateway},
-			{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)},
+			{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)}, {"ISOLATION", n.Isolation},
 			{"PORTS", strconv.Itoa(n.Ports)}, {"FREE", strconv.Itoa(n.Free)}, {"LABELS", labelString(n.Labels)},
 		} {
 			row(w, kv[0], kv[1])

@@ -21,6 +21,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
 )
 
 // External_ids keys of a network's Logical_Switch besides the owner keys.
@@ -61,6 +62,11 @@ type Spec struct {
 	IPv6Subnet string
 	// MayExist accepts an existing network with an identical spec.
 	MayExist bool
+	// Router attaches the network to this router at creation; its subnet
+	// then only has to be unique among that router's networks.
+	Router string
+	// Isolation is default-allow (or "") or default-deny; see ovn/policy.
+	Isolation string
 }
 
 // Network is an ovlmgr network as read from the Northbound database.
@@ -75,6 +81,8 @@ type Network struct {
 	IPv6Prefix string            `json:"ipv6Prefix,omitempty" yaml:"ipv6Prefix,omitempty"`
 	// Router is the router the network is attached to; "" for none.
 	Router string `json:"router,omitempty" yaml:"router,omitempty"`
+	// Isolation is default-allow or default-deny (see ovn/policy).
+	Isolation string `json:"isolation" yaml:"isolation"`
 	// Ports counts the network's container ports (Logical_Switch_Ports with
 	// owner kind "port" on this switch).
 	Ports int `json:"ports" yaml:"ports"`
@@ -130,6 +138,7 @@ func fromRow(ls *nbdb.LogicalSwitch, ports int) Network {
 		Router:  ls.ExternalIDs[owner.KeyRouter],
 		Ports:   ports,
 	}
+	n.Isolation = isolation(ls)
 	if len(n.Labels) == 0 {
 		n.Labels = nil
 	}
@@ -171,8 +180,9 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 	}
-	scope := Scope{}
+	scope := Scope{Router: s.Router}
 	ls := p.row(scope)
+	addRouting(ls, s)
 	m := &nbdb.LogicalSwitch{Name: p.name}
 	guard, err := dbconn.Absent(nb, m, &m.Name)
 	if err != nil {
@@ -184,7 +194,11 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 	}
 	ops := append(append([]ovsdb.Operation{guard}, overlap...), ins...)
-	_, err = dbconn.Transact(ctx, nb, ops...)
+	extra, err := createExtras(ctx, nb, s, p)
+	if err != nil {
+		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+	}
+	_, err = dbconn.Transact(ctx, nb, append(ops, extra...)...)
 	if err == nil {
 		n := fromRow(ls, 0)
 		return &n, nil
@@ -405,6 +419,8 @@ func Delete(ctx context.Context, nb client.Client, name string, force bool) erro
 				case owner.Owned(p.ExternalIDs, owner.KindPort):
 					containers = append(containers, p.Name)
 					containerUUIDs = append(containerUUIDs, p.UUID)
+				case owner.Owned(p.ExternalIDs, router.KindRouterPort):
+					// Detached below, in the same transaction.
 				case !owner.Owned(p.ExternalIDs, ""):
 					foreign = append(foreign, p.Name)
 				default:
@@ -445,6 +461,11 @@ func Delete(ctx context.Context, nb client.Client, name string, force bool) erro
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LogicalSwitchPortTable,
 			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: u}}}})
 	}
+	extra, err := deleteExtras(ctx, nb, name)
+	if err != nil {
+		return fmt.Errorf("delete network %q: %w", name, err)
+	}
+	ops = append(ops, extra...)
 	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LogicalSwitchTable, Where: uuidCond})
 	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
 		if dbconn.FailedWait(err, 0) {

@@ -15,6 +15,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 )
 
@@ -190,4 +191,69 @@ func DeleteRouter(ctx context.Context, nb client.Client, name string, force bool
 	return router.Delete(ctx, nb, name, force, func(network string) ([]ovsdb.Operation, error) {
 		return DetachOps(ctx, nb, network)
 	})
+}
+
+// createExtras returns what Create adds to its transaction for s: the
+// router attachment (s.Router) and the port group with the isolation ACLs.
+func createExtras(ctx context.Context, nb client.Client, s Spec, p *plan) ([]ovsdb.Operation, error) {
+	ops, err := policy.CreateNetworkOps(nb, p.name, s.Isolation)
+	if err != nil {
+		return nil, err
+	}
+	if s.Router == "" {
+		return ops, nil
+	}
+	att, err := router.AttachOps(ctx, nb, s.Router, router.Net{Name: p.name, Subnet: p.subnet, Gateway: p.gateway})
+	if err != nil {
+		return nil, err
+	}
+	return append(ops, att...), nil
+}
+
+// deleteExtras returns what Delete adds to its transaction: the router
+// attachment's ports and the network's port group with its ACLs (policies
+// on it, isolation) and their address sets.
+func deleteExtras(ctx context.Context, nb client.Client, name string) ([]ovsdb.Operation, error) {
+	ops, err := router.DetachOps(ctx, nb, name)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.DeleteNetworkOps(ctx, nb, name)
+	if err != nil {
+		return nil, err
+	}
+	return append(ops, pol...), nil
+}
+
+// validateRouting checks s.Router and s.Isolation.
+func validateRouting(s Spec) error {
+	if s.Router != "" {
+		if err := ValidateName("--router", s.Router); err != nil {
+			return err
+		}
+	}
+	if err := policy.ValidateIsolation(s.Isolation); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
+	return nil
+}
+
+// addRouting records s's router and isolation mode on the switch row.
+func addRouting(ls *nbdb.LogicalSwitch, s Spec) {
+	if s.Router != "" {
+		ls.ExternalIDs[owner.KeyRouter] = s.Router
+	}
+	mode := s.Isolation
+	if mode == "" {
+		mode = policy.DefaultAllow
+	}
+	ls.ExternalIDs[policy.KeyIsolation] = mode
+}
+
+// isolation is the isolation mode recorded on a switch.
+func isolation(ls *nbdb.LogicalSwitch) string {
+	if m := ls.ExternalIDs[policy.KeyIsolation]; m != "" {
+		return m
+	}
+	return policy.DefaultAllow
 }

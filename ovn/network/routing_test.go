@@ -2,11 +2,13 @@ package network_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 )
 
@@ -87,5 +89,65 @@ func TestAttachMovesOverlapScope(t *testing.T) {
 	}
 	if n, err := network.Get(ctx, c, "web-red"); err != nil || n.Router != "" {
 		t.Fatalf("web-red after forced router delete = %+v, %v", n, err)
+	}
+}
+
+// TestCreateOnRouterAndDelete: net create --router --isolation writes the
+// attachment and the port group in the create transaction; net delete
+// removes the router port, the port group and its ACLs with the switch.
+func TestCreateOnRouterAndDelete(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	c := connect(t, srv)
+	ctx := context.Background()
+	for _, r := range []string{"blue", "red"} {
+		if _, err := router.Create(ctx, c, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := network.Create(ctx, c, network.Spec{Name: "web", Subnet: "198.19.0.0/24", Router: "blue", Isolation: policy.DefaultDeny})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Router != "blue" || n.Isolation != policy.DefaultDeny {
+		t.Errorf("created = %+v", n)
+	}
+	if _, err := network.Create(ctx, c, network.Spec{Name: "web-red", Subnet: "198.19.0.0/24", Router: "red"}); err != nil {
+		t.Errorf("same subnet on another router: %v", err)
+	}
+	if _, err := network.Create(ctx, c, network.Spec{Name: "web-free", Subnet: "198.19.0.0/24"}); err != nil {
+		t.Errorf("same subnet outside routers: %v", err)
+	}
+	if _, err := network.Create(ctx, c, network.Spec{Name: "web2", Subnet: "198.19.0.128/25", Router: "blue"}); err == nil || !strings.Contains(err.Error(), "overlaps") {
+		t.Errorf("overlap on one router: %v", err)
+	}
+	if _, err := network.Create(ctx, c, network.Spec{Name: "x", Subnet: "198.19.9.0/24", Router: "nosuch"}); !errors.Is(err, router.ErrNotFound) {
+		t.Errorf("unknown router: %v", err)
+	}
+	for _, bad := range []network.Spec{
+		{Name: "x", Subnet: "198.19.9.0/24", Isolation: "deny-all"},
+		{Name: "x", Subnet: "198.19.9.0/24", Router: "bad name"},
+	} {
+		if err := network.Validate(bad); err == nil {
+			t.Errorf("Validate(%+v) accepted", bad)
+		}
+	}
+	if r, err := router.Get(ctx, c, "blue"); err != nil || len(r.Networks) != 1 || r.Networks[0].Gateway != "198.19.0.1/24" {
+		t.Fatalf("blue = %+v, %v", r, err)
+	}
+	if m, err := policy.Isolation(ctx, c, "web"); err != nil || m != policy.DefaultDeny {
+		t.Errorf("isolation = %q, %v", m, err)
+	}
+	if err := network.Delete(ctx, c, "web", false); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := router.Get(ctx, c, "blue"); err != nil || len(r.Networks) != 0 {
+		t.Errorf("blue after net delete = %+v, %v", r, err)
+	}
+	out := srv.Run(t, "ovn-nbctl", "--bare", "--columns=name", "list", "Port_Group")
+	if strings.Contains(out, "ovl_web\n") || strings.TrimSpace(srv.Run(t, "ovn-nbctl", "--bare", "--columns=_uuid", "list", "ACL")) != "" {
+		t.Errorf("port group or ACLs left after net delete: %q", out)
+	}
+	if strings.Contains(srv.Run(t, "ovn-nbctl", "--bare", "--columns=name", "list", "Logical_Router_Port"), "blue-web") {
+		t.Error("router port left after net delete")
 	}
 }

@@ -116,6 +116,9 @@ func validate(s Spec) (*plan, error) {
 	if s.MTU != 0 && (s.MTU < MinMTU || s.MTU > MaxMTU) {
 		return nil, fmt.Errorf("--mtu %d: out of range (want %d to %d, or unset for the node's MTU minus the Geneve overhead)", s.MTU, MinMTU, MaxMTU)
 	}
+	if err := validateRouting(s); err != nil {
+		return nil, err
+	}
 	p.labels = map[string]string{}
 	for k, v := range s.Labels {
 		if len(k) > MaxNameLen || !labelKeyRE.MatchString(k) {
