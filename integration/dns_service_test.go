@@ -15,6 +15,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
@@ -248,19 +249,17 @@ func (c *dsCtr) del(t testing.TB, nb client.Client) {
 		_ = c.netns.Close()
 		_ = testutils.UnmountNS(c.netns)
 	}
-	_, _ = dbconn.Transact(ctx, nb, ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.LogicalSwitchTable,
-		Where: []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, c.net.name)},
-		Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationDelete,
-			ovsdb.OvsSet{GoSet: []interface{}{}})}})
+	m := &nbdb.LogicalSwitchPort{Name: c.lsp}
 	var rows []*nbdb.LogicalSwitchPort
-	m := &nbdb.LogicalSwitchPort{}
-	_ = dbconn.Select(ctx, nb, m, &rows)
+	if err := dbconn.Select(ctx, nb, m, &rows, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: c.lsp}); err != nil {
+		t.Errorf("read port %s: %v", c.lsp, err)
+	}
 	for _, r := range rows {
-		if r.Name == c.lsp {
-			_, _ = dbconn.Transact(ctx, nb, ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.LogicalSwitchTable,
-				Where: []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, c.net.name)},
-				Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationDelete,
-					ovsdb.OvsSet{GoSet: []interface{}{ovsdb.UUID{GoUUID: r.UUID}}})}})
+		if _, err := dbconn.Transact(ctx, nb, ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.LogicalSwitchTable,
+			Where: []ovsdb.Condition{ovsdb.NewCondition("name", ovsdb.ConditionEqual, c.net.name)},
+			Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("ports", ovsdb.MutateOperationDelete,
+				ovsdb.OvsSet{GoSet: []interface{}{ovsdb.UUID{GoUUID: r.UUID}}})}}); err != nil {
+			t.Errorf("delete port %s: %v", c.lsp, err)
 		}
 	}
 }
@@ -475,6 +474,21 @@ func TestDNSNamesAcrossNodes(t *testing.T) {
 	c3.del(t, nb)
 	c1.dsResolve(t, "peer.dsfront.ovl", dnsmessage.TypeA, "")
 	c1.dsResolve(t, rev, dnsmessage.TypePTR, "")
+}
+
+// TestDNSWithoutRouter: on a network with no router the gateway address
+// (the CNI result's nameserver) still answers.
+func TestDNSWithoutRouter(t *testing.T) {
+	l := sharedLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nb := dsNB(ctx, t, l)
+	n1, n2, _ := dsNodes(t, l)
+	flat := dsNetwork(ctx, t, nb, "dsflat", "198.19.165.0/24", "")
+	a := dsAdd(ctx, t, l, nb, n1, flat, "a", nil)
+	b := dsAdd(ctx, t, l, nb, n2, flat, "b", nil)
+	a.dsResolve(t, "b.dsflat.ovl", dnsmessage.TypeA, "A "+b.ip.String())
+	b.dsResolve(t, dns.ReverseName(net.IP(a.ip.AsSlice())), dnsmessage.TypePTR, "PTR a.dsflat.ovl.")
 }
 
 // TestServiceAcrossNodes: a service with two backends on two other nodes

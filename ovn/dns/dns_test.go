@@ -87,7 +87,7 @@ func (e *env) network(t *testing.T, name, domain string) {
 	t.Helper()
 	args := []string{"ls-add", name, "--", "set", "logical_switch", name,
 		`external_ids:"ovlmgr.io/owner"=ovlmgr`, `external_ids:"ovlmgr.io/kind"=network`,
-		fmt.Sprintf(`external_ids:"ovlmgr.io/name"=%s`, name), "other_config:subnet=198.18.0.0/24"}
+		fmt.Sprintf(`external_ids:"ovlmgr.io/name"=%s`, name), `external_ids:"ovlmgr.io/gateway"="198.18.0.1"`, "other_config:subnet=198.18.0.0/24"}
 	if domain != "" {
 		args = append(args, fmt.Sprintf(`external_ids:"ovlmgr.io/domain"=%q`, domain))
 	}
@@ -318,6 +318,28 @@ func TestRouterPeers(t *testing.T) {
 	if got := e.switchDNS(t, "other"); fmt.Sprint(got) != fmt.Sprint([]string{other}) {
 		t.Fatalf("other refs %v; want only its own (other tenant)", got)
 	}
+	// Networks on a router need no nameserver placeholder; one without gets it.
+	e.network(t, "flat", "")
+	if err := dns.Sync(ctx, e.nb); err != nil {
+		t.Fatal(err)
+	}
+	resp := func() string {
+		return strings.TrimSpace(e.srv.Run(t, "ovn-nbctl", "--bare", "--columns=name,addresses", "find", "logical_switch_port",
+			`external_ids:"ovlmgr.io/kind"=dns`))
+	}
+	if got := resp(); got != "ovldns:flat\n0a:58:c6:12:00:01 198.18.0.1" && got != "ovldns:flat\n\"0a:58:c6:12:00:01 198.18.0.1\"" {
+		t.Fatalf("placeholder ports = %q; want only ovldns:flat owning the gateway", got)
+	}
+	if got := strings.TrimSpace(e.srv.Run(t, "ovn-nbctl", "lsp-get-ls", "ovldns:flat")); !strings.Contains(got, "(flat)") {
+		t.Fatalf("placeholder on switch %q", got)
+	}
+	e.attach(t, "r2", "flat", 4)
+	if err := dns.Sync(ctx, e.nb); err != nil {
+		t.Fatal(err)
+	}
+	if got := resp(); got != "" {
+		t.Fatalf("placeholder left after attaching a router: %q", got)
+	}
 	// db's names resolve from web: ovn-controller looks in every row the switch references.
 	if _, err := dns.Register(ctx, e.nb, dns.Host{Network: "db", Name: "pg", IPs: ips("198.18.2.10")}); err != nil {
 		t.Fatal(err)
@@ -344,7 +366,7 @@ func TestRouterPeers(t *testing.T) {
 	if got := e.switchDNS(t, "web"); fmt.Sprint(got) != fmt.Sprint([]string{web}) {
 		t.Fatalf("web refs after deleting db's row: %v", got)
 	}
-	if rows := e.dnsRows(t); len(rows) != 2 {
-		t.Fatalf("DNS rows after delete: %d; want 2", len(rows))
+	if rows := e.dnsRows(t); len(rows) != 3 {
+		t.Fatalf("DNS rows after delete: %d; want 3", len(rows))
 	}
 }

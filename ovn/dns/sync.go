@@ -3,6 +3,7 @@ package dns
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -27,6 +28,8 @@ type Topology struct {
 	RouterRows map[string]*nbdb.LogicalRouter
 	// DNS maps network name to its DNS row UUID (if any).
 	DNS map[string]string
+	// Responders maps network name to its nameserver placeholder port.
+	Responders map[string]*nbdb.LogicalSwitchPort
 }
 
 // Peers returns the networks sharing a router with network (itself excluded), sorted.
@@ -59,7 +62,9 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 		selectOp(nbdb.DNSTable, []ovsdb.Condition{includes("external_ids", strMap(owner.Selector(owner.KindDNS)))}, "_uuid", "external_ids"),
 		selectOp(nbdb.LogicalRouterTable, nil, "_uuid", "name", "ports", "load_balancer"),
 		selectOp(nbdb.LogicalRouterPortTable, nil, "_uuid", "name"),
-		selectOp(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{eq("type", "router")}, "_uuid", "name", "options"))
+		selectOp(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{eq("type", "router")}, "_uuid", "name", "options"),
+		selectOp(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{includes("external_ids", strMap(owner.Selector(owner.KindDNS)))},
+			"_uuid", "name", "addresses", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read network topology: %w", err)
 	}
@@ -69,18 +74,25 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 		lrs  []*nbdb.LogicalRouter
 		lrps []*nbdb.LogicalRouterPort
 		lsps []*nbdb.LogicalSwitchPort
+		resp []*nbdb.LogicalSwitchPort
 	)
 	for i, d := range []struct {
 		table string
 		out   interface{}
 	}{{nbdb.LogicalSwitchTable, &sws}, {nbdb.DNSTable, &dnss}, {nbdb.LogicalRouterTable, &lrs},
-		{nbdb.LogicalRouterPortTable, &lrps}, {nbdb.LogicalSwitchPortTable, &lsps}} {
+		{nbdb.LogicalRouterPortTable, &lrps}, {nbdb.LogicalSwitchPortTable, &lsps}, {nbdb.LogicalSwitchPortTable, &resp}} {
 		if err := dbconn.DecodeRows(nb, d.table, res[i].Rows, d.out); err != nil {
 			return nil, err
 		}
 	}
 	t := &Topology{Switches: map[string]*nbdb.LogicalSwitch{}, Routers: map[string][]string{},
-		RouterUUID: map[string]string{}, RouterRows: map[string]*nbdb.LogicalRouter{}, DNS: map[string]string{}}
+		RouterUUID: map[string]string{}, RouterRows: map[string]*nbdb.LogicalRouter{}, DNS: map[string]string{},
+		Responders: map[string]*nbdb.LogicalSwitchPort{}}
+	for _, p := range resp {
+		if owner.Owned(p.ExternalIDs, owner.KindDNS) {
+			t.Responders[p.ExternalIDs[owner.KeyNetwork]] = p
+		}
+	}
 	bySwitchUUID := map[string]string{}
 	for _, s := range sws {
 		if owner.Owned(s.ExternalIDs, owner.KindNetwork) {
@@ -228,6 +240,36 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.LogicalSwitchTable, Where: byUUID(sw.UUID),
 			Row: ovsdb.Row{"dns_records": uuidSet(list)}})
 	}
+	// Nameserver placeholders: see ResponderName.
+	for i, n := range names {
+		sw := t.Switches[n]
+		want := responderAddress(sw)
+		if len(t.Routers[n]) > 0 {
+			want = ""
+		}
+		have := t.Responders[n]
+		switch {
+		case want == "" && have != nil:
+			ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID),
+				mutation("ports", ovsdb.MutateOperationDelete, uuidSet([]string{have.UUID}))))
+		case want != "" && have == nil:
+			named := fmt.Sprintf("resp%d", i)
+			name := ResponderName(n)
+			timeout := 0
+			guards = append(guards, len(ops))
+			ops = append(ops,
+				ovsdb.Operation{Op: ovsdb.OperationWait, Table: nbdb.LogicalSwitchPortTable, Timeout: &timeout,
+					Where: []ovsdb.Condition{eq("name", name)}, Columns: []string{"name"},
+					Until: string(ovsdb.WaitConditionNotEqual), Rows: []ovsdb.Row{{"name": name}}},
+				ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LogicalSwitchPortTable, UUIDName: named,
+					Row: ovsdb.Row{"name": name, "addresses": strSet([]string{want}),
+						"external_ids": strMap(owner.IDs(owner.KindDNS, name, map[string]string{owner.KeyNetwork: n}))}},
+				mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID), mutation("ports", ovsdb.MutateOperationInsert, uuidSet([]string{named}))))
+		case want != "" && have != nil && (len(have.Addresses) != 1 || have.Addresses[0] != want):
+			ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.LogicalSwitchPortTable, Where: byUUID(have.UUID),
+				Row: ovsdb.Row{"addresses": strSet([]string{want})}})
+		}
+	}
 	if len(ops) == 0 {
 		return false, nil
 	}
@@ -254,18 +296,25 @@ func sameSet(want map[string]bool, have []string) bool {
 	return true
 }
 
-// DeleteOps returns operations removing the network's DNS row and its
-// references from every switch (call in the network's delete transaction).
+// DeleteOps returns operations removing the network's DNS row, its
+// references from every switch and its nameserver placeholder port (call in
+// the network's delete transaction).
 func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.Operation, error) {
 	t, err := ReadTopology(ctx, nb)
 	if err != nil {
 		return nil, err
 	}
+	var ops []ovsdb.Operation
+	if p, ok := t.Responders[network]; ok {
+		if sw, ok := t.Switches[network]; ok {
+			ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID),
+				mutation("ports", ovsdb.MutateOperationDelete, uuidSet([]string{p.UUID}))))
+		}
+	}
 	u, ok := t.DNS[network]
 	if !ok {
-		return nil, nil
+		return ops, nil
 	}
-	var ops []ovsdb.Operation
 	for _, sw := range t.Switches {
 		if contains(sw.DNSRecords, u) {
 			ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID),
@@ -274,4 +323,30 @@ func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.O
 	}
 	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.DNSTable, Where: byUUID(u)})
 	return ops, nil
+}
+
+// KeyGateway is the network switch's external_ids key holding its gateway
+// address (written by ovn/network).
+const KeyGateway = "ovlmgr.io/gateway"
+
+// ResponderName is the name of a network's nameserver placeholder port.
+//
+// Containers use the gateway address as nameserver. On a network attached to
+// a router the router port answers ARP for it; on a network without one
+// nothing would, and the kernel would never send the query. So such a
+// network gets an unbound Logical_Switch_Port owning "MAC gateway", for which
+// OVN answers ARP; the MAC is the one the router port would get
+// (0a:58:<gateway bytes>), so containers' neighbour entries stay right when
+// a router is attached later, and Sync removes the placeholder then. Queries
+// are answered by ovn-controller before any forwarding; other traffic to the
+// gateway is dropped as it would be with no ARP answer.
+func ResponderName(network string) string { return "ovldns:" + network }
+
+func responderAddress(sw *nbdb.LogicalSwitch) string {
+	gw, err := netip.ParseAddr(sw.ExternalIDs[KeyGateway])
+	if err != nil || !gw.Is4() {
+		return ""
+	}
+	b := gw.As4()
+	return fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x %s", b[0], b[1], b[2], b[3], gw)
 }

@@ -265,6 +265,9 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	}
 	subnet := subnetOf(st.sw)
 	// The VIP must not be anyone's address.
+	if gw, err := netip.ParseAddr(st.sw.ExternalIDs[dns.KeyGateway]); err == nil && gw == vip.Addr {
+		return nil, fmt.Errorf("--vip %s: %w: the gateway of network %q", vip, ErrVIPInUse, s.Network)
+	}
 	for _, p := range st.ports {
 		for _, a := range portAddrs(p) {
 			if a == vip.Addr {

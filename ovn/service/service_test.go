@@ -40,7 +40,7 @@ func (e *env) network(t *testing.T, name string, n int) {
 	e.srv.Run(t, "ovn-nbctl", "ls-add", name, "--", "set", "logical_switch", name,
 		`external_ids:"ovlmgr.io/owner"=ovlmgr`, `external_ids:"ovlmgr.io/kind"=network`,
 		fmt.Sprintf(`external_ids:"ovlmgr.io/name"=%s`, name),
-		fmt.Sprintf("other_config:subnet=198.18.%d.0/24", n), fmt.Sprintf(`other_config:exclude_ips="198.18.%d.1"`, n))
+		fmt.Sprintf(`external_ids:"ovlmgr.io/gateway"="198.18.%d.1"`, n), fmt.Sprintf("other_config:subnet=198.18.%d.0/24", n), fmt.Sprintf(`other_config:exclude_ips="198.18.%d.1"`, n))
 }
 
 // port creates a container port as ovn/port does (static address, labels).
@@ -165,7 +165,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 	}{
 		{service.Spec{Name: "s", Network: "nope", VIP: "198.18.0.60:80", Backends: []string{"198.18.0.11:80"}}, `network "nope": network not found`},
 		{service.Spec{Name: "s", Network: "web", VIP: "198.18.0.11:80", Backends: []string{"198.18.0.11:80"}}, "VIP in use: address of container port p1"},
-		{service.Spec{Name: "s", Network: "web", VIP: "198.18.0.1:80", Backends: []string{"198.18.0.11:80"}}, "VIP in use: address of router port r1-web"},
+		{service.Spec{Name: "s", Network: "web", VIP: "198.18.0.1:80", Backends: []string{"198.18.0.11:80"}}, `VIP in use: the gateway of network "web"`},
 		{service.Spec{Name: "s", Network: "web", VIP: "198.18.0.50:80", Backends: []string{"198.18.0.11:80"}}, `VIP in use by service "used"`},
 		{service.Spec{Name: "s", Network: "web", VIP: "198.18.0.60:80", Backends: []string{"ghost:80"}}, `backend not found: no container named "ghost" in network "web"`},
 		{service.Spec{Name: "s", Network: "web", VIP: "198.18.0.60:0", Backends: []string{"198.18.0.11:80"}}, `--vip "198.18.0.60:0": port "0": allowed are 1-65535`},
