@@ -4,8 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -261,5 +267,79 @@ func TestInterspersed(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("interspersed(%q) = %q; want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestNetHelperProcess is not a test: TestNetCreateRaceProcesses runs the
+// test binary as separate ovlmgr processes through it.
+func TestNetHelperProcess(t *testing.T) {
+	if os.Getenv("OVLMGR_NET_HELPER") == "" {
+		t.Skip("helper process for TestNetCreateRaceProcesses")
+	}
+	args := strings.Split(os.Getenv("OVLMGR_NET_HELPER"), "\x1f")
+	// Start together: wait for the go file (polling, bounded).
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, err := os.Stat(os.Getenv("OVLMGR_NET_GO")); err == nil {
+			break
+		}
+	}
+	os.Exit(run(args, os.Stdout, os.Stderr))
+}
+
+// TestNetCreateRaceProcesses: `ovlmgr net create` of one name from separate
+// processes at once: exactly one exits 0, the others exit 1 with
+// "network NAME already exists".
+func TestNetCreateRaceProcesses(t *testing.T) {
+	n := netCLI{t, ovsdbtest.StartNB(t)}
+	for round := 0; round < 3; round++ {
+		name := fmt.Sprintf("web%d", round)
+		goFile := filepath.Join(t.TempDir(), "go")
+		type result struct {
+			code   int
+			stderr string
+		}
+		var cmds []*exec.Cmd
+		var errbufs []*bytes.Buffer
+		for i := 0; i < 3; i++ {
+			args := []string{"ovlmgr", "--nb", n.srv.Endpoint, "net", "create", name, "--subnet", fmt.Sprintf("198.18.%d.0/24", round*3+i)}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestNetHelperProcess$")
+			cmd.Env = append(os.Environ(), "OVLMGR_NET_HELPER="+strings.Join(args, "\x1f"), "OVLMGR_NET_GO="+goFile)
+			var eb bytes.Buffer
+			cmd.Stderr = &eb
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds, errbufs = append(cmds, cmd), append(errbufs, &eb)
+		}
+		if err := os.WriteFile(goFile, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var res []result
+		for i, cmd := range cmds {
+			err := cmd.Wait()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			res = append(res, result{code, errbufs[i].String()})
+		}
+		wins := 0
+		for _, r := range res {
+			switch {
+			case r.code == 0:
+				wins++
+			case r.code != 1 || !strings.Contains(r.stderr, "network "+name+" already exists"):
+				t.Errorf("round %d: loser exit %d stderr %q; want 1 and already exists", round, r.code, r.stderr)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("round %d: %d processes won; want exactly 1: %+v", round, wins, res)
+		}
+	}
+	if c := n.switchCount(); c != 3 {
+		t.Fatalf("%d switches; want 3", c)
 	}
 }
