@@ -548,3 +548,57 @@ func waitSpread(t testing.TB, c *dsCtr, vip netip.AddrPort, ok func(map[string]i
 	t.Fatalf("20 connections to %s: %v", vip, m)
 	return nil
 }
+
+// TestServiceHealthCheck: a backend failing its health check stops
+// receiving and comes back when it serves again.
+func TestServiceHealthCheck(t *testing.T) {
+	l := sharedLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nb := dsNB(ctx, t, l)
+	n1, n2, n3 := dsNodes(t, l)
+	r := fmt.Sprintf("ds-h%d", os.Getpid())
+	hn := dsNetwork(ctx, t, nb, "dshc", "198.19.166.0/24", r)
+	client := dsAdd(ctx, t, l, nb, n1, hn, "client", nil)
+	b1 := dsAdd(ctx, t, l, nb, n2, hn, "h1", map[string]string{"app": "hc"})
+	b2 := dsAdd(ctx, t, l, nb, n3, hn, "h2", map[string]string{"app": "hc"})
+	stop1 := b1.dsServeStoppable(t, 8080)
+	b2.dsServe(t, 8080)
+	vip := netip.MustParseAddrPort("198.19.166.200:80") // inside the subnet
+	if _, err := service.Create(ctx, nb, service.Spec{Name: "hc", Network: hn.name, VIP: vip.String(),
+		Selector: map[string]string{"app": "hc"}, TargetPort: 8080, HealthCheck: "1,1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitSpread(t, client, vip, func(m map[string]int) bool { return m["h1"] > 0 && m["h2"] > 0 && m["error"] == 0 })
+	stop1()
+	waitSpread(t, client, vip, func(m map[string]int) bool { return m["h1"] == 0 && m["h2"] == 20 })
+}
+
+// dsServeStoppable is dsServe with a function that stops serving (the
+// port then refuses connections).
+func (c *dsCtr) dsServeStoppable(t testing.TB, port int) func() {
+	t.Helper()
+	var ln net.Listener
+	err := c.netns.Do(func(ns.NetNS) error {
+		var err error
+		ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() { once.Do(func() { ln.Close() }) }
+	t.Cleanup(stop)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = conn.Write([]byte(c.name + "\n"))
+			conn.Close()
+		}
+	}()
+	return stop
+}
