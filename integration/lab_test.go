@@ -293,3 +293,45 @@ func TestLabDaemonFailure(t *testing.T) {
 	}
 	checkGone(t, &lab.Lab{Name: name, Dir: lab.PathFor(name)}, hostLinks)
 }
+
+// TestLabConcurrentUp runs two `lab up` of one name at once: the loser must
+// not tear down the winner's lab.
+func TestLabConcurrentUp(t *testing.T) {
+	needLab(t)
+	hostLinks := linkNames(t)
+	name := uniqueName("zc")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type res struct {
+		l   *lab.Lab
+		err error
+	}
+	ch := make(chan res, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			l, err := lab.Up(ctx, lab.Options{Nodes: 1, Name: name})
+			ch <- res{l, err}
+		}()
+	}
+	var ok *lab.Lab
+	for i := 0; i < 2; i++ {
+		r := <-ch
+		if r.err == nil {
+			ok = r.l
+		} else {
+			t.Logf("one lab up failed (expected for the loser): %v", r.err)
+		}
+	}
+	if ok == nil {
+		t.Fatal("both concurrent lab ups failed")
+	}
+	defer func() { _ = ok.Down(context.Background()) }()
+	st, err := ok.Status(ctx)
+	if err != nil || !st.Healthy() {
+		t.Fatalf("winner's lab after the race: %v %v", err, st.Problems)
+	}
+	if err := ok.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkGone(t, ok, hostLinks)
+}

@@ -233,7 +233,18 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if _, err := os.Stat(l.CentralNetNS); err == nil {
 		return nil, fmt.Errorf("lab %q: namespace %s exists but %s has no lab state: a lab of that name with another --dir? run `ovlmgr lab down --name %s --dir DIR`", o.Name, l.CentralNetNS, o.Dir, o.Name)
 	}
-	if err := os.MkdirAll(l.CentralDir, 0o755); err != nil {
+	// Creating the directory is the lock: of two concurrent `lab up` of one
+	// name only one gets past here, so the other never cleans up its daemons.
+	if err := os.MkdirAll(filepath.Dir(o.Dir), 0o755); err != nil {
+		return nil, fmt.Errorf("lab %q: %w", o.Name, err)
+	}
+	if err := os.Mkdir(o.Dir, 0o755); err != nil {
+		entries, rerr := os.ReadDir(o.Dir)
+		if !errors.Is(err, os.ErrExist) || rerr != nil || len(entries) > 0 {
+			return nil, fmt.Errorf("lab %q: directory %s already exists and has no lab state (another `lab up` still running, or leftovers: run `ovlmgr lab down --name %s` or remove it)", o.Name, o.Dir, o.Name)
+		}
+	}
+	if err := os.Mkdir(l.CentralDir, 0o755); err != nil {
 		return nil, fmt.Errorf("lab %q: %w", o.Name, err)
 	}
 	if err := l.save(); err != nil {
@@ -269,7 +280,7 @@ func reuse(ctx context.Context, o Options) (*Lab, error) {
 		return nil, err
 	}
 	if len(st.Problems) > 0 {
-		return nil, fmt.Errorf("lab %q exists but is not healthy:\n  %s\nrun `ovlmgr lab down --name %s` and up again", l.Name, strings.Join(st.Problems, "\n  "), l.Name)
+		return nil, fmt.Errorf("lab %q exists but is not healthy:\n  %s\nrun `ovlmgr lab down --name %s` and up again (unless another `lab up` is still starting it)", l.Name, strings.Join(st.Problems, "\n  "), l.Name)
 	}
 	l.logf("lab %s: already up and healthy, reusing it", l.Name)
 	return l, nil
