@@ -34,7 +34,11 @@ func TestLabSizes(t *testing.T) {
 			if n == 3 {
 				mtu = 9000 // a non-default underlay MTU reaches the veths and br-phy
 			}
-			l, err := lab.Up(ctx, lab.Options{Nodes: n, Name: name, UnderlayMTU: mtu})
+			dir := ""
+			if n == 1 {
+				dir = filepath.Join(t.TempDir(), "lab") // a lab outside the default root
+			}
+			l, err := lab.Up(ctx, lab.Options{Nodes: n, Name: name, UnderlayMTU: mtu, Dir: dir})
 			if err != nil {
 				t.Fatalf("lab up: %v", err)
 			}
@@ -195,7 +199,7 @@ func checkUnhealthy(ctx context.Context, t *testing.T, l *lab.Lab) {
 	if st.Healthy() || !strings.Contains(strings.Join(st.Problems, ";"), "ovn-controller on n1") {
 		t.Errorf("status after killing ovn-controller: problems %v, want ovn-controller on n1", st.Problems)
 	}
-	_, err = lab.Up(ctx, lab.Options{Nodes: 1, Name: l.Name})
+	_, err = lab.Up(ctx, lab.Options{Nodes: 1, Name: l.Name, Dir: l.Dir})
 	if err == nil || !strings.Contains(err.Error(), "not healthy") || !strings.Contains(err.Error(), "ovn-controller on n1") {
 		t.Errorf("lab up on a broken lab: %v, want 'not healthy' naming ovn-controller on n1", err)
 	}
