@@ -48,6 +48,7 @@ Example:
 					&cli.BoolFlag{Name: "may-exist", Usage: "succeed if the network exists with an identical spec"},
 					&cli.StringFlag{Name: "router", Usage: "attach to this router (subnets must then be unique on the router only)"},
 					&cli.StringFlag{Name: "isolation", Usage: "default-allow (default) or default-deny (nothing gets in until a policy allows it)"},
+					&cli.StringFlag{Name: "domain", Usage: "DNS domain: containers resolve as NAME.NETWORK.DOMAIN (default: ovl)"},
 					outputFlag,
 				},
 				Action: netCreate,
@@ -95,7 +96,7 @@ func netNB(c *cli.Context) (client.Client, error) {
 func netSpec(c *cli.Context) (network.Spec, error) {
 	name := c.Args().First()
 	s := network.Spec{Name: name, Gateway: c.String("gateway"), Exclude: c.StringSlice("exclude"), MTU: c.Int("mtu"), MayExist: c.Bool("may-exist"),
-		Router: c.String("router"), Isolation: c.String("isolation")}
+		Router: c.String("router"), Isolation: c.String("isolation"), Domain: c.String("domain")}
 	var v4, v6 []string
 	for _, sub := range c.StringSlice("subnet") {
 		if strings.Contains(sub, ":") {
@@ -197,7 +198,7 @@ func netShow(c *cli.Context) error {
 		}
 		for _, kv := range [][2]string{
 			{"NAME", n.Name}, {"UUID", n.UUID}, {"SUBNET", subnets(*n)}, {"GATEWAY", n.Gateway},
-			{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)}, {"ISOLATION", n.Isolation},
+			{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)}, {"ISOLATION", n.Isolation}, {"DOMAIN", n.Domain},
 			{"PORTS", strconv.Itoa(n.Ports)}, {"FREE", strconv.Itoa(n.Free)}, {"LABELS", labelString(n.Labels)},
 		} {
 			row(w, kv[0], kv[1])

@@ -52,3 +52,38 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatalf("show deleted: exit %d: %s", code, errs)
 	}
 }
+
+func TestNetCreateDomain(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	ovl := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"ovlmgr", "--nb", srv.Endpoint}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, out, errs := ovl("net", "create", "corp", "--subnet", "198.19.40.0/24", "--domain", "Corp.Test."); code != 0 {
+		t.Fatalf("net create --domain: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ := ovl("net", "show", "corp")
+	if code != 0 || !strings.Contains(out, "corp.test") {
+		t.Fatalf("net show: exit %d\n%s", code, out)
+	}
+	if got := srv.Run(t, "ovn-nbctl", "get", "logical_switch", "corp", `external_ids:"ovlmgr.io/domain"`); strings.Trim(strings.TrimSpace(got), `"`) != "corp.test" {
+		t.Fatalf("stored domain = %s", got)
+	}
+	// The default is stored too.
+	if code, _, errs := ovl("net", "create", "plain", "--subnet", "198.19.41.0/24"); code != 0 {
+		t.Fatalf("net create: %s", errs)
+	}
+	if got := srv.Run(t, "ovn-nbctl", "get", "logical_switch", "plain", `external_ids:"ovlmgr.io/domain"`); strings.TrimSpace(got) != "ovl" {
+		t.Fatalf("default domain = %s", got)
+	}
+	code, _, errs := ovl("net", "create", "bad", "--subnet", "198.19.42.0/24", "--domain", "a..b")
+	if code == 0 || !strings.Contains(errs, `--domain "a..b"`) {
+		t.Fatalf("bad domain: exit %d: %s", code, errs)
+	}
+	// A service on the network resolves under its domain.
+	code, out, errs = ovl("service", "create", "api", "--net", "corp", "--vip", "198.19.40.100:80", "--backend", "198.19.40.5:80")
+	if code != 0 || !strings.Contains(out, "api.corp.corp.test") {
+		t.Fatalf("service on corp: exit %d\n%s%s", code, out, errs)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
@@ -67,6 +68,9 @@ type Spec struct {
 	Router string
 	// Isolation is default-allow (or "") or default-deny; see ovn/policy.
 	Isolation string
+	// Domain is the DNS domain of the network's names
+	// (<name>.<network>.<domain>); "" means dns.DefaultDomain ("ovl").
+	Domain string
 }
 
 // Network is an ovlmgr network as read from the Northbound database.
@@ -81,6 +85,8 @@ type Network struct {
 	IPv6Prefix string            `json:"ipv6Prefix,omitempty" yaml:"ipv6Prefix,omitempty"`
 	// Router is the router the network is attached to; "" for none.
 	Router string `json:"router,omitempty" yaml:"router,omitempty"`
+	// Domain is the DNS domain of the network's names.
+	Domain string `json:"domain" yaml:"domain"`
 	// Isolation is default-allow or default-deny (see ovn/policy).
 	Isolation string `json:"isolation" yaml:"isolation"`
 	// Ports counts the network's container ports (Logical_Switch_Ports with
@@ -96,6 +102,7 @@ type Network struct {
 func (p *plan) row(scope Scope) *nbdb.LogicalSwitch {
 	ids := owner.IDs(owner.KindNetwork, p.name, coverIDs(scope, p.subnet))
 	ids[KeyGateway] = p.gateway.String()
+	ids[dns.KeyDomain] = p.domain
 	if p.mtu != 0 {
 		ids[KeyMTU] = strconv.Itoa(p.mtu)
 	}
@@ -136,7 +143,11 @@ func fromRow(ls *nbdb.LogicalSwitch, ports int) Network {
 		Gateway: ls.ExternalIDs[KeyGateway],
 		Labels:  owner.Labels(ls.ExternalIDs),
 		Router:  ls.ExternalIDs[owner.KeyRouter],
+		Domain:  ls.ExternalIDs[dns.KeyDomain],
 		Ports:   ports,
+	}
+	if n.Domain == "" {
+		n.Domain = dns.DefaultDomain
 	}
 	n.Isolation = isolation(ls)
 	if len(n.Labels) == 0 {

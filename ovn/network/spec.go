@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 )
 
 // Limits enforced on a Spec.
@@ -50,6 +52,7 @@ type plan struct {
 	mtu     int
 	labels  map[string]string
 	ipv6    netip.Prefix // zero when not dual stack
+	domain  string       // DNS domain, normalised
 }
 
 type addrRange struct{ from, to netip.Addr }
@@ -72,6 +75,11 @@ func validate(s Spec) (*plan, error) {
 		return nil, err
 	}
 	p := &plan{name: s.Name, mtu: s.MTU}
+	d, err := dns.NormalizeDomain(s.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("--%w", err)
+	}
+	p.domain = d
 	if s.Subnet == "" {
 		return nil, fmt.Errorf("--subnet is required: want an IPv4 CIDR a.b.c.d/%d to /%d", MinPrefix, MaxPrefix)
 	}
