@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
-	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
@@ -199,9 +198,4 @@ func (l *Lab) allDaemons() []*daemon {
 		all = append(all, n.daemons()...)
 	}
 	return all
-}
-
-// transact wraps dbconn.Transact for the lab's setup writes.
-func transact(ctx context.Context, c client.Client, ops []ovsdb.Operation) ([]ovsdb.OperationResult, error) {
-	return dbconn.Transact(ctx, c, ops...)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -179,7 +180,7 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", PhysBridge, err)
 	}
-	if _, err := transact(ctx, oc, ops); err != nil {
+	if _, err := dbconn.Transact(ctx, oc, ops...); err != nil {
 		return fmt.Errorf("create %s: %w", PhysBridge, err)
 	}
 	if err := ds[1].start(ctx); err != nil {
