@@ -157,7 +157,7 @@ func unwrapDial(err error) error {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		last = e
 	}
-	if last != err && last != nil {
+	if last != err && last != nil && !strings.Contains(err.Error(), last.Error()) {
 		return fmt.Errorf("%v: %v", err, last)
 	}
 	return err
