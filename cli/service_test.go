@@ -86,4 +86,13 @@ func TestNetCreateDomain(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "api.corp.corp.test") {
 		t.Fatalf("service on corp: exit %d\n%s%s", code, out, errs)
 	}
+	// Deleting the network removes its services and DNS row.
+	if code, _, errs := ovl("net", "delete", "corp"); code != 0 {
+		t.Fatalf("net delete: %s", errs)
+	}
+	for _, table := range []string{"load_balancer", "dns"} {
+		if out := strings.TrimSpace(srv.Run(t, "ovn-nbctl", "--bare", "--columns=_uuid", "find", table, `external_ids:"ovlmgr.io/network"=corp`)); out != "" {
+			t.Fatalf("%s rows left after net delete: %s", table, out)
+		}
+	}
 }

@@ -50,15 +50,7 @@ func dsNetwork(ctx context.Context, t testing.TB, nb client.Client, name, subnet
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if ops, err := service.DeleteNetworkOps(ctx, nb, name); err == nil && len(ops) > 0 {
-			_, _ = dbconn.Transact(ctx, nb, ops...)
-		}
-		if ops, err := dns.DeleteOps(ctx, nb, name); err == nil && len(ops) > 0 {
-			_, _ = dbconn.Transact(ctx, nb, ops...)
-		}
-		if r != "" {
-			_ = router.Detach(ctx, nb, r, name)
-		}
+		// Also removes its services, DNS row and nameserver port.
 		if err := network.Delete(ctx, nb, name, true); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
@@ -76,10 +68,6 @@ func dsNetwork(ctx context.Context, t testing.TB, nb client.Client, name, subnet
 			})
 		}
 		if err := router.Attach(ctx, nb, r, router.Net{Name: name, Subnet: d.subnet, Gateway: d.gw}); err != nil {
-			t.Fatal(err)
-		}
-		// Until router attach calls it itself.
-		if err := service.Sync(ctx, nb); err != nil {
 			t.Fatal(err)
 		}
 	}

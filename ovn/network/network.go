@@ -23,6 +23,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
 
 // External_ids keys of a network's Logical_Switch besides the owner keys.
@@ -211,6 +212,12 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 	}
 	_, err = dbconn.Transact(ctx, nb, append(ops, extra...)...)
 	if err == nil {
+		if s.Router != "" {
+			// DNS rows and services follow the router's networks.
+			if err := service.Sync(ctx, nb); err != nil {
+				return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+			}
+		}
 		n := fromRow(ls, 0)
 		return &n, nil
 	}
@@ -432,6 +439,8 @@ func Delete(ctx context.Context, nb client.Client, name string, force bool) erro
 					containerUUIDs = append(containerUUIDs, p.UUID)
 				case owner.Owned(p.ExternalIDs, router.KindRouterPort):
 					// Detached below, in the same transaction.
+				case owner.Owned(p.ExternalIDs, owner.KindDNS):
+					// The nameserver port (ovn/dns), removed below too.
 				case !owner.Owned(p.ExternalIDs, ""):
 					foreign = append(foreign, p.Name)
 				default:

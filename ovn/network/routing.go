@@ -12,11 +12,13 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
 
 // Routers and the overlap scope. A network's overlap scope is part of its
@@ -222,7 +224,17 @@ func deleteExtras(ctx context.Context, nb client.Client, name string) ([]ovsdb.O
 	if err != nil {
 		return nil, err
 	}
-	return append(ops, pol...), nil
+	ops = append(ops, pol...)
+	// Its services, its DNS row (and references from peers), its nameserver port.
+	svc, err := service.DeleteNetworkOps(ctx, nb, name)
+	if err != nil {
+		return nil, err
+	}
+	names, err := dns.DeleteOps(ctx, nb, name)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(ops, svc...), names...), nil
 }
 
 // validateRouting checks s.Router and s.Isolation.

@@ -22,6 +22,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
 
 // KindRouterPort is the owner kind of the two ports of an attachment (the
@@ -258,6 +259,11 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 		}
 		return fmt.Errorf("delete router %q: %w", name, err)
 	}
+	if len(atts) > 0 {
+		if err := service.Sync(ctx, c); err != nil {
+			return fmt.Errorf("delete router %q: %w", name, err)
+		}
+	}
 	return nil
 }
 
@@ -356,6 +362,10 @@ func Attach(ctx context.Context, c client.Client, router string, n Net) error {
 		}
 		return fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
 	}
+	// Names and services now reach across the router's networks.
+	if err := service.Sync(ctx, c); err != nil {
+		return fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
+	}
 	return nil
 }
 
@@ -419,6 +429,9 @@ func Detach(ctx context.Context, c client.Client, router, network string) error 
 		if dbconn.FailedWait(err, 0) {
 			return fmt.Errorf("detach network %q from router %q: the network changed meanwhile; retry", network, router)
 		}
+		return fmt.Errorf("detach network %q from router %q: %w", network, router, err)
+	}
+	if err := service.Sync(ctx, c); err != nil {
 		return fmt.Errorf("detach network %q from router %q: %w", network, router, err)
 	}
 	return nil
