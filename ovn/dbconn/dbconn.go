@@ -81,7 +81,7 @@ func ParseEndpoints(s string) ([]string, error) {
 				return nil, fmt.Errorf("endpoint %q: %s endpoint needs IP:PORT (%s:198.18.0.1:6641)", ep, u.Scheme, u.Scheme)
 			}
 		default:
-			return nil, fmt.Errorf("endpoint %q: scheme must be unix:, tcp: or ssl:", ep)
+			return nil, fmt.Errorf("endpoint %q: scheme must be unix, tcp or ssl (unix:PATH, tcp:IP:PORT, ssl:IP:PORT)", ep)
 		}
 		out = append(out, ep)
 	}
