@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
+	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
+)
+
+// textOutputFlag is -o for commands whose default output is prose.
+var textOutputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text or json"}
+
+// diagnoseCommand is `ovlmgr diagnose`: a checklist of the deployment.
+func diagnoseCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "diagnose",
+		Usage: "check the deployment: databases, ovn-northd, chassis, ports, and a node's tunnels, MTU and offloads",
+		Description: `Prints a checklist, one line per check: ok, warn or fail, with a one-line fix.
+Exits 1 when a check fails.
+
+   ovlmgr diagnose                      # NB, SB, ovn-northd, chassis, ports
+   ovlmgr diagnose --sync               # also prove northd and every ovn-controller answer
+   ovlmgr diagnose --node n1            # plus this node's checks (run it on n1)
+   ovlmgr diagnose --lab ovl            # every node of a local lab
+   ovlmgr lab exec n1 -- ovlmgr diagnose --node n1
+   ovlmgr diagnose mtu web-1 db-1       # largest packet that really crosses`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "node", Usage: "also run the node checks of this node (this machine; with --lab, that lab node)"},
+			&cli.StringFlag{Name: "lab", Usage: "diagnose a local lab by name: its databases and (without --node) all its nodes"},
+			&cli.BoolFlag{Name: "sync", Usage: "bump NB_Global nb_cfg and wait for ovn-northd and every chassis (writes to NB_Global)"},
+			textOutputFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 0, "no arguments"); err != nil {
+				return err
+			}
+			format := c.String("output")
+			if format != "text" && format != "json" {
+				return usagef("--output %q: allowed are text, json", format)
+			}
+			ctx, cancel := callContext(c)
+			defer cancel()
+			o := diagnose.Options{NB: dbconn.ResolveNB(c.String("nb")), SB: dbconn.ResolveSB(c.String("sb")), Sync: c.Bool("sync")}
+			var targets []nodediag.Target
+			if name := c.String("lab"); name != "" {
+				l, err := lab.Load(name)
+				if err != nil {
+					return err
+				}
+				o.NB, o.SB = l.NB, l.SB
+				for _, n := range l.Nodes {
+					if c.String("node") == "" || c.String("node") == n.Name {
+						targets = append(targets, nodediag.Target{OVS: n.OVS, RunDir: n.Dir, OVNRunDir: n.Dir, NetNS: n.NetNSPath, NB: l.NB})
+					}
+				}
+				if len(targets) == 0 {
+					_, err := l.Node(c.String("node"))
+					return err
+				}
+			} else if c.String("node") != "" {
+				targets = append(targets, nodediag.Target{NB: o.NB})
+			}
+			r, st := diagnose.Cluster(ctx, o)
+			for _, t := range targets {
+				r.Add(nodediag.Check(ctx, t, st)...)
+			}
+			if format == "json" {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			} else {
+				r.WriteText(c.App.Writer)
+			}
+			if fails := r.Failed(diagnose.Fail); len(fails) > 0 {
+				return fmt.Errorf("diagnose: %d check(s) failed, first: %s: %s", len(fails), fails[0].Name, fails[0].Detail)
+			}
+			return nil
+		},
+	}
+}
