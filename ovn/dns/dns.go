@@ -139,8 +139,11 @@ type Registration struct {
 	// held; FQDN is then the container-ID name.
 	Clash  string
 	Domain string
-	// Search is the resolv.conf search list for the CNI result.
-	Search []string
+	// Nameservers and Search are the CNI result's `dns`: the network's
+	// gateway (ovn-controller answers queries sent to it) and
+	// "<network>.<domain>", "<domain>".
+	Nameservers []string
+	Search      []string
 }
 
 // Register adds A/AAAA and PTR records for h in one transaction. Safe to
@@ -160,7 +163,10 @@ func Register(ctx context.Context, nb client.Client, h Host) (*Registration, err
 	if err != nil {
 		return nil, fmt.Errorf("register DNS name %q: %w", name, err)
 	}
-	reg := &Registration{Domain: n.Domain, Search: n.Search()}
+	reg := &Registration{Domain: n.Domain, Search: n.Search(), Nameservers: []string{}}
+	if gw := n.Switch.ExternalIDs[KeyGateway]; gw != "" {
+		reg.Nameservers = append(reg.Nameservers, gw)
+	}
 	fqdn := FQDN(name, n.Name, n.Domain)
 	err = addRecords(ctx, nb, n.DNSUUID, fqdn, h.IPs)
 	if err == nil {

@@ -324,3 +324,45 @@ func TestRouterAttachAndHealthCheck(t *testing.T) {
 		t.Fatalf("health check rows left: %s", out)
 	}
 }
+
+func TestContainerAddedDeleted(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.network(t, "web", 0)
+	if _, err := service.Create(ctx, e.nb, service.Spec{Name: "api", Network: "web", VIP: "198.18.9.1:80",
+		Selector: map[string]string{"app": "api"}, TargetPort: 8080}); err != nil {
+		t.Fatal(err)
+	}
+	c := service.Container{Network: "web", Port: "p1", ContainerID: "abcdef0123456789", Aliases: []string{"Front"},
+		PodName: "pod-1", IPs: []net.IP{net.ParseIP("198.18.0.21")}, Labels: map[string]string{"app": "api"}}
+	reg, err := service.ContainerAdded(ctx, e.nb, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.FQDN != "front.web.ovl" || fmt.Sprint(reg.Nameservers) != "[198.18.0.1]" || fmt.Sprint(reg.Search) != "[web.ovl ovl]" {
+		t.Fatalf("registration = %+v", reg)
+	}
+	if s, _ := service.Get(ctx, e.nb, "web", "api"); fmt.Sprint(s.Backends) != "[198.18.0.21:8080]" {
+		t.Fatalf("backends = %v", s.Backends)
+	}
+	// Without aliases the pod name is used, then the container ID.
+	c2 := c
+	c2.Aliases, c2.IPs, c2.Labels = nil, []net.IP{net.ParseIP("198.18.0.22")}, nil
+	if reg, err := service.ContainerAdded(ctx, e.nb, c2); err != nil || reg.FQDN != "pod-1.web.ovl" {
+		t.Fatalf("pod name: %+v, %v", reg, err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := service.ContainerDeleted(ctx, e.nb, "web", c.IPs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, _ := service.Get(ctx, e.nb, "web", "api"); len(s.Backends) != 0 {
+		t.Fatalf("backends after DEL = %v", s.Backends)
+	}
+	if ips, _ := dns.Resolve(ctx, e.nb, "web", "front"); len(ips) != 0 {
+		t.Fatalf("front still resolves: %v", ips)
+	}
+	if err := service.ContainerDeleted(ctx, e.nb, "gone", c.IPs); err != nil {
+		t.Fatalf("DEL on a deleted network: %v", err)
+	}
+}

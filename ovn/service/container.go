@@ -1,0 +1,60 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
+)
+
+// Container is what the CNI plugin knows of a container interface at ADD/DEL.
+type Container struct {
+	Network     string
+	Port        string // its Logical_Switch_Port name
+	ContainerID string
+	// Aliases (the CNI `aliases` capability) and PodName (K8S_POD_NAME in
+	// CNI_ARGS) choose the DNS name; see dns.HostName.
+	Aliases []string
+	PodName string
+	IPs     []net.IP
+	Labels  map[string]string
+}
+
+// ContainerAdded is the service-discovery part of CNI ADD, called once the
+// port's addresses are final: it registers the container's DNS names (A/AAAA
+// and PTR) and makes it a backend of every service of its network whose
+// selector its labels match. The Registration gives the CNI result's `dns`
+// (Nameservers, Search) and reports a name clash. On error nothing of this
+// stays behind.
+func ContainerAdded(ctx context.Context, nb client.Client, c Container) (*dns.Registration, error) {
+	reg, err := dns.Register(ctx, nb, dns.Host{Network: c.Network, Name: dns.HostName(c.Aliases, c.PodName, c.ContainerID),
+		ContainerID: c.ContainerID, IPs: c.IPs})
+	if err != nil {
+		return nil, err
+	}
+	for _, ip := range c.IPs {
+		if err := SyncPort(ctx, nb, Port{Network: c.Network, Name: c.Port, IP: ip, Labels: c.Labels}, true); err != nil {
+			_ = ContainerDeleted(ctx, nb, c.Network, c.IPs)
+			return nil, fmt.Errorf("add container %s to services: %w", dns.IDName(c.ContainerID), err)
+		}
+	}
+	return reg, nil
+}
+
+// ContainerDeleted is the service-discovery part of CNI DEL: the container's
+// DNS records go, and its addresses leave every service of the network.
+// Repeatable; a missing network is not an error.
+func ContainerDeleted(ctx context.Context, nb client.Client, network string, ips []net.IP) error {
+	if err := dns.Unregister(ctx, nb, network, ips); err != nil {
+		return err
+	}
+	for _, ip := range ips {
+		if err := SyncPort(ctx, nb, Port{Network: network, IP: ip}, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
