@@ -1,13 +1,13 @@
 // Command ovlmgr-cni is the CNI plugin that puts containers on ovlmgr
-// overlay networks.
+// overlay networks (OVN logical switch ports, veths plugged into br-int).
 package main
 
 import (
-	"fmt"
-	"os"
+	"github.com/containernetworking/cni/pkg/skel"
+
+	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "ovlmgr-cni: not implemented yet")
-	os.Exit(1)
+	skel.PluginMainFuncs(plugin.Funcs(), plugin.VersionInfo(), "ovlmgr-cni: containers on ovlmgr overlay networks (OVN)")
 }

@@ -24,6 +24,7 @@ var shared struct {
 // TestMain tears the shared lab down after all tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	cniTeardown()
 	if shared.lab != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := shared.lab.Down(ctx); err != nil {

@@ -1,0 +1,276 @@
+// Package plugin implements the ovlmgr-cni verbs (ADD, DEL, CHECK, STATUS,
+// GC; VERSION is answered by skel): config parsing, the per-container work
+// through ovn/port (NB) and ovs/port (veth, br-int, ovn-installed), error
+// codes and result building.
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+)
+
+// SupportedVersions are the CNI spec versions ovlmgr-cni speaks.
+var SupportedVersions = []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}
+
+// VersionInfo is what VERSION answers.
+func VersionInfo() version.PluginInfo { return version.PluginSupports(SupportedVersions...) }
+
+// Our error codes (the spec reserves 0-99).
+const (
+	CodeInternal       = 100 // anything not covered below
+	CodeNodeNotJoined  = 101 // the local Open_vSwitch db lacks system-id / ovlmgr.io/nb
+	CodeNoAddress      = 102 // the network's subnet is full
+	CodeAddressRefused = 103 // a requested IP/MAC is invalid, outside the subnet or in use
+	CodeExists         = 104 // this container interface is already attached
+)
+
+// STATUS codes of the 1.1 spec.
+const (
+	CodePluginNotAvailable  = 50 // ADD would not work now
+	CodeLimitedConnectivity = 51 // existing containers may be affected too
+)
+
+// DefaultReadyTimeout bounds ADD's wait for the address and ovn-installed.
+const DefaultReadyTimeout = 30 * time.Second
+
+// GeneveOverhead is what OVN's Geneve encapsulation costs over IPv4.
+const GeneveOverhead = 58
+
+// Config is one plugin entry of a conflist, plus what the runtime injects.
+type Config struct {
+	types.PluginConf
+	// Network is the ovlmgr network; default: the config name.
+	Network string `json:"network,omitempty"`
+	// NB are the Northbound endpoints; default: the node's Open_vSwitch
+	// external_ids:ovlmgr.io/nb written by `ovlmgr node join`.
+	NB string `json:"nb,omitempty"`
+	// OVS is the local Open_vSwitch db; default unix:$OVS_RUNDIR/db.sock.
+	OVS string `json:"ovs,omitempty"`
+	// MTU overrides the network's and the derived MTU.
+	MTU int `json:"mtu,omitempty"`
+	// ReadyTimeout is a Go duration ("30s") or a number of seconds.
+	ReadyTimeout Duration `json:"readyTimeout,omitempty"`
+	LogFile      string   `json:"logFile,omitempty"`
+	LogLevel     string   `json:"logLevel,omitempty"`
+
+	RuntimeConfig RuntimeConfig `json:"runtimeConfig,omitempty"`
+	// Old spelling of the GC list (libcni before #1101).
+	Attachments []types.GCAttachment `json:"cni.dev/attachments,omitempty"`
+}
+
+// RuntimeConfig holds the capabilities we honour.
+type RuntimeConfig struct {
+	IPs     []string `json:"ips,omitempty"`
+	MAC     string   `json:"mac,omitempty"`
+	Aliases []string `json:"aliases,omitempty"`
+}
+
+// Duration accepts "30s" or a number of seconds.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil || v <= 0 {
+			return fmt.Errorf("want a positive duration such as \"30s\", got %q", s)
+		}
+		d.Duration = v
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil || f <= 0 {
+		return fmt.Errorf("want a positive duration such as \"30s\" or a number of seconds, got %s", b)
+	}
+	d.Duration = time.Duration(f * float64(time.Second))
+	return nil
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// cniErr builds a CNI error.
+func cniErr(code uint, msg string, details ...string) *types.Error {
+	return types.NewError(code, msg, strings.Join(details, "; "))
+}
+
+// ParseConfig decodes stdin: bad JSON is code 6, a wrong type or value
+// code 7 naming the key. Unknown keys are ignored.
+func ParseConfig(stdin []byte) (*Config, error) {
+	c := &Config{}
+	if err := json.Unmarshal(stdin, c); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key %q: want %s, got %s", te.Field, te.Type, te.Value))
+		}
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, cniErr(types.ErrDecodingFailure, fmt.Sprintf("decode config: %v", err))
+		}
+		// Errors from our own UnmarshalJSON: name the key.
+		if strings.Contains(err.Error(), "duration") {
+			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"readyTimeout\": %v", err))
+		}
+		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config: %v", err))
+	}
+	if c.Network == "" {
+		c.Network = c.Name
+	}
+	if c.Network == "" {
+		return nil, cniErr(types.ErrInvalidNetworkConfig, `config key "network": empty and no "name" to default to`)
+	}
+	if !nameRE.MatchString(c.Network) {
+		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"network\": %q: want [A-Za-z0-9][A-Za-z0-9_.-]*", c.Network))
+	}
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 9000) {
+		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"mtu\": %d: want 576 to 9000", c.MTU))
+	}
+	if c.NB != "" {
+		if _, err := dbconn.ParseEndpoints(c.NB); err != nil {
+			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"nb\": %v", err))
+		}
+	}
+	if c.OVS != "" {
+		if _, err := dbconn.ParseEndpoints(c.OVS); err != nil {
+			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"ovs\": %v", err))
+		}
+	}
+	switch c.LogLevel {
+	case "", "error", "info", "debug":
+	default:
+		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"logLevel\": %q: want error, info or debug", c.LogLevel))
+	}
+	if c.ReadyTimeout.Duration == 0 {
+		c.ReadyTimeout.Duration = DefaultReadyTimeout
+	}
+	if c.RawPrevResult != nil {
+		if err := version.ParsePrevResult(&c.PluginConf); err != nil {
+			return nil, cniErr(types.ErrDecodingFailure, fmt.Sprintf("decode prevResult: %v", err))
+		}
+	}
+	return c, nil
+}
+
+// Args are the CNI_ARGS keys we read.
+type Args struct {
+	types.CommonArgs
+	IP                types.UnmarshallableString
+	MAC               types.UnmarshallableString
+	K8S_POD_NAME      types.UnmarshallableString //nolint:revive // CNI_ARGS key
+	K8S_POD_NAMESPACE types.UnmarshallableString //nolint:revive // CNI_ARGS key
+}
+
+// request is the requested IP (zero: IPAM) and MAC (nil: derived).
+type request struct {
+	IP  netip.Addr
+	MAC net.HardwareAddr
+}
+
+// parseRequest reads runtimeConfig ips/mac and CNI_ARGS IP=/MAC= (runtimeConfig wins).
+func parseRequest(c *Config, cniArgs string) (request, error) {
+	var r request
+	a := Args{}
+	if cniArgs != "" {
+		if err := types.LoadArgs(cniArgs, &a); err != nil {
+			return r, cniErr(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_ARGS: %v", err))
+		}
+	}
+	ipStr, macStr := string(a.IP), string(a.MAC)
+	src := "CNI_ARGS IP"
+	if len(c.RuntimeConfig.IPs) > 0 {
+		if len(c.RuntimeConfig.IPs) > 1 {
+			return r, cniErr(CodeAddressRefused, fmt.Sprintf("runtimeConfig ips %v: only one IPv4 address is supported", c.RuntimeConfig.IPs))
+		}
+		ipStr, src = c.RuntimeConfig.IPs[0], "runtimeConfig ips"
+	}
+	if ipStr != "" {
+		s := ipStr
+		if p, err := netip.ParsePrefix(s); err == nil {
+			s = p.Addr().String()
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil || !ip.Is4() {
+			return r, cniErr(CodeAddressRefused, fmt.Sprintf("%s %q: want an IPv4 address such as 198.19.0.10", src, ipStr))
+		}
+		r.IP = ip
+	}
+	msrc := "CNI_ARGS MAC"
+	if c.RuntimeConfig.MAC != "" {
+		macStr, msrc = c.RuntimeConfig.MAC, "runtimeConfig mac"
+	}
+	if macStr != "" {
+		m, err := net.ParseMAC(macStr)
+		if err != nil || len(m) != 6 || m[0]&1 == 1 {
+			return r, cniErr(CodeAddressRefused, fmt.Sprintf("%s %q: want a unicast MAC such as 0a:58:c6:13:00:0a", msrc, macStr))
+		}
+		r.MAC = m
+	}
+	return r, nil
+}
+
+// logger writes to logFile or stderr, never stdout.
+type logger struct {
+	l     *log.Logger
+	level int
+	close func()
+}
+
+func newLogger(c *Config, verb, container, ifName string) *logger {
+	var w io.Writer = os.Stderr
+	closer := func() {}
+	if c != nil && c.LogFile != "" {
+		if f, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640); err == nil {
+			w, closer = f, func() { f.Close() }
+		}
+	}
+	lv := 1
+	if c != nil {
+		switch c.LogLevel {
+		case "error":
+			lv = 0
+		case "debug":
+			lv = 2
+		}
+	}
+	prefix := fmt.Sprintf("ovlmgr-cni %s %.12s/%s: ", verb, container, ifName)
+	return &logger{l: log.New(w, prefix, log.LstdFlags|log.Lmicroseconds), level: lv, close: closer}
+}
+
+func (l *logger) Infof(f string, a ...interface{}) {
+	if l.level >= 1 {
+		l.l.Printf(f, a...)
+	}
+}
+func (l *logger) Debugf(f string, a ...interface{}) {
+	if l.level >= 2 {
+		l.l.Printf(f, a...)
+	}
+}
+func (l *logger) Errorf(f string, a ...interface{}) { l.l.Printf("error: "+f, a...) }
+
+// resultFromPrev converts a prevResult to the current type (nil if none).
+func resultFromPrev(c *Config) (*current.Result, error) {
+	if c.PrevResult == nil {
+		return nil, nil
+	}
+	r, err := current.NewResultFromResult(c.PrevResult)
+	if err != nil {
+		return nil, cniErr(types.ErrDecodingFailure, fmt.Sprintf("convert prevResult: %v", err))
+	}
+	return r, nil
+}

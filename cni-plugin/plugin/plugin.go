@@ -1,0 +1,612 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
+)
+
+// Funcs returns the verbs for skel.PluginMainFuncs.
+func Funcs() skel.CNIFuncs {
+	return skel.CNIFuncs{Add: CmdAdd, Del: CmdDel, Check: CmdCheck, Status: CmdStatus, GC: CmdGC}
+}
+
+// connectTimeout bounds connecting to each database.
+const connectTimeout = 5 * time.Second
+
+// node is what the plugin learns from the node's Open_vSwitch db.
+type node struct {
+	ovs      client.Client
+	systemID string
+	nbEP     string
+	encapIP  string
+	sbEP     string
+}
+
+func (n *node) close() {
+	if n != nil && n.ovs != nil {
+		n.ovs.Close()
+	}
+}
+
+// openNode connects the local Open_vSwitch db and reads the node's settings.
+func openNode(ctx context.Context, c *Config, needNB bool) (*node, error) {
+	ep := c.OVS
+	if ep == "" {
+		ep = dbconn.DefaultOVS()
+	}
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	ovs, err := vsdb.Connect(cctx, ep)
+	if err != nil {
+		return nil, cniErr(types.ErrTryAgainLater, fmt.Sprintf("local Open_vSwitch db: %v", err))
+	}
+	root, err := vsdb.Root(cctx, ovs)
+	if err != nil {
+		ovs.Close()
+		return nil, cniErr(types.ErrTryAgainLater, fmt.Sprintf("local Open_vSwitch db %s: %v", ep, err))
+	}
+	n := &node{ovs: ovs, systemID: root.ExternalIDs["system-id"], nbEP: c.NB,
+		encapIP: root.ExternalIDs["ovn-encap-ip"], sbEP: root.ExternalIDs["ovn-remote"]}
+	if n.systemID == "" {
+		ovs.Close()
+		return nil, cniErr(CodeNodeNotJoined, fmt.Sprintf("local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN (run ovlmgr node join)", ep))
+	}
+	if n.nbEP == "" {
+		n.nbEP = root.ExternalIDs["ovlmgr.io/nb"]
+	}
+	if needNB && n.nbEP == "" {
+		ovs.Close()
+		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"nb\": not set, and the local Open_vSwitch db %s has no external_ids:ovlmgr.io/nb (run ovlmgr node join --nb ...)", ep))
+	}
+	return n, nil
+}
+
+func connectNB(ctx context.Context, ep string) (client.Client, error) {
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	nb, err := dbconn.ConnectNB(cctx, ep)
+	if err != nil {
+		return nil, cniErr(types.ErrTryAgainLater, fmt.Sprintf("OVN Northbound: %v", err))
+	}
+	return nb, nil
+}
+
+// names of everything a container interface owns, from container ID + ifname.
+type names struct {
+	lsp, host string
+}
+
+func namesFor(containerID, ifName string) names {
+	return names{lsp: ovnport.Name(containerID, ifName), host: ovsport.HostIfName(containerID, ifName)}
+}
+
+// netInfo is the network as the plugin needs it.
+type netInfo struct {
+	name    string
+	subnet  netip.Prefix
+	gateway netip.Addr
+	mtu     int
+}
+
+func getNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, error) {
+	n, err := network.Get(ctx, nb, name)
+	if err != nil {
+		if errors.Is(err, network.ErrNotFound) {
+			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"network\": %v", err))
+		}
+		return nil, cniErr(types.ErrTryAgainLater, err.Error())
+	}
+	sub, err := netip.ParsePrefix(n.Subnet)
+	if err != nil {
+		return nil, cniErr(CodeInternal, fmt.Sprintf("network %q: subnet %q: %v", name, n.Subnet, err))
+	}
+	gw, _ := netip.ParseAddr(n.Gateway)
+	return &netInfo{name: name, subnet: sub, gateway: gw, mtu: n.MTU}, nil
+}
+
+// mtuFor picks the container MTU: config, network, else the MTU of the
+// interface holding the node's encap IP minus the Geneve overhead.
+func mtuFor(c *Config, ni *netInfo, nd *node) (int, error) {
+	if c.MTU != 0 {
+		return c.MTU, nil
+	}
+	if ni.mtu != 0 {
+		return ni.mtu, nil
+	}
+	ip, err := netip.ParseAddr(nd.encapIP)
+	if err != nil {
+		return 0, cniErr(CodeNodeNotJoined, fmt.Sprintf("node's external_ids:ovn-encap-ip %q: not an IP (run ovlmgr node join)", nd.encapIP))
+	}
+	mtu, _, err := ovsport.LinkMTUOf(ip)
+	if err != nil {
+		return 0, cniErr(CodeNodeNotJoined, fmt.Sprintf("MTU of the encap interface: %v", err))
+	}
+	over := GeneveOverhead
+	if ip.Is6() {
+		over = 78
+	}
+	return mtu - over, nil
+}
+
+// asCNIError maps errors from ovn/port and ovs/port to CNI errors.
+func asCNIError(err error) error {
+	var te *types.Error
+	if errors.As(err, &te) {
+		return te
+	}
+	var nr *ovsport.NotReadyError
+	switch {
+	case errors.Is(err, ovnport.ErrNoAddress):
+		return cniErr(CodeNoAddress, err.Error())
+	case errors.Is(err, ovnport.ErrAddressInUse):
+		return cniErr(CodeAddressRefused, err.Error())
+	case errors.Is(err, ovnport.ErrExists):
+		return cniErr(CodeExists, err.Error())
+	case errors.Is(err, ovnport.ErrNetworkNotFound):
+		return cniErr(types.ErrInvalidNetworkConfig, "config key \"network\": "+err.Error())
+	case errors.Is(err, ovnport.ErrNoIPAM), errors.As(err, &nr), errors.Is(err, context.DeadlineExceeded):
+		return cniErr(types.ErrTryAgainLater, err.Error())
+	case strings.Contains(err.Error(), "ip ") && (strings.Contains(err.Error(), "outside") || strings.Contains(err.Error(), "gateway") || strings.Contains(err.Error(), "broadcast") || strings.Contains(err.Error(), "network address")):
+		return cniErr(CodeAddressRefused, err.Error())
+	}
+	return cniErr(CodeInternal, err.Error())
+}
+
+// CmdAdd creates the NB port (address from OVN IPAM or requested), the
+// veth, plugs it into br-int and waits for ovn-installed. Any failure
+// removes what it made.
+func CmdAdd(args *skel.CmdArgs) (err error) {
+	c, err := ParseConfig(args.StdinData)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, "ADD", args.ContainerID, args.IfName)
+	defer log.close()
+	start := time.Now()
+	defer func() {
+		if err != nil {
+			log.Errorf("%v", err)
+		} else {
+			log.Infof("done in %s", time.Since(start).Round(time.Millisecond))
+		}
+	}()
+	req, err := parseRequest(c, args.Args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.ReadyTimeout.Duration+2*connectTimeout)
+	defer cancel()
+	nd, err := openNode(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer nd.close()
+	nb, err := connectNB(ctx, nd.nbEP)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	ni, err := getNetwork(ctx, nb, c.Network)
+	if err != nil {
+		return err
+	}
+	if req.IP.IsValid() && !ni.subnet.Contains(req.IP) {
+		return cniErr(CodeAddressRefused, fmt.Sprintf("requested ip %s: outside network %s subnet %s", req.IP, ni.name, ni.subnet))
+	}
+	mtu, err := mtuFor(c, ni, nd)
+	if err != nil {
+		return err
+	}
+	nm := namesFor(args.ContainerID, args.IfName)
+	rctx, rcancel := context.WithTimeout(ctx, c.ReadyTimeout.Duration)
+	defer rcancel()
+
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	cleanCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 10*time.Second)
+	}
+
+	p, err := ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
+		Node: nd.systemID, Container: args.ContainerID, IfName: args.IfName, MAC: req.MAC, IP: req.IP})
+	if err != nil {
+		return asCNIError(err)
+	}
+	undo = append(undo, func() {
+		cctx, cc := cleanCtx()
+		defer cc()
+		if e := ovnport.Delete(cctx, nb, p.Name); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
+	mac, _ := net.ParseMAC(p.MAC)
+	addr := netip.PrefixFrom(p.IP, ni.subnet.Bits())
+	veth, err := ovsport.SetupVeth(ovsport.VethSpec{NetNS: args.Netns, IfName: args.IfName, HostName: nm.host,
+		MAC: mac, MTU: mtu, Addr: addr, Gateway: ni.gateway})
+	if err != nil {
+		if strings.Contains(err.Error(), "already exists in") {
+			return cniErr(CodeExists, err.Error())
+		}
+		return cniErr(CodeInternal, err.Error())
+	}
+	undo = append(undo, func() {
+		if e := ovsport.DelVeth(args.Netns, args.IfName, nm.host); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: args.ContainerID,
+		MAC: p.MAC, Container: args.ContainerID, IfName: args.IfName, Network: ni.name})
+	if err != nil {
+		return asCNIError(err)
+	}
+	undo = append(undo, func() {
+		cctx, cc := cleanCtx()
+		defer cc()
+		if e := ovsport.Unplug(cctx, nd.ovs, nm.host); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	if err := ovsport.WaitInstalled(rctx, nd.ovs, nm.host, ifaceUUID); err != nil {
+		var nr *ovsport.NotReadyError
+		if errors.As(err, &nr) && nr.Attached {
+			nr.Reason = diagnose(nd, p.Name)
+		}
+		return asCNIError(fmt.Errorf("port %s: %w", p.Name, err))
+	}
+	log.Debugf("ovn-installed after %s", time.Since(start).Round(time.Millisecond))
+
+	res := &current.Result{CNIVersion: current.ImplementedSpecVersion}
+	if prev, err := resultFromPrev(c); err != nil {
+		return err
+	} else if prev != nil {
+		res = prev
+	}
+	hostIdx := len(res.Interfaces)
+	res.Interfaces = append(res.Interfaces,
+		&current.Interface{Name: nm.host, Mac: veth.HostMAC, Mtu: mtu},
+		&current.Interface{Name: args.IfName, Mac: p.MAC, Mtu: mtu, Sandbox: args.Netns})
+	res.IPs = append(res.IPs, &current.IPConfig{
+		Interface: current.Int(hostIdx + 1),
+		Address:   net.IPNet{IP: p.IP.AsSlice(), Mask: net.CIDRMask(ni.subnet.Bits(), 32)},
+		Gateway:   ni.gateway.AsSlice(),
+	})
+	if ni.gateway.IsValid() {
+		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: ni.gateway.AsSlice()})
+	}
+	return types.PrintResult(res, c.CNIVersion)
+}
+
+// diagnose says which step of binding did not happen, asking SB (on the
+// failure path only) who claimed the port and whether ovn-controller runs.
+func diagnose(nd *node, lsp string) string {
+	if _, ok := controllerPID(); !ok {
+		return "ovn-controller is not running on this node (no live pid in " + pidfilePath() + ")"
+	}
+	if nd.sbEP == "" {
+		return "not claimed or flows not installed (node has no ovn-remote to ask SB)"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	sb, err := dbconn.ConnectSB(ctx, nd.sbEP)
+	if err != nil {
+		return "ovn-controller did not set ovn-installed; SB unreachable to say why: " + err.Error()
+	}
+	defer sb.Close()
+	pb := &sbdb.PortBinding{LogicalPort: lsp}
+	var rows []*sbdb.PortBinding
+	if err := dbconn.Select(ctx, sb, pb, &rows, model.Condition{Field: &pb.LogicalPort, Function: ovsdb.ConditionEqual, Value: lsp}); err != nil {
+		return "ovn-controller did not set ovn-installed; SB query failed: " + err.Error()
+	}
+	if len(rows) == 0 {
+		return "ovn-northd has not created the SB Port_Binding (is ovn-northd running?)"
+	}
+	if rows[0].Chassis == nil {
+		return fmt.Sprintf("port not claimed by any chassis: ovn-controller on this node (system-id %s) has not bound it", nd.systemID)
+	}
+	ch := &sbdb.Chassis{UUID: *rows[0].Chassis}
+	var chs []*sbdb.Chassis
+	_ = dbconn.Select(ctx, sb, ch, &chs, model.Condition{Field: &ch.UUID, Function: ovsdb.ConditionEqual, Value: *rows[0].Chassis})
+	if len(chs) > 0 && chs[0].Name != nd.systemID {
+		return fmt.Sprintf("port claimed by chassis %s, not this node (%s)", chs[0].Name, nd.systemID)
+	}
+	return "claimed by this node, but ovn-controller has not installed its flows (ovn-installed not set)"
+}
+
+func pidfilePath() string {
+	dir := os.Getenv("OVN_RUNDIR")
+	if dir == "" {
+		dir = "/var/run/ovn"
+	}
+	return filepath.Join(dir, "ovn-controller.pid")
+}
+
+// controllerPID reads ovn-controller's pidfile and checks the process lives.
+func controllerPID() (int, bool) {
+	b, err := os.ReadFile(pidfilePath())
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return pid, false
+	}
+	// A zombie counts as stopped.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if f := strings.Fields(string(st)); len(f) > 2 && f[2] == "Z" {
+			return pid, false
+		}
+	}
+	return pid, true
+}
+
+// CmdDel removes the OVS port, the veth and the NB port, found from the
+// container ID and ifname alone. Anything already gone is fine.
+func CmdDel(args *skel.CmdArgs) (err error) {
+	c, err := ParseConfig(args.StdinData)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, "DEL", args.ContainerID, args.IfName)
+	defer log.close()
+	defer func() {
+		if err != nil {
+			log.Errorf("%v", err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), c.ReadyTimeout.Duration)
+	defer cancel()
+	nd, err := openNode(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer nd.close()
+	nm := namesFor(args.ContainerID, args.IfName)
+	if err := ovsport.Unplug(ctx, nd.ovs, nm.host); err != nil {
+		return asCNIError(err)
+	}
+	if err := ovsport.DelVeth(args.Netns, args.IfName, nm.host); err != nil {
+		return asCNIError(err)
+	}
+	nb, err := connectNB(ctx, nd.nbEP)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	if err := ovnport.Delete(ctx, nb, nm.lsp); err != nil {
+		return asCNIError(err)
+	}
+	log.Debugf("deleted %s / %s", nm.lsp, nm.host)
+	return nil
+}
+
+// CmdCheck verifies what ADD made, from prevResult.
+func CmdCheck(args *skel.CmdArgs) error {
+	c, err := ParseConfig(args.StdinData)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, "CHECK", args.ContainerID, args.IfName)
+	defer log.close()
+	err = check(c, args)
+	if err != nil {
+		log.Errorf("%v", err)
+	}
+	return err
+}
+
+func check(c *Config, args *skel.CmdArgs) error {
+	prev, err := resultFromPrev(c)
+	if err != nil {
+		return err
+	}
+	if prev == nil {
+		return cniErr(types.ErrInvalidNetworkConfig, "CHECK needs prevResult")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.ReadyTimeout.Duration)
+	defer cancel()
+	nd, err := openNode(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer nd.close()
+	nb, err := connectNB(ctx, nd.nbEP)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	ni, err := getNetwork(ctx, nb, c.Network)
+	if err != nil {
+		return err
+	}
+	nm := namesFor(args.ContainerID, args.IfName)
+	// Our IP in prevResult: the one on the interface named IfName in the sandbox.
+	var addr netip.Prefix
+	var mac string
+	mtu := 0
+	for _, ipc := range prev.IPs {
+		if ipc.Interface == nil || *ipc.Interface >= len(prev.Interfaces) {
+			continue
+		}
+		ifc := prev.Interfaces[*ipc.Interface]
+		if ifc.Name == args.IfName && ifc.Sandbox != "" {
+			a, _ := netip.AddrFromSlice(ipc.Address.IP.To4())
+			ones, _ := ipc.Address.Mask.Size()
+			addr, mac, mtu = netip.PrefixFrom(a, ones), ifc.Mac, ifc.Mtu
+		}
+	}
+	if !addr.IsValid() {
+		return cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("prevResult has no address for interface %s", args.IfName))
+	}
+	p, err := ovnport.Get(ctx, nb, nm.lsp)
+	if err != nil {
+		return cniErr(CodeInternal, fmt.Sprintf("NB port: %v", err))
+	}
+	if p.IP != addr.Addr() || !strings.EqualFold(p.MAC, mac) {
+		return cniErr(CodeInternal, fmt.Sprintf("NB port %s has %s %s; prevResult says %s %s", p.Name, p.MAC, p.IP, mac, addr.Addr()))
+	}
+	if p.Node != nd.systemID {
+		return cniErr(CodeInternal, fmt.Sprintf("NB port %s is for node %s, this is %s", p.Name, p.Node, nd.systemID))
+	}
+	hw, _ := net.ParseMAC(mac)
+	if err := ovsport.CheckVeth(ovsport.VethSpec{NetNS: args.Netns, IfName: args.IfName, HostName: nm.host,
+		MAC: hw, MTU: mtu, Addr: addr, Gateway: ni.gateway}); err != nil {
+		return cniErr(CodeInternal, err.Error())
+	}
+	ifc, err := ovsport.Get(ctx, nd.ovs, nm.host)
+	if err != nil {
+		return cniErr(types.ErrTryAgainLater, err.Error())
+	}
+	switch {
+	case ifc == nil:
+		return cniErr(CodeInternal, fmt.Sprintf("OVS interface %s missing from br-int", nm.host))
+	case ifc.IfaceID != nm.lsp || ifc.IfaceIDVer != args.ContainerID:
+		return cniErr(CodeInternal, fmt.Sprintf("OVS interface %s has iface-id %s ver %s, want %s ver %s", nm.host, ifc.IfaceID, ifc.IfaceIDVer, nm.lsp, args.ContainerID))
+	case !ifc.Installed:
+		return cniErr(CodeInternal, fmt.Sprintf("OVS interface %s: not ovn-installed", nm.host))
+	}
+	if _, ok := controllerPID(); !ok {
+		return cniErr(CodeInternal, "ovn-controller is not running on this node")
+	}
+	return nil
+}
+
+// CmdStatus answers whether an ADD would work now: 0, or 50 naming why not.
+func CmdStatus(args *skel.CmdArgs) error {
+	c, err := ParseConfig(args.StdinData)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*connectTimeout)
+	defer cancel()
+	unavailable := func(msg string) error { return cniErr(CodePluginNotAvailable, msg) }
+	nd, err := openNode(ctx, c, true)
+	if err != nil {
+		var te *types.Error
+		if errors.As(err, &te) && te.Code == types.ErrInvalidNetworkConfig {
+			return err
+		}
+		return unavailable(err.Error())
+	}
+	defer nd.close()
+	if _, ok := controllerPID(); !ok {
+		return unavailable("ovn-controller is not running on this node (no live pid in " + pidfilePath() + ")")
+	}
+	br, err := vsdb.Bridge(ctx, nd.ovs, ovsport.DefaultBridge)
+	if err != nil || br == nil {
+		return unavailable("bridge br-int missing in the local Open_vSwitch db")
+	}
+	nb, err := connectNB(ctx, nd.nbEP)
+	if err != nil {
+		return unavailable(err.Error())
+	}
+	defer nb.Close()
+	n, err := network.Get(ctx, nb, c.Network)
+	if err != nil {
+		if errors.Is(err, network.ErrNotFound) {
+			return cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"network\": %v", err))
+		}
+		return unavailable(err.Error())
+	}
+	if n.Free <= 0 {
+		return unavailable(fmt.Sprintf("no free address in %s (%s)", n.Name, n.Subnet))
+	}
+	return nil
+}
+
+// CmdGC removes this node's ports of this network whose container ID and
+// ifname are not in cni.dev/valid-attachments (or cni.dev/attachments).
+func CmdGC(args *skel.CmdArgs) error {
+	c, err := ParseConfig(args.StdinData)
+	if err != nil {
+		return err
+	}
+	log := newLogger(c, "GC", "-", "-")
+	defer log.close()
+	valid := map[types.GCAttachment]bool{}
+	for _, a := range append(append([]types.GCAttachment{}, c.ValidAttachments...), c.Attachments...) {
+		valid[a] = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.ReadyTimeout.Duration)
+	defer cancel()
+	nd, err := openNode(ctx, c, true)
+	if err != nil {
+		return err
+	}
+	defer nd.close()
+	nb, err := connectNB(ctx, nd.nbEP)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	ports, err := ovnport.List(ctx, nb, ovnport.Filter{Network: c.Network, Node: nd.systemID})
+	if err != nil {
+		return cniErr(types.ErrTryAgainLater, err.Error())
+	}
+	ifaces, err := ovsport.List(ctx, nd.ovs)
+	if err != nil {
+		return cniErr(types.ErrTryAgainLater, err.Error())
+	}
+	type att struct{ ctr, ifn string }
+	stale := map[att]bool{}
+	for _, p := range ports {
+		if !valid[types.GCAttachment{ContainerID: p.Container, IfName: p.IfName}] {
+			stale[att{p.Container, p.IfName}] = true
+		}
+	}
+	for _, i := range ifaces {
+		if i.Network == c.Network && !valid[types.GCAttachment{ContainerID: i.Container, IfName: i.IfName}] {
+			stale[att{i.Container, i.IfName}] = true
+		}
+	}
+	var errs []string
+	for a := range stale {
+		nm := namesFor(a.ctr, a.ifn)
+		if err := ovsport.Unplug(ctx, nd.ovs, nm.host); err != nil {
+			errs = append(errs, err.Error())
+		}
+		if err := ovsport.DelVeth("", a.ifn, nm.host); err != nil {
+			errs = append(errs, err.Error())
+		}
+		if err := ovnport.Delete(ctx, nb, nm.lsp); err != nil {
+			errs = append(errs, err.Error())
+		}
+		log.Infof("removed stale %s/%s (%s)", a.ctr, a.ifn, nm.lsp)
+	}
+	if len(errs) > 0 {
+		return cniErr(CodeInternal, fmt.Sprintf("GC of network %s: %d error(s)", c.Network, len(errs)), errs...)
+	}
+	return nil
+}

@@ -1,0 +1,343 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/ovn-kubernetes/libovsdb/client"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+)
+
+// cniVersions are the spec versions every CNI behaviour is tested over.
+var cniVersions = []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}
+
+// cniBuild is the ovlmgr-cni binary built once per test process.
+var cniBuild struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// cniPluginDir builds ./cni-plugin into a temporary directory once and
+// returns that directory (the runtime's CNI_PATH). cniTeardown removes it.
+func cniPluginDir(t testing.TB) string {
+	t.Helper()
+	cniBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "ovlmgr-cni-test-")
+		if err != nil {
+			cniBuild.err = err
+			return
+		}
+		cniBuild.dir = dir
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "ovlmgr-cni"), "../cni-plugin").CombinedOutput()
+		if err != nil {
+			cniBuild.err = fmt.Errorf("go build ../cni-plugin: %v: %s", err, out)
+		}
+	})
+	if cniBuild.err != nil {
+		t.Fatal(cniBuild.err)
+	}
+	return cniBuild.dir
+}
+
+// cniTeardown removes the built plugin (called from TestMain).
+func cniTeardown() {
+	if cniBuild.dir != "" {
+		os.RemoveAll(cniBuild.dir)
+	}
+}
+
+// nodeExec runs plugins the way a runtime on that node would: inside the
+// node's network namespace with the node's environment (OVS_RUNDIR...).
+type nodeExec struct {
+	node *lab.Node
+	// stderr collects the plugin's log lines.
+	mu     sync.Mutex
+	stderr bytes.Buffer
+}
+
+func (e *nodeExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
+	cmd := nsexec.Command(ctx, e.node.NetNSPath, e.node.Env, pluginPath)
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "CNI_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(stdin), &stdout, &stderr
+	err := cmd.Run()
+	e.mu.Lock()
+	e.stderr.Write(stderr.Bytes())
+	e.mu.Unlock()
+	if err != nil {
+		emsg := &types.Error{}
+		if stdout.Len() == 0 {
+			emsg.Msg = fmt.Sprintf("plugin failed with no message on stdout: %v: %s", err, stderr.String())
+		} else if perr := json.Unmarshal(stdout.Bytes(), emsg); perr != nil {
+			emsg.Msg = fmt.Sprintf("plugin failed, stdout %q not an error: %v", stdout.String(), perr)
+		}
+		return nil, emsg
+	}
+	return stdout.Bytes(), nil
+}
+
+func (e *nodeExec) FindInPath(plugin string, paths []string) (string, error) {
+	return invoke.FindInPath(plugin, paths)
+}
+
+func (e *nodeExec) Decode(b []byte) (version.PluginInfo, error) {
+	return (&version.PluginDecoder{}).Decode(b)
+}
+
+// runtime is a CNI runtime on one lab node (libcni with its own cache dir).
+type runtime struct {
+	node *lab.Node
+	cni  *libcni.CNIConfig
+	exec *nodeExec
+}
+
+func newRuntime(t testing.TB, node *lab.Node) *runtime {
+	t.Helper()
+	e := &nodeExec{node: node}
+	return &runtime{node: node, exec: e, cni: libcni.NewCNIConfigWithCacheDir([]string{cniPluginDir(t)}, t.TempDir(), e)}
+}
+
+// confList builds a conflist for network net at spec version ver; extra keys
+// go into the plugin entry.
+func confList(t testing.TB, net, ver string, extra map[string]interface{}) *libcni.NetworkConfigList {
+	t.Helper()
+	p := map[string]interface{}{"type": "ovlmgr-cni", "network": net, "capabilities": map[string]bool{"ips": true, "mac": true}}
+	for k, v := range extra {
+		p[k] = v
+	}
+	b, err := json.Marshal(map[string]interface{}{"cniVersion": ver, "name": net, "plugins": []interface{}{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		t.Fatalf("conflist %s: %v", b, err)
+	}
+	return l
+}
+
+// container is a network namespace wired by the plugin.
+type container struct {
+	id     string
+	ifName string
+	ns     ns.NetNS
+	rt     *runtime
+	list   *libcni.NetworkConfigList
+	conf   *libcni.RuntimeConf
+	result *current.Result
+}
+
+var ctrSeq struct {
+	mu sync.Mutex
+	n  int
+}
+
+// newContainer makes a namespace (removed at test end) and its runtime conf.
+func newContainer(t testing.TB, rt *runtime, list *libcni.NetworkConfigList) *container {
+	t.Helper()
+	netns, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = netns.Close()
+		_ = testutils.UnmountNS(netns)
+	})
+	ctrSeq.mu.Lock()
+	ctrSeq.n++
+	id := fmt.Sprintf("ctr%d-%d-%d", os.Getpid(), ctrSeq.n, time.Now().UnixNano()%100000)
+	ctrSeq.mu.Unlock()
+	return &container{id: id, ifName: "eth0", ns: netns, rt: rt, list: list,
+		conf: &libcni.RuntimeConf{ContainerID: id, NetNS: netns.Path(), IfName: "eth0"}}
+}
+
+// add runs ADD and keeps the result converted to the current version.
+func (c *container) add(ctx context.Context) error {
+	r, err := c.rt.cni.AddNetworkList(ctx, c.list, c.conf)
+	if err != nil {
+		return err
+	}
+	cr, err := current.NewResultFromResult(r)
+	if err != nil {
+		return err
+	}
+	c.result = cr
+	return nil
+}
+
+func (c *container) del(ctx context.Context) error {
+	return c.rt.cni.DelNetworkList(ctx, c.list, c.conf)
+}
+
+// mustAdd runs ADD and registers a DEL at test end.
+func (c *container) mustAdd(t testing.TB, ctx context.Context) {
+	t.Helper()
+	if err := c.add(ctx); err != nil {
+		t.Fatalf("ADD %s on %s: %v\nplugin log:\n%s", c.id, c.rt.node.Name, err, c.rt.exec.stderr.String())
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.del(ctx); err != nil {
+			t.Errorf("cleanup DEL %s: %v", c.id, err)
+		}
+	})
+}
+
+// ip returns the container's IPv4 address.
+func (c *container) ip() net.IP {
+	for _, ipc := range c.result.IPs {
+		if ipc.Address.IP.To4() != nil {
+			return ipc.Address.IP
+		}
+	}
+	return nil
+}
+
+// mtu is the container interface MTU from the result (read from the link
+// when the result's version has no mtu field).
+func (c *container) mtu(t testing.TB) int {
+	mtu := 0
+	err := c.ns.Do(func(ns.NetNS) error {
+		ifc, err := net.InterfaceByName(c.ifName)
+		if err != nil {
+			return err
+		}
+		mtu = ifc.MTU
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mtu
+}
+
+// ping runs ping inside the container; trap 4: first packet to a new
+// tunnel peer may be dropped, so it retries (-c count, -w deadline).
+func (c *container) ping(ctx context.Context, dst net.IP, extra ...string) error {
+	args := append([]string{"-n", "-q", "-c", "1", "-W", "1"}, extra...)
+	args = append(args, dst.String())
+	var last error
+	for i := 0; i < 5; i++ {
+		out, err := nsexec.Command(ctx, c.ns.Path(), nil, "ping", args...).CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		last = fmt.Errorf("ping %v from %s: %v: %s", args, c.id, err, out)
+	}
+	return last
+}
+
+// tcpTransfer sends n bytes from c to srv over TCP and checks they arrive.
+func tcpTransfer(ctx context.Context, srv, cl *container, n int) error {
+	var ln net.Listener
+	if err := srv.ns.Do(func(ns.NetNS) error {
+		var err error
+		ln, err = net.Listen("tcp4", net.JoinHostPort(srv.ip().String(), "0"))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer ln.Close()
+	got := make(chan int64, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		k, _ := io.Copy(io.Discard, conn)
+		got <- k
+	}()
+	var conn net.Conn
+	err := cl.ns.Do(func(ns.NetNS) error {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		var err error
+		for i := 0; i < 3; i++ {
+			if conn, err = d.DialContext(ctx, "tcp4", ln.Addr().String()); err == nil {
+				return nil
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", ln.Addr(), err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	buf := bytes.Repeat([]byte("ovlmgr-"), 1<<14)
+	sent := 0
+	for sent < n {
+		k, err := conn.Write(buf[:min(len(buf), n-sent)])
+		if err != nil {
+			conn.Close()
+			return fmt.Errorf("write after %d bytes: %w", sent, err)
+		}
+		sent += k
+	}
+	conn.Close()
+	if k := <-got; k != int64(n) {
+		return fmt.Errorf("server received %d bytes; sent %d", k, n)
+	}
+	return nil
+}
+
+// cniNB connects to the lab's NB.
+func cniNB(t testing.TB, l *lab.Lab) client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nb, err := dbconn.ConnectNB(ctx, l.NB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nb.Close)
+	return nb
+}
+
+// cniNetwork creates a network removed at test end.
+func cniNetwork(t testing.TB, nb client.Client, name, subnet string) *network.Network {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := network.Create(ctx, nb, network.Spec{Name: name, Subnet: subnet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := network.Delete(ctx, nb, name, true); err != nil {
+			t.Errorf("cleanup network %s: %v", name, err)
+		}
+	})
+	return n
+}

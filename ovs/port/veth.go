@@ -1,0 +1,226 @@
+package port
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/containernetworking/plugins/pkg/ip"
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/safchain/ethtool"
+	"github.com/vishvananda/netlink"
+)
+
+// VethSpec describes a container's veth pair. Call the functions using it
+// from the node's (host) network namespace.
+type VethSpec struct {
+	// NetNS is the container's network namespace path.
+	NetNS string
+	// IfName is the container-side name; HostName the host side (HostIfName).
+	IfName   string
+	HostName string
+	MAC      net.HardwareAddr
+	MTU      int
+	// Addr is the container's address with the network's prefix length.
+	Addr    netip.Prefix
+	Gateway netip.Addr
+}
+
+// Veth is what SetupVeth created.
+type Veth struct {
+	HostIndex int
+	HostMAC   string
+	ContIndex int
+	ContMAC   string
+}
+
+// SetupVeth creates the pair (container side with MAC, MTU, address,
+// default route via the gateway and TX checksum offload off; host side up)
+// and returns both ends. A leftover host-side link of the same name (an
+// interrupted earlier ADD of the same container interface) is removed
+// first. On failure nothing it created is left.
+func SetupVeth(s VethSpec) (*Veth, error) {
+	if err := delHostLink(s.HostName); err != nil {
+		return nil, err
+	}
+	v := &Veth{}
+	err := ns.WithNetNSPath(s.NetNS, func(hostNS ns.NetNS) error {
+		if _, err := netlink.LinkByName(s.IfName); err == nil {
+			return fmt.Errorf("interface %s already exists in %s", s.IfName, s.NetNS)
+		}
+		host, cont, err := ip.SetupVethWithName(s.IfName, s.HostName, s.MTU, s.MAC.String(), hostNS)
+		if err != nil {
+			return err
+		}
+		v.HostIndex, v.HostMAC = host.Index, host.HardwareAddr.String()
+		v.ContIndex, v.ContMAC = cont.Index, cont.HardwareAddr.String()
+		link, err := netlink.LinkByName(s.IfName)
+		if err != nil {
+			return err
+		}
+		// Trap 1: a kernel sender leaves TCP/UDP checksums to the "hardware";
+		// OVS's userspace datapath forwards them unfixed. Turn TX checksum
+		// offload off so the kernel computes them.
+		if err := txChecksumOff(s.IfName); err != nil {
+			return fmt.Errorf("turn off TX checksum offload on %s: %w", s.IfName, err)
+		}
+		// The port's only address family is IPv4: no IPv6 link-local chatter.
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/disable_ipv6", []byte("1"), 0o644)
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr.Bits(), 32)}}
+		if err := netlink.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", s.Addr, s.IfName, err)
+		}
+		if err := netlink.LinkSetUp(link); err != nil {
+			return fmt.Errorf("set %s up: %w", s.IfName, err)
+		}
+		if s.Gateway.IsValid() {
+			r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: s.Gateway.AsSlice(), Scope: netlink.SCOPE_UNIVERSE}
+			if err := netlink.RouteAdd(r); err != nil {
+				return fmt.Errorf("add default route via %s on %s: %w", s.Gateway, s.IfName, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = delHostLink(s.HostName)
+		return nil, fmt.Errorf("create veth %s/%s in %s: %w", s.HostName, s.IfName, s.NetNS, err)
+	}
+	return v, nil
+}
+
+func txChecksumOff(name string) error {
+	e, err := ethtool.NewEthtool()
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	feats, err := e.Features(name)
+	if err != nil {
+		return err
+	}
+	off := map[string]bool{}
+	for k, on := range feats {
+		if on && strings.HasPrefix(k, "tx-checksum") {
+			off[k] = false
+		}
+	}
+	if len(off) == 0 {
+		return nil
+	}
+	return e.Change(name, off)
+}
+
+func delHostLink(name string) error {
+	if err := ip.DelLinkByName(name); err != nil && !errors.Is(err, ip.ErrLinkNotFound) {
+		return fmt.Errorf("delete host link %s: %w", name, err)
+	}
+	return nil
+}
+
+// DelVeth removes the pair: the host side by name (which takes the peer
+// with it) and, if the namespace still exists, a container-side veth named
+// ifName left behind. Missing links or namespace are not errors.
+func DelVeth(netnsPath, ifName, hostName string) error {
+	if err := delHostLink(hostName); err != nil {
+		return err
+	}
+	if netnsPath == "" {
+		return nil
+	}
+	err := ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
+		l, err := netlink.LinkByName(ifName)
+		if err != nil {
+			return nil
+		}
+		if l.Type() != "veth" {
+			return nil
+		}
+		return netlink.LinkDel(l)
+	})
+	var notExist ns.NSPathNotExistErr
+	var notNS ns.NSPathNotNSErr
+	if err != nil && !errors.As(err, &notExist) && !errors.As(err, &notNS) {
+		return fmt.Errorf("delete %s in %s: %w", ifName, netnsPath, err)
+	}
+	return nil
+}
+
+// HostLinkExists reports whether the host-side link name exists.
+func HostLinkExists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
+}
+
+// CheckVeth verifies the container side inside the namespace: the link,
+// its MAC, MTU, address and default route via the gateway; and that the
+// host side exists. It returns the first mismatch.
+func CheckVeth(s VethSpec) error {
+	if !HostLinkExists(s.HostName) {
+		return fmt.Errorf("host interface %s missing", s.HostName)
+	}
+	return ns.WithNetNSPath(s.NetNS, func(ns.NetNS) error {
+		l, err := netlink.LinkByName(s.IfName)
+		if err != nil {
+			return fmt.Errorf("interface %s missing in %s", s.IfName, s.NetNS)
+		}
+		a := l.Attrs()
+		if s.MAC != nil && a.HardwareAddr.String() != s.MAC.String() {
+			return fmt.Errorf("interface %s: MAC %s, want %s", s.IfName, a.HardwareAddr, s.MAC)
+		}
+		if s.MTU != 0 && a.MTU != s.MTU {
+			return fmt.Errorf("interface %s: MTU %d, want %d", s.IfName, a.MTU, s.MTU)
+		}
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, ad := range addrs {
+			ones, _ := ad.Mask.Size()
+			if p, ok := netip.AddrFromSlice(ad.IP.To4()); ok && netip.PrefixFrom(p, ones) == s.Addr {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("interface %s: address %s missing", s.IfName, s.Addr)
+		}
+		if s.Gateway.IsValid() {
+			routes, err := netlink.RouteList(l, netlink.FAMILY_V4)
+			if err != nil {
+				return err
+			}
+			ok := false
+			for _, r := range routes {
+				if (r.Dst == nil || r.Dst.String() == "0.0.0.0/0") && r.Gw != nil && r.Gw.Equal(s.Gateway.AsSlice()) {
+					ok = true
+				}
+			}
+			if !ok {
+				return fmt.Errorf("interface %s: default route via %s missing", s.IfName, s.Gateway)
+			}
+		}
+		return nil
+	})
+}
+
+// LinkMTUOf returns the MTU of the link that holds address ipAddr in the
+// current network namespace.
+func LinkMTUOf(ipAddr netip.Addr) (int, string, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return 0, "", err
+	}
+	for _, a := range addrs {
+		if p, ok := netip.AddrFromSlice(a.IP); ok && p.Unmap() == ipAddr {
+			l, err := netlink.LinkByIndex(a.LinkIndex)
+			if err != nil {
+				return 0, "", err
+			}
+			return l.Attrs().MTU, l.Attrs().Name, nil
+		}
+	}
+	return 0, "", fmt.Errorf("no interface holds %s in this network namespace", ipAddr)
+}
