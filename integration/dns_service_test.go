@@ -344,7 +344,7 @@ func (c *dsCtr) dsResolve(t testing.TB, name string, qtype dnsmessage.Type, want
 		if want == "" && (!ok || len(ans) == 0) {
 			return time.Since(start)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("query %s %v from %s on %s: want %q, last reply %s", name, qtype, c.name, c.node.Name, want, last)
 	return 0
@@ -378,9 +378,13 @@ func (c *dsCtr) dsServe(t testing.TB, port int) {
 
 // dsHit makes one TCP connection from c to addr and returns the line served.
 func (c *dsCtr) dsHit(addr netip.AddrPort) (string, error) {
+	return c.dsHitWithin(addr, time.Second)
+}
+
+func (c *dsCtr) dsHitWithin(addr netip.AddrPort, timeout time.Duration) (string, error) {
 	var line string
 	err := c.netns.Do(func(ns.NetNS) error {
-		conn, err := net.DialTimeout("tcp4", addr.String(), time.Second)
+		conn, err := net.DialTimeout("tcp4", addr.String(), timeout)
 		if err != nil {
 			return err
 		}
