@@ -24,6 +24,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/watch"
 )
 
@@ -270,6 +271,8 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 		return err
 	}
 	ops = append(ops, mut...)
+	// Join the network's port group (policies, isolation) in the same transaction.
+	ops = append(ops, policy.JoinOps(s.Network, lsp.UUID)...)
 	_, err = dbconn.Transact(ctx, nb, ops...)
 	switch {
 	case err == nil:
