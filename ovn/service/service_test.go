@@ -366,3 +366,36 @@ func TestContainerAddedDeleted(t *testing.T) {
 		t.Fatalf("DEL on a deleted network: %v", err)
 	}
 }
+
+func TestConcurrentCreateSameVIP(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.network(t, "web", 0)
+	const n = 5
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, errs[i] = service.Create(ctx, e.nb, service.Spec{Name: fmt.Sprintf("s%d", i), Network: "web",
+				VIP: "198.18.0.50:80", Backends: []string{"198.18.0.11:80"}})
+		}(i)
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, service.ErrVIPInUse):
+			t.Errorf("loser error = %v; want VIP in use", err)
+		}
+	}
+	if ok != 1 || len(e.lbs(t)) != 1 {
+		t.Fatalf("%d creates of one VIP succeeded, %d load balancers; want exactly 1", ok, len(e.lbs(t)))
+	}
+	if got := e.get(t, "logical_switch", "web", "other_config:exclude_ips"); got != `"198.18.0.1 198.18.0.50"` {
+		t.Fatalf("exclude_ips = %s", got)
+	}
+}
