@@ -117,6 +117,10 @@ func Attach(ctx context.Context, nb client.Client, name, routerName string) erro
 	if _, err := dbconn.Transact(ctx, nb, append(move, ops...)...); err != nil {
 		return txError(fmt.Sprintf("attach network %q to router %q", name, routerName), err)
 	}
+	// Names and services now reach across the router's networks.
+	if err := service.Sync(ctx, nb); err != nil {
+		return fmt.Errorf("attach network %q to router %q: %w", name, routerName, err)
+	}
 	return nil
 }
 
@@ -182,6 +186,9 @@ func Detach(ctx context.Context, nb client.Client, name, routerName string) erro
 	}
 	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
 		return txError(fmt.Sprintf("detach network %q from router %q", name, routerName), err)
+	}
+	if err := service.Sync(ctx, nb); err != nil {
+		return fmt.Errorf("detach network %q from router %q: %w", name, routerName, err)
 	}
 	return nil
 }
