@@ -10,6 +10,7 @@ func commands() []*cli.Command {
 		nodeCommand,
 		labCommand,
 		serviceCommand,
+		dnsCommand,
 		diagnoseCommand,
 		routerCommand,
 		policyCommand,

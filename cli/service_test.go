@@ -86,6 +86,10 @@ func TestNetCreateDomain(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "api.corp.corp.test") {
 		t.Fatalf("service on corp: exit %d\n%s%s", code, out, errs)
 	}
+	code, out, _ = ovl("dns", "list", "--net", "corp")
+	if code != 0 || !strings.Contains(out, "api.corp.corp.test") || !strings.Contains(out, "100.40.19.198.in-addr.arpa") {
+		t.Fatalf("dns list: exit %d\n%s", code, out)
+	}
 	// Deleting the network removes its services and DNS row.
 	if code, _, errs := ovl("net", "delete", "corp"); code != 0 {
 		t.Fatalf("net delete: %s", errs)
