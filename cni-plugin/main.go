@@ -9,5 +9,7 @@ import (
 )
 
 func main() {
-	skel.PluginMainFuncs(plugin.Funcs(), plugin.VersionInfo(), "ovlmgr-cni: containers on ovlmgr overlay networks (OVN)")
+	// No "about" text: without CNI_COMMAND the plugin answers with CNI
+	// error code 4 (invalid environment) as a runtime expects.
+	skel.PluginMainFuncs(plugin.Funcs(), plugin.VersionInfo(), "")
 }

@@ -177,8 +177,9 @@ type Args struct {
 
 // request is the requested IP (zero: IPAM) and MAC (nil: derived).
 type request struct {
-	IP  netip.Addr
-	MAC net.HardwareAddr
+	IP      netip.Addr
+	MAC     net.HardwareAddr
+	PodName string
 }
 
 // parseRequest reads runtimeConfig ips/mac and CNI_ARGS IP=/MAC= (runtimeConfig wins).
@@ -190,6 +191,7 @@ func parseRequest(c *Config, cniArgs string) (request, error) {
 			return r, cniErr(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_ARGS: %v", err))
 		}
 	}
+	r.PodName = string(a.K8S_POD_NAME)
 	ipStr, macStr := string(a.IP), string(a.MAC)
 	src := "CNI_ARGS IP"
 	if len(c.RuntimeConfig.IPs) > 0 {

@@ -24,6 +24,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
@@ -249,6 +250,18 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 		}
 	})
 	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
+	reg, err := service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: args.ContainerID,
+		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, IPs: []net.IP{p.IP.AsSlice()}})
+	if err != nil {
+		return asCNIError(fmt.Errorf("DNS names and services: %w", err))
+	}
+	undo = append(undo, func() {
+		cctx, cc := cleanCtx()
+		defer cc()
+		if e := service.ContainerDeleted(cctx, nb, ni.name, []net.IP{p.IP.AsSlice()}); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
 	mac, _ := net.ParseMAC(p.MAC)
 	addr := netip.PrefixFrom(p.IP, ni.subnet.Bits())
 	veth, err := ovsport.SetupVeth(ovsport.VethSpec{NetNS: args.Netns, IfName: args.IfName, HostName: nm.host,
@@ -300,6 +313,10 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 		Address:   net.IPNet{IP: p.IP.AsSlice(), Mask: net.CIDRMask(ni.subnet.Bits(), 32)},
 		Gateway:   ni.gateway.AsSlice(),
 	})
+	if reg != nil && len(reg.Nameservers) > 0 {
+		res.DNS.Nameservers = append(res.DNS.Nameservers, reg.Nameservers...)
+		res.DNS.Search = append(res.DNS.Search, reg.Search...)
+	}
 	if ni.gateway.IsValid() {
 		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: ni.gateway.AsSlice()})
 	}
@@ -405,6 +422,23 @@ func CmdDel(args *skel.CmdArgs) (err error) {
 		return err
 	}
 	defer nb.Close()
+	// DNS records and service backends go first, while the port still says
+	// which address it had (prevResult covers a port already gone).
+	var ips []net.IP
+	if p, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && p.IP.IsValid() {
+		ips = append(ips, p.IP.AsSlice())
+	} else if prev, _ := resultFromPrev(c); prev != nil {
+		for _, ipc := range prev.IPs {
+			if ipc.Address.IP.To4() != nil {
+				ips = append(ips, ipc.Address.IP.To4())
+			}
+		}
+	}
+	if len(ips) > 0 {
+		if err := service.ContainerDeleted(ctx, nb, c.Network, ips); err != nil {
+			return asCNIError(fmt.Errorf("remove DNS names and service backends: %w", err))
+		}
+	}
 	if err := ovnport.Delete(ctx, nb, nm.lsp); err != nil {
 		return asCNIError(err)
 	}
@@ -580,20 +614,30 @@ func CmdGC(args *skel.CmdArgs) error {
 		return cniErr(types.ErrTryAgainLater, err.Error())
 	}
 	type att struct{ ctr, ifn string }
-	stale := map[att]bool{}
+	stale := map[att][]net.IP{}
 	for _, p := range ports {
 		if !valid[types.GCAttachment{ContainerID: p.Container, IfName: p.IfName}] {
-			stale[att{p.Container, p.IfName}] = true
+			var ips []net.IP
+			if p.IP.IsValid() {
+				ips = append(ips, p.IP.AsSlice())
+			}
+			stale[att{p.Container, p.IfName}] = ips
 		}
 	}
 	for _, i := range ifaces {
-		if i.Network == c.Network && !valid[types.GCAttachment{ContainerID: i.Container, IfName: i.IfName}] {
-			stale[att{i.Container, i.IfName}] = true
+		a := att{i.Container, i.IfName}
+		if _, seen := stale[a]; !seen && i.Network == c.Network && !valid[types.GCAttachment{ContainerID: i.Container, IfName: i.IfName}] {
+			stale[a] = nil
 		}
 	}
 	var errs []string
-	for a := range stale {
+	for a, ips := range stale {
 		nm := namesFor(a.ctr, a.ifn)
+		if len(ips) > 0 {
+			if err := service.ContainerDeleted(ctx, nb, c.Network, ips); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
 		if err := ovsport.Unplug(ctx, nd.ovs, nm.host); err != nil {
 			errs = append(errs, err.Error())
 		}
