@@ -12,6 +12,7 @@ func commands() []*cli.Command {
 		serviceCommand,
 		dnsCommand,
 		diagnoseCommand,
+		traceCommand,
 		routerCommand,
 		policyCommand,
 	} {

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
+)
+
+// traceCommand is `ovlmgr trace FROM TO`: why does A (not) reach B.
+func traceCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "trace",
+		Usage:     "trace a packet from a container to a container or IP and explain the verdict",
+		ArgsUsage: "FROM TO",
+		Description: `FROM and TO are container names, container ID prefixes, port names or IPs.
+Runs OVN's logical trace (ovn-trace against SB) for a first packet and prints
+delivered/dropped, the hops, and the reason as an ovlmgr object (a policy, port
+security, a missing route, an unbound destination).
+
+   ovlmgr trace web-1 db-1 --proto tcp --port 5432
+   ovlmgr trace web-1 198.19.2.10 --src-ip 198.19.1.9     # forged source
+   ovlmgr trace web-1 db-1 --on-node                      # plus ofproto/trace on this node`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "proto", Value: "icmp", Usage: "icmp, tcp or udp"},
+			&cli.IntFlag{Name: "port", Usage: "destination port (tcp/udp; default 80)"},
+			&cli.StringFlag{Name: "src-ip", Usage: "forge the source IP (see what port security does)"},
+			&cli.StringFlag{Name: "src-mac", Usage: "forge the source MAC"},
+			&cli.BoolFlag{Name: "detail", Usage: "add ovn-trace's raw output"},
+			&cli.BoolFlag{Name: "on-node", Usage: "also trace through this node's OVS (ofproto/trace; run it on the source container's node)"},
+			textOutputFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 2, "FROM TO"); err != nil {
+				return err
+			}
+			format := c.String("output")
+			if format != "text" && format != "json" {
+				return usagef("--output %q: allowed are text, json", format)
+			}
+			req := trace.Request{From: c.Args().Get(0), To: c.Args().Get(1), Proto: c.String("proto"), Port: c.Int("port"), SrcMAC: c.String("src-mac")}
+			if s := c.String("src-ip"); s != "" {
+				ip, err := netip.ParseAddr(s)
+				if err != nil {
+					return usagef("--src-ip %q: not an IP address", s)
+				}
+				req.SrcIP = ip
+			}
+			if err := req.Validate(); err != nil {
+				return usagef("%v", err)
+			}
+			ctx, cancel := callContext(c)
+			defer cancel()
+			nbEP, sbEP := dbconn.ResolveNB(c.String("nb")), dbconn.ResolveSB(c.String("sb"))
+			nb, err := dbconn.ConnectNB(ctx, nbEP)
+			if err != nil {
+				return err
+			}
+			defer nb.Close()
+			sb, err := dbconn.ConnectSB(ctx, sbEP)
+			if err != nil {
+				return err
+			}
+			defer sb.Close()
+			res, err := trace.Trace(ctx, nb, sb, sbEP, req)
+			if err != nil {
+				return err
+			}
+			var phys *trace.Physical
+			if c.Bool("on-node") {
+				if phys, err = trace.OnNode(ctx, sb, res, trace.NodeAccess{}); err != nil {
+					return err
+				}
+			}
+			if format == "json" {
+				out := struct {
+					*trace.Result
+					Physical *trace.Physical `json:"physical,omitempty"`
+					Raw      string          `json:"raw,omitempty"`
+				}{Result: res, Physical: phys}
+				if c.Bool("detail") {
+					out.Raw = res.Raw()
+				} else {
+					out.Logical = nil
+				}
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			writeTrace(c.App.Writer, res, phys, c.Bool("detail"))
+			return nil
+		},
+	}
+}
+
+func endpointText(e *trace.Endpoint) string {
+	var attrs []string
+	attrs = append(attrs, e.IP.String())
+	if e.Network != "" {
+		attrs = append(attrs, "network "+e.Network)
+	}
+	if e.BoundOn != "" {
+		attrs = append(attrs, "node "+e.BoundOn)
+	} else if e.Port != "" {
+		attrs = append(attrs, "not bound")
+	}
+	if e.Port == "" {
+		return e.IP.String()
+	}
+	return fmt.Sprintf("%s (%s)", e.Label(), strings.Join(attrs, ", "))
+}
+
+func writeTrace(w io.Writer, r *trace.Result, p *trace.Physical, detail bool) {
+	what := r.Proto
+	if r.Port != 0 {
+		what = fmt.Sprintf("%s/%d", r.Proto, r.Port)
+	}
+	fmt.Fprintf(w, "%s -> %s, %s\n", endpointText(r.From), endpointText(r.To), what)
+	fmt.Fprintf(w, "  path: %s\n", strings.Join(r.Hops, " -> "))
+	if r.Verdict == trace.Delivered {
+		fmt.Fprintf(w, "  DELIVERED")
+		if r.Reason != "" {
+			fmt.Fprintf(w, ": %s", r.Reason)
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintf(w, "  DROPPED: %s\n", r.Reason)
+	}
+	if p != nil {
+		fmt.Fprintf(w, "  on node %s: %s\n", p.Node, p.Summary)
+	}
+	if detail {
+		fmt.Fprintf(w, "\nmicroflow: %s\n\n%s\n", r.Microflow, strings.TrimRight(r.Raw(), "\n"))
+		if p != nil {
+			fmt.Fprintf(w, "\n%s\n", strings.TrimRight(p.Raw, "\n"))
+		}
+	}
+}

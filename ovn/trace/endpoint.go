@@ -1,0 +1,258 @@
+package trace
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+)
+
+// Endpoint is one end of a trace: a container port, or for a destination
+// possibly a bare IP no container holds.
+type Endpoint struct {
+	Input string `json:"input"`
+	// Port is the Logical_Switch_Port name ("" for a bare IP).
+	Port      string     `json:"port,omitempty"`
+	Name      string     `json:"name,omitempty"` // DNS name of the container, if any
+	Container string     `json:"container,omitempty"`
+	IfName    string     `json:"ifname,omitempty"`
+	Network   string     `json:"network,omitempty"`
+	Router    string     `json:"router,omitempty"`
+	MAC       string     `json:"mac,omitempty"`
+	IP        netip.Addr `json:"ip"`
+	// Node is the node the port was created for (requested chassis).
+	Node string `json:"node,omitempty"`
+	// BoundOn is the chassis the port is bound on in SB ("" = none).
+	BoundOn string `json:"boundOn,omitempty"`
+	lsp     *nbdb.LogicalSwitchPort
+}
+
+// Label names the endpoint in ovlmgr terms: "container web-1" or "198.19.1.9".
+func (e *Endpoint) Label() string {
+	switch {
+	case e.Name != "":
+		return "container " + e.Name
+	case e.Container != "":
+		c := e.Container
+		if len(c) > 12 {
+			c = c[:12]
+		}
+		return "container " + c
+	case e.Port != "":
+		return "port " + e.Port
+	}
+	return e.IP.String()
+}
+
+// portsIndex is our container ports, read once per trace.
+type portsIndex struct {
+	ports []*nbdb.LogicalSwitchPort
+}
+
+func readPorts(ctx context.Context, nb client.Client) (*portsIndex, error) {
+	var lsps []*nbdb.LogicalSwitchPort
+	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Owned(owner.KindPort, nil)},
+		"_uuid", "name", "addresses", "dynamic_addresses", "port_security", "external_ids", "options", "up"))
+	if err != nil {
+		return nil, fmt.Errorf("read container ports: %w", err)
+	}
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[0].Rows, &lsps); err != nil {
+		return nil, err
+	}
+	sort.Slice(lsps, func(i, j int) bool { return lsps[i].Name < lsps[j].Name })
+	return &portsIndex{ports: lsps}, nil
+}
+
+// macIP returns the first "MAC IP" of a port (static, else dynamic).
+func macIP(p *nbdb.LogicalSwitchPort) (string, netip.Addr) {
+	cands := append([]string{}, p.Addresses...)
+	if p.DynamicAddresses != nil {
+		cands = append(cands, *p.DynamicAddresses)
+	}
+	for _, a := range cands {
+		f := strings.Fields(a)
+		if len(f) < 2 || f[1] == "dynamic" {
+			continue
+		}
+		for _, s := range f[1:] {
+			if ip, err := netip.ParseAddr(s); err == nil && ip.Is4() {
+				return f[0], ip
+			}
+		}
+	}
+	return "", netip.Addr{}
+}
+
+func fromLSP(input string, p *nbdb.LogicalSwitchPort) *Endpoint {
+	ids := p.ExternalIDs
+	e := &Endpoint{Input: input, Port: p.Name, Container: ids[owner.KeyContainer], IfName: ids[owner.KeyIfName],
+		Network: ids[owner.KeyNetwork], Node: ids[owner.KeyNode], lsp: p}
+	if e.Node == "" {
+		e.Node = p.Options["requested-chassis"]
+	}
+	e.MAC, e.IP = macIP(p)
+	return e
+}
+
+// resolve finds what input names: an IPv4 address, a port name, a
+// container DNS name ("web-1", "web-1.web", FQDN), or a container ID prefix.
+func resolve(idx *portsIndex, input string, names map[string]dnsRecord) ([]*Endpoint, error) {
+	if ip, err := netip.ParseAddr(input); err == nil {
+		var out []*Endpoint
+		for _, p := range idx.ports {
+			if _, pip := macIP(p); pip == ip {
+				out = append(out, fromLSP(input, p))
+			}
+		}
+		if len(out) == 0 {
+			return []*Endpoint{{Input: input, IP: ip}}, nil
+		}
+		return out, nil
+	}
+	for _, p := range idx.ports {
+		if p.Name == input {
+			return []*Endpoint{fromLSP(input, p)}, nil
+		}
+	}
+	// DNS names: "<name>.<network>.<domain>" keys.
+	var out []*Endpoint
+	seen := map[string]bool{}
+	in := strings.ToLower(strings.TrimSuffix(input, "."))
+	for fqdn, rec := range names {
+		if fqdn != in && !strings.HasPrefix(fqdn, in+".") {
+			continue
+		}
+		for _, a := range dns.ParseValue(rec.value) {
+			ip, _ := netip.AddrFromSlice(a)
+			ip = ip.Unmap()
+			for _, p := range idx.ports {
+				if _, pip := macIP(p); pip == ip && !seen[p.Name] && p.ExternalIDs[owner.KeyNetwork] == rec.network {
+					seen[p.Name] = true
+					e := fromLSP(input, p)
+					e.Name = strings.SplitN(fqdn, ".", 2)[0]
+					out = append(out, e)
+				}
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	if len(input) >= 4 {
+		for _, p := range idx.ports {
+			if strings.HasPrefix(p.ExternalIDs[owner.KeyContainer], input) {
+				out = append(out, fromLSP(input, p))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%q: no container, port or IP of that name (give a container name, container ID prefix of 4+ characters, port name or IPv4 address)", input)
+	}
+	return out, nil
+}
+
+// dnsRecord is one name of a network's DNS row.
+type dnsRecord struct{ network, value string }
+
+// dnsNames reads every name record of our networks: FQDN -> addresses.
+func dnsNames(ctx context.Context, nb client.Client) (map[string]dnsRecord, error) {
+	var rows []*nbdb.DNS
+	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.DNSTable, []ovsdb.Condition{nbops.Owned(owner.KindDNS, nil)}, "_uuid", "records", "external_ids"))
+	if err != nil {
+		return nil, fmt.Errorf("read DNS names: %w", err)
+	}
+	if err := dbconn.DecodeRows(nb, nbdb.DNSTable, res[0].Rows, &rows); err != nil {
+		return nil, err
+	}
+	out := map[string]dnsRecord{}
+	for _, r := range rows {
+		for k, v := range r.Records {
+			if !strings.HasSuffix(k, ".arpa") {
+				out[k] = dnsRecord{network: r.ExternalIDs[owner.KeyNetwork], value: v}
+			}
+		}
+	}
+	return out, nil
+}
+
+// netInfo is what the trace needs of a network.
+type netInfo struct {
+	Name   string
+	Router string
+	Subnet netip.Prefix
+	// RouterMAC is the MAC of the router's port on this network.
+	RouterMAC string
+}
+
+// readNetwork reads network name and its router port MAC.
+func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, error) {
+	var lss []*nbdb.LogicalSwitch
+	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs(name)}, "_uuid", "name", "external_ids", "other_config"))
+	if err != nil {
+		return nil, fmt.Errorf("read network %q: %w", name, err)
+	}
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &lss); err != nil {
+		return nil, err
+	}
+	for _, ls := range lss {
+		if !owner.Owned(ls.ExternalIDs, owner.KindNetwork) {
+			continue
+		}
+		ni := &netInfo{Name: name, Router: ls.ExternalIDs[owner.KeyRouter]}
+		ni.Subnet, _ = netip.ParsePrefix(ls.OtherConfig["subnet"])
+		if ni.Router != "" {
+			var lrps []*nbdb.LogicalRouterPort
+			lrpName := ni.Router + "-" + name
+			res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalRouterPortTable, []ovsdb.Condition{nbops.NameIs(lrpName)}, "_uuid", "name", "mac"))
+			if err != nil {
+				return nil, fmt.Errorf("read router port %s: %w", lrpName, err)
+			}
+			if err := dbconn.DecodeRows(nb, nbdb.LogicalRouterPortTable, res[0].Rows, &lrps); err != nil {
+				return nil, err
+			}
+			if len(lrps) > 0 {
+				ni.RouterMAC = lrps[0].MAC
+			}
+		}
+		return ni, nil
+	}
+	return nil, fmt.Errorf("network %q not found", name)
+}
+
+// binding returns the chassis (name) port is bound on, "" for none.
+func binding(ctx context.Context, sb client.Client, port string) (string, error) {
+	var pbs []*sbdb.PortBinding
+	res, err := dbconn.Transact(ctx, sb, nbops.Select(sbdb.PortBindingTable, []ovsdb.Condition{{Column: "logical_port", Function: ovsdb.ConditionEqual, Value: port}}, "_uuid", "logical_port", "chassis"))
+	if err != nil {
+		return "", fmt.Errorf("read binding of %s: %w", port, err)
+	}
+	if err := dbconn.DecodeRows(sb, sbdb.PortBindingTable, res[0].Rows, &pbs); err != nil {
+		return "", err
+	}
+	if len(pbs) == 0 || pbs[0].Chassis == nil {
+		return "", nil
+	}
+	var chs []*sbdb.Chassis
+	res, err = dbconn.Transact(ctx, sb, nbops.Select(sbdb.ChassisTable, []ovsdb.Condition{nbops.UUIDIs(*pbs[0].Chassis)}, "_uuid", "name", "hostname"))
+	if err != nil {
+		return "", fmt.Errorf("read chassis of %s: %w", port, err)
+	}
+	if err := dbconn.DecodeRows(sb, sbdb.ChassisTable, res[0].Rows, &chs); err != nil {
+		return "", err
+	}
+	if len(chs) == 0 {
+		return "", nil
+	}
+	return chs[0].Name, nil
+}

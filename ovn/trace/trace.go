@@ -1,0 +1,444 @@
+// Package trace answers "why does A not reach B" in ovlmgr terms. It
+// resolves both ends (container name, container ID prefix, port name or IP)
+// to their ports through our owner external_ids, builds the microflow a
+// first packet would have, runs OVN's logical trace (ovn-trace against the
+// Southbound database) and turns the result into a verdict: delivered or
+// dropped, the hops (network web → router t1 → network db → container x on
+// node n3) and the reason as an ovlmgr object (a policy, port security, a
+// missing route, an unbound destination).
+package trace
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+)
+
+// Request is what to trace.
+type Request struct {
+	From, To string
+	// Proto is icmp (default), tcp or udp; Port the destination port of tcp/udp.
+	Proto string
+	Port  int
+	// SrcIP and SrcMAC, when set, forge the packet's source (to see what
+	// port security does with it).
+	SrcIP  netip.Addr
+	SrcMAC string
+}
+
+// Validate checks the request's fields.
+func (r *Request) Validate() error {
+	if r.From == "" || r.To == "" {
+		return fmt.Errorf("trace: FROM and TO are required")
+	}
+	r.Proto = strings.ToLower(r.Proto)
+	switch r.Proto {
+	case "":
+		r.Proto = "icmp"
+		fallthrough
+	case "icmp":
+		if r.Port != 0 {
+			return fmt.Errorf("--port %d: only with --proto tcp or udp", r.Port)
+		}
+	case "tcp", "udp":
+		if r.Port == 0 {
+			r.Port = 80
+		}
+		if r.Port < 1 || r.Port > 65535 {
+			return fmt.Errorf("--port %d: allowed 1..65535", r.Port)
+		}
+	default:
+		return fmt.Errorf("--proto %q: allowed are icmp, tcp, udp", r.Proto)
+	}
+	if r.SrcIP.IsValid() && !r.SrcIP.Is4() {
+		return fmt.Errorf("--src-ip %s: only IPv4 is supported", r.SrcIP)
+	}
+	return nil
+}
+
+// Verdicts.
+const (
+	Delivered = "delivered"
+	Dropped   = "dropped"
+)
+
+// PolicyRef is the ovlmgr object behind an ACL that dropped a packet.
+type PolicyRef struct {
+	// Kind is "policy", "isolation" or "foreign" (an ACL not made by ovlmgr).
+	Kind        string `json:"kind"`
+	Name        string `json:"name,omitempty"`
+	Network     string `json:"network,omitempty"`
+	Priority    string `json:"priority,omitempty"` // the policy's priority
+	ACLPriority int    `json:"aclPriority"`
+	Match       string `json:"match"`
+}
+
+// Result is a trace's answer.
+type Result struct {
+	From      *Endpoint  `json:"from"`
+	To        *Endpoint  `json:"to"`
+	Proto     string     `json:"proto"`
+	Port      int        `json:"port,omitempty"`
+	Microflow string     `json:"microflow"`
+	Verdict   string     `json:"verdict"`
+	Reason    string     `json:"reason,omitempty"`
+	Hops      []string   `json:"hops"`
+	Policy    *PolicyRef `json:"policy,omitempty"`
+	// DropStage is the OVN stage that dropped the packet (ls_out_acl, ...).
+	DropStage string `json:"dropStage,omitempty"`
+	// DstMAC is the Ethernet destination used (the router port's MAC when
+	// the packet must cross a router).
+	DstMAC string `json:"dstMAC"`
+	// SrcMAC and SrcIP are the packet's source (forged or the port's own).
+	SrcMAC  string     `json:"srcMAC"`
+	SrcIP   netip.Addr `json:"srcIP"`
+	Logical *Logical   `json:"logical,omitempty"`
+}
+
+// Raw returns ovn-trace's own output.
+func (r *Result) Raw() string {
+	if r.Logical == nil {
+		return ""
+	}
+	return r.Logical.Raw
+}
+
+// Trace resolves req's ends, runs ovn-trace against the SB database at
+// sbEndpoints and explains the result. nb and sb are connected clients.
+func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Request) (*Result, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Result, error) { return nil, fmt.Errorf("trace %s -> %s: %w", req.From, req.To, err) }
+	idx, err := readPorts(ctx, nb)
+	if err != nil {
+		return fail(err)
+	}
+	names, err := dnsNames(ctx, nb)
+	if err != nil {
+		return fail(err)
+	}
+	froms, err := resolve(idx, req.From, names)
+	if err != nil {
+		return fail(fmt.Errorf("FROM %w", err))
+	}
+	froms = ports(froms)
+	if len(froms) == 0 {
+		return fail(fmt.Errorf("FROM %q: no container holds that address; the source must be a container", req.From))
+	}
+	if len(froms) > 1 {
+		return fail(ambiguous("FROM", req.From, froms))
+	}
+	from := froms[0]
+	tos, err := resolve(idx, req.To, names)
+	if err != nil {
+		return fail(fmt.Errorf("TO %w", err))
+	}
+	srcNet, err := readNetwork(ctx, nb, from.Network)
+	if err != nil {
+		return fail(err)
+	}
+	from.Router = srcNet.Router
+	to, err := pickTo(ctx, nb, req.To, tos, from)
+	if err != nil {
+		return fail(err)
+	}
+	var dstNet *netInfo
+	if to.Network != "" {
+		if dstNet, err = readNetwork(ctx, nb, to.Network); err != nil {
+			return fail(err)
+		}
+		to.Router = dstNet.Router
+	}
+	if from.BoundOn, err = binding(ctx, sb, from.Port); err != nil {
+		return fail(err)
+	}
+	if to.Port != "" {
+		if to.BoundOn, err = binding(ctx, sb, to.Port); err != nil {
+			return fail(err)
+		}
+	}
+
+	res := &Result{From: from, To: to, Proto: req.Proto, Port: req.Port}
+	// The Ethernet destination a real sender would use: the peer itself on
+	// the same network, else its gateway (the router port on its network).
+	sameNet := to.Network != "" && to.Network == from.Network || to.Network == "" && srcNet.Subnet.Contains(to.IP)
+	switch {
+	case sameNet && to.MAC != "":
+		res.DstMAC = to.MAC
+	case sameNet:
+		return fail(fmt.Errorf("TO %s: no container holds that address on network %s", to.IP, from.Network))
+	case srcNet.RouterMAC != "":
+		res.DstMAC = srcNet.RouterMAC
+	case to.MAC != "":
+		res.DstMAC = to.MAC
+	default:
+		res.DstMAC = "ff:ff:ff:ff:ff:ff"
+	}
+	srcMAC, srcIP := from.MAC, from.IP
+	if req.SrcMAC != "" {
+		srcMAC = req.SrcMAC
+	}
+	if req.SrcIP.IsValid() {
+		srcIP = req.SrcIP
+	}
+	if srcMAC == "" || !srcIP.IsValid() {
+		return fail(fmt.Errorf("FROM %s: port %s has no address yet", from.Label(), from.Port))
+	}
+	res.SrcMAC, res.SrcIP = srcMAC, srcIP
+	res.Microflow = microflow(from.Port, srcMAC, res.DstMAC, srcIP, to.IP, req.Proto, req.Port)
+	out, err := runOVNTrace(ctx, sbEndpoints, res.Microflow)
+	if err != nil {
+		return fail(err)
+	}
+	res.Logical = parseLogical(out)
+	res.Hops = hops(res.Logical, to)
+	explain(ctx, nb, sb, res, srcMAC, srcIP)
+	return res, nil
+}
+
+// ports keeps the endpoints that are container ports.
+func ports(es []*Endpoint) []*Endpoint {
+	var out []*Endpoint
+	for _, e := range es {
+		if e.Port != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func ambiguous(which, input string, es []*Endpoint) error {
+	var s []string
+	for _, e := range es {
+		s = append(s, fmt.Sprintf("%s on network %s (port %s)", e.Label(), e.Network, e.Port))
+	}
+	return fmt.Errorf("%s %q matches %d containers: %s; give a port name or more of the container ID", which, input, len(es), strings.Join(s, ", "))
+}
+
+// pickTo chooses the destination among candidates: the one the source can
+// see (same network, then same router) when an address is on several networks.
+func pickTo(ctx context.Context, nb client.Client, input string, tos []*Endpoint, from *Endpoint) (*Endpoint, error) {
+	if len(tos) == 1 {
+		return tos[0], nil
+	}
+	for _, t := range tos {
+		if t.Network == from.Network {
+			return t, nil
+		}
+	}
+	var sameRouter []*Endpoint
+	for _, t := range tos {
+		if from.Router == "" {
+			break
+		}
+		if ni, err := readNetwork(ctx, nb, t.Network); err == nil && ni.Router == from.Router {
+			sameRouter = append(sameRouter, t)
+		}
+	}
+	if len(sameRouter) == 1 {
+		return sameRouter[0], nil
+	}
+	return nil, ambiguous("TO", input, tos)
+}
+
+// microflow builds ovn-trace's packet: a first packet from src to dst.
+func microflow(inport, srcMAC, dstMAC string, src, dst netip.Addr, proto string, port int) string {
+	parts := []string{
+		fmt.Sprintf("inport == %q", inport),
+		"eth.src == " + srcMAC, "eth.dst == " + dstMAC,
+		"ip4.src == " + src.String(), "ip4.dst == " + dst.String(), "ip.ttl == 64",
+	}
+	switch proto {
+	case "tcp", "udp":
+		parts = append(parts, proto, fmt.Sprintf("%s.src == 33333", proto), fmt.Sprintf("%s.dst == %d", proto, port))
+	default:
+		parts = append(parts, "icmp4.type == 8", "icmp4.code == 0")
+	}
+	return strings.Join(parts, " && ")
+}
+
+// hops lists the datapaths the packet crossed in ovlmgr terms.
+func hops(l *Logical, to *Endpoint) []string {
+	out := []string{}
+	last := ""
+	for _, s := range l.Sections {
+		kind := "network"
+		for _, f := range s.Flows {
+			if strings.HasPrefix(f.Stage, "lr_") {
+				kind = "router"
+			}
+			break
+		}
+		h := kind + " " + s.Datapath
+		if h != last {
+			out = append(out, h)
+			last = h
+		}
+	}
+	for _, o := range l.Outputs {
+		if o == to.Port && to.Port != "" {
+			if to.BoundOn == "" {
+				out = append(out, to.Label()+" (bound on no node)")
+			} else {
+				out = append(out, fmt.Sprintf("%s on node %s", to.Label(), to.BoundOn))
+			}
+		}
+	}
+	return out
+}
+
+// explain sets Verdict and Reason from the parsed trace.
+func explain(ctx context.Context, nb, sb client.Client, res *Result, srcMAC string, srcIP netip.Addr) {
+	l := res.Logical
+	from, to := res.From, res.To
+	res.Verdict = Dropped
+	if d := l.Drop; d != nil {
+		res.DropStage = d.Stage
+		switch {
+		case strings.Contains(d.Stage, "port_sec") && strings.HasPrefix(d.Stage, "ls_in"):
+			switch {
+			case !strings.EqualFold(srcMAC, from.MAC):
+				res.Reason = fmt.Sprintf("port security: source MAC %s is not %s's address (%s)", srcMAC, from.Label(), from.MAC)
+			case srcIP != from.IP:
+				res.Reason = fmt.Sprintf("port security: source %s is not %s's address (%s)", srcIP, from.Label(), from.IP)
+			default:
+				res.Reason = fmt.Sprintf("port security of %s dropped the packet", from.Label())
+			}
+		case strings.HasSuffix(d.Stage, "_acl") || strings.Contains(d.Stage, "_acl_"):
+			p := aclFor(ctx, nb, sb, d)
+			res.Policy = p
+			switch p.Kind {
+			case "policy":
+				res.Reason = fmt.Sprintf("denied by policy %s on network %s (priority %s)", p.Name, p.Network, p.Priority)
+			case "isolation":
+				res.Reason = fmt.Sprintf("denied by network %s's default-deny isolation: no policy allows it", p.Network)
+			default:
+				res.Reason = fmt.Sprintf("denied by an ACL not managed by ovlmgr on %s (priority %d): %s", l.DropDatapath, p.ACLPriority, p.Match)
+			}
+		case d.Stage == "lr_in_ip_routing" || d.Stage == "lr_in_ip_routing_pre" || (strings.HasPrefix(d.Stage, "ls_in_l2_lkup") && to.Network != from.Network):
+			res.Reason = noRoute(from, to, l.DropDatapath)
+		case strings.HasPrefix(d.Stage, "ls_in_l2_lkup"):
+			res.Reason = fmt.Sprintf("no port with MAC %s on network %s", res.DstMAC, from.Network)
+		default:
+			what := "network"
+			if strings.HasPrefix(d.Stage, "lr_") {
+				what = "router"
+			}
+			res.Reason = fmt.Sprintf("dropped by OVN in stage %s on %s %s (logical flow %s: %s)", d.Stage, what, l.DropDatapath, d.UUID, d.Match)
+		}
+		return
+	}
+	if to.Port == "" {
+		if to.Network == "" && len(l.Sections) > 1 {
+			res.Reason = fmt.Sprintf("no container holds %s: the router asks for it by ARP and nobody answers", to.IP)
+			return
+		}
+		res.Reason = noRoute(from, to, "")
+		return
+	}
+	for _, o := range l.Outputs {
+		if o != to.Port {
+			continue
+		}
+		if to.BoundOn == "" {
+			node := ""
+			if to.Node != "" {
+				node = fmt.Sprintf(" (created for node %s: is the container running and ovn-controller up there?)", to.Node)
+			}
+			res.Reason = fmt.Sprintf("destination %s has no port bound on any node%s", to.Label(), node)
+			return
+		}
+		res.Verdict = Delivered
+		return
+	}
+	if len(l.Outputs) > 0 {
+		res.Reason = fmt.Sprintf("the packet went to port %s, not to %s", strings.Join(l.Outputs, ", "), to.Label())
+		return
+	}
+	if from.Network != to.Network {
+		res.Reason = noRoute(from, to, "")
+		return
+	}
+	res.Reason = "the logical trace ended without output (see --detail)"
+}
+
+// noRoute explains a routing drop with our topology.
+func noRoute(from, to *Endpoint, dp string) string {
+	switch {
+	case to.Network == "":
+		if from.Router == "" {
+			return fmt.Sprintf("no route: network %s is on no router, so only its own subnet is reachable", from.Network)
+		}
+		return fmt.Sprintf("no route: router %s has no network holding %s", from.Router, to.IP)
+	case from.Router == "" && to.Router == "":
+		return fmt.Sprintf("no route: networks %s and %s are on no router", from.Network, to.Network)
+	case from.Router == "":
+		return fmt.Sprintf("no route: network %s is on no router (network %s is on router %s)", from.Network, to.Network, to.Router)
+	case to.Router == "":
+		return fmt.Sprintf("no route: network %s is on no router (network %s is on router %s)", to.Network, from.Network, from.Router)
+	case from.Router != to.Router:
+		return fmt.Sprintf("no route: networks %s and %s are on different routers (%s and %s)", from.Network, to.Network, from.Router, to.Router)
+	}
+	if dp == "" {
+		dp = from.Router
+	}
+	return fmt.Sprintf("no route to %s on router %s", to.IP, dp)
+}
+
+// aclFor maps the ACL flow that dropped the packet back to its NB ACL via
+// the Logical_Flow's stage-hint, and the ACL to our policy or isolation.
+func aclFor(ctx context.Context, nb, sb client.Client, f *Flow) *PolicyRef {
+	ref := &PolicyRef{Kind: "foreign", ACLPriority: f.Priority - 1000, Match: f.Match}
+	var lfs []*sbdb.LogicalFlow
+	res, err := dbconn.Transact(ctx, sb, nbops.Select(sbdb.LogicalFlowTable, []ovsdb.Condition{
+		{Column: "match", Function: ovsdb.ConditionEqual, Value: f.Match},
+		{Column: "priority", Function: ovsdb.ConditionEqual, Value: f.Priority},
+	}, "_uuid", "external_ids"))
+	if err != nil || dbconn.DecodeRows(sb, sbdb.LogicalFlowTable, res[0].Rows, &lfs) != nil {
+		return ref
+	}
+	hint := ""
+	for _, lf := range lfs {
+		if strings.HasPrefix(lf.UUID, f.UUID) {
+			hint = lf.ExternalIDs["stage-hint"]
+		}
+	}
+	if hint == "" {
+		return ref
+	}
+	var acls []*nbdb.ACL
+	res, err = dbconn.Transact(ctx, nb, nbops.Select(nbdb.ACLTable, []ovsdb.Condition{nbops.Includes(map[string]string{owner.KeyOwner: owner.Owner})},
+		"_uuid", "external_ids", "priority", "match"))
+	if err != nil || dbconn.DecodeRows(nb, nbdb.ACLTable, res[0].Rows, &acls) != nil {
+		return ref
+	}
+	sort.Slice(acls, func(i, j int) bool { return acls[i].UUID < acls[j].UUID })
+	for _, a := range acls {
+		if !strings.HasPrefix(a.UUID, hint) {
+			continue
+		}
+		ids := a.ExternalIDs
+		ref.ACLPriority, ref.Match = a.Priority, a.Match
+		ref.Network = ids[owner.KeyNetwork]
+		switch ids[owner.KeyKind] {
+		case owner.KindPolicy:
+			ref.Kind, ref.Name, ref.Priority = "policy", ids[owner.KeyName], ids["ovlmgr.io/priority"]
+		case "isolation":
+			ref.Kind, ref.Name = "isolation", ids[owner.KeyName]
+		}
+		return ref
+	}
+	return ref
+}
