@@ -78,6 +78,9 @@ type RuntimeConfig struct {
 	IPs     []string `json:"ips,omitempty"`
 	MAC     string   `json:"mac,omitempty"`
 	Aliases []string `json:"aliases,omitempty"`
+	// Labels (capability "labels") become the port's labels; services
+	// select backends by them.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Duration accepts "30s" or a number of seconds.
@@ -155,6 +158,11 @@ func ParseConfig(stdin []byte) (*Config, error) {
 	default:
 		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"logLevel\": %q: want error, info or debug", c.LogLevel))
 	}
+	for k := range c.RuntimeConfig.Labels {
+		if !labelKeyRE.MatchString(k) {
+			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("runtimeConfig key \"labels\": label %q: want [A-Za-z0-9][A-Za-z0-9_./-]*, at most 63 characters", k))
+		}
+	}
 	if c.ReadyTimeout.Duration == 0 {
 		c.ReadyTimeout.Duration = DefaultReadyTimeout
 	}
@@ -165,6 +173,8 @@ func ParseConfig(stdin []byte) (*Config, error) {
 	}
 	return c, nil
 }
+
+var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$`)
 
 // Args are the CNI_ARGS keys we read.
 type Args struct {

@@ -238,7 +238,7 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 	}
 
 	p, err := ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
-		Node: nd.systemID, Container: args.ContainerID, IfName: args.IfName, MAC: req.MAC, IP: req.IP})
+		Node: nd.systemID, Container: args.ContainerID, IfName: args.IfName, MAC: req.MAC, IP: req.IP, Labels: c.RuntimeConfig.Labels})
 	if err != nil {
 		return asCNIError(err)
 	}
@@ -251,9 +251,12 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 	})
 	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
 	reg, err := service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: args.ContainerID,
-		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, IPs: []net.IP{p.IP.AsSlice()}})
+		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, IPs: []net.IP{p.IP.AsSlice()}, Labels: c.RuntimeConfig.Labels})
 	if err != nil {
 		return asCNIError(fmt.Errorf("DNS names and services: %w", err))
+	}
+	if reg.Clash != "" {
+		log.Errorf("DNS name %s belongs to another container; this one resolves as %s", reg.Clash, reg.FQDN)
 	}
 	undo = append(undo, func() {
 		cctx, cc := cleanCtx()
