@@ -311,7 +311,8 @@ type netInfo struct {
 func readNetwork(ctx context.Context, c client.Client, name string) (*netInfo, error) {
 	res, err := dbconn.Transact(ctx, c,
 		nbops.Select("Logical_Switch", []ovsdb.Condition{nbops.NameIs(name)}),
-		nbops.Select("Port_Group", []ovsdb.Condition{nbops.NameIs(PortGroupName(name))}))
+		// Not its acls or ports: they grow with policies and containers.
+		nbops.Select("Port_Group", []ovsdb.Condition{nbops.NameIs(PortGroupName(name))}, "_uuid", "name", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read network %q: %w", name, err)
 	}
