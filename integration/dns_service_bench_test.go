@@ -24,8 +24,9 @@ func dsReport(b *testing.B, prefix string, samples []time.Duration) {
 }
 
 // BenchmarkNameResolvesAcrossNodes measures the time from the start of a
-// container's ADD on node 3 (port, plug, ovn-installed, DNS records) to its
-// name resolving from a container on node 1 (stub query, no EDNS).
+// container's CNI ADD on node 3 (the real ovlmgr-cni through libcni: port,
+// IPAM, veth, plug, ovn-installed, DNS records) to its name resolving from a
+// container on node 1 (stub query, no EDNS).
 func BenchmarkNameResolvesAcrossNodes(b *testing.B) {
 	l := sharedLab(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -33,19 +34,28 @@ func BenchmarkNameResolvesAcrossNodes(b *testing.B) {
 	nb := dsNB(ctx, b, l)
 	n1, _, n3 := dsNodes(b, l)
 	n := dsNetwork(ctx, b, nb, "dsbench", "198.19.170.0/24", fmt.Sprintf("ds-b%d", os.Getpid()))
-	obs := dsAdd(ctx, b, l, nb, n1, n, "observer", nil)
+	list := confList(b, n.name, "1.1.0", map[string]interface{}{
+		"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true}})
+	obsCtr := newContainer(b, newRuntime(b, n1), list)
+	obsCtr.mustAdd(b, ctx)
+	obs := &dsCtr{name: "observer", netns: obsCtr.ns, net: n, node: n1}
+	rt3 := newRuntime(b, n3)
 	const samples = 15
 	var add, total []time.Duration
 	b.ResetTimer()
 	for i := 0; i < samples; i++ {
 		name := fmt.Sprintf("c%d", i)
+		c := newContainer(b, rt3, list)
+		c.conf.CapabilityArgs = map[string]interface{}{"aliases": []string{name}}
 		start := time.Now()
-		c := dsAdd(ctx, b, l, nb, n3, n, name, nil)
+		c.mustAdd(b, ctx)
 		added := time.Since(start)
-		obs.dsResolve(b, name+".dsbench.ovl", dnsmessage.TypeA, "A "+c.ip.String())
+		obs.dsResolve(b, name+".dsbench.ovl", dnsmessage.TypeA, "A "+c.ip().String())
 		total = append(total, time.Since(start))
 		add = append(add, added)
-		c.del(b, nb)
+		if err := c.del(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.StopTimer()
 	dsReport(b, "add-", add)
