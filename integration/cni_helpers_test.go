@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,11 +24,15 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 
 // cniVersions are the spec versions every CNI behaviour is tested over.
@@ -340,4 +345,145 @@ func cniNetwork(t testing.TB, nb client.Client, name, subnet string) *network.Ne
 		}
 	})
 	return n
+}
+
+// rawPlugin runs the plugin binary on node with exactly the CNI variables
+// given (no libcni) and returns stdout, the CNI error code (0 on success)
+// and the message.
+func rawPlugin(t testing.TB, ctx context.Context, node *lab.Node, env []string, stdin string) (string, uint, string) {
+	t.Helper()
+	cmd := nsexec.Command(ctx, node.NetNSPath, append(append([]string{}, node.Env...), env...), filepath.Join(cniPluginDir(t), "ovlmgr-cni"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &stdout, &stderr
+	err := cmd.Run()
+	if err == nil {
+		return stdout.String(), 0, ""
+	}
+	e := &types.Error{}
+	if jerr := json.Unmarshal(stdout.Bytes(), e); jerr != nil {
+		t.Fatalf("plugin failed (%v) without a JSON error on stdout: %q, stderr %q", err, stdout.String(), stderr.String())
+	}
+	if e.Code == 0 {
+		t.Fatalf("plugin failed with code 0: %q", stdout.String())
+	}
+	return stdout.String(), e.Code, e.Msg
+}
+
+// cniCode extracts the CNI error code of an error returned by libcni.
+func cniCode(err error) uint {
+	var e *types.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+// assertGone checks that nothing of container id/ifname is left: no NB
+// port, no OVS port on node, no host veth in node's namespace.
+func assertGone(t testing.TB, nb client.Client, node *lab.Node, id, ifName string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lsp := ovnport.Name(id, ifName)
+	if p, err := ovnport.Get(ctx, nb, lsp); !errors.Is(err, ovnport.ErrNotFound) {
+		t.Errorf("container %s: NB port %s still there (%+v, %v)", id, lsp, p, err)
+	}
+	host := ovsport.HostIfName(id, ifName)
+	ovs, err := vsdb.Connect(ctx, node.OVS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ovs.Close()
+	if i, err := ovsport.Get(ctx, ovs, host); err != nil || i != nil {
+		t.Errorf("container %s: OVS interface %s still on %s (%+v, %v)", id, host, node.Name, i, err)
+	}
+	if err := node.Do(func() error {
+		if _, err := netlink.LinkByName(host); err == nil {
+			return fmt.Errorf("host veth %s still in %s", host, node.Name)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("container %s: %v", id, err)
+	}
+}
+
+// assertNetworkEmpty checks NB holds no container port of network name and
+// no node's OVS db an interface of it.
+func assertNetworkEmpty(t testing.TB, l *lab.Lab, nb client.Client, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ps, err := ovnport.List(ctx, nb, ovnport.Filter{Network: name})
+	if err != nil || len(ps) != 0 {
+		t.Errorf("network %s: %d NB ports left (%v)", name, len(ps), err)
+	}
+	for _, node := range l.Nodes {
+		ovs, err := vsdb.Connect(ctx, node.OVS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ifs, err := ovsport.List(ctx, ovs)
+		ovs.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range ifs {
+			if i.Network == name {
+				t.Errorf("network %s: OVS interface %s left on %s", name, i.Name, node.Name)
+			}
+		}
+		_ = node.Do(func() error {
+			links, _ := netlink.LinkList()
+			for _, lk := range links {
+				for _, i := range ifs {
+					if lk.Attrs().Name == i.Name && i.Network == name {
+						t.Errorf("network %s: veth %s left on %s", name, i.Name, node.Name)
+					}
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func typesAttachment(c *container) types.GCAttachment {
+	return types.GCAttachment{ContainerID: c.id, IfName: c.ifName}
+}
+
+// assertNetworkEmptyExcept checks network name has exactly n NB ports.
+func assertNetworkEmptyExcept(t testing.TB, nb client.Client, name string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ps, err := ovnport.List(ctx, nb, ovnport.Filter{Network: name})
+	if err != nil || len(ps) != n {
+		t.Errorf("network %s: %d NB ports (%v); want %d", name, len(ps), err, n)
+	}
+}
+
+// leftover reports whether anything of container id/ifname exists (NB
+// port, OVS interface on node, host veth).
+func leftover(t testing.TB, nb client.Client, node *lab.Node, id, ifName string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := ovnport.Get(ctx, nb, ovnport.Name(id, ifName)); err == nil {
+		return true
+	}
+	host := ovsport.HostIfName(id, ifName)
+	ovs, err := vsdb.Connect(ctx, node.OVS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ovs.Close()
+	if i, _ := ovsport.Get(ctx, ovs, host); i != nil {
+		return true
+	}
+	found := false
+	_ = node.Do(func() error {
+		_, err := netlink.LinkByName(host)
+		found = err == nil
+		return nil
+	})
+	return found
 }

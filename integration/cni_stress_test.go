@@ -1,0 +1,159 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+)
+
+// TestCNIParallelExhaust: 30 parallel ADDs over 3 nodes on a /27 (29
+// addresses besides the gateway): exactly 29 succeed with distinct
+// addresses, one fails cleanly with "no free address", and after 29 DELs
+// nothing of them is left in NB, the nodes' OVS dbs or the kernel.
+func TestCNIParallelExhaust(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("cp%d", os.Getpid()%10000)
+	cniNetwork(t, nb, name, "198.19.217.0/27")
+	list := confList(t, name, "1.1.0", nil)
+	var ctrs []*container
+	for i := 0; i < 30; i++ {
+		ctrs = append(ctrs, newContainer(t, newRuntime(t, l.Nodes[i%3]), list))
+	}
+	errs := make([]error, len(ctrs))
+	var wg sync.WaitGroup
+	for i, c := range ctrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.add(ctx)
+		}()
+	}
+	wg.Wait()
+	seen := map[string]string{}
+	var failed []*container
+	for i, c := range ctrs {
+		if errs[i] != nil {
+			failed = append(failed, c)
+			continue
+		}
+		ip := c.ip().String()
+		if other, dup := seen[ip]; dup {
+			t.Errorf("address %s given to %s and %s", ip, other, c.id)
+		}
+		seen[ip] = c.id
+	}
+	if len(seen) != 29 || len(failed) != 1 {
+		for i, e := range errs {
+			if e != nil {
+				t.Logf("ADD %d: %v", i, e)
+			}
+		}
+		t.Fatalf("%d ADDs succeeded, %d failed; want 29 and 1", len(seen), len(failed))
+	}
+	f := failed[0]
+	ferr := errs[indexOf(ctrs, f)]
+	if want := "no free address in " + name + " (198.19.217.0/27)"; cniCode(ferr) != 102 || !strings.Contains(ferr.Error(), want) {
+		t.Errorf("failed ADD: %v (code %d); want code 102 %q", ferr, cniCode(ferr), want)
+	}
+	assertGone(t, nb, f.rt.node, f.id, f.ifName)
+	if err := f.ns.Do(func(ns.NetNS) error {
+		if _, err := netlink.LinkByName("eth0"); err == nil {
+			return fmt.Errorf("eth0 left in the failed container's netns")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	for i, c := range ctrs {
+		if errs[i] != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.del(ctx); err != nil {
+				t.Errorf("DEL %s: %v", c.id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, c := range ctrs {
+		assertGone(t, nb, c.rt.node, c.id, c.ifName)
+	}
+	assertNetworkEmpty(t, l, nb, name)
+}
+
+func indexOf(cs []*container, c *container) int {
+	for i := range cs {
+		if cs[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestCNIKillMidAdd: an ADD killed (SIGKILL) at various points, then DEL
+// from a runtime without any cached result: nothing is left; and an ADD
+// after that works.
+func TestCNIKillMidAdd(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("ck%d", os.Getpid()%10000)
+	cniNetwork(t, nb, name, "198.19.218.0/24")
+	node := l.Nodes[1]
+	partial := 0
+	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":%q,"type":"ovlmgr-cni"}`, name)
+	for _, delay := range []time.Duration{5 * time.Millisecond, 15 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond} {
+		rt := newRuntime(t, node)
+		c := newContainer(t, rt, confList(t, name, "1.1.0", nil))
+		cmd := nsexec.Command(ctx, node.NetNSPath, append(append([]string{}, node.Env...),
+			"CNI_COMMAND=ADD", "CNI_CONTAINERID="+c.id, "CNI_NETNS="+c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH="+cniPluginDir(t)),
+			filepath.Join(cniPluginDir(t), "ovlmgr-cni"))
+		cmd.Stdin = strings.NewReader(conf)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if leftover(t, nb, node, c.id, c.ifName) {
+			partial++
+		}
+		if err := c.del(ctx); err != nil {
+			t.Fatalf("DEL after ADD killed at %s: %v", delay, err)
+		}
+		assertGone(t, nb, node, c.id, c.ifName)
+		if err := c.ns.Do(func(ns.NetNS) error {
+			if _, err := netlink.LinkByName("eth0"); err == nil {
+				return fmt.Errorf("eth0 left in the container after ADD killed at %s and DEL", delay)
+			}
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+		c.mustAdd(t, ctx)
+	}
+	if partial == 0 {
+		t.Errorf("no kill left a half-done ADD behind: the test proved nothing")
+	}
+	t.Logf("%d of 5 kills left a half-done ADD for DEL to clean", partial)
+	assertNetworkEmptyExcept(t, nb, name, 5)
+}
