@@ -256,3 +256,24 @@ func binding(ctx context.Context, sb client.Client, port string) (string, error)
 	}
 	return chs[0].Name, nil
 }
+
+// nameOf sets e.Name from its network's DNS records when it has none.
+func nameOf(e *Endpoint, names map[string]dnsRecord) {
+	if e.Name != "" || e.Port == "" {
+		return
+	}
+	best := ""
+	for fqdn, rec := range names {
+		if rec.network != e.Network {
+			continue
+		}
+		for _, a := range dns.ParseValue(rec.value) {
+			if ip, ok := netip.AddrFromSlice(a); ok && ip.Unmap() == e.IP {
+				if n := strings.SplitN(fqdn, ".", 2)[0]; best == "" || n < best {
+					best = n
+				}
+			}
+		}
+	}
+	e.Name = best
+}

@@ -145,6 +145,9 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	if err != nil {
 		return fail(fmt.Errorf("TO %w", err))
 	}
+	for _, e := range append([]*Endpoint{from}, tos...) {
+		nameOf(e, names)
+	}
 	srcNet, err := readNetwork(ctx, nb, from.Network)
 	if err != nil {
 		return fail(err)
@@ -178,7 +181,11 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	case sameNet && to.MAC != "":
 		res.DstMAC = to.MAC
 	case sameNet:
-		return fail(fmt.Errorf("TO %s: no container holds that address on network %s", to.IP, from.Network))
+		// Nothing to trace: no port answers for that address.
+		res.Verdict = Dropped
+		res.Hops = []string{"network " + from.Network}
+		res.Reason = fmt.Sprintf("no container holds %s on network %s (stopped or deleted?)", to.IP, from.Network)
+		return res, nil
 	case srcNet.RouterMAC != "":
 		res.DstMAC = srcNet.RouterMAC
 	case to.MAC != "":

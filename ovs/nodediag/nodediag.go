@@ -26,6 +26,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
@@ -33,6 +34,10 @@ import (
 
 // GeneveOverhead is what OVN's Geneve encapsulation over IPv4 costs.
 const GeneveOverhead = 58
+
+// VethPrefix starts the host-side veth names ovlmgr-cni creates ("ovl" +
+// 12 hex digits, see ovs/port.HostIfName); only those count as leaks.
+const VethPrefix = "ovl"
 
 // Target says where a node's daemons and namespace are.
 type Target struct {
@@ -371,14 +376,23 @@ func (c *checker) ports(ctx context.Context) {
 	bad := 0
 	for _, i := range cports {
 		id := i.ExternalIDs["iface-id"]
+		if c := i.ExternalIDs[owner.KeyContainer]; c != "" {
+			if len(c) > 12 {
+				c = c[:12]
+			}
+			id = fmt.Sprintf("container %s (iface-id %s)", c, id)
+		} else {
+			id = "iface-id " + id
+		}
+		lspName := i.ExternalIDs["iface-id"]
 		name := "port " + i.Name
 		if nb != nil {
-			lsp := &nbdb.LogicalSwitchPort{Name: id}
+			lsp := &nbdb.LogicalSwitchPort{Name: lspName}
 			var rows []*nbdb.LogicalSwitchPort
-			if err := dbconn.Select(ctx, nb, lsp, &rows, model.Condition{Field: &lsp.Name, Function: ovsdb.ConditionEqual, Value: id}); err == nil && len(rows) == 0 {
+			if err := dbconn.Select(ctx, nb, lsp, &rows, model.Condition{Field: &lsp.Name, Function: ovsdb.ConditionEqual, Value: lspName}); err == nil && len(rows) == 0 {
 				bad++
 				c.add(diagnose.Failf(c.area, name, fmt.Sprintf("`ovs-vsctl --if-exists del-port %s` (and delete veth %s)", i.Name, i.Name),
-					"OVS port %s left behind: its iface-id %s has no NB port", i.Name, id))
+					"OVS port %s left behind: its iface-id %s has no NB port", i.Name, lspName))
 				continue
 			}
 		}
@@ -386,7 +400,7 @@ func (c *checker) ports(ctx context.Context) {
 		if err != nil {
 			bad++
 			c.add(diagnose.Failf(c.area, name, fmt.Sprintf("the container is gone: remove it with CNI DEL or `ovs-vsctl del-port %s`", i.Name),
-				"OVS port %s (iface-id %s) has no device on this node", i.Name, id))
+				"OVS port %s (%s) has no device on this node", i.Name, id))
 			continue
 		}
 		var side *ContainerSide
@@ -400,7 +414,7 @@ func (c *checker) ports(ctx context.Context) {
 		if limit > 0 && mtu > limit {
 			bad++
 			c.add(diagnose.Failf(c.area, name, fmt.Sprintf("set the container's MTU to %d or less (the network's --mtu, or the underlay MTU + %d)", limit, GeneveOverhead),
-				"iface-id %s: MTU %d (%s) exceeds underlay %s MTU %d - %d = %d: larger packets are dropped silently", id, mtu, where, c.underlay, c.underlayMTU, GeneveOverhead, limit))
+				"%s: MTU %d (%s) exceeds underlay %s MTU %d - %d = %d: larger packets are dropped silently", id, mtu, where, c.underlay, c.underlayMTU, GeneveOverhead, limit))
 			continue
 		}
 		if c.datapath == "netdev" && side != nil {
@@ -408,19 +422,19 @@ func (c *checker) ports(ctx context.Context) {
 			if err == nil && len(on) > 0 {
 				bad++
 				c.add(diagnose.Failf(c.area, name, fmt.Sprintf("turn off TX checksum offload in the container (`ethtool -K %s tx off`); ovlmgr-cni does this", side.Name),
-					"iface-id %s: %s has TX checksum offload on (%s) with the userspace datapath: TCP/UDP from it arrive with bad checksums", id, side.Name, strings.Join(on, ",")))
+					"%s: %s has TX checksum offload on (%s) with the userspace datapath: TCP/UDP from it arrive with bad checksums", id, side.Name, strings.Join(on, ",")))
 				continue
 			}
 		}
 		if i.ExternalIDs["ovn-installed"] != "true" {
 			bad++
-			c.add(diagnose.Warnf(c.area, name, "check ovn-controller on this node and that the NB port exists", "iface-id %s: ovn-controller has not installed its flows (no ovn-installed)", id))
+			c.add(diagnose.Warnf(c.area, name, "check ovn-controller on this node and that the NB port exists", "%s: ovn-controller has not installed its flows (no ovn-installed)", id))
 		}
 	}
 	links, err := c.h.LinkList()
 	if err == nil {
 		for _, l := range links {
-			if l.Type() == "veth" && !inOVS[l.Attrs().Name] {
+			if n := l.Attrs().Name; l.Type() == "veth" && !inOVS[n] && strings.HasPrefix(n, VethPrefix) && len(n) == 15 {
 				bad++
 				c.add(diagnose.Warnf(c.area, "veth "+l.Attrs().Name, fmt.Sprintf("delete it if no container uses it (`ip link del %s`)", l.Attrs().Name),
 					"veth %s has no OVS port: leaked by a container that was not deleted cleanly?", l.Attrs().Name))
