@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -168,18 +169,35 @@ func policyList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Every network with a port group (or the one asked for), in name order:
+	// its policies in evaluation order, then its isolation as the last line.
+	byNet := map[string][]*policy.Policy{}
+	for _, p := range ps {
+		byNet[p.Network] = append(byNet[p.Network], p)
+	}
+	var nets []string
+	for n := range iso {
+		if _, has := byNet[n]; !has && (c.String("net") == "" || c.String("net") == n) {
+			byNet[n] = nil
+		}
+	}
+	for n := range byNet {
+		nets = append(nets, n)
+	}
+	sort.Strings(nets)
 	return printOut(c, ps, func(w io.Writer) {
 		row(w, "NETWORK", "ORDER", "NAME", "ACTION", "FROM", "PROTO", "PORT", "PRIORITY", "LOG")
-		last := func(net string, n int) {
-			if m := iso[net]; m != "" {
-				row(w, net, strconv.Itoa(n), "("+m+")", map[string]string{policy.DefaultDeny: "deny", policy.DefaultAllow: "allow"}[m], "any", "-", "-", "-", "-")
+		for _, n := range nets {
+			for _, p := range byNet[n] {
+				row(w, p.Network, strconv.Itoa(p.Order), p.Name, p.Action, strings.Join(p.From, ","), dash(p.Proto), dash(p.Port),
+					strconv.Itoa(p.Priority), strconv.FormatBool(p.Log))
 			}
-		}
-		for i, p := range ps {
-			row(w, p.Network, strconv.Itoa(p.Order), p.Name, p.Action, strings.Join(p.From, ","), dash(p.Proto), dash(p.Port),
-				strconv.Itoa(p.Priority), strconv.FormatBool(p.Log))
-			if i == len(ps)-1 || ps[i+1].Network != p.Network {
-				last(p.Network, p.Order+1)
+			if m := iso[n]; m != "" {
+				action := policy.Allow
+				if m == policy.DefaultDeny {
+					action = policy.Deny
+				}
+				row(w, n, strconv.Itoa(len(byNet[n])+1), "("+m+")", action, "any", "-", "-", "-", "-")
 			}
 		}
 	})

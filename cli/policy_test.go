@@ -49,6 +49,9 @@ func TestSegmentationCLI(t *testing.T) {
 	if strings.Join(names, ",") != "p-high,p-deny,p-allow,(default-deny)" {
 		t.Errorf("policy list order = %v, want p-high, p-deny, p-allow, (default-deny):\n%s", names, out)
 	}
+	if out := ok("policy", "list"); !strings.Contains(out, "(default-allow)") || !strings.Contains(out, "ops ") {
+		t.Errorf("policy list shows no isolation line for networks without policies:\n%s", out)
+	}
 	var ps []map[string]interface{}
 	if err := json.Unmarshal([]byte(ok("policy", "list", "-o", "json")), &ps); err != nil || len(ps) != 3 {
 		t.Errorf("policy list -o json: %v %v", ps, err)
