@@ -3,7 +3,9 @@ package network_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
@@ -149,5 +151,38 @@ func TestCreateOnRouterAndDelete(t *testing.T) {
 	}
 	if strings.Contains(srv.Run(t, "ovn-nbctl", "--bare", "--columns=name", "list", "Logical_Router_Port"), "blue-web") {
 		t.Error("router port left after net delete")
+	}
+}
+
+// TestConcurrentAttachOverlap: an attach and a create of overlapping
+// networks on one router race from two clients: exactly one wins each round.
+func TestConcurrentAttachOverlap(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	c1, c2 := connect(t, srv), connect(t, srv)
+	ctx := context.Background()
+	for round := 0; round < 10; round++ {
+		r, x, y := fmt.Sprintf("r%d", round), fmt.Sprintf("x%d", round), fmt.Sprintf("y%d", round)
+		if _, err := router.Create(ctx, c1, r, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := network.Create(ctx, c1, network.Spec{Name: x, Subnet: fmt.Sprintf("198.19.%d.0/25", round)}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		wg.Add(2)
+		go func() { defer wg.Done(); errs[0] = network.Attach(ctx, c1, x, r) }()
+		go func() {
+			defer wg.Done()
+			_, errs[1] = network.Create(ctx, c2, network.Spec{Name: y, Subnet: fmt.Sprintf("198.19.%d.0/24", round), Router: r})
+		}()
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: attach = %v, create = %v; want exactly one to succeed", round, errs[0], errs[1])
+		}
+		got, err := router.Get(ctx, c1, r)
+		if err != nil || len(got.Networks) != 1 {
+			t.Fatalf("round %d: router %s = %+v, %v; want one network", round, r, got, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
@@ -290,5 +291,36 @@ func TestLegacyNetworkGetsPortGroup(t *testing.T) {
 	}
 	if n := count(t, c, "ACL"); n != 0 {
 		t.Errorf("ACLs after default-allow = %d, want 0", n)
+	}
+}
+
+// TestConcurrentCreateSameName: two clients create one policy name at once
+// (on different networks): exactly one wins and one ACL exists.
+func TestConcurrentCreateSameName(t *testing.T) {
+	srv, c := nb(t)
+	c2, err := dbconn.ConnectNB(context.Background(), srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	ctx := context.Background()
+	addNetwork(t, c, "web", "198.18.1.0/24", "")
+	addNetwork(t, c, "app", "198.18.2.0/24", "")
+	for round := 0; round < 10; round++ {
+		name := "p" + string(rune('a'+round))
+		errs := make(chan error, 2)
+		for i, cl := range []client.Client{c, c2} {
+			go func(net string, cl client.Client) {
+				_, err := policy.Create(ctx, cl, policy.Spec{Name: name, Network: net, Action: policy.Allow, From: []string{"198.18.9.0/24"}})
+				errs <- err
+			}([]string{"web", "app"}[i], cl)
+		}
+		e1, e2 := <-errs, <-errs
+		if (e1 == nil) == (e2 == nil) {
+			t.Fatalf("round %d: %v, %v; want exactly one success", round, e1, e2)
+		}
+		if n := count(t, c, "ACL", nbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})); n != 1 {
+			t.Fatalf("round %d: %d ACLs named %s", round, n, name)
+		}
 	}
 }
