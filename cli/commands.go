@@ -7,6 +7,8 @@ func commands() []*cli.Command {
 	var cmds []*cli.Command
 	for _, c := range []func() *cli.Command{
 		netCommand,
+		portCommand,
+		cniCommand,
 		nodeCommand,
 		labCommand,
 		serviceCommand,

@@ -45,7 +45,7 @@ var cniBuild struct {
 	err  error
 }
 
-// cniPluginDir builds ./cni-plugin into a temporary directory once and
+// cniPluginDir builds ./cni-plugin (and ./cli as ovlmgr) into a temporary directory once and
 // returns that directory (the runtime's CNI_PATH). cniTeardown removes it.
 func cniPluginDir(t testing.TB) string {
 	t.Helper()
@@ -56,9 +56,12 @@ func cniPluginDir(t testing.TB) string {
 			return
 		}
 		cniBuild.dir = dir
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "ovlmgr-cni"), "../cni-plugin").CombinedOutput()
-		if err != nil {
-			cniBuild.err = fmt.Errorf("go build ../cni-plugin: %v: %s", err, out)
+		for bin, pkg := range map[string]string{"ovlmgr-cni": "../cni-plugin", "ovlmgr": "../cli"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, bin), pkg).CombinedOutput()
+			if err != nil {
+				cniBuild.err = fmt.Errorf("go build %s: %v: %s", pkg, err, out)
+				return
+			}
 		}
 	})
 	if cniBuild.err != nil {

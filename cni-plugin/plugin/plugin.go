@@ -176,9 +176,181 @@ func asCNIError(err error) error {
 	return cniErr(CodeInternal, err.Error())
 }
 
-// CmdAdd creates the NB port (address from OVN IPAM or requested), the
-// veth, plugs it into br-int and waits for ovn-installed. Any failure
-// removes what it made.
+// AttachRequest is one container interface to put on a network: what
+// CNI ADD and `ovlmgr port attach` both do.
+type AttachRequest struct {
+	Network string
+	// NB and OVS endpoints; empty: the node's ovlmgr.io/nb and dbconn.DefaultOVS().
+	NB  string
+	OVS string
+	// MTU overrides the network's and the derived MTU.
+	MTU          int
+	ReadyTimeout time.Duration
+	ContainerID  string
+	IfName       string
+	NetNS        string
+	// IP and MAC are optional requests.
+	IP  netip.Addr
+	MAC net.HardwareAddr
+	// Aliases and PodName choose the DNS name; Labels go on the port.
+	Aliases []string
+	PodName string
+	Labels  map[string]string
+}
+
+// Attachment is what Attach made.
+type Attachment struct {
+	Port        string       `json:"port"`
+	Network     string       `json:"network"`
+	Node        string       `json:"node"`
+	ContainerID string       `json:"container"`
+	IfName      string       `json:"ifname"`
+	NetNS       string       `json:"netns"`
+	Host        string       `json:"hostInterface"`
+	HostMAC     string       `json:"hostMAC"`
+	MAC         string       `json:"mac"`
+	Address     netip.Prefix `json:"address"`
+	Gateway     netip.Addr   `json:"gateway"`
+	MTU         int          `json:"mtu"`
+	Nameservers []string     `json:"nameservers,omitempty"`
+	Search      []string     `json:"search,omitempty"`
+	FQDN        string       `json:"fqdn,omitempty"`
+}
+
+// Logger receives progress lines; nil discards them.
+type Logger interface {
+	Infof(format string, args ...interface{})
+	Debugf(format string, args ...interface{})
+	Errorf(format string, args ...interface{})
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Infof(string, ...interface{})  {}
+func (nopLogger) Debugf(string, ...interface{}) {}
+func (nopLogger) Errorf(string, ...interface{}) {}
+
+// Attach creates the NB port (address from OVN's IPAM or the requested
+// one), registers DNS names and service backends, creates the veth, plugs
+// it into br-int and waits for ovn-installed. Any failure removes what it
+// made. Errors are *types.Error with CNI codes.
+func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
+	if log == nil {
+		log = nopLogger{}
+	}
+	if req.ReadyTimeout <= 0 {
+		req.ReadyTimeout = DefaultReadyTimeout
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), req.ReadyTimeout+2*connectTimeout)
+	defer cancel()
+	nd, err := openNode(ctx, &Config{NB: req.NB, OVS: req.OVS}, true)
+	if err != nil {
+		return nil, err
+	}
+	defer nd.close()
+	nb, err := connectNB(ctx, nd.nbEP)
+	if err != nil {
+		return nil, err
+	}
+	defer nb.Close()
+	ni, err := getNetwork(ctx, nb, req.Network)
+	if err != nil {
+		return nil, err
+	}
+	if req.IP.IsValid() && !ni.subnet.Contains(req.IP) {
+		return nil, cniErr(CodeAddressRefused, fmt.Sprintf("requested ip %s: outside network %s subnet %s", req.IP, ni.name, ni.subnet))
+	}
+	mtu, err := mtuFor(&Config{MTU: req.MTU}, ni, nd)
+	if err != nil {
+		return nil, err
+	}
+	nm := namesFor(req.ContainerID, req.IfName)
+	rctx, rcancel := context.WithTimeout(ctx, req.ReadyTimeout)
+	defer rcancel()
+
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	cleanCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 10*time.Second)
+	}
+
+	p, err := ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
+		Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, Labels: req.Labels})
+	if err != nil {
+		return nil, asCNIError(err)
+	}
+	undo = append(undo, func() {
+		cctx, cc := cleanCtx()
+		defer cc()
+		if e := ovnport.Delete(cctx, nb, p.Name); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
+	reg, err := service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
+		Aliases: req.Aliases, PodName: req.PodName, IPs: []net.IP{p.IP.AsSlice()}, Labels: req.Labels})
+	if err != nil {
+		return nil, asCNIError(fmt.Errorf("DNS names and services: %w", err))
+	}
+	undo = append(undo, func() {
+		cctx, cc := cleanCtx()
+		defer cc()
+		if e := service.ContainerDeleted(cctx, nb, ni.name, []net.IP{p.IP.AsSlice()}); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	mac, _ := net.ParseMAC(p.MAC)
+	addr := netip.PrefixFrom(p.IP, ni.subnet.Bits())
+	veth, err := ovsport.SetupVeth(ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
+		MAC: mac, MTU: mtu, Addr: addr, Gateway: ni.gateway})
+	if err != nil {
+		if strings.Contains(err.Error(), "already exists in") {
+			return nil, cniErr(CodeExists, err.Error())
+		}
+		return nil, cniErr(CodeInternal, err.Error())
+	}
+	undo = append(undo, func() {
+		if e := ovsport.DelVeth(req.NetNS, req.IfName, nm.host); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: req.ContainerID,
+		MAC: p.MAC, Container: req.ContainerID, IfName: req.IfName, Network: ni.name})
+	if err != nil {
+		return nil, asCNIError(err)
+	}
+	undo = append(undo, func() {
+		cctx, cc := cleanCtx()
+		defer cc()
+		if e := ovsport.Unplug(cctx, nd.ovs, nm.host); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	if err := ovsport.WaitInstalled(rctx, nd.ovs, nm.host, ifaceUUID); err != nil {
+		var nr *ovsport.NotReadyError
+		if errors.As(err, &nr) && nr.Attached {
+			nr.Reason = diagnose(nd, p.Name)
+		}
+		return nil, asCNIError(fmt.Errorf("port %s: %w", p.Name, err))
+	}
+	log.Debugf("ovn-installed after %s", time.Since(start).Round(time.Millisecond))
+	a := &Attachment{Port: p.Name, Network: ni.name, Node: nd.systemID, ContainerID: req.ContainerID, IfName: req.IfName,
+		NetNS: req.NetNS, Host: nm.host, HostMAC: veth.HostMAC, MAC: p.MAC, Address: addr, Gateway: ni.gateway, MTU: mtu}
+	if reg != nil {
+		a.Nameservers, a.Search, a.FQDN = reg.Nameservers, reg.Search, reg.FQDN
+	}
+	return a, nil
+}
+
+// CmdAdd is CNI ADD: Attach, then the result (appended to any prevResult)
+// in the config's version.
 func CmdAdd(args *skel.CmdArgs) (err error) {
 	c, err := ParseConfig(args.StdinData)
 	if err != nil {
@@ -198,130 +370,35 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.ReadyTimeout.Duration+2*connectTimeout)
-	defer cancel()
-	nd, err := openNode(ctx, c, true)
+	prev, err := resultFromPrev(c)
 	if err != nil {
 		return err
 	}
-	defer nd.close()
-	nb, err := connectNB(ctx, nd.nbEP)
+	a, err := Attach(AttachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, MTU: c.MTU, ReadyTimeout: c.ReadyTimeout.Duration,
+		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, IP: req.IP, MAC: req.MAC,
+		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName}, log)
 	if err != nil {
 		return err
 	}
-	defer nb.Close()
-	ni, err := getNetwork(ctx, nb, c.Network)
-	if err != nil {
-		return err
-	}
-	if req.IP.IsValid() && !ni.subnet.Contains(req.IP) {
-		return cniErr(CodeAddressRefused, fmt.Sprintf("requested ip %s: outside network %s subnet %s", req.IP, ni.name, ni.subnet))
-	}
-	mtu, err := mtuFor(c, ni, nd)
-	if err != nil {
-		return err
-	}
-	nm := namesFor(args.ContainerID, args.IfName)
-	rctx, rcancel := context.WithTimeout(ctx, c.ReadyTimeout.Duration)
-	defer rcancel()
-
-	var undo []func()
-	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-		}
-	}()
-	cleanCtx := func() (context.Context, context.CancelFunc) {
-		return context.WithTimeout(context.Background(), 10*time.Second)
-	}
-
-	p, err := ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
-		Node: nd.systemID, Container: args.ContainerID, IfName: args.IfName, MAC: req.MAC, IP: req.IP, Labels: c.RuntimeConfig.Labels})
-	if err != nil {
-		return asCNIError(err)
-	}
-	undo = append(undo, func() {
-		cctx, cc := cleanCtx()
-		defer cc()
-		if e := ovnport.Delete(cctx, nb, p.Name); e != nil {
-			log.Errorf("undo: %v", e)
-		}
-	})
-	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
-	reg, err := service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: args.ContainerID,
-		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, IPs: []net.IP{p.IP.AsSlice()}, Labels: c.RuntimeConfig.Labels})
-	if err != nil {
-		return asCNIError(fmt.Errorf("DNS names and services: %w", err))
-	}
-	if reg.Clash != "" {
-		log.Errorf("DNS name %s belongs to another container; this one resolves as %s", reg.Clash, reg.FQDN)
-	}
-	undo = append(undo, func() {
-		cctx, cc := cleanCtx()
-		defer cc()
-		if e := service.ContainerDeleted(cctx, nb, ni.name, []net.IP{p.IP.AsSlice()}); e != nil {
-			log.Errorf("undo: %v", e)
-		}
-	})
-	mac, _ := net.ParseMAC(p.MAC)
-	addr := netip.PrefixFrom(p.IP, ni.subnet.Bits())
-	veth, err := ovsport.SetupVeth(ovsport.VethSpec{NetNS: args.Netns, IfName: args.IfName, HostName: nm.host,
-		MAC: mac, MTU: mtu, Addr: addr, Gateway: ni.gateway})
-	if err != nil {
-		if strings.Contains(err.Error(), "already exists in") {
-			return cniErr(CodeExists, err.Error())
-		}
-		return cniErr(CodeInternal, err.Error())
-	}
-	undo = append(undo, func() {
-		if e := ovsport.DelVeth(args.Netns, args.IfName, nm.host); e != nil {
-			log.Errorf("undo: %v", e)
-		}
-	})
-	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: args.ContainerID,
-		MAC: p.MAC, Container: args.ContainerID, IfName: args.IfName, Network: ni.name})
-	if err != nil {
-		return asCNIError(err)
-	}
-	undo = append(undo, func() {
-		cctx, cc := cleanCtx()
-		defer cc()
-		if e := ovsport.Unplug(cctx, nd.ovs, nm.host); e != nil {
-			log.Errorf("undo: %v", e)
-		}
-	})
-	if err := ovsport.WaitInstalled(rctx, nd.ovs, nm.host, ifaceUUID); err != nil {
-		var nr *ovsport.NotReadyError
-		if errors.As(err, &nr) && nr.Attached {
-			nr.Reason = diagnose(nd, p.Name)
-		}
-		return asCNIError(fmt.Errorf("port %s: %w", p.Name, err))
-	}
-	log.Debugf("ovn-installed after %s", time.Since(start).Round(time.Millisecond))
-
 	res := &current.Result{CNIVersion: current.ImplementedSpecVersion}
-	if prev, err := resultFromPrev(c); err != nil {
-		return err
-	} else if prev != nil {
+	if prev != nil {
 		res = prev
 	}
 	hostIdx := len(res.Interfaces)
 	res.Interfaces = append(res.Interfaces,
-		&current.Interface{Name: nm.host, Mac: veth.HostMAC, Mtu: mtu},
-		&current.Interface{Name: args.IfName, Mac: p.MAC, Mtu: mtu, Sandbox: args.Netns})
+		&current.Interface{Name: a.Host, Mac: a.HostMAC, Mtu: a.MTU},
+		&current.Interface{Name: a.IfName, Mac: a.MAC, Mtu: a.MTU, Sandbox: a.NetNS})
 	res.IPs = append(res.IPs, &current.IPConfig{
 		Interface: current.Int(hostIdx + 1),
-		Address:   net.IPNet{IP: p.IP.AsSlice(), Mask: net.CIDRMask(ni.subnet.Bits(), 32)},
-		Gateway:   ni.gateway.AsSlice(),
+		Address:   net.IPNet{IP: a.Address.Addr().AsSlice(), Mask: net.CIDRMask(a.Address.Bits(), 32)},
+		Gateway:   a.Gateway.AsSlice(),
 	})
-	if reg != nil && len(reg.Nameservers) > 0 {
-		res.DNS.Nameservers = append(res.DNS.Nameservers, reg.Nameservers...)
-		res.DNS.Search = append(res.DNS.Search, reg.Search...)
+	if len(a.Nameservers) > 0 {
+		res.DNS.Nameservers = append(res.DNS.Nameservers, a.Nameservers...)
+		res.DNS.Search = append(res.DNS.Search, a.Search...)
 	}
-	if ni.gateway.IsValid() {
-		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: ni.gateway.AsSlice()})
+	if a.Gateway.IsValid() {
+		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: a.Gateway.AsSlice()})
 	}
 	return types.PrintResult(res, c.CNIVersion)
 }
@@ -392,8 +469,73 @@ func controllerPID() (int, bool) {
 	return pid, true
 }
 
-// CmdDel removes the OVS port, the veth and the NB port, found from the
-// container ID and ifname alone. Anything already gone is fine.
+// DetachRequest names a container interface to remove.
+type DetachRequest struct {
+	Network     string
+	NB          string
+	OVS         string
+	Timeout     time.Duration
+	ContainerID string
+	IfName      string
+	// NetNS may be empty or gone.
+	NetNS string
+	// PrevIPs are the addresses from prevResult, used when the NB port is
+	// already gone to remove DNS records and service backends.
+	PrevIPs []net.IP
+}
+
+// Detach removes the OVS port, the veth, DNS names and service backends,
+// and the NB port, found from the container ID and ifname alone. Anything
+// already gone is fine.
+func Detach(req DetachRequest, log Logger) error {
+	if log == nil {
+		log = nopLogger{}
+	}
+	if req.Timeout <= 0 {
+		req.Timeout = DefaultReadyTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout)
+	defer cancel()
+	nd, err := openNode(ctx, &Config{NB: req.NB, OVS: req.OVS}, true)
+	if err != nil {
+		return err
+	}
+	defer nd.close()
+	nm := namesFor(req.ContainerID, req.IfName)
+	if err := ovsport.Unplug(ctx, nd.ovs, nm.host); err != nil {
+		return asCNIError(err)
+	}
+	if err := ovsport.DelVeth(req.NetNS, req.IfName, nm.host); err != nil {
+		return asCNIError(err)
+	}
+	nb, err := connectNB(ctx, nd.nbEP)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	// DNS records and service backends go first, while the port still says
+	// which address it had (prevResult covers a port already gone).
+	ips := req.PrevIPs
+	network := req.Network
+	if p, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && p.IP.IsValid() {
+		ips = []net.IP{p.IP.AsSlice()}
+		if p.Network != "" {
+			network = p.Network
+		}
+	}
+	if len(ips) > 0 && network != "" {
+		if err := service.ContainerDeleted(ctx, nb, network, ips); err != nil {
+			return asCNIError(fmt.Errorf("remove DNS names and service backends: %w", err))
+		}
+	}
+	if err := ovnport.Delete(ctx, nb, nm.lsp); err != nil {
+		return asCNIError(err)
+	}
+	log.Debugf("deleted %s / %s", nm.lsp, nm.host)
+	return nil
+}
+
+// CmdDel is CNI DEL (see Detach).
 func CmdDel(args *skel.CmdArgs) (err error) {
 	c, err := ParseConfig(args.StdinData)
 	if err != nil {
@@ -406,47 +548,16 @@ func CmdDel(args *skel.CmdArgs) (err error) {
 			log.Errorf("%v", err)
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), c.ReadyTimeout.Duration)
-	defer cancel()
-	nd, err := openNode(ctx, c, true)
-	if err != nil {
-		return err
-	}
-	defer nd.close()
-	nm := namesFor(args.ContainerID, args.IfName)
-	if err := ovsport.Unplug(ctx, nd.ovs, nm.host); err != nil {
-		return asCNIError(err)
-	}
-	if err := ovsport.DelVeth(args.Netns, args.IfName, nm.host); err != nil {
-		return asCNIError(err)
-	}
-	nb, err := connectNB(ctx, nd.nbEP)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	// DNS records and service backends go first, while the port still says
-	// which address it had (prevResult covers a port already gone).
 	var ips []net.IP
-	if p, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && p.IP.IsValid() {
-		ips = append(ips, p.IP.AsSlice())
-	} else if prev, _ := resultFromPrev(c); prev != nil {
+	if prev, _ := resultFromPrev(c); prev != nil {
 		for _, ipc := range prev.IPs {
 			if ipc.Address.IP.To4() != nil {
 				ips = append(ips, ipc.Address.IP.To4())
 			}
 		}
 	}
-	if len(ips) > 0 {
-		if err := service.ContainerDeleted(ctx, nb, c.Network, ips); err != nil {
-			return asCNIError(fmt.Errorf("remove DNS names and service backends: %w", err))
-		}
-	}
-	if err := ovnport.Delete(ctx, nb, nm.lsp); err != nil {
-		return asCNIError(err)
-	}
-	log.Debugf("deleted %s / %s", nm.lsp, nm.host)
-	return nil
+	return Detach(DetachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,
+		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, PrevIPs: ips}, log)
 }
 
 // CmdCheck verifies what ADD made, from prevResult.

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+)
+
+// TestCNIConfig: `cni config NET` prints a conflist libcni loads, --out
+// writes it to DIR/10-ovlmgr-NET.conflist, and an unknown network or bad
+// flags fail naming them without writing anything.
+func TestCNIConfig(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	ctx := context.Background()
+	nb, err := dbconn.ConnectNB(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	if _, err := network.Create(ctx, nb, network.Spec{Name: "web", Subnet: "198.19.0.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	runCLI := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"ovlmgr", "--nb", srv.Endpoint}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := runCLI("cni", "config", "web")
+	if code != 0 {
+		t.Fatalf("cni config web: exit %d: %s", code, errs)
+	}
+	l, err := libcni.ConfListFromBytes([]byte(out))
+	if err != nil || l.Name != "web" || len(l.Plugins) != 1 || l.Plugins[0].Network.Type != "ovlmgr-cni" || l.CNIVersion != "1.1.0" {
+		t.Fatalf("conflist %q: %+v, %v", out, l, err)
+	}
+	dir := t.TempDir()
+	if code, _, errs := runCLI("cni", "config", "web", "--out", dir, "--mtu", "1400"); code != 0 {
+		t.Fatalf("cni config --out: exit %d: %s", code, errs)
+	}
+	l, err = libcni.ConfListFromFile(filepath.Join(dir, "10-ovlmgr-web.conflist"))
+	if err != nil || !strings.Contains(string(l.Bytes), `"mtu": 1400`) {
+		t.Fatalf("written conflist: %v %s", err, l.Bytes)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"cni", "config", "nosuch", "--out", dir}, 1, "nosuch"},
+		{[]string{"cni", "config", "bad name"}, 2, "NET"},
+		{[]string{"cni", "config", "web", "--mtu", "100"}, 2, "--mtu 100"},
+		{[]string{"cni", "config"}, 2, "NET"},
+	} {
+		code, _, errs := runCLI(tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d %q; want %d mentioning %q", tc.args, code, errs, tc.code, tc.want)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("%d files in --out dir; want 1", len(ents))
+	}
+}

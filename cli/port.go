@@ -1,0 +1,177 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+)
+
+// portCommand is `ovlmgr port`: container ports (list) and attaching
+// hand-made network namespaces with the same code as CNI ADD/DEL.
+func portCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "port",
+		Usage: "list container ports; attach or detach a network namespace on this node",
+		Description: `A port is a container interface on a network: an OVN logical switch port named from
+the container ID and interface name, a veth and its port in br-int on the node.
+
+Example:
+   ovlmgr port list --net web
+   ovlmgr port attach web --netns /run/netns/c1 --name c1 --label app=shop -o json
+   ovlmgr port detach c1 --netns /run/netns/c1`,
+		Subcommands: []*cli.Command{
+			{
+				Name:        "list",
+				Usage:       "list container ports",
+				Description: "UP is OVN's Logical_Switch_Port up: bound on its node and flows installed.\n\nExample:\n   ovlmgr port list --net web --node n1 -o json",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "net", Usage: "only ports of this network"},
+					&cli.StringFlag{Name: "node", Usage: "only ports on this node (its system-id)"},
+					outputFlag,
+				},
+				Action: portList,
+			},
+			{
+				Name:      "attach",
+				Usage:     "put a network namespace on a network (what CNI ADD does), on the node this runs on",
+				ArgsUsage: "NET",
+				Description: `Runs in the node's network namespace with its environment (OVS_RUNDIR, ...), like
+the CNI plugin. NB comes from --nb / OVLMGR_NB or the node's Open_vSwitch external_ids:ovlmgr.io/nb.
+--name is the container ID (default: derived from the netns path) and the DNS name.
+
+Example:
+   ovlmgr port attach web --netns /run/netns/c1 --name c1
+   ovlmgr port attach web --netns /run/netns/c2 --ifname eth1 --ip 198.19.0.50 --label app=db -o json`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "netns", Usage: "network namespace path (required)"},
+					&cli.StringFlag{Name: "ifname", Value: "eth0", Usage: "interface name inside the namespace"},
+					&cli.StringFlag{Name: "ip", Usage: "requested IPv4 address (default: OVN IPAM)"},
+					&cli.StringFlag{Name: "name", Usage: "container name/ID (default: from the netns path)"},
+					&cli.StringSliceFlag{Name: "label", Usage: "key=value label on the port (repeatable; service selectors match these)"},
+					&cli.DurationFlag{Name: "ready-timeout", Value: plugin.DefaultReadyTimeout, Usage: "wait this long for the address and ovn-installed"},
+					outputFlag,
+				},
+				Action: portAttach,
+			},
+			{
+				Name:      "detach",
+				Usage:     "remove what attach made (what CNI DEL does)",
+				ArgsUsage: "NAME",
+				Description: `NAME is the --name given to attach (or the container ID it printed).
+
+Example:
+   ovlmgr port detach c1 --netns /run/netns/c1`,
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "netns", Usage: "network namespace path (may be gone)"},
+					&cli.StringFlag{Name: "ifname", Value: "eth0", Usage: "interface name inside the namespace"},
+				},
+				Action: portDetach,
+			},
+		},
+	}
+}
+
+func portList(c *cli.Context) error {
+	if err := needArgs(c, 0, "no arguments"); err != nil {
+		return err
+	}
+	nb, err := netNB(c)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	ctx, cancel := callContext(c)
+	defer cancel()
+	ps, err := ovnport.List(ctx, nb, ovnport.Filter{Network: c.String("net"), Node: c.String("node")})
+	if err != nil {
+		return err
+	}
+	return printOut(c, ps, func(w io.Writer) {
+		row(w, "NAME", "NETWORK", "NODE", "CONTAINER", "IFNAME", "IP", "MAC", "UP")
+		for _, p := range ps {
+			ip := "-"
+			if p.IP.IsValid() {
+				ip = p.IP.String()
+			}
+			row(w, p.Name, p.Network, dash(p.Node), dash(shortID(p.Container)), p.IfName, ip, dash(p.MAC), fmt.Sprint(p.Up))
+		}
+	})
+}
+
+func shortID(id string) string {
+	if len(id) > 16 {
+		return id[:16]
+	}
+	return id
+}
+
+// nsContainerID derives a container ID from a netns path when --name is not given.
+func nsContainerID(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	h := sha256.Sum256([]byte(abs))
+	return "netns-" + hex.EncodeToString(h[:8])
+}
+
+func portAttach(c *cli.Context) error {
+	if err := needArgs(c, 1, "NET"); err != nil {
+		return err
+	}
+	nsPath := c.String("netns")
+	if nsPath == "" {
+		return usagef("%s: --netns PATH is required", commandPath(c))
+	}
+	labels, err := parseLabels(c.StringSlice("label"))
+	if err != nil {
+		return usageError{err}
+	}
+	req := plugin.AttachRequest{Network: c.Args().First(), NB: c.String("nb"), NetNS: nsPath, IfName: c.String("ifname"),
+		ContainerID: c.String("name"), ReadyTimeout: c.Duration("ready-timeout"), Labels: labels}
+	if req.ContainerID == "" {
+		req.ContainerID = nsContainerID(nsPath)
+	} else {
+		req.Aliases = []string{req.ContainerID}
+	}
+	if s := c.String("ip"); s != "" {
+		ip, err := netip.ParseAddr(s)
+		if err != nil || !ip.Is4() {
+			return usagef("--ip %q: want an IPv4 address such as 198.19.0.50", s)
+		}
+		req.IP = ip
+	}
+	if req.NB != "" {
+		req.NB = dbconn.ResolveNB(req.NB)
+	}
+	a, err := plugin.Attach(req, nil)
+	if err != nil {
+		return fmt.Errorf("attach %s to %s: %w", nsPath, req.Network, err)
+	}
+	return printOut(c, a, func(w io.Writer) {
+		fmt.Fprintf(w, "port %s: %s mac %s gateway %s mtu %d on node %s (container %s, %s in %s)\n",
+			a.Port, a.Address, a.MAC, a.Gateway, a.MTU, a.Node, a.ContainerID, a.IfName, a.NetNS)
+	})
+}
+
+func portDetach(c *cli.Context) error {
+	if err := needArgs(c, 1, "NAME"); err != nil {
+		return err
+	}
+	err := plugin.Detach(plugin.DetachRequest{NB: c.String("nb"), ContainerID: c.Args().First(), IfName: c.String("ifname"),
+		NetNS: c.String("netns"), Timeout: 30 * time.Second}, nil)
+	if err != nil {
+		return fmt.Errorf("detach %s: %w", c.Args().First(), err)
+	}
+	return nil
+}
