@@ -285,4 +285,3 @@ func nodeHandle(t *testing.T, n *lab.Node) *netlink.Handle {
 	t.Cleanup(h.Close)
 	return h
 }
-
