@@ -335,7 +335,9 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 }
 
 // Attach attaches our network n (not yet on any router) to router in one
-// transaction.
+// transaction. It leaves the network's overlap scope (see ovn/network)
+// alone; ovlmgr's commands use network.Attach, which also moves the network
+// into the router's scope so that tenants may reuse subnets.
 func Attach(ctx context.Context, c client.Client, router string, n Net) error {
 	ls, err := getLS(ctx, c, n.Name)
 	if err != nil {
