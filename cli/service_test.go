@@ -10,13 +10,15 @@ import (
 
 func TestServiceCommands(t *testing.T) {
 	srv := ovsdbtest.StartNB(t)
-	srv.Run(t, "ovn-nbctl", "ls-add", "web", "--", "set", "logical_switch", "web",
-		`external_ids:"ovlmgr.io/owner"=ovlmgr`, `external_ids:"ovlmgr.io/kind"=network`,
-		`external_ids:"ovlmgr.io/name"=web`, "other_config:subnet=198.18.0.0/24")
 	ovl := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		code := run(append([]string{"ovlmgr", "--nb", srv.Endpoint}, args...), &out, &errb)
 		return code, out.String(), errb.String()
+	}
+	for _, args := range [][]string{{"router", "create", "r1"}, {"net", "create", "web", "--subnet", "198.18.0.0/24", "--router", "r1"}} {
+		if code, out, errs := ovl(args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
+		}
 	}
 	code, out, errs := ovl("service", "create", "api", "--net", "web", "--vip", "198.18.0.100:80", "--backend", "198.18.0.5:8080")
 	if code != 0 || !strings.Contains(out, "api.web.ovl") || !strings.Contains(out, "198.18.0.5:8080") {
@@ -60,7 +62,10 @@ func TestNetCreateDomain(t *testing.T) {
 		code := run(append([]string{"ovlmgr", "--nb", srv.Endpoint}, args...), &out, &errb)
 		return code, out.String(), errb.String()
 	}
-	if code, out, errs := ovl("net", "create", "corp", "--subnet", "198.19.40.0/24", "--domain", "Corp.Test."); code != 0 {
+	if code, out, errs := ovl("router", "create", "r1"); code != 0 {
+		t.Fatalf("router create: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := ovl("net", "create", "corp", "--subnet", "198.19.40.0/24", "--domain", "Corp.Test.", "--router", "r1"); code != 0 {
 		t.Fatalf("net create --domain: exit %d\n%s%s", code, out, errs)
 	}
 	code, out, _ := ovl("net", "show", "corp")

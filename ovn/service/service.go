@@ -45,6 +45,9 @@ var (
 	ErrExists          = errors.New("service already exists")
 	ErrVIPInUse        = errors.New("VIP in use")
 	ErrBackendNotFound = errors.New("backend not found")
+	// ErrNoRouter: OVN reaches a VIP only through a router port (its ARP
+	// answer for an in-subnet VIP, the gateway for a routed one).
+	ErrNoRouter = errors.New("network is on no router")
 )
 
 // Spec is what `service create` asks for.
@@ -262,6 +265,10 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 		if lb.ExternalIDs[owner.KeyName] == s.Name {
 			return nil, ErrExists
 		}
+	}
+	if len(st.topo.Routers[s.Network]) == 0 {
+		return nil, fmt.Errorf("%w: OVN reaches a service VIP only through a router (attach one first: ovlmgr router create R; ovlmgr router attach R %s)",
+			ErrNoRouter, s.Network)
 	}
 	subnet := subnetOf(st.sw)
 	// The VIP must not be anyone's address.

@@ -85,6 +85,7 @@ func TestCreateShowDelete(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.network(t, "web", 0)
+	e.attach(t, "r1", "web", 0)
 	e.port(t, "web", "p1", "c1111111111111111", "198.18.0.11", map[string]string{"app": "api"})
 	e.port(t, "web", "p2", "c2222222222222222", "198.18.0.12", map[string]string{"app": "api"})
 	e.port(t, "web", "p3", "c3333333333333333", "198.18.0.13", map[string]string{"app": "db"})
@@ -99,7 +100,7 @@ func TestCreateShowDelete(t *testing.T) {
 	}
 	want := []string{"198.18.0.11:8080", "198.18.0.12:8080", "198.18.0.13:5432", "198.18.5.5:80"}
 	if fmt.Sprint(svc.Backends) != fmt.Sprint(want) || svc.VIP != "198.18.0.100:80/tcp" || svc.FQDN != "api.web.ovl" ||
-		fmt.Sprint(svc.Switches) != "[web]" {
+		fmt.Sprint(svc.Switches) != "[web]" || fmt.Sprint(svc.Routers) != "[r1]" {
 		t.Fatalf("service = %+v", svc)
 	}
 	if got := e.get(t, "load_balancer", "web/api", "protocol"); got != "tcp" {
@@ -130,6 +131,9 @@ func TestCreateShowDelete(t *testing.T) {
 	if rows := e.lbs(t); len(rows) != 0 {
 		t.Fatalf("load balancers after delete: %v", rows)
 	}
+	if got := e.get(t, "logical_router", "r1", "load_balancer"); got != "[]" {
+		t.Fatalf("router load_balancer after delete = %s", got)
+	}
 	if got := e.get(t, "logical_switch", "web", "load_balancer"); got != "[]" {
 		t.Fatalf("switch load_balancer after delete = %s", got)
 	}
@@ -150,6 +154,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 	e.network(t, "web", 0)
 	e.attach(t, "r1", "web", 0) // router port 198.18.0.1
 	e.port(t, "web", "p1", "c1111111111111111", "198.18.0.11", nil)
+	e.network(t, "flat", 1)
 	if _, err := dns.Register(ctx, e.nb, dns.Host{Network: "web", Name: "taken", IPs: []net.IP{net.ParseIP("198.18.0.11")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +169,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		want string
 	}{
 		{service.Spec{Name: "s", Network: "nope", VIP: "198.18.0.60:80", Backends: []string{"198.18.0.11:80"}}, `network "nope": network not found`},
+		{service.Spec{Name: "s", Network: "flat", VIP: "198.18.1.60:80", Backends: []string{"198.18.1.11:80"}}, "network is on no router"},
 		{service.Spec{Name: "s", Network: "web", VIP: "198.18.0.11:80", Backends: []string{"198.18.0.11:80"}}, "VIP in use: address of container port p1"},
 		{service.Spec{Name: "s", Network: "web", VIP: "198.18.0.1:80", Backends: []string{"198.18.0.11:80"}}, `VIP in use: the gateway of network "web"`},
 		{service.Spec{Name: "s", Network: "web", VIP: "198.18.0.50:80", Backends: []string{"198.18.0.11:80"}}, `VIP in use by service "used"`},
@@ -201,6 +207,7 @@ func TestSyncPortSelector(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.network(t, "web", 0)
+	e.attach(t, "r1", "web", 0)
 	e.port(t, "web", "p1", "c1", "198.18.0.11", map[string]string{"app": "api"})
 	if _, err := service.Create(ctx, e.nb, service.Spec{Name: "api", Network: "web", VIP: "198.18.7.1:80",
 		Backends: []string{"198.18.0.20:80"}, Selector: map[string]string{"app": "api"}}); err != nil {
@@ -329,6 +336,7 @@ func TestContainerAddedDeleted(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.network(t, "web", 0)
+	e.attach(t, "r1", "web", 0)
 	if _, err := service.Create(ctx, e.nb, service.Spec{Name: "api", Network: "web", VIP: "198.18.9.1:80",
 		Selector: map[string]string{"app": "api"}, TargetPort: 8080}); err != nil {
 		t.Fatal(err)
@@ -371,6 +379,7 @@ func TestConcurrentCreateSameVIP(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.network(t, "web", 0)
+	e.attach(t, "r1", "web", 0)
 	const n = 5
 	errs := make([]error, n)
 	var wg sync.WaitGroup
