@@ -78,7 +78,16 @@ func TestCreateDynamicExhaustDelete(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			p, err := port.Create(ctx, nb, spec("web", "198.19.0.0/29", "198.19.0.1", "ctr"+string(rune('a'+i))))
+			// One client per creator, as one plugin process per ADD: libovsdb
+			// v0.8.0 can lose an update that arrives while a second monitor
+			// on one client is being populated.
+			own, cerr := dbconn.ConnectNB(ctx, nbs.Endpoint)
+			if cerr != nil {
+				t.Error(cerr)
+				return
+			}
+			defer own.Close()
+			p, err := port.Create(ctx, own, spec("web", "198.19.0.0/29", "198.19.0.1", "ctr"+string(rune('a'+i))))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
