@@ -260,6 +260,71 @@ func Unregister(ctx context.Context, nb client.Client, network string, ips []net
 	return nil
 }
 
+// UnregisterHost removes h's records like Unregister, without reading the
+// network's whole DNS row when it can: it probes, with selects that return
+// only a row UUID, which of the names h can have got (h.Name, then its
+// container-ID name) each address's PTR points to, and deletes exactly
+// those pairs. Only when no candidate matches does it fall back to
+// Unregister. Its cost then does not grow with the network's names.
+func UnregisterHost(ctx context.Context, nb client.Client, h Host) error {
+	if len(h.IPs) == 0 {
+		return nil
+	}
+	n, err := lookup(ctx, nb, h.Network)
+	if errors.Is(err, ErrNetworkNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove DNS records: %w", err)
+	}
+	if n.DNSUUID == "" {
+		return nil
+	}
+	var cands []string
+	for _, name := range []string{h.Name, IDName(h.ContainerID)} {
+		if name != "" && ValidateName(name) == nil {
+			cands = append(cands, FQDN(name, n.Name, n.Domain))
+		}
+	}
+	type probe struct {
+		ip   net.IP
+		fqdn string
+	}
+	var probes []probe
+	var ops []ovsdb.Operation
+	for _, ip := range h.IPs {
+		for _, f := range cands {
+			probes = append(probes, probe{ip, f})
+			ops = append(ops, selectOp(nbdb.DNSTable, append(byUUID(n.DNSUUID),
+				includes("records", strMap(map[string]string{ReverseName(ip): f}))), "_uuid"))
+		}
+	}
+	del := map[string]string{}
+	found := map[string]bool{}
+	if len(ops) > 0 {
+		res, err := dbconn.Transact(ctx, nb, ops...)
+		if err != nil {
+			return fmt.Errorf("remove DNS records on network %q: %w", h.Network, err)
+		}
+		val := addrValue(h.IPs)
+		for i, p := range probes {
+			if len(res[i].Rows) == 0 || found[p.ip.String()] {
+				continue
+			}
+			found[p.ip.String()] = true
+			del[ReverseName(p.ip)] = p.fqdn
+			del[p.fqdn] = val
+		}
+	}
+	if len(found) < len(h.IPs) {
+		return Unregister(ctx, nb, h.Network, h.IPs)
+	}
+	if _, err := dbconn.Transact(ctx, nb, RemoveOps(n.DNSUUID, del)...); err != nil {
+		return fmt.Errorf("remove DNS records %v on network %q: %w", keys(del), h.Network, err)
+	}
+	return nil
+}
+
 // HostRecords picks from recs the records of the addresses ips: names whose
 // value lists one of them, and their PTRs.
 func HostRecords(recs map[string]string, ips []net.IP) map[string]string {

@@ -370,3 +370,45 @@ func TestRouterPeers(t *testing.T) {
 		t.Fatalf("DNS rows after delete: %d; want 3", len(rows))
 	}
 }
+
+func startNB(tb testing.TB) *ovsdbtest.Server { return ovsdbtest.StartNB(tb) }
+
+func TestUnregisterHost(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.network(t, "web", "")
+	a := dns.Host{Network: "web", Name: "db", ContainerID: "aaaaaaaaaaaa0000", IPs: ips("198.18.0.2")}
+	b := dns.Host{Network: "web", Name: "db", ContainerID: "bbbbbbbbbbbb0000", IPs: ips("198.18.0.3")} // clashes: gets its ID name
+	c := dns.Host{Network: "web", Name: "cache", ContainerID: "cccccccccccc0000", IPs: ips("198.18.0.4")}
+	for _, h := range []dns.Host{a, b, c} {
+		if _, err := dns.Register(ctx, e.nb, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The clash loser, found under its ID name.
+	if err := dns.UnregisterHost(ctx, e.nb, b); err != nil {
+		t.Fatal(err)
+	}
+	// A DEL whose name hint is wrong falls back to reading the row.
+	wrong := c
+	wrong.Name = "not-what-add-used"
+	if err := dns.UnregisterHost(ctx, e.nb, wrong); err != nil {
+		t.Fatal(err)
+	}
+	recs, _ := dns.Records(ctx, e.nb, "web")
+	want := map[string]string{"db.web.ovl": "198.18.0.2", "2.0.18.198.in-addr.arpa": "db.web.ovl"}
+	if fmt.Sprint(recs) != fmt.Sprint(want) {
+		t.Fatalf("records = %v; want only a's %v", recs, want)
+	}
+	for i := 0; i < 2; i++ {
+		if err := dns.UnregisterHost(ctx, e.nb, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if recs, _ := dns.Records(ctx, e.nb, "web"); len(recs) != 0 {
+		t.Fatalf("records left: %v", recs)
+	}
+	if err := dns.UnregisterHost(ctx, e.nb, dns.Host{Network: "gone", Name: "x", IPs: ips("198.18.0.9")}); err != nil {
+		t.Fatalf("missing network: %v", err)
+	}
+}

@@ -1,0 +1,83 @@
+package dns_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+)
+
+// BenchmarkRegisterScaling measures the per-container DNS cost (CNI ADD's
+// Register; DEL's UnregisterHost, and Unregister, which reads the network's
+// whole DNS row) in a network holding 10 and 5,000 names, on a real
+// ovsdb-server.
+func BenchmarkRegisterScaling(b *testing.B) {
+	for _, existing := range []int{10, 5000} {
+		b.Run(fmt.Sprintf("names=%d", existing), func(b *testing.B) {
+			srv := startNB(b)
+			ctx := context.Background()
+			nb, err := dbconn.ConnectNB(ctx, srv.Endpoint)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer nb.Close()
+			srv.Run(b, "ovn-nbctl", "ls-add", "big", "--", "set", "logical_switch", "big",
+				`external_ids:"ovlmgr.io/owner"=ovlmgr`, `external_ids:"ovlmgr.io/kind"=network`, `external_ids:"ovlmgr.io/name"=big`)
+			n, err := dns.Ensure(ctx, nb, "big")
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs := map[interface{}]interface{}{}
+			for i := 0; i < existing; i++ {
+				ip := net.IPv4(198, 19, byte(i/250), byte(i%250+1))
+				recs[fmt.Sprintf("c%d.big.ovl", i)] = ip.String()
+				recs[dns.ReverseName(ip)] = fmt.Sprintf("c%d.big.ovl", i)
+			}
+			if _, err := dbconn.Transact(ctx, nb, ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.DNSTable,
+				Where:     []ovsdb.Condition{ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: n.DNSUUID})},
+				Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("records", ovsdb.MutateOperationInsert, ovsdb.OvsMap{GoMap: recs})}}); err != nil {
+				b.Fatal(err)
+			}
+			const samples = 100
+			var reg, unreg, unregHost []time.Duration
+			b.ResetTimer()
+			for i := 0; i < samples; i++ {
+				ips := []net.IP{net.IPv4(198, 18, 200, byte(i+1))}
+				t0 := time.Now()
+				if _, err := dns.Register(ctx, nb, dns.Host{Network: "big", Name: fmt.Sprintf("new%d", i), IPs: ips}); err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				if err := dns.Unregister(ctx, nb, "big", ips); err != nil {
+					b.Fatal(err)
+				}
+				reg, unreg = append(reg, t1.Sub(t0)), append(unreg, time.Since(t1))
+				h := dns.Host{Network: "big", Name: fmt.Sprintf("new%d", i), ContainerID: "0123456789abcdef", IPs: ips}
+				if _, err := dns.Register(ctx, nb, h); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+				if err := dns.UnregisterHost(ctx, nb, h); err != nil {
+					b.Fatal(err)
+				}
+				unregHost = append(unregHost, time.Since(t2))
+			}
+			b.StopTimer()
+			med := func(d []time.Duration) float64 {
+				sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+				return float64(d[len(d)/2].Microseconds())
+			}
+			b.ReportMetric(med(reg), "register-p50-us")
+			b.ReportMetric(med(unreg), "unregister-p50-us")
+			b.ReportMetric(med(unregHost), "unregister-host-p50-us")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
