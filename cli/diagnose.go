@@ -9,6 +9,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 )
 
@@ -35,6 +36,7 @@ Exits 1 when a check fails.
 			&cli.BoolFlag{Name: "sync", Usage: "bump NB_Global nb_cfg and wait for ovn-northd and every chassis (writes to NB_Global)"},
 			textOutputFlag,
 		},
+		Subcommands: []*cli.Command{diagnoseMTUCommand()},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 0, "no arguments"); err != nil {
 				return err
@@ -80,6 +82,87 @@ Exits 1 when a check fails.
 			}
 			if fails := r.Failed(diagnose.Fail); len(fails) > 0 {
 				return fmt.Errorf("diagnose: %d check(s) failed, first: %s: %s", len(fails), fails[0].Name, fails[0].Detail)
+			}
+			return nil
+		},
+	}
+}
+
+// diagnoseMTUCommand is `ovlmgr diagnose mtu FROM TO`.
+func diagnoseMTUCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "mtu",
+		Usage:     "find the largest packet that really crosses from one container to another (DF probes) and compare it with the MTU",
+		ArgsUsage: "FROM TO",
+		Description: `Sends DF-marked ICMP echo requests from inside FROM (sized by binary search up
+to its interface MTU) and reports the largest one answered. Run it on FROM's node,
+or give --lab to pick that lab node.
+
+   ovlmgr diagnose mtu web-1 db-1
+   ovlmgr diagnose mtu --lab ovl web-1 198.19.2.10`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "lab", Usage: "the local lab FROM's node is in"},
+			textOutputFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 2, "FROM TO"); err != nil {
+				return err
+			}
+			format := c.String("output")
+			if format != "text" && format != "json" {
+				return usagef("--output %q: allowed are text, json", format)
+			}
+			ctx, cancel := callContext(c)
+			defer cancel()
+			nbEP, sbEP := dbconn.ResolveNB(c.String("nb")), dbconn.ResolveSB(c.String("sb"))
+			var t nodediag.Target
+			var l *lab.Lab
+			if name := c.String("lab"); name != "" {
+				var err error
+				if l, err = lab.Load(name); err != nil {
+					return err
+				}
+				nbEP, sbEP = l.NB, l.SB
+			}
+			nb, err := dbconn.ConnectNB(ctx, nbEP)
+			if err != nil {
+				return err
+			}
+			defer nb.Close()
+			sb, err := dbconn.ConnectSB(ctx, sbEP)
+			if err != nil {
+				return err
+			}
+			defer sb.Close()
+			from, to := c.Args().Get(0), c.Args().Get(1)
+			if l != nil {
+				f, _, err := trace.Resolve(ctx, nb, sb, from, to)
+				if err != nil {
+					return err
+				}
+				n, err := l.Node(f.BoundOn)
+				if err != nil {
+					return fmt.Errorf("diagnose mtu: %s: %w", f.Label(), err)
+				}
+				t = nodediag.Target{OVS: n.OVS, RunDir: n.Dir, OVNRunDir: n.Dir, NetNS: n.NetNSPath}
+			}
+			rep, err := nodediag.PathMTU(ctx, t, nb, sb, from, to)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				r := &diagnose.Report{}
+				r.Add(rep.Check)
+				r.WriteText(c.App.Writer)
+			}
+			if rep.Check.Status == diagnose.Fail {
+				return fmt.Errorf("diagnose mtu: %s", rep.Check.Detail)
 			}
 			return nil
 		},

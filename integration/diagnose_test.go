@@ -133,6 +133,15 @@ func TestDiagnose(t *testing.T) {
 	t.Run("healthy", func(t *testing.T) {
 		r := diagnoseLab(ctx, t, l)
 		wantHealthy(t, r)
+		mtu := pathMTU(ctx, t, l, n1, c1, c2)
+		if mtu.Check.Status != diagnose.OK || mtu.Result.Largest != l.UnderlayMTU-58 || mtu.Limit != l.UnderlayMTU-58 {
+			t.Errorf("diagnose mtu on a healthy lab: %+v %+v", mtu.Check, mtu.Result)
+		}
+		var out diagnose.Report
+		cliJSON(ctx, t, &out, "diagnose", "--lab", l.Name, "--sync", "-o", "json")
+		if out.Status != diagnose.OK || len(out.Checks) < 10 {
+			t.Errorf("ovlmgr diagnose --lab %s -o json: status %s, %d checks", l.Name, out.Status, len(out.Checks))
+		}
 		for _, name := range []string{"nb", "sb", "northd", "chassis n1", "chassis n2", "tunnel n1->n2", "tunnel n2->n1", "ovn-controller", "datapath", "ports"} {
 			if r.Find(name) == nil {
 				t.Errorf("no check %q:\n%s", name, reportText(r))
@@ -161,6 +170,15 @@ func TestDiagnose(t *testing.T) {
 		wantFault(t, r, "port "+host, fmt.Sprintf("MTU %d (container side %s) exceeds underlay", l.UnderlayMTU, c1.ifName))
 		if !strings.Contains(r.Find("port "+host).Detail, "container "+c1.id[:12]) {
 			t.Errorf("the check does not name container %s: %s", c1.id, r.Find("port "+host).Detail)
+		}
+		// The DF probe finds what really crosses: the underlay limit.
+		mtu := pathMTU(ctx, t, l, n1, c1, c2)
+		if mtu.Check.Status != diagnose.Fail || mtu.Result.Largest != l.UnderlayMTU-58 || mtu.Result.Configured != l.UnderlayMTU {
+			t.Errorf("diagnose mtu with MTU raised: %+v %+v", mtu.Check, mtu.Result)
+		}
+		t.Logf("diagnose mtu: %s (fix: %s)", mtu.Check.Detail, mtu.Check.Fix)
+		if err := pingOnce(ctx, c1, c2.ip(), "-M", "do", "-s", fmt.Sprint(l.UnderlayMTU-58-28+1)); err == nil {
+			t.Error("reality: a packet one byte above the limit crossed")
 		}
 	})
 
@@ -284,4 +302,16 @@ func nodeHandle(t *testing.T, n *lab.Node) *netlink.Handle {
 	}
 	t.Cleanup(h.Close)
 	return h
+}
+
+// pathMTU runs diagnose mtu from a to b (a is on node n).
+func pathMTU(ctx context.Context, t *testing.T, l *lab.Lab, n *lab.Node, a, b *container) *nodediag.MTUReport {
+	t.Helper()
+	nb := cniNB(t, l)
+	sb := tsSB(t, l)
+	rep, err := nodediag.PathMTU(ctx, nodediag.Target{OVS: n.OVS, RunDir: n.Dir, OVNRunDir: n.Dir, NetNS: n.NetNSPath}, nb, sb, a.id, b.ip().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }

@@ -1,12 +1,17 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,6 +189,21 @@ func TestTroubleshootTrace(t *testing.T) {
 		if ph.RemoteNode != n2.Name || ph.Datapath.TunnelEgress != lab.PhysBridge || ph.Datapath.Dropped {
 			t.Errorf("on node: %+v; want a tunnel to %s via %s", ph, n2.Name, lab.PhysBridge)
 		}
+		// The CLI on the source node: ovlmgr trace --on-node -o json.
+		out, err := n1.Command(ctx, ovlmgrBin(t), "trace", web1.id, web2.ip().String(), "--on-node", "-o", "json").Output()
+		if err != nil {
+			t.Fatalf("ovlmgr trace --on-node on %s: %v", n1.Name, err)
+		}
+		var got struct {
+			Verdict  string `json:"verdict"`
+			Physical struct {
+				RemoteNode string `json:"remoteNode"`
+				Summary    string `json:"summary"`
+			} `json:"physical"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil || got.Verdict != trace.Delivered || got.Physical.RemoteNode != n2.Name {
+			t.Errorf("ovlmgr trace --on-node -o json: %+v (%v): %s", got, err, out)
+		}
 		// From the wrong node, --on-node says where to run it.
 		if _, err := trace.OnNode(ctx, sb, r, trace.NodeAccess{OVS: n2.OVS, RunDir: n2.Dir}); err == nil || !strings.Contains(err.Error(), "is on node "+n1.Name) {
 			t.Errorf("on the wrong node: %v", err)
@@ -267,4 +287,43 @@ func TestTroubleshootTrace(t *testing.T) {
 			t.Fatal("reality: the stopped container answered")
 		}
 	})
+}
+
+// ovlmgrBuild is the ovlmgr binary built once per test process.
+var ovlmgrBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// ovlmgrBin builds ./cli once and returns the binary's path; it lives in
+// the CNI plugin's build directory and is removed with it after all tests.
+func ovlmgrBin(t testing.TB) string {
+	t.Helper()
+	dir := cniPluginDir(t)
+	ovlmgrBuild.once.Do(func() {
+		ovlmgrBuild.path = filepath.Join(dir, "ovlmgr")
+		out, err := exec.Command("go", "build", "-o", ovlmgrBuild.path, "../cli").CombinedOutput()
+		if err != nil {
+			ovlmgrBuild.err = fmt.Errorf("go build ../cli: %v: %s", err, out)
+		}
+	})
+	if ovlmgrBuild.err != nil {
+		t.Fatal(ovlmgrBuild.err)
+	}
+	return ovlmgrBuild.path
+}
+
+// cliJSON runs ovlmgr args (on the host) and decodes its JSON output into v.
+func cliJSON(ctx context.Context, t testing.TB, v interface{}, args ...string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, ovlmgrBin(t), args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ovlmgr %v: %v: %s", args, err, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), v); err != nil {
+		t.Fatalf("ovlmgr %v: output is not JSON: %v: %s", args, err, stdout.String())
+	}
 }

@@ -121,58 +121,10 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 		return nil, err
 	}
 	fail := func(err error) (*Result, error) { return nil, fmt.Errorf("trace %s -> %s: %w", req.From, req.To, err) }
-	idx, err := readPorts(ctx, nb)
+	from, to, srcNet, err := resolveEnds(ctx, nb, sb, req.From, req.To)
 	if err != nil {
 		return fail(err)
 	}
-	names, err := dnsNames(ctx, nb)
-	if err != nil {
-		return fail(err)
-	}
-	froms, err := resolve(idx, req.From, names)
-	if err != nil {
-		return fail(fmt.Errorf("FROM %w", err))
-	}
-	froms = ports(froms)
-	if len(froms) == 0 {
-		return fail(fmt.Errorf("FROM %q: no container holds that address; the source must be a container", req.From))
-	}
-	if len(froms) > 1 {
-		return fail(ambiguous("FROM", req.From, froms))
-	}
-	from := froms[0]
-	tos, err := resolve(idx, req.To, names)
-	if err != nil {
-		return fail(fmt.Errorf("TO %w", err))
-	}
-	for _, e := range append([]*Endpoint{from}, tos...) {
-		nameOf(e, names)
-	}
-	srcNet, err := readNetwork(ctx, nb, from.Network)
-	if err != nil {
-		return fail(err)
-	}
-	from.Router = srcNet.Router
-	to, err := pickTo(ctx, nb, req.To, tos, from)
-	if err != nil {
-		return fail(err)
-	}
-	var dstNet *netInfo
-	if to.Network != "" {
-		if dstNet, err = readNetwork(ctx, nb, to.Network); err != nil {
-			return fail(err)
-		}
-		to.Router = dstNet.Router
-	}
-	if from.BoundOn, err = binding(ctx, sb, from.Port); err != nil {
-		return fail(err)
-	}
-	if to.Port != "" {
-		if to.BoundOn, err = binding(ctx, sb, to.Port); err != nil {
-			return fail(err)
-		}
-	}
-
 	res := &Result{From: from, To: to, Proto: req.Proto, Port: req.Port}
 	// The Ethernet destination a real sender would use: the peer itself on
 	// the same network, else its gateway (the router port on its network).
@@ -213,6 +165,69 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	res.Hops = hops(res.Logical, to)
 	explain(ctx, nb, sb, res, srcMAC, srcIP)
 	return res, nil
+}
+
+// Resolve finds the two ends of a trace: from must be a container; to is a
+// container or an IP. Both come with their network, router and binding.
+func Resolve(ctx context.Context, nb, sb client.Client, from, to string) (*Endpoint, *Endpoint, error) {
+	f, t, _, err := resolveEnds(ctx, nb, sb, from, to)
+	return f, t, err
+}
+
+func resolveEnds(ctx context.Context, nb, sb client.Client, fromIn, toIn string) (*Endpoint, *Endpoint, *netInfo, error) {
+	idx, err := readPorts(ctx, nb)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	names, err := dnsNames(ctx, nb)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	froms, err := resolve(idx, fromIn, names)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("FROM %w", err)
+	}
+	froms = ports(froms)
+	if len(froms) == 0 {
+		return nil, nil, nil, fmt.Errorf("FROM %q: no container holds that address; the source must be a container", fromIn)
+	}
+	if len(froms) > 1 {
+		return nil, nil, nil, ambiguous("FROM", fromIn, froms)
+	}
+	from := froms[0]
+	tos, err := resolve(idx, toIn, names)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("TO %w", err)
+	}
+	for _, e := range append([]*Endpoint{from}, tos...) {
+		nameOf(e, names)
+	}
+	srcNet, err := readNetwork(ctx, nb, from.Network)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	from.Router = srcNet.Router
+	to, err := pickTo(ctx, nb, toIn, tos, from)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if to.Network != "" {
+		dstNet, err := readNetwork(ctx, nb, to.Network)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		to.Router = dstNet.Router
+	}
+	if from.BoundOn, err = binding(ctx, sb, from.Port); err != nil {
+		return nil, nil, nil, err
+	}
+	if to.Port != "" {
+		if to.BoundOn, err = binding(ctx, sb, to.Port); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+
+	return from, to, srcNet, nil
 }
 
 // ports keeps the endpoints that are container ports.

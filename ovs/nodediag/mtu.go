@@ -1,0 +1,269 @@
+package nodediag
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
+	"github.com/ovlmgr/ovlmgr/ovs/node"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
+)
+
+// MinProbe is the smallest IPv4 packet probed (the IPv4 minimum MTU).
+const MinProbe = 68
+
+// Prober sends DF-marked ICMP echo requests from inside a container.
+type Prober struct {
+	// NetNS is the container's network namespace path; IfName its interface.
+	NetNS, IfName string
+	// Timeout waits for each reply (default 400 ms); Tries per size (default 2:
+	// the first packet to a new tunnel peer may be dropped).
+	Timeout time.Duration
+	Tries   int
+}
+
+// ProbeResult is the outcome of a path MTU search.
+type ProbeResult struct {
+	// Configured is the container interface's MTU.
+	Configured int `json:"configured"`
+	// Largest is the largest IPv4 packet (bytes, headers included) that
+	// crossed and was answered; 0 when even MinProbe did not cross.
+	Largest int `json:"largest"`
+	Probes  int `json:"probes"`
+}
+
+// Largest finds the largest packet that really crosses to dst: DF echo
+// requests (no fragmentation, the route's PMTU ignored) sized by binary
+// search between MinProbe and the interface MTU.
+func (p Prober) Largest(ctx context.Context, dst netip.Addr) (*ProbeResult, error) {
+	if !dst.Is4() {
+		return nil, fmt.Errorf("probe %s: only IPv4", dst)
+	}
+	if p.Timeout == 0 {
+		p.Timeout = 400 * time.Millisecond
+	}
+	if p.Tries == 0 {
+		p.Tries = 2
+	}
+	res := &ProbeResult{}
+	err := inNS(p.NetNS, func() error {
+		l, err := netlink.LinkByName(p.IfName)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", p.IfName, err)
+		}
+		res.Configured = l.Attrs().MTU
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+		if err != nil {
+			return fmt.Errorf("raw ICMP socket: %w", err)
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE); err != nil {
+			return fmt.Errorf("set DF: %w", err)
+		}
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, p.IfName); err != nil {
+			return fmt.Errorf("bind to %s: %w", p.IfName, err)
+		}
+		id := uint16(os.Getpid()) ^ uint16(time.Now().UnixNano())
+		seq := uint16(0)
+		pass := func(size int) (bool, error) {
+			for i := 0; i < p.Tries; i++ {
+				if ctx.Err() != nil {
+					return false, ctx.Err()
+				}
+				seq++
+				res.Probes++
+				ok, err := echo(fd, dst, id, seq, size, p.Timeout)
+				if err != nil || ok {
+					return ok, err
+				}
+			}
+			return false, nil
+		}
+		hi := res.Configured
+		ok, err := pass(hi)
+		if err != nil {
+			return err
+		}
+		if ok {
+			res.Largest = hi
+			return nil
+		}
+		lo := MinProbe
+		if ok, err := pass(lo); err != nil || !ok {
+			return err
+		}
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			ok, err := pass(mid)
+			if err != nil {
+				return err
+			}
+			if ok {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		res.Largest = lo
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("probe path MTU to %s: %w", dst, err)
+	}
+	return res, nil
+}
+
+// echo sends one echo request of size bytes (IPv4 packet) and waits for
+// its reply.
+func echo(fd int, dst netip.Addr, id, seq uint16, size int, timeout time.Duration) (bool, error) {
+	payload := size - 20 - 8
+	if payload < 0 {
+		payload = 0
+	}
+	pkt := make([]byte, 8+payload)
+	pkt[0] = 8 // echo request
+	binary.BigEndian.PutUint16(pkt[4:], id)
+	binary.BigEndian.PutUint16(pkt[6:], seq)
+	for i := 8; i < len(pkt); i++ {
+		pkt[i] = byte(i)
+	}
+	binary.BigEndian.PutUint16(pkt[2:], checksum(pkt))
+	to := &unix.SockaddrInet4{Addr: dst.As4()}
+	if err := unix.Sendto(fd, pkt, 0, to); err != nil {
+		if errors.Is(err, unix.EMSGSIZE) {
+			return false, nil
+		}
+		return false, fmt.Errorf("send %d bytes: %w", size, err)
+	}
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 65536)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, nil
+		}
+		tv := unix.NsecToTimeval(left.Nanoseconds())
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return false, err
+		}
+		n, from, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return false, fmt.Errorf("receive: %w", err)
+		}
+		sa, ok := from.(*unix.SockaddrInet4)
+		if !ok || netip.AddrFrom4(sa.Addr) != dst || n < 20 {
+			continue
+		}
+		ihl := int(buf[0]&0x0f) * 4
+		if n < ihl+8 {
+			continue
+		}
+		icmp := buf[ihl:n]
+		if icmp[0] == 0 && binary.BigEndian.Uint16(icmp[4:]) == id && binary.BigEndian.Uint16(icmp[6:]) == seq {
+			return true, nil
+		}
+	}
+}
+
+func checksum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}
+
+// MTUReport is `diagnose mtu FROM TO`: the largest packet that crosses from
+// one container to another, against the configured MTU and the underlay.
+type MTUReport struct {
+	From   *trace.Endpoint `json:"from"`
+	To     *trace.Endpoint `json:"to"`
+	Result *ProbeResult    `json:"result"`
+	// Limit is the underlay MTU minus the Geneve overhead (0 if unknown).
+	Limit int            `json:"limit,omitempty"`
+	Check diagnose.Check `json:"check"`
+}
+
+// PathMTU probes from the container from (which must be bound on the node
+// of t) to to, and judges the result.
+func PathMTU(ctx context.Context, t Target, nb, sb client.Client, from, to string) (*MTUReport, error) {
+	t.defaults()
+	f, dst, err := trace.Resolve(ctx, nb, sb, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose mtu: %w", err)
+	}
+	oc, err := vsdb.Connect(ctx, t.OVS)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose mtu: %w", err)
+	}
+	defer oc.Close()
+	root, err := vsdb.Root(ctx, oc)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose mtu: %w", err)
+	}
+	self := root.ExternalIDs[node.KeySystemID]
+	if f.BoundOn != self {
+		return nil, fmt.Errorf("diagnose mtu: %s is on node %q, this is node %s: run it there (lab: `ovlmgr lab exec %s -- ovlmgr diagnose mtu ...`)", f.Label(), f.BoundOn, self, f.BoundOn)
+	}
+	ifs, err := vsdb.Interfaces(ctx, oc, "")
+	if err != nil {
+		return nil, fmt.Errorf("diagnose mtu: %w", err)
+	}
+	host := ""
+	for _, i := range ifs {
+		if i.ExternalIDs["iface-id"] == f.Port {
+			host = i.Name
+		}
+	}
+	if host == "" {
+		return nil, fmt.Errorf("diagnose mtu: no OVS port with iface-id %s on node %s", f.Port, self)
+	}
+	side, err := FindContainerSide(t.NetNS, host)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose mtu: %w", err)
+	}
+	rep := &MTUReport{From: f, To: dst}
+	if h, err := handleAt(t.NetNS); err == nil {
+		defer h.Close()
+		c := &checker{h: h, root: root}
+		c.identity(self)
+		if c.underlayMTU > 0 {
+			rep.Limit = c.underlayMTU - GeneveOverhead
+		}
+	}
+	r, err := Prober{NetNS: side.NetNS, IfName: side.Name}.Largest(ctx, dst.IP)
+	if err != nil {
+		return nil, fmt.Errorf("diagnose mtu: %w", err)
+	}
+	rep.Result = r
+	name := "mtu " + f.Label() + " -> " + dst.Label()
+	fix := fmt.Sprintf("set the container MTU to %d (network --mtu, or fix the underlay MTU)", r.Largest)
+	switch {
+	case r.Largest == 0:
+		rep.Check = diagnose.Failf("mtu", name, fmt.Sprintf("run `ovlmgr trace %s %s`", from, to), "not even a %d-byte packet crosses", MinProbe)
+	case r.Largest < r.Configured:
+		rep.Check = diagnose.Failf("mtu", name, fix, "only packets up to %d bytes cross, but %s's MTU is %d: larger ones are dropped silently (underlay limit %d)", r.Largest, side.Name, r.Configured, rep.Limit)
+	default:
+		rep.Check = diagnose.Okf("mtu", name, "packets up to the configured MTU %d cross (underlay limit %d)", r.Configured, rep.Limit)
+	}
+	return rep, nil
+}
