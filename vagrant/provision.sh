@@ -14,9 +14,10 @@ NAT_IP=10.0.2.15                         # VirtualBox gives this NAT address to 
 NB_PORT=6641
 SB_PORT=6642
 DEMO_NET=demo
-MTU_UNIT=/etc/systemd/system/ovlmgr-underlay-mtu.service
-SYSTEM_ID_CONF=/etc/openvswitch/system-id.conf
-LAB_ENV=/etc/ovlmgr/lab.env
+ROOT=${OVLMGR_ROOT:-}                    # prefix of every file written under /etc (tests only)
+MTU_UNIT=$ROOT/etc/systemd/system/ovlmgr-underlay-mtu.service
+SYSTEM_ID_CONF=$ROOT/etc/openvswitch/system-id.conf
+LAB_ENV=$ROOT/etc/ovlmgr/lab.env
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf 'ovlmgr [%s/%s] %s\n' "${OVLMGR_NODE:-?}" "$STEP" "$*"; }

@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 )
 
 // vmNetns builds a network namespace shaped like a lab VM: eth0 is the NAT NIC (10.0.2.15, default route, plus a stray
@@ -203,5 +204,122 @@ func TestProvisionChecks(t *testing.T) {
 		if b, _ := os.ReadFile(f); string(b) != before[f] {
 			t.Errorf("%s changed by a provisioning run that failed its checks", f)
 		}
+	}
+}
+
+// TestProvisionJoin runs the join step for real in a namespace shaped like a worker VM: the real `ovlmgr node join`
+// on a real Open_vSwitch db that carries a cloned box's system-id, a real ovn-controller (already running, as Debian's
+// package leaves it) registering in a real SB over TCP. Only systemctl is a stand-in (no systemd here) and files go
+// under a temporary root. Run twice: the second run changes nothing (re-provisioning is safe).
+func TestProvisionJoin(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces)")
+	}
+	for _, tool := range []string{"ovsdb-server", "ovsdb-tool", "ovn-sbctl", "ovs-vsctl", "ovn-controller"} {
+		need(t, tool)
+	}
+	netns := vmNetns(t)
+	sb := startSB(t, netns)
+	vs := ovsdbtest.StartVswitch(t)
+	const cloned = "6f9b8d2e-box-image-id"
+	vs.Run(t, "ovs-vsctl", "--no-wait", "set", "Open_vSwitch", ".", "external_ids:system-id="+cloned)
+
+	root, bin, run := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc/openvswitch"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/openvswitch/system-id.conf"), []byte(cloned+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(bin, "ovlmgr"), "../cli")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ovlmgr: %v\n%s", err, out)
+	}
+	calls := filepath.Join(run, "systemctl.calls")
+	stub := "#!/bin/sh\necho \"$*\" >>" + calls + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "systemctl"), []byte(stub), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	// ovn-controller, started before the join like the package starts it; stopped by PID at the end.
+	var ctlLog bytes.Buffer
+	ctl := nsexec.Command(context.Background(), netns.Path(), []string{"OVN_RUNDIR=" + run, "OVS_RUNDIR=" + vs.Dir},
+		"ovn-controller", vs.Endpoint, "--pidfile="+filepath.Join(run, "ovn-controller.pid"),
+		"--log-file="+filepath.Join(run, "ovn-controller.log"), "-vconsole:off")
+	ctl.Stdout, ctl.Stderr = &ctlLog, &ctlLog
+	if err := ctl.Start(); err != nil {
+		t.Fatalf("start ovn-controller: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = ctl.Process.Kill()
+		_ = ctl.Wait()
+	})
+
+	env := []string{
+		"PATH=" + bin + ":" + os.Getenv("PATH"), "OVLMGR_ROOT=" + root, "OVS_RUNDIR=" + vs.Dir, "OVN_RUNDIR=" + run,
+		"OVLMGR_ROLE=worker", "OVLMGR_NODE=worker2", "OVLMGR_SYSTEM_ID=worker2", "OVLMGR_ENCAP_IP=198.18.50.11",
+		"OVLMGR_CENTRAL_IP=198.18.50.10", "OVLMGR_NET_PREFIX=198.18.50", "OVLMGR_MTU=1500", "OVLMGR_WAIT=30",
+	}
+	join := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := nsexec.Command(ctx, netns.Path(), env, "bash", "provision.sh", "join")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			log, _ := os.ReadFile(filepath.Join(run, "ovn-controller.log"))
+			t.Fatalf("provision.sh join: %v\n%s\novn-controller: %s", err, out, log)
+		}
+		return string(out)
+	}
+
+	first := join()
+	t.Logf("first run:\n%s", first)
+	for _, want := range []string{
+		"replacing the OVS system-id " + cloned + " from the box image",
+		"node worker2 (hostname worker2, encap geneve 198.18.50.11) joined",
+		"joined: chassis worker2, encap geneve 198.18.50.11 on eth1",
+	} {
+		if !strings.Contains(first, want) {
+			t.Errorf("first join output lacks %q:\n%s", want, first)
+		}
+	}
+	ids := vs.Run(t, "ovs-vsctl", "get", "Open_vSwitch", ".", "external_ids")
+	for _, want := range []string{`system-id=worker2`, `hostname=worker2`, `ovn-encap-ip="198.18.50.11"`,
+		`ovn-remote="tcp:198.18.50.10:6642"`, `ovn-encap-type=geneve`, `ovn-bridge-datapath-type=system`} {
+		if !strings.Contains(ids, want) {
+			t.Errorf("Open_vSwitch external_ids lack %s: %s", want, ids)
+		}
+	}
+	if br := vs.Run(t, "ovs-vsctl", "--bare", "--columns=name", "list", "Bridge"); strings.TrimSpace(br) != "br-int" {
+		t.Errorf("bridges after join: %q, want br-int", br)
+	}
+	chassis := exec.Command("ovn-sbctl", "--db="+sb, "--bare", "--columns=name,hostname", "list", "Chassis")
+	out, err := chassis.Output()
+	if err != nil || !strings.Contains(string(out), "worker2\nworker2") {
+		t.Errorf("SB chassis: %v %q, want worker2 on worker2", err, out)
+	}
+	for file, want := range map[string]string{
+		"etc/openvswitch/system-id.conf": "worker2\n",
+		"etc/ovlmgr/lab.env":             "OVLMGR_NB=tcp:198.18.50.10:6641\nOVLMGR_SB=tcp:198.18.50.10:6642\n",
+	} {
+		if b, err := os.ReadFile(filepath.Join(root, file)); err != nil || string(b) != want {
+			t.Errorf("%s = %q (%v), want %q", file, b, err, want)
+		}
+	}
+	firstCalls, _ := os.ReadFile(calls)
+	if want := "stop ovn-controller\nenable ovn-host\nstart ovn-host ovn-controller\n"; string(firstCalls) != want {
+		t.Errorf("systemctl calls = %q, want %q", firstCalls, want)
+	}
+
+	// Again: nothing to do, ovn-controller is not stopped, the chassis stays.
+	second := join()
+	t.Logf("second run:\n%s", second)
+	if !strings.Contains(second, "node worker2 (hostname worker2, encap geneve 198.18.50.11) already joined") ||
+		strings.Contains(second, "replacing") {
+		t.Errorf("second join output:\n%s", second)
+	}
+	allCalls, _ := os.ReadFile(calls)
+	if got := strings.TrimPrefix(string(allCalls), string(firstCalls)); got != "enable ovn-host\nstart ovn-host ovn-controller\n" {
+		t.Errorf("systemctl calls of the second run = %q", got)
 	}
 }
