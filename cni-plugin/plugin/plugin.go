@@ -258,6 +258,7 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 	if err != nil {
 		return nil, err
 	}
+	log.Debugf("connected, network read after %s", time.Since(start).Round(time.Millisecond))
 	if req.IP.IsValid() && !ni.subnet.Contains(req.IP) {
 		return nil, cniErr(CodeAddressRefused, fmt.Sprintf("requested ip %s: outside network %s subnet %s", req.IP, ni.name, ni.subnet))
 	}
@@ -306,6 +307,7 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 			log.Errorf("undo: %v", e)
 		}
 	})
+	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
 	mac, _ := net.ParseMAC(p.MAC)
 	addr := netip.PrefixFrom(p.IP, ni.subnet.Bits())
 	veth, err := ovsport.SetupVeth(ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
@@ -321,6 +323,7 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 			log.Errorf("undo: %v", e)
 		}
 	})
+	log.Debugf("veth after %s", time.Since(start).Round(time.Millisecond))
 	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: req.ContainerID,
 		MAC: p.MAC, Container: req.ContainerID, IfName: req.IfName, Network: ni.name})
 	if err != nil {
@@ -333,6 +336,7 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 			log.Errorf("undo: %v", e)
 		}
 	})
+	log.Debugf("plugged after %s", time.Since(start).Round(time.Millisecond))
 	if err := ovsport.WaitInstalled(rctx, nd.ovs, nm.host, ifaceUUID); err != nil {
 		var nr *ovsport.NotReadyError
 		if errors.As(err, &nr) && nr.Attached {
@@ -494,6 +498,7 @@ func Detach(req DetachRequest, log Logger) error {
 	if req.Timeout <= 0 {
 		req.Timeout = DefaultReadyTimeout
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout)
 	defer cancel()
 	nd, err := openNode(ctx, &Config{NB: req.NB, OVS: req.OVS}, true)
@@ -505,9 +510,11 @@ func Detach(req DetachRequest, log Logger) error {
 	if err := ovsport.Unplug(ctx, nd.ovs, nm.host); err != nil {
 		return asCNIError(err)
 	}
+	log.Debugf("unplugged after %s", time.Since(start).Round(time.Millisecond))
 	if err := ovsport.DelVeth(req.NetNS, req.IfName, nm.host); err != nil {
 		return asCNIError(err)
 	}
+	log.Debugf("veth deleted after %s", time.Since(start).Round(time.Millisecond))
 	nb, err := connectNB(ctx, nd.nbEP)
 	if err != nil {
 		return err
@@ -528,10 +535,11 @@ func Detach(req DetachRequest, log Logger) error {
 			return asCNIError(fmt.Errorf("remove DNS names and service backends: %w", err))
 		}
 	}
+	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
 	if err := ovnport.Delete(ctx, nb, nm.lsp); err != nil {
 		return asCNIError(err)
 	}
-	log.Debugf("deleted %s / %s", nm.lsp, nm.host)
+	log.Debugf("deleted %s / %s after %s", nm.lsp, nm.host, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -1,0 +1,254 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"github.com/vishvananda/netlink"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// pct returns the p-th percentile (0-100) of ds in milliseconds.
+func pct(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration{}, ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(p / 100 * float64(len(s)-1))
+	return float64(s[i].Microseconds()) / 1000
+}
+
+func reportPct(b *testing.B, prefix string, ds []time.Duration) {
+	b.ReportMetric(pct(ds, 50), prefix+"-p50-ms")
+	b.ReportMetric(pct(ds, 95), prefix+"-p95-ms")
+	b.ReportMetric(pct(ds, 99), prefix+"-p99-ms")
+}
+
+// benchSamples is how many ADD/DEL pairs each measurement takes (the
+// issue's 200; CNI_BENCH_SAMPLES overrides it for quick runs).
+func benchSamples() int {
+	n := 200
+	if v := os.Getenv("CNI_BENCH_SAMPLES"); v != "" {
+		_, _ = fmt.Sscan(v, &n)
+	}
+	return n
+}
+
+// benchConfExtra adds logFile/logLevel debug to benchmark configs when
+// CNI_BENCH_LOG names a file (for finding where ADD time goes).
+func benchConfExtra() map[string]interface{} {
+	if f := os.Getenv("CNI_BENCH_LOG"); f != "" {
+		return map[string]interface{}{"logFile": f, "logLevel": "debug"}
+	}
+	return nil
+}
+
+// addDelLoop runs n ADD+DEL pairs with conc workers on node and returns the latencies.
+func addDelLoop(b *testing.B, ctx context.Context, node *lab.Node, net string, n, conc int) (adds, dels []time.Duration) {
+	rt := newRuntime(b, node)
+	list := confList(b, net, "1.1.0", benchConfExtra())
+	ctrs := make([]*container, n)
+	for i := range ctrs {
+		ctrs[i] = newContainer(b, rt, list)
+	}
+	var mu sync.Mutex
+	work := make(chan *container)
+	var wg sync.WaitGroup
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				t0 := time.Now()
+				if err := c.add(ctx); err != nil {
+					b.Errorf("ADD: %v", err)
+					continue
+				}
+				t1 := time.Now()
+				if err := c.del(ctx); err != nil {
+					b.Errorf("DEL: %v", err)
+				}
+				t2 := time.Now()
+				mu.Lock()
+				adds, dels = append(adds, t1.Sub(t0)), append(dels, t2.Sub(t1))
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, c := range ctrs {
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+	return adds, dels
+}
+
+// floorLoop binds n ports by hand the way an operator would: ovn-nbctl
+// lsp-add (+ static address), ovs-vsctl add-port with iface-id, then
+// ovs-vsctl wait-until ovn-installed; veths are made beforehand, untimed.
+func floorLoop(b *testing.B, ctx context.Context, l *lab.Lab, node *lab.Node, net, ipPrefix string, n int) []time.Duration {
+	run := func(name string, args ...string) {
+		out, err := node.Command(ctx, name, args...).CombinedOutput()
+		if err != nil {
+			b.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	var ds []time.Duration
+	for i := 0; i < n; i++ {
+		host, peer := fmt.Sprintf("flr%d", i), fmt.Sprintf("flp%d", i)
+		if err := node.Do(func() error {
+			v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host}, PeerName: peer}
+			if err := netlink.LinkAdd(v); err != nil {
+				return err
+			}
+			return netlink.LinkSetUp(v)
+		}); err != nil {
+			b.Fatal(err)
+		}
+		lsp := fmt.Sprintf("floor-%d-%d", os.Getpid(), i)
+		t0 := time.Now()
+		run("ovn-nbctl", "--db="+l.NB, "lsp-add", net, lsp, "--", "lsp-set-addresses", lsp, fmt.Sprintf("0a:58:c6:13:dc:%02x %s%d", i%250, ipPrefix, 10+i%200))
+		run("ovs-vsctl", "add-port", "br-int", host, "--", "set", "Interface", host, "external_ids:iface-id="+lsp)
+		run("ovs-vsctl", "--timeout=30", "wait-until", "Interface", host, "external_ids:ovn-installed=\"true\"")
+		ds = append(ds, time.Since(t0))
+		run("ovs-vsctl", "del-port", "br-int", host)
+		run("ovn-nbctl", "--db="+l.NB, "lsp-del", lsp)
+		_ = node.Do(func() error {
+			if lk, err := netlink.LinkByName(host); err == nil {
+				return netlink.LinkDel(lk)
+			}
+			return nil
+		})
+	}
+	return ds
+}
+
+// BenchmarkCNIAddDel: ADD and DEL latency (invocation to return, ovn-installed
+// included) over sequential and 8-concurrent runs, next to the floor of
+// binding the same port by hand with ovn-nbctl/ovs-vsctl; plus the peak RSS
+// of one plugin invocation.
+func BenchmarkCNIAddDel(b *testing.B) {
+	l := sharedLab(b)
+	nb := cniNB(b, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("cbench%d", os.Getpid()%10000)
+	cniNetwork(b, nb, name, "198.19.220.0/22")
+	node := l.Nodes[0]
+	n := benchSamples()
+	for i := 0; i < b.N; i++ {
+		seqAdds, dels := addDelLoop(b, ctx, node, name, n, 1)
+		reportPct(b, "add-seq", seqAdds)
+		reportPct(b, "del-seq", dels)
+		adds, dels := addDelLoop(b, ctx, node, name, n, 8)
+		reportPct(b, "add-8conc", adds)
+		reportPct(b, "del-8conc", dels)
+		floor := floorLoop(b, ctx, l, node, name, "198.19.220.", min(n, 100))
+		reportPct(b, "floor", floor)
+		b.ReportMetric(pct(seqAdds, 50)/pct(floor, 50), "add-seq/floor-p50-x")
+	}
+	b.ReportMetric(peakRSS(b, ctx, node, name), "add-peak-RSS-MiB")
+}
+
+// peakRSS runs one ADD (then DEL) of the plugin binary directly and returns
+// its peak resident set size.
+func peakRSS(b *testing.B, ctx context.Context, node *lab.Node, net string) float64 {
+	c := newContainer(b, newRuntime(b, node), confList(b, net, "1.1.0", nil))
+	cmd := nsexec.Command(ctx, node.NetNSPath, append(append([]string{}, node.Env...),
+		"CNI_COMMAND=ADD", "CNI_CONTAINERID="+c.id, "CNI_NETNS="+c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH="+cniPluginDir(b)),
+		filepath.Join(cniPluginDir(b), "ovlmgr-cni"))
+	cmd.Stdin = strings.NewReader(fmt.Sprintf(`{"cniVersion":"1.1.0","name":%q,"type":"ovlmgr-cni"}`, net))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("ADD: %v: %s", err, out)
+	}
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if err := c.del(ctx); err != nil {
+		b.Errorf("DEL: %v", err)
+	}
+	if ru == nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024
+}
+
+// fillPorts inserts owned container-like ports number from..to-1 (static
+// addresses) into network net, 500 per transaction; the network's removal
+// at test end takes them.
+func fillPorts(b *testing.B, ctx context.Context, l *lab.Lab, net string, from, n int) {
+	nb := cniNB(b, l)
+	ls, err := network.Get(ctx, nb, net)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for start := from; start < n; start += 500 {
+		var ops []ovsdb.Operation
+		var uuids []string
+		for i := start; i < min(n, start+500); i++ {
+			name := fmt.Sprintf("fill-%d-%d", os.Getpid(), i)
+			a := fmt.Sprintf("0a:58:c6:12:%02x:%02x 198.18.%d.%d", i/250, i%250, 16+i/250, 1+i%250)
+			p := &nbdb.LogicalSwitchPort{UUID: fmt.Sprintf("fill%d", i), Name: name, Addresses: []string{a}, PortSecurity: []string{a},
+				ExternalIDs: owner.IDs(owner.KindPort, name, map[string]string{owner.KeyNetwork: net, owner.KeyNode: "nowhere",
+					owner.KeyContainer: name, owner.KeyIfName: "eth0"})}
+			ins, err := nb.Create(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ops = append(ops, ins...)
+			uuids = append(uuids, p.UUID)
+		}
+		sw := &nbdb.LogicalSwitch{UUID: ls.UUID}
+		mut, err := nb.Where(sw).Mutate(sw, model.Mutation{Field: &sw.Ports, Mutator: ovsdb.MutateOperationInsert, Value: uuids})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := dbconn.Transact(ctx, nb, append(ops, mut...)...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCNIAddScale: ADD p50 with 100 and with 3,000 ports already in NB
+// (the per-container path reads no whole table, so it should barely move).
+func BenchmarkCNIAddScale(b *testing.B) {
+	l := sharedLab(b)
+	nb := cniNB(b, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("cscale%d", os.Getpid()%10000)
+	filler := fmt.Sprintf("cfill%d", os.Getpid()%10000)
+	cniNetwork(b, nb, name, "198.19.224.0/24")
+	cniNetwork(b, nb, filler, "198.18.16.0/20")
+	node := l.Nodes[1]
+	samples := min(benchSamples(), 40)
+	for i := 0; i < b.N; i++ {
+		fillPorts(b, ctx, l, filler, 0, 100)
+		small, _ := addDelLoop(b, ctx, node, name, samples, 1)
+		floorSmall := floorLoop(b, ctx, l, node, name, "198.19.224.", 10)
+		fillPorts(b, ctx, l, filler, 100, 3000)
+		large, _ := addDelLoop(b, ctx, node, name, samples, 1)
+		floorLarge := floorLoop(b, ctx, l, node, name, "198.19.224.", 10)
+		b.ReportMetric(pct(small, 50), "add-p50-100ports-ms")
+		b.ReportMetric(pct(large, 50), "add-p50-3000ports-ms")
+		b.ReportMetric(pct(large, 50)/pct(small, 50), "3000/100-x")
+		// The floor pays the same ovn-northd recompute per new port.
+		b.ReportMetric(pct(floorSmall, 50), "floor-p50-100ports-ms")
+		b.ReportMetric(pct(floorLarge, 50), "floor-p50-3000ports-ms")
+	}
+}
