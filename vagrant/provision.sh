@@ -14,7 +14,10 @@ NAT_IP=10.0.2.15                         # VirtualBox gives this NAT address to 
 NB_PORT=6641
 SB_PORT=6642
 DEMO_NET=demo
-ROOT=${OVLMGR_ROOT:-}                    # prefix of every file written under /etc (tests only)
+ROOT=${OVLMGR_ROOT:-}                    # prefix of every file provisioning writes (tests only)
+CNI_CONF_DIR=$ROOT/etc/cni/net.d
+CNI_BIN_DIR=$ROOT/opt/cni/bin
+BIN_DIR=$ROOT/usr/local/bin
 MTU_UNIT=$ROOT/etc/systemd/system/ovlmgr-underlay-mtu.service
 SYSTEM_ID_CONF=$ROOT/etc/openvswitch/system-id.conf
 LAB_ENV=$ROOT/etc/ovlmgr/lab.env
@@ -153,12 +156,12 @@ install_binaries() {
 			die "building ovlmgr in the VM failed (above); build on the host instead: make build"
 		from=$tmp
 	fi
-	install_file "$from/ovlmgr" /usr/local/bin/ovlmgr
-	install_file "$from/ovlmgr-cni" /opt/cni/bin/ovlmgr-cni
-	install_file "$SRC/vagrant/ovlmgr-demo.sh" /usr/local/bin/ovlmgr-demo
+	install_file "$from/ovlmgr" "$BIN_DIR/ovlmgr"
+	install_file "$from/ovlmgr-cni" "$CNI_BIN_DIR/ovlmgr-cni"
+	install_file "$SRC/vagrant/ovlmgr-demo.sh" "$BIN_DIR/ovlmgr-demo"
 	[[ -z ${tmp:-} ]] || rm -rf "$tmp"
-	/usr/local/bin/ovlmgr --help >/dev/null 2>&1 ||
-		die "/usr/local/bin/ovlmgr does not run in the VM (built for another system or a newer glibc?):" \
+	"$BIN_DIR/ovlmgr" --help >/dev/null 2>&1 ||
+		die "$BIN_DIR/ovlmgr does not run in the VM (built for another system or a newer glibc?):" \
 			"build a static Linux binary on the host: CGO_ENABLED=0 GOOS=linux GOARCH=amd64 make build"
 }
 
@@ -251,14 +254,15 @@ step_join() {
 }
 
 step_cni() {
+	need OVLMGR_CENTRAL_IP
 	export OVLMGR_NB
 	OVLMGR_NB=$(nb)
 	wait_for "network $DEMO_NET in NB $(nb)" ovlmgr net show "$DEMO_NET" ||
 		die "network $DEMO_NET is not in NB $(nb): provision the central node first (vagrant provision central)"
-	mkdir -p /etc/cni/net.d /opt/cni/bin
-	ovlmgr cni config "$DEMO_NET" --out /etc/cni/net.d || die "ovlmgr cni config $DEMO_NET failed (above)"
-	compgen -G "/etc/cni/net.d/*$DEMO_NET*" >/dev/null || die "ovlmgr cni config wrote no file for $DEMO_NET in /etc/cni/net.d"
-	log "CNI: $(compgen -G "/etc/cni/net.d/*$DEMO_NET*" | tr '\n' ' ')and /opt/cni/bin/ovlmgr-cni"
+	mkdir -p "$CNI_CONF_DIR" "$CNI_BIN_DIR"
+	ovlmgr cni config "$DEMO_NET" --out "$CNI_CONF_DIR" || die "ovlmgr cni config $DEMO_NET failed (above)"
+	compgen -G "$CNI_CONF_DIR/*$DEMO_NET*" >/dev/null || die "ovlmgr cni config wrote no file for $DEMO_NET in $CNI_CONF_DIR"
+	log "CNI: $(compgen -G "$CNI_CONF_DIR/*$DEMO_NET*" | tr '\n' ' ')and $CNI_BIN_DIR/ovlmgr-cni"
 }
 
 # chassis_names: the system-ids of every VM (OVLMGR_CHASSIS is "ID=IP ID=IP ...").
@@ -291,7 +295,9 @@ EOF
 }
 
 step_demo() {
-	need OVLMGR_DEMO_SUBNET OVLMGR_CHASSIS OVLMGR_MTU
+	need OVLMGR_DEMO_SUBNET OVLMGR_CHASSIS OVLMGR_MTU OVLMGR_CENTRAL_IP
+	export OVLMGR_NB
+	OVLMGR_NB=$(nb)
 	if ! ovlmgr net show "$DEMO_NET" >/dev/null 2>&1; then
 		ovlmgr net create "$DEMO_NET" --subnet "$OVLMGR_DEMO_SUBNET" || die "ovlmgr net create $DEMO_NET failed (above)"
 	fi

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
 )
 
 // vmNetns builds a network namespace shaped like a lab VM: eth0 is the NAT NIC (10.0.2.15, default route, plus a stray
@@ -84,19 +85,19 @@ func vmNetns(t *testing.T) ns.NetNS {
 	return netns
 }
 
-// startSB runs a real SB ovsdb-server inside netns on the central address (as on the lab's central VM) and returns the
-// unix endpoint to fill it from the test.
-func startSB(t *testing.T, netns ns.NetNS) string {
+// startDB runs a real ovsdb-server with schema inside netns listening on the central address and port (as on the lab's
+// central VM) and returns its unix endpoint, to fill it from the test.
+func startDB(t *testing.T, netns ns.NetNS, schema string, port int) string {
 	t.Helper()
 	dir := t.TempDir()
-	db, sock := filepath.Join(dir, "sb.db"), filepath.Join(dir, "sb.sock")
-	if out, err := exec.Command("ovsdb-tool", "create", db, "/usr/share/ovn/ovn-sb.ovsschema").CombinedOutput(); err != nil {
+	db, sock := filepath.Join(dir, "db"), filepath.Join(dir, "db.sock")
+	if out, err := exec.Command("ovsdb-tool", "create", db, schema).CombinedOutput(); err != nil {
 		t.Fatalf("ovsdb-tool create: %v: %s", err, out)
 	}
 	var log bytes.Buffer
 	cmd := nsexec.Command(context.Background(), netns.Path(), nil, "ovsdb-server", db,
-		"--remote=punix:"+sock, "--remote=ptcp:6642:198.18.50.10", "--unixctl="+filepath.Join(dir, "sb.ctl"),
-		"--log-file="+filepath.Join(dir, "sb.log"), "--no-chdir")
+		"--remote=punix:"+sock, fmt.Sprintf("--remote=ptcp:%d:198.18.50.10", port),
+		"--unixctl="+filepath.Join(dir, "db.ctl"), "--log-file="+filepath.Join(dir, "db.log"), "--no-chdir")
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ovsdb-server: %v", err)
@@ -106,14 +107,19 @@ func startSB(t *testing.T, netns ns.NetNS) string {
 		_ = cmd.Wait()
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(sock); err == nil {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ovsdb-server did not create %s: %s", sock, log.String())
+			t.Fatalf("ovsdb-server did not listen on %s: %s", sock, log.String())
 		}
 	}
 	return "unix:" + sock
+}
+
+func startSB(t *testing.T, netns ns.NetNS) string {
+	return startDB(t, netns, "/usr/share/ovn/ovn-sb.ovsschema", 6642)
 }
 
 // TestProvisionChecks runs provision.sh's checks in a namespace shaped like a VM, against a real SB: each bad setup
@@ -207,19 +213,24 @@ func TestProvisionChecks(t *testing.T) {
 	}
 }
 
-// TestProvisionJoin runs the join step for real in a namespace shaped like a worker VM: the real `ovlmgr node join`
-// on a real Open_vSwitch db that carries a cloned box's system-id, a real ovn-controller (already running, as Debian's
-// package leaves it) registering in a real SB over TCP. Only systemctl is a stand-in (no systemd here) and files go
-// under a temporary root. Run twice: the second run changes nothing (re-provisioning is safe).
-func TestProvisionJoin(t *testing.T) {
+// TestProvisionSteps runs the steps join, demo, cni and summary for real in a namespace shaped like a VM: the real
+// `ovlmgr node join` on a real Open_vSwitch db that carries a cloned box's system-id, a real ovn-controller (already
+// running, as Debian's package leaves it) registering in a real SB over TCP, `ovlmgr net create` and `ovlmgr cni
+// config` on a real NB over TCP. Only systemctl is a stand-in (no systemd here) and files go under a temporary root.
+// Every step runs twice: the second run changes nothing (re-provisioning is safe).
+func TestProvisionSteps(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces)")
 	}
-	for _, tool := range []string{"ovsdb-server", "ovsdb-tool", "ovn-sbctl", "ovs-vsctl", "ovn-controller"} {
+	for _, tool := range []string{"ovsdb-server", "ovsdb-tool", "ovn-sbctl", "ovn-nbctl", "ovs-vsctl", "ovn-controller"} {
 		need(t, tool)
 	}
 	netns := vmNetns(t)
 	sb := startSB(t, netns)
+	nb := startDB(t, netns, "/usr/share/ovn/ovn-nb.ovsschema", 6641)
+	if out, err := exec.Command("ovn-nbctl", "--db="+nb, "init").CombinedOutput(); err != nil {
+		t.Fatalf("ovn-nbctl init: %v: %s", err, out)
+	}
 	vs := ovsdbtest.StartVswitch(t)
 	const cloned = "6f9b8d2e-box-image-id"
 	vs.Run(t, "ovs-vsctl", "--no-wait", "set", "Open_vSwitch", ".", "external_ids:system-id="+cloned)
@@ -259,18 +270,20 @@ func TestProvisionJoin(t *testing.T) {
 		"PATH=" + bin + ":" + os.Getenv("PATH"), "OVLMGR_ROOT=" + root, "OVS_RUNDIR=" + vs.Dir, "OVN_RUNDIR=" + run,
 		"OVLMGR_ROLE=worker", "OVLMGR_NODE=worker2", "OVLMGR_SYSTEM_ID=worker2", "OVLMGR_ENCAP_IP=198.18.50.11",
 		"OVLMGR_CENTRAL_IP=198.18.50.10", "OVLMGR_NET_PREFIX=198.18.50", "OVLMGR_MTU=1500", "OVLMGR_WAIT=30",
+		"OVLMGR_DEMO_SUBNET=198.19.10.0/24", "OVLMGR_CHASSIS=worker2=198.18.50.11",
 	}
-	join := func() string {
+	step := func(name string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		cmd := nsexec.Command(ctx, netns.Path(), env, "bash", "provision.sh", "join")
+		cmd := nsexec.Command(ctx, netns.Path(), env, "bash", "provision.sh", name)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			log, _ := os.ReadFile(filepath.Join(run, "ovn-controller.log"))
-			t.Fatalf("provision.sh join: %v\n%s\novn-controller: %s", err, out, log)
+			t.Fatalf("provision.sh %s: %v\n%s\novn-controller: %s", name, err, out, log)
 		}
 		return string(out)
 	}
+	join := func() string { return step("join") }
 
 	first := join()
 	t.Logf("first run:\n%s", first)
@@ -322,4 +335,54 @@ func TestProvisionJoin(t *testing.T) {
 	if got := strings.TrimPrefix(string(allCalls), string(firstCalls)); got != "enable ovn-host\nstart ovn-host ovn-controller\n" {
 		t.Errorf("systemctl calls of the second run = %q", got)
 	}
+
+	// demo (central's last step): the demo network in NB, the CNI config, what to try; again: the same.
+	conflist := filepath.Join(root, "etc/cni/net.d/10-ovlmgr-demo.conflist")
+	for i := 0; i < 2; i++ {
+		demo := step("demo")
+		for _, want := range []string{"ovlmgr lab: 1 OVN chassis (worker2), NB tcp:198.18.50.10:6641",
+			"vagrant ssh worker2 -c 'sudo ovlmgr-demo add c1'", "container MTU 1442"} {
+			if !strings.Contains(demo, want) {
+				t.Errorf("demo run %d output lacks %q:\n%s", i+1, want, demo)
+			}
+		}
+		sw, err := exec.Command("ovn-nbctl", "--db="+nb, "--bare", "--columns=other_config", "find", "Logical_Switch",
+			"name=demo").Output()
+		if err != nil || !strings.Contains(string(sw), "subnet=198.19.10.0/24") {
+			t.Errorf("demo switch in NB after run %d: %v %q", i+1, err, sw)
+		}
+		if b, err := os.ReadFile(conflist); err != nil || !strings.Contains(string(b), `"network": "demo"`) {
+			t.Errorf("%s after demo run %d: %v %s", conflist, i+1, err, b)
+		}
+	}
+	// ovlmgr-demo finds a container's address on another node in NB, by the key the plugin writes.
+	if out, err := exec.Command("ovn-nbctl", "--db="+nb, "lsp-add", "demo", "c9-eth0", "--", "lsp-set-addresses", "c9-eth0",
+		"0a:58:c6:13:0a:09 198.19.10.9", "--", "set", "Logical_Switch_Port", "c9-eth0",
+		fmt.Sprintf("external_ids:%q=c9", owner.KeyContainer)).CombinedOutput(); err != nil {
+		t.Fatalf("lsp-add: %v: %s", err, out)
+	}
+	demoEnv := []string{"OVLMGR_NB=tcp:198.18.50.10:6641"}
+	ip, err := nsexec.Command(context.Background(), netns.Path(), demoEnv, "bash", "ovlmgr-demo.sh", "ip", "c9").CombinedOutput()
+	if err != nil || string(ip) != "198.19.10.9\n" {
+		t.Errorf("ovlmgr-demo ip c9: %v %q, want 198.19.10.9", err, ip)
+	}
+	ip, err = nsexec.Command(context.Background(), netns.Path(), demoEnv, "bash", "ovlmgr-demo.sh", "ip", "c8").CombinedOutput()
+	if err == nil || !strings.Contains(string(ip), "no address for container 'c8'") {
+		t.Errorf("ovlmgr-demo ip c8: %v %q, want an error", err, ip)
+	}
+
+	// cni (a worker's last step) after removing the file: written again from NB.
+	if err := os.Remove(conflist); err != nil {
+		t.Fatal(err)
+	}
+	step("cni")
+	if b, err := os.ReadFile(conflist); err != nil || !strings.Contains(string(b), `"type": "ovlmgr-cni"`) {
+		t.Errorf("%s after cni: %v %s", conflist, err, b)
+	}
+	// summary (the last worker): every chassis registered, node list, what to try.
+	sum := step("summary")
+	if !strings.Contains(sum, "worker2") || !strings.Contains(sum, "198.18.50.11") || !strings.Contains(sum, "Try, from vagrant/") {
+		t.Errorf("summary output:\n%s", sum)
+	}
+	t.Logf("summary:\n%s", sum)
 }
