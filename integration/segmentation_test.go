@@ -621,3 +621,62 @@ func segPingOnce(ctx context.Context, c *container, dst net.IP) error {
 	}
 	return nil
 }
+
+// TestAttachWithRunningContainers: attaching and detaching re-keys the
+// network's switch row (its overlap scope changes); containers already on
+// it keep working, and reach the router's other networks while attached.
+func TestAttachWithRunningContainers(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	n1, n2, n3 := segNodes(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := segName("ar")
+	segRouter(t, nb, r)
+	nx, ny := segName("ax"), segName("ay")
+	segNet(t, nb, nx, "198.18.74.0/24", "", "")
+	segNet(t, nb, ny, "198.18.75.0/24", r, "")
+	x1 := segCtr(t, ctx, n1, nx)
+	x2 := segCtr(t, ctx, n2, nx)
+	y1 := segCtr(t, ctx, n3, ny)
+	if err := x1.ping(ctx, x2.ip()); err != nil {
+		t.Fatalf("before attach: %v", err)
+	}
+	if err := segPingOnce(ctx, x1, y1.ip()); err == nil {
+		t.Fatal("before attach: an unattached network reached a router's network")
+	}
+	if err := network.Attach(ctx, nb, nx, r); err != nil {
+		t.Fatal(err)
+	}
+	st := time.Now()
+	if err := segEventuallyPing(ctx, x1, x2.ip(), 15*time.Second); err != nil {
+		t.Fatalf("after attach, inside the network: %v", err)
+	}
+	t.Logf("first ping inside the network %v after attach returned", time.Since(st).Round(time.Millisecond))
+	if err := segEventuallyPing(ctx, x2, y1.ip(), 15*time.Second); err != nil {
+		t.Fatalf("after attach, to the router's other network: %v", err)
+	}
+	if err := tcpTransfer(ctx, y1, x1, 64<<10); err != nil {
+		t.Fatalf("after attach, TCP: %v", err)
+	}
+	if err := network.Detach(ctx, nb, nx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := segEventuallyPing(ctx, x2, x1.ip(), 15*time.Second); err != nil {
+		t.Fatalf("after detach, inside the network: %v", err)
+	}
+	if err := segPingOnce(ctx, x1, y1.ip()); err == nil {
+		t.Error("after detach: still reaches the router's network")
+	}
+}
+
+// segEventuallyPing pings until a reply comes or within passes.
+func segEventuallyPing(ctx context.Context, c *container, dst net.IP, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := segPingOnce(ctx, c, dst)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+	}
+}
