@@ -380,7 +380,7 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 	}
 	a, err := Attach(AttachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, MTU: c.MTU, ReadyTimeout: c.ReadyTimeout.Duration,
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, IP: req.IP, MAC: req.MAC,
-		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName}, log)
+		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, Labels: c.RuntimeConfig.Labels}, log)
 	if err != nil {
 		return err
 	}
@@ -486,6 +486,10 @@ type DetachRequest struct {
 	// PrevIPs are the addresses from prevResult, used when the NB port is
 	// already gone to remove DNS records and service backends.
 	PrevIPs []net.IP
+	// Aliases and PodName, as at ADD, let DEL find the DNS records without
+	// reading the network's whole DNS row (optional).
+	Aliases []string
+	PodName string
 }
 
 // Detach removes the OVS port, the veth, DNS names and service backends,
@@ -531,7 +535,8 @@ func Detach(req DetachRequest, log Logger) error {
 		}
 	}
 	if len(ips) > 0 && network != "" {
-		if err := service.ContainerDeleted(ctx, nb, network, ips); err != nil {
+		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: network, ContainerID: req.ContainerID,
+			Aliases: req.Aliases, PodName: req.PodName, IPs: ips}); err != nil {
 			return asCNIError(fmt.Errorf("remove DNS names and service backends: %w", err))
 		}
 	}
@@ -564,8 +569,10 @@ func CmdDel(args *skel.CmdArgs) (err error) {
 			}
 		}
 	}
+	req, _ := parseRequest(c, args.Args) // only its pod name matters here
 	return Detach(DetachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,
-		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, PrevIPs: ips}, log)
+		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, PrevIPs: ips,
+		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName}, log)
 }
 
 // CmdCheck verifies what ADD made, from prevResult.
