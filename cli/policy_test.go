@@ -56,6 +56,9 @@ func TestSegmentationCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(ok("policy", "list", "-o", "json")), &ps); err != nil || len(ps) != 3 {
 		t.Errorf("policy list -o json: %v %v", ps, err)
 	}
+	if out := ok("policy", "show", "p-allow", "-o", "yaml"); !strings.Contains(out, "\nnetwork: app\n") || !strings.Contains(out, "aclPriority: 1200") {
+		t.Errorf("policy show -o yaml:\n%s", out)
+	}
 	if out := ok("policy", "show", "p-allow"); !strings.Contains(out, "tcp.dst == 8080") {
 		t.Errorf("policy show:\n%s", out)
 	}

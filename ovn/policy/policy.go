@@ -102,27 +102,27 @@ func ValidateIsolation(mode string) error {
 
 // Spec is a policy as the user gives it.
 type Spec struct {
-	Name    string `json:"name"`
-	Network string `json:"network"` // target: the policy filters traffic to this network's containers
-	Action  string `json:"action"`  // allow or deny
+	Name    string `json:"name" yaml:"name"`
+	Network string `json:"network" yaml:"network"` // target: the policy filters traffic to this network's containers
+	Action  string `json:"action" yaml:"action"`   // allow or deny
 	// From lists sources: network names, IPv4 CIDRs or addresses, or "any".
 	// Empty means any.
-	From     []string `json:"from"`
-	Proto    string   `json:"proto,omitempty"` // "", tcp, udp or icmp
-	Port     string   `json:"port,omitempty"`  // "N" or "N-M" (tcp/udp only)
-	Priority int      `json:"priority"`
-	Log      bool     `json:"log"`
+	From     []string `json:"from" yaml:"from"`
+	Proto    string   `json:"proto,omitempty" yaml:"proto,omitempty"` // "", tcp, udp or icmp
+	Port     string   `json:"port,omitempty" yaml:"port,omitempty"`   // "N" or "N-M" (tcp/udp only)
+	Priority int      `json:"priority" yaml:"priority"`
+	Log      bool     `json:"log" yaml:"log"`
 }
 
 // Policy is a policy as stored, with what OVN evaluates.
 type Policy struct {
-	Spec
+	Spec `yaml:",inline"`
 	// Order is the evaluation position among its network's policies
 	// (1 = evaluated first; the first match decides).
-	Order       int    `json:"order"`
-	ACLPriority int    `json:"aclPriority"`
-	Match       string `json:"match"`
-	UUID        string `json:"uuid"`
+	Order       int    `json:"order" yaml:"order"`
+	ACLPriority int    `json:"aclPriority" yaml:"aclPriority"`
+	Match       string `json:"match" yaml:"match"`
+	UUID        string `json:"uuid" yaml:"uuid"`
 }
 
 // source is a parsed From entry.

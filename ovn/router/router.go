@@ -50,20 +50,20 @@ func ValidateName(name string) error {
 
 // Router is a router as read from NB.
 type Router struct {
-	Name     string            `json:"name"`
-	UUID     string            `json:"uuid"`
-	Labels   map[string]string `json:"labels,omitempty"`
-	Networks []Attachment      `json:"networks"`
+	Name     string            `json:"name" yaml:"name"`
+	UUID     string            `json:"uuid" yaml:"uuid"`
+	Labels   map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
+	Networks []Attachment      `json:"networks" yaml:"networks"`
 }
 
 // Attachment is one network attached to a router.
 type Attachment struct {
-	Router     string `json:"-"`
-	Network    string `json:"network"`
-	RouterPort string `json:"routerPort"` // Logical_Router_Port name
-	SwitchPort string `json:"switchPort"` // Logical_Switch_Port name (type router)
-	Gateway    string `json:"gateway"`    // gateway IP/prefix on the router port
-	MAC        string `json:"mac"`
+	Router     string `json:"-" yaml:"-"`
+	Network    string `json:"network" yaml:"network"`
+	RouterPort string `json:"routerPort" yaml:"routerPort"` // Logical_Router_Port name
+	SwitchPort string `json:"switchPort" yaml:"switchPort"` // Logical_Switch_Port name (type router)
+	Gateway    string `json:"gateway" yaml:"gateway"`       // gateway IP/prefix on the router port
+	MAC        string `json:"mac" yaml:"mac"`
 }
 
 // Net is what attaching needs to know about a network.
