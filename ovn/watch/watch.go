@@ -68,6 +68,9 @@ func Until(ctx context.Context, c client.Client, tables []Table, check func(*cac
 		},
 	})
 	monitorMu.Lock()
+	// Rows an earlier, finished watch left in the cache would make the new
+	// monitor's initial rows "already exist": drop them first.
+	forget(c, tables)
 	cookie, err := c.Monitor(ctx, c.NewMonitor(opts...))
 	monitorMu.Unlock()
 	if err != nil {
@@ -79,6 +82,7 @@ func Until(ctx context.Context, c client.Client, tables []Table, check func(*cac
 		monitorMu.Lock()
 		defer monitorMu.Unlock()
 		_ = c.MonitorCancel(cctx, cookie)
+		forget(c, tables)
 	}()
 	for {
 		ok, err := check(c.Cache())
@@ -100,3 +104,29 @@ var monitorMu sync.Mutex
 
 // defaultCancelTimeout bounds cancelling the monitor.
 const defaultCancelTimeout = 2 * time.Second
+
+// forget removes from c's cache the rows matching the tables' conditions,
+// so a later watch of the same rows on this client starts clean. Two
+// watches of one row at the same time on one client are not supported.
+func forget(c client.Client, tables []Table) {
+	for _, t := range tables {
+		if len(t.Cond) == 0 {
+			continue
+		}
+		ops, err := c.WhereAll(t.Model, t.Cond...).Delete()
+		if err != nil || len(ops) != 1 {
+			continue
+		}
+		rc := c.Cache().Table(ops[0].Table)
+		if rc == nil {
+			continue
+		}
+		rows, err := rc.RowsByCondition(ops[0].Where)
+		if err != nil {
+			continue
+		}
+		for uuid := range rows {
+			_ = rc.Delete(uuid)
+		}
+	}
+}

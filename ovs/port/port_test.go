@@ -1,0 +1,197 @@
+package port_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/safchain/ethtool"
+	"github.com/vishvananda/netlink"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
+)
+
+func TestHostIfName(t *testing.T) {
+	a, b := ovsport.HostIfName("abc", "eth0"), ovsport.HostIfName("abc", "eth1")
+	if len(a) != 15 || a == b || a != ovsport.HostIfName("abc", "eth0") || !strings.HasPrefix(a, "ovl") {
+		t.Fatalf("HostIfName: %q %q; want 15 bytes, stable, unique per ifname", a, b)
+	}
+}
+
+// TestPlugWaitUnplug: Plug adds an owned port, WaitInstalled returns on the
+// ovn-installed event (not before), a stale row's sticky flag is never
+// taken for the new one, a timeout says vswitchd never attached it, and
+// Unplug is idempotent and refuses foreign ports.
+func TestPlugWaitUnplug(t *testing.T) {
+	srv := ovsdbtest.StartVswitch(t)
+	srv.Run(t, "ovs-vsctl", "--no-wait", "add-br", "br-int")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ovs, err := vsdb.Connect(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ovs.Close()
+	spec := ovsport.PlugSpec{Name: "ovlaaaa", IfaceID: "ovl-x", IfaceIDVer: "ctr1", MAC: "0a:00:00:00:00:01", Container: "ctr1", IfName: "eth0", Network: "web"}
+	uuid, err := ovsport.Plug(ctx, ovs, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Run(t, "ovs-vsctl", "--no-wait", "get", "Interface", "ovlaaaa", "external_ids")
+	for _, want := range []string{`iface-id=ovl-x`, `iface-id-ver=ctr1`, `"ovlmgr.io/owner"=ovlmgr`, `"ovlmgr.io/network"=web`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("external_ids %s; want %s", got, want)
+		}
+	}
+	// Nothing sets ovn-installed: the wait ends at the deadline saying vswitchd did not attach it.
+	sctx, scancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	err = ovsport.WaitInstalled(sctx, ovs, "ovlaaaa", uuid)
+	scancel()
+	var nr *ovsport.NotReadyError
+	if !errors.As(err, &nr) || nr.Attached || !strings.Contains(err.Error(), "ovs-vswitchd") {
+		t.Fatalf("WaitInstalled without vswitchd = %v; want NotReadyError naming ovs-vswitchd", err)
+	}
+	// The flag set by "ovn-controller" (here ovs-vsctl) ends the wait as an event.
+	done := make(chan error, 1)
+	go func() { done <- ovsport.WaitInstalled(ctx, ovs, "ovlaaaa", uuid) }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("WaitInstalled returned %v before ovn-installed was set", err)
+	default:
+	}
+	srv.Run(t, "ovs-vsctl", "--no-wait", "set", "Interface", "ovlaaaa", `external_ids:ovn-installed="true"`)
+	if err := <-done; err != nil {
+		t.Fatalf("WaitInstalled after ovn-installed: %v", err)
+	}
+	// A re-plug (leftover of an interrupted ADD) replaces the row: the new
+	// one carries no sticky flag, so the wait does not end on the old one.
+	uuid2, err := ovsport.Plug(ctx, ovs, spec)
+	if err != nil || uuid2 == uuid {
+		t.Fatalf("re-plug: %s, %v; want a fresh interface row", uuid2, err)
+	}
+	sctx, scancel = context.WithTimeout(ctx, 200*time.Millisecond)
+	err = ovsport.WaitInstalled(sctx, ovs, "ovlaaaa", uuid2)
+	scancel()
+	if !errors.As(err, &nr) {
+		t.Fatalf("WaitInstalled on the fresh row = %v; want not ready (old flag must not count)", err)
+	}
+	if ifs, err := ovsport.List(ctx, ovs); err != nil || len(ifs) != 1 || ifs[0].Network != "web" || ifs[0].Container != "ctr1" {
+		t.Fatalf("List = %+v, %v", ifs, err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := ovsport.Unplug(ctx, ovs, "ovlaaaa"); err != nil {
+			t.Fatalf("Unplug #%d: %v", i, err)
+		}
+	}
+	if out := srv.Run(t, "ovs-vsctl", "--no-wait", "list-ports", "br-int"); strings.TrimSpace(out) != "" {
+		t.Errorf("ports left: %q", out)
+	}
+	srv.Run(t, "ovs-vsctl", "--no-wait", "add-port", "br-int", "foreign")
+	if err := ovsport.Unplug(ctx, ovs, "foreign"); !errors.Is(err, ovsport.ErrNotOwned) {
+		t.Errorf("Unplug(foreign) = %v; want ErrNotOwned", err)
+	}
+	if _, err := ovsport.Plug(ctx, ovs, ovsport.PlugSpec{Name: "foreign", IfaceID: "x"}); !errors.Is(err, ovsport.ErrNotOwned) {
+		t.Errorf("Plug over a foreign port = %v; want ErrNotOwned", err)
+	}
+	if _, err := ovsport.Plug(ctx, ovs, ovsport.PlugSpec{Name: "x", Bridge: "br-none"}); err == nil || !strings.Contains(err.Error(), "br-none not found") {
+		t.Errorf("Plug into a missing bridge = %v", err)
+	}
+}
+
+// TestVeth: SetupVeth in namespaces made here: container side has the MAC,
+// MTU, address, default route and TX checksum offload off; CheckVeth
+// passes then catches a change; an existing ifname is refused without
+// leftovers; DelVeth is idempotent and tolerates a vanished netns.
+func TestVeth(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	hostNS, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { hostNS.Close(); _ = testutils.UnmountNS(hostNS) }()
+	ctrNS, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ctrNS.Close(); _ = testutils.UnmountNS(ctrNS) }()
+	mac, _ := net.ParseMAC("0a:58:c6:13:00:05")
+	spec := ovsport.VethSpec{NetNS: ctrNS.Path(), IfName: "eth0", HostName: ovsport.HostIfName("c1", "eth0"), MAC: mac, MTU: 1442,
+		Addr: netip.MustParsePrefix("198.19.0.5/24"), Gateway: netip.MustParseAddr("198.19.0.1")}
+	err = hostNS.Do(func(ns.NetNS) error {
+		v, err := ovsport.SetupVeth(spec)
+		if err != nil {
+			return err
+		}
+		if v.ContMAC != mac.String() {
+			t.Errorf("container MAC %s; want %s", v.ContMAC, mac)
+		}
+		if err := ovsport.CheckVeth(spec); err != nil {
+			t.Errorf("CheckVeth after setup: %v", err)
+		}
+		_ = ctrNS.Do(func(ns.NetNS) error {
+			e, err := ethtool.NewEthtool()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			feats, err := e.Features("eth0")
+			if err != nil {
+				t.Error(err)
+				return nil
+			}
+			for k, on := range feats {
+				if on && strings.HasPrefix(k, "tx-checksum") {
+					t.Errorf("feature %s still on", k)
+				}
+			}
+			return nil
+		})
+		bad := spec
+		bad.MTU = 1500
+		if err := ovsport.CheckVeth(bad); err == nil || !strings.Contains(err.Error(), "MTU") {
+			t.Errorf("CheckVeth with wrong MTU = %v", err)
+		}
+		// Same ifname again (another host name): refused, nothing new left.
+		again := spec
+		again.HostName = ovsport.HostIfName("c2", "eth0")
+		if _, err := ovsport.SetupVeth(again); err == nil || !strings.Contains(err.Error(), "already exists") {
+			t.Errorf("second SetupVeth = %v; want already exists", err)
+		}
+		if ovsport.HostLinkExists(again.HostName) {
+			t.Errorf("failed SetupVeth left %s", again.HostName)
+		}
+		for i := 0; i < 2; i++ {
+			if err := ovsport.DelVeth(ctrNS.Path(), "eth0", spec.HostName); err != nil {
+				t.Errorf("DelVeth #%d: %v", i, err)
+			}
+		}
+		if ovsport.HostLinkExists(spec.HostName) {
+			t.Errorf("host side %s left", spec.HostName)
+		}
+		if err := ovsport.DelVeth("/nonexistent/netns", "eth0", spec.HostName); err != nil {
+			t.Errorf("DelVeth with a vanished netns: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ctrNS.Do(func(ns.NetNS) error {
+		if _, err := netlink.LinkByName("eth0"); err == nil {
+			t.Error("eth0 left in the container")
+		}
+		return nil
+	})
+}
