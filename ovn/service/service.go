@@ -357,6 +357,14 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 		waitRowOp(nbdb.LogicalSwitchTable, st.sw.UUID, eq("ports", uuidSet(st.sw.Ports)), eq("other_config", strMap(st.sw.OtherConfig)),
 			eq("load_balancer", uuidSet(st.sw.LoadBalancer))),
 	}
+	// Ports still waiting for ovn-northd's IPAM: if one gets an address
+	// before this commits, redo the checks (it could be the VIP).
+	for _, p := range st.ports {
+		if p.DynamicAddresses == nil && hasDynamic(p.Addresses) {
+			ops = append(ops, waitRowOp(nbdb.LogicalSwitchPortTable, p.UUID, eq("dynamic_addresses", ovsdb.OvsSet{GoSet: []interface{}{}})))
+		}
+	}
+	guards := len(ops)
 	lbRow := ovsdb.Row{
 		"name": lbName, "protocol": vip.Protocol, "external_ids": strMap(ids),
 		"vips": strMap(map[string]string{vip.Key(): formatAddrPorts(backends)}),
@@ -395,7 +403,7 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 		switch {
 		case dbconn.FailedWait(err, 0):
 			return nil, ErrExists
-		case dbconn.FailedWait(err, 1):
+		case failedWaitIn(err, 1, guards):
 			return nil, errRetry
 		case dbconn.FailedWait(err, dnsAt+dns.AddOpsGuard):
 			return nil, fmt.Errorf("DNS name %s: %w by %v", fqdn, dns.ErrNameTaken, dns.ParseValue(recs[fqdn]))
@@ -566,4 +574,23 @@ func attachRouters(t *dns.Topology, network string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func hasDynamic(addrs []string) bool {
+	for _, a := range addrs {
+		if strings.Contains(a, "dynamic") {
+			return true
+		}
+	}
+	return false
+}
+
+// failedWaitIn reports whether err failed on a wait at index from..to-1.
+func failedWaitIn(err error, from, to int) bool {
+	for i := from; i < to; i++ {
+		if dbconn.FailedWait(err, i) {
+			return true
+		}
+	}
+	return false
 }

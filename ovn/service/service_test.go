@@ -408,3 +408,25 @@ func TestConcurrentCreateSameVIP(t *testing.T) {
 		t.Fatalf("exclude_ips = %s", got)
 	}
 }
+
+// A port still waiting for IPAM is guarded: the create commits only if its
+// address is still unassigned, and the VIP is then kept out of IPAM.
+func TestCreateWithPendingIPAMPort(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.network(t, "web", 0)
+	e.attach(t, "r1", "web", 0)
+	e.srv.Run(t, "ovn-nbctl", "lsp-add", "web", "pending", "--", "lsp-set-addresses", "pending", "0a:58:00:00:00:99 dynamic",
+		"--", "set", "logical_switch_port", "pending", `external_ids:"ovlmgr.io/network"=web`)
+	if _, err := service.Create(ctx, e.nb, service.Spec{Name: "api", Network: "web", VIP: "198.18.0.2:80", Backends: []string{"198.18.0.11:80"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(t, "logical_switch", "web", "other_config:exclude_ips"); got != `"198.18.0.1 198.18.0.2"` {
+		t.Fatalf("exclude_ips = %s", got)
+	}
+	// Once IPAM (here: by hand, as ovn-northd would) hands out an address, a VIP on it is refused.
+	e.srv.Run(t, "ovn-nbctl", "set", "logical_switch_port", "pending", `dynamic_addresses="0a:58:00:00:00:99 198.18.0.3"`)
+	if _, err := service.Create(ctx, e.nb, service.Spec{Name: "two", Network: "web", VIP: "198.18.0.3:80", Backends: []string{"198.18.0.11:80"}}); !errors.Is(err, service.ErrVIPInUse) {
+		t.Fatalf("VIP on an IPAM address: %v; want VIP in use", err)
+	}
+}
