@@ -108,7 +108,7 @@ func indexOf(cs []*container, c *container) int {
 
 // TestCNIKillMidAdd: an ADD killed (SIGKILL) at various points, then DEL
 // from a runtime without any cached result: nothing is left; and an ADD
-// after that works.
+// after that works; over every spec version.
 func TestCNIKillMidAdd(t *testing.T) {
 	l := sharedLab(t)
 	nb := cniNB(t, l)
@@ -118,42 +118,44 @@ func TestCNIKillMidAdd(t *testing.T) {
 	cniNetwork(t, nb, name, "198.19.218.0/24")
 	node := l.Nodes[1]
 	partial := 0
-	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":%q,"type":"ovlmgr-cni"}`, name)
-	for _, delay := range []time.Duration{5 * time.Millisecond, 15 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond} {
-		rt := newRuntime(t, node)
-		c := newContainer(t, rt, confList(t, name, "1.1.0", nil))
-		cmd := nsexec.Command(ctx, node.NetNSPath, append(append([]string{}, node.Env...),
-			"CNI_COMMAND=ADD", "CNI_CONTAINERID="+c.id, "CNI_NETNS="+c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH="+cniPluginDir(t)),
-			filepath.Join(cniPluginDir(t), "ovlmgr-cni"))
-		cmd.Stdin = strings.NewReader(conf)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(delay)
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if leftover(t, nb, node, c.id, c.ifName) {
-			partial++
-		}
-		if err := c.del(ctx); err != nil {
-			t.Fatalf("DEL after ADD killed at %s: %v", delay, err)
-		}
-		assertGone(t, nb, node, c.id, c.ifName)
-		if err := c.ns.Do(func(ns.NetNS) error {
-			if _, err := netlink.LinkByName("eth0"); err == nil {
-				return fmt.Errorf("eth0 left in the container after ADD killed at %s and DEL", delay)
+	for _, ver := range cniVersions {
+		conf := fmt.Sprintf(`{"cniVersion":%q,"name":%q,"type":"ovlmgr-cni"}`, ver, name)
+		for _, delay := range []time.Duration{5 * time.Millisecond, 15 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond} {
+			rt := newRuntime(t, node)
+			c := newContainer(t, rt, confList(t, name, ver, nil))
+			cmd := nsexec.Command(ctx, node.NetNSPath, append(append([]string{}, node.Env...),
+				"CNI_COMMAND=ADD", "CNI_CONTAINERID="+c.id, "CNI_NETNS="+c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH="+cniPluginDir(t)),
+				filepath.Join(cniPluginDir(t), "ovlmgr-cni"))
+			cmd.Stdin = strings.NewReader(conf)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
 			}
-			return nil
-		}); err != nil {
-			t.Error(err)
+			time.Sleep(delay)
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			if leftover(t, nb, node, c.id, c.ifName) {
+				partial++
+			}
+			if err := c.del(ctx); err != nil {
+				t.Fatalf("%s: DEL after ADD killed at %s: %v", ver, delay, err)
+			}
+			assertGone(t, nb, node, c.id, c.ifName)
+			if err := c.ns.Do(func(ns.NetNS) error {
+				if _, err := netlink.LinkByName("eth0"); err == nil {
+					return fmt.Errorf("%s: eth0 left in the container after ADD killed at %s and DEL", ver, delay)
+				}
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+			c.mustAdd(t, ctx)
 		}
-		c.mustAdd(t, ctx)
 	}
 	if partial == 0 {
 		t.Errorf("no kill left a half-done ADD behind: the test proved nothing")
 	}
-	t.Logf("%d of 5 kills left a half-done ADD for DEL to clean", partial)
-	assertNetworkEmptyExcept(t, nb, name, 5)
+	t.Logf("%d of %d kills left a half-done ADD for DEL to clean", partial, 5*len(cniVersions))
+	assertNetworkEmptyExcept(t, nb, name, 5*len(cniVersions))
 }

@@ -12,9 +12,11 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
@@ -330,5 +332,54 @@ func TestCNINetworksIsolated(t *testing.T) {
 	}
 	if err := cb.ping(ctx, ca.ip()); err == nil {
 		t.Errorf("container on %s reached %s on %s", b, ca.ip(), a)
+	}
+}
+
+// TestCNINotReady: on a node whose ovs-vswitchd never attaches the port
+// (a bare Open_vSwitch db here), ADD fails after readyTimeout with code 11
+// saying which step did not happen, and leaves nothing behind (NB port, OVS
+// port, both veth ends), over every spec version.
+func TestCNINotReady(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("cn%d", os.Getpid()%10000)
+	cniNetwork(t, nb, name, "198.19.221.0/24")
+	srv := ovsdbtest.StartVswitch(t)
+	srv.Run(t, "ovs-vsctl", "--no-wait", "add-br", "br-int", "--", "set", "Open_vSwitch", ".",
+		"external_ids:system-id=fake-"+name, `external_ids:"ovlmgr.io/nb"="`+l.NB+`"`)
+	nodeNS, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nodeNS.Close(); _ = testutils.UnmountNS(nodeNS) })
+	fake := &lab.Node{Name: "fake", NetNSPath: nodeNS.Path(), Env: []string{"OVS_RUNDIR=" + srv.Dir, "OVN_RUNDIR=" + t.TempDir()}}
+	for _, ver := range cniVersions {
+		t.Run(ver, func(t *testing.T) {
+			c := newContainer(t, newRuntime(t, fake), nil)
+			env := []string{"CNI_COMMAND=ADD", "CNI_CONTAINERID=" + c.id, "CNI_NETNS=" + c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH=" + cniPluginDir(t)}
+			conf := fmt.Sprintf(`{"cniVersion":%q,"name":%q,"type":"ovlmgr-cni","mtu":1400,"readyTimeout":"500ms"}`, ver, name)
+			_, code, msg := rawPlugin(t, ctx, fake, env, conf)
+			if code != 11 || !strings.Contains(msg, "ovs-vswitchd did not attach") {
+				t.Fatalf("ADD on a node without vswitchd: code %d %q; want 11 naming the missing step", code, msg)
+			}
+			if _, err := ovnport.Get(ctx, nb, ovnport.Name(c.id, "eth0")); err == nil {
+				t.Errorf("NB port left after a failed ADD")
+			}
+			if out := srv.Run(t, "ovs-vsctl", "--no-wait", "list-ports", "br-int"); strings.TrimSpace(out) != "" {
+				t.Errorf("OVS ports left after a failed ADD: %q", out)
+			}
+			for _, chk := range []struct {
+				path, link string
+			}{{nodeNS.Path(), ovsport.HostIfName(c.id, "eth0")}, {c.ns.Path(), "eth0"}} {
+				_ = ns.WithNetNSPath(chk.path, func(ns.NetNS) error {
+					if _, err := netlink.LinkByName(chk.link); err == nil {
+						t.Errorf("%s left in %s after a failed ADD", chk.link, chk.path)
+					}
+					return nil
+				})
+			}
+		})
 	}
 }
