@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
@@ -28,6 +29,46 @@ func nameWhere(name string) []ovsdb.Condition {
 // groups missing on older networks are created with their current ports.
 // Nothing is written when any check fails.
 func Create(ctx context.Context, c client.Client, s Spec) (*Policy, error) {
+	return create(ctx, c, s, false)
+}
+
+// LogMeter names the NB Meter that rate-limits the log lines of policies
+// created with --log to LogRate packets per second (traffic is not
+// affected, only how much of it is logged). It is created on first use.
+const (
+	LogMeter = "ovlmgr-acl-log"
+	LogRate  = 100
+)
+
+// logMeterOps returns the operations that create the log meter, or nil
+// when it exists.
+func logMeterOps(ctx context.Context, c client.Client) ([]ovsdb.Operation, error) {
+	res, err := dbconn.Transact(ctx, c, nbops.Select("Meter", []ovsdb.Condition{nbops.NameIs(LogMeter)}, "_uuid"))
+	if err != nil {
+		return nil, fmt.Errorf("read meter %s: %w", LogMeter, err)
+	}
+	if len(res[0].Rows) > 0 {
+		return nil, nil
+	}
+	ids := owner.IDs("meter", LogMeter, nil)
+	band := &nbdb.MeterBand{UUID: "logband", Action: nbdb.MeterBandActionDrop, Rate: LogRate, ExternalIDs: ids}
+	m := &nbdb.Meter{Name: LogMeter, Unit: nbdb.MeterUnitPktps, Bands: []string{band.UUID}, ExternalIDs: ids}
+	guard, err := dbconn.Absent(c, m, &m.Name)
+	if err != nil {
+		return nil, err
+	}
+	ops := []ovsdb.Operation{guard}
+	for _, row := range []model.Model{band, m} {
+		ins, err := c.Create(row)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, ins...)
+	}
+	return ops, nil
+}
+
+func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy, error) {
 	srcs, err := s.Validate()
 	if err != nil {
 		return nil, fmt.Errorf("create policy %q: %w", s.Name, err)
@@ -102,7 +143,13 @@ func Create(ctx context.Context, c client.Client, s Spec) (*Policy, error) {
 	}
 	if s.Log {
 		sev := nbdb.ACLSeverityInfo
-		acl.Severity = &sev
+		meter := LogMeter
+		acl.Severity, acl.Meter = &sev, &meter
+		more, err := logMeterOps(ctx, c)
+		if err != nil {
+			return fail(err)
+		}
+		ops = append(ops, more...)
 	}
 	more, err := aclInsertOps(c, s.Network, []*nbdb.ACL{acl})
 	if err != nil {
@@ -113,6 +160,9 @@ func Create(ctx context.Context, c client.Client, s Spec) (*Policy, error) {
 	if err != nil {
 		var te *dbconn.TxError
 		switch {
+		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == "Meter" && !retried:
+			// Another create added the log meter meanwhile: now it exists.
+			return create(ctx, c, s, true)
 		case dbconn.FailedWait(err, 0):
 			return fail(fmt.Errorf("a policy with this name %w (policy names are unique across networks)", ErrExists))
 		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == "Logical_Switch":

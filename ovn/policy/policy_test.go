@@ -132,9 +132,13 @@ func TestCreateListDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range acls {
-		if a.ExternalIDs[owner.KeyName] == "p1" && (a.Name == nil || *a.Name != "p1" || a.Severity == nil || a.Action != nbdb.ACLActionAllowRelated) {
-			t.Errorf("p1 ACL = %+v: want name p1, log severity, allow-related", a)
+		if a.ExternalIDs[owner.KeyName] == "p1" && (a.Name == nil || *a.Name != "p1" || a.Severity == nil || a.Action != nbdb.ACLActionAllowRelated ||
+			a.Meter == nil || *a.Meter != policy.LogMeter) {
+			t.Errorf("p1 ACL = %+v: want name p1, log severity and meter, allow-related", a)
 		}
+	}
+	if n := count(t, c, "Meter", nbops.NameIs(policy.LogMeter)); n != 1 {
+		t.Errorf("log meters = %d, want 1", n)
 	}
 	if n := count(t, c, "Address_Set", nbops.NameIs("ovlpol_p1")); n != 1 {
 		t.Errorf("address sets of p1 = %d, want 1", n)
