@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -34,6 +35,7 @@ Exits 1 when a check fails.
 			&cli.StringFlag{Name: "node", Usage: "also run the node checks of this node (this machine; with --lab, that lab node)"},
 			&cli.StringFlag{Name: "lab", Usage: "diagnose a local lab by name: its databases and (without --node) all its nodes"},
 			&cli.BoolFlag{Name: "sync", Usage: "bump NB_Global nb_cfg and wait for ovn-northd and every chassis (writes to NB_Global)"},
+			&cli.DurationFlag{Name: "sync-timeout", Value: 5 * time.Second, Usage: "how long --sync waits for ovn-northd and the chassis"},
 			textOutputFlag,
 		},
 		Subcommands: []*cli.Command{diagnoseMTUCommand()},
@@ -47,7 +49,7 @@ Exits 1 when a check fails.
 			}
 			ctx, cancel := callContext(c)
 			defer cancel()
-			o := diagnose.Options{NB: dbconn.ResolveNB(c.String("nb")), SB: dbconn.ResolveSB(c.String("sb")), Sync: c.Bool("sync")}
+			o := diagnose.Options{NB: dbconn.ResolveNB(c.String("nb")), SB: dbconn.ResolveSB(c.String("sb")), Sync: c.Bool("sync"), SyncTimeout: c.Duration("sync-timeout")}
 			var targets []nodediag.Target
 			if name := c.String("lab"); name != "" {
 				l, err := lab.Load(name)

@@ -21,6 +21,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
@@ -102,8 +103,9 @@ func tunnelTo(ctx context.Context, n *lab.Node, ip string) bool {
 
 // TestDiagnose runs diagnose on a healthy lab of its own and injects one
 // fault at a time (a container MTU above the underlay limit, an OVS port
-// left behind and a leaked veth, a stale chassis, a missing tunnel, a
-// stopped ovn-controller): each is named with a fix, and nothing else fails.
+// left behind and a leaked veth, a stale chassis, a missing tunnel, the
+// encap IP on the underlay port instead of its bridge, a stopped
+// ovn-controller): each is named with a fix.
 func TestDiagnose(t *testing.T) {
 	needLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -239,6 +241,55 @@ func TestDiagnose(t *testing.T) {
 		if err := pingOnce(ctx, c1, c2.ip()); err == nil {
 			t.Error("reality: ping crossed without a tunnel")
 		}
+	})
+
+	t.Run("encap IP on the underlay port instead of its bridge", func(t *testing.T) {
+		h := nodeHandle(t, n1)
+		move := func(from, to string) {
+			t.Helper()
+			addr, err := netlink.ParseAddr(n1.EncapIP + "/24")
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err := h.LinkByName(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst, err := h.LinkByName(to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.AddrDel(src, addr); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.AddrAdd(dst, addr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		move(lab.PhysBridge, "ul0")
+		defer func() {
+			move("ul0", lab.PhysBridge)
+			if err := c1.ping(ctx, c2.ip()); err != nil {
+				t.Errorf("after restoring the underlay IP: %v", err)
+			}
+		}()
+		r := diagnoseLab(ctx, t, l)
+		wantFault(t, r, "encap ip", "is on ul0, a port of OVS bridge "+lab.PhysBridge)
+		if err := pingOnce(ctx, c1, c2.ip()); err == nil {
+			t.Error("reality: ping crossed with the underlay IP on ul0")
+		}
+		tr, err := trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: c1.id, To: c2.ip().String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ph, err := trace.OnNode(ctx, sb, tr, trace.NodeAccess{OVS: n1.OVS, RunDir: n1.Dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ph.Lost || !strings.Contains(ph.Summary, "via ul0") {
+			t.Errorf("trace --on-node with the IP on ul0: %s\n%s", ph.Summary, ph.Raw)
+		}
+		t.Logf("trace --on-node: %s", ph.Summary)
 	})
 
 	t.Run("ovn-controller stopped", func(t *testing.T) {

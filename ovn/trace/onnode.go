@@ -29,10 +29,12 @@ type Physical struct {
 	// RemoteNode is the chassis the tunnel leads to ("" when not tunnelled).
 	RemoteNode string `json:"remoteNode,omitempty"`
 	// LocalPorts are the OVS interfaces the packet is output to on this node.
-	LocalPorts []string          `json:"localPorts,omitempty"`
-	Summary    string            `json:"summary"`
-	Datapath   *flowtrace.Result `json:"datapath"`
-	Raw        string            `json:"-"`
+	LocalPorts []string `json:"localPorts,omitempty"`
+	// Lost: the datapath sends the packet somewhere it cannot arrive from.
+	Lost     bool              `json:"lost,omitempty"`
+	Summary  string            `json:"summary"`
+	Datapath *flowtrace.Result `json:"datapath"`
+	Raw      string            `json:"-"`
 }
 
 // OnNode traces res's packet through the source node's OVS (ofproto/trace
@@ -66,8 +68,10 @@ func OnNode(ctx context.Context, sb client.Client, res *Result, a NodeAccess) (*
 		return nil, fmt.Errorf("--on-node: %w", err)
 	}
 	byOfport := map[int]string{}
+	ifType := map[string]string{}
 	inPort := 0
 	for _, i := range ifs {
+		ifType[i.Name] = i.Type
 		if i.Ofport == nil {
 			continue
 		}
@@ -113,6 +117,10 @@ func OnNode(ctx context.Context, sb client.Client, res *Result, a NodeAccess) (*
 		if len(p.LocalPorts) == 0 {
 			p.Summary = "datapath actions: " + d.DatapathActions
 		}
+	}
+	if t, ok := ifType[d.TunnelEgress]; ok && t != "internal" {
+		p.Lost = true
+		p.Summary += fmt.Sprintf("; %s is a port of an OVS bridge, not the bridge: tunnel packets sent by it are lost (move the underlay IP to its bridge; see ovlmgr diagnose)", d.TunnelEgress)
 	}
 	if len(d.Warnings) > 0 {
 		p.Summary += "; " + strings.Join(d.Warnings, "; ")

@@ -61,6 +61,7 @@ var (
 	tunnelRE   = regexp.MustCompile(`-> tunneling to (\S+) via (\S+)`)
 	tnlFailRE  = regexp.MustCompile(`native tunnel routing failed|native tunnel port not found|failed to.*tunnel`)
 	neighRE    = regexp.MustCompile(`neighbor cache miss for (\S+) on bridge (\S+)`)
+	droppingRE = regexp.MustCompile(`->\s+(.*dropping.*)$`)
 	dpActRE    = regexp.MustCompile(`(?m)^Datapath actions: (.*)$`)
 	tnlPushRE  = regexp.MustCompile(`tnl_push\(.*?ipv4\(src=([0-9.]+),dst=([0-9.]+)`)
 	outputRE   = regexp.MustCompile(`^\s*output:(\d+)\s*$`)
@@ -144,8 +145,11 @@ func parse(out, bridge string) *Result {
 		if tnlFailRE.MatchString(line) && r.Reason == "" {
 			r.Reason = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "->"))
 		}
+		if m := droppingRE.FindStringSubmatch(line); m != nil && r.Reason == "" {
+			r.Reason = fmt.Sprintf("bridge %s: %s", cur, m[1])
+		}
 		if m := neighRE.FindStringSubmatch(line); m != nil {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("neighbour cache miss for %s on %s: OVS sent an ARP request; this first packet is dropped, the next ones pass", m[1], m[2]))
+			r.Warnings = append(r.Warnings, fmt.Sprintf("neighbour cache miss for %s on %s: OVS sent an ARP request; this first packet is dropped, the next ones pass", m[1], strings.TrimSuffix(m[2], ",")))
 		}
 		if m := outputRE.FindStringSubmatch(line); m != nil && cur == bridge {
 			n, _ := strconv.Atoi(m[1])

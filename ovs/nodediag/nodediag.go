@@ -85,6 +85,35 @@ type checker struct {
 	underlay    string
 	underlayMTU int
 	datapath    string
+	// ifTypes maps OVS interface names to their type; bridgeOf to their bridge.
+	ifTypes  map[string]string
+	bridgeOf map[string]string
+}
+
+// loadPorts reads the OVS interfaces' types and the bridge of each port.
+func (c *checker) loadPorts(ctx context.Context) {
+	c.ifTypes, c.bridgeOf = map[string]string{}, map[string]string{}
+	ifs, err := vsdb.Interfaces(ctx, c.oc, "")
+	if err != nil {
+		return
+	}
+	for _, i := range ifs {
+		c.ifTypes[i.Name] = i.Type
+	}
+	var brs []*vswitchd.Bridge
+	var ports []*vswitchd.Port
+	if dbconn.Select(ctx, c.oc, &vswitchd.Bridge{}, &brs) != nil || dbconn.Select(ctx, c.oc, &vswitchd.Port{}, &ports) != nil {
+		return
+	}
+	portName := map[string]string{}
+	for _, p := range ports {
+		portName[p.UUID] = p.Name
+	}
+	for _, b := range brs {
+		for _, u := range b.Ports {
+			c.bridgeOf[portName[u]] = b.Name
+		}
+	}
 }
 
 func (c *checker) add(cs ...diagnose.Check) { c.checks = append(c.checks, cs...) }
@@ -119,6 +148,7 @@ func Check(ctx context.Context, t Target, st *diagnose.State) []diagnose.Check {
 	defer h.Close()
 	c.h = h
 
+	c.loadPorts(ctx)
 	c.daemons(ctx)
 	c.identity(sysID)
 	c.bridge(ctx)
@@ -217,10 +247,15 @@ func (c *checker) identity(sysID string) {
 			}
 		}
 	}
-	if c.underlay == "" {
+	switch typ, inOVS := c.ifTypes[c.underlay]; {
+	case c.underlay == "":
 		c.add(diagnose.Failf(c.area, "encap ip", "put the encap IP on the underlay interface (the bridge holding the NIC), or rejoin with the right --encap-ip",
 			"ovn-encap-ip %s is on no interface of this node: tunnels cannot work", encap))
-	} else {
+	case inOVS && typ != "internal":
+		br := c.bridgeOf[c.underlay]
+		c.add(diagnose.Failf(c.area, "encap ip", fmt.Sprintf("move %s from %s to the OVS bridge %s that holds it", encap, c.underlay, br),
+			"ovn-encap-ip %s is on %s, a port of OVS bridge %s: tunnel packets leave by it directly and are lost", encap, c.underlay, br))
+	default:
 		c.add(diagnose.Okf(c.area, "encap ip", "%s on %s (MTU %d); system-id %s, remote %s", encap, c.underlay, c.underlayMTU, sysID, ids[node.KeyRemote]))
 	}
 	if c.st == nil {
