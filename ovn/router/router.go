@@ -328,8 +328,8 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 	ops = append(ops, insLSP...)
 	ops = append(ops,
 		nbops.AddRefs("Logical_Router", []ovsdb.Condition{nbops.UUIDIs(lr.UUID)}, "ports", lrp.UUID),
-		nbops.AddRefs("Logical_Switch", []ovsdb.Condition{nbops.NameIs(n.Name)}, "ports", lsp.UUID),
-		nbops.SetKeys("Logical_Switch", []ovsdb.Condition{nbops.NameIs(n.Name)}, "external_ids", map[string]string{owner.KeyRouter: router}),
+		nbops.AddRefs("Logical_Switch", ourSwitch(n.Name), "ports", lsp.UUID),
+		nbops.SetKeys("Logical_Switch", ourSwitch(n.Name), "external_ids", map[string]string{owner.KeyRouter: router}),
 	)
 	return ops, nil
 }
@@ -486,7 +486,13 @@ func detachOps(router, network string, p attPorts) []ovsdb.Operation {
 		ops = append(ops, nbops.DelRefs("Logical_Router", []ovsdb.Condition{nbops.NameIs(router), nbops.Owned(owner.KindRouter, nil)}, "ports", p.lrp))
 	}
 	if p.lsp != "" {
-		ops = append(ops, nbops.DelRefs("Logical_Switch", []ovsdb.Condition{nbops.NameIs(network)}, "ports", p.lsp))
+		ops = append(ops, nbops.DelRefs("Logical_Switch", ourSwitch(network), "ports", p.lsp))
 	}
-	return append(ops, nbops.DelKeys("Logical_Switch", []ovsdb.Condition{nbops.NameIs(network), nbops.Owned(owner.KindNetwork, nil)}, "external_ids", owner.KeyRouter))
+	return append(ops, nbops.DelKeys("Logical_Switch", ourSwitch(network), "external_ids", owner.KeyRouter))
+}
+
+// ourSwitch selects our switch of network name (never a foreign switch that
+// happens to share the name).
+func ourSwitch(name string) []ovsdb.Condition {
+	return []ovsdb.Condition{nbops.NameIs(name), nbops.Owned(owner.KindNetwork, nil)}
 }
