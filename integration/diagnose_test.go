@@ -13,6 +13,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
@@ -139,6 +140,14 @@ func TestDiagnose(t *testing.T) {
 		if mtu.Check.Status != diagnose.OK || mtu.Result.Largest != l.UnderlayMTU-58 || mtu.Limit != l.UnderlayMTU-58 {
 			t.Errorf("diagnose mtu on a healthy lab: %+v %+v", mtu.Check, mtu.Result)
 		}
+		// A node whose system-id SB knows with another encap IP: two nodes
+		// share one system-id.
+		_, st := diagnose.Cluster(ctx, diagnose.Options{NB: l.NB, SB: l.SB})
+		st.ByName(n1.SystemID).EncapIPs = []string{n2.EncapIP}
+		cs := nodediag.Check(ctx, nodediag.Target{OVS: n1.OVS, RunDir: n1.Dir, OVNRunDir: n1.Dir, NetNS: n1.NetNSPath}, st)
+		dup := &diagnose.Report{}
+		dup.Add(cs...)
+		wantFault(t, dup, "chassis", "another node uses system-id "+n1.SystemID)
 		var out diagnose.Report
 		cliJSON(ctx, t, &out, "diagnose", "--lab", l.Name, "--sync", "-o", "json")
 		if out.Status != diagnose.OK || len(out.Checks) < 10 {
@@ -181,6 +190,30 @@ func TestDiagnose(t *testing.T) {
 		t.Logf("diagnose mtu: %s (fix: %s)", mtu.Check.Detail, mtu.Check.Fix)
 		if err := pingOnce(ctx, c1, c2.ip(), "-M", "do", "-s", fmt.Sprint(l.UnderlayMTU-58-28+1)); err == nil {
 			t.Error("reality: a packet one byte above the limit crossed")
+		}
+	})
+
+	t.Run("TX checksum offload on in a container", func(t *testing.T) {
+		setTx := func(on bool) {
+			t.Helper()
+			err := c1.ns.Do(func(ns.NetNS) error {
+				e, err := ethtool.NewEthtool()
+				if err != nil {
+					return err
+				}
+				defer e.Close()
+				return e.Change(c1.ifName, map[string]bool{"tx-checksum-ip-generic": on})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		setTx(true)
+		defer setTx(false)
+		r := diagnoseLab(ctx, t, l)
+		wantFault(t, r, "port "+hostIf(t, n1, c1), "eth0 has TX checksum offload on (tx-checksum-ip-generic) with the userspace datapath")
+		if err := tcpConnect(ctx, c2, c1, 9000); err == nil {
+			t.Error("reality: TCP from a container with TX checksum offload on got through")
 		}
 	})
 

@@ -22,6 +22,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
@@ -188,6 +189,24 @@ func TestTroubleshootTrace(t *testing.T) {
 		ph := onNode(t, r, n1)
 		if ph.RemoteNode != n2.Name || ph.Datapath.TunnelEgress != lab.PhysBridge || ph.Datapath.Dropped {
 			t.Errorf("on node: %+v; want a tunnel to %s via %s", ph, n2.Name, lab.PhysBridge)
+		}
+		// TO by the container's DNS name (what ovlmgr-cni registered).
+		recs, err := dns.Records(ctx, nb, web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := ""
+		for fqdn, v := range recs {
+			if v == web2.ip().String() && !strings.HasSuffix(fqdn, ".arpa") {
+				name = strings.SplitN(fqdn, ".", 2)[0]
+			}
+		}
+		if name == "" {
+			t.Fatalf("no DNS name for %s in %v", web2.ip(), recs)
+		}
+		byName := run(t, trace.Request{From: web1.id, To: name})
+		if byName.To.Port != r.To.Port || byName.Verdict != trace.Delivered || byName.To.Label() != "container "+name {
+			t.Errorf("TO by DNS name %q: port %s (%s), %s; want port %s", name, byName.To.Port, byName.To.Label(), byName.Verdict, r.To.Port)
 		}
 		// The CLI on the source node: ovlmgr trace --on-node -o json.
 		out, err := n1.Command(ctx, ovlmgrBin(t), "trace", web1.id, web2.ip().String(), "--on-node", "-o", "json").Output()
