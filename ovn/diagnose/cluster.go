@@ -111,12 +111,6 @@ func connectDB(ctx context.Context, what, dbName, endpoints string, connect func
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := connect(cctx, endpoints)
-	if err != nil {
-		return nil, []Check{Failf(AreaCluster, name,
-			fmt.Sprintf("start the %s ovsdb-server or point --%s (or $OVLMGR_%s) at it", what, name, what),
-			"%s unreachable: %v", what, err)}
-	}
 	var roles []string
 	leader := ""
 	var down []string
@@ -142,6 +136,16 @@ func connectDB(ctx context.Context, what, dbName, endpoints string, connect func
 		default:
 			roles = append(roles, ep+" follower")
 		}
+	}
+	c, err := connect(cctx, endpoints)
+	if err != nil {
+		if len(eps) > 1 {
+			return nil, []Check{Failf(AreaCluster, name, "restore quorum: start the cluster members that are down",
+				"%s has no reachable leader: %s", what, strings.Join(roles, ", "))}
+		}
+		return nil, []Check{Failf(AreaCluster, name,
+			fmt.Sprintf("start the %s ovsdb-server or point --%s (or $OVLMGR_%s) at it", what, name, what),
+			"%s unreachable: %v", what, err)}
 	}
 	detail := fmt.Sprintf("%s reachable: %s", what, strings.Join(roles, ", "))
 	if len(eps) > 1 && leader == "" {
