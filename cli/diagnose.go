@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -71,7 +72,12 @@ Exits 1 when a check fails.
 			}
 			r, st := diagnose.Cluster(ctx, o)
 			for _, t := range targets {
-				r.Add(nodediag.Check(ctx, t, st)...)
+				cs := nodediag.Check(ctx, t, st)
+				if n := c.String("node"); n != "" && c.String("lab") == "" && len(cs) > 0 && cs[0].Area != "node "+n {
+					r.Add(diagnose.Warnf(cs[0].Area, "node name", "run diagnose --node on that node (or give --lab)",
+						"--node %s, but this machine is %s: the checks below are of this machine", n, strings.TrimPrefix(cs[0].Area, "node ")))
+				}
+				r.Add(cs...)
 			}
 			if format == "json" {
 				enc := json.NewEncoder(c.App.Writer)
