@@ -490,3 +490,14 @@ func leftover(t testing.TB, nb client.Client, node *lab.Node, id, ifName string)
 	})
 	return found
 }
+
+// hasLink reports whether the container's interface exists in its netns.
+func (c *container) hasLink() bool {
+	found := false
+	_ = c.ns.Do(func(ns.NetNS) error {
+		_, err := netlink.LinkByName(c.ifName)
+		found = err == nil
+		return nil
+	})
+	return found
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +13,15 @@ import (
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/vishvananda/netlink"
 
+	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 
 // TestCNIParallelExhaust: 30 parallel ADDs over 3 nodes on a /27 (29
@@ -153,9 +160,93 @@ func TestCNIKillMidAdd(t *testing.T) {
 			c.mustAdd(t, ctx)
 		}
 	}
+	// A runtime that retries ADD without a DEL in between (it died too):
+	// the leftovers of the killed ADD are replaced, the new ADD works.
+	retried := 0
+	for _, delay := range []time.Duration{15 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond} {
+		c := newContainer(t, newRuntime(t, node), confList(t, name, "1.1.0", nil))
+		cmd := nsexec.Command(ctx, node.NetNSPath, append(append([]string{}, node.Env...),
+			"CNI_COMMAND=ADD", "CNI_CONTAINERID="+c.id, "CNI_NETNS="+c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH="+cniPluginDir(t)),
+			filepath.Join(cniPluginDir(t), "ovlmgr-cni"))
+		cmd.Stdin = strings.NewReader(fmt.Sprintf(`{"cniVersion":"1.1.0","name":%q,"type":"ovlmgr-cni"}`, name))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		switch left := leftover(t, nb, node, c.id, c.ifName); {
+		case left && !c.hasLink():
+			retried++
+		case left:
+			// Killed after the veth: eth0 exists, so ADD refuses; the
+			// runtime's DEL clears the way.
+			if err := c.add(ctx); cniCode(err) != 104 {
+				t.Errorf("ADD with eth0 already in the netns = %v; want code 104", err)
+			}
+			if err := c.del(ctx); err != nil {
+				t.Fatal(err)
+			}
+			makeLeftovers(t, ctx, nb, node, name, c)
+		default:
+			// The kill came before anything was made: make the leftovers a
+			// killed ADD leaves (NB port and OVS port, no container link).
+			makeLeftovers(t, ctx, nb, node, name, c)
+		}
+		c.mustAdd(t, ctx)
+		if ifs := nodeIfaces(t, ctx, node, c.id); len(ifs) != 1 || !ifs[0].Installed {
+			t.Errorf("after ADD over leftovers: OVS interfaces %+v; want one, installed", ifs)
+		}
+	}
+	t.Logf("%d of 3 retried ADDs found leftovers of the killed one", retried)
 	if partial == 0 {
 		t.Errorf("no kill left a half-done ADD behind: the test proved nothing")
 	}
 	t.Logf("%d of %d kills left a half-done ADD for DEL to clean", partial, 5*len(cniVersions))
-	assertNetworkEmptyExcept(t, nb, name, 5*len(cniVersions))
+	assertNetworkEmptyExcept(t, nb, name, 5*len(cniVersions)+3)
+}
+
+// makeLeftovers creates what an ADD killed after plugging leaves: the NB
+// port and the OVS port of c, without the veth.
+func makeLeftovers(t testing.TB, ctx context.Context, nb client.Client, node *lab.Node, net string, c *container) {
+	t.Helper()
+	n, err := network.Get(ctx, nb, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: net, Subnet: netip.MustParsePrefix(n.Subnet), Gateway: netip.MustParseAddr(n.Gateway),
+		Node: node.SystemID, Container: c.id, IfName: c.ifName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ovs, err := vsdb.Connect(ctx, node.OVS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ovs.Close()
+	if _, err := ovsport.Plug(ctx, ovs, ovsport.PlugSpec{Name: ovsport.HostIfName(c.id, c.ifName), IfaceID: p.Name, IfaceIDVer: c.id,
+		Container: c.id, IfName: c.ifName, Network: net}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nodeIfaces returns node's OVS interfaces of container id.
+func nodeIfaces(t testing.TB, ctx context.Context, node *lab.Node, id string) []*ovsport.Iface {
+	t.Helper()
+	ovs, err := vsdb.Connect(ctx, node.OVS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ovs.Close()
+	all, err := ovsport.List(ctx, ovs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*ovsport.Iface
+	for _, i := range all {
+		if i.Container == id {
+			out = append(out, i)
+		}
+	}
+	return out
 }

@@ -282,6 +282,19 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 		return context.WithTimeout(context.Background(), 10*time.Second)
 	}
 
+	// Leftovers of an earlier ADD of this container interface that never
+	// got its DEL (the runtime died with it): with CNI_IFNAME absent from
+	// the netns they belong to nobody, so they go before the new ADD.
+	if ovsport.ContainerLinkExists(req.NetNS, req.IfName) {
+		return nil, cniErr(CodeExists, fmt.Sprintf("interface %s already exists in %s", req.IfName, req.NetNS))
+	}
+	if _, err := ovnport.Get(ctx, nb, nm.lsp); err == nil {
+		log.Infof("removing leftovers of an interrupted ADD (%s)", nm.lsp)
+		if err := Detach(DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
+			IfName: req.IfName, NetNS: req.NetNS}, log); err != nil {
+			return nil, err
+		}
+	}
 	p, err := ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
 		Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, Labels: req.Labels})
 	if err != nil {

@@ -224,3 +224,15 @@ func LinkMTUOf(ipAddr netip.Addr) (int, string, error) {
 	}
 	return 0, "", fmt.Errorf("no interface holds %s in this network namespace", ipAddr)
 }
+
+// ContainerLinkExists reports whether ifName exists inside the network
+// namespace at netnsPath (false when the namespace is gone).
+func ContainerLinkExists(netnsPath, ifName string) bool {
+	found := false
+	_ = ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
+		_, err := netlink.LinkByName(ifName)
+		found = err == nil
+		return nil
+	})
+	return found
+}
