@@ -62,8 +62,12 @@ func benchConfExtra() map[string]interface{} {
 
 // addDelLoop runs n ADD+DEL pairs with conc workers on node and returns the latencies.
 func addDelLoop(b *testing.B, ctx context.Context, node *lab.Node, net string, n, conc int) (adds, dels []time.Duration) {
+	return addDelLoopConf(b, ctx, node, net, n, conc, benchConfExtra())
+}
+
+func addDelLoopConf(b *testing.B, ctx context.Context, node *lab.Node, net string, n, conc int, extra map[string]interface{}) (adds, dels []time.Duration) {
 	rt := newRuntime(b, node)
-	list := confList(b, net, "1.1.0", benchConfExtra())
+	list := confList(b, net, "1.1.0", extra)
 	ctrs := make([]*container, n)
 	for i := range ctrs {
 		ctrs[i] = newContainer(b, rt, list)
@@ -238,12 +242,23 @@ func BenchmarkCNIAddScale(b *testing.B) {
 	node := l.Nodes[1]
 	samples := min(benchSamples(), 40)
 	for i := 0; i < b.N; i++ {
+		logs := b.TempDir()
+		if d := os.Getenv("CNI_BENCH_LOGDIR"); d != "" {
+			logs = d
+		}
+		logSmall, logLarge := filepath.Join(logs, "100.log"), filepath.Join(logs, "3000.log")
 		fillPorts(b, ctx, l, filler, 0, 100)
-		small, _ := addDelLoop(b, ctx, node, name, samples, 1)
+		small, _ := addDelLoopConf(b, ctx, node, name, samples, 1, map[string]interface{}{"logFile": logSmall, "logLevel": "debug"})
 		floorSmall := floorLoop(b, ctx, l, node, name, "198.19.224.", 10)
 		fillPorts(b, ctx, l, filler, 100, 3000)
-		large, _ := addDelLoop(b, ctx, node, name, samples, 1)
+		large, _ := addDelLoopConf(b, ctx, node, name, samples, 1, map[string]interface{}{"logFile": logLarge, "logLevel": "debug"})
 		floorLarge := floorLoop(b, ctx, l, node, name, "198.19.224.", 10)
+		// The plugin's own work: everything but the wait for ovn-northd's
+		// address (from its debug timings).
+		ownSmall, ownLarge := ownTimes(b, logSmall), ownTimes(b, logLarge)
+		b.ReportMetric(pct(ownSmall, 50), "own-p50-100ports-ms")
+		b.ReportMetric(pct(ownLarge, 50), "own-p50-3000ports-ms")
+		b.ReportMetric(pct(ownLarge, 50)/pct(ownSmall, 50), "own-3000/100-x")
 		b.ReportMetric(pct(small, 50), "add-p50-100ports-ms")
 		b.ReportMetric(pct(large, 50), "add-p50-3000ports-ms")
 		b.ReportMetric(pct(large, 50)/pct(small, 50), "3000/100-x")
@@ -251,4 +266,49 @@ func BenchmarkCNIAddScale(b *testing.B) {
 		b.ReportMetric(pct(floorSmall, 50), "floor-p50-100ports-ms")
 		b.ReportMetric(pct(floorLarge, 50), "floor-p50-3000ports-ms")
 	}
+}
+
+// ownTimes parses ADD debug logs: per ADD, the time before the NB port
+// request plus the time after northd's address arrived.
+func ownTimes(b *testing.B, path string) []time.Duration {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	type steps struct{ read, port, done int }
+	per := map[string]*steps{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.Contains(line, " ADD ") {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		id := f[2]
+		st := per[id]
+		if st == nil {
+			st = &steps{read: -1, port: -1, done: -1}
+			per[id] = st
+		}
+		ms := -1
+		if i := strings.LastIndex(line, " "); i > 0 {
+			_, _ = fmt.Sscanf(strings.TrimSuffix(line[i+1:], "ms"), "%d", &ms)
+		}
+		switch {
+		case strings.Contains(line, "network read after"):
+			st.read = ms
+		case strings.Contains(line, "NB port "):
+			st.port = ms
+		case strings.Contains(line, "ovn-installed after"):
+			st.done = ms
+		}
+	}
+	var out []time.Duration
+	for _, st := range per {
+		if st.read >= 0 && st.port >= 0 && st.done >= 0 {
+			out = append(out, time.Duration(st.read+st.done-st.port)*time.Millisecond)
+		}
+	}
+	return out
 }
