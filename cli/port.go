@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 
 // portCommand is `ovlmgr port`: container ports (list) and attaching
@@ -33,7 +36,7 @@ Example:
 			{
 				Name:        "list",
 				Usage:       "list container ports",
-				Description: "UP is OVN's Logical_Switch_Port up: bound on its node and flows installed.\n\nExample:\n   ovlmgr port list --net web --node n1 -o json",
+				Description: "UP is OVN's Logical_Switch_Port up (bound on its node, flows installed). INSTALLED is the\nnode's own ovn-installed flag, shown for ports of the node this runs on (its Open_vSwitch db).\n\nExample:\n   ovlmgr port list --net web --node n1 -o json",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "net", Usage: "only ports of this network"},
 					&cli.StringFlag{Name: "node", Usage: "only ports on this node (its system-id)"},
@@ -96,16 +99,57 @@ func portList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return printOut(c, ps, func(w io.Writer) {
-		row(w, "NAME", "NETWORK", "NODE", "CONTAINER", "IFNAME", "IP", "MAC", "UP")
-		for _, p := range ps {
+	local := localInstalled(c)
+	out := make([]listedPort, 0, len(ps))
+	for _, p := range ps {
+		lp := listedPort{Port: p}
+		if inst, ok := local[p.Name]; ok {
+			lp.Installed = &inst
+		}
+		out = append(out, lp)
+	}
+	return printOut(c, out, func(w io.Writer) {
+		row(w, "NAME", "NETWORK", "NODE", "CONTAINER", "IFNAME", "IP", "MAC", "UP", "INSTALLED")
+		for _, p := range out {
 			ip := "-"
 			if p.IP.IsValid() {
 				ip = p.IP.String()
 			}
-			row(w, p.Name, p.Network, dash(p.Node), dash(shortID(p.Container)), p.IfName, ip, dash(p.MAC), fmt.Sprint(p.Up))
+			inst := "-"
+			if p.Installed != nil {
+				inst = fmt.Sprint(*p.Installed)
+			}
+			row(w, p.Name, p.Network, dash(p.Node), dash(shortID(p.Container)), p.IfName, ip, dash(p.MAC), fmt.Sprint(p.Up), inst)
 		}
 	})
+}
+
+// listedPort is a port with, for ports of the node this runs on, whether
+// its OVS interface carries ovn-installed.
+type listedPort struct {
+	*ovnport.Port `yaml:",inline"`
+	Installed     *bool `json:"installed,omitempty" yaml:"installed,omitempty"`
+}
+
+// localInstalled maps port names to ovn-installed for the interfaces in the
+// local Open_vSwitch db (empty when there is none here).
+func localInstalled(c *cli.Context) map[string]bool {
+	ctx, cancel := context.WithTimeout(c.Context, 2*time.Second)
+	defer cancel()
+	out := map[string]bool{}
+	ovs, err := vsdb.Connect(ctx, dbconn.DefaultOVS())
+	if err != nil {
+		return out
+	}
+	defer ovs.Close()
+	ifs, err := ovsport.List(ctx, ovs)
+	if err != nil {
+		return out
+	}
+	for _, i := range ifs {
+		out[i.IfaceID] = i.Installed
+	}
+	return out
 }
 
 func shortID(id string) string {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,8 +54,9 @@ func TestPortAttachCLI(t *testing.T) {
 	if err := hand.ping(ctx, peer.ip()); err != nil {
 		t.Fatalf("attached namespace to CNI container: %v", err)
 	}
+	// From the host (no local Open_vSwitch db): NB's view only.
 	cmd := exec.CommandContext(ctx, bin, "port", "list", "--net", name, "-o", "json")
-	cmd.Env = append(os.Environ(), "OVLMGR_NB="+l.NB)
+	cmd.Env = append(os.Environ(), "OVLMGR_NB="+l.NB, "OVS_RUNDIR="+t.TempDir())
 	out, err = cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("port list: %v: %s", err, out)
@@ -67,6 +69,26 @@ func TestPortAttachCLI(t *testing.T) {
 		if !p.Up || (p.Container == id && (p.Labels["app"] != "shop" || p.IP.String() != "198.19.219.77")) {
 			t.Errorf("listed port %+v: want up, and the attached one with label app=shop and 198.19.219.77", p)
 		}
+	}
+	// On the node: its own ports also show ovn-installed.
+	out, err = node.Command(ctx, bin, "port", "list", "--net", name, "-o", "json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("port list on %s: %v: %s", node.Name, err, out)
+	}
+	var lps []struct {
+		Container string `json:"container"`
+		Installed *bool  `json:"installed"`
+	}
+	if err := json.Unmarshal(out, &lps); err != nil || len(lps) != 2 {
+		t.Fatalf("port list on node: %v: %s", err, out)
+	}
+	for _, p := range lps {
+		if (p.Container == id) != (p.Installed != nil && *p.Installed) {
+			t.Errorf("port of %s installed=%v; want true only for the port of this node", p.Container, p.Installed)
+		}
+	}
+	if out, err := node.Command(ctx, bin, "port", "list", "--net", name, "-o", "yaml").CombinedOutput(); err != nil || !strings.Contains(string(out), "installed: true") {
+		t.Errorf("port list -o yaml on node: %v: %s", err, out)
 	}
 	if out, err := node.Command(ctx, bin, "port", "detach", id, "--netns", netns.Path()).CombinedOutput(); err != nil {
 		t.Fatalf("port detach: %v: %s", err, out)
