@@ -186,3 +186,36 @@ func TestCreateStaticAndErrors(t *testing.T) {
 		t.Errorf("names not unique or wrong length: %s", port.Name("abc", "eth0"))
 	}
 }
+
+// TestStaticRace: concurrent requests for one static address: exactly one
+// wins, the others are refused naming the address.
+func TestStaticRace(t *testing.T) {
+	nb, nbs := startOVN(t)
+	addNet(t, nbs, "race", "198.19.5.0/24", "198.19.5.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := spec("race", "198.19.5.0/24", "198.19.5.1", "r"+string(rune('a'+i)))
+			s.IP = netip.MustParseAddr("198.19.5.9")
+			_, errs[i] = port.Create(ctx, nb, s)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, port.ErrAddressInUse) || !strings.Contains(err.Error(), "198.19.5.9"):
+			t.Errorf("loser error = %v; want address in use naming 198.19.5.9", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d creates of 198.19.5.9 succeeded; want exactly 1", ok)
+	}
+}
