@@ -9,12 +9,12 @@ BENCH_FLAGS ?= -run '^$$' -benchtime 1x -timeout 60m
 
 DEB_PACKAGES := openvswitch-switch ovn-central ovn-host ethtool iputils-ping iperf3 tcpdump busybox-static dnsutils curl iproute2
 
-.PHONY: all build test bench generate deps lint clean lab lab-down help vagrant-check
+.PHONY: all build test bench generate deps lint clean lab lab-down help vagrant-check vagrant-box vagrant-e2e
 
 all: build
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/ovlmgr and bin/ovlmgr-cni
 	$(GO) build -o $(BIN)/ovlmgr ./cli
@@ -52,7 +52,7 @@ clean: ## remove build output
 	rm -rf $(BIN)
 
 vagrant-check: ## VM lab, no VM booted: shellcheck the scripts, vagrant validate (libvirt), machine-plan tests
-	@cd vagrant && for s in *.sh; do \
+	@cd vagrant && for s in *.sh box/*.sh e2e/*.sh; do \
 		if command -v shellcheck >/dev/null; then shellcheck -x "$$s"; else echo "no shellcheck: bash -n $$s"; bash -n "$$s"; fi || exit 1; \
 	done
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && cd vagrant && \
@@ -73,3 +73,9 @@ lab: deps build ## bring up a NODES-node OVN lab named LAB (default 3, ovl) and 
 
 lab-down: ## stop the lab LAB and remove its namespaces, links and files
 	@if [ -x $(BIN)/ovlmgr ]; then $(BIN)/ovlmgr lab down --name $(LAB); else $(GO) run ./cli lab down --name $(LAB); fi
+
+vagrant-box: ## build (or reuse) the local libvirt box ovlmgr-local: Debian 12 + OVS/OVN, for OVLMGR_BOX=local (root)
+	vagrant/box/build.sh
+
+vagrant-e2e: build ## VMs end to end: libvirt, box, central + 2 workers, ovlmgr-cni across VMs over kernel Geneve (root)
+	vagrant/e2e/e2e.sh

@@ -14,7 +14,7 @@ module OvlmgrLab
   # Every setting: environment variable, default, and what it is.
   DEFAULTS = {
     workers: ["OVLMGR_WORKERS", "2", "number of worker VMs besides the central one (0-50)"],
-    box: ["OVLMGR_BOX", "debian/bookworm64", "Vagrant box (Debian 12)"],
+    box: ["OVLMGR_BOX", "debian/bookworm64", "Vagrant box (Debian 12); local: ovlmgr-local, built by make vagrant-box"],
     cpus: ["OVLMGR_CPUS", "1", "vCPUs per VM (1-32)"],
     memory: ["OVLMGR_MEMORY", "1024", "MiB of memory per VM (512-65536)"],
     net_prefix: ["OVLMGR_NET_PREFIX", "198.18.50", "first three octets of the private (underlay) /24, inside 198.18.0.0/15"],
@@ -24,8 +24,11 @@ module OvlmgrLab
     mgmt_mode: ["OVLMGR_MGMT_MODE", "nat", "libvirt management network mode: nat, or none (isolated, no outside access)"],
     demo_subnet: ["OVLMGR_DEMO_SUBNET", "198.19.10.0/24", "subnet of the demo container network"],
     wait: ["OVLMGR_WAIT", "600", "seconds provisioning waits for the central node or a chassis (10-3600)"],
+    libvirt_pool: ["OVLMGR_LIBVIRT_POOL", "default", "libvirt storage pool for the box image and the VM disks"],
+    serial_dir: ["OVLMGR_SERIAL_DIR", "", "libvirt: absolute directory for each VM's serial console log NAME.log (empty: none)"],
   }.freeze
 
+  LOCAL_BOX = "ovlmgr-local" # OVLMGR_BOX=local: the box vagrant/box/build.sh builds and adds
   LAB_RANGE = IPAddr.new("198.18.0.0/15")
   CENTRAL_HOST = 10 # central is PREFIX.10, worker i is PREFIX.(10+i)
   GENEVE_OVERHEAD = 58
@@ -34,7 +37,7 @@ module OvlmgrLab
 
   # Settings holds validated values; machines is the plan.
   Settings = Struct.new(:workers, :box, :cpus, :memory, :net_prefix, :mtu, :libvirt_driver, :mgmt_net, :mgmt_mode,
-                        :demo_subnet, :wait, keyword_init: true) do
+                        :demo_subnet, :wait, :libvirt_pool, :serial_dir, keyword_init: true) do
     def central_ip
       "#{net_prefix}.#{CENTRAL_HOST}"
     end
@@ -117,6 +120,8 @@ module OvlmgrLab
       mgmt_mode: choice(raw, :mgmt_mode, %w[nat none]),
       demo_subnet: cidr(raw, :demo_subnet),
       wait: int(raw, :wait, 10, 3600),
+      libvirt_pool: name(raw, :libvirt_pool),
+      serial_dir: dir(raw, :serial_dir),
     )
     check_overlaps(s)
     s
@@ -141,6 +146,20 @@ module OvlmgrLab
 
   def box(value)
     fail_setting(:box, value, "must be a box name like debian/bookworm64 (no spaces)") if value.match?(/\s/)
+    value == "local" ? LOCAL_BOX : value
+  end
+
+  def name(raw, key)
+    value = raw[key]
+    fail_setting(key, value, "must be a name of letters, digits, _ . - (starting with a letter or digit)") unless
+      value.match?(NAME_RE)
+    value
+  end
+
+  def dir(raw, key)
+    value = raw[key]
+    fail_setting(key, value, "must be an absolute directory path without spaces, or empty") unless
+      value.empty? || value.match?(%r{\A/[^\s]*\z})
     value
   end
 
