@@ -237,6 +237,13 @@ func TestTroubleshootTrace(t *testing.T) {
 		if ph := onNode(t, r, n1); ph.RemoteNode != n3.Name {
 			t.Errorf("on node: %+v; want a tunnel to %s", ph, n3.Name)
 		}
+		// The gateway itself: the router answers ping.
+		gw := net.ParseIP("198.19.231.1")
+		if err := web1.ping(ctx, gw); err != nil {
+			t.Fatalf("reality: ping the gateway: %v", err)
+		}
+		r = run(t, trace.Request{From: web1.id, To: gw.String()})
+		want(t, r, trace.Delivered, "router "+r1+" answers", "router "+r1)
 	})
 	t.Run("deny policy", func(t *testing.T) {
 		if err := tcpConnect(ctx, db1, web1, 22); err == nil {

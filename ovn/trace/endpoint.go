@@ -191,6 +191,8 @@ type netInfo struct {
 	Name   string
 	Router string
 	Subnet netip.Prefix
+	// Gateway is the router's address on this network (when on a router).
+	Gateway netip.Addr
 	// RouterMAC is the MAC of the router's port on this network.
 	RouterMAC string
 }
@@ -211,6 +213,7 @@ func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, 
 		}
 		ni := &netInfo{Name: name, Router: ls.ExternalIDs[owner.KeyRouter]}
 		ni.Subnet, _ = netip.ParsePrefix(ls.OtherConfig["subnet"])
+		ni.Gateway, _ = netip.ParseAddr(ls.ExternalIDs["ovlmgr.io/gateway"])
 		if ni.Router != "" {
 			var lrps []*nbdb.LogicalRouterPort
 			lrpName := ni.Router + "-" + name

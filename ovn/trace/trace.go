@@ -129,9 +129,12 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	// The Ethernet destination a real sender would use: the peer itself on
 	// the same network, else its gateway (the router port on its network).
 	sameNet := to.Network != "" && to.Network == from.Network || to.Network == "" && srcNet.Subnet.Contains(to.IP)
+	gateway := to.Port == "" && srcNet.RouterMAC != "" && to.IP == srcNet.Gateway
 	switch {
 	case sameNet && to.MAC != "":
 		res.DstMAC = to.MAC
+	case gateway:
+		res.DstMAC = srcNet.RouterMAC
 	case sameNet:
 		// Nothing to trace: no port answers for that address.
 		res.Verdict = Dropped
@@ -164,6 +167,19 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	res.Logical = parseLogical(out)
 	res.Hops = hops(res.Logical, to)
 	explain(ctx, nb, sb, res, srcMAC, srcIP)
+	if gateway && res.Logical.Drop == nil {
+		for _, o := range res.Logical.Outputs {
+			if o != from.Port {
+				continue
+			}
+			res.Hops = []string{"network " + from.Network, fmt.Sprintf("router %s (gateway %s)", from.Router, to.IP)}
+			if req.Proto == "icmp" {
+				res.Verdict, res.Reason = Delivered, fmt.Sprintf("router %s answers: %s is its gateway address on network %s", from.Router, to.IP, from.Network)
+			} else {
+				res.Verdict, res.Reason = Dropped, fmt.Sprintf("router %s refuses %s/%d on its gateway address %s (routers answer ping only)", from.Router, req.Proto, req.Port, to.IP)
+			}
+		}
+	}
 	return res, nil
 }
 
