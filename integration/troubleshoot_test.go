@@ -25,6 +25,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -79,6 +80,12 @@ func pingOnce(ctx context.Context, c *container, dst net.IP, extra ...string) er
 // tcpConnect listens on srv's address:port and connects from cl (two
 // attempts of 1.5 s): nil when the connection is accepted.
 func tcpConnect(ctx context.Context, srv, cl *container, port int) error {
+	return tcpConnectTo(ctx, srv, port, cl, "")
+}
+
+// tcpConnectTo listens on srv's address:port and connects from cl to addr
+// (default that address): nil when the connection is accepted.
+func tcpConnectTo(ctx context.Context, srv *container, port int, cl *container, addr string) error {
 	var ln net.Listener
 	if err := srv.ns.Do(func(ns.NetNS) error {
 		var err error
@@ -88,6 +95,9 @@ func tcpConnect(ctx context.Context, srv, cl *container, port int) error {
 		return err
 	}
 	defer ln.Close()
+	if addr == "" {
+		addr = ln.Addr().String()
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -102,7 +112,7 @@ func tcpConnect(ctx context.Context, srv, cl *container, port int) error {
 		var err error
 		for i := 0; i < 2; i++ {
 			var conn net.Conn
-			if conn, err = d.DialContext(ctx, "tcp4", ln.Addr().String()); err == nil {
+			if conn, err = d.DialContext(ctx, "tcp4", addr); err == nil {
 				conn.Close()
 				return nil
 			}
@@ -259,6 +269,31 @@ func TestTroubleshootTrace(t *testing.T) {
 		}
 		r = run(t, trace.Request{From: web1.id, To: db1.ip().String(), Proto: "tcp", Port: 8080})
 		want(t, r, trace.Delivered, "")
+	})
+	t.Run("service VIP", func(t *testing.T) {
+		vip := "198.19.239.10"
+		if _, err := service.Create(ctx, nb, service.Spec{Name: p + "-api", Network: db, VIP: vip + ":80", Backends: []string{db1.ip().String() + ":8080"}}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := service.Delete(context.Background(), nb, db, p+"-api"); err != nil {
+				t.Errorf("cleanup service: %v", err)
+			}
+		}()
+		var err error
+		for i := 0; i < 20; i++ { // flows reach the nodes a few ms after NB
+			if err = tcpConnectTo(ctx, db1, 8080, web1, vip+":80"); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("reality: TCP to the VIP: %v", err)
+		}
+		r := run(t, trace.Request{From: web1.id, To: vip, Proto: "tcp", Port: 80})
+		want(t, r, trace.Delivered, "service "+p+"-api balances VIP "+vip+":80 to "+db1.ip().String()+":8080", "service "+p+"-api", "on node "+n3.Name)
+		if r.Service == nil || r.To.Port == "" || r.To.IP.String() != db1.ip().String() {
+			t.Errorf("service %+v, to %+v", r.Service, r.To)
+		}
 	})
 	t.Run("forged source", func(t *testing.T) {
 		forged := netip.MustParseAddr("198.19.231.250")

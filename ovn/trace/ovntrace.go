@@ -114,9 +114,13 @@ func parseLogical(out string) *Logical {
 }
 
 // runOVNTrace runs ovn-trace against SB with microflow, new-connection
-// conntrack state at every ct_next, and returns its detailed output.
-func runOVNTrace(ctx context.Context, sb, microflow string) (string, error) {
+// conntrack state at every ct_next, lbDst (IP:PORT, optional) as the
+// load balancer's choice, and returns its detailed output.
+func runOVNTrace(ctx context.Context, sb, microflow, lbDst string) (string, error) {
 	args := []string{"--db=" + sb, "--detailed"}
+	if lbDst != "" {
+		args = append(args, "--lb-dst="+lbDst)
+	}
 	for i := 0; i < 8; i++ {
 		args = append(args, "--ct=new,trk")
 	}

@@ -95,6 +95,8 @@ type Result struct {
 	Reason    string     `json:"reason,omitempty"`
 	Hops      []string   `json:"hops"`
 	Policy    *PolicyRef `json:"policy,omitempty"`
+	// Service is set when TO is a service VIP.
+	Service *ServiceRef `json:"service,omitempty"`
 	// DropStage is the OVN stage that dropped the packet (ls_out_acl, ...).
 	DropStage string `json:"dropStage,omitempty"`
 	// DstMAC is the Ethernet destination used (the router port's MAC when
@@ -130,7 +132,35 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	// the same network, else its gateway (the router port on its network).
 	sameNet := to.Network != "" && to.Network == from.Network || to.Network == "" && srcNet.Subnet.Contains(to.IP)
 	gateway := to.Port == "" && srcNet.RouterMAC != "" && to.IP == srcNet.Gateway
+	var lbDst string
+	if to.Port == "" && req.Proto != "icmp" {
+		svc, err := serviceAt(ctx, nb, fmt.Sprintf("%s:%d", to.IP, req.Port), req.Proto)
+		if err != nil {
+			return fail(err)
+		}
+		if svc != nil {
+			res.Service = svc
+			switch {
+			case len(svc.Total) == 0:
+				res.Verdict, res.Hops = Dropped, []string{"network " + from.Network}
+				res.Reason = fmt.Sprintf("service %s (VIP %s) has no backends", svc.Name, svc.VIP)
+				return res, nil
+			case srcNet.RouterMAC == "":
+				res.Verdict, res.Hops = Dropped, []string{"network " + from.Network}
+				res.Reason = fmt.Sprintf("network %s is on no router: OVN reaches service VIPs through a router port", from.Network)
+				return res, nil
+			}
+			svc.Backend = svc.Total[0]
+			lbDst = svc.Backend
+			// Explain against the backend container.
+			if _, be, err := Resolve(ctx, nb, sb, from.Port, strings.Split(svc.Backend, ":")[0]); err == nil {
+				res.To, to = be, be
+			}
+		}
+	}
 	switch {
+	case lbDst != "":
+		res.DstMAC = srcNet.RouterMAC
 	case sameNet && to.MAC != "":
 		res.DstMAC = to.MAC
 	case gateway:
@@ -159,14 +189,29 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 		return fail(fmt.Errorf("FROM %s: port %s has no address yet", from.Label(), from.Port))
 	}
 	res.SrcMAC, res.SrcIP = srcMAC, srcIP
-	res.Microflow = microflow(from.Port, srcMAC, res.DstMAC, srcIP, to.IP, req.Proto, req.Port)
-	out, err := runOVNTrace(ctx, sbEndpoints, res.Microflow)
+	dstIP := to.IP
+	if res.Service != nil {
+		dstIP, _ = netip.ParseAddr(strings.Split(res.Service.VIP, ":")[0])
+	}
+	res.Microflow = microflow(from.Port, srcMAC, res.DstMAC, srcIP, dstIP, req.Proto, req.Port)
+	out, err := runOVNTrace(ctx, sbEndpoints, res.Microflow, lbDst)
 	if err != nil {
 		return fail(err)
 	}
 	res.Logical = parseLogical(out)
 	res.Hops = hops(res.Logical, to)
 	explain(ctx, nb, sb, res, srcMAC, srcIP)
+	if svc := res.Service; svc != nil {
+		h := fmt.Sprintf("service %s (VIP %s -> %s, 1 of %d backends)", svc.Name, svc.VIP, svc.Backend, len(svc.Total))
+		if len(res.Hops) > 0 {
+			res.Hops = append(res.Hops[:1], append([]string{h}, res.Hops[1:]...)...)
+		} else {
+			res.Hops = []string{h}
+		}
+		if res.Verdict == Delivered {
+			res.Reason = fmt.Sprintf("service %s balances VIP %s to %s (%s, traced; %d backend(s))", svc.Name, svc.VIP, svc.Backend, to.Label(), len(svc.Total))
+		}
+	}
 	if gateway && res.Logical.Drop == nil {
 		for _, o := range res.Logical.Outputs {
 			if o != from.Port {
