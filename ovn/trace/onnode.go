@@ -91,7 +91,7 @@ func OnNode(ctx context.Context, sb client.Client, res *Result, a NodeAccess) (*
 		return nil, fmt.Errorf("--on-node: no OVS interface with iface-id %s on node %s", from.Port, self)
 	}
 	pk := flowtrace.Packet{InPort: inPort, SrcMAC: res.SrcMAC, DstMAC: res.DstMAC,
-		Src: res.SrcIP, Dst: res.To.IP, Proto: res.Proto, DstPort: res.Port}
+		Src: res.SrcIP, Dst: res.DstIP, Proto: res.Proto, DstPort: res.Port}
 	d, err := flowtrace.Trace(ctx, flowtrace.Target{RunDir: a.RunDir}, pk)
 	if err != nil {
 		return nil, fmt.Errorf("--on-node: %w", err)
@@ -114,7 +114,11 @@ func OnNode(ctx context.Context, sb client.Client, res *Result, a NodeAccess) (*
 			}
 		}
 		p.Summary = "output on this node to " + strings.Join(p.LocalPorts, ", ")
-		if len(p.LocalPorts) == 0 {
+		switch {
+		case len(p.LocalPorts) > 0:
+		case strings.Contains(d.DatapathActions, "hash(") && strings.Contains(d.DatapathActions, "recirc("):
+			p.Summary = "load balanced in the datapath (hash, then recirculation) where ofproto/trace stops; trace a backend directly to see its tunnel"
+		default:
 			p.Summary = "datapath actions: " + d.DatapathActions
 		}
 	}

@@ -103,8 +103,10 @@ type Result struct {
 	// the packet must cross a router).
 	DstMAC string `json:"dstMAC"`
 	// SrcMAC and SrcIP are the packet's source (forged or the port's own).
-	SrcMAC  string     `json:"srcMAC"`
-	SrcIP   netip.Addr `json:"srcIP"`
+	SrcMAC string     `json:"srcMAC"`
+	SrcIP  netip.Addr `json:"srcIP"`
+	// DstIP is the packet's destination (a service VIP, or TO's address).
+	DstIP   netip.Addr `json:"dstIP"`
 	Logical *Logical   `json:"logical,omitempty"`
 }
 
@@ -193,6 +195,7 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	if res.Service != nil {
 		dstIP, _ = netip.ParseAddr(strings.Split(res.Service.VIP, ":")[0])
 	}
+	res.DstIP = dstIP
 	res.Microflow = microflow(from.Port, srcMAC, res.DstMAC, srcIP, dstIP, req.Proto, req.Port)
 	out, err := runOVNTrace(ctx, sbEndpoints, res.Microflow, lbDst)
 	if err != nil {
