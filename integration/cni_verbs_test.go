@@ -110,6 +110,11 @@ func TestCNIVerbs(t *testing.T) {
 			if err := rt.cni.DelNetworkList(ctx, c.list, &noNS); err != nil {
 				t.Errorf("DEL without netns: %v", err)
 			}
+			gone := *c.conf
+			gone.NetNS = fmt.Sprintf("/run/netns/ovlmgr-vanished-%d", os.Getpid())
+			if err := rt.cni.DelNetworkList(ctx, c.list, &gone); err != nil {
+				t.Errorf("DEL with a vanished netns: %v", err)
+			}
 			// DEL from a runtime without the cached result (no prevResult).
 			if err := newRuntime(t, node).cni.DelNetworkList(ctx, c.list, c.conf); err != nil {
 				t.Errorf("DEL without prevResult: %v", err)
@@ -380,6 +385,35 @@ func TestCNINotReady(t *testing.T) {
 					return nil
 				})
 			}
+		})
+	}
+}
+
+// TestCNIDelVanishedNetns: the container's namespace is gone before DEL
+// (it died): DEL still removes the NB port and the OVS port and succeeds.
+func TestCNIDelVanishedNetns(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("cd%d", os.Getpid()%10000)
+	cniNetwork(t, nb, name, "198.19.222.0/24")
+	node := l.Nodes[2]
+	for _, ver := range cniVersions {
+		t.Run(ver, func(t *testing.T) {
+			rt := newRuntime(t, node)
+			c := newContainer(t, rt, confList(t, name, ver, nil))
+			if err := c.add(ctx); err != nil {
+				t.Fatalf("ADD: %v", err)
+			}
+			_ = c.ns.Close()
+			if err := testutils.UnmountNS(c.ns); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.del(ctx); err != nil {
+				t.Fatalf("DEL with the netns gone: %v", err)
+			}
+			assertGone(t, nb, node, c.id, c.ifName)
 		})
 	}
 }
