@@ -11,6 +11,7 @@ package trace
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -63,6 +64,13 @@ func (r *Request) Validate() error {
 	}
 	if r.SrcIP.IsValid() && !r.SrcIP.Is4() {
 		return fmt.Errorf("--src-ip %s: only IPv4 is supported", r.SrcIP)
+	}
+	if r.SrcMAC != "" {
+		mac, err := net.ParseMAC(r.SrcMAC)
+		if err != nil || len(mac) != 6 {
+			return fmt.Errorf("--src-mac %q: want a MAC such as 0a:58:c6:13:01:09", r.SrcMAC)
+		}
+		r.SrcMAC = mac.String()
 	}
 	return nil
 }
