@@ -218,7 +218,8 @@ func TestCNIBadInput(t *testing.T) {
 
 // TestCNIVersionStatus: VERSION answers without any database (the node's
 // env pointing nowhere); STATUS (1.1.0) is 0 when ADD would work and 50
-// when NB is unreachable, ovn-controller is not running, or the subnet is full.
+// when NB or the local Open_vSwitch db is unreachable, ovn-controller is
+// not running, or the subnet is full.
 func TestCNIVersionStatus(t *testing.T) {
 	l := sharedLab(t)
 	nb := cniNB(t, l)
@@ -244,6 +245,9 @@ func TestCNIVersionStatus(t *testing.T) {
 	}
 	if err := rt.cni.GetStatusNetworkList(ctx, confList(t, name, "1.1.0", map[string]interface{}{"nb": "unix:/nonexistent/nb.sock"})); cniCode(err) != 50 {
 		t.Errorf("STATUS with NB unreachable = %v; want code 50", err)
+	}
+	if err := newRuntime(t, &broken).cni.GetStatusNetworkList(ctx, list); cniCode(err) != 50 || !strings.Contains(err.Error(), "Open_vSwitch") {
+		t.Errorf("STATUS with the local OVS db unreachable = %v; want code 50 naming it", err)
 	}
 	noCtl := *node
 	noCtl.Env = append(append([]string{}, node.Env...), "OVN_RUNDIR="+t.TempDir())
