@@ -56,7 +56,7 @@ func cniPluginDir(t testing.TB) string {
 			return
 		}
 		cniBuild.dir = dir
-		for bin, pkg := range map[string]string{"ovlmgr-cni": "../cni-plugin", "ovlmgr": "../cli"} {
+		for bin, pkg := range map[string]string{"ovlmgr-cni": "../cni-plugin", "ovlmgr": "../cli", "prevplugin": "./testdata/prevplugin"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, bin), pkg).CombinedOutput()
 			if err != nil {
 				cniBuild.err = fmt.Errorf("go build %s: %v: %s", pkg, err, out)

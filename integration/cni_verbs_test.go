@@ -421,3 +421,41 @@ func TestCNIDelVanishedNetns(t *testing.T) {
 		})
 	}
 }
+
+// TestCNIChainKeepsPrevResult: behind another plugin in a chain, ADD keeps
+// its prevResult and appends its own interfaces and address (indexes
+// right); CHECK and DEL work on the chained result; over every version.
+func TestCNIChainKeepsPrevResult(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("cc%d", os.Getpid()%10000)
+	cniNetwork(t, nb, name, "198.19.223.0/24")
+	node := l.Nodes[0]
+	for _, ver := range cniVersions {
+		t.Run(ver, func(t *testing.T) {
+			list, err := libcni.ConfListFromBytes([]byte(fmt.Sprintf(
+				`{"cniVersion":%q,"name":%q,"plugins":[{"type":"prevplugin"},{"type":"ovlmgr-cni","network":%q}]}`, ver, name, name)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt := newRuntime(t, node)
+			c := newContainer(t, rt, list)
+			c.mustAdd(t, ctx)
+			r := c.result
+			if len(r.Interfaces) != 3 || r.Interfaces[0].Name != "fake0" || r.Interfaces[2].Name != "eth0" || r.Interfaces[2].Sandbox != c.ns.Path() {
+				t.Fatalf("interfaces %+v; want fake0 kept, then host veth and eth0", r.Interfaces)
+			}
+			if len(r.IPs) != 2 || r.IPs[0].Address.String() != "198.18.99.1/32" || *r.IPs[0].Interface != 0 ||
+				*r.IPs[1].Interface != 2 || !strings.HasPrefix(r.IPs[1].Address.String(), "198.19.223.") {
+				t.Fatalf("ips %+v; want the previous one kept and ours on interface 2", r.IPs)
+			}
+			if atLeast(ver, "0.4.0") {
+				if err := rt.cni.CheckNetworkList(ctx, c.list, c.conf); err != nil {
+					t.Errorf("CHECK of the chain: %v", err)
+				}
+			}
+		})
+	}
+}
