@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 )
@@ -26,14 +27,16 @@ security, a missing route, an unbound destination).
 
    ovlmgr trace web-1 db-1 --proto tcp --port 5432
    ovlmgr trace web-1 198.19.2.10 --src-ip 198.19.1.9     # forged source
-   ovlmgr trace web-1 db-1 --on-node                      # plus ofproto/trace on this node`,
+   ovlmgr trace web-1 db-1 --on-node                      # plus ofproto/trace on this node
+   ovlmgr trace --lab ovl web-1 db-1 --on-node            # in a local lab: on the source's lab node`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "proto", Value: "icmp", Usage: "icmp, tcp or udp"},
 			&cli.IntFlag{Name: "port", Usage: "destination port (tcp/udp; default 80)"},
 			&cli.StringFlag{Name: "src-ip", Usage: "forge the source IP (see what port security does)"},
 			&cli.StringFlag{Name: "src-mac", Usage: "forge the source MAC"},
 			&cli.BoolFlag{Name: "detail", Usage: "add ovn-trace's raw output"},
-			&cli.BoolFlag{Name: "on-node", Usage: "also trace through this node's OVS (ofproto/trace; run it on the source container's node)"},
+			&cli.BoolFlag{Name: "on-node", Usage: "also trace through the source node's OVS (ofproto/trace; run it on that node, or give --lab)"},
+			&cli.StringFlag{Name: "lab", Usage: "trace in a local lab by name (its databases; --on-node picks the source's lab node)"},
 			textOutputFlag,
 		},
 		Action: func(c *cli.Context) error {
@@ -58,6 +61,14 @@ security, a missing route, an unbound destination).
 			ctx, cancel := callContext(c)
 			defer cancel()
 			nbEP, sbEP := dbconn.ResolveNB(c.String("nb")), dbconn.ResolveSB(c.String("sb"))
+			var l *lab.Lab
+			if name := c.String("lab"); name != "" {
+				var err error
+				if l, err = lab.Load(name); err != nil {
+					return err
+				}
+				nbEP, sbEP = l.NB, l.SB
+			}
 			nb, err := dbconn.ConnectNB(ctx, nbEP)
 			if err != nil {
 				return err
@@ -74,7 +85,15 @@ security, a missing route, an unbound destination).
 			}
 			var phys *trace.Physical
 			if c.Bool("on-node") {
-				if phys, err = trace.OnNode(ctx, sb, res, trace.NodeAccess{}); err != nil {
+				var a trace.NodeAccess
+				if l != nil {
+					n, err := l.Node(res.From.BoundOn)
+					if err != nil {
+						return fmt.Errorf("--on-node: source %s: %w", res.From.Label(), err)
+					}
+					a = trace.NodeAccess{OVS: n.OVS, RunDir: n.Dir}
+				}
+				if phys, err = trace.OnNode(ctx, sb, res, a); err != nil {
 					return err
 				}
 			}

@@ -233,6 +233,11 @@ func TestTroubleshootTrace(t *testing.T) {
 		if err := json.Unmarshal(out, &got); err != nil || got.Verdict != trace.Delivered || got.Physical.RemoteNode != n2.Name {
 			t.Errorf("ovlmgr trace --on-node -o json: %+v (%v): %s", got, err, out)
 		}
+		// From the host with --lab: the source's lab node is picked.
+		out, err = exec.CommandContext(ctx, ovlmgrBin(t), "trace", "--lab", l.Name, web1.id, web2.ip().String(), "--on-node").Output()
+		if err != nil || !strings.Contains(string(out), "DELIVERED") || !strings.Contains(string(out), "on node "+n1.Name+": Geneve tunnel to node "+n2.Name) {
+			t.Errorf("ovlmgr trace --lab --on-node: %v\n%s", err, out)
+		}
 		// From the wrong node, --on-node says where to run it.
 		if _, err := trace.OnNode(ctx, sb, r, trace.NodeAccess{OVS: n2.OVS, RunDir: n2.Dir}); err == nil || !strings.Contains(err.Error(), "is on node "+n1.Name) {
 			t.Errorf("on the wrong node: %v", err)
