@@ -112,8 +112,10 @@ type netInfo struct {
 	mtu     int
 }
 
+// getNetwork reads the network with network.Lookup: the switch by name
+// only, so the cost does not grow with the number of ports.
 func getNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, error) {
-	n, err := network.Get(ctx, nb, name)
+	n, err := network.Lookup(ctx, nb, name)
 	if err != nil {
 		if errors.Is(err, network.ErrNotFound) {
 			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"network\": %v", err))
