@@ -110,6 +110,8 @@ type netInfo struct {
 	subnet  netip.Prefix
 	gateway netip.Addr
 	mtu     int
+	// prefix6 is the IPv6 /64 of a dual-stack network (invalid otherwise).
+	prefix6 netip.Prefix
 }
 
 // getNetwork reads the network with network.Lookup: the switch by name
@@ -127,7 +129,13 @@ func getNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, e
 		return nil, cniErr(CodeInternal, fmt.Sprintf("network %q: subnet %q: %v", name, n.Subnet, err))
 	}
 	gw, _ := netip.ParseAddr(n.Gateway)
-	return &netInfo{name: name, subnet: sub, gateway: gw, mtu: n.MTU}, nil
+	ni := &netInfo{name: name, subnet: sub, gateway: gw, mtu: n.MTU}
+	if n.IPv6Prefix != "" {
+		if p6, err := netip.ParsePrefix(n.IPv6Prefix); err == nil {
+			ni.prefix6 = p6
+		}
+	}
+	return ni, nil
 }
 
 // mtuFor picks the container MTU: config, network, else the MTU of the
@@ -212,6 +220,7 @@ type Attachment struct {
 	HostMAC     string       `json:"hostMAC"`
 	MAC         string       `json:"mac"`
 	Address     netip.Prefix `json:"address"`
+	Address6    netip.Prefix `json:"address6,omitzero"`
 	Gateway     netip.Addr   `json:"gateway"`
 	MTU         int          `json:"mtu"`
 	Nameservers []string     `json:"nameservers,omitempty"`
@@ -311,22 +320,26 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 	})
 	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
 	reg, err := service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
-		Aliases: req.Aliases, PodName: req.PodName, IPs: []net.IP{p.IP.AsSlice()}, Labels: req.Labels})
+		Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels})
 	if err != nil {
 		return nil, asCNIError(fmt.Errorf("DNS names and services: %w", err))
 	}
 	undo = append(undo, func() {
 		cctx, cc := cleanCtx()
 		defer cc()
-		if e := service.ContainerDeleted(cctx, nb, ni.name, []net.IP{p.IP.AsSlice()}); e != nil {
+		if e := service.ContainerDeleted(cctx, nb, ni.name, portIPs(p)); e != nil {
 			log.Errorf("undo: %v", e)
 		}
 	})
 	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
 	mac, _ := net.ParseMAC(p.MAC)
 	addr := netip.PrefixFrom(p.IP, ni.subnet.Bits())
+	var addr6 netip.Prefix
+	if p.IPv6.IsValid() && ni.prefix6.IsValid() {
+		addr6 = netip.PrefixFrom(p.IPv6, ni.prefix6.Bits())
+	}
 	veth, err := ovsport.SetupVeth(ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
-		MAC: mac, MTU: mtu, Addr: addr, Gateway: ni.gateway})
+		MAC: mac, MTU: mtu, Addr: addr, Addr6: addr6, Gateway: ni.gateway})
 	if err != nil {
 		if strings.Contains(err.Error(), "already exists in") {
 			return nil, cniErr(CodeExists, err.Error())
@@ -361,7 +374,7 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 	}
 	log.Debugf("ovn-installed after %s", time.Since(start).Round(time.Millisecond))
 	a := &Attachment{Port: p.Name, Network: ni.name, Node: nd.systemID, ContainerID: req.ContainerID, IfName: req.IfName,
-		NetNS: req.NetNS, Host: nm.host, HostMAC: veth.HostMAC, MAC: p.MAC, Address: addr, Gateway: ni.gateway, MTU: mtu}
+		NetNS: req.NetNS, Host: nm.host, HostMAC: veth.HostMAC, MAC: p.MAC, Address: addr, Address6: addr6, Gateway: ni.gateway, MTU: mtu}
 	if reg != nil {
 		a.Nameservers, a.Search, a.FQDN = reg.Nameservers, reg.Search, reg.FQDN
 	}
@@ -412,6 +425,12 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 		Address:   net.IPNet{IP: a.Address.Addr().AsSlice(), Mask: net.CIDRMask(a.Address.Bits(), 32)},
 		Gateway:   a.Gateway.AsSlice(),
 	})
+	if a.Address6.IsValid() {
+		res.IPs = append(res.IPs, &current.IPConfig{
+			Interface: current.Int(hostIdx + 1),
+			Address:   net.IPNet{IP: a.Address6.Addr().AsSlice(), Mask: net.CIDRMask(a.Address6.Bits(), 128)},
+		})
+	}
 	if len(a.Nameservers) > 0 {
 		res.DNS.Nameservers = append(res.DNS.Nameservers, a.Nameservers...)
 		res.DNS.Search = append(res.DNS.Search, a.Search...)
@@ -544,7 +563,7 @@ func Detach(req DetachRequest, log Logger) error {
 	ips := req.PrevIPs
 	network := req.Network
 	if p, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && p.IP.IsValid() {
-		ips = []net.IP{p.IP.AsSlice()}
+		ips = portIPs(p)
 		if p.Network != "" {
 			network = p.Network
 		}
@@ -579,8 +598,10 @@ func CmdDel(args *skel.CmdArgs) (err error) {
 	var ips []net.IP
 	if prev, _ := resultFromPrev(c); prev != nil {
 		for _, ipc := range prev.IPs {
-			if ipc.Address.IP.To4() != nil {
-				ips = append(ips, ipc.Address.IP.To4())
+			if v4 := ipc.Address.IP.To4(); v4 != nil {
+				ips = append(ips, v4)
+			} else if ipc.Address.IP != nil {
+				ips = append(ips, ipc.Address.IP)
 			}
 		}
 	}
@@ -631,7 +652,7 @@ func check(c *Config, args *skel.CmdArgs) error {
 	}
 	nm := namesFor(args.ContainerID, args.IfName)
 	// Our IP in prevResult: the one on the interface named IfName in the sandbox.
-	var addr netip.Prefix
+	var addr, addr6 netip.Prefix
 	var mac string
 	mtu := 0
 	for _, ipc := range prev.IPs {
@@ -640,9 +661,13 @@ func check(c *Config, args *skel.CmdArgs) error {
 		}
 		ifc := prev.Interfaces[*ipc.Interface]
 		if ifc.Name == args.IfName && ifc.Sandbox != "" {
-			a, _ := netip.AddrFromSlice(ipc.Address.IP.To4())
 			ones, _ := ipc.Address.Mask.Size()
-			addr, mac, mtu = netip.PrefixFrom(a, ones), ifc.Mac, ifc.Mtu
+			if v4 := ipc.Address.IP.To4(); v4 != nil {
+				a, _ := netip.AddrFromSlice(v4)
+				addr, mac, mtu = netip.PrefixFrom(a, ones), ifc.Mac, ifc.Mtu
+			} else if a, ok := netip.AddrFromSlice(ipc.Address.IP); ok {
+				addr6 = netip.PrefixFrom(a, ones)
+			}
 		}
 	}
 	if !addr.IsValid() {
@@ -655,12 +680,15 @@ func check(c *Config, args *skel.CmdArgs) error {
 	if p.IP != addr.Addr() || !strings.EqualFold(p.MAC, mac) {
 		return cniErr(CodeInternal, fmt.Sprintf("NB port %s has %s %s; prevResult says %s %s", p.Name, p.MAC, p.IP, mac, addr.Addr()))
 	}
+	if addr6.IsValid() && p.IPv6 != addr6.Addr() {
+		return cniErr(CodeInternal, fmt.Sprintf("NB port %s has IPv6 %s; prevResult says %s", p.Name, p.IPv6, addr6.Addr()))
+	}
 	if p.Node != nd.systemID {
 		return cniErr(CodeInternal, fmt.Sprintf("NB port %s is for node %s, this is %s", p.Name, p.Node, nd.systemID))
 	}
 	hw, _ := net.ParseMAC(mac)
 	if err := ovsport.CheckVeth(ovsport.VethSpec{NetNS: args.Netns, IfName: args.IfName, HostName: nm.host,
-		MAC: hw, MTU: mtu, Addr: addr, Gateway: ni.gateway}); err != nil {
+		MAC: hw, MTU: mtu, Addr: addr, Addr6: addr6, Gateway: ni.gateway}); err != nil {
 		return cniErr(CodeInternal, err.Error())
 	}
 	ifc, err := ovsport.Get(ctx, nd.ovs, nm.host)
@@ -763,7 +791,7 @@ func CmdGC(args *skel.CmdArgs) error {
 		if !valid[types.GCAttachment{ContainerID: p.Container, IfName: p.IfName}] {
 			var ips []net.IP
 			if p.IP.IsValid() {
-				ips = append(ips, p.IP.AsSlice())
+				ips = portIPs(p)
 			}
 			stale[att{p.Container, p.IfName}] = ips
 		}
@@ -797,4 +825,13 @@ func CmdGC(args *skel.CmdArgs) error {
 		return cniErr(CodeInternal, fmt.Sprintf("GC of network %s: %d error(s)", c.Network, len(errs)), errs...)
 	}
 	return nil
+}
+
+// portIPs are the port's addresses (IPv4, and IPv6 on dual-stack networks).
+func portIPs(p *ovnport.Port) []net.IP {
+	ips := []net.IP{p.IP.AsSlice()}
+	if p.IPv6.IsValid() {
+		ips = append(ips, p.IPv6.AsSlice())
+	}
+	return ips
 }

@@ -91,16 +91,19 @@ type Spec struct {
 
 // Port is a container port as stored in NB.
 type Port struct {
-	UUID      string            `json:"uuid"`
-	Name      string            `json:"name"`
-	Network   string            `json:"network"`
-	Node      string            `json:"node"`
-	Container string            `json:"container"`
-	IfName    string            `json:"ifname"`
-	MAC       string            `json:"mac"`
-	IP        netip.Addr        `json:"ip"`
-	Up        bool              `json:"up"`
-	Labels    map[string]string `json:"labels,omitempty"`
+	UUID      string     `json:"uuid"`
+	Name      string     `json:"name"`
+	Network   string     `json:"network"`
+	Node      string     `json:"node"`
+	Container string     `json:"container"`
+	IfName    string     `json:"ifname"`
+	MAC       string     `json:"mac"`
+	IP        netip.Addr `json:"ip"`
+	// IPv6 is set on dual-stack networks (ovn-northd's EUI-64 address from
+	// the switch's ipv6_prefix), for ports whose address OVN assigned.
+	IPv6   netip.Addr        `json:"ipv6,omitzero"`
+	Up     bool              `json:"up"`
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Validate checks the spec and returns one error naming the field.
@@ -215,13 +218,16 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		p.UUID = got.UUID
 		return p, nil
 	}
-	uuid, ip, err := waitDynamic(ctx, nb, name, s)
+	uuid, ip, ip6, err := waitDynamic(ctx, nb, name, s)
 	if err != nil {
 		undo(ctx, nb, name)
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	p.UUID, p.IP = uuid, ip
+	p.UUID, p.IP, p.IPv6 = uuid, ip, ip6
 	a := mac.String() + " " + ip.String()
+	if ip6.IsValid() {
+		a += " " + ip6.String()
+	}
 	pin := &nbdb.LogicalSwitchPort{UUID: uuid, Addresses: []string{a}, PortSecurity: []string{a}}
 	ops, err := nb.Where(pin).Update(pin, &pin.Addresses, &pin.PortSecurity)
 	if err == nil {
@@ -382,11 +388,11 @@ func excluded(list string, ip netip.Addr) bool {
 
 // waitDynamic watches the port's row until ovn-northd fills
 // dynamic_addresses: "MAC IP" is success, "MAC" alone means the subnet is full.
-func waitDynamic(ctx context.Context, nb client.Client, name string, s Spec) (string, netip.Addr, error) {
+func waitDynamic(ctx context.Context, nb client.Client, name string, s Spec) (string, netip.Addr, netip.Addr, error) {
 	start := time.Now()
 	m := &nbdb.LogicalSwitchPort{Name: name}
 	var uuid string
-	var ip netip.Addr
+	var ip, ip6 netip.Addr
 	var full bool
 	err := watch.Until(ctx, nb, []watch.Table{{
 		Model:  m,
@@ -402,14 +408,18 @@ func waitDynamic(ctx context.Context, nb client.Client, name string, s Spec) (st
 			if l.DynamicAddresses == nil {
 				return false, nil
 			}
-			f := strings.Fields(*l.DynamicAddresses)
-			if len(f) >= 2 {
-				if a, err := netip.ParseAddr(f[1]); err == nil && a.Is4() {
-					ip = a
-					return true, nil
+			for _, f := range strings.Fields(*l.DynamicAddresses)[1:] {
+				if a, err := netip.ParseAddr(f); err == nil {
+					if a.Is4() {
+						ip = a
+					} else if a.Is6() {
+						ip6 = a
+					}
 				}
 			}
-			full = true
+			if !ip.IsValid() {
+				full = true
+			}
 			return true, nil
 		}
 		if uuid != "" {
@@ -419,17 +429,17 @@ func waitDynamic(ctx context.Context, nb client.Client, name string, s Spec) (st
 	})
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return "", ip, fmt.Errorf("%w: ovn-northd assigned no address within %s (is ovn-northd running and connected to NB and SB?)", ErrNoIPAM, time.Since(start).Round(time.Millisecond))
+		return "", ip, ip6, fmt.Errorf("%w: ovn-northd assigned no address within %s (is ovn-northd running and connected to NB and SB?)", ErrNoIPAM, time.Since(start).Round(time.Millisecond))
 	case err != nil:
-		return "", ip, err
+		return "", ip, ip6, err
 	case full:
 		sub := s.Subnet.String()
 		if !s.Subnet.IsValid() {
 			sub = "its subnet"
 		}
-		return "", ip, fmt.Errorf("%w in %s (%s)", ErrNoAddress, s.Network, sub)
+		return "", ip, ip6, fmt.Errorf("%w in %s (%s)", ErrNoAddress, s.Network, sub)
 	}
-	return uuid, ip, nil
+	return uuid, ip, ip6, nil
 }
 
 func undo(ctx context.Context, nb client.Client, name string) {
@@ -484,9 +494,13 @@ func fromRow(l *nbdb.LogicalSwitchPort) *Port {
 				p.MAC = f[0]
 			}
 		}
-		if len(f) >= 2 && !p.IP.IsValid() {
-			if ip, err := netip.ParseAddr(f[1]); err == nil {
-				p.IP = ip
+		for _, x := range f[min(1, len(f)):] {
+			if ip, err := netip.ParseAddr(x); err == nil {
+				if ip.Is4() && !p.IP.IsValid() {
+					p.IP = ip
+				} else if ip.Is6() && !p.IPv6.IsValid() {
+					p.IPv6 = ip
+				}
 			}
 		}
 	}

@@ -219,3 +219,28 @@ func TestStaticRace(t *testing.T) {
 		t.Fatalf("%d creates of 198.19.5.9 succeeded; want exactly 1", ok)
 	}
 }
+
+// TestDualStack: on a switch with ipv6_prefix, the port gets ovn-northd's
+// IPv6 address too, pinned with the IPv4 one in addresses and port_security.
+func TestDualStack(t *testing.T) {
+	nb, nbs := startOVN(t)
+	addNet(t, nbs, "ds", "198.19.6.0/24", "198.19.6.1")
+	nbs.Run(t, "ovn-nbctl", "set", "logical_switch", "ds", "other_config:ipv6_prefix=fd00:198:19:6::")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := port.Create(ctx, nb, spec("ds", "198.19.6.0/24", "198.19.6.1", "dual"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.IPv6.Is6() || !netip.MustParsePrefix("fd00:198:19:6::/64").Contains(p.IPv6) || !p.IP.Is4() {
+		t.Fatalf("port %+v: want an IPv4 and an IPv6 address in fd00:198:19:6::/64", p)
+	}
+	row := nbs.Run(t, "ovn-nbctl", "--bare", "--columns=addresses,port_security", "list", "logical_switch_port", p.Name)
+	if strings.Count(row, p.IPv6.String()) != 2 || strings.Contains(row, "dynamic") {
+		t.Errorf("row %q: want %s pinned in addresses and port_security", row, p.IPv6)
+	}
+	got, err := port.Get(ctx, nb, p.Name)
+	if err != nil || got.IPv6 != p.IPv6 || got.IP != p.IP {
+		t.Errorf("Get = %+v, %v; want both addresses", got, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // VethSpec describes a container's veth pair. Call the functions using it
@@ -27,6 +28,8 @@ type VethSpec struct {
 	// Addr is the container's address with the network's prefix length.
 	Addr    netip.Prefix
 	Gateway netip.Addr
+	// Addr6 is the optional IPv6 address (dual-stack networks), on-link.
+	Addr6 netip.Prefix
 }
 
 // Veth is what SetupVeth created.
@@ -67,11 +70,20 @@ func SetupVeth(s VethSpec) (*Veth, error) {
 		if err := txChecksumOff(s.IfName); err != nil {
 			return fmt.Errorf("turn off TX checksum offload on %s: %w", s.IfName, err)
 		}
-		// The port's only address family is IPv4: no IPv6 link-local chatter.
-		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/disable_ipv6", []byte("1"), 0o644)
+		if !s.Addr6.IsValid() {
+			// The port's only address family is IPv4: no IPv6 link-local chatter.
+			_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/disable_ipv6", []byte("1"), 0o644)
+		}
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr.Bits(), 32)}}
 		if err := netlink.AddrAdd(link, addr); err != nil {
 			return fmt.Errorf("add address %s to %s: %w", s.Addr, s.IfName, err)
+		}
+		if s.Addr6.IsValid() {
+			// OVN reserved the address: no duplicate address detection delay.
+			a6 := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr6.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+			if err := netlink.AddrAdd(link, a6); err != nil {
+				return fmt.Errorf("add address %s to %s: %w", s.Addr6, s.IfName, err)
+			}
 		}
 		if err := netlink.LinkSetUp(link); err != nil {
 			return fmt.Errorf("set %s up: %w", s.IfName, err)
@@ -186,6 +198,22 @@ func CheckVeth(s VethSpec) error {
 		}
 		if !found {
 			return fmt.Errorf("interface %s: address %s missing", s.IfName, s.Addr)
+		}
+		if s.Addr6.IsValid() {
+			addrs6, err := netlink.AddrList(l, netlink.FAMILY_V6)
+			if err != nil {
+				return err
+			}
+			found6 := false
+			for _, ad := range addrs6 {
+				ones, _ := ad.Mask.Size()
+				if p, ok := netip.AddrFromSlice(ad.IP); ok && netip.PrefixFrom(p, ones) == s.Addr6 {
+					found6 = true
+				}
+			}
+			if !found6 {
+				return fmt.Errorf("interface %s: address %s missing", s.IfName, s.Addr6)
+			}
 		}
 		if s.Gateway.IsValid() {
 			routes, err := netlink.RouteList(l, netlink.FAMILY_V4)
