@@ -60,8 +60,8 @@ vagrant_lab() { (cd "$VAGRANT_DIR" && vagrant "$@"); }
 kvm_works() {
 	[[ -w /dev/kvm ]] || return 1
 	local rc=0
-	timeout 3 qemu-system-x86_64 -accel kvm -cpu host -m 64 -display none -nodefaults -no-reboot -monitor none \
-		-serial none >/dev/null 2>&1 || rc=$?
+	(timeout 3 qemu-system-x86_64 -accel kvm -cpu host -m 64 -display none -nodefaults -no-reboot -monitor none \
+		-serial none >/dev/null 2>&1 || exit) 2>/dev/null || rc=$? # (the shell's "Aborted" goes to /dev/null too)
 	((rc == 124))
 }
 
