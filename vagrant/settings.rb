@@ -127,6 +127,38 @@ module OvlmgrLab
     s
   end
 
+  # Why libvirt's kvm driver cannot run guests on this host, or nil: no writable /dev/kvm, or a 3-second QEMU guest with
+  # the host CPU (what the kvm driver uses) that aborts at once, as under nested or special hypervisors ("failed to set
+  # MSR 0x10a"). nil as well when QEMU is not installed here (nothing to try).
+  def kvm_problem
+    return "/dev/kvm is missing or not writable" unless File.writable?("/dev/kvm")
+
+    qemu = ENV["PATH"].to_s.split(File::PATH_SEPARATOR).map { |d| File.join(d, "qemu-system-x86_64") }
+                      .find { |f| File.executable?(f) }
+    return nil if qemu.nil?
+
+    r, w = IO.pipe
+    pid = Process.spawn(qemu, "-accel", "kvm", "-cpu", "host", "-m", "64", "-display", "none", "-nodefaults",
+                        "-no-reboot", "-monitor", "none", "-serial", "none", out: File::NULL, err: w)
+    w.close
+    status = nil
+    30.times do
+      _, status = Process.wait2(pid, Process::WNOHANG)
+      break if status
+
+      sleep 0.1
+    end
+    if status.nil? # still running: KVM works
+      Process.kill("KILL", pid)
+      Process.wait(pid)
+      return nil
+    end
+    first = r.read.lines.first.to_s.strip.sub(/\Aqemu-system-x86_64: (error: )?/, "")
+    "a KVM guest does not start here (#{first.empty? ? status : first})"
+  ensure
+    r&.close
+  end
+
   def fail_setting(key, value, allowed)
     raise SettingsError, "#{DEFAULTS[key][0]}=#{value.inspect}: #{allowed}"
   end

@@ -286,9 +286,14 @@ func TestVagrantfile(t *testing.T) {
 	})
 }
 
-// TestScripts: every shell script here is shellcheck-clean (bash -n when shellcheck is not installed) and strict.
+// TestScripts: every shell script here (and in box/, e2e/) is shellcheck-clean (bash -n when shellcheck is not installed)
+// and strict.
 func TestScripts(t *testing.T) {
 	scripts, err := filepath.Glob("*.sh")
+	for _, dir := range []string{"box", "e2e"} {
+		more, _ := filepath.Glob(filepath.Join(dir, "*.sh"))
+		scripts = append(scripts, more...)
+	}
 	if err != nil || len(scripts) == 0 {
 		t.Fatalf("no scripts: %v", err)
 	}
