@@ -94,10 +94,8 @@ cleanup() {
 	local rc=$?
 	set +e
 	if [[ -n $ROOT ]]; then
-		for m in dev/pts dev proc sys; do
-			mountpoint -q "$ROOT/$m" && umount "$ROOT/$m"
-		done
-		mountpoint -q "$ROOT" && umount -l "$ROOT"
+		# Everything under the root (ours, and what a failed debootstrap left), then the root itself.
+		if mountpoint -q "$ROOT"; then umount -R "$ROOT" || umount -l "$ROOT"; fi
 	fi
 	if [[ -n $LOOP ]]; then
 		partx -d "$LOOP" 2>/dev/null
@@ -255,6 +253,9 @@ main() {
 	pub=$(vagrant_pub)
 	hash=$(inputs_hash "$mirror" "$pub")
 	mkdir -p "$CACHE"
+	# One build at a time on this machine (the cache and Vagrant's box are shared).
+	exec 9>"$CACHE/.lock"
+	flock 9
 	if [[ ${OVLMGR_BOX_FORCE:-0} != 1 && -s $BOX_FILE && $(cat "$BOX_FILE.inputs" 2>/dev/null) == "$hash" ]]; then
 		log "reusing $BOX_FILE (inputs unchanged)"
 	else

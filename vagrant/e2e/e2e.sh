@@ -29,6 +29,7 @@ export OVLMGR_SERIAL_DIR=$STATE/serial VAGRANT_DOTFILE_PATH=$STATE/vagrant VAGRA
 export VAGRANT_CHECKPOINT_DISABLE=1 VAGRANT_NO_COLOR=1 LC_ALL=C
 
 PHASE=setup VM="" START=$SECONDS STARTED_LIBVIRT=0 TIMES=()
+PREFIX="" UNDERLAY="" # from settings.rb: the underlay prefix and its libvirt network
 
 log() { printf 'vagrant-e2e: %s\n' "$*"; }
 fail() {
@@ -111,7 +112,7 @@ ph_chassis() {
 	printf '%s\n' "$out"
 	for w in "${WORKERS[@]}"; do
 		grep -qwF "$w" <<<"$out" || fail "chassis $w is not in ovlmgr node list"
-		grep -qF "198.18.50.$((10 + i))" <<<"$out" || fail "encap 198.18.50.$((10 + i)) of $w is not in ovlmgr node list"
+		grep -qF "$PREFIX.$((10 + i))" <<<"$out" || fail "encap $PREFIX.$((10 + i)) of $w is not in ovlmgr node list"
 		i=$((i + 1))
 	done
 }
@@ -220,7 +221,7 @@ down() {
 				virsh -q undefine "vagrant_$v" --remove-all-storage >/dev/null 2>&1 || true
 			fi
 		done
-		for n in ovlmgr-mgmt ovlmgr-198-18-50; do
+		for n in ovlmgr-mgmt ${UNDERLAY:+"$UNDERLAY"}; do
 			if virsh -q net-info "$n" >/dev/null 2>&1; then
 				virsh -q net-destroy "$n" >/dev/null 2>&1 || true
 				virsh -q net-undefine "$n" >/dev/null 2>&1 || true
@@ -261,6 +262,8 @@ finish() {
 
 main() {
 	[[ $(id -u) == 0 ]] || fail "must run as root (libvirt, loop devices for the box)"
+	read -r PREFIX UNDERLAY < <(ruby -r "$VAGRANT_DIR/settings.rb" -e 's = OvlmgrLab.load; puts "#{s.net_prefix} #{s.underlay_network}"')
+	[[ -n $UNDERLAY ]] || fail "the lab's settings are not valid (above)"
 	if [[ ${1:-} == down ]]; then
 		STARTED_LIBVIRT=1
 		down
