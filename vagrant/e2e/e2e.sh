@@ -10,7 +10,8 @@
 #   OVLMGR_LIBVIRT_DRIVER  kvm or qemu (default: kvm when a KVM guest can start here, else qemu)
 #   OVLMGR_E2E_DIR         state directory (default /var/lib/ovlmgr-e2e): Vagrant state, pool, serial logs
 #   OVLMGR_E2E_KEEP=1      leave the VMs and libvirt running at the end (to look around); clean up later with
-#                          OVLMGR_E2E_KEEP=0 vagrant/e2e/e2e.sh down
+#                          vagrant/e2e/e2e.sh down
+# After a failure the logs (vagrant up output, serial consoles) stay in OVLMGR_E2E_DIR; after a pass nothing stays.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,7 +48,8 @@ phase() {
 	log "--- $1: $((SECONDS - t0)) s"
 }
 
-# on VM CMD...: runs CMD as root on VM over SSH (vagrant ssh-config); VM becomes the one a failure is blamed on.
+# on VM CMD...: runs CMD as root on VM over SSH (vagrant ssh-config); VM becomes the one a failure is blamed on (callers
+# that capture the output, in a subshell, set VM themselves).
 on() {
 	local vm=$1
 	shift
