@@ -28,6 +28,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 )
 
@@ -80,8 +81,8 @@ func Ensure(ctx context.Context, nb client.Client, network string) (*Network, er
 // lookup reads the network's switch (owned, kind network) and its DNS row.
 func lookup(ctx context.Context, nb client.Client, network string) (*Network, error) {
 	res, err := dbconn.Transact(ctx, nb,
-		selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{eq("name", network)}, "_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
-		selectOp(nbdb.DNSTable, []ovsdb.Condition{includes("external_ids", strMap(dnsIDs(network)))}, "_uuid", "external_ids"))
+		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs(network)}, "_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
+		nbops.Select(nbdb.DNSTable, []ovsdb.Condition{nbops.Includes(dnsIDs(network))}, "_uuid", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("network %q: read switch and DNS row: %w", network, err)
 	}
@@ -202,11 +203,11 @@ func AddOps(dnsUUID, fqdn string, ips []net.IP) []ovsdb.Operation {
 	}
 	return []ovsdb.Operation{
 		// Stale PTRs of these addresses (left by a container that died) go first.
-		mutateOp(nbdb.DNSTable, byUUID(dnsUUID), mutation("records", ovsdb.MutateOperationDelete, strSet(revs))),
+		nbops.DelKeys(nbdb.DNSTable, nbops.ByUUID(dnsUUID), "records", revs...),
 		// Map insert never overwrites: a held name keeps its value...
-		mutateOp(nbdb.DNSTable, byUUID(dnsUUID), mutation("records", ovsdb.MutateOperationInsert, strMap(add))),
+		nbops.AddPairs(nbdb.DNSTable, nbops.ByUUID(dnsUUID), "records", add),
 		// ...and this wait then fails the whole transaction.
-		waitRowOp(nbdb.DNSTable, dnsUUID, includes("records", strMap(map[string]string{fqdn: val}))),
+		nbops.Matches(nbdb.DNSTable, dnsUUID, nbops.Contains("records", nbops.StrMap(map[string]string{fqdn: val}))),
 	}
 }
 
@@ -232,7 +233,7 @@ func RemoveOps(dnsUUID string, recs map[string]string) []ovsdb.Operation {
 	if len(recs) == 0 {
 		return nil
 	}
-	return []ovsdb.Operation{mutateOp(nbdb.DNSTable, byUUID(dnsUUID), mutation("records", ovsdb.MutateOperationDelete, strMap(recs)))}
+	return []ovsdb.Operation{nbops.DelPairs(nbdb.DNSTable, nbops.ByUUID(dnsUUID), "records", recs)}
 }
 
 // Unregister removes every record of the network naming or reversing ips
@@ -295,8 +296,8 @@ func UnregisterHost(ctx context.Context, nb client.Client, h Host) error {
 	for _, ip := range h.IPs {
 		for _, f := range cands {
 			probes = append(probes, probe{ip, f})
-			ops = append(ops, selectOp(nbdb.DNSTable, append(byUUID(n.DNSUUID),
-				includes("records", strMap(map[string]string{ReverseName(ip): f}))), "_uuid"))
+			ops = append(ops, nbops.Select(nbdb.DNSTable, append(nbops.ByUUID(n.DNSUUID),
+				nbops.Contains("records", nbops.StrMap(map[string]string{ReverseName(ip): f}))), "_uuid"))
 		}
 	}
 	del := map[string]string{}
@@ -360,7 +361,7 @@ func keys(m map[string]string) []string {
 
 func records(ctx context.Context, nb client.Client, dnsUUID string) (map[string]string, error) {
 	var rows []*nbdb.DNS
-	res, err := dbconn.Transact(ctx, nb, selectOp(nbdb.DNSTable, byUUID(dnsUUID), "_uuid", "records"))
+	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.DNSTable, nbops.ByUUID(dnsUUID), "_uuid", "records"))
 	if err != nil {
 		return nil, fmt.Errorf("read DNS row: %w", err)
 	}

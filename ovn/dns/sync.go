@@ -11,6 +11,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 )
 
@@ -57,13 +58,13 @@ func (t *Topology) Peers(network string) []string {
 // attachments, never with container ports.
 func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 	res, err := dbconn.Transact(ctx, nb,
-		selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{includes("external_ids", strMap(owner.Selector(owner.KindNetwork)))},
+		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindNetwork))},
 			"_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
-		selectOp(nbdb.DNSTable, []ovsdb.Condition{includes("external_ids", strMap(owner.Selector(owner.KindDNS)))}, "_uuid", "external_ids"),
-		selectOp(nbdb.LogicalRouterTable, nil, "_uuid", "name", "ports", "load_balancer"),
-		selectOp(nbdb.LogicalRouterPortTable, nil, "_uuid", "name"),
-		selectOp(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{eq("type", "router")}, "_uuid", "name", "options"),
-		selectOp(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{includes("external_ids", strMap(owner.Selector(owner.KindDNS)))},
+		nbops.Select(nbdb.DNSTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindDNS))}, "_uuid", "external_ids"),
+		nbops.Select(nbdb.LogicalRouterTable, nil, "_uuid", "name", "ports", "load_balancer"),
+		nbops.Select(nbdb.LogicalRouterPortTable, nil, "_uuid", "name"),
+		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Equal("type", "router")}, "_uuid", "name", "options"),
+		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindDNS))},
 			"_uuid", "name", "addresses", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read network topology: %w", err)
@@ -131,7 +132,7 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 		if !ok {
 			continue
 		}
-		ops = append(ops, selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{includes("ports", uuidSet([]string{p.UUID}))}, "_uuid"))
+		ops = append(ops, nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Contains("ports", nbops.UUIDSet(p.UUID))}, "_uuid"))
 		attach = append(attach, r)
 	}
 	if len(ops) > 0 {
@@ -204,13 +205,11 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 		named := fmt.Sprintf("dns%d", i)
 		rowOf[n] = named
 		// Only one creator wins: every other one fails this wait and retries.
-		timeout := 0
 		guards = append(guards, len(ops))
-		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationWait, Table: nbdb.DNSTable, Timeout: &timeout,
-			Where: []ovsdb.Condition{eq("external_ids", strMap(dnsIDs(n)))}, Columns: []string{"external_ids"},
-			Until: string(ovsdb.WaitConditionNotEqual), Rows: []ovsdb.Row{{"external_ids": strMap(dnsIDs(n))}}})
+		ops = append(ops, nbops.None(nbdb.DNSTable, []ovsdb.Condition{nbops.Equal("external_ids", nbops.StrMap(dnsIDs(n)))},
+			"external_ids", nbops.StrMap(dnsIDs(n))))
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.DNSTable, UUIDName: named,
-			Row: ovsdb.Row{"external_ids": strMap(dnsIDs(n)), "records": strMap(nil)}})
+			Row: ovsdb.Row{"external_ids": nbops.StrMap(dnsIDs(n)), "records": nbops.StrMap(nil)}})
 	}
 	ours := map[string]bool{}
 	for _, u := range t.DNS {
@@ -231,14 +230,14 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 			continue
 		}
 		guards = append(guards, len(ops))
-		ops = append(ops, waitRowOp(nbdb.LogicalSwitchTable, sw.UUID, eq("dns_records", uuidSet(sw.DNSRecords))))
+		ops = append(ops, nbops.Matches(nbdb.LogicalSwitchTable, sw.UUID, nbops.Equal("dns_records", nbops.UUIDSet(sw.DNSRecords...))))
 		list := make([]string, 0, len(want))
 		for u := range want {
 			list = append(list, u)
 		}
 		sort.Strings(list)
-		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.LogicalSwitchTable, Where: byUUID(sw.UUID),
-			Row: ovsdb.Row{"dns_records": uuidSet(list)}})
+		ops = append(ops, nbops.Update(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID),
+			ovsdb.Row{"dns_records": nbops.UUIDSet(list...)}))
 	}
 	// Nameserver placeholders: see ResponderName.
 	for i, n := range names {
@@ -250,24 +249,20 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 		have := t.Responders[n]
 		switch {
 		case want == "" && have != nil:
-			ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID),
-				mutation("ports", ovsdb.MutateOperationDelete, uuidSet([]string{have.UUID}))))
+			ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "ports", have.UUID))
 		case want != "" && have == nil:
 			named := fmt.Sprintf("resp%d", i)
 			name := ResponderName(n)
-			timeout := 0
 			guards = append(guards, len(ops))
 			ops = append(ops,
-				ovsdb.Operation{Op: ovsdb.OperationWait, Table: nbdb.LogicalSwitchPortTable, Timeout: &timeout,
-					Where: []ovsdb.Condition{eq("name", name)}, Columns: []string{"name"},
-					Until: string(ovsdb.WaitConditionNotEqual), Rows: []ovsdb.Row{{"name": name}}},
+				nbops.None(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(name)}, "name", name),
 				ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LogicalSwitchPortTable, UUIDName: named,
-					Row: ovsdb.Row{"name": name, "addresses": strSet([]string{want}),
-						"external_ids": strMap(owner.IDs(owner.KindDNS, name, map[string]string{owner.KeyNetwork: n}))}},
-				mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID), mutation("ports", ovsdb.MutateOperationInsert, uuidSet([]string{named}))))
+					Row: ovsdb.Row{"name": name, "addresses": nbops.StrSet(want),
+						"external_ids": nbops.StrMap(owner.IDs(owner.KindDNS, name, map[string]string{owner.KeyNetwork: n}))}},
+				nbops.AddRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "ports", named))
 		case want != "" && have != nil && (len(have.Addresses) != 1 || have.Addresses[0] != want):
-			ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.LogicalSwitchPortTable, Where: byUUID(have.UUID),
-				Row: ovsdb.Row{"addresses": strSet([]string{want})}})
+			ops = append(ops, nbops.Update(nbdb.LogicalSwitchPortTable, nbops.ByUUID(have.UUID),
+				ovsdb.Row{"addresses": nbops.StrSet(want)}))
 		}
 	}
 	if len(ops) == 0 {
@@ -307,8 +302,7 @@ func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.O
 	var ops []ovsdb.Operation
 	if p, ok := t.Responders[network]; ok {
 		if sw, ok := t.Switches[network]; ok {
-			ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID),
-				mutation("ports", ovsdb.MutateOperationDelete, uuidSet([]string{p.UUID}))))
+			ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "ports", p.UUID))
 		}
 	}
 	u, ok := t.DNS[network]
@@ -317,11 +311,10 @@ func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.O
 	}
 	for _, sw := range t.Switches {
 		if contains(sw.DNSRecords, u) {
-			ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID),
-				mutation("dns_records", ovsdb.MutateOperationDelete, uuidSet([]string{u}))))
+			ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "dns_records", u))
 		}
 	}
-	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.DNSTable, Where: byUUID(u)})
+	ops = append(ops, nbops.Delete(nbdb.DNSTable, nbops.ByUUID(u)))
 	return ops, nil
 }
 

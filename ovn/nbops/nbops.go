@@ -39,6 +39,20 @@ func UUIDIs(uuid string) ovsdb.Condition {
 	return ovsdb.Condition{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: uuid}}
 }
 
+// Equal is the condition "column == value" (value an OVSDB datum).
+func Equal(column string, value interface{}) ovsdb.Condition {
+	return ovsdb.Condition{Column: column, Function: ovsdb.ConditionEqual, Value: value}
+}
+
+// Contains is the condition "column includes value": every element of the
+// set, or every pair of the map, value is in the set or map column.
+func Contains(column string, value interface{}) ovsdb.Condition {
+	return ovsdb.Condition{Column: column, Function: ovsdb.ConditionIncludes, Value: value}
+}
+
+// ByUUID is the where clause selecting the row with this UUID (real or named).
+func ByUUID(uuid string) []ovsdb.Condition { return []ovsdb.Condition{UUIDIs(uuid)} }
+
 // UUIDSet turns UUIDs (real or named) into an OVSDB set value.
 func UUIDSet(uuids ...string) ovsdb.OvsSet {
 	s := ovsdb.OvsSet{GoSet: []interface{}{}}
@@ -104,6 +118,26 @@ func DelKeys(table string, where []ovsdb.Condition, column string, keys ...strin
 		Mutations: []ovsdb.Mutation{{Column: column, Mutator: ovsdb.MutateOperationDelete, Value: strSet(keys...)}}}
 }
 
+// AddPairs mutates the rows of table matching where: the map column gains
+// the pairs of kv. A key the map already holds keeps its value (an OVSDB
+// map insert never overwrites).
+func AddPairs(table string, where []ovsdb.Condition, column string, kv map[string]string) ovsdb.Operation {
+	return ovsdb.Operation{Op: ovsdb.OperationMutate, Table: table, Where: where,
+		Mutations: []ovsdb.Mutation{{Column: column, Mutator: ovsdb.MutateOperationInsert, Value: strMap(kv)}}}
+}
+
+// DelPairs mutates the rows of table matching where: the map column loses
+// the pairs of kv. A key whose value is not the one in kv is kept.
+func DelPairs(table string, where []ovsdb.Condition, column string, kv map[string]string) ovsdb.Operation {
+	return ovsdb.Operation{Op: ovsdb.OperationMutate, Table: table, Where: where,
+		Mutations: []ovsdb.Mutation{{Column: column, Mutator: ovsdb.MutateOperationDelete, Value: strMap(kv)}}}
+}
+
+// Update sets the columns of row on the rows of table matching where.
+func Update(table string, where []ovsdb.Condition, row ovsdb.Row) ovsdb.Operation {
+	return ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: table, Where: where, Row: row}
+}
+
 // Delete deletes the rows of table matching where.
 func Delete(table string, where []ovsdb.Condition) ovsdb.Operation {
 	return ovsdb.Operation{Op: ovsdb.OperationDelete, Table: table, Where: where}
@@ -118,6 +152,17 @@ func Unchanged(table, uuid, column string, value interface{}) ovsdb.Operation {
 	return ovsdb.Operation{Op: ovsdb.OperationWait, Table: table, Timeout: &timeout,
 		Where: []ovsdb.Condition{UUIDIs(uuid)}, Columns: []string{column}, Until: string(ovsdb.WaitConditionEqual),
 		Rows: []ovsdb.Row{{column: value}}}
+}
+
+// Matches is a wait guard: the transaction fails unless the row of table
+// with this UUID matches every one of conds at this point of the
+// transaction (e.g. Equal of each column as it was read).
+func Matches(table, uuid string, conds ...ovsdb.Condition) ovsdb.Operation {
+	timeout := 0
+	where := append(ByUUID(uuid), conds...)
+	return ovsdb.Operation{Op: ovsdb.OperationWait, Table: table, Timeout: &timeout,
+		Where: where, Columns: []string{"_uuid"}, Until: string(ovsdb.WaitConditionEqual),
+		Rows: []ovsdb.Row{{"_uuid": ovsdb.UUID{GoUUID: uuid}}}}
 }
 
 // Exists is a wait guard: the transaction fails unless a row of table

@@ -25,6 +25,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 )
 
@@ -128,17 +129,17 @@ func readState(ctx context.Context, nb client.Client, network string) (*state, e
 		return nil, err
 	}
 	ops := []ovsdb.Operation{
-		selectOp(nbdb.LogicalSwitchTable, byUUID(n.SwitchUUID), "_uuid", "name", "ports", "other_config", "load_balancer", "external_ids"),
-		selectOp(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{includes("external_ids", strMap(map[string]string{owner.KeyNetwork: network}))},
+		nbops.Select(nbdb.LogicalSwitchTable, nbops.ByUUID(n.SwitchUUID), "_uuid", "name", "ports", "other_config", "load_balancer", "external_ids"),
+		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Includes(map[string]string{owner.KeyNetwork: network})},
 			"_uuid", "name", "addresses", "dynamic_addresses", "external_ids", "type"),
-		selectOp(nbdb.LoadBalancerTable, []ovsdb.Condition{includes("external_ids", strMap(svcSelector(network)))}),
+		nbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.Includes(svcSelector(network))}),
 	}
 	var lrps []string
 	for _, r := range topo.Routers[network] {
 		lrps = append(lrps, topo.RouterRows[r].Ports...)
 	}
 	for _, u := range lrps {
-		ops = append(ops, selectOp(nbdb.LogicalRouterPortTable, byUUID(u), "_uuid", "name", "networks"))
+		ops = append(ops, nbops.Select(nbdb.LogicalRouterPortTable, nbops.ByUUID(u), "_uuid", "name", "networks"))
 	}
 	res, err := dbconn.Transact(ctx, nb, ops...)
 	if err != nil {
@@ -350,39 +351,37 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 
 	// One transaction.
 	lbName := LBName(s.Network, s.Name)
-	timeout := 0
 	ops := []ovsdb.Operation{
-		{Op: ovsdb.OperationWait, Table: nbdb.LoadBalancerTable, Timeout: &timeout, Where: []ovsdb.Condition{eq("name", lbName)},
-			Columns: []string{"name"}, Until: string(ovsdb.WaitConditionNotEqual), Rows: []ovsdb.Row{{"name": lbName}}},
-		waitRowOp(nbdb.LogicalSwitchTable, st.sw.UUID, eq("ports", uuidSet(st.sw.Ports)), eq("other_config", strMap(st.sw.OtherConfig)),
-			eq("load_balancer", uuidSet(st.sw.LoadBalancer))),
+		nbops.None(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.NameIs(lbName)}, "name", lbName),
+		nbops.Matches(nbdb.LogicalSwitchTable, st.sw.UUID, nbops.Equal("ports", nbops.UUIDSet(st.sw.Ports...)), nbops.Equal("other_config", nbops.StrMap(st.sw.OtherConfig)),
+			nbops.Equal("load_balancer", nbops.UUIDSet(st.sw.LoadBalancer...))),
 	}
 	// Ports still waiting for ovn-northd's IPAM: if one gets an address
 	// before this commits, redo the checks (it could be the VIP).
 	for _, p := range st.ports {
 		if p.DynamicAddresses == nil && hasDynamic(p.Addresses) {
-			ops = append(ops, waitRowOp(nbdb.LogicalSwitchPortTable, p.UUID, eq("dynamic_addresses", ovsdb.OvsSet{GoSet: []interface{}{}})))
+			ops = append(ops, nbops.Matches(nbdb.LogicalSwitchPortTable, p.UUID, nbops.Equal("dynamic_addresses", ovsdb.OvsSet{GoSet: []interface{}{}})))
 		}
 	}
 	guards := len(ops)
 	lbRow := ovsdb.Row{
-		"name": lbName, "protocol": vip.Protocol, "external_ids": strMap(ids),
-		"vips": strMap(map[string]string{vip.Key(): formatAddrPorts(backends)}),
+		"name": lbName, "protocol": vip.Protocol, "external_ids": nbops.StrMap(ids),
+		"vips": nbops.StrMap(map[string]string{vip.Key(): formatAddrPorts(backends)}),
 	}
 	if hc != nil {
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LoadBalancerHealthCheckTable, UUIDName: "newhc",
-			Row: ovsdb.Row{"vip": vip.Key(), "external_ids": strMap(owner.IDs(owner.KindService, s.Name, map[string]string{owner.KeyNetwork: s.Network})),
-				"options": strMap(map[string]string{"interval": strconv.Itoa(hc.Interval), "timeout": strconv.Itoa(hc.Timeout),
+			Row: ovsdb.Row{"vip": vip.Key(), "external_ids": nbops.StrMap(owner.IDs(owner.KindService, s.Name, map[string]string{owner.KeyNetwork: s.Network})),
+				"options": nbops.StrMap(map[string]string{"interval": strconv.Itoa(hc.Interval), "timeout": strconv.Itoa(hc.Timeout),
 					"success_count": "1", "failure_count": "2"})}})
-		lbRow["health_check"] = uuidSet([]string{"newhc"})
-		lbRow["ip_port_mappings"] = strMap(mappings)
+		lbRow["health_check"] = nbops.UUIDSet("newhc")
+		lbRow["ip_port_mappings"] = nbops.StrMap(mappings)
 	}
 	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LoadBalancerTable, UUIDName: "newlb", Row: lbRow})
 	for _, sw := range attachSwitches(st.topo, s.Network) {
-		ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw), mutation("load_balancer", ovsdb.MutateOperationInsert, uuidSet([]string{"newlb"}))))
+		ops = append(ops, nbops.AddRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw), "load_balancer", "newlb"))
 	}
 	for _, r := range attachRouters(st.topo, s.Network) {
-		ops = append(ops, mutateOp(nbdb.LogicalRouterTable, byUUID(r), mutation("load_balancer", ovsdb.MutateOperationInsert, uuidSet([]string{"newlb"}))))
+		ops = append(ops, nbops.AddRefs(nbdb.LogicalRouterTable, nbops.ByUUID(r), "load_balancer", "newlb"))
 	}
 	// Reserve the VIP and the probe source from OVN's IPAM.
 	var reserve []netip.Addr
@@ -393,9 +392,7 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 		reserve = append(reserve, hcSrc)
 	}
 	if ex, changed := addExcluded(st.sw.OtherConfig["exclude_ips"], reserve); changed {
-		ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(st.sw.UUID),
-			mutation("other_config", ovsdb.MutateOperationDelete, strSet([]string{"exclude_ips"})),
-			mutation("other_config", ovsdb.MutateOperationInsert, strMap(map[string]string{"exclude_ips": ex}))))
+		ops = append(ops, nbops.SetKeys(nbdb.LogicalSwitchTable, nbops.ByUUID(st.sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
 	}
 	dnsAt := len(ops)
 	ops = append(ops, dns.AddOps(st.net.DNSUUID, fqdn, []net.IP{net.IP(vip.Addr.AsSlice())})...)

@@ -16,11 +16,12 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 )
 
 func readLBs(ctx context.Context, nb client.Client, conds ...ovsdb.Condition) ([]*nbdb.LoadBalancer, error) {
-	res, err := dbconn.Transact(ctx, nb, selectOp(nbdb.LoadBalancerTable, conds))
+	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LoadBalancerTable, conds))
 	if err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
 	}
@@ -38,7 +39,7 @@ func readLBs(ctx context.Context, nb client.Client, conds ...ovsdb.Condition) ([
 }
 
 func getLB(ctx context.Context, nb client.Client, network, name string) (*nbdb.LoadBalancer, error) {
-	lbs, err := readLBs(ctx, nb, eq("name", LBName(network, name)))
+	lbs, err := readLBs(ctx, nb, nbops.NameIs(LBName(network, name)))
 	if err != nil {
 		return nil, err
 	}
@@ -81,8 +82,8 @@ func Get(ctx context.Context, nb client.Client, network, name string) (*Service,
 	}
 	s := toService(lb)
 	res, err := dbconn.Transact(ctx, nb,
-		selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{includes("load_balancer", uuidSet([]string{lb.UUID}))}, "name"),
-		selectOp(nbdb.LogicalRouterTable, []ovsdb.Condition{includes("load_balancer", uuidSet([]string{lb.UUID}))}, "name"))
+		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "name"),
+		nbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "name"))
 	if err != nil {
 		return nil, fmt.Errorf("service %q: read attachments: %w", name, err)
 	}
@@ -107,7 +108,7 @@ func List(ctx context.Context, nb client.Client, network string) ([]*Service, er
 	if network != "" {
 		sel = svcSelector(network)
 	}
-	lbs, err := readLBs(ctx, nb, includes("external_ids", strMap(sel)))
+	lbs, err := readLBs(ctx, nb, nbops.Includes(sel))
 	if err != nil {
 		return nil, err
 	}
@@ -163,10 +164,10 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 	network := lb.ExternalIDs[owner.KeyNetwork]
 	vip, _ := ParseVIP(lb.ExternalIDs[KeyVIP])
 	res, err := dbconn.Transact(ctx, nb,
-		selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{includes("load_balancer", uuidSet([]string{lb.UUID}))}, "_uuid"),
-		selectOp(nbdb.LogicalRouterTable, []ovsdb.Condition{includes("load_balancer", uuidSet([]string{lb.UUID}))}, "_uuid"),
-		selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{eq("name", network)}, "_uuid", "other_config", "external_ids"),
-		selectOp(nbdb.LoadBalancerTable, []ovsdb.Condition{includes("external_ids", strMap(svcSelector(network)))}, "_uuid", "external_ids"))
+		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"),
+		nbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"),
+		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs(network)}, "_uuid", "other_config", "external_ids"),
+		nbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.Includes(svcSelector(network))}, "_uuid", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read attachments: %w", err)
 	}
@@ -182,18 +183,18 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 		}
 	}
 	if home != nil {
-		ops = append(ops, waitRowOp(nbdb.LogicalSwitchTable, home.UUID, eq("other_config", strMap(home.OtherConfig))))
+		ops = append(ops, nbops.Matches(nbdb.LogicalSwitchTable, home.UUID, nbops.Equal("other_config", nbops.StrMap(home.OtherConfig))))
 	} else {
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationComment, Comment: strPtr("network gone")})
 	}
 	for i, table := range []string{nbdb.LogicalSwitchTable, nbdb.LogicalRouterTable} {
 		for _, r := range res[i].Rows {
 			if u, ok := r["_uuid"].(ovsdb.UUID); ok {
-				ops = append(ops, mutateOp(table, byUUID(u.GoUUID), mutation("load_balancer", ovsdb.MutateOperationDelete, uuidSet([]string{lb.UUID}))))
+				ops = append(ops, nbops.DelRefs(table, nbops.ByUUID(u.GoUUID), "load_balancer", lb.UUID))
 			}
 		}
 	}
-	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LoadBalancerTable, Where: byUUID(lb.UUID)})
+	ops = append(ops, nbops.Delete(nbdb.LoadBalancerTable, nbops.ByUUID(lb.UUID)))
 	if home != nil {
 		// Release the VIP and, when no other service of the network uses it, the probe source.
 		var others []*nbdb.LoadBalancer
@@ -216,11 +217,9 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 			}
 		}
 		if ex, changed := removeExcluded(home.OtherConfig["exclude_ips"], release); changed {
-			ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(home.UUID),
-				mutation("other_config", ovsdb.MutateOperationDelete, strSet([]string{"exclude_ips"}))))
+			ops = append(ops, nbops.DelKeys(nbdb.LogicalSwitchTable, nbops.ByUUID(home.UUID), "other_config", "exclude_ips"))
 			if ex != "" {
-				ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(home.UUID),
-					mutation("other_config", ovsdb.MutateOperationInsert, strMap(map[string]string{"exclude_ips": ex}))))
+				ops = append(ops, nbops.AddPairs(nbdb.LogicalSwitchTable, nbops.ByUUID(home.UUID), "other_config", map[string]string{"exclude_ips": ex}))
 			}
 		}
 		if fqdn := lb.ExternalIDs[KeyDNSName]; fqdn != "" && vip.Addr.IsValid() {
@@ -268,7 +267,7 @@ func SyncPort(ctx context.Context, nb client.Client, p Port, present bool) error
 }
 
 func syncPortOnce(ctx context.Context, nb client.Client, p Port, a netip.Addr, present bool) error {
-	lbs, err := readLBs(ctx, nb, includes("external_ids", strMap(svcSelector(p.Network))))
+	lbs, err := readLBs(ctx, nb, nbops.Includes(svcSelector(p.Network)))
 	if err != nil {
 		return err
 	}
@@ -313,10 +312,10 @@ func syncPortOnce(ctx context.Context, nb client.Client, p Port, a netip.Addr, p
 		vips := copyMap(lb.Vips)
 		vips[vip.Key()] = formatAddrPorts(newCur)
 		ops = append(ops,
-			waitRowOp(nbdb.LoadBalancerTable, lb.UUID, eq("vips", strMap(lb.Vips)), eq("external_ids", strMap(lb.ExternalIDs)),
-				eq("ip_port_mappings", strMap(lb.IPPortMappings))),
-			ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.LoadBalancerTable, Where: byUUID(lb.UUID),
-				Row: ovsdb.Row{"vips": strMap(vips), "external_ids": strMap(ids), "ip_port_mappings": strMap(mappings)}})
+			nbops.Matches(nbdb.LoadBalancerTable, lb.UUID, nbops.Equal("vips", nbops.StrMap(lb.Vips)), nbops.Equal("external_ids", nbops.StrMap(lb.ExternalIDs)),
+				nbops.Equal("ip_port_mappings", nbops.StrMap(lb.IPPortMappings))),
+			nbops.Update(nbdb.LoadBalancerTable, nbops.ByUUID(lb.UUID),
+				ovsdb.Row{"vips": nbops.StrMap(vips), "external_ids": nbops.StrMap(ids), "ip_port_mappings": nbops.StrMap(mappings)}))
 	}
 	if len(ops) == 0 {
 		return nil
@@ -376,7 +375,7 @@ func Sync(ctx context.Context, nb client.Client) error {
 	if err != nil {
 		return err
 	}
-	lbs, err := readLBs(ctx, nb, includes("external_ids", strMap(owner.Selector(owner.KindService))))
+	lbs, err := readLBs(ctx, nb, nbops.Includes(owner.Selector(owner.KindService)))
 	if err != nil {
 		return err
 	}
@@ -393,9 +392,9 @@ func Sync(ctx context.Context, nb client.Client) error {
 		for _, sw := range t.Switches {
 			has := containsStr(sw.LoadBalancer, lb.UUID)
 			if wantSw[sw.UUID] && !has {
-				ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID), mutation("load_balancer", ovsdb.MutateOperationInsert, uuidSet([]string{lb.UUID}))))
+				ops = append(ops, nbops.AddRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "load_balancer", lb.UUID))
 			} else if !wantSw[sw.UUID] && has {
-				ops = append(ops, mutateOp(nbdb.LogicalSwitchTable, byUUID(sw.UUID), mutation("load_balancer", ovsdb.MutateOperationDelete, uuidSet([]string{lb.UUID}))))
+				ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "load_balancer", lb.UUID))
 			}
 		}
 		wantR := map[string]bool{}
@@ -405,9 +404,9 @@ func Sync(ctx context.Context, nb client.Client) error {
 		for _, r := range t.RouterRows {
 			has := containsStr(r.LoadBalancer, lb.UUID)
 			if wantR[r.UUID] && !has {
-				ops = append(ops, mutateOp(nbdb.LogicalRouterTable, byUUID(r.UUID), mutation("load_balancer", ovsdb.MutateOperationInsert, uuidSet([]string{lb.UUID}))))
+				ops = append(ops, nbops.AddRefs(nbdb.LogicalRouterTable, nbops.ByUUID(r.UUID), "load_balancer", lb.UUID))
 			} else if !wantR[r.UUID] && has {
-				ops = append(ops, mutateOp(nbdb.LogicalRouterTable, byUUID(r.UUID), mutation("load_balancer", ovsdb.MutateOperationDelete, uuidSet([]string{lb.UUID}))))
+				ops = append(ops, nbops.DelRefs(nbdb.LogicalRouterTable, nbops.ByUUID(r.UUID), "load_balancer", lb.UUID))
 			}
 		}
 	}
@@ -432,26 +431,26 @@ func containsStr(s []string, v string) bool {
 // DeleteNetworkOps returns operations deleting every service of network
 // (for the network's delete transaction).
 func DeleteNetworkOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.Operation, error) {
-	lbs, err := readLBs(ctx, nb, includes("external_ids", strMap(svcSelector(network))))
+	lbs, err := readLBs(ctx, nb, nbops.Includes(svcSelector(network)))
 	if err != nil {
 		return nil, err
 	}
 	var ops []ovsdb.Operation
 	for _, lb := range lbs {
 		res, err := dbconn.Transact(ctx, nb,
-			selectOp(nbdb.LogicalSwitchTable, []ovsdb.Condition{includes("load_balancer", uuidSet([]string{lb.UUID}))}, "_uuid"),
-			selectOp(nbdb.LogicalRouterTable, []ovsdb.Condition{includes("load_balancer", uuidSet([]string{lb.UUID}))}, "_uuid"))
+			nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"),
+			nbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"))
 		if err != nil {
 			return nil, err
 		}
 		for i, table := range []string{nbdb.LogicalSwitchTable, nbdb.LogicalRouterTable} {
 			for _, r := range res[i].Rows {
 				if u, ok := r["_uuid"].(ovsdb.UUID); ok {
-					ops = append(ops, mutateOp(table, byUUID(u.GoUUID), mutation("load_balancer", ovsdb.MutateOperationDelete, uuidSet([]string{lb.UUID}))))
+					ops = append(ops, nbops.DelRefs(table, nbops.ByUUID(u.GoUUID), "load_balancer", lb.UUID))
 				}
 			}
 		}
-		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LoadBalancerTable, Where: byUUID(lb.UUID)})
+		ops = append(ops, nbops.Delete(nbdb.LoadBalancerTable, nbops.ByUUID(lb.UUID)))
 	}
 	return ops, nil
 }
