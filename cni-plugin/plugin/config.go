@@ -22,6 +22,7 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 )
 
 // SupportedVersions are the CNI spec versions ovlmgr-cni speaks.
@@ -105,8 +106,6 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-
 // cniErr builds a CNI error.
 func cniErr(code uint, msg string, details ...string) *types.Error {
 	return types.NewError(code, msg, strings.Join(details, "; "))
@@ -137,8 +136,8 @@ func ParseConfig(stdin []byte) (*Config, error) {
 	if c.Network == "" {
 		return nil, cniErr(types.ErrInvalidNetworkConfig, `config key "network": empty and no "name" to default to`)
 	}
-	if !nameRE.MatchString(c.Network) {
-		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"network\": %q: want [A-Za-z0-9][A-Za-z0-9_.-]*", c.Network))
+	if err := network.ValidateName(`config key "network":`, c.Network); err != nil {
+		return nil, cniErr(types.ErrInvalidNetworkConfig, err.Error())
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 9000) {
 		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"mtu\": %d: want 576 to 9000", c.MTU))

@@ -9,11 +9,12 @@ import (
 	"strings"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 )
 
 // Limits enforced on a Spec.
 const (
-	MaxNameLen = 63
+	MaxNameLen = names.MaxLen
 	MinPrefix  = 8  // largest IPv4 subnet: /8
 	MaxPrefix  = 30 // smallest IPv4 subnet: /30 (two hosts)
 	MinMTU     = 576
@@ -23,23 +24,10 @@ const (
 	IPv6Bits = 64
 )
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-
-// ValidateName checks a name of a network, router, policy or service: it
-// matches [A-Za-z0-9][A-Za-z0-9_.-]* (the CNI network-name rule) and has at
-// most 63 characters. field names the input in the error (e.g. "name").
-func ValidateName(field, name string) error {
-	if name == "" {
-		return fmt.Errorf("%s is empty: want [A-Za-z0-9][A-Za-z0-9_.-]*, at most %d characters", field, MaxNameLen)
-	}
-	if len(name) > MaxNameLen {
-		return fmt.Errorf("%s %q: %d characters, at most %d allowed", field, name, len(name), MaxNameLen)
-	}
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("%s %q: must match [A-Za-z0-9][A-Za-z0-9_.-]* (letters, digits, then also _ . -)", field, name)
-	}
-	return nil
-}
+// ValidateName checks a network name (names.Validate): it matches
+// [A-Za-z0-9][A-Za-z0-9_.-]* (the CNI network-name rule) and has at most
+// 63 characters. field names the input in the error (e.g. "name").
+func ValidateName(field, name string) error { return names.Validate(field, name) }
 
 var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]*$`)
 

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +27,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
@@ -78,8 +78,6 @@ var (
 	ErrNotOwned = errors.New("not managed by ovlmgr")
 	ErrInUse    = errors.New("in use")
 )
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // ACLPriority maps a user priority to the OVN ACL priority: higher user
 // priority first, and deny before allow at equal user priority.
@@ -135,14 +133,14 @@ type source struct {
 // Validate checks s without the database and normalises From, Proto and
 // Port. Every error names the field, the value and what is allowed.
 func (s *Spec) Validate() ([]source, error) {
-	if len(s.Name) > 63 || !nameRE.MatchString(s.Name) {
-		return nil, fmt.Errorf("policy name %q: must match [A-Za-z0-9][A-Za-z0-9_.-]* and be at most 63 characters", s.Name)
+	if err := names.Validate("policy name", s.Name); err != nil {
+		return nil, err
 	}
 	if s.Network == "" {
 		return nil, fmt.Errorf("--net: the target network is required")
 	}
-	if !nameRE.MatchString(s.Network) {
-		return nil, fmt.Errorf("--net %q: not a valid network name ([A-Za-z0-9][A-Za-z0-9_.-]*)", s.Network)
+	if err := names.Validate("--net", s.Network); err != nil {
+		return nil, err
 	}
 	switch s.Action {
 	case Allow, Deny:
@@ -188,7 +186,7 @@ func (s *Spec) Validate() ([]source, error) {
 			}
 			src.cidr = p
 			f = p.String()
-		case nameRE.MatchString(f):
+		case names.Valid(f):
 			src.network = f
 		default:
 			return nil, fmt.Errorf("--from %q: allowed are a network name, an IPv4 CIDR (198.18.0.0/24) or address, or any", f)

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/netip"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
@@ -37,16 +37,9 @@ var (
 	ErrNotOwned = errors.New("not managed by ovlmgr")
 )
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-
-// ValidateName checks a router name: the CNI network-name rule
-// [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63 bytes.
-func ValidateName(name string) error {
-	if len(name) > 63 || !nameRE.MatchString(name) {
-		return fmt.Errorf("router name %q: must match [A-Za-z0-9][A-Za-z0-9_.-]* and be at most 63 characters", name)
-	}
-	return nil
-}
+// ValidateName checks a router name (names.Validate): the CNI network-name
+// rule [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63 characters.
+func ValidateName(name string) error { return names.Validate("router name", name) }
 
 // Router is a router as read from NB.
 type Router struct {
