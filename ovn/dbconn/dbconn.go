@@ -104,6 +104,8 @@ type Options struct {
 
 // Connect opens a client for dbModel on the comma list endpoints. It returns
 // only once connected; ctx bounds the attempt (DefaultTimeout if it has no deadline).
+// The client serializes its Monitor and MonitorCancel calls (see
+// serialMonitors), so concurrent watches on it (ovn/watch) cannot deadlock.
 func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string, o Options) (client.Client, error) {
 	what := o.What
 	if what == "" {
@@ -126,10 +128,11 @@ func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string,
 	for _, ep := range eps {
 		opts = append(opts, client.WithEndpoint(ep))
 	}
-	c, err := client.NewOVSDBClient(dbModel, opts...)
+	lc, err := client.NewOVSDBClient(dbModel, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s %s: %w", what, endpoints, err)
 	}
+	c := &serialMonitors{Client: lc}
 	ctx, cancel := WithDefaultTimeout(ctx)
 	defer cancel()
 	if err := c.Connect(ctx); err != nil {

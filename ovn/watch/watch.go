@@ -6,12 +6,12 @@ package watch
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/cache"
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 )
 
 // Table names the rows of one table to monitor: the rows of Model's table
@@ -28,6 +28,11 @@ type Table struct {
 // the monitor's initial rows are in and again after every change to them,
 // until check returns true or an error, or ctx ends (then ctx.Err() is
 // returned). The monitor is cancelled before returning.
+//
+// c must come from dbconn.Connect: libovsdb v0.8.0 takes its monitor and
+// RPC locks in opposite orders in Monitor and MonitorCancel, so concurrent
+// watches on one raw libovsdb client can deadlock; Connect's clients
+// serialize those two calls with a lock of their own.
 func Until(ctx context.Context, c client.Client, tables []Table, check func(*cache.TableCache) (bool, error)) error {
 	kick := make(chan struct{}, 1)
 	notify := func() {
@@ -67,20 +72,16 @@ func Until(ctx context.Context, c client.Client, tables []Table, check func(*cac
 			}
 		},
 	})
-	monitorMu.Lock()
 	// Rows an earlier, finished watch left in the cache would make the new
 	// monitor's initial rows "already exist": drop them first.
 	forget(c, tables)
 	cookie, err := c.Monitor(ctx, c.NewMonitor(opts...))
-	monitorMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("watch: monitor: %w", err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCancelTimeout)
 		defer cancel()
-		monitorMu.Lock()
-		defer monitorMu.Unlock()
 		_ = c.MonitorCancel(cctx, cookie)
 		forget(c, tables)
 	}()
@@ -97,17 +98,15 @@ func Until(ctx context.Context, c client.Client, tables []Table, check func(*cac
 	}
 }
 
-// monitorMu serializes Monitor and MonitorCancel: libovsdb v0.8.0 takes its
-// monitor and RPC locks in opposite orders in the two calls, so running
-// them concurrently on one client can deadlock.
-var monitorMu sync.Mutex
-
 // defaultCancelTimeout bounds cancelling the monitor.
 const defaultCancelTimeout = 2 * time.Second
 
 // forget removes from c's cache the rows matching the tables' conditions,
 // so a later watch of the same rows on this client starts clean. Two
 // watches of one row at the same time on one client are not supported.
+// Rows go as delete updates through the cache's own update path (which
+// holds the cache lock that monitor updates take): deleting from a table's
+// RowCache directly would race with other monitors' updates on the client.
 func forget(c client.Client, tables []Table) {
 	for _, t := range tables {
 		if len(t.Cond) == 0 {
@@ -126,7 +125,8 @@ func forget(c client.Client, tables []Table) {
 			continue
 		}
 		for uuid := range rows {
-			_ = rc.Delete(uuid)
+			// One row per update: a row already gone fails alone.
+			_ = c.Cache().Update2(nil, ovsdb.TableUpdates2{ops[0].Table: {uuid: &ovsdb.RowUpdate2{Delete: &ovsdb.Row{}}}})
 		}
 	}
 }

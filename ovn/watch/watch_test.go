@@ -1,0 +1,131 @@
+package watch_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/cache"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/watch"
+)
+
+func connect(t *testing.T, srv *ovsdbtest.Server) client.Client {
+	t.Helper()
+	c, err := dbconn.ConnectNB(context.Background(), srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func addSwitch(t *testing.T, c client.Client, name string) {
+	t.Helper()
+	ops, err := c.Create(&nbdb.LogicalSwitch{Name: name})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if _, err := dbconn.Transact(context.Background(), c, ops...); err != nil {
+		t.Error(err)
+	}
+}
+
+// present watches the switch name on c until it is in the cache.
+func present(ctx context.Context, c client.Client, name string) error {
+	m := &nbdb.LogicalSwitch{Name: name}
+	return watch.Until(ctx, c, []watch.Table{{
+		Model:  m,
+		Cond:   []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}},
+		Fields: []interface{}{&m.Name},
+	}}, func(tc *cache.TableCache) (bool, error) {
+		for _, r := range tc.Table(nbdb.LogicalSwitchTable).Rows() {
+			if r.(*nbdb.LogicalSwitch).Name == name {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+// TestUntilWakesOnEvent: a watch started before the row exists returns
+// once another client creates it, and a watch of an existing row returns
+// at once (again after the first watch was cancelled: the cache starts clean).
+func TestUntilWakesOnEvent(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	c, writer := connect(t, srv), connect(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- present(ctx, c, "late") }()
+	addSwitch(t, writer, "late")
+	if err := <-done; err != nil {
+		t.Fatalf("watch of a row created later: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := present(ctx, c, "late"); err != nil {
+			t.Fatalf("watch %d of an existing row: %v", i, err)
+		}
+	}
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancelShort()
+	if err := present(short, c, "never"); err != context.DeadlineExceeded {
+		t.Fatalf("watch of a row nobody creates = %v; want context.DeadlineExceeded", err)
+	}
+}
+
+// TestConcurrentWatchesOneClient: many goroutines open and cancel monitors
+// on one client at once (Monitor and MonitorCancel interleaved). Every
+// watch must return; with libovsdb's opposite lock orders in the two calls
+// unserialized, this deadlocks and the watches hit the deadline.
+func TestConcurrentWatchesOneClient(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	writer := connect(t, srv)
+	// Closed only once every watch returned: Close would hang on a deadlock.
+	c, err := dbconn.ConnectNB(context.Background(), srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, rounds = 8, 25
+	for w := 0; w < workers; w++ {
+		addSwitch(t, writer, fmt.Sprintf("sw%d", w))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	done := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				if err := present(ctx, c, name); err != nil {
+					errs <- fmt.Errorf("%s round %d: %w", name, i, err)
+					return
+				}
+			}
+		}(fmt.Sprintf("sw%d", w))
+	}
+	go func() { wg.Wait(); close(done) }()
+	// A deadlock ignores ctx: fail instead of hanging the package.
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("watches on one client did not return: Monitor/MonitorCancel deadlock")
+	}
+	c.Close()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
