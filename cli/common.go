@@ -59,8 +59,11 @@ func callContext(c *cli.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Context, d)
 }
 
-// outputFlag is the -o flag shared by list/show commands.
-var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table, json or yaml"}
+// outputFlag is the -o flag of list/show commands (a new one per command:
+// urfave/cli writes into the flags it applies).
+func outputFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "output format: table, json or yaml"}
+}
 
 // printOut writes v as JSON or YAML, or calls table with an aligned tab
 // writer for the table format.

@@ -15,8 +15,11 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 )
 
-// textOutputFlag is -o for commands whose default output is prose.
-var textOutputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text or json"}
+// textOutputFlag is -o for commands whose default output is prose (a new
+// one per command, as outputFlag).
+func textOutputFlag() *cli.StringFlag {
+	return &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text or json"}
+}
 
 // diagnoseCommand is `ovlmgr diagnose`: a checklist of the deployment.
 func diagnoseCommand() *cli.Command {
@@ -37,7 +40,7 @@ Exits 1 when a check fails.
 			&cli.StringFlag{Name: "lab", Usage: "diagnose a local lab by name: its databases and (without --node) all its nodes"},
 			&cli.BoolFlag{Name: "sync", Usage: "bump NB_Global nb_cfg and wait for ovn-northd and every chassis (writes to NB_Global)"},
 			&cli.DurationFlag{Name: "sync-timeout", Value: 5 * time.Second, Usage: "how long --sync waits for ovn-northd and the chassis"},
-			textOutputFlag,
+			textOutputFlag(),
 		},
 		Subcommands: []*cli.Command{diagnoseMTUCommand()},
 		Action: func(c *cli.Context) error {
@@ -110,7 +113,7 @@ or give --lab to pick that lab node.
    ovlmgr diagnose mtu --lab ovl web-1 198.19.2.10`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "lab", Usage: "the local lab FROM's node is in"},
-			textOutputFlag,
+			textOutputFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 2, "FROM TO"); err != nil {

@@ -18,7 +18,7 @@ func dnsCommand() *cli.Command {
 			{
 				Name:   "list",
 				Usage:  "list records of one network (--net) or of all",
-				Flags:  []cli.Flag{&cli.StringFlag{Name: "net", Usage: "only this network"}, outputFlag},
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "net", Usage: "only this network"}, outputFlag()},
 				Action: dnsList,
 			},
 		},

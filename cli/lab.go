@@ -91,7 +91,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 			{
 				Name:  "status",
 				Usage: "show the lab's daemons, chassis and tunnels; exit 1 when unhealthy",
-				Flags: []cli.Flag{nameFlag, dirFlag, outputFlag},
+				Flags: []cli.Flag{nameFlag, dirFlag, outputFlag()},
 				Action: func(c *cli.Context) error {
 					l, err := load(c)
 					if err != nil {

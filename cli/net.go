@@ -49,7 +49,7 @@ Example:
 					&cli.StringFlag{Name: "router", Usage: "attach to this router (subnets must then be unique on the router only)"},
 					&cli.StringFlag{Name: "isolation", Usage: "default-allow (default) or default-deny (nothing gets in until a policy allows it)"},
 					&cli.StringFlag{Name: "domain", Usage: "DNS domain: containers resolve as NAME.NETWORK.DOMAIN (default: ovl)"},
-					outputFlag,
+					outputFlag(),
 				},
 				Action: netCreate,
 			},
@@ -58,7 +58,7 @@ Example:
 				Name:        "list",
 				Usage:       "list networks",
 				Description: "Example:\n   ovlmgr net list\n   ovlmgr net list -o json",
-				Flags:       []cli.Flag{outputFlag},
+				Flags:       []cli.Flag{outputFlag()},
 				Action:      netList,
 			},
 			{
@@ -66,7 +66,7 @@ Example:
 				Usage:       "show one network",
 				ArgsUsage:   "NAME",
 				Description: "Example:\n   ovlmgr net show web\n   ovlmgr net show web -o yaml",
-				Flags:       []cli.Flag{outputFlag},
+				Flags:       []cli.Flag{outputFlag()},
 				Action:      netShow,
 			},
 			{

@@ -85,7 +85,7 @@ plugin) and creates br-int. Start ovn-controller afterwards.
 			{
 				Name:  "list",
 				Usage: "list every chassis in the Southbound db",
-				Flags: []cli.Flag{outputFlag},
+				Flags: []cli.Flag{outputFlag()},
 				Action: func(c *cli.Context) error {
 					if err := needArgs(c, 0, "no arguments"); err != nil {
 						return err

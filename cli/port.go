@@ -40,7 +40,7 @@ Example:
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "net", Usage: "only ports of this network"},
 					&cli.StringFlag{Name: "node", Usage: "only ports on this node (its system-id)"},
-					outputFlag,
+					outputFlag(),
 				},
 				Action: portList,
 			},
@@ -62,7 +62,7 @@ Example:
 					&cli.StringFlag{Name: "name", Usage: "container name/ID (default: from the netns path)"},
 					&cli.StringSliceFlag{Name: "label", Usage: "key=value label on the port (repeatable; service selectors match these)"},
 					&cli.DurationFlag{Name: "ready-timeout", Value: plugin.DefaultReadyTimeout, Usage: "wait this long for the address and ovn-installed"},
-					outputFlag,
+					outputFlag(),
 				},
 				Action: portAttach,
 			},

@@ -32,12 +32,12 @@ Example:
 			{
 				Name: "create", Usage: "create a router", ArgsUsage: "NAME",
 				Description: "NAME: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63 characters.\n\nExample:\n   ovlmgr router create blue --label tenant=blue",
-				Flags:       []cli.Flag{&cli.StringSliceFlag{Name: "label", Usage: "key=value label (repeatable)"}, outputFlag},
+				Flags:       []cli.Flag{&cli.StringSliceFlag{Name: "label", Usage: "key=value label (repeatable)"}, outputFlag()},
 				Action:      routerCreate,
 			},
-			{Name: "list", Usage: "list routers", Flags: []cli.Flag{outputFlag}, Action: routerList,
+			{Name: "list", Usage: "list routers", Flags: []cli.Flag{outputFlag()}, Action: routerList,
 				Description: "Example:\n   ovlmgr router list -o json"},
-			{Name: "show", Usage: "show a router and its networks", ArgsUsage: "NAME", Flags: []cli.Flag{outputFlag}, Action: routerShow,
+			{Name: "show", Usage: "show a router and its networks", ArgsUsage: "NAME", Flags: []cli.Flag{outputFlag()}, Action: routerShow,
 				Description: "Example:\n   ovlmgr router show blue"},
 			{
 				Name: "delete", Usage: "delete a router", ArgsUsage: "NAME",

@@ -37,7 +37,7 @@ security, a missing route, an unbound destination).
 			&cli.BoolFlag{Name: "detail", Usage: "add ovn-trace's raw output"},
 			&cli.BoolFlag{Name: "on-node", Usage: "also trace through the source node's OVS (ofproto/trace; run it on that node, or give --lab)"},
 			&cli.StringFlag{Name: "lab", Usage: "trace in a local lab by name (its databases; --on-node picks the source's lab node)"},
-			textOutputFlag,
+			textOutputFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 2, "FROM TO"); err != nil {

@@ -25,11 +25,11 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 )
 
-// SupportedVersions are the CNI spec versions ovlmgr-cni speaks.
-var SupportedVersions = []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}
+// SupportedVersions returns the CNI spec versions ovlmgr-cni speaks.
+func SupportedVersions() []string { return []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"} }
 
 // VersionInfo is what VERSION answers.
-func VersionInfo() version.PluginInfo { return version.PluginSupports(SupportedVersions...) }
+func VersionInfo() version.PluginInfo { return version.PluginSupports(SupportedVersions()...) }
 
 // Our error codes (the spec reserves 0-99).
 const (
