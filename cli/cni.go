@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -71,37 +73,32 @@ func cniConfig(c *cli.Context) error {
 	if m := c.Int("mtu"); m != 0 && (m < 576 || m > 9000) {
 		return usagef("--mtu %d: want 576 to 9000", m)
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	if _, err := network.Get(ctx, nb, name); err != nil {
-		return fmt.Errorf("cni config %s: %w", name, err)
-	}
-	b, err := conflist(name, c.Int("mtu"))
-	if err != nil {
-		return err
-	}
-	dir := c.String("out")
-	if dir == "" {
-		_, err := c.App.Writer.Write(b)
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cni config %s: %w", name, err)
-	}
-	path := filepath.Join(dir, "10-ovlmgr-"+name+".conflist")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("cni config %s: %w", name, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cni config %s: %w", name, err)
-	}
-	fmt.Fprintln(c.App.Writer, path)
-	return nil
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		if _, err := network.Get(ctx, nb, name); err != nil {
+			return fmt.Errorf("cni config %s: %w", name, err)
+		}
+		b, err := conflist(name, c.Int("mtu"))
+		if err != nil {
+			return err
+		}
+		dir := c.String("out")
+		if dir == "" {
+			_, err := c.App.Writer.Write(b)
+			return err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("cni config %s: %w", name, err)
+		}
+		path := filepath.Join(dir, "10-ovlmgr-"+name+".conflist")
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, b, 0o644); err != nil {
+			return fmt.Errorf("cni config %s: %w", name, err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("cni config %s: %w", name, err)
+		}
+		fmt.Fprintln(c.App.Writer, path)
+		return nil
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 )
@@ -185,4 +186,17 @@ func takesValue(flags []cli.Flag, arg string) bool {
 		}
 	}
 	return false
+}
+
+// onNB connects to the Northbound database (--nb), runs f with a context
+// bounded by --timeout, and closes the connection.
+func onNB(c *cli.Context, f func(ctx context.Context, nb client.Client) error) error {
+	nb, err := netNB(c)
+	if err != nil {
+		return err
+	}
+	defer nb.Close()
+	ctx, cancel := callContext(c)
+	defer cancel()
+	return f(ctx, nb)
 }

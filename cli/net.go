@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -137,19 +138,14 @@ func netCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	n, err := network.Create(ctx, nb, s)
-	if err != nil {
-		return err
-	}
-	return printOut(c, n, func(w io.Writer) {
-		fmt.Fprintf(w, "network %s: subnet %s, gateway %s\n", n.Name, subnets(*n), n.Gateway)
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		n, err := network.Create(ctx, nb, s)
+		if err != nil {
+			return err
+		}
+		return printOut(c, n, func(w io.Writer) {
+			fmt.Fprintf(w, "network %s: subnet %s, gateway %s\n", n.Name, subnets(*n), n.Gateway)
+		})
 	})
 }
 
@@ -157,22 +153,17 @@ func netList(c *cli.Context) error {
 	if err := needArgs(c, 0, "no arguments"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	nets, err := network.List(ctx, nb)
-	if err != nil {
-		return err
-	}
-	return printOut(c, nets, func(w io.Writer) {
-		row(w, "NAME", "SUBNET", "GATEWAY", "PORTS", "FREE", "LABELS")
-		for _, n := range nets {
-			row(w, n.Name, subnets(n), n.Gateway, strconv.Itoa(n.Ports), strconv.Itoa(n.Free), labelString(n.Labels))
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		nets, err := network.List(ctx, nb)
+		if err != nil {
+			return err
 		}
+		return printOut(c, nets, func(w io.Writer) {
+			row(w, "NAME", "SUBNET", "GATEWAY", "PORTS", "FREE", "LABELS")
+			for _, n := range nets {
+				row(w, n.Name, subnets(n), n.Gateway, strconv.Itoa(n.Ports), strconv.Itoa(n.Free), labelString(n.Labels))
+			}
+		})
 	})
 }
 
@@ -180,29 +171,24 @@ func netShow(c *cli.Context) error {
 	if err := needArgs(c, 1, "NAME"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	n, err := network.Get(ctx, nb, c.Args().First())
-	if err != nil {
-		return err
-	}
-	return printOut(c, n, func(w io.Writer) {
-		mtu := "node default"
-		if n.MTU != 0 {
-			mtu = strconv.Itoa(n.MTU)
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		n, err := network.Get(ctx, nb, c.Args().First())
+		if err != nil {
+			return err
 		}
-		for _, kv := range [][2]string{
-			{"NAME", n.Name}, {"UUID", n.UUID}, {"SUBNET", subnets(*n)}, {"GATEWAY", n.Gateway},
-			{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)}, {"ISOLATION", n.Isolation}, {"DOMAIN", n.Domain},
-			{"PORTS", strconv.Itoa(n.Ports)}, {"FREE", strconv.Itoa(n.Free)}, {"LABELS", labelString(n.Labels)},
-		} {
-			row(w, kv[0], kv[1])
-		}
+		return printOut(c, n, func(w io.Writer) {
+			mtu := "node default"
+			if n.MTU != 0 {
+				mtu = strconv.Itoa(n.MTU)
+			}
+			for _, kv := range [][2]string{
+				{"NAME", n.Name}, {"UUID", n.UUID}, {"SUBNET", subnets(*n)}, {"GATEWAY", n.Gateway},
+				{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)}, {"ISOLATION", n.Isolation}, {"DOMAIN", n.Domain},
+				{"PORTS", strconv.Itoa(n.Ports)}, {"FREE", strconv.Itoa(n.Free)}, {"LABELS", labelString(n.Labels)},
+			} {
+				row(w, kv[0], kv[1])
+			}
+		})
 	})
 }
 
@@ -210,19 +196,14 @@ func netDelete(c *cli.Context) error {
 	if err := needArgs(c, 1, "NAME"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	name := c.Args().First()
-	if err := network.Delete(ctx, nb, name, c.Bool("force")); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "network %s deleted\n", name)
-	return nil
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		name := c.Args().First()
+		if err := network.Delete(ctx, nb, name, c.Bool("force")); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "network %s deleted\n", name)
+		return nil
+	})
 }
 
 func subnets(n network.Network) string {

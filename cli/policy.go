@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
@@ -91,18 +93,13 @@ func netUpdate(c *cli.Context) error {
 	if err := policy.ValidateIsolation(mode); err != nil {
 		return usagef("update network %q: --%v", name, err)
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	if err := policy.SetIsolation(ctx, nb, name, mode); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "network %s: isolation %s\n", name, mode)
-	return nil
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		if err := policy.SetIsolation(ctx, nb, name, mode); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "network %s: isolation %s\n", name, mode)
+		return nil
+	})
 }
 
 func policyCreate(c *cli.Context) error {
@@ -122,19 +119,14 @@ func policyCreate(c *cli.Context) error {
 	if _, err := s.Validate(); err != nil {
 		return usagef("create policy %q: %v", s.Name, err)
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	p, err := policy.Create(ctx, nb, s)
-	if err != nil {
-		return err
-	}
-	return printOut(c, p, func(w io.Writer) {
-		fmt.Fprintf(w, "policy %s created on network %s: %s\n", p.Name, p.Network, describe(p))
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		p, err := policy.Create(ctx, nb, s)
+		if err != nil {
+			return err
+		}
+		return printOut(c, p, func(w io.Writer) {
+			fmt.Fprintf(w, "policy %s created on network %s: %s\n", p.Name, p.Network, describe(p))
+		})
 	})
 }
 
@@ -154,52 +146,47 @@ func policyList(c *cli.Context) error {
 	if err := needArgs(c, 0, "no arguments"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	ps, err := policy.List(ctx, nb, c.String("net"))
-	if err != nil {
-		return err
-	}
-	iso, err := policy.Isolations(ctx, nb)
-	if err != nil {
-		return err
-	}
-	// Every network with a port group (or the one asked for), in name order:
-	// its policies in evaluation order, then its isolation as the last line.
-	byNet := map[string][]*policy.Policy{}
-	for _, p := range ps {
-		byNet[p.Network] = append(byNet[p.Network], p)
-	}
-	var nets []string
-	for n := range iso {
-		if _, has := byNet[n]; !has && (c.String("net") == "" || c.String("net") == n) {
-			byNet[n] = nil
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		ps, err := policy.List(ctx, nb, c.String("net"))
+		if err != nil {
+			return err
 		}
-	}
-	for n := range byNet {
-		nets = append(nets, n)
-	}
-	sort.Strings(nets)
-	return printOut(c, ps, func(w io.Writer) {
-		row(w, "NETWORK", "ORDER", "NAME", "ACTION", "FROM", "PROTO", "PORT", "PRIORITY", "LOG")
-		for _, n := range nets {
-			for _, p := range byNet[n] {
-				row(w, p.Network, strconv.Itoa(p.Order), p.Name, p.Action, strings.Join(p.From, ","), dash(p.Proto), dash(p.Port),
-					strconv.Itoa(p.Priority), strconv.FormatBool(p.Log))
+		iso, err := policy.Isolations(ctx, nb)
+		if err != nil {
+			return err
+		}
+		// Every network with a port group (or the one asked for), in name order:
+		// its policies in evaluation order, then its isolation as the last line.
+		byNet := map[string][]*policy.Policy{}
+		for _, p := range ps {
+			byNet[p.Network] = append(byNet[p.Network], p)
+		}
+		var nets []string
+		for n := range iso {
+			if _, has := byNet[n]; !has && (c.String("net") == "" || c.String("net") == n) {
+				byNet[n] = nil
 			}
-			if m := iso[n]; m != "" {
-				action := policy.Allow
-				if m == policy.DefaultDeny {
-					action = policy.Deny
+		}
+		for n := range byNet {
+			nets = append(nets, n)
+		}
+		sort.Strings(nets)
+		return printOut(c, ps, func(w io.Writer) {
+			row(w, "NETWORK", "ORDER", "NAME", "ACTION", "FROM", "PROTO", "PORT", "PRIORITY", "LOG")
+			for _, n := range nets {
+				for _, p := range byNet[n] {
+					row(w, p.Network, strconv.Itoa(p.Order), p.Name, p.Action, strings.Join(p.From, ","), dash(p.Proto), dash(p.Port),
+						strconv.Itoa(p.Priority), strconv.FormatBool(p.Log))
 				}
-				row(w, n, strconv.Itoa(len(byNet[n])+1), "("+m+")", action, "any", "-", "-", "-", "-")
+				if m := iso[n]; m != "" {
+					action := policy.Allow
+					if m == policy.DefaultDeny {
+						action = policy.Deny
+					}
+					row(w, n, strconv.Itoa(len(byNet[n])+1), "("+m+")", action, "any", "-", "-", "-", "-")
+				}
 			}
-		}
+		})
 	})
 }
 
@@ -207,25 +194,20 @@ func policyShow(c *cli.Context) error {
 	if err := needArgs(c, 1, "NAME"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	p, err := policy.Get(ctx, nb, c.Args().First())
-	if err != nil {
-		return err
-	}
-	return printOut(c, p, func(w io.Writer) {
-		for _, kv := range [][2]string{
-			{"NAME", p.Name}, {"NETWORK", p.Network}, {"ACTION", p.Action}, {"FROM", strings.Join(p.From, ",")},
-			{"PROTO", dash(p.Proto)}, {"PORT", dash(p.Port)}, {"PRIORITY", strconv.Itoa(p.Priority)}, {"ORDER", strconv.Itoa(p.Order)},
-			{"LOG", strconv.FormatBool(p.Log)}, {"ACL PRIORITY", strconv.Itoa(p.ACLPriority)}, {"MATCH", p.Match},
-		} {
-			row(w, kv[0], kv[1])
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		p, err := policy.Get(ctx, nb, c.Args().First())
+		if err != nil {
+			return err
 		}
+		return printOut(c, p, func(w io.Writer) {
+			for _, kv := range [][2]string{
+				{"NAME", p.Name}, {"NETWORK", p.Network}, {"ACTION", p.Action}, {"FROM", strings.Join(p.From, ",")},
+				{"PROTO", dash(p.Proto)}, {"PORT", dash(p.Port)}, {"PRIORITY", strconv.Itoa(p.Priority)}, {"ORDER", strconv.Itoa(p.Order)},
+				{"LOG", strconv.FormatBool(p.Log)}, {"ACL PRIORITY", strconv.Itoa(p.ACLPriority)}, {"MATCH", p.Match},
+			} {
+				row(w, kv[0], kv[1])
+			}
+		})
 	})
 }
 
@@ -233,17 +215,12 @@ func policyDelete(c *cli.Context) error {
 	if err := needArgs(c, 1, "NAME"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	name := c.Args().First()
-	if err := policy.Delete(ctx, nb, name); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "policy %s deleted\n", name)
-	return nil
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		name := c.Args().First()
+		if err := policy.Delete(ctx, nb, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "policy %s deleted\n", name)
+		return nil
+	})
 }

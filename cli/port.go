@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
@@ -88,39 +89,34 @@ func portList(c *cli.Context) error {
 	if err := needArgs(c, 0, "no arguments"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	ps, err := ovnport.List(ctx, nb, ovnport.Filter{Network: c.String("net"), Node: c.String("node")})
-	if err != nil {
-		return err
-	}
-	local := localInstalled(c)
-	out := make([]listedPort, 0, len(ps))
-	for _, p := range ps {
-		lp := listedPort{Port: p}
-		if inst, ok := local[p.Name]; ok {
-			lp.Installed = &inst
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		ps, err := ovnport.List(ctx, nb, ovnport.Filter{Network: c.String("net"), Node: c.String("node")})
+		if err != nil {
+			return err
 		}
-		out = append(out, lp)
-	}
-	return printOut(c, out, func(w io.Writer) {
-		row(w, "NAME", "NETWORK", "NODE", "CONTAINER", "IFNAME", "IP", "MAC", "UP", "INSTALLED")
-		for _, p := range out {
-			ip := "-"
-			if p.IP.IsValid() {
-				ip = p.IP.String()
+		local := localInstalled(c)
+		out := make([]listedPort, 0, len(ps))
+		for _, p := range ps {
+			lp := listedPort{Port: p}
+			if inst, ok := local[p.Name]; ok {
+				lp.Installed = &inst
 			}
-			inst := "-"
-			if p.Installed != nil {
-				inst = fmt.Sprint(*p.Installed)
-			}
-			row(w, p.Name, p.Network, dash(p.Node), dash(shortID(p.Container)), p.IfName, ip, dash(p.MAC), fmt.Sprint(p.Up), inst)
+			out = append(out, lp)
 		}
+		return printOut(c, out, func(w io.Writer) {
+			row(w, "NAME", "NETWORK", "NODE", "CONTAINER", "IFNAME", "IP", "MAC", "UP", "INSTALLED")
+			for _, p := range out {
+				ip := "-"
+				if p.IP.IsValid() {
+					ip = p.IP.String()
+				}
+				inst := "-"
+				if p.Installed != nil {
+					inst = fmt.Sprint(*p.Installed)
+				}
+				row(w, p.Name, p.Network, dash(p.Node), dash(shortID(p.Container)), p.IfName, ip, dash(p.MAC), fmt.Sprint(p.Up), inst)
+			}
+		})
 	})
 }
 

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -71,44 +73,34 @@ func routerCreate(c *cli.Context) error {
 	if err != nil {
 		return usagef("create router %q: %v", name, err)
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	r, err := router.Create(ctx, nb, name, labels)
-	if err != nil {
-		return err
-	}
-	return printOut(c, r, func(w io.Writer) { fmt.Fprintf(w, "router %s created\n", r.Name) })
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		r, err := router.Create(ctx, nb, name, labels)
+		if err != nil {
+			return err
+		}
+		return printOut(c, r, func(w io.Writer) { fmt.Fprintf(w, "router %s created\n", r.Name) })
+	})
 }
 
 func routerList(c *cli.Context) error {
 	if err := needArgs(c, 0, "no arguments"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	rs, err := router.List(ctx, nb)
-	if err != nil {
-		return err
-	}
-	return printOut(c, rs, func(w io.Writer) {
-		row(w, "NAME", "NETWORKS", "LABELS")
-		for _, r := range rs {
-			var nets []string
-			for _, a := range r.Networks {
-				nets = append(nets, a.Network)
-			}
-			row(w, r.Name, dash(strings.Join(nets, ",")), labelString(r.Labels))
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		rs, err := router.List(ctx, nb)
+		if err != nil {
+			return err
 		}
+		return printOut(c, rs, func(w io.Writer) {
+			row(w, "NAME", "NETWORKS", "LABELS")
+			for _, r := range rs {
+				var nets []string
+				for _, a := range r.Networks {
+					nets = append(nets, a.Network)
+				}
+				row(w, r.Name, dash(strings.Join(nets, ",")), labelString(r.Labels))
+			}
+		})
 	})
 }
 
@@ -116,29 +108,24 @@ func routerShow(c *cli.Context) error {
 	if err := needArgs(c, 1, "NAME"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	r, err := router.Get(ctx, nb, c.Args().First())
-	if err != nil {
-		return err
-	}
-	return printOut(c, r, func(w io.Writer) {
-		row(w, "NAME", r.Name)
-		row(w, "UUID", r.UUID)
-		row(w, "LABELS", labelString(r.Labels))
-		row(w, "NETWORKS", fmt.Sprint(len(r.Networks)))
-		if len(r.Networks) > 0 {
-			row(w, "")
-			row(w, "NETWORK", "GATEWAY", "ROUTER PORT", "MAC")
-			for _, a := range r.Networks {
-				row(w, a.Network, a.Gateway, a.RouterPort, a.MAC)
-			}
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		r, err := router.Get(ctx, nb, c.Args().First())
+		if err != nil {
+			return err
 		}
+		return printOut(c, r, func(w io.Writer) {
+			row(w, "NAME", r.Name)
+			row(w, "UUID", r.UUID)
+			row(w, "LABELS", labelString(r.Labels))
+			row(w, "NETWORKS", fmt.Sprint(len(r.Networks)))
+			if len(r.Networks) > 0 {
+				row(w, "")
+				row(w, "NETWORK", "GATEWAY", "ROUTER PORT", "MAC")
+				for _, a := range r.Networks {
+					row(w, a.Network, a.Gateway, a.RouterPort, a.MAC)
+				}
+			}
+		})
 	})
 }
 
@@ -146,55 +133,40 @@ func routerDelete(c *cli.Context) error {
 	if err := needArgs(c, 1, "NAME"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	name := c.Args().First()
-	if err := network.DeleteRouter(ctx, nb, name, c.Bool("force")); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "router %s deleted\n", name)
-	return nil
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		name := c.Args().First()
+		if err := network.DeleteRouter(ctx, nb, name, c.Bool("force")); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "router %s deleted\n", name)
+		return nil
+	})
 }
 
 func routerAttach(c *cli.Context) error {
 	if err := needArgs(c, 2, "ROUTER NET"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	r, n := c.Args().Get(0), c.Args().Get(1)
-	if err := network.Attach(ctx, nb, n, r); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "network %s attached to router %s\n", n, r)
-	return nil
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		r, n := c.Args().Get(0), c.Args().Get(1)
+		if err := network.Attach(ctx, nb, n, r); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "network %s attached to router %s\n", n, r)
+		return nil
+	})
 }
 
 func routerDetach(c *cli.Context) error {
 	if err := needArgs(c, 2, "ROUTER NET"); err != nil {
 		return err
 	}
-	nb, err := netNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	r, n := c.Args().Get(0), c.Args().Get(1)
-	if err := network.Detach(ctx, nb, n, r); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "network %s detached from router %s\n", n, r)
-	return nil
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		r, n := c.Args().Get(0), c.Args().Get(1)
+		if err := network.Detach(ctx, nb, n, r); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "network %s detached from router %s\n", n, r)
+		return nil
+	})
 }
