@@ -12,6 +12,8 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 )
 
 const defaultTimeout = 10 * time.Second
@@ -186,6 +188,22 @@ func takesValue(flags []cli.Flag, arg string) bool {
 		}
 	}
 	return false
+}
+
+// netNB connects to the Northbound database given by --nb (or its default),
+// within --timeout.
+func netNB(c *cli.Context) (client.Client, error) {
+	ctx, cancel := callContext(c)
+	defer cancel()
+	return dbconn.ConnectNB(ctx, dbconn.ResolveNB(c.String("nb")))
+}
+
+// dash is s, or "-" when s is empty (a table cell).
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // onNB connects to the Northbound database (--nb), runs f with a context

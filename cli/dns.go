@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"io"
 	"sort"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
@@ -40,44 +42,39 @@ func dnsList(c *cli.Context) error {
 	if err := needArgs(c, 0, "no arguments"); err != nil {
 		return err
 	}
-	nb, err := svcNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	nets := []string{c.String("net")}
-	if nets[0] == "" {
-		t, err := dns.ReadTopology(ctx, nb)
-		if err != nil {
-			return err
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		nets := []string{c.String("net")}
+		if nets[0] == "" {
+			t, err := dns.ReadTopology(ctx, nb)
+			if err != nil {
+				return err
+			}
+			nets = nets[:0]
+			for n := range t.Switches {
+				nets = append(nets, n)
+			}
+			sort.Strings(nets)
 		}
-		nets = nets[:0]
-		for n := range t.Switches {
-			nets = append(nets, n)
+		out := []dnsRecord{}
+		for _, n := range nets {
+			recs, err := dns.Records(ctx, nb, n)
+			if err != nil {
+				return err
+			}
+			keys := make([]string, 0, len(recs))
+			for k := range recs {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				out = append(out, dnsRecord{Network: n, Name: k, Value: recs[k]})
+			}
 		}
-		sort.Strings(nets)
-	}
-	out := []dnsRecord{}
-	for _, n := range nets {
-		recs, err := dns.Records(ctx, nb, n)
-		if err != nil {
-			return err
-		}
-		keys := make([]string, 0, len(recs))
-		for k := range recs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			out = append(out, dnsRecord{Network: n, Name: k, Value: recs[k]})
-		}
-	}
-	return printOut(c, out, func(w io.Writer) {
-		row(w, "NETWORK", "NAME", "VALUE")
-		for _, r := range out {
-			row(w, r.Network, r.Name, r.Value)
-		}
+		return printOut(c, out, func(w io.Writer) {
+			row(w, "NETWORK", "NAME", "VALUE")
+			for _, r := range out {
+				row(w, r.Network, r.Name, r.Value)
+			}
+		})
 	})
 }

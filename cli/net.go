@@ -11,7 +11,6 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 )
 
@@ -85,12 +84,6 @@ Example:
 			},
 		},
 	}
-}
-
-func netNB(c *cli.Context) (client.Client, error) {
-	ctx, cancel := callContext(c)
-	defer cancel()
-	return dbconn.ConnectNB(ctx, dbconn.ResolveNB(c.String("nb")))
 }
 
 // netSpec builds the Spec from flags; bad input is a usage error.
@@ -223,11 +216,4 @@ func labelString(l map[string]string) string {
 	}
 	sort.Strings(kv)
 	return strings.Join(kv, ",")
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

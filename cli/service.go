@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +11,6 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
 
@@ -144,12 +144,6 @@ func needFlags(c *cli.Context, names ...string) error {
 	return nil
 }
 
-func svcNB(c *cli.Context) (client.Client, error) {
-	ctx, cancel := callContext(c)
-	defer cancel()
-	return dbconn.ConnectNB(ctx, dbconn.ResolveNB(c.String("nb")))
-}
-
 func serviceCreate(c *cli.Context) error {
 	c, err := withTrailingFlags(c)
 	if err != nil {
@@ -167,18 +161,13 @@ func serviceCreate(c *cli.Context) error {
 	}
 	spec := service.Spec{Name: c.Args().First(), Network: c.String("net"), VIP: c.String("vip"),
 		Backends: c.StringSlice("backend"), Selector: sel, TargetPort: c.Int("target-port"), HealthCheck: c.String("health-check")}
-	nb, err := svcNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	s, err := service.Create(ctx, nb, spec)
-	if err != nil {
-		return err
-	}
-	return printService(c, s)
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		s, err := service.Create(ctx, nb, spec)
+		if err != nil {
+			return err
+		}
+		return printService(c, s)
+	})
 }
 
 func serviceList(c *cli.Context) error {
@@ -189,22 +178,17 @@ func serviceList(c *cli.Context) error {
 	if err := needArgs(c, 0, "no arguments"); err != nil {
 		return err
 	}
-	nb, err := svcNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	list, err := service.List(ctx, nb, c.String("net"))
-	if err != nil {
-		return err
-	}
-	return printOut(c, list, func(w io.Writer) {
-		row(w, "NAME", "NETWORK", "VIP", "DNS", "BACKENDS", "SELECTOR")
-		for _, s := range list {
-			row(w, s.Name, s.Network, s.VIP, s.FQDN, svcDash(strings.Join(s.Backends, ",")), svcDash(svcSelector(s.Selector)))
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		list, err := service.List(ctx, nb, c.String("net"))
+		if err != nil {
+			return err
 		}
+		return printOut(c, list, func(w io.Writer) {
+			row(w, "NAME", "NETWORK", "VIP", "DNS", "BACKENDS", "SELECTOR")
+			for _, s := range list {
+				row(w, s.Name, s.Network, s.VIP, s.FQDN, dash(strings.Join(s.Backends, ",")), dash(svcSelector(s.Selector)))
+			}
+		})
 	})
 }
 
@@ -219,18 +203,13 @@ func serviceShow(c *cli.Context) error {
 	if err := needFlags(c, "net"); err != nil {
 		return err
 	}
-	nb, err := svcNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	s, err := service.Get(ctx, nb, c.String("net"), c.Args().First())
-	if err != nil {
-		return err
-	}
-	return printService(c, s)
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		s, err := service.Get(ctx, nb, c.String("net"), c.Args().First())
+		if err != nil {
+			return err
+		}
+		return printService(c, s)
+	})
 }
 
 func serviceDelete(c *cli.Context) error {
@@ -244,18 +223,13 @@ func serviceDelete(c *cli.Context) error {
 	if err := needFlags(c, "net"); err != nil {
 		return err
 	}
-	nb, err := svcNB(c)
-	if err != nil {
-		return err
-	}
-	defer nb.Close()
-	ctx, cancel := callContext(c)
-	defer cancel()
-	if err := service.Delete(ctx, nb, c.String("net"), c.Args().First()); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.App.Writer, "deleted service %q in network %q\n", c.Args().First(), c.String("net"))
-	return nil
+	return onNB(c, func(ctx context.Context, nb client.Client) error {
+		if err := service.Delete(ctx, nb, c.String("net"), c.Args().First()); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.App.Writer, "deleted service %q in network %q\n", c.Args().First(), c.String("net"))
+		return nil
+	})
 }
 
 func printService(c *cli.Context, s *service.Service) error {
@@ -264,17 +238,17 @@ func printService(c *cli.Context, s *service.Service) error {
 		row(w, "network:", s.Network)
 		row(w, "vip:", s.VIP)
 		row(w, "dns:", s.FQDN)
-		row(w, "backends:", svcDash(strings.Join(s.Backends, " ")))
-		row(w, "static:", svcDash(strings.Join(s.Static, " ")))
-		row(w, "selector:", svcDash(svcSelector(s.Selector)))
+		row(w, "backends:", dash(strings.Join(s.Backends, " ")))
+		row(w, "static:", dash(strings.Join(s.Static, " ")))
+		row(w, "selector:", dash(svcSelector(s.Selector)))
 		if s.TargetPort != 0 {
 			row(w, "target port:", fmt.Sprint(s.TargetPort))
 		}
 		if s.HealthCheck != nil {
 			row(w, "health check:", fmt.Sprintf("every %ds, timeout %ds, probes from %s", s.HealthCheck.Interval, s.HealthCheck.Timeout, s.HCSource))
 		}
-		row(w, "switches:", svcDash(strings.Join(s.Switches, " ")))
-		row(w, "routers:", svcDash(strings.Join(s.Routers, " ")))
+		row(w, "switches:", dash(strings.Join(s.Switches, " ")))
+		row(w, "routers:", dash(strings.Join(s.Routers, " ")))
 	})
 }
 
@@ -285,11 +259,4 @@ func svcSelector(sel map[string]string) string {
 	}
 	sort.Strings(ks)
 	return strings.Join(ks, ",")
-}
-
-func svcDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
