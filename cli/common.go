@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 )
 
@@ -217,4 +218,52 @@ func onNB(c *cli.Context, f func(ctx context.Context, nb client.Client) error) e
 	ctx, cancel := callContext(c)
 	defer cancel()
 	return f(ctx, nb)
+}
+
+// textOutput is the -o value of a textOutputFlag command: text or json.
+func textOutput(c *cli.Context) (string, error) {
+	format := c.String("output")
+	if format != "text" && format != "json" {
+		return "", usagef("--output %q: allowed are text, json", format)
+	}
+	return format, nil
+}
+
+// clusterDBs are the NB and SB connections of a command that reads both:
+// those of --nb and --sb, or those of the lab named by --lab.
+type clusterDBs struct {
+	lab    *lab.Lab // nil without --lab
+	nb, sb client.Client
+	sbEP   string
+}
+
+// connectClusterDBs connects to NB and SB (the --lab lab's when given);
+// Close the result.
+func connectClusterDBs(ctx context.Context, c *cli.Context) (*clusterDBs, error) {
+	d := &clusterDBs{}
+	nbEP, sbEP := dbconn.ResolveNB(c.String("nb")), dbconn.ResolveSB(c.String("sb"))
+	if name := c.String("lab"); name != "" {
+		l, err := lab.Load(name)
+		if err != nil {
+			return nil, err
+		}
+		d.lab = l
+		nbEP, sbEP = l.NB, l.SB
+	}
+	d.sbEP = sbEP
+	var err error
+	if d.nb, err = dbconn.ConnectNB(ctx, nbEP); err != nil {
+		return nil, err
+	}
+	if d.sb, err = dbconn.ConnectSB(ctx, sbEP); err != nil {
+		d.nb.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes both connections.
+func (d *clusterDBs) Close() {
+	d.sb.Close()
+	d.nb.Close()
 }

@@ -47,9 +47,9 @@ Exits 1 when a check fails.
 			if err := needArgs(c, 0, "no arguments"); err != nil {
 				return err
 			}
-			format := c.String("output")
-			if format != "text" && format != "json" {
-				return usagef("--output %q: allowed are text, json", format)
+			format, err := textOutput(c)
+			if err != nil {
+				return err
 			}
 			ctx, cancel := callContext(c)
 			defer cancel()
@@ -119,32 +119,19 @@ or give --lab to pick that lab node.
 			if err := needArgs(c, 2, "FROM TO"); err != nil {
 				return err
 			}
-			format := c.String("output")
-			if format != "text" && format != "json" {
-				return usagef("--output %q: allowed are text, json", format)
+			format, err := textOutput(c)
+			if err != nil {
+				return err
 			}
 			ctx, cancel := callContext(c)
 			defer cancel()
-			nbEP, sbEP := dbconn.ResolveNB(c.String("nb")), dbconn.ResolveSB(c.String("sb"))
 			var t nodediag.Target
-			var l *lab.Lab
-			if name := c.String("lab"); name != "" {
-				var err error
-				if l, err = lab.Load(name); err != nil {
-					return err
-				}
-				nbEP, sbEP = l.NB, l.SB
-			}
-			nb, err := dbconn.ConnectNB(ctx, nbEP)
+			dbs, err := connectClusterDBs(ctx, c)
 			if err != nil {
 				return err
 			}
-			defer nb.Close()
-			sb, err := dbconn.ConnectSB(ctx, sbEP)
-			if err != nil {
-				return err
-			}
-			defer sb.Close()
+			defer dbs.Close()
+			l, nb, sb := dbs.lab, dbs.nb, dbs.sb
 			from, to := c.Args().Get(0), c.Args().Get(1)
 			if l != nil {
 				f, _, err := trace.Resolve(ctx, nb, sb, from, to)

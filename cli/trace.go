@@ -9,8 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ovlmgr/ovlmgr/lab"
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 )
 
@@ -43,9 +41,9 @@ security, a missing route, an unbound destination).
 			if err := needArgs(c, 2, "FROM TO"); err != nil {
 				return err
 			}
-			format := c.String("output")
-			if format != "text" && format != "json" {
-				return usagef("--output %q: allowed are text, json", format)
+			format, err := textOutput(c)
+			if err != nil {
+				return err
 			}
 			req := trace.Request{From: c.Args().Get(0), To: c.Args().Get(1), Proto: c.String("proto"), Port: c.Int("port"), SrcMAC: c.String("src-mac")}
 			if s := c.String("src-ip"); s != "" {
@@ -60,25 +58,12 @@ security, a missing route, an unbound destination).
 			}
 			ctx, cancel := callContext(c)
 			defer cancel()
-			nbEP, sbEP := dbconn.ResolveNB(c.String("nb")), dbconn.ResolveSB(c.String("sb"))
-			var l *lab.Lab
-			if name := c.String("lab"); name != "" {
-				var err error
-				if l, err = lab.Load(name); err != nil {
-					return err
-				}
-				nbEP, sbEP = l.NB, l.SB
-			}
-			nb, err := dbconn.ConnectNB(ctx, nbEP)
+			dbs, err := connectClusterDBs(ctx, c)
 			if err != nil {
 				return err
 			}
-			defer nb.Close()
-			sb, err := dbconn.ConnectSB(ctx, sbEP)
-			if err != nil {
-				return err
-			}
-			defer sb.Close()
+			defer dbs.Close()
+			l, nb, sb, sbEP := dbs.lab, dbs.nb, dbs.sb, dbs.sbEP
 			res, err := trace.Trace(ctx, nb, sb, sbEP, req)
 			if err != nil {
 				return err
