@@ -35,11 +35,8 @@ type dnsRecord struct {
 }
 
 func dnsList(c *cli.Context) error {
-	c, err := withTrailingFlags(c)
+	c, err := trailingArgs(c, 0, "no arguments")
 	if err != nil {
-		return err
-	}
-	if err := needArgs(c, 0, "no arguments"); err != nil {
 		return err
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {

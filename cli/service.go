@@ -66,6 +66,22 @@ Example:
 	}
 }
 
+// trailingArgs is withTrailingFlags, then needArgs(n, usage) and
+// needFlags(flags...) on the result.
+func trailingArgs(c *cli.Context, n int, usage string, flags ...string) (*cli.Context, error) {
+	c, err := withTrailingFlags(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := needArgs(c, n, usage); err != nil {
+		return nil, err
+	}
+	if err := needFlags(c, flags...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // withTrailingFlags returns a context in which flags given after the
 // positional arguments ("service create api --net web") count too: urfave/cli
 // v2 stops parsing flags at the first positional argument.
@@ -145,14 +161,8 @@ func needFlags(c *cli.Context, names ...string) error {
 }
 
 func serviceCreate(c *cli.Context) error {
-	c, err := withTrailingFlags(c)
+	c, err := trailingArgs(c, 1, "NAME", "net", "vip")
 	if err != nil {
-		return err
-	}
-	if err := needArgs(c, 1, "NAME"); err != nil {
-		return err
-	}
-	if err := needFlags(c, "net", "vip"); err != nil {
 		return err
 	}
 	sel, err := service.ParseSelector(c.StringSlice("selector"))
@@ -171,11 +181,8 @@ func serviceCreate(c *cli.Context) error {
 }
 
 func serviceList(c *cli.Context) error {
-	c, err := withTrailingFlags(c)
+	c, err := trailingArgs(c, 0, "no arguments")
 	if err != nil {
-		return err
-	}
-	if err := needArgs(c, 0, "no arguments"); err != nil {
 		return err
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
@@ -193,14 +200,8 @@ func serviceList(c *cli.Context) error {
 }
 
 func serviceShow(c *cli.Context) error {
-	c, err := withTrailingFlags(c)
+	c, err := trailingArgs(c, 1, "NAME", "net")
 	if err != nil {
-		return err
-	}
-	if err := needArgs(c, 1, "NAME"); err != nil {
-		return err
-	}
-	if err := needFlags(c, "net"); err != nil {
 		return err
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
@@ -213,14 +214,8 @@ func serviceShow(c *cli.Context) error {
 }
 
 func serviceDelete(c *cli.Context) error {
-	c, err := withTrailingFlags(c)
+	c, err := trailingArgs(c, 1, "NAME", "net")
 	if err != nil {
-		return err
-	}
-	if err := needArgs(c, 1, "NAME"); err != nil {
-		return err
-	}
-	if err := needFlags(c, "net"); err != nil {
 		return err
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
