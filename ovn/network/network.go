@@ -21,6 +21,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
@@ -277,16 +278,24 @@ func byName(ctx context.Context, nb client.Client, name string) ([]*nbdb.Logical
 }
 
 // portSelector matches our container ports, on network name if not "".
+// ownedSwitch is the network switch among rows (Logical_Switch rows of one
+// name), or nil when none is ours.
+func ownedSwitch(rows []*nbdb.LogicalSwitch) *nbdb.LogicalSwitch {
+	var ls *nbdb.LogicalSwitch
+	for _, r := range rows {
+		if owner.Owned(r.ExternalIDs, owner.KindNetwork) {
+			ls = r
+		}
+	}
+	return ls
+}
+
 func portSelector(name string) ovsdb.Condition {
 	sel := owner.Selector(owner.KindPort)
 	if name != "" {
 		sel[owner.KeyNetwork] = name
 	}
-	gm := map[interface{}]interface{}{}
-	for k, v := range sel {
-		gm[k] = v
-	}
-	return ovsdb.Condition{Column: "external_ids", Function: ovsdb.ConditionIncludes, Value: ovsdb.OvsMap{GoMap: gm}}
+	return nbops.Includes(sel)
 }
 
 // Get reads network name without a cache: one round trip selecting the
@@ -309,12 +318,7 @@ func Get(ctx context.Context, nb client.Client, name string) (*Network, error) {
 	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &rows); err != nil {
 		return nil, fmt.Errorf("get network %q: %w", name, err)
 	}
-	var ls *nbdb.LogicalSwitch
-	for _, r := range rows {
-		if owner.Owned(r.ExternalIDs, owner.KindNetwork) {
-			ls = r
-		}
-	}
+	ls := ownedSwitch(rows)
 	if ls == nil {
 		if len(rows) > 0 {
 			return nil, fmt.Errorf("network %q: %w (a Logical_Switch of that name exists but ovlmgr does not manage it)", name, ErrNotFound)
@@ -401,12 +405,7 @@ func Delete(ctx context.Context, nb client.Client, name string, force bool) erro
 	if err != nil {
 		return fmt.Errorf("delete network %q: %w", name, err)
 	}
-	var ls *nbdb.LogicalSwitch
-	for _, r := range rows {
-		if owner.Owned(r.ExternalIDs, owner.KindNetwork) {
-			ls = r
-		}
-	}
+	ls := ownedSwitch(rows)
 	if ls == nil {
 		if len(rows) > 0 {
 			return fmt.Errorf("delete network %q: %w: the Logical_Switch %q is not managed by ovlmgr; refusing to touch it", name, ErrNotFound, name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 )
 
@@ -88,10 +89,7 @@ func overlapGuards(s Scope, p netip.Prefix) []ovsdb.Operation {
 			Rows: []ovsdb.Row{{"_uuid": u}},
 		})
 	}
-	ops = append(ops, noneWhere(nbdb.LogicalSwitchTable, ovsdb.Condition{
-		Column: "external_ids", Function: ovsdb.ConditionIncludes,
-		Value: ovsdb.OvsMap{GoMap: map[interface{}]interface{}{coverKeyPrefix + itoa(p.Bits()): s.token(p)}},
-	}))
+	ops = append(ops, noneWhere(nbdb.LogicalSwitchTable, nbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})))
 	return ops
 }
 
@@ -123,8 +121,7 @@ func findOverlap(ctx context.Context, nb client.Client, s Scope, p netip.Prefix)
 			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: u}}})
 	}
 	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchTable,
-		Where: []ovsdb.Condition{{Column: "external_ids", Function: ovsdb.ConditionIncludes,
-			Value: ovsdb.OvsMap{GoMap: map[interface{}]interface{}{coverKeyPrefix + itoa(p.Bits()): s.token(p)}}}}})
+		Where: []ovsdb.Condition{nbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})}})
 	res, err := dbconn.Transact(ctx, nb, ops...)
 	if err != nil {
 		return nil, fmt.Errorf("find overlapping network: %w", err)

@@ -385,29 +385,12 @@ func Sync(ctx context.Context, nb client.Client) error {
 		if _, ok := t.Switches[network]; !ok {
 			continue
 		}
-		wantSw := map[string]bool{}
-		for _, u := range attachSwitches(t, network) {
-			wantSw[u] = true
-		}
+		wantSw, wantR := attachSwitches(t, network), attachRouters(t, network)
 		for _, sw := range t.Switches {
-			has := containsStr(sw.LoadBalancer, lb.UUID)
-			if wantSw[sw.UUID] && !has {
-				ops = append(ops, nbops.AddRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "load_balancer", lb.UUID))
-			} else if !wantSw[sw.UUID] && has {
-				ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "load_balancer", lb.UUID))
-			}
-		}
-		wantR := map[string]bool{}
-		for _, u := range attachRouters(t, network) {
-			wantR[u] = true
+			ops = append(ops, attachOps(nbdb.LogicalSwitchTable, sw.UUID, sw.LoadBalancer, wantSw, lb.UUID)...)
 		}
 		for _, r := range t.RouterRows {
-			has := containsStr(r.LoadBalancer, lb.UUID)
-			if wantR[r.UUID] && !has {
-				ops = append(ops, nbops.AddRefs(nbdb.LogicalRouterTable, nbops.ByUUID(r.UUID), "load_balancer", lb.UUID))
-			} else if !wantR[r.UUID] && has {
-				ops = append(ops, nbops.DelRefs(nbdb.LogicalRouterTable, nbops.ByUUID(r.UUID), "load_balancer", lb.UUID))
-			}
+			ops = append(ops, attachOps(nbdb.LogicalRouterTable, r.UUID, r.LoadBalancer, wantR, lb.UUID)...)
 		}
 	}
 	if len(ops) == 0 {
@@ -415,6 +398,20 @@ func Sync(ctx context.Context, nb client.Client) error {
 	}
 	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
 		return fmt.Errorf("sync service attachments: %w", err)
+	}
+	return nil
+}
+
+// attachOps returns the operation adding lb to, or removing it from, the
+// load_balancer column (now has) of row uuid of table so that the row holds
+// lb exactly when uuid is in want; none when it already does.
+func attachOps(table, uuid string, has, want []string, lb string) []ovsdb.Operation {
+	wanted, held := containsStr(want, uuid), containsStr(has, lb)
+	switch {
+	case wanted && !held:
+		return []ovsdb.Operation{nbops.AddRefs(table, nbops.ByUUID(uuid), "load_balancer", lb)}
+	case !wanted && held:
+		return []ovsdb.Operation{nbops.DelRefs(table, nbops.ByUUID(uuid), "load_balancer", lb)}
 	}
 	return nil
 }
