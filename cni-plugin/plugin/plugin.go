@@ -352,6 +352,11 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 		}
 	})
 	log.Debugf("veth after %s", time.Since(start).Round(time.Millisecond))
+	installed, err := ovsport.WatchInstalled(ctx, nd.ovs, nm.host)
+	if err != nil {
+		return nil, asCNIError(err)
+	}
+	defer installed.Close()
 	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: req.ContainerID,
 		MAC: p.MAC, Container: req.ContainerID, IfName: req.IfName, Network: ni.name})
 	if err != nil {
@@ -365,7 +370,7 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 		}
 	})
 	log.Debugf("plugged after %s", time.Since(start).Round(time.Millisecond))
-	if err := ovsport.WaitInstalled(rctx, nd.ovs, nm.host, ifaceUUID); err != nil {
+	if err := installed.Wait(rctx, ifaceUUID); err != nil {
 		var nr *ovsport.NotReadyError
 		if errors.As(err, &nr) && nr.Attached {
 			nr.Reason = diagnose(nd, p.Name)

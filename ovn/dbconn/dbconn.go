@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/go-logr/logr"
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/mapper"
@@ -120,7 +121,14 @@ func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string,
 		l := logr.Discard()
 		logger = &l
 	}
-	opts := []client.Option{client.WithLogger(logger)}
+	// Reconnect: libovsdb drops the connection to rebuild its cache when an
+	// update does not fit it (a modify that reaches the client between a
+	// later monitor's reply and that reply's rows entering the cache); the
+	// reconnect re-sends every monitor, so watches (ovn/watch) see the
+	// current rows again instead of hanging on a dead client.
+	retry := backoff.NewExponentialBackOff()
+	retry.InitialInterval, retry.MaxInterval, retry.MaxElapsedTime = 10*time.Millisecond, time.Second, 0
+	opts := []client.Option{client.WithLogger(logger), client.WithReconnect(DefaultTimeout, retry)}
 	if len(eps) > 1 {
 		// Several endpoints mean a clustered database: talk to its leader only.
 		opts = append(opts, client.WithLeaderOnly(true))

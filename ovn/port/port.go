@@ -197,6 +197,16 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	}
 	what := fmt.Sprintf("create port %s (container %s, ifname %s) in network %q", name, short(s.Container), s.IfName, s.Network)
 
+	var w *watch.Watch
+	if !s.IP.IsValid() {
+		// Watch the port's row before it exists: ovn-northd's write of
+		// dynamic_addresses then reaches the watch as a plain update.
+		var err error
+		if w, err = watch.Start(ctx, nb, dynamicTables(name)); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		defer w.Close()
+	}
 	var err error
 	for attempt := 0; ; attempt++ {
 		err = insert(ctx, nb, s, lsp)
@@ -218,7 +228,8 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		p.UUID = got.UUID
 		return p, nil
 	}
-	uuid, ip, ip6, err := waitDynamic(ctx, nb, name, s)
+	uuid, ip, ip6, err := waitDynamic(ctx, w, name, s)
+	w.Close()
 	if err != nil {
 		undo(ctx, nb, name)
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -386,19 +397,26 @@ func excluded(list string, ip netip.Addr) bool {
 	return false
 }
 
-// waitDynamic watches the port's row until ovn-northd fills
-// dynamic_addresses: "MAC IP" is success, "MAC" alone means the subnet is full.
-func waitDynamic(ctx context.Context, nb client.Client, name string, s Spec) (string, netip.Addr, netip.Addr, error) {
-	start := time.Now()
+// dynamicTables is what waitDynamic watches: the port's name and
+// dynamic_addresses.
+func dynamicTables(name string) []watch.Table {
 	m := &nbdb.LogicalSwitchPort{Name: name}
-	var uuid string
-	var ip, ip6 netip.Addr
-	var full bool
-	err := watch.Until(ctx, nb, []watch.Table{{
+	return []watch.Table{{
 		Model:  m,
 		Cond:   []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}},
 		Fields: []interface{}{&m.Name, &m.DynamicAddresses},
-	}}, func(tc *cache.TableCache) (bool, error) {
+	}}
+}
+
+// waitDynamic waits on w (started with dynamicTables before the port was
+// created) until ovn-northd fills dynamic_addresses: "MAC IP" is success,
+// "MAC" alone means the subnet is full.
+func waitDynamic(ctx context.Context, w *watch.Watch, name string, s Spec) (string, netip.Addr, netip.Addr, error) {
+	start := time.Now()
+	var uuid string
+	var ip, ip6 netip.Addr
+	var full bool
+	err := w.Wait(ctx, func(tc *cache.TableCache) (bool, error) {
 		for u, r := range tc.Table(nbdb.LogicalSwitchPortTable).Rows() {
 			l := r.(*nbdb.LogicalSwitchPort)
 			if l.Name != name {

@@ -24,29 +24,32 @@ type Table struct {
 	Fields []interface{}
 }
 
-// Until monitors tables on c and calls check with the client's cache once
-// the monitor's initial rows are in and again after every change to them,
-// until check returns true or an error, or ctx ends (then ctx.Err() is
-// returned). The monitor is cancelled before returning.
+// Watch is a running conditional monitor (see Start).
+type Watch struct {
+	c      client.Client
+	tables []Table
+	cookie client.MonitorCookie
+	kick   chan struct{}
+	closed bool
+}
+
+// Start monitors tables on c and returns once the monitor's initial rows
+// are in c's cache. Start a watch before the transaction that creates the
+// rows it waits for: their changes then all arrive after the monitor's reply
+// (see Wait). Close the watch when done.
 //
 // c must come from dbconn.Connect: libovsdb v0.8.0 takes its monitor and
 // RPC locks in opposite orders in Monitor and MonitorCancel, so concurrent
 // watches on one raw libovsdb client can deadlock; Connect's clients
 // serialize those two calls with a lock of their own.
-func Until(ctx context.Context, c client.Client, tables []Table, check func(*cache.TableCache) (bool, error)) error {
-	kick := make(chan struct{}, 1)
-	notify := func() {
-		select {
-		case kick <- struct{}{}:
-		default:
-		}
-	}
+func Start(ctx context.Context, c client.Client, tables []Table) (*Watch, error) {
+	w := &Watch{c: c, tables: tables, kick: make(chan struct{}, 1)}
 	names := map[string]bool{}
 	var opts []client.MonitorOption
 	for _, t := range tables {
 		info, err := c.Create(t.Model)
 		if err != nil || len(info) != 1 {
-			return fmt.Errorf("watch: model %T: %v", t.Model, err)
+			return nil, fmt.Errorf("watch: model %T: %v", t.Model, err)
 		}
 		names[info[0].Table] = true
 		if len(t.Cond) > 0 {
@@ -55,47 +58,80 @@ func Until(ctx context.Context, c client.Client, tables []Table, check func(*cac
 			opts = append(opts, client.WithTable(t.Model, t.Fields...))
 		}
 	}
+	notify := func(table string) {
+		if !names[table] {
+			return
+		}
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
+	}
 	c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
-		AddFunc: func(table string, _ model.Model) {
-			if names[table] {
-				notify()
-			}
-		},
-		UpdateFunc: func(table string, _, _ model.Model) {
-			if names[table] {
-				notify()
-			}
-		},
-		DeleteFunc: func(table string, _ model.Model) {
-			if names[table] {
-				notify()
-			}
-		},
+		AddFunc:    func(table string, _ model.Model) { notify(table) },
+		UpdateFunc: func(table string, _, _ model.Model) { notify(table) },
+		DeleteFunc: func(table string, _ model.Model) { notify(table) },
 	})
 	// Rows an earlier, finished watch left in the cache would make the new
 	// monitor's initial rows "already exist": drop them first.
 	forget(c, tables)
-	cookie, err := c.Monitor(ctx, c.NewMonitor(opts...))
+	mon := c.NewMonitor(opts...)
+	// monitor_cond, not monitor_cond_since: an update can reach the client
+	// between the monitor's reply and the reply's rows entering the cache
+	// (a row that existed and changed just then), and then does not fit the
+	// cache. libovsdb v0.8.0 drops such an update3 without a word (a watch
+	// would wait forever for a change it missed); for an update2 it
+	// reconnects and re-reads every monitored row (dbconn.Connect enables
+	// reconnecting), so the change is seen, late.
+	mon.Method = ovsdb.ConditionalMonitorRPC
+	cookie, err := c.Monitor(ctx, mon)
 	if err != nil {
-		return fmt.Errorf("watch: monitor: %w", err)
+		return nil, fmt.Errorf("watch: monitor: %w", err)
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultCancelTimeout)
-		defer cancel()
-		_ = c.MonitorCancel(cctx, cookie)
-		forget(c, tables)
-	}()
+	w.cookie = cookie
+	return w, nil
+}
+
+// Wait calls check with the client's cache now and again after every
+// change to the watched rows, until check returns true or an error, or ctx
+// ends (then ctx.Err() is returned).
+func (w *Watch) Wait(ctx context.Context, check func(*cache.TableCache) (bool, error)) error {
 	for {
-		ok, err := check(c.Cache())
+		ok, err := check(w.c.Cache())
 		if err != nil || ok {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-kick:
+		case <-w.kick:
 		}
 	}
+}
+
+// Close cancels the monitor and drops its rows from the client's cache.
+// It may be called more than once.
+func (w *Watch) Close() {
+	if w == nil || w.closed {
+		return
+	}
+	w.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), defaultCancelTimeout)
+	defer cancel()
+	_ = w.c.MonitorCancel(ctx, w.cookie)
+	forget(w.c, w.tables)
+}
+
+// Until starts a watch of tables on c, waits for check (see Wait) and
+// closes the watch. For rows a transaction is about to create or change,
+// use Start before that transaction, then Wait.
+func Until(ctx context.Context, c client.Client, tables []Table, check func(*cache.TableCache) (bool, error)) error {
+	w, err := Start(ctx, c, tables)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	return w.Wait(ctx, check)
 }
 
 // defaultCancelTimeout bounds cancelling the monitor.

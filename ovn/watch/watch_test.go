@@ -129,3 +129,49 @@ func TestConcurrentWatchesOneClient(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestUntilSeesChangeRightAfterMonitor: a row is created, then changed by
+// another client once, at about the moment a watch of it starts (as
+// ovn-northd fills a new port's dynamic_addresses). The change may reach
+// the client between the monitor's reply and that reply's rows entering the
+// cache; the watch must still see it, every time.
+func TestUntilSeesChangeRightAfterMonitor(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	c, creator, changer := connect(t, srv), connect(t, srv), connect(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i := 0; i < 400; i++ {
+		name := fmt.Sprintf("row%d", i)
+		addSwitch(t, creator, name)
+		changed := make(chan error, 1)
+		go func() {
+			sw := &nbdb.LogicalSwitch{Name: name, OtherConfig: map[string]string{"done": "yes"}}
+			ops, err := changer.WhereAll(sw, model.Condition{Field: &sw.Name, Function: ovsdb.ConditionEqual, Value: name}).Update(sw, &sw.OtherConfig)
+			if err == nil {
+				_, err = dbconn.Transact(ctx, changer, ops...)
+			}
+			changed <- err
+		}()
+		m := &nbdb.LogicalSwitch{Name: name}
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		err := watch.Until(wctx, c, []watch.Table{{
+			Model:  m,
+			Cond:   []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}},
+			Fields: []interface{}{&m.Name, &m.OtherConfig},
+		}}, func(tc *cache.TableCache) (bool, error) {
+			for _, r := range tc.Table(nbdb.LogicalSwitchTable).Rows() {
+				if sw := r.(*nbdb.LogicalSwitch); sw.Name == name && sw.OtherConfig["done"] == "yes" {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		wcancel()
+		if cerr := <-changed; cerr != nil {
+			t.Fatalf("change %s: %v", name, cerr)
+		}
+		if err != nil {
+			t.Fatalf("watch %d: the change of %s was never seen: %v", i, name, err)
+		}
+	}
+}

@@ -275,19 +275,50 @@ func (e *NotReadyError) Error() string {
 	return fmt.Sprintf("interface %s not ready after %s: %s", e.Name, e.Waited.Round(time.Millisecond), e.Reason)
 }
 
+// InstallWatch watches one Interface row for ovn-installed (see WatchInstalled).
+type InstallWatch struct {
+	w    *watch.Watch
+	name string
+}
+
+// WatchInstalled starts a conditional monitor of the Interface named name.
+// Start it before Plug creates the row, then Wait: ovn-controller's write
+// of ovn-installed then reaches the watch as a plain update. Close it when done.
+func WatchInstalled(ctx context.Context, ovs client.Client, name string) (*InstallWatch, error) {
+	m := &vswitchd.Interface{Name: name}
+	w, err := watch.Start(ctx, ovs, []watch.Table{{
+		Model:  m,
+		Cond:   []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}},
+		Fields: []interface{}{&m.Name, &m.ExternalIDs, &m.Ofport, &m.Error},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("watch interface %s: %w", name, err)
+	}
+	return &InstallWatch{w: w, name: name}, nil
+}
+
+// Close stops the watch; it may be called more than once.
+func (iw *InstallWatch) Close() { iw.w.Close() }
+
 // WaitInstalled waits, as an event on a conditional monitor of that one
 // Interface row, until the interface with UUID uuid (the row Plug created)
 // carries external_ids:ovn-installed="true". When ctx ends first it returns
 // a *NotReadyError saying whether ovs-vswitchd attached the interface.
 func WaitInstalled(ctx context.Context, ovs client.Client, name, uuid string) error {
+	iw, err := WatchInstalled(ctx, ovs, name)
+	if err != nil {
+		return err
+	}
+	defer iw.Close()
+	return iw.Wait(ctx, uuid)
+}
+
+// Wait is WaitInstalled on a watch started before the interface was plugged.
+func (iw *InstallWatch) Wait(ctx context.Context, uuid string) error {
 	start := time.Now()
-	m := &vswitchd.Interface{Name: name}
+	name := iw.name
 	var last *vswitchd.Interface
-	err := watch.Until(ctx, ovs, []watch.Table{{
-		Model:  m,
-		Cond:   []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}},
-		Fields: []interface{}{&m.Name, &m.ExternalIDs, &m.Ofport, &m.Error},
-	}}, func(tc *cache.TableCache) (bool, error) {
+	err := iw.w.Wait(ctx, func(tc *cache.TableCache) (bool, error) {
 		r := tc.Table(vswitchd.InterfaceTable).Row(uuid)
 		if r == nil {
 			if last != nil {
