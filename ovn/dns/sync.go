@@ -291,30 +291,40 @@ func sameSet(want map[string]bool, have []string) bool {
 	return true
 }
 
-// DeleteOps returns operations removing the network's DNS row, its
+// DeleteOps returns operations removing the network's DNS rows, their
 // references from every switch and its nameserver placeholder port (call in
 // the network's delete transaction).
 func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.Operation, error) {
-	t, err := ReadTopology(ctx, nb)
+	// Only the rows of this network: its nameserver port (by name, an index)
+	// and its DNS rows; switches lose references to them through mutations
+	// whose conditions ovsdb-server evaluates (nothing else is read).
+	res, err := dbconn.Transact(ctx, nb,
+		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(ResponderName(network))}, "_uuid", "external_ids"),
+		nbops.Select(nbdb.DNSTable, []ovsdb.Condition{nbops.Includes(dnsIDs(network))}, "_uuid"))
 	if err != nil {
+		return nil, fmt.Errorf("read DNS rows of network %q: %w", network, err)
+	}
+	var resp []*nbdb.LogicalSwitchPort
+	var rows []*nbdb.DNS
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[0].Rows, &resp); err != nil {
+		return nil, err
+	}
+	if err := dbconn.DecodeRows(nb, nbdb.DNSTable, res[1].Rows, &rows); err != nil {
 		return nil, err
 	}
 	var ops []ovsdb.Operation
-	if p, ok := t.Responders[network]; ok {
-		if sw, ok := t.Switches[network]; ok {
-			ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "ports", p.UUID))
+	sw := []ovsdb.Condition{nbops.NameIs(network), nbops.Includes(owner.Selector(owner.KindNetwork))}
+	for _, p := range resp {
+		if owner.Owned(p.ExternalIDs, owner.KindDNS) && p.ExternalIDs[owner.KeyNetwork] == network {
+			ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, sw, "ports", p.UUID))
 		}
 	}
-	u, ok := t.DNS[network]
-	if !ok {
-		return ops, nil
+	for _, d := range rows {
+		ops = append(ops,
+			nbops.DelRefs(nbdb.LogicalSwitchTable, []ovsdb.Condition{{Column: "dns_records", Function: ovsdb.ConditionIncludes,
+				Value: nbops.UUIDSet(d.UUID)}}, "dns_records", d.UUID),
+			nbops.Delete(nbdb.DNSTable, nbops.ByUUID(d.UUID)))
 	}
-	for _, sw := range t.Switches {
-		if contains(sw.DNSRecords, u) {
-			ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "dns_records", u))
-		}
-	}
-	ops = append(ops, nbops.Delete(nbdb.DNSTable, nbops.ByUUID(u)))
 	return ops, nil
 }
 
