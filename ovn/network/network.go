@@ -201,43 +201,60 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 	}
-	overlap := overlapGuards(scope, p.subnet)
 	ins, err := nb.Create(ls)
 	if err != nil {
 		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 	}
-	ops := append(append([]ovsdb.Operation{guard}, overlap...), ins...)
-	extra, err := createExtras(ctx, nb, s, p)
-	if err != nil {
-		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
-	}
-	_, err = dbconn.Transact(ctx, nb, append(ops, extra...)...)
-	if err == nil {
-		if s.Router != "" {
-			// DNS rows and services follow the router's networks.
-			if err := service.Sync(ctx, nb); err != nil {
-				return nil, fmt.Errorf("create network %q: %w", s.Name, err)
-			}
+	stale := false
+	for attempt := 0; ; attempt++ {
+		overlap := overlapGuards(scope, p.subnet, stale)
+		marks, err := markOps(ctx, nb, scope, p.subnet)
+		if err != nil {
+			return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 		}
-		n := fromRow(ls, 0)
-		return &n, nil
-	}
-	if dbconn.FailedWait(err, 0) {
-		return existing(ctx, nb, s, ls)
-	}
-	for i := range overlap {
-		if !dbconn.FailedWait(err, 1+i) {
+		extra, err := createExtras(ctx, nb, s, p)
+		if err != nil {
+			return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+		}
+		// [name guard, overlap guards (the last: networks inside), switch, markers, extras]
+		ops := append(append([]ovsdb.Operation{guard}, overlap...), ins...)
+		marksAt := len(ops)
+		ops = append(append(ops, marks...), extra...)
+		_, err = dbconn.Transact(ctx, nb, ops...)
+		switch {
+		case err == nil:
+			if s.Router != "" {
+				// DNS rows and services follow the router's networks.
+				if err := service.Sync(ctx, nb); err != nil {
+					return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+				}
+			}
+			n := fromRow(ls, 0)
+			return &n, nil
+		case dbconn.FailedWait(err, 0):
+			return existing(ctx, nb, s, ls)
+		case failedIn(err, marksAt, len(marks)) && attempt < maxRetries:
+			// A concurrent create or delete changed a marker: read again.
 			continue
+		case !failedIn(err, 1, len(overlap)):
+			return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 		}
 		other, ferr := findOverlap(ctx, nb, scope, p.subnet)
-		if ferr != nil || other == nil {
+		switch {
+		case ferr == nil && other != nil:
+			return nil, fmt.Errorf("create network %q: --subnet %q overlaps network %q (%s); subnets must not overlap in the %s",
+				s.Name, s.Subnet, other.Name, other.OtherConfig[ConfigSubnet], scope)
+		case ferr == nil && failedIn(err, len(overlap), 1) && !stale:
+			// The marker for networks inside the subnet outlived them.
+			stale = true
+		case attempt >= maxRetries || ferr != nil:
 			return nil, fmt.Errorf("create network %q: --subnet %q overlaps another ovlmgr network (it changed while checking: retry)", s.Name, s.Subnet)
 		}
-		return nil, fmt.Errorf("create network %q: --subnet %q overlaps network %q (%s); subnets must not overlap in the %s",
-			s.Name, s.Subnet, other.Name, other.OtherConfig[ConfigSubnet], scope)
 	}
-	return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 }
+
+// maxRetries bounds the retries of a transaction that lost a race on subnet markers.
+const maxRetries = 10
 
 // existing handles a create whose name is taken.
 func existing(ctx context.Context, nb client.Client, s Spec, want *nbdb.LogicalSwitch) (*Network, error) {
@@ -486,11 +503,25 @@ func Delete(ctx context.Context, nb client.Client, name string, force bool) erro
 	}
 	ops = append(ops, extra...)
 	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LogicalSwitchTable, Where: uuidCond})
-	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
-		if dbconn.FailedWait(err, 0) {
+	sub, serr := netip.ParsePrefix(ls.OtherConfig[ConfigSubnet])
+	for attempt := 0; ; attempt++ {
+		// Subnet markers no other network of the scope needs go too.
+		var unmarks []ovsdb.Operation
+		if serr == nil {
+			if unmarks, err = unmarkOps(ctx, nb, Scope{Router: ls.ExternalIDs[owner.KeyRouter]}, sub, ls.UUID); err != nil {
+				return fmt.Errorf("delete network %q: %w", name, err)
+			}
+		}
+		_, err := dbconn.Transact(ctx, nb, append(ops, unmarks...)...)
+		switch {
+		case err == nil:
+			return nil
+		case dbconn.FailedWait(err, 0):
 			return fmt.Errorf("delete network %q: its ports changed (or it was deleted) while deleting: retry", name)
+		case failedIn(err, len(ops), len(unmarks)) && attempt < maxRetries:
+			// A network was created inside one of the subnet's supernets.
+			continue
 		}
 		return fmt.Errorf("delete network %q: %w", name, err)
 	}
-	return nil
 }

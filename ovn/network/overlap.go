@@ -71,26 +71,22 @@ func coverIDs(s Scope, p netip.Prefix) map[string]string {
 //   - a network equal to or containing p has one of p's supernets (/MinPrefix
 //     to /len(p)) as subnet: one wait per supernet on the derived _uuid
 //     (an index lookup);
-//   - a network inside p carries the external_id ovlmgr.io/in.<len(p)> = p:
-//     one wait on that key (one scan of Logical_Switch inside ovsdb-server,
-//     no rows sent back).
+//   - a network inside p keeps scope s's marker for p alive (see markers.go):
+//     the last wait, on the marker's _uuid. When a marker outlived its
+//     networks (stale), stale is true: the last wait is then a scan of the
+//     overlap index ("ovlmgr.io/in.<len(p)>" = p) and the marker is deleted.
 //
 // Put them in the create transaction: concurrent creates of overlapping
 // subnets then have at most one winner.
-func overlapGuards(s Scope, p netip.Prefix) []ovsdb.Operation {
+func overlapGuards(s Scope, p netip.Prefix, stale bool) []ovsdb.Operation {
 	var ops []ovsdb.Operation
-	timeout := 0
 	for l := MinPrefix; l <= p.Bits(); l++ {
-		u := ovsdb.UUID{GoUUID: switchUUID(s, netip.PrefixFrom(p.Addr(), l).Masked())}
-		ops = append(ops, ovsdb.Operation{
-			Op: ovsdb.OperationWait, Table: nbdb.LogicalSwitchTable, Timeout: &timeout,
-			Where:   []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: u}},
-			Columns: []string{"_uuid"}, Until: string(ovsdb.WaitConditionNotEqual),
-			Rows: []ovsdb.Row{{"_uuid": u}},
-		})
+		ops = append(ops, uuidWait(nbdb.LogicalSwitchTable, switchUUID(s, netip.PrefixFrom(p.Addr(), l).Masked()), ovsdb.WaitConditionNotEqual))
 	}
-	ops = append(ops, noneWhere(nbdb.LogicalSwitchTable, nbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})))
-	return ops
+	if !stale {
+		return append(ops, uuidWait(nbdb.DHCPOptionsTable, markerUUID(s, p), ovsdb.WaitConditionNotEqual))
+	}
+	return append(ops, noneInside(s, p, ""), nbops.Delete(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, p))))
 }
 
 // noneWhere returns a wait operation that fails unless no row of table

@@ -47,7 +47,8 @@ func ours(ctx context.Context, nb client.Client, name string) (*nbdb.LogicalSwit
 }
 
 // rescopeOps returns the operations that move ls into scope to: overlap
-// guards of the new scope, a guard that ls did not change since read, the
+// guards of the new scope, its subnet markers in the new scope and the
+// removal of those the old scope no longer needs, a guard that ls did not change since read, the
 // delete of ls and the insert of its copy under the new scope's UUID with
 // the overlap index and router key rewritten.
 func rescopeOps(ctx context.Context, nb client.Client, ls *nbdb.LogicalSwitch, to Scope) ([]ovsdb.Operation, error) {
@@ -78,7 +79,18 @@ func rescopeOps(ctx context.Context, nb client.Client, ls *nbdb.LogicalSwitch, t
 	if err != nil {
 		return nil, err
 	}
-	ops := overlapGuards(to, sub)
+	// Moves are rare: the networks-inside check scans (and removes a stale
+	// marker) rather than trusting the new scope's marker.
+	ops := overlapGuards(to, sub, true)
+	marks, err := markOps(ctx, nb, to, sub)
+	if err != nil {
+		return nil, err
+	}
+	unmarks, err := unmarkOps(ctx, nb, Scope{Router: ls.ExternalIDs[owner.KeyRouter]}, sub, ls.UUID)
+	if err != nil {
+		return nil, err
+	}
+	ops = append(append(ops, marks...), unmarks...)
 	ops = append(ops,
 		nbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "ports", nbops.UUIDSet(ls.Ports...)),
 		nbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "external_ids", nbops.StrMap(ls.ExternalIDs)),
@@ -197,8 +209,33 @@ func Detach(ctx context.Context, nb client.Client, name, routerName string) erro
 // network on it (each back to the global overlap scope), all in one
 // transaction.
 func DeleteRouter(ctx context.Context, nb client.Client, name string, force bool) error {
+	// The networks move in one transaction, planned from one read: a subnet
+	// marker they share in the global scope is inserted once, and the
+	// router's scope loses all of its markers at once.
+	inserted := map[string]bool{}
+	first := true
 	return router.Delete(ctx, nb, name, force, func(network string) ([]ovsdb.Operation, error) {
-		return DetachOps(ctx, nb, network)
+		ops, err := DetachOps(ctx, nb, network)
+		if err != nil {
+			return nil, err
+		}
+		var out []ovsdb.Operation
+		if first {
+			first = false
+			sel := owner.Selector(KindSubnetMarker)
+			sel[owner.KeyRouter] = name
+			out = append(out, nbops.Delete(nbdb.DHCPOptionsTable, []ovsdb.Condition{nbops.Includes(sel)}))
+		}
+		for _, op := range ops {
+			if op.Op == ovsdb.OperationInsert && op.Table == nbdb.DHCPOptionsTable {
+				if inserted[op.UUID] {
+					continue
+				}
+				inserted[op.UUID] = true
+			}
+			out = append(out, op)
+		}
+		return out, nil
 	})
 }
 

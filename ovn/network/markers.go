@@ -1,0 +1,143 @@
+package network
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// Subnet markers answer "is some network of this scope inside subnet P?" with
+// a lookup on _uuid, the one column ovsdb-server looks up without scanning
+// the table (a condition on external_ids, even on an indexed column, visits
+// every row). A marker is a DHCP_Options row with a UUID derived from the
+// scope and P (see markerUUID), cidr P and our external_ids: it exists while
+// at least one network of the scope has a subnet strictly inside P. Every
+// network keeps the markers of its supernets (/MinPrefix up to its own
+// length) alive: creating or moving one into a scope inserts the missing
+// ones in the same transaction; deleting or moving one out removes those no
+// other network of the scope still needs, guarded by a scan of that scope's
+// overlap index (deletes are rare; creates stay O(1) in the network count).
+// ovn-northd reads DHCP_Options only through a port's dhcpv4_options or
+// dhcpv6_options, which markers never are.
+
+// KindSubnetMarker is the owner kind of subnet marker rows.
+const KindSubnetMarker = "subnet-marker"
+
+// markerUUID is the _uuid of scope s's marker for subnet p.
+func markerUUID(s Scope, p netip.Prefix) string {
+	h := sha1.Sum([]byte("ovlmgr.io/inside\x00" + s.Router + "\x00" + p.String()))
+	h[6] = h[6]&0x0f | 0x50
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// supernets returns p's supernets from /MinPrefix up to (not including) its
+// own length.
+func supernets(p netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for l := MinPrefix; l < p.Bits(); l++ {
+		out = append(out, netip.PrefixFrom(p.Addr(), l).Masked())
+	}
+	return out
+}
+
+// uuidWait is a wait on the row of table with UUID u: until "==" fails the
+// transaction unless the row exists, until "!=" unless it does not.
+func uuidWait(table, u string, until ovsdb.WaitCondition) ovsdb.Operation {
+	timeout := 0
+	id := ovsdb.UUID{GoUUID: u}
+	return ovsdb.Operation{Op: ovsdb.OperationWait, Table: table, Timeout: &timeout,
+		Where:   []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: id}},
+		Columns: []string{"_uuid"}, Until: string(until), Rows: []ovsdb.Row{{"_uuid": id}}}
+}
+
+// noneInside returns a wait that fails while a network of scope s other
+// than the switch except (a UUID, or "") has a subnet strictly inside p: a
+// scan of Logical_Switch, for the rare paths (stale markers, deletes, moves).
+func noneInside(s Scope, p netip.Prefix, except string) ovsdb.Operation {
+	conds := []ovsdb.Condition{nbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})}
+	if except != "" {
+		conds = append(conds, ovsdb.Condition{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: except}})
+	}
+	return noneWhere(nbdb.LogicalSwitchTable, conds...)
+}
+
+// markOps returns the operations that make scope s's markers for every
+// supernet of p exist: an insert for each missing one, a wait for each
+// present one (a concurrent delete that removes it fails the transaction,
+// which is then retried; so does a concurrent insert of the same marker).
+func markOps(ctx context.Context, nb client.Client, s Scope, p netip.Prefix) ([]ovsdb.Operation, error) {
+	sups := supernets(p)
+	if len(sups) == 0 {
+		return nil, nil
+	}
+	var sel []ovsdb.Operation
+	for _, q := range sups {
+		sel = append(sel, nbops.Select(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, q)), "_uuid"))
+	}
+	res, err := dbconn.Transact(ctx, nb, sel...)
+	if err != nil {
+		return nil, fmt.Errorf("read subnet markers: %w", err)
+	}
+	var ops []ovsdb.Operation
+	for i, q := range sups {
+		u := markerUUID(s, q)
+		if len(res[i].Rows) > 0 {
+			ops = append(ops, uuidWait(nbdb.DHCPOptionsTable, u, ovsdb.WaitConditionEqual))
+			continue
+		}
+		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.DHCPOptionsTable, UUID: u,
+			Row: ovsdb.Row{"cidr": q.String(), "external_ids": nbops.StrMap(
+				owner.IDs(KindSubnetMarker, s.token(q), map[string]string{owner.KeyRouter: s.Router}))}})
+	}
+	return ops, nil
+}
+
+// unmarkOps returns the operations that remove scope s's markers for the
+// supernets of p that no network of s other than the switch self still
+// needs, each guarded by a scan (a network created inside meanwhile fails
+// the transaction, which is then retried).
+func unmarkOps(ctx context.Context, nb client.Client, s Scope, p netip.Prefix, self string) ([]ovsdb.Operation, error) {
+	sups := supernets(p)
+	if len(sups) == 0 {
+		return nil, nil
+	}
+	var sel []ovsdb.Operation
+	for _, q := range sups {
+		sel = append(sel, nbops.Select(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, q)), "_uuid"))
+		in := noneInside(s, q, self)
+		sel = append(sel, nbops.Select(nbdb.LogicalSwitchTable, in.Where[1:], "_uuid"))
+	}
+	res, err := dbconn.Transact(ctx, nb, sel...)
+	if err != nil {
+		return nil, fmt.Errorf("read subnet markers: %w", err)
+	}
+	var ops []ovsdb.Operation
+	for i, q := range sups {
+		if len(res[2*i].Rows) == 0 || len(res[2*i+1].Rows) > 0 {
+			continue
+		}
+		ops = append(ops, noneInside(s, q, self), nbops.Delete(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, q))))
+	}
+	return ops, nil
+}
+
+// failedIn reports whether err is a transaction error on an operation with
+// index in [from, from+n).
+func failedIn(err error, from, n int) bool {
+	var te *dbconn.TxError
+	if !errors.As(err, &te) || te.Op == nil {
+		return false
+	}
+	return te.Op.Index >= from && te.Op.Index < from+n
+}
