@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -34,12 +33,7 @@ import (
 const KindSubnetMarker = "subnet-marker"
 
 // markerUUID is the _uuid of scope s's marker for subnet p.
-func markerUUID(s Scope, p netip.Prefix) string {
-	h := sha1.Sum([]byte("ovlmgr.io/inside\x00" + s.Router + "\x00" + p.String()))
-	h[6] = h[6]&0x0f | 0x50
-	h[8] = h[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
-}
+func markerUUID(s Scope, p netip.Prefix) string { return derivedUUID("ovlmgr.io/inside", s, p) }
 
 // supernets returns p's supernets from /MinPrefix up to (not including) its
 // own length.

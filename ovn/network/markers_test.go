@@ -35,6 +35,14 @@ func markers(t *testing.T, c client.Client) []string {
 	return out
 }
 
+// mustCreate creates network name with subnet sub in the global scope.
+func mustCreate(t *testing.T, c client.Client, name, sub string) {
+	t.Helper()
+	if _, err := network.Create(context.Background(), c, network.Spec{Name: name, Subnet: sub}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func has(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -52,12 +60,7 @@ func TestSubnetMarkers(t *testing.T) {
 	srv := ovsdbtest.StartNB(t)
 	c := connect(t, srv)
 	ctx := context.Background()
-	create := func(name, sub string) {
-		t.Helper()
-		if _, err := network.Create(ctx, c, network.Spec{Name: name, Subnet: sub}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	create := func(name, sub string) { mustCreate(t, c, name, sub) }
 	create("a", "198.18.4.0/24")
 	m := markers(t, c)
 	if len(m) != 24-8 || !has(m, ":198.0.0.0/8") || !has(m, ":198.18.4.0/23") || has(m, ":198.18.4.0/24") {
@@ -130,12 +133,7 @@ func TestStaleMarker(t *testing.T) {
 	srv := ovsdbtest.StartNB(t)
 	c := connect(t, srv)
 	ctx := context.Background()
-	create := func(name, sub string) {
-		t.Helper()
-		if _, err := network.Create(ctx, c, network.Spec{Name: name, Subnet: sub}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	create := func(name, sub string) { mustCreate(t, c, name, sub) }
 	create("x", "198.18.8.0/24")
 	// Remove x's switch behind ovlmgr's back: its markers stay, stale.
 	if _, err := dbconn.Transact(ctx, c, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LogicalSwitchTable,

@@ -50,8 +50,12 @@ const coverKeyPrefix = "ovlmgr.io/in."
 // contains the other, so "does a network with subnet X exist in this scope"
 // becomes a lookup on _uuid, the one column ovsdb-server indexes in every
 // table: the overlap check costs the same with 10 or 10,000 networks.
-func switchUUID(s Scope, p netip.Prefix) string {
-	h := sha1.Sum([]byte("ovlmgr.io/network\x00" + s.Router + "\x00" + p.String()))
+func switchUUID(s Scope, p netip.Prefix) string { return derivedUUID("ovlmgr.io/network", s, p) }
+
+// derivedUUID is a name-based (version 5 style) UUID of kind, scope s and
+// subnet p.
+func derivedUUID(kind string, s Scope, p netip.Prefix) string {
+	h := sha1.Sum([]byte(kind + "\x00" + s.Router + "\x00" + p.String()))
 	h[6] = h[6]&0x0f | 0x50
 	h[8] = h[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
