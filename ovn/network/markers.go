@@ -55,15 +55,25 @@ func uuidWait(table, u string, until ovsdb.WaitCondition) ovsdb.Operation {
 		Columns: []string{"_uuid"}, Until: string(until), Rows: []ovsdb.Row{{"_uuid": id}}}
 }
 
-// noneInside returns a wait that fails while a network of scope s other
-// than the switch except (a UUID, or "") has a subnet strictly inside p: a
-// scan of Logical_Switch, for the rare paths (stale markers, deletes, moves).
-func noneInside(s Scope, p netip.Prefix, except string) ovsdb.Operation {
+// insideConds matches the networks of scope s other than the switch except
+// (a UUID, or "") whose subnet is strictly inside p (the overlap index keys).
+func insideConds(s Scope, p netip.Prefix, except string) []ovsdb.Condition {
 	conds := []ovsdb.Condition{nbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})}
 	if except != "" {
 		conds = append(conds, ovsdb.Condition{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: except}})
 	}
-	return noneWhere(nbdb.LogicalSwitchTable, conds...)
+	return conds
+}
+
+// noneInside returns a wait that fails while insideConds matches a switch:
+// a scan of Logical_Switch, for the rare paths (stale markers, deletes, moves).
+func noneInside(s Scope, p netip.Prefix, except string) ovsdb.Operation {
+	return noneWhere(nbdb.LogicalSwitchTable, insideConds(s, p, except)...)
+}
+
+// selectMarker reads scope s's marker for p (no row when it is absent).
+func selectMarker(s Scope, p netip.Prefix) ovsdb.Operation {
+	return nbops.Select(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, p)), "_uuid")
 }
 
 // markOps returns the operations that make scope s's markers for every
@@ -77,7 +87,7 @@ func markOps(ctx context.Context, nb client.Client, s Scope, p netip.Prefix) ([]
 	}
 	var sel []ovsdb.Operation
 	for _, q := range sups {
-		sel = append(sel, nbops.Select(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, q)), "_uuid"))
+		sel = append(sel, selectMarker(s, q))
 	}
 	res, err := dbconn.Transact(ctx, nb, sel...)
 	if err != nil {
@@ -108,9 +118,7 @@ func unmarkOps(ctx context.Context, nb client.Client, s Scope, p netip.Prefix, s
 	}
 	var sel []ovsdb.Operation
 	for _, q := range sups {
-		sel = append(sel, nbops.Select(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, q)), "_uuid"))
-		in := noneInside(s, q, self)
-		sel = append(sel, nbops.Select(nbdb.LogicalSwitchTable, in.Where[1:], "_uuid"))
+		sel = append(sel, selectMarker(s, q), nbops.Select(nbdb.LogicalSwitchTable, insideConds(s, q, self), "_uuid"))
 	}
 	res, err := dbconn.Transact(ctx, nb, sel...)
 	if err != nil {
