@@ -38,6 +38,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
    eval "$(ovlmgr lab env)"
    ovlmgr node list
    ovlmgr lab exec n1 -- ovs-vsctl show
+   ovlmgr lab restart n1 ovn-controller
    ovlmgr lab down`,
 		Subcommands: []*cli.Command{
 			{
@@ -137,6 +138,56 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 						return err
 					}
 					return nsexec.Exec(n.NetNSPath, n.Env, args[1], args[2:]...)
+				},
+			},
+			{
+				Name:      "restart",
+				Usage:     "stop a daemon of the lab (SIGTERM, or SIGKILL with --kill) and start it again with the lab's command line",
+				ArgsUsage: "NODE DAEMON",
+				Description: `NODE is central (DAEMON nb, sb or northd) or a node n1, n2, ... (DAEMON
+ovsdb-server, ovs-vswitchd or ovn-controller). Returns once the lab is healthy
+again. A daemon that is not running (see lab kill) is just started.
+
+   ovlmgr lab restart central northd
+   ovlmgr lab restart --kill --down-for 10s n1 ovs-vswitchd`,
+				Flags: []cli.Flag{nameFlag, dirFlag,
+					&cli.BoolFlag{Name: "kill", Usage: "stop with SIGKILL (no clean shutdown) instead of SIGTERM"},
+					&cli.DurationFlag{Name: "down-for", Usage: "keep the daemon stopped this long before starting it (e.g. 10s)"},
+				},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 2, "NODE DAEMON"); err != nil {
+						return err
+					}
+					if c.Duration("down-for") < 0 {
+						return usagef("lab restart: --down-for %v: must not be negative", c.Duration("down-for"))
+					}
+					l, err := load(c)
+					if err != nil {
+						return err
+					}
+					l.SetLog(c.App.ErrWriter)
+					ctx, cancel := context.WithTimeout(c.Context, c.Duration("down-for")+2*time.Minute)
+					defer cancel()
+					return l.Restart(ctx, c.Args().Get(0), c.Args().Get(1), lab.RestartOptions{Kill: c.Bool("kill"), DownFor: c.Duration("down-for")})
+				},
+			},
+			{
+				Name:      "kill",
+				Usage:     "stop a daemon of the lab with SIGKILL and leave it down (lab restart starts it again)",
+				ArgsUsage: "NODE DAEMON",
+				Flags:     []cli.Flag{nameFlag, dirFlag},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 2, "NODE DAEMON"); err != nil {
+						return err
+					}
+					l, err := load(c)
+					if err != nil {
+						return err
+					}
+					l.SetLog(c.App.ErrWriter)
+					ctx, cancel := callContext(c)
+					defer cancel()
+					return l.Kill(ctx, c.Args().Get(0), c.Args().Get(1))
 				},
 			},
 			{

@@ -186,19 +186,8 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	if err := ds[1].start(ctx); err != nil {
 		return err
 	}
-	if err := waitLink(ctx, nh, PhysBridge); err != nil {
+	if err := l.plugPhys(ctx, n); err != nil {
 		return fmt.Errorf("%w\n%s", err, ds[1].lastLines(8))
-	}
-	if err := addAddrUp(nh, PhysBridge, n.EncapIP+"/24"); err != nil {
-		return err
-	}
-	// Static neighbour entries both ways: on a fresh underlay the first ARP
-	// exchange is sometimes lost, and the kernel retries only after 1 s.
-	if err := staticNeigh(nh, PhysBridge, CentralIP, underlayMAC); err != nil {
-		return err
-	}
-	if err := staticNeigh(ch, underlayBr, n.EncapIP, n.mac()); err != nil {
-		return err
 	}
 	// A SYN lost on the fresh bridge would cost a 1 s retransmit in Join:
 	// connect with short attempts first.
