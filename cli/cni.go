@@ -2,14 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 )
 
@@ -26,40 +28,22 @@ func cniCommand() *cli.Command {
 				Description: `Checks that the network exists in NB, then prints the conflist, or writes it to
 DIR/10-ovlmgr-NET.conflist with --out (e.g. /etc/cni/net.d). The plugin binary ovlmgr-cni must
 be in the runtime's CNI_PATH; it reads NB and the node from the node's Open_vSwitch db.
+The conflist's cniVersion is 1.0.0 (what podman 4.x and containerd 1.6/1.7 read) unless
+--cni-version asks for another version the plugin speaks (0.3.0 0.3.1 0.4.0 1.0.0 1.1.0).
 
 Example:
    ovlmgr cni config web
-   ovlmgr cni config web --out /etc/cni/net.d`,
+   ovlmgr cni config web --out /etc/cni/net.d
+   ovlmgr cni config web --cni-version 1.1.0`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "out", Usage: "directory to write NET's conflist into"},
 					&cli.IntFlag{Name: "mtu", Usage: "container MTU in the config (default: network's, else node's minus 58)"},
+					&cli.StringFlag{Name: "cni-version", Value: plugin.DefaultConfListVersion, Usage: "cniVersion of the conflist: " + strings.Join(plugin.SupportedVersions(), ", ")},
 				},
 				Action: cniConfig,
 			},
 		},
 	}
-}
-
-// conflist returns the conflist JSON for network name.
-func conflist(name string, mtu int) ([]byte, error) {
-	p := map[string]interface{}{
-		"type":         "ovlmgr-cni",
-		"network":      name,
-		"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true},
-	}
-	if mtu != 0 {
-		p["mtu"] = mtu
-	}
-	b, err := json.MarshalIndent(map[string]interface{}{
-		"cniVersion":  "1.1.0",
-		"cniVersions": []string{"0.3.1", "0.4.0", "1.0.0", "1.1.0"},
-		"name":        name,
-		"plugins":     []interface{}{p},
-	}, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
 }
 
 func cniConfig(c *cli.Context) error {
@@ -73,11 +57,15 @@ func cniConfig(c *cli.Context) error {
 	if m := c.Int("mtu"); m != 0 && (m < 576 || m > 9000) {
 		return usagef("--mtu %d: want 576 to 9000", m)
 	}
+	ver := c.String("cni-version")
+	if !slices.Contains(plugin.SupportedVersions(), ver) {
+		return usagef("--cni-version %q: want one of %s", ver, strings.Join(plugin.SupportedVersions(), ", "))
+	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
 		if _, err := network.Get(ctx, nb, name); err != nil {
 			return fmt.Errorf("cni config %s: %w", name, err)
 		}
-		b, err := conflist(name, c.Int("mtu"))
+		b, err := plugin.ConfList(name, ver, c.Int("mtu"))
 		if err != nil {
 			return err
 		}

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/libcni"
 
+	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -39,8 +42,29 @@ func TestCNIConfig(t *testing.T) {
 		t.Fatalf("cni config web: exit %d: %s", code, errs)
 	}
 	l, err := libcni.ConfListFromBytes([]byte(out))
-	if err != nil || l.Name != "web" || len(l.Plugins) != 1 || l.Plugins[0].Network.Type != "ovlmgr-cni" || l.CNIVersion != "1.1.0" {
+	if err != nil || l.Name != "web" || len(l.Plugins) != 1 || l.Plugins[0].Network.Type != "ovlmgr-cni" || l.CNIVersion != "1.0.0" || strings.Contains(out, "cniVersions") {
 		t.Fatalf("conflist %q: %+v, %v", out, l, err)
+	}
+	// Every version the plugin speaks can be asked for; 1.1.0 also lists
+	// the older ones (a 1.1 runtime picks the newest it knows).
+	for _, v := range plugin.SupportedVersions() {
+		code, out, errs := runCLI("cni", "config", "web", "--cni-version", v)
+		if code != 0 {
+			t.Fatalf("--cni-version %s: exit %d: %s", v, code, errs)
+		}
+		l, err := libcni.ConfListFromBytes([]byte(out))
+		if err != nil || l.CNIVersion != v {
+			t.Fatalf("--cni-version %s: %q: %+v, %v", v, out, l, err)
+		}
+		var raw struct {
+			Versions []string `json:"cniVersions"`
+		}
+		if err := json.Unmarshal([]byte(out), &raw); err != nil {
+			t.Fatal(err)
+		}
+		if v == "1.1.0" && !slices.Equal(raw.Versions, plugin.SupportedVersions()) || v != "1.1.0" && raw.Versions != nil {
+			t.Errorf("--cni-version %s: cniVersions %v", v, raw.Versions)
+		}
 	}
 	dir := t.TempDir()
 	if code, _, errs := runCLI("cni", "config", "web", "--out", dir, "--mtu", "1400"); code != 0 {
@@ -59,6 +83,8 @@ func TestCNIConfig(t *testing.T) {
 		{[]string{"cni", "config", "bad name"}, 2, "NET"},
 		{[]string{"cni", "config", "web", "--mtu", "100"}, 2, "--mtu 100"},
 		{[]string{"cni", "config"}, 2, "NET"},
+		{[]string{"cni", "config", "web", "--cni-version", "2.0.0", "--out", dir}, 2, `--cni-version "2.0.0": want one of 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0`},
+		{[]string{"cni", "config", "web", "--cni-version", ""}, 2, `--cni-version ""`},
 	} {
 		code, _, errs := runCLI(tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.want) {
