@@ -23,6 +23,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/watch"
@@ -323,6 +324,11 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 		}
 	}
 	if excluded(sw.OtherConfig["exclude_ips"], s.IP) {
+		if svc, err := vipHolder(ctx, nb, s.IP); err != nil {
+			return ovsdb.Operation{}, err
+		} else if svc != "" {
+			return ovsdb.Operation{}, fmt.Errorf("ip %s: the VIP of service %s, reserved in network %q while the service exists: %w", s.IP, svc, s.Network, ErrAddressInUse)
+		}
 		return ovsdb.Operation{}, fmt.Errorf("ip %s: excluded from network %q (exclude_ips %q): %w", s.IP, s.Network, sw.OtherConfig["exclude_ips"], ErrAddressInUse)
 	}
 	if len(sw.Ports) > 0 {
@@ -374,6 +380,31 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 	}
 	return w[0], nil
 }
+
+// vipHolder returns "NETWORK/NAME" of an ovlmgr service whose VIP is ip, or "".
+func vipHolder(ctx context.Context, nb client.Client, ip netip.Addr) (string, error) {
+	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LoadBalancerTable,
+		[]ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindService))}, "external_ids"))
+	if err != nil {
+		return "", fmt.Errorf("read services: %w", err)
+	}
+	for _, r := range res[0].Rows {
+		var lbs []nbdb.LoadBalancer
+		if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, []ovsdb.Row{r}, &lbs); err != nil || len(lbs) == 0 {
+			continue
+		}
+		ids := lbs[0].ExternalIDs
+		v, _, _ := strings.Cut(ids[keyServiceVIP], "/")
+		if ap, err := netip.ParseAddrPort(v); err == nil && ap.Addr() == ip {
+			return fmt.Sprintf("%q (network %s)", ids[owner.KeyName], ids[owner.KeyNetwork]), nil
+		}
+	}
+	return "", nil
+}
+
+// keyServiceVIP is ovn/service's KeyVIP ("IP:PORT/proto"), repeated so
+// that ovn/port does not depend on ovn/service.
+const keyServiceVIP = "ovlmgr.io/vip"
 
 // excluded reports whether ip is in an exclude_ips value ("IP", "IP1..IP2", space separated).
 func excluded(list string, ip netip.Addr) bool {

@@ -150,7 +150,7 @@ func deleteOnce(ctx context.Context, nb client.Client, network, name string) err
 		return err
 	}
 	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
-		if dbconn.FailedWait(err, 0) {
+		if failedWaitIn(err, 0, len(ops)) {
 			return errRetry
 		}
 		return err
@@ -158,8 +158,10 @@ func deleteOnce(ctx context.Context, nb client.Client, network, name string) err
 	return nil
 }
 
-// DeleteOps returns the operations deleting the service lb. The first is a
-// wait guard on the network switch's other_config.
+// DeleteOps returns the operations deleting the service lb and releasing
+// its VIP from the IPAM of every network that reserved it (KeyReservedIn).
+// The first is a wait guard on the network switch's other_config; each other
+// network released is guarded the same way.
 func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]ovsdb.Operation, error) {
 	network := lb.ExternalIDs[owner.KeyNetwork]
 	vip, _ := ParseVIP(lb.ExternalIDs[KeyVIP])
@@ -167,9 +169,38 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"),
 		nbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"),
 		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs(network)}, "_uuid", "other_config", "external_ids"),
-		nbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.Includes(svcSelector(network))}, "_uuid", "external_ids"))
+		nbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindService))}, "_uuid", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read attachments: %w", err)
+	}
+	// Other networks whose IPAM reserves the VIP (see KeyReservedIn).
+	var peerNets []string
+	for _, n := range reservedIn(lb) {
+		if n != network {
+			peerNets = append(peerNets, n)
+		}
+	}
+	var peerSws []*nbdb.LogicalSwitch
+	if len(peerNets) > 0 && vip.Addr.IsValid() {
+		var sel []ovsdb.Operation
+		for _, n := range peerNets {
+			sel = append(sel, nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs(n)}, "_uuid", "name", "other_config", "external_ids"))
+		}
+		pres, err := dbconn.Transact(ctx, nb, sel...)
+		if err != nil {
+			return nil, fmt.Errorf("read networks %s reserving the VIP: %w", strings.Join(peerNets, ", "), err)
+		}
+		for _, r := range pres {
+			var rows []*nbdb.LogicalSwitch
+			if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, r.Rows, &rows); err != nil {
+				return nil, err
+			}
+			for _, sw := range rows {
+				if owner.Owned(sw.ExternalIDs, owner.KindNetwork) {
+					peerSws = append(peerSws, sw)
+				}
+			}
+		}
 	}
 	var ops []ovsdb.Operation
 	var sws []*nbdb.LogicalSwitch
@@ -195,14 +226,27 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 		}
 	}
 	ops = append(ops, nbops.Delete(nbdb.LoadBalancerTable, nbops.ByUUID(lb.UUID)))
-	if home != nil {
-		// Release the VIP and, when no other service of the network uses it, the probe source.
-		var others []*nbdb.LoadBalancer
-		if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[3].Rows, &others); err != nil {
-			return nil, err
+	var others []*nbdb.LoadBalancer
+	if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[3].Rows, &others); err != nil {
+		return nil, err
+	}
+	for _, sw := range peerSws {
+		if stillReserved(others, lb, sw.Name, vip.Addr) {
+			continue
 		}
+		if ex, changed := removeExcluded(sw.OtherConfig["exclude_ips"], []netip.Addr{vip.Addr}); changed {
+			ops = append(ops, nbops.Matches(nbdb.LogicalSwitchTable, sw.UUID, nbops.Equal("other_config", nbops.StrMap(sw.OtherConfig))),
+				nbops.DelKeys(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "other_config", "exclude_ips"))
+			if ex != "" {
+				ops = append(ops, nbops.AddPairs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
+			}
+		}
+	}
+	if home != nil {
+		// Release the VIP (unless another service reserves the same address
+		// here) and, when no other service of the network uses it, the probe source.
 		var release []netip.Addr
-		if vip.Addr.IsValid() {
+		if vip.Addr.IsValid() && !stillReserved(others, lb, network, vip.Addr) {
 			release = append(release, vip.Addr)
 		}
 		if src, err := netip.ParseAddr(lb.ExternalIDs[KeyHCSource]); err == nil {

@@ -289,6 +289,32 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	if subnet.IsValid() && subnet.Contains(vip.Addr) && (vip.Addr == subnet.Addr() || (vip.Addr.Is4() && vip.Addr == lastAddr(subnet))) {
 		return nil, fmt.Errorf("--vip %s: the subnet's network or broadcast address %s cannot be a VIP", vip, subnet)
 	}
+	// The VIP must be a free address in every network reachable through the
+	// same routers whose subnet holds it; it is reserved there (below).
+	homes, err := vipHomes(ctx, nb, st, s.Network, vip.Addr)
+	if err != nil {
+		return nil, err
+	}
+	all, err := allServices(ctx, nb)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range homes {
+		if err := h.checkFree(vip, all); err != nil {
+			return nil, err
+		}
+	}
+	reach := map[string]bool{s.Network: true}
+	for _, p := range st.topo.Peers(s.Network) {
+		reach[p] = true
+	}
+	for _, lb := range all {
+		other, err := ParseVIP(lb.ExternalIDs[KeyVIP])
+		if n := lb.ExternalIDs[owner.KeyNetwork]; err == nil && reach[n] && n != s.Network &&
+			other.Addr == vip.Addr && other.Port == vip.Port && other.Protocol == vip.Protocol {
+			return nil, fmt.Errorf("--vip %s: %w by service %q of network %q (on the same router)", vip, ErrVIPInUse, lb.ExternalIDs[owner.KeyName], n)
+		}
+	}
 	for _, lb := range st.lbs {
 		other, err := ParseVIP(lb.ExternalIDs[KeyVIP])
 		if err == nil && other.Addr == vip.Addr && other.Port == vip.Port && other.Protocol == vip.Protocol {
@@ -348,6 +374,7 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	}
 	fqdn := dns.FQDN(s.Name, st.net.Name, st.net.Domain)
 	ids := lbIDs(&s, vip, static, tp, hc, hcSrc, fqdn)
+	ids[KeyReservedIn] = homeNames(homes)
 
 	// One transaction.
 	lbName := LBName(s.Network, s.Name)
@@ -361,6 +388,11 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	for _, p := range st.ports {
 		if p.DynamicAddresses == nil && hasDynamic(p.Addresses) {
 			ops = append(ops, nbops.Matches(nbdb.LogicalSwitchPortTable, p.UUID, nbops.Equal("dynamic_addresses", ovsdb.OvsSet{GoSet: []interface{}{}})))
+		}
+	}
+	for _, h := range homes {
+		if h.network != s.Network {
+			ops = append(ops, h.guards()...)
 		}
 	}
 	guards := len(ops)
@@ -383,7 +415,8 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	for _, r := range attachRouters(st.topo, s.Network) {
 		ops = append(ops, nbops.AddRefs(nbdb.LogicalRouterTable, nbops.ByUUID(r), "load_balancer", "newlb"))
 	}
-	// Reserve the VIP and the probe source from OVN's IPAM.
+	// Reserve the VIP from OVN's IPAM in every network holding it, and the
+	// probe source in the service's own network.
 	var reserve []netip.Addr
 	if subnet.IsValid() && subnet.Contains(vip.Addr) {
 		reserve = append(reserve, vip.Addr)
@@ -393,6 +426,14 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	}
 	if ex, changed := addExcluded(st.sw.OtherConfig["exclude_ips"], reserve); changed {
 		ops = append(ops, nbops.SetKeys(nbdb.LogicalSwitchTable, nbops.ByUUID(st.sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
+	}
+	for _, h := range homes {
+		if h.network == s.Network {
+			continue
+		}
+		if ex, changed := addExcluded(h.sw.OtherConfig["exclude_ips"], []netip.Addr{vip.Addr}); changed {
+			ops = append(ops, nbops.SetKeys(nbdb.LogicalSwitchTable, nbops.ByUUID(h.sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
+		}
 	}
 	dnsAt := len(ops)
 	ops = append(ops, dns.AddOps(st.net.DNSUUID, fqdn, []net.IP{net.IP(vip.Addr.AsSlice())})...)

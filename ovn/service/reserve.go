@@ -1,0 +1,191 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
+	"github.com/ovlmgr/ovlmgr/ovn/owner"
+)
+
+// KeyReservedIn lists the networks (comma separated) whose IPAM reserves the
+// service's VIP (exclude_ips): every network reachable through the
+// service's routers whose subnet holds the VIP. Delete releases it there.
+const KeyReservedIn = "ovlmgr.io/vip-reserved-in"
+
+// home is a network whose subnet holds a VIP: the VIP must be free there and
+// is reserved there while the service exists.
+type home struct {
+	network string
+	sw      *nbdb.LogicalSwitch // _uuid, ports, other_config, external_ids
+	ports   []*nbdb.LogicalSwitchPort
+}
+
+// vipHomes returns the networks among network and its router peers whose
+// subnet contains vip, each with its switch and container ports (read in one
+// transaction). The own network comes from st; peers are read.
+func vipHomes(ctx context.Context, nb client.Client, st *state, network string, vip netip.Addr) ([]*home, error) {
+	var out []*home
+	if sub := subnetOf(st.sw); sub.IsValid() && sub.Contains(vip) {
+		out = append(out, &home{network: network, sw: st.sw, ports: st.ports})
+	}
+	var peers []string
+	for _, p := range st.topo.Peers(network) {
+		sw := st.topo.Switches[p]
+		if sw == nil {
+			continue
+		}
+		if sub := subnetOf(sw); sub.IsValid() && sub.Contains(vip) {
+			peers = append(peers, p)
+		}
+	}
+	if len(peers) == 0 {
+		return out, nil
+	}
+	var ops []ovsdb.Operation
+	for _, p := range peers {
+		ops = append(ops,
+			nbops.Select(nbdb.LogicalSwitchTable, nbops.ByUUID(st.topo.Switches[p].UUID), "_uuid", "name", "ports", "other_config", "external_ids"),
+			nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Includes(map[string]string{owner.KeyNetwork: p})},
+				"_uuid", "name", "addresses", "dynamic_addresses", "external_ids", "type"))
+	}
+	res, err := dbconn.Transact(ctx, nb, ops...)
+	if err != nil {
+		return nil, fmt.Errorf("read networks %s holding the VIP: %w", strings.Join(peers, ", "), err)
+	}
+	for i, p := range peers {
+		h := &home{network: p}
+		var sws []*nbdb.LogicalSwitch
+		if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[2*i].Rows, &sws); err != nil {
+			return nil, err
+		}
+		if len(sws) != 1 {
+			return nil, errRetry // deleted meanwhile
+		}
+		h.sw = sws[0]
+		if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[2*i+1].Rows, &h.ports); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// checkFree refuses vip when it is an address of network h: its gateway, its
+// network or broadcast address, a container's address or a health-check
+// probe source.
+func (h *home) checkFree(vip VIP, lbs []*nbdb.LoadBalancer) error {
+	sub := subnetOf(h.sw)
+	if gw, err := netip.ParseAddr(h.sw.ExternalIDs[dns.KeyGateway]); err == nil && gw == vip.Addr {
+		return fmt.Errorf("--vip %s: %w: the gateway of network %q", vip, ErrVIPInUse, h.network)
+	}
+	if vip.Addr == sub.Addr() || (vip.Addr.Is4() && vip.Addr == lastAddr(sub)) {
+		return fmt.Errorf("--vip %s: the network or broadcast address of network %q (%s) cannot be a VIP", vip, h.network, sub)
+	}
+	for _, p := range h.ports {
+		for _, a := range portAddrs(p) {
+			if a == vip.Addr {
+				return fmt.Errorf("--vip %s: %w: address of container %s (port %s) on network %q", vip, ErrVIPInUse,
+					short(p.ExternalIDs[owner.KeyContainer]), p.Name, h.network)
+			}
+		}
+	}
+	for _, lb := range lbs {
+		if lb.ExternalIDs[KeyHCSource] == vip.Addr.String() && lb.ExternalIDs[owner.KeyNetwork] == h.network {
+			return fmt.Errorf("--vip %s: %w: health-check source of service %q on network %q", vip, ErrVIPInUse, lb.ExternalIDs[owner.KeyName], h.network)
+		}
+	}
+	return nil
+}
+
+// guards are wait operations that fail the create transaction when h
+// changed since it was read (a port joined or got an address from IPAM, its
+// exclude_ips changed).
+func (h *home) guards() []ovsdb.Operation {
+	ops := []ovsdb.Operation{nbops.Matches(nbdb.LogicalSwitchTable, h.sw.UUID,
+		nbops.Equal("ports", nbops.UUIDSet(h.sw.Ports...)), nbops.Equal("other_config", nbops.StrMap(h.sw.OtherConfig)))}
+	for _, p := range h.ports {
+		if p.DynamicAddresses == nil && hasDynamic(p.Addresses) {
+			ops = append(ops, nbops.Matches(nbdb.LogicalSwitchPortTable, p.UUID, nbops.Equal("dynamic_addresses", ovsdb.OvsSet{GoSet: []interface{}{}})))
+		}
+	}
+	return ops
+}
+
+// allServices reads the external_ids of every ovlmgr service (any network).
+func allServices(ctx context.Context, nb client.Client) ([]*nbdb.LoadBalancer, error) {
+	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindService))}, "_uuid", "external_ids"))
+	if err != nil {
+		return nil, fmt.Errorf("read services: %w", err)
+	}
+	var lbs []*nbdb.LoadBalancer
+	if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[0].Rows, &lbs); err != nil {
+		return nil, err
+	}
+	return lbs, nil
+}
+
+// reservedIn returns the networks whose IPAM reserves lb's VIP. Services
+// made before KeyReservedIn reserved it in their own network only.
+func reservedIn(lb *nbdb.LoadBalancer) []string {
+	v, ok := lb.ExternalIDs[KeyReservedIn]
+	if !ok {
+		return []string{lb.ExternalIDs[owner.KeyNetwork]}
+	}
+	var out []string
+	for _, n := range strings.Split(v, ",") {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// vipAddr is the address of lb's VIP (invalid if unparsable).
+func vipAddr(lb *nbdb.LoadBalancer) netip.Addr {
+	v, err := ParseVIP(lb.ExternalIDs[KeyVIP])
+	if err != nil {
+		return netip.Addr{}
+	}
+	return v.Addr
+}
+
+// stillReserved reports whether a service other than lb reserves addr in network.
+func stillReserved(lbs []*nbdb.LoadBalancer, lb *nbdb.LoadBalancer, network string, addr netip.Addr) bool {
+	for _, o := range lbs {
+		if o.UUID == lb.UUID || vipAddr(o) != addr {
+			continue
+		}
+		for _, n := range reservedIn(o) {
+			if n == network {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func homeNames(hs []*home) string {
+	var names []string
+	for _, h := range hs {
+		names = append(names, h.network)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
