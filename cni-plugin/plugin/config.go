@@ -76,9 +76,14 @@ type Config struct {
 
 // RuntimeConfig holds the capabilities we honour.
 type RuntimeConfig struct {
-	IPs     []string `json:"ips,omitempty"`
-	MAC     string   `json:"mac,omitempty"`
-	Aliases []string `json:"aliases,omitempty"`
+	IPs []string `json:"ips,omitempty"`
+	MAC string   `json:"mac,omitempty"`
+	// Aliases are the container's DNS names, from the "aliases" capability
+	// in either form runtimes send: a list (["web","db"]) or podman's
+	// object keyed by network name ({"NET":["web","db"]}); ParseConfig
+	// resolves the object to this network's entry.
+	Aliases    []string        `json:"-"`
+	RawAliases json.RawMessage `json:"aliases,omitempty"`
 	// Labels (capability "labels") become the port's labels; services
 	// select backends by them.
 	Labels map[string]string `json:"labels,omitempty"`
@@ -162,6 +167,11 @@ func ParseConfig(stdin []byte) (*Config, error) {
 			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("runtimeConfig key \"labels\": label %q: want [A-Za-z0-9][A-Za-z0-9_./-]*, at most 63 characters", k))
 		}
 	}
+	aliases, err := parseAliases(c.RuntimeConfig.RawAliases, c.Network, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	c.RuntimeConfig.Aliases = aliases
 	if c.ReadyTimeout.Duration == 0 {
 		c.ReadyTimeout.Duration = DefaultReadyTimeout
 	}
@@ -171,6 +181,34 @@ func ParseConfig(stdin []byte) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// parseAliases reads runtimeConfig.aliases: a list of names, or an object
+// of lists keyed by network name (podman), of which the entry for network
+// is taken, else the one for the config name, else none.
+func parseAliases(raw json.RawMessage, network, name string) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	bad := func(got string) error {
+		return cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf(`config key "runtimeConfig.aliases": want a list of names (["web"]) or an object of such lists keyed by network name ({%q:["web"]}), got %s`, network, got))
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err == nil {
+		return list, nil
+	}
+	var byNet map[string][]string
+	if err := json.Unmarshal(raw, &byNet); err != nil {
+		got := string(raw)
+		if len(got) > 64 {
+			got = got[:64] + "..."
+		}
+		return nil, bad(got)
+	}
+	if l, ok := byNet[network]; ok {
+		return l, nil
+	}
+	return byNet[name], nil
 }
 
 var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$`)

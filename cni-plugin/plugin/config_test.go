@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +70,55 @@ func TestParseRequest(t *testing.T) {
 	}
 	if _, err := parseRequest(&Config{RuntimeConfig: RuntimeConfig{IPs: []string{"198.19.0.1", "198.19.0.2"}}}, ""); err == nil {
 		t.Error("two requested IPs accepted")
+	}
+}
+
+// TestParseAliases: runtimeConfig.aliases as a list (libcni, containerd) or
+// as podman's object keyed by network name; the entry for the config's
+// network wins, then the one for the config name; anything else is code 7
+// naming the key and both allowed forms.
+func TestParseAliases(t *testing.T) {
+	for _, tc := range []struct {
+		name, conf string
+		want       []string
+	}{
+		{"absent", `{"name":"web"}`, nil},
+		{"null", `{"name":"web","runtimeConfig":{"aliases":null}}`, nil},
+		{"list", `{"name":"web","runtimeConfig":{"aliases":["a","b"]}}`, []string{"a", "b"}},
+		{"empty list", `{"name":"web","runtimeConfig":{"aliases":[]}}`, []string{}},
+		{"podman map by name", `{"name":"web","runtimeConfig":{"aliases":{"web":["c1","0123abcd"]}}}`, []string{"c1", "0123abcd"}},
+		{"map by network", `{"name":"conf","network":"web","runtimeConfig":{"aliases":{"conf":["x"],"web":["y"]}}}`, []string{"y"}},
+		{"map falls back to name", `{"name":"conf","network":"web","runtimeConfig":{"aliases":{"conf":["x"]}}}`, []string{"x"}},
+		{"map without this network", `{"name":"web","runtimeConfig":{"aliases":{"other":["x"]}}}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig([]byte(tc.conf))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.RuntimeConfig.Aliases, tc.want) || (tc.want != nil) != (c.RuntimeConfig.Aliases != nil) {
+				t.Errorf("aliases %#v; want %#v", c.RuntimeConfig.Aliases, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, aliases, got string }{
+		{"string", `"web"`, `got "web"`},
+		{"number", `5`, `got 5`},
+		{"list of numbers", `[1,2]`, `got [1,2]`},
+		{"map of strings", `{"web":"a"}`, `got {"web":"a"}`},
+		{"map of number lists", `{"web":[1]}`, `got {"web":[1]}`},
+	} {
+		t.Run("bad "+tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(`{"name":"web","runtimeConfig":{"aliases":` + tc.aliases + `}}`))
+			var te *types.Error
+			if !errors.As(err, &te) || te.Code != types.ErrInvalidNetworkConfig {
+				t.Fatalf("err %v; want code %d", err, types.ErrInvalidNetworkConfig)
+			}
+			for _, w := range []string{`"runtimeConfig.aliases"`, `a list of names`, `keyed by network name`, tc.got} {
+				if !strings.Contains(te.Msg, w) {
+					t.Errorf("%q does not mention %s", te.Msg, w)
+				}
+			}
+		})
 	}
 }
