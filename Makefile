@@ -7,7 +7,11 @@ PKGS := ./...
 TEST_FLAGS ?= -race -count=1 -timeout 60m
 BENCH_FLAGS ?= -run '^$$' -benchtime 1x -timeout 60m
 
-DEB_PACKAGES := openvswitch-switch ovn-central ovn-host ethtool iputils-ping iperf3 tcpdump busybox-static dnsutils curl iproute2
+DEB_PACKAGES := openvswitch-switch ovn-central ovn-host ethtool iputils-ping iperf3 tcpdump busybox-static dnsutils curl iproute2 \
+	podman runc containerd containernetworking-plugins
+# Runtime clients Debian 12 does not package, built from Go modules at pinned versions (cnitool: the
+# cni module version in go.mod) into bin/ when missing. The runtime tests find them in PATH or bin/.
+CRICTL_VERSION := v1.34.0
 
 .PHONY: all build test bench generate deps lint clean lab lab-down help vagrant-check vagrant-box vagrant-e2e
 
@@ -32,7 +36,7 @@ generate: ## regenerate libovsdb models from the installed OVN/OVS schemas
 	$(GO) tool modelgen -extended -p sbdb -o ovn/sbdb /usr/share/ovn/ovn-sb.ovsschema
 	$(GO) tool modelgen -extended -p vswitchd -o ovs/vswitchd /usr/share/openvswitch/vswitch.ovsschema
 
-deps: ## apt-get install OVS/OVN and test tools (skipped when present)
+deps: ## apt-get install OVS/OVN, runtimes and test tools; build crictl and cnitool into bin/ (skipped when present)
 	@missing=""; for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -41,6 +45,10 @@ deps: ## apt-get install OVS/OVN and test tools (skipped when present)
 		if [ "$$(id -u)" != 0 ]; then echo "make deps needs root (apt-get install$$missing)"; exit 1; fi; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@command -v crictl >/dev/null || [ -x $(BIN)/crictl ] || { echo "building $(BIN)/crictl $(CRICTL_VERSION)"; \
+		GOBIN=$(abspath $(BIN)) $(GO) install sigs.k8s.io/cri-tools/cmd/crictl@$(CRICTL_VERSION); }
+	@command -v cnitool >/dev/null || [ -x $(BIN)/cnitool ] || { echo "building $(BIN)/cnitool"; \
+		$(GO) build -o $(BIN)/cnitool github.com/containernetworking/cni/cnitool; }
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
