@@ -1,0 +1,251 @@
+// Package health tells, from the databases alone, whether OVN can answer a
+// request now: whether ovn-northd is running (it holds the OVSDB lock
+// "ovn_northd" on the Southbound database), whether the SB is reachable, and
+// whether an NB change reaches the SB (NB_Global nb_cfg -> sb_cfg). The CNI
+// plugin uses it to fail an ADD within a second or two, naming the cause,
+// instead of waiting its whole ready timeout; diagnose uses it to notice a
+// dead ovn-northd without writing to NB.
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/cache"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/watch"
+)
+
+// NorthdLock is the OVSDB lock ovn-northd holds on the SB while it is active.
+const NorthdLock = "ovn_northd"
+
+// Components named by UnavailableError.
+const (
+	CompNB     = "OVN Northbound"
+	CompSB     = "OVN Southbound"
+	CompNorthd = "ovn-northd"
+)
+
+// ErrUnavailable matches every *UnavailableError (errors.Is).
+var ErrUnavailable = errors.New("OVN cannot answer now")
+
+// UnavailableError says which part of OVN cannot answer, where, and why.
+type UnavailableError struct {
+	Component string // CompNB, CompSB or CompNorthd
+	Endpoint  string // the database endpoint involved
+	Reason    string
+}
+
+func (e *UnavailableError) Error() string {
+	switch e.Component {
+	case CompNB, CompSB:
+		return fmt.Sprintf("%s unreachable at %s: %s", e.Component, e.Endpoint, e.Reason)
+	}
+	return fmt.Sprintf("%s %s", e.Component, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// LockState is what a lock probe found.
+type LockState int
+
+// Lock states.
+const (
+	LockHeld LockState = iota // another client (ovn-northd) holds the lock
+	LockFree                  // nobody held it
+)
+
+// ProbeLock asks the OVSDB server(s) at endpoints (comma list; unix: or tcp:)
+// whether someone holds lock, with the protocol's "lock" request on a
+// connection of its own that is closed right away (RFC 7047 4.1.8; libovsdb
+// has no lock API). If nobody held it, this connection held it for the
+// moment until it closed; a daemon asking meanwhile gets it on that close.
+// An endpoint that cannot be asked returns an error naming it.
+func ProbeLock(ctx context.Context, endpoints, lock string) (LockState, error) {
+	eps, err := dbconn.ParseEndpoints(endpoints)
+	if err != nil {
+		return LockFree, err
+	}
+	var errs []string
+	asked := false
+	for _, ep := range eps {
+		held, err := probeOne(ctx, ep, lock)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		asked = true
+		if held {
+			return LockHeld, nil
+		}
+	}
+	if !asked {
+		return LockFree, errors.New(strings.Join(errs, "; "))
+	}
+	return LockFree, nil
+}
+
+func probeOne(ctx context.Context, ep, lock string) (bool, error) {
+	scheme, addr, _ := strings.Cut(ep, ":")
+	switch scheme {
+	case "unix", "tcp":
+	default:
+		return false, fmt.Errorf("%s: lock probe supports unix: and tcp: endpoints only", ep)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, scheme, addr)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(2 * time.Second)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = conn.SetDeadline(deadline)
+	req := map[string]interface{}{"method": "lock", "params": []string{lock}, "id": "ovlmgr-lock-probe"}
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return false, fmt.Errorf("send lock request: %w", err)
+	}
+	dec := json.NewDecoder(conn)
+	for {
+		var msg struct {
+			ID     interface{}     `json:"id"`
+			Method string          `json:"method"`
+			Result json.RawMessage `json:"result"`
+			Error  interface{}     `json:"error"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			return false, fmt.Errorf("read lock reply: %w", err)
+		}
+		if msg.ID != "ovlmgr-lock-probe" {
+			continue // a notification or echo
+		}
+		if msg.Error != nil {
+			return false, fmt.Errorf("lock %q: %v", lock, msg.Error)
+		}
+		var r struct {
+			Locked bool `json:"locked"`
+		}
+		if err := json.Unmarshal(msg.Result, &r); err != nil {
+			return false, fmt.Errorf("lock reply %s: %w", msg.Result, err)
+		}
+		return !r.Locked, nil
+	}
+}
+
+// NorthdRunning reports whether ovn-northd is running as seen from the SB at
+// sbEndpoints: nil when someone holds its lock, else an *UnavailableError
+// (SB unreachable, or northd not running).
+func NorthdRunning(ctx context.Context, sbEndpoints string) error {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := ProbeLock(cctx, sbEndpoints, NorthdLock)
+	if err != nil {
+		return &UnavailableError{Component: CompSB, Endpoint: sbEndpoints, Reason: err.Error()}
+	}
+	if st == LockFree {
+		return &UnavailableError{Component: CompNorthd, Endpoint: sbEndpoints,
+			Reason: fmt.Sprintf("is not running: nobody holds its lock %q on the SB at %s", NorthdLock, sbEndpoints)}
+	}
+	return nil
+}
+
+// allRows matches every row (OVSDB needs a "where"; NB_Global has one row).
+var allRows = []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: "00000000-0000-0000-0000-000000000000"}}}
+
+// RoundTrip bumps NB_Global nb_cfg (what `ovn-nbctl --wait=sb sync` does)
+// and waits up to budget for ovn-northd to carry it to the SB (sb_cfg):
+// proof that northd is alive and connected to both databases. nbEndpoint
+// only names the NB in errors.
+func RoundTrip(ctx context.Context, nb client.Client, nbEndpoint string, budget time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	g := &nbdb.NBGlobal{}
+	// A condition matching the one row, so that Close drops it from the
+	// client's cache again (watch forgets conditional rows only).
+	w, err := watch.Start(ctx, nb, []watch.Table{{Model: g, Fields: []interface{}{&g.NbCfg, &g.SbCfg},
+		Cond: []model.Condition{{Field: &g.NbCfg, Function: ovsdb.ConditionGreaterThanOrEqual, Value: 0}}}})
+	if err != nil {
+		return &UnavailableError{Component: CompNB, Endpoint: nbEndpoint, Reason: err.Error()}
+	}
+	defer w.Close()
+	res, err := dbconn.Transact(ctx, nb,
+		ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.NBGlobalTable, Where: allRows,
+			Mutations: []ovsdb.Mutation{{Column: "nb_cfg", Mutator: ovsdb.MutateOperationAdd, Value: 1}}},
+		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.NBGlobalTable, Where: allRows, Columns: []string{"nb_cfg"}})
+	if err != nil {
+		return &UnavailableError{Component: CompNB, Endpoint: nbEndpoint, Reason: "bump NB_Global nb_cfg: " + err.Error()}
+	}
+	if len(res) < 2 || len(res[1].Rows) == 0 {
+		return &UnavailableError{Component: CompNB, Endpoint: nbEndpoint, Reason: "NB_Global has no row"}
+	}
+	want, _ := res[1].Rows[0]["nb_cfg"].(int)
+	if f, ok := res[1].Rows[0]["nb_cfg"].(float64); ok {
+		want = int(f)
+	}
+	start := time.Now()
+	got := 0
+	err = w.Wait(ctx, func(tc *cache.TableCache) (bool, error) {
+		for _, r := range tc.Table(nbdb.NBGlobalTable).Rows() {
+			got = r.(*nbdb.NBGlobal).SbCfg
+			if got >= want {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return &UnavailableError{Component: CompNorthd, Endpoint: nbEndpoint,
+			Reason: fmt.Sprintf("did not carry NB change nb_cfg %d to the SB within %s (sb_cfg %d): it is stuck, overloaded or cannot reach a database",
+				want, time.Since(start).Round(time.Millisecond), got)}
+	}
+	return nil
+}
+
+// Check finds out whether OVN can assign an address and bind a port now:
+// the SB is reachable and ovn-northd holds its lock there (no NB write),
+// then an nb_cfg round trip within budget. It returns nil or an
+// *UnavailableError naming the cause.
+func Check(ctx context.Context, nb client.Client, nbEndpoint, sbEndpoints string, budget time.Duration) error {
+	if sbEndpoints != "" {
+		if err := NorthdRunning(ctx, sbEndpoints); err != nil {
+			return err
+		}
+	}
+	return RoundTrip(ctx, nb, nbEndpoint, budget)
+}
+
+// Guard runs Check after grace and then every interval until ctx ends; on
+// the first failure it cancels ctx with the *UnavailableError as cause
+// (context.Cause). Run it in its own goroutine next to a wait that only OVN
+// can end (an address from northd's IPAM, ovn-installed).
+func Guard(ctx context.Context, cancel context.CancelCauseFunc, nb client.Client, nbEndpoint, sbEndpoints string, grace, interval, budget time.Duration) {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := Check(ctx, nb, nbEndpoint, sbEndpoints, budget); err != nil {
+			if ctx.Err() == nil {
+				cancel(err)
+			}
+			return
+		}
+		t.Reset(interval)
+	}
+}

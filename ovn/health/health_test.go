@@ -1,0 +1,121 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+)
+
+// holdLock takes lock on the server at socket over a connection of its own
+// (as ovn-northd does) and returns the function that releases it.
+func holdLock(t *testing.T, socket, lock string) func() {
+	t.Helper()
+	conn, err := net.Dial("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.NewEncoder(conn).Encode(map[string]interface{}{"method": "lock", "params": []string{lock}, "id": 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The reply says locked, or the server sends "locked" once an earlier
+	// holder (a probe whose close is still in flight) has gone.
+	dec := json.NewDecoder(conn)
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var msg struct {
+			Method string `json:"method"`
+			Result *struct {
+				Locked bool `json:"locked"`
+			} `json:"result"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			t.Fatalf("take lock %s: %v", lock, err)
+		}
+		if msg.Method == "locked" || (msg.Result != nil && msg.Result.Locked) {
+			break
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return func() { conn.Close() }
+}
+
+func TestNorthdRunningFollowsTheLock(t *testing.T) {
+	sb := ovsdbtest.StartSB(t)
+	ctx := context.Background()
+	err := NorthdRunning(ctx, sb.Endpoint)
+	var ue *UnavailableError
+	if !errors.As(err, &ue) || ue.Component != CompNorthd || !strings.Contains(err.Error(), `nobody holds its lock "ovn_northd"`) {
+		t.Fatalf("no lock holder: got %v, want ovn-northd not running", err)
+	}
+	release := holdLock(t, sb.Socket, NorthdLock)
+	if err := NorthdRunning(ctx, sb.Endpoint); err != nil {
+		t.Fatalf("lock held: got %v, want nil", err)
+	}
+	// The probe must not have taken the lock from its holder, nor kept a
+	// place in its queue: once the holder goes, the lock is free again.
+	release()
+	deadline := time.Now().Add(5 * time.Second)
+	for NorthdRunning(ctx, sb.Endpoint) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("lock still held after its holder closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	err = NorthdRunning(ctx, "unix:"+t.TempDir()+"/none.sock")
+	if !errors.As(err, &ue) || ue.Component != CompSB || !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "OVN Southbound unreachable at unix:") {
+		t.Fatalf("no server: got %v, want SB unreachable", err)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nb, err := dbconn.ConnectNB(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	if _, err := dbconn.Transact(ctx, nb, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.NBGlobalTable, Row: ovsdb.Row{"nb_cfg": 0}}); err != nil {
+		t.Fatal(err)
+	}
+	// No northd: nb_cfg is never carried to sb_cfg.
+	err = RoundTrip(ctx, nb, srv.Endpoint, 300*time.Millisecond)
+	var ue *UnavailableError
+	if !errors.As(err, &ue) || ue.Component != CompNorthd || !strings.Contains(err.Error(), "did not carry NB change nb_cfg 1") {
+		t.Fatalf("without northd: got %v", err)
+	}
+	// A stand-in for northd copies nb_cfg to sb_cfg.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			var gs []*nbdb.NBGlobal
+			if err := dbconn.Select(ctx, nb, &nbdb.NBGlobal{}, &gs); err != nil || len(gs) == 0 {
+				continue
+			}
+			if gs[0].SbCfg < gs[0].NbCfg {
+				_, _ = dbconn.Transact(ctx, nb, ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.NBGlobalTable,
+					Where: allRows, Row: ovsdb.Row{"sb_cfg": gs[0].NbCfg}})
+			}
+		}
+	}()
+	if err := RoundTrip(ctx, nb, srv.Endpoint, 5*time.Second); err != nil {
+		t.Fatalf("with a northd stand-in: %v", err)
+	}
+}
