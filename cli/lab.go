@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ovlmgr/ovlmgr/lab"
-	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 )
 
 // labCommand is `ovlmgr lab`: a multi-node OVN deployment on this machine.
@@ -115,7 +114,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 			},
 			{
 				Name:      "exec",
-				Usage:     "run a command in a node's namespace with its OVS/OVN environment",
+				Usage:     "run a command in a node's namespace with its OVS/OVN environment and private dirs (/var/lib/cni, /etc/cni/net.d, runtime state)",
 				ArgsUsage: "NODE -- COMMAND [ARGS...]",
 				Flags:     []cli.Flag{nameFlag, dirFlag},
 				Action: func(c *cli.Context) error {
@@ -137,7 +136,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					if err != nil {
 						return err
 					}
-					return nsexec.Exec(n.NetNSPath, n.Env, args[1], args[2:]...)
+					return n.Exec(args[1], args[2:]...)
 				},
 			},
 			{

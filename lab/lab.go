@@ -357,11 +357,40 @@ func (n *Node) Do(f func() error) error {
 }
 
 // Command returns a command that runs name with args inside the node's
-// network namespace with the node's Env added to os.Environ(). Set its
-// Stdin/Stdout/Stderr as usual and append to Env; do not replace Path or
-// Args (see package nsexec).
+// network namespace, in a mount namespace of its own where the node's
+// private directories (Binds) are mounted, with the node's Env added to
+// os.Environ(). Set its Stdin/Stdout/Stderr as usual and append to Env; do
+// not replace Path or Args (see package nsexec).
 func (n *Node) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return nsexec.Command(ctx, n.NetNSPath, n.Env, name, args...)
+	return nsexec.CommandMounts(ctx, n.NetNSPath, n.Binds(), n.Env, name, args...)
+}
+
+// NodePrivateDirs are the host directories of which each node has its own
+// copy (Dir/root/<path>), mounted over them for commands run on the node
+// (Command, `ovlmgr lab exec`): the CNI results cache and config dir, and
+// the state of podman and containerd. So a runtime's GC on one node never
+// sees another node's attachments, and each node runs its own runtimes at
+// their default paths (e.g. /run/containerd/containerd.sock).
+var NodePrivateDirs = []string{
+	"/var/lib/cni", "/etc/cni/net.d",
+	"/var/lib/containers", "/run/containers", "/run/libpod", "/dev/shm",
+	"/var/lib/containerd", "/run/containerd",
+}
+
+// Binds returns the node's bind mounts: Dir/root/<path> over each of
+// NodePrivateDirs.
+func (n *Node) Binds() []nsexec.Bind {
+	b := make([]nsexec.Bind, len(NodePrivateDirs))
+	for i, d := range NodePrivateDirs {
+		b[i] = nsexec.Bind{Source: filepath.Join(n.Dir, "root", d), Target: d}
+	}
+	return b
+}
+
+// Exec replaces the current process with name and args run as Command
+// would run them. It returns only on failure.
+func (n *Node) Exec(name string, args ...string) error {
+	return nsexec.ExecMounts(n.NetNSPath, n.Binds(), n.Env, name, args...)
 }
 
 // mac is the node's fixed br-phy MAC (02:00:c6:12:00:<last byte of its IP>).

@@ -64,16 +64,25 @@ func Exec(nsPath string, env []string, name string, args ...string) error {
 
 // execIn enters the network namespace on the locked thread and execs path.
 func execIn(nsPath, path string, argv, env []string) error {
+	if err := enterNet(nsPath); err != nil {
+		return err
+	}
+	err := syscall.Exec(path, argv, env)
+	return fmt.Errorf("exec %s in %s: %w", path, nsPath, err)
+}
+
+// enterNet locks the calling goroutine to its thread (for good: the thread
+// execs or the process exits) and moves the thread into the network
+// namespace at nsPath.
+func enterNet(nsPath string) error {
 	runtime.LockOSThread()
 	fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open network namespace %s: %w", nsPath, err)
 	}
+	defer unix.Close(fd)
 	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		unix.Close(fd)
 		return fmt.Errorf("enter network namespace %s: %w", nsPath, err)
 	}
-	unix.Close(fd)
-	err = syscall.Exec(path, argv, env)
-	return fmt.Errorf("exec %s in %s: %w", path, nsPath, err)
+	return nil
 }
