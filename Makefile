@@ -24,9 +24,17 @@ build: ## build bin/ovlmgr and bin/ovlmgr-cni
 	$(GO) build -o $(BIN)/ovlmgr ./cli
 	$(GO) build -o $(BIN)/ovlmgr-cni ./cni-plugin
 
-test: deps lint build ## lint, then every test (unit, real ovsdb-server, integration labs) under -race
-	$(GO) test $(TEST_FLAGS) $(PKGS)
+# make test: a missing prerequisite (root, a daemon, a schema, a lab that cannot start) fails the test naming it
+# (OVLMGR_TEST_STRICT=1, package lab/prereq); lab/testsum prints run/passed/failed/skipped per package and fails on
+# any skip (but the VM lab's optional ruby/vagrant ones) and when integration runs no tests.
+test: deps lint build ## lint, then every test (unit, real ovsdb-server, integration labs) under -race; fails on skips
+	OVLMGR_TEST_STRICT=1 $(GO) run ./lab/testsum -- $(TEST_FLAGS) $(PKGS)
 	@if command -v vagrant >/dev/null; then $(MAKE) vagrant-check; fi
+
+.PHONY: unit mutation
+
+unit: ## fast tests only: no root, no daemons, seconds (go test -short: tests needing either skip)
+	$(GO) run ./lab/testsum -must '' -- -short -count=1 $(PKGS)
 
 bench: deps build ## benchmarks: prints the numbers the issues ask for
 	$(GO) test $(BENCH_FLAGS) -bench . $(PKGS) | tee $(BIN)/bench.txt

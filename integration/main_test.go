@@ -1,6 +1,7 @@
 // Package integration holds end-to-end tests that run real OVN labs (package
-// lab) on this machine. They need root and the Debian OVS/OVN packages and
-// skip with the command to run when either is missing.
+// lab) on this machine. They need root and the Debian OVS/OVN packages; when
+// either is missing they skip with the command to run, and fail under
+// `make test` (OVLMGR_TEST_STRICT=1).
 package integration
 
 import (
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 )
 
 // shared is the one 3-node lab the tests of this package share.
@@ -38,13 +40,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needLab skips the test when the lab cannot run here (not root, packages
-// missing), saying what to do.
+// needLab stops the test when the lab cannot run here (not root, packages
+// missing), saying what to do: a skip in hand runs, a failure under
+// `make test` (prereq.Strict).
 func needLab(t testing.TB) {
 	t.Helper()
-	if err := lab.Check(); err != nil {
-		t.Skipf("lab unavailable: %v", err)
-	}
+	prereq.Need(t, lab.Check())
 }
 
 // uniqueName returns a lab name (at most 8 bytes) unique to this test

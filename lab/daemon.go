@@ -43,8 +43,12 @@ func (d *daemon) start(ctx context.Context) error {
 		return fmt.Errorf("start %s on %s: %w", d.Name, d.Node, err)
 	}
 	defer errf.Close()
+	bin, err := lookBin(d.bin)
+	if err != nil {
+		return fmt.Errorf("start %s on %s: %w", d.Name, d.Node, err)
+	}
 	run := func() error {
-		cmd := exec.CommandContext(ctx, d.bin, args...)
+		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Env = append(os.Environ(), d.env...)
 		cmd.Stdout, cmd.Stderr = errf, errf
 		return cmd.Run()

@@ -25,6 +25,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 )
 
@@ -132,19 +133,9 @@ const (
 	schemaVswitch = "/usr/share/openvswitch/vswitch.ovsschema"
 )
 
-// lookBin finds an OVS/OVN program in PATH or the Debian sbin/bin dirs.
-func lookBin(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, d := range []string{"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"} {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found: run `make deps`", name)
-}
+// lookBin finds an OVS/OVN program the way every part of ovlmgr does
+// (sysbin.Find: PATH, then the Debian sbin/bin dirs).
+func lookBin(name string) (string, error) { return sysbin.Find(name) }
 
 func (o *Options) defaults() error {
 	if o.Name == "" {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 )
 
@@ -91,7 +92,7 @@ func startDB(t *testing.T, netns ns.NetNS, schema string, port int) string {
 	t.Helper()
 	dir := t.TempDir()
 	db, sock := filepath.Join(dir, "db"), filepath.Join(dir, "db.sock")
-	if out, err := exec.Command("ovsdb-tool", "create", db, schema).CombinedOutput(); err != nil {
+	if out, err := ovsdbtest.Cmd(t, "ovsdb-tool", "create", db, schema).CombinedOutput(); err != nil {
 		t.Fatalf("ovsdb-tool create: %v: %s", err, out)
 	}
 	var log bytes.Buffer
@@ -126,12 +127,8 @@ func startSB(t *testing.T, netns ns.NetNS) string {
 // (encap IP on the NAT NIC or nowhere, wrong MTU, a system-id or encap IP another chassis has) stops provisioning with
 // its message before anything is written.
 func TestProvisionChecks(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
-	for _, tool := range []string{"ovsdb-server", "ovsdb-tool", "ovn-sbctl"} {
-		need(t, tool)
-	}
+	prereq.Root(t)
+	prereq.Bins(t, "ovsdb-server", "ovsdb-tool", "ovn-sbctl")
 	netns := vmNetns(t)
 	sb := startSB(t, netns)
 	for _, args := range [][]string{
@@ -140,7 +137,7 @@ func TestProvisionChecks(t *testing.T) {
 		{"chassis-add", "other", "geneve", "198.18.50.11"},
 		{"set", "Chassis", "other", "hostname=other"},
 	} {
-		if out, err := exec.Command("ovn-sbctl", append([]string{"--db=" + sb, "--timeout=10"}, args...)...).CombinedOutput(); err != nil {
+		if out, err := ovsdbtest.Cmd(t, "ovn-sbctl", append([]string{"--db=" + sb, "--timeout=10"}, args...)...).CombinedOutput(); err != nil {
 			t.Fatalf("ovn-sbctl %v: %v: %s", args, err, out)
 		}
 	}
@@ -219,16 +216,12 @@ func TestProvisionChecks(t *testing.T) {
 // config` on a real NB over TCP. Only systemctl is a stand-in (no systemd here) and files go under a temporary root.
 // Every step runs twice: the second run changes nothing (re-provisioning is safe).
 func TestProvisionSteps(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
-	for _, tool := range []string{"ovsdb-server", "ovsdb-tool", "ovn-sbctl", "ovn-nbctl", "ovs-vsctl", "ovn-controller"} {
-		need(t, tool)
-	}
+	prereq.Root(t)
+	prereq.Bins(t, "ovsdb-server", "ovsdb-tool", "ovn-sbctl", "ovn-nbctl", "ovs-vsctl", "ovn-controller")
 	netns := vmNetns(t)
 	sb := startSB(t, netns)
 	nb := startDB(t, netns, "/usr/share/ovn/ovn-nb.ovsschema", 6641)
-	if out, err := exec.Command("ovn-nbctl", "--db="+nb, "init").CombinedOutput(); err != nil {
+	if out, err := ovsdbtest.Cmd(t, "ovn-nbctl", "--db="+nb, "init").CombinedOutput(); err != nil {
 		t.Fatalf("ovn-nbctl init: %v: %s", err, out)
 	}
 	vs := ovsdbtest.StartVswitch(t)
@@ -306,7 +299,7 @@ func TestProvisionSteps(t *testing.T) {
 	if br := vs.Run(t, "ovs-vsctl", "--bare", "--columns=name", "list", "Bridge"); strings.TrimSpace(br) != "br-int" {
 		t.Errorf("bridges after join: %q, want br-int", br)
 	}
-	chassis := exec.Command("ovn-sbctl", "--db="+sb, "--bare", "--columns=name,hostname", "list", "Chassis")
+	chassis := ovsdbtest.Cmd(t, "ovn-sbctl", "--db="+sb, "--bare", "--columns=name,hostname", "list", "Chassis")
 	out, err := chassis.Output()
 	if err != nil || !strings.Contains(string(out), "worker2\nworker2") {
 		t.Errorf("SB chassis: %v %q, want worker2 on worker2", err, out)
@@ -346,7 +339,7 @@ func TestProvisionSteps(t *testing.T) {
 				t.Errorf("demo run %d output lacks %q:\n%s", i+1, want, demo)
 			}
 		}
-		sw, err := exec.Command("ovn-nbctl", "--db="+nb, "--bare", "--columns=other_config", "find", "Logical_Switch",
+		sw, err := ovsdbtest.Cmd(t, "ovn-nbctl", "--db="+nb, "--bare", "--columns=other_config", "find", "Logical_Switch",
 			"name=demo").Output()
 		if err != nil || !strings.Contains(string(sw), "subnet=198.19.10.0/24") {
 			t.Errorf("demo switch in NB after run %d: %v %q", i+1, err, sw)
@@ -356,7 +349,7 @@ func TestProvisionSteps(t *testing.T) {
 		}
 	}
 	// ovlmgr-demo finds a container's address on another node in NB, by the key the plugin writes.
-	if out, err := exec.Command("ovn-nbctl", "--db="+nb, "lsp-add", "demo", "c9-eth0", "--", "lsp-set-addresses", "c9-eth0",
+	if out, err := ovsdbtest.Cmd(t, "ovn-nbctl", "--db="+nb, "lsp-add", "demo", "c9-eth0", "--", "lsp-set-addresses", "c9-eth0",
 		"0a:58:c6:13:0a:09 198.19.10.9", "--", "set", "Logical_Switch_Port", "c9-eth0",
 		fmt.Sprintf("external_ids:%q=c9", owner.KeyContainer)).CombinedOutput(); err != nil {
 		t.Fatalf("lsp-add: %v: %s", err, out)

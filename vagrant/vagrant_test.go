@@ -15,6 +15,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
+	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 )
 
 // plan is what `ruby settings.rb` prints.
@@ -56,10 +59,13 @@ func ovlmgrEnv(extra map[string]string) []string {
 	return env
 }
 
+// need skips the test when tool (ruby, vagrant: the VM lab's tools, which
+// `make deps` does not install) is missing. The skip is an optional one
+// (prereq.Optional): `make test` counts it apart instead of failing.
 func need(t *testing.T, tool string) {
 	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s is not installed (apt-get install vagrant installs it)", tool)
+	if m := sysbin.Missing(tool); len(m) > 0 {
+		prereq.Optional(t, fmt.Errorf("%s is not installed (the VM lab's tool; apt-get install %s)", tool, tool))
 	}
 }
 

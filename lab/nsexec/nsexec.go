@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 )
 
 // marker is argv[0] of a trampoline invocation: argv = marker, netns path,
@@ -35,7 +37,7 @@ func init() {
 // trampoline: set Stdin/Stdout/Stderr/Env(append only) as usual, but do not
 // replace Path or Args.
 func Command(ctx context.Context, nsPath string, env []string, name string, args ...string) *exec.Cmd {
-	path, err := exec.LookPath(name)
+	path, err := sysbin.Find(name)
 	self, serr := os.Executable()
 	if err != nil || serr != nil {
 		// Let Start report the failure.
@@ -51,11 +53,11 @@ func Command(ctx context.Context, nsPath string, env []string, name string, args
 	return cmd
 }
 
-// Exec replaces the current process with name (looked up in PATH) and args
+// Exec replaces the current process with name (found by sysbin.Find) and args
 // run inside the network namespace at nsPath, with os.Environ() plus env.
 // It returns only on failure.
 func Exec(nsPath string, env []string, name string, args ...string) error {
-	path, err := exec.LookPath(name)
+	path, err := sysbin.Find(name)
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", name, err)
 	}

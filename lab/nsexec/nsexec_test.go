@@ -9,12 +9,12 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/testutils"
 	"golang.org/x/sys/unix"
+
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 )
 
 func TestCommandRunsInNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (creates a network namespace)")
-	}
+	prereq.Root(t)
 	netns, err := testutils.NewNS()
 	if err != nil {
 		t.Fatal(err)

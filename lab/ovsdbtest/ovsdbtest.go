@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
+	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 )
 
 // Installed schema paths (Debian's ovn-common and openvswitch-common).
@@ -49,18 +52,15 @@ func StartVswitch(tb testing.TB) *Server {
 }
 
 // Start starts ovsdb-server on a fresh database made from schema and
-// registers its stop with tb.Cleanup. It skips the test when the OVS
-// packages are not installed, saying what to run.
+// registers its stop with tb.Cleanup. When the OVS packages are not
+// installed it stops the test through prereq (skip, or fail under
+// OVLMGR_TEST_STRICT=1), saying what to run.
 func Start(tb testing.TB, schema string) *Server {
 	tb.Helper()
-	for _, bin := range []string{"ovsdb-server", "ovsdb-tool"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			tb.Skipf("%s not installed: run `make deps` (installs openvswitch-switch, ovn-central, ovn-host)", bin)
-		}
-	}
-	if _, err := os.Stat(schema); err != nil {
-		tb.Skipf("schema %s missing: run `make deps`", schema)
-	}
+	prereq.Bins(tb, "ovsdb-server", "ovsdb-tool")
+	prereq.Files(tb, schema)
+	tool, _ := sysbin.Find("ovsdb-tool")
+	server, _ := sysbin.Find("ovsdb-server")
 	// Unix socket paths must stay under 108 bytes: keep the directory short.
 	dir, err := os.MkdirTemp("", "ovsdbtest-")
 	if err != nil {
@@ -68,13 +68,13 @@ func Start(tb testing.TB, schema string) *Server {
 	}
 	tb.Cleanup(func() { os.RemoveAll(dir) })
 	db := filepath.Join(dir, "db")
-	if out, err := exec.Command("ovsdb-tool", "create", db, schema).CombinedOutput(); err != nil {
+	if out, err := exec.Command(tool, "create", db, schema).CombinedOutput(); err != nil {
 		tb.Fatalf("ovsdb-tool create %s: %v: %s", schema, err, out)
 	}
 	s := &Server{Dir: dir, Socket: filepath.Join(dir, "db.sock"), done: make(chan struct{})}
 	s.Endpoint = "unix:" + s.Socket
 	logFile := filepath.Join(dir, "ovsdb-server.log")
-	s.cmd = exec.Command("ovsdb-server", db,
+	s.cmd = exec.Command(server, db,
 		"--remote=punix:"+s.Socket,
 		"--unixctl="+filepath.Join(dir, "ovsdb-server.ctl"),
 		"--log-file="+logFile,
@@ -129,7 +129,9 @@ func (s *Server) Stop() {
 func (s *Server) Run(tb testing.TB, tool string, args ...string) string {
 	tb.Helper()
 	full := append([]string{"--db=" + s.Endpoint}, args...)
-	cmd := exec.Command(tool, full...)
+	prereq.Bins(tb, tool)
+	path, _ := sysbin.Find(tool)
+	cmd := exec.Command(path, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -149,4 +151,15 @@ func tail(s string, n int) string {
 // String describes the server for test logs.
 func (s *Server) String() string {
 	return fmt.Sprintf("ovsdb-server %s (pid %d)", s.Endpoint, s.cmd.Process.Pid)
+}
+
+// Cmd returns an exec.Cmd for the OVS/OVN program name, found the way the
+// lab finds it (sysbin.Find: PATH, then /usr/sbin, /usr/bin). A missing
+// program stops the test through prereq (skip, or fail under
+// OVLMGR_TEST_STRICT=1) naming it.
+func Cmd(tb testing.TB, name string, args ...string) *exec.Cmd {
+	tb.Helper()
+	prereq.Bins(tb, name)
+	path, _ := sysbin.Find(name)
+	return exec.Command(path, args...)
 }

@@ -9,22 +9,19 @@ import (
 	"time"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 )
 
 // raftNB starts a 3-member clustered NB database; it returns the members'
 // client endpoints and their processes (stopped by PID at test end).
 func raftNB(t *testing.T) ([]string, []*exec.Cmd) {
 	t.Helper()
-	for _, b := range []string{"ovsdb-server", "ovsdb-tool"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not installed: run `make deps`", b)
-		}
-	}
+	prereq.Bins(t, "ovsdb-server", "ovsdb-tool")
 	dir := t.TempDir()
 	p := func(f string) string { return filepath.Join(dir, f) }
 	tool := func(args ...string) {
 		t.Helper()
-		if out, err := exec.Command("ovsdb-tool", args...).CombinedOutput(); err != nil {
+		if out, err := ovsdbtest.Cmd(t, "ovsdb-tool", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ovsdb-tool %v: %v: %s", args, err, out)
 		}
 	}
@@ -34,7 +31,7 @@ func raftNB(t *testing.T) ([]string, []*exec.Cmd) {
 	var eps []string
 	var cmds []*exec.Cmd
 	for _, i := range []string{"1", "2", "3"} {
-		cmd := exec.Command("ovsdb-server", p("nb"+i+".db"), "--remote=punix:"+p("nb"+i+".sock"),
+		cmd := ovsdbtest.Cmd(t, "ovsdb-server", p("nb"+i+".db"), "--remote=punix:"+p("nb"+i+".sock"),
 			"--unixctl="+p("ctl"+i), "--log-file="+p("log"+i), "--no-chdir", "-vconsole:off")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

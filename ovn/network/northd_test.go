@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 )
 
@@ -20,12 +20,10 @@ import (
 // ovlmgr writes them (gateway and --exclude items never given out), and
 // ipv6_prefix gives each port an IPv6 address too.
 func TestNorthdIPAM(t *testing.T) {
-	if _, err := exec.LookPath("ovn-northd"); err != nil {
-		t.Skip("ovn-northd not installed: run `make deps`")
-	}
+	prereq.Bins(t, "ovn-northd")
 	nb, sb := ovsdbtest.StartNB(t), ovsdbtest.StartSB(t)
 	dir := t.TempDir()
-	cmd := exec.Command("ovn-northd", "--ovnnb-db="+nb.Endpoint, "--ovnsb-db="+sb.Endpoint,
+	cmd := ovsdbtest.Cmd(t, "ovn-northd", "--ovnnb-db="+nb.Endpoint, "--ovnsb-db="+sb.Endpoint,
 		"--unixctl="+filepath.Join(dir, "northd.ctl"), "--log-file="+filepath.Join(dir, "northd.log"), "-vconsole:off")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/nbops"
@@ -96,14 +96,12 @@ type northd struct {
 
 func startNorthd(t testing.TB, nbSrv *ovsdbtest.Server) *northd {
 	t.Helper()
-	if _, err := exec.LookPath("ovn-northd"); err != nil {
-		t.Skip("ovn-northd not installed: run `make deps`")
-	}
+	prereq.Bins(t, "ovn-northd")
 	sb := ovsdbtest.StartSB(t)
 	nbSrv.Run(t, "ovn-nbctl", "--no-wait", "init")
 	dir := t.TempDir()
 	n := &northd{sb: sb, nb: nbSrv, log: filepath.Join(dir, "northd.log")}
-	cmd := exec.Command("ovn-northd", "--ovnnb-db="+nbSrv.Endpoint, "--ovnsb-db="+sb.Endpoint,
+	cmd := ovsdbtest.Cmd(t, "ovn-northd", "--ovnnb-db="+nbSrv.Endpoint, "--ovnsb-db="+sb.Endpoint,
 		"--log-file="+n.log, "--unixctl="+filepath.Join(dir, "northd.ctl"), "--pidfile="+filepath.Join(dir, "northd.pid"), "-vconsole:off")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ovn-northd: %v", err)
@@ -132,7 +130,7 @@ func (n *northd) sync(t testing.TB) {
 // it fails the test when ovn-trace reports a logical flow it cannot parse.
 func (n *northd) trace(t testing.TB, ct, datapath, microflow string) string {
 	t.Helper()
-	cmd := exec.Command("ovn-trace", "--db="+n.sb.Endpoint, "--minimal", "--ct="+ct, datapath, microflow)
+	cmd := ovsdbtest.Cmd(t, "ovn-trace", "--db="+n.sb.Endpoint, "--minimal", "--ct="+ct, datapath, microflow)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("ovn-trace %s %q: %v\n%s", datapath, microflow, err, out)

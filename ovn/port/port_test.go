@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/port"
 )
@@ -24,11 +24,9 @@ import (
 func startOVN(t *testing.T) (client.Client, *ovsdbtest.Server) {
 	t.Helper()
 	nbs, sbs := ovsdbtest.StartNB(t), ovsdbtest.StartSB(t)
-	if _, err := exec.LookPath("ovn-northd"); err != nil {
-		t.Skip("ovn-northd not installed: run make deps")
-	}
+	prereq.Bins(t, "ovn-northd")
 	dir := t.TempDir()
-	cmd := exec.Command("ovn-northd", "--ovnnb-db="+nbs.Endpoint, "--ovnsb-db="+sbs.Endpoint,
+	cmd := ovsdbtest.Cmd(t, "ovn-northd", "--ovnnb-db="+nbs.Endpoint, "--ovnsb-db="+sbs.Endpoint,
 		"--pidfile="+filepath.Join(dir, "northd.pid"), "--unixctl="+filepath.Join(dir, "northd.ctl"),
 		"--log-file="+filepath.Join(dir, "northd.log"), "-vconsole:off")
 	if err := cmd.Start(); err != nil {

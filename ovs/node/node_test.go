@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
@@ -28,9 +28,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (creates a network namespace)")
-	}
+	prereq.Root(t)
 	e := &env{ovs: ovsdbtest.StartVswitch(t), sb: ovsdbtest.StartSB(t)}
 	var err error
 	e.netns, err = testutils.NewNS()

@@ -4,22 +4,21 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/vishvananda/netlink"
+
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 )
 
 // twoNS makes namespaces a and b joined by veth va (MTU mtuA, 198.18.9.1)
 // and vb (MTU mtuB, 198.18.9.2); both are removed at test end.
 func twoNS(t *testing.T, mtuA, mtuB int) (ns.NetNS, ns.NetNS) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
+	prereq.Root(t)
 	var out []ns.NetNS
 	for i := 0; i < 2; i++ {
 		n, err := testutils.NewNS()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 )
 
@@ -23,9 +24,7 @@ func find(cs []diagnose.Check, name string) *diagnose.Check {
 // TestCheckWithoutDaemons runs the node checks against a real Open_vSwitch
 // database with no ovs-vswitchd or ovn-controller behind it.
 func TestCheckWithoutDaemons(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (netlink in the test's namespace)")
-	}
+	prereq.Root(t)
 	ovs := ovsdbtest.StartVswitch(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
@@ -113,9 +113,7 @@ func TestPlugWaitUnplug(t *testing.T) {
 // passes then catches a change; an existing ifname is refused without
 // leftovers; DelVeth is idempotent and tolerates a vanished netns.
 func TestVeth(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	prereq.Root(t)
 	hostNS, err := testutils.NewNS()
 	if err != nil {
 		t.Fatal(err)
