@@ -369,11 +369,17 @@ var NodePrivateDirs = []string{
 }
 
 // Binds returns the node's bind mounts: Dir/root/<path> over each of
-// NodePrivateDirs.
+// NodePrivateDirs, and Dir itself over the default OVS and OVN run
+// directories (/var/run/openvswitch, /var/run/ovn), so programs that know
+// nothing of OVS_RUNDIR (a runtime's cleanup process, its CNI plugins) find
+// the node's Open_vSwitch db and ovn-controller where a real node has them.
 func (n *Node) Binds() []nsexec.Bind {
-	b := make([]nsexec.Bind, len(NodePrivateDirs))
-	for i, d := range NodePrivateDirs {
-		b[i] = nsexec.Bind{Source: filepath.Join(n.Dir, "root", d), Target: d}
+	var b []nsexec.Bind
+	for _, d := range NodePrivateDirs {
+		b = append(b, nsexec.Bind{Source: filepath.Join(n.Dir, "root", d), Target: d})
+	}
+	for _, d := range []string{"/var/run/openvswitch", "/var/run/ovn"} {
+		b = append(b, nsexec.Bind{Source: n.Dir, Target: d})
 	}
 	return b
 }

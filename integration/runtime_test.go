@@ -1,0 +1,277 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/plugins/pkg/testutils"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+)
+
+// podmanImage is the image the podman test imports on each node.
+const podmanImage = "localhost/ovlmgr-busybox:1"
+
+// podmanSetup writes containers.conf (CNI backend, ovlmgr-cni's dir, the
+// node's /etc/cni/net.d) and storage.conf (vfs; graph and run roots at
+// podman's defaults, which are per node in the lab) and returns the
+// environment that points podman at them. conmon passes only
+// conmon_env_vars to podman's cleanup process (which runs CNI DEL when a
+// container exits), so the config paths are listed there too.
+func podmanSetup(t testing.TB) []string {
+	t.Helper()
+	for _, b := range []string{"podman", "conmon", "runc"} {
+		rtTool(t, b)
+	}
+	dir := t.TempDir()
+	cc, sc := filepath.Join(dir, "containers.conf"), filepath.Join(dir, "storage.conf")
+	env := []string{"CONTAINERS_CONF=" + cc, "CONTAINERS_STORAGE_CONF=" + sc}
+	q := func(ss ...string) string { b, _ := json.Marshal(ss); return string(b) }
+	conf := fmt.Sprintf(`[containers]
+# The lab's root lacks CAP_SYS_RESOURCE: keep rlimits below podman's defaults.
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+
+[network]
+network_backend = "cni"
+cni_plugin_dirs = %s
+network_config_dir = "/etc/cni/net.d"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+conmon_env_vars = %s
+`, q(cniPluginDir(t)), q(append([]string{"PATH=" + os.Getenv("PATH")}, env...)...))
+	storage := `[storage]
+driver = "vfs"
+runroot = "/run/containers/storage"
+graphroot = "/var/lib/containers/storage"
+`
+	if err := os.WriteFile(cc, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sc, []byte(storage), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rootfs := filepath.Join(dir, "rootfs.tar")
+	if err := os.WriteFile(rootfs, busyboxRootfs(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return append(env, "OVLMGR_TEST_ROOTFS="+rootfs)
+}
+
+// TestPodman: podman 4.x with its CNI backend and the conflist `ovlmgr cni
+// config` writes, unedited: containers on two nodes get addresses, reach
+// each other (ping, TCP) and each other's DNS name (--network-alias), a
+// static --ip is honoured, and `podman rm` leaves no NB port, OVS port or
+// veth behind.
+func TestPodman(t *testing.T) {
+	l := sharedLab(t)
+	env := podmanSetup(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nw := fmt.Sprintf("pod%d", os.Getpid()%10000)
+	cniNetwork(t, nb, nw, "198.19.221.0/24")
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	rootfs := strings.TrimPrefix(env[len(env)-1], "OVLMGR_TEST_ROOTFS=")
+	links := map[*lab.Node][]string{}
+	for _, n := range []*lab.Node{n1, n2} {
+		writeConfList(t, ctx, n, nw)
+		onNode(t, ctx, n, env, "podman", "import", "--quiet", rootfs, podmanImage)
+		links[n] = hostLinks(t, n)
+	}
+	podman := func(n *lab.Node, args ...string) string {
+		t.Helper()
+		return strings.TrimSpace(onNode(t, ctx, n, env, "podman", args...))
+	}
+	a, b := nw+"-a", nw+"-b"
+	t.Cleanup(func() {
+		_, _ = tryOnNode(context.Background(), n1, env, "podman", "rm", "-f", "-t", "0", a)
+		_, _ = tryOnNode(context.Background(), n2, env, "podman", "rm", "-f", "-t", "0", b)
+	})
+	podman(n1, "run", "-d", "--name", a, "--network", nw, "--network-alias", "alpha", podmanImage, "sleep", "600")
+	podman(n2, "run", "-d", "--name", b, "--network", nw, "--network-alias", "beta", "--ip", "198.19.221.77", podmanImage, "sleep", "600")
+	addr := func(n *lab.Node, ctr string) string {
+		t.Helper()
+		out := podman(n, "exec", ctr, "ip", "-4", "-o", "addr", "show", "eth0")
+		m := regexp.MustCompile(`inet (198\.19\.221\.\d+)/24`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("%s: no address on eth0: %q", ctr, out)
+		}
+		return m[1]
+	}
+	ipA, ipB := addr(n1, a), addr(n2, b)
+	if ipB != "198.19.221.77" {
+		t.Errorf("--ip 198.19.221.77: container has %s", ipB)
+	}
+	// Trap 4: the first packet to a new tunnel peer may be lost.
+	podman(n1, "exec", a, "ping", "-c", "3", "-W", "1", ipB)
+	podman(n2, "exec", b, "ping", "-c", "3", "-W", "1", ipA)
+
+	// TCP from a to a listener in b.
+	podman(n2, "exec", "-d", b, "sh", "-c", "echo hello-from-b | nc -l -p 8080")
+	out := podman(n1, "exec", a, "sh", "-c", fmt.Sprintf(`for i in 1 2 3 4 5 6 7 8 9 10; do
+  out=$(nc %s 8080 </dev/null) && [ -n "$out" ] && { echo "$out"; exit 0; }
+  sleep 0.2
+done; exit 1`, ipB))
+	if out != "hello-from-b" {
+		t.Errorf("TCP a -> b: got %q", out)
+	}
+
+	// DNS: the alias of the other container, through the nameserver podman
+	// put in resolv.conf from the CNI result (busybox nslookup: no EDNS).
+	for _, q := range []struct {
+		n        *lab.Node
+		ctr, who string
+		want     string
+	}{{n1, a, "beta", ipB}, {n2, b, "alpha", ipA}} {
+		name := q.who + "." + dns.Zone(nw, dns.DefaultDomain)
+		out, _ := tryOnNode(ctx, q.n, env, "podman", "exec", q.ctr, "nslookup", name)
+		if !strings.Contains(out, "Address: "+q.want) {
+			t.Errorf("nslookup %s in %s: %q; want %s", name, q.ctr, out, q.want)
+		}
+	}
+
+	podman(n1, "rm", "-f", "-t", "0", a)
+	podman(n2, "rm", "-f", "-t", "0", b)
+	assertNetworkEmpty(t, l, nb, nw)
+	for n, before := range links {
+		assertLinksBack(t, n, before)
+	}
+}
+
+// TestCNITool: cnitool (libcni's reference client) on the generated
+// conflists: ADD/CHECK/DEL at the default version; at 1.1.0 also STATUS and
+// GC, where GC on one node removes that node's attachments only: its NB
+// port and its results cache entry go, the other node's stay and pass
+// CHECK (each lab node has its own /var/lib/cni; the plugin's GC selects
+// ports by node).
+func TestCNITool(t *testing.T) {
+	l := sharedLab(t)
+	cnitool := rtTool(t, "cnitool")
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nw := fmt.Sprintf("ct%d", os.Getpid()%10000)
+	cniNetwork(t, nb, nw, "198.19.222.0/24")
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	env := []string{"CNI_PATH=" + cniPluginDir(t), "NETCONFPATH=/etc/cni/net.d"}
+	newNS := func() string {
+		t.Helper()
+		ns, err := testutils.NewNS()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ns.Close(); _ = testutils.UnmountNS(ns) })
+		return ns.Path()
+	}
+	ipOf := func(out string) string {
+		t.Helper()
+		var r struct {
+			IPs []struct{ Address string } `json:"ips"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.IPs) == 0 {
+			t.Fatalf("cnitool add result %q: %v", out, err)
+		}
+		ip, _, err := net.ParseCIDR(r.IPs[0].Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ip.String()
+	}
+	links := map[*lab.Node][]string{n1: hostLinks(t, n1), n2: hostLinks(t, n2)}
+	for _, ver := range []string{"", "1.1.0"} {
+		t.Run("version="+ver, func(t *testing.T) {
+			var extra []string
+			if ver != "" {
+				extra = []string{"--cni-version", ver}
+			}
+			path1 := writeConfList(t, ctx, n1, nw, extra...)
+			writeConfList(t, ctx, n2, nw, extra...)
+			list, err := libcni.ConfListFromFile(filepath.Join(l.Nodes[0].Dir, "root", path1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]string{"": "1.0.0", "1.1.0": "1.1.0"}[ver]; list.CNIVersion != want {
+				t.Fatalf("conflist version %s; want %s", list.CNIVersion, want)
+			}
+			ns1, ns2 := newNS(), newNS()
+			ip1 := ipOf(onNode(t, ctx, n1, env, cnitool, "add", nw, ns1))
+			ip2 := ipOf(onNode(t, ctx, n2, env, cnitool, "add", nw, ns2))
+			onNode(t, ctx, n1, env, cnitool, "check", nw, ns1)
+			if out, err := pingIn(ctx, ns1, ip2); err != nil {
+				t.Fatalf("%s -> %s: %v: %s", ip1, ip2, err, out)
+			}
+			if ver == "1.1.0" {
+				onNode(t, ctx, n1, env, cnitool, "status", nw, ns1)
+				// GC without valid attachments on n1: n1's container goes,
+				// n2's stays (its port, its cache entry, its traffic).
+				onNode(t, ctx, n1, env, cnitool, "gc", nw, ns1)
+				if n := cacheEntries(t, n1, nw); n != 0 {
+					t.Errorf("n1 results cache: %d entries after GC; want 0", n)
+				}
+				if n := cacheEntries(t, n2, nw); n != 1 {
+					t.Errorf("n2 results cache: %d entries after GC on n1; want 1", n)
+				}
+				for node, want := range map[string]int{n1.SystemID: 0, n2.SystemID: 1} {
+					ps, err := ovnport.List(ctx, nb, ovnport.Filter{Network: nw, Node: node})
+					if err != nil || len(ps) != want {
+						t.Errorf("NB ports of %s on %s after GC on n1: %d (%v); want %d", nw, node, len(ps), err, want)
+					}
+				}
+				if _, err := tryOnNode(ctx, n1, env, cnitool, "check", nw, ns1); err == nil {
+					t.Error("CHECK of n1's container after GC on n1 passed")
+				}
+				onNode(t, ctx, n2, env, cnitool, "check", nw, ns2)
+			}
+			onNode(t, ctx, n1, env, cnitool, "del", nw, ns1)
+			onNode(t, ctx, n2, env, cnitool, "del", nw, ns2)
+			assertNetworkEmpty(t, l, nb, nw)
+			for n, before := range links {
+				assertLinksBack(t, n, before)
+			}
+		})
+	}
+}
+
+// pingIn pings dst from the network namespace at nsPath (trap 4: retries).
+func pingIn(ctx context.Context, nsPath, dst string) (string, error) {
+	var out []byte
+	var err error
+	for i := 0; i < 5; i++ {
+		out, err = nsexec.Command(ctx, nsPath, nil, "ping", "-n", "-q", "-c", "1", "-W", "1", dst).CombinedOutput()
+		if err == nil {
+			return string(out), nil
+		}
+	}
+	return string(out), err
+}
+
+// cacheEntries counts node's CNI results cache entries of network nw
+// (libcni keeps one file per attachment, /var/lib/cni/results/NET-ID-IF).
+func cacheEntries(t testing.TB, node *lab.Node, nw string) int {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(node.Dir, "root", "var", "lib", "cni", "results"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), nw+"-") {
+			n++
+		}
+	}
+	return n
+}
