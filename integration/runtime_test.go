@@ -17,6 +17,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 )
@@ -274,4 +275,194 @@ func cacheEntries(t testing.TB, node *lab.Node, nw string) int {
 		}
 	}
 	return n
+}
+
+// containerd is a containerd started on a lab node for one test, with the
+// CRI plugin using ovlmgr-cni and the node's /etc/cni/net.d. Its root,
+// state and socket are containerd's defaults, which are per node in the
+// lab (lab.NodePrivateDirs).
+type containerd struct {
+	node   *lab.Node
+	crictl string
+	ctr    string
+}
+
+// startContainerd starts containerd on node (stopped by PID at test end,
+// after every pod is removed) and imports the sandbox image offline.
+func startContainerd(t *testing.T, ctx context.Context, node *lab.Node, image string, archive []byte) *containerd {
+	t.Helper()
+	bin := rtTool(t, "containerd")
+	for _, b := range []string{"containerd-shim-runc-v2", "runc"} {
+		rtTool(t, b)
+	}
+	c := &containerd{node: node, crictl: rtTool(t, "crictl"), ctr: rtTool(t, "ctr")}
+	loopback := "/usr/lib/cni/loopback"
+	if _, err := os.Stat(loopback); err != nil {
+		prereq.Need(t, fmt.Errorf("%s (the CRI plugin sets up the pod's lo with it): run `make deps` (containernetworking-plugins)", loopback))
+	}
+	dir := t.TempDir()
+	// The CRI plugin takes one bin_dir: ovlmgr-cni and loopback side by side.
+	binDir := filepath.Join(dir, "cni-bin")
+	if err := os.Mkdir(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"ovlmgr-cni": filepath.Join(cniPluginDir(t), "ovlmgr-cni"), "loopback": loopback} {
+		if err := os.Symlink(target, filepath.Join(binDir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`version = 2
+root = "/var/lib/containerd"
+state = "/run/containerd"
+[grpc]
+  address = "/run/containerd/containerd.sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+  # The lab's root lacks CAP_SYS_RESOURCE: no oom_score_adj below containerd's own.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = "/etc/cni/net.d"
+    max_conf_num = 1
+`, image, binDir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := node.Command(context.Background(), bin, "--config", conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		// Pods first (their shims exit with them), then containerd by PID.
+		_, _ = tryOnNode(context.Background(), node, nil, c.crictl, "rmp", "-fa")
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("containerd log on %s:\n%s", node.Name, tail(string(b), 40))
+		}
+	})
+	// Ready when the CRI answers (bounded by ctx).
+	for {
+		if _, err := tryOnNode(ctx, node, nil, c.crictl, "info"); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("containerd on %s exited: %v\n%s", node.Name, err, tail(string(b), 40))
+		case <-ctx.Done():
+			t.Fatalf("containerd on %s: CRI not answering: %v", node.Name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	img := filepath.Join(dir, "image.tar")
+	if err := os.WriteFile(img, archive, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	onNode(t, ctx, node, nil, c.ctr, "-n", "k8s.io", "images", "import", "--no-unpack=false", img)
+	return c
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// TestContainerdCRI: containerd 1.6's CRI plugin (driven by crictl) with
+// the unedited generated conflist: `crictl runp` gives the pod sandbox an
+// address on the network from which a container on another node answers
+// ping; `stopp` and `rmp` leave no NB port, OVS port or veth behind.
+func TestContainerdCRI(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nw := fmt.Sprintf("crd%d", os.Getpid()%10000)
+	cniNetwork(t, nb, nw, "198.19.223.0/24")
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	writeConfList(t, ctx, n1, nw)
+	image := "localhost/ovlmgr-busybox:1"
+	c := startContainerd(t, ctx, n1, image, ociArchive(t, image, busyboxRootfs(t), []string{"/bin/sleep", "3600"}))
+
+	// The peer: a container on n2 wired by the plugin through libcni.
+	peer := newContainer(t, newRuntime(t, n2), confList(t, nw, "1.0.0", nil))
+	peer.mustAdd(t, ctx)
+	links := hostLinks(t, n1)
+
+	dir := t.TempDir()
+	podConf := filepath.Join(dir, "pod.json")
+	if err := os.WriteFile(podConf, []byte(fmt.Sprintf(`{"metadata":{"name":"%s","namespace":"default","uid":"%s-uid","attempt":1},
+"log_directory":%q,"linux":{}}`, nw, nw, dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pod := strings.TrimSpace(onNode(t, ctx, n1, nil, c.crictl, "runp", podConf))
+	var insp struct {
+		Status struct {
+			State   string `json:"state"`
+			Network struct {
+				IP string `json:"ip"`
+			} `json:"network"`
+		} `json:"status"`
+		Info struct {
+			RuntimeSpec struct {
+				Linux struct {
+					Namespaces []struct{ Type, Path string } `json:"namespaces"`
+				} `json:"linux"`
+			} `json:"runtimeSpec"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal([]byte(onNode(t, ctx, n1, nil, c.crictl, "inspectp", pod)), &insp); err != nil {
+		t.Fatal(err)
+	}
+	ip := net.ParseIP(insp.Status.Network.IP)
+	_, subnet, _ := net.ParseCIDR("198.19.223.0/24")
+	if insp.Status.State != "SANDBOX_READY" || ip == nil || !subnet.Contains(ip) {
+		t.Fatalf("pod %s: state %s, IP %q; want SANDBOX_READY with an address in %s", pod, insp.Status.State, insp.Status.Network.IP, subnet)
+	}
+	netnsPath := ""
+	for _, ns := range insp.Info.RuntimeSpec.Linux.Namespaces {
+		if ns.Type == "network" {
+			netnsPath = ns.Path
+		}
+	}
+	if netnsPath == "" {
+		t.Fatalf("pod %s: no network namespace in %+v", pod, insp.Info.RuntimeSpec.Linux.Namespaces)
+	}
+	if out, err := pingIn(ctx, netnsPath, peer.ip().String()); err != nil {
+		t.Fatalf("pod %s (%s) -> container on n2 (%s): %v: %s", pod, ip, peer.ip(), err, out)
+	}
+	if err := peer.ping(ctx, ip); err != nil {
+		t.Fatalf("container on n2 -> pod: %v", err)
+	}
+	onNode(t, ctx, n1, nil, c.crictl, "stopp", pod)
+	onNode(t, ctx, n1, nil, c.crictl, "rmp", pod)
+	if out := strings.TrimSpace(onNode(t, ctx, n1, nil, c.crictl, "pods", "-q")); out != "" {
+		t.Errorf("pods left after rmp: %q", out)
+	}
+	assertNetworkEmptyExcept(t, nb, nw, 1) // the peer on n2
+	ps, err := ovnport.List(ctx, nb, ovnport.Filter{Network: nw, Node: n1.SystemID})
+	if err != nil || len(ps) != 0 {
+		t.Errorf("NB ports of the pod on n1 after rmp: %d (%v)", len(ps), err)
+	}
+	assertLinksBack(t, n1, links)
 }
