@@ -17,6 +17,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
@@ -26,7 +27,8 @@ func atLeast(ver, min string) bool {
 	return ok
 }
 
-// TestCNIVerbs: ADD result, a second ADD refused without harm, CHECK
+// TestCNIVerbs: ADD result, the gateway (on a router) answers, a second ADD
+// refused without harm, CHECK
 // (passes, then catches a removed route), DEL, repeated DEL and DEL without
 // netns leave nothing, over every spec version.
 func TestCNIVerbs(t *testing.T) {
@@ -35,7 +37,13 @@ func TestCNIVerbs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	name := fmt.Sprintf("cv%d", os.Getpid()%10000)
-	n := cniNetwork(t, nb, name, "198.19.210.0/24")
+	// On a router, so the gateway answers: the ping below must succeed.
+	segRouter(t, nb, name+"r")
+	segNet(t, nb, name, "198.19.210.0/24", name+"r", "")
+	n, err := network.Get(ctx, nb, name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, ver := range cniVersions {
 		t.Run(ver, func(t *testing.T) {
 			node := l.Nodes[1]
@@ -61,7 +69,7 @@ func TestCNIVerbs(t *testing.T) {
 			if atLeast(ver, "1.1.0") && r.Interfaces[1].Mtu != c.mtu(t) {
 				t.Errorf("result mtu %d; link has %d", r.Interfaces[1].Mtu, c.mtu(t))
 			}
-			p, err := ovnport.Get(ctx, nb, ovnport.Name(c.id, c.ifName))
+			p, err := ovnport.Get(ctx, nb, ovnport.Name(c.rt.node.SystemID, c.id, c.ifName))
 			if err != nil || p.IP.String() != c.ip().String() || !strings.EqualFold(p.MAC, r.Interfaces[1].Mac) || p.Node != node.SystemID {
 				t.Fatalf("NB port %+v (%v); want IP %s MAC %s node %s", p, err, c.ip(), r.Interfaces[1].Mac, node.SystemID)
 			}
@@ -70,9 +78,8 @@ func TestCNIVerbs(t *testing.T) {
 			if err := second.add(ctx); err == nil || cniCode(err) < 100 {
 				t.Errorf("second ADD = %v; want an ovlmgr error code", err)
 			}
-			if err := c.ping(ctx, net.ParseIP(n.Gateway).To4(), "-c", "1"); err == nil {
-				// the gateway has no router here: no answer is expected; not an error either way
-				_ = err
+			if err := c.ping(ctx, net.ParseIP(n.Gateway).To4()); err != nil {
+				t.Errorf("gateway %s (router %sr) does not answer: %v", n.Gateway, name, err)
 			}
 			if atLeast(ver, "0.4.0") {
 				if err := rt.cni.CheckNetworkList(ctx, c.list, c.conf); err != nil {
@@ -302,7 +309,7 @@ func TestCNIGC(t *testing.T) {
 		assertGone(t, nb, n1, c.id, c.ifName)
 	}
 	for _, c := range []*container{on1[0], other} {
-		if _, err := ovnport.Get(ctx, nb, ovnport.Name(c.id, c.ifName)); err != nil {
+		if _, err := ovnport.Get(ctx, nb, ovnport.Name(c.rt.node.SystemID, c.id, c.ifName)); err != nil {
 			t.Errorf("GC removed valid or other-node port of %s: %v", c.id, err)
 		}
 	}
@@ -313,7 +320,7 @@ func TestCNIGC(t *testing.T) {
 		t.Fatalf("GC with empty list: %v", err)
 	}
 	assertGone(t, nb, n1, on1[0].id, on1[0].ifName)
-	if _, err := ovnport.Get(ctx, nb, ovnport.Name(other.id, other.ifName)); err != nil {
+	if _, err := ovnport.Get(ctx, nb, ovnport.Name(other.rt.node.SystemID, other.id, other.ifName)); err != nil {
 		t.Errorf("GC on %s removed %s's port: %v", n1.Name, n2.Name, err)
 	}
 }
@@ -373,7 +380,7 @@ func TestCNINotReady(t *testing.T) {
 			if code != 11 || !strings.Contains(msg, "ovs-vswitchd did not attach") {
 				t.Fatalf("ADD on a node without vswitchd: code %d %q; want 11 naming the missing step", code, msg)
 			}
-			if _, err := ovnport.Get(ctx, nb, ovnport.Name(c.id, "eth0")); err == nil {
+			if _, err := ovnport.Get(ctx, nb, ovnport.Name("fake-"+name, c.id, "eth0")); err == nil {
 				t.Errorf("NB port left after a failed ADD")
 			}
 			if out := srv.Run(t, "ovs-vsctl", "--no-wait", "list-ports", "br-int"); strings.TrimSpace(out) != "" {

@@ -285,17 +285,35 @@ func eventually(c *container, dst net.IP, port int, within time.Duration) error 
 	}
 }
 
-// closedEventually retries until a connection is refused entry.
-func closedEventually(c *container, dst net.IP, port int, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		if err := echo(c, dst, port, 500*time.Millisecond); err != nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s still reaches %s:%d after %s", c.id, dst, port, within)
-		}
+// closedEventually waits, for at most within, until c's connections to
+// dst:port are refused entry, concluded as denied does: the same echo from
+// c to okDst:okPort (a path that must stay open) succeeds, denyProbes
+// echoes in a row to dst:port fail, and okDst:okPort still answers.
+func closedEventually(c *container, dst net.IP, port int, within time.Duration, okDst net.IP, okPort int) error {
+	err := deniedWithin(within, echoOK(c, okDst, okPort), echoProbe(c, dst, port))
+	if err != nil {
+		return fmt.Errorf("%s -> %s:%d not closed within %s (control %s:%d): %w", c.id, dst, port, within, okDst, okPort, err)
 	}
+	return nil
+}
+
+// closedNow is closedEventually without the wait: the path must be closed
+// already.
+func closedNow(c *container, dst net.IP, port int, okDst net.IP, okPort int) error {
+	if err := denied(echoOK(c, okDst, okPort), echoProbe(c, dst, port)); err != nil {
+		return fmt.Errorf("%s -> %s:%d (control %s:%d): %w", c.id, dst, port, okDst, okPort, err)
+	}
+	return nil
+}
+
+// echoProbe is one echo with a 1 s timeout; echoOK retries it (a lost
+// first packet) for control paths.
+func echoProbe(c *container, dst net.IP, port int) func() error {
+	return func() error { return echo(c, dst, port, time.Second) }
+}
+
+func echoOK(c *container, dst net.IP, port int) func() error {
+	return retried(5, echoProbe(c, dst, port))
 }
 
 func segNodes(t testing.TB, l *lab.Lab) (n1, n2, n3 *lab.Node) {
@@ -386,10 +404,15 @@ func TestIsolationAndPolicies(t *testing.T) {
 	b := segCtr(t, ctx, n2, nbn)
 	tc := segCtr(t, ctx, n3, nt)
 	s8080, s8081 := segTCPServer(t, tc, 8080), segTCPServer(t, tc, 8081)
+	// Control paths, open throughout: every "closed" below is concluded
+	// only after the same probe succeeds on one of these.
+	segTCPServer(t, a, 8080)
+	segTCPServer(t, b, 8080)
+	sb81 := segTCPServer(t, b, 8081)
 
 	// Nothing gets in; the network's own connections and their replies work.
-	if err := echo(a, tc.ip(), 8080, time.Second); err == nil {
-		t.Fatal("default-deny: A reached T:8080 without a policy")
+	if err := closedNow(a, tc.ip(), 8080, b.ip(), 8080); err != nil {
+		t.Fatalf("default-deny: A -> T:8080 without a policy: %v", err)
 	}
 	if err := tc.ping(ctx, a.ip()); err != nil {
 		t.Fatalf("default-deny: T's own ping to A and its reply: %v", err)
@@ -402,14 +425,14 @@ func TestIsolationAndPolicies(t *testing.T) {
 	if err := eventually(a, tc.ip(), 8080, 10*time.Second); err != nil {
 		t.Fatalf("allow from A tcp/8080: A -> T:8080 (with replies): %v", err)
 	}
-	if err := echo(a, tc.ip(), 8081, time.Second); err == nil {
-		t.Error("allow tcp/8080: A reached T:8081")
+	if err := closedNow(a, tc.ip(), 8081, tc.ip(), 8080); err != nil {
+		t.Errorf("allow tcp/8080: A -> T:8081: %v", err)
 	}
-	if err := echo(b, tc.ip(), 8080, time.Second); err == nil {
-		t.Error("allow from A: B reached T:8080")
+	if err := closedNow(b, tc.ip(), 8080, a.ip(), 8080); err != nil {
+		t.Errorf("allow from A: B -> T:8080: %v", err)
 	}
-	if err := segPingOnce(ctx, a, tc.ip()); err == nil {
-		t.Error("allow tcp/8080: A's ping reached T")
+	if err := denied(retried(5, func() error { return segPingOnce(ctx, a, b.ip()) }), func() error { return segPingOnce(ctx, a, tc.ip()) }); err != nil {
+		t.Errorf("allow tcp/8080: A's ping to T (control: A's ping to B): %v", err)
 	}
 	if n := s8081.count(); n != 0 {
 		t.Errorf("T:8081 accepted %d connections", n)
@@ -425,15 +448,15 @@ func TestIsolationAndPolicies(t *testing.T) {
 	// Precedence on the datapath: a deny at the same priority wins over the
 	// allow; a higher-priority allow wins over the deny.
 	segPolicy(t, nb, policy.Spec{Name: segName("deny8080"), Network: nt, Action: policy.Deny, Proto: "tcp", Port: "8080", Priority: 100})
-	if err := closedEventually(a, tc.ip(), 8080, 10*time.Second); err != nil {
+	if err := closedEventually(a, tc.ip(), 8080, 10*time.Second, b.ip(), 8080); err != nil {
 		t.Fatalf("deny at equal priority: %v", err)
 	}
 	segPolicy(t, nb, policy.Spec{Name: segName("vip8080"), Network: nt, Action: policy.Allow, From: []string{na}, Proto: "tcp", Port: "8080", Priority: 200})
 	if err := eventually(a, tc.ip(), 8080, 10*time.Second); err != nil {
 		t.Fatalf("allow at higher priority: %v", err)
 	}
-	if err := echo(b, tc.ip(), 8080, time.Second); err == nil {
-		t.Error("allow from A at priority 200: B reached T:8080")
+	if err := closedNow(b, tc.ip(), 8080, a.ip(), 8080); err != nil {
+		t.Errorf("allow from A at priority 200: B -> T:8080: %v", err)
 	}
 	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
 	for _, name := range []string{segName("vip8080"), segName("deny8080")} {
@@ -448,18 +471,16 @@ func TestIsolationAndPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	pcancel()
-	if err := closedEventually(a, tc.ip(), 8080, 10*time.Second); err != nil {
+	if err := closedEventually(a, tc.ip(), 8080, 10*time.Second, b.ip(), 8080); err != nil {
 		t.Fatalf("policy deleted: %v", err)
 	}
 
 	// A deny in default-allow network B blocks just tcp/8080 from A.
-	segTCPServer(t, b, 8080)
-	sb81 := segTCPServer(t, b, 8081)
 	if err := eventually(a, b.ip(), 8080, 5*time.Second); err != nil {
 		t.Fatalf("default-allow: A -> B:8080: %v", err)
 	}
 	segPolicy(t, nb, policy.Spec{Name: segName("no80"), Network: nbn, Action: policy.Deny, From: []string{na}, Proto: "tcp", Port: "8080", Priority: 100})
-	if err := closedEventually(a, b.ip(), 8080, 10*time.Second); err != nil {
+	if err := closedEventually(a, b.ip(), 8080, 10*time.Second, b.ip(), 8081); err != nil {
 		t.Fatalf("deny A tcp/8080 into B: %v", err)
 	}
 	if err := echo(a, b.ip(), 8081, 2*time.Second); err != nil {
@@ -646,8 +667,9 @@ func TestAttachWithRunningContainers(t *testing.T) {
 	if err := x1.ping(ctx, x2.ip()); err != nil {
 		t.Fatalf("before attach: %v", err)
 	}
-	if err := segPingOnce(ctx, x1, y1.ip()); err == nil {
-		t.Fatal("before attach: an unattached network reached a router's network")
+	if err := denied(retried(5, func() error { return segPingOnce(ctx, x1, x2.ip()) }),
+		func() error { return segPingOnce(ctx, x1, y1.ip()) }); err != nil {
+		t.Fatalf("before attach: an unattached network to a router's network (control: its own peer): %v", err)
 	}
 	if err := network.Attach(ctx, nb, nx, r); err != nil {
 		t.Fatal(err)
@@ -671,23 +693,22 @@ func TestAttachWithRunningContainers(t *testing.T) {
 	}
 	// The detach is in NB at once; the hosts drop the route when
 	// ovn-controller has applied it, so allow it a moment to take effect.
-	if !segEventuallyUnreachable(ctx, x1, y1.ip(), 10*time.Second) {
-		t.Error("after detach: still reaches the router's network 10s later")
+	if err := segEventuallyUnreachable(ctx, x1, y1.ip(), x2.ip(), 10*time.Second); err != nil {
+		t.Errorf("after detach, to the router's other network: %v", err)
 	}
 }
 
-// segEventuallyUnreachable pings until no reply comes, for at most within;
-// it reports whether dst became unreachable.
-func segEventuallyUnreachable(ctx context.Context, c *container, dst net.IP, within time.Duration) bool {
-	deadline := time.Now().Add(within)
-	for {
-		if segPingOnce(ctx, c, dst) != nil {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
+// segEventuallyUnreachable waits, for at most within, until dst stops
+// answering c's pings, concluded as denied does: a ping to ok (a peer that
+// must stay reachable) is answered, denyProbes pings in a row to dst get
+// no reply, and ok still answers.
+func segEventuallyUnreachable(ctx context.Context, c *container, dst, ok net.IP, within time.Duration) error {
+	err := deniedWithin(within, retried(5, func() error { return segPingOnce(ctx, c, ok) }),
+		func() error { return segPingOnce(ctx, c, dst) })
+	if err != nil {
+		return fmt.Errorf("%s -> %s still open after %s (control %s): %w", c.id, dst, within, ok, err)
 	}
+	return nil
 }
 
 // segEventuallyPing pings until a reply comes or within passes.

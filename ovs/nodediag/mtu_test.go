@@ -84,10 +84,19 @@ func up(name, cidr string) error {
 // configured: a veth peer with a smaller MTU drops larger packets.
 func TestProber(t *testing.T) {
 	a, b := twoNS(t, 1500, 1300)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dst := netip.MustParseAddr("198.18.9.2")
-	r, err := Prober{NetNS: a.Path(), IfName: "va", Timeout: 200 * time.Millisecond}.Largest(ctx, dst)
+	// The exact size asserted must not depend on load: a reply that comes
+	// late counts as a size that does not cross and would pull the search
+	// down. A size that crosses is answered at once, one that does not is
+	// dropped at once (no reply, ever), so generous waits and several tries
+	// per failed size cost time only on the sizes that really fail.
+	reliable := Prober{Timeout: 750 * time.Millisecond, Tries: 3}
+	pa, pb := reliable, reliable
+	pa.NetNS, pa.IfName = a.Path(), "va"
+	pb.NetNS, pb.IfName = b.Path(), "vb"
+	r, err := pa.Largest(ctx, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +105,7 @@ func TestProber(t *testing.T) {
 		t.Errorf("got %+v; want configured 1500, largest 1300 (+4 veth slack)", r)
 	}
 	// From the side with the small MTU everything it can send crosses.
-	r, err = Prober{NetNS: b.Path(), IfName: "vb", Timeout: 200 * time.Millisecond}.Largest(ctx, netip.MustParseAddr("198.18.9.1"))
+	r, err = pb.Largest(ctx, netip.MustParseAddr("198.18.9.1"))
 	if err != nil || r.Largest != 1300 || r.Configured != 1300 {
 		t.Errorf("from b: %+v %v; want 1300/1300", r, err)
 	}
