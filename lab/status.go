@@ -91,29 +91,46 @@ func (c *checker) check(ctx context.Context) *Status {
 	l := c.l
 	st := &Status{Name: l.Name, Dir: l.Dir, NB: l.NB, SB: l.SB, Chassis: []chassis.Chassis{}, Tunnels: []Tunnel{}}
 	st.Daemons, st.Problems = c.daemons()
-	if len(st.Problems) > 0 {
-		return st
+	// Each table comes from the database it is about, whichever other
+	// daemon is down: chassis from the SB, tunnels from each node's
+	// Open_vSwitch db. A database whose server is down is not asked.
+	alive := map[string]bool{}
+	for _, d := range st.Daemons {
+		alive[d.Node+"/"+d.Name] = d.Alive
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var err error
-	if c.sb == nil {
+	if c.sb == nil && alive["central/ovsdb-server-sb"] {
 		if c.sb, err = dbconn.ConnectSB(cctx, l.SB); err != nil {
-			st.Problems = append(st.Problems, err.Error())
-			return st
+			st.Problems = append(st.Problems, fmt.Sprintf("SB unreachable at %s: %v", l.SB, err))
 		}
 	}
-	chs, err := chassis.List(cctx, c.sb)
-	if err != nil {
-		st.Problems = append(st.Problems, err.Error())
-		return st
+	if c.sb != nil && alive["central/ovsdb-server-sb"] {
+		chs, err := chassis.List(cctx, c.sb)
+		if err != nil {
+			st.Problems = append(st.Problems, fmt.Sprintf("SB at %s: %v", l.SB, err))
+		} else {
+			st.Chassis = chs
+			c.chassisProblems(st)
+		}
 	}
-	st.Chassis = chs
+	c.tunnels(cctx, st, alive)
+	sort.Slice(st.Tunnels, func(i, j int) bool {
+		a, b := st.Tunnels[i], st.Tunnels[j]
+		return a.Node+" "+a.RemoteIP < b.Node+" "+b.RemoteIP
+	})
+	return st
+}
+
+// chassisProblems compares the SB chassis just read with the lab's nodes.
+func (c *checker) chassisProblems(st *Status) {
+	l := c.l
+	chs := st.Chassis
 	byName := map[string]chassis.Chassis{}
 	for _, ch := range chs {
 		byName[ch.Name] = ch
 	}
-	ipNode := l.encapIPs()
 	for _, n := range l.Nodes {
 		ch, ok := byName[n.SystemID]
 		switch {
@@ -125,10 +142,21 @@ func (c *checker) check(ctx context.Context) *Status {
 			st.Problems = append(st.Problems, fmt.Sprintf("%s: chassis %s encaps %v, want geneve %s", n.Name, n.SystemID, ch.Encaps, n.EncapIP))
 		}
 	}
+}
+
+// tunnels lists each node's Geneve tunnels from its Open_vSwitch db (when
+// that node's ovsdb-server runs).
+func (c *checker) tunnels(cctx context.Context, st *Status, alive map[string]bool) {
+	l := c.l
+	ipNode := l.encapIPs()
+	var err error
 	if c.ovs == nil {
 		c.ovs = map[string]client.Client{}
 	}
 	for _, n := range l.Nodes {
+		if !alive[n.Name+"/ovsdb-server"] {
+			continue
+		}
 		oc := c.ovs[n.Name]
 		if oc == nil {
 			if oc, err = vsdb.Connect(cctx, n.OVS); err != nil {
@@ -158,11 +186,6 @@ func (c *checker) check(ctx context.Context) *Status {
 			}
 		}
 	}
-	sort.Slice(st.Tunnels, func(i, j int) bool {
-		a, b := st.Tunnels[i], st.Tunnels[j]
-		return a.Node+" "+a.RemoteIP < b.Node+" "+b.RemoteIP
-	})
-	return st
 }
 
 // waitReady polls until the lab is healthy; it fails fast, with the log

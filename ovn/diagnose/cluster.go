@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -14,6 +15,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb/serverdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/health"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/owner"
@@ -56,6 +58,9 @@ type Chassis struct {
 // State is what Cluster read, for the node checks.
 type State struct {
 	Chassis []Chassis `json:"chassis"`
+	// SBUnreachable, when set, says why the SB could not be read: Chassis is
+	// then unknown (not empty), and node checks that need it say so.
+	SBUnreachable string `json:"sbUnreachable,omitempty"`
 }
 
 // ByName returns the chassis called name, or nil.
@@ -79,18 +84,41 @@ func (s *State) ByName(name string) *Chassis {
 func Cluster(ctx context.Context, o Options) (*Report, *State) {
 	r := &Report{}
 	st := &State{}
-	nb, c := connectDB(ctx, "NB", "OVN_Northbound", o.NB, dbconn.ConnectNB)
-	r.Add(c...)
+	nb, nbCs := connectDB(ctx, "NB", "OVN_Northbound", o.NB, dbconn.ConnectNB)
+	r.Add(nbCs...)
 	if nb != nil {
 		defer nb.Close()
 	}
-	sb, c := connectDB(ctx, "SB", "OVN_Southbound", o.SB, dbconn.ConnectSB)
-	r.Add(c...)
+	sb, sbCs := connectDB(ctx, "SB", "OVN_Southbound", o.SB, dbconn.ConnectSB)
+	r.Add(sbCs...)
 	if sb != nil {
 		defer sb.Close()
 	}
-	if nb == nil || sb == nil {
-		r.Add(Failf(AreaCluster, "northd", "fix database reachability first", "not checked: a database is unreachable"))
+	// Each check reads the database it is about: with the NB down, the SB
+	// still tells chassis and northd's lock; with the SB down, nothing
+	// about chassis is claimed.
+	if sb == nil {
+		st.SBUnreachable = unreachable("SB", o.SB, sbCs)
+		r.Add(Failf(AreaCluster, "northd", "fix SB reachability first", "not checked: %s", st.SBUnreachable))
+		r.Add(Failf(AreaChassis, "chassis", "fix SB reachability first", "not checked: %s", st.SBUnreachable))
+		if nb != nil {
+			r.Add(Failf(AreaPorts, "ports", "fix SB reachability first", "bindings not checked: %s", st.SBUnreachable))
+		}
+		return r, st
+	}
+	var sbCfg int
+	if nb == nil {
+		why := unreachable("NB", o.NB, nbCs)
+		cs := northdLock(ctx, o.SB)
+		if len(cs) == 0 {
+			cs = []Check{Warnf(AreaCluster, "northd", "fix NB reachability first",
+				"holds its SB lock; whether it is caught up is not checked: %s", why)}
+		}
+		r.Add(cs...)
+		sbCfg = sbNbCfg(ctx, sb)
+		cs, st.Chassis = chassisChecks(ctx, sb, sbCfg)
+		r.Add(cs...)
+		r.Add(Failf(AreaPorts, "ports", "fix NB reachability first", "not checked: %s", why))
 		return r, st
 	}
 	sbCfg, cs := northd(ctx, nb, sb, o)
@@ -99,6 +127,36 @@ func Cluster(ctx context.Context, o Options) (*Report, *State) {
 	r.Add(cs...)
 	r.Add(portChecks(ctx, nb, sb)...)
 	return r, st
+}
+
+// unreachable is "NB unreachable at ENDPOINT: why" from connectDB's failed check.
+func unreachable(what, endpoints string, cs []Check) string {
+	for _, c := range cs {
+		if c.Status == Fail {
+			return c.Detail
+		}
+	}
+	return fmt.Sprintf("%s unreachable at %s", what, endpoints)
+}
+
+// northdLock fails when nobody holds ovn-northd's lock on the SB (northd is
+// not running, or not connected to the SB); it reads only the SB.
+func northdLock(ctx context.Context, sbEndpoints string) []Check {
+	err := health.NorthdRunning(ctx, sbEndpoints)
+	var ue *health.UnavailableError
+	if errors.As(err, &ue) && ue.Component == health.CompNorthd {
+		return []Check{Failf(AreaCluster, "northd", "start ovn-northd (or check its --ovnsb-db and its log)", "%v", err)}
+	}
+	return nil
+}
+
+// sbNbCfg is SB_Global's nb_cfg (what chassis must have reached), 0 if unread.
+func sbNbCfg(ctx context.Context, sb client.Client) int {
+	var sg []*sbdb.SBGlobal
+	if err := dbconn.Select(ctx, sb, &sbdb.SBGlobal{}, &sg); err != nil || len(sg) == 0 {
+		return 0
+	}
+	return sg[0].NbCfg
 }
 
 // connectDB connects to a database and reports its reachability, and for
@@ -145,7 +203,7 @@ func connectDB(ctx context.Context, what, dbName, endpoints string, connect func
 		}
 		return nil, []Check{Failf(AreaCluster, name,
 			fmt.Sprintf("start the %s ovsdb-server or point --%s (or $OVLMGR_%s) at it", what, name, what),
-			"%s unreachable: %v", what, err)}
+			"%s unreachable at %s: %v", what, endpoints, err)}
 	}
 	detail := fmt.Sprintf("%s reachable: %s", what, strings.Join(roles, ", "))
 	if len(eps) > 1 && leader == "" {
@@ -215,6 +273,9 @@ func northd(ctx context.Context, nb, sb client.Client, o Options) (int, []Check)
 	g, sbCfg, err := readGlobals(ctx, nb, sb)
 	if err != nil {
 		return 0, []Check{Failf(AreaCluster, "northd", fix, "read NB_Global/SB_Global: %v", err)}
+	}
+	if cs := northdLock(ctx, o.SB); cs != nil {
+		return sbCfg, cs
 	}
 	if o.Sync {
 		timeout := o.SyncTimeout

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/health"
 )
 
 func find(t *testing.T, r *Report, name string) *Check {
@@ -33,6 +34,17 @@ func TestCluster(t *testing.T) {
 	if c := find(t, r, "nb"); c.Status != OK || !strings.Contains(c.Detail, "standalone") {
 		t.Errorf("nb: %+v", c)
 	}
+	// Without --sync, a dead ovn-northd shows in the SB: nobody holds its lock.
+	if c := find(t, r, "northd"); c.Status != Fail || !strings.Contains(c.Detail, `ovn-northd is not running: nobody holds its lock "ovn_northd"`) || c.Fix == "" {
+		t.Errorf("northd without a lock holder: %+v", c)
+	}
+	// From here on a stand-in holds northd's lock (but does not translate).
+	release, err := health.HoldLock(ctx, sb.Endpoint, health.NorthdLock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	r, st = Cluster(ctx, Options{NB: nb.Endpoint, SB: sb.Endpoint})
 	if c := find(t, r, "northd"); c.Status != OK {
 		t.Errorf("northd on empty databases (nothing to translate): %+v", c)
 	}
@@ -103,8 +115,29 @@ func TestClusterUnreachable(t *testing.T) {
 	if c := find(t, r, "nb"); c.Status != Fail || !strings.Contains(c.Detail, "NB unreachable") || c.Fix == "" {
 		t.Errorf("nb: %+v", c)
 	}
-	if c := find(t, r, "northd"); c.Status != Fail || !strings.Contains(c.Detail, "not checked") {
-		t.Errorf("northd: %+v", c)
+	// The SB still answers for what it holds: northd's lock, the chassis.
+	if c := find(t, r, "northd"); c.Status != Fail || !strings.Contains(c.Detail, "ovn-northd is not running") {
+		t.Errorf("northd (no lock holder): %+v", c)
+	}
+	if c := find(t, r, "ports"); c.Status != Fail || !strings.Contains(c.Detail, "not checked: NB unreachable at unix:") {
+		t.Errorf("ports: %+v", c)
+	}
+	if c := find(t, r, "chassis"); c.Status != Warn || !strings.Contains(c.Detail, "no chassis registered in SB") {
+		t.Errorf("chassis (read from SB): %+v", c)
+	}
+	release, err := health.HoldLock(ctx, sb.Endpoint, health.NorthdLock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	r, _ = Cluster(ctx, Options{NB: "unix:" + t.TempDir() + "/none.sock", SB: sb.Endpoint})
+	if c := find(t, r, "northd"); c.Status != Warn || !strings.Contains(c.Detail, "holds its SB lock; whether it is caught up is not checked: NB unreachable at unix:") {
+		t.Errorf("northd (lock held, NB down): %+v", c)
+	}
+	// The SB down: nothing about chassis is claimed.
+	r, st := Cluster(ctx, Options{NB: "unix:" + t.TempDir() + "/none.sock", SB: "unix:" + t.TempDir() + "/none.sock"})
+	if c := find(t, r, "chassis"); c.Status != Fail || !strings.Contains(c.Detail, "not checked: SB unreachable at unix:") || st.SBUnreachable == "" {
+		t.Errorf("chassis with the SB down: %+v (state %+v)", c, st)
 	}
 	r, _ = Cluster(ctx, Options{NB: "bogus", SB: sb.Endpoint})
 	if c := find(t, r, "nb"); c.Status != Fail || !strings.Contains(c.Detail, "NB endpoint") {

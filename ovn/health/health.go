@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/cache"
@@ -44,6 +45,9 @@ type UnavailableError struct {
 	Component string // CompNB, CompSB or CompNorthd
 	Endpoint  string // the database endpoint involved
 	Reason    string
+	// NoProgress: ovn-northd holds its lock but did not carry an NB change
+	// to the SB in time (stuck or only slow).
+	NoProgress bool
 }
 
 func (e *UnavailableError) Error() string {
@@ -145,6 +149,49 @@ func probeOne(ctx context.Context, ep, lock string) (bool, error) {
 	}
 }
 
+// HoldLock takes lock on the OVSDB server at endpoint (unix: or tcp:) the
+// way a daemon does, on a connection of its own, waiting until it is
+// granted (or ctx ends). release closes the connection, which frees the
+// lock. Tests use it to stand in for ovn-northd.
+func HoldLock(ctx context.Context, endpoint, lock string) (release func(), err error) {
+	scheme, addr, _ := strings.Cut(endpoint, ":")
+	if scheme != "unix" && scheme != "tcp" {
+		return nil, fmt.Errorf("%s: HoldLock supports unix: and tcp: endpoints only", endpoint)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, scheme, addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if err := json.NewEncoder(conn).Encode(map[string]interface{}{"method": "lock", "params": []string{lock}, "id": "ovlmgr-hold"}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	// The reply says locked, or the server sends "locked" once the
+	// current holder has gone.
+	dec := json.NewDecoder(conn)
+	for {
+		var msg struct {
+			Method string `json:"method"`
+			Result *struct {
+				Locked bool `json:"locked"`
+			} `json:"result"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("lock %q at %s: %w", lock, endpoint, err)
+		}
+		if msg.Method == "locked" || (msg.Result != nil && msg.Result.Locked) {
+			break
+		}
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return func() { conn.Close() }, nil
+}
+
 // NorthdRunning reports whether ovn-northd is running as seen from the SB at
 // sbEndpoints: nil when someone holds its lock, else an *UnavailableError
 // (SB unreachable, or northd not running).
@@ -207,31 +254,53 @@ func RoundTrip(ctx context.Context, nb client.Client, nbEndpoint string, budget 
 		return false, nil
 	})
 	if err != nil {
-		return &UnavailableError{Component: CompNorthd, Endpoint: nbEndpoint,
+		return &UnavailableError{Component: CompNorthd, Endpoint: nbEndpoint, NoProgress: true,
 			Reason: fmt.Sprintf("did not carry NB change nb_cfg %d to the SB within %s (sb_cfg %d): it is stuck, overloaded or cannot reach a database",
 				want, time.Since(start).Round(time.Millisecond), got)}
 	}
 	return nil
 }
 
-// Check finds out whether OVN can assign an address and bind a port now:
-// the SB is reachable and ovn-northd holds its lock there (no NB write),
-// then an nb_cfg round trip within budget. It returns nil or an
-// *UnavailableError naming the cause.
+// Check finds out whether OVN can assign an address and bind a port now.
+// It first asks the SB at sbEndpoints who holds ovn-northd's lock (no NB
+// write): nobody means ovn-northd is not running. If the SB cannot be asked
+// from here, or northd holds the lock, an nb_cfg round trip (RoundTrip,
+// within budget) decides: it passing means OVN works (the SB may just not be
+// reachable from this host). It returns nil or an *UnavailableError; one
+// with NoProgress set (northd holds its lock but did not answer in budget)
+// may be load rather than failure.
 func Check(ctx context.Context, nb client.Client, nbEndpoint, sbEndpoints string, budget time.Duration) error {
+	var sbErr error
 	if sbEndpoints != "" {
-		if err := NorthdRunning(ctx, sbEndpoints); err != nil {
-			return err
+		sbErr = NorthdRunning(ctx, sbEndpoints)
+		var ue *UnavailableError
+		if errors.As(sbErr, &ue) && ue.Component == CompNorthd {
+			return sbErr
 		}
 	}
-	return RoundTrip(ctx, nb, nbEndpoint, budget)
+	err := RoundTrip(ctx, nb, nbEndpoint, budget)
+	if err == nil {
+		return nil
+	}
+	var ue *UnavailableError
+	if sbErr != nil && errors.As(err, &ue) && ue.NoProgress {
+		return sbErr // northd cannot reach the SB either
+	}
+	return err
 }
 
 // Guard runs Check after grace and then every interval until ctx ends; on
-// the first failure it cancels ctx with the *UnavailableError as cause
-// (context.Cause). Run it in its own goroutine next to a wait that only OVN
-// can end (an address from northd's IPAM, ovn-installed).
-func Guard(ctx context.Context, cancel context.CancelCauseFunc, nb client.Client, nbEndpoint, sbEndpoints string, grace, interval, budget time.Duration) {
+// the first failure that is certain (not NoProgress) it cancels ctx with
+// the *UnavailableError as cause (context.Cause). Run it in its own
+// goroutine next to a wait that only OVN can end (an address from northd's
+// IPAM, ovn-installed). Last returns the latest NoProgress finding.
+type Guard struct {
+	mu   sync.Mutex
+	last error
+}
+
+// Run is the guard's loop (see Guard).
+func (g *Guard) Run(ctx context.Context, cancel context.CancelCauseFunc, nb client.Client, nbEndpoint, sbEndpoints string, grace, interval, budget time.Duration) {
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	for {
@@ -240,12 +309,31 @@ func Guard(ctx context.Context, cancel context.CancelCauseFunc, nb client.Client
 			return
 		case <-t.C:
 		}
-		if err := Check(ctx, nb, nbEndpoint, sbEndpoints, budget); err != nil {
-			if ctx.Err() == nil {
-				cancel(err)
-			}
+		err := Check(ctx, nb, nbEndpoint, sbEndpoints, budget)
+		var ue *UnavailableError
+		switch {
+		case ctx.Err() != nil:
 			return
+		case errors.As(err, &ue) && ue.NoProgress:
+			g.mu.Lock()
+			g.last = err
+			g.mu.Unlock()
+		case err != nil:
+			cancel(err)
+			return
+		default:
+			g.mu.Lock()
+			g.last = nil
+			g.mu.Unlock()
 		}
 		t.Reset(interval)
 	}
+}
+
+// Last returns the latest uncertain finding (northd holding its lock but not
+// answering), or nil.
+func (g *Guard) Last() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.last
 }

@@ -2,9 +2,7 @@ package health
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -16,37 +14,15 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 )
 
-// holdLock takes lock on the server at socket over a connection of its own
-// (as ovn-northd does) and returns the function that releases it.
 func holdLock(t *testing.T, socket, lock string) func() {
 	t.Helper()
-	conn, err := net.Dial("unix", socket)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	release, err := HoldLock(ctx, "unix:"+socket, lock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.NewEncoder(conn).Encode(map[string]interface{}{"method": "lock", "params": []string{lock}, "id": 1}); err != nil {
-		t.Fatal(err)
-	}
-	// The reply says locked, or the server sends "locked" once an earlier
-	// holder (a probe whose close is still in flight) has gone.
-	dec := json.NewDecoder(conn)
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	for {
-		var msg struct {
-			Method string `json:"method"`
-			Result *struct {
-				Locked bool `json:"locked"`
-			} `json:"result"`
-		}
-		if err := dec.Decode(&msg); err != nil {
-			t.Fatalf("take lock %s: %v", lock, err)
-		}
-		if msg.Method == "locked" || (msg.Result != nil && msg.Result.Locked) {
-			break
-		}
-	}
-	_ = conn.SetDeadline(time.Time{})
-	return func() { conn.Close() }
+	return release
 }
 
 func TestNorthdRunningFollowsTheLock(t *testing.T) {

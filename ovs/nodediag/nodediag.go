@@ -261,6 +261,10 @@ func (c *checker) identity(sysID string) {
 	if c.st == nil {
 		return
 	}
+	if c.st.SBUnreachable != "" {
+		c.add(diagnose.Failf(c.area, "chassis", "fix SB reachability first", "not checked: %s", c.st.SBUnreachable))
+		return
+	}
 	ch := c.st.ByName(sysID)
 	switch {
 	case ch == nil:
@@ -317,6 +321,10 @@ func (c *checker) bridge(ctx context.Context) {
 // interface that holds the encap IP.
 func (c *checker) tunnels(ctx context.Context, sysID string) {
 	if c.st == nil {
+		return
+	}
+	if c.st.SBUnreachable != "" {
+		c.add(diagnose.Failf(c.area, "tunnels", "fix SB reachability first", "not checked against SB chassis: %s", c.st.SBUnreachable))
 		return
 	}
 	ifs, err := vsdb.Interfaces(ctx, c.oc, "geneve")
