@@ -25,6 +25,19 @@ type usageError struct{ err error }
 func (u usageError) Error() string { return u.err.Error() }
 func (u usageError) Unwrap() error { return u.err }
 
+// exitCode is an outcome, not an error: the command has printed its result
+// and the process exits with this code, printing nothing more (trace's
+// exitDropped).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// Exit codes beyond 0 (ok), 1 (error) and 2 (usage).
+const (
+	// exitDropped: `trace` printed its verdict and it is DROPPED.
+	exitDropped exitCode = 3
+)
+
 // usagef returns a usage error (exit code 2).
 func usagef(format string, args ...interface{}) error {
 	return usageError{fmt.Errorf(format, args...)}

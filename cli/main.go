@@ -16,12 +16,16 @@ func main() {
 }
 
 // run executes the CLI and returns the process exit code:
-// 0 ok, 1 error, 2 usage.
+// 0 ok, 1 error, 2 usage, 3 trace verdict DROPPED (see docs/troubleshooting.md).
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.Run(interspersed(app, args))
 	if err == nil {
 		return 0
+	}
+	var ec exitCode
+	if errors.As(err, &ec) {
+		return int(ec)
 	}
 	fmt.Fprintf(stderr, "ovlmgr: %v\n", err)
 	var ue usageError

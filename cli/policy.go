@@ -37,6 +37,8 @@ Example:
 --from takes a network name (its containers' addresses), an IPv4 CIDR or address, or
 any; repeat it for several sources. --port needs --proto tcp or udp; N or N-M.
 --log logs matches in ovn-controller's log as acl_log ... name="NAME".
+A --from network with no path to --net (not on the same router) is accepted with a
+warning on stderr: nothing from it arrives to match until both are on one router.
 
 Example:
    ovlmgr policy create web-to-app --net app --allow --from web --proto tcp --port 8080
@@ -123,6 +125,9 @@ func policyCreate(c *cli.Context) error {
 		p, err := policy.Create(ctx, nb, s)
 		if err != nil {
 			return err
+		}
+		for _, w := range p.Warnings {
+			fmt.Fprintf(c.App.ErrWriter, "ovlmgr: warning: policy %s: %s\n", p.Name, w)
 		}
 		return printOut(c, p, func(w io.Writer) {
 			fmt.Fprintf(w, "policy %s created on network %s: %s\n", p.Name, p.Network, describe(p))

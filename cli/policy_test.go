@@ -98,6 +98,30 @@ func TestSegmentationCLI(t *testing.T) {
 		t.Errorf("bad input wrote rows: %s -> %s", before, after)
 	}
 
+	// A --from network with no path to --net: created, exit 0, with a
+	// warning on stderr naming both routers (or none); one on the same
+	// router gets none.
+	for _, tc := range []struct{ from, want string }{
+		{"web", ""},
+		{"ops", "network ops is on no router and network app is on router blue: no path between them"},
+		{"app-red", "network app-red is on router red and network app is on router blue: no path between them"},
+	} {
+		code, out, errs := n.run("policy", "create", "p-reach-"+tc.from, "--net", "app", "--allow", "--from", tc.from, "-o", "json")
+		var p struct{ Warnings []string }
+		if err := json.Unmarshal([]byte(out), &p); code != 0 || err != nil {
+			t.Errorf("policy create --from %s: exit %d, %v: %s%s", tc.from, code, err, out, errs)
+			continue
+		}
+		if tc.want == "" && (errs != "" || len(p.Warnings) != 0) {
+			t.Errorf("policy create --from %s (same router): warned %q %v", tc.from, errs, p.Warnings)
+		}
+		if tc.want != "" && (!strings.Contains(errs, "ovlmgr: warning: policy p-reach-"+tc.from+": --from "+tc.from+": "+tc.want) ||
+			len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], tc.want)) {
+			t.Errorf("policy create --from %s: stderr %q, warnings %v; want %q", tc.from, errs, p.Warnings, tc.want)
+		}
+		ok("policy", "delete", "p-reach-"+tc.from)
+	}
+
 	ok("policy", "delete", "p-allow")
 	ok("net", "update", "app", "--isolation", "default-allow")
 	ok("router", "delete", "blue", "--force")

@@ -26,7 +26,9 @@ security, a missing route, an unbound destination).
    ovlmgr trace web-1 db-1 --proto tcp --port 5432
    ovlmgr trace web-1 198.19.2.10 --src-ip 198.19.1.9     # forged source
    ovlmgr trace web-1 db-1 --on-node                      # plus ofproto/trace on this node
-   ovlmgr trace --lab ovl web-1 db-1 --on-node            # in a local lab: on the source's lab node`,
+   ovlmgr trace --lab ovl web-1 db-1 --on-node            # in a local lab: on the source's lab node
+
+Exit status: 0 DELIVERED, 3 DROPPED, 1 the trace could not run, 2 bad usage.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "proto", Value: "icmp", Usage: "icmp, tcp or udp"},
 			&cli.IntFlag{Name: "port", Usage: "destination port (tcp/udp; default 80)"},
@@ -95,12 +97,24 @@ security, a missing route, an unbound destination).
 				}
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				if err := enc.Encode(out); err != nil {
+					return err
+				}
+				return verdictExit(res)
 			}
 			writeTrace(c.App.Writer, res, phys, c.Bool("detail"))
-			return nil
+			return verdictExit(res)
 		},
 	}
+}
+
+// verdictExit makes a DROPPED verdict exit with code 3, so scripts can
+// branch on it; DELIVERED exits 0.
+func verdictExit(r *trace.Result) error {
+	if r.Verdict == trace.Dropped {
+		return exitDropped
+	}
+	return nil
 }
 
 func endpointText(e *trace.Endpoint) string {

@@ -55,9 +55,16 @@ func TestTroubleshootCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 || rep.Status != "fail" {
 		t.Fatalf("diagnose --sync -o json: exit %d, %v\n%s", code, err, out)
 	}
+	northd := 0
 	for _, c := range rep.Checks {
-		if c.Name == "northd" && (c.Status != "fail" || c.Fix == "") {
-			t.Errorf("northd with --sync and no ovn-northd: %+v", c)
+		if c.Name == "northd" {
+			northd++
+			if c.Status != "fail" || c.Fix == "" {
+				t.Errorf("northd with --sync and no ovn-northd: %+v; want status fail with a fix", c)
+			}
 		}
+	}
+	if northd != 1 {
+		t.Errorf("diagnose --sync -o json has %d checks named northd; want 1:\n%s", northd, out)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -274,6 +275,21 @@ func TestTroubleshootTrace(t *testing.T) {
 		}
 		r = run(t, trace.Request{From: web1.id, To: db1.ip().String(), Proto: "tcp", Port: 8080})
 		want(t, r, trace.Delivered, "")
+		// The CLI's exit status: 3 on DROPPED, 0 on DELIVERED.
+		for port, code := range map[string]int{"22": 3, "8080": 0} {
+			out, err := exec.CommandContext(ctx, ovlmgrBin(t), "trace", "--lab", l.Name, web1.id, db1.ip().String(), "--proto", "tcp", "--port", port).Output()
+			got := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				got = ee.ExitCode()
+			} else if err != nil {
+				t.Fatalf("ovlmgr trace tcp/%s: %v", port, err)
+			}
+			verdict := map[int]string{3: "DROPPED: denied by policy " + pol, 0: "DELIVERED"}[code]
+			if got != code || !strings.Contains(string(out), verdict) {
+				t.Errorf("ovlmgr trace tcp/%s: exit %d; want %d with %q:\n%s", port, got, code, verdict, out)
+			}
+		}
 	})
 	t.Run("service VIP", func(t *testing.T) {
 		vip := "198.19.239.10"

@@ -87,6 +87,7 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 			cidrs = append(cidrs, src.cidr.String())
 		}
 	}
+	routerOf := map[string]string{}
 	for i, n := range nets {
 		ni, err := readNetwork(ctx, c, n)
 		if err != nil {
@@ -95,6 +96,7 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 			}
 			return fail(fmt.Errorf("--net %s: %w", n, err))
 		}
+		routerOf[n] = ni.ls.ExternalIDs[owner.KeyRouter]
 		ops = append(ops, networkGuard(n))
 		more, err := ensurePortGroupOps(ctx, c, ni)
 		if err != nil {
@@ -172,7 +174,7 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 		}
 		return fail(err)
 	}
-	p := &Policy{Spec: s, ACLPriority: acl.Priority, Match: acl.Match}
+	p := &Policy{Spec: s, ACLPriority: acl.Priority, Match: acl.Match, Warnings: reachWarnings(s.Network, nets[1:], routerOf)}
 	for i, op := range ops {
 		if op.Op == ovsdb.OperationInsert && op.Table == "ACL" && i < len(res) {
 			p.UUID = res[i].UUID.GoUUID
@@ -312,4 +314,26 @@ func Delete(ctx context.Context, c client.Client, name string) error {
 		return fmt.Errorf("delete policy %q: %w", name, err)
 	}
 	return nil
+}
+
+// reachWarnings names the source networks that have no path to target: a
+// network reaches another only through a router both are attached to (or
+// by being the same network). Such a policy is accepted (the networks may
+// be attached later) but matches nothing from them until then.
+func reachWarnings(target string, sources []string, routerOf map[string]string) []string {
+	var out []string
+	on := func(n string) string {
+		if r := routerOf[n]; r != "" {
+			return "on router " + r
+		}
+		return "on no router"
+	}
+	for _, src := range sources {
+		if r := routerOf[src]; r != "" && r == routerOf[target] {
+			continue
+		}
+		out = append(out, fmt.Sprintf("--from %s: network %s is %s and network %s is %s: no path between them, so nothing from %s reaches %s to match until both are attached to one router",
+			src, src, on(src), target, on(target), src, target))
+	}
+	return out
 }

@@ -121,6 +121,9 @@ type Policy struct {
 	ACLPriority int    `json:"aclPriority" yaml:"aclPriority"`
 	Match       string `json:"match" yaml:"match"`
 	UUID        string `json:"uuid" yaml:"uuid"`
+	// Warnings, from Create only: source networks (--from) with no path to
+	// the target network (not on one router with it).
+	Warnings []string `json:"warnings,omitempty" yaml:"warnings,omitempty"`
 }
 
 // source is a parsed From entry.
