@@ -505,3 +505,31 @@ func BenchmarkFaultRestarts(b *testing.B) {
 		})
 	}
 }
+
+// TestLabRestartBadNames: lab restart and lab kill refuse a node or daemon
+// the lab does not have, naming what is allowed, and touch nothing.
+func TestLabRestartBadNames(t *testing.T) {
+	l := sharedLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, c := range []struct{ node, daemon, want string }{
+		{"n1", "northd", "allowed ovsdb-server, ovs-vswitchd, ovn-controller"},
+		{lab.Central, "ovn-controller", "allowed nb, sb, northd"},
+		{"n9", "ovn-controller", `no node "n9"`},
+	} {
+		err := l.Restart(ctx, c.node, c.daemon, lab.RestartOptions{Kill: true})
+		if !errors.Is(err, lab.ErrUnknownDaemon) || !strings.Contains(fmt.Sprint(err), c.want) {
+			t.Errorf("restart %s %s: %v; want ErrUnknownDaemon naming %q", c.node, c.daemon, err, c.want)
+		}
+		if err := l.Kill(ctx, c.node, c.daemon); !errors.Is(err, lab.ErrUnknownDaemon) {
+			t.Errorf("kill %s %s: %v; want ErrUnknownDaemon", c.node, c.daemon, err)
+		}
+	}
+	if err := l.Restart(ctx, "n1", "ovn-controller", lab.RestartOptions{DownFor: -time.Second}); err == nil || !strings.Contains(err.Error(), "must not be negative") {
+		t.Errorf("restart with negative down-for: %v; want refused", err)
+	}
+	st, err := l.Status(ctx)
+	if err != nil || !st.Healthy() {
+		t.Fatalf("lab after refused restarts: %v %+v; want healthy", err, st)
+	}
+}
