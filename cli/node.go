@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
+	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
 )
 
 // nodeCommand is `ovlmgr node`: join this machine to OVN, leave, list chassis.
@@ -80,6 +82,64 @@ plugin) and creates br-int. Start ovn-controller afterwards.
 					}
 					fmt.Fprintln(c.App.Writer, "left")
 					return nil
+				},
+			},
+			{
+				Name:  "gc",
+				Usage: "remove this node's container-port leftovers (OVS ports and veths without NB port, NB ports without OVS port)",
+				Description: `Run on a node. Removes OVS ports and host veths of containers whose NB port no longer
+exists (e.g. after net delete --force), and NB ports bound to this node whose OVS interface
+and host veth are gone (e.g. a CNI DEL that ran while the NB was unreachable), together with
+their DNS names and service backends. NB ports younger than --grace are left alone: an ADD
+may be under way. Idempotent: a second run removes nothing.
+
+   ovlmgr node gc
+   ovlmgr node gc --dry-run -o json`,
+				Flags: []cli.Flag{ovsFlag,
+					&cli.DurationFlag{Name: "grace", Value: nodegc.DefaultGrace, Usage: "leave NB ports created less than this long ago (an ADD may be under way); 0s: no grace"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "report what would be removed, remove nothing"},
+					outputFlag()},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 0, "no arguments"); err != nil {
+						return err
+					}
+					if c.Duration("grace") < 0 {
+						return usagef("node gc: --grace %s: want a duration >= 0 such as 2m", c.Duration("grace"))
+					}
+					grace := c.Duration("grace")
+					if grace == 0 {
+						grace = -1 // no grace
+					}
+					nbEP := ""
+					if c.String("nb") != "" || os.Getenv(dbconn.EnvNB) != "" {
+						nbEP = dbconn.ResolveNB(c.String("nb"))
+					}
+					ctx, cancel := callContext(c)
+					defer cancel()
+					removed, err := nodegc.Run(ctx, nodegc.RunOptions{OVS: c.String("ovs"), NB: nbEP, Grace: grace, DryRun: c.Bool("dry-run")})
+					if removed == nil {
+						removed = []nodegc.Removed{}
+					}
+					if perr := printOut(c, removed, func(w io.Writer) {
+						verb := "removed"
+						if c.Bool("dry-run") {
+							verb = "would remove"
+						}
+						for _, r := range removed {
+							switch r.What {
+							case "ovs-port":
+								fmt.Fprintf(w, "%s OVS port and veth %s (container %s, ifname %s, network %s): NB port %s does not exist\n", verb, r.Name, r.Container, r.IfName, r.Network, r.Port)
+							default:
+								fmt.Fprintf(w, "%s NB port %s (container %s, ifname %s, network %s): no OVS interface or veth on this node\n", verb, r.Name, r.Container, r.IfName, r.Network)
+							}
+						}
+						if len(removed) == 0 {
+							fmt.Fprintln(w, "nothing to remove")
+						}
+					}); perr != nil {
+						return perr
+					}
+					return err
 				},
 			},
 			{

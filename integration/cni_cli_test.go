@@ -47,7 +47,7 @@ func TestPortAttachCLI(t *testing.T) {
 	if err := json.Unmarshal(out, &a); err != nil {
 		t.Fatalf("attach output %q: %v", out, err)
 	}
-	if a.Address.String() != "198.19.219.77/24" || a.Node != node.SystemID || a.Port != ovnport.Name(id, "eth0") {
+	if a.Address.String() != "198.19.219.77/24" || a.Node != node.SystemID || a.Port != ovnport.Name(node.SystemID, id, "eth0") {
 		t.Fatalf("attachment %+v; want 198.19.219.77/24 on %s", a, node.SystemID)
 	}
 	hand := &container{id: id, ifName: "eth0", ns: netns}

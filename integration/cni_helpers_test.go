@@ -387,7 +387,7 @@ func assertGone(t testing.TB, nb client.Client, node *lab.Node, id, ifName strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	lsp := ovnport.Name(id, ifName)
+	lsp := ovnport.Name(node.SystemID, id, ifName)
 	if p, err := ovnport.Get(ctx, nb, lsp); !errors.Is(err, ovnport.ErrNotFound) {
 		t.Errorf("container %s: NB port %s still there (%+v, %v)", id, lsp, p, err)
 	}
@@ -470,7 +470,7 @@ func leftover(t testing.TB, nb client.Client, node *lab.Node, id, ifName string)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := ovnport.Get(ctx, nb, ovnport.Name(id, ifName)); err == nil {
+	if _, err := ovnport.Get(ctx, nb, ovnport.Name(node.SystemID, id, ifName)); err == nil {
 		return true
 	}
 	host := ovsport.HostIfName(id, ifName)

@@ -16,6 +16,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
@@ -25,6 +26,7 @@ import (
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
+	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
@@ -95,13 +97,15 @@ func connectNB(ctx context.Context, ep string) (client.Client, error) {
 	return nb, nil
 }
 
-// names of everything a container interface owns, from container ID + ifname.
+// names of everything a container interface owns, from the node's
+// system-id, container ID and ifname: the NB port is (node, container ID,
+// ifname); the host veth only has to be unique on this node.
 type names struct {
 	lsp, host string
 }
 
-func namesFor(containerID, ifName string) names {
-	return names{lsp: ovnport.Name(containerID, ifName), host: ovsport.HostIfName(containerID, ifName)}
+func namesFor(node, containerID, ifName string) names {
+	return names{lsp: ovnport.Name(node, containerID, ifName), host: ovsport.HostIfName(containerID, ifName)}
 }
 
 // netInfo is the network as the plugin needs it.
@@ -172,7 +176,7 @@ func asCNIError(err error) error {
 	switch {
 	case errors.Is(err, ovnport.ErrNoAddress):
 		return cniErr(CodeNoAddress, err.Error())
-	case errors.Is(err, ovnport.ErrAddressInUse):
+	case errors.Is(err, ovnport.ErrAddressInUse), errors.Is(err, ovnport.ErrMACRefused):
 		return cniErr(CodeAddressRefused, err.Error())
 	case errors.Is(err, ovnport.ErrExists):
 		return cniErr(CodeExists, err.Error())
@@ -253,6 +257,16 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 		req.ReadyTimeout = DefaultReadyTimeout
 	}
 	start := time.Now()
+	// Cheap local preconditions before any database write.
+	if err := checkNetNS(req.NetNS); err != nil {
+		return nil, err
+	}
+	if ovsport.ContainerLinkExists(req.NetNS, req.IfName) {
+		return nil, cniErr(CodeExists, fmt.Sprintf("interface %s already exists in %s", req.IfName, req.NetNS))
+	}
+	if err := ovnport.CheckMAC(req.MAC); err != nil {
+		return nil, asCNIError(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), req.ReadyTimeout+2*connectTimeout)
 	defer cancel()
 	nd, err := openNode(ctx, &Config{NB: req.NB, OVS: req.OVS}, true)
@@ -277,7 +291,7 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 	if err != nil {
 		return nil, err
 	}
-	nm := namesFor(req.ContainerID, req.IfName)
+	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
 	rctx, rcancel := context.WithTimeout(ctx, req.ReadyTimeout)
 	defer rcancel()
 
@@ -293,13 +307,15 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 		return context.WithTimeout(context.Background(), 10*time.Second)
 	}
 
-	// Leftovers of an earlier ADD of this container interface that never
-	// got its DEL (the runtime died with it): with CNI_IFNAME absent from
-	// the netns they belong to nobody, so they go before the new ADD.
-	if ovsport.ContainerLinkExists(req.NetNS, req.IfName) {
-		return nil, cniErr(CodeExists, fmt.Sprintf("interface %s already exists in %s", req.IfName, req.NetNS))
-	}
-	if _, err := ovnport.Get(ctx, nb, nm.lsp); err == nil {
+	// This node's OVS ports and veths whose NB port is gone (`net delete
+	// --force`, a port detached elsewhere): a few indexed selects.
+	sweepLocal(ctx, nd, nb, log)
+	// Leftovers of an earlier ADD of this container interface on this node
+	// that never got its DEL (the runtime died with it): with CNI_IFNAME
+	// absent from the netns they belong to nobody, so they go before the
+	// new ADD. The port name includes this node's system-id, so another
+	// node's port of the same container ID is never found here.
+	if old, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && old.Node == nd.systemID {
 		log.Infof("removing leftovers of an interrupted ADD (%s)", nm.lsp)
 		if err := Detach(DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
 			IfName: req.IfName, NetNS: req.NetNS}, log); err != nil {
@@ -378,6 +394,12 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 		return nil, asCNIError(fmt.Errorf("port %s: %w", p.Name, err))
 	}
 	log.Debugf("ovn-installed after %s", time.Since(start).Round(time.Millisecond))
+	// Peers may still cache the MAC of an earlier holder of this address
+	// (a requested MAC, or a port from before MACs were derived from IPs):
+	// announce the binding now that the flows are in place.
+	if err := ovsport.Announce(req.NetNS, req.IfName, mac, p.IP, addr6.Addr()); err != nil {
+		log.Errorf("%v (peers learn the new MAC when their ARP/ND entries expire)", err)
+	}
 	a := &Attachment{Port: p.Name, Network: ni.name, Node: nd.systemID, ContainerID: req.ContainerID, IfName: req.IfName,
 		NetNS: req.NetNS, Host: nm.host, HostMAC: veth.HostMAC, MAC: p.MAC, Address: addr, Address6: addr6, Gateway: ni.gateway, MTU: mtu}
 	if reg != nil {
@@ -532,8 +554,11 @@ type DetachRequest struct {
 }
 
 // Detach removes the OVS port, the veth, DNS names and service backends,
-// and the NB port, found from the container ID and ifname alone. Anything
-// already gone is fine.
+// and the NB port, found from this node's system-id, the container ID and
+// the ifname. Anything already gone is fine. What is on the node goes
+// first; when the NB cannot be reached (or its delete fails) Detach still
+// succeeds and only the NB port is left: `ovlmgr node gc` on this node (or
+// the next ADD/DEL/GC here, for OVS leftovers) removes it later.
 func Detach(req DetachRequest, log Logger) error {
 	if log == nil {
 		log = nopLogger{}
@@ -544,12 +569,19 @@ func Detach(req DetachRequest, log Logger) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout)
 	defer cancel()
-	nd, err := openNode(ctx, &Config{NB: req.NB, OVS: req.OVS}, true)
+	nd, err := openNode(ctx, &Config{NB: req.NB, OVS: req.OVS}, false)
 	if err != nil {
 		return err
 	}
 	defer nd.close()
-	nm := namesFor(req.ContainerID, req.IfName)
+	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
+	// The OVS interface names the NB port it was plugged for (also a port
+	// named before the node was part of port names).
+	lsps := []string{nm.lsp}
+	if ifc, err := ovsport.Get(ctx, nd.ovs, nm.host); err == nil && ifc != nil && ifc.IfaceID != "" && ifc.IfaceID != nm.lsp &&
+		ifc.Container == req.ContainerID && ifc.IfName == req.IfName {
+		lsps = append(lsps, ifc.IfaceID)
+	}
 	if err := ovsport.Unplug(ctx, nd.ovs, nm.host); err != nil {
 		return asCNIError(err)
 	}
@@ -558,16 +590,42 @@ func Detach(req DetachRequest, log Logger) error {
 		return asCNIError(err)
 	}
 	log.Debugf("veth deleted after %s", time.Since(start).Round(time.Millisecond))
-	nb, err := connectNB(ctx, nd.nbEP)
+	leave := func(why error) error {
+		log.Errorf("the node side of %s/%s is removed; its NB port %s stays: %v; `ovlmgr node gc` on node %s removes it",
+			req.ContainerID, req.IfName, nm.lsp, why, nd.systemID)
+		return nil
+	}
+	if nd.nbEP == "" {
+		return leave(errors.New("no NB endpoint (config key \"nb\" or the node's external_ids:ovlmgr.io/nb)"))
+	}
+	nctx, ncancel := context.WithTimeout(ctx, connectTimeout)
+	defer ncancel()
+	nb, err := connectNB(nctx, nd.nbEP)
 	if err != nil {
-		return err
+		return leave(err)
 	}
 	defer nb.Close()
+	sweepLocal(ctx, nd, nb, log)
+	// The port of this node: by its name, else by the name the OVS
+	// interface gave, else by the name from before node-qualified names,
+	// each only if it is bound to this node.
+	lsps = append(lsps, ovnport.LegacyName(req.ContainerID, req.IfName))
+	var p *ovnport.Port
+	for _, name := range lsps {
+		got, err := ovnport.Get(ctx, nb, name)
+		if err == nil && got.Node == nd.systemID && got.Container == req.ContainerID && got.IfName == req.IfName {
+			p = got
+			break
+		}
+		if err != nil && !errors.Is(err, ovnport.ErrNotFound) && !errors.Is(err, ovnport.ErrNotOwned) {
+			return leave(err)
+		}
+	}
 	// DNS records and service backends go first, while the port still says
 	// which address it had (prevResult covers a port already gone).
 	ips := req.PrevIPs
 	network := req.Network
-	if p, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && p.IP.IsValid() {
+	if p != nil && p.IP.IsValid() {
 		ips = portIPs(p)
 		if p.Network != "" {
 			network = p.Network
@@ -576,14 +634,47 @@ func Detach(req DetachRequest, log Logger) error {
 	if len(ips) > 0 && network != "" {
 		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: network, ContainerID: req.ContainerID,
 			Aliases: req.Aliases, PodName: req.PodName, IPs: ips}); err != nil {
-			return asCNIError(fmt.Errorf("remove DNS names and service backends: %w", err))
+			return leave(fmt.Errorf("remove DNS names and service backends: %w", err))
 		}
 	}
 	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
-	if err := ovnport.Delete(ctx, nb, nm.lsp); err != nil {
-		return asCNIError(err)
+	if p == nil {
+		return nil
 	}
-	log.Debugf("deleted %s / %s after %s", nm.lsp, nm.host, time.Since(start).Round(time.Millisecond))
+	if err := ovnport.Delete(ctx, nb, p.Name); err != nil {
+		return leave(err)
+	}
+	log.Debugf("deleted %s / %s after %s", p.Name, nm.host, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// sweepLocal removes this node's OVS ports and veths whose NB port no
+// longer exists (nodegc.Sweep: one local select, indexed NB selects of the
+// few local ports). Failures are logged only: the verb goes on.
+func sweepLocal(ctx context.Context, nd *node, nb client.Client, log Logger) {
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	removed, err := nodegc.Sweep(sctx, nd.ovs, nb, false)
+	for _, r := range removed {
+		log.Infof("removed OVS port and veth %s: its NB port %s no longer exists (container %s, ifname %s)", r.Name, r.Port, r.Container, r.IfName)
+	}
+	if err != nil {
+		log.Errorf("sweep of OVS ports without NB port: %v", err)
+	}
+}
+
+// checkNetNS refuses a CNI_NETNS that is not a network namespace (code 4,
+// ErrInvalidEnvironmentVariables: the variable is wrong), before anything
+// is written anywhere.
+func checkNetNS(path string) error {
+	if path == "" {
+		return cniErr(types.ErrInvalidEnvironmentVariables, "CNI_NETNS: empty; want the path of the container's network namespace")
+	}
+	h, err := ns.GetNS(path)
+	if err != nil {
+		return cniErr(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_NETNS %q: %v; want the path of the container's network namespace", path, err))
+	}
+	_ = h.Close()
 	return nil
 }
 
@@ -655,7 +746,7 @@ func check(c *Config, args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	nm := namesFor(args.ContainerID, args.IfName)
+	nm := namesFor(nd.systemID, args.ContainerID, args.IfName)
 	// Our IP in prevResult: the one on the interface named IfName in the sandbox.
 	var addr, addr6 netip.Prefix
 	var mac string
@@ -782,6 +873,7 @@ func CmdGC(args *skel.CmdArgs) error {
 		return err
 	}
 	defer nb.Close()
+	sweepLocal(ctx, nd, nb, log)
 	ports, err := ovnport.List(ctx, nb, ovnport.Filter{Network: c.Network, Node: nd.systemID})
 	if err != nil {
 		return cniErr(types.ErrTryAgainLater, err.Error())
@@ -791,27 +883,34 @@ func CmdGC(args *skel.CmdArgs) error {
 		return cniErr(types.ErrTryAgainLater, err.Error())
 	}
 	type att struct{ ctr, ifn string }
-	stale := map[att][]net.IP{}
+	type leftover struct {
+		ips []net.IP
+		lsp string
+	}
+	stale := map[att]*leftover{}
 	for _, p := range ports {
+		if p.Node != nd.systemID {
+			continue
+		}
 		if !valid[types.GCAttachment{ContainerID: p.Container, IfName: p.IfName}] {
 			var ips []net.IP
 			if p.IP.IsValid() {
 				ips = portIPs(p)
 			}
-			stale[att{p.Container, p.IfName}] = ips
+			stale[att{p.Container, p.IfName}] = &leftover{ips: ips, lsp: p.Name}
 		}
 	}
 	for _, i := range ifaces {
 		a := att{i.Container, i.IfName}
 		if _, seen := stale[a]; !seen && i.Network == c.Network && !valid[types.GCAttachment{ContainerID: i.Container, IfName: i.IfName}] {
-			stale[a] = nil
+			stale[a] = &leftover{}
 		}
 	}
 	var errs []string
-	for a, ips := range stale {
-		nm := namesFor(a.ctr, a.ifn)
-		if len(ips) > 0 {
-			if err := service.ContainerDeleted(ctx, nb, c.Network, ips); err != nil {
+	for a, lo := range stale {
+		nm := namesFor(nd.systemID, a.ctr, a.ifn)
+		if len(lo.ips) > 0 {
+			if err := service.ContainerDeleted(ctx, nb, c.Network, lo.ips); err != nil {
 				errs = append(errs, err.Error())
 			}
 		}
@@ -821,10 +920,12 @@ func CmdGC(args *skel.CmdArgs) error {
 		if err := ovsport.DelVeth("", a.ifn, nm.host); err != nil {
 			errs = append(errs, err.Error())
 		}
-		if err := ovnport.Delete(ctx, nb, nm.lsp); err != nil {
-			errs = append(errs, err.Error())
+		if lo.lsp != "" {
+			if err := ovnport.Delete(ctx, nb, lo.lsp); err != nil {
+				errs = append(errs, err.Error())
+			}
 		}
-		log.Infof("removed stale %s/%s (%s)", a.ctr, a.ifn, nm.lsp)
+		log.Infof("removed stale %s/%s (%s)", a.ctr, a.ifn, lo.lsp)
 	}
 	if len(errs) > 0 {
 		return cniErr(CodeInternal, fmt.Sprintf("GC of network %s: %d error(s)", c.Network, len(errs)), errs...)

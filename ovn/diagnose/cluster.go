@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -499,6 +500,43 @@ func portChecks(ctx context.Context, nb, sb client.Client) []Check {
 	}
 	if dups == 0 {
 		checks = append(checks, Okf(AreaPorts, "addresses", "no IP or MAC used twice on a network"))
+	}
+	return append(checks, routerMACChecks(ctx, nb, lsps)...)
+}
+
+// routerMACChecks flags container ports whose MAC is a router port's MAC:
+// frames to the gateway would reach the container, or the reverse.
+func routerMACChecks(ctx context.Context, nb client.Client, lsps []*nbdb.LogicalSwitchPort) []Check {
+	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalRouterPortTable, nil, "name", "mac"))
+	if err != nil {
+		return []Check{Failf(AreaPorts, "router MACs", "check NB", "read router ports: %v", err)}
+	}
+	var lrps []*nbdb.LogicalRouterPort
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalRouterPortTable, res[0].Rows, &lrps); err != nil {
+		return []Check{Failf(AreaPorts, "router MACs", "check NB", "%v", err)}
+	}
+	routerMAC := map[string]string{}
+	for _, r := range lrps {
+		if hw, err := net.ParseMAC(r.MAC); err == nil {
+			routerMAC[hw.String()] = r.Name
+		}
+	}
+	var checks []Check
+	for _, p := range lsps {
+		for _, a := range portAddrs(p) {
+			hw, err := net.ParseMAC(a)
+			if err != nil {
+				continue
+			}
+			if r, ok := routerMAC[hw.String()]; ok {
+				checks = append(checks, Failf(AreaPorts, "mac "+hw.String(),
+					"delete the container (its CNI DEL) and re-add it without that MAC: ovlmgr refuses router MACs now",
+					"%s has MAC %s, the MAC of router port %s", Describe(p), hw, r))
+			}
+		}
+	}
+	if len(checks) == 0 {
+		checks = append(checks, Okf(AreaPorts, "router MACs", "no container uses a router port's MAC"))
 	}
 	return checks
 }

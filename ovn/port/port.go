@@ -5,6 +5,7 @@
 package port
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,35 +42,68 @@ const (
 
 // Errors callers test with errors.Is.
 var (
-	ErrNotFound        = errors.New("port not found")
-	ErrExists          = errors.New("port already exists")
-	ErrNoAddress       = errors.New("no free address")
-	ErrAddressInUse    = errors.New("address in use")
+	ErrNotFound     = errors.New("port not found")
+	ErrExists       = errors.New("port already exists")
+	ErrNoAddress    = errors.New("no free address")
+	ErrAddressInUse = errors.New("address in use")
+	// ErrMACRefused is a requested MAC that cannot be used: malformed,
+	// all-zero, multicast, derived from another IP, or held by another
+	// container or a router port.
+	ErrMACRefused      = errors.New("mac refused")
 	ErrNetworkNotFound = errors.New("network not found")
 	ErrNotOwned        = errors.New("not an ovlmgr port")
 	// ErrNoIPAM means ovn-northd did not answer the address request in time.
 	ErrNoIPAM = errors.New("no address assigned in time")
 )
 
-// Hash is the hex SHA-256 of "containerID/ifName"; names and the MAC of a
-// container interface derive from it.
+// Hash is the hex SHA-256 of "containerID/ifName". The host-side veth
+// name (ovs/port.HostIfName) derives from it: it only has to be unique on
+// one node.
 func Hash(containerID, ifName string) string {
 	h := sha256.Sum256([]byte(containerID + "/" + ifName))
 	return hex.EncodeToString(h[:])
 }
 
 // Name returns the Logical_Switch_Port name of a container interface:
-// "ovl-" + 16 hex digits of Hash. Stable, so DEL finds it from the container
-// ID and ifname alone.
-func Name(containerID, ifName string) string {
+// "ovl-" + 16 hex digits of SHA-256("node/containerID/ifName"). A port
+// belongs to (node, container ID, ifname): the same container ID and
+// ifname on two nodes are two ports, so an ADD on one node can never find,
+// move or delete the other node's port. Stable, so DEL finds it from the
+// node's system-id, the container ID and the ifname alone.
+func Name(node, containerID, ifName string) string {
+	h := sha256.Sum256([]byte(node + "/" + containerID + "/" + ifName))
+	return NamePrefix + hex.EncodeToString(h[:])[:16]
+}
+
+// LegacyName is the name ports had before the node was part of it
+// ("ovl-" + 16 hex digits of Hash). DEL and GC still remove such a port,
+// but only when its ovlmgr.io/node is the node asking.
+func LegacyName(containerID, ifName string) string {
 	return NamePrefix + Hash(containerID, ifName)[:16]
 }
 
-// MAC returns the deterministic locally administered unicast MAC of a
-// container interface (0a:xx:xx:xx:xx:xx from Hash).
-func MAC(containerID, ifName string) net.HardwareAddr {
-	h := sha256.Sum256([]byte(containerID + "/" + ifName))
-	return net.HardwareAddr{0x0a, h[20], h[21], h[22], h[23], h[24]}
+// MACFromIP returns the MAC a container interface gets when none is
+// requested: 0a:58 followed by the four bytes of its IPv4 address (as
+// ovn-kubernetes does). An address that is reused keeps its MAC, so peers'
+// ARP caches stay right when a container is replaced at the same address.
+func MACFromIP(ip netip.Addr) net.HardwareAddr {
+	b := ip.As4()
+	return net.HardwareAddr{0x0a, 0x58, b[0], b[1], b[2], b[3]}
+}
+
+// isDerivedMAC reports whether mac has the 0a:58 prefix of MACFromIP.
+func isDerivedMAC(mac net.HardwareAddr) bool {
+	return len(mac) == 6 && mac[0] == 0x0a && mac[1] == 0x58
+}
+
+// eui64 is the address in prefix's /64 with the modified EUI-64 interface
+// identifier of mac (what ovn-northd derives for dual-stack switches).
+func eui64(prefix netip.Addr, mac net.HardwareAddr) netip.Addr {
+	a := prefix.As16()
+	a[8], a[9], a[10] = mac[0]^0x02, mac[1], mac[2]
+	a[11], a[12] = 0xff, 0xfe
+	a[13], a[14], a[15] = mac[3], mac[4], mac[5]
+	return netip.AddrFrom16(a)
 }
 
 // Spec describes the port to create.
@@ -82,7 +117,7 @@ type Spec struct {
 	Node      string
 	Container string
 	IfName    string
-	// MAC is optional; default MAC(Container, IfName).
+	// MAC is optional; default MACFromIP of the port's IPv4 address.
 	MAC net.HardwareAddr
 	// IP is optional: a requested address; zero means OVN's IPAM picks one.
 	IP netip.Addr
@@ -107,6 +142,45 @@ type Port struct {
 	Labels map[string]string `json:"labels,omitempty"`
 }
 
+// CheckMAC refuses a requested MAC (nil: none requested) that cannot be a
+// container's: not 6 bytes, all-zero, or multicast/broadcast. It reads
+// nothing; Create also refuses MACs in use and MACs derived from other
+// addresses. Errors wrap ErrMACRefused.
+func CheckMAC(mac net.HardwareAddr) error {
+	if mac == nil {
+		return nil
+	}
+	switch {
+	case len(mac) != 6:
+		return fmt.Errorf("mac %q: %w: want a 6-byte unicast MAC such as 02:00:c6:13:00:0a", mac, ErrMACRefused)
+	case bytes.Equal(mac, make([]byte, 6)):
+		return fmt.Errorf("mac %s: %w: all-zero; want a unicast MAC such as 02:00:c6:13:00:0a", mac, ErrMACRefused)
+	case mac[0]&1 == 1:
+		return fmt.Errorf("mac %s: %w: multicast/broadcast; want a unicast MAC (first byte even) such as 02:00:c6:13:00:0a", mac, ErrMACRefused)
+	}
+	return nil
+}
+
+// checkDerivedMAC refuses a requested MAC in the 0a:58 range of MACFromIP
+// unless it is exactly the MAC derived from the requested ip: any other
+// 0a:58 MAC is (or will be) the MAC of whichever container or router port
+// has that address. The holder, if any, is named.
+func checkDerivedMAC(ctx context.Context, nb client.Client, mac net.HardwareAddr, ip netip.Addr) error {
+	if mac == nil || !isDerivedMAC(mac) || (ip.Is4() && bytes.Equal(mac, MACFromIP(ip))) {
+		return nil
+	}
+	owner := netip.AddrFrom4([4]byte{mac[2], mac[3], mac[4], mac[5]})
+	holder, err := MACHolder(ctx, nb, mac.String())
+	if err != nil {
+		return err
+	}
+	if holder == "" {
+		holder = "whichever container gets address " + owner.String()
+	}
+	return fmt.Errorf("mac %s: %w: in the 0a:58:xx:xx:xx:xx range of MACs derived from addresses, it belongs to %s; request another MAC, or request ip %s together with it",
+		mac, ErrMACRefused, holder, owner)
+}
+
 // Validate checks the spec and returns one error naming the field.
 func (s *Spec) Validate() error {
 	switch {
@@ -119,10 +193,8 @@ func (s *Spec) Validate() error {
 	case s.IfName == "":
 		return errors.New("ifname: empty")
 	}
-	if s.MAC != nil {
-		if len(s.MAC) != 6 || s.MAC[0]&1 == 1 {
-			return fmt.Errorf("mac %q: want a 6-byte unicast MAC such as 0a:58:00:00:00:01", s.MAC)
-		}
+	if err := CheckMAC(s.MAC); err != nil {
+		return err
 	}
 	if s.IP.IsValid() {
 		if !s.IP.Is4() {
@@ -171,24 +243,38 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("create port: %w", err)
 	}
-	name := Name(s.Container, s.IfName)
+	name := Name(s.Node, s.Container, s.IfName)
+	if err := checkDerivedMAC(ctx, nb, s.MAC, s.IP); err != nil {
+		return nil, fmt.Errorf("create port (container %s, ifname %s) in network %q: %w", short(s.Container), s.IfName, s.Network, err)
+	}
 	mac := s.MAC
-	if mac == nil {
-		mac = MAC(s.Container, s.IfName)
+	if mac == nil && s.IP.IsValid() {
+		mac = MACFromIP(s.IP)
 	}
 	ids := owner.IDs(owner.KindPort, name, map[string]string{
 		owner.KeyContainer: s.Container,
 		owner.KeyIfName:    s.IfName,
 		owner.KeyNode:      s.Node,
 		owner.KeyNetwork:   s.Network,
+		KeyCreated:         strconv.FormatInt(time.Now().Unix(), 10),
 	})
+	if mac != nil {
+		ids[KeyMAC] = mac.String()
+	}
 	for k, v := range s.Labels {
 		ids[owner.LabelPrefix+k] = v
+	}
+	// Without a requested MAC, ovn-northd picks a placeholder MAC with the
+	// address; the port is pinned with MACFromIP(address) before anything
+	// uses it.
+	dyn := "dynamic"
+	if mac != nil {
+		dyn = mac.String() + " dynamic"
 	}
 	lsp := &nbdb.LogicalSwitchPort{
 		UUID:        "newport",
 		Name:        name,
-		Addresses:   []string{mac.String() + " dynamic"},
+		Addresses:   []string{dyn},
 		Options:     map[string]string{OptRequestedChassis: s.Node, OptIfaceIDVer: s.Container},
 		ExternalIDs: ids,
 	}
@@ -219,8 +305,9 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	p := &Port{Name: name, Network: s.Network, Node: s.Node, Container: s.Container, IfName: s.IfName,
-		MAC: mac.String(), IP: s.IP, Labels: s.Labels}
+		IP: s.IP, Labels: s.Labels}
 	if s.IP.IsValid() {
+		p.MAC = mac.String()
 		got, err := Get(ctx, nb, name)
 		if err != nil {
 			undo(ctx, nb, name)
@@ -235,7 +322,16 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		undo(ctx, nb, name)
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	p.UUID, p.IP, p.IPv6 = uuid, ip, ip6
+	if mac == nil {
+		// The MAC derived from the address, and on dual-stack the IPv6
+		// address of the same /64 with that MAC's EUI-64: both unique
+		// because the IPv4 address is.
+		mac = MACFromIP(ip)
+		if ip6.IsValid() {
+			ip6 = eui64(ip6, mac)
+		}
+	}
+	p.UUID, p.IP, p.IPv6, p.MAC = uuid, ip, ip6, mac.String()
 	a := mac.String() + " " + ip.String()
 	if ip6.IsValid() {
 		a += " " + ip6.String()
@@ -243,6 +339,7 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	pin := &nbdb.LogicalSwitchPort{UUID: uuid, Addresses: []string{a}, PortSecurity: []string{a}}
 	ops, err := nb.Where(pin).Update(pin, &pin.Addresses, &pin.PortSecurity)
 	if err == nil {
+		ops = append(ops, nbops.AddPairs(nbdb.LogicalSwitchPortTable, nbops.ByUUID(uuid), "external_ids", map[string]string{KeyMAC: mac.String()}))
 		_, err = dbconn.Transact(ctx, nb, ops...)
 	}
 	if err != nil {
@@ -251,6 +348,16 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	}
 	return p, nil
 }
+
+// External_ids keys of container ports besides the owner keys.
+const (
+	// KeyMAC is the port's MAC: the in-use check for requested MACs selects
+	// on it (addresses cannot be matched by MAC alone).
+	KeyMAC = "ovlmgr.io/mac"
+	// KeyCreated is the port's creation time (Unix seconds): node GC leaves
+	// ports younger than its grace period alone (an ADD may be under way).
+	KeyCreated = "ovlmgr.io/created"
+)
 
 var errRetry = errors.New("concurrent change, retry")
 
@@ -281,6 +388,10 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 	if err != nil {
 		return err
 	}
+	macAt := len(ops)
+	if m := lsp.ExternalIDs[KeyMAC]; m != "" {
+		ops = append(ops, macGuards(m)...)
+	}
 	ops = append(ops, ins...)
 	sw := &nbdb.LogicalSwitch{Name: s.Network}
 	mut, err := nb.WhereAll(sw, model.Condition{Field: &sw.Name, Function: ovsdb.ConditionEqual, Value: s.Network}).
@@ -301,8 +412,55 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 		return fmt.Errorf("network %q: %w", s.Network, ErrNetworkNotFound)
 	case s.IP.IsValid() && dbconn.FailedWait(err, 2):
 		return errRetry
+	case dbconn.FailedWait(err, macAt), dbconn.FailedWait(err, macAt+1):
+		m := lsp.ExternalIDs[KeyMAC]
+		holder, herr := MACHolder(ctx, nb, m)
+		if herr != nil {
+			return fmt.Errorf("mac %s: %w: in use (%v)", m, ErrMACRefused, herr)
+		}
+		return fmt.Errorf("mac %s: %w: in use by %s", m, ErrMACRefused, holder)
 	}
 	return err
+}
+
+// macGuards are wait operations that fail the transaction when a
+// container port (by its KeyMAC) or a router port already has mac. Both
+// are conditional on the server: nothing is read into this process.
+func macGuards(mac string) []ovsdb.Operation {
+	return []ovsdb.Operation{
+		nbops.None(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{
+			nbops.Includes(map[string]string{KeyMAC: mac}), nbops.Equal("type", ""),
+		}, "type", ""),
+		nbops.None(nbdb.LogicalRouterPortTable, []ovsdb.Condition{nbops.Equal("mac", mac)}, "mac", mac),
+	}
+}
+
+// MACHolder names what holds mac: "container port P (container C, node
+// N, network W)" or "router port P", or "" when nothing does. It selects
+// on KeyMAC and on Logical_Router_Port.mac (conditional selects).
+func MACHolder(ctx context.Context, nb client.Client, mac string) (string, error) {
+	res, err := dbconn.Transact(ctx, nb,
+		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Includes(map[string]string{KeyMAC: mac})}, "name", "external_ids"),
+		nbops.Select(nbdb.LogicalRouterPortTable, []ovsdb.Condition{nbops.Equal("mac", mac)}, "name"))
+	if err != nil {
+		return "", fmt.Errorf("find the holder of mac %s: %w", mac, err)
+	}
+	var lsps []nbdb.LogicalSwitchPort
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[0].Rows, &lsps); err != nil {
+		return "", err
+	}
+	for _, l := range lsps {
+		return fmt.Sprintf("container port %s (container %s, node %s, network %s)", l.Name,
+			short(l.ExternalIDs[owner.KeyContainer]), l.ExternalIDs[owner.KeyNode], l.ExternalIDs[owner.KeyNetwork]), nil
+	}
+	var lrps []nbdb.LogicalRouterPort
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalRouterPortTable, res[1].Rows, &lrps); err != nil {
+		return "", err
+	}
+	for _, r := range lrps {
+		return fmt.Sprintf("router port %s", r.Name), nil
+	}
+	return "", nil
 }
 
 // checkStaticFree refuses a requested IP that is excluded or used by a port
@@ -352,7 +510,7 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 				return ovsdb.Operation{}, err
 			}
 			for _, l := range lsps {
-				if l.Name == Name(s.Container, s.IfName) {
+				if l.Name == Name(s.Node, s.Container, s.IfName) {
 					return ovsdb.Operation{}, fmt.Errorf("%w (delete it first)", ErrExists)
 				}
 				addrs := append([]string{}, l.Addresses...)

@@ -180,8 +180,12 @@ func TestCreateStaticAndErrors(t *testing.T) {
 	if n := len(port.MustList(t, ctx, nb)); n != 2 {
 		t.Errorf("%d ports listed; want 2", n)
 	}
-	if port.Name("abc", "eth0") == port.Name("abc", "eth1") || len(port.Name("abc", "eth0")) != 20 {
-		t.Errorf("names not unique or wrong length: %s", port.Name("abc", "eth0"))
+	if port.Name("n1", "abc", "eth0") == port.Name("n1", "abc", "eth1") || len(port.Name("n1", "abc", "eth0")) != 20 {
+		t.Errorf("names not unique or wrong length: %s", port.Name("n1", "abc", "eth0"))
+	}
+	// A port belongs to (node, container ID, ifname).
+	if port.Name("n1", "abc", "eth0") == port.Name("n2", "abc", "eth0") {
+		t.Errorf("the same container ID and ifname on two nodes share the port name %s", port.Name("n1", "abc", "eth0"))
 	}
 }
 

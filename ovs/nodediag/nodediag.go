@@ -434,8 +434,11 @@ func (c *checker) ports(ctx context.Context) {
 			var rows []*nbdb.LogicalSwitchPort
 			if err := dbconn.Select(ctx, nb, lsp, &rows, model.Condition{Field: &lsp.Name, Function: ovsdb.ConditionEqual, Value: lspName}); err == nil && len(rows) == 0 {
 				bad++
-				c.add(diagnose.Failf(c.area, name, fmt.Sprintf("`ovs-vsctl --if-exists del-port %s` (and delete veth %s)", i.Name, i.Name),
-					"OVS port %s left behind: its iface-id %s has no NB port", i.Name, lspName))
+				fix := fmt.Sprintf("`ovs-vsctl --if-exists del-port %s` (and delete veth %s)", i.Name, i.Name)
+				if owner.Owned(i.ExternalIDs, "") {
+					fix = "`ovlmgr node gc` on this node (the next CNI ADD, DEL or GC here also removes it)"
+				}
+				c.add(diagnose.Failf(c.area, name, fix, "OVS port %s left behind: its iface-id %s has no NB port", i.Name, lspName))
 				continue
 			}
 		}

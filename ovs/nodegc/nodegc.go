@@ -1,0 +1,251 @@
+// Package nodegc removes a node's container-port leftovers that no single
+// ADD or DEL can see: OVS ports and host veths whose OVN Northbound port is
+// gone (after `ovlmgr net delete --force`, or a port deleted elsewhere), and
+// NB ports bound to this node whose OVS interface and host veth are gone
+// (a DEL that ran while the NB was unreachable). Run on the node, in the
+// node's network namespace.
+//
+// Sweep is the cheap part the CNI plugin runs on every ADD, DEL and GC: it
+// reads the node's own container interfaces from the local Open_vSwitch db
+// and looks up only those few NB ports by name (indexed). Collect is what
+// `ovlmgr node gc` runs: Sweep, then this node's NB ports (a select on the
+// owner external_ids) checked against the local database.
+package nodegc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/nbops"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
+)
+
+// DefaultGrace is how old an NB port without OVS interface and veth must be
+// before Collect removes it. An ADD creates the NB port first and plugs the
+// OVS port last, within its ready timeout plus connect timeouts (40 s by
+// default); a port younger than this may be in the middle of an ADD.
+const DefaultGrace = 2 * time.Minute
+
+// Removed is one leftover that was removed (or, with DryRun, would be).
+type Removed struct {
+	// What is "ovs-port" (OVS port and host veth without NB port) or
+	// "nb-port" (NB port of this node without OVS interface and veth).
+	What      string `json:"what"`
+	Name      string `json:"name"`
+	Port      string `json:"port"`
+	Network   string `json:"network,omitempty"`
+	Container string `json:"container,omitempty"`
+	IfName    string `json:"ifname,omitempty"`
+}
+
+// Options tune Collect.
+type Options struct {
+	// Node is this node's system-id (NB ports bound to it are examined).
+	Node string
+	// Grace: NB ports created less than this long ago are left alone
+	// (0 means DefaultGrace; negative means no grace at all).
+	Grace time.Duration
+	// DryRun reports without removing.
+	DryRun bool
+}
+
+// Orphans returns this node's container interfaces (from the local
+// Open_vSwitch db) whose NB port, named by their iface-id, does not exist.
+// It costs one local select and one NB transaction of indexed selects, one
+// per local interface.
+func Orphans(ctx context.Context, ovs, nb client.Client) ([]*ovsport.Iface, error) {
+	ifaces, err := ovsport.List(ctx, ovs)
+	if err != nil {
+		return nil, err
+	}
+	var named []*ovsport.Iface
+	var ops []ovsdb.Operation
+	for _, i := range ifaces {
+		if i.IfaceID == "" {
+			continue
+		}
+		named = append(named, i)
+		ops = append(ops, nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(i.IfaceID)}, "_uuid"))
+	}
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	res, err := dbconn.Transact(ctx, nb, ops...)
+	if err != nil {
+		return nil, fmt.Errorf("look up the NB ports of %d local interfaces: %w", len(ops), err)
+	}
+	var out []*ovsport.Iface
+	for k, r := range res {
+		if len(r.Rows) == 0 {
+			out = append(out, named[k])
+		}
+	}
+	return out, nil
+}
+
+// Sweep removes the OVS ports and host veths of Orphans. Errors are joined;
+// what was removed is returned either way.
+func Sweep(ctx context.Context, ovs, nb client.Client, dryRun bool) ([]Removed, error) {
+	orphans, err := Orphans(ctx, ovs, nb)
+	if err != nil {
+		return nil, err
+	}
+	var out []Removed
+	var errs []error
+	for _, i := range orphans {
+		r := Removed{What: "ovs-port", Name: i.Name, Port: i.IfaceID, Network: i.Network, Container: i.Container, IfName: i.IfName}
+		if !dryRun {
+			if err := ovsport.Unplug(ctx, ovs, i.Name); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if err := ovsport.DelVeth("", i.IfName, i.Name); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Collect runs Sweep, then removes the NB ports bound to o.Node that have
+// no OVS interface on this node (by iface-id) and no host veth, and were
+// created at least o.Grace ago (ports without a creation time count as
+// old), together with their DNS records and service backends. Idempotent.
+func Collect(ctx context.Context, ovs, nb client.Client, o Options) ([]Removed, error) {
+	if o.Node == "" {
+		return nil, errors.New("node gc: node: empty (the node's Open_vSwitch external_ids:system-id)")
+	}
+	grace := o.Grace
+	if grace == 0 {
+		grace = DefaultGrace
+	}
+	out, serr := Sweep(ctx, ovs, nb, o.DryRun)
+	ports, err := ovnport.List(ctx, nb, ovnport.Filter{Node: o.Node})
+	if err != nil {
+		return out, errors.Join(serr, err)
+	}
+	ifaces, err := ovsport.List(ctx, ovs)
+	if err != nil {
+		return out, errors.Join(serr, err)
+	}
+	plugged := map[string]bool{}
+	for _, i := range ifaces {
+		plugged[i.IfaceID] = true
+	}
+	var errs []error
+	now := time.Now()
+	for _, p := range ports {
+		if plugged[p.Name] {
+			continue
+		}
+		if ovsport.HostLinkExists(ovsport.HostIfName(p.Container, p.IfName)) {
+			continue // an ADD between veth and plug, or a DEL under way
+		}
+		if c, err := created(ctx, nb, p.Name); err != nil {
+			errs = append(errs, err)
+			continue
+		} else if grace > 0 && !c.IsZero() && now.Sub(c) < grace {
+			continue
+		}
+		if !o.DryRun {
+			if p.IP.IsValid() && p.Network != "" {
+				ips := []net.IP{p.IP.AsSlice()}
+				if p.IPv6.IsValid() {
+					ips = append(ips, p.IPv6.AsSlice())
+				}
+				if err := service.ContainerDeleted(ctx, nb, p.Network, ips); err != nil {
+					errs = append(errs, fmt.Errorf("port %s: remove DNS names and service backends: %w", p.Name, err))
+					continue
+				}
+			}
+			if err := ovnport.Delete(ctx, nb, p.Name); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		out = append(out, Removed{What: "nb-port", Name: p.Name, Port: p.Name, Network: p.Network, Container: p.Container, IfName: p.IfName})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].What > out[j].What })
+	return out, errors.Join(append([]error{serr}, errs...)...)
+}
+
+// created reads the port's creation time (zero when it has none).
+func created(ctx context.Context, nb client.Client, name string) (time.Time, error) {
+	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(name)}, "external_ids"))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read port %s: %w", name, err)
+	}
+	var lsps []nbdb.LogicalSwitchPort
+	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[0].Rows, &lsps); err != nil || len(lsps) == 0 {
+		return time.Time{}, err
+	}
+	s, ok := lsps[0].ExternalIDs[ovnport.KeyCreated]
+	if !ok {
+		return time.Time{}, nil
+	}
+	sec, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, nil
+	}
+	return time.Unix(sec, 0), nil
+}
+
+// RunOptions say where the node's databases are, for Run.
+type RunOptions struct {
+	// OVS is the node's Open_vSwitch db endpoint (default dbconn.DefaultOVS()).
+	OVS string
+	// NB is the Northbound endpoint; empty: the node's external_ids:ovlmgr.io/nb.
+	NB     string
+	Grace  time.Duration
+	DryRun bool
+}
+
+// Run connects the node's Open_vSwitch db, reads its system-id (and NB
+// endpoint unless given), connects the NB and runs Collect.
+func Run(ctx context.Context, o RunOptions) ([]Removed, error) {
+	ep := o.OVS
+	if ep == "" {
+		ep = dbconn.DefaultOVS()
+	}
+	ovs, err := vsdb.Connect(ctx, ep)
+	if err != nil {
+		return nil, fmt.Errorf("node gc: local Open_vSwitch db %s: %w", ep, err)
+	}
+	defer ovs.Close()
+	root, err := vsdb.Root(ctx, ovs)
+	if err != nil {
+		return nil, fmt.Errorf("node gc: local Open_vSwitch db %s: %w", ep, err)
+	}
+	node := root.ExternalIDs["system-id"]
+	if node == "" {
+		return nil, fmt.Errorf("node gc: local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN", ep)
+	}
+	nbEP := o.NB
+	if nbEP == "" {
+		nbEP = root.ExternalIDs["ovlmgr.io/nb"]
+	}
+	if nbEP == "" {
+		return nil, fmt.Errorf("node gc: no NB endpoint: the local Open_vSwitch db %s has no external_ids:ovlmgr.io/nb (give one with --nb)", ep)
+	}
+	nb, err := dbconn.ConnectNB(ctx, nbEP)
+	if err != nil {
+		return nil, fmt.Errorf("node gc: %w", err)
+	}
+	defer nb.Close()
+	return Collect(ctx, ovs, nb, Options{Node: node, Grace: o.Grace, DryRun: o.DryRun})
+}
