@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,23 +20,25 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/prereq"
+	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 )
 
-// rtTool returns the path of a runtime program: PATH, then the
-// repository's bin/ (where `make deps` builds crictl and cnitool). A
-// missing one stops the test through prereq.Need.
+// rtTool returns the path of a runtime program (lab/sysbin: PATH, then
+// the system directories), else the repository's bin/, where `make deps`
+// builds crictl and cnitool. A missing one stops the test through
+// prereq.Need.
 func rtTool(t testing.TB, name string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
+	p, err := sysbin.Find(name)
+	if err == nil {
 		return p
 	}
-	for _, d := range []string{"../bin", "/usr/sbin", "/usr/local/sbin"} {
-		p, _ := filepath.Abs(filepath.Join(d, name))
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p
+	if b, _ := filepath.Abs(filepath.Join("..", "bin", name)); b != "" {
+		if st, serr := os.Stat(b); serr == nil && st.Mode()&0o111 != 0 {
+			return b
 		}
 	}
-	prereq.Need(t, fmt.Errorf("%s not found in PATH or bin/: run `make deps`", name))
+	prereq.Need(t, fmt.Errorf("%w (nor in the repository's bin/)", err))
 	return ""
 }
 
