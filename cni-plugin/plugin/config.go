@@ -49,6 +49,12 @@ const (
 // DefaultReadyTimeout bounds ADD's wait for the address and ovn-installed.
 const DefaultReadyTimeout = 30 * time.Second
 
+// FailFastGrace is how long ADD waits for OVN before it checks whether OVN
+// can answer at all (ovn-northd's SB lock, an nb_cfg round trip); when it
+// cannot, ADD fails with code 11 naming the cause instead of waiting
+// ReadyTimeout.
+const FailFastGrace = time.Second
+
 // GeneveOverhead is what OVN's Geneve encapsulation costs over IPv4.
 const GeneveOverhead = 58
 

@@ -22,6 +22,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/health"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
@@ -190,6 +191,38 @@ func asCNIError(err error) error {
 	return cniErr(CodeInternal, err.Error())
 }
 
+// LeftoverError is a failed Attach whose undo could not remove the NB port:
+// a CNI error (errors.As *types.Error) whose message ends with
+// ", and the NB port ovl-... could not be removed: ...", joined with the
+// *ovnport.LeftoverError naming the port.
+type LeftoverError struct {
+	CNI      *types.Error
+	Leftover *ovnport.LeftoverError
+}
+
+func (e *LeftoverError) Error() string   { return e.CNI.Error() }
+func (e *LeftoverError) Unwrap() []error { return []error{e.CNI, e.Leftover} }
+
+// withLeftover returns cerr (a *types.Error) carrying the
+// *ovnport.LeftoverError found in cause, if any: its text is appended to
+// the CNI message unless already there.
+func withLeftover(cerr, cause error) error {
+	var lo *ovnport.LeftoverError
+	var te *types.Error
+	if !errors.As(cause, &lo) || !errors.As(cerr, &te) {
+		return cerr
+	}
+	var already *LeftoverError
+	if errors.As(cerr, &already) {
+		return cerr
+	}
+	out := *te
+	if !strings.Contains(out.Msg, lo.Error()) {
+		out.Msg += ", and " + lo.Error()
+	}
+	return &LeftoverError{CNI: &out, Leftover: lo}
+}
+
 // AttachRequest is one container interface to put on a network: what
 // CNI ADD and `ovlmgr port attach` both do.
 type AttachRequest struct {
@@ -292,14 +325,39 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 		return nil, err
 	}
 	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
-	rctx, rcancel := context.WithTimeout(ctx, req.ReadyTimeout)
+	// gctx ends early when the guard finds that OVN cannot answer (northd
+	// not running, SB or NB unreachable): waits that only OVN can end then
+	// fail within about FailFastGrace instead of ReadyTimeout.
+	gctx, gcancel := context.WithCancelCause(ctx)
+	defer gcancel(nil)
+	rctx, rcancel := context.WithTimeout(gctx, req.ReadyTimeout)
 	defer rcancel()
+	guard := &health.Guard{}
+	go guard.Run(gctx, gcancel, nb, nd.nbEP, nd.sbEP, FailFastGrace, 2*time.Second, time.Second)
+	// ovnDown turns an error of a wait the guard cut short into code 11
+	// naming the cause, and names what the guard saw on a plain timeout.
+	ovnDown := func(err error) error {
+		if cause := context.Cause(gctx); cause != nil && errors.Is(cause, health.ErrUnavailable) {
+			if errors.Is(err, cause) { // the error already names the cause
+				return withLeftover(cniErr(types.ErrTryAgainLater, err.Error()), err)
+			}
+			return withLeftover(cniErr(types.ErrTryAgainLater, fmt.Sprintf("%v: %v", cause, err)), err)
+		}
+		if last := guard.Last(); last != nil && rctx.Err() != nil {
+			return withLeftover(asCNIError(fmt.Errorf("%w (%v)", err, last)), err)
+		}
+		return withLeftover(asCNIError(err), err)
+	}
 
 	var undo []func()
+	var leftover error // set by the NB port's undo when the port stays
 	defer func() {
 		if err != nil {
 			for i := len(undo) - 1; i >= 0; i-- {
 				undo[i]()
+			}
+			if leftover != nil {
+				err = withLeftover(err, leftover)
 			}
 		}
 	}()
@@ -325,20 +383,19 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 	p, err := ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
 		Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, Labels: req.Labels})
 	if err != nil {
-		return nil, asCNIError(err)
+		return nil, ovnDown(err)
 	}
 	undo = append(undo, func() {
-		cctx, cc := cleanCtx()
-		defer cc()
-		if e := ovnport.Delete(cctx, nb, p.Name); e != nil {
+		if e := ovnport.Undo(context.Background(), nb, p.Name); e != nil {
 			log.Errorf("undo: %v", e)
+			leftover = e
 		}
 	})
 	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
 	reg, err := service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
 		Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels})
 	if err != nil {
-		return nil, asCNIError(fmt.Errorf("DNS names and services: %w", err))
+		return nil, ovnDown(fmt.Errorf("DNS names and services: %w", err))
 	}
 	undo = append(undo, func() {
 		cctx, cc := cleanCtx()
@@ -389,9 +446,13 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 	if err := installed.Wait(rctx, ifaceUUID); err != nil {
 		var nr *ovsport.NotReadyError
 		if errors.As(err, &nr) && nr.Attached {
-			nr.Reason = diagnose(nd, p.Name)
+			if cause := context.Cause(gctx); cause != nil && errors.Is(cause, health.ErrUnavailable) {
+				nr.Reason = "stopped waiting for ovn-installed (OVN cannot bind it now)"
+			} else {
+				nr.Reason = diagnose(nd, p.Name)
+			}
 		}
-		return nil, asCNIError(fmt.Errorf("port %s: %w", p.Name, err))
+		return nil, ovnDown(fmt.Errorf("port %s: %w", p.Name, err))
 	}
 	log.Debugf("ovn-installed after %s", time.Since(start).Round(time.Millisecond))
 	// Peers may still cache the MAC of an earlier holder of this address

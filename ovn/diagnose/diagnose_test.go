@@ -30,7 +30,7 @@ func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	r, st := Cluster(ctx, Options{NB: nb.Endpoint, SB: sb.Endpoint})
+	r, _ := Cluster(ctx, Options{NB: nb.Endpoint, SB: sb.Endpoint})
 	if c := find(t, r, "nb"); c.Status != OK || !strings.Contains(c.Detail, "standalone") {
 		t.Errorf("nb: %+v", c)
 	}
@@ -44,7 +44,7 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	r, st = Cluster(ctx, Options{NB: nb.Endpoint, SB: sb.Endpoint})
+	r, st := Cluster(ctx, Options{NB: nb.Endpoint, SB: sb.Endpoint})
 	if c := find(t, r, "northd"); c.Status != OK {
 		t.Errorf("northd on empty databases (nothing to translate): %+v", c)
 	}

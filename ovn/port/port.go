@@ -310,8 +310,7 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		p.MAC = mac.String()
 		got, err := Get(ctx, nb, name)
 		if err != nil {
-			undo(ctx, nb, name)
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return nil, undone(ctx, nb, name, fmt.Errorf("%s: %w", what, err))
 		}
 		p.UUID = got.UUID
 		return p, nil
@@ -319,8 +318,7 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	uuid, ip, ip6, err := waitDynamic(ctx, w, name, s)
 	w.Close()
 	if err != nil {
-		undo(ctx, nb, name)
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return nil, undone(ctx, nb, name, fmt.Errorf("%s: %w", what, err))
 	}
 	if mac == nil {
 		// The MAC derived from the address, and on dual-stack the IPv6
@@ -343,8 +341,7 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		_, err = dbconn.Transact(ctx, nb, ops...)
 	}
 	if err != nil {
-		undo(ctx, nb, name)
-		return nil, fmt.Errorf("%s: pin address %s: %w", what, ip, err)
+		return nil, undone(ctx, nb, name, fmt.Errorf("%s: pin address %s: %w", what, ip, err))
 	}
 	return p, nil
 }
@@ -634,7 +631,11 @@ func waitDynamic(ctx context.Context, w *watch.Watch, name string, s Spec) (stri
 		}
 		return false, nil
 	})
+	cause := context.Cause(ctx)
 	switch {
+	case err != nil && cause != nil && !errors.Is(cause, context.DeadlineExceeded) && !errors.Is(cause, context.Canceled):
+		// Cut short with a reason (the plugin's check that OVN can answer).
+		return "", ip, ip6, fmt.Errorf("no address from ovn-northd after %s: %w", time.Since(start).Round(time.Millisecond), cause)
 	case err != nil && ctx.Err() != nil:
 		return "", ip, ip6, fmt.Errorf("%w: ovn-northd assigned no address within %s (is ovn-northd running and connected to NB and SB?)", ErrNoIPAM, time.Since(start).Round(time.Millisecond))
 	case err != nil:
@@ -649,10 +650,51 @@ func waitDynamic(ctx context.Context, w *watch.Watch, name string, s Spec) (stri
 	return uuid, ip, ip6, nil
 }
 
-func undo(ctx context.Context, nb client.Client, name string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = Delete(ctx, nb, name)
+// UndoBudget bounds Undo: its attempts and the pauses between them, on a
+// clock of its own (the failed action's deadline has usually passed).
+const UndoBudget = 5 * time.Second
+
+// LeftoverError is an NB port that a failed action could not remove again.
+// It is returned joined with the action's own error (errors.As finds it).
+type LeftoverError struct {
+	Port string
+	Err  error // why the delete failed
+}
+
+func (e *LeftoverError) Error() string {
+	return fmt.Sprintf("the NB port %s could not be removed: %v; `ovlmgr port detach` or CNI GC removes it", e.Port, e.Err)
+}
+
+func (e *LeftoverError) Unwrap() error { return e.Err }
+
+// Undo deletes the port named name after a failed action, retrying with
+// backoff (each attempt at most a second) for up to UndoBudget, whatever
+// ctx's deadline. It returns nil or a *LeftoverError.
+func Undo(ctx context.Context, nb client.Client, name string) error {
+	base := context.WithoutCancel(ctx)
+	deadline := time.Now().Add(UndoBudget)
+	pause := 50 * time.Millisecond
+	for {
+		actx, cancel := context.WithTimeout(base, min(time.Second, time.Until(deadline)))
+		err := Delete(actx, nb, name)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, ErrNotOwned) || time.Until(deadline) < pause {
+			return &LeftoverError{Port: name, Err: err}
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// undone returns err, joined with Undo's *LeftoverError when the port stays.
+func undone(ctx context.Context, nb client.Client, name string, err error) error {
+	if uerr := Undo(ctx, nb, name); uerr != nil {
+		return fmt.Errorf("%w, and %w", err, uerr)
+	}
+	return err
 }
 
 func short(id string) string {
