@@ -36,8 +36,13 @@ test: deps lint build ## lint, then every test (unit, real ovsdb-server, integra
 unit: ## fast tests only: no root, no daemons, seconds (go test -short: tests needing either skip)
 	$(GO) run ./lab/testsum -must '' -- -short -count=1 $(PKGS)
 
-bench: deps build ## benchmarks: prints the numbers the issues ask for
-	$(GO) test $(BENCH_FLAGS) -bench . $(PKGS) | tee $(BIN)/bench.txt
+mutation: ## break each invariant of integration/testdata/mutations.txt in a copy of the tree; each must fail a test
+	$(GO) run ./lab/mutate -file integration/testdata/mutations.txt -log $(BIN)/mutation.log
+
+bench: deps build ## benchmarks: prints the conditions (CPUs, load, kernel, OVS/OVN), then the numbers
+	@{ export PATH="$$PATH:/usr/sbin:/sbin"; echo "conditions: $$(nproc) CPUs ($$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $$(cut -d' ' -f1-3 /proc/loadavg), kernel $$(uname -r), $$(ovs-vswitchd --version 2>/dev/null | head -1), $$(ovn-northd --version 2>/dev/null | head -1), $$(date -u +%FT%TZ)"; } | tee $(BIN)/bench.txt
+	set -o pipefail; $(GO) test $(BENCH_FLAGS) -bench . $(PKGS) | tee -a $(BIN)/bench.txt
+	@echo "after: load average $$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $(BIN)/bench.txt
 
 generate: ## regenerate libovsdb models from the installed OVN/OVS schemas
 	$(GO) tool modelgen -extended -p nbdb -o ovn/nbdb /usr/share/ovn/ovn-nb.ovsschema
