@@ -42,20 +42,20 @@ func rtTool(t testing.TB, name string) string {
 	return ""
 }
 
-// onNode runs name with args on node (its network namespace and private
+// rtRun runs name with args on node (its network namespace and private
 // directories, see lab.Node.Command) with env added, and returns stdout;
 // a failure fails the test with stdout and stderr.
-func onNode(t testing.TB, ctx context.Context, node *lab.Node, env []string, name string, args ...string) string {
+func rtRun(t testing.TB, ctx context.Context, node *lab.Node, env []string, name string, args ...string) string {
 	t.Helper()
-	out, err := tryOnNode(ctx, node, env, name, args...)
+	out, err := rtTryRun(ctx, node, env, name, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", node.Name, err)
 	}
 	return out
 }
 
-// tryOnNode is onNode returning the error (with stderr) instead.
-func tryOnNode(ctx context.Context, node *lab.Node, env []string, name string, args ...string) (string, error) {
+// rtTryRun is rtRun returning the error (with stderr) instead.
+func rtTryRun(ctx context.Context, node *lab.Node, env []string, name string, args ...string) (string, error) {
 	cmd := node.Command(ctx, name, args...)
 	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
@@ -72,9 +72,9 @@ func tryOnNode(ctx context.Context, node *lab.Node, env []string, name string, a
 func writeConfList(t testing.TB, ctx context.Context, node *lab.Node, net string, extra ...string) string {
 	t.Helper()
 	ovlmgr := filepath.Join(cniPluginDir(t), "ovlmgr")
-	path := strings.TrimSpace(onNode(t, ctx, node, nil, ovlmgr, append([]string{"cni", "config", net, "--out", "/etc/cni/net.d"}, extra...)...))
+	path := strings.TrimSpace(rtRun(t, ctx, node, nil, ovlmgr, append([]string{"cni", "config", net, "--out", "/etc/cni/net.d"}, extra...)...))
 	t.Cleanup(func() {
-		_, _ = tryOnNode(context.Background(), node, nil, "rm", "-f", path)
+		_, _ = rtTryRun(context.Background(), node, nil, "rm", "-f", path)
 	})
 	return path
 }

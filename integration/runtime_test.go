@@ -75,7 +75,7 @@ graphroot = "/var/lib/containers/storage"
 // TestPodman: podman 4.x with its CNI backend and the conflist `ovlmgr cni
 // config` writes, unedited: containers on two nodes get addresses, reach
 // each other (ping, TCP) and each other's DNS name (--network-alias), a
-// static --ip is honoured, and `podman rm` leaves no NB port, OVS port or
+// static --ip and --mac-address are honoured, and `podman rm` leaves no NB port, OVS port or
 // veth behind.
 func TestPodman(t *testing.T) {
 	l := sharedLab(t)
@@ -90,20 +90,20 @@ func TestPodman(t *testing.T) {
 	links := map[*lab.Node][]string{}
 	for _, n := range []*lab.Node{n1, n2} {
 		writeConfList(t, ctx, n, nw)
-		onNode(t, ctx, n, env, "podman", "import", "--quiet", rootfs, podmanImage)
+		rtRun(t, ctx, n, env, "podman", "import", "--quiet", rootfs, podmanImage)
 		links[n] = hostLinks(t, n)
 	}
 	podman := func(n *lab.Node, args ...string) string {
 		t.Helper()
-		return strings.TrimSpace(onNode(t, ctx, n, env, "podman", args...))
+		return strings.TrimSpace(rtRun(t, ctx, n, env, "podman", args...))
 	}
 	a, b := nw+"-a", nw+"-b"
 	t.Cleanup(func() {
-		_, _ = tryOnNode(context.Background(), n1, env, "podman", "rm", "-f", "-t", "0", a)
-		_, _ = tryOnNode(context.Background(), n2, env, "podman", "rm", "-f", "-t", "0", b)
+		_, _ = rtTryRun(context.Background(), n1, env, "podman", "rm", "-f", "-t", "0", a)
+		_, _ = rtTryRun(context.Background(), n2, env, "podman", "rm", "-f", "-t", "0", b)
 	})
 	podman(n1, "run", "-d", "--name", a, "--network", nw, "--network-alias", "alpha", podmanImage, "sleep", "600")
-	podman(n2, "run", "-d", "--name", b, "--network", nw, "--network-alias", "beta", "--ip", "198.19.221.77", podmanImage, "sleep", "600")
+	podman(n2, "run", "-d", "--name", b, "--network", nw, "--network-alias", "beta", "--ip", "198.19.221.77", "--mac-address", "0a:58:c6:13:dd:4d", podmanImage, "sleep", "600")
 	addr := func(n *lab.Node, ctr string) string {
 		t.Helper()
 		out := podman(n, "exec", ctr, "ip", "-4", "-o", "addr", "show", "eth0")
@@ -116,6 +116,9 @@ func TestPodman(t *testing.T) {
 	ipA, ipB := addr(n1, a), addr(n2, b)
 	if ipB != "198.19.221.77" {
 		t.Errorf("--ip 198.19.221.77: container has %s", ipB)
+	}
+	if out := podman(n2, "exec", b, "ip", "link", "show", "eth0"); !strings.Contains(out, "link/ether 0a:58:c6:13:dd:4d ") {
+		t.Errorf("--mac-address 0a:58:c6:13:dd:4d: %q", out)
 	}
 	// Trap 4: the first packet to a new tunnel peer may be lost.
 	podman(n1, "exec", a, "ping", "-c", "3", "-W", "1", ipB)
@@ -139,7 +142,7 @@ done; exit 1`, ipB))
 		want     string
 	}{{n1, a, "beta", ipB}, {n2, b, "alpha", ipA}} {
 		name := q.who + "." + dns.Zone(nw, dns.DefaultDomain)
-		out, _ := tryOnNode(ctx, q.n, env, "podman", "exec", q.ctr, "nslookup", name)
+		out, _ := rtTryRun(ctx, q.n, env, "podman", "exec", q.ctr, "nslookup", name)
 		if !strings.Contains(out, "Address: "+q.want) {
 			t.Errorf("nslookup %s in %s: %q; want %s", name, q.ctr, out, q.want)
 		}
@@ -209,17 +212,17 @@ func TestCNITool(t *testing.T) {
 				t.Fatalf("conflist version %s; want %s", list.CNIVersion, want)
 			}
 			ns1, ns2 := newNS(), newNS()
-			ip1 := ipOf(onNode(t, ctx, n1, env, cnitool, "add", nw, ns1))
-			ip2 := ipOf(onNode(t, ctx, n2, env, cnitool, "add", nw, ns2))
-			onNode(t, ctx, n1, env, cnitool, "check", nw, ns1)
-			if out, err := pingIn(ctx, ns1, ip2); err != nil {
+			ip1 := ipOf(rtRun(t, ctx, n1, env, cnitool, "add", nw, ns1))
+			ip2 := ipOf(rtRun(t, ctx, n2, env, cnitool, "add", nw, ns2))
+			rtRun(t, ctx, n1, env, cnitool, "check", nw, ns1)
+			if out, err := pingFromNS(ctx, ns1, ip2); err != nil {
 				t.Fatalf("%s -> %s: %v: %s", ip1, ip2, err, out)
 			}
 			if ver == "1.1.0" {
-				onNode(t, ctx, n1, env, cnitool, "status", nw, ns1)
+				rtRun(t, ctx, n1, env, cnitool, "status", nw, ns1)
 				// GC without valid attachments on n1: n1's container goes,
 				// n2's stays (its port, its cache entry, its traffic).
-				onNode(t, ctx, n1, env, cnitool, "gc", nw, ns1)
+				rtRun(t, ctx, n1, env, cnitool, "gc", nw, ns1)
 				if n := cacheEntries(t, n1, nw); n != 0 {
 					t.Errorf("n1 results cache: %d entries after GC; want 0", n)
 				}
@@ -232,13 +235,13 @@ func TestCNITool(t *testing.T) {
 						t.Errorf("NB ports of %s on %s after GC on n1: %d (%v); want %d", nw, node, len(ps), err, want)
 					}
 				}
-				if _, err := tryOnNode(ctx, n1, env, cnitool, "check", nw, ns1); err == nil {
+				if _, err := rtTryRun(ctx, n1, env, cnitool, "check", nw, ns1); err == nil {
 					t.Error("CHECK of n1's container after GC on n1 passed")
 				}
-				onNode(t, ctx, n2, env, cnitool, "check", nw, ns2)
+				rtRun(t, ctx, n2, env, cnitool, "check", nw, ns2)
 			}
-			onNode(t, ctx, n1, env, cnitool, "del", nw, ns1)
-			onNode(t, ctx, n2, env, cnitool, "del", nw, ns2)
+			rtRun(t, ctx, n1, env, cnitool, "del", nw, ns1)
+			rtRun(t, ctx, n2, env, cnitool, "del", nw, ns2)
 			assertNetworkEmpty(t, l, nb, nw)
 			for n, before := range links {
 				assertLinksBack(t, n, before)
@@ -247,8 +250,8 @@ func TestCNITool(t *testing.T) {
 	}
 }
 
-// pingIn pings dst from the network namespace at nsPath (trap 4: retries).
-func pingIn(ctx context.Context, nsPath, dst string) (string, error) {
+// pingFromNS pings dst from the network namespace at nsPath (trap 4: retries).
+func pingFromNS(ctx context.Context, nsPath, dst string) (string, error) {
 	var out []byte
 	var err error
 	for i := 0; i < 5; i++ {
@@ -343,7 +346,7 @@ state = "/run/containerd"
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		// Pods first (their shims exit with them), then containerd by PID.
-		_, _ = tryOnNode(context.Background(), node, nil, c.crictl, "rmp", "-fa")
+		_, _ = rtTryRun(context.Background(), node, nil, c.crictl, "rmp", "-fa")
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-done:
@@ -354,18 +357,18 @@ state = "/run/containerd"
 		logf.Close()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
-			t.Logf("containerd log on %s:\n%s", node.Name, tail(string(b), 40))
+			t.Logf("containerd log on %s:\n%s", node.Name, lastLines(string(b), 40))
 		}
 	})
 	// Ready when the CRI answers (bounded by ctx).
 	for {
-		if _, err := tryOnNode(ctx, node, nil, c.crictl, "info"); err == nil {
+		if _, err := rtTryRun(ctx, node, nil, c.crictl, "info"); err == nil {
 			break
 		}
 		select {
 		case err := <-done:
 			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("containerd on %s exited: %v\n%s", node.Name, err, tail(string(b), 40))
+			t.Fatalf("containerd on %s exited: %v\n%s", node.Name, err, lastLines(string(b), 40))
 		case <-ctx.Done():
 			t.Fatalf("containerd on %s: CRI not answering: %v", node.Name, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
@@ -375,12 +378,12 @@ state = "/run/containerd"
 	if err := os.WriteFile(img, archive, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	onNode(t, ctx, node, nil, c.ctr, "-n", "k8s.io", "images", "import", "--no-unpack=false", img)
+	rtRun(t, ctx, node, nil, c.ctr, "-n", "k8s.io", "images", "import", "--no-unpack=false", img)
 	return c
 }
 
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(l) > n {
 		l = l[len(l)-n:]
@@ -415,7 +418,7 @@ func TestContainerdCRI(t *testing.T) {
 "log_directory":%q,"linux":{}}`, nw, nw, dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pod := strings.TrimSpace(onNode(t, ctx, n1, nil, c.crictl, "runp", podConf))
+	pod := strings.TrimSpace(rtRun(t, ctx, n1, nil, c.crictl, "runp", podConf))
 	var insp struct {
 		Status struct {
 			State   string `json:"state"`
@@ -431,7 +434,7 @@ func TestContainerdCRI(t *testing.T) {
 			} `json:"runtimeSpec"`
 		} `json:"info"`
 	}
-	if err := json.Unmarshal([]byte(onNode(t, ctx, n1, nil, c.crictl, "inspectp", pod)), &insp); err != nil {
+	if err := json.Unmarshal([]byte(rtRun(t, ctx, n1, nil, c.crictl, "inspectp", pod)), &insp); err != nil {
 		t.Fatal(err)
 	}
 	ip := net.ParseIP(insp.Status.Network.IP)
@@ -448,15 +451,15 @@ func TestContainerdCRI(t *testing.T) {
 	if netnsPath == "" {
 		t.Fatalf("pod %s: no network namespace in %+v", pod, insp.Info.RuntimeSpec.Linux.Namespaces)
 	}
-	if out, err := pingIn(ctx, netnsPath, peer.ip().String()); err != nil {
+	if out, err := pingFromNS(ctx, netnsPath, peer.ip().String()); err != nil {
 		t.Fatalf("pod %s (%s) -> container on n2 (%s): %v: %s", pod, ip, peer.ip(), err, out)
 	}
 	if err := peer.ping(ctx, ip); err != nil {
 		t.Fatalf("container on n2 -> pod: %v", err)
 	}
-	onNode(t, ctx, n1, nil, c.crictl, "stopp", pod)
-	onNode(t, ctx, n1, nil, c.crictl, "rmp", pod)
-	if out := strings.TrimSpace(onNode(t, ctx, n1, nil, c.crictl, "pods", "-q")); out != "" {
+	rtRun(t, ctx, n1, nil, c.crictl, "stopp", pod)
+	rtRun(t, ctx, n1, nil, c.crictl, "rmp", pod)
+	if out := strings.TrimSpace(rtRun(t, ctx, n1, nil, c.crictl, "pods", "-q")); out != "" {
 		t.Errorf("pods left after rmp: %q", out)
 	}
 	assertNetworkEmptyExcept(t, nb, nw, 1) // the peer on n2
