@@ -53,7 +53,8 @@ func centralPID(t *testing.T, l *lab.Lab, name string) int {
 
 // TestAddFailsFastWithoutNorthd: with ovn-northd killed, ADD fails with code
 // 11 naming northd (the fail-fast error, not the ready timeout's), leaves
-// nothing behind, and works again once northd is back.
+// nothing behind, and works again once northd is back; the same with the SB
+// ovsdb-server killed.
 func TestAddFailsFastWithoutNorthd(t *testing.T) {
 	l := ownLab(t, "ff", 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -90,6 +91,27 @@ func TestAddFailsFastWithoutNorthd(t *testing.T) {
 	}
 
 	if err := l.Restart(ctx, lab.Central, "northd", lab.RestartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	newContainer(t, rt, list).mustAdd(t, ctx)
+
+	// The SB down (northd up): code 11 naming the SB.
+	if err := l.Kill(ctx, lab.Central, "sb"); err != nil {
+		t.Fatal(err)
+	}
+	c := newContainer(t, rt, list)
+	start := time.Now()
+	err := c.add(ctx)
+	t.Logf("ADD with the SB dead failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	if err == nil {
+		_ = c.del(ctx)
+		t.Fatal("ADD with the SB dead succeeded")
+	}
+	if cniCode(err) != 11 || !strings.Contains(err.Error(), "OVN Southbound unreachable at "+l.SBTCP) {
+		t.Errorf("ADD with the SB dead: code %d %q; want 11 naming the SB at %s", cniCode(err), err, l.SBTCP)
+	}
+	assertGone(t, nb, l.Nodes[0], c.id, c.ifName)
+	if err := l.Restart(ctx, lab.Central, "sb", lab.RestartOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	newContainer(t, rt, list).mustAdd(t, ctx)
