@@ -38,14 +38,15 @@ type Server struct {
 }
 
 // StartNB starts an ovsdb-server with the OVN Northbound schema.
-func StartNB(tb testing.TB) *Server { return Start(tb, NBSchema) }
+func StartNB(tb testing.TB) *Server { tb.Helper(); return Start(tb, NBSchema) }
 
 // StartSB starts an ovsdb-server with the OVN Southbound schema.
-func StartSB(tb testing.TB) *Server { return Start(tb, SBSchema) }
+func StartSB(tb testing.TB) *Server { tb.Helper(); return Start(tb, SBSchema) }
 
 // StartVswitch starts an ovsdb-server with the Open_vSwitch schema and its
 // single Open_vSwitch row, as ovs-vswitchd's startup scripts create it.
 func StartVswitch(tb testing.TB) *Server {
+	tb.Helper()
 	s := Start(tb, VswitchSchema)
 	s.Run(tb, "ovs-vsctl", "--no-wait", "init")
 	return s

@@ -54,7 +54,7 @@ var ErrNotRoot = errors.New("needs root (network namespaces, daemons): run as ro
 func Root(tb testing.TB) {
 	tb.Helper()
 	var err error
-	if os.Geteuid() != 0 {
+	if os.Geteuid() != 0 || testing.Short() {
 		err = ErrNotRoot
 	}
 	Need(tb, err)
@@ -68,6 +68,8 @@ func Bins(tb testing.TB, names ...string) {
 	if m := sysbin.Missing(names...); len(m) > 0 {
 		err = fmt.Errorf("%s not installed (looked in PATH and %s): run `make deps`",
 			strings.Join(m, ", "), strings.Join(sysbin.Dirs, ", "))
+	} else if testing.Short() {
+		err = fmt.Errorf("needs %s running", strings.Join(names, ", "))
 	}
 	Need(tb, err)
 }
