@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
@@ -104,10 +106,38 @@ func addDelLoopConf(b *testing.B, ctx context.Context, node *lab.Node, net strin
 	return adds, dels
 }
 
-// floorLoop binds n ports by hand the way an operator would: ovn-nbctl
-// lsp-add (+ static address), ovs-vsctl add-port with iface-id, then
-// ovs-vsctl wait-until ovn-installed; veths are made beforehand, untimed.
-func floorLoop(b *testing.B, ctx context.Context, l *lab.Lab, node *lab.Node, net, ipPrefix string, n int) []time.Duration {
+// floorBuild is the floor program (testdata/floorbind), built once.
+var floorBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func floorBin(b *testing.B) string {
+	dir := cniPluginDir(b)
+	floorBuild.once.Do(func() {
+		floorBuild.path = filepath.Join(dir, "floorbind")
+		if out, err := exec.Command("go", "build", "-o", floorBuild.path, "./testdata/floorbind").CombinedOutput(); err != nil {
+			floorBuild.err = fmt.Errorf("go build ./testdata/floorbind: %v: %s", err, out)
+		}
+	})
+	if floorBuild.err != nil {
+		b.Fatal(floorBuild.err)
+	}
+	return floorBuild.path
+}
+
+// floorLoop binds n ports by hand, numbered from first, and returns how
+// long each took. A sample is what an ADD is: one process started in the
+// node's namespace the way the runtime starts the plugin (the same
+// namespace re-exec), here testdata/floorbind, which does the same steps
+// with the same address mode (a dynamic address from ovn-northd, then
+// pinned) and nothing else: NB port, wait for the address, veth into the
+// container's namespace with the address, OVS port, wait for ovn-installed.
+// The container namespace is made before and everything is removed after
+// each sample, untimed.
+func floorLoop(b *testing.B, ctx context.Context, l *lab.Lab, node *lab.Node, net string, first, n int) []time.Duration {
+	bin := floorBin(b)
 	run := func(name string, args ...string) {
 		out, err := node.Command(ctx, name, args...).CombinedOutput()
 		if err != nil {
@@ -115,23 +145,22 @@ func floorLoop(b *testing.B, ctx context.Context, l *lab.Lab, node *lab.Node, ne
 		}
 	}
 	var ds []time.Duration
-	for i := 0; i < n; i++ {
-		host, peer := fmt.Sprintf("flr%d", i), fmt.Sprintf("flp%d", i)
-		if err := node.Do(func() error {
-			v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host}, PeerName: peer}
-			if err := netlink.LinkAdd(v); err != nil {
-				return err
-			}
-			return netlink.LinkSetUp(v)
-		}); err != nil {
+	for i := first; i < first+n; i++ {
+		cns, err := testutils.NewNS()
+		if err != nil {
 			b.Fatal(err)
 		}
+		host := fmt.Sprintf("flr%d", i)
 		lsp := fmt.Sprintf("floor-%d-%d", os.Getpid(), i)
+		mac := fmt.Sprintf("0a:58:c6:13:%02x:%02x", (i/250)%250, i%250)
+		cmd := nsexec.Command(ctx, node.NetNSPath, node.Env, bin, l.NB, node.OVS, net, lsp, mac, host, cns.Path())
 		t0 := time.Now()
-		run("ovn-nbctl", "--db="+l.NB, "lsp-add", net, lsp, "--", "lsp-set-addresses", lsp, fmt.Sprintf("0a:58:c6:13:dc:%02x %s%d", i%250, ipPrefix, 10+i%200))
-		run("ovs-vsctl", "add-port", "br-int", host, "--", "set", "Interface", host, "external_ids:iface-id="+lsp)
-		run("ovs-vsctl", "--timeout=30", "wait-until", "Interface", host, "external_ids:ovn-installed=\"true\"")
-		ds = append(ds, time.Since(t0))
+		out, err := cmd.CombinedOutput()
+		d := time.Since(t0)
+		if err != nil {
+			b.Fatalf("floor sample %d: %v: %s", i, err, out)
+		}
+		ds = append(ds, d)
 		run("ovs-vsctl", "del-port", "br-int", host)
 		run("ovn-nbctl", "--db="+l.NB, "lsp-del", lsp)
 		_ = node.Do(func() error {
@@ -140,6 +169,8 @@ func floorLoop(b *testing.B, ctx context.Context, l *lab.Lab, node *lab.Node, ne
 			}
 			return nil
 		})
+		_ = cns.Close()
+		_ = testutils.UnmountNS(cns)
 	}
 	return ds
 }
@@ -164,7 +195,7 @@ func BenchmarkCNIAddDel(b *testing.B) {
 		adds, dels := addDelLoop(b, ctx, node, name, n, 8)
 		reportPct(b, "add-8conc", adds)
 		reportPct(b, "del-8conc", dels)
-		floor := floorLoop(b, ctx, l, node, name, "198.19.220.", min(n, 100))
+		floor := floorLoop(b, ctx, l, node, name, i*100, min(n, 100))
 		reportPct(b, "floor", floor)
 		b.ReportMetric(pct(seqAdds, 50)/pct(floor, 50), "add-seq/floor-p50-x")
 	}
@@ -230,42 +261,76 @@ func fillPorts(b *testing.B, ctx context.Context, l *lab.Lab, net string, from, 
 
 // BenchmarkCNIAddScale: ADD p50 with 100 and with 3,000 ports already in NB
 // (the per-container path reads no whole table, so it should barely move).
+// The two sides are two 1-node labs, filled and settled (ovn-northd and
+// the chassis caught up: nb_cfg = sb_cfg = hv_cfg) before any sample; the
+// samples alternate between them, ADD and floor alike, so load changes hit
+// both sides.
 func BenchmarkCNIAddScale(b *testing.B) {
-	l := sharedLab(b)
-	nb := cniNB(b, l)
+	needLab(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	name := fmt.Sprintf("cscale%d", os.Getpid()%10000)
-	filler := fmt.Sprintf("cfill%d", os.Getpid()%10000)
-	cniNetwork(b, nb, name, "198.19.224.0/24")
-	cniNetwork(b, nb, filler, "198.18.16.0/20")
-	node := l.Nodes[1]
-	samples := min(benchSamples(), 40)
-	for i := 0; i < b.N; i++ {
-		logs := b.TempDir()
-		if d := os.Getenv("CNI_BENCH_LOGDIR"); d != "" {
-			logs = d
-		}
-		logSmall, logLarge := filepath.Join(logs, "100.log"), filepath.Join(logs, "3000.log")
-		fillPorts(b, ctx, l, filler, 0, 100)
-		small, _ := addDelLoopConf(b, ctx, node, name, samples, 1, map[string]interface{}{"logFile": logSmall, "logLevel": "debug"})
-		floorSmall := floorLoop(b, ctx, l, node, name, "198.19.224.", 10)
-		fillPorts(b, ctx, l, filler, 100, 3000)
-		large, _ := addDelLoopConf(b, ctx, node, name, samples, 1, map[string]interface{}{"logFile": logLarge, "logLevel": "debug"})
-		floorLarge := floorLoop(b, ctx, l, node, name, "198.19.224.", 10)
-		// The plugin's own work: everything but the wait for ovn-northd's
-		// address (from its debug timings).
-		ownSmall, ownLarge := ownTimes(b, logSmall), ownTimes(b, logLarge)
-		b.ReportMetric(pct(ownSmall, 50), "own-p50-100ports-ms")
-		b.ReportMetric(pct(ownLarge, 50), "own-p50-3000ports-ms")
-		b.ReportMetric(pct(ownLarge, 50)/pct(ownSmall, 50), "own-3000/100-x")
-		b.ReportMetric(pct(small, 50), "add-p50-100ports-ms")
-		b.ReportMetric(pct(large, 50), "add-p50-3000ports-ms")
-		b.ReportMetric(pct(large, 50)/pct(small, 50), "3000/100-x")
-		// The floor pays the same ovn-northd recompute per new port.
-		b.ReportMetric(pct(floorSmall, 50), "floor-p50-100ports-ms")
-		b.ReportMetric(pct(floorLarge, 50), "floor-p50-3000ports-ms")
+	type side struct {
+		ports       int
+		l           *lab.Lab
+		net, log    string
+		adds, floor []time.Duration
 	}
+	logs := b.TempDir()
+	if d := os.Getenv("CNI_BENCH_LOGDIR"); d != "" {
+		logs = d
+	}
+	sides := []*side{{ports: 100}, {ports: 3000}}
+	for i, s := range sides {
+		l, err := lab.Up(ctx, lab.Options{Nodes: 1, Name: uniqueName(fmt.Sprintf("sc%d", i))})
+		if err != nil {
+			b.Fatalf("lab up: %v", err)
+		}
+		b.Cleanup(func() {
+			if err := l.Down(context.Background()); err != nil {
+				b.Errorf("lab down: %v", err)
+			}
+		})
+		s.l, s.log = l, filepath.Join(logs, fmt.Sprintf("%d.log", s.ports))
+		s.net = fmt.Sprintf("cscale%d", os.Getpid()%10000)
+		filler := fmt.Sprintf("cfill%d", os.Getpid()%10000)
+		nb := cniNB(b, l)
+		cniNetwork(b, nb, s.net, "198.19.224.0/24")
+		cniNetwork(b, nb, filler, "198.18.16.0/20")
+		fillPorts(b, ctx, l, filler, 0, s.ports)
+		if err := settleHV(ctx, nb); err != nil {
+			b.Fatalf("after filling %d ports: %v", s.ports, err)
+		}
+	}
+	samples, floorSamples := min(benchSamples(), 40), 30
+	for n := 0; n < b.N; n++ {
+		for k := 0; k < max(samples, floorSamples); k++ {
+			for _, s := range sides {
+				if k < samples {
+					adds, _ := addDelLoopConf(b, ctx, s.l.Nodes[0], s.net, 1, 1, map[string]interface{}{"logFile": s.log, "logLevel": "debug"})
+					s.adds = append(s.adds, adds...)
+				}
+				if k < floorSamples {
+					s.floor = append(s.floor, floorLoop(b, ctx, s.l, s.l.Nodes[0], s.net, n*floorSamples+k, 1)...)
+				}
+			}
+		}
+	}
+	small, large := sides[0], sides[1]
+	// The plugin's own work: everything but the wait for ovn-northd's
+	// address (from its debug timings).
+	ownSmall, ownLarge := ownTimes(b, small.log), ownTimes(b, large.log)
+	b.ReportMetric(pct(ownSmall, 50), "own-p50-100ports-ms")
+	b.ReportMetric(pct(ownLarge, 50), "own-p50-3000ports-ms")
+	b.ReportMetric(pct(ownLarge, 50)/pct(ownSmall, 50), "own-3000/100-x")
+	b.ReportMetric(pct(small.adds, 50), "add-p50-100ports-ms")
+	b.ReportMetric(pct(large.adds, 50), "add-p50-3000ports-ms")
+	b.ReportMetric(pct(large.adds, 50)/pct(small.adds, 50), "3000/100-x")
+	// The floor pays the same ovn-northd recompute per new port.
+	b.ReportMetric(pct(small.floor, 50), "floor-p50-100ports-ms")
+	b.ReportMetric(pct(large.floor, 50), "floor-p50-3000ports-ms")
+	b.ReportMetric(pct(small.adds, 50)/pct(small.floor, 50), "add/floor-100ports-x")
+	b.ReportMetric(pct(large.adds, 50)/pct(large.floor, 50), "add/floor-3000ports-x")
+	b.ReportMetric(0, "ns/op")
 }
 
 // ownTimes parses ADD debug logs: per ADD, the time before the NB port
@@ -275,7 +340,7 @@ func ownTimes(b *testing.B, path string) []time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	type steps struct{ read, port, done int }
+	type steps struct{ read, port, done time.Duration }
 	per := map[string]*steps{}
 	for _, line := range strings.Split(string(data), "\n") {
 		if !strings.Contains(line, " ADD ") {
@@ -291,23 +356,25 @@ func ownTimes(b *testing.B, path string) []time.Duration {
 			st = &steps{read: -1, port: -1, done: -1}
 			per[id] = st
 		}
-		ms := -1
+		d := time.Duration(-1)
 		if i := strings.LastIndex(line, " "); i > 0 {
-			_, _ = fmt.Sscanf(strings.TrimSuffix(line[i+1:], "ms"), "%d", &ms)
+			if v, err := time.ParseDuration(strings.TrimSpace(line[i+1:])); err == nil {
+				d = v
+			}
 		}
 		switch {
 		case strings.Contains(line, "network read after"):
-			st.read = ms
+			st.read = d
 		case strings.Contains(line, "NB port "):
-			st.port = ms
+			st.port = d
 		case strings.Contains(line, "ovn-installed after"):
-			st.done = ms
+			st.done = d
 		}
 	}
 	var out []time.Duration
 	for _, st := range per {
 		if st.read >= 0 && st.port >= 0 && st.done >= 0 {
-			out = append(out, time.Duration(st.read+st.done-st.port)*time.Millisecond)
+			out = append(out, st.read+st.done-st.port)
 		}
 	}
 	return out
