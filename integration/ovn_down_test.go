@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/plugins/pkg/testutils"
+
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
@@ -89,6 +91,20 @@ func TestAddFailsFastWithoutNorthd(t *testing.T) {
 		}
 		assertGone(t, nb, l.Nodes[0], c.id, c.ifName)
 	}
+	// `ovlmgr port attach` is the same ADD.
+	netns, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = netns.Close(); _ = testutils.UnmountNS(netns) })
+	id := "ffhand" + strconv.Itoa(os.Getpid())
+	out, err := l.Nodes[0].Command(ctx, filepath.Join(cniPluginDir(t), "ovlmgr"), "port", "attach", "ffnet",
+		"--netns", netns.Path(), "--name", id).CombinedOutput()
+	t.Logf("port attach with northd dead: %v: %s", err, out)
+	if err == nil || !strings.Contains(string(out), `ovn-northd is not running: nobody holds its lock "ovn_northd"`) {
+		t.Errorf("port attach with northd dead: %v: %s; want a failure naming ovn-northd's lock", err, out)
+	}
+	assertGone(t, nb, l.Nodes[0], id, "eth0")
 
 	if err := l.Restart(ctx, lab.Central, "northd", lab.RestartOptions{}); err != nil {
 		t.Fatal(err)
@@ -101,7 +117,7 @@ func TestAddFailsFastWithoutNorthd(t *testing.T) {
 	}
 	c := newContainer(t, rt, list)
 	start := time.Now()
-	err := c.add(ctx)
+	err = c.add(ctx)
 	t.Logf("ADD with the SB dead failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 	if err == nil {
 		_ = c.del(ctx)
