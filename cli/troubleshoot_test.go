@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/health"
 )
 
 // TestTroubleshootCommands checks the trace and diagnose commands' input
@@ -40,8 +43,20 @@ func TestTroubleshootCommands(t *testing.T) {
 			t.Errorf("%v: exit %d (%s%s); want %d with %q", tc.args, code, out, errs, tc.code, tc.err)
 		}
 	}
-	// No chassis and no northd: diagnose warns, nothing fails (no --sync).
+	// No northd: nobody holds its SB lock, so diagnose fails even without --sync.
 	code, out, errs := ovl("diagnose")
+	if code != 1 || !strings.Contains(out, `  fail  northd                 ovn-northd is not running: nobody holds its lock "ovn_northd"`) {
+		t.Errorf("diagnose without northd: exit %d\n%s%s", code, out, errs)
+	}
+	// A stand-in holds northd's lock: no chassis warns, nothing fails (no --sync).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	release, err := health.HoldLock(ctx, sb.Endpoint, health.NorthdLock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	code, out, errs = ovl("diagnose")
 	if code != 0 || !strings.Contains(out, "  ok    northd") || !strings.Contains(out, "  warn  chassis") {
 		t.Errorf("diagnose: exit %d\n%s%s", code, out, errs)
 	}
