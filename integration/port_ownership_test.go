@@ -414,4 +414,3 @@ func TestNodeGCAfterForceDelete(t *testing.T) {
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 func netipFrom(ip net.IP) netip.Addr { a, _ := netip.AddrFromSlice(ip.To4()); return a }
-
