@@ -303,6 +303,12 @@ type containerd struct {
 	ctr    string
 }
 
+// env points crictl at the node's containerd (no probing of other
+// runtimes' default sockets).
+func (c *containerd) env() []string {
+	return []string{"CONTAINER_RUNTIME_ENDPOINT=unix:///run/containerd/containerd.sock", "IMAGE_SERVICE_ENDPOINT=unix:///run/containerd/containerd.sock"}
+}
+
 // startContainerd starts containerd on node (stopped by PID at test end,
 // after every pod is removed) and imports the sandbox image offline.
 func startContainerd(t *testing.T, ctx context.Context, node *lab.Node, image string, archive []byte) *containerd {
@@ -359,7 +365,7 @@ state = "/run/containerd"
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		// Pods first (their shims exit with them), then containerd by PID.
-		_, _ = rtTryRun(context.Background(), node, nil, c.crictl, "rmp", "-fa")
+		_, _ = rtTryRun(context.Background(), node, c.env(), c.crictl, "rmp", "-fa")
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-done:
@@ -375,7 +381,7 @@ state = "/run/containerd"
 	})
 	// Ready when the CRI answers (bounded by ctx).
 	for {
-		if _, err := rtTryRun(ctx, node, nil, c.crictl, "info"); err == nil {
+		if _, err := rtTryRun(ctx, node, c.env(), c.crictl, "info"); err == nil {
 			break
 		}
 		select {
@@ -391,7 +397,7 @@ state = "/run/containerd"
 	if err := os.WriteFile(img, archive, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rtRun(t, ctx, node, nil, c.ctr, "-n", "k8s.io", "images", "import", "--no-unpack=false", img)
+	rtRun(t, ctx, node, nil, c.ctr, "-n", "k8s.io", "images", "import", "--snapshotter", "native", img)
 	return c
 }
 
@@ -431,7 +437,7 @@ func TestContainerdCRI(t *testing.T) {
 "log_directory":%q,"linux":{}}`, nw, nw, dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pod := strings.TrimSpace(rtRun(t, ctx, n1, nil, c.crictl, "runp", podConf))
+	pod := strings.TrimSpace(rtRun(t, ctx, n1, c.env(), c.crictl, "runp", podConf))
 	var insp struct {
 		Status struct {
 			State   string `json:"state"`
@@ -447,7 +453,7 @@ func TestContainerdCRI(t *testing.T) {
 			} `json:"runtimeSpec"`
 		} `json:"info"`
 	}
-	if err := json.Unmarshal([]byte(rtRun(t, ctx, n1, nil, c.crictl, "inspectp", pod)), &insp); err != nil {
+	if err := json.Unmarshal([]byte(rtRun(t, ctx, n1, c.env(), c.crictl, "inspectp", pod)), &insp); err != nil {
 		t.Fatal(err)
 	}
 	ip := net.ParseIP(insp.Status.Network.IP)
@@ -470,9 +476,9 @@ func TestContainerdCRI(t *testing.T) {
 	if err := peer.ping(ctx, ip); err != nil {
 		t.Fatalf("container on n2 -> pod: %v", err)
 	}
-	rtRun(t, ctx, n1, nil, c.crictl, "stopp", pod)
-	rtRun(t, ctx, n1, nil, c.crictl, "rmp", pod)
-	if out := strings.TrimSpace(rtRun(t, ctx, n1, nil, c.crictl, "pods", "-q")); out != "" {
+	rtRun(t, ctx, n1, c.env(), c.crictl, "stopp", pod)
+	rtRun(t, ctx, n1, c.env(), c.crictl, "rmp", pod)
+	if out := strings.TrimSpace(rtRun(t, ctx, n1, c.env(), c.crictl, "pods", "-q")); out != "" {
 		t.Errorf("pods left after rmp: %q", out)
 	}
 	assertNetworkEmptyExcept(t, nb, nw, 1) // the peer on n2
