@@ -270,12 +270,19 @@ func TestInterspersed(t *testing.T) {
 	}
 }
 
-// TestNetHelperProcess is not a test: TestNetCreateRaceProcesses runs the
-// test binary as separate ovlmgr processes through it.
-func TestNetHelperProcess(t *testing.T) {
-	if os.Getenv("OVLMGR_NET_HELPER") == "" {
-		t.Skip("helper process for TestNetCreateRaceProcesses")
+// TestMain runs the test binary as an ovlmgr process when
+// TestNetCreateRaceProcesses starts it so (OVLMGR_NET_HELPER set), and the
+// tests otherwise.
+func TestMain(m *testing.M) {
+	if os.Getenv("OVLMGR_NET_HELPER") != "" {
+		netHelperProcess()
 	}
+	os.Exit(m.Run())
+}
+
+// netHelperProcess runs ovlmgr with the arguments in OVLMGR_NET_HELPER,
+// once the file OVLMGR_NET_GO exists, and exits with its code.
+func netHelperProcess() {
 	args := strings.Split(os.Getenv("OVLMGR_NET_HELPER"), "\x1f")
 	// Start together: wait for the go file (polling, bounded).
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
@@ -302,7 +309,7 @@ func TestNetCreateRaceProcesses(t *testing.T) {
 		var errbufs []*bytes.Buffer
 		for i := 0; i < 3; i++ {
 			args := []string{"ovlmgr", "--nb", n.srv.Endpoint, "net", "create", name, "--subnet", fmt.Sprintf("198.18.%d.0/24", round*3+i)}
-			cmd := exec.Command(os.Args[0], "-test.run=^TestNetHelperProcess$")
+			cmd := exec.Command(os.Args[0])
 			cmd.Env = append(os.Environ(), "OVLMGR_NET_HELPER="+strings.Join(args, "\x1f"), "OVLMGR_NET_GO="+goFile)
 			var eb bytes.Buffer
 			cmd.Stderr = &eb
