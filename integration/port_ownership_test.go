@@ -27,6 +27,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/watch"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
@@ -414,3 +415,70 @@ func TestNodeGCAfterForceDelete(t *testing.T) {
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 func netipFrom(ip net.IP) netip.Addr { a, _ := netip.AddrFromSlice(ip.To4()); return a }
+
+// TestCNIRequestedMAC: a requested MAC held by another container or by a
+// router port, all-zero, multicast, or derived from another address is
+// refused with code 103 naming the holder, leaving nothing; diagnose flags a
+// container whose MAC is a router port's.
+func TestCNIRequestedMAC(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("rm%d", os.Getpid()%10000)
+	segRouter(t, nb, name+"r")
+	segNet(t, nb, name, "198.19.228.0/24", name+"r", "")
+	lrp, _ := router.PortNames(name+"r", name)
+	routerMAC := router.MAC(name+"r", router.Net{Name: name, Gateway: netip.MustParseAddr("198.19.228.1")})
+	node := l.Nodes[0]
+	rt := newRuntime(t, node)
+	list := confList(t, name, "1.0.0", nil)
+	a := newContainer(t, rt, list)
+	a.conf.CapabilityArgs = map[string]interface{}{"mac": "02:00:c6:13:e4:0a"}
+	a.mustAdd(t, ctx)
+	if !strings.EqualFold(a.result.Interfaces[1].Mac, "02:00:c6:13:e4:0a") {
+		t.Fatalf("requested MAC: got %s", a.result.Interfaces[1].Mac)
+	}
+	for mac, want := range map[string]string{
+		"02:00:c6:13:e4:0a": ovnport.Name(node.SystemID, a.id, "eth0"),
+		routerMAC:           "router port " + lrp,
+		"00:00:00:00:00:00": "all-zero",
+		"01:00:5e:00:00:01": "multicast",
+		ovnport.MACFromIP(netip.MustParseAddr("198.19.228.77")).String(): "198.19.228.77",
+	} {
+		for _, how := range []string{"runtimeConfig", "CNI_ARGS"} {
+			c := newContainer(t, rt, list)
+			if how == "runtimeConfig" {
+				c.conf.CapabilityArgs = map[string]interface{}{"mac": mac}
+			} else {
+				c.conf.Args = [][2]string{{"IgnoreUnknown", "1"}, {"MAC", mac}}
+			}
+			err := c.add(ctx)
+			if cniCode(err) != 103 || !strings.Contains(err.Error(), mac) || !strings.Contains(err.Error(), want) {
+				t.Errorf("ADD with %s mac %s = %v (code %d); want code 103 naming the MAC and %q", how, mac, err, cniCode(err), want)
+			}
+			if err == nil {
+				_ = c.del(ctx)
+			}
+			assertGone(t, nb, node, c.id, c.ifName)
+		}
+	}
+	if err := a.ping(ctx, net.ParseIP("198.19.228.1")); err != nil {
+		t.Errorf("container with the requested MAC to its gateway: %v", err)
+	}
+
+	// A container port that has the router's MAC (written to NB by hand,
+	// as an older ovlmgr could have): diagnose flags it.
+	b := newContainer(t, rt, list)
+	b.mustAdd(t, ctx)
+	bl := ovnport.Name(node.SystemID, b.id, "eth0")
+	addr := routerMAC + " " + b.ip().String()
+	if _, err := dbconn.Transact(ctx, nb, nbops.Update(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(bl)},
+		ovsdb.Row{"addresses": nbops.StrSet(addr), "port_security": nbops.StrSet(addr)})); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := diagnose.Cluster(ctx, diagnose.Options{NB: l.NB, SB: l.SB})
+	if ck := r.Find("mac " + routerMAC); ck == nil || ck.Status != diagnose.Fail || !strings.Contains(ck.Detail, lrp) || !strings.Contains(ck.Detail, b.id[:12]) {
+		t.Errorf("diagnose: check %+v; want a failure naming container %s and router port %s", ck, b.id, lrp)
+	}
+}

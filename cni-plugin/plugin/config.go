@@ -23,6 +23,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 )
 
 // SupportedVersions returns the CNI spec versions ovlmgr-cni speaks.
@@ -270,8 +271,11 @@ func parseRequest(c *Config, cniArgs string) (request, error) {
 	}
 	if macStr != "" {
 		m, err := net.ParseMAC(macStr)
-		if err != nil || len(m) != 6 || m[0]&1 == 1 {
-			return r, cniErr(CodeAddressRefused, fmt.Sprintf("%s %q: want a unicast MAC such as 0a:58:c6:13:00:0a", msrc, macStr))
+		if err != nil {
+			return r, cniErr(CodeAddressRefused, fmt.Sprintf("%s %q: want a unicast MAC such as 02:00:c6:13:00:0a", msrc, macStr))
+		}
+		if err := ovnport.CheckMAC(m); err != nil {
+			return r, cniErr(CodeAddressRefused, fmt.Sprintf("%s: %v", msrc, err))
 		}
 		r.MAC = m
 	}
