@@ -84,7 +84,7 @@ func TestPodman(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	nw := fmt.Sprintf("pod%d", os.Getpid()%10000)
-	cniNetwork(t, nb, nw, "198.19.221.0/24")
+	cniNetwork(t, nb, nw, "198.19.241.0/24")
 	n1, n2 := l.Nodes[0], l.Nodes[1]
 	rootfs := strings.TrimPrefix(env[len(env)-1], "OVLMGR_TEST_ROOTFS=")
 	links := map[*lab.Node][]string{}
@@ -103,22 +103,22 @@ func TestPodman(t *testing.T) {
 		_, _ = rtTryRun(context.Background(), n2, env, "podman", "rm", "-f", "-t", "0", b)
 	})
 	podman(n1, "run", "-d", "--name", a, "--network", nw, "--network-alias", "alpha", podmanImage, "sleep", "600")
-	podman(n2, "run", "-d", "--name", b, "--network", nw, "--network-alias", "beta", "--ip", "198.19.221.77", "--mac-address", "0a:58:c6:13:dd:4d", podmanImage, "sleep", "600")
+	podman(n2, "run", "-d", "--name", b, "--network", nw, "--network-alias", "beta", "--ip", "198.19.241.77", "--mac-address", "02:42:c6:13:f1:4d", podmanImage, "sleep", "600")
 	addr := func(n *lab.Node, ctr string) string {
 		t.Helper()
 		out := podman(n, "exec", ctr, "ip", "-4", "-o", "addr", "show", "eth0")
-		m := regexp.MustCompile(`inet (198\.19\.221\.\d+)/24`).FindStringSubmatch(out)
+		m := regexp.MustCompile(`inet (198\.19\.241\.\d+)/24`).FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("%s: no address on eth0: %q", ctr, out)
 		}
 		return m[1]
 	}
 	ipA, ipB := addr(n1, a), addr(n2, b)
-	if ipB != "198.19.221.77" {
-		t.Errorf("--ip 198.19.221.77: container has %s", ipB)
+	if ipB != "198.19.241.77" {
+		t.Errorf("--ip 198.19.241.77: container has %s", ipB)
 	}
-	if out := podman(n2, "exec", b, "ip", "link", "show", "eth0"); !strings.Contains(out, "link/ether 0a:58:c6:13:dd:4d ") {
-		t.Errorf("--mac-address 0a:58:c6:13:dd:4d: %q", out)
+	if out := podman(n2, "exec", b, "ip", "link", "show", "eth0"); !strings.Contains(out, "link/ether 02:42:c6:13:f1:4d ") {
+		t.Errorf("--mac-address 02:42:c6:13:f1:4d: %q", out)
 	}
 	// Trap 4: the first packet to a new tunnel peer may be lost.
 	ping := func(dst string) []string {
@@ -149,13 +149,13 @@ done; exit 1`, ipB))
 		want     string
 	}{{n1, a, "beta", ipB}, {n2, b, "alpha", ipA}} {
 		rc := podman(q.n, "exec", q.ctr, "cat", "/etc/resolv.conf")
-		if !strings.Contains(rc, "nameserver 198.19.221.1\n") || !strings.Contains(rc, "search "+zone) {
-			t.Errorf("resolv.conf in %s: %q; want nameserver 198.19.221.1 and search %s first", q.ctr, rc, zone)
+		if !strings.Contains(rc, "nameserver 198.19.241.1\n") || !strings.Contains(rc, "search "+zone) {
+			t.Errorf("resolv.conf in %s: %q; want nameserver 198.19.241.1 and search %s first", q.ctr, rc, zone)
 		}
 		name := q.who + "." + zone
 		// A only: OVN answers no AAAA for an IPv4-only name and busybox
 		// would wait out its timeout for one.
-		out := podman(q.n, "exec", q.ctr, "nslookup", "-type=a", name, "198.19.221.1")
+		out := podman(q.n, "exec", q.ctr, "nslookup", "-type=a", name, "198.19.241.1")
 		if !strings.Contains(out, "Address: "+q.want) {
 			t.Errorf("nslookup %s in %s: %q; want %s", name, q.ctr, out, q.want)
 		}
@@ -182,7 +182,7 @@ func TestCNITool(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	nw := fmt.Sprintf("ct%d", os.Getpid()%10000)
-	cniNetwork(t, nb, nw, "198.19.222.0/24")
+	cniNetwork(t, nb, nw, "198.19.242.0/24")
 	n1, n2 := l.Nodes[0], l.Nodes[1]
 	env := []string{"CNI_PATH=" + cniPluginDir(t), "NETCONFPATH=/etc/cni/net.d"}
 	newNS := func() string {
@@ -420,7 +420,7 @@ func TestContainerdCRI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	nw := fmt.Sprintf("crd%d", os.Getpid()%10000)
-	cniNetwork(t, nb, nw, "198.19.223.0/24")
+	cniNetwork(t, nb, nw, "198.19.243.0/24")
 	n1, n2 := l.Nodes[0], l.Nodes[1]
 	writeConfList(t, ctx, n1, nw)
 	image := "localhost/ovlmgr-busybox:1"
@@ -457,7 +457,7 @@ func TestContainerdCRI(t *testing.T) {
 		t.Fatal(err)
 	}
 	ip := net.ParseIP(insp.Status.Network.IP)
-	_, subnet, _ := net.ParseCIDR("198.19.223.0/24")
+	_, subnet, _ := net.ParseCIDR("198.19.243.0/24")
 	if insp.Status.State != "SANDBOX_READY" || ip == nil || !subnet.Contains(ip) {
 		t.Fatalf("pod %s: state %s, IP %q; want SANDBOX_READY with an address in %s", pod, insp.Status.State, insp.Status.Network.IP, subnet)
 	}
