@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -96,6 +97,24 @@ func TestServiceVIPReservedAcrossRouter(t *testing.T) {
 	req2.mustAdd(t, ctx)
 	if got := req2.ip().String(); got != vip {
 		t.Errorf("ADD requesting %s got %s", vip, got)
+	}
+
+	// 4. A VIP outside every subnet on the router is a virtual address,
+	// reserved nowhere; a network whose subnet holds it cannot join the
+	// router while the service exists.
+	nc := cniNetwork(t, nb, "vipc", "198.19.212.0/24")
+	const virt = "198.19.212.5"
+	if _, err := service.Create(ctx, nb, service.Spec{Name: "virt", Network: "vipa", VIP: virt + ":80", Backends: []string{"198.19.210.3:80"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"vipa", "vipb", "vipc"} {
+		if ex := excludeIPs(t, ctx, nb, n); strings.Contains(ex, virt) {
+			t.Errorf("virtual VIP %s reserved in %s (exclude_ips %q)", virt, n, ex)
+		}
+	}
+	err = router.Attach(ctx, nb, r, router.Net{Name: nc.Name, Subnet: netip.MustParsePrefix(nc.Subnet), Gateway: netip.MustParseAddr(nc.Gateway)})
+	if err == nil || !errors.Is(err, service.ErrVIPInUse) || !strings.Contains(err.Error(), `service "virt"`) {
+		t.Errorf("router attach of vipc holding VIP %s of service virt: %v; want refused naming the service", virt, err)
 	}
 }
 

@@ -281,6 +281,7 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{nbops.Owned(owner.KindNetwork, map[string]string{owner.KeyRouter: router})}, &lss); err != nil {
 		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
 	}
+	others := map[string]netip.Prefix{}
 	for _, ls := range lss {
 		if ls.Name == n.Name {
 			continue
@@ -289,6 +290,13 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 		if err == nil && p.Overlaps(n.Subnet) {
 			return nil, fmt.Errorf("attach network %q to router %q: subnet %v overlaps network %q (%v) on that router; networks on one router need distinct subnets", n.Name, router, n.Subnet, ls.Name, p)
 		}
+		if err == nil {
+			others[ls.Name] = p.Masked()
+		}
+	}
+	// A service VIP must not land, unreserved, in a subnet the router joins.
+	if err := service.CheckAttach(ctx, c, n.Name, n.Subnet.Masked(), others); err != nil {
+		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
 	}
 	lrpName, lspName := PortNames(router, n.Name)
 	ids := owner.IDs(KindRouterPort, lrpName, map[string]string{owner.KeyRouter: router, owner.KeyNetwork: n.Name})

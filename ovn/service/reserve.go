@@ -189,3 +189,38 @@ func short(id string) string {
 	}
 	return id
 }
+
+// CheckAttach refuses to put network (subnet) on a router whose other
+// networks are others (name -> subnet) when a service VIP would then lie
+// inside a subnet reachable through the router without being reserved
+// there: a VIP of a service of one of others inside subnet, or a VIP of
+// network's own services inside one of others' subnets. (VIPs are reserved
+// when the service is created; see KeyReservedIn.)
+func CheckAttach(ctx context.Context, nb client.Client, network string, subnet netip.Prefix, others map[string]netip.Prefix) error {
+	lbs, err := allServices(ctx, nb)
+	if err != nil {
+		return err
+	}
+	sort.Slice(lbs, func(i, j int) bool { return lbs[i].ExternalIDs[owner.KeyName] < lbs[j].ExternalIDs[owner.KeyName] })
+	for _, lb := range lbs {
+		v := vipAddr(lb)
+		n := lb.ExternalIDs[owner.KeyNetwork]
+		if !v.IsValid() {
+			continue
+		}
+		if _, ok := others[n]; ok && subnet.Contains(v) {
+			return fmt.Errorf("%w: service %q of network %q has VIP %s inside %q's subnet %s; delete the service (or recreate it with a VIP outside) first",
+				ErrVIPInUse, lb.ExternalIDs[owner.KeyName], n, v, network, subnet)
+		}
+		if n != network {
+			continue
+		}
+		for o, p := range others {
+			if p.Contains(v) {
+				return fmt.Errorf("%w: service %q of network %q has VIP %s inside network %q's subnet %s on that router; delete the service (or recreate it with a VIP outside) first",
+					ErrVIPInUse, lb.ExternalIDs[owner.KeyName], n, v, o, p)
+			}
+		}
+	}
+	return nil
+}
