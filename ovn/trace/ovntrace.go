@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 )
 
 // Flow is one logical flow ovn-trace went through.
@@ -125,7 +127,11 @@ func runOVNTrace(ctx context.Context, sb, microflow, lbDst string) (string, erro
 		args = append(args, "--ct=new,trk")
 	}
 	args = append(args, microflow)
-	out, err := exec.CommandContext(ctx, "ovn-trace", args...).CombinedOutput()
+	bin, err := sysbin.Find("ovn-trace")
+	if err != nil {
+		return "", fmt.Errorf("ovn-trace: %w", err)
+	}
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("ovn-trace: %v: %s", err, strings.TrimSpace(string(out)))
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-openvswitch/ovs"
+
+	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 )
 
 // Target is the node's OVS.
@@ -84,7 +86,11 @@ func Trace(ctx context.Context, t Target, p Packet) (*Result, error) {
 	run := func(cmd string, args ...string) ([]byte, error) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		c := exec.CommandContext(cctx, cmd, args...)
+		bin, err := sysbin.Find(cmd)
+		if err != nil {
+			return nil, err
+		}
+		c := exec.CommandContext(cctx, bin, args...)
 		c.Env = os.Environ()
 		if t.RunDir != "" {
 			c.Env = append(c.Env, "OVS_RUNDIR="+t.RunDir)

@@ -23,6 +23,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
 
+	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
@@ -184,7 +185,11 @@ func alive(pidfile string) (int, bool) {
 func appctl(ctx context.Context, tool, target string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, tool, append([]string{"--timeout=5", "-t", target}, args...)...).CombinedOutput()
+	bin, err := sysbin.Find(tool)
+	if err != nil {
+		return "", fmt.Errorf("%s -t %s: %w", tool, target, err)
+	}
+	out, err := exec.CommandContext(ctx, bin, append([]string{"--timeout=5", "-t", target}, args...)...).CombinedOutput()
 	s := strings.TrimSpace(string(out))
 	if err != nil {
 		return s, fmt.Errorf("%s -t %s %s: %v: %s", tool, target, strings.Join(args, " "), err, s)
