@@ -1,8 +1,8 @@
 // Command testsum runs `go test -json` with the given arguments, prints what
 // a plain `go test` run prints (package ok/FAIL lines, the output of failed
-// tests) plus every skipped test with its reason, and ends with a table of
-// tests run, passed, failed and skipped per package and one closing line
-// "N passed, N failed, N skipped".
+// tests) plus every skipped test with its reason, then a table of tests
+// run, passed, failed and skipped per package, PASS or FAIL (with the
+// reasons), and as its last line "N passed, N failed, N skipped".
 //
 // It exits non-zero when go test fails, and also when a suite that must run
 // did not: under OVLMGR_TEST_STRICT=1 (what `make test` sets) any skip other
@@ -52,6 +52,7 @@ type summary struct {
 	optional []string
 	strict   bool
 	must     map[string]bool
+	closing  string // the last line: "N passed, N failed, N skipped"
 }
 
 func newSummary(out io.Writer, strict bool, must []string) *summary {
@@ -212,7 +213,10 @@ func (s *summary) finish() []string {
 		}
 	}
 	sort.Strings(bad)
-	fmt.Fprintf(s.out, "\n%d passed, %d failed, %d skipped (%d optional)\n", tp, tf, ts+to, to)
+	s.closing = fmt.Sprintf("%d passed, %d failed, %d skipped", tp, tf, ts+to)
+	if to > 0 {
+		fmt.Fprintf(s.out, "\n%d of the skips are optional (not failures)\n", to)
+	}
 	return bad
 }
 
@@ -249,12 +253,16 @@ func main() {
 	for _, b := range bad {
 		fmt.Println("FAIL:", b)
 	}
+	if runErr != nil {
+		fmt.Println("FAIL: go test:", runErr)
+	}
 	if runErr != nil || len(bad) > 0 {
-		if runErr != nil {
-			fmt.Println("FAIL: go test:", runErr)
-		}
 		fmt.Println("FAIL")
+	} else {
+		fmt.Println("PASS")
+	}
+	fmt.Println(s.closing)
+	if runErr != nil || len(bad) > 0 {
 		os.Exit(1)
 	}
-	fmt.Println("PASS")
 }
