@@ -110,10 +110,14 @@ func Cluster(ctx context.Context, o Options) (*Report, *State) {
 	var sbCfg int
 	if nb == nil {
 		why := unreachable("NB", o.NB, nbCs)
-		cs := northdLock(ctx, o.SB)
+		cs, lockErr := northdLock(ctx, o.SB)
 		if len(cs) == 0 {
+			held := "holds its SB lock; whether it is caught up"
+			if lockErr != nil { // lock not probed (ssl:)
+				held = "ovn-northd"
+			}
 			cs = []Check{Warnf(AreaCluster, "northd", "fix NB reachability first",
-				"holds its SB lock; whether it is caught up is not checked: %s", why)}
+				"%s is not checked: %s", held, why)}
 		}
 		r.Add(cs...)
 		sbCfg = sbNbCfg(ctx, sb)
@@ -142,13 +146,14 @@ func unreachable(what, endpoints string, cs []Check) string {
 
 // northdLock fails when nobody holds ovn-northd's lock on the SB (northd is
 // not running, or not connected to the SB); it reads only the SB.
-func northdLock(ctx context.Context, sbEndpoints string) []Check {
+// The error is nil when somebody holds the lock.
+func northdLock(ctx context.Context, sbEndpoints string) ([]Check, error) {
 	err := health.NorthdRunning(ctx, sbEndpoints)
 	var ue *health.UnavailableError
 	if errors.As(err, &ue) && ue.Component == health.CompNorthd {
-		return []Check{Failf(AreaCluster, "northd", "start ovn-northd (or check its --ovnsb-db and its log)", "%v", err)}
+		return []Check{Failf(AreaCluster, "northd", "start ovn-northd (or check its --ovnsb-db and its log)", "%v", err)}, err
 	}
-	return nil
+	return nil, err
 }
 
 // sbNbCfg is SB_Global's nb_cfg (what chassis must have reached), 0 if unread.
@@ -275,7 +280,7 @@ func northd(ctx context.Context, nb, sb client.Client, o Options) (int, []Check)
 	if err != nil {
 		return 0, []Check{Failf(AreaCluster, "northd", fix, "read NB_Global/SB_Global: %v", err)}
 	}
-	if cs := northdLock(ctx, o.SB); cs != nil {
+	if cs, _ := northdLock(ctx, o.SB); cs != nil {
 		return sbCfg, cs
 	}
 	if o.Sync {

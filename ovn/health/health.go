@@ -61,6 +61,10 @@ func (e *UnavailableError) Error() string {
 // Is makes errors.Is(err, ErrUnavailable) true.
 func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
+// ErrProbeUnsupported: the lock probe speaks plain unix: and tcp: only
+// (not ssl:); callers then rely on the nb_cfg round trip alone.
+var ErrProbeUnsupported = errors.New("lock probe supports unix: and tcp: endpoints only")
+
 // LockState is what a lock probe found.
 type LockState int
 
@@ -82,9 +86,12 @@ func ProbeLock(ctx context.Context, endpoints, lock string) (LockState, error) {
 		return LockFree, err
 	}
 	var errs []string
-	asked := false
+	asked, unsupported := false, 0
 	for _, ep := range eps {
 		held, err := probeOne(ctx, ep, lock)
+		if errors.Is(err, ErrProbeUnsupported) {
+			unsupported++
+		}
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue
@@ -93,6 +100,9 @@ func ProbeLock(ctx context.Context, endpoints, lock string) (LockState, error) {
 		if held {
 			return LockHeld, nil
 		}
+	}
+	if !asked && unsupported == len(eps) {
+		return LockFree, fmt.Errorf("%s: %w", endpoints, ErrProbeUnsupported)
 	}
 	if !asked {
 		return LockFree, errors.New(strings.Join(errs, "; "))
@@ -105,7 +115,7 @@ func probeOne(ctx context.Context, ep, lock string) (bool, error) {
 	switch scheme {
 	case "unix", "tcp":
 	default:
-		return false, fmt.Errorf("%s: lock probe supports unix: and tcp: endpoints only", ep)
+		return false, fmt.Errorf("%s: %w", ep, ErrProbeUnsupported)
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, scheme, addr)
@@ -199,6 +209,9 @@ func NorthdRunning(ctx context.Context, sbEndpoints string) error {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	st, err := ProbeLock(cctx, sbEndpoints, NorthdLock)
+	if errors.Is(err, ErrProbeUnsupported) {
+		return err // not an answer about OVN
+	}
 	if err != nil {
 		return &UnavailableError{Component: CompSB, Endpoint: sbEndpoints, Reason: err.Error()}
 	}
@@ -282,8 +295,8 @@ func Check(ctx context.Context, nb client.Client, nbEndpoint, sbEndpoints string
 	if err == nil {
 		return nil
 	}
-	var ue *UnavailableError
-	if sbErr != nil && errors.As(err, &ue) && ue.NoProgress {
+	var ue, sbUE *UnavailableError
+	if errors.As(sbErr, &sbUE) && errors.As(err, &ue) && ue.NoProgress {
 		return sbErr // northd cannot reach the SB either
 	}
 	return err

@@ -95,3 +95,12 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("with a northd stand-in: %v", err)
 	}
 }
+
+// TestProbeUnsupported: an ssl: SB cannot be asked for the lock; that is no
+// finding about OVN (Check then relies on the nb_cfg round trip).
+func TestProbeUnsupported(t *testing.T) {
+	err := NorthdRunning(context.Background(), "ssl:198.18.0.1:6642")
+	if !errors.Is(err, ErrProbeUnsupported) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("ssl endpoint: got %v; want ErrProbeUnsupported, not ErrUnavailable", err)
+	}
+}
