@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 )
 
 // fault is one daemon the fault run kills -9, keeps down and restarts.
@@ -28,18 +29,31 @@ type fault struct {
 	// full is the daemon's name in `lab status` (ovsdb-server-nb, ...).
 	full    string
 	downFor time.Duration
+	// area and check name the `ovlmgr diagnose` check about this daemon;
+	// cause is what that check must say while the daemon is down.
+	area, check, cause string
+	// follows lists what other failed checks may say while it is down:
+	// consequences of this outage, naming it. Any other failed check is
+	// diagnose blaming something that is not broken.
+	follows []string
 }
 
-// faults are the outages of the fault run, one after another: the central
-// databases and northd, then ovn-controller and ovs-vswitchd (10 s) on the
-// first node (the side of the pinging and sending container).
-func faults(node string) []fault {
+// faults are the outages of the fault run on lab l, one after another: the
+// central databases and northd, then ovn-controller and ovs-vswitchd (10 s)
+// on the first node (the side of the pinging and sending container).
+func faults(l *lab.Lab) []fault {
+	n := l.Nodes[0].Name
 	return []fault{
-		{lab.Central, "nb", "ovsdb-server-nb", 2 * time.Second},
-		{lab.Central, "sb", "ovsdb-server-sb", 2 * time.Second},
-		{lab.Central, "northd", "ovn-northd", 2 * time.Second},
-		{node, "ovn-controller", "ovn-controller", 2 * time.Second},
-		{node, "ovs-vswitchd", "ovs-vswitchd", 10 * time.Second},
+		{lab.Central, "nb", "ovsdb-server-nb", 2 * time.Second,
+			"cluster", "nb", "NB unreachable at " + l.NB, []string{"NB unreachable at " + l.NB}},
+		{lab.Central, "sb", "ovsdb-server-sb", 2 * time.Second,
+			"cluster", "sb", "SB unreachable at " + l.SB, []string{"SB unreachable at " + l.SB, "not connected to SB"}},
+		{lab.Central, "northd", "ovn-northd", 2 * time.Second,
+			"cluster", "northd", `ovn-northd is not running: nobody holds its lock "ovn_northd"`, nil},
+		{n, "ovn-controller", "ovn-controller", 2 * time.Second,
+			"node " + n, "ovn-controller", "ovn-controller is not running", nil},
+		{n, "ovs-vswitchd", "ovs-vswitchd", 10 * time.Second,
+			"node " + n, "ovs-vswitchd", "ovs-vswitchd is not running", nil},
 	}
 }
 
@@ -49,6 +63,7 @@ type faultResult struct {
 	sent, lost int           // echo requests sent from the kill to recovery, and unanswered
 	longestGap time.Duration // longest time without an echo reply
 	tcpGap     time.Duration // longest time without stream bytes arriving
+	clean      time.Duration // from the restart until `ovlmgr diagnose` is all clean
 }
 
 // pinger sends ICMP echo requests from a container every interval and
@@ -356,11 +371,13 @@ func labCLI(ctx context.Context, t testing.TB, l *lab.Lab, verb string, args ...
 
 // runFaults brings up its own 2-node lab with a container on each node, keeps
 // a ping (every 20 ms) and a TCP stream (1 KiB every 10 ms) running from the
-// n1 container to the n2 container, and kills -9 each daemon of faults("n1")
-// in turn with `ovlmgr lab kill`, checks `ovlmgr lab status` names it dead,
-// keeps it down, restarts it with `ovlmgr lab restart` and waits until both
-// ping replies and stream bytes arrive again. Failures go to tb; the
-// results are what each outage cost.
+// n1 container to the n2 container, and kills -9 each daemon of faults(lab)
+// in turn with `ovlmgr lab kill`, checks that `ovlmgr lab status` and
+// `ovlmgr diagnose --lab` (without --sync) name it dead with its cause and
+// exit non-zero, keeps it down, restarts it with `ovlmgr lab restart`, waits
+// until both ping replies and stream bytes arrive again, and then until
+// diagnose is all ok again. Failures go to tb; the results are what each
+// outage cost.
 func runFaults(tb testing.TB) []faultResult {
 	tb.Helper()
 	needLab(tb)
@@ -389,11 +406,15 @@ func runFaults(tb testing.TB) []faultResult {
 
 	p := startPinger(tb, a, b.ip(), 20*time.Millisecond)
 	s := startStream(tb, b, a, 10*time.Millisecond)
-	// Both paths work before the first fault (the probes can succeed).
+	// Both paths work before the first fault (the probes can succeed), and
+	// diagnose is clean (what it says later is about the fault).
 	waitProgress(tb, p, s, "before any fault")
+	if _, err := waitDiagnoseClean(ctx, tb, l, nil); err != nil {
+		tb.Fatalf("before any fault: %v", err)
+	}
 
 	var results []faultResult
-	for _, f := range faults(l.Nodes[0].Name) {
+	for _, f := range faults(l) {
 		what := f.node + " " + f.daemon
 		from := p.seq()
 		s.markGap()
@@ -405,15 +426,26 @@ func runFaults(tb testing.TB) []faultResult {
 		if st != nil && !namesDead(st, f.node, f.full) {
 			tb.Errorf("%s killed: `lab status` does not name it dead: daemons %+v, problems %q", what, st.Daemons, st.Problems)
 		}
+		rep, err := diagnoseJSON(ctx, tb, l)
+		if err := diagnoseNamesDead(f, rep, err); err != nil {
+			tb.Errorf("%s killed: %v", what, err)
+		}
 		time.Sleep(f.downFor)
 		labCLI(ctx, tb, l, "restart", f.node, f.daemon)
+		// Clean again after the restart (and before the next fault): the
+		// daemon's own check is ok and nothing else is left failing.
+		restarted := time.Now()
+		if _, err := waitDiagnoseClean(ctx, tb, l, &f); err != nil {
+			tb.Fatalf("after restarting %s: %v", what, err)
+		}
+		r := faultResult{fault: f, clean: time.Since(restarted)}
 		if err := waitRecovered(ctx, p, s, p.seq()); err != nil {
 			tb.Fatalf("after restarting %s: %v", what, err)
 		}
 		// One more second of traffic in the window: losses right after the
 		// first reply count too.
 		time.Sleep(time.Second)
-		r := faultResult{fault: f, tcpGap: s.markGap()}
+		r.tcpGap = s.markGap()
 		r.sent, r.lost, r.longestGap = p.window(from, p.seq())
 		results = append(results, r)
 		if _, errs := s.state(); len(errs) > 0 {
@@ -425,6 +457,112 @@ func runFaults(tb testing.TB) []faultResult {
 		tb.Fatalf("TCP stream: %v", errors.Join(errs...))
 	}
 	return results
+}
+
+// diagnoseJSON runs `ovlmgr diagnose --lab DIR -o json` (without --sync)
+// and decodes its report; the error is the command's (exit 1 when a check
+// fails), with its stderr.
+func diagnoseJSON(ctx context.Context, t testing.TB, l *lab.Lab) (*diagnose.Report, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, ovlmgrBin(t), "diagnose", "--lab", l.Dir, "-o", "json")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	var r diagnose.Report
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		return nil, fmt.Errorf("ovlmgr diagnose: output is not JSON (%v): %v: %s %s", runErr, err, stdout.String(), stderr.String())
+	}
+	if runErr != nil {
+		runErr = fmt.Errorf("%w: %s", runErr, strings.TrimSpace(stderr.String()))
+	}
+	return &r, runErr
+}
+
+// diagnoseNamesDead checks what `ovlmgr diagnose` said while f's daemon was
+// down: it exited non-zero, f's check failed saying f.cause, with a fix,
+// and every other failed check is a consequence naming the same outage.
+func diagnoseNamesDead(f fault, r *diagnose.Report, runErr error) error {
+	if r == nil {
+		return runErr
+	}
+	var ee *exec.ExitError
+	if !errors.As(runErr, &ee) || ee.ExitCode() == 0 {
+		return fmt.Errorf("`ovlmgr diagnose` exits %v, want non-zero while %s is down:\n%s", runErr, f.full, reportText(r))
+	}
+	var problems []string
+	named := false
+	for _, c := range r.Failed(diagnose.Fail) {
+		switch {
+		case c.Area == f.area && c.Name == f.check:
+			if !strings.Contains(c.Detail, f.cause) || c.Fix == "" {
+				problems = append(problems, fmt.Sprintf("%s %s: %q (fix %q), want %q and a fix", c.Area, c.Name, c.Detail, c.Fix, f.cause))
+			} else {
+				named = true
+			}
+		case !containsAny(c.Detail, f.follows):
+			problems = append(problems, fmt.Sprintf("%s %s fails for another reason: %s", c.Area, c.Name, c.Detail))
+		}
+	}
+	if !named {
+		problems = append(problems, fmt.Sprintf("no failed check %q in %q saying %q", f.check, f.area, f.cause))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("`ovlmgr diagnose` while %s is down: %s:\n%s", f.full, strings.Join(problems, "; "), reportText(r))
+	}
+	return nil
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitDiagnoseClean runs `ovlmgr diagnose --lab` until it exits 0 with
+// every check ok, including f's check (if f is given). Clients reconnect
+// with backoff after a restart, so the first runs may still fail; the bound
+// (a minute) only keeps a lasting failure from hanging the run. It returns
+// the number of runs.
+func waitDiagnoseClean(ctx context.Context, tb testing.TB, l *lab.Lab, f *fault) (int, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for runs := 1; ; runs++ {
+		r, err := diagnoseJSON(ctx, tb, l)
+		if err == nil && r.Status != diagnose.OK {
+			err = fmt.Errorf("exit 0 but status %s", r.Status)
+		}
+		if err == nil && f != nil {
+			if c := findCheck(r, f.area, f.check); c == nil || c.Status != diagnose.OK {
+				err = fmt.Errorf("check %s %s: %+v", f.area, f.check, c)
+			}
+		}
+		if err == nil {
+			return runs, nil
+		}
+		select {
+		case <-ctx.Done():
+			text := ""
+			if r != nil {
+				text = reportText(r)
+			}
+			return runs, fmt.Errorf("`ovlmgr diagnose` not clean within a minute (%d runs): %v\n%s", runs, err, text)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// findCheck returns the check called name in area, or nil.
+func findCheck(r *diagnose.Report, area, name string) *diagnose.Check {
+	for i := range r.Checks {
+		if r.Checks[i].Area == area && r.Checks[i].Name == name {
+			return &r.Checks[i]
+		}
+	}
+	return nil
 }
 
 // namesDead reports whether st shows daemon name on node as not alive and
@@ -481,17 +619,19 @@ func waitRecovered(ctx context.Context, p *pinger, s *stream, seq int) error {
 // TestFaultRestarts: established TCP between containers on two nodes
 // survives a kill -9 and restart of NB, SB, northd, and of ovn-controller
 // and ovs-vswitchd (down 10 s) on the sender's node; ping comes back after
-// each; `lab status` names each dead daemon while it is down.
+// each; `lab status` and `ovlmgr diagnose` name each dead daemon while it is
+// down, and diagnose is all ok again after its restart.
 func TestFaultRestarts(t *testing.T) {
 	for _, r := range runFaults(t) {
-		t.Logf("%s %s down %v: %d/%d echo requests lost, longest ping gap %v, longest stream gap %v",
-			r.node, r.daemon, r.downFor, r.lost, r.sent, r.longestGap.Round(time.Millisecond), r.tcpGap.Round(time.Millisecond))
+		t.Logf("%s %s down %v: %d/%d echo requests lost, longest ping gap %v, longest stream gap %v, diagnose all ok %v after the restart",
+			r.node, r.daemon, r.downFor, r.lost, r.sent, r.longestGap.Round(time.Millisecond), r.tcpGap.Round(time.Millisecond), r.clean.Round(time.Millisecond))
 	}
 }
 
 // BenchmarkFaultRestarts prints, per daemon killed -9 and restarted (see
 // runFaults), the echo requests lost (20 ms apart) and the longest gaps
-// without a ping reply and without stream bytes. One run per benchmark
+// without a ping reply and without stream bytes, and the time from the
+// restart until `ovlmgr diagnose` is all ok again. One run per benchmark
 // call: the numbers are per outage, not per b.N.
 func BenchmarkFaultRestarts(b *testing.B) {
 	for _, r := range runFaults(b) {
@@ -501,6 +641,7 @@ func BenchmarkFaultRestarts(b *testing.B) {
 			b.ReportMetric(float64(r.sent), "pings-sent")
 			b.ReportMetric(r.longestGap.Seconds(), "ping-gap-s")
 			b.ReportMetric(r.tcpGap.Seconds(), "tcp-gap-s")
+			b.ReportMetric(r.clean.Seconds(), "diagnose-ok-s")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
