@@ -89,6 +89,14 @@ func TestPortIdentityAndMACs(t *testing.T) {
 	want(s4, p1.Name)
 	s4.MAC = port.MACFromIP(netip.MustParseAddr("198.19.8.200"))
 	want(s4, "198.19.8.200")
+	// Overlapping subnets (different routers): the same address, hence
+	// the same derived MAC, in another switch is fine.
+	addNet(t, nbs, "m2", "198.19.8.0/24", "198.19.8.1")
+	s5 := spec("m2", "198.19.8.0/24", "198.19.8.1", "overlap")
+	s5.IP = p1.IP
+	if p, err := port.Create(ctx, nb, s5); err != nil || p.MAC != p1.MAC {
+		t.Errorf("address %s of another switch: %+v, %v; want MAC %s", p1.IP, p, err, p1.MAC)
+	}
 	// The MAC derived from the requested address itself is fine.
 	s4.IP = netip.MustParseAddr("198.19.8.200")
 	if p, err := port.Create(ctx, nb, s4); err != nil || p.MAC != "0a:58:c6:13:08:c8" {

@@ -385,9 +385,12 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 	if err != nil {
 		return err
 	}
+	// Requested MACs must be free. A MAC derived from the address needs no
+	// guard: it is unique in the network because the address is (and may
+	// repeat on another router's overlapping subnet, a separate L2 domain).
 	macAt := len(ops)
-	if m := lsp.ExternalIDs[KeyMAC]; m != "" {
-		ops = append(ops, macGuards(m)...)
+	if s.MAC != nil && !isDerivedMAC(s.MAC) {
+		ops = append(ops, macGuards(s.MAC.String())...)
 	}
 	ops = append(ops, ins...)
 	sw := &nbdb.LogicalSwitch{Name: s.Network}
@@ -410,7 +413,7 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 	case s.IP.IsValid() && dbconn.FailedWait(err, 2):
 		return errRetry
 	case dbconn.FailedWait(err, macAt), dbconn.FailedWait(err, macAt+1):
-		m := lsp.ExternalIDs[KeyMAC]
+		m := s.MAC.String()
 		holder, herr := MACHolder(ctx, nb, m)
 		if herr != nil {
 			return fmt.Errorf("mac %s: %w: in use (%v)", m, ErrMACRefused, herr)
