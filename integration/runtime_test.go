@@ -488,3 +488,38 @@ func TestContainerdCRI(t *testing.T) {
 	}
 	assertLinksBack(t, n1, links)
 }
+
+// TestLabNodePrivateDirs: commands on a lab node see the node's own
+// /var/lib/cni and /etc/cni/net.d (another node and the host do not see
+// what it writes there), and the node's Open_vSwitch db at the default
+// path even with OVS_RUNDIR unset (as a runtime's cleanup process runs).
+func TestLabNodePrivateDirs(t *testing.T) {
+	l := sharedLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	name := fmt.Sprintf("private-%d", os.Getpid())
+	for _, d := range []string{"/var/lib/cni", "/etc/cni/net.d"} {
+		f := filepath.Join(d, name)
+		rtRun(t, ctx, n1, nil, "sh", "-c", "echo n1 > "+f)
+		t.Cleanup(func() { _, _ = rtTryRun(context.Background(), n1, nil, "rm", "-f", f) })
+		if out := strings.TrimSpace(rtRun(t, ctx, n1, nil, "cat", f)); out != "n1" {
+			t.Errorf("n1 reads %s: %q", f, out)
+		}
+		if _, err := rtTryRun(ctx, n2, nil, "cat", f); err == nil {
+			t.Errorf("n2 sees n1's %s", f)
+		}
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("the host sees n1's %s", f)
+		}
+		if _, err := os.Stat(filepath.Join(n1.Dir, "root", f)); err != nil {
+			t.Errorf("n1's %s is not in its directory: %v", f, err)
+		}
+	}
+	for _, n := range []*lab.Node{n1, n2} {
+		out := rtRun(t, ctx, n, nil, "env", "-u", "OVS_RUNDIR", "-u", "OVN_RUNDIR", "ovs-vsctl", "get", "Open_vSwitch", ".", "external_ids:system-id")
+		if got := strings.Trim(strings.TrimSpace(out), `"`); got != n.SystemID {
+			t.Errorf("%s: Open_vSwitch db at the default path has system-id %q; want %s", n.Name, got, n.SystemID)
+		}
+	}
+}
