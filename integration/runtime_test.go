@@ -28,17 +28,18 @@ const podmanImage = "localhost/ovlmgr-busybox:1"
 // podmanSetup writes containers.conf (CNI backend, ovlmgr-cni's dir, the
 // node's /etc/cni/net.d) and storage.conf (vfs; graph and run roots at
 // podman's defaults, which are per node in the lab) and returns the
-// environment that points podman at them. conmon passes only
+// environment that points podman at them, and the path of a busybox rootfs
+// tarball to `podman import`. conmon passes only
 // conmon_env_vars to podman's cleanup process (which runs CNI DEL when a
 // container exits), so the config paths are listed there too.
-func podmanSetup(t testing.TB) []string {
+func podmanSetup(t testing.TB) (env []string, rootfs string) {
 	t.Helper()
 	for _, b := range []string{"podman", "conmon", "runc"} {
 		rtTool(t, b)
 	}
 	dir := t.TempDir()
 	cc, sc := filepath.Join(dir, "containers.conf"), filepath.Join(dir, "storage.conf")
-	env := []string{"CONTAINERS_CONF=" + cc, "CONTAINERS_STORAGE_CONF=" + sc}
+	env = []string{"CONTAINERS_CONF=" + cc, "CONTAINERS_STORAGE_CONF=" + sc}
 	q := func(ss ...string) string { b, _ := json.Marshal(ss); return string(b) }
 	conf := fmt.Sprintf(`[containers]
 # The lab's root lacks CAP_SYS_RESOURCE: keep rlimits below podman's defaults.
@@ -65,11 +66,11 @@ graphroot = "/var/lib/containers/storage"
 	if err := os.WriteFile(sc, []byte(storage), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rootfs := filepath.Join(dir, "rootfs.tar")
+	rootfs = filepath.Join(dir, "rootfs.tar")
 	if err := os.WriteFile(rootfs, busyboxRootfs(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return append(env, "OVLMGR_TEST_ROOTFS="+rootfs)
+	return env, rootfs
 }
 
 // TestPodman: podman 4.x with its CNI backend and the conflist `ovlmgr cni
@@ -79,14 +80,13 @@ graphroot = "/var/lib/containers/storage"
 // veth behind.
 func TestPodman(t *testing.T) {
 	l := sharedLab(t)
-	env := podmanSetup(t)
+	env, rootfs := podmanSetup(t)
 	nb := cniNB(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	nw := fmt.Sprintf("pod%d", os.Getpid()%10000)
 	cniNetwork(t, nb, nw, "198.19.241.0/24")
 	n1, n2 := l.Nodes[0], l.Nodes[1]
-	rootfs := strings.TrimPrefix(env[len(env)-1], "OVLMGR_TEST_ROOTFS=")
 	links := map[*lab.Node][]string{}
 	for _, n := range []*lab.Node{n1, n2} {
 		writeConfList(t, ctx, n, nw)
