@@ -188,8 +188,13 @@ func TestDiagnose(t *testing.T) {
 			t.Errorf("diagnose mtu with MTU raised: %+v %+v", mtu.Check, mtu.Result)
 		}
 		t.Logf("diagnose mtu: %s (fix: %s)", mtu.Check.Detail, mtu.Check.Fix)
-		if err := pingOnce(ctx, c1, c2.ip(), "-M", "do", "-s", fmt.Sprint(l.UnderlayMTU-58-28+1)); err == nil {
-			t.Error("reality: a packet one byte above the limit crossed")
+		// Reality: the largest payload that fits crosses, one byte more does
+		// not (several tries, the fitting size proven before and after).
+		limit := l.UnderlayMTU - 58 - 28
+		fits := func() error { return pingOnce(ctx, c1, c2.ip(), "-M", "do", "-s", fmt.Sprint(limit)) }
+		above := func() error { return pingOnce(ctx, c1, c2.ip(), "-M", "do", "-s", fmt.Sprint(limit+1)) }
+		if err := denied(retried(3, fits), above); err != nil {
+			t.Errorf("reality: DF ping with %d bytes (control %d bytes): %v", limit+1, limit, err)
 		}
 	})
 
