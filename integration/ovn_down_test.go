@@ -207,7 +207,7 @@ func TestDiagnoseTellsTheTruth(t *testing.T) {
 	if err := l.Kill(ctx, lab.Central, "northd"); err != nil {
 		t.Fatal(err)
 	}
-	r, text := run()
+	r, _ := run()
 	wantFault(t, r, "northd", `ovn-northd is not running: nobody holds its lock "ovn_northd"`)
 	if err := l.Restart(ctx, lab.Central, "northd", lab.RestartOptions{}); err != nil {
 		t.Fatal(err)
@@ -217,7 +217,7 @@ func TestDiagnoseTellsTheTruth(t *testing.T) {
 	if err := l.Kill(ctx, lab.Central, "nb"); err != nil {
 		t.Fatal(err)
 	}
-	r, text = run()
+	r, text := run()
 	wantFault(t, r, "nb", "NB unreachable at "+l.NB)
 	for _, lie := range []string{"this node is not registered", "no other chassis", "no chassis registered"} {
 		if strings.Contains(text, lie) {
