@@ -22,6 +22,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
@@ -86,6 +87,8 @@ type checker struct {
 	underlay    string
 	underlayMTU int
 	datapath    string
+	// vswitchdUp: ovs-vswitchd runs (it holds the bridges' devices).
+	vswitchdUp bool
 	// ifTypes maps OVS interface names to their type; bridgeOf to their bridge.
 	ifTypes  map[string]string
 	bridgeOf map[string]string
@@ -199,6 +202,7 @@ func appctl(ctx context.Context, tool, target string, args ...string) (string, e
 
 func (c *checker) daemons(ctx context.Context) {
 	pid, ok := alive(filepath.Join(c.t.RunDir, "ovs-vswitchd.pid"))
+	c.vswitchdUp = ok
 	if ok {
 		c.add(diagnose.Okf(c.area, "ovs-vswitchd", "running (pid %d)", pid))
 	} else {
@@ -372,7 +376,12 @@ func (c *checker) tunnels(ctx context.Context, sysID string) {
 		case c.underlay != "" && egress != c.underlay:
 			c.add(diagnose.Failf(c.area, name, fmt.Sprintf("move the underlay IP to %s (the OVS bridge holding the NIC) and route %s through it", c.underlay, ip),
 				"tunnel to %s (%s) egresses %q, not %s where the encap IP is", p.Name, ip, egress, c.underlay))
-		case i.Status["tunnel_egress_iface_carrier"] == "down":
+		case c.carrierDown(egress, i.Status["tunnel_egress_iface_carrier"]):
+			if !c.vswitchdUp {
+				c.add(diagnose.Failf(c.area, name, "start ovs-vswitchd on this node (it holds "+egress+")",
+					"tunnel to %s egresses %s whose carrier is down: ovs-vswitchd is not running", p.Name, egress))
+				break
+			}
 			c.add(diagnose.Failf(c.area, name, "bring "+egress+" up", "tunnel to %s egresses %s whose carrier is down", p.Name, egress))
 		default:
 			c.add(diagnose.Okf(c.area, name, "%s to %s via %s", i.Name, ip, egress))
@@ -381,6 +390,21 @@ func (c *checker) tunnels(ctx context.Context, sysID string) {
 	if n == 0 {
 		c.add(diagnose.Okf(c.area, "tunnels", "no other chassis"))
 	}
+}
+
+// carrierDown reports whether the egress link has no carrier, as the
+// kernel of the node says (LOWER_UP). ovs-vswitchd's
+// status:tunnel_egress_iface_carrier (ovs) is only the fallback for a link
+// the node does not have: ovs-vswitchd recomputes it when the tunnel's
+// route changes, so it can stay "down" after the egress bridge came up
+// (seen after an ovs-vswitchd restart) and stays "up" after ovs-vswitchd died.
+func (c *checker) carrierDown(egress, ovs string) bool {
+	if egress != "" {
+		if l, err := c.h.LinkByName(egress); err == nil {
+			return l.Attrs().RawFlags&unix.IFF_LOWER_UP == 0
+		}
+	}
+	return ovs == "down"
 }
 
 func sameStrings(a, b []string) bool {
