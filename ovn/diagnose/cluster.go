@@ -475,7 +475,7 @@ func portChecks(ctx context.Context, nb, sb client.Client) []Check {
 		case !ok:
 			unbound++
 			checks = append(checks, Failf(AreaPorts, "port "+p.Name,
-				fmt.Sprintf("on node %s: check the container's OVS port (iface-id %s) and ovn-controller, or remove the container (CNI DEL)", node, p.Name),
+				fmt.Sprintf("on node %s: check the container's OVS port (iface-id %s) and ovn-controller, or remove the container (CNI DEL); a port whose container is gone: `ovlmgr node gc` on %s", node, p.Name, node),
 				"%s is not bound on any node", who))
 		case node != "" && b != node:
 			checks = append(checks, Warnf(AreaPorts, "port "+p.Name, fmt.Sprintf("remove the stray OVS port on %s", b),
