@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,7 +54,7 @@ func faults(l *lab.Lab) []fault {
 		{n, "ovn-controller", "ovn-controller", 2 * time.Second,
 			"node " + n, "ovn-controller", "ovn-controller is not running", nil},
 		{n, "ovs-vswitchd", "ovs-vswitchd", 10 * time.Second,
-			"node " + n, "ovs-vswitchd", "ovs-vswitchd is not running", nil},
+			"node " + n, "ovs-vswitchd", "ovs-vswitchd is not running", []string{"ovs-vswitchd is not running"}},
 	}
 }
 
@@ -530,6 +531,7 @@ func waitDiagnoseClean(ctx context.Context, tb testing.TB, l *lab.Lab, f *fault)
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	var seen []string // what was not ok meanwhile, for the log
 	for runs := 1; ; runs++ {
 		r, err := diagnoseJSON(ctx, tb, l)
 		if err == nil && r.Status != diagnose.OK {
@@ -541,7 +543,17 @@ func waitDiagnoseClean(ctx context.Context, tb testing.TB, l *lab.Lab, f *fault)
 			}
 		}
 		if err == nil {
+			if len(seen) > 0 {
+				tb.Logf("`ovlmgr diagnose` all ok after %d runs; before: %s", runs, strings.Join(seen, "; "))
+			}
 			return runs, nil
+		}
+		if r != nil {
+			for _, c := range r.Failed(diagnose.Warn) {
+				if line := c.Area + " " + c.Name + ": " + c.Detail; !slices.Contains(seen, line) {
+					seen = append(seen, line)
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
