@@ -532,8 +532,12 @@ func waitDiagnoseClean(ctx context.Context, tb testing.TB, l *lab.Lab, f *fault)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var seen []string // what was not ok meanwhile, for the log
+	var last *diagnose.Report
 	for runs := 1; ; runs++ {
 		r, err := diagnoseJSON(ctx, tb, l)
+		if r != nil {
+			last = r
+		}
 		if err == nil && r.Status != diagnose.OK {
 			err = fmt.Errorf("exit 0 but status %s", r.Status)
 		}
@@ -558,10 +562,11 @@ func waitDiagnoseClean(ctx context.Context, tb testing.TB, l *lab.Lab, f *fault)
 		select {
 		case <-ctx.Done():
 			text := ""
-			if r != nil {
-				text = reportText(r)
+			if last != nil {
+				text = reportText(last)
 			}
-			return runs, fmt.Errorf("`ovlmgr diagnose` not clean within a minute (%d runs): %v\n%s", runs, err, text)
+			return runs, fmt.Errorf("`ovlmgr diagnose` not clean within a minute (%d runs): %v; not ok meanwhile: %s; the last report:\n%s",
+				runs, err, strings.Join(seen, "; "), text)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
