@@ -18,12 +18,12 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ovlmgr/ovlmgr/lab"
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 
@@ -254,8 +254,8 @@ func TestDiagnose(t *testing.T) {
 		}
 		defer func() {
 			if _, err := dbconn.Transact(ctx, sb,
-				nbops.Delete(sbdb.ChassisTable, []ovsdb.Condition{nbops.NameIs("ghost")}),
-				nbops.Delete(sbdb.EncapTable, []ovsdb.Condition{{Column: "chassis_name", Function: ovsdb.ConditionEqual, Value: "ghost"}})); err != nil {
+				dbops.Delete(sbdb.ChassisTable, []ovsdb.Condition{dbops.NameIs("ghost")}),
+				dbops.Delete(sbdb.EncapTable, []ovsdb.Condition{{Column: "chassis_name", Function: ovsdb.ConditionEqual, Value: "ghost"}})); err != nil {
 				t.Errorf("remove ghost chassis: %v", err)
 			}
 			waitFor(t, "tunnels to the ghost chassis to go", func() bool { return !tunnelTo(ctx, n1, "198.18.0.99") })

@@ -21,16 +21,16 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
-	"github.com/ovlmgr/ovlmgr/ovn/watch"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/watch"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
@@ -323,7 +323,7 @@ func TestCNIDelUnreachableNB(t *testing.T) {
 		t.Errorf("node gc removed a port younger than its grace period: %+v", rs)
 	}
 	// Later: DEL's port is old now (its creation time moved back).
-	if _, err := dbconn.Transact(ctx, nb, nbops.SetKeys(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(lsp)}, "external_ids",
+	if _, err := dbconn.Transact(ctx, nb, dbops.SetKeys(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(lsp)}, "external_ids",
 		map[string]string{ovnport.KeyCreated: strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10)})); err != nil {
 		t.Fatal(err)
 	}
@@ -473,8 +473,8 @@ func TestCNIRequestedMAC(t *testing.T) {
 	b.mustAdd(t, ctx)
 	bl := ovnport.Name(node.SystemID, b.id, "eth0")
 	addr := routerMAC + " " + b.ip().String()
-	if _, err := dbconn.Transact(ctx, nb, nbops.Update(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(bl)},
-		ovsdb.Row{"addresses": nbops.StrSet(addr), "port_security": nbops.StrSet(addr)})); err != nil {
+	if _, err := dbconn.Transact(ctx, nb, dbops.Update(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(bl)},
+		ovsdb.Row{"addresses": dbops.StrSet(addr), "port_security": dbops.StrSet(addr)})); err != nil {
 		t.Fatal(err)
 	}
 	r, _ := diagnose.Cluster(ctx, diagnose.Options{NB: l.NB, SB: l.SB})

@@ -21,11 +21,11 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 // Segmentation tests: routers (tenants), isolation, policies and
@@ -635,7 +635,7 @@ func segLogged(node *lab.Node, want string, within time.Duration) bool {
 }
 
 // segSelect selects the UUIDs of every row of table.
-func segSelect(table string) ovsdb.Operation { return nbops.Select(table, nil, "_uuid") }
+func segSelect(table string) ovsdb.Operation { return dbops.Select(table, nil, "_uuid") }
 
 // segPingOnce sends one ping from c and waits a second for the reply: for
 // checks that expect no answer (ping retries only help positive checks).

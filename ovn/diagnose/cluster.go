@@ -15,12 +15,12 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb/serverdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/health"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Areas of the central checks.
@@ -265,7 +265,7 @@ func readGlobals(ctx context.Context, nb, sb client.Client) (*nbdb.NBGlobal, int
 
 // countRows counts the rows of table (reading only _uuid).
 func countRows(ctx context.Context, c client.Client, table string) (int, error) {
-	res, err := dbconn.Transact(ctx, c, nbops.Select(table, nil, "_uuid"))
+	res, err := dbconn.Transact(ctx, c, dbops.Select(table, nil, "_uuid"))
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", table, err)
 	}
@@ -289,7 +289,7 @@ func northd(ctx context.Context, nb, sb client.Client, o Options) (int, []Check)
 			timeout = 5 * time.Second
 		}
 		want := g.NbCfg + 1
-		op := ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.NBGlobalTable, Where: []ovsdb.Condition{nbops.UUIDIs(g.UUID)},
+		op := ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.NBGlobalTable, Where: []ovsdb.Condition{dbops.UUIDIs(g.UUID)},
 			Mutations: []ovsdb.Mutation{{Column: "nb_cfg", Mutator: ovsdb.MutateOperationAdd, Value: 1}}}
 		if _, err := dbconn.Transact(ctx, nb, op); err != nil {
 			return sbCfg, []Check{Failf(AreaCluster, "northd", "check NB write access", "bump NB_Global nb_cfg: %v", err)}
@@ -434,8 +434,8 @@ func portChecks(ctx context.Context, nb, sb client.Client) []Check {
 	if err := dbconn.Select(ctx, nb, lsp, &lsps, model.Condition{Field: &lsp.ExternalIDs, Function: ovsdb.ConditionIncludes, Value: owner.Selector(owner.KindPort)}); err != nil {
 		return []Check{Failf(AreaPorts, "ports", "check NB", "read ports: %v", err)}
 	}
-	res, err := dbconn.Transact(ctx, sb, nbops.Select(sbdb.PortBindingTable, nil, "_uuid", "logical_port", "chassis"),
-		nbops.Select(sbdb.ChassisTable, nil, "_uuid", "name"))
+	res, err := dbconn.Transact(ctx, sb, dbops.Select(sbdb.PortBindingTable, nil, "_uuid", "logical_port", "chassis"),
+		dbops.Select(sbdb.ChassisTable, nil, "_uuid", "name"))
 	if err != nil {
 		return []Check{Failf(AreaPorts, "ports", "check SB", "read port bindings: %v", err)}
 	}
@@ -512,7 +512,7 @@ func portChecks(ctx context.Context, nb, sb client.Client) []Check {
 // routerMACChecks flags container ports whose MAC is a router port's MAC:
 // frames to the gateway would reach the container, or the reverse.
 func routerMACChecks(ctx context.Context, nb client.Client, lsps []*nbdb.LogicalSwitchPort) []Check {
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalRouterPortTable, nil, "name", "mac"))
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalRouterPortTable, nil, "name", "mac"))
 	if err != nil {
 		return []Check{Failf(AreaPorts, "router MACs", "check NB", "read router ports: %v", err)}
 	}

@@ -26,10 +26,10 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // ErrNetworkNotFound is returned (wrapped) for a network that does not exist.
@@ -81,8 +81,8 @@ func Ensure(ctx context.Context, nb client.Client, network string) (*Network, er
 // lookup reads the network's switch (owned, kind network) and its DNS row.
 func lookup(ctx context.Context, nb client.Client, network string) (*Network, error) {
 	res, err := dbconn.Transact(ctx, nb,
-		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs(network)}, "_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
-		nbops.Select(nbdb.DNSTable, []ovsdb.Condition{nbops.Includes(dnsIDs(network))}, "_uuid", "external_ids"))
+		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(network)}, "_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
+		dbops.Select(nbdb.DNSTable, []ovsdb.Condition{dbops.Includes(dnsIDs(network))}, "_uuid", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("network %q: read switch and DNS row: %w", network, err)
 	}
@@ -203,11 +203,11 @@ func AddOps(dnsUUID, fqdn string, ips []net.IP) []ovsdb.Operation {
 	}
 	return []ovsdb.Operation{
 		// Stale PTRs of these addresses (left by a container that died) go first.
-		nbops.DelKeys(nbdb.DNSTable, nbops.ByUUID(dnsUUID), "records", revs...),
+		dbops.DelKeys(nbdb.DNSTable, dbops.ByUUID(dnsUUID), "records", revs...),
 		// Map insert never overwrites: a held name keeps its value...
-		nbops.AddPairs(nbdb.DNSTable, nbops.ByUUID(dnsUUID), "records", add),
+		dbops.AddPairs(nbdb.DNSTable, dbops.ByUUID(dnsUUID), "records", add),
 		// ...and this wait then fails the whole transaction.
-		nbops.Matches(nbdb.DNSTable, dnsUUID, nbops.Contains("records", nbops.StrMap(map[string]string{fqdn: val}))),
+		dbops.Matches(nbdb.DNSTable, dnsUUID, dbops.Contains("records", dbops.StrMap(map[string]string{fqdn: val}))),
 	}
 }
 
@@ -233,7 +233,7 @@ func RemoveOps(dnsUUID string, recs map[string]string) []ovsdb.Operation {
 	if len(recs) == 0 {
 		return nil
 	}
-	return []ovsdb.Operation{nbops.DelPairs(nbdb.DNSTable, nbops.ByUUID(dnsUUID), "records", recs)}
+	return []ovsdb.Operation{dbops.DelPairs(nbdb.DNSTable, dbops.ByUUID(dnsUUID), "records", recs)}
 }
 
 // Unregister removes every record of the network naming or reversing ips
@@ -296,8 +296,8 @@ func UnregisterHost(ctx context.Context, nb client.Client, h Host) error {
 	for _, ip := range h.IPs {
 		for _, f := range cands {
 			probes = append(probes, probe{ip, f})
-			ops = append(ops, nbops.Select(nbdb.DNSTable, append(nbops.ByUUID(n.DNSUUID),
-				nbops.Contains("records", nbops.StrMap(map[string]string{ReverseName(ip): f}))), "_uuid"))
+			ops = append(ops, dbops.Select(nbdb.DNSTable, append(dbops.ByUUID(n.DNSUUID),
+				dbops.Contains("records", dbops.StrMap(map[string]string{ReverseName(ip): f}))), "_uuid"))
 		}
 	}
 	del := map[string]string{}
@@ -361,7 +361,7 @@ func keys(m map[string]string) []string {
 
 func records(ctx context.Context, nb client.Client, dnsUUID string) (map[string]string, error) {
 	var rows []*nbdb.DNS
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.DNSTable, nbops.ByUUID(dnsUUID), "_uuid", "records"))
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.DNSTable, dbops.ByUUID(dnsUUID), "_uuid", "records"))
 	if err != nil {
 		return nil, fmt.Errorf("read DNS row: %w", err)
 	}

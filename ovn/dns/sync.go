@@ -9,10 +9,10 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Topology is how ovlmgr networks are joined by Logical_Routers, read from
@@ -58,13 +58,13 @@ func (t *Topology) Peers(network string) []string {
 // attachments, never with container ports.
 func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 	res, err := dbconn.Transact(ctx, nb,
-		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindNetwork))},
+		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindNetwork))},
 			"_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
-		nbops.Select(nbdb.DNSTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindDNS))}, "_uuid", "external_ids"),
-		nbops.Select(nbdb.LogicalRouterTable, nil, "_uuid", "name", "ports", "load_balancer"),
-		nbops.Select(nbdb.LogicalRouterPortTable, nil, "_uuid", "name"),
-		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Equal("type", "router")}, "_uuid", "name", "options"),
-		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindDNS))},
+		dbops.Select(nbdb.DNSTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindDNS))}, "_uuid", "external_ids"),
+		dbops.Select(nbdb.LogicalRouterTable, nil, "_uuid", "name", "ports", "load_balancer"),
+		dbops.Select(nbdb.LogicalRouterPortTable, nil, "_uuid", "name"),
+		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Equal("type", "router")}, "_uuid", "name", "options"),
+		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindDNS))},
 			"_uuid", "name", "addresses", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read network topology: %w", err)
@@ -132,7 +132,7 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 		if !ok {
 			continue
 		}
-		ops = append(ops, nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Contains("ports", nbops.UUIDSet(p.UUID))}, "_uuid"))
+		ops = append(ops, dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Contains("ports", dbops.UUIDSet(p.UUID))}, "_uuid"))
 		attach = append(attach, r)
 	}
 	if len(ops) > 0 {
@@ -206,10 +206,10 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 		rowOf[n] = named
 		// Only one creator wins: every other one fails this wait and retries.
 		guards = append(guards, len(ops))
-		ops = append(ops, nbops.None(nbdb.DNSTable, []ovsdb.Condition{nbops.Equal("external_ids", nbops.StrMap(dnsIDs(n)))},
-			"external_ids", nbops.StrMap(dnsIDs(n))))
+		ops = append(ops, dbops.None(nbdb.DNSTable, []ovsdb.Condition{dbops.Equal("external_ids", dbops.StrMap(dnsIDs(n)))},
+			"external_ids", dbops.StrMap(dnsIDs(n))))
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.DNSTable, UUIDName: named,
-			Row: ovsdb.Row{"external_ids": nbops.StrMap(dnsIDs(n)), "records": nbops.StrMap(nil)}})
+			Row: ovsdb.Row{"external_ids": dbops.StrMap(dnsIDs(n)), "records": dbops.StrMap(nil)}})
 	}
 	ours := map[string]bool{}
 	for _, u := range t.DNS {
@@ -230,14 +230,14 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 			continue
 		}
 		guards = append(guards, len(ops))
-		ops = append(ops, nbops.Matches(nbdb.LogicalSwitchTable, sw.UUID, nbops.Equal("dns_records", nbops.UUIDSet(sw.DNSRecords...))))
+		ops = append(ops, dbops.Matches(nbdb.LogicalSwitchTable, sw.UUID, dbops.Equal("dns_records", dbops.UUIDSet(sw.DNSRecords...))))
 		list := make([]string, 0, len(want))
 		for u := range want {
 			list = append(list, u)
 		}
 		sort.Strings(list)
-		ops = append(ops, nbops.Update(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID),
-			ovsdb.Row{"dns_records": nbops.UUIDSet(list...)}))
+		ops = append(ops, dbops.Update(nbdb.LogicalSwitchTable, dbops.ByUUID(sw.UUID),
+			ovsdb.Row{"dns_records": dbops.UUIDSet(list...)}))
 	}
 	// Nameserver placeholders: see ResponderName.
 	for i, n := range names {
@@ -249,20 +249,20 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 		have := t.Responders[n]
 		switch {
 		case want == "" && have != nil:
-			ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "ports", have.UUID))
+			ops = append(ops, dbops.DelRefs(nbdb.LogicalSwitchTable, dbops.ByUUID(sw.UUID), "ports", have.UUID))
 		case want != "" && have == nil:
 			named := fmt.Sprintf("resp%d", i)
 			name := ResponderName(n)
 			guards = append(guards, len(ops))
 			ops = append(ops,
-				nbops.None(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(name)}, "name", name),
+				dbops.None(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(name)}, "name", name),
 				ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LogicalSwitchPortTable, UUIDName: named,
-					Row: ovsdb.Row{"name": name, "addresses": nbops.StrSet(want),
-						"external_ids": nbops.StrMap(owner.IDs(owner.KindDNS, name, map[string]string{owner.KeyNetwork: n}))}},
-				nbops.AddRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "ports", named))
+					Row: ovsdb.Row{"name": name, "addresses": dbops.StrSet(want),
+						"external_ids": dbops.StrMap(owner.IDs(owner.KindDNS, name, map[string]string{owner.KeyNetwork: n}))}},
+				dbops.AddRefs(nbdb.LogicalSwitchTable, dbops.ByUUID(sw.UUID), "ports", named))
 		case want != "" && have != nil && (len(have.Addresses) != 1 || have.Addresses[0] != want):
-			ops = append(ops, nbops.Update(nbdb.LogicalSwitchPortTable, nbops.ByUUID(have.UUID),
-				ovsdb.Row{"addresses": nbops.StrSet(want)}))
+			ops = append(ops, dbops.Update(nbdb.LogicalSwitchPortTable, dbops.ByUUID(have.UUID),
+				ovsdb.Row{"addresses": dbops.StrSet(want)}))
 		}
 	}
 	if len(ops) == 0 {
@@ -299,8 +299,8 @@ func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.O
 	// and its DNS rows; switches lose references to them through mutations
 	// whose conditions ovsdb-server evaluates (nothing else is read).
 	res, err := dbconn.Transact(ctx, nb,
-		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(ResponderName(network))}, "_uuid", "external_ids"),
-		nbops.Select(nbdb.DNSTable, []ovsdb.Condition{nbops.Includes(dnsIDs(network))}, "_uuid"))
+		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(ResponderName(network))}, "_uuid", "external_ids"),
+		dbops.Select(nbdb.DNSTable, []ovsdb.Condition{dbops.Includes(dnsIDs(network))}, "_uuid"))
 	if err != nil {
 		return nil, fmt.Errorf("read DNS rows of network %q: %w", network, err)
 	}
@@ -313,17 +313,17 @@ func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.O
 		return nil, err
 	}
 	var ops []ovsdb.Operation
-	sw := []ovsdb.Condition{nbops.NameIs(network), nbops.Includes(owner.Selector(owner.KindNetwork))}
+	sw := []ovsdb.Condition{dbops.NameIs(network), dbops.Includes(owner.Selector(owner.KindNetwork))}
 	for _, p := range resp {
 		if owner.Owned(p.ExternalIDs, owner.KindDNS) && p.ExternalIDs[owner.KeyNetwork] == network {
-			ops = append(ops, nbops.DelRefs(nbdb.LogicalSwitchTable, sw, "ports", p.UUID))
+			ops = append(ops, dbops.DelRefs(nbdb.LogicalSwitchTable, sw, "ports", p.UUID))
 		}
 	}
 	for _, d := range rows {
 		ops = append(ops,
-			nbops.DelRefs(nbdb.LogicalSwitchTable, []ovsdb.Condition{{Column: "dns_records", Function: ovsdb.ConditionIncludes,
-				Value: nbops.UUIDSet(d.UUID)}}, "dns_records", d.UUID),
-			nbops.Delete(nbdb.DNSTable, nbops.ByUUID(d.UUID)))
+			dbops.DelRefs(nbdb.LogicalSwitchTable, []ovsdb.Condition{{Column: "dns_records", Function: ovsdb.ConditionIncludes,
+				Value: dbops.UUIDSet(d.UUID)}}, "dns_records", d.UUID),
+			dbops.Delete(nbdb.DNSTable, dbops.ByUUID(d.UUID)))
 	}
 	return ops, nil
 }

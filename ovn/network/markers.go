@@ -9,10 +9,10 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Subnet markers answer "is some network of this scope inside subnet P?" with
@@ -58,7 +58,7 @@ func uuidWait(table, u string, until ovsdb.WaitCondition) ovsdb.Operation {
 // insideConds matches the networks of scope s other than the switch except
 // (a UUID, or "") whose subnet is strictly inside p (the overlap index keys).
 func insideConds(s Scope, p netip.Prefix, except string) []ovsdb.Condition {
-	conds := []ovsdb.Condition{nbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})}
+	conds := []ovsdb.Condition{dbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})}
 	if except != "" {
 		conds = append(conds, ovsdb.Condition{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: except}})
 	}
@@ -73,7 +73,7 @@ func noneInside(s Scope, p netip.Prefix, except string) ovsdb.Operation {
 
 // selectMarker reads scope s's marker for p (no row when it is absent).
 func selectMarker(s Scope, p netip.Prefix) ovsdb.Operation {
-	return nbops.Select(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, p)), "_uuid")
+	return dbops.Select(nbdb.DHCPOptionsTable, dbops.ByUUID(markerUUID(s, p)), "_uuid")
 }
 
 // markOps returns the operations that make scope s's markers for every
@@ -101,7 +101,7 @@ func markOps(ctx context.Context, nb client.Client, s Scope, p netip.Prefix) ([]
 			continue
 		}
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.DHCPOptionsTable, UUID: u,
-			Row: ovsdb.Row{"cidr": q.String(), "external_ids": nbops.StrMap(
+			Row: ovsdb.Row{"cidr": q.String(), "external_ids": dbops.StrMap(
 				owner.IDs(KindSubnetMarker, s.token(q), map[string]string{owner.KeyRouter: s.Router}))}})
 	}
 	return ops, nil
@@ -118,7 +118,7 @@ func unmarkOps(ctx context.Context, nb client.Client, s Scope, p netip.Prefix, s
 	}
 	var sel []ovsdb.Operation
 	for _, q := range sups {
-		sel = append(sel, selectMarker(s, q), nbops.Select(nbdb.LogicalSwitchTable, insideConds(s, q, self), "_uuid"))
+		sel = append(sel, selectMarker(s, q), dbops.Select(nbdb.LogicalSwitchTable, insideConds(s, q, self), "_uuid"))
 	}
 	res, err := dbconn.Transact(ctx, nb, sel...)
 	if err != nil {
@@ -129,7 +129,7 @@ func unmarkOps(ctx context.Context, nb client.Client, s Scope, p netip.Prefix, s
 		if len(res[2*i].Rows) == 0 || len(res[2*i+1].Rows) > 0 {
 			continue
 		}
-		ops = append(ops, noneInside(s, q, self), nbops.Delete(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, q))))
+		ops = append(ops, noneInside(s, q, self), dbops.Delete(nbdb.DHCPOptionsTable, dbops.ByUUID(markerUUID(s, q))))
 	}
 	return ops, nil
 }

@@ -9,10 +9,10 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Scope is a set of networks whose IPv4 subnets must not overlap. Today all
@@ -90,7 +90,7 @@ func overlapGuards(s Scope, p netip.Prefix, stale bool) []ovsdb.Operation {
 	if !stale {
 		return append(ops, uuidWait(nbdb.DHCPOptionsTable, markerUUID(s, p), ovsdb.WaitConditionNotEqual))
 	}
-	return append(ops, noneInside(s, p, ""), nbops.Delete(nbdb.DHCPOptionsTable, nbops.ByUUID(markerUUID(s, p))))
+	return append(ops, noneInside(s, p, ""), dbops.Delete(nbdb.DHCPOptionsTable, dbops.ByUUID(markerUUID(s, p))))
 }
 
 // noneWhere returns a wait operation that fails unless no row of table
@@ -121,7 +121,7 @@ func findOverlap(ctx context.Context, nb client.Client, s Scope, p netip.Prefix)
 			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: u}}})
 	}
 	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchTable,
-		Where: []ovsdb.Condition{nbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})}})
+		Where: []ovsdb.Condition{dbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})}})
 	res, err := dbconn.Transact(ctx, nb, ops...)
 	if err != nil {
 		return nil, fmt.Errorf("find overlapping network: %w", err)

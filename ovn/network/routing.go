@@ -11,14 +11,14 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Routers and the overlap scope. A network's overlap scope is part of its
@@ -92,9 +92,9 @@ func rescopeOps(ctx context.Context, nb client.Client, ls *nbdb.LogicalSwitch, t
 	}
 	ops = append(append(ops, marks...), unmarks...)
 	ops = append(ops,
-		nbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "ports", nbops.UUIDSet(ls.Ports...)),
-		nbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "external_ids", nbops.StrMap(ls.ExternalIDs)),
-		nbops.Delete(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.UUIDIs(ls.UUID)}))
+		dbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "ports", dbops.UUIDSet(ls.Ports...)),
+		dbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "external_ids", dbops.StrMap(ls.ExternalIDs)),
+		dbops.Delete(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.UUIDIs(ls.UUID)}))
 	return append(ops, ins...), nil
 }
 
@@ -224,7 +224,7 @@ func DeleteRouter(ctx context.Context, nb client.Client, name string, force bool
 			first = false
 			sel := owner.Selector(KindSubnetMarker)
 			sel[owner.KeyRouter] = name
-			out = append(out, nbops.Delete(nbdb.DHCPOptionsTable, []ovsdb.Condition{nbops.Includes(sel)}))
+			out = append(out, dbops.Delete(nbdb.DHCPOptionsTable, []ovsdb.Condition{dbops.Includes(sel)}))
 		}
 		for _, op := range ops {
 			if op.Op == ovsdb.OperationInsert && op.Table == nbdb.DHCPOptionsTable {

@@ -12,15 +12,15 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // nameWhere selects the ACL of policy name.
 func nameWhere(name string) []ovsdb.Condition {
-	return []ovsdb.Condition{nbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}
+	return []ovsdb.Condition{dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}
 }
 
 // Create validates s, checks that its target and source networks exist and
@@ -43,7 +43,7 @@ const (
 // logMeterOps returns the operations that create the log meter, or nil
 // when it exists.
 func logMeterOps(ctx context.Context, c client.Client) ([]ovsdb.Operation, error) {
-	res, err := dbconn.Transact(ctx, c, nbops.Select("Meter", []ovsdb.Condition{nbops.NameIs(LogMeter)}, "_uuid"))
+	res, err := dbconn.Transact(ctx, c, dbops.Select("Meter", []ovsdb.Condition{dbops.NameIs(LogMeter)}, "_uuid"))
 	if err != nil {
 		return nil, fmt.Errorf("read meter %s: %w", LogMeter, err)
 	}
@@ -76,7 +76,7 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 	fail := func(err error) (*Policy, error) { return nil, fmt.Errorf("create policy %q: %w", s.Name, err) }
 
 	// Guard 0: no policy of this name (policy ACLs are all to-lport).
-	ops := []ovsdb.Operation{nbops.None("ACL", nameWhere(s.Name), "direction", string(nbdb.ACLDirectionToLport))}
+	ops := []ovsdb.Operation{dbops.None("ACL", nameWhere(s.Name), "direction", string(nbdb.ACLDirectionToLport))}
 	nets := []string{s.Network}
 	var cidrs []string
 	for _, src := range srcs {
@@ -199,7 +199,7 @@ func fromACL(a *nbdb.ACL) *Policy {
 // readPolicies reads policy ACLs matching extra (owner keys added).
 func readPolicies(ctx context.Context, c client.Client, extra map[string]string) ([]*Policy, error) {
 	var acls []*nbdb.ACL
-	res, err := dbconn.Transact(ctx, c, nbops.Select("ACL", []ovsdb.Condition{nbops.Owned(owner.KindPolicy, extra)}))
+	res, err := dbconn.Transact(ctx, c, dbops.Select("ACL", []ovsdb.Condition{dbops.Owned(owner.KindPolicy, extra)}))
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func List(ctx context.Context, c client.Client, network string) ([]*Policy, erro
 // Isolations returns the isolation mode of every network with a port group.
 func Isolations(ctx context.Context, c client.Client) (map[string]string, error) {
 	var pgs []*nbdb.PortGroup
-	res, err := dbconn.Transact(ctx, c, nbops.Select("Port_Group", []ovsdb.Condition{nbops.Owned(KindPortGroup, nil)}, "name", "external_ids"))
+	res, err := dbconn.Transact(ctx, c, dbops.Select("Port_Group", []ovsdb.Condition{dbops.Owned(KindPortGroup, nil)}, "name", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read port groups: %w", err)
 	}
@@ -307,9 +307,9 @@ func Delete(ctx context.Context, c client.Client, name string) error {
 	var ops []ovsdb.Operation
 	for _, p := range ps {
 		// The ACL goes with its last strong reference (the port group).
-		ops = append(ops, nbops.DelRefs("Port_Group", pgWhere(p.Network), "acls", p.UUID))
+		ops = append(ops, dbops.DelRefs("Port_Group", pgWhere(p.Network), "acls", p.UUID))
 	}
-	ops = append(ops, nbops.Delete("Address_Set", []ovsdb.Condition{nbops.NameIs(AddressSetName(name)), nbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}))
+	ops = append(ops, dbops.Delete("Address_Set", []ovsdb.Condition{dbops.NameIs(AddressSetName(name)), dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}))
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		return fmt.Errorf("delete policy %q: %w", name, err)
 	}

@@ -14,11 +14,11 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/lab/prereq"
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // nb starts a Northbound ovsdb-server and connects to it.
@@ -62,7 +62,7 @@ func addPort(t testing.TB, c client.Client, network, name, mac, ip string) strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops = append(ops, nbops.AddRefs("Logical_Switch", []ovsdb.Condition{nbops.NameIs(network)}, "ports", lsp.UUID))
+	ops = append(ops, dbops.AddRefs("Logical_Switch", []ovsdb.Condition{dbops.NameIs(network)}, "ports", lsp.UUID))
 	ops = append(ops, policy.JoinOps(network, lsp.UUID)...)
 	res, err := dbconn.Transact(context.Background(), c, ops...)
 	if err != nil {
@@ -74,7 +74,7 @@ func addPort(t testing.TB, c client.Client, network, name, mac, ip string) strin
 // count returns the number of rows of table matching where.
 func count(t testing.TB, c client.Client, table string, where ...ovsdb.Condition) int {
 	t.Helper()
-	res, err := dbconn.Transact(context.Background(), c, nbops.Select(table, where, "_uuid"))
+	res, err := dbconn.Transact(context.Background(), c, dbops.Select(table, where, "_uuid"))
 	if err != nil {
 		t.Fatal(err)
 	}

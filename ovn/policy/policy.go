@@ -26,11 +26,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Owner kinds and external_ids keys of the rows this package writes.
@@ -311,9 +311,9 @@ type netInfo struct {
 // readNetwork reads our network name and its port group.
 func readNetwork(ctx context.Context, c client.Client, name string) (*netInfo, error) {
 	res, err := dbconn.Transact(ctx, c,
-		nbops.Select("Logical_Switch", []ovsdb.Condition{nbops.NameIs(name)}),
+		dbops.Select("Logical_Switch", []ovsdb.Condition{dbops.NameIs(name)}),
 		// Not its acls or ports: they grow with policies and containers.
-		nbops.Select("Port_Group", []ovsdb.Condition{nbops.NameIs(PortGroupName(name))}, "_uuid", "name", "external_ids"))
+		dbops.Select("Port_Group", []ovsdb.Condition{dbops.NameIs(PortGroupName(name))}, "_uuid", "name", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read network %q: %w", name, err)
 	}
@@ -348,12 +348,12 @@ func readNetwork(ctx context.Context, c client.Client, name string) (*netInfo, e
 
 // networkGuard fails the transaction unless our network still exists.
 func networkGuard(name string) ovsdb.Operation {
-	return nbops.Exists("Logical_Switch", []ovsdb.Condition{nbops.NameIs(name), nbops.Owned(owner.KindNetwork, nil)}, "name", name)
+	return dbops.Exists("Logical_Switch", []ovsdb.Condition{dbops.NameIs(name), dbops.Owned(owner.KindNetwork, nil)}, "name", name)
 }
 
 // pgWhere selects our port group of network.
 func pgWhere(network string) []ovsdb.Condition {
-	return []ovsdb.Condition{nbops.NameIs(PortGroupName(network)), nbops.Owned(KindPortGroup, nil)}
+	return []ovsdb.Condition{dbops.NameIs(PortGroupName(network)), dbops.Owned(KindPortGroup, nil)}
 }
 
 // newPortGroupOps inserts network's port group with ports (UUIDs).
@@ -376,7 +376,7 @@ func ensurePortGroupOps(ctx context.Context, c client.Client, ni *netInfo) ([]ov
 	}
 	var ports []string
 	if len(ni.ls.Ports) > 0 {
-		res, err := dbconn.Transact(ctx, c, nbops.Select("Logical_Switch_Port",
+		res, err := dbconn.Transact(ctx, c, dbops.Select("Logical_Switch_Port",
 			[]ovsdb.Condition{{Column: "type", Function: ovsdb.ConditionEqual, Value: ""}}, "_uuid"))
 		if err != nil {
 			return nil, fmt.Errorf("read ports of network %q: %w", ni.ls.Name, err)
@@ -395,7 +395,7 @@ func ensurePortGroupOps(ctx context.Context, c client.Client, ni *netInfo) ([]ov
 	if err != nil {
 		return nil, err
 	}
-	guard := nbops.Unchanged("Logical_Switch", ni.ls.UUID, "ports", nbops.UUIDSet(ni.ls.Ports...))
+	guard := dbops.Unchanged("Logical_Switch", ni.ls.UUID, "ports", dbops.UUIDSet(ni.ls.Ports...))
 	ni.pg = &nbdb.PortGroup{Name: PortGroupName(ni.ls.Name)}
 	return append([]ovsdb.Operation{guard}, ins...), nil
 }
@@ -406,7 +406,7 @@ func ensurePortGroupOps(ctx context.Context, c client.Client, ni *netInfo) ([]ov
 // Leaving needs nothing: Port_Group.ports holds weak references, so
 // deleting the port removes it from the group.
 func JoinOps(network, lsp string) []ovsdb.Operation {
-	return []ovsdb.Operation{nbops.AddRefs("Port_Group", pgWhere(network), "ports", lsp)}
+	return []ovsdb.Operation{dbops.AddRefs("Port_Group", pgWhere(network), "ports", lsp)}
 }
 
 // isolationACLs returns the ACLs of mode for network (none for default-allow).
@@ -465,7 +465,7 @@ func aclInsertOps(c client.Client, network string, acls []*nbdb.ACL) ([]ovsdb.Op
 		uuids = append(uuids, a.UUID)
 	}
 	if len(uuids) > 0 {
-		ops = append(ops, nbops.AddRefs("Port_Group", pgWhere(network), "acls", uuids...))
+		ops = append(ops, dbops.AddRefs("Port_Group", pgWhere(network), "acls", uuids...))
 	}
 	return ops, nil
 }
@@ -490,9 +490,9 @@ func IsolationOps(ctx context.Context, c client.Client, network, mode string) ([
 	}
 	// The isolation ACLs present now; a guard makes concurrent updates of
 	// one network fail instead of stacking ACLs.
-	where := []ovsdb.Condition{nbops.Owned(KindIsolation, map[string]string{owner.KeyNetwork: network})}
+	where := []ovsdb.Condition{dbops.Owned(KindIsolation, map[string]string{owner.KeyNetwork: network})}
 	var old []*nbdb.ACL
-	res, err := dbconn.Transact(ctx, c, nbops.Select("ACL", where))
+	res, err := dbconn.Transact(ctx, c, dbops.Select("ACL", where))
 	if err != nil {
 		return nil, fmt.Errorf("read isolation of network %q: %w", network, err)
 	}
@@ -504,10 +504,10 @@ func IsolationOps(ctx context.Context, c client.Client, network, mode string) ([
 		oldUUIDs = append(oldUUIDs, a.UUID)
 	}
 	if len(old) == 0 {
-		ops = append(ops, nbops.None("ACL", where, "priority", isolationPriority))
+		ops = append(ops, dbops.None("ACL", where, "priority", isolationPriority))
 	} else {
-		ops = append(ops, nbops.Exists("ACL", append(where, nbops.UUIDIs(old[0].UUID)), "priority", old[0].Priority))
-		ops = append(ops, nbops.DelRefs("Port_Group", pgWhere(network), "acls", oldUUIDs...))
+		ops = append(ops, dbops.Exists("ACL", append(where, dbops.UUIDIs(old[0].UUID)), "priority", old[0].Priority))
+		ops = append(ops, dbops.DelRefs("Port_Group", pgWhere(network), "acls", oldUUIDs...))
 	}
 	more, err := aclInsertOps(c, network, isolationACLs(network, mode))
 	if err != nil {
@@ -515,8 +515,8 @@ func IsolationOps(ctx context.Context, c client.Client, network, mode string) ([
 	}
 	ops = append(ops, more...)
 	ops = append(ops,
-		nbops.SetKeys("Port_Group", pgWhere(network), "external_ids", map[string]string{KeyIsolation: mode}),
-		nbops.SetKeys("Logical_Switch", []ovsdb.Condition{nbops.UUIDIs(ni.ls.UUID)}, "external_ids", map[string]string{KeyIsolation: mode}))
+		dbops.SetKeys("Port_Group", pgWhere(network), "external_ids", map[string]string{KeyIsolation: mode}),
+		dbops.SetKeys("Logical_Switch", []ovsdb.Condition{dbops.UUIDIs(ni.ls.UUID)}, "external_ids", map[string]string{KeyIsolation: mode}))
 	return ops, nil
 }
 
@@ -558,11 +558,11 @@ func isolationOf(ni *netInfo) string {
 // network as a source, and guards against such a policy appearing.
 func DeleteNetworkOps(ctx context.Context, c client.Client, network string) ([]ovsdb.Operation, error) {
 	refWhere := []ovsdb.Condition{
-		nbops.Owned(owner.KindPolicy, map[string]string{keyFromNet + network: "network"}),
-		nbops.Excludes(map[string]string{owner.KeyNetwork: network}),
+		dbops.Owned(owner.KindPolicy, map[string]string{keyFromNet + network: "network"}),
+		dbops.Excludes(map[string]string{owner.KeyNetwork: network}),
 	}
 	var refs []*nbdb.ACL
-	res, err := dbconn.Transact(ctx, c, nbops.Select("ACL", refWhere))
+	res, err := dbconn.Transact(ctx, c, dbops.Select("ACL", refWhere))
 	if err != nil {
 		return nil, fmt.Errorf("read policies using network %q: %w", network, err)
 	}
@@ -578,8 +578,8 @@ func DeleteNetworkOps(ctx context.Context, c client.Client, network string) ([]o
 		return nil, fmt.Errorf("network %q is a source (--from) of policies %s: %w; delete them first", network, strings.Join(names, ", "), ErrInUse)
 	}
 	return []ovsdb.Operation{
-		nbops.None("ACL", refWhere, "direction", string(nbdb.ACLDirectionToLport)),
-		nbops.Delete("Port_Group", pgWhere(network)),
-		nbops.Delete("Address_Set", []ovsdb.Condition{nbops.Owned(owner.KindPolicy, map[string]string{owner.KeyNetwork: network})}),
+		dbops.None("ACL", refWhere, "direction", string(nbdb.ACLDirectionToLport)),
+		dbops.Delete("Port_Group", pgWhere(network)),
+		dbops.Delete("Address_Set", []ovsdb.Condition{dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyNetwork: network})}),
 	}, nil
 }

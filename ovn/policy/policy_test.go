@@ -11,11 +11,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 func TestPortGroupName(t *testing.T) {
@@ -137,10 +137,10 @@ func TestCreateListDelete(t *testing.T) {
 			t.Errorf("p1 ACL = %+v: want name p1, log severity and meter, allow-related", a)
 		}
 	}
-	if n := count(t, c, "Meter", nbops.NameIs(policy.LogMeter)); n != 1 {
+	if n := count(t, c, "Meter", dbops.NameIs(policy.LogMeter)); n != 1 {
 		t.Errorf("log meters = %d, want 1", n)
 	}
-	if n := count(t, c, "Address_Set", nbops.NameIs("ovlpol_p1")); n != 1 {
+	if n := count(t, c, "Address_Set", dbops.NameIs("ovlpol_p1")); n != 1 {
 		t.Errorf("address sets of p1 = %d, want 1", n)
 	}
 
@@ -177,7 +177,7 @@ func TestCreateListDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops = append(ops, nbops.Delete("Logical_Switch", []ovsdb.Condition{nbops.NameIs("app")}))
+	ops = append(ops, dbops.Delete("Logical_Switch", []ovsdb.Condition{dbops.NameIs("app")}))
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestPortGroupMembership(t *testing.T) {
 		t.Fatalf("port group ports = %v, want [%s]", p, u)
 	}
 	// Deleting the port (as CNI DEL does) drops it from the group: weak reference.
-	if _, err := dbconn.Transact(ctx, c, nbops.DelRefs("Logical_Switch", []ovsdb.Condition{nbops.NameIs("web")}, "ports", u)); err != nil {
+	if _, err := dbconn.Transact(ctx, c, dbops.DelRefs("Logical_Switch", []ovsdb.Condition{dbops.NameIs("web")}, "ports", u)); err != nil {
 		t.Fatal(err)
 	}
 	if p := pgPorts(); len(p) != 0 {
@@ -323,7 +323,7 @@ func TestConcurrentCreateSameName(t *testing.T) {
 		if (e1 == nil) == (e2 == nil) {
 			t.Fatalf("round %d: %v, %v; want exactly one success", round, e1, e2)
 		}
-		if n := count(t, c, "ACL", nbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})); n != 1 {
+		if n := count(t, c, "ACL", dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})); n != 1 {
 			t.Fatalf("round %d: %d ACLs named %s", round, n, name)
 		}
 	}

@@ -13,11 +13,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // BenchmarkCreateRequestedMAC: Create with a requested IP and MAC (the MAC
@@ -58,7 +58,7 @@ func BenchmarkCreateRequestedMAC(b *testing.B) {
 				b.Fatal(err)
 			}
 			ops = append(ops, ins...)
-			ops = append(ops, nbops.AddRefs(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs("f")}, "ports", p.UUID))
+			ops = append(ops, dbops.AddRefs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs("f")}, "ports", p.UUID))
 		}
 		if len(ops) > 0 {
 			if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {

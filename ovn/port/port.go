@@ -23,12 +23,12 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
-	"github.com/ovlmgr/ovlmgr/ovn/watch"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/watch"
 )
 
 // NamePrefix starts the name of every container port.
@@ -337,7 +337,7 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	pin := &nbdb.LogicalSwitchPort{UUID: uuid, Addresses: []string{a}, PortSecurity: []string{a}}
 	ops, err := nb.Where(pin).Update(pin, &pin.Addresses, &pin.PortSecurity)
 	if err == nil {
-		ops = append(ops, nbops.AddPairs(nbdb.LogicalSwitchPortTable, nbops.ByUUID(uuid), "external_ids", map[string]string{KeyMAC: mac.String()}))
+		ops = append(ops, dbops.AddPairs(nbdb.LogicalSwitchPortTable, dbops.ByUUID(uuid), "external_ids", map[string]string{KeyMAC: mac.String()}))
 		_, err = dbconn.Transact(ctx, nb, ops...)
 	}
 	if err != nil {
@@ -428,10 +428,10 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 // are conditional on the server: nothing is read into this process.
 func macGuards(mac string) []ovsdb.Operation {
 	return []ovsdb.Operation{
-		nbops.None(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{
-			nbops.Includes(map[string]string{KeyMAC: mac}), nbops.Equal("type", ""),
+		dbops.None(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{
+			dbops.Includes(map[string]string{KeyMAC: mac}), dbops.Equal("type", ""),
 		}, "type", ""),
-		nbops.None(nbdb.LogicalRouterPortTable, []ovsdb.Condition{nbops.Equal("mac", mac)}, "mac", mac),
+		dbops.None(nbdb.LogicalRouterPortTable, []ovsdb.Condition{dbops.Equal("mac", mac)}, "mac", mac),
 	}
 }
 
@@ -440,8 +440,8 @@ func macGuards(mac string) []ovsdb.Operation {
 // on KeyMAC and on Logical_Router_Port.mac (conditional selects).
 func MACHolder(ctx context.Context, nb client.Client, mac string) (string, error) {
 	res, err := dbconn.Transact(ctx, nb,
-		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Includes(map[string]string{KeyMAC: mac})}, "name", "external_ids"),
-		nbops.Select(nbdb.LogicalRouterPortTable, []ovsdb.Condition{nbops.Equal("mac", mac)}, "name"))
+		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Includes(map[string]string{KeyMAC: mac})}, "name", "external_ids"),
+		dbops.Select(nbdb.LogicalRouterPortTable, []ovsdb.Condition{dbops.Equal("mac", mac)}, "name"))
 	if err != nil {
 		return "", fmt.Errorf("find the holder of mac %s: %w", mac, err)
 	}
@@ -541,8 +541,8 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 
 // vipHolder returns "NETWORK/NAME" of an ovlmgr service whose VIP is ip, or "".
 func vipHolder(ctx context.Context, nb client.Client, ip netip.Addr) (string, error) {
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LoadBalancerTable,
-		[]ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindService))}, "external_ids"))
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LoadBalancerTable,
+		[]ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService))}, "external_ids"))
 	if err != nil {
 		return "", fmt.Errorf("read services: %w", err)
 	}

@@ -17,12 +17,12 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // KindRouterPort is the owner kind of the two ports of an attachment (the
@@ -138,7 +138,7 @@ func toRouter(lr *nbdb.LogicalRouter, atts []Attachment) *Router {
 // getLR reads our Logical_Router name.
 func getLR(ctx context.Context, c client.Client, name string) (*nbdb.LogicalRouter, error) {
 	var lrs []*nbdb.LogicalRouter
-	if err := selectRows(ctx, c, "Logical_Router", []ovsdb.Condition{nbops.NameIs(name)}, &lrs); err != nil {
+	if err := selectRows(ctx, c, "Logical_Router", []ovsdb.Condition{dbops.NameIs(name)}, &lrs); err != nil {
 		return nil, fmt.Errorf("read router %q: %w", name, err)
 	}
 	if len(lrs) == 0 {
@@ -153,7 +153,7 @@ func getLR(ctx context.Context, c client.Client, name string) (*nbdb.LogicalRout
 }
 
 func selectRows(ctx context.Context, c client.Client, table string, where []ovsdb.Condition, result interface{}) error {
-	res, err := dbconn.Transact(ctx, c, nbops.Select(table, where))
+	res, err := dbconn.Transact(ctx, c, dbops.Select(table, where))
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func attachments(ctx context.Context, c client.Client, router string) ([]Attachm
 		extra[owner.KeyRouter] = router
 	}
 	var lrps []*nbdb.LogicalRouterPort
-	if err := selectRows(ctx, c, "Logical_Router_Port", []ovsdb.Condition{nbops.Owned(KindRouterPort, extra)}, &lrps); err != nil {
+	if err := selectRows(ctx, c, "Logical_Router_Port", []ovsdb.Condition{dbops.Owned(KindRouterPort, extra)}, &lrps); err != nil {
 		return nil, fmt.Errorf("read router ports: %w", err)
 	}
 	out := []Attachment{}
@@ -186,7 +186,7 @@ func attachments(ctx context.Context, c client.Client, router string) ([]Attachm
 // List reads every router we own with its attachments, sorted by name.
 func List(ctx context.Context, c client.Client) ([]*Router, error) {
 	var lrs []*nbdb.LogicalRouter
-	if err := selectRows(ctx, c, "Logical_Router", []ovsdb.Condition{nbops.Owned(owner.KindRouter, nil)}, &lrs); err != nil {
+	if err := selectRows(ctx, c, "Logical_Router", []ovsdb.Condition{dbops.Owned(owner.KindRouter, nil)}, &lrs); err != nil {
 		return nil, fmt.Errorf("list routers: %w", err)
 	}
 	all, err := attachments(ctx, c, "")
@@ -229,7 +229,7 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 		return fmt.Errorf("delete router %q: %w: %s (detach them, or use --force to detach and delete)", name, ErrAttached, strings.Join(nets, ", "))
 	}
 	// Guard: no attach/detach happened since we read.
-	ops := []ovsdb.Operation{nbops.Unchanged("Logical_Router", lr.UUID, "ports", nbops.UUIDSet(lr.Ports...))}
+	ops := []ovsdb.Operation{dbops.Unchanged("Logical_Router", lr.UUID, "ports", dbops.UUIDSet(lr.Ports...))}
 	ports, err := portUUIDs(ctx, c, name, "")
 	if err != nil {
 		return fmt.Errorf("delete router %q: %w", name, err)
@@ -245,7 +245,7 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 		}
 		ops = append(ops, more...)
 	}
-	ops = append(ops, nbops.Delete("Logical_Router", []ovsdb.Condition{nbops.UUIDIs(lr.UUID)}))
+	ops = append(ops, dbops.Delete("Logical_Router", []ovsdb.Condition{dbops.UUIDIs(lr.UUID)}))
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		if dbconn.FailedWait(err, 0) {
 			return fmt.Errorf("delete router %q: its networks changed while deleting; retry", name)
@@ -278,7 +278,7 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 	}
 	// Overlap: only networks sharing this router matter.
 	var lss []*nbdb.LogicalSwitch
-	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{nbops.Owned(owner.KindNetwork, map[string]string{owner.KeyRouter: router})}, &lss); err != nil {
+	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{dbops.Owned(owner.KindNetwork, map[string]string{owner.KeyRouter: router})}, &lss); err != nil {
 		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
 	}
 	others := map[string]netip.Prefix{}
@@ -322,15 +322,15 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 		return nil, err
 	}
 	ops := []ovsdb.Operation{
-		nbops.Unchanged("Logical_Router", lr.UUID, "ports", nbops.UUIDSet(lr.Ports...)),
+		dbops.Unchanged("Logical_Router", lr.UUID, "ports", dbops.UUIDSet(lr.Ports...)),
 		lrpGuard, lspGuard,
 	}
 	ops = append(ops, insLRP...)
 	ops = append(ops, insLSP...)
 	ops = append(ops,
-		nbops.AddRefs("Logical_Router", []ovsdb.Condition{nbops.UUIDIs(lr.UUID)}, "ports", lrp.UUID),
-		nbops.AddRefs("Logical_Switch", ourSwitch(n.Name), "ports", lsp.UUID),
-		nbops.SetKeys("Logical_Switch", ourSwitch(n.Name), "external_ids", map[string]string{owner.KeyRouter: router}),
+		dbops.AddRefs("Logical_Router", []ovsdb.Condition{dbops.UUIDIs(lr.UUID)}, "ports", lrp.UUID),
+		dbops.AddRefs("Logical_Switch", ourSwitch(n.Name), "ports", lsp.UUID),
+		dbops.SetKeys("Logical_Switch", ourSwitch(n.Name), "external_ids", map[string]string{owner.KeyRouter: router}),
 	)
 	return ops, nil
 }
@@ -354,7 +354,7 @@ func Attach(ctx context.Context, c client.Client, router string, n Net) error {
 	if err != nil {
 		return err
 	}
-	guard := nbops.Unchanged("Logical_Switch", ls.UUID, "external_ids", nbops.StrMap(ls.ExternalIDs))
+	guard := dbops.Unchanged("Logical_Switch", ls.UUID, "external_ids", dbops.StrMap(ls.ExternalIDs))
 	if _, err := dbconn.Transact(ctx, c, append([]ovsdb.Operation{guard}, ops...)...); err != nil {
 		if dbconn.FailedWait(err, 0) || dbconn.FailedWait(err, 1) {
 			return fmt.Errorf("attach network %q to router %q: the network or router changed meanwhile; retry", n.Name, router)
@@ -374,7 +374,7 @@ func Attach(ctx context.Context, c client.Client, router string, n Net) error {
 
 func getLS(ctx context.Context, c client.Client, name string) (*nbdb.LogicalSwitch, error) {
 	var lss []*nbdb.LogicalSwitch
-	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{nbops.NameIs(name)}, &lss); err != nil {
+	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{dbops.NameIs(name)}, &lss); err != nil {
 		return nil, fmt.Errorf("read network %q: %w", name, err)
 	}
 	for _, ls := range lss {
@@ -426,7 +426,7 @@ func Detach(ctx context.Context, c client.Client, router, network string) error 
 	if err != nil {
 		return fmt.Errorf("detach network %q from router %q: %w", network, router, err)
 	}
-	guard := nbops.Unchanged("Logical_Switch", ls.UUID, "external_ids", nbops.StrMap(ls.ExternalIDs))
+	guard := dbops.Unchanged("Logical_Switch", ls.UUID, "external_ids", dbops.StrMap(ls.ExternalIDs))
 	ops := append([]ovsdb.Operation{guard}, detachOps(router, network, ports[network])...)
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		if dbconn.FailedWait(err, 0) {
@@ -450,10 +450,10 @@ func portUUIDs(ctx context.Context, c client.Client, router, network string) (ma
 	if network != "" {
 		sel[owner.KeyNetwork] = network
 	}
-	where := []ovsdb.Condition{nbops.Owned(KindRouterPort, sel)}
+	where := []ovsdb.Condition{dbops.Owned(KindRouterPort, sel)}
 	res, err := dbconn.Transact(ctx, c,
-		nbops.Select("Logical_Router_Port", where, "_uuid", "external_ids"),
-		nbops.Select("Logical_Switch_Port", where, "_uuid", "external_ids"))
+		dbops.Select("Logical_Router_Port", where, "_uuid", "external_ids"),
+		dbops.Select("Logical_Switch_Port", where, "_uuid", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read router ports: %w", err)
 	}
@@ -484,16 +484,16 @@ func portUUIDs(ctx context.Context, c client.Client, router, network string) (ma
 func detachOps(router, network string, p attPorts) []ovsdb.Operation {
 	var ops []ovsdb.Operation
 	if p.lrp != "" {
-		ops = append(ops, nbops.DelRefs("Logical_Router", []ovsdb.Condition{nbops.NameIs(router), nbops.Owned(owner.KindRouter, nil)}, "ports", p.lrp))
+		ops = append(ops, dbops.DelRefs("Logical_Router", []ovsdb.Condition{dbops.NameIs(router), dbops.Owned(owner.KindRouter, nil)}, "ports", p.lrp))
 	}
 	if p.lsp != "" {
-		ops = append(ops, nbops.DelRefs("Logical_Switch", ourSwitch(network), "ports", p.lsp))
+		ops = append(ops, dbops.DelRefs("Logical_Switch", ourSwitch(network), "ports", p.lsp))
 	}
-	return append(ops, nbops.DelKeys("Logical_Switch", ourSwitch(network), "external_ids", owner.KeyRouter))
+	return append(ops, dbops.DelKeys("Logical_Switch", ourSwitch(network), "external_ids", owner.KeyRouter))
 }
 
 // ourSwitch selects our switch of network name (never a foreign switch that
 // happens to share the name).
 func ourSwitch(name string) []ovsdb.Condition {
-	return []ovsdb.Condition{nbops.NameIs(name), nbops.Owned(owner.KindNetwork, nil)}
+	return []ovsdb.Condition{dbops.NameIs(name), dbops.Owned(owner.KindNetwork, nil)}
 }

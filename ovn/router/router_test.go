@@ -11,11 +11,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 func setup(t *testing.T) (*ovsdbtest.Server, client.Client) {
@@ -44,7 +44,7 @@ func addNetwork(t *testing.T, c client.Client, name, subnet string) router.Net {
 
 func rows(t *testing.T, c client.Client, table string, where ...ovsdb.Condition) int {
 	t.Helper()
-	res, err := dbconn.Transact(context.Background(), c, nbops.Select(table, where, "_uuid"))
+	res, err := dbconn.Transact(context.Background(), c, dbops.Select(table, where, "_uuid"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestRouterLifecycle(t *testing.T) {
 	if err := router.Detach(ctx, c, "r1", "db"); err != nil {
 		t.Fatal(err)
 	}
-	if n := rows(t, c, "Logical_Router_Port", nbops.NameIs("r1-db")) + rows(t, c, "Logical_Switch_Port", nbops.NameIs("db-r1")); n != 0 {
+	if n := rows(t, c, "Logical_Router_Port", dbops.NameIs("r1-db")) + rows(t, c, "Logical_Switch_Port", dbops.NameIs("db-r1")); n != 0 {
 		t.Errorf("ports left after detach: %d", n)
 	}
 	if err := router.Detach(ctx, c, "r1", "db"); err == nil || !strings.Contains(err.Error(), "not attached") {
@@ -129,17 +129,17 @@ func TestRouterLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops = append(ops, nbops.Delete("Logical_Switch", []ovsdb.Condition{nbops.NameIs("web2")}))
+	ops = append(ops, dbops.Delete("Logical_Switch", []ovsdb.Condition{dbops.NameIs("web2")}))
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		t.Fatal(err)
 	}
-	if n := rows(t, c, "Logical_Router_Port", nbops.NameIs("r2-web2")); n != 0 {
+	if n := rows(t, c, "Logical_Router_Port", dbops.NameIs("r2-web2")); n != 0 {
 		t.Errorf("router port left after network delete: %d", n)
 	}
 	if err := router.Delete(ctx, c, "r1", true, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n := rows(t, c, "Logical_Router_Port") + rows(t, c, "Logical_Switch_Port") + rows(t, c, "Logical_Router", nbops.NameIs("r1")); n != 0 {
+	if n := rows(t, c, "Logical_Router_Port") + rows(t, c, "Logical_Switch_Port") + rows(t, c, "Logical_Router", dbops.NameIs("r1")); n != 0 {
 		t.Errorf("rows left after forced delete: %d", n)
 	}
 	if out := srv.Run(t, "ovn-nbctl", "--bare", "--columns=external_ids", "find", "Logical_Switch", "name=web"); strings.Contains(out, "ovlmgr.io/router") {
@@ -167,7 +167,7 @@ func TestForeignRouterUntouched(t *testing.T) {
 	if err := router.Attach(ctx, c, "theirs", n); !errors.Is(err, router.ErrNotOwned) {
 		t.Errorf("Attach to foreign: %v", err)
 	}
-	if rows(t, c, "Logical_Router", nbops.NameIs("theirs")) != 1 || rows(t, c, "Logical_Router_Port") != 0 {
+	if rows(t, c, "Logical_Router", dbops.NameIs("theirs")) != 1 || rows(t, c, "Logical_Router_Port") != 0 {
 		t.Error("foreign router modified")
 	}
 }

@@ -13,15 +13,15 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 func readLBs(ctx context.Context, nb client.Client, conds ...ovsdb.Condition) ([]*nbdb.LoadBalancer, error) {
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LoadBalancerTable, conds))
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LoadBalancerTable, conds))
 	if err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
 	}
@@ -39,7 +39,7 @@ func readLBs(ctx context.Context, nb client.Client, conds ...ovsdb.Condition) ([
 }
 
 func getLB(ctx context.Context, nb client.Client, network, name string) (*nbdb.LoadBalancer, error) {
-	lbs, err := readLBs(ctx, nb, nbops.NameIs(LBName(network, name)))
+	lbs, err := readLBs(ctx, nb, dbops.NameIs(LBName(network, name)))
 	if err != nil {
 		return nil, err
 	}
@@ -82,8 +82,8 @@ func Get(ctx context.Context, nb client.Client, network, name string) (*Service,
 	}
 	s := toService(lb)
 	res, err := dbconn.Transact(ctx, nb,
-		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "name"),
-		nbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "name"))
+		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "name"),
+		dbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "name"))
 	if err != nil {
 		return nil, fmt.Errorf("service %q: read attachments: %w", name, err)
 	}
@@ -108,7 +108,7 @@ func List(ctx context.Context, nb client.Client, network string) ([]*Service, er
 	if network != "" {
 		sel = svcSelector(network)
 	}
-	lbs, err := readLBs(ctx, nb, nbops.Includes(sel))
+	lbs, err := readLBs(ctx, nb, dbops.Includes(sel))
 	if err != nil {
 		return nil, err
 	}
@@ -166,10 +166,10 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 	network := lb.ExternalIDs[owner.KeyNetwork]
 	vip, _ := ParseVIP(lb.ExternalIDs[KeyVIP])
 	res, err := dbconn.Transact(ctx, nb,
-		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"),
-		nbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"),
-		nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs(network)}, "_uuid", "other_config", "external_ids"),
-		nbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindService))}, "_uuid", "external_ids"))
+		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "_uuid"),
+		dbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "_uuid"),
+		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(network)}, "_uuid", "other_config", "external_ids"),
+		dbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService))}, "_uuid", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read attachments: %w", err)
 	}
@@ -184,7 +184,7 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 	if len(peerNets) > 0 && vip.Addr.IsValid() {
 		var sel []ovsdb.Operation
 		for _, n := range peerNets {
-			sel = append(sel, nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs(n)}, "_uuid", "name", "other_config", "external_ids"))
+			sel = append(sel, dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(n)}, "_uuid", "name", "other_config", "external_ids"))
 		}
 		pres, err := dbconn.Transact(ctx, nb, sel...)
 		if err != nil {
@@ -214,18 +214,18 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 		}
 	}
 	if home != nil {
-		ops = append(ops, nbops.Matches(nbdb.LogicalSwitchTable, home.UUID, nbops.Equal("other_config", nbops.StrMap(home.OtherConfig))))
+		ops = append(ops, dbops.Matches(nbdb.LogicalSwitchTable, home.UUID, dbops.Equal("other_config", dbops.StrMap(home.OtherConfig))))
 	} else {
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationComment, Comment: strPtr("network gone")})
 	}
 	for i, table := range []string{nbdb.LogicalSwitchTable, nbdb.LogicalRouterTable} {
 		for _, r := range res[i].Rows {
 			if u, ok := r["_uuid"].(ovsdb.UUID); ok {
-				ops = append(ops, nbops.DelRefs(table, nbops.ByUUID(u.GoUUID), "load_balancer", lb.UUID))
+				ops = append(ops, dbops.DelRefs(table, dbops.ByUUID(u.GoUUID), "load_balancer", lb.UUID))
 			}
 		}
 	}
-	ops = append(ops, nbops.Delete(nbdb.LoadBalancerTable, nbops.ByUUID(lb.UUID)))
+	ops = append(ops, dbops.Delete(nbdb.LoadBalancerTable, dbops.ByUUID(lb.UUID)))
 	var others []*nbdb.LoadBalancer
 	if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[3].Rows, &others); err != nil {
 		return nil, err
@@ -235,10 +235,10 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 			continue
 		}
 		if ex, changed := removeExcluded(sw.OtherConfig["exclude_ips"], []netip.Addr{vip.Addr}); changed {
-			ops = append(ops, nbops.Matches(nbdb.LogicalSwitchTable, sw.UUID, nbops.Equal("other_config", nbops.StrMap(sw.OtherConfig))),
-				nbops.DelKeys(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "other_config", "exclude_ips"))
+			ops = append(ops, dbops.Matches(nbdb.LogicalSwitchTable, sw.UUID, dbops.Equal("other_config", dbops.StrMap(sw.OtherConfig))),
+				dbops.DelKeys(nbdb.LogicalSwitchTable, dbops.ByUUID(sw.UUID), "other_config", "exclude_ips"))
 			if ex != "" {
-				ops = append(ops, nbops.AddPairs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
+				ops = append(ops, dbops.AddPairs(nbdb.LogicalSwitchTable, dbops.ByUUID(sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
 			}
 		}
 	}
@@ -261,9 +261,9 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 			}
 		}
 		if ex, changed := removeExcluded(home.OtherConfig["exclude_ips"], release); changed {
-			ops = append(ops, nbops.DelKeys(nbdb.LogicalSwitchTable, nbops.ByUUID(home.UUID), "other_config", "exclude_ips"))
+			ops = append(ops, dbops.DelKeys(nbdb.LogicalSwitchTable, dbops.ByUUID(home.UUID), "other_config", "exclude_ips"))
 			if ex != "" {
-				ops = append(ops, nbops.AddPairs(nbdb.LogicalSwitchTable, nbops.ByUUID(home.UUID), "other_config", map[string]string{"exclude_ips": ex}))
+				ops = append(ops, dbops.AddPairs(nbdb.LogicalSwitchTable, dbops.ByUUID(home.UUID), "other_config", map[string]string{"exclude_ips": ex}))
 			}
 		}
 		if fqdn := lb.ExternalIDs[KeyDNSName]; fqdn != "" && vip.Addr.IsValid() {
@@ -311,7 +311,7 @@ func SyncPort(ctx context.Context, nb client.Client, p Port, present bool) error
 }
 
 func syncPortOnce(ctx context.Context, nb client.Client, p Port, a netip.Addr, present bool) error {
-	lbs, err := readLBs(ctx, nb, nbops.Includes(svcSelector(p.Network)))
+	lbs, err := readLBs(ctx, nb, dbops.Includes(svcSelector(p.Network)))
 	if err != nil {
 		return err
 	}
@@ -356,10 +356,10 @@ func syncPortOnce(ctx context.Context, nb client.Client, p Port, a netip.Addr, p
 		vips := copyMap(lb.Vips)
 		vips[vip.Key()] = formatAddrPorts(newCur)
 		ops = append(ops,
-			nbops.Matches(nbdb.LoadBalancerTable, lb.UUID, nbops.Equal("vips", nbops.StrMap(lb.Vips)), nbops.Equal("external_ids", nbops.StrMap(lb.ExternalIDs)),
-				nbops.Equal("ip_port_mappings", nbops.StrMap(lb.IPPortMappings))),
-			nbops.Update(nbdb.LoadBalancerTable, nbops.ByUUID(lb.UUID),
-				ovsdb.Row{"vips": nbops.StrMap(vips), "external_ids": nbops.StrMap(ids), "ip_port_mappings": nbops.StrMap(mappings)}))
+			dbops.Matches(nbdb.LoadBalancerTable, lb.UUID, dbops.Equal("vips", dbops.StrMap(lb.Vips)), dbops.Equal("external_ids", dbops.StrMap(lb.ExternalIDs)),
+				dbops.Equal("ip_port_mappings", dbops.StrMap(lb.IPPortMappings))),
+			dbops.Update(nbdb.LoadBalancerTable, dbops.ByUUID(lb.UUID),
+				ovsdb.Row{"vips": dbops.StrMap(vips), "external_ids": dbops.StrMap(ids), "ip_port_mappings": dbops.StrMap(mappings)}))
 	}
 	if len(ops) == 0 {
 		return nil
@@ -419,7 +419,7 @@ func Sync(ctx context.Context, nb client.Client) error {
 	if err != nil {
 		return err
 	}
-	lbs, err := readLBs(ctx, nb, nbops.Includes(owner.Selector(owner.KindService)))
+	lbs, err := readLBs(ctx, nb, dbops.Includes(owner.Selector(owner.KindService)))
 	if err != nil {
 		return err
 	}
@@ -453,9 +453,9 @@ func attachOps(table, uuid string, has, want []string, lb string) []ovsdb.Operat
 	wanted, held := containsStr(want, uuid), containsStr(has, lb)
 	switch {
 	case wanted && !held:
-		return []ovsdb.Operation{nbops.AddRefs(table, nbops.ByUUID(uuid), "load_balancer", lb)}
+		return []ovsdb.Operation{dbops.AddRefs(table, dbops.ByUUID(uuid), "load_balancer", lb)}
 	case !wanted && held:
-		return []ovsdb.Operation{nbops.DelRefs(table, nbops.ByUUID(uuid), "load_balancer", lb)}
+		return []ovsdb.Operation{dbops.DelRefs(table, dbops.ByUUID(uuid), "load_balancer", lb)}
 	}
 	return nil
 }
@@ -472,26 +472,26 @@ func containsStr(s []string, v string) bool {
 // DeleteNetworkOps returns operations deleting every service of network
 // (for the network's delete transaction).
 func DeleteNetworkOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.Operation, error) {
-	lbs, err := readLBs(ctx, nb, nbops.Includes(svcSelector(network)))
+	lbs, err := readLBs(ctx, nb, dbops.Includes(svcSelector(network)))
 	if err != nil {
 		return nil, err
 	}
 	var ops []ovsdb.Operation
 	for _, lb := range lbs {
 		res, err := dbconn.Transact(ctx, nb,
-			nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"),
-			nbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{nbops.Contains("load_balancer", nbops.UUIDSet(lb.UUID))}, "_uuid"))
+			dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "_uuid"),
+			dbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "_uuid"))
 		if err != nil {
 			return nil, err
 		}
 		for i, table := range []string{nbdb.LogicalSwitchTable, nbdb.LogicalRouterTable} {
 			for _, r := range res[i].Rows {
 				if u, ok := r["_uuid"].(ovsdb.UUID); ok {
-					ops = append(ops, nbops.DelRefs(table, nbops.ByUUID(u.GoUUID), "load_balancer", lb.UUID))
+					ops = append(ops, dbops.DelRefs(table, dbops.ByUUID(u.GoUUID), "load_balancer", lb.UUID))
 				}
 			}
 		}
-		ops = append(ops, nbops.Delete(nbdb.LoadBalancerTable, nbops.ByUUID(lb.UUID)))
+		ops = append(ops, dbops.Delete(nbdb.LoadBalancerTable, dbops.ByUUID(lb.UUID)))
 	}
 	return ops, nil
 }

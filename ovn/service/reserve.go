@@ -10,11 +10,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // KeyReservedIn lists the networks (comma separated) whose IPAM reserves the
@@ -54,8 +54,8 @@ func vipHomes(ctx context.Context, nb client.Client, st *state, network string, 
 	var ops []ovsdb.Operation
 	for _, p := range peers {
 		ops = append(ops,
-			nbops.Select(nbdb.LogicalSwitchTable, nbops.ByUUID(st.topo.Switches[p].UUID), "_uuid", "name", "ports", "other_config", "external_ids"),
-			nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Includes(map[string]string{owner.KeyNetwork: p})},
+			dbops.Select(nbdb.LogicalSwitchTable, dbops.ByUUID(st.topo.Switches[p].UUID), "_uuid", "name", "ports", "other_config", "external_ids"),
+			dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Includes(map[string]string{owner.KeyNetwork: p})},
 				"_uuid", "name", "addresses", "dynamic_addresses", "external_ids", "type"))
 	}
 	res, err := dbconn.Transact(ctx, nb, ops...)
@@ -111,11 +111,11 @@ func (h *home) checkFree(vip VIP, lbs []*nbdb.LoadBalancer) error {
 // changed since it was read (a port joined or got an address from IPAM, its
 // exclude_ips changed).
 func (h *home) guards() []ovsdb.Operation {
-	ops := []ovsdb.Operation{nbops.Matches(nbdb.LogicalSwitchTable, h.sw.UUID,
-		nbops.Equal("ports", nbops.UUIDSet(h.sw.Ports...)), nbops.Equal("other_config", nbops.StrMap(h.sw.OtherConfig)))}
+	ops := []ovsdb.Operation{dbops.Matches(nbdb.LogicalSwitchTable, h.sw.UUID,
+		dbops.Equal("ports", dbops.UUIDSet(h.sw.Ports...)), dbops.Equal("other_config", dbops.StrMap(h.sw.OtherConfig)))}
 	for _, p := range h.ports {
 		if p.DynamicAddresses == nil && hasDynamic(p.Addresses) {
-			ops = append(ops, nbops.Matches(nbdb.LogicalSwitchPortTable, p.UUID, nbops.Equal("dynamic_addresses", ovsdb.OvsSet{GoSet: []interface{}{}})))
+			ops = append(ops, dbops.Matches(nbdb.LogicalSwitchPortTable, p.UUID, dbops.Equal("dynamic_addresses", ovsdb.OvsSet{GoSet: []interface{}{}})))
 		}
 	}
 	return ops
@@ -123,7 +123,7 @@ func (h *home) guards() []ovsdb.Operation {
 
 // allServices reads the external_ids of every ovlmgr service (any network).
 func allServices(ctx context.Context, nb client.Client) ([]*nbdb.LoadBalancer, error) {
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.Includes(owner.Selector(owner.KindService))}, "_uuid", "external_ids"))
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService))}, "_uuid", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
 	}

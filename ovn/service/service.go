@@ -22,11 +22,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // External_ids keys on a service's Load_Balancer.
@@ -129,17 +129,17 @@ func readState(ctx context.Context, nb client.Client, network string) (*state, e
 		return nil, err
 	}
 	ops := []ovsdb.Operation{
-		nbops.Select(nbdb.LogicalSwitchTable, nbops.ByUUID(n.SwitchUUID), "_uuid", "name", "ports", "other_config", "load_balancer", "external_ids"),
-		nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Includes(map[string]string{owner.KeyNetwork: network})},
+		dbops.Select(nbdb.LogicalSwitchTable, dbops.ByUUID(n.SwitchUUID), "_uuid", "name", "ports", "other_config", "load_balancer", "external_ids"),
+		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Includes(map[string]string{owner.KeyNetwork: network})},
 			"_uuid", "name", "addresses", "dynamic_addresses", "external_ids", "type"),
-		nbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.Includes(svcSelector(network))}),
+		dbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{dbops.Includes(svcSelector(network))}),
 	}
 	var lrps []string
 	for _, r := range topo.Routers[network] {
 		lrps = append(lrps, topo.RouterRows[r].Ports...)
 	}
 	for _, u := range lrps {
-		ops = append(ops, nbops.Select(nbdb.LogicalRouterPortTable, nbops.ByUUID(u), "_uuid", "name", "networks"))
+		ops = append(ops, dbops.Select(nbdb.LogicalRouterPortTable, dbops.ByUUID(u), "_uuid", "name", "networks"))
 	}
 	res, err := dbconn.Transact(ctx, nb, ops...)
 	if err != nil {
@@ -379,15 +379,15 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	// One transaction.
 	lbName := LBName(s.Network, s.Name)
 	ops := []ovsdb.Operation{
-		nbops.None(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.NameIs(lbName)}, "name", lbName),
-		nbops.Matches(nbdb.LogicalSwitchTable, st.sw.UUID, nbops.Equal("ports", nbops.UUIDSet(st.sw.Ports...)), nbops.Equal("other_config", nbops.StrMap(st.sw.OtherConfig)),
-			nbops.Equal("load_balancer", nbops.UUIDSet(st.sw.LoadBalancer...))),
+		dbops.None(nbdb.LoadBalancerTable, []ovsdb.Condition{dbops.NameIs(lbName)}, "name", lbName),
+		dbops.Matches(nbdb.LogicalSwitchTable, st.sw.UUID, dbops.Equal("ports", dbops.UUIDSet(st.sw.Ports...)), dbops.Equal("other_config", dbops.StrMap(st.sw.OtherConfig)),
+			dbops.Equal("load_balancer", dbops.UUIDSet(st.sw.LoadBalancer...))),
 	}
 	// Ports still waiting for ovn-northd's IPAM: if one gets an address
 	// before this commits, redo the checks (it could be the VIP).
 	for _, p := range st.ports {
 		if p.DynamicAddresses == nil && hasDynamic(p.Addresses) {
-			ops = append(ops, nbops.Matches(nbdb.LogicalSwitchPortTable, p.UUID, nbops.Equal("dynamic_addresses", ovsdb.OvsSet{GoSet: []interface{}{}})))
+			ops = append(ops, dbops.Matches(nbdb.LogicalSwitchPortTable, p.UUID, dbops.Equal("dynamic_addresses", ovsdb.OvsSet{GoSet: []interface{}{}})))
 		}
 	}
 	for _, h := range homes {
@@ -397,23 +397,23 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	}
 	guards := len(ops)
 	lbRow := ovsdb.Row{
-		"name": lbName, "protocol": vip.Protocol, "external_ids": nbops.StrMap(ids),
-		"vips": nbops.StrMap(map[string]string{vip.Key(): formatAddrPorts(backends)}),
+		"name": lbName, "protocol": vip.Protocol, "external_ids": dbops.StrMap(ids),
+		"vips": dbops.StrMap(map[string]string{vip.Key(): formatAddrPorts(backends)}),
 	}
 	if hc != nil {
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LoadBalancerHealthCheckTable, UUIDName: "newhc",
-			Row: ovsdb.Row{"vip": vip.Key(), "external_ids": nbops.StrMap(owner.IDs(owner.KindService, s.Name, map[string]string{owner.KeyNetwork: s.Network})),
-				"options": nbops.StrMap(map[string]string{"interval": strconv.Itoa(hc.Interval), "timeout": strconv.Itoa(hc.Timeout),
+			Row: ovsdb.Row{"vip": vip.Key(), "external_ids": dbops.StrMap(owner.IDs(owner.KindService, s.Name, map[string]string{owner.KeyNetwork: s.Network})),
+				"options": dbops.StrMap(map[string]string{"interval": strconv.Itoa(hc.Interval), "timeout": strconv.Itoa(hc.Timeout),
 					"success_count": "1", "failure_count": "2"})}})
-		lbRow["health_check"] = nbops.UUIDSet("newhc")
-		lbRow["ip_port_mappings"] = nbops.StrMap(mappings)
+		lbRow["health_check"] = dbops.UUIDSet("newhc")
+		lbRow["ip_port_mappings"] = dbops.StrMap(mappings)
 	}
 	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LoadBalancerTable, UUIDName: "newlb", Row: lbRow})
 	for _, sw := range attachSwitches(st.topo, s.Network) {
-		ops = append(ops, nbops.AddRefs(nbdb.LogicalSwitchTable, nbops.ByUUID(sw), "load_balancer", "newlb"))
+		ops = append(ops, dbops.AddRefs(nbdb.LogicalSwitchTable, dbops.ByUUID(sw), "load_balancer", "newlb"))
 	}
 	for _, r := range attachRouters(st.topo, s.Network) {
-		ops = append(ops, nbops.AddRefs(nbdb.LogicalRouterTable, nbops.ByUUID(r), "load_balancer", "newlb"))
+		ops = append(ops, dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(r), "load_balancer", "newlb"))
 	}
 	// Reserve the VIP from OVN's IPAM in every network holding it, and the
 	// probe source in the service's own network.
@@ -425,14 +425,14 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 		reserve = append(reserve, hcSrc)
 	}
 	if ex, changed := addExcluded(st.sw.OtherConfig["exclude_ips"], reserve); changed {
-		ops = append(ops, nbops.SetKeys(nbdb.LogicalSwitchTable, nbops.ByUUID(st.sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
+		ops = append(ops, dbops.SetKeys(nbdb.LogicalSwitchTable, dbops.ByUUID(st.sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
 	}
 	for _, h := range homes {
 		if h.network == s.Network {
 			continue
 		}
 		if ex, changed := addExcluded(h.sw.OtherConfig["exclude_ips"], []netip.Addr{vip.Addr}); changed {
-			ops = append(ops, nbops.SetKeys(nbdb.LogicalSwitchTable, nbops.ByUUID(h.sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
+			ops = append(ops, dbops.SetKeys(nbdb.LogicalSwitchTable, dbops.ByUUID(h.sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
 		}
 	}
 	dnsAt := len(ops)

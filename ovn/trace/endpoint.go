@@ -10,12 +10,12 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Endpoint is one end of a trace: a container port, or for a destination
@@ -62,7 +62,7 @@ type portsIndex struct {
 
 func readPorts(ctx context.Context, nb client.Client) (*portsIndex, error) {
 	var lsps []*nbdb.LogicalSwitchPort
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.Owned(owner.KindPort, nil)},
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Owned(owner.KindPort, nil)},
 		"_uuid", "name", "addresses", "dynamic_addresses", "port_security", "external_ids", "options", "up"))
 	if err != nil {
 		return nil, fmt.Errorf("read container ports: %w", err)
@@ -168,7 +168,7 @@ type dnsRecord struct{ network, value string }
 // dnsNames reads every name record of our networks: FQDN -> addresses.
 func dnsNames(ctx context.Context, nb client.Client) (map[string]dnsRecord, error) {
 	var rows []*nbdb.DNS
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.DNSTable, []ovsdb.Condition{nbops.Owned(owner.KindDNS, nil)}, "_uuid", "records", "external_ids"))
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.DNSTable, []ovsdb.Condition{dbops.Owned(owner.KindDNS, nil)}, "_uuid", "records", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read DNS names: %w", err)
 	}
@@ -200,7 +200,7 @@ type netInfo struct {
 // readNetwork reads network name and its router port MAC.
 func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, error) {
 	var lss []*nbdb.LogicalSwitch
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{nbops.NameIs(name)}, "_uuid", "name", "external_ids", "other_config"))
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(name)}, "_uuid", "name", "external_ids", "other_config"))
 	if err != nil {
 		return nil, fmt.Errorf("read network %q: %w", name, err)
 	}
@@ -217,7 +217,7 @@ func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, 
 		if ni.Router != "" {
 			var lrps []*nbdb.LogicalRouterPort
 			lrpName := ni.Router + "-" + name
-			res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalRouterPortTable, []ovsdb.Condition{nbops.NameIs(lrpName)}, "_uuid", "name", "mac"))
+			res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalRouterPortTable, []ovsdb.Condition{dbops.NameIs(lrpName)}, "_uuid", "name", "mac"))
 			if err != nil {
 				return nil, fmt.Errorf("read router port %s: %w", lrpName, err)
 			}
@@ -236,7 +236,7 @@ func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, 
 // binding returns the chassis (name) port is bound on, "" for none.
 func binding(ctx context.Context, sb client.Client, port string) (string, error) {
 	var pbs []*sbdb.PortBinding
-	res, err := dbconn.Transact(ctx, sb, nbops.Select(sbdb.PortBindingTable, []ovsdb.Condition{{Column: "logical_port", Function: ovsdb.ConditionEqual, Value: port}}, "_uuid", "logical_port", "chassis"))
+	res, err := dbconn.Transact(ctx, sb, dbops.Select(sbdb.PortBindingTable, []ovsdb.Condition{{Column: "logical_port", Function: ovsdb.ConditionEqual, Value: port}}, "_uuid", "logical_port", "chassis"))
 	if err != nil {
 		return "", fmt.Errorf("read binding of %s: %w", port, err)
 	}
@@ -247,7 +247,7 @@ func binding(ctx context.Context, sb client.Client, port string) (string, error)
 		return "", nil
 	}
 	var chs []*sbdb.Chassis
-	res, err = dbconn.Transact(ctx, sb, nbops.Select(sbdb.ChassisTable, []ovsdb.Condition{nbops.UUIDIs(*pbs[0].Chassis)}, "_uuid", "name", "hostname"))
+	res, err = dbconn.Transact(ctx, sb, dbops.Select(sbdb.ChassisTable, []ovsdb.Condition{dbops.UUIDIs(*pbs[0].Chassis)}, "_uuid", "name", "hostname"))
 	if err != nil {
 		return "", fmt.Errorf("read chassis of %s: %w", port, err)
 	}

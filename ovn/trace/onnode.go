@@ -8,10 +8,10 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/flowtrace"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 
@@ -142,7 +142,7 @@ func orIP(name, ip string) string {
 // chassisOfIP names the chassis whose encap IP is ip.
 func chassisOfIP(ctx context.Context, sb client.Client, ip string) string {
 	var encs []*sbdb.Encap
-	res, err := dbconn.Transact(ctx, sb, nbops.Select(sbdb.EncapTable, []ovsdb.Condition{{Column: "ip", Function: ovsdb.ConditionEqual, Value: ip}}, "_uuid", "chassis_name", "ip"))
+	res, err := dbconn.Transact(ctx, sb, dbops.Select(sbdb.EncapTable, []ovsdb.Condition{{Column: "ip", Function: ovsdb.ConditionEqual, Value: ip}}, "_uuid", "chassis_name", "ip"))
 	if err != nil || dbconn.DecodeRows(sb, sbdb.EncapTable, res[0].Rows, &encs) != nil || len(encs) == 0 {
 		return ""
 	}

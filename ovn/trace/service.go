@@ -9,10 +9,10 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // ServiceRef is the ovlmgr service whose VIP a trace was sent to.
@@ -28,7 +28,7 @@ type ServiceRef struct {
 // serviceAt finds our service with VIP ip:port for proto (tcp/udp), or nil.
 func serviceAt(ctx context.Context, nb client.Client, vip, proto string) (*ServiceRef, error) {
 	var lbs []*nbdb.LoadBalancer
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{nbops.Owned(owner.KindService, nil)},
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{dbops.Owned(owner.KindService, nil)},
 		"_uuid", "name", "vips", "protocol", "external_ids"))
 	if err != nil {
 		return nil, fmt.Errorf("read services: %w", err)

@@ -19,11 +19,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Request is what to trace.
@@ -496,7 +496,7 @@ func noRoute(from, to *Endpoint, dp string) string {
 func aclFor(ctx context.Context, nb, sb client.Client, f *Flow) *PolicyRef {
 	ref := &PolicyRef{Kind: "foreign", ACLPriority: f.Priority - 1000, Match: f.Match}
 	var lfs []*sbdb.LogicalFlow
-	res, err := dbconn.Transact(ctx, sb, nbops.Select(sbdb.LogicalFlowTable, []ovsdb.Condition{
+	res, err := dbconn.Transact(ctx, sb, dbops.Select(sbdb.LogicalFlowTable, []ovsdb.Condition{
 		{Column: "match", Function: ovsdb.ConditionEqual, Value: f.Match},
 		{Column: "priority", Function: ovsdb.ConditionEqual, Value: f.Priority},
 	}, "_uuid", "external_ids"))
@@ -513,7 +513,7 @@ func aclFor(ctx context.Context, nb, sb client.Client, f *Flow) *PolicyRef {
 		return ref
 	}
 	var acls []*nbdb.ACL
-	res, err = dbconn.Transact(ctx, nb, nbops.Select(nbdb.ACLTable, []ovsdb.Condition{nbops.Includes(map[string]string{owner.KeyOwner: owner.Owner})},
+	res, err = dbconn.Transact(ctx, nb, dbops.Select(nbdb.ACLTable, []ovsdb.Condition{dbops.Includes(map[string]string{owner.KeyOwner: owner.Owner})},
 		"_uuid", "external_ids", "priority", "match"))
 	if err != nil || dbconn.DecodeRows(nb, nbdb.ACLTable, res[0].Rows, &acls) != nil {
 		return ref

@@ -24,11 +24,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovn/nbops"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
@@ -78,7 +78,7 @@ func Orphans(ctx context.Context, ovs, nb client.Client) ([]*ovsport.Iface, erro
 			continue
 		}
 		named = append(named, i)
-		ops = append(ops, nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(i.IfaceID)}, "_uuid"))
+		ops = append(ops, dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(i.IfaceID)}, "_uuid"))
 	}
 	if len(ops) == 0 {
 		return nil, nil
@@ -186,7 +186,7 @@ func Collect(ctx context.Context, ovs, nb client.Client, o Options) ([]Removed, 
 
 // created reads the port's creation time (zero when it has none).
 func created(ctx context.Context, nb client.Client, name string) (time.Time, error) {
-	res, err := dbconn.Transact(ctx, nb, nbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{nbops.NameIs(name)}, "external_ids"))
+	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(name)}, "external_ids"))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read port %s: %w", name, err)
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
-	"github.com/ovlmgr/ovlmgr/ovn/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
 func TestInitAndBridge(t *testing.T) {

@@ -1,13 +1,13 @@
-// Package nbops builds the raw OVSDB operations ovlmgr's NB writers share:
+// Package dbops builds the raw OVSDB operations ovlmgr's NB writers share:
 // conditions on external_ids, set/map mutations by row name or UUID, and
 // wait guards that make a transaction fail when a row changed since it was
 // read (optimistic concurrency) or when a row appeared.
-package nbops
+package dbops
 
 import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/owner"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Includes is the condition "external_ids includes every pair of ids".
