@@ -64,10 +64,10 @@ func dsNetwork(ctx context.Context, t testing.TB, nb client.Client, name, subnet
 			t.Cleanup(func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
-				_ = router.Delete(ctx, nb, r, true, nil)
+				_ = network.DeleteRouter(ctx, nb, r, true)
 			})
 		}
-		if err := router.Attach(ctx, nb, r, router.Net{Name: name, Subnet: d.subnet, Gateway: d.gw}); err != nil {
+		if err := network.Attach(ctx, nb, name, r); err != nil {
 			t.Fatal(err)
 		}
 	}

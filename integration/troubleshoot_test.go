@@ -23,6 +23,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
@@ -46,7 +47,7 @@ func tsSB(t testing.TB, l *lab.Lab) client.Client {
 }
 
 // tsRouter creates router name with nets attached; deleted at test end.
-func tsRouter(t testing.TB, nb client.Client, name string, nets map[string]string) {
+func tsRouter(t testing.TB, nb client.Client, name string, nets ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -56,13 +57,12 @@ func tsRouter(t testing.TB, nb client.Client, name string, nets map[string]strin
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := router.Delete(ctx, nb, name, true, nil); err != nil {
+		if err := network.DeleteRouter(ctx, nb, name, true); err != nil {
 			t.Errorf("cleanup router %s: %v", name, err)
 		}
 	})
-	for n, subnet := range nets {
-		p := netip.MustParsePrefix(subnet)
-		if err := router.Attach(ctx, nb, name, router.Net{Name: n, Subnet: p, Gateway: p.Addr().Next()}); err != nil {
+	for _, n := range nets {
+		if err := network.Attach(ctx, nb, n, name); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,8 +138,8 @@ func TestTroubleshootTrace(t *testing.T) {
 		cniNetwork(t, nb, n, subnets[n])
 	}
 	r1, r2 := p+"r1", p+"r2"
-	tsRouter(t, nb, r1, map[string]string{web: subnets[web], db: subnets[db]})
-	tsRouter(t, nb, r2, map[string]string{oth: subnets[oth]})
+	tsRouter(t, nb, r1, web, db)
+	tsRouter(t, nb, r2, oth)
 	pol := p + "-deny-ssh"
 	if _, err := policy.Create(ctx, nb, policy.Spec{Name: pol, Network: db, Action: policy.Deny, Proto: "tcp", Port: "22", Priority: 100}); err != nil {
 		t.Fatal(err)

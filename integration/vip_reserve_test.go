@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -41,10 +40,10 @@ func TestServiceVIPReservedAcrossRouter(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		_ = router.Delete(ctx, nb, r, true, nil)
+		_ = network.DeleteRouter(ctx, nb, r, true)
 	})
 	for _, n := range []*network.Network{na, nbn} {
-		if err := router.Attach(ctx, nb, r, router.Net{Name: n.Name, Subnet: netip.MustParsePrefix(n.Subnet), Gateway: netip.MustParseAddr(n.Gateway)}); err != nil {
+		if err := network.Attach(ctx, nb, n.Name, r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,7 +111,7 @@ func TestServiceVIPReservedAcrossRouter(t *testing.T) {
 			t.Errorf("virtual VIP %s reserved in %s (exclude_ips %q)", virt, n, ex)
 		}
 	}
-	err = router.Attach(ctx, nb, r, router.Net{Name: nc.Name, Subnet: netip.MustParsePrefix(nc.Subnet), Gateway: netip.MustParseAddr(nc.Gateway)})
+	err = network.Attach(ctx, nb, nc.Name, r)
 	if err == nil || !errors.Is(err, service.ErrVIPInUse) || !strings.Contains(err.Error(), `service "virt"`) {
 		t.Errorf("router attach of vipc holding VIP %s of service virt: %v; want refused naming the service", virt, err)
 	}

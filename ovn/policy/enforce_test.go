@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 )
@@ -63,8 +64,10 @@ func TestEnforcement(t *testing.T) {
 	}
 	for _, n := range []string{"a", "b", "t"} {
 		tn := nets[n]
-		addNetwork(t, c, tn.name, tn.subnet, tn.mode)
-		if err := router.Attach(ctx, c, "r", router.Net{Name: n, Subnet: netip.MustParsePrefix(tn.subnet), Gateway: netip.MustParseAddr(tn.gw)}); err != nil {
+		if _, err := network.Create(ctx, c, network.Spec{Name: tn.name, Subnet: tn.subnet, Gateway: tn.gw, Isolation: tn.mode}); err != nil {
+			t.Fatal(err)
+		}
+		if err := network.Attach(ctx, c, n, "r"); err != nil {
 			t.Fatal(err)
 		}
 		addPort(t, c, n, tn.port, tn.mac, tn.ip)

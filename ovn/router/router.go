@@ -209,9 +209,9 @@ func List(ctx context.Context, c client.Client) ([]*Router, error) {
 
 // Delete deletes router name. While networks are attached it refuses
 // (ErrAttached, naming them) unless force, which detaches them in the same
-// transaction, with the operations detach returns for each network (nil:
-// DetachOps; the network package passes its own, which also moves the
-// network back to the global overlap scope).
+// transaction, with the operations detach returns for each network. Only
+// network.DeleteRouter calls it: detaching also moves a network back to the
+// global overlap scope, which the network package owns.
 func Delete(ctx context.Context, c client.Client, name string, force bool, detach func(network string) ([]ovsdb.Operation, error)) error {
 	lr, err := getLR(ctx, c, name)
 	if err != nil {
@@ -230,15 +230,7 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 	}
 	// Guard: no attach/detach happened since we read.
 	ops := []ovsdb.Operation{dbops.Unchanged("Logical_Router", lr.UUID, "ports", dbops.UUIDSet(lr.Ports...))}
-	ports, err := portUUIDs(ctx, c, name, "")
-	if err != nil {
-		return fmt.Errorf("delete router %q: %w", name, err)
-	}
 	for _, a := range atts {
-		if detach == nil {
-			ops = append(ops, detachOps(name, a.Network, ports[a.Network])...)
-			continue
-		}
 		more, err := detach(a.Network)
 		if err != nil {
 			return fmt.Errorf("delete router %q: %w", name, err)
@@ -335,43 +327,6 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 	return ops, nil
 }
 
-// Attach attaches our network n (not yet on any router) to router in one
-// transaction. It leaves the network's overlap scope (see ovn/network)
-// alone; ovlmgr's commands use network.Attach, which also moves the network
-// into the router's scope so that tenants may reuse subnets.
-func Attach(ctx context.Context, c client.Client, router string, n Net) error {
-	ls, err := getLS(ctx, c, n.Name)
-	if err != nil {
-		return fmt.Errorf("attach to router %q: %w", router, err)
-	}
-	if r := ls.ExternalIDs[owner.KeyRouter]; r != "" {
-		if r == router {
-			return fmt.Errorf("attach network %q to router %q: %w (already attached)", n.Name, router, ErrExists)
-		}
-		return fmt.Errorf("attach network %q to router %q: network is attached to router %q; detach it first", n.Name, router, r)
-	}
-	ops, err := AttachOps(ctx, c, router, n)
-	if err != nil {
-		return err
-	}
-	guard := dbops.Unchanged("Logical_Switch", ls.UUID, "external_ids", dbops.StrMap(ls.ExternalIDs))
-	if _, err := dbconn.Transact(ctx, c, append([]ovsdb.Operation{guard}, ops...)...); err != nil {
-		if dbconn.FailedWait(err, 0) || dbconn.FailedWait(err, 1) {
-			return fmt.Errorf("attach network %q to router %q: the network or router changed meanwhile; retry", n.Name, router)
-		}
-		if dbconn.FailedWait(err, 2) || dbconn.FailedWait(err, 3) {
-			lrp, lsp := PortNames(router, n.Name)
-			return fmt.Errorf("attach network %q to router %q: port name %q or %q is already used in NB", n.Name, router, lrp, lsp)
-		}
-		return fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
-	}
-	// Names and services now reach across the router's networks.
-	if err := service.Sync(ctx, c); err != nil {
-		return fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
-	}
-	return nil
-}
-
 func getLS(ctx context.Context, c client.Client, name string) (*nbdb.LogicalSwitch, error) {
 	var lss []*nbdb.LogicalSwitch
 	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{dbops.NameIs(name)}, &lss); err != nil {
@@ -405,39 +360,6 @@ func DetachOps(ctx context.Context, c client.Client, network string) ([]ovsdb.Op
 		return nil, fmt.Errorf("detach network %q from router %q: %w", network, r, err)
 	}
 	return detachOps(r, network, ports[network]), nil
-}
-
-// Detach detaches network from router in one transaction.
-func Detach(ctx context.Context, c client.Client, router, network string) error {
-	ls, err := getLS(ctx, c, network)
-	if err != nil {
-		return fmt.Errorf("detach from router %q: %w", router, err)
-	}
-	if r := ls.ExternalIDs[owner.KeyRouter]; r != router {
-		if r == "" {
-			return fmt.Errorf("detach network %q from router %q: network is not attached to any router", network, router)
-		}
-		return fmt.Errorf("detach network %q from router %q: network is attached to router %q", network, router, r)
-	}
-	if _, err := getLR(ctx, c, router); err != nil {
-		return fmt.Errorf("detach network %q: %w", network, err)
-	}
-	ports, err := portUUIDs(ctx, c, router, network)
-	if err != nil {
-		return fmt.Errorf("detach network %q from router %q: %w", network, router, err)
-	}
-	guard := dbops.Unchanged("Logical_Switch", ls.UUID, "external_ids", dbops.StrMap(ls.ExternalIDs))
-	ops := append([]ovsdb.Operation{guard}, detachOps(router, network, ports[network])...)
-	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
-		if dbconn.FailedWait(err, 0) {
-			return fmt.Errorf("detach network %q from router %q: the network changed meanwhile; retry", network, router)
-		}
-		return fmt.Errorf("detach network %q from router %q: %w", network, router, err)
-	}
-	if err := service.Sync(ctx, c); err != nil {
-		return fmt.Errorf("detach network %q from router %q: %w", network, router, err)
-	}
-	return nil
 }
 
 // attPorts holds the UUIDs of one attachment's two ports.

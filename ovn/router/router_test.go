@@ -3,7 +3,6 @@ package router_test
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"strings"
 	"testing"
 
@@ -11,11 +10,10 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
-	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 func setup(t *testing.T) (*ovsdbtest.Server, client.Client) {
@@ -28,18 +26,13 @@ func setup(t *testing.T) (*ovsdbtest.Server, client.Client) {
 	return srv, c
 }
 
-func addNetwork(t *testing.T, c client.Client, name, subnet string) router.Net {
+// addNetwork creates network name the way ovlmgr's commands do
+// (network.Create), so attaching goes through the production path.
+func addNetwork(t *testing.T, c client.Client, name, subnet string) {
 	t.Helper()
-	ls := &nbdb.LogicalSwitch{Name: name, ExternalIDs: owner.IDs(owner.KindNetwork, name, nil), OtherConfig: map[string]string{"subnet": subnet}}
-	ops, err := c.Create(ls)
-	if err != nil {
+	if _, err := network.Create(context.Background(), c, network.Spec{Name: name, Subnet: subnet}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dbconn.Transact(context.Background(), c, ops...); err != nil {
-		t.Fatal(err)
-	}
-	p := netip.MustParsePrefix(subnet)
-	return router.Net{Name: name, Subnet: p, Gateway: p.Addr().Next()}
 }
 
 func rows(t *testing.T, c client.Client, table string, where ...ovsdb.Condition) int {
@@ -68,25 +61,27 @@ func TestRouterLifecycle(t *testing.T) {
 	if _, err := router.Create(ctx, c, "r2", nil); err != nil {
 		t.Fatal(err)
 	}
-	web := addNetwork(t, c, "web", "198.18.1.0/24")
-	db := addNetwork(t, c, "db", "198.18.2.0/24")
-	web2 := addNetwork(t, c, "web2", "198.18.1.0/24")   // same subnet as web: fine on another router
-	part := addNetwork(t, c, "part", "198.18.1.128/25") // overlaps web
-	for _, n := range []router.Net{web, db} {
-		if err := router.Attach(ctx, c, "r1", n); err != nil {
+	// Outside routers subnets must not overlap: each network joins its
+	// router before the next one that overlaps it is created.
+	addNetwork(t, c, "web", "198.18.1.0/24")
+	addNetwork(t, c, "db", "198.18.2.0/24")
+	for _, n := range []string{"web", "db"} {
+		if err := network.Attach(ctx, c, n, "r1"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := router.Attach(ctx, c, "r1", part); err == nil || !strings.Contains(err.Error(), `overlaps network "web"`) {
-		t.Errorf("overlapping attach error = %v", err)
-	}
-	if err := router.Attach(ctx, c, "r2", web2); err != nil {
+	addNetwork(t, c, "web2", "198.18.1.0/24") // same subnet as web: fine on another router
+	if err := network.Attach(ctx, c, "web2", "r2"); err != nil {
 		t.Errorf("same subnet on another router: %v", err)
 	}
-	if err := router.Attach(ctx, c, "r2", web); err == nil || !strings.Contains(err.Error(), `attached to router "r1"`) {
+	addNetwork(t, c, "part", "198.18.1.128/25") // overlaps web
+	if err := network.Attach(ctx, c, "part", "r1"); err == nil || !strings.Contains(err.Error(), `overlaps network "web"`) {
+		t.Errorf("overlapping attach error = %v", err)
+	}
+	if err := network.Attach(ctx, c, "web", "r2"); err == nil || !strings.Contains(err.Error(), `attached to router "r1"`) {
 		t.Errorf("attach to a second router: %v", err)
 	}
-	if err := router.Attach(ctx, c, "nosuch", part); !errors.Is(err, router.ErrNotFound) {
+	if err := network.Attach(ctx, c, "part", "nosuch"); !errors.Is(err, router.ErrNotFound) {
 		t.Errorf("attach to unknown router: %v", err)
 	}
 
@@ -112,34 +107,33 @@ func TestRouterLifecycle(t *testing.T) {
 	}
 
 	// Delete refuses while attached, naming the networks.
-	if err := router.Delete(ctx, c, "r1", false, nil); !errors.Is(err, router.ErrAttached) || !strings.Contains(err.Error(), "db, web") {
+	if err := network.DeleteRouter(ctx, c, "r1", false); !errors.Is(err, router.ErrAttached) || !strings.Contains(err.Error(), "db, web") {
 		t.Errorf("delete attached router: %v", err)
 	}
-	if err := router.Detach(ctx, c, "r1", "db"); err != nil {
+	if err := network.Detach(ctx, c, "db", "r1"); err != nil {
 		t.Fatal(err)
 	}
 	if n := rows(t, c, "Logical_Router_Port", dbops.NameIs("r1-db")) + rows(t, c, "Logical_Switch_Port", dbops.NameIs("db-r1")); n != 0 {
 		t.Errorf("ports left after detach: %d", n)
 	}
-	if err := router.Detach(ctx, c, "r1", "db"); err == nil || !strings.Contains(err.Error(), "not attached") {
+	if err := network.Detach(ctx, c, "db", "r1"); err == nil || !strings.Contains(err.Error(), "not attached") {
 		t.Errorf("second detach: %v", err)
 	}
-	// DetachOps in a network delete transaction leaves nothing behind.
-	ops, err := router.DetachOps(ctx, c, "web2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops = append(ops, dbops.Delete("Logical_Switch", []ovsdb.Condition{dbops.NameIs("web2")}))
-	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
+	// Deleting an attached network leaves no router port behind.
+	if err := network.Delete(ctx, c, "web2", true); err != nil {
 		t.Fatal(err)
 	}
 	if n := rows(t, c, "Logical_Router_Port", dbops.NameIs("r2-web2")); n != 0 {
 		t.Errorf("router port left after network delete: %d", n)
 	}
-	if err := router.Delete(ctx, c, "r1", true, nil); err != nil {
+	// part overlaps web outside routers, where the forced delete moves web.
+	if err := network.Delete(ctx, c, "part", false); err != nil {
 		t.Fatal(err)
 	}
-	if n := rows(t, c, "Logical_Router_Port") + rows(t, c, "Logical_Switch_Port") + rows(t, c, "Logical_Router", dbops.NameIs("r1")); n != 0 {
+	if err := network.DeleteRouter(ctx, c, "r1", true); err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(t, c, "Logical_Router_Port") + rows(t, c, "Logical_Switch_Port", dbops.Owned(router.KindRouterPort, nil)) + rows(t, c, "Logical_Router", dbops.NameIs("r1")); n != 0 {
 		t.Errorf("rows left after forced delete: %d", n)
 	}
 	if out := srv.Run(t, "ovn-nbctl", "--bare", "--columns=external_ids", "find", "Logical_Switch", "name=web"); strings.Contains(out, "ovlmgr.io/router") {
@@ -157,14 +151,14 @@ func TestForeignRouterUntouched(t *testing.T) {
 	if _, err := router.Get(ctx, c, "theirs"); !errors.Is(err, router.ErrNotOwned) {
 		t.Errorf("Get foreign: %v", err)
 	}
-	if err := router.Delete(ctx, c, "theirs", true, nil); !errors.Is(err, router.ErrNotOwned) {
+	if err := network.DeleteRouter(ctx, c, "theirs", true); !errors.Is(err, router.ErrNotOwned) {
 		t.Errorf("Delete foreign: %v", err)
 	}
 	if _, err := router.Create(ctx, c, "theirs", nil); !errors.Is(err, router.ErrExists) {
 		t.Errorf("Create over foreign: %v", err)
 	}
-	n := addNetwork(t, c, "web", "198.18.1.0/24")
-	if err := router.Attach(ctx, c, "theirs", n); !errors.Is(err, router.ErrNotOwned) {
+	addNetwork(t, c, "web", "198.18.1.0/24")
+	if err := network.Attach(ctx, c, "web", "theirs"); !errors.Is(err, router.ErrNotOwned) {
 		t.Errorf("Attach to foreign: %v", err)
 	}
 	if rows(t, c, "Logical_Router", dbops.NameIs("theirs")) != 1 || rows(t, c, "Logical_Router_Port") != 0 {
