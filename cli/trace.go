@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
+	"github.com/ovlmgr/ovlmgr/ovs/nodetrace"
 )
 
 // traceCommand is `ovlmgr trace FROM TO`: why does A (not) reach B.
@@ -70,25 +71,25 @@ Exit status: 0 DELIVERED, 3 DROPPED, 1 the trace could not run, 2 bad usage.`,
 			if err != nil {
 				return err
 			}
-			var phys *trace.Physical
+			var phys *nodetrace.Physical
 			if c.Bool("on-node") {
-				var a trace.NodeAccess
+				var a nodetrace.NodeAccess
 				if l != nil {
 					n, err := l.Node(res.From.BoundOn)
 					if err != nil {
 						return fmt.Errorf("--on-node: source %s: %w", res.From.Label(), err)
 					}
-					a = trace.NodeAccess{OVS: n.OVS, RunDir: n.Dir}
+					a = nodetrace.NodeAccess{OVS: n.OVS, RunDir: n.Dir}
 				}
-				if phys, err = trace.OnNode(ctx, sb, res, a); err != nil {
+				if phys, err = nodetrace.OnNode(ctx, sb, res, a); err != nil {
 					return err
 				}
 			}
 			if format == "json" {
 				out := struct {
 					*trace.Result
-					Physical *trace.Physical `json:"physical,omitempty"`
-					Raw      string          `json:"raw,omitempty"`
+					Physical *nodetrace.Physical `json:"physical,omitempty"`
+					Raw      string              `json:"raw,omitempty"`
 				}{Result: res, Physical: phys}
 				if c.Bool("detail") {
 					out.Raw = res.Raw()
@@ -134,7 +135,7 @@ func endpointText(e *trace.Endpoint) string {
 	return fmt.Sprintf("%s (%s)", e.Label(), strings.Join(attrs, ", "))
 }
 
-func writeTrace(w io.Writer, r *trace.Result, p *trace.Physical, detail bool) {
+func writeTrace(w io.Writer, r *trace.Result, p *nodetrace.Physical, detail bool) {
 	what := r.Proto
 	if r.Port != 0 {
 		what = fmt.Sprintf("%s/%d", r.Proto, r.Port)

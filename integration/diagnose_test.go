@@ -22,6 +22,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
+	"github.com/ovlmgr/ovlmgr/ovs/nodetrace"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -320,7 +321,7 @@ func TestDiagnose(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ph, err := trace.OnNode(ctx, sb, tr, trace.NodeAccess{OVS: n1.OVS, RunDir: n1.Dir})
+		ph, err := nodetrace.OnNode(ctx, sb, tr, nodetrace.NodeAccess{OVS: n1.OVS, RunDir: n1.Dir})
 		if err != nil {
 			t.Fatal(err)
 		}

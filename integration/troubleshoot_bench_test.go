@@ -10,6 +10,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
+	"github.com/ovlmgr/ovlmgr/ovs/nodetrace"
 )
 
 // BenchmarkTroubleshoot measures, on the shared 3-node lab with two
@@ -42,7 +43,7 @@ func BenchmarkTroubleshoot(b *testing.B) {
 		}
 		tr = append(tr, ms(time.Since(start)))
 		start = time.Now()
-		if _, err := trace.OnNode(ctx, sb, r, trace.NodeAccess{OVS: l.Nodes[0].OVS, RunDir: l.Nodes[0].Dir}); err != nil {
+		if _, err := nodetrace.OnNode(ctx, sb, r, nodetrace.NodeAccess{OVS: l.Nodes[0].OVS, RunDir: l.Nodes[0].Dir}); err != nil {
 			b.Fatal(err)
 		}
 		on = append(on, ms(time.Since(start)))

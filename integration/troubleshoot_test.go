@@ -28,6 +28,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
+	"github.com/ovlmgr/ovlmgr/ovs/nodetrace"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -181,9 +182,9 @@ func TestTroubleshootTrace(t *testing.T) {
 			}
 		}
 	}
-	onNode := func(t *testing.T, r *trace.Result, node *lab.Node) *trace.Physical {
+	onNode := func(t *testing.T, r *trace.Result, node *lab.Node) *nodetrace.Physical {
 		t.Helper()
-		ph, err := trace.OnNode(ctx, sb, r, trace.NodeAccess{OVS: node.OVS, RunDir: node.Dir})
+		ph, err := nodetrace.OnNode(ctx, sb, r, nodetrace.NodeAccess{OVS: node.OVS, RunDir: node.Dir})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +241,7 @@ func TestTroubleshootTrace(t *testing.T) {
 			t.Errorf("ovlmgr trace --lab --on-node: %v\n%s", err, out)
 		}
 		// From the wrong node, --on-node says where to run it.
-		if _, err := trace.OnNode(ctx, sb, r, trace.NodeAccess{OVS: n2.OVS, RunDir: n2.Dir}); err == nil || !strings.Contains(err.Error(), "is on node "+n1.Name) {
+		if _, err := nodetrace.OnNode(ctx, sb, r, nodetrace.NodeAccess{OVS: n2.OVS, RunDir: n2.Dir}); err == nil || !strings.Contains(err.Error(), "is on node "+n1.Name) {
 			t.Errorf("on the wrong node: %v", err)
 		}
 	})

@@ -1,4 +1,10 @@
-package trace
+// Package nodetrace follows a logical trace (ovn/trace) into the source
+// node's OVS: ofproto/trace on br-int (ovs/flowtrace) with the in_port of the
+// source container's interface from the node's Open_vSwitch database
+// (ovs/vsdb), and says where the datapath sends the packet: a Geneve tunnel
+// to another node, local ports, or a drop and why. It is node-side code and
+// must run on (or be pointed at) the node where the source port is bound.
+package nodetrace
 
 import (
 	"context"
@@ -9,6 +15,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/flowtrace"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
@@ -40,7 +47,7 @@ type Physical struct {
 // OnNode traces res's packet through the source node's OVS (ofproto/trace
 // on br-int). It must run where that OVS is: the source port must be bound
 // to the chassis of the Open_vSwitch database at a.OVS.
-func OnNode(ctx context.Context, sb client.Client, res *Result, a NodeAccess) (*Physical, error) {
+func OnNode(ctx context.Context, sb client.Client, res *trace.Result, a NodeAccess) (*Physical, error) {
 	if a.OVS == "" {
 		a.OVS = dbconn.DefaultOVS()
 	}
