@@ -56,12 +56,11 @@ var (
 	ErrNoIPAM = errors.New("no address assigned in time")
 )
 
-// Hash is the hex SHA-256 of "containerID/ifName". The host-side veth
-// name (ovs/port.HostIfName) derives from it: it only has to be unique on
-// one node.
+// Hash is owner.InterfaceHash, the hex SHA-256 of "containerID/ifName".
+// The host-side veth name (ovs/port.HostIfName) derives from it: it only
+// has to be unique on one node.
 func Hash(containerID, ifName string) string {
-	h := sha256.Sum256([]byte(containerID + "/" + ifName))
-	return hex.EncodeToString(h[:])
+	return owner.InterfaceHash(containerID, ifName)
 }
 
 // Name returns the Logical_Switch_Port name of a container interface:

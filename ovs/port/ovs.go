@@ -17,7 +17,6 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/watch"
@@ -38,9 +37,9 @@ const (
 var ErrNotOwned = errors.New("not an ovlmgr port")
 
 // HostIfName returns the host-side veth name of a container interface:
-// "ovl" + 12 hex digits of ovn/port.Hash, 15 bytes, the Linux limit.
+// "ovl" + 12 hex digits of owner.InterfaceHash, 15 bytes, the Linux limit.
 func HostIfName(containerID, ifName string) string {
-	return "ovl" + ovnport.Hash(containerID, ifName)[:12]
+	return "ovl" + owner.InterfaceHash(containerID, ifName)[:12]
 }
 
 // PlugSpec describes the OVS port to add.

@@ -3,6 +3,11 @@
 // these keys, never name parsing.
 package owner
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
 // External_ids keys stamped on every row ovlmgr creates.
 const (
 	KeyOwner     = "ovlmgr.io/owner"
@@ -64,4 +69,13 @@ func Labels(ids map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// InterfaceHash is the hex SHA-256 of "containerID/ifName": the identity of
+// a container interface on one node. The host-side veth name
+// (ovs/port.HostIfName) and the legacy NB port name (ovn/port.LegacyName)
+// derive from it, so both halves compute it without importing each other.
+func InterfaceHash(containerID, ifName string) string {
+	h := sha256.Sum256([]byte(containerID + "/" + ifName))
+	return hex.EncodeToString(h[:])
 }
