@@ -21,6 +21,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
+	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 	"github.com/ovlmgr/ovlmgr/ovs/nodetrace"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
@@ -138,7 +139,7 @@ func TestDiagnose(t *testing.T) {
 		r := diagnoseLab(ctx, t, l)
 		wantHealthy(t, r)
 		mtu := pathMTU(ctx, t, l, n1, c1, c2)
-		if mtu.Check.Status != diagnose.OK || mtu.Result.Largest != l.UnderlayMTU-58 || mtu.Limit != l.UnderlayMTU-58 {
+		if mtu.Check.Status != diagnose.OK || mtu.Result.Largest != l.UnderlayMTU-ovsmtu.GeneveV4 || mtu.Limit != l.UnderlayMTU-ovsmtu.GeneveV4 {
 			t.Errorf("diagnose mtu on a healthy lab: %+v %+v", mtu.Check, mtu.Result)
 		}
 		// A node whose system-id SB knows with another encap IP: two nodes

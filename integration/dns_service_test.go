@@ -27,6 +27,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
+	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
@@ -137,7 +138,7 @@ func dsAdd(ctx context.Context, t testing.TB, l *lab.Lab, nb client.Client, node
 	if err != nil {
 		t.Fatal(err)
 	}
-	mtu := l.UnderlayMTU - lab.GeneveOverhead
+	mtu := l.UnderlayMTU - ovsmtu.GeneveV4 // the lab's underlay is IPv4
 	err = node.Do(func() error {
 		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: c.host, MTU: mtu}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(c.netns.Fd()))}
 		if err := netlink.LinkAdd(veth); err != nil {

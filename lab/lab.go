@@ -39,8 +39,6 @@ const (
 	MaxNodes     = 50
 	CentralIP    = "198.18.0.1"
 	UnderlayCIDR = "198.18.0.0/24"
-	// GeneveOverhead is what OVN's Geneve encapsulation over IPv4 costs.
-	GeneveOverhead = 58
 	// PhysBridge holds each node's underlay veth and its underlay IP.
 	PhysBridge = "br-phy"
 	stateFile  = "lab.json"

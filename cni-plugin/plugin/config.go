@@ -56,9 +56,6 @@ const DefaultReadyTimeout = 30 * time.Second
 // ReadyTimeout.
 const FailFastGrace = time.Second
 
-// GeneveOverhead is what OVN's Geneve encapsulation costs over IPv4.
-const GeneveOverhead = 58
-
 // Config is one plugin entry of a conflist, plus what the runtime injects.
 type Config struct {
 	types.PluginConf

@@ -26,6 +26,7 @@ import (
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
+	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
 	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
@@ -160,11 +161,7 @@ func mtuFor(c *Config, ni *netInfo, nd *node) (int, error) {
 	if err != nil {
 		return 0, cniErr(CodeNodeNotJoined, fmt.Sprintf("MTU of the encap interface: %v", err))
 	}
-	over := GeneveOverhead
-	if ip.Is6() {
-		over = 78
-	}
-	return mtu - over, nil
+	return ovsmtu.Container(mtu, ip), nil
 }
 
 // asCNIError maps errors from ovn/port and ovs/port to CNI errors.

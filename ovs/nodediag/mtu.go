@@ -247,7 +247,7 @@ func PathMTU(ctx context.Context, t Target, nb, sb client.Client, from, to strin
 		c := &checker{h: h, root: root}
 		c.identity(self)
 		if c.underlayMTU > 0 {
-			rep.Limit = c.underlayMTU - GeneveOverhead
+			rep.Limit = c.underlayMTU - c.overhead
 		}
 	}
 	r, err := Prober{NetNS: side.NetNS, IfName: side.Name}.Largest(ctx, dst.IP)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,15 +28,13 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovs/mtu"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
 )
-
-// GeneveOverhead is what OVN's Geneve encapsulation over IPv4 costs.
-const GeneveOverhead = 58
 
 // VethPrefix starts the host-side veth names ovlmgr-cni creates ("ovl" +
 // 12 hex digits, see ovs/port.HostIfName); only those count as leaks.
@@ -86,7 +85,9 @@ type checker struct {
 	// underlay: the link holding the encap IP.
 	underlay    string
 	underlayMTU int
-	datapath    string
+	// overhead is what Geneve costs over the encap IP's family (ovs/mtu).
+	overhead int
+	datapath string
 	// vswitchdUp: ovs-vswitchd runs (it holds the bridges' devices).
 	vswitchdUp bool
 	// ifTypes maps OVS interface names to their type; bridgeOf to their bridge.
@@ -253,6 +254,9 @@ func (c *checker) identity(sysID string) {
 		if a.IP.Equal(ip) {
 			if l, err := c.h.LinkByIndex(a.LinkIndex); err == nil {
 				c.underlay, c.underlayMTU = l.Attrs().Name, l.Attrs().MTU
+				if addr, ok := netip.AddrFromSlice(a.IP); ok {
+					c.overhead = mtu.GeneveOverhead(addr.Unmap())
+				}
 			}
 		}
 	}
@@ -442,7 +446,7 @@ func (c *checker) ports(ctx context.Context) {
 	sort.Slice(cports, func(i, j int) bool { return cports[i].Name < cports[j].Name })
 	limit := 0
 	if c.underlayMTU > 0 {
-		limit = c.underlayMTU - GeneveOverhead
+		limit = c.underlayMTU - c.overhead
 	}
 	cands := nsCandidates()
 	bad := 0
@@ -488,8 +492,8 @@ func (c *checker) ports(ctx context.Context) {
 		}
 		if limit > 0 && mtu > limit {
 			bad++
-			c.add(diagnose.Failf(c.area, name, fmt.Sprintf("set the container's MTU to %d or less (the network's --mtu, or the underlay MTU + %d)", limit, GeneveOverhead),
-				"%s: MTU %d (%s) exceeds underlay %s MTU %d - %d = %d: larger packets are dropped silently", id, mtu, where, c.underlay, c.underlayMTU, GeneveOverhead, limit))
+			c.add(diagnose.Failf(c.area, name, fmt.Sprintf("set the container's MTU to %d or less (the network's --mtu, or the underlay MTU + %d)", limit, c.overhead),
+				"%s: MTU %d (%s) exceeds underlay %s MTU %d - %d = %d: larger packets are dropped silently", id, mtu, where, c.underlay, c.underlayMTU, c.overhead, limit))
 			continue
 		}
 		if c.datapath == "netdev" && side != nil {
