@@ -10,6 +10,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
@@ -339,7 +340,7 @@ const KeyGateway = "ovlmgr.io/gateway"
 // nothing would, and the kernel would never send the query. So such a
 // network gets an unbound Logical_Switch_Port owning "MAC gateway", for which
 // OVN answers ARP; the MAC is the one the router port would get
-// (0a:58:<gateway bytes>), so containers' neighbour entries stay right when
+// (port.MACFromIP of the gateway, as router.MAC), so containers' neighbour entries stay right when
 // a router is attached later, and Sync removes the placeholder then. Queries
 // are answered by ovn-controller before any forwarding; other traffic to the
 // gateway is dropped as it would be with no ARP answer.
@@ -350,6 +351,5 @@ func responderAddress(sw *nbdb.LogicalSwitch) string {
 	if err != nil || !gw.Is4() {
 		return ""
 	}
-	b := gw.As4()
-	return fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x %s", b[0], b[1], b[2], b[3], gw)
+	return port.MACFromIP(gw).String() + " " + gw.String()
 }

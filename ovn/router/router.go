@@ -19,6 +19,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
@@ -71,12 +72,13 @@ func PortNames(router, network string) (lrp, lsp string) {
 	return router + "-" + network, network + "-" + router
 }
 
-// MAC returns the router port MAC for an attachment: 0a:58 followed by the
-// IPv4 gateway address, or a hash of the names for IPv6.
+// MAC returns the router port MAC for an attachment: the IPv4 gateway's
+// derived MAC (port.MACFromIP: 0a:58 followed by the address, the MAC a
+// network's nameserver placeholder also answers with), or a hash of the
+// names for IPv6.
 func MAC(router string, n Net) string {
 	if n.Gateway.Is4() {
-		b := n.Gateway.As4()
-		return fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+		return port.MACFromIP(n.Gateway).String()
 	}
 	h := fnv.New32a()
 	h.Write([]byte(router + "/" + n.Name))
