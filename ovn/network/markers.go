@@ -48,11 +48,11 @@ func supernets(p netip.Prefix) []netip.Prefix {
 // uuidWait is a wait on the row of table with UUID u: until "==" fails the
 // transaction unless the row exists, until "!=" unless it does not.
 func uuidWait(table, u string, until ovsdb.WaitCondition) ovsdb.Operation {
-	timeout := 0
 	id := ovsdb.UUID{GoUUID: u}
-	return ovsdb.Operation{Op: ovsdb.OperationWait, Table: table, Timeout: &timeout,
-		Where:   []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: id}},
-		Columns: []string{"_uuid"}, Until: string(until), Rows: []ovsdb.Row{{"_uuid": id}}}
+	if until == ovsdb.WaitConditionEqual {
+		return dbops.Exists(table, dbops.ByUUID(u), "_uuid", id)
+	}
+	return dbops.None(table, dbops.ByUUID(u), "_uuid", id)
 }
 
 // insideConds matches the networks of scope s other than the switch except
@@ -71,9 +71,10 @@ func noneInside(s Scope, p netip.Prefix, except string) ovsdb.Operation {
 	return noneWhere(nbdb.LogicalSwitchTable, insideConds(s, p, except)...)
 }
 
-// selectMarker reads scope s's marker for p (no row when it is absent).
-func selectMarker(s Scope, p netip.Prefix) ovsdb.Operation {
-	return dbops.Select(nbdb.DHCPOptionsTable, dbops.ByUUID(markerUUID(s, p)), "_uuid")
+// queryMarker adds to tx a read of scope s's marker for p (no row when it
+// is absent).
+func queryMarker(tx *dbops.Tx, s Scope, p netip.Prefix) *dbops.Result[nbdb.DHCPOptions] {
+	return dbops.Query(tx, dbops.ByUUID(markerUUID(s, p)), func(m *nbdb.DHCPOptions) []any { return []any{&m.UUID} })
 }
 
 // markOps returns the operations that make scope s's markers for every
@@ -85,24 +86,27 @@ func markOps(ctx context.Context, nb client.Client, s Scope, p netip.Prefix) ([]
 	if len(sups) == 0 {
 		return nil, nil
 	}
-	var sel []ovsdb.Operation
+	tx := dbops.NewTx(nb)
+	var sel []*dbops.Result[nbdb.DHCPOptions]
 	for _, q := range sups {
-		sel = append(sel, selectMarker(s, q))
+		sel = append(sel, queryMarker(tx, s, q))
 	}
-	res, err := dbconn.Transact(ctx, nb, sel...)
-	if err != nil {
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read subnet markers: %w", err)
 	}
 	var ops []ovsdb.Operation
 	for i, q := range sups {
 		u := markerUUID(s, q)
-		if len(res[i].Rows) > 0 {
+		if sel[i].Len() > 0 {
 			ops = append(ops, uuidWait(nbdb.DHCPOptionsTable, u, ovsdb.WaitConditionEqual))
 			continue
 		}
-		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.DHCPOptionsTable, UUID: u,
-			Row: ovsdb.Row{"cidr": q.String(), "external_ids": dbops.StrMap(
-				owner.IDs(KindSubnetMarker, s.token(q), map[string]string{owner.KeyRouter: s.Router}))}})
+		ins, err := nb.Create(&nbdb.DHCPOptions{UUID: u, Cidr: q.String(),
+			ExternalIDs: owner.IDs(KindSubnetMarker, s.token(q), map[string]string{owner.KeyRouter: s.Router})})
+		if err != nil {
+			return nil, fmt.Errorf("subnet marker %s: %w", q, err)
+		}
+		ops = append(ops, ins...)
 	}
 	return ops, nil
 }
@@ -116,17 +120,22 @@ func unmarkOps(ctx context.Context, nb client.Client, s Scope, p netip.Prefix, s
 	if len(sups) == 0 {
 		return nil, nil
 	}
-	var sel []ovsdb.Operation
-	for _, q := range sups {
-		sel = append(sel, selectMarker(s, q), dbops.Select(nbdb.LogicalSwitchTable, insideConds(s, q, self), "_uuid"))
+	type read struct {
+		marker *dbops.Result[nbdb.DHCPOptions]
+		inside *dbops.Result[nbdb.LogicalSwitch]
 	}
-	res, err := dbconn.Transact(ctx, nb, sel...)
-	if err != nil {
+	tx := dbops.NewTx(nb)
+	var sel []read
+	for _, q := range sups {
+		sel = append(sel, read{queryMarker(tx, s, q),
+			dbops.Query(tx, insideConds(s, q, self), func(ls *nbdb.LogicalSwitch) []any { return []any{&ls.UUID} })})
+	}
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read subnet markers: %w", err)
 	}
 	var ops []ovsdb.Operation
 	for i, q := range sups {
-		if len(res[2*i].Rows) == 0 || len(res[2*i+1].Rows) > 0 {
+		if sel[i].marker.Len() == 0 || sel[i].inside.Len() > 0 {
 			continue
 		}
 		ops = append(ops, noneInside(s, q, self), dbops.Delete(nbdb.DHCPOptionsTable, dbops.ByUUID(markerUUID(s, q))))

@@ -320,19 +320,14 @@ func portSelector(name string) ovsdb.Condition {
 // with owner kind "port" and ovlmgr.io/network=name). It wraps ErrNotFound
 // when there is no such ovlmgr network.
 func Get(ctx context.Context, nb client.Client, name string) (*Network, error) {
-	m := &nbdb.LogicalSwitch{}
-	swOp, err := dbconn.SelectOp(nb, m, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name})
-	if err != nil {
+	tx := dbops.NewTx(nb)
+	sw := dbops.Query[nbdb.LogicalSwitch](tx, []ovsdb.Condition{dbops.NameIs(name)})
+	ports := dbops.Query(tx, []ovsdb.Condition{portSelector(name)}, portUUID)
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("get network %q: %w", name, err)
 	}
-	portOp := ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchPortTable,
-		Where: []ovsdb.Condition{portSelector(name)}, Columns: []string{"_uuid"}}
-	res, err := dbconn.Transact(ctx, nb, swOp, portOp)
+	rows, err := sw.Rows()
 	if err != nil {
-		return nil, fmt.Errorf("get network %q: %w", name, err)
-	}
-	var rows []*nbdb.LogicalSwitch
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &rows); err != nil {
 		return nil, fmt.Errorf("get network %q: %w", name, err)
 	}
 	ls := ownedSwitch(rows)
@@ -342,16 +337,17 @@ func Get(ctx context.Context, nb client.Client, name string) (*Network, error) {
 		}
 		return nil, fmt.Errorf("network %q: %w (see ovlmgr net list)", name, ErrNotFound)
 	}
-	n := fromRow(ls, countPorts(ls, rowUUIDs(res[1].Rows)))
+	n := fromRow(ls, countPorts(ls, uuidSet(ports.UUIDs())))
 	return &n, nil
 }
 
-func rowUUIDs(rows []ovsdb.Row) map[string]bool {
-	out := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		if u, ok := r["_uuid"].(ovsdb.UUID); ok {
-			out[u.GoUUID] = true
-		}
+// portUUID trims a port select to the _uuid column.
+func portUUID(p *nbdb.LogicalSwitchPort) []any { return []any{&p.UUID} }
+
+func uuidSet(uuids []string) map[string]bool {
+	out := make(map[string]bool, len(uuids))
+	for _, u := range uuids {
+		out[u] = true
 	}
 	return out
 }
@@ -368,22 +364,17 @@ func countPorts(ls *nbdb.LogicalSwitch, ours map[string]bool) int {
 
 // List returns every ovlmgr network, sorted by name, in one round trip.
 func List(ctx context.Context, nb client.Client) ([]Network, error) {
-	m := &nbdb.LogicalSwitch{}
-	swOp, err := dbconn.SelectOp(nb, m, model.Condition{Field: &m.ExternalIDs, Function: ovsdb.ConditionIncludes, Value: owner.Selector(owner.KindNetwork)})
+	tx := dbops.NewTx(nb)
+	sw := dbops.Query[nbdb.LogicalSwitch](tx, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindNetwork))})
+	portQ := dbops.Query(tx, []ovsdb.Condition{portSelector("")}, portUUID)
+	if err := tx.Transact(ctx); err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	rows, err := sw.Rows()
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
-	portOp := ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchPortTable,
-		Where: []ovsdb.Condition{portSelector("")}, Columns: []string{"_uuid"}}
-	res, err := dbconn.Transact(ctx, nb, swOp, portOp)
-	if err != nil {
-		return nil, fmt.Errorf("list networks: %w", err)
-	}
-	var rows []*nbdb.LogicalSwitch
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &rows); err != nil {
-		return nil, fmt.Errorf("list networks: %w", err)
-	}
-	ports := rowUUIDs(res[1].Rows)
+	ports := uuidSet(portQ.UUIDs())
 	out := make([]Network, 0, len(rows))
 	for _, ls := range rows {
 		out = append(out, fromRow(ls, countPorts(ls, ports)))
@@ -430,22 +421,22 @@ func Delete(ctx context.Context, nb client.Client, name string, force bool) erro
 		return fmt.Errorf("delete network %q: %w", name, ErrNotFound)
 	}
 	// Read the switch's ports by UUID (index lookups) in one round trip.
-	var sel []ovsdb.Operation
+	tx := dbops.NewTx(nb)
+	var sel []*dbops.Result[nbdb.LogicalSwitchPort]
 	for _, u := range ls.Ports {
-		sel = append(sel, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchPortTable,
-			Where:   []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: u}}},
-			Columns: []string{"_uuid", "name", "external_ids"}})
+		sel = append(sel, dbops.Query(tx, dbops.ByUUID(u), func(p *nbdb.LogicalSwitchPort) []any {
+			return []any{&p.UUID, &p.Name, &p.ExternalIDs}
+		}))
 	}
 	var containers, foreign, other []string
 	var containerUUIDs []string
 	if len(sel) > 0 {
-		res, err := dbconn.Transact(ctx, nb, sel...)
-		if err != nil {
+		if err := tx.Transact(ctx); err != nil {
 			return fmt.Errorf("delete network %q: read ports: %w", name, err)
 		}
-		for _, r := range res {
-			var ps []*nbdb.LogicalSwitchPort
-			if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, r.Rows, &ps); err != nil {
+		for _, q := range sel {
+			ps, err := q.Rows()
+			if err != nil {
 				return fmt.Errorf("delete network %q: %w", name, err)
 			}
 			for _, p := range ps {
@@ -482,27 +473,17 @@ func Delete(ctx context.Context, nb client.Client, name string, force bool) erro
 		sort.Strings(containers)
 		return &PortsInUseError{Network: name, Ports: containers}
 	}
-	timeout := 0
-	ports := make([]interface{}, len(ls.Ports))
-	for i, u := range ls.Ports {
-		ports[i] = ovsdb.UUID{GoUUID: u}
-	}
-	uuidCond := []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: ls.UUID}}}
-	ops := []ovsdb.Operation{{
-		Op: ovsdb.OperationWait, Table: nbdb.LogicalSwitchTable, Timeout: &timeout, Where: uuidCond,
-		Columns: []string{"ports"}, Until: string(ovsdb.WaitConditionEqual),
-		Rows: []ovsdb.Row{{"ports": ovsdb.OvsSet{GoSet: ports}}},
-	}}
+	// [ports unchanged guard, container port deletes, extras, switch delete, unmarks]
+	ops := []ovsdb.Operation{dbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "ports", dbops.UUIDSet(ls.Ports...))}
 	for _, u := range containerUUIDs {
-		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LogicalSwitchPortTable,
-			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: u}}}})
+		ops = append(ops, dbops.Delete(nbdb.LogicalSwitchPortTable, dbops.ByUUID(u)))
 	}
 	extra, err := deleteExtras(ctx, nb, name)
 	if err != nil {
 		return fmt.Errorf("delete network %q: %w", name, err)
 	}
 	ops = append(ops, extra...)
-	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LogicalSwitchTable, Where: uuidCond})
+	ops = append(ops, dbops.Delete(nbdb.LogicalSwitchTable, dbops.ByUUID(ls.UUID)))
 	sub, serr := netip.ParsePrefix(ls.OtherConfig[ConfigSubnet])
 	for attempt := 0; ; attempt++ {
 		// Subnet markers no other network of the scope needs go too.

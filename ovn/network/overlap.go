@@ -10,7 +10,6 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
@@ -100,36 +99,28 @@ func overlapGuards(s Scope, p netip.Prefix, stale bool) []ovsdb.Operation {
 // conditions: every matching row projects to that one value. (ovlmgr never
 // sets copp on its switches; a row given a copp by hand escapes the check.)
 func noneWhere(table string, conds ...ovsdb.Condition) ovsdb.Operation {
-	timeout := 0
-	empty := ovsdb.OvsSet{GoSet: []interface{}{}}
-	return ovsdb.Operation{
-		Op: ovsdb.OperationWait, Table: table, Timeout: &timeout,
-		Where:   append([]ovsdb.Condition{{Column: "copp", Function: ovsdb.ConditionEqual, Value: empty}}, conds...),
-		Columns: []string{"copp"}, Until: string(ovsdb.WaitConditionNotEqual),
-		Rows: []ovsdb.Row{{"copp": empty}},
-	}
+	empty := dbops.UUIDSet()
+	return dbops.None(table, append([]ovsdb.Condition{dbops.Equal("copp", empty)}, conds...), "copp", empty)
 }
 
 // findOverlap names an ovlmgr network of scope s that overlaps p (the first
 // by name when several do), reading only the rows the guards point at. It
 // returns nil when there is none.
 func findOverlap(ctx context.Context, nb client.Client, s Scope, p netip.Prefix) (*nbdb.LogicalSwitch, error) {
-	var ops []ovsdb.Operation
+	tx := dbops.NewTx(nb)
+	var sel []*dbops.Result[nbdb.LogicalSwitch]
 	for l := MinPrefix; l <= p.Bits(); l++ {
-		u := ovsdb.UUID{GoUUID: switchUUID(s, netip.PrefixFrom(p.Addr(), l).Masked())}
-		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchTable,
-			Where: []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: u}}})
+		sel = append(sel, dbops.Query[nbdb.LogicalSwitch](tx, dbops.ByUUID(switchUUID(s, netip.PrefixFrom(p.Addr(), l).Masked()))))
 	}
-	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.LogicalSwitchTable,
-		Where: []ovsdb.Condition{dbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})}})
-	res, err := dbconn.Transact(ctx, nb, ops...)
-	if err != nil {
+	sel = append(sel, dbops.Query[nbdb.LogicalSwitch](tx,
+		[]ovsdb.Condition{dbops.Includes(map[string]string{coverKeyPrefix + itoa(p.Bits()): s.token(p)})}))
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("find overlapping network: %w", err)
 	}
 	var first *nbdb.LogicalSwitch
-	for _, r := range res {
-		var rows []*nbdb.LogicalSwitch
-		if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, r.Rows, &rows); err != nil {
+	for _, q := range sel {
+		rows, err := q.Rows()
+		if err != nil {
 			return nil, err
 		}
 		for _, ls := range rows {
