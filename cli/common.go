@@ -51,6 +51,26 @@ func needArgs(c *cli.Context, n int, names string) error {
 	return nil
 }
 
+// needFlags returns a usage error naming the first empty one of names.
+func needFlags(c *cli.Context, names ...string) error {
+	for _, n := range names {
+		if c.String(n) == "" {
+			return usagef("%s: --%s is required (see ovlmgr %s --help)", commandPath(c), n, commandPath(c))
+		}
+	}
+	return nil
+}
+
+// needArgsFlags is needArgs(n, usage) then needFlags(flags...). Flags given
+// after the arguments are already in place: run reorders them
+// (interspersed).
+func needArgsFlags(c *cli.Context, n int, usage string, flags ...string) error {
+	if err := needArgs(c, n, usage); err != nil {
+		return err
+	}
+	return needFlags(c, flags...)
+}
+
 // commandPath is the command's full name, e.g. "net create" (urfave/cli v2's
 // FullName gives only the last word).
 func commandPath(c *cli.Context) string {

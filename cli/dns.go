@@ -35,8 +35,7 @@ type dnsRecord struct {
 }
 
 func dnsList(c *cli.Context) error {
-	c, err := trailingArgs(c, 0, "no arguments")
-	if err != nil {
+	if err := needArgsFlags(c, 0, "no arguments"); err != nil {
 		return err
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -66,103 +65,8 @@ Example:
 	}
 }
 
-// trailingArgs is withTrailingFlags, then needArgs(n, usage) and
-// needFlags(flags...) on the result.
-func trailingArgs(c *cli.Context, n int, usage string, flags ...string) (*cli.Context, error) {
-	c, err := withTrailingFlags(c)
-	if err != nil {
-		return nil, err
-	}
-	if err := needArgs(c, n, usage); err != nil {
-		return nil, err
-	}
-	if err := needFlags(c, flags...); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// withTrailingFlags returns a context in which flags given after the
-// positional arguments ("service create api --net web") count too: urfave/cli
-// v2 stops parsing flags at the first positional argument.
-func withTrailingFlags(c *cli.Context) (*cli.Context, error) {
-	args := c.Args().Slice()
-	if len(args) <= 1 {
-		return c, nil
-	}
-	set := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
-	set.SetOutput(io.Discard)
-	for _, f := range c.Command.Flags {
-		if err := f.Apply(set); err != nil {
-			return nil, err
-		}
-	}
-	// Flags parsed before the arguments keep their values.
-	for _, f := range c.Command.Flags {
-		name := f.Names()[0]
-		if !c.IsSet(name) {
-			continue
-		}
-		switch f.(type) {
-		case *cli.StringSliceFlag:
-			for _, v := range c.StringSlice(name) {
-				_ = set.Set(name, v)
-			}
-		case *cli.IntFlag:
-			_ = set.Set(name, fmt.Sprint(c.Int(name)))
-		case *cli.BoolFlag:
-			_ = set.Set(name, fmt.Sprint(c.Bool(name)))
-		default:
-			_ = set.Set(name, c.String(name))
-		}
-	}
-	var flagArgs, pos []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			pos = append(pos, args[i+1:]...)
-			break
-		}
-		if !strings.HasPrefix(a, "-") || a == "-" {
-			pos = append(pos, a)
-			continue
-		}
-		flagArgs = append(flagArgs, a)
-		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") {
-			continue
-		}
-		if fl := set.Lookup(name); fl != nil {
-			if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-				continue
-			}
-		}
-		if i+1 < len(args) {
-			flagArgs = append(flagArgs, args[i+1])
-			i++
-		}
-	}
-	if err := set.Parse(append(append(flagArgs, "--"), pos...)); err != nil {
-		return nil, usagef("%s: %v (see ovlmgr %s --help)", c.Command.FullName(), err, c.Command.FullName())
-	}
-	nc := cli.NewContext(c.App, set, c.Lineage()[1])
-	nc.Command = c.Command
-	return nc, nil
-}
-
-// needFlags returns a usage error naming the first empty one of names.
-func needFlags(c *cli.Context, names ...string) error {
-	for _, n := range names {
-		if c.String(n) == "" {
-			return usagef("%s: --%s is required (see ovlmgr %s --help)", c.Command.FullName(), n, c.Command.FullName())
-		}
-	}
-	return nil
-}
-
 func serviceCreate(c *cli.Context) error {
-	c, err := trailingArgs(c, 1, "NAME", "net", "vip")
-	if err != nil {
+	if err := needArgsFlags(c, 1, "NAME", "net", "vip"); err != nil {
 		return err
 	}
 	sel, err := service.ParseSelector(c.StringSlice("selector"))
@@ -181,8 +85,7 @@ func serviceCreate(c *cli.Context) error {
 }
 
 func serviceList(c *cli.Context) error {
-	c, err := trailingArgs(c, 0, "no arguments")
-	if err != nil {
+	if err := needArgsFlags(c, 0, "no arguments"); err != nil {
 		return err
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
@@ -200,8 +103,7 @@ func serviceList(c *cli.Context) error {
 }
 
 func serviceShow(c *cli.Context) error {
-	c, err := trailingArgs(c, 1, "NAME", "net")
-	if err != nil {
+	if err := needArgsFlags(c, 1, "NAME", "net"); err != nil {
 		return err
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
@@ -214,8 +116,7 @@ func serviceShow(c *cli.Context) error {
 }
 
 func serviceDelete(c *cli.Context) error {
-	c, err := trailingArgs(c, 1, "NAME", "net")
-	if err != nil {
+	if err := needArgsFlags(c, 1, "NAME", "net"); err != nil {
 		return err
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {

@@ -38,7 +38,7 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatalf("bad backend: exit %d: %s", code, errs)
 	}
 	code, _, errs = ovl("service", "create", "x", "--net", "web")
-	if code != 2 || !strings.Contains(errs, "vip") {
+	if code != 2 || !strings.Contains(errs, "service create: --vip is required (see ovlmgr service create --help)") {
 		t.Fatalf("missing --vip: exit %d: %s", code, errs)
 	}
 	code, _, errs = ovl("service", "create", "x", "--net", "web", "--vip", "1.2.3.4:80", "--selector", "novalue")
