@@ -139,8 +139,8 @@ func toRouter(lr *nbdb.LogicalRouter, atts []Attachment) *Router {
 
 // getLR reads our Logical_Router name.
 func getLR(ctx context.Context, c client.Client, name string) (*nbdb.LogicalRouter, error) {
-	var lrs []*nbdb.LogicalRouter
-	if err := selectRows(ctx, c, "Logical_Router", []ovsdb.Condition{dbops.NameIs(name)}, &lrs); err != nil {
+	lrs, err := dbops.SelectRows[nbdb.LogicalRouter](ctx, c, []ovsdb.Condition{dbops.NameIs(name)})
+	if err != nil {
 		return nil, fmt.Errorf("read router %q: %w", name, err)
 	}
 	if len(lrs) == 0 {
@@ -154,22 +154,14 @@ func getLR(ctx context.Context, c client.Client, name string) (*nbdb.LogicalRout
 	return nil, fmt.Errorf("router %q: Logical_Router exists but is %w", name, ErrNotOwned)
 }
 
-func selectRows(ctx context.Context, c client.Client, table string, where []ovsdb.Condition, result interface{}) error {
-	res, err := dbconn.Transact(ctx, c, dbops.Select(table, where))
-	if err != nil {
-		return err
-	}
-	return dbconn.DecodeRows(c, table, res[0].Rows, result)
-}
-
 // attachments lists the router ports of router (all when router is "").
 func attachments(ctx context.Context, c client.Client, router string) ([]Attachment, error) {
 	extra := map[string]string{}
 	if router != "" {
 		extra[owner.KeyRouter] = router
 	}
-	var lrps []*nbdb.LogicalRouterPort
-	if err := selectRows(ctx, c, "Logical_Router_Port", []ovsdb.Condition{dbops.Owned(KindRouterPort, extra)}, &lrps); err != nil {
+	lrps, err := dbops.SelectRows[nbdb.LogicalRouterPort](ctx, c, []ovsdb.Condition{dbops.Owned(KindRouterPort, extra)})
+	if err != nil {
 		return nil, fmt.Errorf("read router ports: %w", err)
 	}
 	out := []Attachment{}
@@ -187,8 +179,8 @@ func attachments(ctx context.Context, c client.Client, router string) ([]Attachm
 
 // List reads every router we own with its attachments, sorted by name.
 func List(ctx context.Context, c client.Client) ([]*Router, error) {
-	var lrs []*nbdb.LogicalRouter
-	if err := selectRows(ctx, c, "Logical_Router", []ovsdb.Condition{dbops.Owned(owner.KindRouter, nil)}, &lrs); err != nil {
+	lrs, err := dbops.SelectRows[nbdb.LogicalRouter](ctx, c, []ovsdb.Condition{dbops.Owned(owner.KindRouter, nil)})
+	if err != nil {
 		return nil, fmt.Errorf("list routers: %w", err)
 	}
 	all, err := attachments(ctx, c, "")
@@ -231,7 +223,7 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 		return fmt.Errorf("delete router %q: %w: %s (detach them, or use --force to detach and delete)", name, ErrAttached, strings.Join(nets, ", "))
 	}
 	// Guard: no attach/detach happened since we read.
-	ops := []ovsdb.Operation{dbops.Unchanged("Logical_Router", lr.UUID, "ports", dbops.UUIDSet(lr.Ports...))}
+	ops := []ovsdb.Operation{dbops.Unchanged(nbdb.LogicalRouterTable, lr.UUID, "ports", dbops.UUIDSet(lr.Ports...))}
 	for _, a := range atts {
 		more, err := detach(a.Network)
 		if err != nil {
@@ -239,7 +231,7 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 		}
 		ops = append(ops, more...)
 	}
-	ops = append(ops, dbops.Delete("Logical_Router", []ovsdb.Condition{dbops.UUIDIs(lr.UUID)}))
+	ops = append(ops, dbops.Delete(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.UUIDIs(lr.UUID)}))
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		if dbconn.FailedWait(err, 0) {
 			return fmt.Errorf("delete router %q: its networks changed while deleting; retry", name)
@@ -271,8 +263,8 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 		return nil, fmt.Errorf("attach network %q: %w", n.Name, err)
 	}
 	// Overlap: only networks sharing this router matter.
-	var lss []*nbdb.LogicalSwitch
-	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{dbops.Owned(owner.KindNetwork, map[string]string{owner.KeyRouter: router})}, &lss); err != nil {
+	lss, err := dbops.SelectRows[nbdb.LogicalSwitch](ctx, c, []ovsdb.Condition{dbops.Owned(owner.KindNetwork, map[string]string{owner.KeyRouter: router})})
+	if err != nil {
 		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
 	}
 	others := map[string]netip.Prefix{}
@@ -316,22 +308,22 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 		return nil, err
 	}
 	ops := []ovsdb.Operation{
-		dbops.Unchanged("Logical_Router", lr.UUID, "ports", dbops.UUIDSet(lr.Ports...)),
+		dbops.Unchanged(nbdb.LogicalRouterTable, lr.UUID, "ports", dbops.UUIDSet(lr.Ports...)),
 		lrpGuard, lspGuard,
 	}
 	ops = append(ops, insLRP...)
 	ops = append(ops, insLSP...)
 	ops = append(ops,
-		dbops.AddRefs("Logical_Router", []ovsdb.Condition{dbops.UUIDIs(lr.UUID)}, "ports", lrp.UUID),
-		dbops.AddRefs("Logical_Switch", ourSwitch(n.Name), "ports", lsp.UUID),
-		dbops.SetKeys("Logical_Switch", ourSwitch(n.Name), "external_ids", map[string]string{owner.KeyRouter: router}),
+		dbops.AddRefs(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.UUIDIs(lr.UUID)}, "ports", lrp.UUID),
+		dbops.AddRefs(nbdb.LogicalSwitchTable, ourSwitch(n.Name), "ports", lsp.UUID),
+		dbops.SetKeys(nbdb.LogicalSwitchTable, ourSwitch(n.Name), "external_ids", map[string]string{owner.KeyRouter: router}),
 	)
 	return ops, nil
 }
 
 func getLS(ctx context.Context, c client.Client, name string) (*nbdb.LogicalSwitch, error) {
-	var lss []*nbdb.LogicalSwitch
-	if err := selectRows(ctx, c, "Logical_Switch", []ovsdb.Condition{dbops.NameIs(name)}, &lss); err != nil {
+	lss, err := dbops.SelectRows[nbdb.LogicalSwitch](ctx, c, []ovsdb.Condition{dbops.NameIs(name)})
+	if err != nil {
 		return nil, fmt.Errorf("read network %q: %w", name, err)
 	}
 	for _, ls := range lss {
@@ -375,18 +367,18 @@ func portUUIDs(ctx context.Context, c client.Client, router, network string) (ma
 		sel[owner.KeyNetwork] = network
 	}
 	where := []ovsdb.Condition{dbops.Owned(KindRouterPort, sel)}
-	res, err := dbconn.Transact(ctx, c,
-		dbops.Select("Logical_Router_Port", where, "_uuid", "external_ids"),
-		dbops.Select("Logical_Switch_Port", where, "_uuid", "external_ids"))
-	if err != nil {
+	tx := dbops.NewTx(c)
+	lrpQ := dbops.Query(tx, where, func(p *nbdb.LogicalRouterPort) []any { return []any{&p.UUID, &p.ExternalIDs} })
+	lspQ := dbops.Query(tx, where, func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.UUID, &p.ExternalIDs} })
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read router ports: %w", err)
 	}
-	var lrps []*nbdb.LogicalRouterPort
-	var lsps []*nbdb.LogicalSwitchPort
-	if err := dbconn.DecodeRows(c, "Logical_Router_Port", res[0].Rows, &lrps); err != nil {
+	lrps, err := lrpQ.Rows()
+	if err != nil {
 		return nil, err
 	}
-	if err := dbconn.DecodeRows(c, "Logical_Switch_Port", res[1].Rows, &lsps); err != nil {
+	lsps, err := lspQ.Rows()
+	if err != nil {
 		return nil, err
 	}
 	out := map[string]attPorts{}
@@ -408,12 +400,12 @@ func portUUIDs(ctx context.Context, c client.Client, router, network string) (ma
 func detachOps(router, network string, p attPorts) []ovsdb.Operation {
 	var ops []ovsdb.Operation
 	if p.lrp != "" {
-		ops = append(ops, dbops.DelRefs("Logical_Router", []ovsdb.Condition{dbops.NameIs(router), dbops.Owned(owner.KindRouter, nil)}, "ports", p.lrp))
+		ops = append(ops, dbops.DelRefs(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.NameIs(router), dbops.Owned(owner.KindRouter, nil)}, "ports", p.lrp))
 	}
 	if p.lsp != "" {
-		ops = append(ops, dbops.DelRefs("Logical_Switch", ourSwitch(network), "ports", p.lsp))
+		ops = append(ops, dbops.DelRefs(nbdb.LogicalSwitchTable, ourSwitch(network), "ports", p.lsp))
 	}
-	return append(ops, dbops.DelKeys("Logical_Switch", ourSwitch(network), "external_ids", owner.KeyRouter))
+	return append(ops, dbops.DelKeys(nbdb.LogicalSwitchTable, ourSwitch(network), "external_ids", owner.KeyRouter))
 }
 
 // ourSwitch selects our switch of network name (never a foreign switch that

@@ -7,9 +7,11 @@ import (
 	"testing"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
@@ -35,13 +37,17 @@ func addNetwork(t *testing.T, c client.Client, name, subnet string) {
 	}
 }
 
-func rows(t *testing.T, c client.Client, table string, where ...ovsdb.Condition) int {
+// rows counts the rows of model T's table matching where.
+func rows[T any, PT interface {
+	*T
+	model.Model
+}](t *testing.T, c client.Client, where ...ovsdb.Condition) int {
 	t.Helper()
-	res, err := dbconn.Transact(context.Background(), c, dbops.Select(table, where, "_uuid"))
+	n, err := dbops.Count[T, PT](context.Background(), c, where)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(res[0].Rows)
+	return n
 }
 
 func TestRouterLifecycle(t *testing.T) {
@@ -113,7 +119,7 @@ func TestRouterLifecycle(t *testing.T) {
 	if err := network.Detach(ctx, c, "db", "r1"); err != nil {
 		t.Fatal(err)
 	}
-	if n := rows(t, c, "Logical_Router_Port", dbops.NameIs("r1-db")) + rows(t, c, "Logical_Switch_Port", dbops.NameIs("db-r1")); n != 0 {
+	if n := rows[nbdb.LogicalRouterPort](t, c, dbops.NameIs("r1-db")) + rows[nbdb.LogicalSwitchPort](t, c, dbops.NameIs("db-r1")); n != 0 {
 		t.Errorf("ports left after detach: %d", n)
 	}
 	if err := network.Detach(ctx, c, "db", "r1"); err == nil || !strings.Contains(err.Error(), "not attached") {
@@ -123,7 +129,7 @@ func TestRouterLifecycle(t *testing.T) {
 	if err := network.Delete(ctx, c, "web2", true); err != nil {
 		t.Fatal(err)
 	}
-	if n := rows(t, c, "Logical_Router_Port", dbops.NameIs("r2-web2")); n != 0 {
+	if n := rows[nbdb.LogicalRouterPort](t, c, dbops.NameIs("r2-web2")); n != 0 {
 		t.Errorf("router port left after network delete: %d", n)
 	}
 	// part overlaps web outside routers, where the forced delete moves web.
@@ -133,7 +139,7 @@ func TestRouterLifecycle(t *testing.T) {
 	if err := network.DeleteRouter(ctx, c, "r1", true); err != nil {
 		t.Fatal(err)
 	}
-	if n := rows(t, c, "Logical_Router_Port") + rows(t, c, "Logical_Switch_Port", dbops.Owned(router.KindRouterPort, nil)) + rows(t, c, "Logical_Router", dbops.NameIs("r1")); n != 0 {
+	if n := rows[nbdb.LogicalRouterPort](t, c) + rows[nbdb.LogicalSwitchPort](t, c, dbops.Owned(router.KindRouterPort, nil)) + rows[nbdb.LogicalRouter](t, c, dbops.NameIs("r1")); n != 0 {
 		t.Errorf("rows left after forced delete: %d", n)
 	}
 	if out := srv.Run(t, "ovn-nbctl", "--bare", "--columns=external_ids", "find", "Logical_Switch", "name=web"); strings.Contains(out, "ovlmgr.io/router") {
@@ -161,7 +167,7 @@ func TestForeignRouterUntouched(t *testing.T) {
 	if err := network.Attach(ctx, c, "web", "theirs"); !errors.Is(err, router.ErrNotOwned) {
 		t.Errorf("Attach to foreign: %v", err)
 	}
-	if rows(t, c, "Logical_Router", dbops.NameIs("theirs")) != 1 || rows(t, c, "Logical_Router_Port") != 0 {
+	if rows[nbdb.LogicalRouter](t, c, dbops.NameIs("theirs")) != 1 || rows[nbdb.LogicalRouterPort](t, c) != 0 {
 		t.Error("foreign router modified")
 	}
 }
