@@ -8,10 +8,9 @@ import (
 	"sort"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
-	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 // Encap is one tunnel endpoint of a chassis.
@@ -36,29 +35,36 @@ type Chassis struct {
 
 // List returns every chassis in SB, sorted by name, read in one transaction.
 func List(ctx context.Context, sb client.Client) ([]Chassis, error) {
-	var ops []ovsdb.Operation
-	for _, m := range []interface{}{&sbdb.Chassis{}, &sbdb.Encap{}, &sbdb.ChassisPrivate{}, &sbdb.SBGlobal{}} {
-		op, err := dbconn.SelectOp(sb, m)
-		if err != nil {
-			return nil, fmt.Errorf("list chassis: %w", err)
-		}
-		ops = append(ops, op)
-	}
+	tx := dbops.NewTx(sb)
+	chQ := dbops.Query[sbdb.Chassis](tx, nil)
+	encQ := dbops.Query[sbdb.Encap](tx, nil)
+	privQ := dbops.Query[sbdb.ChassisPrivate](tx, nil)
+	globalQ := dbops.Query[sbdb.SBGlobal](tx, nil)
 	// Only _uuid and chassis of Port_Binding, to keep the count cheap
 	// (_uuid too: ovsdb-server returns distinct projected rows).
-	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationSelect, Table: sbdb.PortBindingTable, Where: []ovsdb.Condition{}, Columns: []string{"_uuid", "chassis"}})
-	res, err := dbconn.Transact(ctx, sb, ops...)
+	pbQ := dbops.Query(tx, nil, func(pb *sbdb.PortBinding) []any { return []any{&pb.UUID, &pb.Chassis} })
+	if err := tx.Transact(ctx); err != nil {
+		return nil, fmt.Errorf("list chassis: %w", err)
+	}
+	chs, err := chQ.Rows()
 	if err != nil {
 		return nil, fmt.Errorf("list chassis: %w", err)
 	}
-	var chs []*sbdb.Chassis
-	var encs []*sbdb.Encap
-	var privs []*sbdb.ChassisPrivate
-	var globals []*sbdb.SBGlobal
-	for i, out := range []interface{}{&chs, &encs, &privs, &globals} {
-		if err := dbconn.DecodeRows(sb, ops[i].Table, res[i].Rows, out); err != nil {
-			return nil, fmt.Errorf("list chassis: %w", err)
-		}
+	encs, err := encQ.Rows()
+	if err != nil {
+		return nil, fmt.Errorf("list chassis: %w", err)
+	}
+	privs, err := privQ.Rows()
+	if err != nil {
+		return nil, fmt.Errorf("list chassis: %w", err)
+	}
+	globals, err := globalQ.Rows()
+	if err != nil {
+		return nil, fmt.Errorf("list chassis: %w", err)
+	}
+	pbs, err := pbQ.Rows()
+	if err != nil {
+		return nil, fmt.Errorf("list chassis: %w", err)
 	}
 	nbCfg := 0
 	if len(globals) > 0 {
@@ -73,9 +79,9 @@ func List(ctx context.Context, sb client.Client) ([]Chassis, error) {
 		privByName[p.Name] = p
 	}
 	ports := map[string]int{}
-	for _, r := range res[4].Rows {
-		if u := refUUID(r["chassis"]); u != "" {
-			ports[u]++
+	for _, pb := range pbs {
+		if pb.Chassis != nil && *pb.Chassis != "" {
+			ports[*pb.Chassis]++
 		}
 	}
 	out := make([]Chassis, 0, len(chs))
@@ -94,19 +100,4 @@ func List(ctx context.Context, sb client.Client) ([]Chassis, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
-}
-
-// refUUID returns the UUID in an optional reference column value.
-func refUUID(v interface{}) string {
-	switch x := v.(type) {
-	case ovsdb.UUID:
-		return x.GoUUID
-	case ovsdb.OvsSet:
-		if len(x.GoSet) == 1 {
-			if u, ok := x.GoSet[0].(ovsdb.UUID); ok {
-				return u.GoUUID
-			}
-		}
-	}
-	return ""
 }
