@@ -263,15 +263,6 @@ func readGlobals(ctx context.Context, nb, sb client.Client) (*nbdb.NBGlobal, int
 	return ng[0], cfg, nil
 }
 
-// countRows counts the rows of table (reading only _uuid).
-func countRows(ctx context.Context, c client.Client, table string) (int, error) {
-	res, err := dbconn.Transact(ctx, c, dbops.Select(table, nil, "_uuid"))
-	if err != nil {
-		return 0, fmt.Errorf("count %s: %w", table, err)
-	}
-	return len(res[0].Rows), nil
-}
-
 // northd checks that ovn-northd has translated NB into SB. It returns the
 // SB nb_cfg the chassis must have reached.
 func northd(ctx context.Context, nb, sb client.Client, o Options) (int, []Check) {
@@ -289,9 +280,8 @@ func northd(ctx context.Context, nb, sb client.Client, o Options) (int, []Check)
 			timeout = 5 * time.Second
 		}
 		want := g.NbCfg + 1
-		op := ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.NBGlobalTable, Where: []ovsdb.Condition{dbops.UUIDIs(g.UUID)},
-			Mutations: []ovsdb.Mutation{{Column: "nb_cfg", Mutator: ovsdb.MutateOperationAdd, Value: 1}}}
-		if _, err := dbconn.Transact(ctx, nb, op); err != nil {
+		bump := dbops.NewTx(nb).AddAPI(nb.Where(g).Mutate(g, model.Mutation{Field: &g.NbCfg, Mutator: ovsdb.MutateOperationAdd, Value: 1}))
+		if err := bump.Transact(ctx); err != nil {
 			return sbCfg, []Check{Failf(AreaCluster, "northd", "check NB write access", "bump NB_Global nb_cfg: %v", err)}
 		}
 		start := time.Now()
@@ -328,20 +318,22 @@ func northd(ctx context.Context, nb, sb client.Client, o Options) (int, []Check)
 		}
 	}
 	var want, have int
-	for _, t := range []string{nbdb.LogicalSwitchTable, nbdb.LogicalRouterTable} {
-		n, err := countRows(ctx, nb, t)
+	for _, count := range []func(context.Context, client.Client, []ovsdb.Condition) (int, error){
+		dbops.Count[nbdb.LogicalSwitch], dbops.Count[nbdb.LogicalRouter],
+	} {
+		n, err := count(ctx, nb, nil)
 		if err != nil {
 			return sbCfg, []Check{Failf(AreaCluster, "northd", fix, "%v", err)}
 		}
 		want += n
 	}
-	have, err = countRows(ctx, sb, sbdb.DatapathBindingTable)
+	have, err = dbops.Count[sbdb.DatapathBinding](ctx, sb, nil)
 	if err != nil {
 		return sbCfg, []Check{Failf(AreaCluster, "northd", fix, "%v", err)}
 	}
 	if have != want {
 		time.Sleep(200 * time.Millisecond)
-		have, _ = countRows(ctx, sb, sbdb.DatapathBindingTable)
+		have, _ = dbops.Count[sbdb.DatapathBinding](ctx, sb, nil)
 		if have != want {
 			return sbCfg, []Check{Failf(AreaCluster, "northd", fix,
 				"ovn-northd is not caught up: NB has %d switches and routers, SB %d datapaths", want, have)}
@@ -434,17 +426,18 @@ func portChecks(ctx context.Context, nb, sb client.Client) []Check {
 	if err := dbconn.Select(ctx, nb, lsp, &lsps, model.Condition{Field: &lsp.ExternalIDs, Function: ovsdb.ConditionIncludes, Value: owner.Selector(owner.KindPort)}); err != nil {
 		return []Check{Failf(AreaPorts, "ports", "check NB", "read ports: %v", err)}
 	}
-	res, err := dbconn.Transact(ctx, sb, dbops.Select(sbdb.PortBindingTable, nil, "_uuid", "logical_port", "chassis"),
-		dbops.Select(sbdb.ChassisTable, nil, "_uuid", "name"))
-	if err != nil {
+	tx := dbops.NewTx(sb)
+	pbQ := dbops.Query(tx, nil, func(pb *sbdb.PortBinding) []any { return []any{&pb.UUID, &pb.LogicalPort, &pb.Chassis} })
+	chQ := dbops.Query(tx, nil, func(ch *sbdb.Chassis) []any { return []any{&ch.UUID, &ch.Name} })
+	if err := tx.Transact(ctx); err != nil {
 		return []Check{Failf(AreaPorts, "ports", "check SB", "read port bindings: %v", err)}
 	}
-	var pbs []*sbdb.PortBinding
-	var chs []*sbdb.Chassis
-	if err := dbconn.DecodeRows(sb, sbdb.PortBindingTable, res[0].Rows, &pbs); err != nil {
+	pbs, err := pbQ.Rows()
+	if err != nil {
 		return []Check{Failf(AreaPorts, "ports", "check SB", "%v", err)}
 	}
-	if err := dbconn.DecodeRows(sb, sbdb.ChassisTable, res[1].Rows, &chs); err != nil {
+	chs, err := chQ.Rows()
+	if err != nil {
 		return []Check{Failf(AreaPorts, "ports", "check SB", "%v", err)}
 	}
 	chName := map[string]string{}
@@ -512,13 +505,9 @@ func portChecks(ctx context.Context, nb, sb client.Client) []Check {
 // routerMACChecks flags container ports whose MAC is a router port's MAC:
 // frames to the gateway would reach the container, or the reverse.
 func routerMACChecks(ctx context.Context, nb client.Client, lsps []*nbdb.LogicalSwitchPort) []Check {
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalRouterPortTable, nil, "name", "mac"))
+	lrps, err := dbops.SelectRows(ctx, nb, nil, func(r *nbdb.LogicalRouterPort) []any { return []any{&r.Name, &r.MAC} })
 	if err != nil {
 		return []Check{Failf(AreaPorts, "router MACs", "check NB", "read router ports: %v", err)}
-	}
-	var lrps []*nbdb.LogicalRouterPort
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalRouterPortTable, res[0].Rows, &lrps); err != nil {
-		return []Check{Failf(AreaPorts, "router MACs", "check NB", "%v", err)}
 	}
 	routerMAC := map[string]string{}
 	for _, r := range lrps {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/watch"
 )
 
@@ -223,7 +224,9 @@ func NorthdRunning(ctx context.Context, sbEndpoints string) error {
 }
 
 // allRows matches every row (OVSDB needs a "where"; NB_Global has one row).
-var allRows = []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: "00000000-0000-0000-0000-000000000000"}}}
+var allRows = []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: zeroUUID}}}
+
+const zeroUUID = "00000000-0000-0000-0000-000000000000"
 
 // RoundTrip bumps NB_Global nb_cfg (what `ovn-nbctl --wait=sb sync` does)
 // and waits up to budget for ovn-northd to carry it to the SB (sb_cfg):
@@ -241,20 +244,22 @@ func RoundTrip(ctx context.Context, nb client.Client, nbEndpoint string, budget 
 		return &UnavailableError{Component: CompNB, Endpoint: nbEndpoint, Reason: err.Error()}
 	}
 	defer w.Close()
-	res, err := dbconn.Transact(ctx, nb,
-		ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.NBGlobalTable, Where: allRows,
-			Mutations: []ovsdb.Mutation{{Column: "nb_cfg", Mutator: ovsdb.MutateOperationAdd, Value: 1}}},
-		ovsdb.Operation{Op: ovsdb.OperationSelect, Table: nbdb.NBGlobalTable, Where: allRows, Columns: []string{"nb_cfg"}})
-	if err != nil {
+	tx := dbops.NewTx(nb)
+	bump := &nbdb.NBGlobal{}
+	tx.AddAPI(nb.WhereAll(bump, model.Condition{Field: &bump.UUID, Function: ovsdb.ConditionNotEqual, Value: zeroUUID}).
+		Mutate(bump, model.Mutation{Field: &bump.NbCfg, Mutator: ovsdb.MutateOperationAdd, Value: 1}))
+	cfg := dbops.Query(tx, allRows, func(g *nbdb.NBGlobal) []any { return []any{&g.NbCfg} })
+	if err := tx.Transact(ctx); err != nil {
 		return &UnavailableError{Component: CompNB, Endpoint: nbEndpoint, Reason: "bump NB_Global nb_cfg: " + err.Error()}
 	}
-	if len(res) < 2 || len(res[1].Rows) == 0 {
+	gs, err := cfg.Rows()
+	if err != nil {
+		return &UnavailableError{Component: CompNB, Endpoint: nbEndpoint, Reason: "read NB_Global nb_cfg: " + err.Error()}
+	}
+	if len(gs) == 0 {
 		return &UnavailableError{Component: CompNB, Endpoint: nbEndpoint, Reason: "NB_Global has no row"}
 	}
-	want, _ := res[1].Rows[0]["nb_cfg"].(int)
-	if f, ok := res[1].Rows[0]["nb_cfg"].(float64); ok {
-		want = int(f)
-	}
+	want := gs[0].NbCfg
 	start := time.Now()
 	got := 0
 	err = w.Wait(ctx, func(tc *cache.TableCache) (bool, error) {

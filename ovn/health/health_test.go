@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovn-kubernetes/libovsdb/ovsdb"
-
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 func holdLock(t *testing.T, socket, lock string) func() {
@@ -62,7 +61,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nb.Close()
-	if _, err := dbconn.Transact(ctx, nb, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.NBGlobalTable, Row: ovsdb.Row{"nb_cfg": 0}}); err != nil {
+	if err := dbops.NewTx(nb).AddAPI(nb.Create(&nbdb.NBGlobal{NbCfg: 0})).Transact(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// No northd: nb_cfg is never carried to sb_cfg.
@@ -85,9 +84,9 @@ func TestRoundTrip(t *testing.T) {
 			if err := dbconn.Select(ctx, nb, &nbdb.NBGlobal{}, &gs); err != nil || len(gs) == 0 {
 				continue
 			}
-			if gs[0].SbCfg < gs[0].NbCfg {
-				_, _ = dbconn.Transact(ctx, nb, ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.NBGlobalTable,
-					Where: allRows, Row: ovsdb.Row{"sb_cfg": gs[0].NbCfg}})
+			if g := gs[0]; g.SbCfg < g.NbCfg {
+				g.SbCfg = g.NbCfg
+				_ = dbops.NewTx(nb).AddAPI(nb.Where(g).Update(g, &g.SbCfg)).Transact(ctx)
 			}
 		}
 	}()
