@@ -27,7 +27,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ec) {
 		return int(ec)
 	}
-	fmt.Fprintf(stderr, "ovlmgr: %v\n", err)
+	fmt.Fprintf(stderr, "ovlmgr: %s\n", withFlagHints(err))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2

@@ -119,7 +119,7 @@ func policyCreate(c *cli.Context) error {
 		s.Action = policy.Deny
 	}
 	if _, err := s.Validate(); err != nil {
-		return usagef("create policy %q: %v", s.Name, err)
+		return usagef("create policy %q: %w", s.Name, err)
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
 		p, err := policy.Create(ctx, nb, s)

@@ -67,11 +67,11 @@ func routerCreate(c *cli.Context) error {
 	}
 	name := c.Args().First()
 	if err := router.ValidateName(name); err != nil {
-		return usagef("create router: %v", err)
+		return usagef("create router: %w", err)
 	}
 	labels, err := parseLabels(c.StringSlice("label"))
 	if err != nil {
-		return usagef("create router %q: %v", name, err)
+		return usagef("create router %q: %w", name, err)
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
 		r, err := router.Create(ctx, nb, name, labels)

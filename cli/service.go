@@ -71,7 +71,7 @@ func serviceCreate(c *cli.Context) error {
 	}
 	sel, err := service.ParseSelector(c.StringSlice("selector"))
 	if err != nil {
-		return usagef("%v", err)
+		return usagef("%w", err)
 	}
 	spec := service.Spec{Name: c.Args().First(), Network: c.String("net"), VIP: c.String("vip"),
 		Backends: c.StringSlice("backend"), Selector: sel, TargetPort: c.Int("target-port"), HealthCheck: c.String("health-check")}

@@ -57,7 +57,7 @@ Exit status: 0 DELIVERED, 3 DROPPED, 1 the trace could not run, 2 bad usage.`,
 				req.SrcIP = ip
 			}
 			if err := req.Validate(); err != nil {
-				return usagef("%v", err)
+				return usagef("%w", err)
 			}
 			ctx, cancel := callContext(c)
 			defer cancel()

@@ -17,20 +17,68 @@ const Rule = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 var ruleRE = regexp.MustCompile("^" + Rule + "$")
 
 // Validate checks name against Rule and MaxLen. field names the input in
-// the error (e.g. "name", "--net", "router name"); the error gives field,
-// value and what is allowed.
+// the error in domain terms (e.g. "name", "network", "router name"); the
+// error, a *FieldError, gives field, value and what is allowed.
 func Validate(field, name string) error {
 	if name == "" {
-		return fmt.Errorf("%s is empty: want %s, at most %d characters", field, Rule, MaxLen)
+		return &FieldError{Field: field, Problem: fmt.Sprintf("is empty: want %s, at most %d characters", Rule, MaxLen)}
 	}
 	if len(name) > MaxLen {
-		return fmt.Errorf("%s %q: %d characters, at most %d allowed", field, name, len(name), MaxLen)
+		return Bad(field, name, "%d characters, at most %d allowed", len(name), MaxLen)
 	}
 	if !ruleRE.MatchString(name) {
-		return fmt.Errorf("%s %q: must match %s (letters, digits, then also _ . -)", field, name, Rule)
+		return Bad(field, name, "must match %s (letters, digits, then also _ . -)", Rule)
 	}
 	return nil
 }
 
 // Valid reports whether name follows the rule (Validate returns nil).
 func Valid(name string) bool { return len(name) <= MaxLen && ruleRE.MatchString(name) }
+
+// FieldError is bad input, in domain terms: Field names the input as the
+// library knows it (a Spec field or a config key: "subnet", "network"),
+// Value is what was given as printed ("" when it is missing), and Problem
+// says what is wrong and what is allowed; another input it mentions is
+// written {field} ("only with {proto} tcp or udp"). A command line shows the
+// same error with its own names for the inputs (Render).
+type FieldError struct {
+	Field   string
+	Value   string
+	Problem string
+	// Err is the cause, if any (reachable with errors.Is/As).
+	Err error
+}
+
+// Error renders the error with the domain names of the inputs.
+func (e *FieldError) Error() string { return e.Render(func(f string) string { return f }) }
+
+var fieldRef = regexp.MustCompile(`\{([a-z][a-z0-9 ]*)\}`)
+
+// Render renders the error naming each input as name returns it:
+// `NAME VALUE: PROBLEM`, or `NAME PROBLEM` when no value was given.
+func (e *FieldError) Render(name func(field string) string) string {
+	problem := fieldRef.ReplaceAllStringFunc(e.Problem, func(ref string) string { return name(ref[1 : len(ref)-1]) })
+	if e.Value == "" {
+		return name(e.Field) + " " + problem
+	}
+	return name(e.Field) + " " + e.Value + ": " + problem
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Bad returns a FieldError for value (printed with %q when it is a string,
+// %v otherwise) of field; format and args say what is wrong and what is
+// allowed.
+func Bad(field string, value any, format string, args ...any) *FieldError {
+	v := fmt.Sprint(value)
+	if s, ok := value.(string); ok {
+		v = fmt.Sprintf("%q", s)
+	}
+	return &FieldError{Field: field, Value: v, Problem: fmt.Sprintf(format, args...)}
+}
+
+// Missing returns a FieldError for a required field that was not given;
+// format and args say what it wants.
+func Missing(field string, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Problem: "is required: " + fmt.Sprintf(format, args...)}
+}

@@ -102,11 +102,11 @@ func TestRequestValidate(t *testing.T) {
 		{Request{From: "a", To: "b"}, ""},
 		{Request{From: "a", To: "b", Proto: "TCP"}, ""},
 		{Request{From: "a"}, "FROM and TO are required"},
-		{Request{From: "a", To: "b", Proto: "sctp"}, `--proto "sctp": allowed are icmp, tcp, udp`},
-		{Request{From: "a", To: "b", Port: 22}, "--port 22: only with --proto tcp or udp"},
-		{Request{From: "a", To: "b", Proto: "udp", Port: 70000}, "--port 70000: allowed 1..65535"},
+		{Request{From: "a", To: "b", Proto: "sctp"}, `proto "sctp": allowed are icmp, tcp, udp`},
+		{Request{From: "a", To: "b", Port: 22}, "port 22: only with proto tcp or udp"},
+		{Request{From: "a", To: "b", Proto: "udp", Port: 70000}, "port 70000: allowed 1..65535"},
 		{Request{From: "a", To: "b", SrcIP: netip.MustParseAddr("2001:db8::1")}, "only IPv4"},
-		{Request{From: "a", To: "b", SrcMAC: "0a:00:00:00:00:01 || 1"}, `--src-mac "0a:00:00:00:00:01 || 1": want a MAC`},
+		{Request{From: "a", To: "b", SrcMAC: "0a:00:00:00:00:01 || 1"}, `source mac "0a:00:00:00:00:01 || 1": want a MAC`},
 		{Request{From: "a", To: "b", SrcMAC: "0A:00:00:00:00:01"}, ""},
 	} {
 		err := tc.r.Validate()

@@ -19,6 +19,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
@@ -50,25 +51,25 @@ func (r *Request) Validate() error {
 		fallthrough
 	case "icmp":
 		if r.Port != 0 {
-			return fmt.Errorf("--port %d: only with --proto tcp or udp", r.Port)
+			return names.Bad("port", r.Port, "only with {proto} tcp or udp")
 		}
 	case "tcp", "udp":
 		if r.Port == 0 {
 			r.Port = 80
 		}
 		if r.Port < 1 || r.Port > 65535 {
-			return fmt.Errorf("--port %d: allowed 1..65535", r.Port)
+			return names.Bad("port", r.Port, "allowed 1..65535")
 		}
 	default:
-		return fmt.Errorf("--proto %q: allowed are icmp, tcp, udp", r.Proto)
+		return names.Bad("proto", r.Proto, "allowed are icmp, tcp, udp")
 	}
 	if r.SrcIP.IsValid() && !r.SrcIP.Is4() {
-		return fmt.Errorf("--src-ip %s: only IPv4 is supported", r.SrcIP)
+		return names.Bad("source ip", r.SrcIP, "only IPv4 is supported")
 	}
 	if r.SrcMAC != "" {
 		mac, err := net.ParseMAC(r.SrcMAC)
 		if err != nil || len(mac) != 6 {
-			return fmt.Errorf("--src-mac %q: want a MAC such as 0a:58:c6:13:01:09", r.SrcMAC)
+			return names.Bad("source mac", r.SrcMAC, "want a MAC such as 0a:58:c6:13:01:09")
 		}
 		r.SrcMAC = mac.String()
 	}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/ovlmgr/ovlmgr/ovn/names"
+)
+
+// flagOf maps the inputs named by library errors (*names.FieldError: spec
+// fields and config keys, in domain terms) to the flags that set them. It
+// is the one place where the CLI puts its flag names into library errors.
+var flagOf = map[string]string{
+	"network":     "--net",
+	"router":      "--router",
+	"subnet":      "--subnet",
+	"ipv6 subnet": "--subnet",
+	"gateway":     "--gateway",
+	"exclude":     "--exclude",
+	"mtu":         "--mtu",
+	"label":       "--label",
+	"domain":      "--domain",
+	"proto":       "--proto",
+	"port":        "--port",
+	"from":        "--from",
+	"priority":    "--priority",
+	"source ip":   "--src-ip",
+	"source mac":  "--src-mac",
+}
+
+// flagName is the flag of a library input, or the input's own name when no
+// flag sets it.
+func flagName(field string) string {
+	if f, ok := flagOf[field]; ok {
+		return f
+	}
+	return field
+}
+
+// withFlagHints renders err as the CLI shows it: each input a library
+// error names (a *names.FieldError in its chain) is named by its flag.
+func withFlagHints(err error) string {
+	msg := err.Error()
+	for _, fe := range fieldErrors(err) {
+		msg = strings.Replace(msg, fe.Error(), fe.Render(flagName), 1)
+	}
+	return msg
+}
+
+// fieldErrors returns the *names.FieldError values in err's chain (and
+// trees, for joined errors).
+func fieldErrors(err error) []*names.FieldError {
+	var out []*names.FieldError
+	var walk func(error)
+	walk = func(e error) {
+		for e != nil {
+			if fe, ok := e.(*names.FieldError); ok {
+				out = append(out, fe)
+			}
+			switch u := e.(type) {
+			case interface{ Unwrap() []error }:
+				for _, x := range u.Unwrap() {
+					walk(x)
+				}
+				return
+			default:
+				e = errors.Unwrap(e)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
