@@ -56,6 +56,16 @@ var (
 	ErrNoIPAM = errors.New("no address assigned in time")
 )
 
+// ErrIPRefused: a requested IP cannot be used on the network (not IPv4,
+// outside the subnet, its network, broadcast or gateway address).
+var ErrIPRefused = errors.New("ip refused")
+
+// ipRefusedError describes why; it is ErrIPRefused.
+type ipRefusedError struct{ msg string }
+
+func (e *ipRefusedError) Error() string        { return e.msg }
+func (e *ipRefusedError) Is(target error) bool { return target == ErrIPRefused }
+
 // Hash is owner.InterfaceHash, the hex SHA-256 of "containerID/ifName".
 // The host-side veth name (ovs/port.HostIfName) derives from it: it only
 // has to be unique on one node.
@@ -197,11 +207,11 @@ func (s *Spec) Validate() error {
 	}
 	if s.IP.IsValid() {
 		if !s.IP.Is4() {
-			return fmt.Errorf("ip %s: only IPv4 is supported", s.IP)
+			return &ipRefusedError{msg: fmt.Sprintf("ip %s: only IPv4 is supported", s.IP)}
 		}
 		if s.Subnet.IsValid() {
 			if err := checkInSubnet(s.IP, s.Subnet, s.Gateway); err != nil {
-				return fmt.Errorf("ip %s: %v", s.IP, err)
+				return &ipRefusedError{msg: fmt.Sprintf("ip %s: %v", s.IP, err)}
 			}
 		}
 	}
@@ -477,7 +487,7 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 	sw := sws[0]
 	if sub, err := netip.ParsePrefix(sw.OtherConfig["subnet"]); err == nil {
 		if err := checkInSubnet(s.IP, sub, s.Gateway); err != nil {
-			return ovsdb.Operation{}, fmt.Errorf("ip %s: %v", s.IP, err)
+			return ovsdb.Operation{}, &ipRefusedError{msg: fmt.Sprintf("ip %s: %v", s.IP, err)}
 		}
 	}
 	if excluded(sw.OtherConfig["exclude_ips"], s.IP) {

@@ -40,6 +40,18 @@ type Veth struct {
 	ContMAC   string
 }
 
+// ErrLinkExists: the container interface already exists in the netns.
+var ErrLinkExists = errors.New("interface already exists")
+
+// linkExistsError names the interface and netns; it is ErrLinkExists.
+type linkExistsError struct{ ifName, netns string }
+
+func (e *linkExistsError) Error() string {
+	return fmt.Sprintf("interface %s already exists in %s", e.ifName, e.netns)
+}
+
+func (e *linkExistsError) Is(target error) bool { return target == ErrLinkExists }
+
 // SetupVeth creates the pair (container side with MAC, MTU, address,
 // default route via the gateway and TX checksum offload off; host side up)
 // and returns both ends. A leftover host-side link of the same name (an
@@ -52,7 +64,7 @@ func SetupVeth(s VethSpec) (*Veth, error) {
 	v := &Veth{}
 	err := ns.WithNetNSPath(s.NetNS, func(hostNS ns.NetNS) error {
 		if _, err := netlink.LinkByName(s.IfName); err == nil {
-			return fmt.Errorf("interface %s already exists in %s", s.IfName, s.NetNS)
+			return &linkExistsError{ifName: s.IfName, netns: s.NetNS}
 		}
 		host, cont, err := ip.SetupVethWithName(s.IfName, s.HostName, s.MTU, s.MAC.String(), hostNS)
 		if err != nil {
