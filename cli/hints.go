@@ -20,6 +20,7 @@ var flagOf = map[string]string{
 	"mtu":         "--mtu",
 	"label":       "--label",
 	"domain":      "--domain",
+	"isolation":   "--isolation",
 	"proto":       "--proto",
 	"port":        "--port",
 	"from":        "--from",

@@ -93,7 +93,7 @@ func netUpdate(c *cli.Context) error {
 		return usagef("update network %q: --isolation is required (default-deny or default-allow)", name)
 	}
 	if err := policy.ValidateIsolation(mode); err != nil {
-		return usagef("update network %q: --%v", name, err)
+		return usagef("update network %q: %w", name, err)
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
 		if err := policy.SetIsolation(ctx, nb, name, mode); err != nil {

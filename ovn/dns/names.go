@@ -2,6 +2,7 @@ package dns
 
 import (
 	"fmt"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"net"
 	"strings"
 )
@@ -21,11 +22,11 @@ func NormalizeDomain(d string) (string, error) {
 		return DefaultDomain, nil
 	}
 	if len(d) > 200 {
-		return "", fmt.Errorf("domain %q: longer than 200 characters", d)
+		return "", names.Bad("domain", d, "longer than 200 characters")
 	}
 	for _, l := range strings.Split(d, ".") {
 		if !validLabel(l) {
-			return "", fmt.Errorf("domain %q: label %q: allowed are 1-63 of a-z, 0-9 and '-', not starting or ending with '-'", d, l)
+			return "", names.Bad("domain", d, "label %q: allowed are 1-63 of a-z, 0-9 and '-', not starting or ending with '-'", l)
 		}
 	}
 	return d, nil

@@ -284,12 +284,12 @@ func deleteExtras(ctx context.Context, nb client.Client, name string) ([]ovsdb.O
 // validateRouting checks s.Router and s.Isolation.
 func validateRouting(s Spec) error {
 	if s.Router != "" {
-		if err := ValidateName("--router", s.Router); err != nil {
+		if err := ValidateName("router", s.Router); err != nil {
 			return err
 		}
 	}
 	if err := policy.ValidateIsolation(s.Isolation); err != nil {
-		return fmt.Errorf("--%w", err)
+		return err
 	}
 	return nil
 }

@@ -56,8 +56,8 @@ func (r addrRange) size() int64 {
 	return int64(ip4ToUint(r.to)) - int64(ip4ToUint(r.from)) + 1
 }
 
-// validate checks s and returns the normalised plan. Errors name the flag,
-// the value and what is allowed.
+// validate checks s and returns the normalised plan. Errors
+// (*names.FieldError) name the Spec field, the value and what is allowed.
 func validate(s Spec) (*plan, error) {
 	if err := ValidateName("name", s.Name); err != nil {
 		return nil, err
@@ -65,11 +65,11 @@ func validate(s Spec) (*plan, error) {
 	p := &plan{name: s.Name, mtu: s.MTU}
 	d, err := dns.NormalizeDomain(s.Domain)
 	if err != nil {
-		return nil, fmt.Errorf("--%w", err)
+		return nil, err
 	}
 	p.domain = d
 	if s.Subnet == "" {
-		return nil, fmt.Errorf("--subnet is required: want an IPv4 CIDR a.b.c.d/%d to /%d", MinPrefix, MaxPrefix)
+		return nil, names.Missing("subnet", "want an IPv4 CIDR a.b.c.d/%d to /%d", MinPrefix, MaxPrefix)
 	}
 	sub, err := parseSubnet(s.Subnet)
 	if err != nil {
@@ -79,13 +79,13 @@ func validate(s Spec) (*plan, error) {
 	if s.IPv6Subnet != "" {
 		v6, err := netip.ParsePrefix(s.IPv6Subnet)
 		if err != nil || !v6.Addr().Is6() || v6.Addr().Is4In6() {
-			return nil, fmt.Errorf("--subnet %q: not a valid IPv6 CIDR (want an IPv6 /64, e.g. fd00:198:19::/64, as the second subnet)", s.IPv6Subnet)
+			return nil, names.Bad("ipv6 subnet", s.IPv6Subnet, "not a valid IPv6 CIDR (want an IPv6 /64, e.g. fd00:198:19::/64, as the second subnet)")
 		}
 		if v6.Bits() != IPv6Bits {
-			return nil, fmt.Errorf("--subnet %q: IPv6 subnet must be a /64 (OVN's ipv6_prefix), got /%d", s.IPv6Subnet, v6.Bits())
+			return nil, names.Bad("ipv6 subnet", s.IPv6Subnet, "IPv6 subnet must be a /64 (OVN's ipv6_prefix), got /%d", v6.Bits())
 		}
 		if v6.Masked() != v6 {
-			return nil, fmt.Errorf("--subnet %q: host bits set, did you mean %s", s.IPv6Subnet, v6.Masked())
+			return nil, names.Bad("ipv6 subnet", s.IPv6Subnet, "host bits set, did you mean %s", v6.Masked())
 		}
 		p.ipv6 = v6
 	}
@@ -95,10 +95,10 @@ func validate(s Spec) (*plan, error) {
 	} else {
 		gw, err := netip.ParseAddr(s.Gateway)
 		if err != nil || !gw.Is4() {
-			return nil, fmt.Errorf("--gateway %q: not an IPv4 address (want a host address inside %s, %s to %s)", s.Gateway, sub, first, last)
+			return nil, names.Bad("gateway", s.Gateway, "not an IPv4 address (want a host address inside %s, %s to %s)", sub, first, last)
 		}
 		if !sub.Contains(gw) || gw.Less(first) || last.Less(gw) {
-			return nil, fmt.Errorf("--gateway %q: must be a host address inside %s (%s to %s; not the network or broadcast address)", s.Gateway, sub, first, last)
+			return nil, names.Bad("gateway", s.Gateway, "must be a host address inside %s (%s to %s; not the network or broadcast address)", sub, first, last)
 		}
 		p.gateway = gw
 	}
@@ -110,7 +110,7 @@ func validate(s Spec) (*plan, error) {
 		p.exclude = append(p.exclude, r)
 	}
 	if s.MTU != 0 && (s.MTU < MinMTU || s.MTU > MaxMTU) {
-		return nil, fmt.Errorf("--mtu %d: out of range (want %d to %d, or unset for the node's MTU minus the Geneve overhead)", s.MTU, MinMTU, MaxMTU)
+		return nil, names.Bad("mtu", s.MTU, "out of range (want %d to %d, or unset for the node's MTU minus the Geneve overhead)", MinMTU, MaxMTU)
 	}
 	if err := validateRouting(s); err != nil {
 		return nil, err
@@ -118,10 +118,10 @@ func validate(s Spec) (*plan, error) {
 	p.labels = map[string]string{}
 	for k, v := range s.Labels {
 		if len(k) > MaxNameLen || !labelKeyRE.MatchString(k) {
-			return nil, fmt.Errorf("--label %q: key must match [A-Za-z0-9][A-Za-z0-9_./-]*, at most %d characters", k+"="+v, MaxNameLen)
+			return nil, names.Bad("label", k+"="+v, "key must match [A-Za-z0-9][A-Za-z0-9_./-]*, at most %d characters", MaxNameLen)
 		}
 		if len(v) > 253 || strings.ContainsAny(v, "\n\r\t") {
-			return nil, fmt.Errorf("--label %q: value must be at most 253 characters without tabs or newlines", k+"="+v)
+			return nil, names.Bad("label", k+"="+v, "value must be at most 253 characters without tabs or newlines")
 		}
 		p.labels[k] = v
 	}
@@ -136,15 +136,15 @@ func parseSubnet(s string) (netip.Prefix, error) {
 	pfx, err := netip.ParsePrefix(s)
 	if err != nil || !pfx.Addr().Is4() {
 		if err == nil && pfx.Addr().Is6() {
-			return netip.Prefix{}, fmt.Errorf("--subnet %q: the first subnet must be IPv4 (%s); an IPv6 /64 may be given as a second --subnet", s, want)
+			return netip.Prefix{}, names.Bad("subnet", s, "the first subnet must be IPv4 (%s); an IPv6 /64 may be given as a second {ipv6 subnet}", want)
 		}
-		return netip.Prefix{}, fmt.Errorf("--subnet %q: not a valid IPv4 CIDR (%s)", s, want)
+		return netip.Prefix{}, names.Bad("subnet", s, "not a valid IPv4 CIDR (%s)", want)
 	}
 	if pfx.Bits() < MinPrefix || pfx.Bits() > MaxPrefix {
-		return netip.Prefix{}, fmt.Errorf("--subnet %q: prefix length /%d out of range (%s)", s, pfx.Bits(), want)
+		return netip.Prefix{}, names.Bad("subnet", s, "prefix length /%d out of range (%s)", pfx.Bits(), want)
 	}
 	if pfx.Masked() != pfx {
-		return netip.Prefix{}, fmt.Errorf("--subnet %q: host bits set, did you mean %s", s, pfx.Masked())
+		return netip.Prefix{}, names.Bad("subnet", s, "host bits set, did you mean %s", pfx.Masked())
 	}
 	return pfx, nil
 }
@@ -159,13 +159,13 @@ func parseRange(s string, sub netip.Prefix) (addrRange, error) {
 	from, err1 := netip.ParseAddr(a)
 	to, err2 := netip.ParseAddr(b)
 	if err1 != nil || err2 != nil || !from.Is4() || !to.Is4() {
-		return addrRange{}, fmt.Errorf("--exclude %q: not an IPv4 address or range (%s)", s, allowed)
+		return addrRange{}, names.Bad("exclude", s, "not an IPv4 address or range (%s)", allowed)
 	}
 	if !sub.Contains(from) || !sub.Contains(to) {
-		return addrRange{}, fmt.Errorf("--exclude %q: outside the subnet (%s)", s, allowed)
+		return addrRange{}, names.Bad("exclude", s, "outside the subnet (%s)", allowed)
 	}
 	if to.Less(from) {
-		return addrRange{}, fmt.Errorf("--exclude %q: range end before its start (%s with start <= end)", s, allowed)
+		return addrRange{}, names.Bad("exclude", s, "range end before its start (%s with start <= end)", allowed)
 	}
 	return addrRange{from, to}, nil
 }

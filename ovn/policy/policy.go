@@ -95,7 +95,7 @@ func ValidateIsolation(mode string) error {
 	case "", DefaultAllow, DefaultDeny:
 		return nil
 	}
-	return fmt.Errorf("isolation %q: allowed are %s, %s", mode, DefaultDeny, DefaultAllow)
+	return names.Bad("isolation", mode, "allowed are %s, %s", DefaultDeny, DefaultAllow)
 }
 
 // Spec is a policy as the user gives it.
