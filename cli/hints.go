@@ -21,6 +21,8 @@ var flagOf = map[string]string{
 	"label":       "--label",
 	"domain":      "--domain",
 	"isolation":   "--isolation",
+	"allow":       "--allow",
+	"deny":        "--deny",
 	"proto":       "--proto",
 	"port":        "--port",
 	"from":        "--from",

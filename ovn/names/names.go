@@ -6,6 +6,7 @@ package names
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // MaxLen is the longest name allowed.
@@ -59,6 +60,9 @@ var fieldRef = regexp.MustCompile(`\{([a-z][a-z0-9 ]*)\}`)
 func (e *FieldError) Render(name func(field string) string) string {
 	problem := fieldRef.ReplaceAllStringFunc(e.Problem, func(ref string) string { return name(ref[1 : len(ref)-1]) })
 	if e.Value == "" {
+		if strings.HasPrefix(problem, ":") {
+			return name(e.Field) + problem
+		}
 		return name(e.Field) + " " + problem
 	}
 	return name(e.Field) + " " + e.Value + ": " + problem
@@ -75,6 +79,12 @@ func Bad(field string, value any, format string, args ...any) *FieldError {
 		v = fmt.Sprintf("%q", s)
 	}
 	return &FieldError{Field: field, Value: v, Problem: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns a FieldError for value (printed as is) of field whose
+// problem is err (errors.Is/As reach it).
+func Wrap(field, value string, err error) *FieldError {
+	return &FieldError{Field: field, Value: value, Problem: err.Error(), Err: err}
 }
 
 // Missing returns a FieldError for a required field that was not given;

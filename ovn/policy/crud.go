@@ -12,6 +12,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
@@ -92,9 +93,9 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 		ni, err := readNetwork(ctx, c, n)
 		if err != nil {
 			if i > 0 {
-				return fail(fmt.Errorf("--from %s: %w", n, err))
+				return fail(names.Wrap("from", n, err))
 			}
-			return fail(fmt.Errorf("--net %s: %w", n, err))
+			return fail(names.Wrap("network", n, err))
 		}
 		routerOf[n] = ni.ls.ExternalIDs[owner.KeyRouter]
 		ops = append(ops, networkGuard(n))

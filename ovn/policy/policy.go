@@ -140,28 +140,28 @@ func (s *Spec) Validate() ([]source, error) {
 		return nil, err
 	}
 	if s.Network == "" {
-		return nil, fmt.Errorf("--net: the target network is required")
+		return nil, &names.FieldError{Field: "network", Problem: ": the target network is required"}
 	}
-	if err := names.Validate("--net", s.Network); err != nil {
+	if err := names.Validate("network", s.Network); err != nil {
 		return nil, err
 	}
 	switch s.Action {
 	case Allow, Deny:
 	default:
-		return nil, fmt.Errorf("action %q: give exactly one of --allow or --deny", s.Action)
+		return nil, names.Bad("action", s.Action, "give exactly one of {allow} or {deny}")
 	}
 	if s.Priority < MinPriority || s.Priority > MaxPriority {
-		return nil, fmt.Errorf("--priority %d: allowed is %d..%d (higher is evaluated first)", s.Priority, MinPriority, MaxPriority)
+		return nil, names.Bad("priority", s.Priority, "allowed is %d..%d (higher is evaluated first)", MinPriority, MaxPriority)
 	}
 	s.Proto = strings.ToLower(s.Proto)
 	switch s.Proto {
 	case "", "tcp", "udp", "icmp":
 	default:
-		return nil, fmt.Errorf("--proto %q: allowed are tcp, udp, icmp", s.Proto)
+		return nil, names.Bad("proto", s.Proto, "allowed are tcp, udp, icmp")
 	}
 	if s.Port != "" {
 		if s.Proto != "tcp" && s.Proto != "udp" {
-			return nil, fmt.Errorf("--port %s: needs --proto tcp or udp", s.Port)
+			return nil, &names.FieldError{Field: "port", Value: s.Port, Problem: "needs {proto} tcp or udp"}
 		}
 		lo, hi, err := parsePorts(s.Port)
 		if err != nil {
@@ -192,7 +192,7 @@ func (s *Spec) Validate() ([]source, error) {
 		case names.Valid(f):
 			src.network = f
 		default:
-			return nil, fmt.Errorf("--from %q: allowed are a network name, an IPv4 CIDR (198.18.0.0/24) or address, or any", f)
+			return nil, names.Bad("from", f, "allowed are a network name, an IPv4 CIDR (198.18.0.0/24) or address, or any")
 		}
 		if seen[f] {
 			continue
@@ -204,7 +204,7 @@ func (s *Spec) Validate() ([]source, error) {
 	if len(srcs) > 1 {
 		for _, src := range srcs {
 			if src.any {
-				return nil, fmt.Errorf("--from any: cannot be combined with other sources")
+				return nil, &names.FieldError{Field: "from", Value: "any", Problem: "cannot be combined with other sources"}
 			}
 		}
 	}
@@ -227,20 +227,20 @@ func parseCIDR(f string) (netip.Prefix, error) {
 		var err error
 		p, err = netip.ParsePrefix(f)
 		if err != nil {
-			return p, fmt.Errorf("--from %q: invalid CIDR (want e.g. 198.18.0.0/24)", f)
+			return p, names.Bad("from", f, "invalid CIDR (want e.g. 198.18.0.0/24)")
 		}
 	} else {
 		a, err := netip.ParseAddr(f)
 		if err != nil {
-			return p, fmt.Errorf("--from %q: invalid address", f)
+			return p, names.Bad("from", f, "invalid address")
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
 	if !p.Addr().Is4() {
-		return p, fmt.Errorf("--from %q: only IPv4 sources are supported", f)
+		return p, names.Bad("from", f, "only IPv4 sources are supported")
 	}
 	if p.Masked() != p {
-		return p, fmt.Errorf("--from %q: host bits set; did you mean %v?", f, p.Masked())
+		return p, names.Bad("from", f, "host bits set; did you mean %v?", p.Masked())
 	}
 	return p, nil
 }
@@ -249,14 +249,14 @@ func parsePorts(s string) (int, int, error) {
 	lo, hi, rng := strings.Cut(s, "-")
 	a, err := strconv.Atoi(lo)
 	if err != nil || a < 1 || a > 65535 {
-		return 0, 0, fmt.Errorf("--port %q: want a port 1..65535 or a range N-M", s)
+		return 0, 0, names.Bad("port", s, "want a port 1..65535 or a range N-M")
 	}
 	if !rng {
 		return a, a, nil
 	}
 	b, err := strconv.Atoi(hi)
 	if err != nil || b < 1 || b > 65535 || b < a {
-		return 0, 0, fmt.Errorf("--port %q: want a port 1..65535 or a range N-M with N <= M", s)
+		return 0, 0, names.Bad("port", s, "want a port 1..65535 or a range N-M with N <= M")
 	}
 	return a, b, nil
 }

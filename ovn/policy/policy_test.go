@@ -58,22 +58,22 @@ func TestValidate(t *testing.T) {
 		mod  func(s *policy.Spec)
 		want string
 	}{
-		{func(s *policy.Spec) { s.Port = "0" }, `--port "0": want a port 1..65535`},
-		{func(s *policy.Spec) { s.Port = "70000" }, `--port "70000"`},
+		{func(s *policy.Spec) { s.Port = "0" }, `port "0": want a port 1..65535`},
+		{func(s *policy.Spec) { s.Port = "70000" }, `port "70000"`},
 		{func(s *policy.Spec) { s.Port = "90-80" }, "N <= M"},
-		{func(s *policy.Spec) { s.Port = "http" }, `--port "http"`},
-		{func(s *policy.Spec) { s.Proto = ""; s.Port = "80" }, "--port 80: needs --proto tcp or udp"},
-		{func(s *policy.Spec) { s.Proto = "icmp"; s.Port = "80" }, "needs --proto tcp or udp"},
-		{func(s *policy.Spec) { s.Proto = "sctp" }, `--proto "sctp": allowed are tcp, udp, icmp`},
-		{func(s *policy.Spec) { s.Action = "" }, "exactly one of --allow or --deny"},
-		{func(s *policy.Spec) { s.From = []string{"198.18.0.0/33"} }, `--from "198.18.0.0/33": invalid CIDR`},
+		{func(s *policy.Spec) { s.Port = "http" }, `port "http"`},
+		{func(s *policy.Spec) { s.Proto = ""; s.Port = "80" }, "port 80: needs proto tcp or udp"},
+		{func(s *policy.Spec) { s.Proto = "icmp"; s.Port = "80" }, "needs proto tcp or udp"},
+		{func(s *policy.Spec) { s.Proto = "sctp" }, `proto "sctp": allowed are tcp, udp, icmp`},
+		{func(s *policy.Spec) { s.Action = "" }, "exactly one of allow or deny"},
+		{func(s *policy.Spec) { s.From = []string{"198.18.0.0/33"} }, `from "198.18.0.0/33": invalid CIDR`},
 		{func(s *policy.Spec) { s.From = []string{"198.18.0.1/24"} }, "host bits set; did you mean 198.18.0.0/24"},
 		{func(s *policy.Spec) { s.From = []string{"2001:db8::/64"} }, "only IPv4"},
-		{func(s *policy.Spec) { s.From = []string{"any", "web"} }, "--from any: cannot be combined"},
-		{func(s *policy.Spec) { s.From = []string{"-x"} }, `--from "-x"`},
-		{func(s *policy.Spec) { s.Priority = 1001 }, "--priority 1001: allowed is 0..1000"},
-		{func(s *policy.Spec) { s.Priority = -1 }, "--priority -1"},
-		{func(s *policy.Spec) { s.Network = "" }, "--net: the target network is required"},
+		{func(s *policy.Spec) { s.From = []string{"any", "web"} }, "from any: cannot be combined"},
+		{func(s *policy.Spec) { s.From = []string{"-x"} }, `from "-x"`},
+		{func(s *policy.Spec) { s.Priority = 1001 }, "priority 1001: allowed is 0..1000"},
+		{func(s *policy.Spec) { s.Priority = -1 }, "priority -1"},
+		{func(s *policy.Spec) { s.Network = "" }, "network: the target network is required"},
 		{func(s *policy.Spec) { s.Name = "a b" }, `policy name "a b"`},
 		{func(s *policy.Spec) { s.Name = strings.Repeat("x", 64) }, "at most 63"},
 	}
@@ -200,14 +200,14 @@ func TestBadInputWritesNothing(t *testing.T) {
 		want error
 		msg  string
 	}{
-		{policy.Spec{Name: "x", Network: "nosuch", Action: policy.Allow}, policy.ErrNotFound, `--net nosuch: network "nosuch": not found`},
+		{policy.Spec{Name: "x", Network: "nosuch", Action: policy.Allow}, policy.ErrNotFound, `network nosuch: network "nosuch": not found`},
 		{policy.Spec{Name: "x", Network: "foreign", Action: policy.Allow}, policy.ErrNotOwned, "not managed by ovlmgr"},
-		{policy.Spec{Name: "x", Network: "web", Action: policy.Allow, From: []string{"nosuch"}}, policy.ErrNotFound, "--from nosuch"},
-		{policy.Spec{Name: "x", Network: "web", Action: policy.Allow, From: []string{"foreign"}}, policy.ErrNotOwned, "--from foreign"},
+		{policy.Spec{Name: "x", Network: "web", Action: policy.Allow, From: []string{"nosuch"}}, policy.ErrNotFound, "from nosuch"},
+		{policy.Spec{Name: "x", Network: "web", Action: policy.Allow, From: []string{"foreign"}}, policy.ErrNotOwned, "from foreign"},
 		{policy.Spec{Name: "x", Network: "web", Action: policy.Allow, From: []string{"198.18.0.0/33"}}, nil, "invalid CIDR"},
-		{policy.Spec{Name: "x", Network: "web", Action: policy.Allow, Proto: "tcp", Port: "0"}, nil, `--port "0"`},
-		{policy.Spec{Name: "x", Network: "web", Action: policy.Allow, Proto: "tcp", Port: "70000"}, nil, `--port "70000"`},
-		{policy.Spec{Name: "x", Network: "web", Action: ""}, nil, "--allow or --deny"},
+		{policy.Spec{Name: "x", Network: "web", Action: policy.Allow, Proto: "tcp", Port: "0"}, nil, `port "0"`},
+		{policy.Spec{Name: "x", Network: "web", Action: policy.Allow, Proto: "tcp", Port: "70000"}, nil, `port "70000"`},
+		{policy.Spec{Name: "x", Network: "web", Action: ""}, nil, "allow or deny"},
 	}
 	before := rowCounts(t, c)
 	for _, tc := range cases {
