@@ -4,6 +4,7 @@
 package names
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -71,14 +72,26 @@ func (e *FieldError) Render(name func(field string) string) string {
 func (e *FieldError) Unwrap() error { return e.Err }
 
 // Bad returns a FieldError for value (printed with %q when it is a string,
-// %v otherwise) of field; format and args say what is wrong and what is
+// %v otherwise, e.g. a Shown) of field; format and args say what is wrong and what is
 // allowed.
 func Bad(field string, value any, format string, args ...any) *FieldError {
 	v := fmt.Sprint(value)
 	if s, ok := value.(string); ok {
 		v = fmt.Sprintf("%q", s)
 	}
-	return &FieldError{Field: field, Value: v, Problem: fmt.Sprintf(format, args...)}
+	// format may wrap a cause with %w (e.g. a sentinel callers test).
+	p := fmt.Errorf(format, args...)
+	return &FieldError{Field: field, Value: v, Problem: p.Error(), Err: errors.Unwrap(p)}
+}
+
+// Shown is a value Bad prints as it is, without quotes.
+type Shown string
+
+// About returns a FieldError about field as a whole (no value):
+// `FIELD: PROBLEM`.
+func About(field string, format string, args ...any) *FieldError {
+	p := fmt.Errorf(format, args...)
+	return &FieldError{Field: field, Problem: ": " + p.Error(), Err: errors.Unwrap(p)}
 }
 
 // Wrap returns a FieldError for value (printed as is) of field whose

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 )
 
 // VIP is a service's virtual address, port and protocol.
@@ -33,21 +35,21 @@ func ParseVIP(s string) (VIP, error) {
 	if ok {
 		proto = strings.ToLower(proto)
 		if proto != "tcp" && proto != "udp" {
-			return v, fmt.Errorf("--vip %q: protocol %q: allowed are tcp, udp", s, proto)
+			return v, names.Bad("vip", s, "protocol %q: allowed are tcp, udp", proto)
 		}
 		v.Protocol = proto
 	}
 	host, port, err := splitHostPort(hp)
 	if err != nil {
-		return v, fmt.Errorf("--vip %q: %v (want IP:PORT[/tcp|udp], e.g. 198.18.200.1:80/tcp)", s, err)
+		return v, names.Bad("vip", s, "%v (want IP:PORT[/tcp|udp], e.g. 198.18.200.1:80/tcp)", err)
 	}
 	a, err := netip.ParseAddr(host)
 	if err != nil || a.Zone() != "" {
-		return v, fmt.Errorf("--vip %q: %q is not an IP address (want IP:PORT[/tcp|udp])", s, host)
+		return v, names.Bad("vip", s, "%q is not an IP address (want IP:PORT[/tcp|udp])", host)
 	}
 	a = a.Unmap()
 	if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
-		return v, fmt.Errorf("--vip %q: %s cannot be a service address (unspecified, loopback or multicast)", s, a)
+		return v, names.Bad("vip", s, "%s cannot be a service address (unspecified, loopback or multicast)", a)
 	}
 	v.Addr, v.Port = a, port
 	return v, nil
@@ -79,7 +81,7 @@ type BackendRef struct {
 func ParseBackend(s string) (BackendRef, error) {
 	host, port, err := splitHostPort(strings.TrimSpace(s))
 	if err != nil {
-		return BackendRef{}, fmt.Errorf("--backend %q: %v (want CONTAINER_OR_IP:PORT, e.g. web-1:8080 or 198.18.0.5:8080)", s, err)
+		return BackendRef{}, names.Bad("backend", s, "%v (want CONTAINER_OR_IP:PORT, e.g. web-1:8080 or 198.18.0.5:8080)", err)
 	}
 	b := BackendRef{Host: host, Port: port}
 	if a, err := netip.ParseAddr(host); err == nil {
@@ -99,7 +101,7 @@ func ParseSelector(vals []string) (map[string]string, error) {
 			}
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || k == "" || strings.ContainsAny(k+v, " \t") {
-				return nil, fmt.Errorf("--selector %q: want label=value[,label=value]", val)
+				return nil, names.Bad("selector", val, "want label=value[,label=value]")
 			}
 			out[k] = v
 		}
@@ -123,7 +125,7 @@ func ParseHealthCheck(s string) (*HealthCheck, error) {
 	i, err1 := strconv.Atoi(strings.TrimSpace(a))
 	t, err2 := strconv.Atoi(strings.TrimSpace(b))
 	if !ok || err1 != nil || err2 != nil || i < 1 || t < 1 || i > 3600 || t > 3600 {
-		return nil, fmt.Errorf("--health-check %q: want INTERVAL,TIMEOUT in whole seconds 1-3600, e.g. 5,2", s)
+		return nil, names.Bad("health check", s, "want INTERVAL,TIMEOUT in whole seconds 1-3600, e.g. 5,2")
 	}
 	return &HealthCheck{Interval: i, Timeout: t}, nil
 }

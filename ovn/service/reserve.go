@@ -11,6 +11,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
@@ -86,22 +87,22 @@ func vipHomes(ctx context.Context, nb client.Client, st *state, network string, 
 func (h *home) checkFree(vip VIP, lbs []*nbdb.LoadBalancer) error {
 	sub := subnetOf(h.sw)
 	if gw, err := netip.ParseAddr(h.sw.ExternalIDs[dns.KeyGateway]); err == nil && gw == vip.Addr {
-		return fmt.Errorf("--vip %s: %w: the gateway of network %q", vip, ErrVIPInUse, h.network)
+		return names.Bad("vip", vip, "%w: the gateway of network %q", ErrVIPInUse, h.network)
 	}
 	if vip.Addr == sub.Addr() || (vip.Addr.Is4() && vip.Addr == lastAddr(sub)) {
-		return fmt.Errorf("--vip %s: the network or broadcast address of network %q (%s) cannot be a VIP", vip, h.network, sub)
+		return names.Bad("vip", vip, "the network or broadcast address of network %q (%s) cannot be a VIP", h.network, sub)
 	}
 	for _, p := range h.ports {
 		for _, a := range portAddrs(p) {
 			if a == vip.Addr {
-				return fmt.Errorf("--vip %s: %w: address of container %s (port %s) on network %q", vip, ErrVIPInUse,
+				return names.Bad("vip", vip, "%w: address of container %s (port %s) on network %q", ErrVIPInUse,
 					short(p.ExternalIDs[owner.KeyContainer]), p.Name, h.network)
 			}
 		}
 	}
 	for _, lb := range lbs {
 		if lb.ExternalIDs[KeyHCSource] == vip.Addr.String() && lb.ExternalIDs[owner.KeyNetwork] == h.network {
-			return fmt.Errorf("--vip %s: %w: health-check source of service %q on network %q", vip, ErrVIPInUse, lb.ExternalIDs[owner.KeyName], h.network)
+			return names.Bad("vip", vip, "%w: health-check source of service %q on network %q", ErrVIPInUse, lb.ExternalIDs[owner.KeyName], h.network)
 		}
 	}
 	return nil

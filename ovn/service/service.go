@@ -23,6 +23,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
@@ -230,7 +231,7 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Service, error) {
 		tp = vip.Port
 	}
 	if tp < 1 || tp > 65535 {
-		return nil, fmt.Errorf("%s: --target-port %d: allowed are 1-65535", what, tp)
+		return nil, fmt.Errorf("%s: %w", what, names.Bad("target port", tp, "allowed are 1-65535"))
 	}
 	var refs []BackendRef
 	for _, b := range s.Backends {
@@ -274,20 +275,20 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	subnet := subnetOf(st.sw)
 	// The VIP must not be anyone's address.
 	if gw, err := netip.ParseAddr(st.sw.ExternalIDs[dns.KeyGateway]); err == nil && gw == vip.Addr {
-		return nil, fmt.Errorf("--vip %s: %w: the gateway of network %q", vip, ErrVIPInUse, s.Network)
+		return nil, names.Bad("vip", vip, "%w: the gateway of network %q", ErrVIPInUse, s.Network)
 	}
 	for _, p := range st.ports {
 		for _, a := range portAddrs(p) {
 			if a == vip.Addr {
-				return nil, fmt.Errorf("--vip %s: %w: address of container port %s (container %s)", vip, ErrVIPInUse, p.Name, p.ExternalIDs[owner.KeyContainer])
+				return nil, names.Bad("vip", vip, "%w: address of container port %s (container %s)", ErrVIPInUse, p.Name, p.ExternalIDs[owner.KeyContainer])
 			}
 		}
 	}
 	if name, ok := st.lrpIP[vip.Addr]; ok {
-		return nil, fmt.Errorf("--vip %s: %w: address of router port %s (the gateway)", vip, ErrVIPInUse, name)
+		return nil, names.Bad("vip", vip, "%w: address of router port %s (the gateway)", ErrVIPInUse, name)
 	}
 	if subnet.IsValid() && subnet.Contains(vip.Addr) && (vip.Addr == subnet.Addr() || (vip.Addr.Is4() && vip.Addr == lastAddr(subnet))) {
-		return nil, fmt.Errorf("--vip %s: the subnet's network or broadcast address %s cannot be a VIP", vip, subnet)
+		return nil, names.Bad("vip", vip, "the subnet's network or broadcast address %s cannot be a VIP", subnet)
 	}
 	// The VIP must be a free address in every network reachable through the
 	// same routers whose subnet holds it; it is reserved there (below).
@@ -312,16 +313,16 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 		other, err := ParseVIP(lb.ExternalIDs[KeyVIP])
 		if n := lb.ExternalIDs[owner.KeyNetwork]; err == nil && reach[n] && n != s.Network &&
 			other.Addr == vip.Addr && other.Port == vip.Port && other.Protocol == vip.Protocol {
-			return nil, fmt.Errorf("--vip %s: %w by service %q of network %q (on the same router)", vip, ErrVIPInUse, lb.ExternalIDs[owner.KeyName], n)
+			return nil, names.Bad("vip", vip, "%w by service %q of network %q (on the same router)", ErrVIPInUse, lb.ExternalIDs[owner.KeyName], n)
 		}
 	}
 	for _, lb := range st.lbs {
 		other, err := ParseVIP(lb.ExternalIDs[KeyVIP])
 		if err == nil && other.Addr == vip.Addr && other.Port == vip.Port && other.Protocol == vip.Protocol {
-			return nil, fmt.Errorf("--vip %s: %w by service %q", vip, ErrVIPInUse, lb.ExternalIDs[owner.KeyName])
+			return nil, names.Bad("vip", vip, "%w by service %q", ErrVIPInUse, lb.ExternalIDs[owner.KeyName])
 		}
 		if src := lb.ExternalIDs[KeyHCSource]; src == vip.Addr.String() {
-			return nil, fmt.Errorf("--vip %s: %w: health-check source of service %q", vip, ErrVIPInUse, lb.ExternalIDs[owner.KeyName])
+			return nil, names.Bad("vip", vip, "%w: health-check source of service %q", ErrVIPInUse, lb.ExternalIDs[owner.KeyName])
 		}
 	}
 	// Backends.
@@ -336,10 +337,10 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 			return nil, err
 		}
 		if a.Is4() != vip.Addr.Is4() {
-			return nil, fmt.Errorf("--backend %s: address %s is not of the VIP's family (%s)", r.Host, a, vip.Addr)
+			return nil, names.Bad("backend", names.Shown(r.Host), "address %s is not of the VIP's family (%s)", a, vip.Addr)
 		}
 		if a == vip.Addr {
-			return nil, fmt.Errorf("--backend %s: the VIP itself cannot be a backend", r.Host)
+			return nil, names.Bad("backend", names.Shown(r.Host), "the VIP itself cannot be a backend")
 		}
 		static = append(static, netip.AddrPortFrom(a, uint16(r.Port)))
 	}
@@ -358,7 +359,7 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	mappings := map[string]string{}
 	if hc != nil {
 		if !vip.Addr.Is4() || !subnet.IsValid() || !subnet.Addr().Is4() {
-			return nil, fmt.Errorf("--health-check: needs an IPv4 VIP and an IPv4 subnet on network %q", s.Network)
+			return nil, names.About("health check", "needs an IPv4 VIP and an IPv4 subnet on network %q", s.Network)
 		}
 		hcSrc, err = healthSource(st, subnet, vip.Addr)
 		if err != nil {
@@ -367,7 +368,7 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 		for _, b := range backends {
 			lsp, ok := portOf[b.Addr()]
 			if !ok {
-				return nil, fmt.Errorf("--health-check: backend %s is not a container port on network %q; health checks need container backends", b, s.Network)
+				return nil, names.About("health check", "backend %s is not a container port on network %q; health checks need container backends", b, s.Network)
 			}
 			mappings[b.Addr().String()] = lsp + ":" + hcSrc.String()
 		}
@@ -495,7 +496,7 @@ func healthSource(st *state, subnet netip.Prefix, vip netip.Addr) (netip.Addr, e
 			return a, nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("--health-check: no free address in %s for the health probes' source", subnet)
+	return netip.Addr{}, names.About("health check", "no free address in %s for the health probes' source", subnet)
 }
 
 // inExcluded reports whether a is in an exclude_ips list ("IP" and "IP..IP" items).
@@ -585,10 +586,10 @@ func resolveBackend(r BackendRef, st *state, recs map[string]string) (netip.Addr
 	case 1:
 		return found[0], nil
 	case 0:
-		return netip.Addr{}, fmt.Errorf("--backend %s:%d: %w: no container named %q in network %q (give a container name, ID or an IP)",
-			r.Host, r.Port, ErrBackendNotFound, r.Host, st.net.Name)
+		return netip.Addr{}, names.Bad("backend", names.Shown(fmt.Sprintf("%s:%d", r.Host, r.Port)), "%w: no container named %q in network %q (give a container name, ID or an IP)",
+			ErrBackendNotFound, r.Host, st.net.Name)
 	default:
-		return netip.Addr{}, fmt.Errorf("--backend %s:%d: container ID prefix %q matches %d ports; give more characters", r.Host, r.Port, r.Host, len(found))
+		return netip.Addr{}, names.Bad("backend", names.Shown(fmt.Sprintf("%s:%d", r.Host, r.Port)), "container ID prefix %q matches %d ports; give more characters", r.Host, len(found))
 	}
 }
 
