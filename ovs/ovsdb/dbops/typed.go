@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -144,11 +145,24 @@ func TableOf[T any, PT modelPtr[T]](c client.Client) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	table := dbm.FindTable(reflect.TypeOf(PT(nil)))
-	if table == "" {
-		return "", fmt.Errorf("model %T is not a table of database %s", PT(nil), dbm.Client().Name())
+	key := tableKey{db: dbm.Client().Name(), t: reflect.TypeOf(PT(nil))}
+	if t, ok := tables.Load(key); ok {
+		return t.(string), nil
 	}
+	table := dbm.FindTable(key.t)
+	if table == "" {
+		return "", fmt.Errorf("model %T is not a table of database %s", PT(nil), key.db)
+	}
+	tables.Store(key, table)
 	return table, nil
+}
+
+// tables caches TableOf: a model type's table in a database.
+var tables sync.Map
+
+type tableKey struct {
+	db string
+	t  reflect.Type
 }
 
 // Columns are the column names of fields (pointers into m, e.g. &ls.Ports).
