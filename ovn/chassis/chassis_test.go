@@ -2,26 +2,20 @@ package chassis
 
 import (
 	"context"
-	"strings"
 	"testing"
 
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 func TestList(t *testing.T) {
 	sb := ovsdbtest.StartSB(t)
 	sb.Run(t, "ovn-sbctl", "chassis-add", "n2", "geneve", "198.18.0.12")
 	sb.Run(t, "ovn-sbctl", "chassis-add", "n1", "geneve", "198.18.0.11")
-	sb.Run(t, "ovn-sbctl", "set", "Chassis", "n1", "hostname=host1")
-	ch1 := strings.TrimSpace(sb.Run(t, "ovn-sbctl", "--bare", "--columns=_uuid", "find", "Chassis", "name=n1"))
-	// n1 has a live ovn-controller (Chassis_Private caught up), n2 does not.
-	sb.Run(t, "ovn-sbctl", "create", "Chassis_Private", "name=n1", "chassis="+ch1)
-	dp := strings.TrimSpace(sb.Run(t, "ovn-sbctl", "create", "Datapath_Binding", "tunnel_key=1"))
-	for i, p := range []string{"p1", "p2"} {
-		sb.Run(t, "ovn-sbctl", "create", "Port_Binding", "logical_port="+p, "datapath="+dp, "tunnel_key="+string(rune('1'+i)), "chassis="+ch1)
-	}
-	sb.Run(t, "ovn-sbctl", "create", "Port_Binding", "logical_port=p3", "datapath="+dp, "tunnel_key=3")
 
 	ctx := context.Background()
 	c, err := dbconn.ConnectSB(ctx, sb.Endpoint)
@@ -29,6 +23,25 @@ func TestList(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	found, err := dbops.SelectRows[sbdb.Chassis](ctx, c, []ovsdb.Condition{dbops.NameIs("n1")})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("chassis n1: %v, %v", found, err)
+	}
+	ch1 := found[0]
+	ch1.Hostname = "host1"
+	tx := dbops.NewTx(c)
+	tx.AddAPI(c.Where(ch1).Update(ch1, &ch1.Hostname))
+	// n1 has a live ovn-controller (Chassis_Private caught up), n2 does not.
+	tx.AddAPI(c.Create(&sbdb.ChassisPrivate{Name: "n1", Chassis: &ch1.UUID}))
+	tx.AddAPI(c.Create(&sbdb.DatapathBinding{UUID: "dp", TunnelKey: 1}))
+	for i, p := range []string{"p1", "p2"} {
+		tx.AddAPI(c.Create(&sbdb.PortBinding{LogicalPort: p, Datapath: "dp", TunnelKey: i + 1, Chassis: &ch1.UUID}))
+	}
+	tx.AddAPI(c.Create(&sbdb.PortBinding{LogicalPort: "p3", Datapath: "dp", TunnelKey: 3}))
+	if err := tx.Transact(ctx); err != nil {
+		t.Fatal(err)
+	}
+
 	chs, err := List(ctx, c)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +60,15 @@ func TestList(t *testing.T) {
 
 	// Once the configuration moves on and n1 does not follow, it shows as
 	// disconnected.
-	sb.Run(t, "ovn-sbctl", "set", "SB_Global", ".", "nb_cfg=5")
+	globals, err := dbops.SelectRows[sbdb.SBGlobal](ctx, c, nil)
+	if err != nil || len(globals) != 1 {
+		t.Fatalf("SB_Global: %v, %v", globals, err)
+	}
+	g := globals[0]
+	g.NbCfg = 5
+	if err := dbops.NewTx(c).AddAPI(c.Where(g).Update(g, &g.NbCfg)).Transact(ctx); err != nil {
+		t.Fatal(err)
+	}
 	chs, err = List(ctx, c)
 	if err != nil {
 		t.Fatal(err)

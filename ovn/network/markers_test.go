@@ -14,6 +14,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
@@ -136,8 +137,9 @@ func TestStaleMarker(t *testing.T) {
 	create := func(name, sub string) { mustCreate(t, c, name, sub) }
 	create("x", "198.18.8.0/24")
 	// Remove x's switch behind ovlmgr's back: its markers stay, stale.
-	if _, err := dbconn.Transact(ctx, c, ovsdb.Operation{Op: ovsdb.OperationDelete, Table: nbdb.LogicalSwitchTable,
-		Where: []ovsdb.Condition{{Column: "name", Function: ovsdb.ConditionEqual, Value: "x"}}}); err != nil {
+	tx := dbops.NewTx(c)
+	dbops.Typed[nbdb.LogicalSwitch](tx).Delete([]ovsdb.Condition{dbops.NameIs("x")})
+	if err := tx.Transact(ctx); err != nil {
 		t.Fatal(err)
 	}
 	create("big", "198.18.8.0/22")

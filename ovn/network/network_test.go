@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -16,8 +17,19 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
+
+// switchNamed reads the one Logical_Switch called name.
+func switchNamed(t *testing.T, c client.Client, name string) *nbdb.LogicalSwitch {
+	t.Helper()
+	lss, err := dbops.SelectRows[nbdb.LogicalSwitch](context.Background(), c, []ovsdb.Condition{dbops.NameIs(name)})
+	if err != nil || len(lss) != 1 {
+		t.Fatalf("switch %s: %d rows, %v", name, len(lss), err)
+	}
+	return lss[0]
+}
 
 func connect(t testing.TB, srv *ovsdbtest.Server) client.Client {
 	t.Helper()
@@ -129,6 +141,7 @@ func TestCreateGetListDelete(t *testing.T) {
 	if !strings.Contains(show, "(web)") {
 		t.Errorf("ovn-nbctl show = %q; want the switch named web", show)
 	}
+	web := switchNamed(t, c, "web")
 	for key, want := range map[string]string{
 		"other_config:subnet":                   "198.19.0.0/24",
 		"other_config:exclude_ips":              "198.19.0.1 198.19.0.10 198.19.0.20..198.19.0.29",
@@ -139,7 +152,8 @@ func TestCreateGetListDelete(t *testing.T) {
 		"external_ids:\"ovlmgr.io/mtu\"":        "1400",
 		"external_ids:\"ovlmgr.io/label.team\"": "a",
 	} {
-		got := strings.Trim(strings.TrimSpace(srv.Run(t, "ovn-nbctl", "get", "Logical_Switch", "web", key)), `"`)
+		col, k, _ := strings.Cut(key, ":")
+		got := map[string]map[string]string{"other_config": web.OtherConfig, "external_ids": web.ExternalIDs}[col][strings.Trim(k, `"`)]
 		if got != want {
 			t.Errorf("%s = %q; want %q", key, got, want)
 		}
@@ -220,8 +234,11 @@ func TestForeignSwitch(t *testing.T) {
 	srv := ovsdbtest.StartNB(t)
 	c := connect(t, srv)
 	ctx := context.Background()
-	srv.Run(t, "ovn-nbctl", "ls-add", "web", "--", "set", "Logical_Switch", "web", "other_config:subnet=198.19.0.0/24")
-	before := srv.Run(t, "ovn-nbctl", "list", "Logical_Switch")
+	foreign := &nbdb.LogicalSwitch{Name: "web", OtherConfig: map[string]string{"subnet": "198.19.0.0/24"}}
+	if err := dbops.NewTx(c).AddAPI(c.Create(foreign)).Transact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := switchNamed(t, c, "web")
 	for _, may := range []bool{false, true} {
 		_, err := network.Create(ctx, c, network.Spec{Name: "web", Subnet: "198.19.0.0/24", MayExist: may})
 		if err == nil || !strings.Contains(err.Error(), "does not manage") {
@@ -244,9 +261,8 @@ func TestForeignSwitch(t *testing.T) {
 	if _, err := network.Create(ctx, c, network.Spec{Name: "other", Subnet: "198.19.0.0/24"}); err != nil {
 		t.Errorf("create next to a foreign switch with the same subnet: %v", err)
 	}
-	after := srv.Run(t, "ovn-nbctl", "list", "Logical_Switch", "web")
-	if !strings.Contains(before, strings.TrimSpace(after)) {
-		t.Errorf("foreign switch changed:\nbefore %s\nafter %s", before, after)
+	if after := switchNamed(t, c, "web"); !reflect.DeepEqual(before, after) {
+		t.Errorf("foreign switch changed:\nbefore %+v\nafter %+v", before, after)
 	}
 }
 
@@ -379,10 +395,10 @@ func addPort(t *testing.T, c client.Client, sw, name string, ids map[string]stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops := append(ins, ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.LogicalSwitchTable,
-		Where:     []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionEqual, Value: ovsdb.UUID{GoUUID: rows[0].UUID}}},
-		Mutations: []ovsdb.Mutation{{Column: "ports", Mutator: ovsdb.MutateOperationInsert, Value: ovsdb.OvsSet{GoSet: []interface{}{ovsdb.UUID{GoUUID: "newport"}}}}}})
-	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
+	ls := rows[0]
+	tx := dbops.NewTx(c).Add(ins...)
+	tx.AddAPI(c.Where(ls).Mutate(ls, model.Mutation{Field: &ls.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{"newport"}}))
+	if err := tx.Transact(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -425,9 +441,16 @@ func TestDeleteWithPorts(t *testing.T) {
 	if err := network.Delete(ctx, c, "web", true); err != nil {
 		t.Fatalf("Delete --force: %v", err)
 	}
-	out := srv.Run(t, "ovn-nbctl", "--columns=name", "list", "Logical_Switch_Port")
-	if strings.Contains(out, "c1_eth0") || strings.Contains(out, "c2_eth0") || !strings.Contains(out, "c3_eth0") {
-		t.Fatalf("ports after forced delete: %s; want only c3_eth0", out)
+	lsps, err := dbops.SelectRows(ctx, c, nil, func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.Name} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range lsps {
+		out = append(out, p.Name)
+	}
+	if names := strings.Join(out, " "); strings.Contains(names, "c1_eth0") || strings.Contains(names, "c2_eth0") || !strings.Contains(names, "c3_eth0") {
+		t.Fatalf("ports after forced delete: %s; want only c3_eth0", names)
 	}
 	// A port ovlmgr did not create blocks even a forced delete.
 	addPort(t, c, "db", "someone-elses", map[string]string{"k": "v"})

@@ -10,9 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/lab/prereq"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 // TestNorthdIPAM runs the real ovn-northd on a network's switch: the
@@ -43,8 +47,14 @@ func TestNorthdIPAM(t *testing.T) {
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		got = nil
 		for _, p := range []string{"p1", "p2"} {
-			v := strings.Trim(strings.TrimSpace(nb.Run(t, "ovn-nbctl", "get", "Logical_Switch_Port", p, "dynamic_addresses")), `"`)
-			if f := strings.Fields(v); len(f) == 3 {
+			lsps, err := dbops.SelectRows(context.Background(), c, []ovsdb.Condition{dbops.NameIs(p)},
+				func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.DynamicAddresses} })
+			if err != nil || len(lsps) != 1 {
+				t.Fatalf("port %s: %d rows, %v", p, len(lsps), err)
+			}
+			if v := lsps[0].DynamicAddresses; v == nil {
+				continue
+			} else if f := strings.Fields(*v); len(f) == 3 {
 				got = append(got, f[1], f[2])
 			}
 		}

@@ -8,10 +8,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 // TestAttachMovesOverlapScope: subnets may repeat across routers and must
@@ -145,12 +149,22 @@ func TestCreateOnRouterAndDelete(t *testing.T) {
 	if r, err := router.Get(ctx, c, "blue"); err != nil || len(r.Networks) != 0 {
 		t.Errorf("blue after net delete = %+v, %v", r, err)
 	}
-	out := srv.Run(t, "ovn-nbctl", "--bare", "--columns=name", "list", "Port_Group")
-	if strings.Contains(out, "ovl_web\n") || strings.TrimSpace(srv.Run(t, "ovn-nbctl", "--bare", "--columns=_uuid", "list", "ACL")) != "" {
-		t.Errorf("port group or ACLs left after net delete: %q", out)
+	pgs, err := dbops.Count[nbdb.PortGroup](ctx, c, []ovsdb.Condition{dbops.NameIs("ovl_web")})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(srv.Run(t, "ovn-nbctl", "--bare", "--columns=name", "list", "Logical_Router_Port"), "blue-web") {
-		t.Error("router port left after net delete")
+	acls, err := dbops.Count[nbdb.ACL](ctx, c, nil)
+	if err != nil || pgs != 0 || acls != 0 {
+		t.Errorf("port group (%d) or ACLs (%d) left after net delete (%v)", pgs, acls, err)
+	}
+	lrps, err := dbops.SelectRows(ctx, c, nil, func(p *nbdb.LogicalRouterPort) []any { return []any{&p.Name} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range lrps {
+		if strings.Contains(p.Name, "blue-web") {
+			t.Errorf("router port %s left after net delete", p.Name)
+		}
 	}
 }
 
