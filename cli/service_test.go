@@ -34,7 +34,7 @@ func TestServiceCommands(t *testing.T) {
 	}
 	// Bad input: one clear line, exit 1 (2 for usage).
 	code, _, errs = ovl("service", "create", "x", "--net", "web", "--vip", "198.18.0.101:80", "--backend", "nobody:80")
-	if code != 1 || !strings.Contains(errs, `no container named "nobody" in network "web"`) {
+	if code != 1 || !strings.Contains(errs, `--backend nobody:80: backend not found: no container named "nobody" in network "web"`) {
 		t.Fatalf("bad backend: exit %d: %s", code, errs)
 	}
 	code, _, errs = ovl("service", "create", "x", "--net", "web")
@@ -42,8 +42,13 @@ func TestServiceCommands(t *testing.T) {
 		t.Fatalf("missing --vip: exit %d: %s", code, errs)
 	}
 	code, _, errs = ovl("service", "create", "x", "--net", "web", "--vip", "1.2.3.4:80", "--selector", "novalue")
-	if code != 2 || !strings.Contains(errs, "--selector") {
+	if code != 2 || !strings.Contains(errs, `--selector "novalue": want label=value`) {
 		t.Fatalf("bad selector: exit %d: %s", code, errs)
+	}
+	// The library names the input ("vip"); the CLI shows its flag.
+	code, _, errs = ovl("service", "create", "x", "--net", "web", "--vip", "198.18.0.60:0", "--backend", "198.18.0.11:80")
+	if code != 1 || !strings.Contains(errs, `--vip "198.18.0.60:0": port "0": allowed are 1-65535`) {
+		t.Fatalf("bad VIP port: exit %d: %s", code, errs)
 	}
 	code, out, _ = ovl("service", "delete", "api", "--net", "web")
 	if code != 0 || !strings.Contains(out, "deleted") {

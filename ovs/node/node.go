@@ -18,6 +18,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
 
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
@@ -89,26 +90,26 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 		o.Datapath = "system"
 	}
 	if o.Datapath != "system" && o.Datapath != "netdev" {
-		return nil, fmt.Errorf("node join: --datapath %q: allowed are system, netdev", o.Datapath)
+		return nil, fmt.Errorf("node join: %w", names.Bad("datapath", o.Datapath, "allowed are system, netdev"))
 	}
 	if o.SB == "" {
-		return nil, fmt.Errorf("node join: --sb is required (the OVN Southbound endpoint, e.g. tcp:198.18.0.1:6642)")
+		return nil, fmt.Errorf("node join: %w", &names.FieldError{Field: "southbound endpoint", Problem: "is required (the OVN Southbound endpoint, e.g. tcp:198.18.0.1:6642)"})
 	}
 	if _, err := dbconn.ParseEndpoints(o.SB); err != nil {
-		return nil, fmt.Errorf("node join: --sb: %w", err)
+		return nil, fmt.Errorf("node join: %w", names.About("southbound endpoint", "%w", err))
 	}
 	if o.NB != "" {
 		if _, err := dbconn.ParseEndpoints(o.NB); err != nil {
-			return nil, fmt.Errorf("node join: --nb: %w", err)
+			return nil, fmt.Errorf("node join: %w", names.About("northbound endpoint", "%w", err))
 		}
 	}
 	ip := net.ParseIP(o.EncapIP)
 	if ip == nil {
-		return nil, fmt.Errorf("node join: --encap-ip %q: not an IP address", o.EncapIP)
+		return nil, fmt.Errorf("node join: %w", names.Bad("encap ip", o.EncapIP, "not an IP address"))
 	}
 	o.EncapIP = ip.String()
 	if err := localIP(ip); err != nil {
-		return nil, fmt.Errorf("node join: --encap-ip %s: %w", o.EncapIP, err)
+		return nil, fmt.Errorf("node join: %w", names.Bad("encap ip", names.Shown(o.EncapIP), "%w", err))
 	}
 
 	oc, err := vsdb.Connect(ctx, o.OVS)
@@ -131,10 +132,10 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 		o.SystemID = o.Hostname
 	}
 	if !idRE.MatchString(o.SystemID) {
-		return nil, fmt.Errorf("node join: --system-id %q: use 1-64 of A-Z a-z 0-9 _ . : - starting with a letter or digit", o.SystemID)
+		return nil, fmt.Errorf("node join: %w", names.Bad("system id", o.SystemID, "use 1-64 of A-Z a-z 0-9 _ . : - starting with a letter or digit"))
 	}
 	if o.Hostname == "" || strings.ContainsAny(o.Hostname, " \t\n,") {
-		return nil, fmt.Errorf("node join: --hostname %q: must be non-empty without spaces or commas", o.Hostname)
+		return nil, fmt.Errorf("node join: %w", names.Bad("hostname", o.Hostname, "must be non-empty without spaces or commas"))
 	}
 	if cur := ids[KeyRemote]; cur != "" && cur != o.SB && !o.Force {
 		return nil, fmt.Errorf("node join: this node already has ovn-remote=%s (another OVN deployment?); use --force to replace it with %s", cur, o.SB)
