@@ -1,0 +1,421 @@
+// Package attach puts a container interface on an ovlmgr network and takes
+// it off again, on this node: the NB port (ovn/port), DNS names and service
+// backends (ovn/service), the veth and its br-int port (ovs/port), the wait
+// for ovn-installed with a fail-fast guard on OVN (ovn/health), undo of
+// everything on failure, and the node's garbage collection. CNI ADD/DEL/
+// CHECK/STATUS/GC and `ovlmgr port attach/detach` are thin callers.
+package attach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+
+	"github.com/ovlmgr/ovlmgr/ovn/health"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
+	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
+)
+
+// DefaultReadyTimeout bounds Attach's wait for the address and ovn-installed.
+const DefaultReadyTimeout = 30 * time.Second
+
+// FailFastGrace is how long Attach waits for OVN before it checks whether
+// OVN can answer at all (ovn-northd's SB lock, an nb_cfg round trip); when
+// it cannot, Attach fails with ErrUnavailable naming the cause instead of
+// waiting ReadyTimeout.
+const FailFastGrace = time.Second
+
+// connectTimeout bounds connecting to each database.
+const connectTimeout = 5 * time.Second
+
+// node is what is learnt from the node's Open_vSwitch db.
+type node struct {
+	ovs      client.Client
+	systemID string
+	nbEP     string
+	encapIP  string
+	sbEP     string
+}
+
+func (n *node) close() {
+	if n != nil && n.ovs != nil {
+		n.ovs.Close()
+	}
+}
+
+// openNode connects the local Open_vSwitch db (ep, default
+// dbconn.DefaultOVS()) and reads the node's settings; nbEP overrides the
+// node's ovlmgr.io/nb.
+func openNode(ctx context.Context, nbEP, ep string, needNB bool) (*node, error) {
+	if ep == "" {
+		ep = dbconn.DefaultOVS()
+	}
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	ovs, err := vsdb.Connect(cctx, ep)
+	if err != nil {
+		return nil, newErr(ErrUnavailable, fmt.Sprintf("local Open_vSwitch db: %v", err), err)
+	}
+	root, err := vsdb.Root(cctx, ovs)
+	if err != nil {
+		ovs.Close()
+		return nil, newErr(ErrUnavailable, fmt.Sprintf("local Open_vSwitch db %s: %v", ep, err), err)
+	}
+	n := &node{ovs: ovs, systemID: root.ExternalIDs["system-id"], nbEP: nbEP,
+		encapIP: root.ExternalIDs["ovn-encap-ip"], sbEP: root.ExternalIDs["ovn-remote"]}
+	if n.systemID == "" {
+		ovs.Close()
+		return nil, newErr(ErrNodeNotJoined, fmt.Sprintf("local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN (run ovlmgr node join)", ep), nil)
+	}
+	if n.nbEP == "" {
+		n.nbEP = root.ExternalIDs["ovlmgr.io/nb"]
+	}
+	if needNB && n.nbEP == "" {
+		ovs.Close()
+		return nil, newErr(ErrNoNB, fmt.Sprintf("no Northbound endpoint given, and the local Open_vSwitch db %s has no external_ids:ovlmgr.io/nb (run ovlmgr node join --nb ...)", ep), nil)
+	}
+	return n, nil
+}
+
+func connectNB(ctx context.Context, ep string) (client.Client, error) {
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	nb, err := dbconn.ConnectNB(cctx, ep)
+	if err != nil {
+		return nil, newErr(ErrUnavailable, fmt.Sprintf("OVN Northbound: %v", err), err)
+	}
+	return nb, nil
+}
+
+// names of everything a container interface owns, from the node's
+// system-id, container ID and ifname: the NB port is (node, container ID,
+// ifname); the host veth only has to be unique on this node.
+type names struct {
+	lsp, host string
+}
+
+func namesFor(node, containerID, ifName string) names {
+	return names{lsp: ovnport.Name(node, containerID, ifName), host: ovsport.HostIfName(containerID, ifName)}
+}
+
+// netInfo is the network as attaching needs it.
+type netInfo struct {
+	name    string
+	subnet  netip.Prefix
+	gateway netip.Addr
+	mtu     int
+	// prefix6 is the IPv6 /64 of a dual-stack network (invalid otherwise).
+	prefix6 netip.Prefix
+}
+
+// getNetwork reads the network with network.Lookup: the switch by name
+// only, so the cost does not grow with the number of ports. A missing
+// network is network.ErrNotFound.
+func getNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, error) {
+	n, err := network.Lookup(ctx, nb, name)
+	if err != nil {
+		if errors.Is(err, network.ErrNotFound) {
+			return nil, err
+		}
+		return nil, newErr(ErrUnavailable, err.Error(), err)
+	}
+	sub, err := netip.ParsePrefix(n.Subnet)
+	if err != nil {
+		return nil, fmt.Errorf("network %q: subnet %q: %v", name, n.Subnet, err)
+	}
+	gw, _ := netip.ParseAddr(n.Gateway)
+	ni := &netInfo{name: name, subnet: sub, gateway: gw, mtu: n.MTU}
+	if n.IPv6Prefix != "" {
+		if p6, err := netip.ParsePrefix(n.IPv6Prefix); err == nil {
+			ni.prefix6 = p6
+		}
+	}
+	return ni, nil
+}
+
+// mtuFor picks the container MTU: the request's, the network's, else the
+// MTU of the interface holding the node's encap IP minus the Geneve
+// overhead.
+func mtuFor(reqMTU int, ni *netInfo, nd *node) (int, error) {
+	if reqMTU != 0 {
+		return reqMTU, nil
+	}
+	if ni.mtu != 0 {
+		return ni.mtu, nil
+	}
+	ip, err := netip.ParseAddr(nd.encapIP)
+	if err != nil {
+		return 0, newErr(ErrNodeNotJoined, fmt.Sprintf("node's external_ids:ovn-encap-ip %q: not an IP (run ovlmgr node join)", nd.encapIP), err)
+	}
+	mtu, _, err := ovsport.LinkMTUOf(ip)
+	if err != nil {
+		return 0, newErr(ErrNodeNotJoined, fmt.Sprintf("MTU of the encap interface: %v", err), err)
+	}
+	return ovsmtu.Container(mtu, ip), nil
+}
+
+// AttachRequest is one container interface to put on a network: what
+// CNI ADD and `ovlmgr port attach` both do.
+type AttachRequest struct {
+	Network string
+	// NB and OVS endpoints; empty: the node's ovlmgr.io/nb and dbconn.DefaultOVS().
+	NB  string
+	OVS string
+	// MTU overrides the network's and the derived MTU.
+	MTU          int
+	ReadyTimeout time.Duration
+	ContainerID  string
+	IfName       string
+	NetNS        string
+	// IP and MAC are optional requests.
+	IP  netip.Addr
+	MAC net.HardwareAddr
+	// Aliases and PodName choose the DNS name; Labels go on the port.
+	Aliases []string
+	PodName string
+	Labels  map[string]string
+}
+
+// Attachment is what Attach made.
+type Attachment struct {
+	Port        string       `json:"port"`
+	Network     string       `json:"network"`
+	Node        string       `json:"node"`
+	ContainerID string       `json:"container"`
+	IfName      string       `json:"ifname"`
+	NetNS       string       `json:"netns"`
+	Host        string       `json:"hostInterface"`
+	HostMAC     string       `json:"hostMAC"`
+	MAC         string       `json:"mac"`
+	Address     netip.Prefix `json:"address"`
+	Address6    netip.Prefix `json:"address6,omitzero"`
+	Gateway     netip.Addr   `json:"gateway"`
+	MTU         int          `json:"mtu"`
+	Nameservers []string     `json:"nameservers,omitempty"`
+	Search      []string     `json:"search,omitempty"`
+	FQDN        string       `json:"fqdn,omitempty"`
+}
+
+// Logger receives progress lines; nil discards them.
+type Logger interface {
+	Infof(format string, args ...interface{})
+	Debugf(format string, args ...interface{})
+	Errorf(format string, args ...interface{})
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Infof(string, ...interface{})  {}
+func (nopLogger) Debugf(string, ...interface{}) {}
+func (nopLogger) Errorf(string, ...interface{}) {}
+
+// Attach creates the NB port (address from OVN's IPAM or the requested
+// one), registers DNS names and service backends, creates the veth, plugs
+// it into br-int and waits for ovn-installed. Any failure removes what it
+// made; a failure whose undo left the NB port is a *LeftoverError. Callers
+// branch on the kinds in errors.go and on ovn/port's sentinels.
+func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
+	if log == nil {
+		log = nopLogger{}
+	}
+	if req.ReadyTimeout <= 0 {
+		req.ReadyTimeout = DefaultReadyTimeout
+	}
+	start := time.Now()
+	// Cheap local preconditions before any database write.
+	if err := checkNetNS(req.NetNS); err != nil {
+		return nil, err
+	}
+	if ovsport.ContainerLinkExists(req.NetNS, req.IfName) {
+		return nil, newErr(ErrExists, fmt.Sprintf("interface %s already exists in %s", req.IfName, req.NetNS), nil)
+	}
+	if err := ovnport.CheckMAC(req.MAC); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), req.ReadyTimeout+2*connectTimeout)
+	defer cancel()
+	nd, err := openNode(ctx, req.NB, req.OVS, true)
+	if err != nil {
+		return nil, err
+	}
+	defer nd.close()
+	nb, err := connectNB(ctx, nd.nbEP)
+	if err != nil {
+		return nil, err
+	}
+	defer nb.Close()
+	ni, err := getNetwork(ctx, nb, req.Network)
+	if err != nil {
+		return nil, err
+	}
+	log.Debugf("connected, network read after %s", time.Since(start).Round(time.Millisecond))
+	if req.IP.IsValid() && !ni.subnet.Contains(req.IP) {
+		return nil, newErr(ErrAddressRefused, fmt.Sprintf("requested ip %s: outside network %s subnet %s", req.IP, ni.name, ni.subnet), nil)
+	}
+	mtu, err := mtuFor(req.MTU, ni, nd)
+	if err != nil {
+		return nil, err
+	}
+	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
+	// gctx ends early when the guard finds that OVN cannot answer (northd
+	// not running, SB or NB unreachable): waits that only OVN can end then
+	// fail within about FailFastGrace instead of ReadyTimeout.
+	gctx, gcancel := context.WithCancelCause(ctx)
+	defer gcancel(nil)
+	rctx, rcancel := context.WithTimeout(gctx, req.ReadyTimeout)
+	defer rcancel()
+	guard := &health.Guard{}
+	go guard.Run(gctx, gcancel, nb, nd.nbEP, nd.sbEP, FailFastGrace, 2*time.Second, time.Second)
+	// ovnDown turns an error of a wait the guard cut short into code 11
+	// naming the cause, and names what the guard saw on a plain timeout.
+	ovnDown := func(err error) error {
+		if cause := context.Cause(gctx); cause != nil && errors.Is(cause, health.ErrUnavailable) {
+			if errors.Is(err, cause) { // the error already names the cause
+				return withLeftover(newErr(ErrUnavailable, err.Error(), err), err)
+			}
+			return withLeftover(newErr(ErrUnavailable, fmt.Sprintf("%v: %v", cause, err), err), err)
+		}
+		if last := guard.Last(); last != nil && rctx.Err() != nil {
+			return withLeftover(fmt.Errorf("%w (%v)", err, last), err)
+		}
+		return withLeftover(err, err)
+	}
+
+	var undo []func()
+	var leftover error // set by the NB port's undo when the port stays
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+			if leftover != nil {
+				err = withLeftover(err, leftover)
+			}
+		}
+	}()
+	cleanCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 10*time.Second)
+	}
+
+	// This node's OVS ports and veths whose NB port is gone (`net delete
+	// --force`, a port detached elsewhere): a few indexed selects.
+	sweepLocal(ctx, nd, nb, log)
+	// Leftovers of an earlier ADD of this container interface on this node
+	// that never got its DEL (the runtime died with it): with CNI_IFNAME
+	// absent from the netns they belong to nobody, so they go before the
+	// new ADD. The port name includes this node's system-id, so another
+	// node's port of the same container ID is never found here.
+	if old, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && old.Node == nd.systemID {
+		log.Infof("removing leftovers of an interrupted ADD (%s)", nm.lsp)
+		if err := Detach(DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
+			IfName: req.IfName, NetNS: req.NetNS}, log); err != nil {
+			return nil, err
+		}
+	}
+	p, err := ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
+		Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, Labels: req.Labels})
+	if err != nil {
+		return nil, ovnDown(err)
+	}
+	undo = append(undo, func() {
+		if e := ovnport.Undo(context.Background(), nb, p.Name); e != nil {
+			log.Errorf("undo: %v", e)
+			leftover = e
+		}
+	})
+	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
+	reg, err := service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
+		Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels})
+	if err != nil {
+		return nil, ovnDown(fmt.Errorf("DNS names and services: %w", err))
+	}
+	undo = append(undo, func() {
+		cctx, cc := cleanCtx()
+		defer cc()
+		if e := service.ContainerDeleted(cctx, nb, ni.name, portIPs(p)); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
+	mac, _ := net.ParseMAC(p.MAC)
+	addr := netip.PrefixFrom(p.IP, ni.subnet.Bits())
+	var addr6 netip.Prefix
+	if p.IPv6.IsValid() && ni.prefix6.IsValid() {
+		addr6 = netip.PrefixFrom(p.IPv6, ni.prefix6.Bits())
+	}
+	veth, err := ovsport.SetupVeth(ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
+		MAC: mac, MTU: mtu, Addr: addr, Addr6: addr6, Gateway: ni.gateway})
+	if err != nil {
+		if errors.Is(err, ovsport.ErrLinkExists) {
+			return nil, newErr(ErrExists, err.Error(), err)
+		}
+		return nil, err
+	}
+	undo = append(undo, func() {
+		if e := ovsport.DelVeth(req.NetNS, req.IfName, nm.host); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	log.Debugf("veth after %s", time.Since(start).Round(time.Millisecond))
+	installed, err := ovsport.WatchInstalled(ctx, nd.ovs, nm.host)
+	if err != nil {
+		return nil, err
+	}
+	defer installed.Close()
+	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: req.ContainerID,
+		MAC: p.MAC, Container: req.ContainerID, IfName: req.IfName, Network: ni.name})
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() {
+		cctx, cc := cleanCtx()
+		defer cc()
+		if e := ovsport.Unplug(cctx, nd.ovs, nm.host); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	})
+	log.Debugf("plugged after %s", time.Since(start).Round(time.Millisecond))
+	if err := installed.Wait(rctx, ifaceUUID); err != nil {
+		var nr *ovsport.NotReadyError
+		if errors.As(err, &nr) && nr.Attached {
+			if cause := context.Cause(gctx); cause != nil && errors.Is(cause, health.ErrUnavailable) {
+				nr.Reason = "stopped waiting for ovn-installed (OVN cannot bind it now)"
+			} else {
+				nr.Reason = diagnose(nd, p.Name)
+			}
+		}
+		return nil, ovnDown(fmt.Errorf("port %s: %w", p.Name, err))
+	}
+	log.Debugf("ovn-installed after %s", time.Since(start).Round(time.Millisecond))
+	// Peers may still cache the MAC of an earlier holder of this address
+	// (a requested MAC, or a port from before MACs were derived from IPs):
+	// announce the binding now that the flows are in place.
+	if err := ovsport.Announce(req.NetNS, req.IfName, mac, p.IP, addr6.Addr()); err != nil {
+		log.Errorf("%v (peers learn the new MAC when their ARP/ND entries expire)", err)
+	}
+	a := &Attachment{Port: p.Name, Network: ni.name, Node: nd.systemID, ContainerID: req.ContainerID, IfName: req.IfName,
+		NetNS: req.NetNS, Host: nm.host, HostMAC: veth.HostMAC, MAC: p.MAC, Address: addr, Address6: addr6, Gateway: ni.gateway, MTU: mtu}
+	if reg != nil {
+		a.Nameservers, a.Search, a.FQDN = reg.Nameservers, reg.Search, reg.FQDN
+	}
+	return a, nil
+}
+
+// portIPs are the port's addresses (IPv4, and IPv6 on dual-stack networks).
+func portIPs(p *ovnport.Port) []net.IP {
+	ips := []net.IP{p.IP.AsSlice()}
+	if p.IPv6.IsValid() {
+		ips = append(ips, p.IPv6.AsSlice())
+	}
+	return ips
+}

@@ -1,0 +1,160 @@
+package attach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/ovn-kubernetes/libovsdb/client"
+
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
+	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
+)
+
+// DetachRequest names a container interface to remove.
+type DetachRequest struct {
+	Network     string
+	NB          string
+	OVS         string
+	Timeout     time.Duration
+	ContainerID string
+	IfName      string
+	// NetNS may be empty or gone.
+	NetNS string
+	// PrevIPs are the addresses from prevResult, used when the NB port is
+	// already gone to remove DNS records and service backends.
+	PrevIPs []net.IP
+	// Aliases and PodName, as at ADD, let DEL find the DNS records without
+	// reading the network's whole DNS row (optional).
+	Aliases []string
+	PodName string
+}
+
+// Detach removes the OVS port, the veth, DNS names and service backends,
+// and the NB port, found from this node's system-id, the container ID and
+// the ifname. Anything already gone is fine. What is on the node goes
+// first; when the NB cannot be reached (or its delete fails) Detach still
+// succeeds and only the NB port is left: `ovlmgr node gc` on this node (or
+// the next ADD/DEL/GC here, for OVS leftovers) removes it later.
+func Detach(req DetachRequest, log Logger) error {
+	if log == nil {
+		log = nopLogger{}
+	}
+	if req.Timeout <= 0 {
+		req.Timeout = DefaultReadyTimeout
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout)
+	defer cancel()
+	nd, err := openNode(ctx, req.NB, req.OVS, false)
+	if err != nil {
+		return err
+	}
+	defer nd.close()
+	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
+	// The OVS interface names the NB port it was plugged for (also a port
+	// named before the node was part of port names).
+	lsps := []string{nm.lsp}
+	if ifc, err := ovsport.Get(ctx, nd.ovs, nm.host); err == nil && ifc != nil && ifc.IfaceID != "" && ifc.IfaceID != nm.lsp &&
+		ifc.Container == req.ContainerID && ifc.IfName == req.IfName {
+		lsps = append(lsps, ifc.IfaceID)
+	}
+	if err := ovsport.Unplug(ctx, nd.ovs, nm.host); err != nil {
+		return err
+	}
+	log.Debugf("unplugged after %s", time.Since(start).Round(time.Millisecond))
+	if err := ovsport.DelVeth(req.NetNS, req.IfName, nm.host); err != nil {
+		return err
+	}
+	log.Debugf("veth deleted after %s", time.Since(start).Round(time.Millisecond))
+	leave := func(why error) error {
+		log.Errorf("the node side of %s/%s is removed; its NB port %s stays: %v; `ovlmgr node gc` on node %s removes it",
+			req.ContainerID, req.IfName, nm.lsp, why, nd.systemID)
+		return nil
+	}
+	if nd.nbEP == "" {
+		return leave(errors.New("no NB endpoint (config key \"nb\" or the node's external_ids:ovlmgr.io/nb)"))
+	}
+	nctx, ncancel := context.WithTimeout(ctx, connectTimeout)
+	defer ncancel()
+	nb, err := connectNB(nctx, nd.nbEP)
+	if err != nil {
+		return leave(err)
+	}
+	defer nb.Close()
+	sweepLocal(ctx, nd, nb, log)
+	// The port of this node: by its name, else by the name the OVS
+	// interface gave, else by the name from before node-qualified names,
+	// each only if it is bound to this node.
+	lsps = append(lsps, ovnport.LegacyName(req.ContainerID, req.IfName))
+	var p *ovnport.Port
+	for _, name := range lsps {
+		got, err := ovnport.Get(ctx, nb, name)
+		if err == nil && got.Node == nd.systemID && got.Container == req.ContainerID && got.IfName == req.IfName {
+			p = got
+			break
+		}
+		if err != nil && !errors.Is(err, ovnport.ErrNotFound) && !errors.Is(err, ovnport.ErrNotOwned) {
+			return leave(err)
+		}
+	}
+	// DNS records and service backends go first, while the port still says
+	// which address it had (prevResult covers a port already gone).
+	ips := req.PrevIPs
+	network := req.Network
+	if p != nil && p.IP.IsValid() {
+		ips = portIPs(p)
+		if p.Network != "" {
+			network = p.Network
+		}
+	}
+	if len(ips) > 0 && network != "" {
+		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: network, ContainerID: req.ContainerID,
+			Aliases: req.Aliases, PodName: req.PodName, IPs: ips}); err != nil {
+			return leave(fmt.Errorf("remove DNS names and service backends: %w", err))
+		}
+	}
+	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
+	if p == nil {
+		return nil
+	}
+	if err := ovnport.Delete(ctx, nb, p.Name); err != nil {
+		return leave(err)
+	}
+	log.Debugf("deleted %s / %s after %s", p.Name, nm.host, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// sweepLocal removes this node's OVS ports and veths whose NB port no
+// longer exists (nodegc.Sweep: one local select, indexed NB selects of the
+// few local ports). Failures are logged only: the verb goes on.
+func sweepLocal(ctx context.Context, nd *node, nb client.Client, log Logger) {
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	removed, err := nodegc.Sweep(sctx, nd.ovs, nb, false)
+	for _, r := range removed {
+		log.Infof("removed OVS port and veth %s: its NB port %s no longer exists (container %s, ifname %s)", r.Name, r.Port, r.Container, r.IfName)
+	}
+	if err != nil {
+		log.Errorf("sweep of OVS ports without NB port: %v", err)
+	}
+}
+
+// checkNetNS refuses a netns path that is not a network namespace
+// (ErrBadNetNS), before anything is written anywhere.
+func checkNetNS(path string) error {
+	if path == "" {
+		return &NetNSError{}
+	}
+	h, err := ns.GetNS(path)
+	if err != nil {
+		return &NetNSError{Path: path, Err: err}
+	}
+	_ = h.Close()
+	return nil
+}
