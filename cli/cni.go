@@ -11,8 +11,8 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
-	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovs/cniconf"
 )
 
 // cniCommand is `ovlmgr cni`: helpers for container runtimes.
@@ -38,7 +38,7 @@ Example:
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "out", Usage: "directory to write NET's conflist into"},
 					&cli.IntFlag{Name: "mtu", Usage: "container MTU in the config (default: network's, else node's minus 58)"},
-					&cli.StringFlag{Name: "cni-version", Value: plugin.DefaultConfListVersion, Usage: "cniVersion of the conflist: " + strings.Join(plugin.SupportedVersions(), ", ")},
+					&cli.StringFlag{Name: "cni-version", Value: cniconf.DefaultConfListVersion, Usage: "cniVersion of the conflist: " + strings.Join(cniconf.SupportedVersions(), ", ")},
 				},
 				Action: cniConfig,
 			},
@@ -58,14 +58,14 @@ func cniConfig(c *cli.Context) error {
 		return usagef("--mtu %d: want 576 to 9000", m)
 	}
 	ver := c.String("cni-version")
-	if !slices.Contains(plugin.SupportedVersions(), ver) {
-		return usagef("--cni-version %q: want one of %s", ver, strings.Join(plugin.SupportedVersions(), ", "))
+	if !slices.Contains(cniconf.SupportedVersions(), ver) {
+		return usagef("--cni-version %q: want one of %s", ver, strings.Join(cniconf.SupportedVersions(), ", "))
 	}
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
 		if _, err := network.Get(ctx, nb, name); err != nil {
 			return fmt.Errorf("cni config %s: %w", name, err)
 		}
-		b, err := plugin.ConfList(name, ver, c.Int("mtu"))
+		b, err := cniconf.ConfList(name, ver, c.Int("mtu"))
 		if err != nil {
 			return err
 		}

@@ -12,9 +12,9 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 
-	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovs/cniconf"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
@@ -47,7 +47,7 @@ func TestCNIConfig(t *testing.T) {
 	}
 	// Every version the plugin speaks can be asked for; 1.1.0 also lists
 	// the older ones (a 1.1 runtime picks the newest it knows).
-	for _, v := range plugin.SupportedVersions() {
+	for _, v := range cniconf.SupportedVersions() {
 		code, out, errs := runCLI("cni", "config", "web", "--cni-version", v)
 		if code != 0 {
 			t.Fatalf("--cni-version %s: exit %d: %s", v, code, errs)
@@ -62,7 +62,7 @@ func TestCNIConfig(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &raw); err != nil {
 			t.Fatal(err)
 		}
-		if v == "1.1.0" && !slices.Equal(raw.Versions, plugin.SupportedVersions()) || v != "1.1.0" && raw.Versions != nil {
+		if v == "1.1.0" && !slices.Equal(raw.Versions, cniconf.SupportedVersions()) || v != "1.1.0" && raw.Versions != nil {
 			t.Errorf("--cni-version %s: cniVersions %v", v, raw.Versions)
 		}
 	}

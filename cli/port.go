@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -13,8 +14,8 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
-	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovs/attach"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -62,7 +63,7 @@ Example:
 					&cli.StringFlag{Name: "ip", Usage: "requested IPv4 address (default: OVN IPAM)"},
 					&cli.StringFlag{Name: "name", Usage: "container name/ID (default: from the netns path)"},
 					&cli.StringSliceFlag{Name: "label", Usage: "key=value label on the port (repeatable; service selectors match these)"},
-					&cli.DurationFlag{Name: "ready-timeout", Value: plugin.DefaultReadyTimeout, Usage: "wait this long for the address and ovn-installed"},
+					&cli.DurationFlag{Name: "ready-timeout", Value: attach.DefaultReadyTimeout, Usage: "wait this long for the address and ovn-installed"},
 					outputFlag(),
 				},
 				Action: portAttach,
@@ -177,7 +178,7 @@ func portAttach(c *cli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	req := plugin.AttachRequest{Network: c.Args().First(), NB: c.String("nb"), NetNS: nsPath, IfName: c.String("ifname"),
+	req := attach.AttachRequest{Network: c.Args().First(), NB: c.String("nb"), NetNS: nsPath, IfName: c.String("ifname"),
 		ContainerID: c.String("name"), ReadyTimeout: c.Duration("ready-timeout"), Labels: labels}
 	if req.ContainerID == "" {
 		req.ContainerID = nsContainerID(nsPath)
@@ -194,8 +195,12 @@ func portAttach(c *cli.Context) error {
 	if req.NB != "" {
 		req.NB = dbconn.ResolveNB(req.NB)
 	}
-	a, err := plugin.Attach(req, nil)
+	a, err := attach.Attach(req, nil)
 	if err != nil {
+		var ne *attach.NetNSError
+		if errors.As(err, &ne) {
+			return fmt.Errorf("attach %s to %s: %s", nsPath, req.Network, ne.Describe("--netns"))
+		}
 		return fmt.Errorf("attach %s to %s: %w", nsPath, req.Network, err)
 	}
 	return printOut(c, a, func(w io.Writer) {
@@ -208,7 +213,7 @@ func portDetach(c *cli.Context) error {
 	if err := needArgs(c, 1, "NAME"); err != nil {
 		return err
 	}
-	err := plugin.Detach(plugin.DetachRequest{NB: c.String("nb"), ContainerID: c.Args().First(), IfName: c.String("ifname"),
+	err := attach.Detach(attach.DetachRequest{NB: c.String("nb"), ContainerID: c.Args().First(), IfName: c.String("ifname"),
 		NetNS: c.String("netns"), Timeout: 30 * time.Second}, nil)
 	if err != nil {
 		return fmt.Errorf("detach %s: %w", c.Args().First(), err)

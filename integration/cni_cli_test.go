@@ -13,8 +13,8 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/testutils"
 
-	"github.com/ovlmgr/ovlmgr/cni-plugin/plugin"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovs/attach"
 )
 
 // TestPortAttachCLI: `ovlmgr port attach` on a node wires a hand-made
@@ -43,7 +43,7 @@ func TestPortAttachCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("port attach: %v: %s", err, out)
 	}
-	var a plugin.Attachment
+	var a attach.Attachment
 	if err := json.Unmarshal(out, &a); err != nil {
 		t.Fatalf("attach output %q: %v", out, err)
 	}

@@ -1,7 +1,6 @@
 // Package plugin implements the ovlmgr-cni verbs (ADD, DEL, CHECK, STATUS,
-// GC; VERSION is answered by skel): config parsing, the per-container work
-// through ovn/port (NB) and ovs/port (veth, br-int, ovn-installed), error
-// codes and result building.
+// GC; VERSION is answered by skel): config parsing, one call into
+// ovs/attach per verb, CNI error codes (cniError) and result building.
 package plugin
 
 import (
@@ -23,14 +22,13 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovs/attach"
+	"github.com/ovlmgr/ovlmgr/ovs/cniconf"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
-// SupportedVersions returns the CNI spec versions ovlmgr-cni speaks.
-func SupportedVersions() []string { return []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"} }
-
 // VersionInfo is what VERSION answers.
-func VersionInfo() version.PluginInfo { return version.PluginSupports(SupportedVersions()...) }
+func VersionInfo() version.PluginInfo { return version.PluginSupports(cniconf.SupportedVersions()...) }
 
 // Our error codes (the spec reserves 0-99).
 const (
@@ -48,13 +46,7 @@ const (
 )
 
 // DefaultReadyTimeout bounds ADD's wait for the address and ovn-installed.
-const DefaultReadyTimeout = 30 * time.Second
-
-// FailFastGrace is how long ADD waits for OVN before it checks whether OVN
-// can answer at all (ovn-northd's SB lock, an nb_cfg round trip); when it
-// cannot, ADD fails with code 11 naming the cause instead of waiting
-// ReadyTimeout.
-const FailFastGrace = time.Second
+const DefaultReadyTimeout = attach.DefaultReadyTimeout
 
 // Config is one plugin entry of a conflist, plus what the runtime injects.
 type Config struct {

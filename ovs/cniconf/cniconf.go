@@ -1,4 +1,7 @@
-package plugin
+// Package cniconf is what ovlmgr knows of the CNI spec and shares between
+// the plugin (which versions it answers) and the CLI (the conflist it
+// writes for a network): the supported spec versions and the conflist.
+package cniconf
 
 import (
 	"encoding/json"
@@ -6,6 +9,9 @@ import (
 	"slices"
 	"strings"
 )
+
+// SupportedVersions returns the CNI spec versions ovlmgr-cni speaks.
+func SupportedVersions() []string { return []string{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"} }
 
 // DefaultConfListVersion is the cniVersion of generated conflists: the
 // newest version that the CNI libraries of podman 4.x and containerd
