@@ -40,6 +40,7 @@ var flagOf = map[string]string{
 	"encap ip":            "--encap-ip",
 	"system id":           "--system-id",
 	"hostname":            "--hostname",
+	"node trace":          "--on-node",
 }
 
 // flagName is the flag of a library input, or the input's own name when no

@@ -14,6 +14,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/flowtrace"
@@ -53,26 +54,26 @@ func OnNode(ctx context.Context, sb client.Client, res *trace.Result, a NodeAcce
 	}
 	oc, err := vsdb.Connect(ctx, a.OVS)
 	if err != nil {
-		return nil, fmt.Errorf("--on-node: %w", err)
+		return nil, names.About("node trace", "%w", err)
 	}
 	defer oc.Close()
 	root, err := vsdb.Root(ctx, oc)
 	if err != nil {
-		return nil, fmt.Errorf("--on-node: %w", err)
+		return nil, names.About("node trace", "%w", err)
 	}
 	self := root.ExternalIDs["system-id"]
 	from := res.From
 	if from.BoundOn != self {
 		where := from.BoundOn
 		if where == "" {
-			return nil, fmt.Errorf("--on-node: source %s is not bound on any node", from.Label())
+			return nil, names.About("node trace", "source %s is not bound on any node", from.Label())
 		}
-		return nil, fmt.Errorf("--on-node: source %s is on node %s, this is node %s: run the trace on %s (lab: `ovlmgr lab exec %s -- ovlmgr trace ... --on-node`)",
+		return nil, names.About("node trace", "source %s is on node %s, this is node %s: run the trace on %s (lab: `ovlmgr lab exec %s -- ovlmgr trace ... --on-node`)",
 			from.Label(), where, self, where, where)
 	}
 	ifs, err := vsdb.Interfaces(ctx, oc, "")
 	if err != nil {
-		return nil, fmt.Errorf("--on-node: %w", err)
+		return nil, names.About("node trace", "%w", err)
 	}
 	byOfport := map[int]string{}
 	ifType := map[string]string{}
@@ -95,13 +96,13 @@ func OnNode(ctx context.Context, sb client.Client, res *trace.Result, a NodeAcce
 		byOfport[*i.Ofport] = label
 	}
 	if inPort <= 0 {
-		return nil, fmt.Errorf("--on-node: no OVS interface with iface-id %s on node %s", from.Port, self)
+		return nil, names.About("node trace", "no OVS interface with iface-id %s on node %s", from.Port, self)
 	}
 	pk := flowtrace.Packet{InPort: inPort, SrcMAC: res.SrcMAC, DstMAC: res.DstMAC,
 		Src: res.SrcIP, Dst: res.DstIP, Proto: res.Proto, DstPort: res.Port}
 	d, err := flowtrace.Trace(ctx, flowtrace.Target{RunDir: a.RunDir}, pk)
 	if err != nil {
-		return nil, fmt.Errorf("--on-node: %w", err)
+		return nil, names.About("node trace", "%w", err)
 	}
 	p := &Physical{Node: self, InPort: inPort, Datapath: d, Raw: d.Raw}
 	switch {
