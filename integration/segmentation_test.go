@@ -606,9 +606,9 @@ func TestBadPolicyInputOnLab(t *testing.T) {
 	}{
 		{policy.Spec{Name: "x", Network: segName("nosuch"), Action: policy.Allow}, "not found"},
 		{policy.Spec{Name: "x", Network: n, Action: policy.Allow, From: []string{"198.18.0.0/33"}}, "invalid CIDR"},
-		{policy.Spec{Name: "x", Network: n, Action: policy.Allow, Proto: "tcp", Port: "0"}, `--port "0"`},
-		{policy.Spec{Name: "x", Network: n, Action: policy.Allow, Proto: "tcp", Port: "70000"}, `--port "70000"`},
-		{policy.Spec{Name: "x", Network: n, Action: "allow,deny"}, "exactly one of --allow or --deny"},
+		{policy.Spec{Name: "x", Network: n, Action: policy.Allow, Proto: "tcp", Port: "0"}, `port "0"`},
+		{policy.Spec{Name: "x", Network: n, Action: policy.Allow, Proto: "tcp", Port: "70000"}, `port "70000"`},
+		{policy.Spec{Name: "x", Network: n, Action: "allow,deny"}, "exactly one of allow or deny"},
 	} {
 		if _, err := policy.Create(ctx, nb, tc.s); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Create(%+v) = %v; want %q", tc.s, err, tc.want)

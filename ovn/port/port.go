@@ -490,7 +490,7 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 			return ovsdb.Operation{}, &ipRefusedError{msg: fmt.Sprintf("ip %s: %v", s.IP, err)}
 		}
 	}
-	if excluded(sw.OtherConfig["exclude_ips"], s.IP) {
+	if InExcludeIPs(sw.OtherConfig["exclude_ips"], s.IP) {
 		if svc, err := vipHolder(ctx, nb, s.IP); err != nil {
 			return ovsdb.Operation{}, err
 		} else if svc != "" {
@@ -561,7 +561,7 @@ func vipHolder(ctx context.Context, nb client.Client, ip netip.Addr) (string, er
 			continue
 		}
 		ids := lbs[0].ExternalIDs
-		v, _, _ := strings.Cut(ids[keyServiceVIP], "/")
+		v, _, _ := strings.Cut(ids[owner.KeyVIP], "/")
 		if ap, err := netip.ParseAddrPort(v); err == nil && ap.Addr() == ip {
 			return fmt.Sprintf("%q (network %s)", ids[owner.KeyName], ids[owner.KeyNetwork]), nil
 		}
@@ -569,12 +569,9 @@ func vipHolder(ctx context.Context, nb client.Client, ip netip.Addr) (string, er
 	return "", nil
 }
 
-// keyServiceVIP is ovn/service's KeyVIP ("IP:PORT/proto"), repeated so
-// that ovn/port does not depend on ovn/service.
-const keyServiceVIP = "ovlmgr.io/vip"
-
-// excluded reports whether ip is in an exclude_ips value ("IP", "IP1..IP2", space separated).
-func excluded(list string, ip netip.Addr) bool {
+// InExcludeIPs reports whether ip is in an other_config:exclude_ips value
+// ("IP" and "IP1..IP2" items, space separated).
+func InExcludeIPs(list string, ip netip.Addr) bool {
 	for _, f := range strings.Fields(list) {
 		lo, hi, isRange := strings.Cut(f, "..")
 		a, err := netip.ParseAddr(lo)

@@ -25,6 +25,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
@@ -32,7 +33,7 @@ import (
 
 // External_ids keys on a service's Load_Balancer.
 const (
-	KeyVIP         = "ovlmgr.io/vip"          // "IP:PORT/proto"
+	KeyVIP         = owner.KeyVIP             // "IP:PORT/proto"
 	KeyBackends    = "ovlmgr.io/backends"     // static backends "IP:PORT,..."
 	KeySelector    = "ovlmgr.io/selector"     // "k=v,k2=v2"
 	KeyTargetPort  = "ovlmgr.io/target-port"  // port of selected backends
@@ -492,40 +493,18 @@ func healthSource(st *state, subnet netip.Prefix, vip netip.Addr) (netip.Addr, e
 	}
 	ex := st.sw.OtherConfig["exclude_ips"]
 	for a, n := lastAddr(subnet).Prev(), 0; subnet.Contains(a) && a != subnet.Addr() && n < 4096; a, n = a.Prev(), n+1 {
-		if !used[a] && !inExcluded(ex, a) {
+		if !used[a] && !port.InExcludeIPs(ex, a) {
 			return a, nil
 		}
 	}
 	return netip.Addr{}, names.About("health check", "no free address in %s for the health probes' source", subnet)
 }
 
-// inExcluded reports whether a is in an exclude_ips list ("IP" and "IP..IP" items).
-func inExcluded(list string, a netip.Addr) bool {
-	for _, f := range strings.Fields(list) {
-		lo, hi, isRange := strings.Cut(f, "..")
-		l, err := netip.ParseAddr(lo)
-		if err != nil {
-			continue
-		}
-		if !isRange {
-			if l == a {
-				return true
-			}
-			continue
-		}
-		h, err := netip.ParseAddr(hi)
-		if err == nil && l.Compare(a) <= 0 && a.Compare(h) <= 0 {
-			return true
-		}
-	}
-	return false
-}
-
 func addExcluded(list string, add []netip.Addr) (string, bool) {
 	fields := strings.Fields(list)
 	changed := false
 	for _, a := range add {
-		if !inExcluded(list, a) {
+		if !port.InExcludeIPs(list, a) {
 			fields = append(fields, a.String())
 			list = strings.Join(fields, " ")
 			changed = true

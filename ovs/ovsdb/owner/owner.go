@@ -18,6 +18,9 @@ const (
 	KeyNode      = "ovlmgr.io/node"
 	KeyNetwork   = "ovlmgr.io/network"
 	KeyRouter    = "ovlmgr.io/router"
+	// KeyVIP is a service's "IP:PORT/proto" on its Load_Balancer; ovn/port
+	// reads it too (a requested IP must not be a service VIP).
+	KeyVIP = "ovlmgr.io/vip"
 	// LabelPrefix prefixes user labels (--label k=v) stored in external_ids.
 	LabelPrefix = "ovlmgr.io/label."
 )
