@@ -52,9 +52,7 @@ func load(t *testing.T) (string, []layers.Package) {
 
 // pendingDeps are dependencies still being removed ("FROM depends on TO").
 // Empty when the layering is complete; an entry may only leave this list.
-var pendingDeps = map[string]bool{
-	"cli depends on cni-plugin/plugin": true, // the attach orchestration leaves cni-plugin/plugin
-}
+var pendingDeps = map[string]bool{}
 
 // TestDependencies: the import graph follows docs/architecture.md.
 func TestDependencies(t *testing.T) {
