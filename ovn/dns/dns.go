@@ -165,7 +165,7 @@ func Register(ctx context.Context, nb client.Client, h Host) (*Registration, err
 		return nil, fmt.Errorf("register DNS name %q: %w", name, err)
 	}
 	reg := &Registration{Domain: n.Domain, Search: n.Search(), Nameservers: []string{}}
-	if gw := n.Switch.ExternalIDs[KeyGateway]; gw != "" {
+	if gw := n.Switch.ExternalIDs[owner.KeyGateway]; gw != "" {
 		reg.Nameservers = append(reg.Nameservers, gw)
 	}
 	fqdn := FQDN(name, n.Name, n.Domain)

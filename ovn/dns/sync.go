@@ -329,10 +329,6 @@ func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.O
 	return ops, nil
 }
 
-// KeyGateway is the network switch's external_ids key holding its gateway
-// address (written by ovn/network).
-const KeyGateway = "ovlmgr.io/gateway"
-
 // ResponderName is the name of a network's nameserver placeholder port.
 //
 // Containers use the gateway address as nameserver. On a network attached to
@@ -347,7 +343,7 @@ const KeyGateway = "ovlmgr.io/gateway"
 func ResponderName(network string) string { return "ovldns:" + network }
 
 func responderAddress(sw *nbdb.LogicalSwitch) string {
-	gw, err := netip.ParseAddr(sw.ExternalIDs[KeyGateway])
+	gw, err := netip.ParseAddr(sw.ExternalIDs[owner.KeyGateway])
 	if err != nil || !gw.Is4() {
 		return ""
 	}

@@ -29,8 +29,7 @@ import (
 
 // External_ids keys of a network's Logical_Switch besides the owner keys.
 const (
-	KeyGateway = "ovlmgr.io/gateway"
-	KeyMTU     = "ovlmgr.io/mtu"
+	KeyMTU = "ovlmgr.io/mtu"
 )
 
 // other_config keys read by ovn-northd's IPAM.
@@ -103,7 +102,7 @@ type Network struct {
 // row builds the Logical_Switch for a validated plan in scope.
 func (p *plan) row(scope Scope) *nbdb.LogicalSwitch {
 	ids := owner.IDs(owner.KindNetwork, p.name, coverIDs(scope, p.subnet))
-	ids[KeyGateway] = p.gateway.String()
+	ids[owner.KeyGateway] = p.gateway.String()
 	ids[dns.KeyDomain] = p.domain
 	if p.mtu != 0 {
 		ids[KeyMTU] = strconv.Itoa(p.mtu)
@@ -142,7 +141,7 @@ func fromRow(ls *nbdb.LogicalSwitch, ports int) Network {
 		UUID:    ls.UUID,
 		Name:    ls.Name,
 		Subnet:  ls.OtherConfig[ConfigSubnet],
-		Gateway: ls.ExternalIDs[KeyGateway],
+		Gateway: ls.ExternalIDs[owner.KeyGateway],
 		Labels:  owner.Labels(ls.ExternalIDs),
 		Router:  ls.ExternalIDs[owner.KeyRouter],
 		Domain:  ls.ExternalIDs[dns.KeyDomain],

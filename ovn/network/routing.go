@@ -150,7 +150,7 @@ func routerNet(ls *nbdb.LogicalSwitch) (router.Net, error) {
 	if err != nil {
 		return router.Net{}, fmt.Errorf("stored subnet %q: %v", ls.OtherConfig[ConfigSubnet], err)
 	}
-	gw, err := netip.ParseAddr(ls.ExternalIDs[KeyGateway])
+	gw, err := netip.ParseAddr(ls.ExternalIDs[owner.KeyGateway])
 	if err != nil {
 		gw = sub.Masked().Addr().Next()
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
@@ -86,7 +85,7 @@ func vipHomes(ctx context.Context, nb client.Client, st *state, network string, 
 // probe source.
 func (h *home) checkFree(vip VIP, lbs []*nbdb.LoadBalancer) error {
 	sub := subnetOf(h.sw)
-	if gw, err := netip.ParseAddr(h.sw.ExternalIDs[dns.KeyGateway]); err == nil && gw == vip.Addr {
+	if gw, err := netip.ParseAddr(h.sw.ExternalIDs[owner.KeyGateway]); err == nil && gw == vip.Addr {
 		return names.Bad("vip", vip, "%w: the gateway of network %q", ErrVIPInUse, h.network)
 	}
 	if vip.Addr == sub.Addr() || (vip.Addr.Is4() && vip.Addr == lastAddr(sub)) {

@@ -275,7 +275,7 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	}
 	subnet := subnetOf(st.sw)
 	// The VIP must not be anyone's address.
-	if gw, err := netip.ParseAddr(st.sw.ExternalIDs[dns.KeyGateway]); err == nil && gw == vip.Addr {
+	if gw, err := netip.ParseAddr(st.sw.ExternalIDs[owner.KeyGateway]); err == nil && gw == vip.Addr {
 		return nil, names.Bad("vip", vip, "%w: the gateway of network %q", ErrVIPInUse, s.Network)
 	}
 	for _, p := range st.ports {

@@ -213,7 +213,7 @@ func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, 
 		}
 		ni := &netInfo{Name: name, Router: ls.ExternalIDs[owner.KeyRouter]}
 		ni.Subnet, _ = netip.ParsePrefix(ls.OtherConfig["subnet"])
-		ni.Gateway, _ = netip.ParseAddr(ls.ExternalIDs["ovlmgr.io/gateway"])
+		ni.Gateway, _ = netip.ParseAddr(ls.ExternalIDs[owner.KeyGateway])
 		if ni.Router != "" {
 			var lrps []*nbdb.LogicalRouterPort
 			lrpName := ni.Router + "-" + name

@@ -21,6 +21,9 @@ const (
 	// KeyVIP is a service's "IP:PORT/proto" on its Load_Balancer; ovn/port
 	// reads it too (a requested IP must not be a service VIP).
 	KeyVIP = "ovlmgr.io/vip"
+	// KeyGateway is a network switch's gateway address (written by
+	// ovn/network; read by dns, service and trace).
+	KeyGateway = "ovlmgr.io/gateway"
 	// LabelPrefix prefixes user labels (--label k=v) stored in external_ids.
 	LabelPrefix = "ovlmgr.io/label."
 )
