@@ -124,7 +124,6 @@ var pending = map[string]bool{
 	"ovn/trace/service.go":             true,
 	"ovn/trace/trace.go":               true,
 	"ovs/nodegc/nodegc.go":             true,
-	"ovs/nodetrace/nodetrace.go":       true,
 	"ovs/port/ovs.go":                  true,
 	"integration/segmentation_test.go": true,
 }

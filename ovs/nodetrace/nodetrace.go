@@ -149,9 +149,9 @@ func orIP(name, ip string) string {
 
 // chassisOfIP names the chassis whose encap IP is ip.
 func chassisOfIP(ctx context.Context, sb client.Client, ip string) string {
-	var encs []*sbdb.Encap
-	res, err := dbconn.Transact(ctx, sb, dbops.Select(sbdb.EncapTable, []ovsdb.Condition{{Column: "ip", Function: ovsdb.ConditionEqual, Value: ip}}, "_uuid", "chassis_name", "ip"))
-	if err != nil || dbconn.DecodeRows(sb, sbdb.EncapTable, res[0].Rows, &encs) != nil || len(encs) == 0 {
+	encs, err := dbops.SelectRows(ctx, sb, []ovsdb.Condition{{Column: "ip", Function: ovsdb.ConditionEqual, Value: ip}},
+		func(e *sbdb.Encap) []any { return []any{&e.UUID, &e.ChassisName, &e.IP} })
+	if err != nil || len(encs) == 0 {
 		return ""
 	}
 	return encs[0].ChassisName
