@@ -43,7 +43,7 @@ const (
 	// KindBridge is the ovlmgr.io/kind of the br-int bridge when join created it.
 	KindBridge = "bridge"
 	// IntegrationBridge is the bridge ovn-controller programs.
-	IntegrationBridge = "br-int"
+	IntegrationBridge = vsdb.IntegrationBridge
 )
 
 // JoinOptions are the inputs of Join. SB and EncapIP are required.

@@ -20,6 +20,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/watch"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
 )
 
@@ -30,7 +31,7 @@ const (
 	KeyAttachedMAC  = "attached-mac"
 	KeyOVNInstalled = "ovn-installed"
 	// DefaultBridge is OVN's integration bridge.
-	DefaultBridge = "br-int"
+	DefaultBridge = vsdb.IntegrationBridge
 )
 
 // ErrNotOwned marks an OVS port of our name that ovlmgr did not create.

@@ -26,6 +26,10 @@ func Connect(ctx context.Context, endpoint string) (client.Client, error) {
 }
 
 // ErrNoRoot means the Open_vSwitch table has no row yet.
+// IntegrationBridge is the bridge ovn-controller programs (br-int): node
+// join creates it, ports attach to it, traces run on it.
+const IntegrationBridge = "br-int"
+
 var ErrNoRoot = errors.New("the Open_vSwitch table has no row (initialise it with `ovs-vsctl --no-wait init` or start ovs-vswitchd's service)")
 
 // Root returns the single Open_vSwitch row, or ErrNoRoot.
