@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/ovlmgr/ovlmgr/ovn/names"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
 )
 
 // flagOf maps the inputs named by library errors (*names.FieldError: spec
@@ -59,7 +61,22 @@ func withFlagHints(err error) string {
 	for _, fe := range fieldErrors(err) {
 		msg = strings.Replace(msg, fe.Error(), fe.Render(flagName), 1)
 	}
+	if h := flagHint(err); h != "" {
+		msg += " (" + h + ")"
+	}
 	return msg
+}
+
+// flagHint is what the CLI adds to a refusal a flag overrides.
+func flagHint(err error) string {
+	var inUse *network.PortsInUseError
+	switch {
+	case errors.Is(err, router.ErrAttached):
+		return "detach them, or use --force to detach and delete"
+	case errors.As(err, &inUse):
+		return "remove the containers, or use --force to delete the ports too"
+	}
+	return ""
 }
 
 // fieldErrors returns the *names.FieldError values in err's chain (and

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/ovlmgr/ovlmgr/ovn/names"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
 )
 
 // TestFlagHints: library errors name inputs in domain terms; the CLI shows
@@ -26,6 +28,8 @@ func TestFlagHints(t *testing.T) {
 		{names.Bad("unknown field", 3, "kept as is"), "unknown field 3: kept as is"},
 		{names.Bad("port", 22, "only with {proto} tcp or udp"), "--port 22: only with --proto tcp or udp"},
 		{errors.New("plain"), "plain"},
+		{&network.PortsInUseError{Network: "web", Ports: []string{"c1"}}, `delete network "web": 1 container port(s) still attached: c1 (remove the containers, or use --force to delete the ports too)`},
+		{fmt.Errorf("delete router %q: %w: %s", "r", router.ErrAttached, "web"), `delete router "r": networks attached: web (detach them, or use --force to detach and delete)`},
 	} {
 		if got := withFlagHints(tc.err); got != tc.want {
 			t.Errorf("withFlagHints(%q) = %q; want %q", tc.err, got, tc.want)

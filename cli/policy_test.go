@@ -80,7 +80,7 @@ func TestSegmentationCLI(t *testing.T) {
 		{[]string{"net", "create", "x", "--subnet", "198.19.5.0/24", "--isolation", "closed"}, 2, `isolation "closed"`},
 		{[]string{"net", "create", "x", "--subnet", "198.19.5.0/24", "--router", "nosuch"}, 1, `router "nosuch": not found`},
 		{[]string{"net", "create", "x", "--subnet", "198.19.0.128/25", "--router", "blue"}, 1, `overlaps network "web"`},
-		{[]string{"router", "delete", "blue"}, 1, "networks attached: app, web"},
+		{[]string{"router", "delete", "blue"}, 1, "networks attached: app, web (detach them, or use --force to detach and delete)\n"},
 		{[]string{"router", "create", "bad name"}, 2, `router name "bad name"`},
 		{[]string{"router", "attach", "nosuch", "ops"}, 1, `router "nosuch": not found`},
 		{[]string{"router", "detach", "blue", "ops"}, 1, "not attached to any router"},

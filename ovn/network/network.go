@@ -397,7 +397,7 @@ func (e *PortsInUseError) Error() string {
 		more = fmt.Sprintf(" and %d more", len(names)-show)
 		names = names[:show]
 	}
-	return fmt.Sprintf("delete network %q: %d container port(s) still attached: %s%s (remove the containers, or use --force to delete the ports too)",
+	return fmt.Sprintf("delete network %q: %d container port(s) still attached: %s%s",
 		e.Network, len(e.Ports), strings.Join(names, ", "), more)
 }
 

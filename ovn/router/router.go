@@ -220,7 +220,7 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 		for _, a := range atts {
 			nets = append(nets, a.Network)
 		}
-		return fmt.Errorf("delete router %q: %w: %s (detach them, or use --force to detach and delete)", name, ErrAttached, strings.Join(nets, ", "))
+		return fmt.Errorf("delete router %q: %w: %s", name, ErrAttached, strings.Join(nets, ", "))
 	}
 	// Guard: no attach/detach happened since we read.
 	ops := []ovsdb.Operation{dbops.Unchanged(nbdb.LogicalRouterTable, lr.UUID, "ports", dbops.UUIDSet(lr.Ports...))}
