@@ -28,6 +28,7 @@ func TestFlagHints(t *testing.T) {
 		{names.Bad("unknown field", 3, "kept as is"), "unknown field 3: kept as is"},
 		{names.Bad("port", 22, "only with {proto} tcp or udp"), "--port 22: only with --proto tcp or udp"},
 		{errors.New("plain"), "plain"},
+		{names.Says("system id", "taken", "is already used; choose another {system id}"), `--system-id "taken" is already used; choose another --system-id`},
 		{&network.PortsInUseError{Network: "web", Ports: []string{"c1"}}, `delete network "web": 1 container port(s) still attached: c1 (remove the containers, or use --force to delete the ports too)`},
 		{fmt.Errorf("delete router %q: %w: %s", "r", router.ErrAttached, "web"), `delete router "r": networks attached: web (detach them, or use --force to detach and delete)`},
 	} {

@@ -49,6 +49,9 @@ type FieldError struct {
 	Problem string
 	// Err is the cause, if any (reachable with errors.Is/As).
 	Err error
+	// Sentence: Problem continues the value without a colon
+	// (`subnet "x" overlaps network "y"`).
+	Sentence bool
 }
 
 // Error renders the error with the domain names of the inputs.
@@ -66,7 +69,18 @@ func (e *FieldError) Render(name func(field string) string) string {
 		}
 		return name(e.Field) + " " + problem
 	}
+	if e.Sentence {
+		return name(e.Field) + " " + e.Value + " " + problem
+	}
 	return name(e.Field) + " " + e.Value + ": " + problem
+}
+
+// Says returns a FieldError that reads as one sentence about value (printed
+// like Bad's) of field: `FIELD VALUE PROBLEM`.
+func Says(field string, value any, format string, args ...any) *FieldError {
+	e := Bad(field, value, format, args...)
+	e.Sentence = true
+	return e
 }
 
 func (e *FieldError) Unwrap() error { return e.Err }

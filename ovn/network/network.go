@@ -19,6 +19,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
@@ -241,13 +242,13 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 		other, ferr := findOverlap(ctx, nb, scope, p.subnet)
 		switch {
 		case ferr == nil && other != nil:
-			return nil, fmt.Errorf("create network %q: --subnet %q overlaps network %q (%s); subnets must not overlap in the %s",
-				s.Name, s.Subnet, other.Name, other.OtherConfig[ConfigSubnet], scope)
+			return nil, fmt.Errorf("create network %q: %w", s.Name, names.Says("subnet", s.Subnet, "overlaps network %q (%s); subnets must not overlap in the %s",
+				other.Name, other.OtherConfig[ConfigSubnet], scope))
 		case ferr == nil && failedIn(err, len(overlap), 1) && !stale:
 			// The marker for networks inside the subnet outlived them.
 			stale = true
 		case attempt >= maxRetries || ferr != nil:
-			return nil, fmt.Errorf("create network %q: --subnet %q overlaps another ovlmgr network (it changed while checking: retry)", s.Name, s.Subnet)
+			return nil, fmt.Errorf("create network %q: %w", s.Name, names.Says("subnet", s.Subnet, "overlaps another ovlmgr network (it changed while checking: retry)"))
 		}
 	}
 }

@@ -275,7 +275,7 @@ func TestOverlap(t *testing.T) {
 	}
 	for _, sub := range []string{"198.18.16.0/20", "198.18.0.0/16", "198.0.0.0/8", "198.18.20.0/24", "198.18.31.252/30", "198.18.16.0/21"} {
 		_, err := network.Create(ctx, c, network.Spec{Name: "x", Subnet: sub})
-		want := fmt.Sprintf(`--subnet %q overlaps network "mid" (198.18.16.0/20)`, sub)
+		want := fmt.Sprintf(`subnet %q overlaps network "mid" (198.18.16.0/20)`, sub)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("create %s: %v; want %q", sub, err, want)
 		}

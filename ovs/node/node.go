@@ -384,13 +384,13 @@ func checkChassis(ctx context.Context, o JoinOptions) error {
 		ips := ipsOf[ch.Name]
 		if ch.Name == o.SystemID {
 			if len(ips) > 0 && !contains(ips, o.EncapIP) {
-				return fmt.Errorf("--system-id %q is already used by another chassis in SB (hostname %q, encap IP %s); choose another --system-id",
-					o.SystemID, ch.Hostname, strings.Join(ips, ","))
+				return names.Says("system id", o.SystemID, "is already used by another chassis in SB (hostname %q, encap IP %s); choose another {system id}",
+					ch.Hostname, strings.Join(ips, ","))
 			}
 			continue
 		}
 		if contains(ips, o.EncapIP) {
-			return fmt.Errorf("--encap-ip %s is already used by chassis %q (hostname %q) in SB", o.EncapIP, ch.Name, ch.Hostname)
+			return names.Says("encap ip", names.Shown(o.EncapIP), "is already used by chassis %q (hostname %q) in SB", ch.Name, ch.Hostname)
 		}
 	}
 	return nil

@@ -188,7 +188,7 @@ func TestJoinRefusals(t *testing.T) {
 	}{
 		{"encap IP not local", func(o *JoinOptions) { o.EncapIP = "198.18.9.9" }, "not assigned to any local interface"},
 		{"encap IP invalid", func(o *JoinOptions) { o.EncapIP = "198.18.999.1" }, "not an IP address"},
-		{"system-id used by another chassis", func(o *JoinOptions) { o.SystemID = "taken" }, `--system-id "taken" is already used by another chassis`},
+		{"system-id used by another chassis", func(o *JoinOptions) { o.SystemID = "taken" }, `system id "taken" is already used by another chassis`},
 		{"bad datapath", func(o *JoinOptions) { o.Datapath = "dpdk" }, `datapath "dpdk": allowed are system, netdev`},
 		{"bad system-id", func(o *JoinOptions) { o.SystemID = "a b" }, `system id "a b"`},
 		{"no SB", func(o *JoinOptions) { o.SB = "" }, "southbound endpoint is required"},
