@@ -7,6 +7,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovs/node"
 )
 
 // flagOf maps the inputs named by library errors (*names.FieldError: spec
@@ -75,6 +76,10 @@ func flagHint(err error) string {
 		return "detach them, or use --force to detach and delete"
 	case errors.As(err, &inUse):
 		return "remove the containers, or use --force to delete the ports too"
+	case errors.Is(err, node.ErrOtherRemote):
+		return "use --force to replace it"
+	case errors.Is(err, node.ErrBridgeInUse):
+		return "or use --force"
 	}
 	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovs/node"
 )
 
 // TestFlagHints: library errors name inputs in domain terms; the CLI shows
@@ -28,6 +29,7 @@ func TestFlagHints(t *testing.T) {
 		{names.Bad("unknown field", 3, "kept as is"), "unknown field 3: kept as is"},
 		{names.Bad("port", 22, "only with {proto} tcp or udp"), "--port 22: only with --proto tcp or udp"},
 		{errors.New("plain"), "plain"},
+		{fmt.Errorf("node join: ovn-remote=a, not b: %w", node.ErrOtherRemote), "node join: ovn-remote=a, not b: refusing to replace it (use --force to replace it)"},
 		{names.Says("system id", "taken", "is already used; choose another {system id}"), `--system-id "taken" is already used; choose another --system-id`},
 		{&network.PortsInUseError{Network: "web", Ports: []string{"c1"}}, `delete network "web": 1 container port(s) still attached: c1 (remove the containers, or use --force to delete the ports too)`},
 		{fmt.Errorf("delete router %q: %w: %s", "r", router.ErrAttached, "web"), `delete router "r": networks attached: web (detach them, or use --force to detach and delete)`},

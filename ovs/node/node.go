@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -75,6 +76,14 @@ type Result struct {
 	CreatedBridge bool   `json:"createdBridge"` // br-int was created by this call
 }
 
+// Refusals that JoinOptions.Force / LeaveOptions.Force override.
+var (
+	// ErrOtherRemote: the node already points at another OVN Southbound.
+	ErrOtherRemote = errors.New("refusing to replace it")
+	// ErrBridgeInUse: br-int still has ports besides its own.
+	ErrBridgeInUse = errors.New("remove them first")
+)
+
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
 
 // Join writes the node's OVN settings to the local Open_vSwitch database and
@@ -138,7 +147,7 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 		return nil, fmt.Errorf("node join: %w", names.Bad("hostname", o.Hostname, "must be non-empty without spaces or commas"))
 	}
 	if cur := ids[KeyRemote]; cur != "" && cur != o.SB && !o.Force {
-		return nil, fmt.Errorf("node join: this node already has ovn-remote=%s (another OVN deployment?); use --force to replace it with %s", cur, o.SB)
+		return nil, fmt.Errorf("node join: this node already has ovn-remote=%s (another OVN deployment?), not %s: %w", cur, o.SB, ErrOtherRemote)
 	}
 	if err := checkChassis(ctx, o); err != nil {
 		return nil, fmt.Errorf("node join: %w", err)
@@ -247,7 +256,7 @@ func Leave(ctx context.Context, o LeaveOptions) error {
 	}
 	if br != nil && owner.Owned(br.ExternalIDs, KindBridge) {
 		if len(br.Ports) > 1 && !o.Force {
-			return fmt.Errorf("node leave: bridge %s still has %d other port(s) (containers?); remove them or use --force", IntegrationBridge, len(br.Ports)-1)
+			return fmt.Errorf("node leave: bridge %s still has %d other port(s) (containers?): %w", IntegrationBridge, len(br.Ports)-1, ErrBridgeInUse)
 		}
 		delOps, err := oc.Where(br).Delete()
 		if err != nil {
