@@ -8,6 +8,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
+	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
 )
 
 // flagOf maps the inputs named by library errors (*names.FieldError: spec
@@ -80,6 +81,8 @@ func flagHint(err error) string {
 		return "use --force to replace it"
 	case errors.Is(err, node.ErrBridgeInUse):
 		return "or use --force"
+	case errors.Is(err, nodegc.ErrNoNB):
+		return "give one with --nb"
 	}
 	return ""
 }

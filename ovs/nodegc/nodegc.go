@@ -27,6 +27,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
+	ovsnode "github.com/ovlmgr/ovlmgr/ovs/node"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
@@ -66,6 +67,11 @@ type Options struct {
 // Open_vSwitch db) whose NB port, named by their iface-id, does not exist.
 // It costs one local select and one NB transaction of indexed selects, one
 // per local interface.
+
+// ErrNoNB: no Northbound endpoint was given and the node's Open_vSwitch db
+// names none (node join records it).
+var ErrNoNB = errors.New("no NB endpoint")
+
 func Orphans(ctx context.Context, ovs, nb client.Client) ([]*ovsport.Iface, error) {
 	ifaces, err := ovsport.List(ctx, ovs)
 	if err != nil {
@@ -237,10 +243,10 @@ func Run(ctx context.Context, o RunOptions) ([]Removed, error) {
 	}
 	nbEP := o.NB
 	if nbEP == "" {
-		nbEP = root.ExternalIDs["ovlmgr.io/nb"]
+		nbEP = root.ExternalIDs[ovsnode.KeyNB]
 	}
 	if nbEP == "" {
-		return nil, fmt.Errorf("node gc: no NB endpoint: the local Open_vSwitch db %s has no external_ids:ovlmgr.io/nb (give one with --nb)", ep)
+		return nil, fmt.Errorf("node gc: %w: the local Open_vSwitch db %s has no external_ids:%s", ErrNoNB, ep, ovsnode.KeyNB)
 	}
 	nb, err := dbconn.ConnectNB(ctx, nbEP)
 	if err != nil {
