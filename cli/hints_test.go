@@ -30,6 +30,7 @@ func TestFlagHints(t *testing.T) {
 		{names.Bad("unknown field", 3, "kept as is"), "unknown field 3: kept as is"},
 		{names.Bad("port", 22, "only with {proto} tcp or udp"), "--port 22: only with --proto tcp or udp"},
 		{errors.New("plain"), "plain"},
+		{fmt.Errorf("s: %w", &names.FieldError{Problem: "no {backend} and no {selector}"}), "s: no --backend and no --selector"},
 		{fmt.Errorf("node gc: %w: the local Open_vSwitch db x has no external_ids:ovlmgr.io/nb", nodegc.ErrNoNB), "node gc: no NB endpoint: the local Open_vSwitch db x has no external_ids:ovlmgr.io/nb (give one with --nb)"},
 		{fmt.Errorf("node join: ovn-remote=a, not b: %w", node.ErrOtherRemote), "node join: ovn-remote=a, not b: refusing to replace it (use --force to replace it)"},
 		{names.Says("system id", "taken", "is already used; choose another {system id}"), `--system-id "taken" is already used; choose another --system-id`},

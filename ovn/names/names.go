@@ -41,7 +41,8 @@ func Valid(name string) bool { return len(name) <= MaxLen && ruleRE.MatchString(
 // library knows it (a Spec field or a config key: "subnet", "network"),
 // Value is what was given as printed ("" when it is missing), and Problem
 // says what is wrong and what is allowed; another input it mentions is
-// written {field} ("only with {proto} tcp or udp"). A command line shows the
+// written {field} ("only with {proto} tcp or udp"); with Field "" the error
+// is about several inputs, each named that way. A command line shows the
 // same error with its own names for the inputs (Render).
 type FieldError struct {
 	Field   string
@@ -63,6 +64,9 @@ var fieldRef = regexp.MustCompile(`\{([a-z][a-z0-9 ]*)\}`)
 // `NAME VALUE: PROBLEM`, or `NAME PROBLEM` when no value was given.
 func (e *FieldError) Render(name func(field string) string) string {
 	problem := fieldRef.ReplaceAllStringFunc(e.Problem, func(ref string) string { return name(ref[1 : len(ref)-1]) })
+	if e.Field == "" {
+		return problem // about several inputs, each named {field} in Problem
+	}
 	if e.Value == "" {
 		if strings.HasPrefix(problem, ":") {
 			return name(e.Field) + problem

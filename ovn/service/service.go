@@ -243,7 +243,7 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Service, error) {
 		refs = append(refs, r)
 	}
 	if len(refs) == 0 && len(s.Selector) == 0 {
-		return nil, fmt.Errorf("%s: no backends: give --backend CONTAINER_OR_IP:PORT and/or --selector label=value", what)
+		return nil, fmt.Errorf("%s: %w", what, &names.FieldError{Problem: "no backends: give {backend} CONTAINER_OR_IP:PORT and/or {selector} label=value"})
 	}
 	for attempt := 0; ; attempt++ {
 		svc, err := create(ctx, nb, s, vip, refs, tp, hc)
