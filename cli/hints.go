@@ -44,6 +44,7 @@ var flagOf = map[string]string{
 	"encap ip":            "--encap-ip",
 	"system id":           "--system-id",
 	"hostname":            "--hostname",
+	"may exist":           "--may-exist",
 	"node trace":          "--on-node",
 }
 

@@ -124,8 +124,8 @@ func TestNetCommands(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"net", "create", "web", "--subnet", "198.19.0.0/24"}, "network web already exists"},
-		{[]string{"net", "create", "web", "--subnet", "198.19.5.0/24", "--may-exist"}, "different spec"},
+		{[]string{"net", "create", "web", "--subnet", "198.19.0.0/24"}, "network web already exists (subnet 198.19.0.0/24; --may-exist accepts an identical spec)"},
+		{[]string{"net", "create", "web", "--subnet", "198.19.5.0/24", "--may-exist"}, "different spec (subnet 198.19.0.0/24); --may-exist accepts only an identical spec"},
 		{[]string{"net", "create", "big", "--subnet", "198.19.0.0/16"}, `--subnet "198.19.0.0/16" overlaps network "db" (198.19.1.0/28)`},
 		{[]string{"net", "create", "small", "--subnet", "198.19.0.128/25"}, `overlaps network "web" (198.19.0.0/24)`},
 	} {

@@ -276,11 +276,11 @@ func existing(ctx context.Context, nb client.Client, s Spec, want *nbdb.LogicalS
 	case s.MayExist && sameSpec(ours, want):
 		return Get(ctx, nb, s.Name)
 	case s.MayExist:
-		return nil, fmt.Errorf("create network %q: network %s %w with a different spec (subnet %s); --may-exist accepts only an identical spec",
-			s.Name, s.Name, ErrExists, ours.OtherConfig[ConfigSubnet])
+		return nil, fmt.Errorf("create network %q: %w", s.Name, &names.FieldError{Err: ErrExists,
+			Problem: fmt.Sprintf("network %s %v with a different spec (subnet %s); {may exist} accepts only an identical spec", s.Name, ErrExists, ours.OtherConfig[ConfigSubnet])})
 	default:
-		return nil, fmt.Errorf("create network %q: network %s %w (subnet %s; --may-exist accepts an identical spec)",
-			s.Name, s.Name, ErrExists, ours.OtherConfig[ConfigSubnet])
+		return nil, fmt.Errorf("create network %q: %w", s.Name, &names.FieldError{Err: ErrExists,
+			Problem: fmt.Sprintf("network %s %v (subnet %s; {may exist} accepts an identical spec)", s.Name, ErrExists, ours.OtherConfig[ConfigSubnet])})
 	}
 }
 
