@@ -570,12 +570,13 @@ func DeleteNetworkOps(ctx context.Context, c client.Client, network string) ([]o
 		return nil, err
 	}
 	if len(refs) > 0 {
-		var names []string
+		var users []string
 		for _, a := range refs {
-			names = append(names, fmt.Sprintf("%s (on network %s)", a.ExternalIDs[owner.KeyName], a.ExternalIDs[owner.KeyNetwork]))
+			users = append(users, fmt.Sprintf("%s (on network %s)", a.ExternalIDs[owner.KeyName], a.ExternalIDs[owner.KeyNetwork]))
 		}
-		sort.Strings(names)
-		return nil, fmt.Errorf("network %q is a source (--from) of policies %s: %w; delete them first", network, strings.Join(names, ", "), ErrInUse)
+		sort.Strings(users)
+		return nil, &names.FieldError{Err: ErrInUse,
+			Problem: fmt.Sprintf("network %q is a source ({from}) of policies %s: %v; delete them first", network, strings.Join(users, ", "), ErrInUse)}
 	}
 	return []ovsdb.Operation{
 		dbops.None("ACL", refWhere, "direction", string(nbdb.ACLDirectionToLport)),
