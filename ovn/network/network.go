@@ -474,7 +474,11 @@ func Delete(ctx context.Context, nb client.Client, name string, force bool) erro
 		return &PortsInUseError{Network: name, Ports: containers}
 	}
 	// [ports unchanged guard, container port deletes, extras, switch delete, unmarks]
-	ops := []ovsdb.Operation{dbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "ports", dbops.UUIDSet(ls.Ports...))}
+	guard, err := dbops.StillOp(nb, ls, &ls.Ports)
+	if err != nil {
+		return fmt.Errorf("delete network %q: %w", name, err)
+	}
+	ops := []ovsdb.Operation{guard}
 	for _, u := range containerUUIDs {
 		ops = append(ops, dbops.Delete(nbdb.LogicalSwitchPortTable, dbops.ByUUID(u)))
 	}

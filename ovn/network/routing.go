@@ -90,11 +90,13 @@ func rescopeOps(ctx context.Context, nb client.Client, ls *nbdb.LogicalSwitch, t
 	if err != nil {
 		return nil, err
 	}
+	// The switch's ports and external_ids are still as read.
+	guard, err := dbops.StillOp(nb, ls, &ls.Ports, &ls.ExternalIDs)
+	if err != nil {
+		return nil, err
+	}
 	ops = append(append(ops, marks...), unmarks...)
-	ops = append(ops,
-		dbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "ports", dbops.UUIDSet(ls.Ports...)),
-		dbops.Unchanged(nbdb.LogicalSwitchTable, ls.UUID, "external_ids", dbops.StrMap(ls.ExternalIDs)),
-		dbops.Delete(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.UUIDIs(ls.UUID)}))
+	ops = append(ops, guard, dbops.Delete(nbdb.LogicalSwitchTable, dbops.ByUUID(ls.UUID)))
 	return append(ops, ins...), nil
 }
 

@@ -223,7 +223,11 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 		return fmt.Errorf("delete router %q: %w: %s", name, ErrAttached, strings.Join(nets, ", "))
 	}
 	// Guard: no attach/detach happened since we read.
-	ops := []ovsdb.Operation{dbops.Unchanged(nbdb.LogicalRouterTable, lr.UUID, "ports", dbops.UUIDSet(lr.Ports...))}
+	guard, err := dbops.StillOp(c, lr, &lr.Ports)
+	if err != nil {
+		return fmt.Errorf("delete router %q: %w", name, err)
+	}
+	ops := []ovsdb.Operation{guard}
 	for _, a := range atts {
 		more, err := detach(a.Network)
 		if err != nil {
@@ -307,10 +311,11 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 	if err != nil {
 		return nil, err
 	}
-	ops := []ovsdb.Operation{
-		dbops.Unchanged(nbdb.LogicalRouterTable, lr.UUID, "ports", dbops.UUIDSet(lr.Ports...)),
-		lrpGuard, lspGuard,
+	lrGuard, err := dbops.StillOp(c, lr, &lr.Ports)
+	if err != nil {
+		return nil, err
 	}
+	ops := []ovsdb.Operation{lrGuard, lrpGuard, lspGuard}
 	ops = append(ops, insLRP...)
 	ops = append(ops, insLSP...)
 	ops = append(ops,

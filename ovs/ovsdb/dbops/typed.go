@@ -318,16 +318,27 @@ func Count[T any, PT modelPtr[T]](ctx context.Context, c client.Client, where []
 // &ls.Ports), the value m has (as read before). It makes a
 // read-check-write sequence safe against concurrent writers.
 func Still[T any, PT modelPtr[T]](tx *Tx, m PT, fields ...any) *Op {
+	op, err := StillOp[T, PT](tx.c, m, fields...)
+	if err != nil {
+		tx.fail(err)
+		return &Op{tx: tx, i: len(tx.ops)}
+	}
+	return tx.Op(op)
+}
+
+// StillOp is the guard Still as a bare operation, for callers that compose
+// operation lists: the transaction fails unless the row with m's UUID still
+// holds m's values in fields (pointers into m).
+func StillOp[T any, PT modelPtr[T]](c client.Client, m PT, fields ...any) (ovsdb.Operation, error) {
 	timeout := 0
-	ops, err := tx.c.Where(m).Wait(ovsdb.WaitConditionEqual, &timeout, m, fields...)
+	ops, err := c.Where(m).Wait(ovsdb.WaitConditionEqual, &timeout, m, fields...)
 	if err == nil && len(ops) != 1 {
 		err = fmt.Errorf("got %d operations, want 1", len(ops))
 	}
 	if err != nil {
-		tx.fail(fmt.Errorf("guard on %T: %w", m, err))
-		return &Op{tx: tx, i: len(tx.ops)}
+		return ovsdb.Operation{}, fmt.Errorf("guard on %T: %w", m, err)
 	}
-	return tx.Op(ops[0])
+	return ops[0], nil
 }
 
 // Typed returns the table of T with the raw builders of this package,
