@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,17 +95,31 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err == nil {
 		v, err := time.ParseDuration(s)
 		if err != nil || v <= 0 {
-			return fmt.Errorf("want a positive duration such as \"30s\", got %q", s)
+			return &DurationError{Got: strconv.Quote(s)}
 		}
 		d.Duration = v
 		return nil
 	}
 	var f float64
 	if err := json.Unmarshal(b, &f); err != nil || f <= 0 {
-		return fmt.Errorf("want a positive duration such as \"30s\" or a number of seconds, got %s", b)
+		return &DurationError{Got: string(b), Number: true}
 	}
 	d.Duration = time.Duration(f * float64(time.Second))
 	return nil
+}
+
+// DurationError is a value Duration refuses; Got is the JSON as given.
+type DurationError struct {
+	Got string
+	// Number: Got is not a string, so a number of seconds was allowed too.
+	Number bool
+}
+
+func (e *DurationError) Error() string {
+	if e.Number {
+		return "want a positive duration such as \"30s\" or a number of seconds, got " + e.Got
+	}
+	return "want a positive duration such as \"30s\", got " + e.Got
 }
 
 // cniErr builds a CNI error.
@@ -126,7 +141,8 @@ func ParseConfig(stdin []byte) (*Config, error) {
 			return nil, cniErr(types.ErrDecodingFailure, fmt.Sprintf("decode config: %v", err))
 		}
 		// Errors from our own UnmarshalJSON: name the key.
-		if strings.Contains(err.Error(), "duration") {
+		var de *DurationError
+		if errors.As(err, &de) {
 			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"readyTimeout\": %v", err))
 		}
 		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config: %v", err))
