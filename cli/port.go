@@ -197,11 +197,7 @@ func portAttach(c *cli.Context) error {
 	}
 	a, err := attach.Attach(req, nil)
 	if err != nil {
-		var ne *attach.NetNSError
-		if errors.As(err, &ne) {
-			return fmt.Errorf("attach %s to %s: %s", nsPath, req.Network, ne.Describe("--netns"))
-		}
-		return fmt.Errorf("attach %s to %s: %w", nsPath, req.Network, err)
+		return fmt.Errorf("attach %s to %s: %w", nsPath, req.Network, attachHint(err))
 	}
 	return printOut(c, a, func(w io.Writer) {
 		fmt.Fprintf(w, "port %s: %s mac %s gateway %s mtu %d on node %s (container %s, %s in %s)\n",
@@ -216,7 +212,22 @@ func portDetach(c *cli.Context) error {
 	err := attach.Detach(attach.DetachRequest{NB: c.String("nb"), ContainerID: c.Args().First(), IfName: c.String("ifname"),
 		NetNS: c.String("netns"), Timeout: 30 * time.Second}, nil)
 	if err != nil {
-		return fmt.Errorf("detach %s: %w", c.Args().First(), err)
+		return fmt.Errorf("detach %s: %w", c.Args().First(), attachHint(err))
 	}
 	return nil
+}
+
+// attachHint adds to an error of ovs/attach what the user of port
+// attach/detach can do about it: the flag at fault or the command to run.
+func attachHint(err error) error {
+	var ne *attach.NetNSError
+	switch {
+	case errors.As(err, &ne):
+		return errors.New(ne.Describe("--netns"))
+	case errors.Is(err, attach.ErrNoNB):
+		return fmt.Errorf("%w (give --nb or OVLMGR_NB, or run ovlmgr node join --nb ...)", err)
+	case errors.Is(err, attach.ErrNodeNotJoined):
+		return fmt.Errorf("%w (run ovlmgr node join)", err)
+	}
+	return err
 }

@@ -35,14 +35,14 @@ func cniError(err error) error {
 	if errors.As(err, &ne) {
 		return cniErr(types.ErrInvalidEnvironmentVariables, ne.Describe("CNI_NETNS"))
 	}
-	code, prefix := cniCode(err)
-	return cniErr(code, prefix+err.Error())
+	code, prefix, hint := cniCode(err)
+	return cniErr(code, prefix+err.Error()+hint)
 }
 
-// cniCode is the mapping table: the CNI code for err and the prefix naming
-// what the runtime should fix. A failed Attach whose undo left the NB port
-// gets the code of why it failed.
-func cniCode(err error) (code uint, prefix string) {
+// cniCode is the mapping table: the CNI code for err, the prefix naming
+// the config key or variable at fault and a hint of what fixes it. A failed
+// Attach whose undo left the NB port gets the code of why it failed.
+func cniCode(err error) (code uint, prefix, hint string) {
 	var lo *attach.LeftoverError
 	if errors.As(err, &lo) {
 		err = lo.Err
@@ -51,29 +51,29 @@ func cniCode(err error) (code uint, prefix string) {
 	switch {
 	// The kinds of ovs/attach first: each wraps the error it describes.
 	case errors.Is(err, attach.ErrCheckFailed):
-		return CodeInternal, ""
+		return CodeInternal, "", ""
 	case errors.Is(err, attach.ErrUnavailable):
-		return types.ErrTryAgainLater, ""
+		return types.ErrTryAgainLater, "", ""
 	case errors.Is(err, attach.ErrBadNetNS):
-		return types.ErrInvalidEnvironmentVariables, ""
+		return types.ErrInvalidEnvironmentVariables, "", ""
 	case errors.Is(err, attach.ErrNodeNotJoined):
-		return CodeNodeNotJoined, ""
+		return CodeNodeNotJoined, "", " (run ovlmgr node join)"
 	case errors.Is(err, attach.ErrNoNB):
-		return types.ErrInvalidNetworkConfig, `config key "nb": `
+		return types.ErrInvalidNetworkConfig, `config key "nb": `, " (run ovlmgr node join --nb ...)"
 	case errors.Is(err, attach.ErrExists), errors.Is(err, ovsport.ErrLinkExists):
-		return CodeExists, ""
+		return CodeExists, "", ""
 	case errors.Is(err, attach.ErrAddressRefused):
-		return CodeAddressRefused, ""
+		return CodeAddressRefused, "", ""
 	case errors.Is(err, network.ErrNotFound), errors.Is(err, ovnport.ErrNetworkNotFound):
-		return types.ErrInvalidNetworkConfig, `config key "network": `
+		return types.ErrInvalidNetworkConfig, `config key "network": `, ""
 	case errors.Is(err, ovnport.ErrNoAddress):
-		return CodeNoAddress, ""
+		return CodeNoAddress, "", ""
 	case errors.Is(err, ovnport.ErrAddressInUse), errors.Is(err, ovnport.ErrMACRefused), errors.Is(err, ovnport.ErrIPRefused):
-		return CodeAddressRefused, ""
+		return CodeAddressRefused, "", ""
 	case errors.Is(err, ovnport.ErrExists):
-		return CodeExists, ""
+		return CodeExists, "", ""
 	case errors.Is(err, ovnport.ErrNoIPAM), errors.As(err, &nr), errors.Is(err, context.DeadlineExceeded):
-		return types.ErrTryAgainLater, ""
+		return types.ErrTryAgainLater, "", ""
 	}
-	return CodeInternal, ""
+	return CodeInternal, "", ""
 }

@@ -29,9 +29,11 @@ func TestCNIErrorCodes(t *testing.T) {
 		code uint
 		msg  string // the whole message ("" = the error's text)
 	}{
-		{"not joined", kind(attach.ErrNodeNotJoined, "local Open_vSwitch db x has no external_ids:system-id", nil), CodeNodeNotJoined, ""},
-		{"encap ip not an IP", kind(attach.ErrNodeNotJoined, "node's external_ids:ovn-encap-ip \"\": not an IP", errors.New("bad")), CodeNodeNotJoined, ""},
-		{"no NB endpoint", kind(attach.ErrNoNB, "no Northbound endpoint given", nil), types.ErrInvalidNetworkConfig, `config key "nb": no Northbound endpoint given`},
+		{"not joined", kind(attach.ErrNodeNotJoined, "local Open_vSwitch db x has no external_ids:system-id", nil), CodeNodeNotJoined,
+			"local Open_vSwitch db x has no external_ids:system-id (run ovlmgr node join)"},
+		{"encap ip not an IP", kind(attach.ErrNodeNotJoined, "node's external_ids:ovn-encap-ip \"\": not an IP", errors.New("bad")), CodeNodeNotJoined,
+			"node's external_ids:ovn-encap-ip \"\": not an IP (run ovlmgr node join)"},
+		{"no NB endpoint", kind(attach.ErrNoNB, "no Northbound endpoint given", nil), types.ErrInvalidNetworkConfig, `config key "nb": no Northbound endpoint given (run ovlmgr node join --nb ...)`},
 		{"network not found", fmt.Errorf("network %q: %w", "web", network.ErrNotFound), types.ErrInvalidNetworkConfig, `config key "network": network "web": no such network`},
 		{"port's network not found", fmt.Errorf("network %q: %w", "web", ovnport.ErrNetworkNotFound), types.ErrInvalidNetworkConfig, `config key "network": network "web": network not found`},
 		{"subnet full", fmt.Errorf("network web: %w (outside the gateway)", ovnport.ErrNoAddress), CodeNoAddress, ""},

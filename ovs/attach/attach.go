@@ -75,14 +75,14 @@ func openNode(ctx context.Context, nbEP, ep string, needNB bool) (*node, error) 
 		encapIP: root.ExternalIDs["ovn-encap-ip"], sbEP: root.ExternalIDs["ovn-remote"]}
 	if n.systemID == "" {
 		ovs.Close()
-		return nil, newErr(ErrNodeNotJoined, fmt.Sprintf("local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN (run ovlmgr node join)", ep), nil)
+		return nil, newErr(ErrNodeNotJoined, fmt.Sprintf("local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN", ep), nil)
 	}
 	if n.nbEP == "" {
 		n.nbEP = root.ExternalIDs["ovlmgr.io/nb"]
 	}
 	if needNB && n.nbEP == "" {
 		ovs.Close()
-		return nil, newErr(ErrNoNB, fmt.Sprintf("no Northbound endpoint given, and the local Open_vSwitch db %s has no external_ids:ovlmgr.io/nb (run ovlmgr node join --nb ...)", ep), nil)
+		return nil, newErr(ErrNoNB, fmt.Sprintf("no Northbound endpoint given, and the local Open_vSwitch db %s has no external_ids:ovlmgr.io/nb", ep), nil)
 	}
 	return n, nil
 }
@@ -155,7 +155,7 @@ func mtuFor(reqMTU int, ni *netInfo, nd *node) (int, error) {
 	}
 	ip, err := netip.ParseAddr(nd.encapIP)
 	if err != nil {
-		return 0, newErr(ErrNodeNotJoined, fmt.Sprintf("node's external_ids:ovn-encap-ip %q: not an IP (run ovlmgr node join)", nd.encapIP), err)
+		return 0, newErr(ErrNodeNotJoined, fmt.Sprintf("node's external_ids:ovn-encap-ip %q: not an IP", nd.encapIP), err)
 	}
 	mtu, _, err := ovsport.LinkMTUOf(ip)
 	if err != nil {
