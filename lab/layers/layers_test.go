@@ -123,8 +123,6 @@ var pending = map[string]bool{
 	"ovn/trace/endpoint.go":            true,
 	"ovn/trace/service.go":             true,
 	"ovn/trace/trace.go":               true,
-	"ovs/nodegc/nodegc.go":             true,
-	"ovs/port/ovs.go":                  true,
 	"integration/segmentation_test.go": true,
 }
 

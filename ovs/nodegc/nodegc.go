@@ -192,13 +192,13 @@ func Collect(ctx context.Context, ovs, nb client.Client, o Options) ([]Removed, 
 
 // created reads the port's creation time (zero when it has none).
 func created(ctx context.Context, nb client.Client, name string) (time.Time, error) {
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(name)}, "external_ids"))
+	lsps, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(name)},
+		func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.ExternalIDs} })
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read port %s: %w", name, err)
 	}
-	var lsps []nbdb.LogicalSwitchPort
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[0].Rows, &lsps); err != nil || len(lsps) == 0 {
-		return time.Time{}, err
+	if len(lsps) == 0 {
+		return time.Time{}, nil
 	}
 	s, ok := lsps[0].ExternalIDs[ovnport.KeyCreated]
 	if !ok {

@@ -18,6 +18,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/watch"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -169,27 +170,18 @@ func Plug(ctx context.Context, ovs client.Client, s PlugSpec) (string, error) {
 
 // lookup reads the bridge and the port named name in one round trip.
 func lookup(ctx context.Context, ovs client.Client, bridge, name string) (*vswitchd.Bridge, *vswitchd.Port, error) {
-	b := &vswitchd.Bridge{Name: bridge}
-	bop, err := dbconn.SelectOp(ovs, b, model.Condition{Field: &b.Name, Function: ovsdb.ConditionEqual, Value: bridge})
+	tx := dbops.NewTx(ovs)
+	bq := dbops.Query(tx, []ovsdb.Condition{dbops.NameIs(bridge)}, func(b *vswitchd.Bridge) []any { return []any{&b.UUID, &b.Name} })
+	pq := dbops.Query[vswitchd.Port](tx, []ovsdb.Condition{dbops.NameIs(name)})
+	if err := tx.Transact(ctx); err != nil {
+		return nil, nil, err
+	}
+	brs, err := bq.Rows()
 	if err != nil {
 		return nil, nil, err
 	}
-	bop.Columns = []string{"_uuid", "name"}
-	p := &vswitchd.Port{Name: name}
-	pop, err := dbconn.SelectOp(ovs, p, model.Condition{Field: &p.Name, Function: ovsdb.ConditionEqual, Value: name})
+	ps, err := pq.Rows()
 	if err != nil {
-		return nil, nil, err
-	}
-	res, err := dbconn.Transact(ctx, ovs, bop, pop)
-	if err != nil {
-		return nil, nil, err
-	}
-	var brs []*vswitchd.Bridge
-	var ps []*vswitchd.Port
-	if err := dbconn.DecodeRows(ovs, vswitchd.BridgeTable, res[0].Rows, &brs); err != nil {
-		return nil, nil, err
-	}
-	if err := dbconn.DecodeRows(ovs, vswitchd.PortTable, res[1].Rows, &ps); err != nil {
 		return nil, nil, err
 	}
 	var br *vswitchd.Bridge
