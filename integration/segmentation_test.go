@@ -16,15 +16,14 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/ovn-kubernetes/libovsdb/client"
-	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
@@ -590,12 +589,20 @@ func TestBadPolicyInputOnLab(t *testing.T) {
 	segNet(t, nb, n, "198.18.71.0/24", r, "")
 	counts := func() string {
 		var b strings.Builder
-		for _, table := range []string{"ACL", "Address_Set", "Port_Group", "Logical_Switch"} {
-			res, err := dbconn.Transact(ctx, nb, segSelect(table))
+		for _, c := range []struct {
+			table string
+			count func() (int, error)
+		}{
+			{nbdb.ACLTable, func() (int, error) { return dbops.Count[nbdb.ACL](ctx, nb, nil) }},
+			{nbdb.AddressSetTable, func() (int, error) { return dbops.Count[nbdb.AddressSet](ctx, nb, nil) }},
+			{nbdb.PortGroupTable, func() (int, error) { return dbops.Count[nbdb.PortGroup](ctx, nb, nil) }},
+			{nbdb.LogicalSwitchTable, func() (int, error) { return dbops.Count[nbdb.LogicalSwitch](ctx, nb, nil) }},
+		} {
+			n, err := c.count()
 			if err != nil {
 				t.Fatal(err)
 			}
-			fmt.Fprintf(&b, "%s=%d ", table, len(res[0].Rows))
+			fmt.Fprintf(&b, "%s=%d ", c.table, n)
 		}
 		return b.String()
 	}
@@ -633,9 +640,6 @@ func segLogged(node *lab.Node, want string, within time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-// segSelect selects the UUIDs of every row of table.
-func segSelect(table string) ovsdb.Operation { return dbops.Select(table, nil, "_uuid") }
 
 // segPingOnce sends one ping from c and waits a second for the reply: for
 // checks that expect no answer (ping retries only help positive checks).
