@@ -80,14 +80,14 @@ func Ensure(ctx context.Context, nb client.Client, network string) (*Network, er
 
 // lookup reads the network's switch (owned, kind network) and its DNS row.
 func lookup(ctx context.Context, nb client.Client, network string) (*Network, error) {
-	res, err := dbconn.Transact(ctx, nb,
-		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(network)}, "_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
-		dbops.Select(nbdb.DNSTable, []ovsdb.Condition{dbops.Includes(dnsIDs(network))}, "_uuid", "external_ids"))
-	if err != nil {
+	tx := dbops.NewTx(nb)
+	swq := dbops.Query(tx, []ovsdb.Condition{dbops.NameIs(network)}, switchFields)
+	dnsq := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(dnsIDs(network))}, dnsIDFields)
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("network %q: read switch and DNS row: %w", network, err)
 	}
-	var sws []*nbdb.LogicalSwitch
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &sws); err != nil {
+	sws, err := swq.Rows()
+	if err != nil {
 		return nil, err
 	}
 	var sw *nbdb.LogicalSwitch
@@ -103,8 +103,8 @@ func lookup(ctx context.Context, nb client.Client, network string) (*Network, er
 	if d := sw.ExternalIDs[KeyDomain]; d != "" {
 		n.Domain = d
 	}
-	var rows []*nbdb.DNS
-	if err := dbconn.DecodeRows(nb, nbdb.DNSTable, res[1].Rows, &rows); err != nil {
+	rows, err := dnsq.Rows()
+	if err != nil {
 		return nil, err
 	}
 	if len(rows) > 0 {
@@ -113,6 +113,15 @@ func lookup(ctx context.Context, nb client.Client, network string) (*Network, er
 	}
 	return n, nil
 }
+
+// switchFields are the columns of a network's switch DNS reads (not its
+// ports: they grow with containers).
+func switchFields(s *nbdb.LogicalSwitch) []any {
+	return []any{&s.UUID, &s.Name, &s.ExternalIDs, &s.OtherConfig, &s.DNSRecords, &s.LoadBalancer}
+}
+
+// dnsIDFields are the columns identifying a DNS row (not its records).
+func dnsIDFields(d *nbdb.DNS) []any { return []any{&d.UUID, &d.ExternalIDs} }
 
 // Get returns the network (its DNS row may be missing: DNSUUID "").
 func Get(ctx context.Context, nb client.Client, network string) (*Network, error) {
@@ -290,26 +299,26 @@ func UnregisterHost(ctx context.Context, nb client.Client, h Host) error {
 	type probe struct {
 		ip   net.IP
 		fqdn string
+		q    *dbops.Result[nbdb.DNS] // the DNS row if it holds the PTR ip → fqdn
 	}
 	var probes []probe
-	var ops []ovsdb.Operation
+	tx := dbops.NewTx(nb)
 	for _, ip := range h.IPs {
 		for _, f := range cands {
-			probes = append(probes, probe{ip, f})
-			ops = append(ops, dbops.Select(nbdb.DNSTable, append(dbops.ByUUID(n.DNSUUID),
-				dbops.Contains("records", dbops.StrMap(map[string]string{ReverseName(ip): f}))), "_uuid"))
+			probes = append(probes, probe{ip, f, dbops.Query(tx, append(dbops.ByUUID(n.DNSUUID),
+				dbops.Contains("records", dbops.StrMap(map[string]string{ReverseName(ip): f}))),
+				func(d *nbdb.DNS) []any { return []any{&d.UUID} })})
 		}
 	}
 	del := map[string]string{}
 	found := map[string]bool{}
-	if len(ops) > 0 {
-		res, err := dbconn.Transact(ctx, nb, ops...)
-		if err != nil {
+	if tx.Len() > 0 {
+		if err := tx.Transact(ctx); err != nil {
 			return fmt.Errorf("remove DNS records on network %q: %w", h.Network, err)
 		}
 		val := addrValue(h.IPs)
-		for i, p := range probes {
-			if len(res[i].Rows) == 0 || found[p.ip.String()] {
+		for _, p := range probes {
+			if p.q.Len() == 0 || found[p.ip.String()] {
 				continue
 			}
 			found[p.ip.String()] = true
@@ -360,13 +369,9 @@ func keys(m map[string]string) []string {
 }
 
 func records(ctx context.Context, nb client.Client, dnsUUID string) (map[string]string, error) {
-	var rows []*nbdb.DNS
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.DNSTable, dbops.ByUUID(dnsUUID), "_uuid", "records"))
+	rows, err := dbops.SelectRows(ctx, nb, dbops.ByUUID(dnsUUID), func(d *nbdb.DNS) []any { return []any{&d.UUID, &d.Records} })
 	if err != nil {
 		return nil, fmt.Errorf("read DNS row: %w", err)
-	}
-	if err := dbconn.DecodeRows(nb, nbdb.DNSTable, res[0].Rows, &rows); err != nil {
-		return nil, err
 	}
 	if len(rows) == 0 {
 		return map[string]string{}, nil

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
@@ -58,34 +59,41 @@ func (t *Topology) Peers(network string) []string {
 // attached to, in two transactions whose size grows with networks and router
 // attachments, never with container ports.
 func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
-	res, err := dbconn.Transact(ctx, nb,
-		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindNetwork))},
-			"_uuid", "name", "external_ids", "other_config", "dns_records", "load_balancer"),
-		dbops.Select(nbdb.DNSTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindDNS))}, "_uuid", "external_ids"),
-		dbops.Select(nbdb.LogicalRouterTable, nil, "_uuid", "name", "ports", "load_balancer"),
-		dbops.Select(nbdb.LogicalRouterPortTable, nil, "_uuid", "name"),
-		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Equal("type", "router")}, "_uuid", "name", "options"),
-		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindDNS))},
-			"_uuid", "name", "addresses", "external_ids"))
-	if err != nil {
+	tx := dbops.NewTx(nb)
+	swq := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindNetwork))}, switchFields)
+	dnsq := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindDNS))}, dnsIDFields)
+	lrq := dbops.Query(tx, nil, func(r *nbdb.LogicalRouter) []any { return []any{&r.UUID, &r.Name, &r.Ports, &r.LoadBalancer} })
+	lrpq := dbops.Query(tx, nil, func(p *nbdb.LogicalRouterPort) []any { return []any{&p.UUID, &p.Name} })
+	lspq := dbops.Query(tx, []ovsdb.Condition{dbops.Equal("type", "router")},
+		func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.UUID, &p.Name, &p.Options} })
+	respq := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindDNS))},
+		func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.UUID, &p.Name, &p.Addresses, &p.ExternalIDs} })
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read network topology: %w", err)
 	}
-	var (
-		sws  []*nbdb.LogicalSwitch
-		dnss []*nbdb.DNS
-		lrs  []*nbdb.LogicalRouter
-		lrps []*nbdb.LogicalRouterPort
-		lsps []*nbdb.LogicalSwitchPort
-		resp []*nbdb.LogicalSwitchPort
-	)
-	for i, d := range []struct {
-		table string
-		out   interface{}
-	}{{nbdb.LogicalSwitchTable, &sws}, {nbdb.DNSTable, &dnss}, {nbdb.LogicalRouterTable, &lrs},
-		{nbdb.LogicalRouterPortTable, &lrps}, {nbdb.LogicalSwitchPortTable, &lsps}, {nbdb.LogicalSwitchPortTable, &resp}} {
-		if err := dbconn.DecodeRows(nb, d.table, res[i].Rows, d.out); err != nil {
-			return nil, err
-		}
+	sws, err := swq.Rows()
+	if err != nil {
+		return nil, err
+	}
+	dnss, err := dnsq.Rows()
+	if err != nil {
+		return nil, err
+	}
+	lrs, err := lrq.Rows()
+	if err != nil {
+		return nil, err
+	}
+	lrps, err := lrpq.Rows()
+	if err != nil {
+		return nil, err
+	}
+	lsps, err := lspq.Rows()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := respq.Rows()
+	if err != nil {
+		return nil, err
 	}
 	t := &Topology{Switches: map[string]*nbdb.LogicalSwitch{}, Routers: map[string][]string{},
 		RouterUUID: map[string]string{}, RouterRows: map[string]*nbdb.LogicalRouter{}, DNS: map[string]string{},
@@ -126,29 +134,28 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 		}
 	}
 	// Router-type switch ports peered with a router port: find their switch.
-	var ops []ovsdb.Operation
-	var attach []string // router name per op
+	type attachment struct {
+		router string
+		sw     *dbops.Result[nbdb.LogicalSwitch] // the switch holding the router-type port
+	}
+	var attach []attachment
+	tx = dbops.NewTx(nb)
 	for _, p := range lsps {
 		r, ok := routerOfLRP[p.Options["router-port"]]
 		if !ok {
 			continue
 		}
-		ops = append(ops, dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Contains("ports", dbops.UUIDSet(p.UUID))}, "_uuid"))
-		attach = append(attach, r)
+		attach = append(attach, attachment{r, dbops.Query(tx, []ovsdb.Condition{dbops.Contains("ports", dbops.UUIDSet(p.UUID))},
+			func(s *nbdb.LogicalSwitch) []any { return []any{&s.UUID} })})
 	}
-	if len(ops) > 0 {
-		res, err := dbconn.Transact(ctx, nb, ops...)
-		if err != nil {
+	if len(attach) > 0 {
+		if err := tx.Transact(ctx); err != nil {
 			return nil, fmt.Errorf("read router attachments: %w", err)
 		}
-		for i := range ops {
-			var got []*nbdb.LogicalSwitch
-			if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[i].Rows, &got); err != nil {
-				return nil, err
-			}
-			for _, s := range got {
-				if n, ok := bySwitchUUID[s.UUID]; ok && !contains(t.Routers[n], attach[i]) {
-					t.Routers[n] = append(t.Routers[n], attach[i])
+		for _, a := range attach {
+			for _, u := range a.sw.UUIDs() {
+				if n, ok := bySwitchUUID[u]; ok && !contains(t.Routers[n], a.router) {
+					t.Routers[n] = append(t.Routers[n], a.router)
 				}
 			}
 		}
@@ -191,6 +198,13 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 		return false, fmt.Errorf("sync DNS rows: %w", err)
 	}
 	var ops []ovsdb.Operation
+	var buildErr error
+	add := func(o []ovsdb.Operation, err error) {
+		if err != nil && buildErr == nil {
+			buildErr = err
+		}
+		ops = append(ops, o...)
+	}
 	var guards []int
 	rowOf := map[string]string{} // network → DNS uuid or named uuid
 	names := make([]string, 0, len(t.Switches))
@@ -207,10 +221,10 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 		rowOf[n] = named
 		// Only one creator wins: every other one fails this wait and retries.
 		guards = append(guards, len(ops))
-		ops = append(ops, dbops.None(nbdb.DNSTable, []ovsdb.Condition{dbops.Equal("external_ids", dbops.StrMap(dnsIDs(n)))},
-			"external_ids", dbops.StrMap(dnsIDs(n))))
-		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.DNSTable, UUIDName: named,
-			Row: ovsdb.Row{"external_ids": dbops.StrMap(dnsIDs(n)), "records": dbops.StrMap(nil)}})
+		probe := &nbdb.DNS{ExternalIDs: dnsIDs(n)}
+		absent, err := dbconn.Absent(nb, probe, &probe.ExternalIDs)
+		add([]ovsdb.Operation{absent}, err)
+		add(nb.Create(&nbdb.DNS{UUID: named, ExternalIDs: dnsIDs(n), Records: map[string]string{}}))
 	}
 	ours := map[string]bool{}
 	for _, u := range t.DNS {
@@ -231,14 +245,15 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 			continue
 		}
 		guards = append(guards, len(ops))
-		ops = append(ops, dbops.Matches(nbdb.LogicalSwitchTable, sw.UUID, dbops.Equal("dns_records", dbops.UUIDSet(sw.DNSRecords...))))
+		guard, err := dbops.StillOp(nb, sw, &sw.DNSRecords)
+		add([]ovsdb.Operation{guard}, err)
 		list := make([]string, 0, len(want))
 		for u := range want {
 			list = append(list, u)
 		}
 		sort.Strings(list)
-		ops = append(ops, dbops.Update(nbdb.LogicalSwitchTable, dbops.ByUUID(sw.UUID),
-			ovsdb.Row{"dns_records": dbops.UUIDSet(list...)}))
+		upd := &nbdb.LogicalSwitch{UUID: sw.UUID, DNSRecords: list}
+		add(nb.Where(upd).Update(upd, &upd.DNSRecords))
 	}
 	// Nameserver placeholders: see ResponderName.
 	for i, n := range names {
@@ -250,21 +265,26 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 		have := t.Responders[n]
 		switch {
 		case want == "" && have != nil:
-			ops = append(ops, dbops.DelRefs(nbdb.LogicalSwitchTable, dbops.ByUUID(sw.UUID), "ports", have.UUID))
+			ls := &nbdb.LogicalSwitch{UUID: sw.UUID}
+			add(nb.Where(ls).Mutate(ls, model.Mutation{Field: &ls.Ports, Mutator: ovsdb.MutateOperationDelete, Value: []string{have.UUID}}))
 		case want != "" && have == nil:
 			named := fmt.Sprintf("resp%d", i)
 			name := ResponderName(n)
 			guards = append(guards, len(ops))
-			ops = append(ops,
-				dbops.None(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(name)}, "name", name),
-				ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LogicalSwitchPortTable, UUIDName: named,
-					Row: ovsdb.Row{"name": name, "addresses": dbops.StrSet(want),
-						"external_ids": dbops.StrMap(owner.IDs(owner.KindDNS, name, map[string]string{owner.KeyNetwork: n}))}},
-				dbops.AddRefs(nbdb.LogicalSwitchTable, dbops.ByUUID(sw.UUID), "ports", named))
+			lsp := &nbdb.LogicalSwitchPort{UUID: named, Name: name, Addresses: []string{want},
+				ExternalIDs: owner.IDs(owner.KindDNS, name, map[string]string{owner.KeyNetwork: n})}
+			absent, err := dbconn.Absent(nb, lsp, &lsp.Name)
+			add([]ovsdb.Operation{absent}, err)
+			add(nb.Create(lsp))
+			ls := &nbdb.LogicalSwitch{UUID: sw.UUID}
+			add(nb.Where(ls).Mutate(ls, model.Mutation{Field: &ls.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{named}}))
 		case want != "" && have != nil && (len(have.Addresses) != 1 || have.Addresses[0] != want):
-			ops = append(ops, dbops.Update(nbdb.LogicalSwitchPortTable, dbops.ByUUID(have.UUID),
-				ovsdb.Row{"addresses": dbops.StrSet(want)}))
+			upd := &nbdb.LogicalSwitchPort{UUID: have.UUID, Addresses: []string{want}}
+			add(nb.Where(upd).Update(upd, &upd.Addresses))
 		}
+	}
+	if buildErr != nil {
+		return false, fmt.Errorf("sync DNS rows: %w", buildErr)
 	}
 	if len(ops) == 0 {
 		return false, nil
@@ -299,18 +319,19 @@ func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.O
 	// Only the rows of this network: its nameserver port (by name, an index)
 	// and its DNS rows; switches lose references to them through mutations
 	// whose conditions ovsdb-server evaluates (nothing else is read).
-	res, err := dbconn.Transact(ctx, nb,
-		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(ResponderName(network))}, "_uuid", "external_ids"),
-		dbops.Select(nbdb.DNSTable, []ovsdb.Condition{dbops.Includes(dnsIDs(network))}, "_uuid"))
-	if err != nil {
+	tx := dbops.NewTx(nb)
+	respq := dbops.Query(tx, []ovsdb.Condition{dbops.NameIs(ResponderName(network))},
+		func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.UUID, &p.ExternalIDs} })
+	dnsq := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(dnsIDs(network))}, func(d *nbdb.DNS) []any { return []any{&d.UUID} })
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read DNS rows of network %q: %w", network, err)
 	}
-	var resp []*nbdb.LogicalSwitchPort
-	var rows []*nbdb.DNS
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[0].Rows, &resp); err != nil {
+	resp, err := respq.Rows()
+	if err != nil {
 		return nil, err
 	}
-	if err := dbconn.DecodeRows(nb, nbdb.DNSTable, res[1].Rows, &rows); err != nil {
+	rows, err := dnsq.Rows()
+	if err != nil {
 		return nil, err
 	}
 	var ops []ovsdb.Operation
