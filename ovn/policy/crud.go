@@ -44,11 +44,11 @@ const (
 // logMeterOps returns the operations that create the log meter, or nil
 // when it exists.
 func logMeterOps(ctx context.Context, c client.Client) ([]ovsdb.Operation, error) {
-	res, err := dbconn.Transact(ctx, c, dbops.Select("Meter", []ovsdb.Condition{dbops.NameIs(LogMeter)}, "_uuid"))
+	n, err := dbops.Count[nbdb.Meter](ctx, c, []ovsdb.Condition{dbops.NameIs(LogMeter)})
 	if err != nil {
 		return nil, fmt.Errorf("read meter %s: %w", LogMeter, err)
 	}
-	if len(res[0].Rows) > 0 {
+	if n > 0 {
 		return nil, nil
 	}
 	ids := owner.IDs("meter", LogMeter, nil)
@@ -77,7 +77,7 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 	fail := func(err error) (*Policy, error) { return nil, fmt.Errorf("create policy %q: %w", s.Name, err) }
 
 	// Guard 0: no policy of this name (policy ACLs are all to-lport).
-	ops := []ovsdb.Operation{dbops.None("ACL", nameWhere(s.Name), "direction", string(nbdb.ACLDirectionToLport))}
+	ops := []ovsdb.Operation{dbops.None(nbdb.ACLTable, nameWhere(s.Name), "direction", string(nbdb.ACLDirectionToLport))}
 	nets := []string{s.Network}
 	var cidrs []string
 	for _, src := range srcs {
@@ -163,21 +163,21 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 	if err != nil {
 		var te *dbconn.TxError
 		switch {
-		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == "Meter" && !retried:
+		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == nbdb.MeterTable && !retried:
 			// Another create added the log meter meanwhile: now it exists.
 			return create(ctx, c, s, true)
 		case dbconn.FailedWait(err, 0):
 			return fail(fmt.Errorf("a policy with this name %w (policy names are unique across networks)", ErrExists))
-		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == "Logical_Switch":
+		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == nbdb.LogicalSwitchTable:
 			return fail(fmt.Errorf("a network it names was deleted or changed meanwhile; retry"))
-		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == "Address_Set":
+		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == nbdb.AddressSetTable:
 			return fail(fmt.Errorf("Address_Set %q already exists in NB", AddressSetName(s.Name)))
 		}
 		return fail(err)
 	}
 	p := &Policy{Spec: s, ACLPriority: acl.Priority, Match: acl.Match, Warnings: reachWarnings(s.Network, nets[1:], routerOf)}
 	for i, op := range ops {
-		if op.Op == ovsdb.OperationInsert && op.Table == "ACL" && i < len(res) {
+		if op.Op == ovsdb.OperationInsert && op.Table == nbdb.ACLTable && i < len(res) {
 			p.UUID = res[i].UUID.GoUUID
 		}
 	}
@@ -199,12 +199,8 @@ func fromACL(a *nbdb.ACL) *Policy {
 
 // readPolicies reads policy ACLs matching extra (owner keys added).
 func readPolicies(ctx context.Context, c client.Client, extra map[string]string) ([]*Policy, error) {
-	var acls []*nbdb.ACL
-	res, err := dbconn.Transact(ctx, c, dbops.Select("ACL", []ovsdb.Condition{dbops.Owned(owner.KindPolicy, extra)}))
+	acls, err := dbops.SelectRows[nbdb.ACL](ctx, c, []ovsdb.Condition{dbops.Owned(owner.KindPolicy, extra)})
 	if err != nil {
-		return nil, err
-	}
-	if err := dbconn.DecodeRows(c, "ACL", res[0].Rows, &acls); err != nil {
 		return nil, err
 	}
 	out := make([]*Policy, 0, len(acls))
@@ -277,13 +273,10 @@ func List(ctx context.Context, c client.Client, network string) ([]*Policy, erro
 
 // Isolations returns the isolation mode of every network with a port group.
 func Isolations(ctx context.Context, c client.Client) (map[string]string, error) {
-	var pgs []*nbdb.PortGroup
-	res, err := dbconn.Transact(ctx, c, dbops.Select("Port_Group", []ovsdb.Condition{dbops.Owned(KindPortGroup, nil)}, "name", "external_ids"))
+	pgs, err := dbops.SelectRows(ctx, c, []ovsdb.Condition{dbops.Owned(KindPortGroup, nil)},
+		func(pg *nbdb.PortGroup) []any { return []any{&pg.Name, &pg.ExternalIDs} })
 	if err != nil {
 		return nil, fmt.Errorf("read port groups: %w", err)
-	}
-	if err := dbconn.DecodeRows(c, "Port_Group", res[0].Rows, &pgs); err != nil {
-		return nil, err
 	}
 	out := map[string]string{}
 	for _, pg := range pgs {
@@ -308,9 +301,9 @@ func Delete(ctx context.Context, c client.Client, name string) error {
 	var ops []ovsdb.Operation
 	for _, p := range ps {
 		// The ACL goes with its last strong reference (the port group).
-		ops = append(ops, dbops.DelRefs("Port_Group", pgWhere(p.Network), "acls", p.UUID))
+		ops = append(ops, dbops.DelRefs(nbdb.PortGroupTable, pgWhere(p.Network), "acls", p.UUID))
 	}
-	ops = append(ops, dbops.Delete("Address_Set", []ovsdb.Condition{dbops.NameIs(AddressSetName(name)), dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}))
+	ops = append(ops, dbops.Delete(nbdb.AddressSetTable, []ovsdb.Condition{dbops.NameIs(AddressSetName(name)), dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}))
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		return fmt.Errorf("delete policy %q: %w", name, err)
 	}

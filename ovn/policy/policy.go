@@ -310,19 +310,20 @@ type netInfo struct {
 
 // readNetwork reads our network name and its port group.
 func readNetwork(ctx context.Context, c client.Client, name string) (*netInfo, error) {
-	res, err := dbconn.Transact(ctx, c,
-		dbops.Select("Logical_Switch", []ovsdb.Condition{dbops.NameIs(name)}),
-		// Not its acls or ports: they grow with policies and containers.
-		dbops.Select("Port_Group", []ovsdb.Condition{dbops.NameIs(PortGroupName(name))}, "_uuid", "name", "external_ids"))
-	if err != nil {
+	tx := dbops.NewTx(c)
+	lsq := dbops.Query[nbdb.LogicalSwitch](tx, []ovsdb.Condition{dbops.NameIs(name)})
+	// Not its acls or ports: they grow with policies and containers.
+	pgq := dbops.Query[nbdb.PortGroup](tx, []ovsdb.Condition{dbops.NameIs(PortGroupName(name))},
+		func(pg *nbdb.PortGroup) []any { return []any{&pg.UUID, &pg.Name, &pg.ExternalIDs} })
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read network %q: %w", name, err)
 	}
-	var lss []*nbdb.LogicalSwitch
-	var pgs []*nbdb.PortGroup
-	if err := dbconn.DecodeRows(c, "Logical_Switch", res[0].Rows, &lss); err != nil {
+	lss, err := lsq.Rows()
+	if err != nil {
 		return nil, err
 	}
-	if err := dbconn.DecodeRows(c, "Port_Group", res[1].Rows, &pgs); err != nil {
+	pgs, err := pgq.Rows()
+	if err != nil {
 		return nil, err
 	}
 	ni := &netInfo{}
@@ -348,7 +349,7 @@ func readNetwork(ctx context.Context, c client.Client, name string) (*netInfo, e
 
 // networkGuard fails the transaction unless our network still exists.
 func networkGuard(name string) ovsdb.Operation {
-	return dbops.Exists("Logical_Switch", []ovsdb.Condition{dbops.NameIs(name), dbops.Owned(owner.KindNetwork, nil)}, "name", name)
+	return dbops.Exists(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(name), dbops.Owned(owner.KindNetwork, nil)}, "name", name)
 }
 
 // pgWhere selects our port group of network.
@@ -376,8 +377,8 @@ func ensurePortGroupOps(ctx context.Context, c client.Client, ni *netInfo) ([]ov
 	}
 	var ports []string
 	if len(ni.ls.Ports) > 0 {
-		res, err := dbconn.Transact(ctx, c, dbops.Select("Logical_Switch_Port",
-			[]ovsdb.Condition{{Column: "type", Function: ovsdb.ConditionEqual, Value: ""}}, "_uuid"))
+		lsps, err := dbops.SelectRows(ctx, c, []ovsdb.Condition{dbops.Equal("type", "")},
+			func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.UUID} })
 		if err != nil {
 			return nil, fmt.Errorf("read ports of network %q: %w", ni.ls.Name, err)
 		}
@@ -385,9 +386,9 @@ func ensurePortGroupOps(ctx context.Context, c client.Client, ni *netInfo) ([]ov
 		for _, u := range ni.ls.Ports {
 			in[u] = true
 		}
-		for _, r := range res[0].Rows {
-			if u, ok := r["_uuid"].(ovsdb.UUID); ok && in[u.GoUUID] {
-				ports = append(ports, u.GoUUID)
+		for _, p := range lsps {
+			if in[p.UUID] {
+				ports = append(ports, p.UUID)
 			}
 		}
 	}
@@ -395,7 +396,10 @@ func ensurePortGroupOps(ctx context.Context, c client.Client, ni *netInfo) ([]ov
 	if err != nil {
 		return nil, err
 	}
-	guard := dbops.Unchanged("Logical_Switch", ni.ls.UUID, "ports", dbops.UUIDSet(ni.ls.Ports...))
+	guard, err := dbops.StillOp(c, ni.ls, &ni.ls.Ports)
+	if err != nil {
+		return nil, err
+	}
 	ni.pg = &nbdb.PortGroup{Name: PortGroupName(ni.ls.Name)}
 	return append([]ovsdb.Operation{guard}, ins...), nil
 }
@@ -406,7 +410,7 @@ func ensurePortGroupOps(ctx context.Context, c client.Client, ni *netInfo) ([]ov
 // Leaving needs nothing: Port_Group.ports holds weak references, so
 // deleting the port removes it from the group.
 func JoinOps(network, lsp string) []ovsdb.Operation {
-	return []ovsdb.Operation{dbops.AddRefs("Port_Group", pgWhere(network), "ports", lsp)}
+	return []ovsdb.Operation{dbops.AddRefs(nbdb.PortGroupTable, pgWhere(network), "ports", lsp)}
 }
 
 // isolationACLs returns the ACLs of mode for network (none for default-allow).
@@ -465,7 +469,7 @@ func aclInsertOps(c client.Client, network string, acls []*nbdb.ACL) ([]ovsdb.Op
 		uuids = append(uuids, a.UUID)
 	}
 	if len(uuids) > 0 {
-		ops = append(ops, dbops.AddRefs("Port_Group", pgWhere(network), "acls", uuids...))
+		ops = append(ops, dbops.AddRefs(nbdb.PortGroupTable, pgWhere(network), "acls", uuids...))
 	}
 	return ops, nil
 }
@@ -491,23 +495,19 @@ func IsolationOps(ctx context.Context, c client.Client, network, mode string) ([
 	// The isolation ACLs present now; a guard makes concurrent updates of
 	// one network fail instead of stacking ACLs.
 	where := []ovsdb.Condition{dbops.Owned(KindIsolation, map[string]string{owner.KeyNetwork: network})}
-	var old []*nbdb.ACL
-	res, err := dbconn.Transact(ctx, c, dbops.Select("ACL", where))
+	old, err := dbops.SelectRows[nbdb.ACL](ctx, c, where)
 	if err != nil {
 		return nil, fmt.Errorf("read isolation of network %q: %w", network, err)
-	}
-	if err := dbconn.DecodeRows(c, "ACL", res[0].Rows, &old); err != nil {
-		return nil, err
 	}
 	var oldUUIDs []string
 	for _, a := range old {
 		oldUUIDs = append(oldUUIDs, a.UUID)
 	}
 	if len(old) == 0 {
-		ops = append(ops, dbops.None("ACL", where, "priority", isolationPriority))
+		ops = append(ops, dbops.None(nbdb.ACLTable, where, "priority", isolationPriority))
 	} else {
-		ops = append(ops, dbops.Exists("ACL", append(where, dbops.UUIDIs(old[0].UUID)), "priority", old[0].Priority))
-		ops = append(ops, dbops.DelRefs("Port_Group", pgWhere(network), "acls", oldUUIDs...))
+		ops = append(ops, dbops.Exists(nbdb.ACLTable, append(where, dbops.UUIDIs(old[0].UUID)), "priority", old[0].Priority))
+		ops = append(ops, dbops.DelRefs(nbdb.PortGroupTable, pgWhere(network), "acls", oldUUIDs...))
 	}
 	more, err := aclInsertOps(c, network, isolationACLs(network, mode))
 	if err != nil {
@@ -515,8 +515,8 @@ func IsolationOps(ctx context.Context, c client.Client, network, mode string) ([
 	}
 	ops = append(ops, more...)
 	ops = append(ops,
-		dbops.SetKeys("Port_Group", pgWhere(network), "external_ids", map[string]string{KeyIsolation: mode}),
-		dbops.SetKeys("Logical_Switch", []ovsdb.Condition{dbops.UUIDIs(ni.ls.UUID)}, "external_ids", map[string]string{KeyIsolation: mode}))
+		dbops.SetKeys(nbdb.PortGroupTable, pgWhere(network), "external_ids", map[string]string{KeyIsolation: mode}),
+		dbops.SetKeys(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.UUIDIs(ni.ls.UUID)}, "external_ids", map[string]string{KeyIsolation: mode}))
 	return ops, nil
 }
 
@@ -561,13 +561,9 @@ func DeleteNetworkOps(ctx context.Context, c client.Client, network string) ([]o
 		dbops.Owned(owner.KindPolicy, map[string]string{keyFromNet + network: "network"}),
 		dbops.Excludes(map[string]string{owner.KeyNetwork: network}),
 	}
-	var refs []*nbdb.ACL
-	res, err := dbconn.Transact(ctx, c, dbops.Select("ACL", refWhere))
+	refs, err := dbops.SelectRows[nbdb.ACL](ctx, c, refWhere)
 	if err != nil {
 		return nil, fmt.Errorf("read policies using network %q: %w", network, err)
-	}
-	if err := dbconn.DecodeRows(c, "ACL", res[0].Rows, &refs); err != nil {
-		return nil, err
 	}
 	if len(refs) > 0 {
 		var users []string
@@ -579,8 +575,8 @@ func DeleteNetworkOps(ctx context.Context, c client.Client, network string) ([]o
 			Problem: fmt.Sprintf("network %q is a source ({from}) of policies %s: %v; delete them first", network, strings.Join(users, ", "), ErrInUse)}
 	}
 	return []ovsdb.Operation{
-		dbops.None("ACL", refWhere, "direction", string(nbdb.ACLDirectionToLport)),
-		dbops.Delete("Port_Group", pgWhere(network)),
-		dbops.Delete("Address_Set", []ovsdb.Condition{dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyNetwork: network})}),
+		dbops.None(nbdb.ACLTable, refWhere, "direction", string(nbdb.ACLDirectionToLport)),
+		dbops.Delete(nbdb.PortGroupTable, pgWhere(network)),
+		dbops.Delete(nbdb.AddressSetTable, []ovsdb.Condition{dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyNetwork: network})}),
 	}, nil
 }
