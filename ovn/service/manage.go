@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
@@ -21,13 +22,9 @@ import (
 )
 
 func readLBs(ctx context.Context, nb client.Client, conds ...ovsdb.Condition) ([]*nbdb.LoadBalancer, error) {
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LoadBalancerTable, conds))
+	lbs, err := dbops.SelectRows[nbdb.LoadBalancer](ctx, nb, conds)
 	if err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
-	}
-	var lbs []*nbdb.LoadBalancer
-	if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[0].Rows, &lbs); err != nil {
-		return nil, err
 	}
 	out := lbs[:0]
 	for _, lb := range lbs {
@@ -81,21 +78,27 @@ func Get(ctx context.Context, nb client.Client, network, name string) (*Service,
 		return nil, err
 	}
 	s := toService(lb)
-	res, err := dbconn.Transact(ctx, nb,
-		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "name"),
-		dbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "name"))
-	if err != nil {
+	tx := dbops.NewTx(nb)
+	swq := dbops.Query(tx, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))},
+		func(s *nbdb.LogicalSwitch) []any { return []any{&s.Name} })
+	lrq := dbops.Query(tx, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))},
+		func(r *nbdb.LogicalRouter) []any { return []any{&r.Name} })
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("service %q: read attachments: %w", name, err)
 	}
-	for _, r := range res[0].Rows {
-		if n, ok := r["name"].(string); ok {
-			s.Switches = append(s.Switches, n)
-		}
+	sws, err := swq.Rows()
+	if err != nil {
+		return nil, err
 	}
-	for _, r := range res[1].Rows {
-		if n, ok := r["name"].(string); ok {
-			s.Routers = append(s.Routers, n)
-		}
+	lrs, err := lrq.Rows()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range sws {
+		s.Switches = append(s.Switches, r.Name)
+	}
+	for _, r := range lrs {
+		s.Routers = append(s.Routers, r.Name)
 	}
 	sort.Strings(s.Switches)
 	sort.Strings(s.Routers)
@@ -165,12 +168,13 @@ func deleteOnce(ctx context.Context, nb client.Client, network, name string) err
 func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]ovsdb.Operation, error) {
 	network := lb.ExternalIDs[owner.KeyNetwork]
 	vip, _ := ParseVIP(lb.ExternalIDs[KeyVIP])
-	res, err := dbconn.Transact(ctx, nb,
-		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "_uuid"),
-		dbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "_uuid"),
-		dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(network)}, "_uuid", "other_config", "external_ids"),
-		dbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService))}, "_uuid", "external_ids"))
-	if err != nil {
+	tx := dbops.NewTx(nb)
+	attSw, attLR := attachedQueries(tx, lb.UUID)
+	homeq := dbops.Query(tx, []ovsdb.Condition{dbops.NameIs(network)},
+		func(s *nbdb.LogicalSwitch) []any { return []any{&s.UUID, &s.OtherConfig, &s.ExternalIDs} })
+	othersq := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService))},
+		func(lb *nbdb.LoadBalancer) []any { return []any{&lb.UUID, &lb.ExternalIDs} })
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read attachments: %w", err)
 	}
 	// Other networks whose IPAM reserves the VIP (see KeyReservedIn).
@@ -182,17 +186,18 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 	}
 	var peerSws []*nbdb.LogicalSwitch
 	if len(peerNets) > 0 && vip.Addr.IsValid() {
-		var sel []ovsdb.Operation
+		ptx := dbops.NewTx(nb)
+		var sel []*dbops.Result[nbdb.LogicalSwitch]
 		for _, n := range peerNets {
-			sel = append(sel, dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(n)}, "_uuid", "name", "other_config", "external_ids"))
+			sel = append(sel, dbops.Query(ptx, []ovsdb.Condition{dbops.NameIs(n)},
+				func(s *nbdb.LogicalSwitch) []any { return []any{&s.UUID, &s.Name, &s.OtherConfig, &s.ExternalIDs} }))
 		}
-		pres, err := dbconn.Transact(ctx, nb, sel...)
-		if err != nil {
+		if err := ptx.Transact(ctx); err != nil {
 			return nil, fmt.Errorf("read networks %s reserving the VIP: %w", strings.Join(peerNets, ", "), err)
 		}
-		for _, r := range pres {
-			var rows []*nbdb.LogicalSwitch
-			if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, r.Rows, &rows); err != nil {
+		for _, q := range sel {
+			rows, err := q.Rows()
+			if err != nil {
 				return nil, err
 			}
 			for _, sw := range rows {
@@ -203,8 +208,8 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 		}
 	}
 	var ops []ovsdb.Operation
-	var sws []*nbdb.LogicalSwitch
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[2].Rows, &sws); err != nil {
+	sws, err := homeq.Rows()
+	if err != nil {
 		return nil, err
 	}
 	var home *nbdb.LogicalSwitch
@@ -218,16 +223,14 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 	} else {
 		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationComment, Comment: strPtr("network gone")})
 	}
-	for i, table := range []string{nbdb.LogicalSwitchTable, nbdb.LogicalRouterTable} {
-		for _, r := range res[i].Rows {
-			if u, ok := r["_uuid"].(ovsdb.UUID); ok {
-				ops = append(ops, dbops.DelRefs(table, dbops.ByUUID(u.GoUUID), "load_balancer", lb.UUID))
-			}
-		}
+	more, err := detachOps(nb, lb.UUID, attSw, attLR)
+	if err != nil {
+		return nil, err
 	}
+	ops = append(ops, more...)
 	ops = append(ops, dbops.Delete(nbdb.LoadBalancerTable, dbops.ByUUID(lb.UUID)))
-	var others []*nbdb.LoadBalancer
-	if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[3].Rows, &others); err != nil {
+	others, err := othersq.Rows()
+	if err != nil {
 		return nil, err
 	}
 	for _, sw := range peerSws {
@@ -355,11 +358,17 @@ func syncPortOnce(ctx context.Context, nb client.Client, p Port, a netip.Addr, p
 		}
 		vips := copyMap(lb.Vips)
 		vips[vip.Key()] = formatAddrPorts(newCur)
-		ops = append(ops,
-			dbops.Matches(nbdb.LoadBalancerTable, lb.UUID, dbops.Equal("vips", dbops.StrMap(lb.Vips)), dbops.Equal("external_ids", dbops.StrMap(lb.ExternalIDs)),
-				dbops.Equal("ip_port_mappings", dbops.StrMap(lb.IPPortMappings))),
-			dbops.Update(nbdb.LoadBalancerTable, dbops.ByUUID(lb.UUID),
-				ovsdb.Row{"vips": dbops.StrMap(vips), "external_ids": dbops.StrMap(ids), "ip_port_mappings": dbops.StrMap(mappings)}))
+		guard, err := dbops.StillOp(nb, lb, &lb.Vips, &lb.ExternalIDs, &lb.IPPortMappings)
+		if err != nil {
+			return err
+		}
+		upd := &nbdb.LoadBalancer{UUID: lb.UUID, Vips: vips, ExternalIDs: ids, IPPortMappings: mappings}
+		set, err := nb.Where(upd).Update(upd, &upd.Vips, &upd.ExternalIDs, &upd.IPPortMappings)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, guard)
+		ops = append(ops, set...)
 	}
 	if len(ops) == 0 {
 		return nil
@@ -478,20 +487,48 @@ func DeleteNetworkOps(ctx context.Context, nb client.Client, network string) ([]
 	}
 	var ops []ovsdb.Operation
 	for _, lb := range lbs {
-		res, err := dbconn.Transact(ctx, nb,
-			dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "_uuid"),
-			dbops.Select(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lb.UUID))}, "_uuid"))
+		tx := dbops.NewTx(nb)
+		attSw, attLR := attachedQueries(tx, lb.UUID)
+		if err := tx.Transact(ctx); err != nil {
+			return nil, err
+		}
+		more, err := detachOps(nb, lb.UUID, attSw, attLR)
 		if err != nil {
 			return nil, err
 		}
-		for i, table := range []string{nbdb.LogicalSwitchTable, nbdb.LogicalRouterTable} {
-			for _, r := range res[i].Rows {
-				if u, ok := r["_uuid"].(ovsdb.UUID); ok {
-					ops = append(ops, dbops.DelRefs(table, dbops.ByUUID(u.GoUUID), "load_balancer", lb.UUID))
-				}
-			}
-		}
+		ops = append(ops, more...)
 		ops = append(ops, dbops.Delete(nbdb.LoadBalancerTable, dbops.ByUUID(lb.UUID)))
+	}
+	return ops, nil
+}
+
+// attachedQueries adds to tx the selects of the switches and routers that
+// reference load balancer lbUUID (their UUIDs only).
+func attachedQueries(tx *dbops.Tx, lbUUID string) (*dbops.Result[nbdb.LogicalSwitch], *dbops.Result[nbdb.LogicalRouter]) {
+	where := []ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(lbUUID))}
+	return dbops.Query(tx, where, func(s *nbdb.LogicalSwitch) []any { return []any{&s.UUID} }),
+		dbops.Query(tx, where, func(r *nbdb.LogicalRouter) []any { return []any{&r.UUID} })
+}
+
+// detachOps removes load balancer lbUUID from the switches and routers the
+// queries of attachedQueries found.
+func detachOps(nb client.Client, lbUUID string, sws *dbops.Result[nbdb.LogicalSwitch], lrs *dbops.Result[nbdb.LogicalRouter]) ([]ovsdb.Operation, error) {
+	var ops []ovsdb.Operation
+	for _, u := range sws.UUIDs() {
+		ls := &nbdb.LogicalSwitch{UUID: u}
+		o, err := nb.Where(ls).Mutate(ls, model.Mutation{Field: &ls.LoadBalancer, Mutator: ovsdb.MutateOperationDelete, Value: []string{lbUUID}})
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, o...)
+	}
+	for _, u := range lrs.UUIDs() {
+		lr := &nbdb.LogicalRouter{UUID: u}
+		o, err := nb.Where(lr).Mutate(lr, model.Mutation{Field: &lr.LoadBalancer, Mutator: ovsdb.MutateOperationDelete, Value: []string{lbUUID}})
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, o...)
 	}
 	return ops, nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
@@ -51,28 +50,34 @@ func vipHomes(ctx context.Context, nb client.Client, st *state, network string, 
 	if len(peers) == 0 {
 		return out, nil
 	}
-	var ops []ovsdb.Operation
-	for _, p := range peers {
-		ops = append(ops,
-			dbops.Select(nbdb.LogicalSwitchTable, dbops.ByUUID(st.topo.Switches[p].UUID), "_uuid", "name", "ports", "other_config", "external_ids"),
-			dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Includes(map[string]string{owner.KeyNetwork: p})},
-				"_uuid", "name", "addresses", "dynamic_addresses", "external_ids", "type"))
+	tx := dbops.NewTx(nb)
+	type peerRead struct {
+		sw    *dbops.Result[nbdb.LogicalSwitch]
+		ports *dbops.Result[nbdb.LogicalSwitchPort]
 	}
-	res, err := dbconn.Transact(ctx, nb, ops...)
-	if err != nil {
+	var reads []peerRead
+	for _, p := range peers {
+		reads = append(reads, peerRead{
+			sw: dbops.Query(tx, dbops.ByUUID(st.topo.Switches[p].UUID), func(s *nbdb.LogicalSwitch) []any {
+				return []any{&s.UUID, &s.Name, &s.Ports, &s.OtherConfig, &s.ExternalIDs}
+			}),
+			ports: dbops.Query(tx, []ovsdb.Condition{dbops.Includes(map[string]string{owner.KeyNetwork: p})}, portFields),
+		})
+	}
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read networks %s holding the VIP: %w", strings.Join(peers, ", "), err)
 	}
 	for i, p := range peers {
 		h := &home{network: p}
-		var sws []*nbdb.LogicalSwitch
-		if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[2*i].Rows, &sws); err != nil {
+		sws, err := reads[i].sw.Rows()
+		if err != nil {
 			return nil, err
 		}
 		if len(sws) != 1 {
 			return nil, errRetry // deleted meanwhile
 		}
 		h.sw = sws[0]
-		if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[2*i+1].Rows, &h.ports); err != nil {
+		if h.ports, err = reads[i].ports.Rows(); err != nil {
 			return nil, err
 		}
 		out = append(out, h)
@@ -123,13 +128,10 @@ func (h *home) guards() []ovsdb.Operation {
 
 // allServices reads the external_ids of every ovlmgr service (any network).
 func allServices(ctx context.Context, nb client.Client) ([]*nbdb.LoadBalancer, error) {
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService))}, "_uuid", "external_ids"))
+	lbs, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService))},
+		func(lb *nbdb.LoadBalancer) []any { return []any{&lb.UUID, &lb.ExternalIDs} })
 	if err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
-	}
-	var lbs []*nbdb.LoadBalancer
-	if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[0].Rows, &lbs); err != nil {
-		return nil, err
 	}
 	return lbs, nil
 }

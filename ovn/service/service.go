@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
@@ -130,41 +131,41 @@ func readState(ctx context.Context, nb client.Client, network string) (*state, e
 	if err != nil {
 		return nil, err
 	}
-	ops := []ovsdb.Operation{
-		dbops.Select(nbdb.LogicalSwitchTable, dbops.ByUUID(n.SwitchUUID), "_uuid", "name", "ports", "other_config", "load_balancer", "external_ids"),
-		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Includes(map[string]string{owner.KeyNetwork: network})},
-			"_uuid", "name", "addresses", "dynamic_addresses", "external_ids", "type"),
-		dbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{dbops.Includes(svcSelector(network))}),
-	}
+	tx := dbops.NewTx(nb)
+	swq := dbops.Query(tx, dbops.ByUUID(n.SwitchUUID), func(s *nbdb.LogicalSwitch) []any {
+		return []any{&s.UUID, &s.Name, &s.Ports, &s.OtherConfig, &s.LoadBalancer, &s.ExternalIDs}
+	})
+	portq := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(map[string]string{owner.KeyNetwork: network})}, portFields)
+	lbq := dbops.Query[nbdb.LoadBalancer](tx, []ovsdb.Condition{dbops.Includes(svcSelector(network))})
 	var lrps []string
 	for _, r := range topo.Routers[network] {
 		lrps = append(lrps, topo.RouterRows[r].Ports...)
 	}
+	var lrpqs []*dbops.Result[nbdb.LogicalRouterPort]
 	for _, u := range lrps {
-		ops = append(ops, dbops.Select(nbdb.LogicalRouterPortTable, dbops.ByUUID(u), "_uuid", "name", "networks"))
+		lrpqs = append(lrpqs, dbops.Query(tx, dbops.ByUUID(u), func(p *nbdb.LogicalRouterPort) []any { return []any{&p.UUID, &p.Name, &p.Networks} }))
 	}
-	res, err := dbconn.Transact(ctx, nb, ops...)
-	if err != nil {
+	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read network %q: %w", network, err)
 	}
 	st := &state{net: n, topo: topo, lrpIP: map[netip.Addr]string{}}
-	var sws []*nbdb.LogicalSwitch
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &sws); err != nil {
+	sws, err := swq.Rows()
+	if err != nil {
 		return nil, err
 	}
 	if len(sws) != 1 {
 		return nil, fmt.Errorf("network %q: %w", network, dns.ErrNetworkNotFound)
 	}
 	st.sw = sws[0]
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[1].Rows, &st.ports); err != nil {
+	if st.ports, err = portq.Rows(); err != nil {
 		return nil, err
 	}
-	if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[2].Rows, &st.lbs); err != nil {
+	if st.lbs, err = lbq.Rows(); err != nil {
 		return nil, err
 	}
-	for i := range lrps {
-		var rows []*nbdb.LogicalRouterPort
-		if err := dbconn.DecodeRows(nb, nbdb.LogicalRouterPortTable, res[3+i].Rows, &rows); err != nil {
+	for _, q := range lrpqs {
+		rows, err := q.Rows()
+		if err != nil {
 			return nil, err
 		}
 		for _, r := range rows {
@@ -398,24 +399,40 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 		}
 	}
 	guards := len(ops)
-	lbRow := ovsdb.Row{
-		"name": lbName, "protocol": vip.Protocol, "external_ids": dbops.StrMap(ids),
-		"vips": dbops.StrMap(map[string]string{vip.Key(): formatAddrPorts(backends)}),
-	}
+	proto := nbdb.LoadBalancerProtocol(vip.Protocol)
+	lbm := &nbdb.LoadBalancer{UUID: "newlb", Name: lbName, Protocol: &proto, ExternalIDs: ids,
+		Vips: map[string]string{vip.Key(): formatAddrPorts(backends)}}
+	var models []model.Model
 	if hc != nil {
-		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LoadBalancerHealthCheckTable, UUIDName: "newhc",
-			Row: ovsdb.Row{"vip": vip.Key(), "external_ids": dbops.StrMap(owner.IDs(owner.KindService, s.Name, map[string]string{owner.KeyNetwork: s.Network})),
-				"options": dbops.StrMap(map[string]string{"interval": strconv.Itoa(hc.Interval), "timeout": strconv.Itoa(hc.Timeout),
-					"success_count": "1", "failure_count": "2"})}})
-		lbRow["health_check"] = dbops.UUIDSet("newhc")
-		lbRow["ip_port_mappings"] = dbops.StrMap(mappings)
+		hcm := &nbdb.LoadBalancerHealthCheck{UUID: "newhc", Vip: vip.Key(),
+			ExternalIDs: owner.IDs(owner.KindService, s.Name, map[string]string{owner.KeyNetwork: s.Network}),
+			Options: map[string]string{"interval": strconv.Itoa(hc.Interval), "timeout": strconv.Itoa(hc.Timeout),
+				"success_count": "1", "failure_count": "2"}}
+		models = append(models, hcm)
+		lbm.HealthCheck = []string{hcm.UUID}
+		lbm.IPPortMappings = mappings
 	}
-	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LoadBalancerTable, UUIDName: "newlb", Row: lbRow})
+	models = append(models, lbm)
+	ins, err := nb.Create(models...)
+	if err != nil {
+		return nil, err
+	}
+	ops = append(ops, ins...)
 	for _, sw := range attachSwitches(st.topo, s.Network) {
-		ops = append(ops, dbops.AddRefs(nbdb.LogicalSwitchTable, dbops.ByUUID(sw), "load_balancer", "newlb"))
+		ls := &nbdb.LogicalSwitch{UUID: sw}
+		mut, err := nb.Where(ls).Mutate(ls, model.Mutation{Field: &ls.LoadBalancer, Mutator: ovsdb.MutateOperationInsert, Value: []string{lbm.UUID}})
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, mut...)
 	}
 	for _, r := range attachRouters(st.topo, s.Network) {
-		ops = append(ops, dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(r), "load_balancer", "newlb"))
+		lr := &nbdb.LogicalRouter{UUID: r}
+		mut, err := nb.Where(lr).Mutate(lr, model.Mutation{Field: &lr.LoadBalancer, Mutator: ovsdb.MutateOperationInsert, Value: []string{lbm.UUID}})
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, mut...)
 	}
 	// Reserve the VIP from OVN's IPAM in every network holding it, and the
 	// probe source in the service's own network.
@@ -611,4 +628,9 @@ func failedWaitIn(err error, from, to int) bool {
 		}
 	}
 	return false
+}
+
+// portFields are the columns of a network's ports service checks read.
+func portFields(p *nbdb.LogicalSwitchPort) []any {
+	return []any{&p.UUID, &p.Name, &p.Addresses, &p.DynamicAddresses, &p.ExternalIDs, &p.Type}
 }
