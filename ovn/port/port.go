@@ -448,22 +448,24 @@ func macGuards(mac string) []ovsdb.Operation {
 // N, network W)" or "router port P", or "" when nothing does. It selects
 // on KeyMAC and on Logical_Router_Port.mac (conditional selects).
 func MACHolder(ctx context.Context, nb client.Client, mac string) (string, error) {
-	res, err := dbconn.Transact(ctx, nb,
-		dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Includes(map[string]string{KeyMAC: mac})}, "name", "external_ids"),
-		dbops.Select(nbdb.LogicalRouterPortTable, []ovsdb.Condition{dbops.Equal("mac", mac)}, "name"))
-	if err != nil {
+	tx := dbops.NewTx(nb)
+	lspq := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(map[string]string{KeyMAC: mac})},
+		func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.Name, &p.ExternalIDs} })
+	lrpq := dbops.Query(tx, []ovsdb.Condition{dbops.Equal("mac", mac)},
+		func(p *nbdb.LogicalRouterPort) []any { return []any{&p.Name} })
+	if err := tx.Transact(ctx); err != nil {
 		return "", fmt.Errorf("find the holder of mac %s: %w", mac, err)
 	}
-	var lsps []nbdb.LogicalSwitchPort
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[0].Rows, &lsps); err != nil {
+	lsps, err := lspq.Rows()
+	if err != nil {
 		return "", err
 	}
 	for _, l := range lsps {
 		return fmt.Sprintf("container port %s (container %s, node %s, network %s)", l.Name,
 			short(l.ExternalIDs[owner.KeyContainer]), l.ExternalIDs[owner.KeyNode], l.ExternalIDs[owner.KeyNetwork]), nil
 	}
-	var lrps []nbdb.LogicalRouterPort
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalRouterPortTable, res[1].Rows, &lrps); err != nil {
+	lrps, err := lrpq.Rows()
+	if err != nil {
 		return "", err
 	}
 	for _, r := range lrps {
@@ -499,23 +501,19 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 		return ovsdb.Operation{}, fmt.Errorf("ip %s: excluded from network %q (exclude_ips %q): %w", s.IP, s.Network, sw.OtherConfig["exclude_ips"], ErrAddressInUse)
 	}
 	if len(sw.Ports) > 0 {
-		var ops []ovsdb.Operation
+		tx := dbops.NewTx(nb)
+		qs := make([]*dbops.Result[nbdb.LogicalSwitchPort], 0, len(sw.Ports))
 		for _, u := range sw.Ports {
-			m := &nbdb.LogicalSwitchPort{UUID: u}
-			op, err := dbconn.SelectOp(nb, m, model.Condition{Field: &m.UUID, Function: ovsdb.ConditionEqual, Value: u})
-			if err != nil {
-				return ovsdb.Operation{}, err
-			}
-			op.Columns = []string{"_uuid", "name", "addresses", "dynamic_addresses"}
-			ops = append(ops, op)
+			qs = append(qs, dbops.Query(tx, dbops.ByUUID(u), func(p *nbdb.LogicalSwitchPort) []any {
+				return []any{&p.UUID, &p.Name, &p.Addresses, &p.DynamicAddresses}
+			}))
 		}
-		res, err := dbconn.Transact(ctx, nb, ops...)
-		if err != nil {
+		if err := tx.Transact(ctx); err != nil {
 			return ovsdb.Operation{}, fmt.Errorf("read ports of network %q: %w", s.Network, err)
 		}
-		for _, r := range res {
-			var lsps []nbdb.LogicalSwitchPort
-			if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, r.Rows, &lsps); err != nil {
+		for _, q := range qs {
+			lsps, err := q.Rows()
+			if err != nil {
 				return ovsdb.Operation{}, err
 			}
 			for _, l := range lsps {
@@ -550,17 +548,13 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 
 // vipHolder returns "NETWORK/NAME" of an ovlmgr service whose VIP is ip, or "".
 func vipHolder(ctx context.Context, nb client.Client, ip netip.Addr) (string, error) {
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LoadBalancerTable,
-		[]ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService))}, "external_ids"))
+	lbs, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService))},
+		func(lb *nbdb.LoadBalancer) []any { return []any{&lb.ExternalIDs} })
 	if err != nil {
 		return "", fmt.Errorf("read services: %w", err)
 	}
-	for _, r := range res[0].Rows {
-		var lbs []nbdb.LoadBalancer
-		if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, []ovsdb.Row{r}, &lbs); err != nil || len(lbs) == 0 {
-			continue
-		}
-		ids := lbs[0].ExternalIDs
+	for _, lb := range lbs {
+		ids := lb.ExternalIDs
 		v, _, _ := strings.Cut(ids[owner.KeyVIP], "/")
 		if ap, err := netip.ParseAddrPort(v); err == nil && ap.Addr() == ip {
 			return fmt.Sprintf("%q (network %s)", ids[owner.KeyName], ids[owner.KeyNetwork]), nil
