@@ -13,7 +13,6 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
@@ -61,14 +60,11 @@ type portsIndex struct {
 }
 
 func readPorts(ctx context.Context, nb client.Client) (*portsIndex, error) {
-	var lsps []*nbdb.LogicalSwitchPort
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.Owned(owner.KindPort, nil)},
-		"_uuid", "name", "addresses", "dynamic_addresses", "port_security", "external_ids", "options", "up"))
+	lsps, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindPort, nil)}, func(m *nbdb.LogicalSwitchPort) []any {
+		return []any{&m.UUID, &m.Name, &m.Addresses, &m.DynamicAddresses, &m.PortSecurity, &m.ExternalIDs, &m.Options, &m.Up}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read container ports: %w", err)
-	}
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchPortTable, res[0].Rows, &lsps); err != nil {
-		return nil, err
 	}
 	sort.Slice(lsps, func(i, j int) bool { return lsps[i].Name < lsps[j].Name })
 	return &portsIndex{ports: lsps}, nil
@@ -167,13 +163,9 @@ type dnsRecord struct{ network, value string }
 
 // dnsNames reads every name record of our networks: FQDN -> addresses.
 func dnsNames(ctx context.Context, nb client.Client) (map[string]dnsRecord, error) {
-	var rows []*nbdb.DNS
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.DNSTable, []ovsdb.Condition{dbops.Owned(owner.KindDNS, nil)}, "_uuid", "records", "external_ids"))
+	rows, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindDNS, nil)}, func(m *nbdb.DNS) []any { return []any{&m.UUID, &m.Records, &m.ExternalIDs} })
 	if err != nil {
 		return nil, fmt.Errorf("read DNS names: %w", err)
-	}
-	if err := dbconn.DecodeRows(nb, nbdb.DNSTable, res[0].Rows, &rows); err != nil {
-		return nil, err
 	}
 	out := map[string]dnsRecord{}
 	for _, r := range rows {
@@ -199,13 +191,9 @@ type netInfo struct {
 
 // readNetwork reads network name and its router port MAC.
 func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, error) {
-	var lss []*nbdb.LogicalSwitch
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(name)}, "_uuid", "name", "external_ids", "other_config"))
+	lss, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(name)}, func(m *nbdb.LogicalSwitch) []any { return []any{&m.UUID, &m.Name, &m.ExternalIDs, &m.OtherConfig} })
 	if err != nil {
 		return nil, fmt.Errorf("read network %q: %w", name, err)
-	}
-	if err := dbconn.DecodeRows(nb, nbdb.LogicalSwitchTable, res[0].Rows, &lss); err != nil {
-		return nil, err
 	}
 	for _, ls := range lss {
 		if !owner.Owned(ls.ExternalIDs, owner.KindNetwork) {
@@ -215,14 +203,11 @@ func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, 
 		ni.Subnet, _ = netip.ParsePrefix(ls.OtherConfig["subnet"])
 		ni.Gateway, _ = netip.ParseAddr(ls.ExternalIDs[owner.KeyGateway])
 		if ni.Router != "" {
-			var lrps []*nbdb.LogicalRouterPort
 			lrpName := ni.Router + "-" + name
-			res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LogicalRouterPortTable, []ovsdb.Condition{dbops.NameIs(lrpName)}, "_uuid", "name", "mac"))
+			lrps, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(lrpName)},
+				func(m *nbdb.LogicalRouterPort) []any { return []any{&m.UUID, &m.Name, &m.MAC} })
 			if err != nil {
 				return nil, fmt.Errorf("read router port %s: %w", lrpName, err)
-			}
-			if err := dbconn.DecodeRows(nb, nbdb.LogicalRouterPortTable, res[0].Rows, &lrps); err != nil {
-				return nil, err
 			}
 			if len(lrps) > 0 {
 				ni.RouterMAC = lrps[0].MAC
@@ -235,24 +220,16 @@ func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, 
 
 // binding returns the chassis (name) port is bound on, "" for none.
 func binding(ctx context.Context, sb client.Client, port string) (string, error) {
-	var pbs []*sbdb.PortBinding
-	res, err := dbconn.Transact(ctx, sb, dbops.Select(sbdb.PortBindingTable, []ovsdb.Condition{{Column: "logical_port", Function: ovsdb.ConditionEqual, Value: port}}, "_uuid", "logical_port", "chassis"))
+	pbs, err := dbops.SelectRows(ctx, sb, []ovsdb.Condition{{Column: "logical_port", Function: ovsdb.ConditionEqual, Value: port}}, func(m *sbdb.PortBinding) []any { return []any{&m.UUID, &m.LogicalPort, &m.Chassis} })
 	if err != nil {
 		return "", fmt.Errorf("read binding of %s: %w", port, err)
-	}
-	if err := dbconn.DecodeRows(sb, sbdb.PortBindingTable, res[0].Rows, &pbs); err != nil {
-		return "", err
 	}
 	if len(pbs) == 0 || pbs[0].Chassis == nil {
 		return "", nil
 	}
-	var chs []*sbdb.Chassis
-	res, err = dbconn.Transact(ctx, sb, dbops.Select(sbdb.ChassisTable, []ovsdb.Condition{dbops.UUIDIs(*pbs[0].Chassis)}, "_uuid", "name", "hostname"))
+	chs, err := dbops.SelectRows(ctx, sb, []ovsdb.Condition{dbops.UUIDIs(*pbs[0].Chassis)}, func(m *sbdb.Chassis) []any { return []any{&m.UUID, &m.Name, &m.Hostname} })
 	if err != nil {
 		return "", fmt.Errorf("read chassis of %s: %w", port, err)
-	}
-	if err := dbconn.DecodeRows(sb, sbdb.ChassisTable, res[0].Rows, &chs); err != nil {
-		return "", err
 	}
 	if len(chs) == 0 {
 		return "", nil

@@ -10,7 +10,6 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
@@ -27,14 +26,9 @@ type ServiceRef struct {
 
 // serviceAt finds our service with VIP ip:port for proto (tcp/udp), or nil.
 func serviceAt(ctx context.Context, nb client.Client, vip, proto string) (*ServiceRef, error) {
-	var lbs []*nbdb.LoadBalancer
-	res, err := dbconn.Transact(ctx, nb, dbops.Select(nbdb.LoadBalancerTable, []ovsdb.Condition{dbops.Owned(owner.KindService, nil)},
-		"_uuid", "name", "vips", "protocol", "external_ids"))
+	lbs, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindService, nil)}, func(m *nbdb.LoadBalancer) []any { return []any{&m.UUID, &m.Name, &m.Vips, &m.Protocol, &m.ExternalIDs} })
 	if err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
-	}
-	if err := dbconn.DecodeRows(nb, nbdb.LoadBalancerTable, res[0].Rows, &lbs); err != nil {
-		return nil, err
 	}
 	for _, lb := range lbs {
 		p := "tcp"

@@ -22,7 +22,6 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
@@ -496,12 +495,11 @@ func noRoute(from, to *Endpoint, dp string) string {
 // the Logical_Flow's stage-hint, and the ACL to our policy or isolation.
 func aclFor(ctx context.Context, nb, sb client.Client, f *Flow) *PolicyRef {
 	ref := &PolicyRef{Kind: "foreign", ACLPriority: f.Priority - 1000, Match: f.Match}
-	var lfs []*sbdb.LogicalFlow
-	res, err := dbconn.Transact(ctx, sb, dbops.Select(sbdb.LogicalFlowTable, []ovsdb.Condition{
+	lfs, err := dbops.SelectRows(ctx, sb, []ovsdb.Condition{
 		{Column: "match", Function: ovsdb.ConditionEqual, Value: f.Match},
 		{Column: "priority", Function: ovsdb.ConditionEqual, Value: f.Priority},
-	}, "_uuid", "external_ids"))
-	if err != nil || dbconn.DecodeRows(sb, sbdb.LogicalFlowTable, res[0].Rows, &lfs) != nil {
+	}, func(lf *sbdb.LogicalFlow) []any { return []any{&lf.UUID, &lf.ExternalIDs} })
+	if err != nil {
 		return ref
 	}
 	hint := ""
@@ -513,10 +511,9 @@ func aclFor(ctx context.Context, nb, sb client.Client, f *Flow) *PolicyRef {
 	if hint == "" {
 		return ref
 	}
-	var acls []*nbdb.ACL
-	res, err = dbconn.Transact(ctx, nb, dbops.Select(nbdb.ACLTable, []ovsdb.Condition{dbops.Includes(map[string]string{owner.KeyOwner: owner.Owner})},
-		"_uuid", "external_ids", "priority", "match"))
-	if err != nil || dbconn.DecodeRows(nb, nbdb.ACLTable, res[0].Rows, &acls) != nil {
+	acls, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.Includes(map[string]string{owner.KeyOwner: owner.Owner})},
+		func(a *nbdb.ACL) []any { return []any{&a.UUID, &a.ExternalIDs, &a.Priority, &a.Match} })
+	if err != nil {
 		return ref
 	}
 	sort.Slice(acls, func(i, j int) bool { return acls[i].UUID < acls[j].UUID })
