@@ -77,26 +77,29 @@ func Orphans(ctx context.Context, ovs, nb client.Client) ([]*ovsport.Iface, erro
 	if err != nil {
 		return nil, err
 	}
-	var named []*ovsport.Iface
-	var ops []ovsdb.Operation
+	type probe struct {
+		iface *ovsport.Iface
+		lsp   *dbops.Result[nbdb.LogicalSwitchPort] // its NB port, if any
+	}
+	var probes []probe
+	tx := dbops.NewTx(nb)
 	for _, i := range ifaces {
 		if i.IfaceID == "" {
 			continue
 		}
-		named = append(named, i)
-		ops = append(ops, dbops.Select(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(i.IfaceID)}, "_uuid"))
+		probes = append(probes, probe{i, dbops.Query(tx, []ovsdb.Condition{dbops.NameIs(i.IfaceID)},
+			func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.UUID} })})
 	}
-	if len(ops) == 0 {
+	if len(probes) == 0 {
 		return nil, nil
 	}
-	res, err := dbconn.Transact(ctx, nb, ops...)
-	if err != nil {
-		return nil, fmt.Errorf("look up the NB ports of %d local interfaces: %w", len(ops), err)
+	if err := tx.Transact(ctx); err != nil {
+		return nil, fmt.Errorf("look up the NB ports of %d local interfaces: %w", len(probes), err)
 	}
 	var out []*ovsport.Iface
-	for k, r := range res {
-		if len(r.Rows) == 0 {
-			out = append(out, named[k])
+	for _, p := range probes {
+		if p.lsp.Len() == 0 {
+			out = append(out, p.iface)
 		}
 	}
 	return out, nil
