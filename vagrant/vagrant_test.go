@@ -62,8 +62,14 @@ func ovlmgrEnv(extra map[string]string) []string {
 // need skips the test when tool (ruby, vagrant: the VM lab's tools, which
 // `make deps` does not install) is missing. The skip is an optional one
 // (prereq.Optional): `make test` counts it apart instead of failing.
+//
+// The vagrant CLI takes seconds per run (ruby, plugins), so `make unit`
+// (go test -short) leaves its tests to `make test`.
 func need(t *testing.T, tool string) {
 	t.Helper()
+	if tool == "vagrant" && testing.Short() {
+		t.Skip("unit run (-short): runs the vagrant CLI (seconds per case); make test runs it")
+	}
 	if m := sysbin.Missing(tool); len(m) > 0 {
 		prereq.Optional(t, fmt.Errorf("%s is not installed (the VM lab's tool; apt-get install %s)", tool, tool))
 	}
