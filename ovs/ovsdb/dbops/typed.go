@@ -123,6 +123,31 @@ func (o *Op) Count() int {
 	return r.Count
 }
 
+// UUID is the UUID of the row this insert created ("" before the
+// transaction ran, or when the operation is not an insert).
+func (o *Op) UUID() string {
+	r, err := o.tx.result(o.i)
+	if err != nil {
+		return ""
+	}
+	return r.UUID.GoUUID
+}
+
+// Create appends libovsdb's insert of m (c.Create(m): a UUID field that is
+// not a real UUID names the row for references in the same transaction)
+// and returns its handle, whose UUID is the new row's after Transact.
+func (t *Tx) Create(m model.Model) *Op {
+	ops, err := t.c.Create(m)
+	if err == nil && len(ops) != 1 {
+		err = fmt.Errorf("got %d operations, want 1", len(ops))
+	}
+	if err != nil {
+		t.fail(fmt.Errorf("insert %T: %w", m, err))
+		return &Op{tx: t, i: len(t.ops)}
+	}
+	return t.Op(ops[0])
+}
+
 // modelPtr is a generated model type's pointer (*nbdb.LogicalSwitch...).
 type modelPtr[T any] interface {
 	*T

@@ -171,3 +171,38 @@ func TestQueryWrongModel(t *testing.T) {
 		t.Fatalf("Rows after a failed build: %v, want ErrNotRun", err)
 	}
 }
+
+// TestCreateHandleUUID checks that an insert's handle reads the UUID of the
+// row it created (not another operation's), and that a named UUID links
+// rows of one transaction.
+func TestCreateHandleUUID(t *testing.T) {
+	ctx := context.Background()
+	c := connectNB(t)
+
+	tx := dbops.NewTx(c)
+	lsp := &nbdb.LogicalSwitchPort{UUID: "newlsp", Name: "web-p1"}
+	ls := &nbdb.LogicalSwitch{Name: "web", Ports: []string{lsp.UUID}}
+	lsOp := tx.Create(ls)
+	lspOp := tx.Create(lsp)
+	if lspOp.UUID() != "" {
+		t.Fatalf("UUID before Transact = %q, want empty", lspOp.UUID())
+	}
+	if err := tx.Transact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sws, err := dbops.SelectRows[nbdb.LogicalSwitch](ctx, c, []ovsdb.Condition{dbops.NameIs("web")})
+	if err != nil || len(sws) != 1 {
+		t.Fatalf("read switch: %v, %d rows", err, len(sws))
+	}
+	ports, err := dbops.SelectRows[nbdb.LogicalSwitchPort](ctx, c, []ovsdb.Condition{dbops.NameIs("web-p1")})
+	if err != nil || len(ports) != 1 {
+		t.Fatalf("read port: %v, %d rows", err, len(ports))
+	}
+	if lsOp.UUID() != sws[0].UUID || lspOp.UUID() != ports[0].UUID || lsOp.UUID() == lspOp.UUID() {
+		t.Fatalf("handles read switch %q port %q; rows are switch %q port %q", lsOp.UUID(), lspOp.UUID(), sws[0].UUID, ports[0].UUID)
+	}
+	if len(sws[0].Ports) != 1 || sws[0].Ports[0] != ports[0].UUID {
+		t.Fatalf("switch ports %v, want [%s]", sws[0].Ports, ports[0].UUID)
+	}
+
+}
