@@ -159,8 +159,16 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 		return fail(err)
 	}
 	ops = append(ops, more...)
-	res, err := dbconn.Transact(ctx, c, ops...)
-	if err != nil {
+	tx := dbops.NewTx(c)
+	var aclIns *dbops.Op // the insert of the policy's ACL: its handle reads the new UUID
+	for _, op := range ops {
+		if op.Op == ovsdb.OperationInsert && op.UUIDName == acl.UUID {
+			aclIns = tx.Op(op)
+		} else {
+			tx.Add(op)
+		}
+	}
+	if err := tx.Transact(ctx); err != nil {
 		var te *dbconn.TxError
 		switch {
 		case errors.As(err, &te) && te.Op != nil && te.Op.Op == ovsdb.OperationWait && te.Op.Table == nbdb.MeterTable && !retried:
@@ -176,10 +184,8 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 		return fail(err)
 	}
 	p := &Policy{Spec: s, ACLPriority: acl.Priority, Match: acl.Match, Warnings: reachWarnings(s.Network, nets[1:], routerOf)}
-	for i, op := range ops {
-		if op.Op == ovsdb.OperationInsert && op.Table == nbdb.ACLTable && i < len(res) {
-			p.UUID = res[i].UUID.GoUUID
-		}
+	if aclIns != nil {
+		p.UUID = aclIns.UUID()
 	}
 	return p, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
@@ -58,33 +59,33 @@ func addPort(t testing.TB, c client.Client, network, name, mac, ip string) strin
 	t.Helper()
 	lsp := &nbdb.LogicalSwitchPort{UUID: "newlsp", Name: name, Addresses: []string{mac + " " + ip}, PortSecurity: []string{mac + " " + ip},
 		ExternalIDs: owner.IDs(owner.KindPort, name, map[string]string{owner.KeyNetwork: network})}
-	ops, err := c.Create(lsp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ops = append(ops, dbops.AddRefs("Logical_Switch", []ovsdb.Condition{dbops.NameIs(network)}, "ports", lsp.UUID))
-	ops = append(ops, policy.JoinOps(network, lsp.UUID)...)
-	res, err := dbconn.Transact(context.Background(), c, ops...)
-	if err != nil {
+	tx := dbops.NewTx(c)
+	ins := tx.Create(lsp)
+	tx.Add(dbops.AddRefs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(network)}, "ports", lsp.UUID))
+	tx.Add(policy.JoinOps(network, lsp.UUID)...)
+	if err := tx.Transact(context.Background()); err != nil {
 		t.Fatalf("add port %s: %v", name, err)
 	}
-	return res[0].UUID.GoUUID
+	return ins.UUID()
 }
 
-// count returns the number of rows of table matching where.
-func count(t testing.TB, c client.Client, table string, where ...ovsdb.Condition) int {
+// count returns the number of rows of model type T's table matching where.
+func count[T any, PT interface {
+	*T
+	model.Model
+}](t testing.TB, c client.Client, where ...ovsdb.Condition) int {
 	t.Helper()
-	res, err := dbconn.Transact(context.Background(), c, dbops.Select(table, where, "_uuid"))
+	n, err := dbops.Count[T, PT](context.Background(), c, where)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(res[0].Rows)
+	return n
 }
 
 // rowCounts counts rows of the tables policies write.
 func rowCounts(t testing.TB, c client.Client) string {
-	return fmt.Sprintf("ACL=%d Address_Set=%d Port_Group=%d Logical_Switch=%d", count(t, c, "ACL"), count(t, c, "Address_Set"),
-		count(t, c, "Port_Group"), count(t, c, "Logical_Switch"))
+	return fmt.Sprintf("ACL=%d Address_Set=%d Port_Group=%d Logical_Switch=%d", count[nbdb.ACL](t, c), count[nbdb.AddressSet](t, c),
+		count[nbdb.PortGroup](t, c), count[nbdb.LogicalSwitch](t, c))
 }
 
 // northd runs ovn-northd between nb and a fresh SB server; stopped by PID.

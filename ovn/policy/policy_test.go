@@ -137,10 +137,10 @@ func TestCreateListDelete(t *testing.T) {
 			t.Errorf("p1 ACL = %+v: want name p1, log severity and meter, allow-related", a)
 		}
 	}
-	if n := count(t, c, "Meter", dbops.NameIs(policy.LogMeter)); n != 1 {
+	if n := count[nbdb.Meter](t, c, dbops.NameIs(policy.LogMeter)); n != 1 {
 		t.Errorf("log meters = %d, want 1", n)
 	}
-	if n := count(t, c, "Address_Set", dbops.NameIs("ovlpol_p1")); n != 1 {
+	if n := count[nbdb.AddressSet](t, c, dbops.NameIs("ovlpol_p1")); n != 1 {
 		t.Errorf("address sets of p1 = %d, want 1", n)
 	}
 
@@ -165,7 +165,7 @@ func TestCreateListDelete(t *testing.T) {
 	if _, err := policy.Get(ctx, c, "p1"); !errors.Is(err, policy.ErrNotFound) {
 		t.Errorf("Get after delete: %v", err)
 	}
-	if n := count(t, c, "Address_Set"); n != 0 {
+	if n := count[nbdb.AddressSet](t, c); n != 0 {
 		t.Errorf("address sets after delete = %d, want 0", n)
 	}
 	if err := policy.Delete(ctx, c, "p1"); !errors.Is(err, policy.ErrNotFound) {
@@ -177,14 +177,14 @@ func TestCreateListDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops = append(ops, dbops.Delete("Logical_Switch", []ovsdb.Condition{dbops.NameIs("app")}))
+	ops = append(ops, dbops.Delete(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs("app")}))
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, c, "ACL"); n != 0 {
+	if n := count[nbdb.ACL](t, c); n != 0 {
 		t.Errorf("ACLs left after deleting the network: %d", n)
 	}
-	if n := count(t, c, "Port_Group"); n != 1 {
+	if n := count[nbdb.PortGroup](t, c); n != 1 {
 		t.Errorf("port groups left = %d, want 1 (web)", n)
 	}
 }
@@ -243,7 +243,7 @@ func TestPortGroupMembership(t *testing.T) {
 		t.Fatalf("port group ports = %v, want [%s]", p, u)
 	}
 	// Deleting the port (as CNI DEL does) drops it from the group: weak reference.
-	if _, err := dbconn.Transact(ctx, c, dbops.DelRefs("Logical_Switch", []ovsdb.Condition{dbops.NameIs("web")}, "ports", u)); err != nil {
+	if _, err := dbconn.Transact(ctx, c, dbops.DelRefs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs("web")}, "ports", u)); err != nil {
 		t.Fatal(err)
 	}
 	if p := pgPorts(); len(p) != 0 {
@@ -284,8 +284,8 @@ func TestLegacyNetworkGetsPortGroup(t *testing.T) {
 	if len(pgs[0].Ports) != 1 || pgs[0].Ports[0] != res[0].UUID.GoUUID {
 		t.Errorf("legacy port group ports = %v, want only the container port %s", pgs[0].Ports, res[0].UUID.GoUUID)
 	}
-	if len(pgs[0].ACLs) != 2 || count(t, c, "ACL") != 2 {
-		t.Errorf("default-deny twice: %d ACLs on the group, %d in NB; want 2", len(pgs[0].ACLs), count(t, c, "ACL"))
+	if len(pgs[0].ACLs) != 2 || count[nbdb.ACL](t, c) != 2 {
+		t.Errorf("default-deny twice: %d ACLs on the group, %d in NB; want 2", len(pgs[0].ACLs), count[nbdb.ACL](t, c))
 	}
 	if m, err := policy.Isolation(ctx, c, "old"); err != nil || m != policy.DefaultDeny {
 		t.Errorf("Isolation = %q, %v", m, err)
@@ -293,7 +293,7 @@ func TestLegacyNetworkGetsPortGroup(t *testing.T) {
 	if err := policy.SetIsolation(ctx, c, "old", policy.DefaultAllow); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, c, "ACL"); n != 0 {
+	if n := count[nbdb.ACL](t, c); n != 0 {
 		t.Errorf("ACLs after default-allow = %d, want 0", n)
 	}
 }
@@ -323,7 +323,7 @@ func TestConcurrentCreateSameName(t *testing.T) {
 		if (e1 == nil) == (e2 == nil) {
 			t.Fatalf("round %d: %v, %v; want exactly one success", round, e1, e2)
 		}
-		if n := count(t, c, "ACL", dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})); n != 1 {
+		if n := count[nbdb.ACL](t, c, dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})); n != 1 {
 			t.Fatalf("round %d: %d ACLs named %s", round, n, name)
 		}
 	}
