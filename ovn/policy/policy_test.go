@@ -105,8 +105,17 @@ func TestCreateListDelete(t *testing.T) {
 	if _, err := policy.Create(ctx, c, policy.Spec{Name: "p2", Network: "app", Action: policy.Deny, Proto: "udp", Priority: 10}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.Create(ctx, c, policy.Spec{Name: "p3", Network: "app", Action: policy.Allow, Priority: 20}); err != nil {
+	p3, err := policy.Create(ctx, c, policy.Spec{Name: "p3", Network: "app", Action: policy.Allow, Priority: 20})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The UUID Create reports is the one of the ACL it made.
+	got, err := policy.Get(ctx, c, "p3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UUID == "" || got.UUID != p3.UUID {
+		t.Fatalf("Get p3: UUID %q; Create said %q", got.UUID, p3.UUID)
 	}
 	ps, err := policy.List(ctx, c, "app")
 	if err != nil {
