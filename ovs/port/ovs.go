@@ -128,42 +128,29 @@ func Plug(ctx context.Context, ovs client.Client, s PlugSpec) (string, error) {
 	}
 	iface := &vswitchd.Interface{UUID: "newiface", Name: s.Name, ExternalIDs: iids}
 	p := &vswitchd.Port{UUID: "newport", Name: s.Name, Interfaces: []string{iface.UUID}, ExternalIDs: ids}
-	ins1, err := ovs.Create(iface)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	ins2, err := ovs.Create(p)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	b := &vswitchd.Bridge{UUID: br.UUID}
-	mut, err := ovs.Where(b).Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{p.UUID}})
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", what, err)
-	}
 	// Guard: no other port of this name appeared since we looked.
 	probe := &vswitchd.Port{Name: s.Name}
 	guard, err := dbconn.Absent(ovs, probe, &probe.Name)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
+	tx := dbops.NewTx(ovs)
 	if old == nil {
-		ops = append([]ovsdb.Operation{guard}, ops...)
+		tx.Add(guard)
 	}
-	ops = append(ops, ins1...)
-	ops = append(ops, ins2...)
-	ops = append(ops, mut...)
-	res, err := dbconn.Transact(ctx, ovs, ops...)
-	if err != nil {
+	tx.Add(ops...)
+	ifaceIns := tx.Create(iface)
+	tx.Create(p)
+	b := &vswitchd.Bridge{UUID: br.UUID}
+	tx.AddAPI(ovs.Where(b).Mutate(b, model.Mutation{Field: &b.Ports, Mutator: ovsdb.MutateOperationInsert, Value: []string{p.UUID}}))
+	if err := tx.Transact(ctx); err != nil {
 		if old == nil && dbconn.FailedWait(err, 0) {
 			return "", fmt.Errorf("%s: an OVS port of that name was created concurrently", what)
 		}
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	for i, op := range ops {
-		if op.Op == ovsdb.OperationInsert && op.Table == vswitchd.InterfaceTable {
-			return res[i].UUID.GoUUID, nil
-		}
+	if u := ifaceIns.UUID(); u != "" {
+		return u, nil
 	}
 	return "", fmt.Errorf("%s: no interface UUID in the reply", what)
 }
