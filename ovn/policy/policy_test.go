@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
-	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
@@ -268,16 +267,11 @@ func TestLegacyNetworkGetsPortGroup(t *testing.T) {
 	lsp := &nbdb.LogicalSwitchPort{UUID: "p", Name: "old-c1", Addresses: []string{"0a:00:00:00:05:05 198.18.5.5"}}
 	rp := &nbdb.LogicalSwitchPort{UUID: "rp", Name: "old-r", Type: "router", Addresses: []string{"router"}}
 	ls.Ports = []string{"p", "rp"}
-	var ops []ovsdb.Operation
-	for _, m := range []model.Model{lsp, rp, ls} {
-		o, err := c.Create(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ops = append(ops, o...)
-	}
-	res, err := dbconn.Transact(ctx, c, ops...)
-	if err != nil {
+	tx := dbops.NewTx(c)
+	lspIns := tx.Create(lsp)
+	tx.Create(rp)
+	tx.Create(ls)
+	if err := tx.Transact(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := policy.SetIsolation(ctx, c, "old", policy.DefaultDeny); err != nil {
@@ -290,8 +284,8 @@ func TestLegacyNetworkGetsPortGroup(t *testing.T) {
 	if err := dbconn.Select(ctx, c, &nbdb.PortGroup{}, &pgs); err != nil || len(pgs) != 1 {
 		t.Fatalf("port groups: %v %v", pgs, err)
 	}
-	if len(pgs[0].Ports) != 1 || pgs[0].Ports[0] != res[0].UUID.GoUUID {
-		t.Errorf("legacy port group ports = %v, want only the container port %s", pgs[0].Ports, res[0].UUID.GoUUID)
+	if len(pgs[0].Ports) != 1 || pgs[0].Ports[0] != lspIns.UUID() {
+		t.Errorf("legacy port group ports = %v, want only the container port %s", pgs[0].Ports, lspIns.UUID())
 	}
 	if len(pgs[0].ACLs) != 2 || count[nbdb.ACL](t, c) != 2 {
 		t.Errorf("default-deny twice: %d ACLs on the group, %d in NB; want 2", len(pgs[0].ACLs), count[nbdb.ACL](t, c))
