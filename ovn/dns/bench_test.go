@@ -11,6 +11,8 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 )
 
@@ -34,15 +36,15 @@ func BenchmarkRegisterScaling(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			recs := map[interface{}]interface{}{}
+			recs := map[string]string{}
 			for i := 0; i < existing; i++ {
 				ip := net.IPv4(198, 19, byte(i/250), byte(i%250+1))
 				recs[fmt.Sprintf("c%d.big.ovl", i)] = ip.String()
 				recs[dns.ReverseName(ip)] = fmt.Sprintf("c%d.big.ovl", i)
 			}
-			if _, err := dbconn.Transact(ctx, nb, ovsdb.Operation{Op: ovsdb.OperationMutate, Table: nbdb.DNSTable,
-				Where:     []ovsdb.Condition{ovsdb.NewCondition("_uuid", ovsdb.ConditionEqual, ovsdb.UUID{GoUUID: n.DNSUUID})},
-				Mutations: []ovsdb.Mutation{*ovsdb.NewMutation("records", ovsdb.MutateOperationInsert, ovsdb.OvsMap{GoMap: recs})}}); err != nil {
+			d := &nbdb.DNS{UUID: n.DNSUUID}
+			tx := dbops.NewTx(nb).AddAPI(nb.Where(d).Mutate(d, model.Mutation{Field: &d.Records, Mutator: ovsdb.MutateOperationInsert, Value: recs}))
+			if err := tx.Transact(ctx); err != nil {
 				b.Fatal(err)
 			}
 			const samples = 100
