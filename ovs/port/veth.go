@@ -138,8 +138,22 @@ func txChecksumOff(name string) error {
 }
 
 func delHostLink(name string) error {
-	if err := ip.DelLinkByName(name); err != nil && !errors.Is(err, ip.ErrLinkNotFound) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
 		return fmt.Errorf("delete host link %s: %w", name, err)
+	}
+	return delLink(l)
+}
+
+// delLink deletes l. A link the kernel removed after it was looked up (its
+// peer's namespace went away meanwhile: ENODEV) is gone, not an error.
+func delLink(l netlink.Link) error {
+	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("delete host link %s: %w", l.Attrs().Name, err)
 	}
 	return nil
 }
