@@ -195,7 +195,7 @@ func portAttach(c *cli.Context) error {
 	if req.NB != "" {
 		req.NB = dbconn.ResolveNB(req.NB)
 	}
-	a, err := attach.Attach(req, nil)
+	a, err := attach.Attach(c.Context, req, nil)
 	if err != nil {
 		return fmt.Errorf("attach %s to %s: %w", nsPath, req.Network, attachHint(err))
 	}
@@ -209,7 +209,7 @@ func portDetach(c *cli.Context) error {
 	if err := needArgs(c, 1, "NAME"); err != nil {
 		return err
 	}
-	err := attach.Detach(attach.DetachRequest{NB: c.String("nb"), ContainerID: c.Args().First(), IfName: c.String("ifname"),
+	err := attach.Detach(c.Context, attach.DetachRequest{NB: c.String("nb"), ContainerID: c.Args().First(), IfName: c.String("ifname"),
 		NetNS: c.String("netns"), Timeout: 30 * time.Second}, nil)
 	if err != nil {
 		return fmt.Errorf("detach %s: %w", c.Args().First(), attachHint(err))

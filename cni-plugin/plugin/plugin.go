@@ -44,7 +44,7 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 	if err != nil {
 		return err
 	}
-	a, err := attach.Attach(attach.AttachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, MTU: c.MTU, ReadyTimeout: c.ReadyTimeout.Duration,
+	a, err := attach.Attach(context.Background(), attach.AttachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, MTU: c.MTU, ReadyTimeout: c.ReadyTimeout.Duration,
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, IP: req.IP, MAC: req.MAC,
 		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, Labels: c.RuntimeConfig.Labels}, log)
 	if err != nil {
@@ -103,7 +103,7 @@ func CmdDel(args *skel.CmdArgs) (err error) {
 		}
 	}
 	req, _ := parseRequest(c, args.Args) // only its pod name matters here
-	return cniError(attach.Detach(attach.DetachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,
+	return cniError(attach.Detach(context.Background(), attach.DetachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, PrevIPs: ips,
 		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName}, log))
 }
@@ -154,7 +154,7 @@ func check(c *Config, args *skel.CmdArgs) error {
 	if !addr.IsValid() {
 		return cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("prevResult has no address for interface %s", args.IfName))
 	}
-	return cniError(attach.Check(attach.CheckRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,
+	return cniError(attach.Check(context.Background(), attach.CheckRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, Address: addr, Address6: addr6, MAC: mac, MTU: mtu}))
 }
 
@@ -188,5 +188,5 @@ func CmdGC(args *skel.CmdArgs) error {
 	for _, a := range append(append([]types.GCAttachment{}, c.ValidAttachments...), c.Attachments...) {
 		valid = append(valid, attach.Ref{ContainerID: a.ContainerID, IfName: a.IfName})
 	}
-	return cniError(attach.GC(attach.GCRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration, Valid: valid}, log))
+	return cniError(attach.GC(context.Background(), attach.GCRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration, Valid: valid}, log))
 }

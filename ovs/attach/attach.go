@@ -21,6 +21,7 @@ import (
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
+	ovsnode "github.com/ovlmgr/ovlmgr/ovs/node"
 	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -78,13 +79,28 @@ func openNode(ctx context.Context, nbEP, ep string, needNB bool) (*node, error) 
 		return nil, newErr(ErrNodeNotJoined, fmt.Sprintf("local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN", ep), nil)
 	}
 	if n.nbEP == "" {
-		n.nbEP = root.ExternalIDs["ovlmgr.io/nb"]
+		n.nbEP = root.ExternalIDs[ovsnode.KeyNB]
 	}
 	if needNB && n.nbEP == "" {
 		ovs.Close()
 		return nil, newErr(ErrNoNB, fmt.Sprintf("no Northbound endpoint given, and the local Open_vSwitch db %s has no external_ids:ovlmgr.io/nb", ep), nil)
 	}
 	return n, nil
+}
+
+// openNodeNB is openNode (an NB endpoint required) followed by connectNB;
+// on success the caller closes both.
+func openNodeNB(ctx context.Context, nbEP, ovsEP string) (*node, client.Client, error) {
+	nd, err := openNode(ctx, nbEP, ovsEP, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	nb, err := connectNB(ctx, nd.nbEP)
+	if err != nil {
+		nd.close()
+		return nil, nil, err
+	}
+	return nd, nb, nil
 }
 
 func connectNB(ctx context.Context, ep string) (client.Client, error) {
@@ -224,7 +240,7 @@ func (nopLogger) Errorf(string, ...interface{}) {}
 // it into br-int and waits for ovn-installed. Any failure removes what it
 // made; a failure whose undo left the NB port is a *LeftoverError. Callers
 // branch on the kinds in errors.go and on ovn/port's sentinels.
-func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
+func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, err error) {
 	if log == nil {
 		log = nopLogger{}
 	}
@@ -242,17 +258,13 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 	if err := ovnport.CheckMAC(req.MAC); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), req.ReadyTimeout+2*connectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, req.ReadyTimeout+2*connectTimeout)
 	defer cancel()
-	nd, err := openNode(ctx, req.NB, req.OVS, true)
+	nd, nb, err := openNodeNB(ctx, req.NB, req.OVS)
 	if err != nil {
 		return nil, err
 	}
 	defer nd.close()
-	nb, err := connectNB(ctx, nd.nbEP)
-	if err != nil {
-		return nil, err
-	}
 	defer nb.Close()
 	ni, err := getNetwork(ctx, nb, req.Network)
 	if err != nil {
@@ -317,7 +329,7 @@ func Attach(req AttachRequest, log Logger) (_ *Attachment, err error) {
 	// node's port of the same container ID is never found here.
 	if old, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && old.Node == nd.systemID {
 		log.Infof("removing leftovers of an interrupted ADD (%s)", nm.lsp)
-		if err := Detach(DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
+		if err := Detach(ctx, DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
 			IfName: req.IfName, NetNS: req.NetNS}, log); err != nil {
 			return nil, err
 		}

@@ -41,7 +41,7 @@ type DetachRequest struct {
 // first; when the NB cannot be reached (or its delete fails) Detach still
 // succeeds and only the NB port is left: `ovlmgr node gc` on this node (or
 // the next ADD/DEL/GC here, for OVS leftovers) removes it later.
-func Detach(req DetachRequest, log Logger) error {
+func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	if log == nil {
 		log = nopLogger{}
 	}
@@ -49,7 +49,7 @@ func Detach(req DetachRequest, log Logger) error {
 		req.Timeout = DefaultReadyTimeout
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
 	nd, err := openNode(ctx, req.NB, req.OVS, false)
 	if err != nil {

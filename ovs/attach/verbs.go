@@ -36,21 +36,17 @@ type CheckRequest struct {
 // Check verifies that the NB port, the veth, the br-int port and
 // ovn-installed are as Attach made them and that ovn-controller runs. A
 // difference is ErrCheckFailed.
-func Check(req CheckRequest) error {
+func Check(ctx context.Context, req CheckRequest) error {
 	if req.Timeout <= 0 {
 		req.Timeout = DefaultReadyTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	nd, err := openNode(ctx, req.NB, req.OVS, true)
+	nd, nb, err := openNodeNB(ctx, req.NB, req.OVS)
 	if err != nil {
 		return err
 	}
 	defer nd.close()
-	nb, err := connectNB(ctx, nd.nbEP)
-	if err != nil {
-		return err
-	}
 	defer nb.Close()
 	ni, err := getNetwork(ctx, nb, req.Network)
 	if err != nil {
@@ -158,7 +154,7 @@ type GCRequest struct {
 // service backends, br-int port, veth) whose container interface is not
 // in Valid, and this node's OVS ports whose NB port is gone. What it could
 // not remove is a *GCError.
-func GC(req GCRequest, log Logger) error {
+func GC(ctx context.Context, req GCRequest, log Logger) error {
 	if log == nil {
 		log = nopLogger{}
 	}
@@ -169,17 +165,13 @@ func GC(req GCRequest, log Logger) error {
 	for _, r := range req.Valid {
 		valid[r] = true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), req.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	nd, err := openNode(ctx, req.NB, req.OVS, true)
+	nd, nb, err := openNodeNB(ctx, req.NB, req.OVS)
 	if err != nil {
 		return err
 	}
 	defer nd.close()
-	nb, err := connectNB(ctx, nd.nbEP)
-	if err != nil {
-		return err
-	}
 	defer nb.Close()
 	sweepLocal(ctx, nd, nb, log)
 	ports, err := ovnport.List(ctx, nb, ovnport.Filter{Network: req.Network, Node: nd.systemID})
