@@ -14,8 +14,8 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/cniconf"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
 // TestCNIConfig: `cni config NET` prints a conflist libcni loads, --out

@@ -14,7 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ovlmgr/ovlmgr/lab"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 )
 
 const defaultTimeout = 10 * time.Second

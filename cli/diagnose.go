@@ -10,9 +10,9 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
 // textOutputFlag is -o for commands whose default output is prose (a new

@@ -18,7 +18,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 )
 
 type netCLI struct {

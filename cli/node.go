@@ -10,9 +10,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
 	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
 // nodeCommand is `ovlmgr node`: join this machine to OVN, leave, list chassis.

@@ -14,9 +14,9 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovs/attach"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )

@@ -29,8 +29,8 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )

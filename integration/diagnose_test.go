@@ -19,13 +19,13 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 	"github.com/ovlmgr/ovlmgr/ovs/nodetrace"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 

@@ -25,11 +25,11 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // dsNet is a network made for these tests, on router r ("" for none).

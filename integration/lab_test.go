@@ -14,7 +14,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 

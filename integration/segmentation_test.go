@@ -22,9 +22,9 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 // Segmentation tests: routers (tenants), isolation, policies and

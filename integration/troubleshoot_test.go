@@ -24,12 +24,12 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/nodetrace"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )

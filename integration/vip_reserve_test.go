@@ -15,9 +15,9 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
 // TestServiceVIPReservedAcrossRouter: on a router with networks a and b, a

@@ -26,7 +26,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/lab/sysbin"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 )
 
 // Defaults and fixed addresses. The underlay is 198.18.0.0/24: central is

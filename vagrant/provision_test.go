@@ -19,7 +19,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/lab/prereq"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 )
 
 // vmNetns builds a network namespace shaped like a lab VM: eth0 is the NAT NIC (10.0.2.15, default route, plus a stray

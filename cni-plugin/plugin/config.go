@@ -22,10 +22,10 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovs/attach"
 	"github.com/ovlmgr/ovlmgr/ovs/cniconf"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
 // VersionInfo is what VERSION answers.

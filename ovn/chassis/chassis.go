@@ -9,8 +9,8 @@ import (
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 // Encap is one tunnel endpoint of a chassis.

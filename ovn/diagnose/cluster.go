@@ -17,10 +17,10 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/health"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // Areas of the central checks.

@@ -27,9 +27,9 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 )
 
 // ErrNetworkNotFound is returned (wrapped) for a network that does not exist.

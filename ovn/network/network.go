@@ -21,11 +21,11 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // External_ids keys of a network's Logical_Switch besides the owner keys.

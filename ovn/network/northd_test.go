@@ -16,7 +16,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 )
 
 // TestNorthdIPAM runs the real ovn-northd on a network's switch: the

@@ -13,9 +13,9 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 // TestAttachMovesOverlapScope: subnets may repeat across routers and must

@@ -28,9 +28,9 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 )
 
 // Owner kinds and external_ids keys of the rows this package writes.

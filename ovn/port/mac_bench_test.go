@@ -14,10 +14,10 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/port"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // BenchmarkCreateRequestedMAC: Create with a requested IP and MAC (the MAC

@@ -24,11 +24,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/watch"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/watch"
 )
 
 // NamePrefix starts the name of every container port.

@@ -15,8 +15,8 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/lab/prereq"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/port"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
 // startOVN starts NB, SB and ovn-northd (stopped by PID at test end) and

@@ -19,11 +19,11 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 )
 
 // KindRouterPort is the owner kind of the two ports of an attachment (the

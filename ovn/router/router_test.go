@@ -13,9 +13,9 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 )
 
 func setup(t *testing.T) (*ovsdbtest.Server, client.Client) {

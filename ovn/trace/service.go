@@ -10,8 +10,8 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 )
 
 // ServiceRef is the ovlmgr service whose VIP a trace was sent to.

@@ -18,11 +18,11 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/health"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
 	ovsnode "github.com/ovlmgr/ovlmgr/ovs/node"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )

@@ -14,8 +14,8 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
 )
 
 // diagnose says which step of binding did not happen, asking SB (on the

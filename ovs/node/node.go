@@ -20,9 +20,9 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/ovn/names"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
 )

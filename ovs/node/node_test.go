@@ -13,7 +13,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/lab/prereq"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
 )

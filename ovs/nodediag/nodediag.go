@@ -28,10 +28,10 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/mtu"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
 )

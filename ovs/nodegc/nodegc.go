@@ -25,11 +25,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsnode "github.com/ovlmgr/ovlmgr/ovs/node"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )

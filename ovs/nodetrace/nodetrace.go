@@ -15,11 +15,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/names"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/flowtrace"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 

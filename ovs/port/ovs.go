@@ -17,10 +17,10 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/watch"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/watch"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
 )

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 )
 
 func TestInitAndBridge(t *testing.T) {

@@ -26,7 +26,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
 )

@@ -7,7 +7,7 @@ package dbops
 import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 )
 
 // Includes is the condition "external_ids includes every pair of ids".

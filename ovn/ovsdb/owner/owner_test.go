@@ -3,7 +3,7 @@ package owner_test
 import (
 	"testing"
 
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 )
 
 // The interface hash names host veths and legacy NB ports that already

@@ -106,7 +106,7 @@ type Options struct {
 // Connect opens a client for dbModel on the comma list endpoints. It returns
 // only once connected; ctx bounds the attempt (DefaultTimeout if it has no deadline).
 // The client serializes its Monitor and MonitorCancel calls (see
-// serialMonitors), so concurrent watches on it (ovs/ovsdb/watch) cannot deadlock.
+// serialMonitors), so concurrent watches on it (ovn/ovsdb/watch) cannot deadlock.
 func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string, o Options) (client.Client, error) {
 	what := o.What
 	if what == "" {
@@ -124,7 +124,7 @@ func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string,
 	// Reconnect: libovsdb drops the connection to rebuild its cache when an
 	// update does not fit it (a modify that reaches the client between a
 	// later monitor's reply and that reply's rows entering the cache); the
-	// reconnect re-sends every monitor, so watches (ovs/ovsdb/watch) see the
+	// reconnect re-sends every monitor, so watches (ovn/ovsdb/watch) see the
 	// current rows again instead of hanging on a dead client.
 	retry := backoff.NewExponentialBackOff()
 	retry.InitialInterval, retry.MaxInterval, retry.MaxElapsedTime = 10*time.Millisecond, time.Second, 0

@@ -14,8 +14,8 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/dbconn"
-	"github.com/ovlmgr/ovlmgr/ovs/ovsdb/watch"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/watch"
 )
 
 func connect(t *testing.T, srv *ovsdbtest.Server) client.Client {
