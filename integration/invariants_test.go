@@ -158,32 +158,6 @@ func (s *dualServer) received(payload string) bool {
 	return s.got[payload]
 }
 
-// tcpEcho dials dst:port from c (IPv4 or IPv6), sends a line and reads it back.
-func tcpEcho(c *container, dst net.IP, port int, timeout time.Duration) error {
-	return c.ns.Do(func(ns.NetNS) error {
-		d := net.Dialer{Timeout: timeout}
-		conn, err := d.Dial("tcp", net.JoinHostPort(dst.String(), fmt.Sprint(port)))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		msg := []byte("echo " + c.id)
-		if _, err := conn.Write(msg); err != nil {
-			return err
-		}
-		_ = conn.(*net.TCPConn).CloseWrite()
-		back, err := io.ReadAll(conn)
-		if err != nil {
-			return err
-		}
-		if string(back) != string(msg) {
-			return fmt.Errorf("echo: got %q, want %q", back, msg)
-		}
-		return nil
-	})
-}
-
 // udpSend sends payload once from c to dst:port (a new socket, so a new
 // source port and no conntrack entry of an earlier probe).
 func udpSend(c *container, dst net.IP, port int, payload string) error {
@@ -206,7 +180,7 @@ func reachTCP(t testing.TB, c *container, dst net.IP, port int, what string) {
 	t.Helper()
 	var err error
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
-		if err = tcpEcho(c, dst, port, time.Second); err == nil {
+		if err = echo(c, dst, port, time.Second); err == nil {
 			return
 		}
 	}
@@ -281,7 +255,7 @@ func TestDefaultDenyIPv6(t *testing.T) {
 	reachTCP(t, a, b.ip(), port, "default-deny + allow policy, IPv4")
 	reachUDP(t, a, srv, b.ip(), "policy4")
 	for i := 0; i < 5; i++ {
-		if err := tcpEcho(a, b.ip6(), port, time.Second); err == nil {
+		if err := echo(a, b.ip6(), port, time.Second); err == nil {
 			t.Fatalf("default-deny: IPv6 TCP to %s:%d connected (probe %d); IPv6 must stay closed", b.ip6(), port, i+1)
 		}
 		if err := udpSend(a, b.ip6(), port, fmt.Sprintf("deny6-%d", i)); err != nil {

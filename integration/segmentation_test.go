@@ -243,12 +243,13 @@ func (s *tcpServer) count() int {
 	return s.accepted
 }
 
-// echo dials dst:port from c within timeout, sends a line and reads it
-// back: success means the connection was let in and the replies came out.
+// echo dials dst:port (IPv4 or IPv6) from c within timeout, sends a line
+// and reads it back: success means the connection was let in and the
+// replies came out.
 func echo(c *container, dst net.IP, port int, timeout time.Duration) error {
 	return c.ns.Do(func(ns.NetNS) error {
 		d := net.Dialer{Timeout: timeout}
-		conn, err := d.Dial("tcp4", net.JoinHostPort(dst.String(), fmt.Sprint(port)))
+		conn, err := d.Dial("tcp", net.JoinHostPort(dst.String(), fmt.Sprint(port)))
 		if err != nil {
 			return err
 		}
