@@ -334,17 +334,24 @@ func cniNB(t testing.TB, l *lab.Lab) client.Client {
 // cniNetwork creates a network removed at test end.
 func cniNetwork(t testing.TB, nb client.Client, name, subnet string) *network.Network {
 	t.Helper()
+	return specNetwork(t, nb, network.Spec{Name: name, Subnet: subnet})
+}
+
+// specNetwork creates the network s and removes it (with whatever is still
+// attached) at test end; a test may delete it first.
+func specNetwork(t testing.TB, nb client.Client, s network.Spec) *network.Network {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	n, err := network.Create(ctx, nb, network.Spec{Name: name, Subnet: subnet})
+	n, err := network.Create(ctx, nb, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := network.Delete(ctx, nb, name, true); err != nil {
-			t.Errorf("cleanup network %s: %v", name, err)
+		if err := network.Delete(ctx, nb, s.Name, true); err != nil && !errors.Is(err, network.ErrNotFound) {
+			t.Errorf("cleanup network %s: %v", s.Name, err)
 		}
 	})
 	return n

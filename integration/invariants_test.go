@@ -216,16 +216,7 @@ func TestDefaultDenyIPv6(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	name := fmt.Sprintf("i6%d", os.Getpid()%10000)
-	if _, err := network.Create(ctx, nb, network.Spec{Name: name, Subnet: "198.19.81.0/24", IPv6Subnet: "fd00:198:19:81::/64"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := network.Delete(ctx, nb, name, true); err != nil {
-			t.Errorf("cleanup network %s: %v", name, err)
-		}
-	})
+	specNetwork(t, nb, network.Spec{Name: name, Subnet: "198.19.81.0/24", IPv6Subnet: "fd00:198:19:81::/64"})
 	list := confList(t, name, "1.0.0", nil)
 	a := newContainer(t, newRuntime(t, l.Nodes[0]), list)
 	a.mustAdd(t, ctx)
@@ -291,17 +282,8 @@ func TestNetListFreeOverlappingExcludes(t *testing.T) {
 	// /28: hosts .1-.14; gateway .1; .2-.6, .5-.9 and .9 overlap: .1-.9
 	// excluded, .10-.14 free (5).
 	const want = 5
-	if _, err := network.Create(ctx, nb, network.Spec{Name: name, Subnet: "198.19.82.0/28",
-		Exclude: []string{"198.19.82.2..198.19.82.6", "198.19.82.5..198.19.82.9", "198.19.82.9"}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := network.Delete(ctx, nb, name, true); err != nil {
-			t.Errorf("cleanup network %s: %v", name, err)
-		}
-	})
+	specNetwork(t, nb, network.Spec{Name: name, Subnet: "198.19.82.0/28",
+		Exclude: []string{"198.19.82.2..198.19.82.6", "198.19.82.5..198.19.82.9", "198.19.82.9"}})
 	listFree := func() int {
 		t.Helper()
 		var nets []network.Network

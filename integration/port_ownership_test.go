@@ -350,14 +350,7 @@ func TestNodeGCAfterForceDelete(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	name := fmt.Sprintf("fd%d", os.Getpid()%10000)
-	if _, err := network.Create(ctx, nb, network.Spec{Name: name, Subnet: "198.19.225.0/24"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := network.Delete(context.Background(), nb, name, true); err != nil && !errors.Is(err, network.ErrNotFound) {
-			t.Errorf("cleanup network %s: %v", name, err)
-		}
-	})
+	specNetwork(t, nb, network.Spec{Name: name, Subnet: "198.19.225.0/24"})
 	list := confList(t, name, "1.0.0", nil)
 	n1, n2 := l.Nodes[0], l.Nodes[1]
 	a := newContainer(t, newRuntime(t, n1), list)
