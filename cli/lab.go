@@ -47,6 +47,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					&cli.IntFlag{Name: "nodes", Value: lab.DefaultNodes, Usage: "number of nodes (1-50)"},
 					nameFlag, dirFlag,
 					&cli.IntFlag{Name: "underlay-mtu", Value: lab.DefaultMTU, Usage: "underlay MTU; overlay MTU is 58 less"},
+					&cli.IntFlag{Name: "central", Value: 1, Usage: "central members: 1 (standalone NB/SB) or 3, 5 (RAFT clusters, one ovn-northd each; see docs/ha.md)"},
 				},
 				Action: func(c *cli.Context) error {
 					if err := needArgs(c, 0, "no arguments"); err != nil {
@@ -55,7 +56,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					ctx, cancel := context.WithTimeout(c.Context, 3*time.Minute)
 					defer cancel()
 					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
-						UnderlayMTU: c.Int("underlay-mtu"), Log: c.App.ErrWriter})
+						UnderlayMTU: c.Int("underlay-mtu"), Log: c.App.ErrWriter, Central: c.Int("central")})
 					if err != nil {
 						return err
 					}
@@ -143,8 +144,9 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 				Name:      "restart",
 				Usage:     "stop a daemon of the lab (SIGTERM, or SIGKILL with --kill) and start it again with the lab's command line",
 				ArgsUsage: "NODE DAEMON",
-				Description: `NODE is central (DAEMON nb, sb or northd) or a node n1, n2, ... (DAEMON
-ovsdb-server, ovs-vswitchd or ovn-controller). Returns once the lab is healthy
+				Description: `NODE is central (DAEMON nb, sb or northd; in a clustered lab also member k's
+nbK, sbK, northdK, and nb-leader, sb-leader, northd-active for the current
+holder) or a node n1, n2, ... (DAEMON ovsdb-server, ovs-vswitchd or ovn-controller). Returns once the lab is healthy
 again. A daemon that is not running (see lab kill) is just started.
 
    ovlmgr lab restart central northd
@@ -218,6 +220,22 @@ func statusTable(w io.Writer, st *lab.Status) {
 			pid = strconv.Itoa(d.PID)
 		}
 		row(w, d.Node, d.Name, pid, strconv.FormatBool(d.Alive))
+	}
+	if len(st.Members) > 0 {
+		row(w)
+		row(w, "DB", "MEMBER", "ADDRESS", "ROLE", "TERM", "INDEX", "CONNECTED", "ELECTION-TIMER-MS")
+		for _, m := range st.Members {
+			role := m.Role
+			if !m.Alive {
+				role = "down"
+			}
+			row(w, m.DB, m.Daemon, m.Address, role, strconv.Itoa(m.Term), strconv.Itoa(m.Index), strconv.FormatBool(m.Connected), strconv.Itoa(m.ElectionTimer))
+		}
+		row(w)
+		row(w, "NORTHD", "ALIVE", "STATE")
+		for _, n := range st.Northds {
+			row(w, n.Daemon, strconv.FormatBool(n.Alive), n.State)
+		}
 	}
 	row(w)
 	chassisTable(w, st.Chassis)

@@ -63,6 +63,10 @@ type Options struct {
 	UnderlayMTU int
 	// Log receives progress lines (nil: silent).
 	Log io.Writer
+	// Central is the number of central members (default 1: standalone NB
+	// and SB). 3 or 5 make NB and SB RAFT clusters with one member, and one
+	// ovn-northd, per central namespace (see cluster.go).
+	Central int
 }
 
 // Lab is a running lab. Its exported fields are saved in Dir/lab.json.
@@ -75,13 +79,15 @@ type Lab struct {
 	SB string `json:"sb"`
 	// NBTCP and SBTCP are the same databases on the underlay (reachable from
 	// node namespaces only); ovn-controllers use SBTCP.
-	NBTCP        string  `json:"nbTCP"`
-	SBTCP        string  `json:"sbTCP"`
-	CentralNetNS string  `json:"centralNetNS"`
-	CentralDir   string  `json:"centralDir"`
-	UnderlayMTU  int     `json:"underlayMTU"`
-	Nodes        []*Node `json:"nodes"`
-	log          io.Writer
+	NBTCP        string `json:"nbTCP"`
+	SBTCP        string `json:"sbTCP"`
+	CentralNetNS string `json:"centralNetNS"`
+	CentralDir   string `json:"centralDir"`
+	UnderlayMTU  int    `json:"underlayMTU"`
+	// Central is the number of central members (0 or 1: standalone).
+	Central int     `json:"central,omitempty"`
+	Nodes   []*Node `json:"nodes"`
+	log     io.Writer
 }
 
 // Node is one node of a lab.
@@ -154,6 +160,12 @@ func (o *Options) defaults() error {
 	if o.UnderlayMTU < 1280 || o.UnderlayMTU > 9000 {
 		return fmt.Errorf("lab underlay MTU %d: allowed 1280 to 9000", o.UnderlayMTU)
 	}
+	if o.Central == 0 {
+		o.Central = 1
+	}
+	if o.Central != 1 && o.Central != 3 && o.Central != 5 {
+		return fmt.Errorf("lab central %d: allowed 1 (standalone), 3 or 5 (RAFT clusters)", o.Central)
+	}
 	if o.Dir == "" {
 		o.Dir = PathFor(o.Name)
 	}
@@ -183,6 +195,7 @@ func plan(o Options) *Lab {
 		UnderlayMTU:  o.UnderlayMTU,
 		log:          o.Log,
 	}
+	l.planCluster(o.Central)
 	for i := 1; i <= o.Nodes; i++ {
 		name := fmt.Sprintf("n%d", i)
 		dir := filepath.Join(o.Dir, name)
@@ -403,6 +416,9 @@ func (l *Lab) centralDaemons() []*daemon {
 			args: []string{filepath.Join(c, which+".db"), "--remote=punix:" + filepath.Join(c, which+".sock"),
 				"--remote=ptcp:" + port + ":" + CentralIP, "--unixctl=" + filepath.Join(c, "ovsdb-server-"+which+".ctl")}}
 	}
+	if l.Central > 1 {
+		return l.clusterDaemons(env)
+	}
 	return []*daemon{db("nb", "6641"), db("sb", "6642"),
 		{Node: "central", Name: "ovn-northd", bin: "ovn-northd", dir: c, ns: l.CentralNetNS, env: env,
 			args: []string{"--ovnnb-db=" + l.NB, "--ovnsb-db=" + l.SB, "--unixctl=" + filepath.Join(c, "ovn-northd.ctl")}}}
@@ -446,16 +462,25 @@ func (l *Lab) Down(ctx context.Context) error {
 		}
 		phase(ds)
 	}
-	cds := l.centralDaemons()
-	phase(cds[2:])
-	phase(cds[:2])
+	var northds, dbs []*daemon
+	for _, d := range l.centralDaemons() {
+		if d.bin == "ovn-northd" {
+			northds = append(northds, d)
+		} else {
+			dbs = append(dbs, d)
+		}
+	}
+	phase(northds)
+	phase(dbs)
 	for _, n := range l.Nodes {
 		if err := deleteNetNS(n.NetNSPath); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := deleteNetNS(l.CentralNetNS); err != nil {
-		errs = append(errs, err)
+	for _, m := range l.members() {
+		if err := deleteNetNS(m.NetNSPath); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) == 0 {
 		// Only a directory holding our state file is ours to remove.

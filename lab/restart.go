@@ -35,6 +35,8 @@ func (l *Lab) daemon(node, name string) (*daemon, *Node, error) {
 		ds, allowed = l.centralDaemons(), CentralDaemons
 		if full, ok := centralAlias[name]; ok {
 			name = full
+		} else if full, ok := l.memberAlias(context.Background(), name); ok {
+			name = full
 		}
 	} else {
 		var err error
@@ -155,6 +157,9 @@ func (l *Lab) plugPhys(ctx context.Context, n *Node) error {
 	// Static neighbour entries both ways: on a fresh underlay the first ARP
 	// exchange is sometimes lost, and the kernel retries only after 1 s.
 	if err := staticNeigh(nh, PhysBridge, CentralIP, underlayMAC); err != nil {
+		return err
+	}
+	if err := l.memberNeighbours(nh, n); err != nil {
 		return err
 	}
 	return staticNeigh(ch, underlayBr, n.EncapIP, n.mac())

@@ -32,14 +32,17 @@ type Tunnel struct {
 
 // Status is a lab's health: daemons, chassis, tunnels and the problems found.
 type Status struct {
-	Name     string            `json:"name"`
-	Dir      string            `json:"dir"`
-	NB       string            `json:"nb"`
-	SB       string            `json:"sb"`
-	Daemons  []DaemonStatus    `json:"daemons"`
-	Chassis  []chassis.Chassis `json:"chassis"`
-	Tunnels  []Tunnel          `json:"tunnels"`
-	Problems []string          `json:"problems"`
+	Name    string            `json:"name"`
+	Dir     string            `json:"dir"`
+	NB      string            `json:"nb"`
+	SB      string            `json:"sb"`
+	Daemons []DaemonStatus    `json:"daemons"`
+	Chassis []chassis.Chassis `json:"chassis"`
+	Tunnels []Tunnel          `json:"tunnels"`
+	// Members and Northds are set for a clustered lab (--central 3).
+	Members  []MemberStatus `json:"members,omitempty"`
+	Northds  []NorthdStatus `json:"northds,omitempty"`
+	Problems []string       `json:"problems"`
 }
 
 // Healthy reports whether no problem was found.
@@ -47,16 +50,19 @@ func (s *Status) Healthy() bool { return len(s.Problems) == 0 }
 
 // Status checks the lab's daemons, SB chassis and tunnels once.
 func (l *Lab) Status(ctx context.Context) (*Status, error) {
-	c := &checker{l: l}
+	c := &checker{l: l, detail: true}
 	defer c.close()
 	return c.check(ctx), nil
 }
 
 // checker keeps database clients open across repeated checks.
 type checker struct {
-	l   *Lab
-	sb  client.Client
-	ovs map[string]client.Client
+	l *Lab
+	// detail asks cluster members for role, term and election timer
+	// (ovs-appctl cluster/status) and ovn-northds for their state.
+	detail bool
+	sb     client.Client
+	ovs    map[string]client.Client
 }
 
 func (c *checker) close() {
@@ -101,6 +107,13 @@ func (c *checker) check(ctx context.Context) *Status {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var err error
+	if l.Central > 1 {
+		st.Members, st.Northds = l.cluster(cctx, c.detail)
+		st.Problems = append(st.Problems, clusterProblems(st.Members)...)
+		for _, m := range st.Members {
+			alive["central/ovsdb-server-"+strings.ToLower(m.DB)] = alive["central/ovsdb-server-"+strings.ToLower(m.DB)] || m.Alive
+		}
+	}
 	if c.sb == nil && alive["central/ovsdb-server-sb"] {
 		if c.sb, err = dbconn.ConnectSB(cctx, l.SB); err != nil {
 			st.Problems = append(st.Problems, fmt.Sprintf("SB unreachable at %s: %v", l.SB, err))

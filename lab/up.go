@@ -80,6 +80,9 @@ func (l *Lab) upCentral(ctx context.Context) error {
 		return fmt.Errorf("central: %w", err)
 	}
 	for _, which := range []string{"nb", "sb"} {
+		if l.Central > 1 {
+			break // clustered databases: upMembers
+		}
 		schema := schemaNB
 		if which == "sb" {
 			schema = schemaSB
@@ -88,10 +91,18 @@ func (l *Lab) upCentral(ctx context.Context) error {
 			return fmt.Errorf("central: %w", err)
 		}
 	}
+	if l.Central > 1 {
+		if err := l.upMembers(ctx); err != nil {
+			return err
+		}
+	}
 	for _, d := range l.centralDaemons() {
 		if err := d.start(ctx); err != nil {
 			return err
 		}
+	}
+	if l.Central > 1 {
+		return l.waitCluster(ctx)
 	}
 	return nil
 }
