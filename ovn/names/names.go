@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // MaxLen is the longest name allowed.
@@ -16,7 +17,9 @@ const MaxLen = 63
 // Rule is the pattern a name must match, as shown in errors and help.
 const Rule = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 
-var ruleRE = regexp.MustCompile("^" + Rule + "$")
+// ruleRE and fieldRef are compiled on first use (package init runs on every
+// CNI call of the plugin, most of which never check a name).
+var ruleRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("^" + Rule + "$") })
 
 // Validate checks name against Rule and MaxLen. field names the input in
 // the error in domain terms (e.g. "name", "network", "router name"); the
@@ -28,14 +31,14 @@ func Validate(field, name string) error {
 	if len(name) > MaxLen {
 		return Bad(field, name, "%d characters, at most %d allowed", len(name), MaxLen)
 	}
-	if !ruleRE.MatchString(name) {
+	if !ruleRE().MatchString(name) {
 		return Bad(field, name, "must match %s (letters, digits, then also _ . -)", Rule)
 	}
 	return nil
 }
 
 // Valid reports whether name follows the rule (Validate returns nil).
-func Valid(name string) bool { return len(name) <= MaxLen && ruleRE.MatchString(name) }
+func Valid(name string) bool { return len(name) <= MaxLen && ruleRE().MatchString(name) }
 
 // FieldError is bad input, in domain terms: Field names the input as the
 // library knows it (a Spec field or a config key: "subnet", "network"),
@@ -58,12 +61,12 @@ type FieldError struct {
 // Error renders the error with the domain names of the inputs.
 func (e *FieldError) Error() string { return e.Render(func(f string) string { return f }) }
 
-var fieldRef = regexp.MustCompile(`\{([a-z][a-z0-9 ]*)\}`)
+var fieldRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{([a-z][a-z0-9 ]*)\}`) })
 
 // Render renders the error naming each input as name returns it:
 // `NAME VALUE: PROBLEM`, or `NAME PROBLEM` when no value was given.
 func (e *FieldError) Render(name func(field string) string) string {
-	problem := fieldRef.ReplaceAllStringFunc(e.Problem, func(ref string) string { return name(ref[1 : len(ref)-1]) })
+	problem := fieldRef().ReplaceAllStringFunc(e.Problem, func(ref string) string { return name(ref[1 : len(ref)-1]) })
 	if e.Field == "" {
 		return problem // about several inputs, each named {field} in Problem
 	}

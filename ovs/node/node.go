@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -84,7 +85,9 @@ var (
 	ErrBridgeInUse = errors.New("remove them first")
 )
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
+// idRE is compiled on first use: a counted repetition compiles to a large
+// program, and package init runs on every CNI call of the plugin.
+var idRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`) })
 
 // Join writes the node's OVN settings to the local Open_vSwitch database and
 // creates br-int, in one transaction. It refuses an encap IP that is not on
@@ -140,7 +143,7 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 	if o.SystemID == "" {
 		o.SystemID = o.Hostname
 	}
-	if !idRE.MatchString(o.SystemID) {
+	if !idRE().MatchString(o.SystemID) {
 		return nil, fmt.Errorf("node join: %w", names.Bad("system id", o.SystemID, "use 1-64 of A-Z a-z 0-9 _ . : - starting with a letter or digit"))
 	}
 	if o.Hostname == "" || strings.ContainsAny(o.Hostname, " \t\n,") {

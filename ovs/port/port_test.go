@@ -135,6 +135,15 @@ func TestVeth(t *testing.T) {
 		if v.ContMAC != mac.String() {
 			t.Errorf("container MAC %s; want %s", v.ContMAC, mac)
 		}
+		// The host side: same MTU, up, and reported by index and MAC.
+		hl, err := netlink.LinkByName(spec.HostName)
+		if err != nil {
+			t.Fatalf("host side %s: %v", spec.HostName, err)
+		}
+		if a := hl.Attrs(); a.MTU != spec.MTU || a.Flags&net.FlagUp == 0 || a.Index != v.HostIndex || a.HardwareAddr.String() != v.HostMAC {
+			t.Errorf("host side %s: mtu %d flags %v index %d mac %s; want mtu %d, up, index %d mac %s",
+				spec.HostName, a.MTU, a.Flags, a.Index, a.HardwareAddr, spec.MTU, v.HostIndex, v.HostMAC)
+		}
 		if err := ovsport.CheckVeth(spec); err != nil {
 			t.Errorf("CheckVeth after setup: %v", err)
 		}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/containernetworking/plugins/pkg/ip"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
@@ -66,16 +65,12 @@ func SetupVeth(s VethSpec) (*Veth, error) {
 		if _, err := netlink.LinkByName(s.IfName); err == nil {
 			return &linkExistsError{ifName: s.IfName, netns: s.NetNS}
 		}
-		host, cont, err := ip.SetupVethWithName(s.IfName, s.HostName, s.MTU, s.MAC.String(), hostNS)
+		link, host, err := makeVeth(s, hostNS)
 		if err != nil {
 			return err
 		}
-		v.HostIndex, v.HostMAC = host.Index, host.HardwareAddr.String()
-		v.ContIndex, v.ContMAC = cont.Index, cont.HardwareAddr.String()
-		link, err := netlink.LinkByName(s.IfName)
-		if err != nil {
-			return err
-		}
+		v.HostIndex, v.HostMAC = host.Attrs().Index, host.Attrs().HardwareAddr.String()
+		v.ContIndex, v.ContMAC = link.Attrs().Index, link.Attrs().HardwareAddr.String()
 		// Trap 1: a kernel sender leaves TCP/UDP checksums to the "hardware";
 		// OVS's userspace datapath forwards them unfixed. Turn TX checksum
 		// offload off so the kernel computes them.
@@ -113,6 +108,47 @@ func SetupVeth(s VethSpec) (*Veth, error) {
 		return nil, fmt.Errorf("create veth %s/%s in %s: %w", s.HostName, s.IfName, s.NetNS, err)
 	}
 	return v, nil
+}
+
+// makeVeth creates the pair from inside the container's namespace: the
+// container side s.IfName (MAC, MTU) here, its peer s.HostName (same MTU)
+// in hostNS, set up there with IPv6 router advertisements ignored (the
+// host side carries no addresses of its own). It returns both links as the
+// kernel reports them (index, MAC). Plain netlink calls: the plugin does
+// not link containernetworking/plugins' pkg/ip, whose dependencies
+// (knftables, ...) cost start-up time on every CNI call.
+func makeVeth(s VethSpec, hostNS ns.NetNS) (cont, host netlink.Link, err error) {
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.MTU = s.IfName, s.MTU
+	if len(s.MAC) > 0 {
+		attrs.HardwareAddr = s.MAC
+	}
+	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: s.HostName, PeerNamespace: netlink.NsFd(int(hostNS.Fd()))}
+	if err := netlink.LinkAdd(veth); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil, nil, fmt.Errorf("make veth pair %s/%s: a link of one of these names exists: %w", s.IfName, s.HostName, err)
+		}
+		return nil, nil, fmt.Errorf("make veth pair %s/%s: %w", s.IfName, s.HostName, err)
+	}
+	if cont, err = netlink.LinkByName(s.IfName); err != nil {
+		_ = netlink.LinkDel(veth)
+		return nil, nil, fmt.Errorf("look up new veth %s: %w", s.IfName, err)
+	}
+	err = hostNS.Do(func(ns.NetNS) error {
+		if host, err = netlink.LinkByName(s.HostName); err != nil {
+			return fmt.Errorf("look up new veth %s on the host: %w", s.HostName, err)
+		}
+		if err := netlink.LinkSetUp(host); err != nil {
+			return fmt.Errorf("set %s up: %w", s.HostName, err)
+		}
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.HostName+"/accept_ra", []byte("0"), 0o644)
+		return nil
+	})
+	if err != nil {
+		_ = netlink.LinkDel(cont)
+		return nil, nil, err
+	}
+	return cont, host, nil
 }
 
 func txChecksumOff(name string) error {
