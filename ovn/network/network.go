@@ -188,7 +188,26 @@ func Validate(s Spec) error {
 // network in the same scope may overlap the subnet, so concurrent creates
 // have one winner. An existing network of that name is an error wrapping
 // ErrExists unless s.MayExist and its spec is identical; then it is returned.
+//
+// A create whose reply is lost (dbconn.ErrConnectionLost: the NB leader
+// died or stepped down meanwhile) runs again on the new leader; from then
+// on an existing network with an identical spec is this create's own
+// result and reported as success (as with MayExist), so a retried create
+// never makes a second network and never reports a network it made as a
+// failure.
 func Create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
+	var n *Network
+	err := dbconn.Retry(ctx, func(again bool) error {
+		ss := s
+		ss.MayExist = s.MayExist || again
+		var err error
+		n, err = create(ctx, nb, ss)
+		return err
+	})
+	return n, err
+}
+
+func create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 	p, err := validate(s)
 	if err != nil {
 		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
@@ -408,7 +427,20 @@ func (e *PortsInUseError) Error() string {
 // not own and switches carrying ports ovlmgr did not create. The transaction
 // waits for the switch's port list to be what was read, so a port added
 // meanwhile makes it fail instead of vanishing unseen.
+//
+// A delete whose reply is lost runs again on the new leader; finding no
+// network then means the lost transaction committed: success.
 func Delete(ctx context.Context, nb client.Client, name string, force bool) error {
+	return dbconn.Retry(ctx, func(again bool) error {
+		err := deleteNetwork(ctx, nb, name, force)
+		if again && errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+func deleteNetwork(ctx context.Context, nb client.Client, name string, force bool) error {
 	rows, err := byName(ctx, nb, name)
 	if err != nil {
 		return fmt.Errorf("delete network %q: %w", name, err)

@@ -29,8 +29,23 @@ func nameWhere(name string) []ovsdb.Condition {
 // network's port group, plus an Address_Set when s has CIDR sources. Port
 // groups missing on older networks are created with their current ports.
 // Nothing is written when any check fails.
+//
+// A create whose reply is lost (dbconn.ErrConnectionLost) runs again on the
+// new leader; from then on a policy of that name with the same target,
+// action and priority is this create's own result and reported as success.
 func Create(ctx context.Context, c client.Client, s Spec) (*Policy, error) {
-	return create(ctx, c, s, false)
+	var p *Policy
+	err := dbconn.Retry(ctx, func(again bool) error {
+		var err error
+		p, err = create(ctx, c, s, false)
+		if again && errors.Is(err, ErrExists) {
+			if got, gerr := Get(ctx, c, s.Name); gerr == nil && got.Network == s.Network && got.Action == s.Action && got.Priority == s.Priority {
+				p, err = got, nil
+			}
+		}
+		return err
+	})
+	return p, err
 }
 
 // LogMeter names the NB Meter that rate-limits the log lines of policies
@@ -296,7 +311,19 @@ func Isolations(ctx context.Context, c client.Client) (map[string]string, error)
 }
 
 // Delete deletes policy name (its ACL and address set) in one transaction.
+// Retried after a lost reply, finding no policy means the lost transaction
+// committed: success.
 func Delete(ctx context.Context, c client.Client, name string) error {
+	return dbconn.Retry(ctx, func(again bool) error {
+		err := deletePolicy(ctx, c, name)
+		if again && errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+func deletePolicy(ctx context.Context, c client.Client, name string) error {
 	ps, err := readPolicies(ctx, c, map[string]string{owner.KeyName: name})
 	if err != nil {
 		return fmt.Errorf("delete policy %q: %w", name, err)

@@ -304,8 +304,19 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		defer w.Close()
 	}
 	var err error
+	again := false
 	for attempt := 0; ; attempt++ {
-		err = insert(ctx, nb, s, lsp)
+		err = dbconn.Retry(ctx, func(lost bool) error {
+			again = again || lost
+			err := insert(ctx, nb, s, lsp)
+			if again && errors.Is(err, ErrExists) {
+				// The insert whose reply was lost committed: the name
+				// derives from node, container and ifname, so the port
+				// is this interface's.
+				return nil
+			}
+			return err
+		})
 		if !errors.Is(err, errRetry) || attempt >= 50 {
 			break
 		}
@@ -347,7 +358,8 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	ops, err := nb.Where(pin).Update(pin, &pin.Addresses, &pin.PortSecurity)
 	if err == nil {
 		ops = append(ops, dbops.AddPairs(nbdb.LogicalSwitchPortTable, dbops.ByUUID(uuid), "external_ids", map[string]string{KeyMAC: mac.String()}))
-		_, err = dbconn.Transact(ctx, nb, ops...)
+		// Setting the same columns again is harmless: retry a lost reply.
+		err = dbconn.Retry(ctx, func(bool) error { _, err := dbconn.Transact(ctx, nb, ops...); return err })
 	}
 	if err != nil {
 		return nil, undone(ctx, nb, name, fmt.Errorf("%s: pin address %s: %w", what, ip, err))
@@ -762,7 +774,13 @@ func fromRow(l *nbdb.LogicalSwitchPort) *Port {
 // Delete removes the port named name and its reference from its switch in
 // one transaction. A missing port is not an error; a port without our owner
 // key is refused.
+//
+// A delete whose reply is lost runs again (dbconn.Retry): it is idempotent.
 func Delete(ctx context.Context, nb client.Client, name string) error {
+	return dbconn.Retry(ctx, func(bool) error { return deletePort(ctx, nb, name) })
+}
+
+func deletePort(ctx context.Context, nb client.Client, name string) error {
 	var lsps []nbdb.LogicalSwitchPort
 	m := &nbdb.LogicalSwitchPort{Name: name}
 	if err := dbconn.Select(ctx, nb, m, &lsps, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}); err != nil {

@@ -130,7 +130,19 @@ func List(ctx context.Context, nb client.Client, network string) ([]*Service, er
 
 // Delete removes the service: its Load_Balancer (and health check) from every
 // switch and router, its DNS name and its IPAM reservations, in one transaction.
+// Retried after a lost reply (dbconn.ErrConnectionLost), finding no
+// service means the lost transaction committed: success.
 func Delete(ctx context.Context, nb client.Client, network, name string) error {
+	return dbconn.Retry(ctx, func(again bool) error {
+		err := deleteService(ctx, nb, network, name)
+		if again && errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+func deleteService(ctx context.Context, nb client.Client, network, name string) error {
 	for attempt := 0; ; attempt++ {
 		err := deleteOnce(ctx, nb, network, name)
 		if errors.Is(err, errRetry) && attempt < 20 {

@@ -215,7 +215,26 @@ func subnetOf(sw *nbdb.LogicalSwitch) netip.Prefix {
 // switch, its router peers' switches and routers, the VIP reserved from the
 // network's IPAM (exclude_ips) when inside the subnet, and the DNS name.
 // Bad input writes nothing.
+//
+// A create whose reply is lost (dbconn.ErrConnectionLost) runs again on the
+// new leader; from then on a service of that name in that network with the
+// same VIP is this create's own result and reported as success.
 func Create(ctx context.Context, nb client.Client, s Spec) (*Service, error) {
+	var out *Service
+	err := dbconn.Retry(ctx, func(again bool) error {
+		var err error
+		out, err = createService(ctx, nb, s)
+		if again && errors.Is(err, ErrExists) {
+			if got, gerr := Get(ctx, nb, s.Network, s.Name); gerr == nil && (got.VIP == s.VIP || strings.HasPrefix(got.VIP, s.VIP+"/")) {
+				out, err = got, nil
+			}
+		}
+		return err
+	})
+	return out, err
+}
+
+func createService(ctx context.Context, nb client.Client, s Spec) (*Service, error) {
 	what := fmt.Sprintf("create service %q in network %q", s.Name, s.Network)
 	if err := dns.ValidateName(s.Name); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)

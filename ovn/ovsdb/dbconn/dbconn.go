@@ -143,7 +143,7 @@ func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string,
 	c := &serialMonitors{Client: lc}
 	ctx, cancel := WithDefaultTimeout(ctx)
 	defer cancel()
-	if err := c.Connect(ctx); err != nil {
+	if err := connectRetry(ctx, c, len(eps)); err != nil {
 		return nil, fmt.Errorf("connect to %s %s: %v (is its ovsdb-server running and reachable?)", what, endpoints, unwrapDial(err))
 	}
 	if o.Monitor {
@@ -153,6 +153,27 @@ func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string,
 		}
 	}
 	return c, nil
+}
+
+// connectRetry connects once to a single server; to a cluster (several
+// endpoints) it tries again until ctx is done while no member is leader
+// (an election under way, a member restarting).
+func connectRetry(ctx context.Context, c client.Client, endpoints int) error {
+	wait := 20 * time.Millisecond
+	for {
+		err := c.Connect(ctx)
+		if err == nil || endpoints < 2 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		if wait *= 2; wait > 500*time.Millisecond {
+			wait = 500 * time.Millisecond
+		}
+	}
 }
 
 // WithDefaultTimeout returns ctx bounded by DefaultTimeout when it has no deadline.
@@ -180,6 +201,9 @@ func Transact(ctx context.Context, c client.Client, ops ...ovsdb.Operation) ([]o
 	ctx, cancel := WithDefaultTimeout(ctx)
 	defer cancel()
 	res, err := c.Transact(ctx, ops...)
+	if lostConnection(err) {
+		return res, &LostError{Err: err}
+	}
 	if err != nil {
 		return res, err
 	}
