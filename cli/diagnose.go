@@ -61,6 +61,7 @@ Exits 1 when a check fails.
 					return err
 				}
 				o.NB, o.SB = l.NB, l.SB
+				o.NBCtl, o.SBCtl = l.ControlSockets("nb"), l.ControlSockets("sb")
 				for _, n := range l.Nodes {
 					if c.String("node") == "" || c.String("node") == n.Name {
 						targets = append(targets, nodediag.Target{OVS: n.OVS, RunDir: n.Dir, OVNRunDir: n.Dir, NetNS: n.NetNSPath, NB: l.NB})

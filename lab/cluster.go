@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -452,4 +453,110 @@ func (l *Lab) waitCluster(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// LeaveRejoin moves the leadership of which ("nb" or "sb") the way RAFT
+// does it gracefully: the leader leaves its cluster (ovs-appctl
+// cluster/leave: it hands leadership to another member first, without
+// dying), then it is stopped, its database file made again with
+// ovsdb-tool join-cluster at the same address, and started; LeaveRejoin
+// returns the former leader's daemon name once every member is connected
+// again and the cluster has a leader.
+func (l *Lab) LeaveRejoin(ctx context.Context, which string) (string, error) {
+	if l.Central <= 1 {
+		return "", fmt.Errorf("lab %s: leave and rejoin needs a clustered lab (--central 3)", l.Name)
+	}
+	name, err := l.Leader(ctx, which)
+	if err != nil {
+		return "", err
+	}
+	var d *daemon
+	var others []string
+	raft, dbName := raftPortNB, "OVN_Northbound"
+	if which == "sb" {
+		raft, dbName = raftPortSB, "OVN_Southbound"
+	}
+	var self Member
+	for _, m := range l.members() {
+		dn := "ovsdb-server-" + which + memberSuffix(m.Index)
+		for _, dd := range l.dbMembers(which) {
+			if dd.Name == dn && dn == name {
+				d, self = dd, m
+			}
+		}
+		if dn != name {
+			others = append(others, "tcp:"+m.IP+":"+raft)
+		}
+	}
+	if d == nil {
+		return "", fmt.Errorf("lab %s: leader %s is not a member daemon", l.Name, name)
+	}
+	if _, err := appctl(ctx, d.ctl(), "cluster/leave", dbName); err != nil {
+		return name, err
+	}
+	// Leaving is done when the server no longer serves the database.
+	for {
+		if _, err := appctl(ctx, d.ctl(), "cluster/status", dbName); err != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return name, fmt.Errorf("lab %s: %s did not finish leaving its cluster: %w", l.Name, name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := d.stop(); err != nil {
+		return name, err
+	}
+	file := d.args[0]
+	if err := os.Remove(file); err != nil {
+		return name, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	args := append([]string{"join-cluster", file, dbName, "tcp:" + self.IP + ":" + raft}, others...)
+	if err := ovsdbTool(ctx, args...); err != nil {
+		return name, err
+	}
+	if err := d.start(ctx); err != nil {
+		return name, err
+	}
+	if err := l.waitCluster(ctx); err != nil {
+		return name, err
+	}
+	l.logf("lab %s: %s left its cluster and joined again", l.Name, name)
+	return name, nil
+}
+
+// ControlSockets returns the unixctl sockets of which's ("nb" or "sb")
+// cluster members in the order of the endpoints (nil for a standalone lab).
+func (l *Lab) ControlSockets(which string) []string {
+	if l.Central <= 1 {
+		return nil
+	}
+	var out []string
+	for _, d := range l.dbMembers(which) {
+		out = append(out, d.ctl())
+	}
+	return out
+}
+
+// Start starts a daemon that is not running (after Kill) with the lab's
+// command line and, unlike Restart, does not wait for the whole lab to be
+// healthy: for a central member of a clustered lab it waits until both
+// clusters have every live member connected and a leader. Use it to bring
+// back one of several killed daemons.
+func (l *Lab) Start(ctx context.Context, node, name string) error {
+	d, _, err := l.daemon(node, name)
+	if err != nil {
+		return err
+	}
+	if _, err := d.pid(); err == nil {
+		return nil
+	}
+	if err := d.start(ctx); err != nil {
+		return err
+	}
+	if l.Central > 1 && d.Node == Central && d.bin == "ovsdb-server" {
+		return l.waitCluster(ctx)
+	}
+	return nil
 }

@@ -41,6 +41,10 @@ type Options struct {
 	Sync bool
 	// SyncTimeout bounds the wait of Sync (default 5s).
 	SyncTimeout time.Duration
+	// NBCtl and SBCtl are the control sockets of a clustered database's
+	// members (optional, in endpoint order): with them the cluster checks
+	// also read election timers and recent leader changes (cluster/status).
+	NBCtl, SBCtl []string
 }
 
 // Chassis is what the central checks learned about one chassis; the node
@@ -87,11 +91,13 @@ func Cluster(ctx context.Context, o Options) (*Report, *State) {
 	st := &State{}
 	nb, nbCs := connectDB(ctx, "NB", "OVN_Northbound", o.NB, dbconn.ConnectNB)
 	r.Add(nbCs...)
+	r.Add(raftChecks(ctx, "NB", "OVN_Northbound", o.NB, o.NBCtl)...)
 	if nb != nil {
 		defer nb.Close()
 	}
 	sb, sbCs := connectDB(ctx, "SB", "OVN_Southbound", o.SB, dbconn.ConnectSB)
 	r.Add(sbCs...)
+	r.Add(raftChecks(ctx, "SB", "OVN_Southbound", o.SB, o.SBCtl)...)
 	if sb != nil {
 		defer sb.Close()
 	}

@@ -157,8 +157,20 @@ type Registration struct {
 }
 
 // Register adds A/AAAA and PTR records for h in one transaction. Safe to
-// repeat. On a name clash the container-ID name is used and reported.
+// repeat, so a transaction whose reply was lost in a leader change is
+// run again (dbconn.Retry). On a name clash the container-ID name is used
+// and reported.
 func Register(ctx context.Context, nb client.Client, h Host) (*Registration, error) {
+	var reg *Registration
+	err := dbconn.Retry(ctx, func(bool) error {
+		var err error
+		reg, err = register(ctx, nb, h)
+		return err
+	})
+	return reg, err
+}
+
+func register(ctx context.Context, nb client.Client, h Host) (*Registration, error) {
 	if len(h.IPs) == 0 {
 		return nil, fmt.Errorf("register DNS name on network %q: no addresses", h.Network)
 	}
@@ -247,8 +259,13 @@ func RemoveOps(dnsUUID string, recs map[string]string) []ovsdb.Operation {
 
 // Unregister removes every record of the network naming or reversing ips
 // (the container's A/AAAA and PTR records, under whichever name it got).
-// A missing network or record is not an error: DEL must be repeatable.
+// A missing network or record is not an error: DEL must be repeatable (and
+// is repeated after a reply lost in a leader change, dbconn.Retry).
 func Unregister(ctx context.Context, nb client.Client, network string, ips []net.IP) error {
+	return dbconn.Retry(ctx, func(bool) error { return unregister(ctx, nb, network, ips) })
+}
+
+func unregister(ctx context.Context, nb client.Client, network string, ips []net.IP) error {
 	n, err := lookup(ctx, nb, network)
 	if errors.Is(err, ErrNetworkNotFound) {
 		return nil
@@ -276,7 +293,12 @@ func Unregister(ctx context.Context, nb client.Client, network string, ips []net
 // container-ID name) each address's PTR points to, and deletes exactly
 // those pairs. Only when no candidate matches does it fall back to
 // Unregister. Its cost then does not grow with the network's names.
+// Repeated after a reply lost in a leader change (dbconn.Retry).
 func UnregisterHost(ctx context.Context, nb client.Client, h Host) error {
+	return dbconn.Retry(ctx, func(bool) error { return unregisterHost(ctx, nb, h) })
+}
+
+func unregisterHost(ctx context.Context, nb client.Client, h Host) error {
 	if len(h.IPs) == 0 {
 		return nil
 	}

@@ -307,7 +307,14 @@ type Port struct {
 // every service of the network (selected or static). One guarded
 // read-modify-write transaction, redone on concurrent change. It reads only
 // the network's services, never all ports.
+//
+// Syncing is idempotent: after a reply lost in a leader change it runs
+// again (dbconn.Retry).
 func SyncPort(ctx context.Context, nb client.Client, p Port, present bool) error {
+	return dbconn.Retry(ctx, func(bool) error { return syncPort(ctx, nb, p, present) })
+}
+
+func syncPort(ctx context.Context, nb client.Client, p Port, present bool) error {
 	a, ok := netip.AddrFromSlice(p.IP)
 	if !ok {
 		return fmt.Errorf("sync services of network %q: port %s: bad address %v", p.Network, p.Name, p.IP)
