@@ -8,7 +8,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 60m
 BENCH_FLAGS ?= -run '^$$' -benchtime 1x -timeout 60m
 
 DEB_PACKAGES := openvswitch-switch ovn-central ovn-host ethtool iputils-ping iperf3 tcpdump busybox-static dnsutils curl iproute2 \
-	podman runc containerd containernetworking-plugins
+	podman runc containerd containernetworking-plugins graphviz chromium
 # Runtime clients Debian 12 does not package, built from Go modules at pinned versions (cnitool: the
 # cni module version in go.mod) into bin/ when missing. The runtime tests find them in PATH or bin/.
 CRICTL_VERSION := v1.34.0
@@ -41,7 +41,7 @@ mutation: ## break each invariant of integration/testdata/mutations.txt in a cop
 
 bench: deps build ## benchmarks: prints the conditions (CPUs, load, kernel, OVS/OVN), then the numbers
 	@{ export PATH="$$PATH:/usr/sbin:/sbin"; echo "conditions: $$(nproc) CPUs ($$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $$(cut -d' ' -f1-3 /proc/loadavg), kernel $$(uname -r), $$(ovs-vswitchd --version 2>/dev/null | head -1), $$(ovn-northd --version 2>/dev/null | head -1), $$(date -u +%FT%TZ)"; } | tee $(BIN)/bench.txt
-	set -o pipefail; $(GO) test $(BENCH_FLAGS) -bench . $(PKGS) | tee -a $(BIN)/bench.txt
+	set -o pipefail; $(GO) run ./lab/benchrun -- $(BENCH_FLAGS) -bench . $(PKGS) | tee -a $(BIN)/bench.txt
 	@echo "after: load average $$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $(BIN)/bench.txt
 
 # modelgen writes its header on two lines; Go's convention (go/ast.IsGenerated, linters, review tools) is one line:

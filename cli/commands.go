@@ -17,6 +17,9 @@ func commands() []*cli.Command {
 		traceCommand,
 		routerCommand,
 		policyCommand,
+		topologyCommand,
+		completionCommand,
+		completeCommand,
 	} {
 		cmds = append(cmds, c())
 	}

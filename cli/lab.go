@@ -56,7 +56,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					ctx, cancel := context.WithTimeout(c.Context, 3*time.Minute)
 					defer cancel()
 					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
-						UnderlayMTU: c.Int("underlay-mtu"), Log: c.App.ErrWriter, Central: c.Int("central")})
+						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central")})
 					if err != nil {
 						return err
 					}

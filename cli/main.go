@@ -28,6 +28,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return int(ec)
 	}
 	fmt.Fprintf(stderr, "ovlmgr: %s\n", withFlagHints(err))
+	var st interface{ ExitStatus() int }
+	if errors.As(err, &st) {
+		return st.ExitStatus()
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2

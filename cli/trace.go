@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -29,7 +30,8 @@ security, a missing route, an unbound destination).
    ovlmgr trace web-1 db-1 --on-node                      # plus ofproto/trace on this node
    ovlmgr trace --lab ovl web-1 db-1 --on-node            # in a local lab: on the source's lab node
 
-Exit status: 0 DELIVERED, 3 DROPPED, 1 the trace could not run, 2 bad usage.`,
+Exit status: 0 DELIVERED, 3 DROPPED, 1 the trace could not run, 2 bad usage.
+With --exit-code: 0 DELIVERED, 1 DROPPED, 2 the trace could not run or bad usage.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "proto", Value: "icmp", Usage: "icmp, tcp or udp"},
 			&cli.IntFlag{Name: "port", Usage: "destination port (tcp/udp; default 80)"},
@@ -38,75 +40,109 @@ Exit status: 0 DELIVERED, 3 DROPPED, 1 the trace could not run, 2 bad usage.`,
 			&cli.BoolFlag{Name: "detail", Usage: "add ovn-trace's raw output"},
 			&cli.BoolFlag{Name: "on-node", Usage: "also trace through the source node's OVS (ofproto/trace; run it on that node, or give --lab)"},
 			&cli.StringFlag{Name: "lab", Usage: "trace in a local lab by name (its databases; --on-node picks the source's lab node)"},
+			&cli.BoolFlag{Name: "exit-code", Usage: "exit 0 DELIVERED, 1 DROPPED, 2 error (for scripts)"},
 			textOutputFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if err := needArgs(c, 2, "FROM TO"); err != nil {
-				return err
+			err := runTrace(c)
+			if c.Bool("exit-code") {
+				return scriptExit(err)
 			}
-			format, err := textOutput(c)
-			if err != nil {
-				return err
-			}
-			req := trace.Request{From: c.Args().Get(0), To: c.Args().Get(1), Proto: c.String("proto"), Port: c.Int("port"), SrcMAC: c.String("src-mac")}
-			if s := c.String("src-ip"); s != "" {
-				ip, err := netip.ParseAddr(s)
-				if err != nil {
-					return usagef("--src-ip %q: not an IP address", s)
-				}
-				req.SrcIP = ip
-			}
-			if err := req.Validate(); err != nil {
-				return usagef("%w", err)
-			}
-			ctx, cancel := callContext(c)
-			defer cancel()
-			dbs, err := connectClusterDBs(ctx, c)
-			if err != nil {
-				return err
-			}
-			defer dbs.Close()
-			l, nb, sb, sbEP := dbs.lab, dbs.nb, dbs.sb, dbs.sbEP
-			res, err := trace.Trace(ctx, nb, sb, sbEP, req)
-			if err != nil {
-				return err
-			}
-			var phys *nodetrace.Physical
-			if c.Bool("on-node") {
-				var a nodetrace.NodeAccess
-				if l != nil {
-					n, err := l.Node(res.From.BoundOn)
-					if err != nil {
-						return fmt.Errorf("--on-node: source %s: %w", res.From.Label(), err)
-					}
-					a = nodetrace.NodeAccess{OVS: n.OVS, RunDir: n.Dir}
-				}
-				if phys, err = nodetrace.OnNode(ctx, sb, res, a); err != nil {
-					return err
-				}
-			}
-			if format == "json" {
-				out := struct {
-					*trace.Result
-					Physical *nodetrace.Physical `json:"physical,omitempty"`
-					Raw      string              `json:"raw,omitempty"`
-				}{Result: res, Physical: phys}
-				if c.Bool("detail") {
-					out.Raw = res.Raw()
-				} else {
-					out.Logical = nil
-				}
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
-					return err
-				}
-				return verdictExit(res)
-			}
-			writeTrace(c.App.Writer, res, phys, c.Bool("detail"))
-			return verdictExit(res)
+			return err
 		},
 	}
+}
+
+// scriptExit maps trace's outcome to --exit-code's statuses: DROPPED 1,
+// any error 2 (printed as usual), DELIVERED 0.
+func scriptExit(err error) error {
+	var ec exitCode
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ec) && ec == exitDropped:
+		return exitCode(1)
+	}
+	return statusError{err: err, status: 2}
+}
+
+// statusError is an error printed as usual that exits with status.
+type statusError struct {
+	err    error
+	status int
+}
+
+func (e statusError) Error() string   { return e.err.Error() }
+func (e statusError) Unwrap() error   { return e.err }
+func (e statusError) ExitStatus() int { return e.status }
+
+// runTrace is trace's action: resolve, trace, print, and the verdict's
+// exit code (exitDropped).
+func runTrace(c *cli.Context) error {
+	if err := needArgs(c, 2, "FROM TO"); err != nil {
+		return err
+	}
+	format, err := textOutput(c)
+	if err != nil {
+		return err
+	}
+	req := trace.Request{From: c.Args().Get(0), To: c.Args().Get(1), Proto: c.String("proto"), Port: c.Int("port"), SrcMAC: c.String("src-mac")}
+	if s := c.String("src-ip"); s != "" {
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return usagef("--src-ip %q: not an IP address", s)
+		}
+		req.SrcIP = ip
+	}
+	if err := req.Validate(); err != nil {
+		return usagef("%w", err)
+	}
+	ctx, cancel := callContext(c)
+	defer cancel()
+	dbs, err := connectClusterDBs(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer dbs.Close()
+	l, nb, sb, sbEP := dbs.lab, dbs.nb, dbs.sb, dbs.sbEP
+	res, err := trace.Trace(ctx, nb, sb, sbEP, req)
+	if err != nil {
+		return err
+	}
+	var phys *nodetrace.Physical
+	if c.Bool("on-node") {
+		var a nodetrace.NodeAccess
+		if l != nil {
+			n, err := l.Node(res.From.BoundOn)
+			if err != nil {
+				return fmt.Errorf("--on-node: source %s: %w", res.From.Label(), err)
+			}
+			a = nodetrace.NodeAccess{OVS: n.OVS, RunDir: n.Dir}
+		}
+		if phys, err = nodetrace.OnNode(ctx, sb, res, a); err != nil {
+			return err
+		}
+	}
+	if format == "json" {
+		out := struct {
+			*trace.Result
+			Physical *nodetrace.Physical `json:"physical,omitempty"`
+			Raw      string              `json:"raw,omitempty"`
+		}{Result: res, Physical: phys}
+		if c.Bool("detail") {
+			out.Raw = res.Raw()
+		} else {
+			out.Logical = nil
+		}
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		return verdictExit(res)
+	}
+	writeTrace(c.App.Writer, res, phys, c.Bool("detail"))
+	return verdictExit(res)
 }
 
 // verdictExit makes a DROPPED verdict exit with code 3, so scripts can

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
@@ -35,6 +36,7 @@ func (l *Lab) up(ctx context.Context) error {
 	}
 	l.logf("lab %s: central up (NB %s, SB %s)", l.Name, l.NB, l.SB)
 	var wg sync.WaitGroup
+	var joined atomic.Int32
 	errs := make([]error, len(l.Nodes))
 	for i, n := range l.Nodes {
 		wg.Add(1)
@@ -44,13 +46,14 @@ func (l *Lab) up(ctx context.Context) error {
 				errs[i] = fmt.Errorf("node %s: %w", n.Name, err)
 				return
 			}
-			l.logf("lab %s: node %s joined (encap %s)", l.Name, n.Name, n.EncapIP)
+			l.logf("lab %s: node %s joined (encap %s) [%d/%d]", l.Name, n.Name, n.EncapIP, joined.Add(1), len(l.Nodes))
 		}(i, n)
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	l.logf("lab %s: %d node(s) joined, waiting for chassis and tunnels", l.Name, len(l.Nodes))
 	return l.waitReady(ctx)
 }
 
