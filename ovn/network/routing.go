@@ -105,7 +105,21 @@ func rescopeOps(ctx context.Context, nb client.Client, ls *nbdb.LogicalSwitch, t
 // router-type port, and the network moves into the router's overlap scope
 // (it must not overlap the router's other networks; it may overlap
 // networks elsewhere).
+//
+// An attach whose reply was lost in a leader change runs again
+// (dbconn.Retry); finding the network attached to routerName then is its
+// own result: success.
 func Attach(ctx context.Context, nb client.Client, name, routerName string) error {
+	return dbconn.Retry(ctx, func(again bool) error {
+		err := attach(ctx, nb, name, routerName)
+		if again && errors.Is(err, router.ErrExists) {
+			return service.Sync(ctx, nb)
+		}
+		return err
+	})
+}
+
+func attach(ctx context.Context, nb client.Client, name, routerName string) error {
 	ls, err := ours(ctx, nb, name)
 	if err != nil {
 		return fmt.Errorf("attach network to router %q: %w", routerName, err)
@@ -183,14 +197,28 @@ func DetachOps(ctx context.Context, nb client.Client, name string) ([]ovsdb.Oper
 }
 
 // Detach detaches network name from router routerName in one transaction.
+// Rerun after a reply lost in a leader change (dbconn.Retry), finding the
+// network attached to no router is its own result: success.
 func Detach(ctx context.Context, nb client.Client, name, routerName string) error {
+	return dbconn.Retry(ctx, func(again bool) error {
+		err := detach(ctx, nb, name, routerName)
+		if again && errors.Is(err, errNotAttached) {
+			return service.Sync(ctx, nb)
+		}
+		return err
+	})
+}
+
+var errNotAttached = errors.New("the network is not attached to any router")
+
+func detach(ctx context.Context, nb client.Client, name, routerName string) error {
 	ls, err := ours(ctx, nb, name)
 	if err != nil {
 		return fmt.Errorf("detach network from router %q: %w", routerName, err)
 	}
 	switch r := ls.ExternalIDs[owner.KeyRouter]; {
 	case r == "":
-		return fmt.Errorf("detach network %q from router %q: the network is not attached to any router", name, routerName)
+		return fmt.Errorf("detach network %q from router %q: %w", name, routerName, errNotAttached)
 	case r != routerName:
 		return fmt.Errorf("detach network %q from router %q: the network is attached to router %q", name, routerName, r)
 	}
@@ -210,7 +238,20 @@ func Detach(ctx context.Context, nb client.Client, name, routerName string) erro
 // DeleteRouter deletes router name; with force it first detaches every
 // network on it (each back to the global overlap scope), all in one
 // transaction.
+//
+// A delete whose reply was lost in a leader change runs again
+// (dbconn.Retry); finding no router then is its own result: success.
 func DeleteRouter(ctx context.Context, nb client.Client, name string, force bool) error {
+	return dbconn.Retry(ctx, func(again bool) error {
+		err := deleteRouter(ctx, nb, name, force)
+		if again && errors.Is(err, router.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+func deleteRouter(ctx context.Context, nb client.Client, name string, force bool) error {
 	// The networks move in one transaction, planned from one read: a subnet
 	// marker they share in the global scope is inserted once, and the
 	// router's scope loses all of its markers at once.

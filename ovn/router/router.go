@@ -86,8 +86,32 @@ func MAC(router string, n Net) string {
 	return fmt.Sprintf("0a:59:%02x:%02x:%02x:%02x", byte(s>>24), byte(s>>16), byte(s>>8), byte(s))
 }
 
-// Create creates router name with user labels.
+// Create creates router name with user labels. A create whose reply was
+// lost in a leader change runs again (dbconn.Retry); an ovlmgr router of
+// that name with the same labels is then its own result: success.
 func Create(ctx context.Context, c client.Client, name string, labels map[string]string) (*Router, error) {
+	var r *Router
+	err := dbconn.Retry(ctx, func(again bool) error {
+		var err error
+		r, err = create(ctx, c, name, labels)
+		if again && errors.Is(err, ErrExists) {
+			if got, gerr := Get(ctx, c, name); gerr == nil && fmt.Sprint(got.Labels) == fmt.Sprint(nonNil(labels)) {
+				r, err = got, nil
+			}
+		}
+		return err
+	})
+	return r, err
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func create(ctx context.Context, c client.Client, name string, labels map[string]string) (*Router, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, fmt.Errorf("create router: %w", err)
 	}
