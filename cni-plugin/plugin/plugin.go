@@ -12,11 +12,13 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/ovlmgr/ovlmgr/ovs/attach"
+	"github.com/ovlmgr/ovlmgr/ovs/cnistats"
 )
 
 // Funcs returns the verbs for skel.PluginMainFuncs.
 func Funcs() skel.CNIFuncs {
-	return skel.CNIFuncs{Add: CmdAdd, Del: CmdDel, Check: CmdCheck, Status: CmdStatus, GC: CmdGC}
+	return skel.CNIFuncs{Add: recorded(cnistats.Add, CmdAdd), Del: recorded(cnistats.Del, CmdDel),
+		Check: recorded(cnistats.Check, CmdCheck), Status: recorded(cnistats.Status, CmdStatus), GC: recorded(cnistats.GC, CmdGC)}
 }
 
 // CmdAdd is CNI ADD: Attach, then the result (appended to any prevResult)

@@ -285,6 +285,11 @@ func deleteRouter(ctx context.Context, nb client.Client, name string, force bool
 // createExtras returns what Create adds to its transaction for s: the
 // router attachment (s.Router) and the port group with the isolation ACLs.
 func createExtras(ctx context.Context, nb client.Client, s Spec, p *plan) ([]ovsdb.Operation, error) {
+	if s.Isolation == policy.DefaultDeny {
+		if err := policy.EnsureLogMeter(ctx, nb); err != nil {
+			return nil, err
+		}
+	}
 	ops, err := policy.CreateNetworkOps(nb, p.name, s.Isolation)
 	if err != nil {
 		return nil, err

@@ -56,6 +56,20 @@ const (
 	LogRate  = 100
 )
 
+// EnsureLogMeter creates the log meter unless it exists, in a transaction
+// of its own (the meter is shared by every logged ACL and never removed).
+// A concurrent creation is success.
+func EnsureLogMeter(ctx context.Context, c client.Client) error {
+	ops, err := logMeterOps(ctx, c)
+	if err != nil || len(ops) == 0 {
+		return err
+	}
+	if _, err := dbconn.Transact(ctx, c, ops...); err != nil && !dbconn.FailedWait(err, 0) {
+		return fmt.Errorf("create meter %s: %w", LogMeter, err)
+	}
+	return nil
+}
+
 // logMeterOps returns the operations that create the log meter, or nil
 // when it exists.
 func logMeterOps(ctx context.Context, c client.Client) ([]ovsdb.Operation, error) {
@@ -159,10 +173,15 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 	} else {
 		acl.Action = nbdb.ACLActionDrop
 	}
-	if s.Log {
+	// Denies always log (rate-limited by the meter): `ovlmgr events` and
+	// the exporter's ACL hit counters see every policy that drops traffic.
+	if s.Log || s.Action == Deny {
 		sev := nbdb.ACLSeverityInfo
+		if s.Action == Deny {
+			sev = nbdb.ACLSeverityWarning
+		}
 		meter := LogMeter
-		acl.Severity, acl.Meter = &sev, &meter
+		acl.Log, acl.Severity, acl.Meter = true, &sev, &meter
 		more, err := logMeterOps(ctx, c)
 		if err != nil {
 			return fail(err)

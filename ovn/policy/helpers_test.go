@@ -44,6 +44,11 @@ func addNetwork(t testing.TB, c client.Client, name, subnet, mode string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if mode == policy.DefaultDeny {
+		if err := policy.EnsureLogMeter(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	more, err := policy.CreateNetworkOps(c, name, mode)
 	if err != nil {
 		t.Fatal(err)

@@ -413,6 +413,11 @@ func JoinOps(network, lsp string) []ovsdb.Operation {
 	return []ovsdb.Operation{dbops.AddRefs(nbdb.PortGroupTable, pgWhere(network), "ports", lsp)}
 }
 
+var (
+	sevWarning = nbdb.ACLSeverityWarning
+	meterName  = LogMeter
+)
+
 // isolationACLs returns the ACLs of mode for network (none for default-allow).
 func isolationACLs(network, mode string) []*nbdb.ACL {
 	if mode != DefaultDeny {
@@ -428,8 +433,11 @@ func isolationACLs(network, mode string) []*nbdb.ACL {
 	}
 	name += "-default-deny"
 	return []*nbdb.ACL{
+		// The drop logs (rate-limited by LogMeter): denied connections show
+		// in `ovlmgr events` as "denied by default-deny of network N".
 		{UUID: "isoin", Name: &name, Direction: nbdb.ACLDirectionToLport, Priority: isolationPriority,
-			Match: "outport == @" + pg + " && ip", Action: nbdb.ACLActionDrop, ExternalIDs: ids("to-lport")},
+			Match: "outport == @" + pg + " && ip", Action: nbdb.ACLActionDrop, ExternalIDs: ids("to-lport"),
+			Log: true, Severity: &sevWarning, Meter: &meterName},
 		{UUID: "isoout", Name: &name, Direction: nbdb.ACLDirectionFromLport, Priority: isolationPriority,
 			Match: "inport == @" + pg + " && ip", Action: nbdb.ACLActionAllowRelated, ExternalIDs: ids("from-lport")},
 	}
@@ -437,7 +445,8 @@ func isolationACLs(network, mode string) []*nbdb.ACL {
 
 // CreateNetworkOps returns the operations that create network's port
 // group (empty) and, for default-deny, its isolation ACLs. Put them in the
-// transaction that inserts the network's Logical_Switch.
+// transaction that inserts the network's Logical_Switch. A default-deny
+// network's drop logs through LogMeter: call EnsureLogMeter first.
 func CreateNetworkOps(c client.Client, network, mode string) ([]ovsdb.Operation, error) {
 	if err := ValidateIsolation(mode); err != nil {
 		return nil, err
@@ -487,6 +496,11 @@ func IsolationOps(ctx context.Context, c client.Client, network, mode string) ([
 	ni, err := readNetwork(ctx, c, network)
 	if err != nil {
 		return nil, err
+	}
+	if mode == DefaultDeny {
+		if err := EnsureLogMeter(ctx, c); err != nil {
+			return nil, err
+		}
 	}
 	ops, err := ensurePortGroupOps(ctx, c, ni)
 	if err != nil {
