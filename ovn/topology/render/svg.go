@@ -64,6 +64,20 @@ func SVG(w io.Writer, g *topology.Graph) error {
 }
 
 func svgString(g *topology.Graph) string {
+	// containers by network and node, services by network: one pass each
+	cells := map[string]map[string][]topology.Container{}
+	onNode := map[string][]topology.Container{}
+	for _, c := range g.Containers {
+		if cells[c.Network] == nil {
+			cells[c.Network] = map[string][]topology.Container{}
+		}
+		cells[c.Network][c.Node] = append(cells[c.Network][c.Node], c)
+		onNode[c.Node] = append(onNode[c.Node], c)
+	}
+	svcs := map[string][]topology.Service{}
+	for _, sv := range g.Services {
+		svcs[sv.Network] = append(svcs[sv.Network], sv)
+	}
 	// columns
 	type column struct {
 		node string
@@ -71,7 +85,7 @@ func svgString(g *topology.Graph) string {
 	}
 	var nodes []topology.Node
 	nodes = append(nodes, g.Nodes...)
-	if len(g.ContainersOn("")) > 0 {
+	if len(onNode[""]) > 0 {
 		nodes = append(nodes, topology.Node{Name: ""})
 	}
 	arcs := policyArcs(g)
@@ -86,7 +100,7 @@ func svgString(g *topology.Graph) string {
 	cols := make([]column, len(nodes))
 	for i, n := range nodes {
 		w := max(150, textW(nodeLines(n)...))
-		for _, c := range g.ContainersOn(n.Name) {
+		for _, c := range onNode[n.Name] {
 			w = max(w, textW(ctrLines(c)...)+2*pad)
 		}
 		cols[i] = column{node: n.Name, x: x, w: w}
@@ -133,21 +147,13 @@ func svgString(g *topology.Graph) string {
 		y += routerHead
 		for _, n := range grp.nets {
 			maxC := 0
-			for _, c := range cols {
-				k := 0
-				for _, ct := range g.ContainersOn(c.node) {
-					if ct.Network == n.Name {
-						k++
-					}
-				}
-				maxC = max(maxC, k)
+			for _, cs := range cells[n.Name] {
+				maxC = max(maxC, len(cs))
 			}
 			h := max(float64(len(netLines(n)))*lineH+2*pad, float64(maxC)*(ctrH+6)+6)
 			hs := 0.0
-			for _, s := range g.Services {
-				if s.Network == n.Name {
-					hs += float64(len(svcLines(s)))*lineH + 2*pad + 6
-				}
+			for _, s := range svcs[n.Name] {
+				hs += float64(len(svcLines(s)))*lineH + 2*pad + 6
 			}
 			h = max(h, hs)
 			rows = append(rows, netRow{net: n, y: y, h: h, router: grp.router})
@@ -231,24 +237,16 @@ func svgString(g *topology.Graph) string {
 		s.f(`<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#7f9fcf" stroke-width="2"/>`, netX+netW, r.y+r.h/2, svcX-8, r.y+r.h/2)
 		s.f("</g>\n")
 		for i, c := range cols {
-			k := 0
-			for _, ct := range g.ContainersOn(c.node) {
-				if ct.Network != n.Name {
-					continue
-				}
+			for k, ct := range cells[n.Name][c.node] {
 				cy := r.y + 3 + float64(k)*(ctrH+6)
 				s.f(`<g class="container" data-name="%s" data-node="%s" data-network="%s"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="4" fill="%s" stroke="#555"/>`,
 					esc(ct.Name), esc(nodes[i].Name), esc(n.Name), c.x+pad, cy, c.w-2*pad, ctrH, containerColor(ct))
 				s.text(c.x+2*pad, cy+2, "", ctrLines(ct)...)
 				s.f("</g>\n")
-				k++
 			}
 		}
 		sy := r.y
-		for _, sv := range g.Services {
-			if sv.Network != n.Name {
-				continue
-			}
+		for _, sv := range svcs[n.Name] {
 			lines := svcLines(sv)
 			h := float64(len(lines))*lineH + 2*pad
 			s.f(`<g class="service" data-name="%s" data-network="%s"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="12" fill="#e3f5d8" stroke="#6a9f58"/>`,
