@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
-	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
@@ -127,58 +126,11 @@ func floorBin(b *testing.B) string {
 	return floorBuild.path
 }
 
-// floorLoop binds n ports by hand, numbered from first, and returns how
-// long each took. A sample is what an ADD is: one process started in the
-// node's namespace the way the runtime starts the plugin (the same
-// namespace re-exec), here testdata/floorbind, which does the same steps
-// with the same address mode (a dynamic address from ovn-northd, then
-// pinned) and nothing else: NB port, wait for the address, veth into the
-// container's namespace with the address, OVS port, wait for ovn-installed.
-// The container namespace is made before and everything is removed after
-// each sample, untimed.
-func floorLoop(b *testing.B, ctx context.Context, l *lab.Lab, node *lab.Node, net string, first, n int) []time.Duration {
-	bin := floorBin(b)
-	run := func(name string, args ...string) {
-		out, err := node.Command(ctx, name, args...).CombinedOutput()
-		if err != nil {
-			b.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-		}
-	}
-	var ds []time.Duration
-	for i := first; i < first+n; i++ {
-		cns, err := testutils.NewNS()
-		if err != nil {
-			b.Fatal(err)
-		}
-		host := fmt.Sprintf("flr%d", i)
-		lsp := fmt.Sprintf("floor-%d-%d", os.Getpid(), i)
-		mac := fmt.Sprintf("0a:58:c6:13:%02x:%02x", (i/250)%250, i%250)
-		cmd := nsexec.Command(ctx, node.NetNSPath, node.Env, bin, l.NB, node.OVS, net, lsp, mac, host, cns.Path())
-		t0 := time.Now()
-		out, err := cmd.CombinedOutput()
-		d := time.Since(t0)
-		if err != nil {
-			b.Fatalf("floor sample %d: %v: %s", i, err, out)
-		}
-		ds = append(ds, d)
-		run("ovs-vsctl", "del-port", "br-int", host)
-		run("ovn-nbctl", "--db="+l.NB, "lsp-del", lsp)
-		_ = node.Do(func() error {
-			if lk, err := netlink.LinkByName(host); err == nil {
-				return netlink.LinkDel(lk)
-			}
-			return nil
-		})
-		_ = cns.Close()
-		_ = testutils.UnmountNS(cns)
-	}
-	return ds
-}
-
 // BenchmarkCNIAddDel: ADD and DEL latency (invocation to return, ovn-installed
-// included) over sequential and 8-concurrent runs, next to the floor of
-// binding the same port by hand with ovn-nbctl/ovs-vsctl; plus the peak RSS
-// of one plugin invocation.
+// included) over sequential and 8-concurrent runs on the shared lab, next
+// to the floor (a ready port bound by hand, testdata/floorbind) and the
+// bridge + host-local reference, both through the same runtime; plus the
+// peak RSS of one plugin invocation.
 func BenchmarkCNIAddDel(b *testing.B) {
 	l := sharedLab(b)
 	nb := cniNB(b, l)
@@ -188,6 +140,8 @@ func BenchmarkCNIAddDel(b *testing.B) {
 	cniNetwork(b, nb, name, "198.19.220.0/22")
 	node := l.Nodes[0]
 	n := benchSamples()
+	floor := newFloorArm(b, l, node, nb, name, "ready", 22, "198.19.223")
+	bridge := newBridgeArm(b, node, "refbr0", "198.19.236.0/24")
 	for i := 0; i < b.N; i++ {
 		seqAdds, dels := addDelLoop(b, ctx, node, name, n, 1)
 		reportPct(b, "add-seq", seqAdds)
@@ -195,9 +149,15 @@ func BenchmarkCNIAddDel(b *testing.B) {
 		adds, dels := addDelLoop(b, ctx, node, name, n, 8)
 		reportPct(b, "add-8conc", adds)
 		reportPct(b, "del-8conc", dels)
-		floor := floorLoop(b, ctx, l, node, name, i*100, min(n, 100))
-		reportPct(b, "floor", floor)
-		b.ReportMetric(pct(seqAdds, 50)/pct(floor, 50), "add-seq/floor-p50-x")
+		var fl, br []time.Duration
+		for k := 0; k < min(n, 50); k++ {
+			fl = append(fl, floor.sample(b, ctx))
+			br = append(br, bridge.sample(b, ctx))
+		}
+		reportPct(b, "floor-ready", fl)
+		reportPct(b, "bridge", br)
+		b.ReportMetric(pct(seqAdds, 50)/pct(fl, 50), "add-seq/floor-p50-x")
+		b.ReportMetric(pct(seqAdds, 50)/pct(br, 50), "add-seq/bridge-p50-x")
 	}
 	b.ReportMetric(peakRSS(b, ctx, node, name), "add-peak-RSS-MiB")
 }
@@ -259,21 +219,27 @@ func fillPorts(b *testing.B, ctx context.Context, l *lab.Lab, net string, from, 
 	}
 }
 
-// BenchmarkCNIAddScale: ADD p50 with 100 and with 3,000 ports already in NB
-// (the per-container path reads no whole table, so it should barely move).
-// The two sides are two 1-node labs, filled and settled (ovn-northd and
-// the chassis caught up: nb_cfg = sb_cfg = hv_cfg) before any sample; the
-// samples alternate between them, ADD and floor alike, so load changes hit
-// both sides.
+// BenchmarkCNIAddScale: ADD latency with 100 and with 3,000 ports already
+// in NB, and against the floor and the bridge + host-local reference in
+// the same run. The two sides are two 1-node labs, filled and settled
+// (ovn-northd and the chassis caught up: nb_cfg = sb_cfg = hv_cfg) before
+// any sample. Samples alternate between the sides and the arms (ovlmgr,
+// floor ready, floor dynamic, bridge), and the lab settles again after
+// every sample, so each ADD starts from a quiet northd (the no-settle
+// case is BenchmarkCNIChurn).
 func BenchmarkCNIAddScale(b *testing.B) {
 	needLab(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	type side struct {
-		ports       int
-		l           *lab.Lab
-		net, log    string
-		adds, floor []time.Duration
+		ports                 int
+		l                     *lab.Lab
+		nb                    client.Client
+		log                   string
+		ovl                   *ovlArm
+		ready, dynamic        *floorArm
+		bridge                *bridgeArm
+		adds, fr, fd, br, cpu []time.Duration
 	}
 	logs := b.TempDir()
 	if d := os.Getenv("CNI_BENCH_LOGDIR"); d != "" {
@@ -291,45 +257,69 @@ func BenchmarkCNIAddScale(b *testing.B) {
 			}
 		})
 		s.l, s.log = l, filepath.Join(logs, fmt.Sprintf("%d.log", s.ports))
-		s.net = fmt.Sprintf("cscale%d", os.Getpid()%10000)
+		net := fmt.Sprintf("cscale%d", os.Getpid()%10000)
 		filler := fmt.Sprintf("cfill%d", os.Getpid()%10000)
-		nb := cniNB(b, l)
-		cniNetwork(b, nb, s.net, "198.19.224.0/24")
-		cniNetwork(b, nb, filler, "198.18.16.0/20")
+		s.nb = cniNB(b, l)
+		cniNetwork(b, s.nb, net, "198.19.224.0/22")
+		cniNetwork(b, s.nb, filler, "198.18.16.0/20")
 		fillPorts(b, ctx, l, filler, 0, s.ports)
-		if err := settleHV(ctx, nb); err != nil {
+		if err := settleHV(ctx, s.nb); err != nil {
 			b.Fatalf("after filling %d ports: %v", s.ports, err)
 		}
+		node := l.Nodes[0]
+		s.ovl = newOvlArm(b, node, net, map[string]interface{}{"logFile": s.log, "logLevel": "debug"})
+		s.ready = newFloorArm(b, l, node, s.nb, net, "ready", 22, "198.19.227")
+		s.dynamic = newFloorArm(b, l, node, s.nb, net, "dynamic", 22, "")
+		s.bridge = newBridgeArm(b, node, "refbr0", "198.19.236.0/24")
 	}
-	samples, floorSamples := min(benchSamples(), 40), 30
+	samples := min(benchSamples(), 40)
+	settle := func(s *side) {
+		if err := settleHV(ctx, s.nb); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for n := 0; n < b.N; n++ {
-		for k := 0; k < max(samples, floorSamples); k++ {
+		for k := 0; k < samples; k++ {
 			for _, s := range sides {
-				if k < samples {
-					adds, _ := addDelLoopConf(b, ctx, s.l.Nodes[0], s.net, 1, 1, map[string]interface{}{"logFile": s.log, "logLevel": "debug"})
-					s.adds = append(s.adds, adds...)
-				}
-				if k < floorSamples {
-					s.floor = append(s.floor, floorLoop(b, ctx, s.l, s.l.Nodes[0], s.net, n*floorSamples+k, 1)...)
-				}
+				c0 := northdCPU(b, s.l)
+				s.adds = append(s.adds, s.ovl.sample(b, ctx))
+				s.cpu = append(s.cpu, northdCPU(b, s.l)-c0)
+				settle(s)
+				s.fr = append(s.fr, s.ready.sample(b, ctx))
+				settle(s)
+				s.fd = append(s.fd, s.dynamic.sample(b, ctx))
+				settle(s)
+				s.br = append(s.br, s.bridge.sample(b, ctx))
 			}
 		}
 	}
 	small, large := sides[0], sides[1]
+	for _, s := range sides {
+		p := fmt.Sprintf("-%dports", s.ports)
+		reportPct(b, "add"+p, s.adds)
+		reportPct(b, "floor-ready"+p, s.fr)
+		reportPct(b, "floor-dynamic"+p, s.fd)
+		reportPct(b, "bridge"+p, s.br)
+		b.ReportMetric(pct(s.adds, 50)/pct(s.br, 50), "add/bridge"+p+"-x")
+		b.ReportMetric(pct(s.adds, 50)/pct(s.fr, 50), "add/floor-ready"+p+"-x")
+		b.ReportMetric(pct(s.adds, 50)/pct(s.fd, 50), "add/floor-dynamic"+p+"-x")
+		var cpu time.Duration
+		for _, c := range s.cpu {
+			cpu += c
+		}
+		b.ReportMetric(float64(cpu.Milliseconds())/float64(len(s.cpu)), "northd-cpu-per-ADD+DEL"+p+"-ms")
+	}
+	b.ReportMetric(pct(large.adds, 50)/pct(small.adds, 50), "add-3000/100-x")
+	b.ReportMetric(pct(large.fr, 50)/pct(small.fr, 50), "floor-ready-3000/100-x")
+	b.ReportMetric(pct(large.fd, 50)/pct(small.fd, 50), "floor-dynamic-3000/100-x")
 	// The plugin's own work: everything but the wait for ovn-northd's
-	// address (from its debug timings).
-	ownSmall, ownLarge := ownTimes(b, small.log), ownTimes(b, large.log)
-	b.ReportMetric(pct(ownSmall, 50), "own-p50-100ports-ms")
-	b.ReportMetric(pct(ownLarge, 50), "own-p50-3000ports-ms")
-	b.ReportMetric(pct(ownLarge, 50)/pct(ownSmall, 50), "own-3000/100-x")
-	b.ReportMetric(pct(small.adds, 50), "add-p50-100ports-ms")
-	b.ReportMetric(pct(large.adds, 50), "add-p50-3000ports-ms")
-	b.ReportMetric(pct(large.adds, 50)/pct(small.adds, 50), "3000/100-x")
-	// The floor pays the same ovn-northd recompute per new port.
-	b.ReportMetric(pct(small.floor, 50), "floor-p50-100ports-ms")
-	b.ReportMetric(pct(large.floor, 50), "floor-p50-3000ports-ms")
-	b.ReportMetric(pct(small.adds, 50)/pct(small.floor, 50), "add/floor-100ports-x")
-	b.ReportMetric(pct(large.adds, 50)/pct(large.floor, 50), "add/floor-3000ports-x")
+	// address (from its debug timings; absent when ADD does not wait).
+	if own := ownTimes(b, large.log); len(own) > 0 {
+		if ownS := ownTimes(b, small.log); len(ownS) > 0 {
+			b.ReportMetric(pct(ownS, 50), "own-p50-100ports-ms")
+			b.ReportMetric(pct(own, 50), "own-p50-3000ports-ms")
+		}
+	}
 	b.ReportMetric(0, "ns/op")
 }
 

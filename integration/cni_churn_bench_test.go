@@ -1,0 +1,109 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+)
+
+// churnCount is how many containers BenchmarkCNIChurn ADDs and DELs: 1,000
+// unless CNI_CHURN_COUNT says otherwise.
+func churnCount() int {
+	n := 1000
+	if v := os.Getenv("CNI_CHURN_COUNT"); v != "" {
+		_, _ = fmt.Sscan(v, &n)
+	}
+	return n
+}
+
+// BenchmarkCNIChurn: churnCount() containers ADDed over the 3 nodes of a
+// fresh lab, 8 ADDs in flight at any time and nothing waiting for
+// ovn-northd to settle in between; then all DELed the same way. It prints
+// each phase's wall time and p50/p95/p99, the failures, and ovn-northd's
+// CPU time per ADD and per DEL (utime+stime from /proc).
+func BenchmarkCNIChurn(b *testing.B) {
+	needLab(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Nodes: 3, Name: uniqueName("ch")})
+	if err != nil {
+		b.Fatalf("lab up: %v", err)
+	}
+	b.Cleanup(func() {
+		if err := l.Down(context.Background()); err != nil {
+			b.Errorf("lab down: %v", err)
+		}
+	})
+	nb := cniNB(b, l)
+	net := fmt.Sprintf("churn%d", os.Getpid()%10000)
+	cniNetwork(b, nb, net, "198.19.128.0/20")
+	n, conc := churnCount(), 8
+	var rts []*runtime
+	for _, node := range l.Nodes {
+		rts = append(rts, newRuntime(b, node))
+	}
+	list := confList(b, net, "1.1.0", nil)
+	for i := 0; i < b.N; i++ {
+		ctrs := make([]*container, n)
+		for j := range ctrs {
+			ctrs[j] = newContainer(b, rts[j%len(rts)], list)
+		}
+		if err := settleHV(ctx, nb); err != nil {
+			b.Fatal(err)
+		}
+		phase := func(name string, op func(*container) error) {
+			var (
+				mu    sync.Mutex
+				ds    []time.Duration
+				fails int
+				first error
+				wg    sync.WaitGroup
+			)
+			work := make(chan *container)
+			cpu0, t0 := northdCPU(b, l), time.Now()
+			for w := 0; w < conc; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for c := range work {
+						s := time.Now()
+						err := op(c)
+						d := time.Since(s)
+						mu.Lock()
+						if err != nil {
+							fails++
+							if first == nil {
+								first = fmt.Errorf("%s %s: %w", name, c.id, err)
+							}
+						} else {
+							ds = append(ds, d)
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			for _, c := range ctrs {
+				work <- c
+			}
+			close(work)
+			wg.Wait()
+			total, cpu := time.Since(t0), northdCPU(b, l)-cpu0
+			b.ReportMetric(total.Seconds(), name+"-total-s")
+			reportPct(b, name, ds)
+			b.ReportMetric(float64(fails), name+"-failures")
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(n), "northd-cpu-per-"+name+"-ms")
+			if first != nil {
+				b.Errorf("%d of %d %ss failed; first: %v", fails, n, name, first)
+			}
+		}
+		phase("add", func(c *container) error { return c.add(ctx) })
+		phase("del", func(c *container) error { return c.del(ctx) })
+	}
+	b.ReportMetric(float64(n), "containers")
+	b.ReportMetric(0, "ns/op")
+}

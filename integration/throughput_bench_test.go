@@ -1,0 +1,113 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+)
+
+// iperfResult is what BenchmarkThroughput reads of `iperf3 -J`.
+type iperfResult struct {
+	End struct {
+		SumSent struct {
+			BitsPerSecond float64 `json:"bits_per_second"`
+			Retransmits   int     `json:"retransmits"`
+		} `json:"sum_sent"`
+		SumReceived struct {
+			BitsPerSecond float64 `json:"bits_per_second"`
+		} `json:"sum_received"`
+	} `json:"end"`
+	Error string `json:"error"`
+}
+
+// iperfServer starts `iperf3 -s` in c's namespace until the benchmark ends.
+func iperfServer(b *testing.B, ctx context.Context, c *container) {
+	cmd := nsexec.Command(ctx, c.ns.Path(), nil, "iperf3", "-s", "-B", c.ip().String())
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("iperf3 -s: %v", err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+}
+
+// iperfRun runs a TCP client in from's namespace against to for secs seconds.
+func iperfRun(b *testing.B, ctx context.Context, from, to *container, secs int) iperfResult {
+	var r iperfResult
+	for try := 0; ; try++ {
+		out, err := nsexec.Command(ctx, from.ns.Path(), nil, "iperf3", "-c", to.ip().String(), "-t", fmt.Sprint(secs), "-J").Output()
+		r = iperfResult{}
+		jerr := json.Unmarshal(out, &r)
+		if err == nil && jerr == nil && r.Error == "" {
+			return r
+		}
+		// The server may not listen yet on the first try.
+		if try == 20 {
+			b.Fatalf("iperf3 %s -> %s: %v %v %s", from.id, to.id, err, jerr, r.Error)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// throughputSeconds is each iperf3 run's length (5 s; THROUGHPUT_SECONDS
+// overrides it).
+func throughputSeconds() int {
+	n := 5
+	if v := os.Getenv("THROUGHPUT_SECONDS"); v != "" {
+		_, _ = fmt.Sscan(v, &n)
+	}
+	return n
+}
+
+// BenchmarkThroughput: iperf3 TCP from a container to a container on the
+// same node (through br-int only) and to one on another node (Geneve over
+// the underlay), alternating, 3 runs each in one lab. It prints the
+// receiver's Gbit/s (median run), the sender's retransmits, and the ratio
+// cross-node / same-node.
+func BenchmarkThroughput(b *testing.B) {
+	l := sharedLab(b)
+	if _, err := exec.LookPath("iperf3"); err != nil {
+		needLab(b)
+		b.Fatalf("iperf3: %v", err)
+	}
+	nb := cniNB(b, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("tput%d", os.Getpid()%10000)
+	cniNetwork(b, nb, name, "198.19.171.0/24")
+	list := confList(b, name, "1.1.0", nil)
+	a := newContainer(b, newRuntime(b, l.Nodes[0]), list)
+	same := newContainer(b, newRuntime(b, l.Nodes[0]), list)
+	cross := newContainer(b, newRuntime(b, l.Nodes[1]), list)
+	for _, c := range []*container{a, same, cross} {
+		c.mustAdd(b, ctx)
+	}
+	for _, c := range []*container{same, cross} {
+		iperfServer(b, ctx, c)
+		if err := a.ping(ctx, c.ip()); err != nil {
+			b.Fatalf("ping %s: %v", c.ip(), err)
+		}
+	}
+	secs := throughputSeconds()
+	var sameBps, crossBps []float64
+	var sameRetr, crossRetr float64
+	for n := 0; n < b.N; n++ {
+		for i := 0; i < 3; i++ {
+			r := iperfRun(b, ctx, a, same, secs)
+			sameBps, sameRetr = append(sameBps, r.End.SumReceived.BitsPerSecond/1e9), sameRetr+float64(r.End.SumSent.Retransmits)
+			r = iperfRun(b, ctx, a, cross, secs)
+			crossBps, crossRetr = append(crossBps, r.End.SumReceived.BitsPerSecond/1e9), crossRetr+float64(r.End.SumSent.Retransmits)
+		}
+	}
+	runs := float64(len(sameBps))
+	b.ReportMetric(median(sameBps), "same-node-Gbit/s")
+	b.ReportMetric(median(crossBps), "cross-node-Gbit/s")
+	b.ReportMetric(median(crossBps)/median(sameBps), "cross/same-x")
+	b.ReportMetric(sameRetr/runs, "same-node-retransmits/run")
+	b.ReportMetric(crossRetr/runs, "cross-node-retransmits/run")
+	b.ReportMetric(0, "ns/op")
+}
