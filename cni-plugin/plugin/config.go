@@ -24,6 +24,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovs/attach"
 	"github.com/ovlmgr/ovlmgr/ovs/cniconf"
 )
@@ -38,6 +39,7 @@ const (
 	CodeNoAddress      = 102 // the network's subnet is full
 	CodeAddressRefused = 103 // a requested IP/MAC is invalid, outside the subnet or in use
 	CodeExists         = 104 // this container interface is already attached
+	CodePortConflict   = 105 // a portMappings host port is published already (by another container)
 )
 
 // STATUS codes of the 1.1 spec.
@@ -84,6 +86,10 @@ type RuntimeConfig struct {
 	// Labels (capability "labels") become the port's labels; services
 	// select backends by them.
 	Labels map[string]string `json:"labels,omitempty"`
+	// PortMappings (capability "portMappings": `podman run -p`, CRI
+	// hostPort) are published on the external address of the network's
+	// router gateway (ovn/publish).
+	PortMappings []publish.Mapping `json:"portMappings,omitempty"`
 }
 
 // Duration accepts "30s" or a number of seconds.
@@ -178,6 +184,9 @@ func ParseConfig(stdin []byte) (*Config, error) {
 		if !labelKeyRE.MatchString(k) {
 			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("runtimeConfig key \"labels\": label %q: want [A-Za-z0-9][A-Za-z0-9_./-]*, at most 63 characters", k))
 		}
+	}
+	if err := publish.Check(c.RuntimeConfig.PortMappings); err != nil {
+		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("runtimeConfig key \"portMappings\": %v", err))
 	}
 	aliases, err := parseAliases(c.RuntimeConfig.RawAliases, c.Network, c.Name)
 	if err != nil {

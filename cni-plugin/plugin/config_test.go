@@ -19,6 +19,11 @@ func TestParseConfig(t *testing.T) {
 	if err != nil || c.Network != "db" || c.ReadyTimeout.Duration != 2500*time.Millisecond || c.MTU != 1400 {
 		t.Fatalf("explicit: %+v, %v", c, err)
 	}
+	// podman 4 (`-p 8080:80`) and the CRI send portMappings this way.
+	c, err = ParseConfig([]byte(`{"cniVersion":"1.0.0","name":"web","runtimeConfig":{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""}]}}`))
+	if err != nil || len(c.RuntimeConfig.PortMappings) != 1 || c.RuntimeConfig.PortMappings[0].HostPort != 8080 || c.RuntimeConfig.PortMappings[0].ContainerPort != 80 {
+		t.Fatalf("portMappings: %+v, %v", c, err)
+	}
 	bad := []struct {
 		conf string
 		code uint
@@ -35,6 +40,10 @@ func TestParseConfig(t *testing.T) {
 		{`{"name":"bad name"}`, types.ErrInvalidNetworkConfig, `"network"`},
 		{`{"cniVersion":"1.1.0"}`, types.ErrInvalidNetworkConfig, `"network"`},
 		{`{"name":"web","runtimeConfig":{"ips":"198.19.0.1"}}`, types.ErrInvalidNetworkConfig, `runtimeConfig.ips`},
+		{`{"name":"web","runtimeConfig":{"portMappings":{"hostPort":80}}}`, types.ErrInvalidNetworkConfig, `runtimeConfig.portMappings`},
+		{`{"name":"web","runtimeConfig":{"portMappings":[{"hostPort":0,"containerPort":80}]}}`, types.ErrInvalidNetworkConfig, `"portMappings": portMappings 0:80/tcp: port mapping refused: hostPort 0: allowed 1..65535`},
+		{`{"name":"web","runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80,"protocol":"icmp"}]}}`, types.ErrInvalidNetworkConfig, `protocol "icmp": allowed tcp, udp, sctp`},
+		{`{"name":"web","runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80,"hostIP":"x"}]}}`, types.ErrInvalidNetworkConfig, `hostIP "x": not an IP address`},
 	}
 	for _, b := range bad {
 		_, err := ParseConfig([]byte(b.conf))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovs/attach"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
@@ -72,6 +73,10 @@ func cniCode(err error) (code uint, prefix, hint string) {
 		return CodeAddressRefused, "", ""
 	case errors.Is(err, ovnport.ErrExists):
 		return CodeExists, "", ""
+	case errors.Is(err, publish.ErrConflict):
+		return CodePortConflict, "", ""
+	case errors.Is(err, publish.ErrRefused):
+		return types.ErrInvalidNetworkConfig, `runtimeConfig key "portMappings": `, ""
 	case errors.Is(err, ovnport.ErrNoIPAM), errors.As(err, &nr), errors.Is(err, context.DeadlineExceeded):
 		return types.ErrTryAgainLater, "", ""
 	}

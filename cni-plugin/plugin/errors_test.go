@@ -9,8 +9,10 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovs/attach"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
@@ -55,6 +57,9 @@ func TestCNIErrorCodes(t *testing.T) {
 		{"check failed wins over a deadline it wraps", kind(attach.ErrCheckFailed, "NB port: timeout", context.DeadlineExceeded), CodeInternal, ""},
 		{"leftover: the code of why Attach failed", &attach.LeftoverError{Err: fmt.Errorf("x: %w", ovnport.ErrNoAddress), Leftover: leftover}, CodeNoAddress, ""},
 		{"leftover of an internal failure stays internal", &attach.LeftoverError{Err: errors.New("veth: boom"), Leftover: leftover}, CodeInternal, ""},
+		{"published port taken", names.Bad("portMappings", names.Shown("8080:80/tcp"), "%w: by container a", publish.ErrConflict), CodePortConflict, ""},
+		{"port mapping refused", names.Bad("portMappings", names.Shown("127.0.0.1:8080:80/tcp"), "%w: hostIP", publish.ErrRefused), types.ErrInvalidNetworkConfig,
+			`runtimeConfig key "portMappings": portMappings 127.0.0.1:8080:80/tcp: port mapping refused: hostIP`},
 		{"unknown", errors.New("ip outside the gateway broadcast network address already exists in"), CodeInternal, ""},
 		{"config error kept", types.NewError(types.ErrDecodingFailure, "decode config: bad", ""), types.ErrDecodingFailure, "decode config: bad"},
 	} {

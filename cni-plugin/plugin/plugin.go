@@ -48,7 +48,8 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 	}
 	a, err := attach.Attach(context.Background(), attach.AttachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, MTU: c.MTU, ReadyTimeout: c.ReadyTimeout.Duration,
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, IP: req.IP, MAC: req.MAC,
-		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, Labels: c.RuntimeConfig.Labels}, log)
+		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, Labels: c.RuntimeConfig.Labels,
+		PortMappings: c.RuntimeConfig.PortMappings}, log)
 	if err != nil {
 		return cniError(err)
 	}

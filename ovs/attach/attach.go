@@ -20,6 +20,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
 	ovsnode "github.com/ovlmgr/ovlmgr/ovs/node"
@@ -200,6 +201,8 @@ type AttachRequest struct {
 	Aliases []string
 	PodName string
 	Labels  map[string]string
+	// PortMappings are published on the external network (ovn/publish).
+	PortMappings []publish.Mapping
 }
 
 // Attachment is what Attach made.
@@ -220,6 +223,8 @@ type Attachment struct {
 	Nameservers []string     `json:"nameservers,omitempty"`
 	Search      []string     `json:"search,omitempty"`
 	FQDN        string       `json:"fqdn,omitempty"`
+	// Published are the container's published ports.
+	Published []publish.Published `json:"published,omitempty"`
 }
 
 // Logger receives progress lines; nil discards them.
@@ -346,6 +351,11 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		}
 	})
 	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
+	published, undoPublish, err := publishPorts(rctx, nb, req, p, log)
+	if err != nil {
+		return nil, ovnDown(err)
+	}
+	undo = append(undo, undoPublish)
 	reg, err := service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
 		Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels})
 	if err != nil {
@@ -417,6 +427,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 	a := &Attachment{Port: p.Name, Network: ni.name, Node: nd.systemID, ContainerID: req.ContainerID, IfName: req.IfName,
 		NetNS: req.NetNS, Host: nm.host, HostMAC: veth.HostMAC, MAC: p.MAC, Address: addr, Address6: addr6, Gateway: ni.gateway, MTU: mtu}
+	a.Published = published
 	if reg != nil {
 		a.Nameservers, a.Search, a.FQDN = reg.Nameservers, reg.Search, reg.FQDN
 	}

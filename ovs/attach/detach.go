@@ -11,6 +11,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
@@ -122,6 +123,9 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
 	if p == nil {
 		return nil
+	}
+	if err := publish.Release(ctx, nb, p.Name); err != nil {
+		return leave(fmt.Errorf("remove published ports and floating IPs: %w", err))
 	}
 	if err := ovnport.Delete(ctx, nb, p.Name); err != nil {
 		return leave(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -220,6 +221,9 @@ func GC(ctx context.Context, req GCRequest, log Logger) error {
 			errs = append(errs, err)
 		}
 		if lo.lsp != "" {
+			if err := publish.Release(ctx, nb, lo.lsp); err != nil {
+				errs = append(errs, err)
+			}
 			if err := ovnport.Delete(ctx, nb, lo.lsp); err != nil {
 				errs = append(errs, err)
 			}

@@ -31,7 +31,7 @@ func (e *ErrVersion) Error() string {
 // the network and the node. A 1.1.0 conflist also lists every version the
 // plugin speaks in "cniVersions", so a 1.1-aware runtime picks the newest
 // it knows. The plugin entry declares the capabilities the plugin honours:
-// ips, mac and aliases (DNS names).
+// ips, mac, aliases (DNS names) and portMappings (published ports).
 func ConfList(name, ver string, mtu int) ([]byte, error) {
 	if ver == "" {
 		ver = DefaultConfListVersion
@@ -42,7 +42,7 @@ func ConfList(name, ver string, mtu int) ([]byte, error) {
 	p := map[string]interface{}{
 		"type":         "ovlmgr-cni",
 		"network":      name,
-		"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true},
+		"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true, "portMappings": true},
 	}
 	if mtu != 0 {
 		p["mtu"] = mtu

@@ -28,6 +28,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsnode "github.com/ovlmgr/ovlmgr/ovs/node"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
@@ -181,6 +182,10 @@ func Collect(ctx context.Context, ovs, nb client.Client, o Options) ([]Removed, 
 					errs = append(errs, fmt.Errorf("port %s: remove DNS names and service backends: %w", p.Name, err))
 					continue
 				}
+			}
+			if err := publish.Release(ctx, nb, p.Name); err != nil {
+				errs = append(errs, fmt.Errorf("port %s: remove published ports and floating IPs: %w", p.Name, err))
+				continue
 			}
 			if err := ovnport.Delete(ctx, nb, p.Name); err != nil {
 				errs = append(errs, err)

@@ -24,6 +24,9 @@ const (
 	// KeyGateway is a network switch's gateway address (written by
 	// ovn/network; read by dns, service and trace).
 	KeyGateway = "ovlmgr.io/gateway"
+	// KeyPort is the container's Logical_Switch_Port name on the rows made
+	// for it (floating IPs, published ports): they go when the port goes.
+	KeyPort = "ovlmgr.io/port"
 	// LabelPrefix prefixes user labels (--label k=v) stored in external_ids.
 	LabelPrefix = "ovlmgr.io/label."
 )
@@ -39,6 +42,10 @@ const (
 	KindPolicy  = "policy"
 	KindService = "service"
 	KindDNS     = "dns"
+	// KindFIP is a floating IP (a dnat_and_snat NAT row); KindPublished a
+	// published container port (a Load_Balancer on the router).
+	KindFIP       = "fip"
+	KindPublished = "published-port"
 )
 
 // IDs returns the owner external_ids for a row of the given kind and name.

@@ -1,0 +1,164 @@
+package integration
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
+)
+
+// publishConfList is a conflist whose plugin takes the portMappings
+// capability (as `ovlmgr cni config` writes it).
+func publishConfList(t testing.TB, net string) *libcni.NetworkConfigList {
+	return confList(t, net, "1.0.0", map[string]interface{}{"capabilities": map[string]bool{"ips": true, "mac": true, "portMappings": true}})
+}
+
+// withMappings sets the runtime's portMappings capability argument, as
+// podman and the CRI do.
+func withMappings(c *container, m ...map[string]interface{}) *container {
+	c.conf.CapabilityArgs = map[string]interface{}{"portMappings": m}
+	return c
+}
+
+func mapping(host, ctr int, proto, hostIP string) map[string]interface{} {
+	return map[string]interface{}{"hostPort": host, "containerPort": ctr, "protocol": proto, "hostIP": hostIP}
+}
+
+// publishedLBs reads our published-port load balancers (all, or those of port lsp).
+func publishedLBs(t testing.TB, nb client.Client, lsp string) []*nbdb.LoadBalancer {
+	t.Helper()
+	sel := map[string]string{}
+	if lsp != "" {
+		sel[owner.KeyPort] = lsp
+	}
+	rows, err := dbops.SelectRows[nbdb.LoadBalancer](context.Background(), nb, []ovsdb.Condition{dbops.Owned(owner.KindPublished, sel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// extRouter makes router name with a gateway on gwNode (external address
+// extIP/24) and network net on it; all removed at test end.
+func extRouter(t testing.TB, l *lab.Lab, nb client.Client, name, net, subnet, extIP string, gwNode *lab.Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := router.Create(ctx, nb, name, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = network.DeleteRouter(ctx, nb, name, true)
+	})
+	specNetwork(t, nb, network.Spec{Name: net, Subnet: subnet, Router: name})
+	setGateway(t, l, name, extIP, gwNode)
+}
+
+// setGateway gives router a gateway port on an external switch with a
+// localnet port, bound to node (removed at test end).
+func setGateway(t testing.TB, l *lab.Lab, r, extIP string, node *lab.Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	lrp, ls := r+"-ext", "ext-"+r
+	nbctl := func(args ...string) {
+		out, err := l.Nodes[0].Command(ctx, "ovn-nbctl", append([]string{"--db=" + l.NB}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ovn-nbctl %v: %v: %s", args, err, out)
+		}
+	}
+	nbctl("lrp-add", r, lrp, "0a:5b:c6:12:64:0a", extIP+"/24", "--", "lrp-set-gateway-chassis", lrp, node.SystemID, "20",
+		"--", "ls-add", ls, "--", "lsp-add", ls, ls+"-"+r, "--", "lsp-set-type", ls+"-"+r, "router",
+		"--", "lsp-set-options", ls+"-"+r, "router-port="+lrp, "--", "lsp-add", ls, ls+"-localnet",
+		"--", "lsp-set-type", ls+"-localnet", "localnet", "--", "lsp-set-options", ls+"-localnet", "network_name=physnet-"+r)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = l.Nodes[0].Command(ctx, "ovn-nbctl", "--db="+l.NB, "--if-exists", "lrp-del", lrp, "--", "--if-exists", "ls-del", ls).Run()
+	})
+}
+
+// TestCNIPublishedPorts: ADD with portMappings publishes the container
+// port on the router's external address (a load balancer on the router);
+// the same host port for another container is a clear CNI error (105)
+// that leaves nothing behind, a hostIP other than the external address is
+// refused (7), and DEL removes the published port.
+func TestCNIPublishedPorts(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	extRouter(t, l, nb, "rpub", "pubnet", "198.19.40.0/24", "198.18.140.10", l.Nodes[0])
+	list := publishConfList(t, "pubnet")
+	rt := newRuntime(t, l.Nodes[1])
+	a := withMappings(newContainer(t, rt, list), mapping(8080, 80, "tcp", ""), mapping(5353, 53, "udp", ""))
+	if err := a.add(ctx); err != nil {
+		t.Fatalf("ADD with portMappings: %v\n%s", err, rt.exec.stderr.String())
+	}
+	lspA := ovnport.Name(l.Nodes[1].SystemID, a.id, "eth0")
+	lbs := publishedLBs(t, nb, lspA)
+	vips := map[string]string{}
+	for _, lb := range lbs {
+		for k, v := range lb.Vips {
+			vips[k+"/"+*lb.Protocol] = v
+		}
+	}
+	if len(lbs) != 2 || vips["198.18.140.10:8080/tcp"] != a.ip().String()+":80" || vips["198.18.140.10:5353/udp"] != a.ip().String()+":53" {
+		t.Fatalf("published load balancers: %v", vips)
+	}
+	// The router carries them.
+	lrs, err := dbops.SelectRows[nbdb.LogicalRouter](ctx, nb, []ovsdb.Condition{dbops.NameIs("rpub")})
+	if err != nil || len(lrs) != 1 || len(lrs[0].LoadBalancer) != 2 {
+		t.Fatalf("router rpub load balancers: %+v %v", lrs, err)
+	}
+
+	// Another container, the same host port: code 105 naming the holder; nothing written.
+	b := withMappings(newContainer(t, rt, list), mapping(8080, 8080, "tcp", ""))
+	err = b.add(ctx)
+	if cniCode(err) != 105 || !strings.Contains(err.Error(), "198.18.140.10:8080/tcp is published already, by container "+a.id[:12]) {
+		t.Fatalf("conflicting hostPort: code %d: %v", cniCode(err), err)
+	}
+	assertGone(t, nb, l.Nodes[1], b.id, "eth0")
+	if b.hasLink() {
+		t.Errorf("refused ADD left eth0 in the container")
+	}
+	// A hostIP that is not the published address: code 7, nothing written.
+	c := withMappings(newContainer(t, rt, list), mapping(9090, 90, "tcp", "127.0.0.1"))
+	err = c.add(ctx)
+	if cniCode(err) != 7 || !strings.Contains(err.Error(), "hostIP 127.0.0.1: published ports answer on router \"rpub\"'s external address 198.18.140.10 only") {
+		t.Fatalf("foreign hostIP: code %d: %v", cniCode(err), err)
+	}
+	assertGone(t, nb, l.Nodes[1], c.id, "eth0")
+	if n := len(publishedLBs(t, nb, "")); n != 2 {
+		t.Fatalf("%d published ports after two refused ADDs; want 2", n)
+	}
+	// DEL removes the published ports; the host port is free again.
+	if err := a.del(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(publishedLBs(t, nb, lspA)); n != 0 {
+		t.Fatalf("%d published ports of %s after DEL", n, a.id)
+	}
+	b2 := withMappings(newContainer(t, rt, list), mapping(8080, 80, "tcp", "198.18.140.10"))
+	b2.mustAdd(t, ctx)
+	ps, err := publish.List(ctx, nb, publish.Filter{Network: "pubnet"})
+	if err != nil || len(ps) != 1 || ps[0].Backend.String() != b2.ip().String() || ps[0].Address != netip.MustParseAddr("198.18.140.10") {
+		t.Fatalf("after DEL, 8080 for another container: %+v %v", ps, err)
+	}
+}

@@ -1,0 +1,205 @@
+package fip_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/fip"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
+)
+
+// world is NB and SB with router r1 (gateway 198.18.100.10 on
+// 198.18.100.0/24, gateway node n1), network web on it with a container
+// on n1 (ctr-a, 198.19.0.5) and one on n2 (ctr-b, 198.19.0.6); network
+// lone on no router (ctr-c); router r2 without gateway with network dark
+// (ctr-d). Chassis n1 maps the external physical network, n2 does not.
+type world struct {
+	nb, sb client.Client
+	nbs    *ovsdbtest.Server
+}
+
+func setup(t *testing.T) *world {
+	t.Helper()
+	nbs, sbs := ovsdbtest.StartNB(t), ovsdbtest.StartSB(t)
+	ctx := context.Background()
+	nb, err := dbconn.ConnectNB(ctx, nbs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nb.Close)
+	sb, err := dbconn.ConnectSB(ctx, sbs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	for _, r := range []string{"r1", "r2"} {
+		if _, err := router.Create(ctx, nb, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []network.Spec{{Name: "web", Subnet: "198.19.0.0/24", Router: "r1"}, {Name: "lone", Subnet: "198.19.1.0/24"},
+		{Name: "dark", Subnet: "198.19.2.0/24", Router: "r2"}} {
+		if _, err := network.Create(ctx, nb, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gatewayFixture(t, nbs, "r1", "198.18.100.10/24", "n1")
+	for _, p := range []struct{ net, node, ctr, ip string }{{"web", "n1", "ctr-a", "198.19.0.5"}, {"web", "n2", "ctr-b", "198.19.0.6"},
+		{"lone", "n1", "ctr-c", "198.19.1.5"}, {"dark", "n1", "ctr-d", "198.19.2.5"}} {
+		if _, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: p.net, Node: p.node, Container: p.ctr, IfName: "eth0",
+			IP: netip.MustParseAddr(p.ip), Subnet: netip.MustParsePrefix(p.ip + "/24").Masked()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sbs.Run(t, "ovn-sbctl", "chassis-add", "n1", "geneve", "198.18.0.11")
+	sbs.Run(t, "ovn-sbctl", "chassis-add", "n2", "geneve", "198.18.0.12")
+	sbs.Run(t, "ovn-sbctl", "set", "chassis", "n1", "other_config:ovn-bridge-mappings=physnet-ext:br-ext")
+	return &world{nb: nb, sb: sb, nbs: nbs}
+}
+
+// gatewayFixture gives router a gateway port on an external switch with a
+// localnet port, bound to node.
+func gatewayFixture(t *testing.T, nbs *ovsdbtest.Server, r, cidr, node string) {
+	t.Helper()
+	lrp := r + "-ext"
+	nbs.Run(t, "ovn-nbctl", "lrp-add", r, lrp, "0a:5b:c6:12:64:0a", cidr, "--", "lrp-set-gateway-chassis", lrp, node, "20",
+		"--", "ls-add", "ext", "--", "lsp-add", "ext", "ext-"+r, "--", "lsp-set-type", "ext-"+r, "router",
+		"--", "lsp-set-options", "ext-"+r, "router-port="+lrp, "--", "lsp-add", "ext", "ext-localnet",
+		"--", "lsp-set-type", "ext-localnet", "localnet", "--", "lsp-set-options", "ext-localnet", "network_name=physnet-ext")
+}
+
+func fips(t *testing.T, nb client.Client) int {
+	t.Helper()
+	n, err := dbops.Count[nbdb.NAT](context.Background(), nb, []ovsdb.Condition{dbops.Owned(owner.KindFIP, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestCreateListDelete(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	a, err := fip.Create(ctx, w.nb, w.sb, fip.Spec{IP: netip.MustParseAddr("198.18.100.20"), Container: "ctr-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Mode != fip.Distributed || a.ExternalMAC != "0a:5a:c6:12:64:14" || a.Router != "r1" || a.LogicalIP.String() != "198.19.0.5" {
+		t.Fatalf("ctr-a on n1 (which has the external network): %+v", a)
+	}
+	b, err := fip.Create(ctx, w.nb, w.sb, fip.Spec{IP: netip.MustParseAddr("198.18.100.21"), Container: "ctr-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Mode != fip.Centralized || b.ExternalMAC != "" {
+		t.Fatalf("ctr-b on n2 (no external network): %+v", b)
+	}
+	nats, err := dbops.SelectRows[nbdb.NAT](ctx, w.nb, []ovsdb.Condition{dbops.Owned(owner.KindFIP, nil)})
+	if err != nil || len(nats) != 2 {
+		t.Fatalf("NAT rows: %d, %v", len(nats), err)
+	}
+	for _, n := range nats {
+		if n.Type != nbdb.NATTypeDNATAndSNAT {
+			t.Errorf("NAT %s type %s", n.ExternalIP, n.Type)
+		}
+		dist := n.ExternalIP == "198.18.100.20"
+		if dist != (n.LogicalPort != nil && n.ExternalMAC != nil) {
+			t.Errorf("NAT %s: logical_port %v external_mac %v", n.ExternalIP, n.LogicalPort, n.ExternalMAC)
+		}
+	}
+	lrs, _ := dbops.SelectRows[nbdb.LogicalRouter](ctx, w.nb, []ovsdb.Condition{dbops.NameIs("r1")})
+	if len(lrs) != 1 || len(lrs[0].Nat) != 2 {
+		t.Fatalf("router r1 NAT refs: %+v", lrs)
+	}
+	l, err := fip.List(ctx, w.nb)
+	if err != nil || len(l) != 2 || l[0].IP != a.IP || l[1].Container != "ctr-b" || l[0].Port == "" {
+		t.Fatalf("list: %+v %v", l, err)
+	}
+	if err := fip.Delete(ctx, w.nb, a.IP); err != nil {
+		t.Fatal(err)
+	}
+	if n := fips(t, w.nb); n != 1 {
+		t.Fatalf("after delete: %d floating IPs", n)
+	}
+	if err := fip.Delete(ctx, w.nb, a.IP); !errors.Is(err, fip.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	// The container's port goes: its floating IP goes with it.
+	ips, err := fip.ReleasePort(ctx, w.nb, b.Port)
+	if err != nil || len(ips) != 1 || ips[0] != b.IP {
+		t.Fatalf("release: %v %v", ips, err)
+	}
+	if n := fips(t, w.nb); n != 0 {
+		t.Fatalf("after release: %d floating IPs", n)
+	}
+	if ips, err := fip.ReleasePort(ctx, w.nb, b.Port); err != nil || len(ips) != 0 {
+		t.Fatalf("second release: %v %v", ips, err)
+	}
+}
+
+func TestCreateRefused(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	if _, err := fip.Create(ctx, w.nb, w.sb, fip.Spec{IP: netip.MustParseAddr("198.18.100.20"), Container: "ctr-a"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, ip, ctr, net string
+		field              string
+		is                 error
+		says               string
+	}{
+		{"outside", "198.18.101.5", "ctr-b", "", "ip", fip.ErrOutside, "external network is 198.18.100.0/24"},
+		{"broadcast", "198.18.100.255", "ctr-b", "", "ip", fip.ErrOutside, "broadcast"},
+		{"router's own", "198.18.100.10", "ctr-b", "", "ip", fip.ErrInUse, `router "r1"'s own external address`},
+		{"taken", "198.18.100.20", "ctr-b", "", "ip", fip.ErrInUse, "floating IP of container ctr-a"},
+		{"second for one container", "198.18.100.30", "ctr-a", "", "container", fip.ErrInUse, "already has floating IP 198.18.100.20"},
+		{"unknown container", "198.18.100.30", "nosuch", "", "container", fip.ErrUnknownContainer, "no container"},
+		{"wrong network", "198.18.100.30", "ctr-a", "lone", "container", fip.ErrUnknownContainer, `network "lone"`},
+		{"no router", "198.18.100.30", "ctr-c", "", "container", fip.ErrNoGateway, "on no router"},
+		{"router without gateway", "198.18.100.30", "ctr-d", "", "container", fip.ErrNoGateway, `router "r2", which has no gateway`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := fip.Create(ctx, w.nb, w.sb, fip.Spec{IP: netip.MustParseAddr(c.ip), Container: c.ctr, Network: c.net})
+			var fe *names.FieldError
+			if !errors.Is(err, c.is) || !errors.As(err, &fe) || fe.Field != c.field || !strings.Contains(err.Error(), c.says) {
+				t.Fatalf("got %v; want %v on field %s saying %q", err, c.is, c.field, c.says)
+			}
+			if n := fips(t, w.nb); n != 1 {
+				t.Fatalf("%d floating IPs after a refused create", n)
+			}
+		})
+	}
+}
+
+func TestCreateByPrefix(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	// "ctr-" matches four containers: refused, naming them.
+	_, err := fip.Create(ctx, w.nb, w.sb, fip.Spec{IP: netip.MustParseAddr("198.18.100.30"), Container: "ctr-"})
+	if err == nil || !strings.Contains(err.Error(), "matches 4 interfaces") {
+		t.Fatalf("ambiguous prefix: %v", err)
+	}
+	f, err := fip.Create(ctx, w.nb, w.sb, fip.Spec{IP: netip.MustParseAddr("198.18.100.30"), Container: "ctr-", Network: "web"})
+	if err == nil {
+		t.Fatalf("two containers of web match ctr-: %+v", f)
+	}
+	f, err = fip.Create(ctx, w.nb, nil, fip.Spec{IP: netip.MustParseAddr("198.18.100.30"), Container: "ctr-a"})
+	if err != nil || f.Mode != fip.Centralized {
+		t.Fatalf("without SB: %+v %v", f, err)
+	}
+}

@@ -1,0 +1,349 @@
+// Package publish publishes container ports on the external network (the
+// CNI portMappings capability: `podman run -p 8080:80`, CRI hostPort).
+//
+// A published port answers on the external address of the router of the
+// container's network (its gateway's IP), at hostPort: one Load_Balancer
+// per mapping, VIP "EXTERNAL_IP:HOSTPORT" -> "CONTAINER_IP:CONTAINERPORT",
+// attached to the router, so OVN's gateway node does the DNAT and the
+// container sees the client's real address (no SNAT). The load balancer is
+// named "published:IP:PORT/PROTO", which makes an address, port and
+// protocol publishable once: a second container asking for it is refused.
+// Rows are owned (kind "published-port", ovlmgr.io/port = the container's
+// Logical_Switch_Port) and go with the port (ReleasePort: CNI DEL, GC).
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/fip"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrConflict: the address, port and protocol are published already.
+	ErrConflict = errors.New("host port already published")
+	// ErrRefused: the mapping cannot be published (bad values, a hostIP
+	// other than the published address, no router or no gateway).
+	ErrRefused = errors.New("port mapping refused")
+)
+
+// Keys of a published port's external_ids besides the owner keys.
+const (
+	KeyHostPort      = "ovlmgr.io/host-port"
+	KeyContainerPort = "ovlmgr.io/container-port"
+	KeyProtocol      = "ovlmgr.io/protocol"
+	KeyAddress       = "ovlmgr.io/address"
+	KeyBackend       = "ovlmgr.io/backend"
+)
+
+// Mapping is one entry of runtimeConfig.portMappings.
+type Mapping struct {
+	HostPort      int    `json:"hostPort"`
+	ContainerPort int    `json:"containerPort"`
+	Protocol      string `json:"protocol,omitempty"`
+	HostIP        string `json:"hostIP,omitempty"`
+}
+
+// String is "HOSTPORT:CONTAINERPORT/PROTO" (with "HOSTIP:" first if given).
+func (m Mapping) String() string {
+	s := fmt.Sprintf("%d:%d/%s", m.HostPort, m.ContainerPort, proto(m.Protocol))
+	if m.HostIP != "" {
+		s = m.HostIP + ":" + s
+	}
+	return s
+}
+
+func proto(p string) string {
+	if p == "" {
+		return "tcp"
+	}
+	return strings.ToLower(p)
+}
+
+// Check validates mappings without reading anything: ports 1-65535, a
+// protocol of tcp, udp or sctp, a hostIP that is an IP address, and no
+// host port mapped twice to different container ports. Errors are
+// *names.FieldError on "portMappings" wrapping ErrRefused.
+func Check(mappings []Mapping) error {
+	seen := map[string]Mapping{}
+	for _, m := range mappings {
+		bad := func(f string, a ...any) error {
+			return names.Bad("portMappings", names.Shown(m.String()), "%w: "+f, append([]any{ErrRefused}, a...)...)
+		}
+		if m.HostPort < 1 || m.HostPort > 65535 {
+			return bad("hostPort %d: allowed 1..65535", m.HostPort)
+		}
+		if m.ContainerPort < 1 || m.ContainerPort > 65535 {
+			return bad("containerPort %d: allowed 1..65535", m.ContainerPort)
+		}
+		switch proto(m.Protocol) {
+		case "tcp", "udp", "sctp":
+		default:
+			return bad("protocol %q: allowed tcp, udp, sctp", m.Protocol)
+		}
+		if m.HostIP != "" {
+			if _, err := netip.ParseAddr(m.HostIP); err != nil {
+				return bad("hostIP %q: not an IP address", m.HostIP)
+			}
+		}
+		k := fmt.Sprintf("%d/%s", m.HostPort, proto(m.Protocol))
+		if o, ok := seen[k]; ok && o.ContainerPort != m.ContainerPort {
+			return bad("host port %s is also mapped to container port %d", k, o.ContainerPort)
+		}
+		seen[k] = m
+	}
+	return nil
+}
+
+// Spec is a container interface whose ports to publish.
+type Spec struct {
+	Network   string
+	Port      string // the container's Logical_Switch_Port
+	Container string
+	IfName    string
+	Node      string
+	IP        netip.Addr // the container's IPv4 address
+	Mappings  []Mapping
+}
+
+// Published is one published port.
+type Published struct {
+	Address       netip.Addr `json:"address"`
+	HostPort      int        `json:"hostPort"`
+	Protocol      string     `json:"protocol"`
+	ContainerPort int        `json:"containerPort"`
+	Backend       netip.Addr `json:"backend"`
+	Router        string     `json:"router"`
+	Network       string     `json:"network"`
+	Container     string     `json:"container"`
+	IfName        string     `json:"ifname"`
+	Port          string     `json:"port"`
+	UUID          string     `json:"uuid"`
+}
+
+// String is "ADDRESS:HOSTPORT/PROTO -> BACKEND:CONTAINERPORT".
+func (p Published) String() string {
+	return fmt.Sprintf("%s:%d/%s -> %s:%d", p.Address, p.HostPort, p.Protocol, p.Backend, p.ContainerPort)
+}
+
+// LBName is the Load_Balancer name of address:hostPort/protocol.
+func LBName(addr netip.Addr, hostPort int, protocol string) string {
+	return fmt.Sprintf("published:%s:%d/%s", addr, hostPort, proto(protocol))
+}
+
+// Publish publishes s.Mappings on the external address of the router of
+// s.Network, all in one transaction: all or none. Duplicate mappings are
+// published once. A hostIP other than "", 0.0.0.0, :: or the published
+// address is refused (ErrRefused), as is a network without router or
+// gateway; an address:port/protocol published already is ErrConflict,
+// naming the container holding it. Nothing is written on error.
+func Publish(ctx context.Context, nb client.Client, s Spec) ([]Published, error) {
+	if len(s.Mappings) == 0 {
+		return nil, nil
+	}
+	if err := Check(s.Mappings); err != nil {
+		return nil, err
+	}
+	n, err := network.Lookup(ctx, nb, s.Network)
+	if err != nil {
+		return nil, fmt.Errorf("publish ports: %w", err)
+	}
+	if n.Router == "" {
+		return nil, names.Bad("portMappings", names.Shown(s.Mappings[0].String()), "%w: network %q is on no router; published ports answer on a router gateway's external address (ovlmgr router attach, ovlmgr router gateway set)", ErrRefused, n.Name)
+	}
+	gw, err := fip.GatewayOf(ctx, nb, n.Router)
+	if errors.Is(err, fip.ErrNoGateway) {
+		return nil, names.Bad("portMappings", names.Shown(s.Mappings[0].String()), "%w: network %q is on router %q, which has no gateway (ovlmgr router gateway set %s ...)", ErrRefused, n.Name, n.Router, n.Router)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("publish ports: %w", err)
+	}
+	addr := gw.ExternalIP
+	// Unique mappings, in a stable order.
+	uniq := map[string]Mapping{}
+	for _, m := range s.Mappings {
+		if m.HostIP != "" {
+			h, _ := netip.ParseAddr(m.HostIP)
+			if !h.IsUnspecified() && h != addr {
+				return nil, names.Bad("portMappings", names.Shown(m.String()), "%w: hostIP %s: published ports answer on router %q's external address %s only; leave hostIP empty or give %s", ErrRefused, h, n.Router, addr, addr)
+			}
+		}
+		uniq[LBName(addr, m.HostPort, m.Protocol)] = m
+	}
+	keys := make([]string, 0, len(uniq))
+	for k := range uniq {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	// Taken already? One read of the few names.
+	tx := dbops.NewTx(nb)
+	var qs []*dbops.Result[nbdb.LoadBalancer]
+	for _, k := range keys {
+		qs = append(qs, dbops.Query(tx, []ovsdb.Condition{dbops.NameIs(k)}, func(m *nbdb.LoadBalancer) []any { return []any{&m.UUID, &m.Name, &m.ExternalIDs} }))
+	}
+	if err := tx.Transact(ctx); err != nil {
+		return nil, fmt.Errorf("publish ports: %w", err)
+	}
+	for i, q := range qs {
+		rows, err := q.Rows()
+		if err != nil {
+			return nil, fmt.Errorf("publish ports: %w", err)
+		}
+		if len(rows) > 0 {
+			return nil, conflict(uniq[keys[i]], addr, rows[0])
+		}
+	}
+	lrs, err := dbops.SelectRows[nbdb.LogicalRouter](ctx, nb, []ovsdb.Condition{dbops.NameIs(n.Router)}, func(m *nbdb.LogicalRouter) []any { return []any{&m.UUID} })
+	if err != nil || len(lrs) != 1 {
+		return nil, fmt.Errorf("publish ports: read router %q: %d rows, %v", n.Router, len(lrs), err)
+	}
+	tx = dbops.NewTx(nb)
+	var guards []*dbops.Op
+	var ins []*dbops.Op
+	var out []Published
+	for i, k := range keys {
+		m := uniq[k]
+		pr := proto(m.Protocol)
+		lb := &nbdb.LoadBalancer{UUID: fmt.Sprintf("newpub%d", i), Name: k, Protocol: &pr,
+			Vips: map[string]string{fmt.Sprintf("%s:%d", addr, m.HostPort): fmt.Sprintf("%s:%d", s.IP, m.ContainerPort)},
+			ExternalIDs: owner.IDs(owner.KindPublished, fmt.Sprintf("%s:%d/%s", addr, m.HostPort, pr), map[string]string{
+				owner.KeyPort: s.Port, owner.KeyContainer: s.Container, owner.KeyIfName: s.IfName, owner.KeyNetwork: s.Network,
+				owner.KeyRouter: n.Router, owner.KeyNode: s.Node, KeyHostPort: strconv.Itoa(m.HostPort),
+				KeyContainerPort: strconv.Itoa(m.ContainerPort), KeyProtocol: pr, KeyAddress: addr.String(), KeyBackend: s.IP.String()})}
+		guards = append(guards, dbops.Typed[nbdb.LoadBalancer](tx).None([]ovsdb.Condition{dbops.NameIs(k)}, "name", k))
+		ins = append(ins, tx.Create(lb))
+		dbops.Typed[nbdb.LogicalRouter](tx).AddRefs(dbops.ByUUID(lrs[0].UUID), "load_balancer", lb.UUID)
+		out = append(out, Published{Address: addr, HostPort: m.HostPort, Protocol: pr, ContainerPort: m.ContainerPort, Backend: s.IP,
+			Router: n.Router, Network: s.Network, Container: s.Container, IfName: s.IfName, Port: s.Port})
+	}
+	alive := dbops.Typed[nbdb.LogicalSwitchPort](tx).Exists([]ovsdb.Condition{dbops.NameIs(s.Port)}, "name", s.Port)
+	err = tx.Transact(ctx)
+	for i, g := range guards {
+		if g.Failed(err) {
+			return nil, names.Bad("portMappings", names.Shown(uniq[keys[i]].String()), "%w: %s:%d/%s was published by another container meanwhile", ErrConflict, addr, uniq[keys[i]].HostPort, proto(uniq[keys[i]].Protocol))
+		}
+	}
+	if alive.Failed(err) {
+		return nil, fmt.Errorf("publish ports: port %s went away meanwhile", s.Port)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("publish ports: %w", err)
+	}
+	for i := range out {
+		out[i].UUID = ins[i].UUID()
+	}
+	return out, nil
+}
+
+// conflict names who holds a published address:port.
+func conflict(m Mapping, addr netip.Addr, lb *nbdb.LoadBalancer) error {
+	ids := lb.ExternalIDs
+	who := "a load balancer not made by ovlmgr"
+	if owner.Owned(ids, owner.KindPublished) {
+		who = fmt.Sprintf("container %.12s (port %s, network %s)", ids[owner.KeyContainer], ids[owner.KeyPort], ids[owner.KeyNetwork])
+	}
+	return names.Bad("portMappings", names.Shown(m.String()), "%w: %s:%d/%s is published already, by %s", ErrConflict, addr, m.HostPort, proto(m.Protocol), who)
+}
+
+// fromRow reads a published port from its load balancer.
+func fromRow(lb *nbdb.LoadBalancer) Published {
+	ids := lb.ExternalIDs
+	p := Published{Protocol: ids[KeyProtocol], Router: ids[owner.KeyRouter], Network: ids[owner.KeyNetwork],
+		Container: ids[owner.KeyContainer], IfName: ids[owner.KeyIfName], Port: ids[owner.KeyPort], UUID: lb.UUID}
+	p.Address, _ = netip.ParseAddr(ids[KeyAddress])
+	p.Backend, _ = netip.ParseAddr(ids[KeyBackend])
+	p.HostPort, _ = strconv.Atoi(ids[KeyHostPort])
+	p.ContainerPort, _ = strconv.Atoi(ids[KeyContainerPort])
+	return p
+}
+
+// Filter selects published ports in List; empty fields match all.
+type Filter struct {
+	Port    string
+	Network string
+}
+
+// List returns our published ports matching f, sorted by address, port
+// and protocol.
+func List(ctx context.Context, nb client.Client, f Filter) ([]Published, error) {
+	sel := map[string]string{}
+	if f.Port != "" {
+		sel[owner.KeyPort] = f.Port
+	}
+	if f.Network != "" {
+		sel[owner.KeyNetwork] = f.Network
+	}
+	rows, err := dbops.SelectRows[nbdb.LoadBalancer](ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindPublished, sel)},
+		func(m *nbdb.LoadBalancer) []any { return []any{&m.UUID, &m.ExternalIDs} })
+	if err != nil {
+		return nil, fmt.Errorf("list published ports: %w", err)
+	}
+	out := make([]Published, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, fromRow(r))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Address != b.Address {
+			return a.Address.Less(b.Address)
+		}
+		if a.HostPort != b.HostPort {
+			return a.HostPort < b.HostPort
+		}
+		return a.Protocol < b.Protocol
+	})
+	return out, nil
+}
+
+// ReleasePort removes the published ports of the container port lsp (CNI
+// DEL, GC, a failed ADD's undo) and returns what was removed. Nothing to
+// remove is not an error.
+func ReleasePort(ctx context.Context, nb client.Client, lsp string) ([]Published, error) {
+	rows, err := dbops.SelectRows[nbdb.LoadBalancer](ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindPublished, map[string]string{owner.KeyPort: lsp})},
+		func(m *nbdb.LoadBalancer) []any { return []any{&m.UUID, &m.ExternalIDs} })
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	tx := dbops.NewTx(nb)
+	var out []Published
+	for _, r := range rows {
+		// The router's (and any switch's) reference first: a referenced
+		// root row cannot be deleted.
+		dbops.Typed[nbdb.LogicalRouter](tx).DelRefs([]ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(r.UUID))}, "load_balancer", r.UUID)
+		dbops.Typed[nbdb.LogicalSwitch](tx).DelRefs([]ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(r.UUID))}, "load_balancer", r.UUID)
+		dbops.Typed[nbdb.LoadBalancer](tx).Delete(dbops.ByUUID(r.UUID))
+		out = append(out, fromRow(r))
+	}
+	if err := tx.Transact(ctx); err != nil {
+		return nil, fmt.Errorf("remove published ports of port %s: %w", lsp, err)
+	}
+	return out, nil
+}
+
+// Release removes everything that makes the container port lsp reachable
+// from outside: its published ports and its floating IPs (ovn/fip). CNI
+// DEL, GC and node GC call it before they delete the port. Nothing to
+// remove is not an error.
+func Release(ctx context.Context, nb client.Client, lsp string) error {
+	if _, err := ReleasePort(ctx, nb, lsp); err != nil {
+		return err
+	}
+	if _, err := fip.ReleasePort(ctx, nb, lsp); err != nil {
+		return err
+	}
+	return nil
+}

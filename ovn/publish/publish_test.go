@@ -1,0 +1,162 @@
+package publish_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
+)
+
+// setup: router r1 with gateway 198.18.100.10/24 and network web
+// (ports a 198.19.0.5, b 198.19.0.6), network lone on no router (port c).
+func setup(t *testing.T) (client.Client, map[string]*ovnport.Port) {
+	t.Helper()
+	nbs := ovsdbtest.StartNB(t)
+	ctx := context.Background()
+	nb, err := dbconn.ConnectNB(ctx, nbs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nb.Close)
+	if _, err := router.Create(ctx, nb, "r1", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []network.Spec{{Name: "web", Subnet: "198.19.0.0/24", Router: "r1"}, {Name: "lone", Subnet: "198.19.1.0/24"}} {
+		if _, err := network.Create(ctx, nb, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nbs.Run(t, "ovn-nbctl", "lrp-add", "r1", "r1-ext", "0a:5b:c6:12:64:0a", "198.18.100.10/24", "--", "lrp-set-gateway-chassis", "r1-ext", "n1", "20")
+	ports := map[string]*ovnport.Port{}
+	for _, p := range []struct{ net, ctr, ip string }{{"web", "a", "198.19.0.5"}, {"web", "b", "198.19.0.6"}, {"lone", "c", "198.19.1.5"}} {
+		got, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: p.net, Node: "n1", Container: p.ctr, IfName: "eth0",
+			IP: netip.MustParseAddr(p.ip), Subnet: netip.MustParsePrefix(p.ip + "/24").Masked()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[p.ctr] = got
+	}
+	return nb, ports
+}
+
+func spec(p *ovnport.Port, m ...publish.Mapping) publish.Spec {
+	return publish.Spec{Network: p.Network, Port: p.Name, Container: p.Container, IfName: p.IfName, Node: p.Node, IP: p.IP, Mappings: m}
+}
+
+func lbs(t *testing.T, nb client.Client) []*nbdb.LoadBalancer {
+	t.Helper()
+	rows, err := dbops.SelectRows[nbdb.LoadBalancer](context.Background(), nb, []ovsdb.Condition{dbops.Owned(owner.KindPublished, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func routerLBs(t *testing.T, nb client.Client) int {
+	t.Helper()
+	lrs, err := dbops.SelectRows[nbdb.LogicalRouter](context.Background(), nb, []ovsdb.Condition{dbops.NameIs("r1")})
+	if err != nil || len(lrs) != 1 {
+		t.Fatalf("router r1: %v", err)
+	}
+	return len(lrs[0].LoadBalancer)
+}
+
+func TestPublishListRelease(t *testing.T) {
+	nb, ports := setup(t)
+	ctx := context.Background()
+	got, err := publish.Publish(ctx, nb, spec(ports["a"], publish.Mapping{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"},
+		publish.Mapping{HostPort: 8080, ContainerPort: 80, Protocol: "tcp", HostIP: "0.0.0.0"}, // a duplicate: once
+		publish.Mapping{HostPort: 5353, ContainerPort: 53, Protocol: "UDP", HostIP: "198.18.100.10"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("published %v", got)
+	}
+	rows := lbs(t, nb)
+	if len(rows) != 2 || routerLBs(t, nb) != 2 {
+		t.Fatalf("%d load balancers, %d on the router", len(rows), routerLBs(t, nb))
+	}
+	vips := map[string]string{}
+	for _, r := range rows {
+		for k, v := range r.Vips {
+			vips[k+"/"+*r.Protocol] = v
+		}
+	}
+	if vips["198.18.100.10:8080/tcp"] != "198.19.0.5:80" || vips["198.18.100.10:5353/udp"] != "198.19.0.5:53" {
+		t.Fatalf("vips %v", vips)
+	}
+	l, err := publish.List(ctx, nb, publish.Filter{Port: ports["a"].Name})
+	if err != nil || len(l) != 2 || l[0].String() != "198.18.100.10:5353/udp -> 198.19.0.5:53" || l[1].Container != "a" {
+		t.Fatalf("list %v %v", l, err)
+	}
+	// Same port, other protocol: fine for another container.
+	if _, err := publish.Publish(ctx, nb, spec(ports["b"], publish.Mapping{HostPort: 8080, ContainerPort: 80, Protocol: "udp"})); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := publish.ReleasePort(ctx, nb, ports["a"].Name)
+	if err != nil || len(gone) != 2 {
+		t.Fatalf("release %v %v", gone, err)
+	}
+	if n := len(lbs(t, nb)); n != 1 || routerLBs(t, nb) != 1 {
+		t.Fatalf("after release: %d load balancers, %d on the router", n, routerLBs(t, nb))
+	}
+	if gone, err := publish.ReleasePort(ctx, nb, ports["a"].Name); err != nil || len(gone) != 0 {
+		t.Fatalf("second release %v %v", gone, err)
+	}
+	// Released: b may have 8080/tcp now.
+	if _, err := publish.Publish(ctx, nb, spec(ports["b"], publish.Mapping{HostPort: 8080, ContainerPort: 80})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPublishRefused(t *testing.T) {
+	nb, ports := setup(t)
+	ctx := context.Background()
+	if _, err := publish.Publish(ctx, nb, spec(ports["a"], publish.Mapping{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"})); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		port string
+		m    []publish.Mapping
+		is   error
+		says string
+	}{
+		{"taken", "b", []publish.Mapping{{HostPort: 9000, ContainerPort: 90}, {HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}}, publish.ErrConflict,
+			"198.18.100.10:8080/tcp is published already, by container a "},
+		{"other hostIP", "b", []publish.Mapping{{HostPort: 9000, ContainerPort: 90, HostIP: "127.0.0.1"}}, publish.ErrRefused,
+			"external address 198.18.100.10 only"},
+		{"no router", "c", []publish.Mapping{{HostPort: 9000, ContainerPort: 90}}, publish.ErrRefused, `network "lone" is on no router`},
+		{"bad port", "b", []publish.Mapping{{HostPort: 0, ContainerPort: 90}}, publish.ErrRefused, "hostPort 0: allowed 1..65535"},
+		{"bad protocol", "b", []publish.Mapping{{HostPort: 9000, ContainerPort: 90, Protocol: "icmp"}}, publish.ErrRefused, `protocol "icmp"`},
+		{"one host port twice", "b", []publish.Mapping{{HostPort: 9000, ContainerPort: 90}, {HostPort: 9000, ContainerPort: 91}}, publish.ErrRefused,
+			"also mapped to container port 90"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := publish.Publish(ctx, nb, spec(ports[c.port], c.m...))
+			var fe *names.FieldError
+			if !errors.Is(err, c.is) || !errors.As(err, &fe) || fe.Field != "portMappings" || !strings.Contains(err.Error(), c.says) {
+				t.Fatalf("got %v; want %v saying %q", err, c.is, c.says)
+			}
+			if n := len(lbs(t, nb)); n != 1 || routerLBs(t, nb) != 1 {
+				t.Fatalf("after a refused publish: %d load balancers, %d on the router", n, routerLBs(t, nb))
+			}
+		})
+	}
+}
