@@ -16,6 +16,7 @@ func commands() []*cli.Command {
 		diagnoseCommand,
 		traceCommand,
 		routerCommand,
+		fipCommand,
 		policyCommand,
 		topologyCommand,
 		completionCommand,

@@ -46,6 +46,7 @@ var flagOf = map[string]string{
 	"hostname":            "--hostname",
 	"may exist":           "--may-exist",
 	"node trace":          "--on-node",
+	"container":           "--container",
 }
 
 // flagName is the flag of a library input, or the input's own name when no

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovs/attach"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -95,17 +97,25 @@ func portList(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		pubs, err := publish.List(ctx, nb, publish.Filter{Network: c.String("net")})
+		if err != nil {
+			return err
+		}
+		byPort := map[string][]publish.Published{}
+		for _, p := range pubs {
+			byPort[p.Port] = append(byPort[p.Port], p)
+		}
 		local := localInstalled(c)
 		out := make([]listedPort, 0, len(ps))
 		for _, p := range ps {
-			lp := listedPort{Port: p}
+			lp := listedPort{Port: p, Published: byPort[p.Name]}
 			if inst, ok := local[p.Name]; ok {
 				lp.Installed = &inst
 			}
 			out = append(out, lp)
 		}
 		return printOut(c, out, func(w io.Writer) {
-			row(w, "NAME", "NETWORK", "NODE", "CONTAINER", "IFNAME", "IP", "MAC", "UP", "INSTALLED")
+			row(w, "NAME", "NETWORK", "NODE", "CONTAINER", "IFNAME", "IP", "MAC", "UP", "INSTALLED", "PUBLISHED")
 			for _, p := range out {
 				ip := "-"
 				if p.IP.IsValid() {
@@ -115,7 +125,11 @@ func portList(c *cli.Context) error {
 				if p.Installed != nil {
 					inst = fmt.Sprint(*p.Installed)
 				}
-				row(w, p.Name, p.Network, dash(p.Node), dash(shortID(p.Container)), p.IfName, ip, dash(p.MAC), fmt.Sprint(p.Up), inst)
+				var pub []string
+				for _, x := range p.Published {
+					pub = append(pub, fmt.Sprintf("%s:%d->%d/%s", x.Address, x.HostPort, x.ContainerPort, x.Protocol))
+				}
+				row(w, p.Name, p.Network, dash(p.Node), dash(shortID(p.Container)), p.IfName, ip, dash(p.MAC), fmt.Sprint(p.Up), inst, dash(strings.Join(pub, ",")))
 			}
 		})
 	})
@@ -126,6 +140,8 @@ func portList(c *cli.Context) error {
 type listedPort struct {
 	*ovnport.Port `yaml:",inline"`
 	Installed     *bool `json:"installed,omitempty" yaml:"installed,omitempty"`
+	// Published are the port's published ports (CNI portMappings).
+	Published []publish.Published `json:"published,omitempty" yaml:"published,omitempty"`
 }
 
 // localInstalled maps port names to ovn-installed for the interfaces in the

@@ -28,6 +28,8 @@ security, a missing route, an unbound destination).
    ovlmgr trace web-1 db-1 --proto tcp --port 5432
    ovlmgr trace web-1 198.19.2.10 --src-ip 198.19.1.9     # forged source
    ovlmgr trace web-1 db-1 --on-node                      # plus ofproto/trace on this node
+   ovlmgr trace web-1 198.18.100.1 --proto tcp --port 443  # out through the router's gateway (SNAT or floating IP)
+   ovlmgr trace external 198.18.100.10 --proto tcp --port 8080   # from outside: a published port or floating IP
    ovlmgr trace --lab ovl web-1 db-1 --on-node            # in a local lab: on the source's lab node
 
 Exit status: 0 DELIVERED, 3 DROPPED, 1 the trace could not run, 2 bad usage.
@@ -155,6 +157,9 @@ func verdictExit(r *trace.Result) error {
 }
 
 func endpointText(e *trace.Endpoint) string {
+	if e.Port == "" && !e.IP.IsValid() {
+		return e.Input // "external"
+	}
 	var attrs []string
 	attrs = append(attrs, e.IP.String())
 	if e.Network != "" {
@@ -178,6 +183,9 @@ func writeTrace(w io.Writer, r *trace.Result, p *nodetrace.Physical, detail bool
 	}
 	fmt.Fprintf(w, "%s -> %s, %s\n", endpointText(r.From), endpointText(r.To), what)
 	fmt.Fprintf(w, "  path: %s\n", strings.Join(r.Hops, " -> "))
+	if r.External != "" {
+		fmt.Fprintf(w, "  external: %s\n", r.External)
+	}
 	if r.Verdict == trace.Delivered {
 		fmt.Fprintf(w, "  DELIVERED")
 		if r.Reason != "" {

@@ -137,6 +137,7 @@ func Cluster(ctx context.Context, o Options) (*Report, *State) {
 	cs, st.Chassis = chassisChecks(ctx, sb, sbCfg)
 	r.Add(cs...)
 	r.Add(portChecks(ctx, nb, sb)...)
+	r.Add(externalChecks(ctx, nb, sb)...)
 	return r, st
 }
 

@@ -116,6 +116,10 @@ type Result struct {
 	// DstIP is the packet's destination (a service VIP, or TO's address).
 	DstIP   netip.Addr `json:"dstIP"`
 	Logical *Logical   `json:"logical,omitempty"`
+	// External says how the packet crosses a router gateway ("SNAT to
+	// 198.18.100.10 on gateway n1", "published 198.18.100.10:8080 ->
+	// web-1:80 on gateway n1", "floating IP ...").
+	External string `json:"external,omitempty"`
 }
 
 // Raw returns ovn-trace's own output.
@@ -133,6 +137,13 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 		return nil, err
 	}
 	fail := func(err error) (*Result, error) { return nil, fmt.Errorf("trace %s -> %s: %w", req.From, req.To, err) }
+	if req.From == External {
+		res, err := inbound(ctx, nb, sb, req)
+		if err != nil {
+			return fail(err)
+		}
+		return res, nil
+	}
 	from, to, srcNet, err := resolveEnds(ctx, nb, sb, req.From, req.To)
 	if err != nil {
 		return fail(err)
@@ -212,6 +223,7 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	res.Logical = parseLogical(out)
 	res.Hops = hops(res.Logical, to)
 	explain(ctx, nb, sb, res, srcMAC, srcIP)
+	externalOut(ctx, nb, sb, res)
 	if svc := res.Service; svc != nil {
 		h := fmt.Sprintf("service %s (VIP %s -> %s, 1 of %d backends)", svc.Name, svc.VIP, svc.Backend, len(svc.Total))
 		if len(res.Hops) > 0 {
