@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+)
+
+func TestFIPCommands(t *testing.T) {
+	nbs, sbs := ovsdbtest.StartNB(t), ovsdbtest.StartSB(t)
+	ovl := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"ovlmgr", "--nb", nbs.Endpoint, "--sb", sbs.Endpoint}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	for _, args := range [][]string{{"router", "create", "r1"}, {"net", "create", "web", "--subnet", "198.19.0.0/24", "--router", "r1"}} {
+		if code, out, errs := ovl(args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
+	nbs.Run(t, "ovn-nbctl", "lrp-add", "r1", "r1-ext", "0a:5b:c6:12:64:0a", "198.18.100.10/24", "--", "lrp-set-gateway-chassis", "r1-ext", "n1", "20")
+	nb, err := dbconn.ConnectNB(context.Background(), nbs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	if _, err := ovnport.Create(context.Background(), nb, ovnport.Spec{Network: "web", Node: "n2", Container: "3f9c2a1b77", IfName: "eth0",
+		IP: netip.MustParseAddr("198.19.0.5"), Subnet: netip.MustParsePrefix("198.19.0.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := ovl("fip", "create", "198.18.100.20", "--container", "3f9c")
+	if code != 0 || !strings.Contains(out, "floating IP 198.18.100.20 -> container 3f9c2a1b77 (eth0 198.19.0.5, network web) on router r1: centralized") {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = ovl("fip", "list")
+	if code != 0 || !strings.Contains(out, "198.18.100.20") || !strings.Contains(out, "centralized") {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	// Bad input: one line naming the flag (or argument), the value and why.
+	for _, c := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"fip", "create", "198.18.101.1", "--container", "3f9c"}, 1, `ip 198.18.101.1: outside the external network: router "r1"'s external network is 198.18.100.0/24`},
+		{[]string{"fip", "create", "198.18.100.20", "--container", "3f9c"}, 1, "ip 198.18.100.20: address in use: the floating IP of container 3f9c2a1b77"},
+		{[]string{"fip", "create", "198.18.100.21", "--container", "nosuch"}, 1, `--container "nosuch": unknown container`},
+		{[]string{"fip", "create", "198.18.100.21"}, 2, "--container is required"},
+		{[]string{"fip", "create", "nonsense", "--container", "3f9c"}, 2, `ip "nonsense": want an IPv4 address`},
+		{[]string{"fip", "delete", "198.18.100.99"}, 1, "ip 198.18.100.99: floating IP not found"},
+	} {
+		code, _, errs := ovl(c.args...)
+		if code != c.code || !strings.Contains(errs, c.says) {
+			t.Errorf("%v: exit %d %q; want exit %d saying %q", c.args, code, errs, c.code, c.says)
+		}
+	}
+	code, out, _ = ovl("fip", "delete", "198.18.100.20")
+	if code != 0 || !strings.Contains(out, "deleted") {
+		t.Fatalf("delete: exit %d %s", code, out)
+	}
+	code, out, _ = ovl("fip", "list", "-o", "json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("list after delete: exit %d %s", code, out)
+	}
+}
