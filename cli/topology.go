@@ -50,12 +50,7 @@ See docs/observability.md.`,
 			}
 			ctx, cancel := callContext(c)
 			defer cancel()
-			dbs, err := connectClusterDBs(ctx, c)
-			if err != nil {
-				return err
-			}
-			defer dbs.Close()
-			g, err := readTopology(ctx, dbs)
+			g, err := readTopology(ctx, c)
 			if err != nil {
 				return err
 			}
@@ -132,16 +127,45 @@ See docs/observability.md.`,
 	}
 }
 
-// readTopology reads the graph and, in a lab, each node's tunnel view.
-func readTopology(ctx context.Context, dbs *clusterDBs) (*topology.Graph, error) {
-	g, err := topology.Read(ctx, dbs.nb, dbs.sb)
+// readTopology reads the graph from the NB and SB of --nb/--sb or --lab
+// and, in a lab, each node's tunnel view. An unreachable SB (or node) is
+// not an error: the graph says what it lacks (SBError, Warnings).
+func readTopology(ctx context.Context, c *cli.Context) (*topology.Graph, error) {
+	nbEP, sbEP := dbconn.ResolveNB(c.String("nb")), dbconn.ResolveSB(c.String("sb"))
+	var l *lab.Lab
+	if name := c.String("lab"); name != "" {
+		var err error
+		if l, err = lab.Load(name); err != nil {
+			return nil, err
+		}
+		nbEP, sbEP = l.NB, l.SB
+	}
+	nb, err := dbconn.ConnectNB(ctx, nbEP)
 	if err != nil {
 		return nil, err
 	}
-	if dbs.lab != nil {
-		if err := dbs.lab.NodeTunnels(ctx, g); err != nil {
-			return nil, err
+	defer nb.Close()
+	sctx, scancel := context.WithTimeout(ctx, sbConnectTimeout)
+	sb, sbErr := dbconn.ConnectSB(sctx, sbEP)
+	scancel()
+	if sbErr == nil {
+		defer sb.Close()
+	}
+	g, err := topology.Read(ctx, nb, sb)
+	if err != nil {
+		return nil, err
+	}
+	if sbErr != nil {
+		g.SBError = sbErr.Error()
+	}
+	if l != nil {
+		if err := l.NodeTunnels(ctx, g); err != nil {
+			g.Warnings = append(g.Warnings, err.Error())
 		}
 	}
 	return g, nil
 }
+
+// sbConnectTimeout bounds connecting to the SB: without it the picture
+// still has everything the NB knows.
+const sbConnectTimeout = 3 * time.Second

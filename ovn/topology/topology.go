@@ -45,6 +45,9 @@ type Graph struct {
 	// SBError is set when the Southbound database could not be read: the
 	// graph then has the NB view only (no chassis state, no tunnels).
 	SBError string `json:"sbError,omitempty"`
+	// Warnings are parts that could not be read (e.g. a node's OVS
+	// database for its tunnel view).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Router is a router (tenant) and the networks attached to it.

@@ -145,4 +145,7 @@ func writeFragment(b *strings.Builder, g *topology.Graph, at time.Time) {
 	if g.SBError != "" {
 		fmt.Fprintf(b, "<p class=\"down\">southbound unreadable (no chassis state, no tunnels): %s</p>\n", esc(g.SBError))
 	}
+	for _, w := range g.Warnings {
+		fmt.Fprintf(b, "<p class=\"down\">warning: %s</p>\n", esc(w))
+	}
 }

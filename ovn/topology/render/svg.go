@@ -130,7 +130,11 @@ func svgString(g *topology.Graph) string {
 			maxSpan = d
 		}
 	}
-	y := margin + 24 // title
+	notes := len(g.Warnings)
+	if g.SBError != "" {
+		notes++
+	}
+	y := margin + 24 + float64(notes)*lineH // title and notes
 	tunnelBase := y + 22 + 18*float64(maxSpan)
 	headY := tunnelBase
 	y = headY + nodeHeadH + 16
@@ -172,13 +176,17 @@ func svgString(g *topology.Graph) string {
 	s := &svgBuf{}
 	s.f(`<svg xmlns="http://www.w3.org/2000/svg" class="ovl-topology" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f">`+"\n", width, height, width, height)
 	s.f(`<style>text{font-family:ui-monospace,Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:12px;fill:#222}` +
-		`.title{font-size:14px;font-weight:bold}.dim{fill:#666}.bold{font-weight:bold}.lbl{font-size:11px}` +
+		`.title{font-size:14px;font-weight:bold}.dim{fill:#666}.bold{font-weight:bold}` +
+		`.lbl{font-size:11px;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}` +
 		`.up{fill:#2e7d32}.down{fill:#c0392b}</style>` + "\n")
 	s.f(`<rect x="0" y="0" width="%.0f" height="%.0f" fill="#ffffff"/>`+"\n", width, height)
 	s.text(margin, margin-10, "title", fmt.Sprintf("ovlmgr overlay: %d router(s), %d network(s), %d container(s), %d node(s)",
 		len(g.Routers), len(g.Networks), len(g.Containers), len(g.Nodes)))
 	if g.SBError != "" {
 		s.text(margin, margin+6, "down", "southbound unreadable: "+g.SBError)
+	}
+	for i, w := range g.Warnings {
+		s.text(margin, margin+6+float64(i+1)*lineH, "down", "warning: "+w)
 	}
 
 	// router bands
@@ -224,7 +232,7 @@ func svgString(g *topology.Graph) string {
 		s.f(`<g class="tunnel" data-a="%s" data-b="%s" data-state="%s"><path d="M %.1f %.1f C %.1f %.1f, %.1f %.1f, %.1f %.1f" fill="none" stroke="%s" stroke-width="2"%s/>`,
 			esc(t.A), esc(t.B), esc(t.State), xa, headY, xa, top, xb, top, xb, headY, col, pattern)
 		lbl := dash(t.Type) + " " + t.State
-		s.f(`<text x="%.1f" y="%.1f" class="lbl" text-anchor="middle" fill="%s">%s</text></g>`+"\n", (xa+xb)/2, top+10, col, esc(lbl))
+		s.f(`<text x="%.1f" y="%.1f" class="lbl" text-anchor="middle" style="fill:%s">%s</text></g>`+"\n", (xa+xb)/2, top+10, col, esc(lbl))
 	}
 	// network rows, containers, services
 	rowOf := map[string]netRow{}
@@ -278,7 +286,7 @@ func svgString(g *topology.Graph) string {
 				xg, fy, xg, ty, netX-2, ty, col)
 		}
 		s.f(`<path d="M %.1f %.1f l -7 -4 l 0 8 z" fill="%s"/>`, netX-1, ty, col)
-		s.f(`<text x="%.1f" y="%.1f" class="lbl" text-anchor="middle" fill="%s">P%d</text></g>`+"\n", xg, min(fy, ty)-3, col, a.num)
+		s.f(`<text x="%.1f" y="%.1f" class="lbl" text-anchor="middle" style="fill:%s">P%d</text></g>`+"\n", xg, min(fy, ty)-3, col, a.num)
 	}
 	// gateways row (drawn in the legend area as text lines) and legend
 	for i, l := range legend {

@@ -80,6 +80,9 @@ func Text(w io.Writer, g *topology.Graph) error {
 	if g.SBError != "" {
 		p("southbound unreadable (no chassis state, no tunnels): %s\n", g.SBError)
 	}
+	for _, w := range g.Warnings {
+		p("warning: %s\n", w)
+	}
 	return ew.err
 }
 
