@@ -259,6 +259,7 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 		}
 		ops = append(ops, more...)
 	}
+	ops = append(ops, deleteGatewayOps(name)...)
 	ops = append(ops, dbops.Delete(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.UUIDIs(lr.UUID)}))
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		if dbconn.FailedWait(err, 0) {
@@ -347,7 +348,12 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 		dbops.AddRefs(nbdb.LogicalSwitchTable, ourSwitch(n.Name), "ports", lsp.UUID),
 		dbops.SetKeys(nbdb.LogicalSwitchTable, ourSwitch(n.Name), "external_ids", map[string]string{owner.KeyRouter: router}),
 	)
-	return ops, nil
+	// With a gateway, the network is SNATed to its external IP (unless excluded).
+	snat, err := attachSNATOps(ctx, c, lr, n)
+	if err != nil {
+		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
+	}
+	return append(ops, snat...), nil
 }
 
 func getLS(ctx context.Context, c client.Client, name string) (*nbdb.LogicalSwitch, error) {
@@ -382,7 +388,11 @@ func DetachOps(ctx context.Context, c client.Client, network string) ([]ovsdb.Op
 	if err != nil {
 		return nil, fmt.Errorf("detach network %q from router %q: %w", network, r, err)
 	}
-	return detachOps(r, network, ports[network]), nil
+	snat, err := detachSNATOps(ctx, c, r, network)
+	if err != nil {
+		return nil, fmt.Errorf("detach network %q from router %q: %w", network, r, err)
+	}
+	return append(detachOps(r, network, ports[network]), snat...), nil
 }
 
 // attPorts holds the UUIDs of one attachment's two ports.

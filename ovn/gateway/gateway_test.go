@@ -1,0 +1,240 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
+	"github.com/ovlmgr/ovlmgr/ovn/names"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
+)
+
+type world struct {
+	nb, sb   client.Client
+	nbs, sbs *ovsdbtest.Server
+}
+
+// setup: router r1 with networks web (198.19.0.0/24) and db
+// (198.19.1.0/24), router r2 with none, chassis n1, n2, n3 in SB.
+func setup(t *testing.T) *world {
+	t.Helper()
+	nbs, sbs := ovsdbtest.StartNB(t), ovsdbtest.StartSB(t)
+	ctx := context.Background()
+	nb, err := dbconn.ConnectNB(ctx, nbs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nb.Close)
+	sb, err := dbconn.ConnectSB(ctx, sbs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	for _, r := range []string{"r1", "r2"} {
+		if _, err := router.Create(ctx, nb, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []network.Spec{{Name: "web", Subnet: "198.19.0.0/24", Router: "r1"}, {Name: "db", Subnet: "198.19.1.0/24", Router: "r1"}} {
+		if _, err := network.Create(ctx, nb, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, n := range []string{"n1", "n2", "n3"} {
+		sbs.Run(t, "ovn-sbctl", "chassis-add", n, "geneve", "198.18.0.1"+string(rune('1'+i)))
+	}
+	return &world{nb: nb, sb: sb, nbs: nbs, sbs: sbs}
+}
+
+func spec() gateway.Spec {
+	return gateway.Spec{Router: "r1", ExternalNet: netip.MustParsePrefix("198.18.100.0/24"), ExternalIP: netip.MustParseAddr("198.18.100.10"),
+		NextHop: netip.MustParseAddr("198.18.100.1"), Nodes: []string{"n2", "n1"}, NoSNAT: []string{"db"}}
+}
+
+// rows counts NB rows of the kinds a gateway writes.
+func rows(t *testing.T, nb client.Client) (lrp, gc, route, nat, ls, lsp int) {
+	t.Helper()
+	ctx := context.Background()
+	count := func(n int, err error) int {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	return count(dbops.Count[nbdb.LogicalRouterPort](ctx, nb, nil)), count(dbops.Count[nbdb.GatewayChassis](ctx, nb, nil)),
+		count(dbops.Count[nbdb.LogicalRouterStaticRoute](ctx, nb, nil)), count(dbops.Count[nbdb.NAT](ctx, nb, nil)),
+		count(dbops.Count[nbdb.LogicalSwitch](ctx, nb, nil)), count(dbops.Count[nbdb.LogicalSwitchPort](ctx, nb, nil))
+}
+
+func TestSetGetUnset(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	if _, err := gateway.Get(ctx, w.nb, "r1"); !errors.Is(err, gateway.ErrNoGateway) {
+		t.Fatalf("Get before Set: %v, want ErrNoGateway", err)
+	}
+	before := [6]int{}
+	before[0], before[1], before[2], before[3], before[4], before[5] = rows(t, w.nb)
+	g, err := gateway.Set(ctx, w.nb, w.sb, spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.ExternalIP.String() != "198.18.100.10" || g.ExternalNet.String() != "198.18.100.0/24" || g.NextHop.String() != "198.18.100.1" {
+		t.Errorf("addresses: %+v", g)
+	}
+	if strings.Join(g.Nodes, ",") != "n2,n1" || g.Priorities[0] <= g.Priorities[1] {
+		t.Errorf("nodes %v priorities %v, want n2 first with the higher priority", g.Nodes, g.Priorities)
+	}
+	if g.Port != "r1:gw" || g.RedirectPort != "cr-r1:gw" || g.Switch != "r1:ext" || g.Physnet != gateway.DefaultPhysnet || g.LocalnetPort == "" {
+		t.Errorf("names: %+v", g)
+	}
+	if len(g.SNAT) != 1 || g.SNAT[0].Network != "web" || g.SNAT[0].LogicalIP != "198.19.0.0/24" || g.SNAT[0].ExternalIP != "198.18.100.10" {
+		t.Errorf("snat %+v, want web only (db is no-snat)", g.SNAT)
+	}
+	// ovn-nbctl sees what it would have made itself.
+	out := w.nbs.Run(t, "ovn-nbctl", "lrp-get-gateway-chassis", "r1:gw")
+	if !strings.Contains(out, "n2") || strings.Index(out, "n2") > strings.Index(out, "n1") {
+		t.Errorf("lrp-get-gateway-chassis: %s", out)
+	}
+	if out := w.nbs.Run(t, "ovn-nbctl", "lr-route-list", "r1"); !strings.Contains(out, "0.0.0.0/0") || !strings.Contains(out, "198.18.100.1") {
+		t.Errorf("routes: %s", out)
+	}
+
+	// Attach and detach keep SNAT in step.
+	if _, err := network.Create(ctx, w.nb, network.Spec{Name: "app", Subnet: "198.19.2.0/24", Router: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := network.Detach(ctx, w.nb, "web", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	g, err = gateway.Get(ctx, w.nb, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.SNAT) != 1 || g.SNAT[0].Network != "app" {
+		t.Errorf("after create app --router r1 and detach web: snat %+v, want app only", g.SNAT)
+	}
+	if err := network.Attach(ctx, w.nb, "web", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ = gateway.Get(ctx, w.nb, "r1"); len(g.SNAT) != 2 {
+		t.Errorf("after re-attach web: snat %+v, want app and web", g.SNAT)
+	}
+
+	// Set again replaces (one gateway, no leftovers).
+	s := spec()
+	s.Nodes = []string{"n3"}
+	s.NoSNAT = nil
+	if g, err = gateway.Set(ctx, w.nb, w.sb, s); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(g.Nodes, ",") != "n3" || len(g.SNAT) != 3 {
+		t.Errorf("replaced: nodes %v snat %+v", g.Nodes, g.SNAT)
+	}
+	if _, gc, _, _, _, _ := rows(t, w.nb); gc != 1 {
+		t.Errorf("Gateway_Chassis rows after replace: %d, want 1", gc)
+	}
+
+	if err := gateway.Unset(ctx, w.nb, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	after := [6]int{}
+	after[0], after[1], after[2], after[3], after[4], after[5] = rows(t, w.nb)
+	// app added one network: its switch, router port and switch port.
+	want := before
+	want[0]++
+	want[4]++
+	want[5]++
+	if after != want {
+		t.Errorf("rows after unset (lrp, gc, route, nat, ls, lsp) = %v, want %v", after, want)
+	}
+	if _, err := gateway.Get(ctx, w.nb, "r1"); !errors.Is(err, gateway.ErrNoGateway) {
+		t.Errorf("Get after Unset: %v", err)
+	}
+	if err := gateway.Unset(ctx, w.nb, "r1"); !errors.Is(err, gateway.ErrNoGateway) {
+		t.Errorf("second Unset: %v, want ErrNoGateway", err)
+	}
+}
+
+func TestRouterDeleteTakesGateway(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	if _, err := gateway.Set(ctx, w.nb, w.sb, spec()); err != nil {
+		t.Fatal(err)
+	}
+	if err := network.DeleteRouter(ctx, w.nb, "r1", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []func() (int, error){
+		func() (int, error) { return dbops.Count[nbdb.GatewayChassis](ctx, w.nb, nil) },
+		func() (int, error) { return dbops.Count[nbdb.NAT](ctx, w.nb, nil) },
+		func() (int, error) { return dbops.Count[nbdb.LogicalRouterStaticRoute](ctx, w.nb, nil) },
+		func() (int, error) {
+			return dbops.Count[nbdb.LogicalSwitch](ctx, w.nb, []ovsdb.Condition{dbops.NameIs("r1:ext")})
+		},
+	} {
+		if n, err := c(); err != nil || n != 0 {
+			t.Errorf("after router delete: %d rows left (%v)", n, err)
+		}
+	}
+}
+
+func TestSetBadInput(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	cases := []struct {
+		name  string
+		edit  func(*gateway.Spec)
+		field string
+		is    error
+		msg   string
+	}{
+		{"unknown node", func(s *gateway.Spec) { s.Nodes = []string{"n1", "n9"} }, "nodes", gateway.ErrUnknownNode, `"n9": no such chassis in SB (known: n1, n2, n3)`},
+		{"ip outside", func(s *gateway.Spec) { s.ExternalIP = netip.MustParseAddr("198.18.101.10") }, "external ip", nil, "outside the external net 198.18.100.0/24"},
+		{"ip broadcast", func(s *gateway.Spec) { s.ExternalIP = netip.MustParseAddr("198.18.100.255") }, "external ip", nil, "broadcast"},
+		{"ip in overlay", func(s *gateway.Spec) {
+			s.ExternalNet = netip.MustParsePrefix("198.19.1.0/24")
+			s.ExternalIP = netip.MustParseAddr("198.19.1.77")
+			s.NextHop = netip.MustParseAddr("198.19.1.1")
+		}, "external ip", nil, `inside the subnet 198.19.1.0/24 of network "db"`},
+		{"next hop outside", func(s *gateway.Spec) { s.NextHop = netip.MustParseAddr("198.18.0.1") }, "next hop", nil, "outside the external net"},
+		{"next hop is ip", func(s *gateway.Spec) { s.NextHop = s.ExternalIP }, "next hop", nil, "external ip itself"},
+		{"no nodes", func(s *gateway.Spec) { s.Nodes = nil }, "nodes", nil, "is required"},
+		{"host bits", func(s *gateway.Spec) { s.ExternalNet = netip.MustParsePrefix("198.18.100.5/24") }, "external net", nil, "did you mean 198.18.100.0/24"},
+	}
+	_, _, _, _, ls0, lsp0 := rows(t, w.nb)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := spec()
+			c.edit(&s)
+			_, err := gateway.Set(ctx, w.nb, w.sb, s)
+			var fe *names.FieldError
+			if !errors.As(err, &fe) || fe.Field != c.field {
+				t.Fatalf("err %v, want a FieldError on %q", err, c.field)
+			}
+			if c.is != nil && !errors.Is(err, c.is) {
+				t.Errorf("err %v is not %v", err, c.is)
+			}
+			if !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("err %q, want it to say %q", err, c.msg)
+			}
+			lrp, gc, route, nat, ls, lsp := rows(t, w.nb)
+			if gc != 0 || route != 0 || nat != 0 || ls != ls0 || lsp != lsp0 || lrp != 2 {
+				t.Errorf("rows written on bad input: lrp %d gc %d route %d nat %d ls %d lsp %d", lrp, gc, route, nat, ls, lsp)
+			}
+		})
+	}
+	if _, err := gateway.Get(ctx, w.nb, "nope"); !errors.Is(err, router.ErrNotFound) {
+		t.Errorf("Get unknown router: %v, want ErrNotFound", err)
+	}
+}
