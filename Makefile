@@ -8,7 +8,7 @@ TEST_FLAGS ?= -race -count=1 -timeout 60m
 BENCH_FLAGS ?= -run '^$$' -benchtime 1x -timeout 60m
 
 DEB_PACKAGES := openvswitch-switch ovn-central ovn-host ethtool iputils-ping iperf3 tcpdump busybox-static dnsutils curl iproute2 \
-	podman runc containerd containernetworking-plugins graphviz chromium
+	podman runc containerd containernetworking-plugins graphviz chromium zsh fish
 # Runtime clients Debian 12 does not package, built from Go modules at pinned versions (cnitool: the
 # cni module version in go.mod) into bin/ when missing. The runtime tests find them in PATH or bin/.
 CRICTL_VERSION := v1.34.0

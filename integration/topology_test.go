@@ -270,18 +270,13 @@ func TestTopologyViews(t *testing.T) {
 		t.Logf("a new network appeared on the open page %v after its creation", time.Since(start).Round(time.Millisecond))
 	})
 	t.Run("completion", func(t *testing.T) {
+		prereq.Bins(t, "bash", "zsh", "fish")
 		for _, sh := range []string{"bash", "zsh", "fish"} {
 			script, e, code := ovlmgrRun(t, ctx, nil, "completion", sh)
 			if code != 0 || !strings.Contains(script, "__complete") {
 				t.Fatalf("completion %s: exit %d: %s%s", sh, code, e, script)
 			}
-			if _, err := exec.LookPath(sh); err != nil {
-				if sh == "bash" {
-					t.Fatal("bash not found")
-				}
-				continue // zsh and fish are not lab prerequisites
-			}
-			cmd := exec.CommandContext(ctx, sh, "-n")
+			cmd := exec.CommandContext(ctx, sh, "-n") // fish: --no-execute
 			cmd.Stdin = strings.NewReader(script)
 			if b, err := cmd.CombinedOutput(); err != nil {
 				t.Errorf("%s -n on the %s script: %v: %s", sh, sh, err, b)
@@ -310,6 +305,14 @@ COMP_WORDS=(ovlmgr net show tpw); COMP_CWORD=3; _ovlmgr; printf '%s\n' "${COMPRE
 		b, err := cmd.CombinedOutput()
 		if err != nil || strings.TrimSpace(string(b)) != web {
 			t.Errorf("bash completion of `ovlmgr net show tpw`: %v: %q; want %s", err, b, web)
+		}
+		// fish too: `complete -C` asks fish for the completions of a line.
+		fishScript, _, _ := ovlmgrRun(t, ctx, nil, "completion", "fish")
+		cmd = exec.CommandContext(ctx, "fish", "--no-config", "-c", fishScript+"\ncomplete -C 'ovlmgr router attach "+tl.routers[0]+" tpw'")
+		cmd.Env = append(os.Environ(), "OVLMGR_NB="+l.NB, "PATH="+filepath.Dir(ovlmgrBin(t))+":"+os.Getenv("PATH"))
+		b, err = cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(b)) != web {
+			t.Errorf("fish completion of `ovlmgr router attach R tpw`: %v: %q; want %s", err, b, web)
 		}
 		got, _, _ = ovlmgrRun(t, ctx, nil, "__complete", "--", "net", "create", "--sub")
 		if got != "--subnet\n" {
