@@ -48,6 +48,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					nameFlag, dirFlag,
 					&cli.IntFlag{Name: "underlay-mtu", Value: lab.DefaultMTU, Usage: "underlay MTU; overlay MTU is 58 less"},
 					&cli.IntFlag{Name: "central", Value: 1, Usage: "central members: 1 (standalone NB/SB) or 3, 5 (RAFT clusters, one ovn-northd each; see docs/ha.md)"},
+					&cli.StringFlag{Name: "gateways", Usage: "nodes plugged into the external network 198.18.100.0/24 (outside host 198.18.100.1), comma separated, or none (default n1,n2; n1 with one node; see docs/external.md)"},
 				},
 				Action: func(c *cli.Context) error {
 					if err := needArgs(c, 0, "no arguments"); err != nil {
@@ -55,8 +56,12 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					}
 					ctx, cancel := context.WithTimeout(c.Context, 3*time.Minute)
 					defer cancel()
+					var gateways []string
+					if c.IsSet("gateways") {
+						gateways = strings.Split(c.String("gateways"), ",")
+					}
 					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
-						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central")})
+						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), Gateways: gateways})
 					if err != nil {
 						return err
 					}

@@ -67,6 +67,10 @@ type Options struct {
 	// and SB). 3 or 5 make NB and SB RAFT clusters with one member, and one
 	// ovn-northd, per central namespace (see cluster.go).
 	Central int
+	// Gateways are the nodes plugged into the external network (see
+	// external.go). nil: n1 and n2 (n1 alone in a 1-node lab); []{"none"}:
+	// no external network.
+	Gateways []string
 }
 
 // Lab is a running lab. Its exported fields are saved in Dir/lab.json.
@@ -87,7 +91,11 @@ type Lab struct {
 	// Central is the number of central members (0 or 1: standalone).
 	Central int     `json:"central,omitempty"`
 	Nodes   []*Node `json:"nodes"`
-	log     io.Writer
+	// Gateways are the nodes on the external network; External is the
+	// outside world (nil without gateways).
+	Gateways []string  `json:"gateways,omitempty"`
+	External *External `json:"external,omitempty"`
+	log      io.Writer
 }
 
 // Node is one node of a lab.
@@ -166,6 +174,9 @@ func (o *Options) defaults() error {
 	if o.Central != 1 && o.Central != 3 && o.Central != 5 {
 		return fmt.Errorf("lab central %d: allowed 1 (standalone), 3 or 5 (RAFT clusters)", o.Central)
 	}
+	if err := o.checkGateways(); err != nil {
+		return err
+	}
 	if o.Dir == "" {
 		o.Dir = PathFor(o.Name)
 	}
@@ -196,6 +207,8 @@ func plan(o Options) *Lab {
 		log:          o.Log,
 	}
 	l.planCluster(o.Central)
+	l.Gateways = o.Gateways
+	l.planExternal(o.Name)
 	for i := 1; i <= o.Nodes; i++ {
 		name := fmt.Sprintf("n%d", i)
 		dir := filepath.Join(o.Dir, name)
@@ -481,6 +494,9 @@ func (l *Lab) Down(ctx context.Context) error {
 		if err := deleteNetNS(m.NetNSPath); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := l.downExternal(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		// Only a directory holding our state file is ours to remove.

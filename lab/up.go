@@ -35,6 +35,9 @@ func (l *Lab) up(ctx context.Context) error {
 		return err
 	}
 	l.logf("lab %s: central up (NB %s, SB %s)", l.Name, l.NB, l.SB)
+	if err := l.upExternal(); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	var joined atomic.Int32
 	errs := make([]error, len(l.Nodes))
@@ -208,12 +211,18 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	if err := n.Do(func() error { return waitTCP(ctx, CentralIP+":6642") }); err != nil {
 		return err
 	}
+	// A gateway node gets its external veth (br-ex and the bridge mapping
+	// come with the join).
+	ext, err := l.plugExternal(n)
+	if err != nil {
+		return err
+	}
 	// Join exactly as `ovlmgr node join` does, from inside the namespace so
 	// the encap IP check sees br-phy.
 	err = n.Do(func() error {
 		_, err := node.Join(ctx, node.JoinOptions{
 			OVS: n.OVS, SB: l.SBTCP, NB: l.NB, EncapIP: n.EncapIP,
-			SystemID: n.SystemID, Hostname: n.Name, Datapath: "netdev",
+			SystemID: n.SystemID, Hostname: n.Name, Datapath: "netdev", External: ext,
 		})
 		return err
 	})

@@ -64,8 +64,12 @@ type JoinOptions struct {
 	Hostname string
 	// Datapath is br-int's datapath type: "system" (default) or "netdev".
 	Datapath string
-	// Force replaces another ovn-remote already set.
+	// Force replaces another ovn-remote already set (and another bridge
+	// mapped to External's physical network).
 	Force bool
+	// External, when set, gives the node the external network (a gateway
+	// node): a bridge with the physical interface and ovn-bridge-mappings.
+	External *External
 }
 
 // Result tells what Join did.
@@ -168,6 +172,17 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 	if o.NB != "" {
 		want[KeyNB] = o.NB
 	}
+	var extOps []ovsdb.Operation
+	if o.External != nil {
+		eset, eops, err := externalOps(ctx, oc, root, o.External, o.Datapath, o.Force)
+		if err != nil {
+			return nil, fmt.Errorf("node join: %w", err)
+		}
+		for k, v := range eset {
+			want[k] = v
+		}
+		extOps = eops
+	}
 	joined := map[string]bool{}
 	for _, k := range strings.Split(ids[KeyJoined], ",") {
 		if k != "" {
@@ -207,6 +222,7 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 		ops = append(ops, bops...)
 		res.CreatedBridge = true
 	}
+	ops = append(ops, extOps...)
 	if len(set) > 0 {
 		set[KeyJoined] = strings.Join(sortedKeys(joined), ",")
 		mops, err := setKeysOps(oc, root, set, nil)
@@ -273,6 +289,11 @@ func Leave(ctx context.Context, o LeaveOptions) error {
 		ops = append(ops, mops...)
 		ops = append(ops, delOps...)
 	}
+	extOps, err := leaveExternalOps(ctx, oc, root)
+	if err != nil {
+		return fmt.Errorf("node leave: delete external bridge: %w", err)
+	}
+	ops = append(ops, extOps...)
 	var del []string
 	for _, k := range strings.Split(root.ExternalIDs[KeyJoined], ",") {
 		if _, ok := root.ExternalIDs[k]; ok && k != "" {

@@ -103,6 +103,9 @@ type BridgeSpec struct {
 	MTU int
 	// Ports are extra system ports (existing kernel interfaces) to attach.
 	Ports []string
+	// Prefix prefixes the named UUIDs of the inserts, so that two bridges
+	// can be created in one transaction.
+	Prefix string
 }
 
 // BridgeOps returns the operations that create a bridge with its internal
@@ -117,11 +120,11 @@ func BridgeOps(c client.Client, rootUUID string, s BridgeSpec) ([]ovsdb.Operatio
 	ops := []ovsdb.Operation{guard}
 	var portUUIDs []string
 	addPort := func(i int, port, typ string, mtu int) error {
-		ifc := &vswitchd.Interface{UUID: fmt.Sprintf("iface%d", i), Name: port, Type: typ}
+		ifc := &vswitchd.Interface{UUID: fmt.Sprintf("%siface%d", s.Prefix, i), Name: port, Type: typ}
 		if mtu > 0 {
 			ifc.MTURequest = &mtu
 		}
-		p := &vswitchd.Port{UUID: fmt.Sprintf("port%d", i), Name: port, Interfaces: []string{ifc.UUID}}
+		p := &vswitchd.Port{UUID: fmt.Sprintf("%sport%d", s.Prefix, i), Name: port, Interfaces: []string{ifc.UUID}}
 		cops, err := c.Create(ifc, p)
 		if err != nil {
 			return err
@@ -138,7 +141,7 @@ func BridgeOps(c client.Client, rootUUID string, s BridgeSpec) ([]ovsdb.Operatio
 			return nil, err
 		}
 	}
-	br := &vswitchd.Bridge{UUID: "bridge", Name: s.Name, DatapathType: s.Datapath, Ports: portUUIDs,
+	br := &vswitchd.Bridge{UUID: s.Prefix + "bridge", Name: s.Name, DatapathType: s.Datapath, Ports: portUUIDs,
 		OtherConfig: s.OtherConfig, ExternalIDs: s.ExternalIDs}
 	if s.FailMode != "" {
 		fm := s.FailMode
