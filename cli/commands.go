@@ -18,6 +18,8 @@ func commands() []*cli.Command {
 		routerCommand,
 		fipCommand,
 		policyCommand,
+		eventsCommand,
+		exporterCommand,
 		topologyCommand,
 		completionCommand,
 		completeCommand,

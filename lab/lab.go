@@ -27,6 +27,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/cnistats"
 )
 
 // Defaults and fixed addresses. The underlay is 198.18.0.0/24: central is
@@ -223,6 +224,8 @@ func plan(o Options) *Lab {
 			"OVS_RUNDIR=" + dir, "OVS_DBDIR=" + dir, "OVS_LOGDIR=" + dir,
 			"OVN_RUNDIR=" + dir, "OVN_DBDIR=" + dir, "OVN_LOGDIR=" + dir,
 			dbconn.EnvNB + "=" + l.NB, dbconn.EnvSB + "=" + l.SB,
+			// The plugin's CNI counters, per node (nodes share the filesystem).
+			cnistats.EnvDir + "=" + dir,
 			"OVN_NB_DB=" + l.NB, "OVN_SB_DB=" + l.SB,
 		}
 		l.Nodes = append(l.Nodes, n)

@@ -111,7 +111,7 @@ type Resolver struct {
 	err    error
 }
 
-const refreshEvery = 500 * time.Millisecond
+const refreshEvery = 200 * time.Millisecond
 
 // NewResolver returns a resolver reading nb.
 func NewResolver(nb client.Client) *Resolver { return &Resolver{nb: nb} }
@@ -197,6 +197,26 @@ func ptrAddr(name string) netip.Addr {
 		return netip.Addr{}
 	}
 	return a
+}
+
+// notePort records a container port Follow saw in its NB monitor, so
+// verdicts name it without waiting for the next refresh; gone removes it.
+func (r *Resolver) notePort(p portInfo, ip netip.Addr, gone bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ports == nil {
+		r.ports = map[netip.Addr][]portInfo{}
+	}
+	var keep []portInfo
+	for _, q := range r.ports[ip] {
+		if q.name != p.name {
+			keep = append(keep, q)
+		}
+	}
+	if !gone {
+		keep = append(keep, p)
+	}
+	r.ports[ip] = keep
 }
 
 // maybeRefresh re-reads NB when it was read longer ago than refreshEvery.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -221,6 +222,9 @@ func (f *follower) port(ctx context.Context, uuid string, c change, silent bool)
 		}
 		delete(f.ports, uuid)
 		delete(f.byName, st.name)
+		if st.ip.IsValid() {
+			defer f.res.notePort(portInfo{name: st.name}, st.ip, true)
+		}
 		if st.display == "" {
 			st.display = f.res.Name(ctx, st.network, st.container, st.ip)
 		}
@@ -242,6 +246,9 @@ func (f *follower) port(ctx context.Context, uuid string, c change, silent bool)
 	}
 	// A reconnect re-adds known rows: they are handled as updates.
 	wasUp := st.up
+	if now.ip.IsValid() && now.ip != st.ip {
+		f.res.notePort(portInfo{name: st.name, network: st.network, node: st.node, container: st.container}, now.ip, false)
+	}
 	st.ip, st.up = now.ip, now.up
 	switch {
 	case st.up && !st.announced:
@@ -337,4 +344,31 @@ func dns0(st *portState) string {
 		return st.container[:12]
 	}
 	return st.container
+}
+
+// History returns the verdicts the sources' logs hold now (read once, not
+// followed), in time order, filtered by f. NB and SB keep no history of
+// ports or nodes, so History has none of those.
+func History(ctx context.Context, nb client.Client, sources []LogSource, f Filter) ([]Event, error) {
+	res := NewResolver(nb)
+	_ = res.Refresh(ctx)
+	var out []Event
+	var firstErr error
+	for _, src := range sources {
+		lines := make(chan LogLine, 256)
+		errc := make(chan error, 1)
+		go func() { errc <- src.Read(ctx, true, false, lines); close(lines) }()
+		for l := range lines {
+			if h, ok := ParseACLLog(l.Line); ok {
+				if e := res.VerdictEvent(ctx, h, l.Node); f.Match(e) {
+					out = append(out, e)
+				}
+			}
+		}
+		if err := <-errc; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, firstErr
 }
