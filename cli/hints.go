@@ -47,6 +47,14 @@ var flagOf = map[string]string{
 	"may exist":           "--may-exist",
 	"node trace":          "--on-node",
 	"container":           "--container",
+	"external net":        "--external-net",
+	"external ip":         "--ip",
+	"next hop":            "--next-hop",
+	"nodes":               "--nodes",
+	"physnet":             "--physnet",
+	"no snat":             "--no-snat",
+	"external interface":  "--external-iface",
+	"external bridge":     "--external-bridge",
 }
 
 // flagName is the flag of a library input, or the input's own name when no

@@ -27,9 +27,12 @@ func nodeCommand() *cli.Command {
 				Usage: "write this node's OVN settings to the local Open_vSwitch db and create br-int",
 				Description: `Sets Open_vSwitch external_ids system-id, hostname, ovn-remote, ovn-encap-type=geneve,
 ovn-encap-ip, ovn-bridge=br-int, ovn-bridge-datapath-type (and ovlmgr.io/nb for the CNI
-plugin) and creates br-int. Start ovn-controller afterwards.
+plugin) and creates br-int. Start ovn-controller afterwards. With --external-iface the node
+can be a gateway node: bridge br-ex holding that interface and ovn-bridge-mappings
+external:br-ex (see docs/external.md).
 
-   ovlmgr node join --sb tcp:198.18.0.1:6642 --nb tcp:198.18.0.1:6641 --encap-ip 198.18.0.11`,
+   ovlmgr node join --sb tcp:198.18.0.1:6642 --nb tcp:198.18.0.1:6641 --encap-ip 198.18.0.11
+   ovlmgr node join --sb tcp:198.18.0.1:6642 --encap-ip 198.18.0.11 --external-iface eth1`,
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "sb", Usage: "OVN Southbound endpoint(s) for ovn-controller (required)"},
 					&cli.StringFlag{Name: "nb", Usage: "OVN Northbound endpoint(s), recorded for ovlmgr tools on this node"},
@@ -37,7 +40,10 @@ plugin) and creates br-int. Start ovn-controller afterwards.
 					&cli.StringFlag{Name: "system-id", Usage: "chassis name (default: the existing system-id, else the hostname)"},
 					&cli.StringFlag{Name: "hostname", Usage: "chassis hostname (default: this machine's hostname)"},
 					&cli.StringFlag{Name: "datapath", Value: "system", Usage: "br-int datapath type: system or netdev (userspace)"},
-					&cli.BoolFlag{Name: "force", Usage: "replace another ovn-remote already set"},
+					&cli.BoolFlag{Name: "force", Usage: "replace another ovn-remote already set (and another bridge mapped to --physnet)"},
+					&cli.StringFlag{Name: "external-iface", Usage: "make this a gateway node: the interface on the external network, put in --external-bridge"},
+					&cli.StringFlag{Name: "external-bridge", Value: node.DefaultExternalBridge, Usage: "OVS bridge for --external-iface (created with br-int's datapath unless it exists)"},
+					&cli.StringFlag{Name: "physnet", Value: node.DefaultPhysnet, Usage: "physical network name mapped to --external-bridge (ovn-bridge-mappings)"},
 					ovsFlag,
 				},
 				Action: func(c *cli.Context) error {
@@ -52,9 +58,14 @@ plugin) and creates br-int. Start ovn-controller afterwards.
 					}
 					ctx, cancel := callContext(c)
 					defer cancel()
+					var ext *node.External
+					if c.IsSet("external-iface") {
+						ext = &node.External{Interface: c.String("external-iface"), Bridge: c.String("external-bridge"), Physnet: c.String("physnet")}
+					}
 					res, err := node.Join(ctx, node.JoinOptions{
 						OVS: c.String("ovs"), SB: c.String("sb"), NB: c.String("nb"), EncapIP: c.String("encap-ip"),
 						SystemID: c.String("system-id"), Hostname: c.String("hostname"), Datapath: c.String("datapath"), Force: c.Bool("force"),
+						External: ext,
 					})
 					if err != nil {
 						return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,9 +10,16 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 )
+
+// routerView is router show's output: the router and its gateway (nil when none).
+type routerView struct {
+	router.Router `yaml:",inline"`
+	Gateway       *gatewayView `json:"gateway,omitempty" yaml:"gateway,omitempty"`
+}
 
 // routerCommand is `ovlmgr router`: tenants as OVN logical routers.
 func routerCommand() *cli.Command {
@@ -52,6 +60,7 @@ Example:
 				Description: "The router gets a port with the network's gateway address.\n\nExample:\n   ovlmgr router attach blue db",
 				Action:      routerAttach,
 			},
+			routerGatewayCommand(),
 			{
 				Name: "detach", Usage: "detach a network from its router", ArgsUsage: "ROUTER NET",
 				Description: "Example:\n   ovlmgr router detach blue db",
@@ -113,7 +122,12 @@ func routerShow(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		return printOut(c, r, func(w io.Writer) {
+		gw, err := readGateway(ctx, c, nb, r.Name)
+		if err != nil && !errors.Is(err, gateway.ErrNoGateway) {
+			return err
+		}
+		out := routerView{Router: *r, Gateway: gw}
+		return printOut(c, out, func(w io.Writer) {
 			row(w, "NAME", r.Name)
 			row(w, "UUID", r.UUID)
 			row(w, "LABELS", labelString(r.Labels))
@@ -125,6 +139,12 @@ func routerShow(c *cli.Context) error {
 					row(w, a.Network, a.Gateway, a.RouterPort, a.MAC)
 				}
 			}
+			row(w, "")
+			if gw == nil {
+				row(w, "GATEWAY", "none (ovlmgr router gateway set "+r.Name+" ...)")
+				return
+			}
+			gatewayRows(w, gw)
 		})
 	})
 }
