@@ -23,6 +23,9 @@ const (
 	KeyBridgeMappings = "ovn-bridge-mappings"
 	// KeyExternalBridge names the external bridge join created (leave deletes it).
 	KeyExternalBridge = "ovlmgr.io/external-bridge"
+	// KeyExternalPhysnet is the physical network join mapped (leave removes
+	// only that mapping).
+	KeyExternalPhysnet = "ovlmgr.io/external-physnet"
 	// KindExternalBridge is the ovlmgr.io/kind of that bridge.
 	KindExternalBridge = "external-bridge"
 	// DefaultExternalBridge and DefaultPhysnet are External's defaults
@@ -72,7 +75,7 @@ func externalOps(ctx context.Context, oc client.Client, root *vswitchd.OpenvSwit
 		return nil, nil, fmt.Errorf("%w: %w", names.Says("physnet", e.Physnet, "is already mapped to bridge %s in %s", cur, KeyBridgeMappings), ErrOtherRemote)
 	}
 	mappings[e.Physnet] = e.Bridge
-	set := map[string]string{KeyBridgeMappings: formatMappings(mappings)}
+	set := map[string]string{KeyBridgeMappings: formatMappings(mappings), KeyExternalPhysnet: e.Physnet}
 	br, err := vsdb.Bridge(ctx, oc, e.Bridge)
 	if err != nil {
 		return nil, nil, err
@@ -134,4 +137,12 @@ func formatMappings(m map[string]string) string {
 
 func mutationDelBridge(r *vswitchd.OpenvSwitch, uuid string) model.Mutation {
 	return model.Mutation{Field: &r.Bridges, Mutator: ovsdb.MutateOperationDelete, Value: []string{uuid}}
+}
+
+// leaveMappings returns the bridge mappings left once join's own is
+// removed ("" when none is left).
+func leaveMappings(ids map[string]string) string {
+	m := parseMappings(ids[KeyBridgeMappings])
+	delete(m, ids[KeyExternalPhysnet])
+	return formatMappings(m)
 }

@@ -295,16 +295,22 @@ func Leave(ctx context.Context, o LeaveOptions) error {
 	}
 	ops = append(ops, extOps...)
 	var del []string
+	var keep map[string]string
 	for _, k := range strings.Split(root.ExternalIDs[KeyJoined], ",") {
 		if _, ok := root.ExternalIDs[k]; ok && k != "" {
+			// Mappings the user had besides join's stay.
+			if rest := leaveMappings(root.ExternalIDs); k == KeyBridgeMappings && rest != "" {
+				keep = map[string]string{k: rest}
+				continue
+			}
 			del = append(del, k)
 		}
 	}
 	if _, ok := root.ExternalIDs[KeyJoined]; ok {
 		del = append(del, KeyJoined)
 	}
-	if len(del) > 0 {
-		mops, err := setKeysOps(oc, root, nil, del)
+	if len(del) > 0 || keep != nil {
+		mops, err := setKeysOps(oc, root, keep, del)
 		if err != nil {
 			return fmt.Errorf("node leave: %w", err)
 		}
