@@ -1,12 +1,17 @@
 // Package dns keeps container and service names in OVN's DNS tables.
 //
-// Every network (an ovlmgr Logical_Switch) gets one owned NB `DNS` row holding
-// its records: "<name>.<network>.<domain>" → addresses (A, and AAAA when dual
-// stack) and "<reversed address>.in-addr.arpa" → name (PTR). The switch's
-// dns_records references its own row and the rows of every network on the same
-// Logical_Router, so networks of one router resolve each other's names and
-// different routers (tenants) do not. ovn-controller answers the queries on
-// each node; no DNS server runs.
+// Every network (an ovlmgr Logical_Switch) gets Shards owned NB `DNS` rows
+// holding its records: "<name>.<network>.<domain>" → addresses (A, and AAAA
+// when dual stack) and "<reversed address>.in-addr.arpa" → name (PTR). A
+// record lives in the row numbered ShardOf(its key), so a name has exactly
+// one place (clash checks stay map inserts) and each per-container change
+// mutates a few keys of rows holding 1/Shards of the network's records:
+// ovsdb-server's cost of a map mutation grows with the map's size, so one
+// row for all names would make ADD and DEL slower with every container.
+// The switch's dns_records references its own rows and the rows of every
+// network on the same Logical_Router, so networks of one router resolve
+// each other's names and different routers (tenants) do not.
+// ovn-controller answers the queries on each node; no DNS server runs.
 //
 // Name clashes: the first holder of a name keeps it. A container asking for a
 // name held by another address gets its container-ID name
@@ -19,8 +24,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -43,10 +50,66 @@ type Network struct {
 	Name       string
 	Domain     string // DefaultDomain unless set
 	SwitchUUID string
-	DNSUUID    string // its DNS row
+	// DNSUUID is its first DNS row (shard 0), "" when it has none yet.
+	DNSUUID string
+	// ByShard are its DNS rows by shard (see ShardOf); complete when every
+	// entry is set.
+	ByShard []string
 	// Switch is the network's Logical_Switch (without its ports column).
 	Switch *nbdb.LogicalSwitch
 }
+
+// Shards is how many DNS rows hold one network's records.
+const Shards = 16
+
+// KeyShard numbers a network's DNS rows (external_ids, "0" to Shards-1). A
+// row without it is shard 0 of a network made before records were sharded;
+// Sync gives it the key.
+const KeyShard = "ovlmgr.io/dns-shard"
+
+// ShardOf is the shard holding the record with this key (a name or a
+// reversed address).
+func ShardOf(key string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % Shards)
+}
+
+// shardOfRow is a DNS row's shard number from its external_ids, -1 when
+// the number is not one of ours.
+func shardOfRow(ids map[string]string) int {
+	v, ok := ids[KeyShard]
+	if !ok {
+		return 0
+	}
+	i, err := strconv.Atoi(v)
+	if err != nil || i < 0 || i >= Shards {
+		return -1
+	}
+	return i
+}
+
+// complete reports whether every shard has its row.
+func (n *Network) complete() bool {
+	if len(n.ByShard) != Shards {
+		return false
+	}
+	for _, u := range n.ByShard {
+		if u == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// ShardWhere selects the network's DNS row holding key (by its
+// external_ids: no row UUID needed).
+func ShardWhere(network, key string) []ovsdb.Condition {
+	return []ovsdb.Condition{dbops.Includes(shardIDs(network, ShardOf(key)))}
+}
+
+// where selects the row holding key.
+func (n *Network) where(key string) []ovsdb.Condition { return ShardWhere(n.Name, key) }
 
 // Zone returns "<network>.<domain>".
 func (n *Network) Zone() string { return Zone(n.Name, n.Domain) }
@@ -55,40 +118,37 @@ func (n *Network) Zone() string { return Zone(n.Name, n.Domain) }
 // "<network>.<domain>" then "<domain>".
 func (n *Network) Search() []string { return []string{n.Zone(), n.Domain} }
 
-// Ensure returns the network with its DNS row, creating the row (and
-// attaching it to the switches of its router's networks) when missing.
+// Ensure returns the network with its DNS rows, creating missing rows (and
+// attaching them to the switches of its router's networks).
 func Ensure(ctx context.Context, nb client.Client, network string) (*Network, error) {
-	n, err := lookup(ctx, nb, network)
+	n, err := Get(ctx, nb, network)
 	if err != nil {
 		return nil, err
 	}
-	if n.DNSUUID != "" {
+	if n.complete() {
 		return n, nil
 	}
 	if err := Sync(ctx, nb); err != nil {
 		return nil, err
 	}
-	n, err = lookup(ctx, nb, network)
+	n, err = Get(ctx, nb, network)
 	if err != nil {
 		return nil, err
 	}
-	if n.DNSUUID == "" {
-		return nil, fmt.Errorf("network %q: DNS row missing after sync", network)
+	if !n.complete() {
+		return nil, fmt.Errorf("network %q: DNS rows missing after sync", network)
 	}
 	return n, nil
 }
 
-// lookup reads the network's switch (owned, kind network) and its DNS row.
+// lookup reads the network's switch (owned, kind network), not its DNS
+// rows: the per-container operations address those by their shard's
+// external_ids (ShardWhere), so they never read them (reading a row costs
+// more than a whole mutation of a few keys).
 func lookup(ctx context.Context, nb client.Client, network string) (*Network, error) {
-	tx := dbops.NewTx(nb)
-	swq := dbops.Query(tx, []ovsdb.Condition{dbops.NameIs(network)}, switchFields)
-	dnsq := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(dnsIDs(network))}, dnsIDFields)
-	if err := tx.Transact(ctx); err != nil {
-		return nil, fmt.Errorf("network %q: read switch and DNS row: %w", network, err)
-	}
-	sws, err := swq.Rows()
+	sws, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(network)}, switchFields)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("network %q: read switch: %w", network, err)
 	}
 	var sw *nbdb.LogicalSwitch
 	for _, s := range sws {
@@ -103,15 +163,24 @@ func lookup(ctx context.Context, nb client.Client, network string) (*Network, er
 	if d := sw.ExternalIDs[KeyDomain]; d != "" {
 		n.Domain = d
 	}
-	rows, err := dnsq.Rows()
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) > 0 {
-		sort.Slice(rows, func(i, j int) bool { return rows[i].UUID < rows[j].UUID })
-		n.DNSUUID = rows[0].UUID
-	}
 	return n, nil
+}
+
+// readRows fills n.ByShard and n.DNSUUID from the network's DNS rows.
+func readRows(ctx context.Context, nb client.Client, n *Network) error {
+	rows, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.Includes(dnsIDs(n.Name))}, dnsIDFields)
+	if err != nil {
+		return fmt.Errorf("network %q: read DNS rows: %w", n.Name, err)
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].UUID < rows[j].UUID })
+	n.ByShard = make([]string, Shards)
+	for _, r := range rows {
+		if i := shardOfRow(r.ExternalIDs); i >= 0 && n.ByShard[i] == "" {
+			n.ByShard[i] = r.UUID
+		}
+	}
+	n.DNSUUID = n.ByShard[0]
+	return nil
 }
 
 // switchFields are the columns of a network's switch DNS reads (not its
@@ -123,13 +192,28 @@ func switchFields(s *nbdb.LogicalSwitch) []any {
 // dnsIDFields are the columns identifying a DNS row (not its records).
 func dnsIDFields(d *nbdb.DNS) []any { return []any{&d.UUID, &d.ExternalIDs} }
 
-// Get returns the network (its DNS row may be missing: DNSUUID "").
+// Get returns the network and its DNS rows (which may be missing:
+// DNSUUID "").
 func Get(ctx context.Context, nb client.Client, network string) (*Network, error) {
-	return lookup(ctx, nb, network)
+	n, err := lookup(ctx, nb, network)
+	if err != nil {
+		return nil, err
+	}
+	if err := readRows(ctx, nb, n); err != nil {
+		return nil, err
+	}
+	return n, nil
 }
 
 func dnsIDs(network string) map[string]string {
 	return owner.IDs(owner.KindDNS, network, map[string]string{owner.KeyNetwork: network})
+}
+
+// shardIDs are the external_ids of the network's DNS row number i.
+func shardIDs(network string, i int) map[string]string {
+	ids := dnsIDs(network)
+	ids[KeyShard] = strconv.Itoa(i)
+	return ids
 }
 
 // Host is one container interface's name and addresses.
@@ -181,7 +265,7 @@ func register(ctx context.Context, nb client.Client, h Host) (*Registration, err
 	if err := ValidateName(name); err != nil {
 		return nil, fmt.Errorf("register DNS name on network %q: %w", h.Network, err)
 	}
-	n, err := Ensure(ctx, nb, h.Network)
+	n, err := lookup(ctx, nb, h.Network)
 	if err != nil {
 		return nil, fmt.Errorf("register DNS name %q: %w", name, err)
 	}
@@ -190,7 +274,7 @@ func register(ctx context.Context, nb client.Client, h Host) (*Registration, err
 		reg.Nameservers = append(reg.Nameservers, gw)
 	}
 	fqdn := FQDN(name, n.Name, n.Domain)
-	err = addRecords(ctx, nb, n.DNSUUID, fqdn, h.IPs)
+	err = addRecords(ctx, nb, n, fqdn, h.IPs)
 	if err == nil {
 		reg.FQDN = fqdn
 		return reg, nil
@@ -203,7 +287,7 @@ func register(ctx context.Context, nb client.Client, h Host) (*Registration, err
 		return nil, fmt.Errorf("register DNS name %q: %w", fqdn, err)
 	}
 	alt := FQDN(idName, n.Name, n.Domain)
-	if err2 := addRecords(ctx, nb, n.DNSUUID, alt, h.IPs); err2 != nil {
+	if err2 := addRecords(ctx, nb, n, alt, h.IPs); err2 != nil {
 		return nil, fmt.Errorf("register DNS name %q (fallback for clashing %q): %w", alt, fqdn, err2)
 	}
 	reg.FQDN, reg.Clash = alt, fqdn
@@ -211,50 +295,104 @@ func register(ctx context.Context, nb client.Client, h Host) (*Registration, err
 }
 
 // AddOps returns operations that add fqdn → ips and the PTR records to the
-// DNS row dnsUUID, and fail the transaction on their wait operation (at
-// AddOpsGuard relative to the first) when fqdn is held by other addresses.
-func AddOps(dnsUUID, fqdn string, ips []net.IP) []ovsdb.Operation {
+// network's DNS rows, and fail the transaction on their wait operation, at
+// index guard relative to the first, when fqdn is held by other addresses
+// (or the row that would hold it is missing: see Ensure). They mutate only
+// these keys, in the rows addressed by ShardWhere.
+func AddOps(n *Network, fqdn string, ips []net.IP) (ops []ovsdb.Operation, guard int) {
 	val := addrValue(ips)
-	add := map[string]string{fqdn: val}
-	var revs []string
+	ptrs := map[int]map[string]string{} // shard → reversed address → fqdn
 	for _, ip := range ips {
 		r := ReverseName(ip)
-		revs = append(revs, r)
-		add[r] = fqdn
-	}
-	return []ovsdb.Operation{
-		// Stale PTRs of these addresses (left by a container that died) go first.
-		dbops.DelKeys(nbdb.DNSTable, dbops.ByUUID(dnsUUID), "records", revs...),
-		// Map insert never overwrites: a held name keeps its value...
-		dbops.AddPairs(nbdb.DNSTable, dbops.ByUUID(dnsUUID), "records", add),
-		// ...and this wait then fails the whole transaction.
-		dbops.Matches(nbdb.DNSTable, dnsUUID, dbops.Contains("records", dbops.StrMap(map[string]string{fqdn: val}))),
-	}
-}
-
-// AddOpsGuard is the index, relative to the first operation of AddOps,
-// of its name-clash wait.
-const AddOpsGuard = 2
-
-func addRecords(ctx context.Context, nb client.Client, dnsUUID, fqdn string, ips []net.IP) error {
-	_, err := dbconn.Transact(ctx, nb, AddOps(dnsUUID, fqdn, ips)...)
-	if dbconn.FailedWait(err, AddOpsGuard) {
-		held := ""
-		if recs, err := records(ctx, nb, dnsUUID); err == nil {
-			held = recs[fqdn]
+		k := ShardOf(r)
+		if ptrs[k] == nil {
+			ptrs[k] = map[string]string{}
 		}
-		return fmt.Errorf("%w by %s", ErrNameTaken, held)
+		ptrs[k][r] = fqdn
 	}
-	return err
+	shards := make([]int, 0, len(ptrs))
+	for k := range ptrs {
+		shards = append(shards, k)
+	}
+	sort.Ints(shards)
+	where := func(k int) []ovsdb.Condition { return []ovsdb.Condition{dbops.Includes(shardIDs(n.Name, k))} }
+	for _, k := range shards {
+		// Stale PTRs of these addresses (left by a container that died) go first.
+		ops = append(ops, dbops.DelKeys(nbdb.DNSTable, where(k), "records", keys(ptrs[k])...))
+	}
+	// Map insert never overwrites: a held name keeps its value...
+	ops = append(ops, dbops.AddPairs(nbdb.DNSTable, n.where(fqdn), "records", map[string]string{fqdn: val}))
+	for _, k := range shards {
+		ops = append(ops, dbops.AddPairs(nbdb.DNSTable, where(k), "records", ptrs[k]))
+	}
+	// ...and this wait then fails the whole transaction.
+	guard = len(ops)
+	ops = append(ops, holds(n.Name, fqdn, val))
+	return ops, guard
 }
 
-// RemoveOps returns an operation deleting exactly the given records (pairs
-// whose value changed meanwhile are kept).
-func RemoveOps(dnsUUID string, recs map[string]string) []ovsdb.Operation {
+// holds is a wait guard: the transaction fails unless the network's row
+// for key holds the record key → val. (The row is matched by its
+// external_ids, which are exactly shardIDs: Sync makes them so.)
+func holds(network, key, val string) ovsdb.Operation {
+	ids := shardIDs(network, ShardOf(key))
+	return dbops.Exists(nbdb.DNSTable, []ovsdb.Condition{dbops.Includes(ids), dbops.Contains("records", dbops.StrMap(map[string]string{key: val}))},
+		"external_ids", dbops.StrMap(ids))
+}
+
+// addRecords adds the records; when the guard fails it makes sure the
+// network's DNS rows exist (Ensure) and tries once more before reporting
+// the name as taken.
+func addRecords(ctx context.Context, nb client.Client, n *Network, fqdn string, ips []net.IP) error {
+	for attempt := 0; ; attempt++ {
+		ops, guard := AddOps(n, fqdn, ips)
+		_, err := dbconn.Transact(ctx, nb, ops...)
+		if !dbconn.FailedWait(err, guard) {
+			return err
+		}
+		if attempt > 0 {
+			return nameTaken(ctx, nb, n, fqdn)
+		}
+		// The name is held, or its row is missing (a new network): make
+		// sure the rows exist and try once more.
+		if _, err := Ensure(ctx, nb, n.Name); err != nil {
+			return err
+		}
+	}
+}
+
+func nameTaken(ctx context.Context, nb client.Client, n *Network, fqdn string) error {
+	held := ""
+	if recs, err := records(ctx, nb, n.where(fqdn)); err == nil {
+		held = recs[fqdn]
+	}
+	return fmt.Errorf("%w by %s", ErrNameTaken, held)
+}
+
+// RemoveOps returns operations deleting exactly the given records from the
+// network's DNS rows (pairs whose value changed meanwhile are kept).
+func RemoveOps(n *Network, recs map[string]string) []ovsdb.Operation {
 	if len(recs) == 0 {
 		return nil
 	}
-	return []ovsdb.Operation{dbops.DelPairs(nbdb.DNSTable, dbops.ByUUID(dnsUUID), "records", recs)}
+	by := map[int]map[string]string{}
+	for k, v := range recs {
+		i := ShardOf(k)
+		if by[i] == nil {
+			by[i] = map[string]string{}
+		}
+		by[i][k] = v
+	}
+	shards := make([]int, 0, len(by))
+	for i := range by {
+		shards = append(shards, i)
+	}
+	sort.Ints(shards)
+	ops := make([]ovsdb.Operation, 0, len(shards))
+	for _, i := range shards {
+		ops = append(ops, dbops.DelPairs(nbdb.DNSTable, []ovsdb.Condition{dbops.Includes(shardIDs(n.Name, i))}, "records", by[i]))
+	}
+	return ops
 }
 
 // Unregister removes every record of the network naming or reversing ips
@@ -273,15 +411,22 @@ func unregister(ctx context.Context, nb client.Client, network string, ips []net
 	if err != nil {
 		return fmt.Errorf("remove DNS records: %w", err)
 	}
-	if n.DNSUUID == "" || len(ips) == 0 {
+	if len(ips) == 0 {
 		return nil
 	}
-	recs, err := records(ctx, nb, n.DNSUUID)
+	del, err := ptrRecords(ctx, nb, n, ips)
 	if err != nil {
 		return fmt.Errorf("remove DNS records on network %q: %w", network, err)
 	}
-	del := HostRecords(recs, ips)
-	if _, err := dbconn.Transact(ctx, nb, RemoveOps(n.DNSUUID, del)...); err != nil {
+	if del == nil {
+		// An address without its PTR: look at every record.
+		recs, err := records(ctx, nb, []ovsdb.Condition{dbops.Includes(dnsIDs(n.Name))})
+		if err != nil {
+			return fmt.Errorf("remove DNS records on network %q: %w", network, err)
+		}
+		del = HostRecords(recs, ips)
+	}
+	if _, err := dbconn.Transact(ctx, nb, RemoveOps(n, del)...); err != nil {
 		return fmt.Errorf("remove DNS records %v on network %q: %w", keys(del), network, err)
 	}
 	return nil
@@ -309,9 +454,6 @@ func unregisterHost(ctx context.Context, nb client.Client, h Host) error {
 	if err != nil {
 		return fmt.Errorf("remove DNS records: %w", err)
 	}
-	if n.DNSUUID == "" {
-		return nil
-	}
 	var cands []string
 	for _, name := range []string{h.Name, IDName(h.ContainerID)} {
 		if name != "" && ValidateName(name) == nil {
@@ -327,7 +469,7 @@ func unregisterHost(ctx context.Context, nb client.Client, h Host) error {
 	tx := dbops.NewTx(nb)
 	for _, ip := range h.IPs {
 		for _, f := range cands {
-			probes = append(probes, probe{ip, f, dbops.Query(tx, append(dbops.ByUUID(n.DNSUUID),
+			probes = append(probes, probe{ip, f, dbops.Query(tx, append(n.where(ReverseName(ip)),
 				dbops.Contains("records", dbops.StrMap(map[string]string{ReverseName(ip): f}))),
 				func(d *nbdb.DNS) []any { return []any{&d.UUID} })})
 		}
@@ -351,7 +493,7 @@ func unregisterHost(ctx context.Context, nb client.Client, h Host) error {
 	if len(found) < len(h.IPs) {
 		return Unregister(ctx, nb, h.Network, h.IPs)
 	}
-	if _, err := dbconn.Transact(ctx, nb, RemoveOps(n.DNSUUID, del)...); err != nil {
+	if _, err := dbconn.Transact(ctx, nb, RemoveOps(n, del)...); err != nil {
 		return fmt.Errorf("remove DNS records %v on network %q: %w", keys(del), h.Network, err)
 	}
 	return nil
@@ -390,31 +532,103 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-func records(ctx context.Context, nb client.Client, dnsUUID string) (map[string]string, error) {
-	rows, err := dbops.SelectRows(ctx, nb, dbops.ByUUID(dnsUUID), func(d *nbdb.DNS) []any { return []any{&d.UUID, &d.Records} })
+// ptrRecords finds the records of ips through their PTRs, reading only the
+// rows that hold them: each address's PTR and the name it points to, when
+// that name's value lists the address. nil when an address has no PTR.
+func ptrRecords(ctx context.Context, nb client.Client, n *Network, ips []net.IP) (map[string]string, error) {
+	var where [][]ovsdb.Condition
+	for _, ip := range ips {
+		where = append(where, n.where(ReverseName(ip)))
+	}
+	ptrs, err := records(ctx, nb, where...)
 	if err != nil {
-		return nil, fmt.Errorf("read DNS row: %w", err)
+		return nil, err
 	}
-	if len(rows) == 0 {
-		return map[string]string{}, nil
+	del := map[string]string{}
+	var names []string
+	for _, ip := range ips {
+		r := ReverseName(ip)
+		f, ok := ptrs[r]
+		if !ok {
+			return nil, nil
+		}
+		del[r] = f
+		if len(names) == 0 || names[len(names)-1] != f {
+			names = append(names, f)
+		}
 	}
-	if rows[0].Records == nil {
-		return map[string]string{}, nil
+	// The usual case: the name the PTRs point to holds exactly these
+	// addresses; a UUID-only probe says so without reading its row.
+	val := addrValue(ips)
+	if len(names) == 1 {
+		f := names[0]
+		tx := dbops.NewTx(nb)
+		q := dbops.Query(tx, append(n.where(f), dbops.Contains("records", dbops.StrMap(map[string]string{f: val}))),
+			func(d *nbdb.DNS) []any { return []any{&d.UUID} })
+		if err := tx.Transact(ctx); err != nil {
+			return nil, err
+		}
+		if q.Len() > 0 {
+			del[f] = val
+			return del, nil
+		}
 	}
-	return rows[0].Records, nil
+	where = where[:0]
+	for _, f := range names {
+		where = append(where, n.where(f))
+	}
+	recs, err := records(ctx, nb, where...)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range HostRecords(recs, ips) {
+		if _, isPTR := del[k]; !isPTR {
+			del[k] = v
+		}
+	}
+	return del, nil
+}
+
+// records reads the records of the DNS rows matching each where, merged
+// (each key lives in one row).
+func records(ctx context.Context, nb client.Client, where ...[]ovsdb.Condition) (map[string]string, error) {
+	seen := map[string]bool{}
+	tx := dbops.NewTx(nb)
+	var qs []*dbops.Result[nbdb.DNS]
+	for _, w := range where {
+		if k := fmt.Sprint(w); !seen[k] {
+			seen[k] = true
+			qs = append(qs, dbops.Query(tx, w, func(d *nbdb.DNS) []any { return []any{&d.UUID, &d.Records} }))
+		}
+	}
+	out := map[string]string{}
+	if len(qs) == 0 {
+		return out, nil
+	}
+	if err := tx.Transact(ctx); err != nil {
+		return nil, fmt.Errorf("read DNS rows: %w", err)
+	}
+	for _, q := range qs {
+		rows, err := q.Rows()
+		if err != nil {
+			return nil, fmt.Errorf("read DNS rows: %w", err)
+		}
+		for _, r := range rows {
+			for k, v := range r.Records {
+				out[k] = v
+			}
+		}
+	}
+	return out, nil
 }
 
 // Records returns the network's own records (name or reversed address →
 // value). Empty when the network has no DNS row yet.
 func Records(ctx context.Context, nb client.Client, network string) (map[string]string, error) {
-	n, err := lookup(ctx, nb, network)
-	if err != nil {
+	if _, err := lookup(ctx, nb, network); err != nil {
 		return nil, err
 	}
-	if n.DNSUUID == "" {
-		return map[string]string{}, nil
-	}
-	return records(ctx, nb, n.DNSUUID)
+	return records(ctx, nb, []ovsdb.Condition{dbops.Includes(dnsIDs(network))})
 }
 
 // Resolve returns the addresses of a short name or FQDN in the network's
@@ -424,16 +638,13 @@ func Resolve(ctx context.Context, nb client.Client, network, name string) ([]net
 	if err != nil {
 		return nil, err
 	}
-	if n.DNSUUID == "" {
-		return nil, nil
-	}
-	recs, err := records(ctx, nb, n.DNSUUID)
-	if err != nil {
-		return nil, err
-	}
 	key := strings.ToLower(strings.TrimSuffix(name, "."))
 	if !strings.HasSuffix(key, "."+n.Zone()) {
 		key = FQDN(key, n.Name, n.Domain)
+	}
+	recs, err := records(ctx, nb, n.where(key))
+	if err != nil {
+		return nil, err
 	}
 	return ParseValue(recs[key]), nil
 }

@@ -164,7 +164,12 @@ func TestRegisterUnregister(t *testing.T) {
 		t.Fatalf("records = %v, want %v", recs, want)
 	}
 	rows := e.dnsRows(t)
-	if len(rows) != 1 || fmt.Sprint(e.switchDNS(t, "web")) != fmt.Sprint([]string{rows[0].UUID}) {
+	var uuids []string
+	for _, r := range rows {
+		uuids = append(uuids, r.UUID)
+	}
+	sort.Strings(uuids)
+	if len(rows) != dns.Shards || fmt.Sprint(e.switchDNS(t, "web")) != fmt.Sprint(uuids) {
 		t.Fatalf("DNS rows %v; switch refs %v", rows, e.switchDNS(t, "web"))
 	}
 	got, err := dns.Resolve(ctx, e.nb, "web", "a")
@@ -285,8 +290,8 @@ func TestConcurrentSameName(t *testing.T) {
 	if winners != 1 {
 		t.Fatalf("%d containers got the name; want exactly 1", winners)
 	}
-	if rows := e.dnsRows(t); len(rows) != 1 {
-		t.Fatalf("%d DNS rows for one network; want 1", len(rows))
+	if rows := e.dnsRows(t); len(rows) != dns.Shards {
+		t.Fatalf("%d DNS rows for one network; want %d", len(rows), dns.Shards)
 	}
 }
 
@@ -309,13 +314,12 @@ func TestRouterPeers(t *testing.T) {
 	if len(topo.DNS) != 3 {
 		t.Fatalf("DNS rows = %v; want one per network", topo.DNS)
 	}
-	web, db, other := topo.DNS["web"], topo.DNS["db"], topo.DNS["other"]
-	both := []string{web, db}
-	sort.Strings(both)
+	web, db, other := sorted(topo.DNS["web"]), sorted(topo.DNS["db"]), sorted(topo.DNS["other"])
+	both := sorted(append(append([]string{}, web...), db...))
 	if got := e.switchDNS(t, "web"); fmt.Sprint(got) != fmt.Sprint(both) {
 		t.Fatalf("web refs %v; want %v (itself and db, same router)", got, both)
 	}
-	if got := e.switchDNS(t, "other"); fmt.Sprint(got) != fmt.Sprint([]string{other}) {
+	if got := e.switchDNS(t, "other"); fmt.Sprint(got) != fmt.Sprint(other) {
 		t.Fatalf("other refs %v; want only its own (other tenant)", got)
 	}
 	// Networks on a router need no nameserver placeholder; one without gets it.
@@ -348,7 +352,7 @@ func TestRouterPeers(t *testing.T) {
 	if err := dns.Sync(ctx, e.nb); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.switchDNS(t, "web"); fmt.Sprint(got) != fmt.Sprint([]string{web}) {
+	if got := e.switchDNS(t, "web"); fmt.Sprint(got) != fmt.Sprint(web) {
 		t.Fatalf("web refs after detaching db: %v; want only its own", got)
 	}
 	// Deleting a network's DNS row drops every reference.
@@ -363,12 +367,18 @@ func TestRouterPeers(t *testing.T) {
 	if _, err := dbconn.Transact(ctx, e.nb, ops...); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.switchDNS(t, "web"); fmt.Sprint(got) != fmt.Sprint([]string{web}) {
+	if got := e.switchDNS(t, "web"); fmt.Sprint(got) != fmt.Sprint(web) {
 		t.Fatalf("web refs after deleting db's row: %v", got)
 	}
-	if rows := e.dnsRows(t); len(rows) != 3 {
-		t.Fatalf("DNS rows after delete: %d; want 3", len(rows))
+	if rows := e.dnsRows(t); len(rows) != 3*dns.Shards {
+		t.Fatalf("DNS rows after delete: %d; want %d", len(rows), 3*dns.Shards)
 	}
+}
+
+func sorted(s []string) []string {
+	s = append([]string{}, s...)
+	sort.Strings(s)
+	return s
 }
 
 func startNB(tb testing.TB) *ovsdbtest.Server { return ovsdbtest.StartNB(tb) }
@@ -410,5 +420,130 @@ func TestUnregisterHost(t *testing.T) {
 	}
 	if err := dns.UnregisterHost(ctx, e.nb, dns.Host{Network: "gone", Name: "x", IPs: ips("198.18.0.9")}); err != nil {
 		t.Fatalf("missing network: %v", err)
+	}
+}
+
+// TestConcurrentDifferentNames: containers registering and unregistering
+// different names on one network at the same time never lose each other's
+// records (each change mutates its own keys; a read-modify-write of the
+// records map would drop a concurrent writer's names).
+func TestConcurrentDifferentNames(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.network(t, "web", "")
+	const workers, rounds = 8, 12
+	host := func(w, r int) dns.Host {
+		return dns.Host{Network: "web", Name: fmt.Sprintf("w%d-r%d", w, r), ContainerID: fmt.Sprintf("%012d", w*100+r),
+			IPs: ips(fmt.Sprintf("198.18.%d.%d", 1+w, 1+r))}
+	}
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			for r := 0; r < rounds; r++ {
+				h := host(w, r)
+				if _, err := dns.Register(ctx, e.nb, h); err != nil {
+					errs <- err
+					return
+				}
+				// Every other round's container goes again, alternately by
+				// its naming inputs (DEL) and by address only (GC, undo).
+				if r%2 == 1 {
+					var err error
+					if r%4 == 1 {
+						err = dns.UnregisterHost(ctx, e.nb, h)
+					} else {
+						err = dns.Unregister(ctx, e.nb, "web", h.IPs)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+			errs <- nil
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := dns.Records(ctx, e.nb, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for w := 0; w < workers; w++ {
+		for r := 0; r < rounds; r += 2 {
+			h := host(w, r)
+			fqdn := dns.FQDN(h.Name, "web", dns.DefaultDomain)
+			want[fqdn] = h.IPs[0].String()
+			want[dns.ReverseName(h.IPs[0])] = fqdn
+		}
+	}
+	if fmt.Sprint(recs) != fmt.Sprint(want) {
+		for k, v := range want {
+			if recs[k] != v {
+				t.Errorf("record %s = %q; want %q", k, recs[k], v)
+			}
+		}
+		for k, v := range recs {
+			if _, ok := want[k]; !ok {
+				t.Errorf("record %s = %q left", k, v)
+			}
+		}
+	}
+}
+
+// TestLegacyRowMigrates: a network whose names are in one DNS row without
+// the shard key (made before records were sharded) gets its shard rows on
+// the next registration, with every old record moved to its shard: old
+// names still resolve, clash and unregister.
+func TestLegacyRowMigrates(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.network(t, "web", "")
+	old := map[string]string{}
+	for i := 1; i <= 40; i++ {
+		ip := net.ParseIP(fmt.Sprintf("198.18.0.%d", 10+i))
+		f := dns.FQDN(fmt.Sprintf("old%d", i), "web", dns.DefaultDomain)
+		old[f], old[dns.ReverseName(ip)] = ip.String(), f
+	}
+	var recs []string
+	for k, v := range old {
+		recs = append(recs, fmt.Sprintf("%q=%q", k, v))
+	}
+	uuid := strings.TrimSpace(e.srv.Run(t, "ovn-nbctl", "create", "dns",
+		`external_ids:"ovlmgr.io/owner"=ovlmgr`, `external_ids:"ovlmgr.io/kind"=dns`, `external_ids:"ovlmgr.io/name"=web`,
+		`external_ids:"ovlmgr.io/network"=web`, "records={"+strings.Join(recs, ",")+"}"))
+	e.srv.Run(t, "ovn-nbctl", "set", "logical_switch", "web", "dns_records="+uuid)
+	if _, err := dns.Register(ctx, e.nb, dns.Host{Network: "web", Name: "new", IPs: ips("198.18.0.99")}); err != nil {
+		t.Fatal(err)
+	}
+	rows := e.dnsRows(t)
+	if len(rows) != dns.Shards {
+		t.Fatalf("%d DNS rows; want %d", len(rows), dns.Shards)
+	}
+	for _, r := range rows {
+		for k := range r.Records {
+			if want := fmt.Sprint(dns.ShardOf(k)); r.ExternalIDs[dns.KeyShard] != want {
+				t.Errorf("record %s in shard %s; want %s", k, r.ExternalIDs[dns.KeyShard], want)
+			}
+		}
+	}
+	if len(e.switchDNS(t, "web")) != dns.Shards {
+		t.Fatalf("switch refs %v; want the %d rows", e.switchDNS(t, "web"), dns.Shards)
+	}
+	if got, err := dns.Resolve(ctx, e.nb, "web", "old7"); err != nil || fmt.Sprint(got) != "[198.18.0.17]" {
+		t.Fatalf("Resolve old7 = %v, %v", got, err)
+	}
+	if reg, err := dns.Register(ctx, e.nb, dns.Host{Network: "web", Name: "old7", ContainerID: "ddddddddddddd", IPs: ips("198.18.0.98")}); err != nil || reg.Clash == "" {
+		t.Fatalf("Register old7 again = %+v, %v; want a clash", reg, err)
+	}
+	if err := dns.Unregister(ctx, e.nb, "web", ips("198.18.0.17")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := dns.Resolve(ctx, e.nb, "web", "old7"); got != nil {
+		t.Fatalf("old7 still resolves to %v", got)
 	}
 }

@@ -29,8 +29,12 @@ type Topology struct {
 	RouterUUID map[string]string
 	// RouterRows maps router name to its row (name, ports, load_balancer).
 	RouterRows map[string]*nbdb.LogicalRouter
-	// DNS maps network name to its DNS row UUID (if any).
-	DNS map[string]string
+	// DNS maps network name to its DNS rows' UUIDs by shard ("" for a
+	// shard without its row; absent for a network without any).
+	DNS map[string][]string
+	// unkeyed are DNS rows without KeyShard (shard 0 of networks made
+	// before records were sharded); Sync gives them the key.
+	unkeyed []*nbdb.DNS
 	// Responders maps network name to its nameserver placeholder port.
 	Responders map[string]*nbdb.LogicalSwitchPort
 }
@@ -96,7 +100,7 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 		return nil, err
 	}
 	t := &Topology{Switches: map[string]*nbdb.LogicalSwitch{}, Routers: map[string][]string{},
-		RouterUUID: map[string]string{}, RouterRows: map[string]*nbdb.LogicalRouter{}, DNS: map[string]string{},
+		RouterUUID: map[string]string{}, RouterRows: map[string]*nbdb.LogicalRouter{}, DNS: map[string][]string{},
 		Responders: map[string]*nbdb.LogicalSwitchPort{}}
 	for _, p := range resp {
 		if owner.Owned(p.ExternalIDs, owner.KindDNS) {
@@ -113,9 +117,18 @@ func ReadTopology(ctx context.Context, nb client.Client) (*Topology, error) {
 	sort.Slice(dnss, func(i, j int) bool { return dnss[i].UUID < dnss[j].UUID })
 	for _, d := range dnss {
 		if owner.Owned(d.ExternalIDs, owner.KindDNS) {
-			n := d.ExternalIDs[owner.KeyName]
-			if _, ok := t.DNS[n]; !ok {
-				t.DNS[n] = d.UUID
+			n, i := d.ExternalIDs[owner.KeyName], shardOfRow(d.ExternalIDs)
+			if i < 0 {
+				continue
+			}
+			if t.DNS[n] == nil {
+				t.DNS[n] = make([]string, Shards)
+			}
+			if t.DNS[n][i] == "" {
+				t.DNS[n][i] = d.UUID
+				if _, ok := d.ExternalIDs[KeyShard]; !ok {
+					t.unkeyed = append(t.unkeyed, d)
+				}
 			}
 		}
 	}
@@ -172,9 +185,9 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// Sync makes every ovlmgr network have its DNS row and every network's
-// switch reference exactly its own row plus those of the networks sharing a
-// router with it (references to rows ovlmgr does not own are kept). Call it
+// Sync makes every ovlmgr network have its DNS rows (one per shard) and
+// every network's switch reference exactly its own rows plus those of the
+// networks sharing a router with it (references to rows ovlmgr does not own are kept). Call it
 // after attaching a network to a router or detaching it. Concurrent changes
 // are detected with wait guards and the sync is redone.
 func Sync(ctx context.Context, nb client.Client) error {
@@ -206,35 +219,86 @@ func syncOnce(ctx context.Context, nb client.Client) (retry bool, err error) {
 		ops = append(ops, o...)
 	}
 	var guards []int
-	rowOf := map[string]string{} // network → DNS uuid or named uuid
+	rowsOf := map[string][]string{} // network → DNS uuids or named uuids, by shard
 	names := make([]string, 0, len(t.Switches))
 	for n := range t.Switches {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for i, n := range names {
-		if u, ok := t.DNS[n]; ok {
-			rowOf[n] = u
-			continue
+	// A network made before records were sharded has one row, without
+	// KeyShard, holding all its records: it becomes shard 0 and its other
+	// records move to their shards, in this transaction.
+	moving := map[string]map[int]map[string]string{} // network → shard → records
+	unkeyedOf := map[string]*nbdb.DNS{}
+	for _, d := range t.unkeyed {
+		recs, err := records(ctx, nb, dbops.ByUUID(d.UUID))
+		if err != nil {
+			return false, fmt.Errorf("sync DNS rows: %w", err)
 		}
-		named := fmt.Sprintf("dns%d", i)
-		rowOf[n] = named
-		// Only one creator wins: every other one fails this wait and retries.
+		n := d.ExternalIDs[owner.KeyName]
+		unkeyedOf[n] = d
+		moving[n] = map[int]map[string]string{}
+		for k, v := range recs {
+			if i := ShardOf(k); i != 0 {
+				if moving[n][i] == nil {
+					moving[n][i] = map[string]string{}
+				}
+				moving[n][i][k] = v
+			}
+		}
+	}
+	for i, n := range names {
+		rowsOf[n] = make([]string, Shards)
+		for k := 0; k < Shards; k++ {
+			if have := t.DNS[n]; have != nil && have[k] != "" {
+				rowsOf[n][k] = have[k]
+				if m := moving[n][k]; len(m) > 0 {
+					add([]ovsdb.Operation{dbops.AddPairs(nbdb.DNSTable, dbops.ByUUID(have[k]), "records", m)}, nil)
+				}
+				continue
+			}
+			named := fmt.Sprintf("dns%d_%d", i, k)
+			rowsOf[n][k] = named
+			ids := shardIDs(n, k)
+			// Only one creator wins: every other one fails this wait and retries.
+			guards = append(guards, len(ops))
+			probe := &nbdb.DNS{ExternalIDs: ids}
+			absent, err := dbconn.Absent(nb, probe, &probe.ExternalIDs)
+			add([]ovsdb.Operation{absent}, err)
+			recs := moving[n][k]
+			if recs == nil {
+				recs = map[string]string{}
+			}
+			add(nb.Create(&nbdb.DNS{UUID: named, ExternalIDs: ids, Records: recs}))
+		}
+	}
+	for n, d := range unkeyedOf {
+		// Guarded: a concurrent sync migrating the same row makes this one retry.
 		guards = append(guards, len(ops))
-		probe := &nbdb.DNS{ExternalIDs: dnsIDs(n)}
-		absent, err := dbconn.Absent(nb, probe, &probe.ExternalIDs)
-		add([]ovsdb.Operation{absent}, err)
-		add(nb.Create(&nbdb.DNS{UUID: named, ExternalIDs: dnsIDs(n), Records: map[string]string{}}))
+		guard, err := dbops.StillOp(nb, d, &d.ExternalIDs)
+		add([]ovsdb.Operation{guard}, err)
+		add(nb.Where(d).Mutate(d, model.Mutation{Field: &d.ExternalIDs, Mutator: ovsdb.MutateOperationInsert,
+			Value: map[string]string{KeyShard: "0"}}))
+		for _, m := range moving[n] {
+			add([]ovsdb.Operation{dbops.DelPairs(nbdb.DNSTable, dbops.ByUUID(d.UUID), "records", m)}, nil)
+		}
 	}
 	ours := map[string]bool{}
-	for _, u := range t.DNS {
-		ours[u] = true
+	for _, us := range t.DNS {
+		for _, u := range us {
+			ours[u] = true
+		}
 	}
 	for _, n := range names {
 		sw := t.Switches[n]
-		want := map[string]bool{rowOf[n]: true}
+		want := map[string]bool{}
+		for _, u := range rowsOf[n] {
+			want[u] = true
+		}
 		for _, p := range t.Peers(n) {
-			want[rowOf[p]] = true
+			for _, u := range rowsOf[p] {
+				want[u] = true
+			}
 		}
 		for _, u := range sw.DNSRecords {
 			if !ours[u] {

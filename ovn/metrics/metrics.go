@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,7 +24,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 )
 
 // Namespace prefixes every metric name.
@@ -171,32 +172,43 @@ func (c *Cluster) collectNB(ctx context.Context, ch chan<- prometheus.Metric) er
 	if err != nil {
 		return err
 	}
-	nets, err := network.List(ctx, nb)
+	// One transaction, only the columns counted: at 1,000 networks and
+	// 3,000 ports this is several times cheaper than network.List plus
+	// port.List, which read every column.
+	tx := dbops.NewTx(nb)
+	swQ := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindNetwork))},
+		func(ls *nbdb.LogicalSwitch) []any { return []any{&ls.Name, &ls.OtherConfig, &ls.ExternalIDs} })
+	portQ := dbops.Query(tx, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindPort))},
+		func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.UUID, &p.ExternalIDs, &p.Up} })
+	gQ := dbops.Query(tx, nil, func(g *nbdb.NBGlobal) []any { return []any{&g.NbCfg, &g.SbCfg, &g.HvCfg} })
+	if err := tx.Transact(ctx); err != nil {
+		return err
+	}
+	switches, err := swQ.Rows()
 	if err != nil {
 		return err
 	}
-	ports, err := port.List(ctx, nb, port.Filter{})
+	ports, err := portQ.Rows()
 	if err != nil {
 		return err
 	}
-	globals, err := dbops.SelectRows[nbdb.NBGlobal](ctx, nb, nil, func(g *nbdb.NBGlobal) []any {
-		return []any{&g.NbCfg, &g.SbCfg, &g.HvCfg}
-	})
+	globals, err := gQ.Rows()
 	if err != nil {
 		return err
-	}
-	ch <- gauge(descNetworks, float64(len(nets)))
-	for _, n := range nets {
-		ch <- gauge(descFree, float64(n.Free), n.Name)
 	}
 	type key struct{ net, node string }
-	all, up := map[key]int{}, map[key]int{}
+	all, up, perNet := map[key]int{}, map[key]int{}, map[string]int{}
 	for _, p := range ports {
-		k := key{p.Network, p.Node}
+		k := key{p.ExternalIDs[owner.KeyNetwork], p.ExternalIDs[owner.KeyNode]}
 		all[k]++
-		if p.Up {
+		perNet[k.net]++
+		if p.Up != nil && *p.Up {
 			up[k]++
 		}
+	}
+	ch <- gauge(descNetworks, float64(len(switches)))
+	for _, ls := range switches {
+		ch <- gauge(descFree, float64(network.FreeOf(ls, perNet[ls.Name])), ls.Name)
 	}
 	for k, n := range all {
 		ch <- gauge(descPorts, float64(n), k.net, k.node)

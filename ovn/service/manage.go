@@ -284,7 +284,7 @@ func DeleteOps(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) ([]
 		if fqdn := lb.ExternalIDs[KeyDNSName]; fqdn != "" && vip.Addr.IsValid() {
 			if n, err := dns.Get(ctx, nb, network); err == nil && n.DNSUUID != "" {
 				ip := net.IP(vip.Addr.AsSlice())
-				ops = append(ops, dns.RemoveOps(n.DNSUUID, map[string]string{fqdn: ip.String(), dns.ReverseName(ip): fqdn})...)
+				ops = append(ops, dns.RemoveOps(n, map[string]string{fqdn: ip.String(), dns.ReverseName(ip): fqdn})...)
 			}
 		}
 	}

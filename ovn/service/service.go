@@ -473,15 +473,16 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 			ops = append(ops, dbops.SetKeys(nbdb.LogicalSwitchTable, dbops.ByUUID(h.sw.UUID), "other_config", map[string]string{"exclude_ips": ex}))
 		}
 	}
+	dnsOps, dnsGuard := dns.AddOps(st.net, fqdn, []net.IP{net.IP(vip.Addr.AsSlice())})
 	dnsAt := len(ops)
-	ops = append(ops, dns.AddOps(st.net.DNSUUID, fqdn, []net.IP{net.IP(vip.Addr.AsSlice())})...)
+	ops = append(ops, dnsOps...)
 	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
 		switch {
 		case dbconn.FailedWait(err, 0):
 			return nil, ErrExists
 		case failedWaitIn(err, 1, guards):
 			return nil, errRetry
-		case dbconn.FailedWait(err, dnsAt+dns.AddOpsGuard):
+		case dbconn.FailedWait(err, dnsAt+dnsGuard):
 			return nil, fmt.Errorf("DNS name %s: %w by %v", fqdn, dns.ErrNameTaken, dns.ParseValue(recs[fqdn]))
 		}
 		return nil, err
