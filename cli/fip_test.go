@@ -19,12 +19,13 @@ func TestFIPCommands(t *testing.T) {
 		code := run(append([]string{"ovlmgr", "--nb", nbs.Endpoint, "--sb", sbs.Endpoint}, args...), &out, &errb)
 		return code, out.String(), errb.String()
 	}
-	for _, args := range [][]string{{"router", "create", "r1"}, {"net", "create", "web", "--subnet", "198.19.0.0/24", "--router", "r1"}} {
+	sbs.Run(t, "ovn-sbctl", "chassis-add", "n1", "geneve", "198.18.0.11")
+	for _, args := range [][]string{{"router", "create", "r1"}, {"net", "create", "web", "--subnet", "198.19.0.0/24", "--router", "r1"},
+		{"router", "gateway", "set", "r1", "--external-net", "198.18.100.0/24", "--ip", "198.18.100.10", "--next-hop", "198.18.100.1", "--nodes", "n1"}} {
 		if code, out, errs := ovl(args...); code != 0 {
 			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
 		}
 	}
-	nbs.Run(t, "ovn-nbctl", "lrp-add", "r1", "r1-ext", "0a:5b:c6:12:64:0a", "198.18.100.10/24", "--", "lrp-set-gateway-chassis", "r1-ext", "n1", "20")
 	nb, err := dbconn.ConnectNB(context.Background(), nbs.Endpoint)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
@@ -52,9 +53,10 @@ func publishedLBs(t testing.TB, nb client.Client, lsp string) []*nbdb.LoadBalanc
 	return rows
 }
 
-// extRouter makes router name with a gateway on gwNode (external address
-// extIP/24) and network net on it; all removed at test end.
-func extRouter(t testing.TB, l *lab.Lab, nb client.Client, name, net, subnet, extIP string, gwNode *lab.Node) {
+// extRouter makes router name with a gateway on the lab's gateway nodes
+// (external address extIP on the lab's external network) and network net
+// on it; all removed at test end.
+func extRouter(t testing.TB, l *lab.Lab, nb, sb client.Client, name, net, subnet, extIP string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -67,31 +69,13 @@ func extRouter(t testing.TB, l *lab.Lab, nb client.Client, name, net, subnet, ex
 		_ = network.DeleteRouter(ctx, nb, name, true)
 	})
 	specNetwork(t, nb, network.Spec{Name: net, Subnet: subnet, Router: name})
-	setGateway(t, l, name, extIP, gwNode)
-}
-
-// setGateway gives router a gateway port on an external switch with a
-// localnet port, bound to node (removed at test end).
-func setGateway(t testing.TB, l *lab.Lab, r, extIP string, node *lab.Node) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	lrp, ls := r+"-ext", "ext-"+r
-	nbctl := func(args ...string) {
-		out, err := l.Nodes[0].Command(ctx, "ovn-nbctl", append([]string{"--db=" + l.NB}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("ovn-nbctl %v: %v: %s", args, err, out)
-		}
+	if l.External == nil {
+		t.Fatalf("lab %s has no external network (gateways %v)", l.Name, l.Gateways)
 	}
-	nbctl("lrp-add", r, lrp, "0a:5b:c6:12:64:0a", extIP+"/24", "--", "lrp-set-gateway-chassis", lrp, node.SystemID, "20",
-		"--", "ls-add", ls, "--", "lsp-add", ls, ls+"-"+r, "--", "lsp-set-type", ls+"-"+r, "router",
-		"--", "lsp-set-options", ls+"-"+r, "router-port="+lrp, "--", "lsp-add", ls, ls+"-localnet",
-		"--", "lsp-set-type", ls+"-localnet", "localnet", "--", "lsp-set-options", ls+"-localnet", "network_name=physnet-"+r)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = l.Nodes[0].Command(ctx, "ovn-nbctl", "--db="+l.NB, "--if-exists", "lrp-del", lrp, "--", "--if-exists", "ls-del", ls).Run()
-	})
+	if _, err := gateway.Set(ctx, nb, sb, gateway.Spec{Router: name, ExternalNet: netip.MustParsePrefix(lab.ExternalCIDR),
+		ExternalIP: netip.MustParseAddr(extIP), NextHop: netip.MustParseAddr(lab.ExternalHostIP), Nodes: l.Gateways}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestCNIPublishedPorts: ADD with portMappings publishes the container
@@ -104,7 +88,7 @@ func TestCNIPublishedPorts(t *testing.T) {
 	nb := cniNB(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	extRouter(t, l, nb, "rpub", "pubnet", "198.19.40.0/24", "198.18.140.10", l.Nodes[0])
+	extRouter(t, l, nb, cniSB(t, l), "rpub", "pubnet", "198.19.40.0/24", "198.18.100.40")
 	list := publishConfList(t, "pubnet")
 	rt := newRuntime(t, l.Nodes[1])
 	a := withMappings(newContainer(t, rt, list), mapping(8080, 80, "tcp", ""), mapping(5353, 53, "udp", ""))
@@ -119,7 +103,7 @@ func TestCNIPublishedPorts(t *testing.T) {
 			vips[k+"/"+*lb.Protocol] = v
 		}
 	}
-	if len(lbs) != 2 || vips["198.18.140.10:8080/tcp"] != a.ip().String()+":80" || vips["198.18.140.10:5353/udp"] != a.ip().String()+":53" {
+	if len(lbs) != 2 || vips["198.18.100.40:8080/tcp"] != a.ip().String()+":80" || vips["198.18.100.40:5353/udp"] != a.ip().String()+":53" {
 		t.Fatalf("published load balancers: %v", vips)
 	}
 	// The router carries them.
@@ -131,7 +115,7 @@ func TestCNIPublishedPorts(t *testing.T) {
 	// Another container, the same host port: code 105 naming the holder; nothing written.
 	b := withMappings(newContainer(t, rt, list), mapping(8080, 8080, "tcp", ""))
 	err = b.add(ctx)
-	if cniCode(err) != 105 || !strings.Contains(err.Error(), "198.18.140.10:8080/tcp is published already, by container "+a.id[:12]) {
+	if cniCode(err) != 105 || !strings.Contains(err.Error(), "198.18.100.40:8080/tcp is published already, by container "+a.id[:12]) {
 		t.Fatalf("conflicting hostPort: code %d: %v", cniCode(err), err)
 	}
 	assertGone(t, nb, l.Nodes[1], b.id, "eth0")
@@ -141,7 +125,7 @@ func TestCNIPublishedPorts(t *testing.T) {
 	// A hostIP that is not the published address: code 7, nothing written.
 	c := withMappings(newContainer(t, rt, list), mapping(9090, 90, "tcp", "127.0.0.1"))
 	err = c.add(ctx)
-	if cniCode(err) != 7 || !strings.Contains(err.Error(), "hostIP 127.0.0.1: published ports answer on router \"rpub\"'s external address 198.18.140.10 only") {
+	if cniCode(err) != 7 || !strings.Contains(err.Error(), "hostIP 127.0.0.1: published ports answer on router \"rpub\"'s external address 198.18.100.40 only") {
 		t.Fatalf("foreign hostIP: code %d: %v", cniCode(err), err)
 	}
 	assertGone(t, nb, l.Nodes[1], c.id, "eth0")
@@ -155,10 +139,10 @@ func TestCNIPublishedPorts(t *testing.T) {
 	if n := len(publishedLBs(t, nb, lspA)); n != 0 {
 		t.Fatalf("%d published ports of %s after DEL", n, a.id)
 	}
-	b2 := withMappings(newContainer(t, rt, list), mapping(8080, 80, "tcp", "198.18.140.10"))
+	b2 := withMappings(newContainer(t, rt, list), mapping(8080, 80, "tcp", "198.18.100.40"))
 	b2.mustAdd(t, ctx)
 	ps, err := publish.List(ctx, nb, publish.Filter{Network: "pubnet"})
-	if err != nil || len(ps) != 1 || ps[0].Backend.String() != b2.ip().String() || ps[0].Address != netip.MustParseAddr("198.18.140.10") {
+	if err != nil || len(ps) != 1 || ps[0].Backend.String() != b2.ip().String() || ps[0].Address != netip.MustParseAddr("198.18.100.40") {
 		t.Fatalf("after DEL, 8080 for another container: %+v %v", ps, err)
 	}
 }

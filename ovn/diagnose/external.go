@@ -10,6 +10,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/fip"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
@@ -33,8 +34,8 @@ func externalChecks(ctx context.Context, nb, sb client.Client) []Check {
 	}
 	var out []Check
 	for _, lr := range lrs {
-		gw, err := fip.GatewayOf(ctx, nb, lr.Name)
-		if errors.Is(err, fip.ErrNoGateway) {
+		gw, err := gateway.Get(ctx, nb, lr.Name)
+		if errors.Is(err, gateway.ErrNoGateway) {
 			continue
 		}
 		if err != nil {
@@ -47,16 +48,14 @@ func externalChecks(ctx context.Context, nb, sb client.Client) []Check {
 	return out
 }
 
-func gatewayChecks(ctx context.Context, nb, sb client.Client, gw *fip.Gateway) []Check {
+func gatewayChecks(ctx context.Context, nb, sb client.Client, gw *gateway.Gateway) []Check {
 	area, r := AreaExternal, gw.Router
 	var out []Check
-	physnet, err := fip.Physnet(ctx, nb, gw.ExternalSwitch)
+	physnet := gw.Physnet
 	switch {
-	case err != nil:
-		out = append(out, Failf(area, "router "+r+" bridge mappings", "check NB reachability", "read the external switch %s: %v", gw.ExternalSwitch, err))
 	case physnet == "":
 		out = append(out, Failf(area, "router "+r+" bridge mappings", fmt.Sprintf("set the gateway again: ovlmgr router gateway set %s ...", r),
-			"external switch %q has no localnet port: the gateway reaches no physical network", gw.ExternalSwitch))
+			"external switch %q has no localnet port: the gateway reaches no physical network", gw.Switch))
 	default:
 		var missing []string
 		for _, n := range gw.Nodes {
@@ -78,7 +77,7 @@ func gatewayChecks(ctx context.Context, nb, sb client.Client, gw *fip.Gateway) [
 		}
 	}
 	// The chassisredirect port: bound to the active gateway node.
-	cr := "cr-" + gw.LRP
+	cr := gw.RedirectPort
 	pbs, err := dbops.SelectRows[sbdb.PortBinding](ctx, sb, []ovsdb.Condition{dbops.Equal("logical_port", cr)},
 		func(m *sbdb.PortBinding) []any { return []any{&m.UUID, &m.Chassis} })
 	if err != nil {
@@ -103,18 +102,18 @@ func gatewayChecks(ctx context.Context, nb, sb client.Client, gw *fip.Gateway) [
 		out = append(out, Warnf(area, "router "+r+" active gateway", fmt.Sprintf("bring node %s back (ovlmgr diagnose --node %s); traffic returns to it by itself", gw.Nodes[0], gw.Nodes[0]),
 			"active on standby node %s: the preferred node %s is down or unreachable", bound, gw.Nodes[0]))
 	default:
-		out = append(out, Okf(area, "router "+r+" active gateway", "%s active on node %s (gateway nodes %s)", gw.LRP, bound, strings.Join(gw.Nodes, ", ")))
+		out = append(out, Okf(area, "router "+r+" active gateway", "%s active on node %s (gateway nodes %s)", gw.Port, bound, strings.Join(gw.Nodes, ", ")))
 	}
 	// The next hop: a MAC_Binding on the gateway port once it answered ARP.
 	if gw.NextHop.IsValid() {
-		mbs, err := dbops.SelectRows[sbdb.MACBinding](ctx, sb, []ovsdb.Condition{dbops.Equal("logical_port", gw.LRP), dbops.Equal("ip", gw.NextHop.String())})
+		mbs, err := dbops.SelectRows[sbdb.MACBinding](ctx, sb, []ovsdb.Condition{dbops.Equal("logical_port", gw.Port), dbops.Equal("ip", gw.NextHop.String())})
 		switch {
 		case err != nil:
 			out = append(out, Warnf(area, "router "+r+" next hop", "check SB reachability", "read MAC bindings: %v", err))
 		case len(mbs) == 0:
 			out = append(out, Warnf(area, "router "+r+" next hop",
 				fmt.Sprintf("check that %s is up on the external network; send a packet out (ovlmgr trace CONTAINER %s) and look again", gw.NextHop, gw.NextHop),
-				"next hop %s has not answered ARP on %s yet (no MAC binding in SB; OVN asks on the first packet out)", gw.NextHop, gw.LRP))
+				"next hop %s has not answered ARP on %s yet (no MAC binding in SB; OVN asks on the first packet out)", gw.NextHop, gw.Port))
 		default:
 			out = append(out, Okf(area, "router "+r+" next hop", "next hop %s answered ARP (%s)", gw.NextHop, mbs[0].MAC))
 		}

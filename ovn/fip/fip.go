@@ -26,6 +26,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -47,6 +48,9 @@ var (
 	ErrUnknownContainer = errors.New("unknown container")
 	// ErrOutside: the address is not a host of the router's external network.
 	ErrOutside = errors.New("outside the external network")
+	// ErrNoGateway is gateway.ErrNoGateway: the container's network is on
+	// no router, or on one without gateway.
+	ErrNoGateway = gateway.ErrNoGateway
 )
 
 // Modes of a floating IP.
@@ -148,7 +152,7 @@ func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
 	if n.Router == "" {
 		return nil, names.Bad("container", s.Container, "%w: its network %q is on no router; attach it to a router with a gateway (ovlmgr router attach, ovlmgr router gateway set)", ErrNoGateway, n.Name)
 	}
-	gw, err := GatewayOf(ctx, nb, n.Router)
+	gw, err := gateway.Get(ctx, nb, n.Router)
 	if errors.Is(err, ErrNoGateway) {
 		return nil, names.Bad("container", s.Container, "%w: its network %q is on router %q, which has no gateway (ovlmgr router gateway set %s ...)", ErrNoGateway, n.Name, n.Router, n.Router)
 	}
@@ -190,7 +194,7 @@ func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
 	f := &FIP{IP: s.IP, Router: n.Router, Network: p.Network, Container: p.Container, IfName: p.IfName, Port: p.Name,
 		Node: p.Node, LogicalIP: p.IP, Mode: Centralized}
 	if sb != nil && p.Node != "" {
-		ok, err := nodeHasExternal(ctx, nb, sb, p.Node, gw)
+		ok, err := nodeHasExternal(ctx, sb, p.Node, gw)
 		if err != nil {
 			return nil, fmt.Errorf("create floating IP %s: %w", s.IP, err)
 		}
@@ -227,7 +231,7 @@ func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
 }
 
 // checkAddress refuses an address that cannot be a floating IP of gw.
-func checkAddress(ip netip.Addr, gw *Gateway) error {
+func checkAddress(ip netip.Addr, gw *gateway.Gateway) error {
 	net := gw.ExternalNet
 	switch {
 	case !net.Contains(ip):
@@ -265,42 +269,16 @@ func describeNAT(n *nbdb.NAT) string {
 
 // nodeHasExternal reports whether node's chassis maps the physical network
 // of gw's external switch (its localnet port's network_name) to a bridge.
-func nodeHasExternal(ctx context.Context, nb, sb client.Client, node string, gw *Gateway) (bool, error) {
-	physnet, err := Physnet(ctx, nb, gw.ExternalSwitch)
-	if err != nil || physnet == "" {
-		return false, err
+func nodeHasExternal(ctx context.Context, sb client.Client, node string, gw *gateway.Gateway) (bool, error) {
+	if gw.Physnet == "" {
+		return false, nil
 	}
 	m, err := BridgeMappings(ctx, sb, node)
 	if err != nil {
 		return false, err
 	}
-	_, ok := m[physnet]
+	_, ok := m[gw.Physnet]
 	return ok, nil
-}
-
-// Physnet is the network_name of the localnet port on switch ("" if none).
-func Physnet(ctx context.Context, nb client.Client, sw string) (string, error) {
-	if sw == "" {
-		return "", nil
-	}
-	lss, err := dbops.SelectRows[nbdb.LogicalSwitch](ctx, nb, []ovsdb.Condition{dbops.NameIs(sw)}, func(m *nbdb.LogicalSwitch) []any { return []any{&m.UUID, &m.Ports} })
-	if err != nil || len(lss) == 0 || len(lss[0].Ports) == 0 {
-		return "", err
-	}
-	lsps, err := dbops.SelectRows[nbdb.LogicalSwitchPort](ctx, nb, []ovsdb.Condition{dbops.Equal("type", "localnet")}, func(m *nbdb.LogicalSwitchPort) []any { return []any{&m.UUID, &m.Options} })
-	if err != nil {
-		return "", err
-	}
-	on := map[string]bool{}
-	for _, u := range lss[0].Ports {
-		on[u] = true
-	}
-	for _, l := range lsps {
-		if on[l.UUID] {
-			return l.Options["network_name"], nil
-		}
-	}
-	return "", nil
 }
 
 // BridgeMappings reads chassis node's ovn-bridge-mappings (physical

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/fip"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -29,7 +30,6 @@ import (
 // (ctr-d). Chassis n1 maps the external physical network, n2 does not.
 type world struct {
 	nb, sb client.Client
-	nbs    *ovsdbtest.Server
 }
 
 func setup(t *testing.T) *world {
@@ -57,7 +57,6 @@ func setup(t *testing.T) *world {
 			t.Fatal(err)
 		}
 	}
-	gatewayFixture(t, nbs, "r1", "198.18.100.10/24", "n1")
 	for _, p := range []struct{ net, node, ctr, ip string }{{"web", "n1", "ctr-a", "198.19.0.5"}, {"web", "n2", "ctr-b", "198.19.0.6"},
 		{"lone", "n1", "ctr-c", "198.19.1.5"}, {"dark", "n1", "ctr-d", "198.19.2.5"}} {
 		if _, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: p.net, Node: p.node, Container: p.ctr, IfName: "eth0",
@@ -67,19 +66,12 @@ func setup(t *testing.T) *world {
 	}
 	sbs.Run(t, "ovn-sbctl", "chassis-add", "n1", "geneve", "198.18.0.11")
 	sbs.Run(t, "ovn-sbctl", "chassis-add", "n2", "geneve", "198.18.0.12")
-	sbs.Run(t, "ovn-sbctl", "set", "chassis", "n1", "other_config:ovn-bridge-mappings=physnet-ext:br-ext")
-	return &world{nb: nb, sb: sb, nbs: nbs}
-}
-
-// gatewayFixture gives router a gateway port on an external switch with a
-// localnet port, bound to node.
-func gatewayFixture(t *testing.T, nbs *ovsdbtest.Server, r, cidr, node string) {
-	t.Helper()
-	lrp := r + "-ext"
-	nbs.Run(t, "ovn-nbctl", "lrp-add", r, lrp, "0a:5b:c6:12:64:0a", cidr, "--", "lrp-set-gateway-chassis", lrp, node, "20",
-		"--", "ls-add", "ext", "--", "lsp-add", "ext", "ext-"+r, "--", "lsp-set-type", "ext-"+r, "router",
-		"--", "lsp-set-options", "ext-"+r, "router-port="+lrp, "--", "lsp-add", "ext", "ext-localnet",
-		"--", "lsp-set-type", "ext-localnet", "localnet", "--", "lsp-set-options", "ext-localnet", "network_name=physnet-ext")
+	sbs.Run(t, "ovn-sbctl", "set", "chassis", "n1", "other_config:ovn-bridge-mappings=external:br-ex")
+	if _, err := gateway.Set(ctx, nb, sb, gateway.Spec{Router: "r1", ExternalNet: netip.MustParsePrefix("198.18.100.0/24"),
+		ExternalIP: netip.MustParseAddr("198.18.100.10"), NextHop: netip.MustParseAddr("198.18.100.1"), Nodes: []string{"n1"}}); err != nil {
+		t.Fatal(err)
+	}
+	return &world{nb: nb, sb: sb}
 }
 
 func fips(t *testing.T, nb client.Client) int {
@@ -122,7 +114,7 @@ func TestCreateListDelete(t *testing.T) {
 		}
 	}
 	lrs, _ := dbops.SelectRows[nbdb.LogicalRouter](ctx, w.nb, []ovsdb.Condition{dbops.NameIs("r1")})
-	if len(lrs) != 1 || len(lrs[0].Nat) != 2 {
+	if len(lrs) != 1 || len(lrs[0].Nat) != 3 { // two floating IPs and the gateway's snat of web
 		t.Fatalf("router r1 NAT refs: %+v", lrs)
 	}
 	l, err := fip.List(ctx, w.nb)
@@ -166,6 +158,7 @@ func TestCreateRefused(t *testing.T) {
 		{"outside", "198.18.101.5", "ctr-b", "", "ip", fip.ErrOutside, "external network is 198.18.100.0/24"},
 		{"broadcast", "198.18.100.255", "ctr-b", "", "ip", fip.ErrOutside, "broadcast"},
 		{"router's own", "198.18.100.10", "ctr-b", "", "ip", fip.ErrInUse, `router "r1"'s own external address`},
+		{"next hop", "198.18.100.1", "ctr-b", "", "ip", fip.ErrInUse, `the next hop of router "r1"`},
 		{"taken", "198.18.100.20", "ctr-b", "", "ip", fip.ErrInUse, "floating IP of container ctr-a"},
 		{"second for one container", "198.18.100.30", "ctr-a", "", "container", fip.ErrInUse, "already has floating IP 198.18.100.20"},
 		{"unknown container", "198.18.100.30", "nosuch", "", "container", fip.ErrUnknownContainer, "no container"},

@@ -25,6 +25,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/fip"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -165,8 +166,8 @@ func Publish(ctx context.Context, nb client.Client, s Spec) ([]Published, error)
 	if n.Router == "" {
 		return nil, names.Bad("portMappings", names.Shown(s.Mappings[0].String()), "%w: network %q is on no router; published ports answer on a router gateway's external address (ovlmgr router attach, ovlmgr router gateway set)", ErrRefused, n.Name)
 	}
-	gw, err := fip.GatewayOf(ctx, nb, n.Router)
-	if errors.Is(err, fip.ErrNoGateway) {
+	gw, err := gateway.Get(ctx, nb, n.Router)
+	if errors.Is(err, gateway.ErrNoGateway) {
 		return nil, names.Bad("portMappings", names.Shown(s.Mappings[0].String()), "%w: network %q is on router %q, which has no gateway (ovlmgr router gateway set %s ...)", ErrRefused, n.Name, n.Router, n.Router)
 	}
 	if err != nil {

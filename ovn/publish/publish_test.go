@@ -11,6 +11,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -26,13 +27,19 @@ import (
 // (ports a 198.19.0.5, b 198.19.0.6), network lone on no router (port c).
 func setup(t *testing.T) (client.Client, map[string]*ovnport.Port) {
 	t.Helper()
-	nbs := ovsdbtest.StartNB(t)
+	nbs, sbs := ovsdbtest.StartNB(t), ovsdbtest.StartSB(t)
 	ctx := context.Background()
 	nb, err := dbconn.ConnectNB(ctx, nbs.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nb.Close)
+	sb, err := dbconn.ConnectSB(ctx, sbs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	sbs.Run(t, "ovn-sbctl", "chassis-add", "n1", "geneve", "198.18.0.11")
 	if _, err := router.Create(ctx, nb, "r1", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +48,10 @@ func setup(t *testing.T) (client.Client, map[string]*ovnport.Port) {
 			t.Fatal(err)
 		}
 	}
-	nbs.Run(t, "ovn-nbctl", "lrp-add", "r1", "r1-ext", "0a:5b:c6:12:64:0a", "198.18.100.10/24", "--", "lrp-set-gateway-chassis", "r1-ext", "n1", "20")
+	if _, err := gateway.Set(ctx, nb, sb, gateway.Spec{Router: "r1", ExternalNet: netip.MustParsePrefix("198.18.100.0/24"),
+		ExternalIP: netip.MustParseAddr("198.18.100.10"), NextHop: netip.MustParseAddr("198.18.100.1"), Nodes: []string{"n1"}}); err != nil {
+		t.Fatal(err)
+	}
 	ports := map[string]*ovnport.Port{}
 	for _, p := range []struct{ net, ctr, ip string }{{"web", "a", "198.19.0.5"}, {"web", "b", "198.19.0.6"}, {"lone", "c", "198.19.1.5"}} {
 		got, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: p.net, Node: "n1", Container: p.ctr, IfName: "eth0",

@@ -9,7 +9,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/fip"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
@@ -20,12 +20,6 @@ import (
 // network of a router gateway: `trace external 198.18.100.10 --proto tcp
 // --port 8080` explains how a floating IP or a published port is reached.
 const External = "external"
-
-// activeGateway is the node where router gw's chassisredirect port
-// ("cr-" + its gateway port) is bound ("" when none).
-func activeGateway(ctx context.Context, sb client.Client, gw *fip.Gateway) (string, error) {
-	return binding(ctx, sb, "cr-"+gw.LRP)
-}
 
 // fipOf reads the floating IP of container port lsp (nil when none).
 func fipOf(ctx context.Context, nb client.Client, where []ovsdb.Condition) (*nbdb.NAT, error) {
@@ -45,14 +39,14 @@ func externalOut(ctx context.Context, nb, sb client.Client, res *Result) {
 	if to.Port != "" || from.Router == "" || res.Service != nil {
 		return
 	}
-	gw, err := fip.GatewayOf(ctx, nb, from.Router)
+	gw, err := gateway.Get(ctx, nb, from.Router)
 	if err != nil || gw.ExternalNet.Contains(to.IP) && to.IP == gw.ExternalIP {
 		return
 	}
 	if overlay, _ := inOverlay(ctx, nb, to.IP); overlay {
 		return
 	}
-	node, _ := activeGateway(ctx, sb, gw)
+	node, _ := gateway.Active(ctx, sb, gw)
 	nat, _ := fipOf(ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindFIP, map[string]string{owner.KeyPort: from.Port})})
 	var how string
 	switch {
@@ -68,7 +62,7 @@ func externalOut(ctx context.Context, nb, sb client.Client, res *Result) {
 	}
 	res.External = how
 	if node == "" && (nat == nil || nat.LogicalPort == nil) {
-		res.Verdict, res.Reason = Dropped, fmt.Sprintf("router %s's gateway port %s is bound on no node: no gateway node is up (ovlmgr diagnose)", from.Router, gw.LRP)
+		res.Verdict, res.Reason = Dropped, fmt.Sprintf("router %s's gateway port %s is bound on no node: no gateway node is up (ovlmgr diagnose)", from.Router, gw.Port)
 		return
 	}
 	if res.Verdict == Delivered || res.Logical == nil || res.Logical.Drop == nil {
@@ -116,7 +110,7 @@ func inbound(ctx context.Context, nb, sb client.Client, req Request) (*Result, e
 		return nil, err
 	}
 	var lsp, how, router string
-	var gw *fip.Gateway
+	var gw *gateway.Gateway
 	switch {
 	case nat != nil:
 		lsp, router = nat.ExternalIDs[owner.KeyPort], nat.ExternalIDs[owner.KeyRouter]
@@ -143,12 +137,12 @@ func inbound(ctx context.Context, nb, sb client.Client, req Request) (*Result, e
 		res.Port = req.Port
 		how = fmt.Sprintf("published %s:%d -> %%s:%s", ip, req.Port, ids[publish.KeyContainerPort])
 	}
-	if gw, err = fip.GatewayOf(ctx, nb, router); err != nil && !errors.Is(err, fip.ErrNoGateway) {
+	if gw, err = gateway.Get(ctx, nb, router); err != nil && !errors.Is(err, gateway.ErrNoGateway) {
 		return nil, err
 	}
 	node := ""
 	if gw != nil {
-		node, _ = activeGateway(ctx, sb, gw)
+		node, _ = gateway.Active(ctx, sb, gw)
 	}
 	idx, err := readPorts(ctx, nb)
 	if err != nil {

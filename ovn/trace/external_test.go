@@ -8,6 +8,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/fip"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
@@ -38,7 +39,11 @@ func TestTraceExternalInbound(t *testing.T) {
 	if _, err := network.Create(ctx, nb, network.Spec{Name: "web", Subnet: "198.19.0.0/24", Router: "r1"}); err != nil {
 		t.Fatal(err)
 	}
-	nbs.Run(t, "ovn-nbctl", "lrp-add", "r1", "r1-ext", "0a:5b:c6:12:64:0a", "198.18.100.10/24", "--", "lrp-set-gateway-chassis", "r1-ext", "n1", "20")
+	sbs.Run(t, "ovn-sbctl", "chassis-add", "n1", "geneve", "198.18.0.11")
+	if _, err := gateway.Set(ctx, nb, sb, gateway.Spec{Router: "r1", ExternalNet: netip.MustParsePrefix("198.18.100.0/24"),
+		ExternalIP: netip.MustParseAddr("198.18.100.10"), NextHop: netip.MustParseAddr("198.18.100.1"), Nodes: []string{"n1"}}); err != nil {
+		t.Fatal(err)
+	}
 	p, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: "web", Node: "n2", Container: "c0ffee1234", IfName: "eth0",
 		IP: netip.MustParseAddr("198.19.0.5"), Subnet: netip.MustParsePrefix("198.19.0.0/24")})
 	if err != nil {

@@ -1,0 +1,184 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/ovn-kubernetes/libovsdb/client"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/fip"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
+)
+
+// whoServer listens on addr inside netns and answers every connection
+// with the client address it sees, then closes it. It stops at test end.
+func whoServer(t testing.TB, netns ns.NetNS, addr string) {
+	t.Helper()
+	var ln net.Listener
+	if err := netns.Do(func(ns.NetNS) error {
+		var err error
+		ln, err = net.Listen("tcp4", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, c.RemoteAddr().String())
+			c.Close()
+		}
+	}()
+}
+
+// whoAmI dials addr from netns (retrying for up to within: a first packet
+// may be lost while a tunnel peer or the next hop is learnt) and returns
+// the client address the server saw.
+func whoAmI(netns ns.NetNS, addr string, within time.Duration) (string, error) {
+	deadline := time.Now().Add(within)
+	for {
+		var seen string
+		err := netns.Do(func(ns.NetNS) error {
+			c, err := net.DialTimeout("tcp4", addr, 700*time.Millisecond)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			b, err := io.ReadAll(c)
+			seen = string(b)
+			return err
+		})
+		if err == nil && seen != "" {
+			host, _, _ := net.SplitHostPort(seen)
+			return host, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("dial %s: %v (saw %q)", addr, err, seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// cniSB connects to the lab's SB.
+func cniSB(t testing.TB, l *lab.Lab) client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sb, err := dbconn.ConnectSB(ctx, l.SB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	return sb
+}
+
+// outsideNS opens the lab's outside namespace (closed at test end).
+func outsideNS(t testing.TB, l *lab.Lab) ns.NetNS {
+	t.Helper()
+	if l.External == nil {
+		t.Fatalf("lab %s has no external network", l.Name)
+	}
+	x, err := ns.GetNS(l.External.NetNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = x.Close() })
+	return x
+}
+
+// TestExternalFIPAndPublished: on the lab's external network, a published
+// port (CNI portMappings) and floating IPs (centralized for a container on
+// a node without the external network, distributed for one on a gateway
+// node) are reached from the outside host over TCP, and the container sees
+// the outside host's own address; a container with a floating IP leaves
+// from it. trace names the published port; DEL stops the published port.
+func TestExternalFIPAndPublished(t *testing.T) {
+	l := sharedLab(t)
+	nb, sb := cniNB(t, l), cniSB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if len(l.Nodes) < 3 || !l.IsGateway(l.Nodes[1].Name) || l.IsGateway(l.Nodes[2].Name) {
+		t.Fatalf("want gateways n1,n2 and n3 without: %v", l.Gateways)
+	}
+	n2, n3 := l.Nodes[1], l.Nodes[2]
+	extRouter(t, l, nb, sb, "rfip", "fipnet", "198.19.41.0/24", "198.18.100.41")
+	out := outsideNS(t, l)
+	outSrv := net.JoinHostPort(lab.ExternalHostIP, "9411")
+	whoServer(t, out, outSrv)
+	list := publishConfList(t, "fipnet")
+
+	// Published: n3 has no external network; the gateway DNATs.
+	a := withMappings(newContainer(t, newRuntime(t, n3), list), mapping(8080, 80, "tcp", ""))
+	a.mustAdd(t, ctx)
+	whoServer(t, a.ns, a.ip().String()+":80")
+	seen, err := whoAmI(out, "198.18.100.41:8080", 15*time.Second)
+	if err != nil || seen != lab.ExternalHostIP {
+		t.Fatalf("published 198.18.100.41:8080 -> %s:80 from outside: container saw %q, %v", a.ip(), seen, err)
+	}
+	// Egress of a container without floating IP: SNAT to the router's address.
+	if seen, err := whoAmI(a.ns, outSrv, 15*time.Second); err != nil || seen != "198.18.100.41" {
+		t.Fatalf("egress of %s: outside saw %q, %v; want 198.18.100.41", a.ip(), seen, err)
+	}
+	res, err := trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: trace.External, To: "198.18.100.41", Proto: "tcp", Port: 8080})
+	if err != nil || res.Verdict != trace.Delivered || !strings.HasPrefix(res.External, "published 198.18.100.41:8080 -> ") ||
+		!strings.HasSuffix(res.External, ":80 on gateway "+l.Gateways[0]) {
+		t.Fatalf("trace external: %+v %v", res, err)
+	}
+
+	// Floating IPs: b on n3 (centralized), c on gateway node n2 (distributed).
+	b := newContainer(t, newRuntime(t, n3), list)
+	b.mustAdd(t, ctx)
+	c := newContainer(t, newRuntime(t, n2), list)
+	c.mustAdd(t, ctx)
+	for _, f := range []struct {
+		ip   string
+		ctr  *container
+		mode string
+	}{{"198.18.100.42", b, fip.Centralized}, {"198.18.100.43", c, fip.Distributed}} {
+		got, err := fip.Create(ctx, nb, sb, fip.Spec{IP: netip.MustParseAddr(f.ip), Container: f.ctr.id})
+		if err != nil || got.Mode != f.mode {
+			t.Fatalf("fip %s for %s on %s: %+v %v; want %s", f.ip, f.ctr.id, f.ctr.rt.node.Name, got, err, f.mode)
+		}
+		whoServer(t, f.ctr.ns, f.ctr.ip().String()+":81")
+		if seen, err := whoAmI(out, f.ip+":81", 15*time.Second); err != nil || seen != lab.ExternalHostIP {
+			t.Errorf("%s floating IP %s from outside: container saw %q, %v", f.mode, f.ip, seen, err)
+		}
+		if seen, err := whoAmI(f.ctr.ns, outSrv, 15*time.Second); err != nil || seen != f.ip {
+			t.Errorf("egress of %s with %s floating IP %s: outside saw %q, %v", f.ctr.ip(), f.mode, f.ip, seen, err)
+		}
+	}
+
+	// DEL: the published port and its load balancer go; nothing answers there.
+	if err := a.del(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(publishedLBs(t, nb, ovnport.Name(n3.SystemID, a.id, "eth0"))); n != 0 {
+		t.Fatalf("%d published ports left after DEL", n)
+	}
+	if seen, err := whoAmI(out, "198.18.100.41:8080", 2*time.Second); err == nil {
+		t.Fatalf("198.18.100.41:8080 still answers after DEL (client seen as %s)", seen)
+	}
+	// DEL of b removes its floating IP too.
+	if err := b.del(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fip.Get(ctx, nb, netip.MustParseAddr("198.18.100.42")); !errors.Is(err, fip.ErrNotFound) {
+		t.Fatalf("floating IP of a deleted container: %v", err)
+	}
+}
