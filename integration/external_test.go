@@ -19,7 +19,9 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/vishvananda/netlink"
 )
 
 // gwWorld is a 3-node lab (gateways n1, n2; n3 is not on the external
@@ -269,5 +271,120 @@ func TestGatewayBadInput(t *testing.T) {
 		if fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Errorf("bad input (%v) changed the gateway:\n%+v\nwas\n%+v", fe, after, before)
 		}
+	}
+}
+
+// TestGatewayRoutedPolicy: a --no-snat network (routed only, default-deny)
+// behind the gateway. The outside host routes its subnet via the router's
+// external IP. Egress keeps the container's own address; traffic from
+// outside is subject to the network's isolation: refused until a policy
+// allows the external network (--from 198.18.100.0/24), and the container
+// then sees the outside host's real address.
+func TestGatewayRoutedPolicy(t *testing.T) {
+	needLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Nodes: 2, Name: uniqueName("gwp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(context.Background()); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	nb := cniNB(t, l)
+	sb, err := dbconn.ConnectSB(ctx, l.SB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	if _, err := router.Create(ctx, nb, "r1", nil); err != nil {
+		t.Fatal(err)
+	}
+	specNetwork(t, nb, network.Spec{Name: "app", Subnet: "198.19.5.0/24", Router: "r1", Isolation: policy.DefaultDeny})
+	s := gwSpec()
+	s.NoSNAT = []string{"app"}
+	g, err := gateway.Set(ctx, nb, sb, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.SNAT) != 0 {
+		t.Errorf("snat rows %+v for a no-snat network", g.SNAT)
+	}
+	err = l.External.Do(func() error {
+		_, dst, _ := net.ParseCIDR("198.19.5.0/24")
+		return netlink.RouteAdd(&netlink.Route{Dst: dst, Gw: net.ParseIP("198.18.100.10")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := net.JoinHostPort(l.External.HostIP, "8080")
+	gwEchoServer(t, l.External, srv)
+	ctr := newContainer(t, newRuntime(t, l.Nodes[1]), confList(t, "app", "1.0.0", nil))
+	ctr.mustAdd(t, ctx)
+
+	src, err := gwDialRetry(ctr, srv, 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src != ctr.ip().String() {
+		t.Errorf("outside host saw %s, want the container's own address %s (no SNAT)", src, ctr.ip())
+	}
+
+	// From outside: refused by default-deny, allowed by a policy on the external network.
+	in := net.JoinHostPort(ctr.ip().String(), "8081")
+	var ln net.Listener
+	if err := ctr.ns.Do(func(ns.NetNS) error { ln, err = net.Listen("tcp4", in); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, c.RemoteAddr().String())
+			c.Close()
+		}
+	}()
+	fromOutside := func(timeout time.Duration) (string, error) {
+		var seen string
+		err := l.External.Do(func() error {
+			c, err := net.DialTimeout("tcp4", in, timeout)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			b, err := io.ReadAll(c)
+			seen = string(b)
+			return err
+		})
+		host, _, _ := net.SplitHostPort(seen)
+		return host, err
+	}
+	if seen, err := fromOutside(time.Second); err == nil {
+		t.Errorf("default-deny network reached from outside without a policy (it saw %s)", seen)
+	}
+	if _, err := policy.Create(ctx, nb, policy.Spec{Name: "from-external", Network: "app", Action: "allow",
+		From: []string{lab.ExternalCIDR}, Proto: "tcp", Port: "8081"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = policy.Delete(context.Background(), nb, "from-external") })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		seen, err := fromOutside(500 * time.Millisecond)
+		if err == nil {
+			if seen != l.External.HostIP {
+				t.Errorf("container saw %s, want the outside host %s", seen, l.External.HostIP)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outside host still refused 10s after the policy: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
