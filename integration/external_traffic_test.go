@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/fip"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 )
 
@@ -48,8 +50,19 @@ func whoServer(t testing.TB, netns ns.NetNS, addr string) {
 
 // whoAmI dials addr from netns (retrying for up to within: a first packet
 // may be lost while a tunnel peer or the next hop is learnt) and returns
-// the client address the server saw.
+// the client address the server (whoServer) saw.
 func whoAmI(netns ns.NetNS, addr string, within time.Duration) (string, error) {
+	seen, err := dialRead(netns, addr, within)
+	if err != nil {
+		return "", err
+	}
+	host, _, err := net.SplitHostPort(seen)
+	return host, err
+}
+
+// dialRead dials addr from netns until it reads a non-empty answer, for
+// up to within, and returns it.
+func dialRead(netns ns.NetNS, addr string, within time.Duration) (string, error) {
 	deadline := time.Now().Add(within)
 	for {
 		var seen string
@@ -65,11 +78,10 @@ func whoAmI(netns ns.NetNS, addr string, within time.Duration) (string, error) {
 			return err
 		})
 		if err == nil && seen != "" {
-			host, _, _ := net.SplitHostPort(seen)
-			return host, nil
+			return seen, nil
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("dial %s: %v (saw %q)", addr, err, seen)
+			return "", fmt.Errorf("dial %s: %v (read %q)", addr, err, seen)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -181,4 +193,39 @@ func TestExternalFIPAndPublished(t *testing.T) {
 	if _, err := fip.Get(ctx, nb, netip.MustParseAddr("198.18.100.42")); !errors.Is(err, fip.ErrNotFound) {
 		t.Fatalf("floating IP of a deleted container: %v", err)
 	}
+}
+
+// TestPodmanPublish: podman 4.x (CNI backend, the conflist `ovlmgr cni
+// config` writes) with `-p 8088:80` on a network whose router has a
+// gateway: the outside host reaches the container at the router's external
+// address, port 8088; `podman rm` removes the published port.
+func TestPodmanPublish(t *testing.T) {
+	l := sharedLab(t)
+	env, rootfs := podmanSetup(t)
+	nb, sb := cniNB(t, l), cniSB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nw := fmt.Sprintf("pub%d", os.Getpid()%10000)
+	extRouter(t, l, nb, sb, "rpod", nw, "198.19.242.0/24", "198.18.100.44")
+	n := l.Nodes[2] // no external network here: the gateway DNATs
+	writeConfList(t, ctx, n, nw)
+	rtRun(t, ctx, n, env, "podman", "import", "--quiet", rootfs, podmanImage)
+	ctr := nw + "-web"
+	t.Cleanup(func() { _, _ = rtTryRun(context.Background(), n, env, "podman", "rm", "-f", "-t", "0", ctr) })
+	rtRun(t, ctx, n, env, "podman", "run", "-d", "--name", ctr, "--network", nw, "-p", "8088:80", podmanImage,
+		"sh", "-c", "while true; do echo hello-from-podman | nc -l -p 80; done")
+	ps, err := publish.List(ctx, nb, publish.Filter{Network: nw})
+	if err != nil || len(ps) != 1 || ps[0].HostPort != 8088 || ps[0].ContainerPort != 80 || ps[0].Address.String() != "198.18.100.44" {
+		t.Fatalf("published ports of %s: %+v %v", nw, ps, err)
+	}
+	out := outsideNS(t, l)
+	got, err := dialRead(out, "198.18.100.44:8088", 20*time.Second)
+	if err != nil || strings.TrimSpace(got) != "hello-from-podman" {
+		t.Fatalf("outside -> 198.18.100.44:8088: %q, %v", got, err)
+	}
+	rtRun(t, ctx, n, env, "podman", "rm", "-f", "-t", "0", ctr)
+	if ps, err := publish.List(ctx, nb, publish.Filter{Network: nw}); err != nil || len(ps) != 0 {
+		t.Fatalf("after podman rm: %+v %v", ps, err)
+	}
+	assertNetworkEmpty(t, l, nb, nw)
 }
