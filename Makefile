@@ -43,6 +43,9 @@ bench: deps build ## benchmarks: prints the conditions (CPUs, load, kernel, OVS/
 	@{ export PATH="$$PATH:/usr/sbin:/sbin"; echo "conditions: $$(nproc) CPUs ($$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $$(cut -d' ' -f1-3 /proc/loadavg), kernel $$(uname -r), $$(ovs-vswitchd --version 2>/dev/null | head -1), $$(ovn-northd --version 2>/dev/null | head -1), $$(date -u +%FT%TZ)"; } | tee $(BIN)/bench.txt
 	set -o pipefail; $(GO) run ./lab/benchrun -- $(BENCH_FLAGS) -bench . $(PKGS) | tee -a $(BIN)/bench.txt
 	@echo "after: load average $$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $(BIN)/bench.txt
+	@# Every ratio the benchmarks printed (metrics named ...-x), one a line. Knobs: CNI_BENCH_SAMPLES (ADD samples),
+	@# CNI_CHURN_COUNT (churn containers, default 1000), THROUGHPUT_SECONDS (each iperf3 run, default 5).
+	@r=$$(grep -oE '[0-9.]+ [^ ]+-x\b' $(BIN)/bench.txt | awk '{print "  " $$2 " = " $$1}'); { echo "ratios:"; echo "$$r"; } | tee -a $(BIN)/bench.txt
 
 # modelgen writes its header on two lines; Go's convention (go/ast.IsGenerated, linters, review tools) is one line:
 # `// Code generated ... DO NOT EDIT.`, which lab/layers checks.
