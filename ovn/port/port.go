@@ -297,8 +297,13 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	if !s.IP.IsValid() {
 		// Watch the port's row before it exists: ovn-northd's write of
 		// dynamic_addresses then reaches the watch as a plain update.
-		var err error
-		if w, err = watch.Start(ctx, nb, dynamicTables(name)); err != nil {
+		// A monitor sent as the connection broke goes again to the new leader.
+		err := dbconn.Retry(ctx, func(bool) error {
+			var err error
+			w, err = watch.Start(ctx, nb, dynamicTables(name))
+			return dbconn.AsLost(err)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		defer w.Close()

@@ -75,3 +75,13 @@ func Retry(ctx context.Context, action func(again bool) error) error {
 		}
 	}
 }
+
+// AsLost returns err as a *LostError when it is a connection that broke
+// under a request (for requests other than Transact, e.g. a monitor), so
+// that Retry runs the action again; other errors are returned as they are.
+func AsLost(err error) error {
+	if lostConnection(err) && !errors.Is(err, ErrConnectionLost) {
+		return &LostError{Err: err}
+	}
+	return err
+}

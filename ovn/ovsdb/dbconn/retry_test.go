@@ -50,3 +50,16 @@ func TestRetry(t *testing.T) {
 		t.Errorf("Retry past its deadline = %v; want ErrConnectionLost", err)
 	}
 }
+
+func TestAsLost(t *testing.T) {
+	if err := AsLost(fmt.Errorf("watch: monitor: %w", client.ErrNotConnected)); !errors.Is(err, ErrConnectionLost) {
+		t.Errorf("AsLost(not connected) = %v; want ErrConnectionLost", err)
+	}
+	plain := errors.New("bad model")
+	if err := AsLost(plain); err != plain {
+		t.Errorf("AsLost(plain) = %v; want it unchanged", err)
+	}
+	if AsLost(nil) != nil {
+		t.Error("AsLost(nil) != nil")
+	}
+}
