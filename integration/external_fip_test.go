@@ -12,6 +12,8 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
+	"github.com/ovlmgr/ovlmgr/ovn/fip"
 	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -144,5 +146,53 @@ func TestCNIPublishedPorts(t *testing.T) {
 	ps, err := publish.List(ctx, nb, publish.Filter{Network: "pubnet"})
 	if err != nil || len(ps) != 1 || ps[0].Backend.String() != b2.ip().String() || ps[0].Address != netip.MustParseAddr("198.18.100.40") {
 		t.Fatalf("after DEL, 8080 for another container: %+v %v", ps, err)
+	}
+}
+
+// TestDiagnoseExternal makes two faults real: a gateway node without the
+// external network (n3 maps no physical network) and a floating IP whose
+// container port was removed behind ovlmgr's back; diagnose fails the
+// first and warns about the second, each with its fix.
+func TestDiagnoseExternal(t *testing.T) {
+	l := sharedLab(t)
+	nb, sb := cniNB(t, l), cniSB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if l.IsGateway(l.Nodes[2].Name) {
+		t.Fatalf("n3 is a gateway node: %v", l.Gateways)
+	}
+	extRouter(t, l, nb, sb, "rdiag", "diagnet", "198.19.43.0/24", "198.18.100.45")
+	if _, err := gateway.Set(ctx, nb, sb, gateway.Spec{Router: "rdiag", ExternalNet: netip.MustParsePrefix(lab.ExternalCIDR),
+		ExternalIP: netip.MustParseAddr("198.18.100.45"), NextHop: netip.MustParseAddr(lab.ExternalHostIP),
+		Nodes: []string{l.Gateways[0], l.Nodes[2].SystemID}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: "diagnet", Node: l.Nodes[2].SystemID, Container: "diag-orphan", IfName: "eth0",
+		IP: netip.MustParseAddr("198.19.43.9"), Subnet: netip.MustParsePrefix("198.19.43.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fip.Create(ctx, nb, sb, fip.Spec{IP: netip.MustParseAddr("198.18.100.46"), Container: "diag-orphan"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ovnport.Delete(ctx, nb, p.Name); err != nil { // not DEL: the floating IP stays
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fip.Delete(context.Background(), nb, netip.MustParseAddr("198.18.100.46")) })
+	rep, _ := diagnose.Cluster(ctx, diagnose.Options{NB: l.NB, SB: l.SB})
+	c := rep.Find("router rdiag bridge mappings")
+	if c == nil || c.Status != diagnose.Fail || !strings.Contains(c.Detail, "gateway node(s) "+l.Nodes[2].SystemID+" have no ovn-bridge-mappings entry") || c.Fix == "" {
+		t.Errorf("bridge mapping check: %+v", c)
+	}
+	c = rep.Find("floating IP 198.18.100.46")
+	if c == nil || c.Status != diagnose.Warn || c.Fix != "ovlmgr fip delete 198.18.100.46" {
+		t.Errorf("orphan floating IP check: %+v", c)
+	}
+	if err := fip.Delete(ctx, nb, netip.MustParseAddr("198.18.100.46")); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ = diagnose.Cluster(ctx, diagnose.Options{NB: l.NB, SB: l.SB})
+	if c := rep.Find("floating IP 198.18.100.46"); c != nil {
+		t.Errorf("after fip delete: %+v", c)
 	}
 }

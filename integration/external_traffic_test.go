@@ -16,6 +16,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/fip"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
@@ -153,6 +154,19 @@ func TestExternalFIPAndPublished(t *testing.T) {
 		t.Fatalf("trace external: %+v %v", res, err)
 	}
 
+	res, err = trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: a.id, To: lab.ExternalHostIP, Proto: "tcp", Port: 9411})
+	if err != nil || res.External != "SNAT to 198.18.100.41 on gateway "+l.Gateways[0] {
+		t.Errorf("trace %s -> outside: %+v %v", a.id, res, err)
+	} else {
+		t.Logf("trace %s -> outside: %s %v: %s", a.id, res.Verdict, res.Hops, res.Reason)
+	}
+	// diagnose: the gateway is sound.
+	rep, _ := diagnose.Cluster(ctx, diagnose.Options{NB: l.NB, SB: l.SB})
+	for _, name := range []string{"router rfip bridge mappings", "router rfip active gateway", "router rfip next hop"} {
+		if c := rep.Find(name); c == nil || c.Status != diagnose.OK {
+			t.Errorf("diagnose %q: %+v", name, c)
+		}
+	}
 	// Floating IPs: b on n3 (centralized), c on gateway node n2 (distributed).
 	b := newContainer(t, newRuntime(t, n3), list)
 	b.mustAdd(t, ctx)

@@ -47,6 +47,15 @@ func externalOut(ctx context.Context, nb, sb client.Client, res *Result) {
 		return
 	}
 	node, _ := gateway.Active(ctx, sb, gw)
+	// The external switch is the gateway's, not a network of ours: the
+	// hops below name it.
+	kept := res.Hops[:0]
+	for _, h := range res.Hops {
+		if h != "network "+gw.Switch {
+			kept = append(kept, h)
+		}
+	}
+	res.Hops = kept
 	nat, _ := fipOf(ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindFIP, map[string]string{owner.KeyPort: from.Port})})
 	var how string
 	switch {
