@@ -140,6 +140,8 @@ may be under way. Idempotent: a second run removes nothing.
 							switch r.What {
 							case "ovs-port":
 								fmt.Fprintf(w, "%s OVS port and veth %s (container %s, ifname %s, network %s): NB port %s does not exist\n", verb, r.Name, r.Container, r.IfName, r.Network, r.Port)
+							case "pool-port":
+								fmt.Fprintf(w, "%s pool port %s (network %s): beyond the pool size or left half-made\n", verb, r.Name, r.Network)
 							default:
 								fmt.Fprintf(w, "%s NB port %s (container %s, ifname %s, network %s): no OVS interface or veth on this node\n", verb, r.Name, r.Container, r.IfName, r.Network)
 							}

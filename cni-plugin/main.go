@@ -9,6 +9,9 @@ import (
 )
 
 func main() {
+	if plugin.RefillMain() { // the detached pool refill an ADD started
+		return
+	}
 	// No "about" text: without CNI_COMMAND the plugin answers with CNI
 	// error code 4 (invalid environment) as a runtime expects.
 	skel.PluginMainFuncs(plugin.Funcs(), plugin.VersionInfo(), "")

@@ -79,7 +79,13 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 	if a.Gateway.IsValid() {
 		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: a.Gateway.AsSlice()})
 	}
-	return types.PrintResult(res, c.CNIVersion)
+	if err := types.PrintResult(res, c.CNIVersion); err != nil {
+		return err
+	}
+	if !req.IP.IsValid() && req.MAC == nil {
+		spawnRefill(c, log) // this node's pool of the network back to size
+	}
+	return nil
 }
 
 // CmdDel is CNI DEL (attach.Detach).

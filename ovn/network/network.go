@@ -24,6 +24,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
@@ -96,8 +97,13 @@ type Network struct {
 	Ports int `json:"ports" yaml:"ports"`
 	// Free approximates the addresses left for new containers: usable hosts
 	// minus the gateway, excluded addresses and Ports. Statically requested
-	// addresses outside the ports we count are not subtracted.
+	// addresses outside the ports we count are not subtracted. Addresses
+	// held by unclaimed pool ports (Pooled) count as free: the next ADD on
+	// their node gets them.
 	Free int `json:"free" yaml:"free"`
+	// Pooled counts the network's unclaimed pool ports (ready or being
+	// made, on all nodes): part of Free, usable only by ADDs on their node.
+	Pooled int `json:"pooled" yaml:"pooled"`
 }
 
 // row builds the Logical_Switch for a validated plan in scope.
@@ -326,6 +332,16 @@ func ownedSwitch(rows []*nbdb.LogicalSwitch) *nbdb.LogicalSwitch {
 	return ls
 }
 
+// poolSelector matches unclaimed pool ports (ovn/port's pool), on network
+// name if not "".
+func poolSelector(name string) ovsdb.Condition {
+	sel := owner.Selector(port.KindPool)
+	if name != "" {
+		sel[owner.KeyNetwork] = name
+	}
+	return dbops.Includes(sel)
+}
+
 func portSelector(name string) ovsdb.Condition {
 	sel := owner.Selector(owner.KindPort)
 	if name != "" {
@@ -342,6 +358,7 @@ func Get(ctx context.Context, nb client.Client, name string) (*Network, error) {
 	tx := dbops.NewTx(nb)
 	sw := dbops.Query[nbdb.LogicalSwitch](tx, []ovsdb.Condition{dbops.NameIs(name)})
 	ports := dbops.Query(tx, []ovsdb.Condition{portSelector(name)}, portUUID)
+	pooled := dbops.Query(tx, []ovsdb.Condition{poolSelector(name)}, portUUID)
 	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("get network %q: %w", name, err)
 	}
@@ -357,6 +374,7 @@ func Get(ctx context.Context, nb client.Client, name string) (*Network, error) {
 		return nil, fmt.Errorf("network %q: %w (see ovlmgr net list)", name, ErrNotFound)
 	}
 	n := fromRow(ls, countPorts(ls, uuidSet(ports.UUIDs())))
+	n.Pooled = countPorts(ls, uuidSet(pooled.UUIDs()))
 	return &n, nil
 }
 
@@ -386,6 +404,7 @@ func List(ctx context.Context, nb client.Client) ([]Network, error) {
 	tx := dbops.NewTx(nb)
 	sw := dbops.Query[nbdb.LogicalSwitch](tx, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindNetwork))})
 	portQ := dbops.Query(tx, []ovsdb.Condition{portSelector("")}, portUUID)
+	poolQ := dbops.Query(tx, []ovsdb.Condition{poolSelector("")}, portUUID)
 	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
@@ -393,10 +412,12 @@ func List(ctx context.Context, nb client.Client) ([]Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list networks: %w", err)
 	}
-	ports := uuidSet(portQ.UUIDs())
+	ports, pooled := uuidSet(portQ.UUIDs()), uuidSet(poolQ.UUIDs())
 	out := make([]Network, 0, len(rows))
 	for _, ls := range rows {
-		out = append(out, fromRow(ls, countPorts(ls, ports)))
+		n := fromRow(ls, countPorts(ls, ports))
+		n.Pooled = countPorts(ls, pooled)
+		out = append(out, n)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -433,12 +454,21 @@ func (e *PortsInUseError) Error() string {
 func Delete(ctx context.Context, nb client.Client, name string, force bool) error {
 	return dbconn.Retry(ctx, func(again bool) error {
 		err := deleteNetwork(ctx, nb, name, force)
+		// A pool refill may add or remove a pool port meanwhile: read
+		// the ports again (container ports are checked anew each time).
+		for i := 0; i < maxRetries && errors.Is(err, errPortsChanged); i++ {
+			err = deleteNetwork(ctx, nb, name, force)
+		}
 		if again && errors.Is(err, ErrNotFound) {
 			return nil
 		}
 		return err
 	})
 }
+
+// errPortsChanged: the switch's ports changed between Delete's read and
+// its transaction.
+var errPortsChanged = errors.New("its ports changed (or it was deleted) while deleting: retry")
 
 func deleteNetwork(ctx context.Context, nb client.Client, name string, force bool) error {
 	rows, err := byName(ctx, nb, name)
@@ -461,7 +491,7 @@ func deleteNetwork(ctx context.Context, nb client.Client, name string, force boo
 		}))
 	}
 	var containers, foreign, other []string
-	var containerUUIDs []string
+	var containerUUIDs, poolUUIDs []string
 	if len(sel) > 0 {
 		if err := tx.Transact(ctx); err != nil {
 			return fmt.Errorf("delete network %q: read ports: %w", name, err)
@@ -476,6 +506,10 @@ func deleteNetwork(ctx context.Context, nb client.Client, name string, force boo
 				case owner.Owned(p.ExternalIDs, owner.KindPort):
 					containers = append(containers, p.Name)
 					containerUUIDs = append(containerUUIDs, p.UUID)
+				case owner.Owned(p.ExternalIDs, port.KindPool):
+					// Unclaimed pool ports go with the network (deleted
+					// below, in the same transaction); they are no containers.
+					poolUUIDs = append(poolUUIDs, p.UUID)
 				case owner.Owned(p.ExternalIDs, router.KindRouterPort):
 					// Detached below, in the same transaction.
 				case owner.Owned(p.ExternalIDs, owner.KindDNS):
@@ -511,7 +545,7 @@ func deleteNetwork(ctx context.Context, nb client.Client, name string, force boo
 		return fmt.Errorf("delete network %q: %w", name, err)
 	}
 	ops := []ovsdb.Operation{guard}
-	for _, u := range containerUUIDs {
+	for _, u := range append(containerUUIDs, poolUUIDs...) {
 		ops = append(ops, dbops.Delete(nbdb.LogicalSwitchPortTable, dbops.ByUUID(u)))
 	}
 	extra, err := deleteExtras(ctx, nb, name)
@@ -534,7 +568,7 @@ func deleteNetwork(ctx context.Context, nb client.Client, name string, force boo
 		case err == nil:
 			return nil
 		case dbconn.FailedWait(err, 0):
-			return fmt.Errorf("delete network %q: its ports changed (or it was deleted) while deleting: retry", name)
+			return fmt.Errorf("delete network %q: %w", name, errPortsChanged)
 		case failedIn(err, len(ops), len(unmarks)) && attempt < maxRetries:
 			// A network was created inside one of the subnet's supernets.
 			continue

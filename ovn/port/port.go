@@ -149,6 +149,10 @@ type Port struct {
 	IPv6   netip.Addr        `json:"ipv6,omitzero"`
 	Up     bool              `json:"up"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// IfaceIDVer is the port's options:iface-id-ver, which the OVS
+	// Interface's external_ids:iface-id-ver must match for ovn-controller
+	// to bind it: the container ID, or a pool port's token (pool.go).
+	IfaceIDVer string `json:"ifaceIdVer,omitempty"`
 }
 
 // CheckMAC refuses a requested MAC (nil: none requested) that cannot be a
@@ -330,7 +334,7 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	p := &Port{Name: name, Network: s.Network, Node: s.Node, Container: s.Container, IfName: s.IfName,
-		IP: s.IP, Labels: s.Labels}
+		IP: s.IP, Labels: s.Labels, IfaceIDVer: s.Container}
 	if s.IP.IsValid() {
 		p.MAC = mac.String()
 		got, err := Get(ctx, nb, name)
@@ -386,7 +390,7 @@ var errRetry = errors.New("concurrent change, retry")
 
 // insert runs the create transaction: [absent guard, switch-exists guard,
 // (static IP: ports-unchanged guard), insert, mutate switch ports].
-func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwitchPort) error {
+func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwitchPort, extra ...ovsdb.Operation) error {
 	probe := &nbdb.LogicalSwitchPort{Name: lsp.Name}
 	absent, err := dbconn.Absent(nb, probe, &probe.Name)
 	if err != nil {
@@ -407,6 +411,10 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 		}
 		ops = append(ops, guard)
 	}
+	// Extra guards of the caller (the pool's "unchanged" wait), evaluated
+	// before the insert: errRetry when one fails.
+	extraAt := len(ops)
+	ops = append(ops, extra...)
 	ins, err := nb.Create(lsp)
 	if err != nil {
 		return err
@@ -432,6 +440,8 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 	switch {
 	case err == nil:
 		return nil
+	case len(extra) > 0 && dbconn.FailedWait(err, extraAt):
+		return errRetry
 	case dbconn.FailedWait(err, 0):
 		return fmt.Errorf("%w (delete it first)", ErrExists)
 	case dbconn.FailedWait(err, 1):
@@ -743,11 +753,12 @@ func Get(ctx context.Context, nb client.Client, name string) (*Port, error) {
 func fromRow(l *nbdb.LogicalSwitchPort) *Port {
 	p := &Port{
 		UUID: l.UUID, Name: l.Name,
-		Network:   l.ExternalIDs[owner.KeyNetwork],
-		Node:      l.ExternalIDs[owner.KeyNode],
-		Container: l.ExternalIDs[owner.KeyContainer],
-		IfName:    l.ExternalIDs[owner.KeyIfName],
-		Up:        l.Up != nil && *l.Up,
+		Network:    l.ExternalIDs[owner.KeyNetwork],
+		Node:       l.ExternalIDs[owner.KeyNode],
+		Container:  l.ExternalIDs[owner.KeyContainer],
+		IfName:     l.ExternalIDs[owner.KeyIfName],
+		Up:         l.Up != nil && *l.Up,
+		IfaceIDVer: l.Options[OptIfaceIDVer],
 	}
 	if lb := owner.Labels(l.ExternalIDs); len(lb) > 0 {
 		p.Labels = lb

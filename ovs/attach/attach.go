@@ -16,6 +16,7 @@ import (
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/health"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
@@ -47,6 +48,8 @@ type node struct {
 	nbEP     string
 	encapIP  string
 	sbEP     string
+	// ids are the node's Open_vSwitch external_ids (e.g. its pool size).
+	ids map[string]string
 }
 
 func (n *node) close() {
@@ -74,7 +77,7 @@ func openNode(ctx context.Context, nbEP, ep string, needNB bool) (*node, error) 
 		return nil, newErr(ErrUnavailable, fmt.Sprintf("local Open_vSwitch db %s: %v", ep, err), err)
 	}
 	n := &node{ovs: ovs, systemID: root.ExternalIDs["system-id"], nbEP: nbEP,
-		encapIP: root.ExternalIDs["ovn-encap-ip"], sbEP: root.ExternalIDs["ovn-remote"]}
+		encapIP: root.ExternalIDs["ovn-encap-ip"], sbEP: root.ExternalIDs["ovn-remote"], ids: root.ExternalIDs}
 	if n.systemID == "" {
 		ovs.Close()
 		return nil, newErr(ErrNodeNotJoined, fmt.Sprintf("local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN", ep), nil)
@@ -339,35 +342,51 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 			return nil, err
 		}
 	}
-	p, err := ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
-		Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, Labels: req.Labels})
-	if err != nil {
-		return nil, ovnDown(err)
-	}
-	undo = append(undo, func() {
+	var p *ovnport.Port
+	var reg *dns.Registration
+	undoPort := func() {
 		if e := ovnport.Undo(context.Background(), nb, p.Name); e != nil {
 			log.Errorf("undo: %v", e)
 			leftover = e
 		}
-	})
+	}
+	undoDNS := func() {
+		cctx, cc := cleanCtx()
+		defer cc()
+		if e := service.ContainerDeleted(cctx, nb, ni.name, portIPs(p)); e != nil {
+			log.Errorf("undo: %v", e)
+		}
+	}
+	// Fast path: claim a ready pool port of this node, with the DNS name,
+	// in one NB transaction (pool.go); else make the port and wait for
+	// ovn-northd's address.
+	p, reg, err = claimPooled(rctx, nb, nd, req, log)
+	if p != nil {
+		undo = append(undo, undoPort, undoDNS)
+	}
+	if err != nil {
+		return nil, ovnDown(err)
+	}
+	if p == nil {
+		if p, err = ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
+			Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, Labels: req.Labels}); err != nil {
+			return nil, ovnDown(err)
+		}
+		undo = append(undo, undoPort)
+	}
 	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
 	published, undoPublish, err := publishPorts(rctx, nb, req, p, log)
 	if err != nil {
 		return nil, ovnDown(err)
 	}
 	undo = append(undo, undoPublish)
-	reg, err := service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
-		Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels})
-	if err != nil {
-		return nil, ovnDown(fmt.Errorf("DNS names and services: %w", err))
-	}
-	undo = append(undo, func() {
-		cctx, cc := cleanCtx()
-		defer cc()
-		if e := service.ContainerDeleted(cctx, nb, ni.name, portIPs(p)); e != nil {
-			log.Errorf("undo: %v", e)
+	if reg == nil {
+		if reg, err = service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
+			Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels}); err != nil {
+			return nil, ovnDown(fmt.Errorf("DNS names and services: %w", err))
 		}
-	})
+		undo = append(undo, undoDNS)
+	}
 	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
 	mac, _ := net.ParseMAC(p.MAC)
 	addr := netip.PrefixFrom(p.IP, ni.subnet.Bits())
@@ -394,7 +413,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		return nil, err
 	}
 	defer installed.Close()
-	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: req.ContainerID,
+	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: p.IfaceIDVer,
 		MAC: p.MAC, Container: req.ContainerID, IfName: req.IfName, Network: ni.name})
 	if err != nil {
 		return nil, err

@@ -104,6 +104,13 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 			return leave(err)
 		}
 	}
+	if p == nil {
+		// A pool port claimed by an ADD that died before plugging it has
+		// no OVS interface naming it: find it by its owner keys.
+		if p, err = claimedPort(ctx, nb, nd.systemID, req.ContainerID, req.IfName); err != nil {
+			return leave(err)
+		}
+	}
 	// DNS records and service backends go first, while the port still says
 	// which address it had (prevResult covers a port already gone).
 	ips := req.PrevIPs

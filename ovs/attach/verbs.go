@@ -56,7 +56,20 @@ func Check(ctx context.Context, req CheckRequest) error {
 	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
 	failed := func(msg string, cause error) error { return newErr(ErrCheckFailed, msg, cause) }
 	addr, addr6 := req.Address, req.Address6
-	p, err := ovnport.Get(ctx, nb, nm.lsp)
+	ifc, err := ovsport.Get(ctx, nd.ovs, nm.host)
+	if err != nil {
+		return newErr(ErrUnavailable, err.Error(), err)
+	}
+	// A port claimed from the pool has the pool port's name: the OVS
+	// interface of this container interface names it.
+	lsp := nm.lsp
+	if ifc != nil && ifc.IfaceID != "" && ifc.Container == req.ContainerID && ifc.IfName == req.IfName {
+		lsp = ifc.IfaceID
+	}
+	p, err := ovnport.Get(ctx, nb, lsp)
+	if err == nil && (p.Container != req.ContainerID || p.IfName != req.IfName) {
+		err = fmt.Errorf("port %s belongs to container %s/%s", p.Name, p.Container, p.IfName)
+	}
 	if err != nil {
 		return failed(fmt.Sprintf("NB port: %v", err), err)
 	}
@@ -74,15 +87,15 @@ func Check(ctx context.Context, req CheckRequest) error {
 		MAC: hw, MTU: req.MTU, Addr: addr, Addr6: addr6, Gateway: ni.gateway}); err != nil {
 		return failed(err.Error(), err)
 	}
-	ifc, err := ovsport.Get(ctx, nd.ovs, nm.host)
-	if err != nil {
-		return newErr(ErrUnavailable, err.Error(), err)
+	ver := p.IfaceIDVer // the container ID, or a pool port's token
+	if ver == "" {
+		ver = req.ContainerID
 	}
 	switch {
 	case ifc == nil:
 		return failed(fmt.Sprintf("OVS interface %s missing from br-int", nm.host), nil)
-	case ifc.IfaceID != nm.lsp || ifc.IfaceIDVer != req.ContainerID:
-		return failed(fmt.Sprintf("OVS interface %s has iface-id %s ver %s, want %s ver %s", nm.host, ifc.IfaceID, ifc.IfaceIDVer, nm.lsp, req.ContainerID), nil)
+	case ifc.IfaceID != p.Name || ifc.IfaceIDVer != ver:
+		return failed(fmt.Sprintf("OVS interface %s has iface-id %s ver %s, want %s ver %s", nm.host, ifc.IfaceID, ifc.IfaceIDVer, p.Name, ver), nil)
 	case !ifc.Installed:
 		return failed(fmt.Sprintf("OVS interface %s: not ovn-installed", nm.host), nil)
 	}

@@ -62,6 +62,8 @@ type Options struct {
 	Grace time.Duration
 	// DryRun reports without removing.
 	DryRun bool
+	// NodeIDs are the node's Open_vSwitch external_ids (its pool size).
+	NodeIDs map[string]string
 }
 
 // Orphans returns this node's container interfaces (from the local
@@ -194,6 +196,15 @@ func Collect(ctx context.Context, ovs, nb client.Client, o Options) ([]Removed, 
 		}
 		out = append(out, Removed{What: "nb-port", Name: p.Name, Port: p.Name, Network: p.Network, Container: p.Container, IfName: p.IfName})
 	}
+	// Pool ports of this node beyond the pool size, or left half-made by
+	// a refill that died (ovn/port TrimPool).
+	trimmed, err := ovnport.TrimPool(ctx, nb, o.Node, o.NodeIDs, o.DryRun)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, pp := range trimmed {
+		out = append(out, Removed{What: "pool-port", Name: pp.Name, Port: pp.Name, Network: pp.Network})
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].What > out[j].What })
 	return out, errors.Join(append([]error{serr}, errs...)...)
 }
@@ -261,5 +272,5 @@ func Run(ctx context.Context, o RunOptions) ([]Removed, error) {
 		return nil, fmt.Errorf("node gc: %w", err)
 	}
 	defer nb.Close()
-	return Collect(ctx, ovs, nb, Options{Node: node, Grace: o.Grace, DryRun: o.DryRun})
+	return Collect(ctx, ovs, nb, Options{Node: node, Grace: o.Grace, DryRun: o.DryRun, NodeIDs: root.ExternalIDs})
 }

@@ -1,0 +1,293 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovs/attach"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
+	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
+)
+
+// TestPoolCNI: ADDs claim ready pool ports (one NB transaction, no wait for
+// ovn-northd) and stay correct under contention and SIGKILL: 8 parallel
+// ADDs against a pool of 4 each get a port of their own (pool or slow
+// path), plugins killed at random points of their ADD never take a port
+// another container holds, and after DEL nothing of theirs is left (no
+// NB port, OVS interface or DNS record); the pool refills in the background
+// to its size and never beyond; net list FREE counts pooled addresses as
+// free and agrees with the addresses the switch's ports hold; net delete
+// takes the pool along.
+func TestPoolCNI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	net := uniqueName("pool")
+	specNetwork(t, nb, network.Spec{Name: net, Subnet: "198.19.176.0/26"})
+	node := l.Nodes[0]
+	size := ovnport.DefaultPoolSize
+
+	if _, err := attach.Refill(ctx, attach.RefillRequest{Network: net, NB: l.NB, OVS: node.OVS}); err != nil {
+		t.Fatalf("refill: %v", err)
+	}
+	pool := settlePool(t, ctx, nb, net, node.SystemID, size)
+	n0 := checkFree(t, ctx, nb, net, 0)
+	if n0.Pooled != size {
+		t.Fatalf("net list pooled %d; want %d", n0.Pooled, size)
+	}
+
+	rt := newRuntime(t, node)
+	list := confList(t, net, "1.0.0", map[string]interface{}{"readyTimeout": "20s"})
+	ctrs := make([]*container, 8)
+	errs := make([]error, len(ctrs))
+	var wg sync.WaitGroup
+	for i := range ctrs {
+		ctrs[i] = newContainer(t, rt, list)
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); errs[i] = ctrs[i].add(ctx) }(i)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("parallel ADD %d: %v\nplugin log:\n%s", i, err, rt.exec.stderr.String())
+		}
+	}
+	t.Cleanup(func() {
+		for _, c := range ctrs {
+			_ = c.del(context.Background())
+		}
+	})
+	claimed := checkOwners(t, ctx, nb, node, ctrs)
+	fromPool := 0
+	for _, name := range claimed {
+		if pool[name] {
+			fromPool++
+		}
+	}
+	if fromPool < size {
+		t.Errorf("%d of 8 parallel ADDs got a pool port; the pool held %d", fromPool, size)
+	}
+	settlePool(t, ctx, nb, net, node.SystemID, size)
+	checkFree(t, ctx, nb, net, len(ctrs))
+
+	// Plugins killed at random points of their ADD, then DEL as a runtime does.
+	// Delays spread over an ADD's duration under load (start, connect,
+	// claim, veth, plug, wait), each jittered.
+	killed := make([]*container, 10)
+	for i := range killed {
+		killed[i] = newContainer(t, rt, list)
+		wg.Add(1)
+		go func(c *container, d time.Duration) {
+			defer wg.Done()
+			killAdd(t, ctx, node, net, c, d)
+		}(killed[i], time.Duration(20+50*i+rand.IntN(30))*time.Millisecond)
+	}
+	wg.Wait()
+	withPort := 0
+	for _, c := range killed {
+		if ps, err := ovnport.List(ctx, nb, ovnport.Filter{Container: c.id}); err == nil && len(ps) > 0 {
+			withPort++
+		}
+	}
+	t.Logf("%d of %d killed ADDs had claimed or made their port", withPort, len(killed))
+	checkOwners(t, ctx, nb, node, ctrs)
+	for _, c := range killed {
+		if err := c.del(ctx); err != nil {
+			t.Errorf("DEL after a killed ADD of %s: %v", c.id, err)
+		}
+		assertNothingOf(t, ctx, nb, node, net, c.id)
+	}
+	checkOwners(t, ctx, nb, node, ctrs) // the live containers keep their ports
+
+	for _, c := range ctrs {
+		wg.Add(1)
+		go func(c *container) {
+			defer wg.Done()
+			if err := c.del(ctx); err != nil {
+				t.Errorf("DEL %s: %v", c.id, err)
+			}
+		}(c)
+	}
+	wg.Wait()
+	for _, c := range ctrs {
+		assertNothingOf(t, ctx, nb, node, net, c.id)
+	}
+	if recs, err := dns.Records(ctx, nb, net); err != nil || len(recs) != 0 {
+		t.Errorf("DNS records left after every DEL: %v (%v)", recs, err)
+	}
+	settlePool(t, ctx, nb, net, node.SystemID, size)
+	checkFree(t, ctx, nb, net, 0)
+
+	if err := network.Delete(ctx, nb, net, false); err != nil {
+		t.Fatalf("net delete with only pool ports left: %v", err)
+	}
+	if left, err := ovnport.ListPool(ctx, nb, net, ""); err != nil || len(left) != 0 {
+		t.Fatalf("pool ports after net delete: %d (%v)", len(left), err)
+	}
+}
+
+// settlePool waits until the background refills are done: the node's pool
+// of net has exactly size ready ports (never more, checked on every look).
+// It returns their names.
+func settlePool(t *testing.T, ctx context.Context, nb client.Client, net, node string, size int) map[string]bool {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		pps, err := ovnport.ListPool(ctx, nb, net, node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pps) > size {
+			t.Fatalf("pool of %s on %s has %d ports; size %d", net, node, len(pps), size)
+		}
+		ready := map[string]bool{}
+		for _, pp := range pps {
+			if pp.State == ovnport.PoolReady {
+				ready[pp.Name] = true
+			}
+		}
+		if len(ready) == size {
+			return ready
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool of %s on %s: %d of %d ready after 45s", net, node, len(ready), size)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkFree checks net list's numbers for net with ports containers: Ports,
+// and FREE minus POOLED equal to the addresses no port of the switch holds.
+func checkFree(t *testing.T, ctx context.Context, nb client.Client, net string, ports int) *network.Network {
+	t.Helper()
+	n, err := network.Get(ctx, nb, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(net)},
+		func(ls *nbdb.LogicalSwitch) []any { return []any{&ls.Ports} })
+	if err != nil || len(sw) != 1 {
+		t.Fatalf("switch %s: %v", net, err)
+	}
+	held := 0
+	for _, u := range sw[0].Ports {
+		lsps, err := dbops.SelectRows(ctx, nb, dbops.ByUUID(u), func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.Addresses, &p.ExternalIDs} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range lsps {
+			if k := p.ExternalIDs[owner.KeyKind]; k != owner.KindPort && k != ovnport.KindPool {
+				continue // router and DNS responder ports: their addresses are excluded
+			}
+			for _, a := range p.Addresses {
+				for _, f := range strings.Fields(a) {
+					if ip, err := netip.ParseAddr(f); err == nil && ip.Is4() {
+						held++
+					}
+				}
+			}
+		}
+	}
+	const usable = 64 - 2 - 1 // a /26 without network, broadcast and gateway
+	if n.Ports != ports || n.Free-n.Pooled != usable-held || n.Free != usable-ports {
+		t.Fatalf("net list %s: ports %d free %d pooled %d; want ports %d, free %d (pooled count as free), free-pooled %d (addresses no port holds)",
+			net, n.Ports, n.Free, n.Pooled, ports, usable-ports, usable-held)
+	}
+	return n
+}
+
+// checkOwners checks that each container's NB port (named by its OVS
+// interface) belongs to it, with the address ADD reported, and that no two
+// containers share a port or an address. It returns the port names.
+func checkOwners(t *testing.T, ctx context.Context, nb client.Client, node *lab.Node, ctrs []*container) []string {
+	t.Helper()
+	ovs, err := vsdb.Connect(ctx, node.OVS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ovs.Close()
+	seenPort, seenIP := map[string]string{}, map[string]string{}
+	var names []string
+	for _, c := range ctrs {
+		ifc, err := ovsport.Get(ctx, ovs, ovsport.HostIfName(c.id, c.ifName))
+		if err != nil || ifc == nil {
+			t.Fatalf("container %s: no OVS interface (%v)", c.id, err)
+		}
+		p, err := ovnport.Get(ctx, nb, ifc.IfaceID)
+		if err != nil {
+			t.Fatalf("container %s: NB port %s: %v", c.id, ifc.IfaceID, err)
+		}
+		if p.Container != c.id || p.IP.String() != c.ip().String() || ifc.IfaceIDVer != p.IfaceIDVer || !ifc.Installed {
+			t.Fatalf("container %s (ip %s): its port %s says container %s ip %s ver %s (interface ver %s, installed %v)",
+				c.id, c.ip(), p.Name, p.Container, p.IP, p.IfaceIDVer, ifc.IfaceIDVer, ifc.Installed)
+		}
+		if o := seenPort[p.Name]; o != "" {
+			t.Fatalf("port %s claimed by %s and %s", p.Name, o, c.id)
+		}
+		if o := seenIP[p.IP.String()]; o != "" {
+			t.Fatalf("address %s given to %s and %s", p.IP, o, c.id)
+		}
+		seenPort[p.Name], seenIP[p.IP.String()] = c.id, c.id
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// killAdd runs the plugin's ADD for c on node and SIGKILLs it after d.
+func killAdd(t *testing.T, ctx context.Context, node *lab.Node, net string, c *container, d time.Duration) {
+	stdin := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"ovlmgr-cni","network":%q}`, net, net)
+	env := append(append([]string{}, node.Env...), "CNI_COMMAND=ADD", "CNI_CONTAINERID="+c.id, "CNI_NETNS="+c.ns.Path(),
+		"CNI_IFNAME="+c.ifName, "CNI_PATH="+cniPluginDir(t))
+	cmd := nsexec.Command(ctx, node.NetNSPath, env, filepath.Join(cniPluginDir(t), "ovlmgr-cni"))
+	var out bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Error(err)
+		return
+	}
+	time.Sleep(d)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+}
+
+// assertNothingOf checks that container id has no NB port (by any name: a
+// claimed pool port keeps the pool's name), no OVS interface on node and no
+// DNS name in net.
+func assertNothingOf(t *testing.T, ctx context.Context, nb client.Client, node *lab.Node, net, id string) {
+	t.Helper()
+	if ps, err := ovnport.List(ctx, nb, ovnport.Filter{Container: id}); err != nil || len(ps) != 0 {
+		t.Errorf("container %s: NB ports left: %d (%v)", id, len(ps), err)
+	}
+	assertGone(t, nb, node, id, "eth0")
+	recs, err := dns.Records(ctx, nb, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := dns.FQDN(dns.IDName(id), net, dns.DefaultDomain)
+	if v, ok := recs[name]; ok {
+		t.Errorf("container %s: DNS record %s -> %s left", id, name, v)
+	}
+}

@@ -1,0 +1,159 @@
+package attach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
+)
+
+// claimPooled is ADD's fast path: it claims one of this node's ready pool
+// ports of the network (ovn/port's pool) for the container interface, and
+// registers its DNS name, in one NB transaction, then adds it to the
+// services whose selectors match (no write when none does). nil, nil, nil:
+// no pool port could be had (none, all taken meanwhile); the caller takes
+// the slow path. Nothing here waits for ovn-northd.
+func claimPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger) (*ovnport.Port, *dns.Registration, error) {
+	if req.IP.IsValid() || req.MAC != nil {
+		return nil, nil, nil // a requested address is never a pool port's
+	}
+	n, err := dns.Ensure(ctx, nb, req.Network)
+	if err != nil {
+		return nil, nil, fmt.Errorf("DNS names: %w", err)
+	}
+	hints := ovnport.PoolHints(n.Switch.ExternalIDs, req.Network, nd.systemID)
+	if len(hints) == 0 {
+		return nil, nil, nil
+	}
+	spec := ovnport.Spec{Network: req.Network, Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, Labels: req.Labels}
+	name := dns.HostName(req.Aliases, req.PodName, req.ContainerID)
+	if name == "" {
+		name = dns.IDName(req.ContainerID)
+	}
+	if err := dns.ValidateName(name); err != nil {
+		return nil, nil, fmt.Errorf("register DNS name on network %q: %w", req.Network, err)
+	}
+	reg := &dns.Registration{Domain: n.Domain, Search: n.Search(), Nameservers: []string{}}
+	if gw := n.Switch.ExternalIDs[owner.KeyGateway]; gw != "" {
+		reg.Nameservers = append(reg.Nameservers, gw)
+	}
+	fqdn := dns.FQDN(name, n.Name, n.Domain)
+	wanted := fqdn
+	for _, pp := range hints {
+		p := ovnport.Claimed(spec, pp)
+		ips := portIPs(p)
+		for try := 0; try < 2; try++ {
+			ops := ovnport.ClaimOps(spec, pp)
+			dnsOps, guard := dns.AddOps(n, fqdn, ips)
+			guard += len(ops)
+			ops = append(ops, dnsOps...)
+			// Not retried after a lost reply: a claim that committed
+			// unseen leaves a port of this container (DEL removes it).
+			_, err := dbconn.Transact(ctx, nb, ops...)
+			switch {
+			case err == nil:
+				reg.FQDN = fqdn
+				if fqdn != wanted {
+					reg.Clash = wanted
+				}
+				log.Debugf("claimed pool port %s (%s %s)", p.Name, p.MAC, p.IP)
+				if err := addToServices(ctx, nb, p, req); err != nil {
+					return p, nil, err
+				}
+				return p, reg, nil
+			case dbconn.FailedWait(err, ovnport.ClaimGuard):
+				log.Debugf("pool port %s: %v", pp.Name, ovnport.ErrPoolTaken)
+			case dbconn.FailedWait(err, guard):
+				// The name is another address's: the container-ID name
+				// instead, as dns.Register does.
+				alt := dns.FQDN(dns.IDName(req.ContainerID), n.Name, n.Domain)
+				if try > 0 || alt == fqdn {
+					return nil, nil, fmt.Errorf("register DNS name %q: %w", fqdn, dns.ErrNameTaken)
+				}
+				fqdn = alt
+				continue
+			default:
+				return nil, nil, fmt.Errorf("claim pool port %s: %w", pp.Name, err)
+			}
+			break
+		}
+	}
+	return nil, nil, nil
+}
+
+// addToServices makes the claimed port a backend of the network's services
+// whose selectors match its labels (service.SyncPort: reads only when none
+// does).
+func addToServices(ctx context.Context, nb client.Client, p *ovnport.Port, req AttachRequest) error {
+	for _, ip := range portIPs(p) {
+		if err := service.SyncPort(ctx, nb, service.Port{Network: p.Network, Name: p.Name, IP: ip, Labels: req.Labels}, true); err != nil {
+			return fmt.Errorf("add container %s to services: %w", dns.IDName(req.ContainerID), err)
+		}
+	}
+	return nil
+}
+
+// RefillRequest names the pool to refill: this node's pool of Network.
+type RefillRequest struct {
+	Network string
+	NB      string
+	OVS     string
+	// Timeout bounds the whole refill (default DefaultReadyTimeout).
+	Timeout time.Duration
+}
+
+// Refill brings this node's pool of the network to its size (ovn/port
+// FillPool; the size from the node's or the network's ovlmgr.io/pool-size,
+// default ovnport.DefaultPoolSize): what runs in the background after a CNI
+// ADD or DEL, and `ovlmgr node pool`.
+func Refill(ctx context.Context, req RefillRequest) (ovnport.FillResult, error) {
+	if req.Timeout <= 0 {
+		req.Timeout = DefaultReadyTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
+	defer cancel()
+	nd, nb, err := openNodeNB(ctx, req.NB, req.OVS)
+	if err != nil {
+		return ovnport.FillResult{}, err
+	}
+	defer nd.close()
+	defer nb.Close()
+	n, err := dns.Get(ctx, nb, req.Network)
+	if err != nil {
+		return ovnport.FillResult{}, err
+	}
+	ni, err := getNetwork(ctx, nb, req.Network)
+	if err != nil {
+		return ovnport.FillResult{}, err
+	}
+	size := ovnport.PoolSize(nd.ids, n.Switch.ExternalIDs)
+	res, err := ovnport.FillPool(ctx, nb, ovnport.PoolSpec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway, Node: nd.systemID}, size)
+	if errors.Is(err, ovnport.ErrNoAddress) {
+		// A full subnet leaves the pool short; ADDs take the slow path.
+		return res, nil
+	}
+	return res, err
+}
+
+// claimedPort finds the container interface's port by its owner keys (a
+// select on external_ids, for DEL when no name found it), or nil.
+func claimedPort(ctx context.Context, nb client.Client, node, containerID, ifName string) (*ovnport.Port, error) {
+	ps, err := ovnport.List(ctx, nb, ovnport.Filter{Node: node, Container: containerID})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if p.IfName == ifName && p.Node == node && p.Container == containerID {
+			return p, nil
+		}
+	}
+	return nil, nil
+}
