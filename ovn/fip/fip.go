@@ -173,8 +173,22 @@ func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create floating IP %s: %w", s.IP, err)
 	}
+	// A floating IP of a container port that is gone (removed without CNI
+	// DEL) is stale: it goes in the same transaction.
+	var stale *nbdb.NAT
 	if len(used) > 0 {
-		return nil, names.Bad("ip", s.IP, "%w: %s", ErrInUse, describeNAT(used[0]))
+		gone := false
+		if port := used[0].ExternalIDs[owner.KeyPort]; owner.Owned(used[0].ExternalIDs, owner.KindFIP) && port != "" {
+			n, err := dbops.Count[nbdb.LogicalSwitchPort](ctx, nb, []ovsdb.Condition{dbops.NameIs(port)})
+			if err != nil {
+				return nil, fmt.Errorf("create floating IP %s: %w", s.IP, err)
+			}
+			gone = n == 0
+		}
+		if !gone {
+			return nil, names.Bad("ip", s.IP, "%w: %s", ErrInUse, describeNAT(used[0]))
+		}
+		stale = used[0]
 	}
 	// One floating IP per container interface (OVN: one dnat_and_snat per
 	// logical IP on a router).
@@ -210,14 +224,22 @@ func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
 		nat.ExternalMAC, nat.LogicalPort = &mac, &port
 	}
 	tx := dbops.NewTx(nb)
-	free := dbops.Typed[nbdb.NAT](tx).None([]ovsdb.Condition{dbops.Equal("external_ip", s.IP.String())}, "external_ip", s.IP.String())
 	still := dbops.Still(tx, lr, &lr.Nat)
+	var staleGuard *dbops.Op
+	if stale != nil {
+		port := stale.ExternalIDs[owner.KeyPort]
+		staleGuard = dbops.Typed[nbdb.LogicalSwitchPort](tx).None([]ovsdb.Condition{dbops.NameIs(port)}, "name", port)
+		tx.Op(unref(stale.UUID))
+		// Gone now, not at commit: the guard below must not see it.
+		dbops.Typed[nbdb.NAT](tx).Delete(dbops.ByUUID(stale.UUID))
+	}
+	free := dbops.Typed[nbdb.NAT](tx).None([]ovsdb.Condition{dbops.Equal("external_ip", s.IP.String())}, "external_ip", s.IP.String())
 	alive := dbops.Typed[nbdb.LogicalSwitchPort](tx).Exists([]ovsdb.Condition{dbops.NameIs(p.Name)}, "name", p.Name)
 	ins := tx.Create(nat)
 	dbops.Typed[nbdb.LogicalRouter](tx).AddRefs(dbops.ByUUID(lr.UUID), "nat", nat.UUID)
 	err = tx.Transact(ctx)
 	switch {
-	case free.Failed(err):
+	case free.Failed(err), staleGuard != nil && staleGuard.Failed(err):
 		return nil, names.Bad("ip", s.IP, "%w: taken meanwhile (ovlmgr fip list)", ErrInUse)
 	case alive.Failed(err):
 		return nil, names.Bad("container", s.Container, "%w: its port %s went away meanwhile", ErrUnknownContainer, p.Name)

@@ -196,3 +196,24 @@ func TestCreateByPrefix(t *testing.T) {
 		t.Fatalf("without SB: %+v %v", f, err)
 	}
 }
+
+// TestCreateReclaimsStale: the floating IP of a container port removed
+// without CNI DEL does not keep its address: the next create takes it.
+func TestCreateReclaimsStale(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	a, err := fip.Create(ctx, w.nb, w.sb, fip.Spec{IP: netip.MustParseAddr("198.18.100.20"), Container: "ctr-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ovnport.Delete(ctx, w.nb, a.Port); err != nil {
+		t.Fatal(err)
+	}
+	b, err := fip.Create(ctx, w.nb, w.sb, fip.Spec{IP: netip.MustParseAddr("198.18.100.20"), Container: "ctr-b"})
+	if err != nil || b.Container != "ctr-b" {
+		t.Fatalf("create over a stale floating IP: %+v %v", b, err)
+	}
+	if n := fips(t, w.nb); n != 1 {
+		t.Fatalf("%d floating IPs; want 1", n)
+	}
+}

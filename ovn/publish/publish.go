@@ -199,20 +199,38 @@ func Publish(ctx context.Context, nb client.Client, s Spec) ([]Published, error)
 	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("publish ports: %w", err)
 	}
+	// A holder whose container port is gone (removed without CNI DEL,
+	// e.g. by net delete --force) is stale: its load balancer goes in
+	// the same transaction, guarded on the port staying absent.
+	stale := map[string]*nbdb.LoadBalancer{}
 	for i, q := range qs {
 		rows, err := q.Rows()
 		if err != nil {
 			return nil, fmt.Errorf("publish ports: %w", err)
 		}
-		if len(rows) > 0 {
+		if len(rows) == 0 {
+			continue
+		}
+		gone, err := holderGone(ctx, nb, rows[0])
+		if err != nil {
+			return nil, fmt.Errorf("publish ports: %w", err)
+		}
+		if !gone {
 			return nil, conflict(uniq[keys[i]], addr, rows[0])
 		}
+		stale[keys[i]] = rows[0]
 	}
 	lrs, err := dbops.SelectRows[nbdb.LogicalRouter](ctx, nb, []ovsdb.Condition{dbops.NameIs(n.Router)}, func(m *nbdb.LogicalRouter) []any { return []any{&m.UUID} })
 	if err != nil || len(lrs) != 1 {
 		return nil, fmt.Errorf("publish ports: read router %q: %d rows, %v", n.Router, len(lrs), err)
 	}
 	tx = dbops.NewTx(nb)
+	var staleGuards []*dbops.Op
+	for _, lb := range stale {
+		port := lb.ExternalIDs[owner.KeyPort]
+		staleGuards = append(staleGuards, dbops.Typed[nbdb.LogicalSwitchPort](tx).None([]ovsdb.Condition{dbops.NameIs(port)}, "name", port))
+		removeOps(tx, lb.UUID)
+	}
 	var guards []*dbops.Op
 	var ins []*dbops.Op
 	var out []Published
@@ -233,6 +251,11 @@ func Publish(ctx context.Context, nb client.Client, s Spec) ([]Published, error)
 	}
 	alive := dbops.Typed[nbdb.LogicalSwitchPort](tx).Exists([]ovsdb.Condition{dbops.NameIs(s.Port)}, "name", s.Port)
 	err = tx.Transact(ctx)
+	for _, g := range staleGuards {
+		if g.Failed(err) {
+			return nil, fmt.Errorf("publish ports: a stale holder's container port came back meanwhile; retry")
+		}
+	}
 	for i, g := range guards {
 		if g.Failed(err) {
 			return nil, names.Bad("portMappings", names.Shown(uniq[keys[i]].String()), "%w: %s:%d/%s was published by another container meanwhile", ErrConflict, addr, uniq[keys[i]].HostPort, proto(uniq[keys[i]].Protocol))
@@ -248,6 +271,26 @@ func Publish(ctx context.Context, nb client.Client, s Spec) ([]Published, error)
 		out[i].UUID = ins[i].UUID()
 	}
 	return out, nil
+}
+
+// removeOps adds to tx the removal of load balancer uuid: the router's
+// (and any switch's) reference first, as a referenced root row cannot be
+// deleted, then the row.
+func removeOps(tx *dbops.Tx, uuid string) {
+	dbops.Typed[nbdb.LogicalRouter](tx).DelRefs([]ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(uuid))}, "load_balancer", uuid)
+	dbops.Typed[nbdb.LogicalSwitch](tx).DelRefs([]ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(uuid))}, "load_balancer", uuid)
+	dbops.Typed[nbdb.LoadBalancer](tx).Delete(dbops.ByUUID(uuid))
+}
+
+// holderGone reports whether lb is our published port of a container port
+// that no longer exists (an indexed select of the port by name).
+func holderGone(ctx context.Context, nb client.Client, lb *nbdb.LoadBalancer) (bool, error) {
+	port := lb.ExternalIDs[owner.KeyPort]
+	if !owner.Owned(lb.ExternalIDs, owner.KindPublished) || port == "" {
+		return false, nil
+	}
+	n, err := dbops.Count[nbdb.LogicalSwitchPort](ctx, nb, []ovsdb.Condition{dbops.NameIs(port)})
+	return n == 0, err
 }
 
 // conflict names who holds a published address:port.
@@ -322,11 +365,7 @@ func ReleasePort(ctx context.Context, nb client.Client, lsp string) ([]Published
 	tx := dbops.NewTx(nb)
 	var out []Published
 	for _, r := range rows {
-		// The router's (and any switch's) reference first: a referenced
-		// root row cannot be deleted.
-		dbops.Typed[nbdb.LogicalRouter](tx).DelRefs([]ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(r.UUID))}, "load_balancer", r.UUID)
-		dbops.Typed[nbdb.LogicalSwitch](tx).DelRefs([]ovsdb.Condition{dbops.Contains("load_balancer", dbops.UUIDSet(r.UUID))}, "load_balancer", r.UUID)
-		dbops.Typed[nbdb.LoadBalancer](tx).Delete(dbops.ByUUID(r.UUID))
+		removeOps(tx, r.UUID)
 		out = append(out, fromRow(r))
 	}
 	if err := tx.Transact(ctx); err != nil {

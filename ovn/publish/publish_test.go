@@ -170,3 +170,53 @@ func TestPublishRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishReclaimsStale: a published port whose container port is gone
+// without DEL (net delete --force, a port removed by hand) does not block
+// its host port: the next Publish of it replaces the stale row.
+func TestPublishReclaimsStale(t *testing.T) {
+	nb, ports := setup(t)
+	ctx := context.Background()
+	if _, err := publish.Publish(ctx, nb, spec(ports["a"], publish.Mapping{HostPort: 8080, ContainerPort: 80})); err != nil {
+		t.Fatal(err)
+	}
+	if err := ovnport.Delete(ctx, nb, ports["a"].Name); err != nil {
+		t.Fatal(err)
+	}
+	got, err := publish.Publish(ctx, nb, spec(ports["b"], publish.Mapping{HostPort: 8080, ContainerPort: 80}))
+	if err != nil || len(got) != 1 {
+		t.Fatalf("publish over a stale holder: %v %v", got, err)
+	}
+	rows := lbs(t, nb)
+	if len(rows) != 1 || rows[0].ExternalIDs[owner.KeyPort] != ports["b"].Name || routerLBs(t, nb) != 1 {
+		t.Fatalf("after reclaim: %d load balancers (%v), %d on the router", len(rows), rows, routerLBs(t, nb))
+	}
+}
+
+// TestPublishConcurrent: many containers publishing one host port at once:
+// exactly one wins, the others get ErrConflict, one row stays.
+func TestPublishConcurrent(t *testing.T) {
+	nb, ports := setup(t)
+	ctx := context.Background()
+	errs := make(chan error, 2)
+	for _, c := range []string{"a", "b"} {
+		go func(p *ovnport.Port) {
+			_, err := publish.Publish(ctx, nb, spec(p, publish.Mapping{HostPort: 7000, ContainerPort: 70}))
+			errs <- err
+		}(ports[c])
+	}
+	var ok, conflicts int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, publish.ErrConflict):
+			conflicts++
+		default:
+			t.Errorf("unexpected: %v", err)
+		}
+	}
+	if ok != 1 || conflicts != 1 || len(lbs(t, nb)) != 1 || routerLBs(t, nb) != 1 {
+		t.Fatalf("%d won, %d conflicts, %d rows", ok, conflicts, len(lbs(t, nb)))
+	}
+}
