@@ -5,7 +5,8 @@
 //   - Logical_Switch "R:ext" (the external network) with a localnet
 //     Logical_Switch_Port "R:ext:localnet" (options:network_name = the
 //     physical network, which gateway nodes map to a bridge through
-//     ovn-bridge-mappings) and a router-type port "R:gw:peer";
+//     ovn-bridge-mappings) and a router-type port "R:gw:peer"
+//     (options:nat-addresses=router: gratuitous ARPs from the active node);
 //   - Logical_Router_Port "R:gw" on R with the external IP, and one
 //     Gateway_Chassis row per gateway node ("R:gw:NODE"), priorities in
 //     node order (the first node is active, the others standby; ovn-northd
@@ -378,7 +379,11 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 	route := &nbdb.LogicalRouterStaticRoute{UUID: "newgwroute", IPPrefix: "0.0.0.0/0", Nexthop: s.NextHop.String(), OutputPort: &outPort,
 		ExternalIDs: ids(r0+":default", nil)}
 	peer := &nbdb.LogicalSwitchPort{UUID: "newgwpeer", Name: peerName(r0), Type: "router", Addresses: []string{"router"},
-		Options: map[string]string{"router-port": lrp.Name}, ExternalIDs: ids(peerName(r0), nil)}
+		// nat-addresses=router: the active node sends gratuitous ARPs for
+		// the router's external addresses (its own, floating IPs, published
+		// addresses), so the external network learns where they are after a
+		// failover.
+		Options: map[string]string{"router-port": lrp.Name, "nat-addresses": "router"}, ExternalIDs: ids(peerName(r0), nil)}
 	ln := &nbdb.LogicalSwitchPort{UUID: "newgwlocalnet", Name: localnetName(r0), Type: "localnet", Addresses: []string{"unknown"},
 		Options: map[string]string{"network_name": s.Physnet}, ExternalIDs: ids(localnetName(r0), nil)}
 	ls := &nbdb.LogicalSwitch{UUID: "newgwls", Name: SwitchName(r0), Ports: []string{peer.UUID, ln.UUID}, ExternalIDs: ids(SwitchName(r0), nil)}
