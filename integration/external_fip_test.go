@@ -55,6 +55,17 @@ func publishedLBs(t testing.TB, nb client.Client, lsp string) []*nbdb.LoadBalanc
 	return rows
 }
 
+// portOf is the NB port name of container id (pool-claimed ports are not
+// named from the container).
+func portOf(t testing.TB, nb client.Client, id string) string {
+	t.Helper()
+	ps, err := ovnport.List(context.Background(), nb, ovnport.Filter{Container: id})
+	if err != nil || len(ps) != 1 {
+		t.Fatalf("port of container %s: %v %v", id, ps, err)
+	}
+	return ps[0].Name
+}
+
 // extRouter makes router name with a gateway on the lab's gateway nodes
 // (external address extIP on the lab's external network) and network net
 // on it; all removed at test end.
@@ -97,7 +108,7 @@ func TestCNIPublishedPorts(t *testing.T) {
 	if err := a.add(ctx); err != nil {
 		t.Fatalf("ADD with portMappings: %v\n%s", err, rt.exec.stderr.String())
 	}
-	lspA := ovnport.Name(l.Nodes[1].SystemID, a.id, "eth0")
+	lspA := portOf(t, nb, a.id)
 	lbs := publishedLBs(t, nb, lspA)
 	vips := map[string]string{}
 	for _, lb := range lbs {

@@ -19,7 +19,6 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/fip"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
-	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 )
@@ -191,10 +190,11 @@ func TestExternalFIPAndPublished(t *testing.T) {
 	}
 
 	// DEL: the published port and its load balancer go; nothing answers there.
+	lspA := portOf(t, nb, a.id)
 	if err := a.del(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(publishedLBs(t, nb, ovnport.Name(n3.SystemID, a.id, "eth0"))); n != 0 {
+	if n := len(publishedLBs(t, nb, lspA)); n != 0 {
 		t.Fatalf("%d published ports left after DEL", n)
 	}
 	if seen, err := whoAmI(out, "198.18.100.41:8080", 2*time.Second); err == nil {

@@ -17,7 +17,11 @@ func publishPorts(ctx context.Context, nb client.Client, req AttachRequest, p *o
 	if len(req.PortMappings) == 0 {
 		return nil, func() {}, nil
 	}
-	pub, err := publish.Publish(ctx, nb, publish.Spec{Network: p.Network, Port: p.Name, Container: req.ContainerID, IfName: req.IfName,
+	network := p.Network
+	if network == "" {
+		network = req.Network
+	}
+	pub, err := publish.Publish(ctx, nb, publish.Spec{Network: network, Port: p.Name, Container: req.ContainerID, IfName: req.IfName,
 		Node: p.Node, IP: p.IP, Mappings: req.PortMappings})
 	if err != nil {
 		return nil, nil, err
