@@ -71,6 +71,12 @@ func portOf(t testing.TB, nb client.Client, id string) string {
 // on it; all removed at test end.
 func extRouter(t testing.TB, l *lab.Lab, nb, sb client.Client, name, net, subnet, extIP string) {
 	t.Helper()
+	extRouterSpec(t, l, nb, sb, name, network.Spec{Name: net, Subnet: subnet}, extIP)
+}
+
+// extRouterSpec is extRouter with the network's whole spec (its Router is set here).
+func extRouterSpec(t testing.TB, l *lab.Lab, nb, sb client.Client, name string, ns network.Spec, extIP string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if _, err := router.Create(ctx, nb, name, nil); err != nil {
@@ -81,7 +87,8 @@ func extRouter(t testing.TB, l *lab.Lab, nb, sb client.Client, name, net, subnet
 		defer cancel()
 		_ = network.DeleteRouter(ctx, nb, name, true)
 	})
-	specNetwork(t, nb, network.Spec{Name: net, Subnet: subnet, Router: name})
+	ns.Router = name
+	specNetwork(t, nb, ns)
 	if l.External == nil {
 		t.Fatalf("lab %s has no external network (gateways %v)", l.Name, l.Gateways)
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/fip"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
@@ -242,4 +244,30 @@ func TestPodmanPublish(t *testing.T) {
 		t.Fatalf("after podman rm: %+v %v", ps, err)
 	}
 	assertNetworkEmpty(t, l, nb, nw)
+}
+
+// TestPublishedPolicy: a published port into a default-deny network is
+// dropped until a policy allows its clients; the container sees the
+// client's own address, so a policy --from the external CIDR matches it.
+func TestPublishedPolicy(t *testing.T) {
+	l := sharedLab(t)
+	nb, sb := cniNB(t, l), cniSB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	extRouterSpec(t, l, nb, sb, "rpol", network.Spec{Name: "polnet", Subnet: "198.19.44.0/24", Isolation: "default-deny"}, "198.18.100.47")
+	out := outsideNS(t, l)
+	a := withMappings(newContainer(t, newRuntime(t, l.Nodes[2]), publishConfList(t, "polnet")), mapping(8090, 80, "tcp", ""))
+	a.mustAdd(t, ctx)
+	whoServer(t, a.ns, a.ip().String()+":80")
+	if seen, err := whoAmI(out, "198.18.100.47:8090", 2*time.Second); err == nil {
+		t.Fatalf("default-deny network: the published port answered (client seen as %s)", seen)
+	}
+	if _, err := policy.Create(ctx, nb, policy.Spec{Name: "pol-in", Network: "polnet", Action: "allow", From: []string{lab.ExternalCIDR},
+		Proto: "tcp", Port: "80"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = policy.Delete(context.Background(), nb, "pol-in") })
+	if seen, err := whoAmI(out, "198.18.100.47:8090", 15*time.Second); err != nil || seen != lab.ExternalHostIP {
+		t.Fatalf("allowed from %s: container saw %q, %v", lab.ExternalCIDR, seen, err)
+	}
 }
