@@ -189,6 +189,13 @@ func TestExternalFIPAndPublished(t *testing.T) {
 		if seen, err := whoAmI(f.ctr.ns, outSrv, 15*time.Second); err != nil || seen != f.ip {
 			t.Errorf("egress of %s with %s floating IP %s: outside saw %q, %v", f.ctr.ip(), f.mode, f.ip, seen, err)
 		}
+		want := "floating IP " + f.ip + " on gateway " + l.Gateways[0]
+		if f.mode == fip.Distributed {
+			want = "floating IP " + f.ip + " (distributed on node " + f.ctr.rt.node.SystemID + ")"
+		}
+		if res, err := trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: f.ctr.id, To: lab.ExternalHostIP, Proto: "tcp", Port: 9411}); err != nil || res.External != want {
+			t.Errorf("trace %s -> outside: %+v %v; want external %q", f.ctr.id, res, err, want)
+		}
 	}
 
 	// DEL: the published port and its load balancer go; nothing answers there.
