@@ -468,6 +468,7 @@ func removeOps(ctx context.Context, nb client.Client, r string, replacing bool) 
 	lsQ := dbops.Query(tx, sel, func(m *nbdb.LogicalSwitch) []any { return []any{&m.UUID} })
 	lrQ := dbops.Query(tx, []ovsdb.Condition{dbops.NameIs(r), dbops.Owned(owner.KindRouter, nil)}, func(m *nbdb.LogicalRouter) []any { return []any{&m.UUID, &m.Nat} })
 	snatQ := dbops.Query(tx, []ovsdb.Condition{dbops.Owned(router.KindSNAT, map[string]string{owner.KeyRouter: r})}, func(m *nbdb.NAT) []any { return []any{&m.UUID} })
+	pubQ := dbops.Query(tx, []ovsdb.Condition{dbops.Owned(owner.KindPublished, map[string]string{owner.KeyRouter: r})}, func(m *nbdb.LoadBalancer) []any { return []any{&m.UUID} })
 	if err := tx.Transact(ctx); err != nil {
 		return nil, fmt.Errorf("read gateway rows: %w", err)
 	}
@@ -494,6 +495,9 @@ func removeOps(ctx context.Context, nb client.Client, r string, replacing bool) 
 		if others > 0 {
 			return nil, fmt.Errorf("router %q: %w: %d other NAT rule(s) (floating IPs?) use the gateway; delete them first (ovlmgr fip list)", r, ErrInUse, others)
 		}
+		if n := pubQ.Len(); n > 0 {
+			return nil, fmt.Errorf("router %q: %w: %d published container port(s) answer on the gateway's address; remove those containers first (ovlmgr port list)", r, ErrInUse, n)
+		}
 	}
 	var ops []ovsdb.Operation
 	where := []ovsdb.Condition{dbops.UUIDIs(lr.UUID)}
@@ -514,7 +518,8 @@ func removeOps(ctx context.Context, nb client.Client, r string, replacing bool) 
 
 // Unset removes router r's gateway in one transaction: its external switch,
 // gateway port (with its Gateway_Chassis rows), default route and snat
-// rows. It refuses (ErrInUse) while floating IPs use the gateway, and
+// rows. It refuses (ErrInUse) while floating IPs or published ports use
+// the gateway, and
 // returns ErrNoGateway when there is none.
 func Unset(ctx context.Context, nb client.Client, r string) error {
 	return dbconn.Retry(ctx, func(again bool) error {

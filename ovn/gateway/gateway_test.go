@@ -144,17 +144,35 @@ func TestSetGetUnset(t *testing.T) {
 	if _, gc, _, _, _, _ := rows(t, w.nb); gc != 1 {
 		t.Errorf("Gateway_Chassis rows after replace: %d, want 1", gc)
 	}
+	// Deleting an attached network takes its SNAT rule with it.
+	if err := network.Delete(ctx, w.nb, "app", false); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ = gateway.Get(ctx, w.nb, "r1"); len(g.SNAT) != 2 {
+		t.Errorf("after net delete app: snat %+v, want db and web", g.SNAT)
+	}
+	// A floating IP (any other NAT row) on the router keeps the gateway.
+	w.nbs.Run(t, "ovn-nbctl", "lr-nat-add", "r1", "dnat_and_snat", "198.18.100.20", "198.19.0.5")
+	if err := gateway.Unset(ctx, w.nb, "r1"); !errors.Is(err, gateway.ErrInUse) {
+		t.Errorf("unset with a floating IP: %v, want ErrInUse", err)
+	}
+	w.nbs.Run(t, "ovn-nbctl", "lr-nat-del", "r1", "dnat_and_snat", "198.18.100.20")
+	// So does a published port (a Load_Balancer of ours on the router's address).
+	w.nbs.Run(t, "ovn-nbctl", "lb-add", "pub", "198.18.100.10:8080", "198.19.0.5:80", "--", "set", "Load_Balancer", "pub",
+		`external_ids:"ovlmgr.io/owner"=ovlmgr`, `external_ids:"ovlmgr.io/kind"=published-port`, `external_ids:"ovlmgr.io/router"=r1`,
+		"--", "lr-lb-add", "r1", "pub")
+	if err := gateway.Unset(ctx, w.nb, "r1"); !errors.Is(err, gateway.ErrInUse) || !strings.Contains(err.Error(), "published") {
+		t.Errorf("unset with a published port: %v, want ErrInUse", err)
+	}
+	w.nbs.Run(t, "ovn-nbctl", "lr-lb-del", "r1", "pub", "--", "lb-del", "pub")
 
 	if err := gateway.Unset(ctx, w.nb, "r1"); err != nil {
 		t.Fatal(err)
 	}
 	after := [6]int{}
 	after[0], after[1], after[2], after[3], after[4], after[5] = rows(t, w.nb)
-	// app added one network: its switch, router port and switch port.
+	// app came and went: the rows are those of before.
 	want := before
-	want[0]++
-	want[4]++
-	want[5]++
 	if after != want {
 		t.Errorf("rows after unset (lrp, gc, route, nat, ls, lsp) = %v, want %v", after, want)
 	}
