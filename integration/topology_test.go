@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/prereq"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	"github.com/ovlmgr/ovlmgr/ovn/topology"
@@ -34,6 +37,7 @@ type topoLab struct {
 	routers, networks []string
 	containers        map[string]*container // alias -> container
 	service, policy   string
+	gateway           string // r1's external IP
 }
 
 func (tl *topoLab) names() []string {
@@ -41,7 +45,7 @@ func (tl *topoLab) names() []string {
 	for a := range tl.containers {
 		out = append(out, a)
 	}
-	return append(out, tl.service, tl.policy)
+	return append(out, tl.service, tl.policy, tl.gateway)
 }
 
 func newTopoLab(t *testing.T, ctx context.Context) *topoLab {
@@ -75,6 +79,24 @@ func newTopoLab(t *testing.T, ctx context.Context) *topoLab {
 	t.Cleanup(func() {
 		if err := service.Delete(context.Background(), nb, web, tl.service); err != nil {
 			t.Errorf("cleanup service: %v", err)
+		}
+	})
+	// r1's way out: a gateway on nodes 1 and 2 (the shared lab has no
+	// external network, so it is bound nowhere; topology shows it as such)
+	sb, err := dbconn.ConnectSB(ctx, l.SB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	tl.gateway = "198.18.100.91"
+	if _, err := gateway.Set(ctx, nb, sb, gateway.Spec{Router: r1, ExternalNet: netip.MustParsePrefix(lab.ExternalCIDR),
+		ExternalIP: netip.MustParseAddr(tl.gateway), NextHop: netip.MustParseAddr(lab.ExternalHostIP),
+		Nodes: []string{l.Nodes[0].SystemID, l.Nodes[1].SystemID}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := gateway.Unset(context.Background(), nb, r1); err != nil {
+			t.Errorf("cleanup gateway: %v", err)
 		}
 	})
 	tl.policy = segName("tpallow")
@@ -154,13 +176,46 @@ func TestTopologyViews(t *testing.T) {
 				t.Errorf("container %s: %+v; want on %s with %s, up", alias, got, c.rt.node.SystemID, c.ip())
 			}
 		}
-		for _, tn := range g.Tunnels {
-			if tn.State != topology.TunnelUp || tn.Source != "ovs" {
-				t.Errorf("tunnel %+v; want up, confirmed by the nodes' OVS", tn)
+		// The gateway makes ovn-controller run BFD on the tunnels to the
+		// gateway nodes: their state comes from BFD once the sessions are
+		// up (they start as "init"); the others' from the tunnel interfaces.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var bad []topology.Tunnel
+			for _, tn := range g.Tunnels {
+				if tn.State != topology.TunnelUp || (tn.Source != "ovs" && tn.Source != "bfd") {
+					bad = append(bad, tn)
+				}
 			}
+			if len(bad) == 0 {
+				t.Logf("tunnels: %+v", g.Tunnels)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tunnels %+v; want up (from the nodes' OVS or BFD) within 30 s", bad)
+			}
+			time.Sleep(500 * time.Millisecond)
+			o, e, code := ovlmgrRun(t, ctx, nil, "topology", "--lab", l.Name, "-o", "json")
+			g = topology.Graph{}
+			if err := json.Unmarshal([]byte(o), &g); code != 0 || err != nil {
+				t.Fatalf("topology -o json: exit %d, %v: %s", code, err, e)
+			}
+		}
+		bfd := 0
+		for _, tn := range g.Tunnels {
+			if tn.Source == "bfd" {
+				bfd++
+			}
+		}
+		if bfd == 0 {
+			t.Errorf("no tunnel state from BFD with a gateway on n1, n2: %+v", g.Tunnels)
 		}
 		if len(g.Tunnels) != 3 {
 			t.Errorf("%d tunnels; want 3 between 3 nodes: %+v", len(g.Tunnels), g.Tunnels)
+		}
+		if len(g.Gateways) != 1 || g.Gateways[0].Router != tl.routers[0] || g.Gateways[0].ExternalIP != tl.gateway+"/24" ||
+			fmt.Sprint(g.Gateways[0].Nodes) != fmt.Sprint([]string{l.Nodes[0].SystemID, l.Nodes[1].SystemID}) || g.Gateways[0].State == "" {
+			t.Errorf("gateways %+v; want r1's at %s/24 on n1, n2 with a state", g.Gateways, tl.gateway)
 		}
 		if n := g.Network(api); n == nil || n.Isolation != policy.DefaultDeny || n.Router != tl.routers[0] {
 			t.Errorf("network %s: %+v; want default-deny on router %s", api, n, tl.routers[0])
@@ -184,7 +239,8 @@ func TestTopologyViews(t *testing.T) {
 			}
 		}
 		walk(f.Graphs[0].Stmts)
-		for _, e := range []string{"net:" + web + " -> net:" + api, "router:" + tl.routers[0] + " -> net:" + web} {
+		for _, e := range []string{"net:" + web + " -> net:" + api, "router:" + tl.routers[0] + " -> net:" + web,
+			"router:" + tl.routers[0] + " -> gw:" + tl.routers[0] + ":gw", "gw:" + tl.routers[0] + ":gw -> node:" + l.Nodes[1].SystemID} {
 			if !edges[e] {
 				t.Errorf("DOT has no edge %s", e)
 			}
@@ -208,7 +264,7 @@ func TestTopologyViews(t *testing.T) {
 				t.Errorf("SVG has no container group %s", a)
 			}
 		}
-		if !groups["policy:"+tl.policy] || !groups["service:"+tl.service] || !groups["router:"+tl.routers[1]] {
+		if !groups["policy:"+tl.policy] || !groups["service:"+tl.service] || !groups["router:"+tl.routers[1]] || !groups["gateway:"+tl.routers[0]+":gw"] {
 			t.Errorf("SVG lacks the policy, service or router groups: %v", groups)
 		}
 	})

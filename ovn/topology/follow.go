@@ -7,6 +7,8 @@ import (
 
 	"github.com/ovn-kubernetes/libovsdb/cache"
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
@@ -22,14 +24,16 @@ func nbTables() []watch.Table {
 	return []watch.Table{
 		{Model: &nbdb.LogicalSwitch{}}, {Model: &nbdb.LogicalSwitchPort{}}, {Model: &nbdb.LogicalRouter{}},
 		{Model: &nbdb.LogicalRouterPort{}}, {Model: &nbdb.LoadBalancer{}}, {Model: &nbdb.ACL{}},
-		{Model: &nbdb.PortGroup{}}, {Model: &nbdb.DNS{}},
+		{Model: &nbdb.PortGroup{}}, {Model: &nbdb.DNS{}}, {Model: &nbdb.GatewayChassis{}},
 	}
 }
 
-// sbTables are the SB rows a Graph is made of (chassis, their encaps and
-// liveness).
+// sbTables are the SB rows a Graph is made of: chassis, their encaps and
+// liveness, and the bindings of gateway ports (where a gateway is active).
 func sbTables() []watch.Table {
-	return []watch.Table{{Model: &sbdb.Chassis{}}, {Model: &sbdb.ChassisPrivate{}}, {Model: &sbdb.Encap{}}}
+	pb := &sbdb.PortBinding{}
+	return []watch.Table{{Model: &sbdb.Chassis{}}, {Model: &sbdb.ChassisPrivate{}}, {Model: &sbdb.Encap{}},
+		{Model: pb, Cond: []model.Condition{{Field: &pb.Type, Function: ovsdb.ConditionEqual, Value: "chassisredirect"}}}}
 }
 
 // Follow calls f with the graph now and again after every change to the

@@ -8,6 +8,7 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
@@ -38,9 +40,8 @@ type Graph struct {
 	Services   []Service   `json:"services"`
 	Policies   []Policy    `json:"policies"`
 	Tunnels    []Tunnel    `json:"tunnels"`
-	// Gateways and Sites are the overlay's ways out (north-south gateways and
-	// the remote sites they join). Filled by AddGateways once a gateway
-	// feature exists; renderers draw them when present.
+	// Gateways are the routers' ways out of the overlay (ovn/gateway), with
+	// the remote sites they reach once such a feature exists.
 	Gateways []Gateway `json:"gateways,omitempty"`
 	// SBError is set when the Southbound database could not be read: the
 	// graph then has the NB view only (no chassis state, no tunnels).
@@ -140,13 +141,27 @@ type Tunnel struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Gateway is a way out of the overlay (hook for the gateway feature).
+// Gateway is a router's way out of the overlay (ovn/gateway): its address
+// on the external network, the gateway nodes in priority order and the
+// node it is active on now.
 type Gateway struct {
-	Name   string   `json:"name"`
-	Router string   `json:"router,omitempty"`
-	Node   string   `json:"node,omitempty"`
-	Sites  []string `json:"sites,omitempty"`
-	State  string   `json:"state,omitempty"`
+	// Name is the gateway's router port ("R:gw").
+	Name       string `json:"name"`
+	Router     string `json:"router"`
+	ExternalIP string `json:"externalIP"` // IP/prefix on the external network
+	NextHop    string `json:"nextHop,omitempty"`
+	Physnet    string `json:"physnet,omitempty"`
+	// Nodes are the gateway nodes, highest priority first.
+	Nodes []string `json:"nodes"`
+	// Active is the node the gateway is bound on now ("" when none, or
+	// SB unread).
+	Active string `json:"active,omitempty"`
+	// State: "active on N", "not bound on any node" or "unknown (SB
+	// unread)".
+	State string `json:"state"`
+	// Sites are remote sites reached through the gateway; no site feature
+	// exists yet, so Read leaves it empty (renderers draw them if set).
+	Sites []string `json:"sites,omitempty"`
 }
 
 // Read reads the graph from NB and SB. sb may be nil (NB view only). An
@@ -245,10 +260,59 @@ func Read(ctx context.Context, nb, sb client.Client) (*Graph, error) {
 	if sb != nil {
 		if chs, err = chassis.List(ctx, sb); err != nil {
 			g.SBError = err.Error()
+			sb = nil
 		}
 	}
 	g.nodesAndTunnels(chs)
+	if err := g.readGateways(ctx, nb, sb); err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
 	return g, nil
+}
+
+// readGateways finds the routers with a gateway in one select of gateway
+// router ports, then reads each gateway (ovn/gateway.Get) and, with sb,
+// where it is active. Gateways are few: one per router that has one.
+func (g *Graph) readGateways(ctx context.Context, nb, sb client.Client) error {
+	lrps, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.Owned(router.KindGateway, nil)},
+		func(p *nbdb.LogicalRouterPort) []any { return []any{&p.UUID, &p.ExternalIDs} })
+	if err != nil {
+		return fmt.Errorf("read gateways: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, p := range lrps {
+		r := p.ExternalIDs[owner.KeyRouter]
+		if r == "" || seen[r] {
+			continue
+		}
+		seen[r] = true
+		gw, err := gateway.Get(ctx, nb, r)
+		if errors.Is(err, gateway.ErrNoGateway) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		t := Gateway{Name: gw.Port, Router: r, Physnet: gw.Physnet, Nodes: gw.Nodes, State: "unknown (SB unread)"}
+		if gw.ExternalIP.IsValid() {
+			t.ExternalIP = netip.PrefixFrom(gw.ExternalIP, gw.ExternalNet.Bits()).String()
+		}
+		if gw.NextHop.IsValid() {
+			t.NextHop = gw.NextHop.String()
+		}
+		if sb != nil {
+			if t.Active, err = gateway.Active(ctx, sb, gw); err != nil {
+				return err
+			}
+			t.State = "not bound on any node"
+			if t.Active != "" {
+				t.State = "active on " + t.Active
+			}
+		}
+		g.Gateways = append(g.Gateways, t)
+	}
+	sort.Slice(g.Gateways, func(i, j int) bool { return g.Gateways[i].Router < g.Gateways[j].Router })
+	return nil
 }
 
 // nodesAndTunnels fills Nodes from the chassis and the nodes ports name,

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -93,12 +94,17 @@ func DOT(w io.Writer, g *topology.Graph) error {
 		p("  %s -> %s [dir=none, style=bold, constraint=false, label=%s, color=%s];\n", q(nodeID(t.A)), q(nodeID(t.B)), q(lbl), q(tunnelColor(t.State)))
 	}
 	for _, gw := range g.Gateways {
-		p("  %s [label=%s, shape=house, fillcolor=\"#f9d5e5\"];\n", q(gatewayID(gw.Name)), q("gateway "+gw.Name+"\n"+dash(gw.State)))
+		p("  %s [label=%s, shape=house, fillcolor=\"#f9d5e5\"];\n", q(gatewayID(gw.Name)),
+			q("gateway of "+gw.Router+"\n"+dash(gw.ExternalIP)+"\n"+dash(gw.State)))
 		if gw.Router != "" {
-			p("  %s -> %s [dir=none];\n", q(routerID(gw.Router)), q(gatewayID(gw.Name)))
+			p("  %s -> %s [dir=none, penwidth=2];\n", q(routerID(gw.Router)), q(gatewayID(gw.Name)))
 		}
-		if gw.Node != "" {
-			p("  %s -> %s [dir=none, style=dashed];\n", q(gatewayID(gw.Name)), q(nodeID(gw.Node)))
+		for i, n := range gw.Nodes {
+			style, lbl := "dashed", fmt.Sprintf("standby %d", i+1)
+			if n == gw.Active {
+				style, lbl = "bold", "active"
+			}
+			p("  %s -> %s [dir=none, style=%s, label=%s];\n", q(gatewayID(gw.Name)), q(nodeID(n)), style, q(lbl))
 		}
 		for _, s := range gw.Sites {
 			p("  %s [label=%s, shape=tab, fillcolor=\"#f0f0f0\"];\n", q(siteID(s)), q("site "+s))

@@ -139,9 +139,9 @@ func writeFragment(b *strings.Builder, g *topology.Graph, at time.Time) {
 	table("Tunnels", []string{"nodes", "type", "state", "from", "detail"}, rows)
 	rows = nil
 	for _, gw := range g.Gateways {
-		rows = append(rows, []string{gw.Name, dash(gw.Router), dash(gw.Node), dash(gw.State), listOr(gw.Sites, "-")})
+		rows = append(rows, []string{dash(gw.Router), dash(gw.ExternalIP), dash(gw.NextHop), listOr(gw.Nodes, "-"), dash(gw.State), listOr(gw.Sites, "-")})
 	}
-	table("Gateways", []string{"gateway", "router", "node", "state", "sites"}, rows)
+	table("Gateways", []string{"router", "external address", "next hop", "nodes (priority order)", "state", "sites"}, rows)
 	if g.SBError != "" {
 		fmt.Fprintf(b, "<p class=\"down\">southbound unreadable (no chassis state, no tunnels): %s</p>\n", esc(g.SBError))
 	}

@@ -36,12 +36,13 @@ func sample() *topology.Graph {
 			Backends: []topology.Backend{{Addr: "198.19.1.2:8080", Container: "web-1"}, {Addr: "198.19.1.77:8080"}}}},
 		Policies: []topology.Policy{{Name: "web-to-api", Network: "api", Action: "allow", From: []string{"web", "198.18.9.0/24"}, What: "tcp/8080", Priority: 100}},
 		Tunnels:  []topology.Tunnel{{A: "n1", B: "n2", Type: "geneve", State: topology.TunnelDown, Source: "sb", Detail: "ovn-controller not connected on n2"}},
-		Gateways: []topology.Gateway{{Name: "gw1", Router: "r1", Node: "n1", Sites: []string{"paris"}, State: "up"}},
+		Gateways: []topology.Gateway{{Name: "r1:gw", Router: "r1", ExternalIP: "198.18.100.9/24", NextHop: "198.18.100.1",
+			Nodes: []string{"n1", "n2"}, Active: "n1", State: "active on n1", Sites: []string{"paris"}}},
 	}
 }
 
 func names() []string {
-	return []string{"r1", "api", "lone", "web", "n1", "n2", "web-1", "web-2", "api-1", "front", "web-to-api", "gw1", "paris", "198.18.9.0/24"}
+	return []string{"r1", "api", "lone", "web", "n1", "n2", "web-1", "web-2", "api-1", "front", "web-to-api", "198.18.100.9/24", "active on n1", "paris", "198.18.9.0/24"}
 }
 
 func TestFormatsNameEverything(t *testing.T) {
@@ -113,9 +114,9 @@ func TestSVGWellFormed(t *testing.T) {
 		}
 	}
 	// 1 router band + 1 "no router" band, 2 nodes, 1 tunnel, 3 networks,
-	// 3 containers, 1 service, 2 policy arcs
-	if groups != 14 {
-		t.Errorf("%d groups; want 14", groups)
+	// 3 containers, 1 service, 2 policy arcs, 1 gateway
+	if groups != 15 {
+		t.Errorf("%d groups; want 15", groups)
 	}
 }
 

@@ -88,6 +88,10 @@ func svgString(g *topology.Graph) string {
 	if len(onNode[""]) > 0 {
 		nodes = append(nodes, topology.Node{Name: ""})
 	}
+	gws := map[string]topology.Gateway{}
+	for _, gw := range g.Gateways {
+		gws[gw.Router] = gw
+	}
 	arcs := policyArcs(g)
 	gutter := 24 + 14*float64(len(arcs))
 	netW := 150.0
@@ -201,6 +205,11 @@ func svgString(g *topology.Graph) string {
 			esc(b.router), netX-6, b.y0, width-netX-margin+6, b.y1-b.y0, fill)
 		s.text(netX, b.y0+2, "bold", name)
 		s.f("</g>\n")
+		if gw, ok := gws[b.router]; ok && b.router != "" {
+			s.f(`<g class="gateway" data-name="%s">`, esc(gw.Name))
+			s.text(netX+netW+16, b.y0+2, "", "gateway "+dash(gw.ExternalIP)+": "+dash(gw.State)+" (nodes "+listOr(gw.Nodes, "-")+")")
+			s.f("</g>\n")
+		}
 	}
 	// node headers and column guides
 	lastRowEnd := headY + nodeHeadH
@@ -397,7 +406,7 @@ func legendLines(g *topology.Graph) []string {
 	if len(g.Gateways) > 0 {
 		l = append(l, "gateways:")
 		for _, gw := range g.Gateways {
-			l = append(l, fmt.Sprintf("  %s: router %s, node %s, %s, sites %s", gw.Name, dash(gw.Router), dash(gw.Node), dash(gw.State), listOr(gw.Sites, "-")))
+			l = append(l, "  "+gw.Router+": "+gatewayLine(gw))
 		}
 	}
 	return l

@@ -74,7 +74,7 @@ func Text(w io.Writer, g *topology.Graph) error {
 	if len(g.Gateways) > 0 {
 		p("gateways:\n")
 		for _, gw := range g.Gateways {
-			p("  %s  router %s  node %s  %s  sites %s\n", gw.Name, dash(gw.Router), dash(gw.Node), dash(gw.State), listOr(gw.Sites, "-"))
+			p("  %s: %s\n", gw.Router, gatewayLine(gw))
 		}
 	}
 	if g.SBError != "" {
@@ -84,6 +84,19 @@ func Text(w io.Writer, g *topology.Graph) error {
 		p("warning: %s\n", w)
 	}
 	return ew.err
+}
+
+// gatewayLine describes a gateway in one line.
+func gatewayLine(gw topology.Gateway) string {
+	s := "gateway " + dash(gw.ExternalIP)
+	if gw.NextHop != "" {
+		s += " via " + gw.NextHop
+	}
+	s += ", nodes " + listOr(gw.Nodes, "-") + ", " + dash(gw.State)
+	if len(gw.Sites) > 0 {
+		s += ", sites " + strings.Join(gw.Sites, ", ")
+	}
+	return s
 }
 
 func backendNames(s topology.Service) []string {
