@@ -19,6 +19,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/events"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovs/cnistats"
@@ -171,7 +172,7 @@ const eventBound = 2 * time.Second
 func TestEventsFollow(t *testing.T) {
 	l := sharedLab(t)
 	nb := cniNB(t, l)
-	n1, n2, _ := segNodes(t, l)
+	n1, n2, n3 := segNodes(t, l)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	r := segName("evr")
@@ -181,9 +182,17 @@ func TestEventsFollow(t *testing.T) {
 	segNet(t, nb, nbn, "198.18.73.0/24", r, "")
 	deny := segName("deny-db")
 	segPolicy(t, nb, policy.Spec{Name: deny, Network: nbn, Action: policy.Deny, From: []string{na}, Proto: "tcp", Port: "5432", Priority: 100})
+	nt := segName("evt")
+	segNet(t, nb, nt, "198.18.75.0/24", r, policy.DefaultDeny)
 	b := segCtr(t, ctx, n2, nbn)
+	tc := segCtr(t, ctx, n3, nt)
 
 	p, _ := startCLI(t, "following", "events", "--lab", l.Name, "--follow", "-o", "json")
+	// The real-deployment path: n2's node exporter serves its ACL log and a
+	// second events process reads it over HTTP (and NB/SB by endpoint).
+	_, m := startCLI(t, `serving http://(\S+)/metrics`, "exporter", "--lab", l.Name, "--lab-node", n2.Name, "--listen", "127.0.0.1:0")
+	agent := "http://" + m[1]
+	pa, _ := startCLI(t, "following", "--nb", l.NB, "--sb", l.SB, "events", "--follow", "--agent", agent, "-o", "json")
 
 	// Attach.
 	a := newContainer(t, newRuntime(t, n1), confList(t, na, "1.0.0", nil))
@@ -198,7 +207,7 @@ func TestEventsFollow(t *testing.T) {
 	if d := at.Sub(added); d > eventBound {
 		t.Errorf("attached event arrived %s after ADD returned; want within %s", d, eventBound)
 	}
-	if e.Network != na || e.Node != n1.Name || !strings.Contains(e.Text, "attached to network "+na) {
+	if e.Network != na || e.Node != n1.Name || e.Container != dns.IDName(a.id) || !strings.Contains(e.Text, "attached to network "+na) {
 		t.Errorf("attached event = %+v; want network %s, node %s", e, na, n1.Name)
 	}
 	t.Logf("attach: event %s after ADD returned: %s", at.Sub(added).Round(time.Millisecond), e.Text)
@@ -226,12 +235,55 @@ func TestEventsFollow(t *testing.T) {
 	if d := at.Sub(tried); d > eventBound {
 		t.Errorf("denied-connection event arrived %s after the attempt; want within %s", d, eventBound)
 	}
-	want := fmt.Sprintf("denied by policy %s: ", deny)
+	// In ovlmgr's terms: "<source name> <ip>:<port> -> <destination name>:5432/tcp"
+	// (names: the containers' DNS names, here derived from their IDs).
+	want := fmt.Sprintf("denied by policy %s: %s %s:", deny, dns.IDName(a.id), a.ip())
+	wantDst := fmt.Sprintf(" -> %s:5432/tcp on node %s", dns.IDName(b.id), n2.Name)
 	if e.Verdict != "denied" || e.Node != n2.Name || e.Network != nbn || e.Proto != "tcp" || !strings.HasSuffix(e.Dst, ":5432") ||
-		!strings.HasPrefix(e.Text, want) || !strings.Contains(e.Text, "/tcp on node "+n2.Name) {
-		t.Errorf("verdict event = %+v; want %q... -> ...:5432/tcp on node %s", e, want, n2.Name)
+		!strings.HasPrefix(e.Text, want) || !strings.HasSuffix(e.Text, wantDst) {
+		t.Errorf("verdict event = %+v; want %q...%q", e, want, wantDst)
 	}
 	t.Logf("verdict: event %s after the attempt: %s", at.Sub(tried).Round(time.Millisecond), e.Text)
+	if e, at, ok := pa.waitEvent(10*time.Second, func(e events.Event) bool {
+		return e.Kind == events.Verdict && e.Policy == deny && strings.Contains(e.Src, a.ip().String())
+	}); !ok {
+		t.Errorf("events --agent %s: no verdict of policy %s within 10s; events:\n%s\nstderr:\n%s", agent, deny, pa.out(), pa.errText())
+	} else if d := at.Sub(tried); d > eventBound {
+		t.Errorf("events --agent: denied-connection event arrived %s after the attempt; want within %s", d, eventBound)
+	} else {
+		t.Logf("verdict through n2's exporter: %s after the attempt: %s", d.Round(time.Millisecond), e.Text)
+	}
+	fams := scrape(t, agent)
+	if v, ok := sample(fams, "ovlmgr_acl_log_hits_total", map[string]string{"node": n2.Name, "network": nbn, "policy": deny, "verdict": "drop"}); !ok || v < 1 {
+		t.Errorf("n2's exporter: ovlmgr_acl_log_hits_total{policy=%s,verdict=drop} = %v (present %v); want >= 1", deny, v, ok)
+	}
+
+	// The default-deny network's own drop is logged too, under its name.
+	if err := tc.ping(ctx, a.ip()); err != nil { // T's own traffic passes; warms the tunnel
+		t.Fatalf("ping %s -> %s: %v", tc.id, a.ip(), err)
+	}
+	tried = time.Now()
+	_ = a.ns.Do(func(ns.NetNS) error {
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(tc.ip().String(), "8081"), 500*time.Millisecond); err == nil {
+			c.Close()
+			t.Errorf("%s reached default-deny network %s", a.id, nt)
+		}
+		return nil
+	})
+	e, at, ok = p.waitEvent(10*time.Second, func(e events.Event) bool {
+		return e.Kind == events.Verdict && e.Network == nt && strings.Contains(e.Src, a.ip().String())
+	})
+	if !ok {
+		t.Fatalf("no default-deny verdict for network %s within 10s; events:\n%s", nt, p.out())
+	}
+	if d := at.Sub(tried); d > eventBound {
+		t.Errorf("default-deny event arrived %s after the attempt; want within %s", d, eventBound)
+	}
+	if e.Policy != events.IsolationPolicy || e.Node != n3.Name || !strings.HasPrefix(e.Text, "denied by default-deny of network "+nt+": "+dns.IDName(a.id)+" ") ||
+		!strings.HasSuffix(e.Text, " -> "+dns.IDName(tc.id)+":8081/tcp on node "+n3.Name) {
+		t.Errorf("default-deny verdict = %+v; want policy %s on node %s", e, events.IsolationPolicy, n3.Name)
+	}
+	t.Logf("default-deny: event %s after the attempt: %s", at.Sub(tried).Round(time.Millisecond), e.Text)
 
 	// Detach.
 	if err := a.del(ctx); err != nil {
@@ -251,7 +303,9 @@ func TestEventsFollow(t *testing.T) {
 
 	// Without --follow: the verdict is in the logs' history, filtered by policy.
 	out, err := exec.CommandContext(ctx, filepath.Join(cniPluginDir(t), "ovlmgr"), "events", "--lab", l.Name, "--policy", deny).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), want) {
-		t.Errorf("events --policy %s = %v:\n%s\nwant a line with %q", deny, err, out, want)
+	// (a is gone now: its address is no longer a container's name.)
+	hist := fmt.Sprintf("denied by policy %s: %s:", deny, a.ip())
+	if err != nil || !strings.Contains(string(out), hist) || strings.Contains(string(out), "default-deny") {
+		t.Errorf("events --policy %s = %v:\n%s\nwant a line with %q and none of other policies", deny, err, out, hist)
 	}
 }

@@ -165,8 +165,13 @@ func (r *Resolver) refresh(ctx context.Context) error {
 	}
 	r.names = map[string]map[netip.Addr]string{}
 	for _, d := range dnsRows {
+		// A network's records may be spread over several DNS rows (shards).
 		net := d.ExternalIDs[owner.KeyNetwork]
-		m := map[netip.Addr]string{}
+		m := r.names[net]
+		if m == nil {
+			m = map[netip.Addr]string{}
+			r.names[net] = m
+		}
 		for k, v := range d.Records {
 			if !strings.HasSuffix(k, ".arpa") {
 				continue
@@ -176,7 +181,6 @@ func (r *Resolver) refresh(ctx context.Context) error {
 				m[ip], _, _ = strings.Cut(strings.TrimSpace(v), ".")
 			}
 		}
-		r.names[net] = m
 	}
 	r.err = nil
 	return nil

@@ -237,6 +237,9 @@ func (f *follower) port(ctx context.Context, uuid string, c change, silent bool)
 		cp := now
 		st = &cp
 		f.ports[uuid], f.byName[st.name] = st, st
+		if st.ip.IsValid() {
+			f.res.notePort(portInfo{name: st.name, network: st.network, node: st.node, container: st.container}, st.ip, false)
+		}
 		if silent {
 			// Already there: announced if already up, else once it comes up.
 			st.announced = st.up
