@@ -238,7 +238,7 @@ func checkGone(t *testing.T, l *lab.Lab, hostLinksBefore map[string]bool) {
 // isLabLink reports whether a link name is one a lab creates.
 func isLabLink(name string) bool {
 	switch name {
-	case "br-ul", "ul0", "br-phy", "br-int", "genev_sys_6081", "ovs-netdev":
+	case "br-ul", "ul0", "br-phy", "br-int", "genev_sys_6081", "ovs-netdev", "br-ext", "ex0", "br-ex":
 		return true
 	}
 	return strings.HasPrefix(name, "to-n")
