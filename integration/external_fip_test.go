@@ -17,6 +17,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
@@ -126,12 +127,29 @@ func TestCNIPublishedPorts(t *testing.T) {
 	if len(lbs) != 2 || vips["198.18.100.40:8080/tcp"] != a.ip().String()+":80" || vips["198.18.100.40:5353/udp"] != a.ip().String()+":53" {
 		t.Fatalf("published load balancers: %v", vips)
 	}
+	// CHECK sees them; a published port removed behind the plugin's back fails it.
+	if err := rt.cni.CheckNetworkList(ctx, list, a.conf); err != nil {
+		t.Fatalf("CHECK: %v", err)
+	}
 	// The router carries them.
 	lrs, err := dbops.SelectRows[nbdb.LogicalRouter](ctx, nb, []ovsdb.Condition{dbops.NameIs("rpub")})
 	if err != nil || len(lrs) != 1 || len(lrs[0].LoadBalancer) != 2 {
 		t.Fatalf("router rpub load balancers: %+v %v", lrs, err)
 	}
 
+	saved := lbs[0]
+	if _, err := dbconn.Transact(ctx, nb, dbops.DelRefs(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.NameIs("rpub")}, "load_balancer", saved.UUID),
+		dbops.Delete(nbdb.LoadBalancerTable, dbops.ByUUID(saved.UUID))); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.cni.CheckNetworkList(ctx, list, a.conf); err == nil || !strings.Contains(err.Error(), "is missing") {
+		t.Fatalf("CHECK without a published port: %v", err)
+	}
+	if _, err := publish.Publish(ctx, nb, publish.Spec{Network: "pubnet", Port: lspA, Container: a.id, IfName: "eth0", Node: l.Nodes[1].SystemID,
+		IP: netip.MustParseAddr(a.ip().String()), Mappings: []publish.Mapping{{HostPort: atoi(saved.ExternalIDs[publish.KeyHostPort]), ContainerPort: atoi(saved.ExternalIDs[publish.KeyContainerPort]),
+			Protocol: saved.ExternalIDs[publish.KeyProtocol]}}}); err != nil {
+		t.Fatal(err)
+	}
 	// Another container, the same host port: code 105 naming the holder; nothing written.
 	b := withMappings(newContainer(t, rt, list), mapping(8080, 8080, "tcp", ""))
 	err = b.add(ctx)

@@ -164,7 +164,8 @@ func check(c *Config, args *skel.CmdArgs) error {
 		return cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("prevResult has no address for interface %s", args.IfName))
 	}
 	return cniError(attach.Check(context.Background(), attach.CheckRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,
-		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, Address: addr, Address6: addr6, MAC: mac, MTU: mtu}))
+		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, Address: addr, Address6: addr6, MAC: mac, MTU: mtu,
+		PortMappings: c.RuntimeConfig.PortMappings}))
 }
 
 // CmdStatus answers whether an ADD would work now: 0, or 50 naming why not

@@ -68,6 +68,9 @@ func (m Mapping) String() string {
 	return s
 }
 
+// Proto is the mapping's protocol, lower case, tcp when empty.
+func (m Mapping) Proto() string { return proto(m.Protocol) }
+
 func proto(p string) string {
 	if p == "" {
 		return "tcp"

@@ -2,6 +2,7 @@ package attach
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -36,4 +37,31 @@ func publishPorts(ctx context.Context, nb client.Client, req AttachRequest, p *o
 			log.Errorf("undo: %v", err)
 		}
 	}, nil
+}
+
+// checkPublished is CHECK's look at the published ports: each mapping the
+// runtime sends is published for port p, to p's address and the mapped
+// container port.
+func checkPublished(ctx context.Context, nb client.Client, p *ovnport.Port, mappings []publish.Mapping) error {
+	if len(mappings) == 0 {
+		return nil
+	}
+	got, err := publish.List(ctx, nb, publish.Filter{Port: p.Name})
+	if err != nil {
+		return err
+	}
+	have := map[string]publish.Published{}
+	for _, x := range got {
+		have[fmt.Sprintf("%d/%s", x.HostPort, x.Protocol)] = x
+	}
+	for _, m := range mappings {
+		x, ok := have[fmt.Sprintf("%d/%s", m.HostPort, m.Proto())]
+		switch {
+		case !ok:
+			return fmt.Errorf("published port %s of NB port %s is missing", m, p.Name)
+		case x.ContainerPort != m.ContainerPort || x.Backend != p.IP:
+			return fmt.Errorf("published port %s of NB port %s goes to %s:%d", m, p.Name, x.Backend, x.ContainerPort)
+		}
+	}
+	return nil
 }

@@ -32,6 +32,8 @@ type CheckRequest struct {
 	Address6 netip.Prefix
 	MAC      string
 	MTU      int
+	// PortMappings, as at ADD, must be published (ovn/publish).
+	PortMappings []publish.Mapping
 }
 
 // Check verifies that the NB port, the veth, the br-int port and
@@ -81,6 +83,9 @@ func Check(ctx context.Context, req CheckRequest) error {
 	}
 	if p.Node != nd.systemID {
 		return failed(fmt.Sprintf("NB port %s is for node %s, this is %s", p.Name, p.Node, nd.systemID), nil)
+	}
+	if err := checkPublished(ctx, nb, p, req.PortMappings); err != nil {
+		return failed(err.Error(), err)
 	}
 	hw, _ := net.ParseMAC(req.MAC)
 	if err := ovsport.CheckVeth(ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
