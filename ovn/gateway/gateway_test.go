@@ -256,3 +256,40 @@ func TestSetBadInput(t *testing.T) {
 		t.Errorf("Get unknown router: %v, want ErrNotFound", err)
 	}
 }
+
+// TestDetachRacesSet: a detach read before a gateway set and committed
+// after it fails (its guard sees the snat row the set wrote) instead of
+// leaving that row behind for a network no longer on the router.
+func TestDetachRacesSet(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	if _, err := gateway.Set(ctx, w.nb, w.sb, spec()); err != nil {
+		t.Fatal(err)
+	}
+	ops, err := network.DetachOps(ctx, w.nb, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := spec()
+	s.Nodes = []string{"n3"}
+	if _, err := gateway.Set(ctx, w.nb, w.sb, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbconn.Transact(ctx, w.nb, ops...); err == nil {
+		t.Error("stale detach committed")
+	}
+	g, err := gateway.Get(ctx, w.nb, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.SNAT) != 1 || g.SNAT[0].Network != "web" {
+		t.Errorf("snat %+v, want web's (still attached)", g.SNAT)
+	}
+	// A fresh detach works and takes the row.
+	if err := network.Detach(ctx, w.nb, "web", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ = gateway.Get(ctx, w.nb, "r1"); len(g.SNAT) != 0 {
+		t.Errorf("after detach: snat %+v", g.SNAT)
+	}
+}

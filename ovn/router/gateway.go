@@ -80,21 +80,29 @@ func attachSNATOps(ctx context.Context, c client.Client, lr *nbdb.LogicalRouter,
 	return SNATOps(c, lr.Name, lr.UUID, ext.Addr(), n.Name, n.Subnet, "newsnat")
 }
 
-// detachSNATOps removes network's snat row from router.
+// detachSNATOps removes network's snat row from router. It is guarded: no
+// snat row of the network exists but those read, so a gateway set
+// meanwhile (which rewrites the snat rows) makes the detach fail rather
+// than leave a row behind. The guard looks at this network's rows only, so
+// several detaches compose in one transaction (router delete --force).
 func detachSNATOps(ctx context.Context, c client.Client, router, network string) ([]ovsdb.Operation, error) {
-	nats, err := dbops.SelectRows(ctx, c, []ovsdb.Condition{dbops.Owned(KindSNAT, map[string]string{owner.KeyRouter: router, owner.KeyNetwork: network})},
-		func(m *nbdb.NAT) []any { return []any{&m.UUID} })
+	sel := map[string]string{owner.KeyRouter: router, owner.KeyNetwork: network}
+	nats, err := dbops.SelectRows(ctx, c, []ovsdb.Condition{dbops.Owned(KindSNAT, sel)}, func(m *nbdb.NAT) []any { return []any{&m.UUID} })
 	if err != nil {
 		return nil, fmt.Errorf("read snat of network %q on router %q: %w", network, router, err)
 	}
-	if len(nats) == 0 {
-		return nil, nil
-	}
+	where := []ovsdb.Condition{dbops.Owned(KindSNAT, sel)}
 	var uuids []string
 	for _, n := range nats {
 		uuids = append(uuids, n.UUID)
+		where = append(where, ovsdb.NewCondition("_uuid", ovsdb.ConditionNotEqual, ovsdb.UUID{GoUUID: n.UUID}))
 	}
-	return []ovsdb.Operation{dbops.DelRefs(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.NameIs(router), dbops.Owned(owner.KindRouter, nil)}, "nat", uuids...)}, nil
+	ids := owner.IDs(KindSNAT, router+"/"+network, sel)
+	ops := []ovsdb.Operation{dbops.None(nbdb.NATTable, where, "external_ids", dbops.StrMap(ids))}
+	if len(uuids) > 0 {
+		ops = append(ops, dbops.DelRefs(nbdb.LogicalRouterTable, []ovsdb.Condition{dbops.NameIs(router), dbops.Owned(owner.KindRouter, nil)}, "nat", uuids...))
+	}
+	return ops, nil
 }
 
 // deleteGatewayOps removes the root rows of router's gateway (its external
