@@ -228,6 +228,12 @@ func (f *follower) port(ctx context.Context, uuid string, c change, silent bool)
 		if st.display == "" {
 			st.display = f.res.Name(ctx, st.network, st.container, st.ip)
 		}
+		if !st.announced {
+			// Never up: an ADD that failed and was undone, or a port removed
+			// before its node bound it.
+			f.portEvent(st, Detached, fmt.Sprintf("container %s detached from network %s on node %s before its port came up (%s)", st.display, st.network, st.node, st.ip))
+			return
+		}
 		f.portEvent(st, Detached, fmt.Sprintf("container %s detached from network %s on node %s (%s)", st.display, st.network, st.node, st.ip))
 		return
 	}
