@@ -78,6 +78,12 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 #   ovlmgr lab status%s
 #   ovlmgr lab down%s
 `, nameArg, len(l.Nodes), nameArg, nameArg, nameArg)
+					if x := l.External; x != nil {
+						fmt.Fprintf(c.App.ErrWriter, "#   external network %s (outside host %s) on %s: docs/external.md\n"+
+							"#   ovlmgr router gateway set R --external-net %s --ip %s --next-hop %s --nodes %s\n"+
+							"#   ovlmgr lab exec%s outside -- ping -c1 %s    # the outside host reaches the router\n",
+							x.CIDR, x.HostIP, strings.Join(l.Gateways, ","), x.CIDR, lab.ExampleExternalIP, x.HostIP, strings.Join(l.Gateways, ","), nameArg, lab.ExampleExternalIP)
+					}
 					return nil
 				},
 			},
@@ -121,7 +127,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 			{
 				Name:      "exec",
 				Usage:     "run a command in a node's namespace with its OVS/OVN environment and private dirs (/var/lib/cni, /etc/cni/net.d, runtime state)",
-				ArgsUsage: "NODE -- COMMAND [ARGS...]",
+				ArgsUsage: "NODE -- COMMAND [ARGS...]   (NODE outside: the outside host of the external network, 198.18.100.1)",
 				Flags:     []cli.Flag{nameFlag, dirFlag},
 				Action: func(c *cli.Context) error {
 					if c.NArg() < 2 {
@@ -137,6 +143,9 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					l, err := load(c)
 					if err != nil {
 						return err
+					}
+					if args[0] == "outside" && l.External != nil {
+						return l.External.Exec(args[1], args[2:]...)
 					}
 					n, err := l.Node(args[0])
 					if err != nil {

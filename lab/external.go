@@ -25,6 +25,8 @@ import (
 const (
 	ExternalCIDR   = "198.18.100.0/24"
 	ExternalHostIP = "198.18.100.1"
+	// ExampleExternalIP is the router external address docs and hints use.
+	ExampleExternalIP = "198.18.100.10"
 	// ExternalPhysnet is the physical network name gateway nodes map.
 	ExternalPhysnet = node.DefaultPhysnet
 	// ExternalBridge is the OVS bridge on gateway nodes.
@@ -52,6 +54,13 @@ type External struct {
 // environment). Do not replace Path or Args (see package nsexec).
 func (e *External) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return nsexec.Command(ctx, e.NetNS, nil, name, args...)
+}
+
+// Exec replaces the current process with name and args run in the
+// outside host's namespace (`ovlmgr lab exec outside -- CMD`). It returns
+// only on failure.
+func (e *External) Exec(name string, args ...string) error {
+	return nsexec.Exec(e.NetNS, nil, name, args...)
 }
 
 // Do runs f on a thread inside the outside host's network namespace.
