@@ -10,6 +10,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 )
 
 func TestFIPCommands(t *testing.T) {
@@ -38,6 +39,21 @@ func TestFIPCommands(t *testing.T) {
 	code, out, errs := ovl("fip", "create", "198.18.100.20", "--container", "3f9c")
 	if code != 0 || !strings.Contains(out, "floating IP 198.18.100.20 -> container 3f9c2a1b77 (eth0 198.19.0.5, network web) on router r1: centralized") {
 		t.Fatalf("create: exit %d\n%s%s", code, out, errs)
+	}
+	// trace from outside names the floating IP and says why it is not reached here (nothing bound).
+	code, out, _ = ovl("trace", "external", "198.18.100.20")
+	if !strings.Contains(out, "external -> ") || !strings.Contains(out, "external: floating IP 198.18.100.20 on gateway (none bound)") || !strings.Contains(out, "DROPPED") {
+		t.Errorf("trace external: exit %d\n%s", code, out)
+	}
+	// port list shows published ports.
+	p, _ := ovnport.List(context.Background(), nb, ovnport.Filter{Container: "3f9c2a1b77"})
+	if _, err := publish.Publish(context.Background(), nb, publish.Spec{Network: "web", Port: p[0].Name, Container: "3f9c2a1b77", IfName: "eth0",
+		Node: "n2", IP: p[0].IP, Mappings: []publish.Mapping{{HostPort: 8080, ContainerPort: 80}}}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = ovl("port", "list", "--net", "web")
+	if code != 0 || !strings.Contains(out, "PUBLISHED") || !strings.Contains(out, "198.18.100.10:8080->80/tcp") {
+		t.Errorf("port list: exit %d\n%s", code, out)
 	}
 	code, out, _ = ovl("fip", "list")
 	if code != 0 || !strings.Contains(out, "198.18.100.20") || !strings.Contains(out, "centralized") {
