@@ -46,7 +46,7 @@ func TestDenyLogs(t *testing.T) {
 		case a.Action == nbdb.ACLActionDrop:
 			seen++
 			if !logged {
-				t.Errorf("drop ACL %v (%v) does not log through %s at warning: log=%v meter=%v severity=%v", a.Name, a.ExternalIDs[owner.KeyKind], policy.LogMeter, a.Log, a.Meter, a.Severity)
+				t.Errorf("drop ACL of %s %s does not log through %s at warning: log=%v meter=%v severity=%v", a.ExternalIDs[owner.KeyKind], a.ExternalIDs[owner.KeyName], policy.LogMeter, a.Log, a.Meter, a.Severity)
 			}
 		case a.ExternalIDs[owner.KeyName] == "quiet" && a.Log:
 			t.Errorf("allow policy without --log logs")
