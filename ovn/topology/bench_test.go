@@ -26,7 +26,7 @@ import (
 // attached to the routers: creating networks on a router slows down with
 // their number (100 in 16 s, the second 100 in 91 s here), which would make
 // the setup, not the read, the cost of this benchmark.
-func fill(b *testing.B, nb client.Client, nets int) {
+func fill(b testing.TB, nb client.Client, nets int) {
 	ctx := context.Background()
 	for r := 0; r < 10; r++ {
 		if _, err := router.Create(ctx, nb, fmt.Sprintf("r%d", r), nil); err != nil {
@@ -34,7 +34,9 @@ func fill(b *testing.B, nb client.Client, nets int) {
 		}
 	}
 	for i := 0; i < nets; i++ {
-		sub := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i / 256), byte(i % 256), 0}), 24)
+		// the i-th /26 of 198.18.0.0/15 (room for 2,048)
+		v := uint32(198)<<24 | uint32(18)<<16 | uint32(i)*64
+		sub := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 26)
 		name := fmt.Sprintf("net%04d", i)
 		n, err := network.Create(ctx, nb, network.Spec{Name: name, Subnet: sub.String()})
 		if err != nil {
@@ -46,7 +48,8 @@ func fill(b *testing.B, nb client.Client, nets int) {
 		var uuids []string
 		for k := 0; k < 3; k++ {
 			pn := fmt.Sprintf("p%04d-%d", i, k)
-			a := fmt.Sprintf("0a:58:0a:%02x:%02x:%02x 10.%d.%d.%d", i/256, i%256, 10+k, i/256, i%256, 10+k)
+			ip := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v) + byte(10+k)})
+			a := fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x %s", byte(v>>16), byte(v>>8), byte(v), 10+k, ip)
 			p := &nbdb.LogicalSwitchPort{UUID: fmt.Sprintf("lsp%d", k), Name: pn, Addresses: []string{a}, PortSecurity: []string{a},
 				ExternalIDs: owner.IDs(owner.KindPort, pn, map[string]string{owner.KeyNetwork: name, owner.KeyNode: fmt.Sprintf("n%d", k),
 					owner.KeyContainer: fmt.Sprintf("c%04d%d", i, k), owner.KeyIfName: "eth0"})}
