@@ -346,8 +346,14 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 	tx := dbops.NewTx(nb)
 	// The router's ports and NAT rows are as read (no attach, detach or other set meanwhile).
 	dbops.Still(tx, lr, &lr.Ports, &lr.Nat)
-	// A gateway in place is replaced: its rows go first.
-	old, err := removeOps(ctx, nb, s.Router, true)
+	// A gateway in place is replaced: its rows go first. Its external
+	// address may only change while no floating IP or published port
+	// depends on it.
+	same := true
+	if cur, err := Get(ctx, nb, s.Router); err == nil {
+		same = cur.ExternalIP == s.ExternalIP && cur.ExternalNet == s.ExternalNet
+	}
+	old, err := removeOps(ctx, nb, s.Router, same)
 	if err != nil {
 		return fmt.Errorf("set gateway of router %q: %w", s.Router, err)
 	}
@@ -458,9 +464,10 @@ func attachedSubnets(ctx context.Context, nb client.Client, r string) ([]subnetO
 }
 
 // removeOps returns the operations that remove router r's gateway rows
-// (nothing when it has none). Unless replacing, NAT rows other than our
-// snat rows (floating IPs) make it refuse with ErrInUse.
-func removeOps(ctx context.Context, nb client.Client, r string, replacing bool) ([]ovsdb.Operation, error) {
+// (nothing when it has none). Unless keep (a replace with the same external
+// address), NAT rows other than our snat rows (floating IPs) and published
+// ports make it refuse with ErrInUse.
+func removeOps(ctx context.Context, nb client.Client, r string, keep bool) ([]ovsdb.Operation, error) {
 	sel := []ovsdb.Condition{dbops.Owned(router.KindGateway, map[string]string{owner.KeyRouter: r})}
 	tx := dbops.NewTx(nb)
 	lrpQ := dbops.Query(tx, sel, func(m *nbdb.LogicalRouterPort) []any { return []any{&m.UUID} })
@@ -481,7 +488,7 @@ func removeOps(ctx context.Context, nb client.Client, r string, replacing bool) 
 	}
 	lr := lrs[0]
 	snats := snatQ.UUIDs()
-	if !replacing {
+	if !keep {
 		mine := map[string]bool{}
 		for _, u := range snats {
 			mine[u] = true

@@ -156,6 +156,17 @@ func TestSetGetUnset(t *testing.T) {
 	if err := gateway.Unset(ctx, w.nb, "r1"); !errors.Is(err, gateway.ErrInUse) {
 		t.Errorf("unset with a floating IP: %v, want ErrInUse", err)
 	}
+	// Nor may the external address change under it; other changes may.
+	moved := s
+	moved.ExternalIP = netip.MustParseAddr("198.18.100.11")
+	if _, err := gateway.Set(ctx, w.nb, w.sb, moved); !errors.Is(err, gateway.ErrInUse) {
+		t.Errorf("set another external ip with a floating IP: %v, want ErrInUse", err)
+	}
+	renodes := s
+	renodes.Nodes = []string{"n1", "n3"}
+	if g, err := gateway.Set(ctx, w.nb, w.sb, renodes); err != nil || strings.Join(g.Nodes, ",") != "n1,n3" {
+		t.Errorf("set other nodes with a floating IP: %v", err)
+	}
 	w.nbs.Run(t, "ovn-nbctl", "lr-nat-del", "r1", "dnat_and_snat", "198.18.100.20")
 	// So does a published port (a Load_Balancer of ours on the router's address).
 	w.nbs.Run(t, "ovn-nbctl", "lb-add", "pub", "198.18.100.10:8080", "198.19.0.5:80", "--", "set", "Load_Balancer", "pub",
