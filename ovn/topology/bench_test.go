@@ -116,5 +116,5 @@ func BenchmarkRead(b *testing.B) {
 	}
 	b.ReportMetric(float64(m10.Microseconds())/1000, "ms-read-30-ports")
 	b.ReportMetric(float64(m1000.Microseconds())/1000, "ms-read-3000-ports")
-	b.ReportMetric(float64(m1000)/float64(m10), "ratio")
+	b.ReportMetric(float64(m1000)/float64(m10), "read-3000/30-ports-x")
 }
