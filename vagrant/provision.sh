@@ -54,6 +54,11 @@ nic_of() {
 	ip -o -4 addr show | awk -v ip="$1" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }'
 }
 
+# nic_of_mac MAC: the interface with this MAC address.
+nic_of_mac() {
+	ip -o link show | awk -v mac="${1,,}" '{ for (i = 1; i < NF; i++) if ($i == "link/ether" && $(i + 1) == mac) { sub(/:$/, "", $2); sub(/@.*/, "", $2); print $2; exit } }'
+}
+
 # default_nic: the interface of the IPv4 default route (the NAT / management NIC), if any.
 default_nic() {
 	ip -4 route show default | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }'
@@ -240,8 +245,18 @@ step_join() {
 	if [[ -z $(ovs-vsctl --timeout=10 --if-exists get Open_vSwitch . external_ids:ovn-remote) ]]; then
 		systemctl stop ovn-controller
 	fi
+	# A gateway node (OVLMGR_EXTERNAL_MAC set) gets the external network: that NIC, without an address, in br-ex.
+	local ext=()
+	if [[ -n ${OVLMGR_EXTERNAL_MAC:-} ]]; then
+		local xnic
+		xnic=$(nic_of_mac "$OVLMGR_EXTERNAL_MAC")
+		[[ -n $xnic ]] || die "no interface with MAC $OVLMGR_EXTERNAL_MAC (the external network NIC): ip -br link"
+		ip link set "$xnic" up
+		ext=(--external-iface "$xnic")
+		log "external network on $xnic ($OVLMGR_EXTERNAL_MAC): br-ex, ovn-bridge-mappings external:br-ex"
+	fi
 	ovlmgr node join --sb "$(sb)" --nb "$(nb)" --encap-ip "$OVLMGR_ENCAP_IP" --system-id "$OVLMGR_SYSTEM_ID" \
-		--hostname "$OVLMGR_NODE" --datapath system || die "ovlmgr node join failed (above)"
+		--hostname "$OVLMGR_NODE" --datapath system "${ext[@]}" || die "ovlmgr node join failed (above)"
 	# For ovlmgr-demo and users on this node: where NB is.
 	printf 'OVLMGR_NB=%s\nOVLMGR_SB=%s\n' "$(nb)" "$(sb)" | write_file "$LAB_ENV" || true
 	systemctl enable ovn-host >/dev/null 2>&1

@@ -18,6 +18,9 @@ module OvlmgrLab
     cpus: ["OVLMGR_CPUS", "1", "vCPUs per VM (1-32)"],
     memory: ["OVLMGR_MEMORY", "1024", "MiB of memory per VM (512-65536)"],
     net_prefix: ["OVLMGR_NET_PREFIX", "198.18.50", "first three octets of the private (underlay) /24, inside 198.18.0.0/15"],
+    external_prefix: ["OVLMGR_EXTERNAL_PREFIX", "198.18.100",
+                      "first three octets of the external network /24: the host side (.1) stands for the outside, " \
+                      "worker1 is plugged in as gateway node (docs/external.md)"],
     mtu: ["OVLMGR_MTU", "1500", "underlay MTU of the private network (1338-9216; containers get MTU-58)"],
     libvirt_driver: ["OVLMGR_LIBVIRT_DRIVER", "kvm", "libvirt domain type: kvm, or qemu (software emulation, TCG)"],
     mgmt_net: ["OVLMGR_MGMT_NET", "198.19.254.0/24", "libvirt management network (the NIC Vagrant uses for SSH)"],
@@ -36,7 +39,7 @@ module OvlmgrLab
   NAME_RE = /\A[A-Za-z0-9][A-Za-z0-9_.-]*\z/.freeze
 
   # Settings holds validated values; machines is the plan.
-  Settings = Struct.new(:workers, :box, :cpus, :memory, :net_prefix, :mtu, :libvirt_driver, :mgmt_net, :mgmt_mode,
+  Settings = Struct.new(:workers, :box, :cpus, :memory, :net_prefix, :external_prefix, :mtu, :libvirt_driver, :mgmt_net, :mgmt_mode,
                         :demo_subnet, :wait, :libvirt_pool, :serial_dir, keyword_init: true) do
     def central_ip
       "#{net_prefix}.#{CENTRAL_HOST}"
@@ -49,6 +52,11 @@ module OvlmgrLab
     # Name of the libvirt network of the underlay; it carries the prefix so a lab with another prefix gets its own.
     def underlay_network
       "ovlmgr-#{net_prefix.tr('.', '-')}"
+    end
+
+    # Name of the libvirt network of the external network (the host's side of it is the outside world).
+    def external_network
+      "ovlmgr-ext-#{external_prefix.tr('.', '-')}"
     end
 
     # One entry per VM, central first (the order Vagrant brings them up in).
@@ -65,6 +73,9 @@ module OvlmgrLab
           "system_id" => name,
           "primary" => i.zero?,
           "last" => i == workers,
+          # worker1 is plugged into the external network (a NIC without an address, found by its MAC, put in br-ex).
+          "gateway" => name == "worker1",
+          "external_mac" => name == "worker1" ? format("52:54:00:c6:64:%02x", CENTRAL_HOST + i) : "",
         }
       end
     end
@@ -92,11 +103,13 @@ module OvlmgrLab
         "OVLMGR_WAIT" => wait.to_s,
         "OVLMGR_LAST" => machine["last"] ? "1" : "0",
         "OVLMGR_CHASSIS" => machines.map { |m| "#{m['system_id']}=#{m['ip']}" }.join(" "),
+        "OVLMGR_EXTERNAL_MAC" => machine["external_mac"],
       }
     end
 
     def to_h
-      super.merge("central_ip" => central_ip, "container_mtu" => container_mtu, "underlay_network" => underlay_network)
+      super.merge("central_ip" => central_ip, "container_mtu" => container_mtu, "underlay_network" => underlay_network,
+                  "external_network" => external_network)
     end
   end
 
@@ -114,6 +127,7 @@ module OvlmgrLab
       cpus: int(raw, :cpus, 1, 32),
       memory: int(raw, :memory, 512, 65_536),
       net_prefix: net_prefix(raw[:net_prefix]),
+      external_prefix: net_prefix(raw[:external_prefix], :external_prefix),
       mtu: int(raw, :mtu, 1280 + GENEVE_OVERHEAD, 9216),
       libvirt_driver: choice(raw, :libvirt_driver, %w[kvm qemu]),
       mgmt_net: cidr(raw, :mgmt_net),
@@ -195,11 +209,11 @@ module OvlmgrLab
     value
   end
 
-  def net_prefix(value)
+  def net_prefix(value, key = :net_prefix)
     octets = value.split(".", -1)
     ok = octets.size == 3 && octets.all? { |o| o.match?(/\A(0|[1-9][0-9]{0,2})\z/) && o.to_i <= 255 }
     ok &&= LAB_RANGE.include?(IPAddr.new("#{value}.0"))
-    fail_setting(:net_prefix, value, "must be three octets of a /24 inside 198.18.0.0/15, e.g. 198.18.50") unless ok
+    fail_setting(key, value, "must be three octets of a /24 inside 198.18.0.0/15, e.g. 198.18.50") unless ok
     value
   end
 
@@ -219,12 +233,13 @@ module OvlmgrLab
 
   def check_overlaps(s)
     underlay = IPAddr.new("#{s.net_prefix}.0/24")
-    nets = { net_prefix: underlay, mgmt_net: IPAddr.new(s.mgmt_net), demo_subnet: IPAddr.new(s.demo_subnet) }
+    nets = { net_prefix: underlay, external_prefix: IPAddr.new("#{s.external_prefix}.0/24"), mgmt_net: IPAddr.new(s.mgmt_net),
+             demo_subnet: IPAddr.new(s.demo_subnet) }
     nets.keys.combination(2).each do |a, b|
       next unless nets[a].include?(nets[b].to_range.first) || nets[b].include?(nets[a].to_range.first)
 
-      raise SettingsError, "#{DEFAULTS[a][0]}=#{s[a]} overlaps #{DEFAULTS[b][0]}=#{s[b]}: the underlay, management " \
-                           "and demo networks must not overlap"
+      raise SettingsError, "#{DEFAULTS[a][0]}=#{s[a]} overlaps #{DEFAULTS[b][0]}=#{s[b]}: the underlay, management, " \
+                           "external and demo networks must not overlap"
     end
   end
 end

@@ -31,6 +31,7 @@ type plan struct {
 		ContainerMTU    int    `json:"container_mtu"`
 		LibvirtDriver   string `json:"libvirt_driver"`
 		UnderlayNetwork string `json:"underlay_network"`
+		ExternalNetwork string `json:"external_network"`
 	} `json:"settings"`
 	Machines []struct {
 		Name     string `json:"name"`
@@ -40,6 +41,7 @@ type plan struct {
 		SystemID string `json:"system_id"`
 		Primary  bool   `json:"primary"`
 		Last     bool   `json:"last"`
+		Gateway  bool   `json:"gateway"`
 	} `json:"machines"`
 	Env   map[string]map[string]string `json:"env"`
 	Steps map[string][]string          `json:"steps"`
@@ -163,6 +165,10 @@ func TestSettingsPlan(t *testing.T) {
 					e["OVLMGR_MTU"] != fmt.Sprint(tc.mtu) || e["OVLMGR_NET_PREFIX"] != tc.prefix {
 					t.Errorf("provisioning env of %s = %v", m.Name, e)
 				}
+				// worker1 alone is on the external network (its NIC found by MAC).
+				if m.Gateway != (m.Name == "worker1") || (e["OVLMGR_EXTERNAL_MAC"] != "") != m.Gateway {
+					t.Errorf("machine %s: gateway %v, OVLMGR_EXTERNAL_MAC %q", m.Name, m.Gateway, e["OVLMGR_EXTERNAL_MAC"])
+				}
 				// summary checks each chassis' hostname against its system-id.
 				if m.SystemID != m.Hostname {
 					t.Errorf("machine %s: system-id %q differs from hostname %q", m.Name, m.SystemID, m.Hostname)
@@ -217,6 +223,8 @@ func TestSettingsRefused(t *testing.T) {
 		{map[string]string{"OVLMGR_DEMO_SUBNET": "198.18.50.128/25"}, `OVLMGR_NET_PREFIX=198.18.50 overlaps OVLMGR_DEMO_SUBNET=198.18.50.128/25`},
 		{map[string]string{"OVLMGR_MGMT_NET": "198.18.0.0/16"}, `OVLMGR_NET_PREFIX=198.18.50 overlaps OVLMGR_MGMT_NET=198.18.0.0/16`},
 		{map[string]string{"OVLMGR_WAIT": "5"}, `OVLMGR_WAIT="5": must be a whole number from 10 to 3600`},
+		{map[string]string{"OVLMGR_EXTERNAL_PREFIX": "198.18.50"}, `OVLMGR_NET_PREFIX=198.18.50 overlaps OVLMGR_EXTERNAL_PREFIX=198.18.50`},
+		{map[string]string{"OVLMGR_EXTERNAL_PREFIX": "10.0.0"}, `OVLMGR_EXTERNAL_PREFIX="10.0.0": must be three octets of a /24 inside 198.18.0.0/15`},
 	} {
 		t.Run(fmt.Sprint(tc.env), func(t *testing.T) {
 			_, stderr, err := settingsPlan(t, tc.env)

@@ -31,6 +31,7 @@ export VAGRANT_CHECKPOINT_DISABLE=1 VAGRANT_NO_COLOR=1 LC_ALL=C
 
 PHASE=setup VM="" START=$SECONDS STARTED_LIBVIRT=0 TIMES=()
 PREFIX="" UNDERLAY="" # from settings.rb: the underlay prefix and its libvirt network
+EXT="" EXTNET=""      # from settings.rb: the external network's prefix (host side .1 = the outside) and libvirt network
 
 log() { printf 'vagrant-e2e: %s\n' "$*"; }
 fail() {
@@ -164,6 +165,36 @@ ph_tcp() {
 	log "TCP c1 (worker1) -> c2 (worker2) $C2:5001: $size bytes, sha256 ${got:0:16}... on both ends"
 }
 
+# Egress: the network goes on router edge with a gateway on worker1 (the VM on the external network); c2 on worker2, not
+# a gateway node, connects over TCP to the host's side of the external network ($EXT.1, standing for the outside
+# world), which must see the router's external address $EXT.10 (SNAT on the gateway), not c2's own. (The router is not
+# named e2e like the network: both ports of the attachment would then be called e2e-e2e.)
+ph_egress() {
+	local seen listener
+	on central ovlmgr router create edge
+	on central ovlmgr router attach edge "$NET"
+	on central ovlmgr router gateway set edge --external-net "$EXT.0/24" --ip "$EXT.10" --next-hop "$EXT.1" --nodes worker1
+	rm -f "$STATE/egress.seen"
+	# One connection: the host answers with the client address it sees.
+	timeout 120 python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], 5002)); s.listen(1)
+c, a = s.accept(); c.sendall(a[0].encode()); c.close()
+open(sys.argv[2], "w").write(a[0])' "$EXT.1" "$STATE/egress.seen" &
+	listener=$!
+	wait_on central "the gateway port bound on worker1" ovlmgr router gateway show edge -o json -- '"active": "worker1"'
+	local deadline=$((SECONDS + 60))
+	VM=worker2
+	until seen=$(on worker2 ip netns exec c2 timeout 5 socat -u "TCP:$EXT.1:5002,connect-timeout=2" -) && [[ -n $seen ]]; do
+		((SECONDS < deadline)) || fail "c2 (worker2) cannot reach the outside host $EXT.1:5002 through gateway worker1 within 60 s"
+		sleep 1
+	done
+	wait "$listener" || true
+	[[ $seen == "$EXT.10" ]] || fail "the outside host saw $seen, want the router's external address $EXT.10 (SNAT)"
+	on central ovlmgr router show edge
+	log "egress: c2 (worker2) -> outside $EXT.1:5002 seen as $seen (SNAT on gateway worker1)"
+}
+
 # wait_on VM WHAT CMD... -- WANT: runs CMD on VM until its output contains WANT (empty: until it succeeds), 30 s.
 wait_on() {
 	local vm=$1 what=$2 deadline=$((SECONDS + 30)) out
@@ -223,7 +254,7 @@ down() {
 				virsh -q undefine "vagrant_$v" --remove-all-storage >/dev/null 2>&1 || true
 			fi
 		done
-		for n in ovlmgr-mgmt ${UNDERLAY:+"$UNDERLAY"}; do
+		for n in ovlmgr-mgmt ${UNDERLAY:+"$UNDERLAY"} ${EXTNET:+"$EXTNET"}; do
 			if virsh -q net-info "$n" >/dev/null 2>&1; then
 				virsh -q net-destroy "$n" >/dev/null 2>&1 || true
 				virsh -q net-undefine "$n" >/dev/null 2>&1 || true
@@ -258,14 +289,15 @@ finish() {
 		if ((rc == 0)); then rm -rf "$STATE"; else log "logs kept in $STATE"; fi
 	fi
 	log "times (s): ${TIMES[*]} total=$((SECONDS - START))"
-	((rc == 0)) && log "PASS: central + ${#WORKERS[@]} workers, ovlmgr-cni across VMs over kernel Geneve"
+	((rc == 0)) && log "PASS: central + ${#WORKERS[@]} workers, ovlmgr-cni across VMs over kernel Geneve, egress through gateway worker1"
 	exit "$rc"
 }
 
 main() {
 	[[ $(id -u) == 0 ]] || fail "must run as root (libvirt, loop devices for the box)"
-	read -r PREFIX UNDERLAY < <(ruby -r "$VAGRANT_DIR/settings.rb" -e 's = OvlmgrLab.load; puts "#{s.net_prefix} #{s.underlay_network}"')
-	[[ -n $UNDERLAY ]] || fail "the lab's settings are not valid (above)"
+	read -r PREFIX UNDERLAY EXT EXTNET < <(ruby -r "$VAGRANT_DIR/settings.rb" -e 's = OvlmgrLab.load
+		puts "#{s.net_prefix} #{s.underlay_network} #{s.external_prefix} #{s.external_network}"')
+	[[ -n $EXTNET ]] || fail "the lab's settings are not valid (above)"
 	if [[ ${1:-} == down ]]; then
 		STARTED_LIBVIRT=1
 		down
@@ -284,6 +316,7 @@ main() {
 	phase ping ph_ping
 	phase tcp ph_tcp
 	phase datapath ph_datapath
+	phase egress ph_egress
 }
 
 main "$@"
