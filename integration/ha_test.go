@@ -396,7 +396,9 @@ func killLeader(ctx context.Context, l *lab.Lab, nb client.Client, which string,
 func runChaos(tb testing.TB, actions, nbKills int) chaosResult {
 	l := haLab(tb, "hac")
 	nb := cniNB(tb, l)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// Bounded well inside go test's timeout: a stuck run fails with the
+	// step that waited instead of hanging the package.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+time.Duration(actions)*200*time.Millisecond)
 	defer cancel()
 
 	// Containers attached before the chaos, through the real plugin.
