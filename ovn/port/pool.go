@@ -190,19 +190,28 @@ const ClaimGuard = 0
 // keys, and the removal of its hint. The caller appends its own operations
 // (e.g. DNS records) and runs them in one transaction; a failed wait at
 // ClaimGuard means ErrPoolTaken.
+//
+// A pool port of another node (pp.Node != s.Node: the subnet is full and
+// only other nodes' pools hold addresses) is moved to s.Node with the claim
+// (options:requested-chassis): ovn-controller there binds it once
+// ovn-northd has carried that to the Port_Binding, as on the slow path.
 func ClaimOps(s Spec, pp *PoolPort) []ovsdb.Operation {
-	sel := poolSelector(s.Network, s.Node)
+	sel := poolSelector(s.Network, pp.Node)
 	sel[KeyPool] = PoolReady
 	where := []ovsdb.Condition{dbops.NameIs(pp.Name), dbops.Includes(sel)}
 	guard := dbops.Exists(nbdb.LogicalSwitchPortTable, append(where,
 		dbops.Equal("addresses", dbops.StrSet(pp.addresses())),
-		dbops.Equal("options", dbops.StrMap(map[string]string{OptRequestedChassis: s.Node, OptIfaceIDVer: pp.Token}))),
+		dbops.Equal("options", dbops.StrMap(map[string]string{OptRequestedChassis: pp.Node, OptIfaceIDVer: pp.Token}))),
 		"name", pp.Name)
+	row := ovsdb.Row{"external_ids": dbops.StrMap(claimedIDs(s))}
+	if pp.Node != s.Node {
+		row["options"] = dbops.StrMap(map[string]string{OptRequestedChassis: s.Node, OptIfaceIDVer: pp.Token})
+	}
 	return []ovsdb.Operation{
 		guard,
-		dbops.Update(nbdb.LogicalSwitchPortTable, where, ovsdb.Row{"external_ids": dbops.StrMap(claimedIDs(s))}),
+		dbops.Update(nbdb.LogicalSwitchPortTable, where, row),
 		dbops.DelKeys(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(s.Network), dbops.Includes(owner.Selector(owner.KindNetwork))},
-			"external_ids", hintKey(s.Node, pp.Name)),
+			"external_ids", hintKey(pp.Node, pp.Name)),
 	}
 }
 
@@ -266,6 +275,9 @@ type PoolSpec struct {
 	Subnet  netip.Prefix
 	Gateway netip.Addr
 	Node    string
+	// NoGrow keeps the pool from taking more addresses (it is only
+	// trimmed): the caller found the subnet nearly full.
+	NoGrow bool
 }
 
 // FillResult is what FillPool did.
@@ -320,7 +332,7 @@ func FillPool(ctx context.Context, nb client.Client, s PoolSpec, size int) (Fill
 				res.Ready++
 			}
 		}
-		if len(live) == size {
+		if len(live) == size || s.NoGrow {
 			return res, syncHints(ctx, nb, s, live)
 		}
 		uuids := make([]string, 0, len(have))

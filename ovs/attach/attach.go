@@ -368,11 +368,23 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		return nil, ovnDown(err)
 	}
 	if p == nil {
-		if p, err = ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
-			Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, Labels: req.Labels}); err != nil {
+		p, err = ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
+			Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, Labels: req.Labels})
+		if errors.Is(err, ovnport.ErrNoAddress) {
+			// The subnet is full but other nodes' pools may hold addresses.
+			if q, qreg, qerr := claimAnyPooled(rctx, nb, nd, req, log); q != nil || qerr != nil {
+				p, reg, err = q, qreg, qerr
+				if p != nil {
+					undo = append(undo, undoPort, undoDNS)
+				}
+			}
+		}
+		if err != nil {
 			return nil, ovnDown(err)
 		}
-		undo = append(undo, undoPort)
+		if reg == nil {
+			undo = append(undo, undoPort)
+		}
 	}
 	log.Debugf("NB port %s address %s mac %s after %s", p.Name, p.IP, p.MAC, time.Since(start).Round(time.Millisecond))
 	published, undoPublish, err := publishPorts(rctx, nb, req, p, log)

@@ -9,6 +9,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
@@ -22,6 +23,17 @@ import (
 // no pool port could be had (none, all taken meanwhile); the caller takes
 // the slow path. Nothing here waits for ovn-northd.
 func claimPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger) (*ovnport.Port, *dns.Registration, error) {
+	return claimFrom(ctx, nb, nd, req, log, false)
+}
+
+// claimAnyPooled is the last resort of an ADD that found the subnet full:
+// a ready pool port of any node (ovnport.ClaimOps moves it to this node).
+// It selects the network's pool ports on external_ids: only on this path.
+func claimAnyPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger) (*ovnport.Port, *dns.Registration, error) {
+	return claimFrom(ctx, nb, nd, req, log, true)
+}
+
+func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger, anyNode bool) (*ovnport.Port, *dns.Registration, error) {
 	if req.IP.IsValid() || req.MAC != nil {
 		return nil, nil, nil // a requested address is never a pool port's
 	}
@@ -30,6 +42,18 @@ func claimPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequ
 		return nil, nil, fmt.Errorf("DNS names: %w", err)
 	}
 	hints := ovnport.PoolHints(n.Switch.ExternalIDs, req.Network, nd.systemID)
+	if anyNode {
+		all, err := ovnport.ListPool(ctx, nb, req.Network, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		hints = hints[:0]
+		for _, pp := range all {
+			if pp.State == ovnport.PoolReady && pp.IP.IsValid() {
+				hints = append(hints, pp)
+			}
+		}
+	}
 	if len(hints) == 0 {
 		return nil, nil, nil
 	}
@@ -135,7 +159,15 @@ func Refill(ctx context.Context, req RefillRequest) (ovnport.FillResult, error) 
 		return ovnport.FillResult{}, err
 	}
 	size := ovnport.PoolSize(nd.ids, n.Switch.ExternalIDs)
-	res, err := ovnport.FillPool(ctx, nb, ovnport.PoolSpec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway, Node: nd.systemID}, size)
+	// Pools stop growing while a quarter of the subnet or less is free
+	// outside them: a nearly full subnet is left to the containers.
+	full, err := network.Get(ctx, nb, req.Network)
+	if err != nil {
+		return ovnport.FillResult{}, err
+	}
+	noGrow := full.Free-full.Pooled <= (full.Free+full.Ports)/4
+	res, err := ovnport.FillPool(ctx, nb, ovnport.PoolSpec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway, Node: nd.systemID,
+		NoGrow: noGrow}, size)
 	if errors.Is(err, ovnport.ErrNoAddress) {
 		// A full subnet leaves the pool short; ADDs take the slow path.
 		return res, nil
