@@ -20,6 +20,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
@@ -48,7 +49,11 @@ func TestPoolCNI(t *testing.T) {
 	net := uniqueName("pool")
 	specNetwork(t, nb, network.Spec{Name: net, Subnet: "198.19.176.0/26"})
 	node := l.Nodes[0]
-	size := ovnport.DefaultPoolSize
+	size := 4
+	if _, err := dbconn.Transact(ctx, nb, dbops.AddPairs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(net)}, "external_ids",
+		map[string]string{ovnport.KeyPoolSize: "4"})); err != nil {
+		t.Fatal(err)
+	}
 
 	if _, err := attach.Refill(ctx, attach.RefillRequest{Network: net, NB: l.NB, OVS: node.OVS}); err != nil {
 		t.Fatalf("refill: %v", err)
