@@ -96,7 +96,7 @@ func parseLogical(out string) *Logical {
 			continue
 		}
 		flow.Actions = append(flow.Actions, t)
-		if l.Drop == nil && (t == "drop;" || strings.HasPrefix(t, "ct_commit { ct_mark.blocked = 1; }")) {
+		if l.Drop == nil && (t == "drop;" || strings.HasPrefix(t, "ct_commit { ct_mark.blocked = 1; }") || loggedDrop(t)) {
 			l.Drop, l.DropDatapath = flow, sec.Datapath
 		}
 	}
@@ -136,4 +136,11 @@ func runOVNTrace(ctx context.Context, sb, microflow, lbDst string) (string, erro
 		return string(out), fmt.Errorf("ovn-trace: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// loggedDrop reports whether an action line is the log() of a dropping or
+// rejecting ACL: ovn-trace prints a logged drop ACL's actions as the log()
+// alone, with no drop; after it.
+func loggedDrop(action string) bool {
+	return strings.HasPrefix(action, "log(") && (strings.Contains(action, "verdict=drop") || strings.Contains(action, "verdict=reject"))
 }

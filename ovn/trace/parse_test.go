@@ -53,6 +53,18 @@ func TestParseLogical(t *testing.T) {
 	}
 }
 
+// A deny policy logs its verdicts: ovn-trace prints the ACL's log() and no
+// drop; line (real 23.03 output).
+func TestParseLoggedDrop(t *testing.T) {
+	l := sample(t, "acl-drop-logged.txt")
+	if l.Drop == nil || l.Drop.Stage != "ls_out_acl" || l.DropDatapath != "ts9449d" || l.Drop.Priority != 2201 || l.Drop.UUID != "2714c33a" {
+		t.Fatalf("logged acl drop: %+v in %q", l.Drop, l.DropDatapath)
+	}
+	if len(l.Outputs) != 0 {
+		t.Errorf("outputs %v; want none", l.Outputs)
+	}
+}
+
 func TestParseImplicitDrop(t *testing.T) {
 	l := parseLogical(`# icmp,...
 ingress(dp="web", inport="ovl-a")
