@@ -291,11 +291,16 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// not running, SB or NB unreachable): waits that only OVN can end then
 	// fail within about FailFastGrace instead of ReadyTimeout.
 	gctx, gcancel := context.WithCancelCause(ctx)
-	defer gcancel(nil)
 	rctx, rcancel := context.WithTimeout(gctx, req.ReadyTimeout)
 	defer rcancel()
 	guard := &health.Guard{}
-	go guard.Run(gctx, gcancel, nb, nd.nbEP, nd.sbEP, FailFastGrace, 2*time.Second, time.Second)
+	guardDone := make(chan struct{})
+	go func() {
+		defer close(guardDone)
+		guard.Run(gctx, gcancel, nb, nd.nbEP, nd.sbEP, FailFastGrace, 2*time.Second, time.Second)
+	}()
+	// The guard uses nb: it must be gone before the caller closes nb.
+	defer func() { gcancel(nil); <-guardDone }()
 	// ovnDown turns an error of a wait the guard cut short into code 11
 	// naming the cause, and names what the guard saw on a plain timeout.
 	ovnDown := func(err error) error {

@@ -42,7 +42,14 @@ type Watch struct {
 // RPC locks in opposite orders in Monitor and MonitorCancel, so concurrent
 // watches on one raw libovsdb client can deadlock; Connect's clients
 // serialize those two calls with a lock of their own.
+//
+// On a client that is closed (or not connected yet) Start returns an error
+// wrapping client.ErrNotConnected.
 func Start(ctx context.Context, c client.Client, tables []Table) (*Watch, error) {
+	tc := c.Cache()
+	if tc == nil {
+		return nil, fmt.Errorf("watch: %w", client.ErrNotConnected)
+	}
 	w := &Watch{c: c, tables: tables, kick: make(chan struct{}, 1)}
 	names := map[string]bool{}
 	var opts []client.MonitorOption
@@ -67,7 +74,7 @@ func Start(ctx context.Context, c client.Client, tables []Table) (*Watch, error)
 		default:
 		}
 	}
-	c.Cache().AddEventHandler(&cache.EventHandlerFuncs{
+	tc.AddEventHandler(&cache.EventHandlerFuncs{
 		AddFunc:    func(table string, _ model.Model) { notify(table) },
 		UpdateFunc: func(table string, _, _ model.Model) { notify(table) },
 		DeleteFunc: func(table string, _ model.Model) { notify(table) },
@@ -97,7 +104,11 @@ func Start(ctx context.Context, c client.Client, tables []Table) (*Watch, error)
 // ends (then ctx.Err() is returned).
 func (w *Watch) Wait(ctx context.Context, check func(*cache.TableCache) (bool, error)) error {
 	for {
-		ok, err := check(w.c.Cache())
+		tc := w.c.Cache()
+		if tc == nil {
+			return fmt.Errorf("watch: %w", client.ErrNotConnected)
+		}
+		ok, err := check(tc)
 		if err != nil || ok {
 			return err
 		}
@@ -144,6 +155,10 @@ const defaultCancelTimeout = 2 * time.Second
 // holds the cache lock that monitor updates take): deleting from a table's
 // RowCache directly would race with other monitors' updates on the client.
 func forget(c client.Client, tables []Table) {
+	tc := c.Cache()
+	if tc == nil {
+		return
+	}
 	for _, t := range tables {
 		if len(t.Cond) == 0 {
 			continue
@@ -152,7 +167,7 @@ func forget(c client.Client, tables []Table) {
 		if err != nil || len(ops) != 1 {
 			continue
 		}
-		rc := c.Cache().Table(ops[0].Table)
+		rc := tc.Table(ops[0].Table)
 		if rc == nil {
 			continue
 		}
@@ -162,7 +177,7 @@ func forget(c client.Client, tables []Table) {
 		}
 		for uuid := range rows {
 			// One row per update: a row already gone fails alone.
-			_ = c.Cache().Update2(nil, ovsdb.TableUpdates2{ops[0].Table: {uuid: &ovsdb.RowUpdate2{Delete: &ovsdb.Row{}}}})
+			_ = tc.Update2(nil, ovsdb.TableUpdates2{ops[0].Table: {uuid: &ovsdb.RowUpdate2{Delete: &ovsdb.Row{}}}})
 		}
 	}
 }

@@ -2,6 +2,7 @@ package watch_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -173,5 +174,31 @@ func TestUntilSeesChangeRightAfterMonitor(t *testing.T) {
 		if err != nil {
 			t.Fatalf("watch %d: the change of %s was never seen: %v", i, name, err)
 		}
+	}
+}
+
+// A watch on a client closed meanwhile (the CNI plugin's health guard can
+// still be running when the plugin closes its NB client) is an error
+// wrapping client.ErrNotConnected, not a nil dereference of the client's
+// dropped cache.
+func TestStartOnClosedClient(t *testing.T) {
+	c, err := dbconn.ConnectNB(context.Background(), ovsdbtest.StartNB(t).Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	// libovsdb drops the cache when its disconnect handler runs, just after Close.
+	for end := time.Now().Add(5 * time.Second); c.Cache() != nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the closed client kept its cache")
+		}
+	}
+	g := &nbdb.NBGlobal{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = watch.Until(ctx, c, []watch.Table{{Model: g, Cond: []model.Condition{{Field: &g.NbCfg, Function: ovsdb.ConditionGreaterThanOrEqual, Value: 0}}}},
+		func(*cache.TableCache) (bool, error) { return true, nil })
+	if !errors.Is(err, client.ErrNotConnected) {
+		t.Fatalf("watch on a closed client: %v; want client.ErrNotConnected", err)
 	}
 }
