@@ -36,6 +36,9 @@ var (
 	ErrExists   = errors.New("already exists")
 	ErrAttached = errors.New("networks attached")
 	ErrNotOwned = errors.New("not managed by ovlmgr")
+	// ErrPortNameClash: an attachment's port names are taken by another
+	// port (OVN needs logical port names unique across switches and routers).
+	ErrPortNameClash = errors.New("port name clash")
 )
 
 // ValidateName checks a router name (names.Validate): the CNI network-name
@@ -314,6 +317,9 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
 	}
 	lrpName, lspName := PortNames(router, n.Name)
+	if err := checkPortNames(ctx, c, router, n.Name, lrpName, lspName); err != nil {
+		return nil, err
+	}
 	ids := owner.IDs(KindRouterPort, lrpName, map[string]string{owner.KeyRouter: router, owner.KeyNetwork: n.Name})
 	lrp := &nbdb.LogicalRouterPort{UUID: "newlrp", Name: lrpName, MAC: MAC(router, n),
 		Networks: []string{fmt.Sprintf("%s/%d", n.Gateway, n.Subnet.Bits())}, ExternalIDs: ids}
@@ -325,6 +331,16 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 		return nil, err
 	}
 	lspGuard, err := dbconn.Absent(c, lsp, &lsp.Name)
+	if err != nil {
+		return nil, err
+	}
+	// Neither name may appear in the other table meanwhile either.
+	asLSP, asLRP := &nbdb.LogicalSwitchPort{Name: lrpName}, &nbdb.LogicalRouterPort{Name: lspName}
+	crossLSP, err := dbconn.Absent(c, asLSP, &asLSP.Name)
+	if err != nil {
+		return nil, err
+	}
+	crossLRP, err := dbconn.Absent(c, asLRP, &asLRP.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +356,7 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 	if err != nil {
 		return nil, err
 	}
-	ops := []ovsdb.Operation{lrGuard, lrpGuard, lspGuard}
+	ops := []ovsdb.Operation{lrGuard, lrpGuard, lspGuard, crossLSP, crossLRP}
 	ops = append(ops, insLRP...)
 	ops = append(ops, insLSP...)
 	ops = append(ops,
@@ -354,6 +370,46 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
 	}
 	return append(ops, snat...), nil
+}
+
+// checkPortNames fails with ErrPortNameClash when the attachment's router
+// port and switch port names are equal (a router and a network of one
+// name) or already name a port of another attachment or of anything else,
+// in either table: OVN's Port_Binding names logical switch and router ports
+// alike, and ovn-northd drops a duplicate.
+func checkPortNames(ctx context.Context, c client.Client, router, network, lrpName, lspName string) error {
+	if lrpName == lspName {
+		return fmt.Errorf("attach network %q to router %q: both its ports would be named %q: %w; give the router and the network different names", network, router, lrpName, ErrPortNameClash)
+	}
+	names := []ovsdb.Condition{{Column: "name", Function: ovsdb.ConditionEqual, Value: lrpName}}
+	names2 := []ovsdb.Condition{{Column: "name", Function: ovsdb.ConditionEqual, Value: lspName}}
+	type held struct{ table, name string }
+	var taken []held
+	for _, where := range [][]ovsdb.Condition{names, names2} {
+		lsps, err := dbops.SelectRows[nbdb.LogicalSwitchPort](ctx, c, where)
+		if err != nil {
+			return fmt.Errorf("attach network %q to router %q: %w", network, router, err)
+		}
+		for _, p := range lsps {
+			if p.ExternalIDs[owner.KeyRouter] != router || p.ExternalIDs[owner.KeyNetwork] != network || p.Name != lspName {
+				taken = append(taken, held{"switch port", p.Name})
+			}
+		}
+		lrps, err := dbops.SelectRows[nbdb.LogicalRouterPort](ctx, c, where)
+		if err != nil {
+			return fmt.Errorf("attach network %q to router %q: %w", network, router, err)
+		}
+		for _, p := range lrps {
+			if p.ExternalIDs[owner.KeyRouter] != router || p.ExternalIDs[owner.KeyNetwork] != network || p.Name != lrpName {
+				taken = append(taken, held{"router port", p.Name})
+			}
+		}
+	}
+	if len(taken) > 0 {
+		h := taken[0]
+		return fmt.Errorf("attach network %q to router %q: port name %q is already a %s of another attachment: %w; rename the router or the network", network, router, h.name, h.table, ErrPortNameClash)
+	}
+	return nil
 }
 
 func getLS(ctx context.Context, c client.Client, name string) (*nbdb.LogicalSwitch, error) {

@@ -181,3 +181,48 @@ func TestForeignRouterUntouched(t *testing.T) {
 		t.Error("foreign router modified")
 	}
 }
+
+// OVN names switch and router ports in one namespace (Port_Binding): an
+// attachment whose port names are taken, or equal, is refused with
+// ErrPortNameClash and writes nothing (before, ovn-northd dropped the
+// duplicate and the network had no way out).
+func TestAttachPortNameClash(t *testing.T) {
+	_, c := setup(t)
+	ctx := context.Background()
+	for _, r := range []string{"web", "a-b", "a"} {
+		if _, err := router.Create(ctx, c, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addNetwork(t, c, "web", "198.18.1.0/24")
+	err := network.Attach(ctx, c, "web", "web")
+	if !errors.Is(err, router.ErrPortNameClash) || !strings.Contains(err.Error(), `"web-web"`) {
+		t.Errorf("router and network of one name: %v; want ErrPortNameClash naming web-web", err)
+	}
+	// Router a-b with network c gives router port a-b-c; router a with
+	// network b-c would give it too.
+	addNetwork(t, c, "c", "198.18.2.0/24")
+	if err := network.Attach(ctx, c, "c", "a-b"); err != nil {
+		t.Fatal(err)
+	}
+	addNetwork(t, c, "b-c", "198.18.3.0/24")
+	err = network.Attach(ctx, c, "b-c", "a")
+	if !errors.Is(err, router.ErrPortNameClash) || !strings.Contains(err.Error(), `"a-b-c"`) {
+		t.Errorf("router a, network b-c after router a-b, network c: %v; want ErrPortNameClash naming a-b-c", err)
+	}
+	for _, n := range []string{"web", "b-c"} {
+		if r := switchNamed(t, c, n).ExternalIDs["ovlmgr.io/router"]; r != "" {
+			t.Errorf("network %s refused but on router %q", n, r)
+		}
+	}
+	if n := rows[nbdb.LogicalRouterPort](t, c); n != 1 {
+		t.Errorf("%d router ports; want only a-b-c", n)
+	}
+	if n := rows[nbdb.LogicalSwitchPort](t, c, ovsdb.Condition{Column: "type", Function: ovsdb.ConditionEqual, Value: "router"}); n != 1 {
+		t.Errorf("%d router-type switch ports; want only c-a-b", n)
+	}
+	// Attaching again to the same router is not a clash with itself.
+	if err := network.Attach(ctx, c, "c", "a-b"); errors.Is(err, router.ErrPortNameClash) {
+		t.Errorf("re-attach to its own router: %v", err)
+	}
+}
