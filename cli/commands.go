@@ -21,6 +21,7 @@ func commands() []*cli.Command {
 		eventsCommand,
 		exporterCommand,
 		topologyCommand,
+		pkiCommand,
 		completionCommand,
 		completeCommand,
 	} {

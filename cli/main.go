@@ -9,6 +9,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 )
 
 func main() {
@@ -57,6 +59,13 @@ Example:
 			&cli.StringFlag{Name: "nb", Usage: "OVN Northbound endpoints, comma separated (unix:PATH, tcp:IP:PORT)", EnvVars: []string{"OVLMGR_NB"}},
 			&cli.StringFlag{Name: "sb", Usage: "OVN Southbound endpoints, comma separated", EnvVars: []string{"OVLMGR_SB"}},
 			&cli.DurationFlag{Name: "timeout", Value: defaultTimeout, Usage: "bound on each database call"},
+			&cli.StringFlag{Name: "ca-cert", Usage: "CA certificate that signed the servers, for ssl: endpoints", EnvVars: []string{dbconn.EnvCACert}},
+			&cli.StringFlag{Name: "cert", Usage: "this client's certificate, for ssl: endpoints", EnvVars: []string{dbconn.EnvCert}},
+			&cli.StringFlag{Name: "private-key", Usage: "this client's private key, for ssl: endpoints", EnvVars: []string{dbconn.EnvPrivateKey}},
+		},
+		Before: func(c *cli.Context) error {
+			dbconn.SetTLSFiles(dbconn.TLSFiles{CA: c.String("ca-cert"), Cert: c.String("cert"), Key: c.String("private-key")})
+			return nil
 		},
 		Commands:             commands(),
 		EnableBashCompletion: true,

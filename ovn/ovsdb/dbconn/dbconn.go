@@ -6,6 +6,7 @@ package dbconn
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -101,6 +102,9 @@ type Options struct {
 	Monitor bool
 	// Logger receives libovsdb's logs; nil discards them.
 	Logger *logr.Logger
+	// TLS is the client identity for ssl: endpoints; nil: the process's
+	// (SetTLSFiles, then OVLMGR_CA_CERT / OVLMGR_CERT / OVLMGR_PRIVATE_KEY).
+	TLS *tls.Config
 }
 
 // Connect opens a client for dbModel on the comma list endpoints. It returns
@@ -135,6 +139,15 @@ func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string,
 	}
 	for _, ep := range eps {
 		opts = append(opts, client.WithEndpoint(ep))
+	}
+	if anySSL(eps) {
+		cfg := o.TLS
+		if cfg == nil {
+			if cfg, err = defaultTLS(); err != nil {
+				return nil, fmt.Errorf("connect to %s %s: %w", what, endpoints, err)
+			}
+		}
+		opts = append(opts, client.WithTLSConfig(cfg))
 	}
 	lc, err := client.NewOVSDBClient(dbModel, opts...)
 	if err != nil {
