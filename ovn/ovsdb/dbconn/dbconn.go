@@ -300,19 +300,36 @@ func Select(ctx context.Context, c client.Client, m model.Model, result interfac
 }
 
 // SelectOp builds the select operation Select sends, for callers that put it
-// in a larger transaction and decode its rows with DecodeRows.
+// in a larger transaction and decode its rows with DecodeRows. The where
+// clause is conds as given, never derived from the client's cache (libovsdb's
+// WhereAll turns conditions that match cached rows into one _uuid condition
+// per cached row, which would miss rows the cache lacks and, taken as one
+// operation, all cached matches but the first).
 func SelectOp(c client.Client, m model.Model, conds ...model.Condition) (ovsdb.Operation, error) {
 	ins, err := c.Create(m)
 	if err != nil || len(ins) != 1 {
 		return ovsdb.Operation{}, fmt.Errorf("select: model %T: %v", m, err)
 	}
 	op := ovsdb.Operation{Op: ovsdb.OperationSelect, Table: ins[0].Table, Where: []ovsdb.Condition{}}
-	if len(conds) > 0 {
-		del, err := c.WhereAll(m, conds...).Delete()
+	if len(conds) == 0 {
+		return op, nil
+	}
+	schema := c.Schema()
+	ts := schema.Table(op.Table)
+	if ts == nil {
+		return ovsdb.Operation{}, fmt.Errorf("select from %s: table not in schema %s", op.Table, schema.Name)
+	}
+	info, err := mapper.NewInfo(op.Table, ts, m)
+	if err != nil {
+		return ovsdb.Operation{}, fmt.Errorf("select from %s: %w", op.Table, err)
+	}
+	mp := mapper.NewMapper(schema)
+	for _, cond := range conds {
+		oc, err := mp.NewCondition(info, cond.Field, cond.Function, cond.Value)
 		if err != nil {
 			return ovsdb.Operation{}, fmt.Errorf("select from %s: %w", op.Table, err)
 		}
-		op.Where = del[0].Where
+		op.Where = append(op.Where, *oc)
 	}
 	return op, nil
 }

@@ -2,6 +2,7 @@ package dbconn_test
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +98,81 @@ func TestSelectAndWaitGuard(t *testing.T) {
 	var all []nbdb.LogicalSwitch
 	if err := dbconn.Select(ctx, c, &nbdb.LogicalSwitch{}, &all); err != nil || len(all) != 1 {
 		t.Fatalf("select all = %v, %v; want 1 row", all, err)
+	}
+}
+
+// TestSelectIgnoresCache: Select reads what the server holds even when the
+// client's cache holds matching rows (libovsdb's cache-derived conditions
+// kept only the first cached match).
+func TestSelectIgnoresCache(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	dbm, err := nbdb.FullDatabaseModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := dbconn.Connect(ctx, dbm, srv.Endpoint, dbconn.Options{What: "NB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	create := func(names ...string) {
+		t.Helper()
+		var ops []ovsdb.Operation
+		for _, n := range names {
+			ins, err := c.Create(&nbdb.LogicalSwitch{Name: n, ExternalIDs: map[string]string{"team": "shop"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops = append(ops, ins...)
+		}
+		if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("a", "b", "c")
+	// The client monitors the table: its cache holds a, b and c.
+	if _, err := c.MonitorAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); c.Cache().Table(nbdb.LogicalSwitchTable).Len() < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("cache never held the 3 switches")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m := &nbdb.LogicalSwitch{}
+	sel := func() []string {
+		t.Helper()
+		var got []*nbdb.LogicalSwitch
+		if err := dbconn.Select(ctx, c, m, &got, model.Condition{Field: &m.ExternalIDs, Function: ovsdb.ConditionIncludes,
+			Value: map[string]string{"team": "shop"}}); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, ls := range got {
+			names = append(names, ls.Name)
+		}
+		sort.Strings(names)
+		return names
+	}
+	if got := sel(); strings.Join(got, ",") != "a,b,c" {
+		t.Fatalf("select with the 3 matches cached = %v; want a,b,c", got)
+	}
+	other, err := dbconn.Connect(ctx, dbm, srv.Endpoint, dbconn.Options{What: "NB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ins, err := other.Create(&nbdb.LogicalSwitch{Name: "d", ExternalIDs: map[string]string{"team": "shop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbconn.Transact(ctx, other, ins...); err != nil {
+		t.Fatal(err)
+	}
+	if got := sel(); strings.Join(got, ",") != "a,b,c,d" {
+		t.Fatalf("select after another client added d = %v; want a,b,c,d", got)
 	}
 }
