@@ -40,7 +40,8 @@ Example:
    ovlmgr net create db --subnet 198.19.1.0/24 --subnet fd00:198:19:1::/64 --gateway 198.19.1.254 \
        --exclude 198.19.1.10 --exclude 198.19.1.100..198.19.1.149 --mtu 1400 --label tier=data --may-exist`,
 				Flags: []cli.Flag{
-					&cli.StringSliceFlag{Name: "subnet", Usage: "IPv4 CIDR /8 to /30 (required); repeat with an IPv6 /64 for dual stack"},
+					&cli.StringSliceFlag{Name: "subnet", Usage: "IPv4 CIDR /8 to /30 and/or IPv6 /64 (repeat for dual stack; an IPv6 /64 alone: IPv6-only)"},
+					&cli.StringSliceFlag{Name: "subnet6", Usage: "IPv6 /64 (same as an IPv6 --subnet)"},
 					&cli.StringFlag{Name: "gateway", Usage: "gateway address inside the subnet (default: first host)"},
 					&cli.StringSliceFlag{Name: "exclude", Usage: "IP or IP..IP inside the subnet that IPAM must not hand out (repeatable)"},
 					&cli.IntFlag{Name: "mtu", Usage: fmt.Sprintf("container MTU, %d to %d", network.MinMTU, network.MaxMTU), DefaultText: "node MTU minus Geneve overhead"},
@@ -92,7 +93,7 @@ func netSpec(c *cli.Context) (network.Spec, error) {
 	s := network.Spec{Name: name, Gateway: c.String("gateway"), Exclude: c.StringSlice("exclude"), MTU: c.Int("mtu"), MayExist: c.Bool("may-exist"),
 		Router: c.String("router"), Isolation: c.String("isolation"), Domain: c.String("domain")}
 	var v4, v6 []string
-	for _, sub := range c.StringSlice("subnet") {
+	for _, sub := range append(c.StringSlice("subnet"), c.StringSlice("subnet6")...) {
 		if strings.Contains(sub, ":") {
 			v6 = append(v6, sub)
 		} else {
@@ -104,13 +105,12 @@ func netSpec(c *cli.Context) (network.Spec, error) {
 		return s, usagef("create network %q: --subnet %q: at most one IPv4 subnet (plus one IPv6 /64)", name, strings.Join(v4, ","))
 	case len(v6) > 1:
 		return s, usagef("create network %q: --subnet %q: at most one IPv6 /64 subnet", name, strings.Join(v6, ","))
-	case len(v4) == 1:
+	}
+	if len(v4) == 1 {
 		s.Subnet = v4[0]
-		if len(v6) == 1 {
-			s.IPv6Subnet = v6[0]
-		}
-	case len(v6) == 1:
-		s.Subnet = v6[0] // refused by Validate: the first subnet must be IPv4
+	}
+	if len(v6) == 1 {
+		s.IPv6Subnet = v6[0] // alone: an IPv6-only network
 	}
 	labels, err := parseLabels(c.StringSlice("label"))
 	if err != nil {

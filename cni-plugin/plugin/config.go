@@ -243,9 +243,11 @@ type Args struct {
 	K8S_POD_NAMESPACE types.UnmarshallableString //nolint:revive // CNI_ARGS key
 }
 
-// request is the requested IP (zero: IPAM) and MAC (nil: derived).
+// request is the requested IPv4 and IPv6 addresses (zero: IPAM) and MAC
+// (nil: derived).
 type request struct {
 	IP      netip.Addr
+	IP6     netip.Addr
 	MAC     net.HardwareAddr
 	PodName string
 }
@@ -260,24 +262,32 @@ func parseRequest(c *Config, cniArgs string) (request, error) {
 		}
 	}
 	r.PodName = string(a.K8S_POD_NAME)
-	ipStr, macStr := string(a.IP), string(a.MAC)
+	macStr := string(a.MAC)
+	// CNI_ARGS IP= is one address or a comma list (one per family).
+	var ipStrs []string
+	if string(a.IP) != "" {
+		ipStrs = strings.Split(string(a.IP), ",")
+	}
 	src := "CNI_ARGS IP"
 	if len(c.RuntimeConfig.IPs) > 0 {
-		if len(c.RuntimeConfig.IPs) > 1 {
-			return r, cniErr(CodeAddressRefused, fmt.Sprintf("runtimeConfig ips %v: only one IPv4 address is supported", c.RuntimeConfig.IPs))
-		}
-		ipStr, src = c.RuntimeConfig.IPs[0], "runtimeConfig ips"
+		ipStrs, src = c.RuntimeConfig.IPs, "runtimeConfig ips"
 	}
-	if ipStr != "" {
-		s := ipStr
+	for _, ipStr := range ipStrs {
+		s := strings.TrimSpace(ipStr)
 		if p, err := netip.ParsePrefix(s); err == nil {
 			s = p.Addr().String()
 		}
 		ip, err := netip.ParseAddr(s)
-		if err != nil || !ip.Is4() {
-			return r, cniErr(CodeAddressRefused, fmt.Sprintf("%s %q: want an IPv4 address such as 198.19.0.10", src, ipStr))
+		switch {
+		case err != nil || ip.Zone() != "" || ip.Is4In6():
+			return r, cniErr(CodeAddressRefused, fmt.Sprintf("%s %q: want an IPv4 address such as 198.19.0.10 and/or an IPv6 one such as fd00:198:19::10", src, ipStr))
+		case ip.Is4() && r.IP.IsValid(), ip.Is6() && r.IP6.IsValid():
+			return r, cniErr(CodeAddressRefused, fmt.Sprintf("%s %v: at most one IPv4 and one IPv6 address", src, ipStrs))
+		case ip.Is4():
+			r.IP = ip
+		default:
+			r.IP6 = ip
 		}
-		r.IP = ip
 	}
 	msrc := "CNI_ARGS MAC"
 	if c.RuntimeConfig.MAC != "" {

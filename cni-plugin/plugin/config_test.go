@@ -68,7 +68,8 @@ func TestParseRequest(t *testing.T) {
 	for args, code := range map[string]uint{
 		"FOO=bar":               types.ErrInvalidEnvironmentVariables,
 		"IP=300.1.1.1":          CodeAddressRefused,
-		"IP=fd00::1":            CodeAddressRefused,
+		"IP=fd00::1%eth0":       CodeAddressRefused,
+		"IP=fd00::1,fd00::2":    CodeAddressRefused,
 		"MAC=01:00:00:00:00:01": CodeAddressRefused,
 	} {
 		_, err := parseRequest(&Config{}, args)
@@ -78,7 +79,20 @@ func TestParseRequest(t *testing.T) {
 		}
 	}
 	if _, err := parseRequest(&Config{RuntimeConfig: RuntimeConfig{IPs: []string{"198.19.0.1", "198.19.0.2"}}}, ""); err == nil {
-		t.Error("two requested IPs accepted")
+		t.Error("two requested IPv4 addresses accepted")
+	}
+	// One address per family, from the ips capability or IP=a,b.
+	r, err = parseRequest(&Config{RuntimeConfig: RuntimeConfig{IPs: []string{"fd00:198:19::9/64", "198.19.0.9/24"}}}, "")
+	if err != nil || r.IP.String() != "198.19.0.9" || r.IP6.String() != "fd00:198:19::9" {
+		t.Errorf("ips of both families: %+v, %v", r, err)
+	}
+	r, err = parseRequest(&Config{}, "IP=198.19.0.9,fd00:198:19::9")
+	if err != nil || r.IP.String() != "198.19.0.9" || r.IP6.String() != "fd00:198:19::9" {
+		t.Errorf("IP=v4,v6: %+v, %v", r, err)
+	}
+	r, err = parseRequest(&Config{}, "IP=fd00:198:19::9")
+	if err != nil || r.IP.IsValid() || r.IP6.String() != "fd00:198:19::9" {
+		t.Errorf("IP=v6: %+v, %v", r, err)
 	}
 }
 

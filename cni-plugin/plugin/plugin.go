@@ -47,7 +47,7 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 		return err
 	}
 	a, err := attach.Attach(context.Background(), attach.AttachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, MTU: c.MTU, ReadyTimeout: c.ReadyTimeout.Duration,
-		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, IP: req.IP, MAC: req.MAC,
+		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, IP: req.IP, IP6: req.IP6, MAC: req.MAC,
 		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, Labels: c.RuntimeConfig.Labels,
 		PortMappings: c.RuntimeConfig.PortMappings}, log)
 	if err != nil {
@@ -61,28 +61,37 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 	res.Interfaces = append(res.Interfaces,
 		&current.Interface{Name: a.Host, Mac: a.HostMAC, Mtu: a.MTU},
 		&current.Interface{Name: a.IfName, Mac: a.MAC, Mtu: a.MTU, Sandbox: a.NetNS})
-	res.IPs = append(res.IPs, &current.IPConfig{
-		Interface: current.Int(hostIdx + 1),
-		Address:   net.IPNet{IP: a.Address.Addr().AsSlice(), Mask: net.CIDRMask(a.Address.Bits(), 32)},
-		Gateway:   a.Gateway.AsSlice(),
-	})
-	if a.Address6.IsValid() {
+	if a.Address.IsValid() {
 		res.IPs = append(res.IPs, &current.IPConfig{
 			Interface: current.Int(hostIdx + 1),
-			Address:   net.IPNet{IP: a.Address6.Addr().AsSlice(), Mask: net.CIDRMask(a.Address6.Bits(), 128)},
+			Address:   net.IPNet{IP: a.Address.Addr().AsSlice(), Mask: net.CIDRMask(a.Address.Bits(), 32)},
+			Gateway:   a.Gateway.AsSlice(),
 		})
+	}
+	if a.Address6.IsValid() {
+		ipc := &current.IPConfig{
+			Interface: current.Int(hostIdx + 1),
+			Address:   net.IPNet{IP: a.Address6.Addr().AsSlice(), Mask: net.CIDRMask(a.Address6.Bits(), 128)},
+		}
+		if a.Gateway6.IsValid() {
+			ipc.Gateway = a.Gateway6.AsSlice()
+		}
+		res.IPs = append(res.IPs, ipc)
 	}
 	if len(a.Nameservers) > 0 {
 		res.DNS.Nameservers = append(res.DNS.Nameservers, a.Nameservers...)
 		res.DNS.Search = append(res.DNS.Search, a.Search...)
 	}
-	if a.Gateway.IsValid() {
+	if a.Gateway.IsValid() && a.Address.IsValid() {
 		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}, GW: a.Gateway.AsSlice()})
+	}
+	if a.Gateway6.IsValid() {
+		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, GW: a.Gateway6.AsSlice()})
 	}
 	if err := types.PrintResult(res, c.CNIVersion); err != nil {
 		return err
 	}
-	if !req.IP.IsValid() && req.MAC == nil {
+	if !req.IP.IsValid() && !req.IP6.IsValid() && req.MAC == nil {
 		spawnRefill(c, log) // this node's pool of the network back to size
 	}
 	return nil
@@ -156,11 +165,11 @@ func check(c *Config, args *skel.CmdArgs) error {
 				a, _ := netip.AddrFromSlice(v4)
 				addr, mac, mtu = netip.PrefixFrom(a, ones), ifc.Mac, ifc.Mtu
 			} else if a, ok := netip.AddrFromSlice(ipc.Address.IP); ok {
-				addr6 = netip.PrefixFrom(a, ones)
+				addr6, mac, mtu = netip.PrefixFrom(a, ones), ifc.Mac, ifc.Mtu
 			}
 		}
 	}
-	if !addr.IsValid() {
+	if !addr.IsValid() && !addr6.IsValid() {
 		return cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("prevResult has no address for interface %s", args.IfName))
 	}
 	return cniError(attach.Check(context.Background(), attach.CheckRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,

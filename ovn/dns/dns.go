@@ -273,6 +273,9 @@ func register(ctx context.Context, nb client.Client, h Host) (*Registration, err
 	if gw := n.Switch.ExternalIDs[owner.KeyGateway]; gw != "" {
 		reg.Nameservers = append(reg.Nameservers, gw)
 	}
+	if gw6 := n.Switch.ExternalIDs[KeyGateway6]; gw6 != "" {
+		reg.Nameservers = append(reg.Nameservers, gw6)
+	}
 	fqdn := FQDN(name, n.Name, n.Domain)
 	err = addRecords(ctx, nb, n, fqdn, h.IPs)
 	if err == nil {

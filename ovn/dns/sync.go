@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -427,10 +428,29 @@ func DeleteOps(ctx context.Context, nb client.Client, network string) ([]ovsdb.O
 // gateway is dropped as it would be with no ARP answer.
 func ResponderName(network string) string { return "ovldns:" + network }
 
+// On an IPv6 network the placeholder also owns the IPv6 gateway (the /64's
+// ::1, KeyGateway6), for which OVN answers neighbour solicitations; an
+// IPv6-only network's placeholder has the MAC its router port would get
+// (port.MACFromIP6 of that gateway).
 func responderAddress(sw *nbdb.LogicalSwitch) string {
-	gw, err := netip.ParseAddr(sw.ExternalIDs[owner.KeyGateway])
-	if err != nil || !gw.Is4() {
+	var mac string
+	var ips []string
+	if gw, err := netip.ParseAddr(sw.ExternalIDs[owner.KeyGateway]); err == nil && gw.Is4() {
+		mac = port.MACFromIP(gw).String()
+		ips = append(ips, gw.String())
+	}
+	if gw6, err := netip.ParseAddr(sw.ExternalIDs[KeyGateway6]); err == nil && gw6.Is6() {
+		if mac == "" {
+			mac = port.MACFromIP6(gw6).String()
+		}
+		ips = append(ips, gw6.String())
+	}
+	if mac == "" {
 		return ""
 	}
-	return port.MACFromIP(gw).String() + " " + gw.String()
+	return mac + " " + strings.Join(ips, " ")
 }
+
+// KeyGateway6 is a network switch's IPv6 gateway (its /64's ::1), in its
+// external_ids: containers' IPv6 default route and nameserver.
+const KeyGateway6 = "ovlmgr.io/gateway6"

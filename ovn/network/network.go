@@ -32,6 +32,11 @@ import (
 // External_ids keys of a network's Logical_Switch besides the owner keys.
 const (
 	KeyMTU = "ovlmgr.io/mtu"
+	// KeyGateway6 is the router's IPv6 address on the network (the /64's ::1).
+	KeyGateway6 = dns.KeyGateway6
+	// KeyIPv6 indexes the network's /64 in its scope (scope token of the
+	// prefix): the create transaction waits for no other switch to hold it.
+	KeyIPv6 = "ovlmgr.io/ipv6"
 )
 
 // other_config keys read by ovn-northd's IPAM.
@@ -51,7 +56,8 @@ var ErrExists = errors.New("already exists")
 // Spec describes a network to create.
 type Spec struct {
 	Name string
-	// Subnet is the IPv4 subnet, a.b.c.d/8 to /30, host bits clear.
+	// Subnet is the IPv4 subnet, a.b.c.d/8 to /30, host bits clear; ""
+	// for an IPv6-only network (IPv6Subnet set).
 	Subnet string
 	// Gateway defaults to the first host address of Subnet. It is excluded
 	// from OVN's IPAM; routers will give it to their port on this network.
@@ -62,7 +68,8 @@ type Spec struct {
 	// MTU is the containers' MTU, 576 to 9000; 0 = derive from the node.
 	MTU    int
 	Labels map[string]string
-	// IPv6Subnet is an optional second subnet for dual stack; only a /64.
+	// IPv6Subnet is the IPv6 subnet, only a /64: with Subnet for dual
+	// stack, alone for an IPv6-only network. Its ::1 is the gateway.
 	IPv6Subnet string
 	// MayExist accepts an existing network with an identical spec.
 	MayExist bool
@@ -86,6 +93,8 @@ type Network struct {
 	MTU        int               `json:"mtu,omitempty" yaml:"mtu,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
 	IPv6Prefix string            `json:"ipv6Prefix,omitempty" yaml:"ipv6Prefix,omitempty"`
+	// Gateway6 is the IPv6 gateway (the /64's ::1) when IPv6Prefix is set.
+	Gateway6 string `json:"gateway6,omitempty" yaml:"gateway6,omitempty"`
 	// Router is the router the network is attached to; "" for none.
 	Router string `json:"router,omitempty" yaml:"router,omitempty"`
 	// Domain is the DNS domain of the network's names.
@@ -108,8 +117,18 @@ type Network struct {
 
 // row builds the Logical_Switch for a validated plan in scope.
 func (p *plan) row(scope Scope) *nbdb.LogicalSwitch {
-	ids := owner.IDs(owner.KindNetwork, p.name, coverIDs(scope, p.subnet))
-	ids[owner.KeyGateway] = p.gateway.String()
+	ids := owner.IDs(owner.KindNetwork, p.name, nil)
+	cfg := map[string]string{}
+	if p.v4() {
+		ids = owner.IDs(owner.KindNetwork, p.name, coverIDs(scope, p.subnet))
+		ids[owner.KeyGateway] = p.gateway.String()
+		cfg[ConfigSubnet], cfg[ConfigExcludeIPs] = p.subnet.String(), p.excludeIPs()
+	}
+	if p.ipv6.IsValid() {
+		ids[KeyGateway6] = p.gateway6.String()
+		ids[KeyIPv6] = scope.token(p.ipv6)
+		cfg[ConfigIPv6Prefix] = p.ipv6.Addr().String()
+	}
 	ids[dns.KeyDomain] = p.domain
 	if p.mtu != 0 {
 		ids[KeyMTU] = strconv.Itoa(p.mtu)
@@ -117,15 +136,8 @@ func (p *plan) row(scope Scope) *nbdb.LogicalSwitch {
 	for k, v := range p.labels {
 		ids[owner.LabelPrefix+k] = v
 	}
-	cfg := map[string]string{
-		ConfigSubnet:     p.subnet.String(),
-		ConfigExcludeIPs: p.excludeIPs(),
-	}
-	if p.ipv6.IsValid() {
-		cfg[ConfigIPv6Prefix] = p.ipv6.Addr().String()
-	}
 	return &nbdb.LogicalSwitch{
-		UUID:        switchUUID(scope, p.subnet),
+		UUID:        switchUUID(scope, p.key()),
 		Name:        p.name,
 		OtherConfig: cfg,
 		ExternalIDs: ids,
@@ -164,6 +176,10 @@ func fromRow(ls *nbdb.LogicalSwitch, ports int) Network {
 	n.MTU, _ = strconv.Atoi(ls.ExternalIDs[KeyMTU])
 	if v6 := ls.OtherConfig[ConfigIPv6Prefix]; v6 != "" {
 		n.IPv6Prefix = strings.TrimSuffix(v6, "/64") + "/64"
+		n.Gateway6 = ls.ExternalIDs[KeyGateway6]
+		if pfx, err := netip.ParsePrefix(n.IPv6Prefix); err == nil && n.Gateway6 == "" {
+			n.Gateway6 = Gateway6(pfx).String()
+		}
 	}
 	sub, err1 := netip.ParsePrefix(n.Subnet)
 	gw, err2 := netip.ParseAddr(n.Gateway)
@@ -231,18 +247,24 @@ func create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 	}
 	stale := false
+	var v6guard []ovsdb.Operation
+	if p.ipv6.IsValid() {
+		v6guard = []ovsdb.Operation{ipv6Guard(scope, p.ipv6)}
+	}
 	for attempt := 0; ; attempt++ {
-		overlap := overlapGuards(scope, p.subnet, stale)
-		marks, err := markOps(ctx, nb, scope, p.subnet)
-		if err != nil {
-			return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+		var overlap, marks []ovsdb.Operation
+		if p.v4() {
+			overlap = overlapGuards(scope, p.subnet, stale)
+			if marks, err = markOps(ctx, nb, scope, p.subnet); err != nil {
+				return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+			}
 		}
 		extra, err := createExtras(ctx, nb, s, p)
 		if err != nil {
 			return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 		}
-		// [name guard, overlap guards (the last: networks inside), switch, markers, extras]
-		ops := append(append([]ovsdb.Operation{guard}, overlap...), ins...)
+		// [name guard, overlap guards (the last: networks inside), IPv6 guard, switch, markers, extras]
+		ops := append(append(append([]ovsdb.Operation{guard}, overlap...), v6guard...), ins...)
 		marksAt := len(ops)
 		ops = append(append(ops, marks...), extra...)
 		_, err = dbconn.Transact(ctx, nb, ops...)
@@ -261,6 +283,12 @@ func create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 		case failedIn(err, marksAt, len(marks)) && attempt < maxRetries:
 			// A concurrent create or delete changed a marker: read again.
 			continue
+		case failedIn(err, 1+len(overlap), len(v6guard)):
+			other := "another ovlmgr network"
+			if o, ferr := findIPv6(ctx, nb, scope, p.ipv6); ferr == nil && o != nil {
+				other = fmt.Sprintf("network %q", o.Name)
+			}
+			return nil, fmt.Errorf("create network %q: %w", s.Name, names.Says("ipv6 subnet", s.IPv6Subnet, "is the IPv6 subnet of %s; IPv6 subnets must be distinct in the %s", other, scope))
 		case !failedIn(err, 1, len(overlap)):
 			return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 		}

@@ -131,3 +131,45 @@ func findOverlap(ctx context.Context, nb client.Client, s Scope, p netip.Prefix)
 	}
 	return first, nil
 }
+
+// key is the prefix the switch's row UUID derives from: the IPv4 subnet,
+// or the IPv6 /64 of an IPv6-only network.
+func (p *plan) key() netip.Prefix {
+	if p.v4() {
+		return p.subnet
+	}
+	return p.ipv6
+}
+
+// switchKey is key for a stored switch: its IPv4 subnet, else its IPv6
+// /64; ok is false when it has neither.
+func switchKey(ls *nbdb.LogicalSwitch) (pfx netip.Prefix, v4 bool, ok bool) {
+	if sub, err := netip.ParsePrefix(ls.OtherConfig["subnet"]); err == nil {
+		return sub, true, true
+	}
+	if v6, err := netip.ParseAddr(ls.OtherConfig["ipv6_prefix"]); err == nil {
+		return netip.PrefixFrom(v6, IPv6Bits), false, true
+	}
+	return netip.Prefix{}, false, false
+}
+
+// ipv6Guard is a wait that fails while a network of scope s holds /64 p
+// (every network with IPv6 carries KeyIPv6 = s.token(p)). IPv6 subnets
+// are all /64s: two overlap only when equal.
+func ipv6Guard(s Scope, p netip.Prefix) ovsdb.Operation {
+	return noneWhere(nbdb.LogicalSwitchTable, dbops.Includes(map[string]string{KeyIPv6: s.token(p)}))
+}
+
+// findIPv6 returns the ovlmgr network of scope s holding /64 p, or nil.
+func findIPv6(ctx context.Context, nb client.Client, s Scope, p netip.Prefix) (*nbdb.LogicalSwitch, error) {
+	rows, err := dbops.SelectRows[nbdb.LogicalSwitch](ctx, nb, []ovsdb.Condition{dbops.Includes(map[string]string{KeyIPv6: s.token(p)})})
+	if err != nil {
+		return nil, err
+	}
+	for _, ls := range rows {
+		if owner.Owned(ls.ExternalIDs, owner.KindNetwork) {
+			return ls, nil
+		}
+	}
+	return nil, nil
+}

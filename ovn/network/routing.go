@@ -52,25 +52,43 @@ func ours(ctx context.Context, nb client.Client, name string) (*nbdb.LogicalSwit
 // delete of ls and the insert of its copy under the new scope's UUID with
 // the overlap index and router key rewritten.
 func rescopeOps(ctx context.Context, nb client.Client, ls *nbdb.LogicalSwitch, to Scope) ([]ovsdb.Operation, error) {
-	sub, err := netip.ParsePrefix(ls.OtherConfig[ConfigSubnet])
-	if err != nil {
-		return nil, fmt.Errorf("network %q: stored subnet %q: %v", ls.Name, ls.OtherConfig[ConfigSubnet], err)
+	key, v4, ok := switchKey(ls)
+	if !ok {
+		return nil, fmt.Errorf("network %q: stored subnet %q (and no ipv6_prefix): not a CIDR", ls.Name, ls.OtherConfig[ConfigSubnet])
 	}
-	if other, err := findOverlap(ctx, nb, to, sub); err != nil {
-		return nil, err
-	} else if other != nil && other.UUID != ls.UUID {
-		return nil, fmt.Errorf("network %q: subnet %s overlaps network %q (%s) in the %s; subnets must not overlap there",
-			ls.Name, sub, other.Name, other.OtherConfig[ConfigSubnet], to)
+	sub := key
+	if v4 {
+		if other, err := findOverlap(ctx, nb, to, sub); err != nil {
+			return nil, err
+		} else if other != nil && other.UUID != ls.UUID {
+			return nil, fmt.Errorf("network %q: subnet %s overlaps network %q (%s) in the %s; subnets must not overlap there",
+				ls.Name, sub, other.Name, other.OtherConfig[ConfigSubnet], to)
+		}
+	}
+	var p6 netip.Prefix
+	if a, err := netip.ParseAddr(ls.OtherConfig[ConfigIPv6Prefix]); err == nil {
+		p6 = netip.PrefixFrom(a, IPv6Bits)
+		if other, err := findIPv6(ctx, nb, to, p6); err != nil {
+			return nil, err
+		} else if other != nil && other.UUID != ls.UUID {
+			return nil, fmt.Errorf("network %q: IPv6 subnet %s is also network %q's in the %s; IPv6 subnets must be distinct there",
+				ls.Name, p6, other.Name, to)
+		}
 	}
 	cp := *ls
-	cp.UUID = switchUUID(to, sub)
+	cp.UUID = switchUUID(to, key)
 	cp.ExternalIDs = maps.Clone(ls.ExternalIDs)
 	for k := range cp.ExternalIDs {
 		if strings.HasPrefix(k, coverKeyPrefix) {
 			delete(cp.ExternalIDs, k)
 		}
 	}
-	maps.Copy(cp.ExternalIDs, coverIDs(to, sub))
+	if v4 {
+		maps.Copy(cp.ExternalIDs, coverIDs(to, sub))
+	}
+	if p6.IsValid() {
+		cp.ExternalIDs[KeyIPv6] = to.token(p6)
+	}
 	delete(cp.ExternalIDs, owner.KeyRouter)
 	if to.Router != "" {
 		cp.ExternalIDs[owner.KeyRouter] = to.Router
@@ -79,23 +97,29 @@ func rescopeOps(ctx context.Context, nb client.Client, ls *nbdb.LogicalSwitch, t
 	if err != nil {
 		return nil, err
 	}
-	// Moves are rare: the networks-inside check scans (and removes a stale
-	// marker) rather than trusting the new scope's marker.
-	ops := overlapGuards(to, sub, true)
-	marks, err := markOps(ctx, nb, to, sub)
-	if err != nil {
-		return nil, err
+	var ops []ovsdb.Operation
+	if p6.IsValid() {
+		ops = append(ops, ipv6Guard(to, p6))
 	}
-	unmarks, err := unmarkOps(ctx, nb, Scope{Router: ls.ExternalIDs[owner.KeyRouter]}, sub, ls.UUID)
-	if err != nil {
-		return nil, err
+	if v4 {
+		// Moves are rare: the networks-inside check scans (and removes a stale
+		// marker) rather than trusting the new scope's marker.
+		ops = append(ops, overlapGuards(to, sub, true)...)
+		marks, err := markOps(ctx, nb, to, sub)
+		if err != nil {
+			return nil, err
+		}
+		unmarks, err := unmarkOps(ctx, nb, Scope{Router: ls.ExternalIDs[owner.KeyRouter]}, sub, ls.UUID)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(append(ops, marks...), unmarks...)
 	}
 	// The switch's ports and external_ids are still as read.
 	guard, err := dbops.StillOp(nb, ls, &ls.Ports, &ls.ExternalIDs)
 	if err != nil {
 		return nil, err
 	}
-	ops = append(append(ops, marks...), unmarks...)
 	ops = append(ops, guard, dbops.Delete(nbdb.LogicalSwitchTable, dbops.ByUUID(ls.UUID)))
 	return append(ops, ins...), nil
 }
@@ -162,6 +186,14 @@ func txError(what string, err error) error {
 }
 
 func routerNet(ls *nbdb.LogicalSwitch) (router.Net, error) {
+	n := router.Net{Name: ls.Name}
+	if a, err := netip.ParseAddr(ls.OtherConfig[ConfigIPv6Prefix]); err == nil {
+		n.Subnet6 = netip.PrefixFrom(a, IPv6Bits)
+		n.Gateway6 = Gateway6(n.Subnet6)
+	}
+	if ls.OtherConfig[ConfigSubnet] == "" && n.Subnet6.IsValid() {
+		return n, nil // IPv6-only
+	}
 	sub, err := netip.ParsePrefix(ls.OtherConfig[ConfigSubnet])
 	if err != nil {
 		return router.Net{}, fmt.Errorf("stored subnet %q: %v", ls.OtherConfig[ConfigSubnet], err)
@@ -170,7 +202,8 @@ func routerNet(ls *nbdb.LogicalSwitch) (router.Net, error) {
 	if err != nil {
 		gw = sub.Masked().Addr().Next()
 	}
-	return router.Net{Name: ls.Name, Subnet: sub, Gateway: gw}, nil
+	n.Subnet, n.Gateway = sub, gw
+	return n, nil
 }
 
 // DetachOps returns the operations that detach network name from its
@@ -297,7 +330,7 @@ func createExtras(ctx context.Context, nb client.Client, s Spec, p *plan) ([]ovs
 	if s.Router == "" {
 		return ops, nil
 	}
-	att, err := router.AttachOps(ctx, nb, s.Router, router.Net{Name: p.name, Subnet: p.subnet, Gateway: p.gateway})
+	att, err := router.AttachOps(ctx, nb, s.Router, router.Net{Name: p.name, Subnet: p.subnet, Gateway: p.gateway, Subnet6: p.ipv6, Gateway6: p.gateway6})
 	if err != nil {
 		return nil, err
 	}

@@ -39,8 +39,23 @@ type plan struct {
 	exclude []addrRange // as given, normalised
 	mtu     int
 	labels  map[string]string
-	ipv6    netip.Prefix // zero when not dual stack
-	domain  string       // DNS domain, normalised
+	ipv6    netip.Prefix // zero when the network has no IPv6
+	// gateway6 is the router's IPv6 address on the network (the /64's ::1),
+	// valid when ipv6 is.
+	gateway6 netip.Addr
+	domain   string // DNS domain, normalised
+}
+
+// v4 reports whether the network has an IPv4 subnet (it may be IPv6-only).
+func (p *plan) v4() bool { return p.subnet.IsValid() }
+
+// Gateway6 is the IPv6 gateway of a network's /64: its ::1 address, which
+// OVN's EUI-64 IPAM never hands out (EUI-64 interface IDs have ff:fe in the
+// middle). Routers give it to their port on the network.
+func Gateway6(prefix netip.Prefix) netip.Addr {
+	b := prefix.Masked().Addr().As16()
+	b[15] = 1
+	return netip.AddrFrom16(b)
 }
 
 type addrRange struct{ from, to netip.Addr }
@@ -68,46 +83,53 @@ func validate(s Spec) (*plan, error) {
 		return nil, err
 	}
 	p.domain = d
-	if s.Subnet == "" {
-		return nil, names.Missing("subnet", "want an IPv4 CIDR a.b.c.d/%d to /%d", MinPrefix, MaxPrefix)
+	if s.Subnet == "" && s.IPv6Subnet == "" {
+		return nil, names.Missing("subnet", "want an IPv4 CIDR a.b.c.d/%d to /%d, an IPv6 /64, or both", MinPrefix, MaxPrefix)
 	}
-	sub, err := parseSubnet(s.Subnet)
-	if err != nil {
-		return nil, err
-	}
-	p.subnet = sub
-	if s.IPv6Subnet != "" {
-		v6, err := netip.ParsePrefix(s.IPv6Subnet)
-		if err != nil || !v6.Addr().Is6() || v6.Addr().Is4In6() {
-			return nil, names.Bad("ipv6 subnet", s.IPv6Subnet, "not a valid IPv6 CIDR (want an IPv6 /64, e.g. fd00:198:19::/64, as the second subnet)")
-		}
-		if v6.Bits() != IPv6Bits {
-			return nil, names.Bad("ipv6 subnet", s.IPv6Subnet, "IPv6 subnet must be a /64 (OVN's ipv6_prefix), got /%d", v6.Bits())
-		}
-		if v6.Masked() != v6 {
-			return nil, names.Bad("ipv6 subnet", s.IPv6Subnet, "host bits set, did you mean %s", v6.Masked())
-		}
-		p.ipv6 = v6
-	}
-	first, last := hostRange(sub)
-	if s.Gateway == "" {
-		p.gateway = first
-	} else {
-		gw, err := netip.ParseAddr(s.Gateway)
-		if err != nil || !gw.Is4() {
-			return nil, names.Bad("gateway", s.Gateway, "not an IPv4 address (want a host address inside %s, %s to %s)", sub, first, last)
-		}
-		if !sub.Contains(gw) || gw.Less(first) || last.Less(gw) {
-			return nil, names.Bad("gateway", s.Gateway, "must be a host address inside %s (%s to %s; not the network or broadcast address)", sub, first, last)
-		}
-		p.gateway = gw
-	}
-	for _, e := range s.Exclude {
-		r, err := parseRange(e, sub)
+	if s.Subnet != "" {
+		sub, err := parseSubnet(s.Subnet)
 		if err != nil {
 			return nil, err
 		}
-		p.exclude = append(p.exclude, r)
+		p.subnet = sub
+	}
+	if s.IPv6Subnet != "" {
+		v6, err := ParseIPv6Subnet(s.IPv6Subnet)
+		if err != nil {
+			return nil, err
+		}
+		p.ipv6, p.gateway6 = v6, Gateway6(v6)
+	}
+	if !p.v4() {
+		// IPv6-only: the gateway is the /64's ::1, exclusions are IPv4 ranges.
+		if s.Gateway != "" {
+			return nil, names.Bad("gateway", s.Gateway, "an IPv6-only network's gateway is always %s (its /64's ::1); set none", p.gateway6)
+		}
+		if len(s.Exclude) > 0 {
+			return nil, names.Bad("exclude", s.Exclude[0], "an IPv6-only network hands out EUI-64 addresses of the containers' MACs: nothing to exclude")
+		}
+	} else {
+		sub := p.subnet
+		first, last := hostRange(sub)
+		if s.Gateway == "" {
+			p.gateway = first
+		} else {
+			gw, err := netip.ParseAddr(s.Gateway)
+			if err != nil || !gw.Is4() {
+				return nil, names.Bad("gateway", s.Gateway, "not an IPv4 address (want a host address inside %s, %s to %s; the IPv6 gateway is always the /64's ::1)", sub, first, last)
+			}
+			if !sub.Contains(gw) || gw.Less(first) || last.Less(gw) {
+				return nil, names.Bad("gateway", s.Gateway, "must be a host address inside %s (%s to %s; not the network or broadcast address)", sub, first, last)
+			}
+			p.gateway = gw
+		}
+		for _, e := range s.Exclude {
+			r, err := parseRange(e, sub)
+			if err != nil {
+				return nil, err
+			}
+			p.exclude = append(p.exclude, r)
+		}
 	}
 	if s.MTU != 0 && (s.MTU < MinMTU || s.MTU > MaxMTU) {
 		return nil, names.Bad("mtu", s.MTU, "out of range (want %d to %d, or unset for the node's MTU minus the Geneve overhead)", MinMTU, MaxMTU)
@@ -136,7 +158,7 @@ func parseSubnet(s string) (netip.Prefix, error) {
 	pfx, err := netip.ParsePrefix(s)
 	if err != nil || !pfx.Addr().Is4() {
 		if err == nil && pfx.Addr().Is6() {
-			return netip.Prefix{}, names.Bad("subnet", s, "the first subnet must be IPv4 (%s); an IPv6 /64 may be given as a second {ipv6 subnet}", want)
+			return netip.Prefix{}, names.Bad("subnet", s, "not IPv4 (%s); an IPv6 /64 goes in {ipv6 subnet}", want)
 		}
 		return netip.Prefix{}, names.Bad("subnet", s, "not a valid IPv4 CIDR (%s)", want)
 	}
@@ -147,6 +169,23 @@ func parseSubnet(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, names.Bad("subnet", s, "host bits set, did you mean %s", pfx.Masked())
 	}
 	return pfx, nil
+}
+
+// ParseIPv6Subnet accepts an IPv6 /64 with no host bits set (OVN's
+// other_config:ipv6_prefix is a /64: northd hands out EUI-64 addresses).
+// Errors are *names.FieldError on field "ipv6 subnet".
+func ParseIPv6Subnet(s string) (netip.Prefix, error) {
+	v6, err := netip.ParsePrefix(s)
+	if err != nil || !v6.Addr().Is6() || v6.Addr().Is4In6() {
+		return netip.Prefix{}, names.Bad("ipv6 subnet", s, "not a valid IPv6 CIDR (want an IPv6 /64, e.g. fd00:198:19::/64)")
+	}
+	if v6.Bits() != IPv6Bits {
+		return netip.Prefix{}, names.Bad("ipv6 subnet", s, "IPv6 subnet must be a /64 (OVN's IPAM gives EUI-64 addresses in a /64), got /%d", v6.Bits())
+	}
+	if v6.Masked() != v6 {
+		return netip.Prefix{}, names.Bad("ipv6 subnet", s, "host bits set, did you mean %s", v6.Masked())
+	}
+	return v6, nil
 }
 
 // parseRange parses "IP" or "IP..IP" inside sub.
@@ -190,6 +229,9 @@ func uintToIP4(n uint32) netip.Addr {
 // excludeIPs is the other_config:exclude_ips value: the gateway and every
 // --exclude item, space separated, in OVN's "IP IP..IP" syntax.
 func (p *plan) excludeIPs() string {
+	if !p.v4() {
+		return ""
+	}
 	items := []string{p.gateway.String()}
 	for _, r := range p.exclude {
 		items = append(items, r.String())

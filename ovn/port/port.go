@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"sort"
@@ -100,6 +101,18 @@ func MACFromIP(ip netip.Addr) net.HardwareAddr {
 	return net.HardwareAddr{0x0a, 0x58, b[0], b[1], b[2], b[3]}
 }
 
+// MACFromIP6 is the MAC of an IPv6 address with no IPv4 one to derive it
+// from (an IPv6-only network's router port and nameserver placeholder):
+// 0a:59 followed by four bytes of the address's FNV-1a hash. Addresses are
+// unique per network, so the MAC is unique on its segment.
+func MACFromIP6(ip netip.Addr) net.HardwareAddr {
+	b := ip.As16()
+	h := fnv.New32a()
+	h.Write(b[:])
+	v := h.Sum32()
+	return net.HardwareAddr{0x0a, 0x59, byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
 // isDerivedMAC reports whether mac has the 0a:58 prefix of MACFromIP.
 func isDerivedMAC(mac net.HardwareAddr) bool {
 	return len(mac) == 6 && mac[0] == 0x0a && mac[1] == 0x58
@@ -128,8 +141,14 @@ type Spec struct {
 	IfName    string
 	// MAC is optional; default MACFromIP of the port's IPv4 address.
 	MAC net.HardwareAddr
-	// IP is optional: a requested address; zero means OVN's IPAM picks one.
+	// IP is optional: a requested IPv4 address; zero means OVN's IPAM picks one.
 	IP netip.Addr
+	// Subnet6 is the network's IPv6 /64 (invalid without IPv6); IP6 an
+	// optional requested IPv6 address in it. On a dual-stack network a
+	// requested IP6 needs a requested IP, and a requested IP without IP6
+	// gets the EUI-64 address of its MAC.
+	Subnet6 netip.Prefix
+	IP6     netip.Addr
 	// Labels become external_ids ovlmgr.io/label.<k>.
 	Labels map[string]string
 }
@@ -211,7 +230,7 @@ func (s *Spec) Validate() error {
 	}
 	if s.IP.IsValid() {
 		if !s.IP.Is4() {
-			return &ipRefusedError{msg: fmt.Sprintf("ip %s: only IPv4 is supported", s.IP)}
+			return &ipRefusedError{msg: fmt.Sprintf("ip %s: not IPv4 (an IPv6 address is requested as the IPv6 address)", s.IP)}
 		}
 		if s.Subnet.IsValid() {
 			if err := checkInSubnet(s.IP, s.Subnet, s.Gateway); err != nil {
@@ -219,7 +238,44 @@ func (s *Spec) Validate() error {
 			}
 		}
 	}
+	if s.IP6.IsValid() {
+		switch {
+		case !s.IP6.Is6() || s.IP6.Is4In6():
+			return &ipRefusedError{msg: fmt.Sprintf("ipv6 %s: not an IPv6 address", s.IP6)}
+		case !s.Subnet6.IsValid():
+			return &ipRefusedError{msg: fmt.Sprintf("ipv6 %s: network %q has no IPv6 subnet", s.IP6, s.Network)}
+		case !s.Subnet6.Contains(s.IP6):
+			return &ipRefusedError{msg: fmt.Sprintf("ipv6 %s: outside network IPv6 subnet %s", s.IP6, s.Subnet6)}
+		case s.IP6 == s.Subnet6.Masked().Addr():
+			return &ipRefusedError{msg: fmt.Sprintf("ipv6 %s: is the subnet-router anycast address of %s", s.IP6, s.Subnet6)}
+		case s.IP6 == gateway6(s.Subnet6):
+			return &ipRefusedError{msg: fmt.Sprintf("ipv6 %s: is the gateway of %s", s.IP6, s.Subnet6)}
+		case s.Subnet.IsValid() && !s.IP.IsValid():
+			return &ipRefusedError{msg: fmt.Sprintf("ipv6 %s: network %q is dual-stack: request its IPv4 address too (or neither)", s.IP6, s.Network)}
+		}
+	}
 	return nil
+}
+
+// static reports whether the spec requests addresses (no IPAM wait).
+func (s *Spec) static() bool { return s.IP.IsValid() || s.IP6.IsValid() }
+
+// gateway6 is the router's address in an IPv6 /64: its ::1.
+func gateway6(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As16()
+	b[15] = 1
+	return netip.AddrFrom16(b)
+}
+
+// macFromIP6 is the MAC of an IPv6-only port without a requested MAC: the
+// MAC of its EUI-64 interface identifier when it has one (ff:fe in the
+// middle: northd's addresses), else MACFromIP6.
+func macFromIP6(ip netip.Addr) net.HardwareAddr {
+	b := ip.As16()
+	if b[11] == 0xff && b[12] == 0xfe {
+		return net.HardwareAddr{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}
+	}
+	return MACFromIP6(ip)
 }
 
 func checkInSubnet(ip netip.Addr, subnet netip.Prefix, gw netip.Addr) error {
@@ -263,6 +319,8 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	mac := s.MAC
 	if mac == nil && s.IP.IsValid() {
 		mac = MACFromIP(s.IP)
+	} else if mac == nil && s.IP6.IsValid() {
+		mac = macFromIP6(s.IP6)
 	}
 	ids := owner.IDs(owner.KindPort, name, map[string]string{
 		owner.KeyContainer: s.Container,
@@ -291,14 +349,25 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		Options:     map[string]string{OptRequestedChassis: s.Node, OptIfaceIDVer: s.Container},
 		ExternalIDs: ids,
 	}
-	if s.IP.IsValid() {
-		a := mac.String() + " " + s.IP.String()
+	ip6 := s.IP6
+	if s.static() {
+		if !ip6.IsValid() && s.Subnet6.IsValid() {
+			ip6 = eui64(s.Subnet6.Addr(), mac)
+		}
+		var f []string
+		if s.IP.IsValid() {
+			f = append(f, s.IP.String())
+		}
+		if ip6.IsValid() {
+			f = append(f, ip6.String())
+		}
+		a := mac.String() + " " + strings.Join(f, " ")
 		lsp.Addresses, lsp.PortSecurity = []string{a}, []string{a}
 	}
 	what := fmt.Sprintf("create port %s (container %s, ifname %s) in network %q", name, short(s.Container), s.IfName, s.Network)
 
 	var w *watch.Watch
-	if !s.IP.IsValid() {
+	if !s.static() {
 		// Watch the port's row before it exists: ovn-northd's write of
 		// dynamic_addresses then reaches the watch as a plain update.
 		// A monitor sent as the connection broke goes again to the new leader.
@@ -335,8 +404,8 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	}
 	p := &Port{Name: name, Network: s.Network, Node: s.Node, Container: s.Container, IfName: s.IfName,
 		IP: s.IP, Labels: s.Labels, IfaceIDVer: s.Container}
-	if s.IP.IsValid() {
-		p.MAC = mac.String()
+	if s.static() {
+		p.MAC, p.IPv6 = mac.String(), ip6
 		got, err := Get(ctx, nb, name)
 		if err != nil {
 			return nil, undone(ctx, nb, name, fmt.Errorf("%s: %w", what, err))
@@ -349,7 +418,8 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 	if err != nil {
 		return nil, undone(ctx, nb, name, fmt.Errorf("%s: %w", what, err))
 	}
-	if mac == nil {
+	switch {
+	case mac == nil && ip.IsValid():
 		// The MAC derived from the address, and on dual-stack the IPv6
 		// address of the same /64 with that MAC's EUI-64: both unique
 		// because the IPv4 address is.
@@ -357,12 +427,20 @@ func Create(ctx context.Context, nb client.Client, s Spec) (*Port, error) {
 		if ip6.IsValid() {
 			ip6 = eui64(ip6, mac)
 		}
+	case mac == nil:
+		// IPv6-only: northd's MAC (unique in its MAC pool), whose EUI-64
+		// northd's address is.
+		mac = macFromIP6(ip6)
 	}
 	p.UUID, p.IP, p.IPv6, p.MAC = uuid, ip, ip6, mac.String()
-	a := mac.String() + " " + ip.String()
-	if ip6.IsValid() {
-		a += " " + ip6.String()
+	var f []string
+	if ip.IsValid() {
+		f = append(f, ip.String())
 	}
+	if ip6.IsValid() {
+		f = append(f, ip6.String())
+	}
+	a := mac.String() + " " + strings.Join(f, " ")
 	pin := &nbdb.LogicalSwitchPort{UUID: uuid, Addresses: []string{a}, PortSecurity: []string{a}}
 	ops, err := nb.Where(pin).Update(pin, &pin.Addresses, &pin.PortSecurity)
 	if err == nil {
@@ -404,7 +482,7 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 		return err
 	}
 	ops := []ovsdb.Operation{absent, exists[0]}
-	if s.IP.IsValid() {
+	if s.static() {
 		guard, err := checkStaticFree(ctx, nb, s)
 		if err != nil {
 			return err
@@ -446,7 +524,7 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 		return fmt.Errorf("%w (delete it first)", ErrExists)
 	case dbconn.FailedWait(err, 1):
 		return fmt.Errorf("network %q: %w", s.Network, ErrNetworkNotFound)
-	case s.IP.IsValid() && dbconn.FailedWait(err, 2):
+	case s.static() && dbconn.FailedWait(err, 2):
 		return errRetry
 	case dbconn.FailedWait(err, macAt), dbconn.FailedWait(err, macAt+1):
 		m := s.MAC.String()
@@ -514,12 +592,14 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 		return ovsdb.Operation{}, fmt.Errorf("network %q: %w", s.Network, ErrNetworkNotFound)
 	}
 	sw := sws[0]
-	if sub, err := netip.ParsePrefix(sw.OtherConfig["subnet"]); err == nil {
+	if sub, err := netip.ParsePrefix(sw.OtherConfig["subnet"]); err == nil && s.IP.IsValid() {
 		if err := checkInSubnet(s.IP, sub, s.Gateway); err != nil {
 			return ovsdb.Operation{}, &ipRefusedError{msg: fmt.Sprintf("ip %s: %v", s.IP, err)}
 		}
+	} else if s.IP.IsValid() && sw.OtherConfig["subnet"] == "" {
+		return ovsdb.Operation{}, &ipRefusedError{msg: fmt.Sprintf("ip %s: network %q is IPv6-only", s.IP, s.Network)}
 	}
-	if InExcludeIPs(sw.OtherConfig["exclude_ips"], s.IP) {
+	if s.IP.IsValid() && InExcludeIPs(sw.OtherConfig["exclude_ips"], s.IP) {
 		if svc, err := vipHolder(ctx, nb, s.IP); err != nil {
 			return ovsdb.Operation{}, err
 		} else if svc != "" {
@@ -553,8 +633,8 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 				}
 				for _, a := range addrs {
 					for _, f := range strings.Fields(a) {
-						if ip, err := netip.ParseAddr(f); err == nil && ip == s.IP {
-							return ovsdb.Operation{}, fmt.Errorf("ip %s: used by port %s in network %q: %w", s.IP, l.Name, s.Network, ErrAddressInUse)
+						if ip, err := netip.ParseAddr(f); err == nil && (ip == s.IP || ip == s.IP6) {
+							return ovsdb.Operation{}, fmt.Errorf("ip %s: used by port %s in network %q: %w", ip, l.Name, s.Network, ErrAddressInUse)
 						}
 					}
 				}
@@ -651,7 +731,7 @@ func waitDynamic(ctx context.Context, w *watch.Watch, name string, s Spec) (stri
 					}
 				}
 			}
-			if !ip.IsValid() {
+			if !ip.IsValid() && (!ip6.IsValid() || s.Subnet.IsValid()) {
 				full = true
 			}
 			return true, nil

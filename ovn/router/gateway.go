@@ -70,7 +70,8 @@ func SNATOps(c client.Client, router, lrUUID string, extIP netip.Addr, network s
 // that does not exclude it, else nothing.
 func attachSNATOps(ctx context.Context, c client.Client, lr *nbdb.LogicalRouter, n Net) ([]ovsdb.Operation, error) {
 	gw, err := GatewayPort(ctx, c, lr.Name)
-	if err != nil || gw == nil || NoSNAT(gw, n.Name) || len(gw.Networks) == 0 {
+	if err != nil || gw == nil || NoSNAT(gw, n.Name) || len(gw.Networks) == 0 || !n.Subnet.IsValid() {
+		// IPv6 is routed, never NATed: an IPv6-only network has no SNAT.
 		return nil, err
 	}
 	ext, err := netip.ParsePrefix(gw.Networks[0])

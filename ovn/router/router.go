@@ -66,8 +66,25 @@ type Attachment struct {
 // Net is what attaching needs to know about a network.
 type Net struct {
 	Name    string
-	Subnet  netip.Prefix
+	Subnet  netip.Prefix // invalid on an IPv6-only network
 	Gateway netip.Addr
+	// Subnet6 and Gateway6 are the IPv6 /64 and its gateway (::1), invalid
+	// on an IPv4-only network.
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
+}
+
+// networks is the router port's networks column: the IPv4 gateway and
+// the IPv6 gateway, each with its subnet's length.
+func (n Net) networks() []string {
+	var out []string
+	if n.Subnet.IsValid() {
+		out = append(out, fmt.Sprintf("%s/%d", n.Gateway, n.Subnet.Bits()))
+	}
+	if n.Subnet6.IsValid() {
+		out = append(out, fmt.Sprintf("%s/%d", n.Gateway6, n.Subnet6.Bits()))
+	}
+	return out
 }
 
 // PortNames returns the router port and switch port names of an attachment.
@@ -82,6 +99,10 @@ func PortNames(router, network string) (lrp, lsp string) {
 func MAC(router string, n Net) string {
 	if n.Gateway.Is4() {
 		return port.MACFromIP(n.Gateway).String()
+	}
+	if n.Gateway6.Is6() {
+		// IPv6-only: the MAC of the network's nameserver placeholder (ovn/dns).
+		return port.MACFromIP6(n.Gateway6).String()
 	}
 	h := fnv.New32a()
 	h.Write([]byte(router + "/" + n.Name))
@@ -287,8 +308,14 @@ func Delete(ctx context.Context, c client.Client, name string, force bool, detac
 // if the router's ports change before they run. The caller checks that n
 // is ours and not attached elsewhere.
 func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ovsdb.Operation, error) {
-	if !n.Subnet.IsValid() || !n.Gateway.IsValid() || !n.Subnet.Contains(n.Gateway) {
+	if n.Subnet.IsValid() && (!n.Gateway.IsValid() || !n.Subnet.Contains(n.Gateway)) {
 		return nil, fmt.Errorf("attach network %q to router %q: gateway %v is not inside subnet %v", n.Name, router, n.Gateway, n.Subnet)
+	}
+	if n.Subnet6.IsValid() && !n.Subnet6.Contains(n.Gateway6) {
+		return nil, fmt.Errorf("attach network %q to router %q: IPv6 gateway %v is not inside %v", n.Name, router, n.Gateway6, n.Subnet6)
+	}
+	if !n.Subnet.IsValid() && !n.Subnet6.IsValid() {
+		return nil, fmt.Errorf("attach network %q to router %q: the network has no subnet", n.Name, router)
 	}
 	lr, err := getLR(ctx, c, router)
 	if err != nil {
@@ -304,8 +331,11 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 		if ls.Name == n.Name {
 			continue
 		}
+		if a, err := netip.ParseAddr(ls.OtherConfig["ipv6_prefix"]); err == nil && n.Subnet6.IsValid() && netip.PrefixFrom(a, 64) == n.Subnet6 {
+			return nil, fmt.Errorf("attach network %q to router %q: IPv6 subnet %v is also network %q's on that router; networks on one router need distinct subnets", n.Name, router, n.Subnet6, ls.Name)
+		}
 		p, err := netip.ParsePrefix(ls.OtherConfig["subnet"])
-		if err == nil && p.Overlaps(n.Subnet) {
+		if err == nil && n.Subnet.IsValid() && p.Overlaps(n.Subnet) {
 			return nil, fmt.Errorf("attach network %q to router %q: subnet %v overlaps network %q (%v) on that router; networks on one router need distinct subnets", n.Name, router, n.Subnet, ls.Name, p)
 		}
 		if err == nil {
@@ -322,7 +352,7 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 	}
 	ids := owner.IDs(KindRouterPort, lrpName, map[string]string{owner.KeyRouter: router, owner.KeyNetwork: n.Name})
 	lrp := &nbdb.LogicalRouterPort{UUID: "newlrp", Name: lrpName, MAC: MAC(router, n),
-		Networks: []string{fmt.Sprintf("%s/%d", n.Gateway, n.Subnet.Bits())}, ExternalIDs: ids}
+		Networks: n.networks(), ExternalIDs: ids}
 	lspIDs := owner.IDs(KindRouterPort, lspName, map[string]string{owner.KeyRouter: router, owner.KeyNetwork: n.Name})
 	lsp := &nbdb.LogicalSwitchPort{UUID: "newrlsp", Name: lspName, Type: "router", Addresses: []string{"router"},
 		Options: map[string]string{"router-port": lrpName}, ExternalIDs: lspIDs}

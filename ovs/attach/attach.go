@@ -134,8 +134,10 @@ type netInfo struct {
 	subnet  netip.Prefix
 	gateway netip.Addr
 	mtu     int
-	// prefix6 is the IPv6 /64 of a dual-stack network (invalid otherwise).
-	prefix6 netip.Prefix
+	// prefix6 is the IPv6 /64 of a network with IPv6 (invalid otherwise),
+	// gateway6 its ::1. subnet and gateway are invalid on an IPv6-only one.
+	prefix6  netip.Prefix
+	gateway6 netip.Addr
 }
 
 // getNetwork reads the network with network.Lookup: the switch by name
@@ -149,17 +151,22 @@ func getNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, e
 		}
 		return nil, newErr(ErrUnavailable, err.Error(), err)
 	}
+	ni := &netInfo{name: name, mtu: n.MTU}
+	if n.IPv6Prefix != "" {
+		if p6, err := netip.ParsePrefix(n.IPv6Prefix); err == nil {
+			ni.prefix6 = p6
+			ni.gateway6, _ = netip.ParseAddr(n.Gateway6)
+		}
+	}
+	if n.Subnet == "" && ni.prefix6.IsValid() {
+		return ni, nil // IPv6-only
+	}
 	sub, err := netip.ParsePrefix(n.Subnet)
 	if err != nil {
 		return nil, fmt.Errorf("network %q: subnet %q: %v", name, n.Subnet, err)
 	}
-	gw, _ := netip.ParseAddr(n.Gateway)
-	ni := &netInfo{name: name, subnet: sub, gateway: gw, mtu: n.MTU}
-	if n.IPv6Prefix != "" {
-		if p6, err := netip.ParsePrefix(n.IPv6Prefix); err == nil {
-			ni.prefix6 = p6
-		}
-	}
+	ni.subnet = sub
+	ni.gateway, _ = netip.ParseAddr(n.Gateway)
 	return ni, nil
 }
 
@@ -197,8 +204,9 @@ type AttachRequest struct {
 	ContainerID  string
 	IfName       string
 	NetNS        string
-	// IP and MAC are optional requests.
+	// IP (IPv4), IP6 and MAC are optional requests.
 	IP  netip.Addr
+	IP6 netip.Addr
 	MAC net.HardwareAddr
 	// Aliases and PodName choose the DNS name; Labels go on the port.
 	Aliases []string
@@ -222,6 +230,7 @@ type Attachment struct {
 	Address     netip.Prefix `json:"address"`
 	Address6    netip.Prefix `json:"address6,omitzero"`
 	Gateway     netip.Addr   `json:"gateway"`
+	Gateway6    netip.Addr   `json:"gateway6,omitzero"`
 	MTU         int          `json:"mtu"`
 	Nameservers []string     `json:"nameservers,omitempty"`
 	Search      []string     `json:"search,omitempty"`
@@ -280,7 +289,16 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 	log.Debugf("connected, network read after %s", time.Since(start).Round(time.Millisecond))
 	if req.IP.IsValid() && !ni.subnet.Contains(req.IP) {
+		if !ni.subnet.IsValid() {
+			return nil, newErr(ErrAddressRefused, fmt.Sprintf("requested ip %s: network %s is IPv6-only (%s)", req.IP, ni.name, ni.prefix6), nil)
+		}
 		return nil, newErr(ErrAddressRefused, fmt.Sprintf("requested ip %s: outside network %s subnet %s", req.IP, ni.name, ni.subnet), nil)
+	}
+	if req.IP6.IsValid() && !ni.prefix6.Contains(req.IP6) {
+		if !ni.prefix6.IsValid() {
+			return nil, newErr(ErrAddressRefused, fmt.Sprintf("requested ip %s: network %s has no IPv6 subnet", req.IP6, ni.name), nil)
+		}
+		return nil, newErr(ErrAddressRefused, fmt.Sprintf("requested ip %s: outside network %s IPv6 subnet %s", req.IP6, ni.name, ni.prefix6), nil)
 	}
 	mtu, err := mtuFor(req.MTU, ni, nd)
 	if err != nil {
@@ -340,8 +358,18 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// absent from the netns they belong to nobody, so they go before the
 	// new ADD. The port name includes this node's system-id, so another
 	// node's port of the same container ID is never found here.
+	// A port claimed from the pool keeps the pool's name: an ADD killed
+	// after plugging it is found through its OVS interface; one killed
+	// between claim and plug only by its owner keys, which ADD looks up
+	// when its DNS name turns out taken (dropClaimedLeftover).
+	left := ""
 	if old, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && old.Node == nd.systemID {
-		log.Infof("removing leftovers of an interrupted ADD (%s)", nm.lsp)
+		left = nm.lsp
+	} else if ifc, err := ovsport.Get(ctx, nd.ovs, nm.host); err == nil && ifc != nil && ifc.Container == req.ContainerID && ifc.IfName == req.IfName {
+		left = nm.host + " for " + ifc.IfaceID
+	}
+	if left != "" {
+		log.Infof("removing leftovers of an interrupted ADD (%s)", left)
 		if err := Detach(ctx, DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
 			IfName: req.IfName, NetNS: req.NetNS}, log); err != nil {
 			return nil, err
@@ -366,6 +394,13 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// in one NB transaction (pool.go); else make the port and wait for
 	// ovn-northd's address.
 	p, reg, err = claimPooled(rctx, nb, nd, req, log)
+	if errors.Is(err, dns.ErrNameTaken) {
+		if dropped, derr := dropClaimedLeftover(ctx, nb, nd, req, "", log); derr != nil {
+			return nil, ovnDown(derr)
+		} else if dropped {
+			p, reg, err = claimPooled(rctx, nb, nd, req, log)
+		}
+	}
 	if p != nil {
 		undo = append(undo, undoPort, undoDNS)
 	}
@@ -373,8 +408,8 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		return nil, ovnDown(err)
 	}
 	if p == nil {
-		p, err = ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway,
-			Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, Labels: req.Labels})
+		p, err = ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway, Subnet6: ni.prefix6,
+			Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, IP6: req.IP6, Labels: req.Labels})
 		if errors.Is(err, ovnport.ErrNoAddress) {
 			// The subnet is full but other nodes' pools may hold addresses.
 			if q, qreg, qerr := claimAnyPooled(rctx, nb, nd, req, log); q != nil || qerr != nil {
@@ -398,21 +433,32 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 	undo = append(undo, undoPublish)
 	if reg == nil {
-		if reg, err = service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
-			Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels}); err != nil {
+		c := service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
+			Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels}
+		reg, err = service.ContainerAdded(rctx, nb, c)
+		if errors.Is(err, dns.ErrNameTaken) {
+			if dropped, derr := dropClaimedLeftover(ctx, nb, nd, req, p.Name, log); derr != nil {
+				return nil, ovnDown(derr)
+			} else if dropped {
+				reg, err = service.ContainerAdded(rctx, nb, c)
+			}
+		}
+		if err != nil {
 			return nil, ovnDown(fmt.Errorf("DNS names and services: %w", err))
 		}
 		undo = append(undo, undoDNS)
 	}
 	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
 	mac, _ := net.ParseMAC(p.MAC)
-	addr := netip.PrefixFrom(p.IP, ni.subnet.Bits())
-	var addr6 netip.Prefix
+	var addr, addr6 netip.Prefix
+	if p.IP.IsValid() {
+		addr = netip.PrefixFrom(p.IP, ni.subnet.Bits())
+	}
 	if p.IPv6.IsValid() && ni.prefix6.IsValid() {
 		addr6 = netip.PrefixFrom(p.IPv6, ni.prefix6.Bits())
 	}
 	veth, err := ovsport.SetupVeth(ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
-		MAC: mac, MTU: mtu, Addr: addr, Addr6: addr6, Gateway: ni.gateway})
+		MAC: mac, MTU: mtu, Addr: addr, Addr6: addr6, Gateway: ni.gateway, Gateway6: ni.gateway6})
 	if err != nil {
 		if errors.Is(err, ovsport.ErrLinkExists) {
 			return nil, newErr(ErrExists, err.Error(), err)
@@ -463,6 +509,9 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 	a := &Attachment{Port: p.Name, Network: ni.name, Node: nd.systemID, ContainerID: req.ContainerID, IfName: req.IfName,
 		NetNS: req.NetNS, Host: nm.host, HostMAC: veth.HostMAC, MAC: p.MAC, Address: addr, Address6: addr6, Gateway: ni.gateway, MTU: mtu}
+	if addr6.IsValid() {
+		a.Gateway6 = ni.gateway6
+	}
 	a.Published = published
 	if reg != nil {
 		a.Nameservers, a.Search, a.FQDN = reg.Nameservers, reg.Search, reg.FQDN
@@ -472,7 +521,10 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 
 // portIPs are the port's addresses (IPv4, and IPv6 on dual-stack networks).
 func portIPs(p *ovnport.Port) []net.IP {
-	ips := []net.IP{p.IP.AsSlice()}
+	var ips []net.IP
+	if p.IP.IsValid() {
+		ips = append(ips, p.IP.AsSlice())
+	}
 	if p.IPv6.IsValid() {
 		ips = append(ips, p.IPv6.AsSlice())
 	}

@@ -34,7 +34,7 @@ func claimAnyPooled(ctx context.Context, nb client.Client, nd *node, req AttachR
 }
 
 func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger, anyNode bool) (*ovnport.Port, *dns.Registration, error) {
-	if req.IP.IsValid() || req.MAC != nil {
+	if req.IP.IsValid() || req.IP6.IsValid() || req.MAC != nil {
 		return nil, nil, nil // a requested address is never a pool port's
 	}
 	n, err := dns.Ensure(ctx, nb, req.Network)
@@ -157,6 +157,10 @@ func Refill(ctx context.Context, req RefillRequest) (ovnport.FillResult, error) 
 	ni, err := getNetwork(ctx, nb, req.Network)
 	if err != nil {
 		return ovnport.FillResult{}, err
+	}
+	if !ni.subnet.IsValid() {
+		// IPv6-only: pool ports are made from IPv4 addresses; none here.
+		return ovnport.FillResult{}, nil
 	}
 	size := ovnport.PoolSize(nd.ids, n.Switch.ExternalIDs)
 	// Pools stop growing while a quarter of the subnet or less is free

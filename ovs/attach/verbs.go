@@ -78,7 +78,7 @@ func Check(ctx context.Context, req CheckRequest) error {
 	if p.IP != addr.Addr() || !strings.EqualFold(p.MAC, req.MAC) {
 		return failed(fmt.Sprintf("NB port %s has %s %s; prevResult says %s %s", p.Name, p.MAC, p.IP, req.MAC, addr.Addr()), nil)
 	}
-	if addr6.IsValid() && p.IPv6 != addr6.Addr() {
+	if p.IPv6 != addr6.Addr() {
 		return failed(fmt.Sprintf("NB port %s has IPv6 %s; prevResult says %s", p.Name, p.IPv6, addr6.Addr()), nil)
 	}
 	if p.Node != nd.systemID {
@@ -89,7 +89,7 @@ func Check(ctx context.Context, req CheckRequest) error {
 	}
 	hw, _ := net.ParseMAC(req.MAC)
 	if err := ovsport.CheckVeth(ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
-		MAC: hw, MTU: req.MTU, Addr: addr, Addr6: addr6, Gateway: ni.gateway}); err != nil {
+		MAC: hw, MTU: req.MTU, Addr: addr, Addr6: addr6, Gateway: ni.gateway, Gateway6: ni.gateway6}); err != nil {
 		return failed(err.Error(), err)
 	}
 	ver := p.IfaceIDVer // the container ID, or a pool port's token

@@ -27,8 +27,11 @@ type VethSpec struct {
 	// Addr is the container's address with the network's prefix length.
 	Addr    netip.Prefix
 	Gateway netip.Addr
-	// Addr6 is the optional IPv6 address (dual-stack networks), on-link.
-	Addr6 netip.Prefix
+	// Addr6 is the optional IPv6 address (networks with an IPv6 /64),
+	// on-link; Gateway6 its default route's next hop (the /64's ::1). Addr
+	// is invalid on an IPv6-only network.
+	Addr6    netip.Prefix
+	Gateway6 netip.Addr
 }
 
 // Veth is what SetupVeth created.
@@ -81,9 +84,11 @@ func SetupVeth(s VethSpec) (*Veth, error) {
 			// The port's only address family is IPv4: no IPv6 link-local chatter.
 			_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/disable_ipv6", []byte("1"), 0o644)
 		}
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr.Bits(), 32)}}
-		if err := netlink.AddrAdd(link, addr); err != nil {
-			return fmt.Errorf("add address %s to %s: %w", s.Addr, s.IfName, err)
+		if s.Addr.IsValid() {
+			addr := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr.Bits(), 32)}}
+			if err := netlink.AddrAdd(link, addr); err != nil {
+				return fmt.Errorf("add address %s to %s: %w", s.Addr, s.IfName, err)
+			}
 		}
 		if s.Addr6.IsValid() {
 			// OVN reserved the address: no duplicate address detection delay.
@@ -99,6 +104,15 @@ func SetupVeth(s VethSpec) (*Veth, error) {
 			r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: s.Gateway.AsSlice(), Scope: netlink.SCOPE_UNIVERSE}
 			if err := netlink.RouteAdd(r); err != nil {
 				return fmt.Errorf("add default route via %s on %s: %w", s.Gateway, s.IfName, err)
+			}
+		}
+		if s.Addr6.IsValid() && s.Gateway6.IsValid() {
+			// Static IPv6 default route (no router advertisements): the
+			// gateway is on-link in the /64 (OVN answers its NS).
+			r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: s.Gateway6.AsSlice(), Scope: netlink.SCOPE_UNIVERSE,
+				Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}}
+			if err := netlink.RouteAdd(r); err != nil {
+				return fmt.Errorf("add IPv6 default route via %s on %s: %w", s.Gateway6, s.IfName, err)
 			}
 		}
 		return nil
@@ -251,7 +265,7 @@ func CheckVeth(s VethSpec) error {
 		if err != nil {
 			return err
 		}
-		found := false
+		found := !s.Addr.IsValid()
 		for _, ad := range addrs {
 			ones, _ := ad.Mask.Size()
 			if p, ok := netip.AddrFromSlice(ad.IP.To4()); ok && netip.PrefixFrom(p, ones) == s.Addr {
@@ -290,6 +304,21 @@ func CheckVeth(s VethSpec) error {
 			}
 			if !ok {
 				return fmt.Errorf("interface %s: default route via %s missing", s.IfName, s.Gateway)
+			}
+		}
+		if s.Addr6.IsValid() && s.Gateway6.IsValid() {
+			routes, err := netlink.RouteList(l, netlink.FAMILY_V6)
+			if err != nil {
+				return err
+			}
+			ok := false
+			for _, r := range routes {
+				if (r.Dst == nil || r.Dst.String() == "::/0") && r.Gw != nil && r.Gw.Equal(s.Gateway6.AsSlice()) {
+					ok = true
+				}
+			}
+			if !ok {
+				return fmt.Errorf("interface %s: IPv6 default route via %s missing", s.IfName, s.Gateway6)
 			}
 		}
 		return nil
