@@ -48,6 +48,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					nameFlag, dirFlag,
 					&cli.IntFlag{Name: "underlay-mtu", Value: lab.DefaultMTU, Usage: "underlay MTU; overlay MTU is 58 less"},
 					&cli.IntFlag{Name: "central", Value: 1, Usage: "central members: 1 (standalone NB/SB) or 3, 5 (RAFT clusters, one ovn-northd each; see docs/ha.md)"},
+					&cli.BoolFlag{Name: "tls", Usage: "NB and SB on TLS only: a CA, admin and per-node certificates, SB RBAC for chassis (see docs/security.md); without it they listen on plain TCP"},
 					&cli.StringFlag{Name: "gateways", Usage: "nodes plugged into the external network 198.18.100.0/24 (outside host 198.18.100.1), comma separated, or none (default n1,n2; n1 with one node; see docs/external.md)"},
 				},
 				Action: func(c *cli.Context) error {
@@ -61,11 +62,15 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 						gateways = strings.Split(c.String("gateways"), ",")
 					}
 					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
-						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), Gateways: gateways})
+						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), TLS: c.Bool("tls"), Gateways: gateways})
 					if err != nil {
 						return err
 					}
 					fmt.Fprint(c.App.Writer, l.Env())
+					if l.TLS == nil {
+						fmt.Fprintf(c.App.ErrWriter, "\nWARNING: lab %s is INSECURE: NB (%s) and SB (%s) listen on plain TCP without authentication;\n"+
+							"any process in a node namespace can rewrite the whole overlay. Use `ovlmgr lab up --tls` (docs/security.md).\n", l.Name, l.NBTCP, l.SBTCP)
+					}
 					nameArg := ""
 					if l.Name != lab.DefaultName {
 						nameArg = " --name " + l.Name

@@ -29,7 +29,9 @@ func nodeCommand() *cli.Command {
 ovn-encap-ip, ovn-bridge=br-int, ovn-bridge-datapath-type (and ovlmgr.io/nb for the CNI
 plugin) and creates br-int. Start ovn-controller afterwards. With --external-iface the node
 can be a gateway node: bridge br-ex holding that interface and ovn-bridge-mappings
-external:br-ex (see docs/external.md).
+external:br-ex (see docs/external.md). With the global --ca-cert, --cert and --private-key (the
+node's certificate from ovlmgr pki issue --role node, named after its system-id) they are set
+in the Open_vSwitch SSL row, which ovn-controller and the CNI plugin use for ssl: endpoints.
 
    ovlmgr node join --sb tcp:198.18.0.1:6642 --nb tcp:198.18.0.1:6641 --encap-ip 198.18.0.11
    ovlmgr node join --sb tcp:198.18.0.1:6642 --encap-ip 198.18.0.11 --external-iface eth1`,
@@ -65,6 +67,7 @@ external:br-ex (see docs/external.md).
 					res, err := node.Join(ctx, node.JoinOptions{
 						OVS: c.String("ovs"), SB: c.String("sb"), NB: c.String("nb"), EncapIP: c.String("encap-ip"),
 						SystemID: c.String("system-id"), Hostname: c.String("hostname"), Datapath: c.String("datapath"), Force: c.Bool("force"),
+						TLS:      dbconn.TLSFilesFromEnv(),
 						External: ext,
 					})
 					if err != nil {

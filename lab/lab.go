@@ -68,6 +68,10 @@ type Options struct {
 	// and SB). 3 or 5 make NB and SB RAFT clusters with one member, and one
 	// ovn-northd, per central namespace (see cluster.go).
 	Central int
+	// TLS runs NB and SB on TLS only, with a CA, per-node and admin
+	// certificates and the SB's RBAC for chassis (see tls.go,
+	// docs/security.md). false: plain TCP, which any node can write.
+	TLS bool
 	// Gateways are the nodes plugged into the external network (see
 	// external.go). nil: n1 and n2 (n1 alone in a 1-node lab); []{"none"}:
 	// no external network.
@@ -92,6 +96,8 @@ type Lab struct {
 	// Central is the number of central members (0 or 1: standalone).
 	Central int     `json:"central,omitempty"`
 	Nodes   []*Node `json:"nodes"`
+	// TLS is set in a TLS lab: its certificates (see tls.go).
+	TLS *TLS `json:"tls,omitempty"`
 	// Gateways are the nodes on the external network; External is the
 	// outside world (nil without gateways).
 	Gateways []string  `json:"gateways,omitempty"`
@@ -208,6 +214,7 @@ func plan(o Options) *Lab {
 		log:          o.Log,
 	}
 	l.planCluster(o.Central)
+	defer l.planTLS(o.TLS)
 	l.Gateways = o.Gateways
 	l.planExternal(o.Name)
 	for i := 1; i <= o.Nodes; i++ {
@@ -366,7 +373,7 @@ func (l *Lab) Node(name string) (*Node, error) {
 // Env returns the environment block that points ovlmgr at this lab, one
 // `export KEY=value` line each, for `eval "$(ovlmgr lab env)"`.
 func (l *Lab) Env() string {
-	return fmt.Sprintf("export %s=%s\nexport %s=%s\n", dbconn.EnvNB, l.NB, dbconn.EnvSB, l.SB)
+	return fmt.Sprintf("export %s=%s\nexport %s=%s\n", dbconn.EnvNB, l.NB, dbconn.EnvSB, l.SB) + l.tlsEnv()
 }
 
 // Do runs f on a thread inside the node's network namespace.
@@ -433,11 +440,11 @@ func (l *Lab) centralDaemons() []*daemon {
 				"--remote=ptcp:" + port + ":" + CentralIP, "--unixctl=" + filepath.Join(c, "ovsdb-server-"+which+".ctl")}}
 	}
 	if l.Central > 1 {
-		return l.clusterDaemons(env)
+		return l.withTLS(l.clusterDaemons(env))
 	}
-	return []*daemon{db("nb", "6641"), db("sb", "6642"),
+	return l.withTLS([]*daemon{db("nb", "6641"), db("sb", "6642"),
 		{Node: "central", Name: "ovn-northd", bin: "ovn-northd", dir: c, ns: l.CentralNetNS, env: env,
-			args: []string{"--ovnnb-db=" + l.NB, "--ovnsb-db=" + l.SB, "--unixctl=" + filepath.Join(c, "ovn-northd.ctl")}}}
+			args: []string{"--ovnnb-db=" + l.NB, "--ovnsb-db=" + l.SB, "--unixctl=" + filepath.Join(c, "ovn-northd.ctl")}}})
 }
 
 func (n *Node) daemons() []*daemon {

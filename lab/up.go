@@ -31,7 +31,13 @@ func (l *Lab) up(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 	}
+	if err := l.issueTLS(); err != nil {
+		return err
+	}
 	if err := l.upCentral(ctx); err != nil {
+		return err
+	}
+	if err := l.sbConnection(ctx); err != nil {
 		return err
 	}
 	l.logf("lab %s: central up (NB %s, SB %s)", l.Name, l.NB, l.SB)
@@ -223,6 +229,7 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 		_, err := node.Join(ctx, node.JoinOptions{
 			OVS: n.OVS, SB: l.SBTCP, NB: l.NB, EncapIP: n.EncapIP,
 			SystemID: n.SystemID, Hostname: n.Name, Datapath: "netdev", External: ext,
+			TLS: l.joinTLS(n),
 		})
 		return err
 	})

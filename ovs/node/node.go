@@ -67,6 +67,10 @@ type JoinOptions struct {
 	// Force replaces another ovn-remote already set (and another bridge
 	// mapped to External's physical network).
 	Force bool
+	// TLS is the node's identity for ssl: endpoints (its certificate's
+	// common name is the system-id): set in the Open_vSwitch SSL row, which
+	// ovn-controller and ovlmgr tools on the node read.
+	TLS dbconn.TLSFiles
 	// External, when set, gives the node the external network (a gateway
 	// node): a bridge with the physical interface and ovn-bridge-mappings.
 	External *External
@@ -158,6 +162,11 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 	}
 	if err := checkChassis(ctx, o); err != nil {
 		return nil, fmt.Errorf("node join: %w", err)
+	}
+	if !o.TLS.Empty() {
+		if err := SetSSL(ctx, oc, o.TLS); err != nil {
+			return nil, fmt.Errorf("node join: %w", err)
+		}
 	}
 
 	want := map[string]string{
@@ -402,7 +411,7 @@ func createBridgeOps(c client.Client, rootUUID, name, datapath string) ([]ovsdb.
 // checkChassis refuses a system-id that SB already knows with a different
 // encap IP, and an encap IP another chassis already uses.
 func checkChassis(ctx context.Context, o JoinOptions) error {
-	sb, err := dbconn.ConnectSB(ctx, o.SB)
+	sb, err := joinSB(ctx, o)
 	if err != nil {
 		return fmt.Errorf("check system-id %q in SB: %w", o.SystemID, err)
 	}
