@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,12 +25,15 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -388,12 +392,53 @@ func cniCode(err error) uint {
 	return 0
 }
 
+// containerPort finds the NB port of container interface id/ifName on
+// node (system-id) by its owner keys, as `port list` and DEL do: a port
+// claimed from the pool keeps the pool's name, so the name derived from
+// node, container and ifname finds only ports made on the slow path.
+// network "" matches any. ovnport.ErrNotFound when there is none.
+func containerPort(ctx context.Context, nb client.Client, node, network, id, ifName string) (*ovnport.Port, error) {
+	ps, err := ovnport.List(ctx, nb, ovnport.Filter{Node: node, Network: network, Container: id})
+	if err != nil {
+		return nil, err
+	}
+	var found *ovnport.Port
+	for _, p := range ps {
+		if p.IfName != ifName {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("container %s/%s on %s: two NB ports, %s and %s", id, ifName, node, found.Name, p.Name)
+		}
+		found = p
+	}
+	if found == nil {
+		return nil, fmt.Errorf("container %s/%s on %s (network %q): %w", id, ifName, node, network, ovnport.ErrNotFound)
+	}
+	return found, nil
+}
+
+// setPoolSize sets the pool size of network name (ovlmgr.io/pool-size on
+// its switch; 0 turns the pool off).
+func setPoolSize(t testing.TB, nb client.Client, name string, size int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := dbconn.Transact(ctx, nb, dbops.SetKeys(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(name)}, "external_ids",
+		map[string]string{ovnport.KeyPoolSize: strconv.Itoa(size)})); err != nil {
+		t.Fatalf("pool size of network %s: %v", name, err)
+	}
+}
+
 // assertGone checks that nothing of container id/ifname is left: no NB
 // port, no OVS port on node, no host veth in node's namespace.
 func assertGone(t testing.TB, nb client.Client, node *lab.Node, id, ifName string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if p, err := containerPort(ctx, nb, node.SystemID, "", id, ifName); !errors.Is(err, ovnport.ErrNotFound) {
+		t.Errorf("container %s: NB port still there (%+v, %v)", id, p, err)
+	}
 	lsp := ovnport.Name(node.SystemID, id, ifName)
 	if p, err := ovnport.Get(ctx, nb, lsp); !errors.Is(err, ovnport.ErrNotFound) {
 		t.Errorf("container %s: NB port %s still there (%+v, %v)", id, lsp, p, err)
@@ -477,6 +522,9 @@ func leftover(t testing.TB, nb client.Client, node *lab.Node, id, ifName string)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if _, err := containerPort(ctx, nb, node.SystemID, "", id, ifName); err == nil {
+		return true
+	}
 	if _, err := ovnport.Get(ctx, nb, ovnport.Name(node.SystemID, id, ifName)); err == nil {
 		return true
 	}

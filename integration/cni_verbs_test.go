@@ -18,7 +18,6 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
-	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
 
@@ -69,7 +68,7 @@ func TestCNIVerbs(t *testing.T) {
 			if atLeast(ver, "1.1.0") && r.Interfaces[1].Mtu != c.mtu(t) {
 				t.Errorf("result mtu %d; link has %d", r.Interfaces[1].Mtu, c.mtu(t))
 			}
-			p, err := ovnport.Get(ctx, nb, ovnport.Name(c.rt.node.SystemID, c.id, c.ifName))
+			p, err := containerPort(ctx, nb, c.rt.node.SystemID, "", c.id, c.ifName)
 			if err != nil || p.IP.String() != c.ip().String() || !strings.EqualFold(p.MAC, r.Interfaces[1].Mac) || p.Node != node.SystemID {
 				t.Fatalf("NB port %+v (%v); want IP %s MAC %s node %s", p, err, c.ip(), r.Interfaces[1].Mac, node.SystemID)
 			}
@@ -309,7 +308,7 @@ func TestCNIGC(t *testing.T) {
 		assertGone(t, nb, n1, c.id, c.ifName)
 	}
 	for _, c := range []*container{on1[0], other} {
-		if _, err := ovnport.Get(ctx, nb, ovnport.Name(c.rt.node.SystemID, c.id, c.ifName)); err != nil {
+		if _, err := containerPort(ctx, nb, c.rt.node.SystemID, "", c.id, c.ifName); err != nil {
 			t.Errorf("GC removed valid or other-node port of %s: %v", c.id, err)
 		}
 	}
@@ -320,7 +319,7 @@ func TestCNIGC(t *testing.T) {
 		t.Fatalf("GC with empty list: %v", err)
 	}
 	assertGone(t, nb, n1, on1[0].id, on1[0].ifName)
-	if _, err := ovnport.Get(ctx, nb, ovnport.Name(other.rt.node.SystemID, other.id, other.ifName)); err != nil {
+	if _, err := containerPort(ctx, nb, other.rt.node.SystemID, "", other.id, other.ifName); err != nil {
 		t.Errorf("GC on %s removed %s's port: %v", n1.Name, n2.Name, err)
 	}
 }
@@ -380,7 +379,7 @@ func TestCNINotReady(t *testing.T) {
 			if code != 11 || !strings.Contains(msg, "ovs-vswitchd did not attach") {
 				t.Fatalf("ADD on a node without vswitchd: code %d %q; want 11 naming the missing step", code, msg)
 			}
-			if _, err := ovnport.Get(ctx, nb, ovnport.Name("fake-"+name, c.id, "eth0")); err == nil {
+			if _, err := containerPort(ctx, nb, "fake-"+name, "", c.id, "eth0"); err == nil {
 				t.Errorf("NB port left after a failed ADD")
 			}
 			if out := srv.Run(t, "ovs-vsctl", "--no-wait", "list-ports", "br-int"); strings.TrimSpace(out) != "" {

@@ -99,7 +99,7 @@ func TestCNIContainerIDOnTwoNodes(t *testing.T) {
 	id := a1.id
 	intact := func(step string) {
 		t.Helper()
-		p, err := ovnport.Get(ctx, nb, ovnport.Name(n1.SystemID, id, "eth0"))
+		p, err := containerPort(ctx, nb, n1.SystemID, name, id, "eth0")
 		if err != nil || p.Node != n1.SystemID || !p.IP.IsValid() || p.IP.String() != a1.ip().String() || !strings.EqualFold(p.MAC, a1.result.Interfaces[1].Mac) {
 			t.Fatalf("%s: n1's port is %+v (%v); want node %s, %s %s", step, p, err, n1.SystemID, a1.ip(), a1.result.Interfaces[1].Mac)
 		}
@@ -144,7 +144,7 @@ func TestCNIContainerIDOnTwoNodes(t *testing.T) {
 	a2 := newContainer(t, newRuntime(t, n2), olist)
 	a2.id, a2.conf.ContainerID = id, id
 	a2.mustAdd(t, ctx)
-	if p, err := ovnport.Get(ctx, nb, ovnport.Name(n2.SystemID, id, "eth0")); err != nil || p.Node != n2.SystemID || p.Network != other {
+	if p, err := containerPort(ctx, nb, n2.SystemID, other, id, "eth0"); err != nil || p.Node != n2.SystemID || p.Network != other {
 		t.Fatalf("n2's port: %+v, %v", p, err)
 	}
 	intact("after ADD of the same container ID on n2 in another network")
@@ -242,6 +242,9 @@ func TestCNIAddressReuse(t *testing.T) {
 	defer cancel()
 	name := fmt.Sprintf("ru%d", os.Getpid()%10000)
 	cniNetwork(t, nb, name, "198.19.222.0/24")
+	// The freed address must be the next one handed out: no pool ports
+	// holding others.
+	setPoolSize(t, nb, name, 0)
 	list := confList(t, name, "1.0.0", nil)
 	n1, n3 := l.Nodes[0], l.Nodes[2]
 	peer := newContainer(t, newRuntime(t, n3), list)
@@ -298,7 +301,11 @@ func TestCNIDelUnreachableNB(t *testing.T) {
 	if err := c.add(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lsp, host := ovnport.Name(node.SystemID, c.id, "eth0"), ovsport.HostIfName(c.id, "eth0")
+	cp, err := containerPort(ctx, nb, node.SystemID, name, c.id, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lsp, host := cp.Name, ovsport.HostIfName(c.id, "eth0")
 	t.Cleanup(func() { _ = ovnport.Delete(context.Background(), nb, lsp) })
 	// Nothing listens on port 9 of the node's loopback: refused at once.
 	bad := confList(t, name, "1.0.0", map[string]interface{}{"nb": "tcp:127.0.0.1:9"})
@@ -464,7 +471,11 @@ func TestCNIRequestedMAC(t *testing.T) {
 	// as an older ovlmgr could have): diagnose flags it.
 	b := newContainer(t, rt, list)
 	b.mustAdd(t, ctx)
-	bl := ovnport.Name(node.SystemID, b.id, "eth0")
+	bp, err := containerPort(ctx, nb, node.SystemID, name, b.id, "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bl := bp.Name
 	addr := routerMAC + " " + b.ip().String()
 	if _, err := dbconn.Transact(ctx, nb, dbops.Update(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(bl)},
 		ovsdb.Row{"addresses": dbops.StrSet(addr), "port_security": dbops.StrSet(addr)})); err != nil {

@@ -62,9 +62,10 @@ const (
 	// HintPrefix + node + "/" + port name.
 	HintPrefix = "ovlmgr.io/pool/"
 	// DefaultPoolSize is the pool size per network and node when neither
-	// sets KeyPoolSize: off until tests that find ports by their derived
-	// names are moved to owner-key lookups; set 4 per network to use it.
-	DefaultPoolSize = 0
+	// sets KeyPoolSize: enough for a burst of parallel ADDs on a node (the
+	// refill after each ADD keeps it full), small enough that idle pools of
+	// many networks and nodes hold few addresses.
+	DefaultPoolSize = 4
 	// MaxPoolSize bounds KeyPoolSize.
 	MaxPoolSize = 64
 	// FillGrace is how old a filling pool port must be before it counts as

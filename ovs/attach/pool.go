@@ -13,6 +13,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
 
@@ -177,6 +178,39 @@ func Refill(ctx context.Context, req RefillRequest) (ovnport.FillResult, error) 
 		return res, nil
 	}
 	return res, err
+}
+
+// dropClaimedLeftover removes the NB side of an earlier ADD of this
+// container interface on this node that claimed a pool port and died
+// before plugging it (no DEL came): the port, found by its owner keys
+// (not except, this ADD's own), with its DNS records, service backends and
+// published ports. It reports whether there was one. Called only when
+// ADD's DNS name is taken, so the select on external_ids stays off the
+// usual path.
+func dropClaimedLeftover(ctx context.Context, nb client.Client, nd *node, req AttachRequest, except string, log Logger) (bool, error) {
+	ps, err := ovnport.List(ctx, nb, ovnport.Filter{Node: nd.systemID, Container: req.ContainerID})
+	if err != nil {
+		return false, fmt.Errorf("look for leftovers of an interrupted ADD: %w", err)
+	}
+	dropped := false
+	for _, p := range ps {
+		if p.Name == except || p.IfName != req.IfName || p.Node != nd.systemID || p.Container != req.ContainerID {
+			continue
+		}
+		log.Infof("removing leftovers of an interrupted ADD (%s, %s)", p.Name, p.IP)
+		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: p.Network, ContainerID: req.ContainerID,
+			Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p)}); err != nil {
+			return false, fmt.Errorf("remove DNS names of leftover port %s: %w", p.Name, err)
+		}
+		if err := publish.Release(ctx, nb, p.Name); err != nil {
+			return false, fmt.Errorf("remove published ports of leftover port %s: %w", p.Name, err)
+		}
+		if err := ovnport.Delete(ctx, nb, p.Name); err != nil {
+			return false, fmt.Errorf("remove leftover port: %w", err)
+		}
+		dropped = true
+	}
+	return dropped, nil
 }
 
 // claimedPort finds the container interface's port by its owner keys (a
