@@ -42,6 +42,7 @@ var flagOf = map[string]string{
 	"southbound endpoint": "--sb",
 	"northbound endpoint": "--nb",
 	"encap ip":            "--encap-ip",
+	"path mtu":            "--path-mtu",
 	"system id":           "--system-id",
 	"hostname":            "--hostname",
 	"may exist":           "--may-exist",

@@ -50,6 +50,9 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					&cli.IntFlag{Name: "central", Value: 1, Usage: "central members: 1 (standalone NB/SB) or 3, 5 (RAFT clusters, one ovn-northd each; see docs/ha.md)"},
 					&cli.BoolFlag{Name: "tls", Usage: "NB and SB on TLS only: a CA, admin and per-node certificates, SB RBAC for chassis (see docs/security.md); without it they listen on plain TCP"},
 					&cli.StringFlag{Name: "gateways", Usage: "nodes plugged into the external network 198.18.100.0/24 (outside host 198.18.100.1), comma separated, or none (default n1,n2; n1 with one node; see docs/external.md)"},
+					&cli.IntFlag{Name: "underlays", Value: 1, Usage: "routed underlay subnets 198.18.U.0/24 joined by a router namespace (nodes split in order; see docs/sites.md)"},
+					&cli.IntFlag{Name: "wan-mtu", Usage: "MTU of the router's links to underlays 2 and up (default the underlay MTU; with --underlays)"},
+					&cli.DurationFlag{Name: "wan-delay", Usage: "one-way delay (netem) on the router's links to underlays 2 and up, e.g. 10ms (with --underlays)"},
 				},
 				Action: func(c *cli.Context) error {
 					if err := needArgs(c, 0, "no arguments"); err != nil {
@@ -62,7 +65,8 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 						gateways = strings.Split(c.String("gateways"), ",")
 					}
 					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
-						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), TLS: c.Bool("tls"), Gateways: gateways})
+						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), TLS: c.Bool("tls"), Gateways: gateways,
+						Underlays: c.Int("underlays"), WANMTU: c.Int("wan-mtu"), WANDelay: c.Duration("wan-delay")})
 					if err != nil {
 						return err
 					}

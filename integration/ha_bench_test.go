@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"sort"
 	"testing"
@@ -27,31 +26,6 @@ func loadavg() string {
 		b = b[:14]
 	}
 	return string(b)
-}
-
-// BenchmarkHALeaderKill: on a clustered lab (3-member NB and SB), the NB
-// leader is killed -9 10 times (restarted after each); per kill the time
-// until the next NB write succeeds (a router create through a client given
-// all three members). Prints p50/p95/max.
-func BenchmarkHALeaderKill(b *testing.B) {
-	l := haLab(b, "hbk")
-	nb := cniNB(b, l)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	var took []time.Duration
-	for i := 0; i < 10; i++ {
-		k, err := killLeader(ctx, l, nb, "nb", 0, fmt.Sprintf("hbprobe%d", i))
-		if err != nil {
-			b.Fatalf("kill %d: %v", i, err)
-		}
-		took = append(took, k.toWrite)
-		b.Logf("kill %d: %s, next write after %d ms", i+1, k.victim, k.toWrite.Milliseconds())
-	}
-	b.Logf("NB leader kill -> next successful write over %d kills: p50 %d ms, p95 %d ms, max %d ms (load %s)", len(took),
-		percentile(took, 50).Milliseconds(), percentile(took, 95).Milliseconds(), percentile(took, 100).Milliseconds(), loadavg())
-	b.ReportMetric(percentile(took, 50).Seconds()*1000, "p50-ms")
-	b.ReportMetric(percentile(took, 95).Seconds()*1000, "p95-ms")
-	b.ReportMetric(0, "ns/op")
 }
 
 // addLatencies runs n CNI ADDs (each followed by its DEL) one after the
@@ -95,20 +69,5 @@ func BenchmarkHACNIAdd(b *testing.B) {
 	b.ReportMetric(ps.Seconds()*1000, "single-p50-ms")
 	b.ReportMetric(pc.Seconds()*1000, "cluster-p50-ms")
 	b.ReportMetric(float64(pc)/float64(ps), "ratio")
-	b.ReportMetric(0, "ns/op")
-}
-
-// BenchmarkHAChaos is the long chaos run: 1,000 mixed actions by 4
-// clients, the NB leader killed -9 5 times, the SB leader and the active
-// ovn-northd once (see TestHAChaos for what is checked).
-func BenchmarkHAChaos(b *testing.B) {
-	r := runChaos(b, 1000, 5)
-	r.print(b)
-	for _, p := range r.problems {
-		b.Error(p)
-	}
-	b.ReportMetric(float64(r.ok), "ok")
-	b.ReportMetric(float64(r.failed), "failed")
-	b.ReportMetric(r.longestGap.Seconds()*1000, "ping-gap-ms")
 	b.ReportMetric(0, "ns/op")
 }

@@ -76,6 +76,13 @@ type Options struct {
 	// external.go). nil: n1 and n2 (n1 alone in a 1-node lab); []{"none"}:
 	// no external network.
 	Gateways []string
+	// Underlays > 1 puts the nodes on that many routed underlay subnets
+	// joined by a router namespace (see underlay.go); WANMTU (default the
+	// underlay MTU) and WANDelay (one way, netem) shape the links from the
+	// router to underlays 2 and up.
+	Underlays int
+	WANMTU    int
+	WANDelay  time.Duration
 }
 
 // Lab is a running lab. Its exported fields are saved in Dir/lab.json.
@@ -102,7 +109,13 @@ type Lab struct {
 	// outside world (nil without gateways).
 	Gateways []string  `json:"gateways,omitempty"`
 	External *External `json:"external,omitempty"`
-	log      io.Writer
+	// Underlays > 1: a routed lab (RouterNetNS joins the underlays; the
+	// WAN MTU and one-way delay shape underlays 2 and up).
+	Underlays   int           `json:"underlays,omitempty"`
+	RouterNetNS string        `json:"routerNetNS,omitempty"`
+	WANMTU      int           `json:"wanMTU,omitempty"`
+	WANDelay    time.Duration `json:"wanDelay,omitempty"`
+	log         io.Writer
 }
 
 // Node is one node of a lab.
@@ -114,6 +127,8 @@ type Node struct {
 	Dir       string `json:"dir"`
 	// OVS is the node's Open_vSwitch db endpoint ("unix:<Dir>/db.sock").
 	OVS string `json:"ovs"`
+	// Underlay is the node's underlay subnet (1..Underlays) in a routed lab.
+	Underlay int `json:"underlay,omitempty"`
 	// Env makes OVS/OVN tools, ovlmgr and ovlmgr-cni use this node's
 	// daemons (OVS_RUNDIR, OVN_RUNDIR, ... = Dir; OVLMGR_NB/SB, OVN_NB_DB/OVN_SB_DB).
 	Env []string `json:"env"`
@@ -184,6 +199,9 @@ func (o *Options) defaults() error {
 	if err := o.checkGateways(); err != nil {
 		return err
 	}
+	if err := o.checkUnderlays(); err != nil {
+		return err
+	}
 	if o.Dir == "" {
 		o.Dir = PathFor(o.Name)
 	}
@@ -237,6 +255,7 @@ func plan(o Options) *Lab {
 		}
 		l.Nodes = append(l.Nodes, n)
 	}
+	l.planUnderlays(o)
 	return l
 }
 
@@ -296,6 +315,9 @@ func reuse(ctx context.Context, o Options) (*Lab, error) {
 	l.log = o.Log
 	if len(l.Nodes) != o.Nodes {
 		return nil, fmt.Errorf("lab %q is already up with %d node(s), not %d: run `ovlmgr lab down --name %s` first", l.Name, len(l.Nodes), o.Nodes, l.Name)
+	}
+	if max(l.Underlays, 1) != o.Underlays {
+		return nil, fmt.Errorf("lab %q is already up with %d underlay(s), not %d: run `ovlmgr lab down --name %s` first", l.Name, max(l.Underlays, 1), o.Underlays, l.Name)
 	}
 	if l.UnderlayMTU != o.UnderlayMTU {
 		return nil, fmt.Errorf("lab %q is already up with underlay MTU %d, not %d: run `ovlmgr lab down --name %s` first", l.Name, l.UnderlayMTU, o.UnderlayMTU, l.Name)
@@ -506,6 +528,9 @@ func (l *Lab) Down(ctx context.Context) error {
 		}
 	}
 	if err := l.downExternal(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.downRouter(); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {

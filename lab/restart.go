@@ -154,6 +154,9 @@ func (l *Lab) plugPhys(ctx context.Context, n *Node) error {
 	if err := addAddrUp(nh, PhysBridge, n.EncapIP+"/24"); err != nil {
 		return err
 	}
+	if l.Underlays > 1 {
+		return l.plugRouted(nh, n)
+	}
 	// Static neighbour entries both ways: on a fresh underlay the first ARP
 	// exchange is sometimes lost, and the kernel retries only after 1 s.
 	if err := staticNeigh(nh, PhysBridge, CentralIP, underlayMAC); err != nil {

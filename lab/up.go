@@ -41,6 +41,9 @@ func (l *Lab) up(ctx context.Context) error {
 		return err
 	}
 	l.logf("lab %s: central up (NB %s, SB %s)", l.Name, l.NB, l.SB)
+	if err := l.upRouter(); err != nil {
+		return err
+	}
 	if err := l.upExternal(); err != nil {
 		return err
 	}
@@ -126,11 +129,13 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	if _, err := createNetNS(filepath.Base(n.NetNSPath)); err != nil {
 		return err
 	}
-	// The veth is created directly between the central and node namespaces,
-	// so no link ever appears in the host namespace.
-	cns, err := netns.GetFromPath(l.CentralNetNS)
+	// The veth is created directly between the central (or, routed, the
+	// router) and node namespaces, so no link ever appears in the host
+	// namespace.
+	endNS, endBr := l.underlayEnd(n)
+	cns, err := netns.GetFromPath(endNS)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", l.CentralNetNS, err)
+		return fmt.Errorf("open %s: %w", endNS, err)
 	}
 	defer cns.Close()
 	nns, err := netns.GetFromPath(n.NetNSPath)
@@ -147,7 +152,7 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("add veth %s<->%s: %w", centralEnd, nodeVeth, err)
 	}
-	ch, closeC, err := handleAt(l.CentralNetNS)
+	ch, closeC, err := handleAt(endNS)
 	if err != nil {
 		return err
 	}
@@ -156,12 +161,12 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	if err != nil {
 		return fmt.Errorf("central: %w", err)
 	}
-	brl, err := ch.LinkByName(underlayBr)
+	brl, err := ch.LinkByName(endBr)
 	if err != nil {
 		return fmt.Errorf("central: %w", err)
 	}
 	if err := ch.LinkSetMaster(cl, brl); err != nil {
-		return fmt.Errorf("central: attach %s to %s: %w", centralEnd, underlayBr, err)
+		return fmt.Errorf("central: attach %s to %s: %w", centralEnd, endBr, err)
 	}
 	if err := ch.LinkSetUp(cl); err != nil {
 		return fmt.Errorf("central: up %s: %w", centralEnd, err)
@@ -229,7 +234,8 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 		_, err := node.Join(ctx, node.JoinOptions{
 			OVS: n.OVS, SB: l.SBTCP, NB: l.NB, EncapIP: n.EncapIP,
 			SystemID: n.SystemID, Hostname: n.Name, Datapath: "netdev", External: ext,
-			TLS: l.joinTLS(n),
+			TLS:     l.joinTLS(n),
+			PathMTU: l.joinPathMTU(),
 		})
 		return err
 	})

@@ -21,6 +21,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/ovn/names"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
@@ -74,6 +75,11 @@ type JoinOptions struct {
 	// External, when set, gives the node the external network (a gateway
 	// node): a bridge with the physical interface and ovn-bridge-mappings.
 	External *External
+	// PathMTU, when set, is the largest outer packet that crosses from this
+	// node to every other node (a routed or WAN underlay smaller than the
+	// encap link). It is recorded in the NB (needs NB) as the deployment's
+	// underlay path MTU, which only ever goes down (network.LowerPathMTU).
+	PathMTU int
 }
 
 // Result tells what Join did.
@@ -165,6 +171,11 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 	}
 	if !o.TLS.Empty() {
 		if err := SetSSL(ctx, oc, o.TLS); err != nil {
+			return nil, fmt.Errorf("node join: %w", err)
+		}
+	}
+	if o.PathMTU != 0 {
+		if err := recordPathMTU(ctx, o); err != nil {
 			return nil, fmt.Errorf("node join: %w", err)
 		}
 	}
@@ -410,6 +421,21 @@ func createBridgeOps(c client.Client, rootUUID, name, datapath string) ([]ovsdb.
 
 // checkChassis refuses a system-id that SB already knows with a different
 // encap IP, and an encap IP another chassis already uses.
+// recordPathMTU lowers the deployment's underlay path MTU in the NB to
+// o.PathMTU (when smaller than what is recorded).
+func recordPathMTU(ctx context.Context, o JoinOptions) error {
+	if o.NB == "" {
+		return &names.FieldError{Field: "northbound endpoint", Problem: "is required with a path MTU (it is recorded in the Northbound database)"}
+	}
+	nb, err := dbconn.ConnectNB(ctx, o.NB)
+	if err != nil {
+		return fmt.Errorf("record path MTU %d: %w", o.PathMTU, err)
+	}
+	defer nb.Close()
+	_, err = network.LowerPathMTU(ctx, nb, o.PathMTU)
+	return err
+}
+
 func checkChassis(ctx context.Context, o JoinOptions) error {
 	sb, err := joinSB(ctx, o)
 	if err != nil {

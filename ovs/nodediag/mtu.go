@@ -13,7 +13,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -198,9 +200,27 @@ type MTUReport struct {
 	From   *trace.Endpoint `json:"from"`
 	To     *trace.Endpoint `json:"to"`
 	Result *ProbeResult    `json:"result"`
-	// Limit is the underlay MTU minus the Geneve overhead (0 if unknown).
-	Limit int            `json:"limit,omitempty"`
-	Check diagnose.Check `json:"check"`
+	// Limit is the underlay MTU minus the Geneve overhead (0 if unknown):
+	// the smallest of the encap link's MTU, the deployment's recorded
+	// underlay path MTU (network.PathMTU) and the measured Underlay path.
+	Limit int `json:"limit,omitempty"`
+	// Underlay is the node-to-node probe when the destination is on another
+	// node: the largest outer packet that crosses from this node's encap IP
+	// to the destination node's (through routers or a WAN on the way).
+	Underlay *UnderlayPath `json:"underlay,omitempty"`
+	Check    diagnose.Check `json:"check"`
+}
+
+// UnderlayPath is the underlay part of a path MTU report.
+type UnderlayPath struct {
+	Node   string `json:"node"`   // the destination's node (chassis)
+	From   string `json:"from"`   // this node's encap IP
+	To     string `json:"to"`     // the destination node's encap IP
+	Device string `json:"device"` // the interface holding this node's encap IP
+	// Largest is the largest IPv4 packet (outer headers included) that
+	// crossed; the container packets it carries are Overhead smaller.
+	Largest  int `json:"largest"`
+	Overhead int `json:"overhead"`
 }
 
 // PathMTU probes from the container from (which must be bound on the node
@@ -248,6 +268,22 @@ func PathMTU(ctx context.Context, t Target, nb, sb client.Client, from, to strin
 		c.identity(self)
 		if c.underlayMTU > 0 {
 			rep.Limit = c.underlayMTU - c.overhead
+			if p, err := network.PathMTU(ctx, nb); err == nil && p > 0 && p-c.overhead < rep.Limit {
+				rep.Limit = p - c.overhead
+			}
+		}
+		if c.underlay != "" && dst.BoundOn != "" && dst.BoundOn != self {
+			u, err := probeUnderlay(ctx, sb, t.NetNS, c.underlay, root.ExternalIDs[node.KeyEncapIP], dst.BoundOn)
+			if err != nil {
+				return nil, fmt.Errorf("diagnose mtu: %w", err)
+			}
+			if u != nil {
+				u.Overhead = c.overhead
+				rep.Underlay = u
+			}
+			if u != nil && u.Largest > 0 && (rep.Limit == 0 || u.Largest-c.overhead < rep.Limit) {
+				rep.Limit = u.Largest - c.overhead
+			}
 		}
 	}
 	r, err := Prober{NetNS: side.NetNS, IfName: side.Name}.Largest(ctx, dst.IP)
@@ -262,8 +298,53 @@ func PathMTU(ctx context.Context, t Target, nb, sb client.Client, from, to strin
 		rep.Check = diagnose.Failf("mtu", name, fmt.Sprintf("run `ovlmgr trace %s %s`", from, to), "not even a %d-byte packet crosses", MinProbe)
 	case r.Largest < r.Configured:
 		rep.Check = diagnose.Failf("mtu", name, fix, "only packets up to %d bytes cross, but %s's MTU is %d: larger ones are dropped silently (underlay limit %d)", r.Largest, side.Name, r.Configured, rep.Limit)
+	case rep.Limit > 0 && r.Configured > rep.Limit:
+		rep.Check = diagnose.Failf("mtu", name, fmt.Sprintf("set the container MTU to %d (network --mtu, or node join --path-mtu)", rep.Limit),
+			"packets up to %s's MTU %d cross now, but the underlay path%s carries only %d: larger container packets will be dropped", side.Name, r.Configured, rep.underlayNote(), rep.Limit)
 	default:
-		rep.Check = diagnose.Okf("mtu", name, "packets up to the configured MTU %d cross (underlay limit %d)", r.Configured, rep.Limit)
+		rep.Check = diagnose.Okf("mtu", name, "packets up to the configured MTU %d cross (underlay limit %d%s)", r.Configured, rep.Limit, rep.underlayNote())
 	}
 	return rep, nil
+}
+
+// underlayNote describes the measured underlay path, if any.
+func (r *MTUReport) underlayNote() string {
+	if r.Underlay == nil {
+		return ""
+	}
+	u := r.Underlay
+	return fmt.Sprintf("; underlay path %s -> %s (node %s) via %s: %d bytes", u.From, u.To, u.Node, u.Device, u.Largest)
+}
+
+// probeUnderlay measures the largest outer packet from this node (encap IP
+// from on device dev, in netnsPath) to the encap IP of chassis peer: DF
+// ICMP echoes between the nodes' own addresses, so routers and WAN links on
+// the way are measured, not assumed.
+func probeUnderlay(ctx context.Context, sb client.Client, netnsPath, dev, from, peer string) (*UnderlayPath, error) {
+	chs, err := chassis.List(ctx, sb)
+	if err != nil {
+		return nil, fmt.Errorf("underlay path to node %s: %w", peer, err)
+	}
+	to := ""
+	for _, ch := range chs {
+		if ch.Name == peer {
+			for _, e := range ch.Encaps {
+				if e.Type == "geneve" {
+					to = e.IP
+				}
+			}
+		}
+	}
+	ip, err := netip.ParseAddr(to)
+	if err != nil {
+		return nil, fmt.Errorf("underlay path to node %s: no geneve encap IP in SB", peer)
+	}
+	if !ip.Is4() {
+		return nil, nil
+	}
+	r, err := Prober{NetNS: netnsPath, IfName: dev}.Largest(ctx, ip)
+	if err != nil {
+		return nil, fmt.Errorf("underlay path to node %s: %w", peer, err)
+	}
+	return &UnderlayPath{Node: peer, From: from, To: to, Device: dev, Largest: r.Largest}, nil
 }

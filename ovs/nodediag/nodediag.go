@@ -28,6 +28,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/mtu"
@@ -445,8 +446,16 @@ func (c *checker) ports(ctx context.Context) {
 	}
 	sort.Slice(cports, func(i, j int) bool { return cports[i].Name < cports[j].Name })
 	limit := 0
+	pathMTU, pathWhat := c.underlayMTU, fmt.Sprintf("underlay %s MTU", c.underlay)
+	if nb != nil {
+		// A routed or WAN underlay smaller than the encap link (NB_Global,
+		// recorded at node join --path-mtu) is the real limit.
+		if p, err := network.PathMTU(ctx, nb); err == nil && p > 0 && p < pathMTU {
+			pathMTU, pathWhat = p, "underlay path MTU"
+		}
+	}
 	if c.underlayMTU > 0 {
-		limit = c.underlayMTU - c.overhead
+		limit = pathMTU - c.overhead
 	}
 	cands := nsCandidates()
 	bad := 0
@@ -493,7 +502,7 @@ func (c *checker) ports(ctx context.Context) {
 		if limit > 0 && mtu > limit {
 			bad++
 			c.add(diagnose.Failf(c.area, name, fmt.Sprintf("set the container's MTU to %d or less (the network's --mtu, or the underlay MTU + %d)", limit, c.overhead),
-				"%s: MTU %d (%s) exceeds underlay %s MTU %d - %d = %d: larger packets are dropped silently", id, mtu, where, c.underlay, c.underlayMTU, c.overhead, limit))
+				"%s: MTU %d (%s) exceeds %s %d - %d = %d: larger packets are dropped silently", id, mtu, where, pathWhat, pathMTU, c.overhead, limit))
 			continue
 		}
 		if c.datapath == "netdev" && side != nil {
