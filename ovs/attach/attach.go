@@ -366,8 +366,18 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// absent from the netns they belong to nobody, so they go before the
 	// new ADD. The port name includes this node's system-id, so another
 	// node's port of the same container ID is never found here.
+	// A port claimed from the pool keeps the pool's name: an ADD killed
+	// after plugging it is found through its OVS interface; one killed
+	// between claim and plug only by its owner keys, which ADD looks up
+	// when its DNS name turns out taken (dropClaimedLeftover).
+	left := ""
 	if old, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && old.Node == nd.systemID {
-		log.Infof("removing leftovers of an interrupted ADD (%s)", nm.lsp)
+		left = nm.lsp
+	} else if ifc, err := ovsport.Get(ctx, nd.ovs, nm.host); err == nil && ifc != nil && ifc.Container == req.ContainerID && ifc.IfName == req.IfName {
+		left = nm.host + " for " + ifc.IfaceID
+	}
+	if left != "" {
+		log.Infof("removing leftovers of an interrupted ADD (%s)", left)
 		if err := Detach(ctx, DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
 			IfName: req.IfName, NetNS: req.NetNS}, log); err != nil {
 			return nil, err
@@ -392,6 +402,13 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// in one NB transaction (pool.go); else make the port and wait for
 	// ovn-northd's address.
 	p, reg, err = claimPooled(rctx, nb, nd, req, log)
+	if errors.Is(err, dns.ErrNameTaken) {
+		if dropped, derr := dropClaimedLeftover(ctx, nb, nd, req, "", log); derr != nil {
+			return nil, ovnDown(derr)
+		} else if dropped {
+			p, reg, err = claimPooled(rctx, nb, nd, req, log)
+		}
+	}
 	if p != nil {
 		undo = append(undo, undoPort, undoDNS)
 	}
@@ -424,8 +441,17 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 	undo = append(undo, undoPublish)
 	if reg == nil {
-		if reg, err = service.ContainerAdded(rctx, nb, service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
-			Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels}); err != nil {
+		c := service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
+			Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels}
+		reg, err = service.ContainerAdded(rctx, nb, c)
+		if errors.Is(err, dns.ErrNameTaken) {
+			if dropped, derr := dropClaimedLeftover(ctx, nb, nd, req, p.Name, log); derr != nil {
+				return nil, ovnDown(derr)
+			} else if dropped {
+				reg, err = service.ContainerAdded(rctx, nb, c)
+			}
+		}
+		if err != nil {
 			return nil, ovnDown(fmt.Errorf("DNS names and services: %w", err))
 		}
 		undo = append(undo, undoDNS)
