@@ -1,0 +1,143 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+
+	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
+)
+
+// tcpOver sends n bytes from cl to srv's address dst (either family) over
+// TCP and checks they arrive.
+func tcpOver(ctx context.Context, srv, cl *container, dst net.IP, n int) error {
+	var ln net.Listener
+	if err := srv.ns.Do(func(ns.NetNS) error {
+		var err error
+		ln, err = net.Listen("tcp", net.JoinHostPort(dst.String(), "0"))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer ln.Close()
+	got := make(chan int64, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+		k, _ := io.Copy(io.Discard, conn)
+		got <- k
+	}()
+	var conn net.Conn
+	err := cl.ns.Do(func(ns.NetNS) error {
+		d := net.Dialer{Timeout: 3 * time.Second}
+		var err error
+		for i := 0; i < 4; i++ {
+			if conn, err = d.DialContext(ctx, "tcp", ln.Addr().String()); err == nil {
+				return nil
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("dial %s from %s: %w", ln.Addr(), cl.id, err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	buf := []byte(strings.Repeat("ovlmgr6-", 1<<13))
+	for sent := 0; sent < n; {
+		k, err := conn.Write(buf[:min(len(buf), n-sent)])
+		if err != nil {
+			conn.Close()
+			return fmt.Errorf("write after %d bytes: %w", sent, err)
+		}
+		sent += k
+	}
+	conn.Close()
+	if k := <-got; k != int64(n) {
+		return fmt.Errorf("server received %d bytes; sent %d", k, n)
+	}
+	return nil
+}
+
+// TestIPv6Overlay: a dual-stack network and an IPv6-only network, both on
+// a router. Containers on different nodes get (CNI 1.0.0 and 0.4.0
+// results) their addresses and a default route per family; CHECK passes;
+// 1 MiB of TCP crosses nodes over IPv6 on the dual-stack network (and over
+// IPv4), on the IPv6-only network, and between the two networks through
+// the router's IPv6 gateways.
+func TestIPv6Overlay(t *testing.T) {
+	l := sharedLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nb := cniNB(t, l)
+	if _, err := router.Create(ctx, nb, "v6r", nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = router.Delete(context.Background(), nb, "v6r", false, nil) })
+	specNetwork(t, nb, network.Spec{Name: "v6dual", Subnet: "198.19.60.0/24", IPv6Subnet: "fd00:198:19:60::/64", Router: "v6r"})
+	specNetwork(t, nb, network.Spec{Name: "v6only", IPv6Subnet: "fd00:198:19:61::/64", Router: "v6r"})
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+
+	dual1 := newContainer(t, newRuntime(t, n1), confList(t, "v6dual", "1.0.0", nil))
+	dual1.mustAdd(t, ctx)
+	dual2 := newContainer(t, newRuntime(t, n2), confList(t, "v6dual", "0.4.0", nil))
+	dual2.mustAdd(t, ctx)
+	only2 := newContainer(t, newRuntime(t, n2), confList(t, "v6only", "1.0.0", nil))
+	only2.mustAdd(t, ctx)
+
+	checkResult := func(c *container, v4 bool, gw4, gw6 string) {
+		t.Helper()
+		if (c.ip() != nil) != v4 || c.ip6() == nil {
+			t.Fatalf("%s result IPs %v; want IPv4 %v and IPv6", c.id, c.result.IPs, v4)
+		}
+		routes := map[string]string{}
+		for _, r := range c.result.Routes {
+			routes[r.Dst.String()] = r.GW.String()
+		}
+		want := map[string]string{"::/0": gw6}
+		if v4 {
+			want["0.0.0.0/0"] = gw4
+		}
+		if fmt.Sprint(routes) != fmt.Sprint(want) {
+			t.Errorf("%s routes %v; want %v", c.id, routes, want)
+		}
+		if err := c.rt.cni.CheckNetworkList(ctx, c.list, c.conf); err != nil {
+			t.Errorf("CHECK %s: %v", c.id, err)
+		}
+	}
+	checkResult(dual1, true, "198.19.60.1", "fd00:198:19:60::1")
+	checkResult(dual2, true, "198.19.60.1", "fd00:198:19:60::1")
+	checkResult(only2, false, "", "fd00:198:19:61::1")
+
+	for _, tc := range []struct {
+		name    string
+		srv, cl *container
+		dst     net.IP
+	}{
+		{"dual-stack IPv6 across nodes", dual2, dual1, dual2.ip6()},
+		{"dual-stack IPv4 across nodes", dual2, dual1, dual2.ip()},
+		{"IPv6-only across nodes, routed from the dual-stack network", only2, dual1, only2.ip6()},
+		{"IPv6-only to dual-stack, same node, routed", dual2, only2, dual2.ip6()},
+	} {
+		if err := tcpOver(ctx, tc.srv, tc.cl, tc.dst, 1<<20); err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	// The kernel sees the static IPv6 default route via ::1.
+	out, err := nsexec.Command(ctx, only2.ns.Path(), nil, "ip", "-6", "route", "show", "default").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "via fd00:198:19:61::1") {
+		t.Errorf("IPv6-only container default route: %s %v", out, err)
+	}
+}
