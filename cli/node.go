@@ -84,15 +84,22 @@ in the Open_vSwitch SSL row, which ovn-controller and the CNI plugin use for ssl
 			},
 			{
 				Name:  "leave",
-				Usage: "undo join: remove the settings join wrote and br-int if join created it",
-				Flags: []cli.Flag{ovsFlag, &cli.BoolFlag{Name: "force", Usage: "delete br-int even with ports still on it"}},
+				Usage: "undo join: remove the settings join wrote, br-int if join created it, and this node's pool ports in NB",
+				Flags: []cli.Flag{ovsFlag, &cli.BoolFlag{Name: "force", Usage: "delete br-int even with ports still on it; leave even when NB cannot be reached to remove the pool ports"}},
 				Action: func(c *cli.Context) error {
 					if err := needArgs(c, 0, "no arguments"); err != nil {
 						return err
 					}
 					ctx, cancel := callContext(c)
 					defer cancel()
-					if err := node.Leave(ctx, node.LeaveOptions{OVS: c.String("ovs"), Force: c.Bool("force")}); err != nil {
+					// Pool ports go through --nb / OVLMGR_NB, else the NB join recorded.
+					nbEP := ""
+					if c.String("nb") != "" || os.Getenv(dbconn.EnvNB) != "" {
+						nbEP = dbconn.ResolveNB(c.String("nb"))
+					} else if info, err := node.Local(ctx, c.String("ovs")); err == nil {
+						nbEP = info.NB
+					}
+					if err := node.Leave(ctx, node.LeaveOptions{OVS: c.String("ovs"), Force: c.Bool("force"), NB: nbEP}); err != nil {
 						return err
 					}
 					fmt.Fprintln(c.App.Writer, "left")

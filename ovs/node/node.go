@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -24,6 +25,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
@@ -268,8 +270,15 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 type LeaveOptions struct {
 	// OVS is the local Open_vSwitch db endpoint (default dbconn.DefaultOVS()).
 	OVS string
-	// Force deletes br-int even when other ports are still on it.
+	// Force deletes br-int even when other ports are still on it, and
+	// leaves even when the node's pool ports cannot be removed.
 	Force bool
+	// NB is the OVN Northbound endpoint through which Leave removes this
+	// node's pool ports (ovn/port DeletePool; `ovlmgr node leave` passes
+	// --nb, OVLMGR_NB or the endpoint Join recorded). Empty: they stay
+	// (`net delete` removes them, and a full subnet's ADD on another node
+	// claims them).
+	NB string
 }
 
 // Leave removes the keys Join wrote and br-int when Join created it. Stop
@@ -336,6 +345,9 @@ func Leave(ctx context.Context, o LeaveOptions) error {
 		}
 		ops = append(ops, mops...)
 	}
+	if err := leavePools(ctx, o.NB, root.ExternalIDs); err != nil && !o.Force {
+		return fmt.Errorf("node leave: %w (nothing changed; --force leaves without removing them)", err)
+	}
 	if len(ops) == 0 {
 		return nil
 	}
@@ -344,6 +356,30 @@ func Leave(ctx context.Context, o LeaveOptions) error {
 	}
 	return nil
 }
+
+// leavePools removes the unclaimed pool ports of the node (system-id in
+// ids) from every network: ready NB ports that hold addresses for a node
+// that will no longer claim them. nb "": nothing to do.
+func leavePools(ctx context.Context, nb string, ids map[string]string) error {
+	id := ids[KeySystemID]
+	if nb == "" || id == "" {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, leaveNBTimeout)
+	defer cancel()
+	c, err := dbconn.ConnectNB(cctx, nb)
+	if err != nil {
+		return fmt.Errorf("remove pool ports of node %s: %w", id, err)
+	}
+	defer c.Close()
+	if _, err := ovnport.DeletePool(ctx, c, "", id); err != nil {
+		return fmt.Errorf("remove pool ports of node %s: %w", id, err)
+	}
+	return nil
+}
+
+// leaveNBTimeout bounds Leave's connect to NB.
+const leaveNBTimeout = 5 * time.Second
 
 // Info is what a node's Open_vSwitch database says about its OVN membership.
 type Info struct {

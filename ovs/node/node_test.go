@@ -3,17 +3,24 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/lab/prereq"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
 )
@@ -238,4 +245,85 @@ func TestJoinRefusals(t *testing.T) {
 			t.Fatalf("ovn-remote after forced join = %q", got)
 		}
 	})
+}
+
+// TestLeaveRemovesPool: leave with an NB endpoint removes this node's
+// unclaimed pool ports (and their hints) from every network, and nothing of
+// another node or any container port; an unreachable NB stops the leave
+// before anything changes, unless forced.
+func TestLeaveRemovesPool(t *testing.T) {
+	e := setup(t)
+	nbSrv := ovsdbtest.StartNB(t)
+	o := e.opts()
+	o.NB = nbSrv.Endpoint
+	if _, err := e.join(t, o); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	nb, err := dbconn.ConnectNB(ctx, nbSrv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	hints := map[string]string{}
+	var ops []ovsdb.Operation
+	var refs []ovsdb.UUID
+	for i, p := range []struct{ name, node, kind string }{
+		{"ovl-pool1", "n1", ovnport.KindPool}, {"ovl-pool2", "n1", ovnport.KindPool},
+		{"ovl-pool3", "n2", ovnport.KindPool}, {"ovl-ctr1", "n1", owner.KindPort},
+	} {
+		ids := owner.IDs(p.kind, p.name, map[string]string{owner.KeyNode: p.node, owner.KeyNetwork: "web", ovnport.KeyPool: ovnport.PoolReady})
+		u := fmt.Sprintf("p%d", i)
+		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LogicalSwitchPortTable, UUIDName: u,
+			Row: ovsdb.Row{"name": p.name, "external_ids": dbops.StrMap(ids)}})
+		refs = append(refs, ovsdb.UUID{GoUUID: u})
+		if p.kind == ovnport.KindPool {
+			hints[ovnport.HintPrefix+p.node+"/"+p.name] = "tok 0a:58:c6:13:00:02 198.19.0.2"
+		}
+	}
+	ports, _ := ovsdb.NewOvsSet(refs)
+	ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationInsert, Table: nbdb.LogicalSwitchTable,
+		Row: ovsdb.Row{"name": "web", "ports": ports, "external_ids": dbops.StrMap(hints)}})
+	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
+		t.Fatal(err)
+	}
+	left := func() (names []string, hintKeys []string) {
+		t.Helper()
+		var lsps []*nbdb.LogicalSwitchPort
+		if err := dbconn.Select(ctx, nb, &nbdb.LogicalSwitchPort{}, &lsps); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lsps {
+			names = append(names, l.Name)
+		}
+		sort.Strings(names)
+		var sws []*nbdb.LogicalSwitch
+		if err := dbconn.Select(ctx, nb, &nbdb.LogicalSwitch{}, &sws); err != nil || len(sws) != 1 {
+			t.Fatalf("switches %v, %v", sws, err)
+		}
+		for k := range sws[0].ExternalIDs {
+			hintKeys = append(hintKeys, k)
+		}
+		sort.Strings(hintKeys)
+		return names, hintKeys
+	}
+
+	// Unreachable NB: refused, nothing changed.
+	if err := Leave(ctx, LeaveOptions{OVS: e.ovs.Endpoint, NB: "unix:/nonexistent/nb.sock"}); err == nil || !strings.Contains(err.Error(), "pool ports of node n1") {
+		t.Fatalf("leave with an unreachable NB = %v; want a refusal naming the pool ports", err)
+	}
+	if ids := e.ids(t); ids[KeyJoined] == "" {
+		t.Fatalf("a refused leave changed the node: %v", ids)
+	}
+	if err := Leave(ctx, LeaveOptions{OVS: e.ovs.Endpoint, NB: nbSrv.Endpoint}); err != nil {
+		t.Fatal(err)
+	}
+	names, keys := left()
+	if strings.Join(names, ",") != "ovl-ctr1,ovl-pool3" || strings.Join(keys, ",") != ovnport.HintPrefix+"n2/ovl-pool3" {
+		t.Errorf("after leave: ports %v, switch keys %v; want n1's pool ports and hints gone, n2's and the container port kept", names, keys)
+	}
+	if ids := e.ids(t); ids[KeyJoined] != "" {
+		t.Errorf("still joined after leave: %v", ids)
+	}
 }
