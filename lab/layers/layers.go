@@ -91,7 +91,7 @@ func relative(importPath string) (string, bool) {
 }
 
 // Models are the generated libovsdb model packages (make generate).
-var Models = []string{"ovn/nbdb", "ovn/sbdb", "ovs/vswitchd"}
+var Models = []string{"ovn/nbdb", "ovn/sbdb", "ovn/icnbdb", "ovn/icsbdb", "ovs/vswitchd"}
 
 // OVSDBLayer is the prefix of the OVSDB layer's packages: connection,
 // transactions, typed selects, monitors, owner ids.
