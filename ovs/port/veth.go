@@ -83,6 +83,16 @@ func SetupVeth(s VethSpec) (*Veth, error) {
 		if !s.Addr6.IsValid() {
 			// The port's only address family is IPv4: no IPv6 link-local chatter.
 			_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/disable_ipv6", []byte("1"), 0o644)
+		} else {
+			// IPv6 is configured statically: router advertisements are
+			// ignored, so one sent by another container (OVN's port
+			// security lets a port's own link-local address through, and
+			// its ACL stage passes ND/RA ahead of any ACL) adds no address
+			// and no route. Set before the link is up.
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/accept_ra", []byte("0"), 0o644); err != nil {
+				return fmt.Errorf("ignore router advertisements on %s: %w", s.IfName, err)
+			}
+			_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/autoconf", []byte("0"), 0o644)
 		}
 		if s.Addr.IsValid() {
 			addr := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr.Bits(), 32)}}
