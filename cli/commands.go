@@ -22,6 +22,7 @@ func commands() []*cli.Command {
 		exporterCommand,
 		topologyCommand,
 		pkiCommand,
+		controlCommand,
 		completionCommand,
 		completeCommand,
 	} {

@@ -65,7 +65,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 						gateways = strings.Split(c.String("gateways"), ",")
 					}
 					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
-						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), TLS: c.Bool("tls"), Gateways: gateways,
+						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), TLS: c.Bool("tls"), ControlBin: selfExe(), Gateways: gateways,
 						Underlays: c.Int("underlays"), WANMTU: c.Int("wan-mtu"), WANDelay: c.Duration("wan-delay")})
 					if err != nil {
 						return err

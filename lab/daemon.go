@@ -25,6 +25,9 @@ type daemon struct {
 	args []string
 	env  []string
 	ns   string
+	// goDaemon: an ovlmgr program (the control service), not an OVS one:
+	// no --detach; it writes --pidfile itself once it serves.
+	goDaemon bool
 }
 
 func (d *daemon) pidfile() string { return filepath.Join(d.dir, d.Name+".pid") }
@@ -34,6 +37,9 @@ func (d *daemon) errfile() string { return filepath.Join(d.dir, d.Name+".stderr"
 // start runs the daemon in its namespace with --detach: it returns once
 // the daemon is ready (or failed), and the daemon outlives this process.
 func (d *daemon) start(ctx context.Context) error {
+	if d.goDaemon {
+		return d.startGo(ctx)
+	}
 	args := append([]string{}, d.args...)
 	args = append(args,
 		"--pidfile="+d.pidfile(), "--log-file="+d.logfile(),
@@ -166,4 +172,46 @@ func (d *daemon) stop() error {
 	}
 	os.Remove(d.pidfile())
 	return nil
+}
+
+// startGo starts an ovlmgr daemon in its own session (it outlives this
+// process) and waits until its pidfile names it.
+func (d *daemon) startGo(ctx context.Context) error {
+	os.Remove(d.pidfile())
+	errf, err := os.Create(d.errfile())
+	if err != nil {
+		return fmt.Errorf("start %s on %s: %w", d.Name, d.Node, err)
+	}
+	defer errf.Close()
+	cmd := exec.Command(d.bin, append(append([]string{}, d.args...), "--pidfile="+d.pidfile())...)
+	cmd.Env = append(os.Environ(), d.env...)
+	cmd.Stdout, cmd.Stderr = errf, errf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	run := func() error { return cmd.Start() }
+	if d.ns != "" {
+		err = ns.WithNetNSPath(d.ns, func(ns.NetNS) error { return run() })
+	} else {
+		err = run()
+	}
+	if err != nil {
+		return fmt.Errorf("start %s on %s: %v", d.Name, d.Node, err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := d.pid(); err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("start %s on %s: exited\n%s", d.Name, d.Node, d.lastLines(8))
+		case <-ctx.Done():
+			return fmt.Errorf("start %s on %s: %w", d.Name, d.Node, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("start %s on %s: no pidfile within 10s\n%s", d.Name, d.Node, d.lastLines(8))
+		}
+	}
 }

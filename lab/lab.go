@@ -72,6 +72,10 @@ type Options struct {
 	// certificates and the SB's RBAC for chassis (see tls.go,
 	// docs/security.md). false: plain TCP, which any node can write.
 	TLS bool
+	// ControlBin is the ovlmgr binary that runs the control service in a
+	// TLS lab (two instances; nodes write the NB only through them). Empty:
+	// no control service, and nodes keep the NB's unix socket.
+	ControlBin string
 	// Gateways are the nodes plugged into the external network (see
 	// external.go). nil: n1 and n2 (n1 alone in a 1-node lab); []{"none"}:
 	// no external network.
@@ -232,7 +236,7 @@ func plan(o Options) *Lab {
 		log:          o.Log,
 	}
 	l.planCluster(o.Central)
-	defer l.planTLS(o.TLS)
+	defer l.planTLS(o.TLS, o.ControlBin)
 	l.Gateways = o.Gateways
 	l.planExternal(o.Name)
 	for i := 1; i <= o.Nodes; i++ {

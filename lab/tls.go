@@ -40,19 +40,35 @@ type TLS struct {
 	// Server is the ovsdb-servers' identity; SBCA trusts both CAs.
 	Server pki.Files `json:"server"`
 	SBCA   string    `json:"sbCA"`
+	// ControlBin runs the control service (empty: none); Control is its
+	// identity and ControlNB the endpoints nodes use as their NB.
+	ControlBin string    `json:"controlBin,omitempty"`
+	Control    pki.Files `json:"control"`
+	ControlNB  string    `json:"controlNB,omitempty"`
 }
+
+// Control service ports on the central address (one per instance).
+var controlPorts = []string{"6645", "6646"}
 
 // sbTarget is the SB's listener for nodes (an SB Connection row).
 const sbTarget = "pssl:6642"
 
 // planTLS switches the underlay endpoints to ssl: and names the files.
-func (l *Lab) planTLS(on bool) {
+func (l *Lab) planTLS(on bool, controlBin string) {
 	if !on {
 		return
 	}
 	d := filepath.Join(l.Dir, "pki")
 	l.TLS = &TLS{PKI: d, Admin: pki.FilesIn(filepath.Join(d, "admin"), "admin"),
-		Server: pki.FilesIn(filepath.Join(l.CentralDir, "pki"), "server"), SBCA: filepath.Join(l.CentralDir, "pki", "sb-ca.pem")}
+		Server: pki.FilesIn(filepath.Join(l.CentralDir, "pki"), "server"), SBCA: filepath.Join(l.CentralDir, "pki", "sb-ca.pem"),
+		ControlBin: controlBin, Control: pki.FilesIn(filepath.Join(l.CentralDir, "pki"), "control")}
+	if controlBin != "" {
+		var eps []string
+		for _, p := range controlPorts {
+			eps = append(eps, "ssl:"+CentralIP+":"+p)
+		}
+		l.TLS.ControlNB = strings.Join(eps, ",")
+	}
 	l.NBTCP = strings.ReplaceAll(l.NBTCP, "tcp:", "ssl:")
 	l.SBTCP = strings.ReplaceAll(l.SBTCP, "tcp:", "ssl:")
 	for _, n := range l.Nodes {
@@ -90,6 +106,9 @@ func (l *Lab) issueTLS() error {
 	}
 	year := 365 * 24 * time.Hour
 	if _, _, err := pki.IssueTo(t.PKI, filepath.Dir(t.Server.Cert), pki.Request{Name: "server", Role: pki.RoleServer, IPs: ips, Validity: year}); err != nil {
+		return fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	if _, _, err := pki.IssueTo(t.PKI, filepath.Dir(t.Control.Cert), pki.Request{Name: "control", Role: pki.RoleControl, IPs: ips, Validity: year}); err != nil {
 		return fmt.Errorf("lab %s: %w", l.Name, err)
 	}
 	if err := pki.Bundle(t.PKI, t.SBCA, pki.ControlCA, pki.NodeCA); err != nil {
@@ -135,7 +154,29 @@ func (l *Lab) withTLS(ds []*daemon) []*daemon {
 		}
 		d.args = append(args, "--private-key="+l.TLS.Server.Key, "--certificate="+l.TLS.Server.Cert, "--ca-cert="+ca)
 	}
+	if l.TLS.ControlBin == "" {
+		return ds
+	}
+	// The control service: two instances next to the NB (member 1's
+	// namespace), relaying to the NB's unix sockets.
+	c := l.TLS.Control
+	for i, port := range controlPorts {
+		ds = append(ds, &daemon{Node: Central, Name: fmt.Sprintf("ovlmgr-control%d", i+1), bin: l.TLS.ControlBin, dir: l.CentralDir,
+			ns: l.CentralNetNS, goDaemon: true,
+			args: []string{"--nb", l.NB, "--ca-cert", c.CA, "--cert", c.Cert, "--private-key", c.Key,
+				"control", "serve", "--listen", "ssl:" + CentralIP + ":" + port, "--node-ca", pki.CAFile(l.TLS.PKI, pki.NodeCA)}})
+	}
 	return ds
+}
+
+// nodeNB is the NB endpoint nodes record for the CNI plugin: the control
+// service in a TLS lab that runs it, else the NB's unix socket (the lab's
+// shortcut: node namespaces share this machine's filesystem).
+func (l *Lab) nodeNB() string {
+	if l.TLS != nil && l.TLS.ControlNB != "" {
+		return l.TLS.ControlNB
+	}
+	return l.NB
 }
 
 // sbConnection writes the SB listener for nodes: an SB Connection row

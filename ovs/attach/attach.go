@@ -82,6 +82,9 @@ func openNode(ctx context.Context, nbEP, ep string, needNB bool) (*node, error) 
 		ovs.Close()
 		return nil, newErr(ErrNodeNotJoined, fmt.Sprintf("local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN", ep), nil)
 	}
+	// The node's certificate (Open_vSwitch SSL row, set by node join) is
+	// its identity for ssl: endpoints: the control service, the SB.
+	useNodeTLS(ctx, ovs, root)
 	if n.nbEP == "" {
 		n.nbEP = root.ExternalIDs[ovsnode.KeyNB]
 	}

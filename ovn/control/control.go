@@ -1,0 +1,423 @@
+// Package control is the ovlmgr control service: the only way a node
+// writes the Northbound database. The NB has no access control of its own
+// (every client it accepts may write every table), so nodes get no NB
+// credentials at all; they talk to this service instead, over mutual TLS
+// with their node certificate (ovn/ovsdb/pki). The service speaks the OVSDB
+// protocol (RFC 7047) on both sides: a node's libovsdb client connects to it
+// exactly as to the NB, so the CNI plugin's fast path is unchanged, and
+// every connection is relayed to the NB on a connection of its own.
+//
+// What passes: every read (select, monitor, _Server), and transactions whose
+// writes the node policy allows (policy.go): container ports bound to the
+// node (options:requested-chassis = the certificate's common name), their
+// membership in existing networks, and the bookkeeping next to them. A
+// refused transaction is answered with an OVSDB "permission error" naming
+// the operation and never reaches the NB. Writes to existing ports are
+// guarded inside the same transaction (a wait that fails when the rows
+// touched include a port of another node), so the check and the write are
+// atomic. Inserted rows are stamped with KeyWrittenBy.
+//
+// The service keeps no state beyond its connections: any number of
+// instances serve the same NB, and a restarted one only drops the
+// connections it had (clients reconnect to another endpoint).
+package control
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure Serve.
+type Options struct {
+	// Listen is "ssl:IP:PORT" (or "pssl:PORT:IP", OVS style).
+	Listen string
+	// NB is the upstream NB endpoint list (unix:PATH, ssl:IP:PORT, tcp:IP:PORT).
+	NB string
+	// Cert is the service's identity (a control certificate): presented to
+	// clients and, for ssl: upstreams, to the NB.
+	Cert tls.Certificate
+	// NodeCA verifies node clients; ControlCA verifies admin clients and
+	// the NB's certificate.
+	NodeCA, ControlCA []*x509.Certificate
+	// Log receives one line per refused transaction and per connection error.
+	Log *log.Logger
+	// Ready, when set, is closed once the listener is open.
+	Ready chan<- struct{}
+
+	nodePool, controlPool *x509.CertPool
+}
+
+// nbName is the NB's database name.
+const nbName = "OVN_Northbound"
+
+// Identity is who a client is, from its verified certificate.
+type Identity struct {
+	// Node is set for a node certificate (node CA): its chassis name.
+	Node string
+	// Admin is set for a control CA certificate (an admin or a service).
+	Admin string
+}
+
+func (id Identity) String() string {
+	if id.Node != "" {
+		return "node:" + id.Node
+	}
+	return "admin:" + id.Admin
+}
+
+// ListenAddr turns "ssl:IP:PORT" or "pssl:PORT:IP" into host:port.
+func ListenAddr(s string) (string, error) {
+	switch {
+	case strings.HasPrefix(s, "ssl:"):
+		return strings.TrimPrefix(s, "ssl:"), nil
+	case strings.HasPrefix(s, "pssl:"):
+		port, ip, _ := strings.Cut(strings.TrimPrefix(s, "pssl:"), ":")
+		return net.JoinHostPort(ip, port), nil
+	}
+	return "", fmt.Errorf("listen %q: want ssl:IP:PORT or pssl:PORT[:IP]", s)
+}
+
+// Serve accepts clients until ctx ends.
+func Serve(ctx context.Context, o Options) error {
+	addr, err := ListenAddr(o.Listen)
+	if err != nil {
+		return err
+	}
+	if len(o.NodeCA) == 0 || len(o.ControlCA) == 0 {
+		return errors.New("control service: both the node CA and the control CA are required")
+	}
+	if o.Log == nil {
+		o.Log = log.New(io.Discard, "", 0)
+	}
+	nodeCA, controlCA, clientCAs := x509.NewCertPool(), x509.NewCertPool(), x509.NewCertPool()
+	for _, c := range o.NodeCA {
+		nodeCA.AddCert(c)
+		clientCAs.AddCert(c)
+	}
+	for _, c := range o.ControlCA {
+		controlCA.AddCert(c)
+		clientCAs.AddCert(c)
+	}
+	o.nodePool, o.controlPool = nodeCA, controlCA
+	cfg := &tls.Config{
+		Certificates: []tls.Certificate{o.Cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    clientCAs,
+		MinVersion:   tls.VersionTLS12,
+	}
+	ln, err := tls.Listen("tcp", addr, cfg)
+	if err != nil {
+		return fmt.Errorf("control service: listen %s: %w", addr, err)
+	}
+	if o.Ready != nil {
+		close(o.Ready)
+	}
+	go func() { <-ctx.Done(); ln.Close() }()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("control service: accept: %w", err)
+		}
+		go func() {
+			if err := serveConn(ctx, o, c.(*tls.Conn)); err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				o.Log.Printf("%s: %v", c.RemoteAddr(), err)
+			}
+		}()
+	}
+}
+
+// identify returns who the client is: the CA its chain ends in decides
+// (a node CA certificate is a node whatever its other fields say).
+func identify(o Options, cs tls.ConnectionState) (Identity, error) {
+	if len(cs.PeerCertificates) == 0 {
+		return Identity{}, errors.New("no client certificate")
+	}
+	leaf := cs.PeerCertificates[0]
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: o.nodePool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		return Identity{Node: leaf.Subject.CommonName}, nil
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: o.controlPool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		return Identity{Admin: leaf.Subject.CommonName}, nil
+	}
+	return Identity{}, errors.New("client certificate from no known CA")
+}
+
+// message is a JSON-RPC message (RFC 7047 4): requests, responses and
+// notifications in either direction.
+type message struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method,omitempty"`
+	Params json.RawMessage `json:"params,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  json.RawMessage `json:"error,omitempty"`
+}
+
+// conn relays one client to its own NB connection.
+type conn struct {
+	o        Options
+	id       Identity
+	client   *tls.Conn
+	upstream net.Conn
+	// writes to the client (relayed responses and our own answers) are
+	// whole messages.
+	wmu sync.Mutex
+	cw  *bufio.Writer
+	// pending maps a rewritten transact's id to how many guards precede
+	// its operations and how many operations the client sent.
+	pmu     sync.Mutex
+	pending map[string]pendingTx
+}
+
+type pendingTx struct{ guards, ops int }
+
+func serveConn(ctx context.Context, o Options, c *tls.Conn) error {
+	defer c.Close()
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.HandshakeContext(hctx); err != nil {
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	id, err := identify(o, c.ConnectionState())
+	if err != nil {
+		return err
+	}
+	up, err := dialNB(ctx, o)
+	if err != nil {
+		return fmt.Errorf("%s: %w", id, err)
+	}
+	defer up.Close()
+	cn := &conn{o: o, id: id, client: c, upstream: up, cw: bufio.NewWriter(c), pending: map[string]pendingTx{}}
+	errc := make(chan error, 2)
+	go func() { errc <- cn.fromNB() }()
+	go func() { errc <- cn.fromClient() }()
+	err = <-errc
+	return err
+}
+
+// dialNB opens a connection to the first NB endpoint that answers (the
+// cluster's followers relay transactions to the leader).
+func dialNB(ctx context.Context, o Options) (net.Conn, error) {
+	var errs []error
+	for _, ep := range strings.Split(o.NB, ",") {
+		ep = strings.TrimSpace(ep)
+		var d net.Dialer
+		d.Timeout = 5 * time.Second
+		var c net.Conn
+		var err error
+		switch {
+		case strings.HasPrefix(ep, "unix:"):
+			c, err = d.DialContext(ctx, "unix", strings.TrimPrefix(ep, "unix:"))
+		case strings.HasPrefix(ep, "tcp:"):
+			c, err = d.DialContext(ctx, "tcp", strings.TrimPrefix(ep, "tcp:"))
+		case strings.HasPrefix(ep, "ssl:"):
+			td := tls.Dialer{NetDialer: &d, Config: &tls.Config{Certificates: []tls.Certificate{o.Cert}, RootCAs: o.controlPool, MinVersion: tls.VersionTLS12}}
+			c, err = td.DialContext(ctx, "tcp", strings.TrimPrefix(ep, "ssl:"))
+		default:
+			err = fmt.Errorf("NB endpoint %q: want unix:PATH, tcp:IP:PORT or ssl:IP:PORT", ep)
+		}
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("connect to the NB %s: %w", o.NB, errors.Join(errs...))
+}
+
+func (cn *conn) toClient(b []byte) error {
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	if _, err := cn.cw.Write(b); err != nil {
+		return err
+	}
+	return cn.cw.Flush()
+}
+
+// fromNB relays the NB's messages, fixing the results of rewritten
+// transactions.
+func (cn *conn) fromNB() error {
+	dec := json.NewDecoder(bufio.NewReader(cn.upstream))
+	for {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		var m message
+		if err := json.Unmarshal(raw, &m); err == nil && m.Method == "" && len(m.ID) > 0 {
+			cn.pmu.Lock()
+			p, ok := cn.pending[string(m.ID)]
+			delete(cn.pending, string(m.ID))
+			cn.pmu.Unlock()
+			if ok {
+				raw = cn.fixResult(m, p)
+			}
+		}
+		if err := cn.toClient(raw); err != nil {
+			return err
+		}
+	}
+}
+
+// fixResult removes the guards' results; a failed guard becomes a
+// permission error.
+func (cn *conn) fixResult(m message, p pendingTx) json.RawMessage {
+	var res []json.RawMessage
+	if err := json.Unmarshal(m.Result, &res); err != nil || len(res) < p.guards {
+		b, _ := json.Marshal(m)
+		return b
+	}
+	for i := 0; i < p.guards; i++ {
+		var r struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(res[i], &r) == nil && r.Error != "" {
+			cn.o.Log.Printf("%s: refused: a write touches a port not bound to %s", cn.id, cn.id.Node)
+			return permissionResponse(m.ID, p.ops, -1, fmt.Sprintf("ovlmgr control: node %s may not change a port bound to another node (or not bound to it: requested-chassis must be %s)", cn.id.Node, cn.id.Node))
+		}
+	}
+	m.Result, _ = json.Marshal(res[p.guards:])
+	b, _ := json.Marshal(struct {
+		ID     json.RawMessage `json:"id"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+	}{m.ID, m.Result, json.RawMessage("null")})
+	return b
+}
+
+// permissionResponse answers a transaction of n operations with an OVSDB
+// permission error (RFC 7047: an extra result element is the error of the
+// whole transaction).
+// at is the refused operation's index (its result carries the error), or
+// -1 for the whole transaction.
+func permissionResponse(id json.RawMessage, n, at int, details string) json.RawMessage {
+	res := make([]any, 0, n+1)
+	perm := map[string]string{"error": "permission error", "details": details}
+	for i := 0; i < n; i++ {
+		if i == at {
+			res = append(res, perm)
+		} else {
+			res = append(res, map[string]any{})
+		}
+	}
+	if at < 0 || at >= n {
+		res = append(res, perm)
+	}
+	b, _ := json.Marshal(map[string]any{"id": id, "result": res, "error": nil})
+	return b
+}
+
+// fromClient relays the client's messages, checking transactions.
+func (cn *conn) fromClient() error {
+	dec := json.NewDecoder(bufio.NewReader(cn.client))
+	uw := bufio.NewWriter(cn.upstream)
+	for {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		var m message
+		if err := json.Unmarshal(raw, &m); err == nil && m.Method == "transact" {
+			out, reply := cn.transact(m)
+			if reply != nil {
+				if err := cn.toClient(reply); err != nil {
+					return err
+				}
+				continue
+			}
+			raw = out
+		}
+		if _, err := uw.Write(raw); err != nil {
+			return err
+		}
+		if err := uw.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// transact checks a transaction: it returns the request to forward, or the
+// reply that refuses it.
+func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
+	db, ops, err := decodeOps(m.Params)
+	if err != nil {
+		return nil, permissionResponse(m.ID, 0, -1, "ovlmgr control: "+err.Error())
+	}
+	if db != nbName && db != "_Server" {
+		return nil, permissionResponse(m.ID, len(ops), -1, fmt.Sprintf("ovlmgr control: database %q: only OVN_Northbound is served", db))
+	}
+	var guards []op
+	if cn.id.Node != "" {
+		var d *Denied
+		if guards, d = (nodePolicy{node: cn.id.Node}).check(ops); d != nil {
+			cn.o.Log.Printf("%s: refused: %s", cn.id, d.Reason)
+			return nil, permissionResponse(m.ID, len(ops), d.Index, d.Reason)
+		}
+	} else {
+		for _, o := range ops {
+			if k := o.str("op"); k == "insert" || k == "update" {
+				stamp(o, cn.id.String())
+			}
+		}
+	}
+	params := []any{db}
+	for _, g := range guards {
+		params = append(params, g)
+	}
+	for _, o := range ops {
+		params = append(params, o)
+	}
+	m.Params, _ = json.Marshal(params)
+	if len(guards) > 0 {
+		cn.pmu.Lock()
+		cn.pending[string(m.ID)] = pendingTx{guards: len(guards), ops: len(ops)}
+		cn.pmu.Unlock()
+	}
+	b, _ := json.Marshal(m)
+	return b, nil
+}
+
+// ReadCAs reads every certificate of a PEM file (a CA or a bundle).
+func ReadCAs(file string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read CA certificates: %w", err)
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("CA certificates %s: %w", file, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("CA certificates %s: no PEM certificate", file)
+	}
+	return out, nil
+}
