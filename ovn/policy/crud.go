@@ -108,13 +108,15 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 	// Guard 0: no policy of this name (policy ACLs are all to-lport).
 	ops := []ovsdb.Operation{dbops.None(nbdb.ACLTable, nameWhere(s.Name), "direction", string(nbdb.ACLDirectionToLport))}
 	nets := []string{s.Network}
-	var cidrs []string
+	var cidrs, cidrs6 []string
 	for _, src := range srcs {
 		if src.network != "" && src.network != s.Network {
 			nets = append(nets, src.network)
 		}
-		if src.cidr.IsValid() {
+		if src.cidr.IsValid() && src.cidr.Addr().Is4() {
 			cidrs = append(cidrs, src.cidr.String())
+		} else if src.cidr.IsValid() {
+			cidrs6 = append(cidrs6, src.cidr.String())
 		}
 	}
 	routerOf := map[string]string{}
@@ -151,8 +153,15 @@ func create(ctx context.Context, c client.Client, s Spec, retried bool) (*Policy
 			ids[keyFromNet+src.network] = "network"
 		}
 	}
-	if len(cidrs) > 0 {
-		as := &nbdb.AddressSet{Name: AddressSetName(s.Name), Addresses: cidrs,
+	for i, set := range [][]string{cidrs, cidrs6} {
+		if len(set) == 0 {
+			continue
+		}
+		asName := AddressSetName(s.Name)
+		if i == 1 {
+			asName = AddressSetName6(s.Name)
+		}
+		as := &nbdb.AddressSet{UUID: fmt.Sprintf("newas%d", i), Name: asName, Addresses: set,
 			ExternalIDs: owner.IDs(owner.KindPolicy, s.Name, map[string]string{owner.KeyNetwork: s.Network})}
 		guard, err := dbconn.Absent(c, as, &as.Name)
 		if err != nil {
@@ -355,7 +364,9 @@ func deletePolicy(ctx context.Context, c client.Client, name string) error {
 		// The ACL goes with its last strong reference (the port group).
 		ops = append(ops, dbops.DelRefs(nbdb.PortGroupTable, pgWhere(p.Network), "acls", p.UUID))
 	}
-	ops = append(ops, dbops.Delete(nbdb.AddressSetTable, []ovsdb.Condition{dbops.NameIs(AddressSetName(name)), dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}))
+	for _, as := range []string{AddressSetName(name), AddressSetName6(name)} {
+		ops = append(ops, dbops.Delete(nbdb.AddressSetTable, []ovsdb.Condition{dbops.NameIs(as), dbops.Owned(owner.KindPolicy, map[string]string{owner.KeyName: name})}))
+	}
 	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
 		return fmt.Errorf("delete policy %q: %w", name, err)
 	}

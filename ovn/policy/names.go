@@ -16,6 +16,11 @@ func PortGroupName(network string) string { return "ovl_" + escape(network) }
 // AddressSetName returns the Address_Set name holding policy's CIDR sources.
 func AddressSetName(policy string) string { return "ovlpol_" + escape(policy) }
 
+// AddressSetName6 returns the Address_Set name holding policy's IPv6 CIDR
+// sources (OVN matches an address set against one family: ip4.src or
+// ip6.src).
+func AddressSetName6(policy string) string { return "ovlpol6_" + escape(policy) }
+
 func escape(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {

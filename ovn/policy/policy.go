@@ -4,7 +4,12 @@
 // network's port group, so it filters traffic arriving at that network's
 // containers. CIDR sources live in an Address_Set per policy; network
 // sources use the address set OVN derives from the source network's port
-// group ("$<group>_ip4"), so only real, port-secured addresses match.
+// group ("$<group>_ip4", "$<group>_ip6"), so only real, port-secured
+// addresses match. Policies match both families: a network source is its
+// IPv4 and IPv6 addresses, CIDRs of either family go to one address set per
+// family (AddressSetName, AddressSetName6), icmp is ICMPv4 and ICMPv6. IPv6
+// neighbour discovery passes OVN's ACL stage ahead of any ACL, so it keeps
+// working under default-deny.
 //
 // Precedence: higher user priority first; at equal priority deny wins over
 // allow (ACL priority = 1000 + 2*priority + 1 for deny, + 0 for allow).
@@ -192,7 +197,7 @@ func (s *Spec) Validate() ([]source, error) {
 		case names.Valid(f):
 			src.network = f
 		default:
-			return nil, names.Bad("from", f, "allowed are a network name, an IPv4 CIDR (198.18.0.0/24) or address, or any")
+			return nil, names.Bad("from", f, "allowed are a network name, a CIDR (198.18.0.0/24, fd00:198:18::/64) or address of either family, or any")
 		}
 		if seen[f] {
 			continue
@@ -236,8 +241,11 @@ func parseCIDR(f string) (netip.Prefix, error) {
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	if !p.Addr().Is4() {
-		return p, names.Bad("from", f, "only IPv4 sources are supported")
+	if p.Addr().Is4In6() {
+		return p, names.Bad("from", f, "an IPv4-mapped IPv6 address; write the IPv4 address")
+	}
+	if p.Addr().Zone() != "" {
+		return p, names.Bad("from", f, "a zoned address; want a CIDR or address without %%zone")
 	}
 	if p.Masked() != p {
 		return p, names.Bad("from", f, "host bits set; did you mean %v?", p.Masked())
@@ -263,20 +271,26 @@ func parsePorts(s string) (int, int, error) {
 
 // buildMatch returns the ACL match of a validated spec.
 func buildMatch(s *Spec, srcs []source) string {
-	parts := []string{"outport == @" + PortGroupName(s.Network), "ip4"}
+	parts := []string{"outport == @" + PortGroupName(s.Network), "ip"}
 	var alts []string
-	hasCIDR := false
+	has4, has6 := false, false
 	for _, src := range srcs {
 		switch {
 		case src.any:
 		case src.network != "":
-			alts = append(alts, "ip4.src == $"+PortGroupName(src.network)+"_ip4")
+			pg := PortGroupName(src.network)
+			alts = append(alts, "ip4.src == $"+pg+"_ip4", "ip6.src == $"+pg+"_ip6")
+		case src.cidr.Addr().Is4():
+			has4 = true
 		default:
-			hasCIDR = true
+			has6 = true
 		}
 	}
-	if hasCIDR {
+	if has4 {
 		alts = append(alts, "ip4.src == $"+AddressSetName(s.Name))
+	}
+	if has6 {
+		alts = append(alts, "ip6.src == $"+AddressSetName6(s.Name))
 	}
 	switch len(alts) {
 	case 0:
@@ -287,7 +301,7 @@ func buildMatch(s *Spec, srcs []source) string {
 	}
 	switch s.Proto {
 	case "icmp":
-		parts = append(parts, "icmp4")
+		parts = append(parts, "(icmp4 || icmp6)")
 	case "tcp", "udp":
 		parts = append(parts, s.Proto)
 		if s.Port != "" {

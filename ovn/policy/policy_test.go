@@ -67,7 +67,8 @@ func TestValidate(t *testing.T) {
 		{func(s *policy.Spec) { s.Action = "" }, "exactly one of allow or deny"},
 		{func(s *policy.Spec) { s.From = []string{"198.18.0.0/33"} }, `from "198.18.0.0/33": invalid CIDR`},
 		{func(s *policy.Spec) { s.From = []string{"198.18.0.1/24"} }, "host bits set; did you mean 198.18.0.0/24"},
-		{func(s *policy.Spec) { s.From = []string{"2001:db8::/64"} }, "only IPv4"},
+		{func(s *policy.Spec) { s.From = []string{"fd00::1/64"} }, "host bits set; did you mean fd00::/64"},
+		{func(s *policy.Spec) { s.From = []string{"::ffff:198.18.0.1"} }, "IPv4-mapped"},
 		{func(s *policy.Spec) { s.From = []string{"any", "web"} }, "from any: cannot be combined"},
 		{func(s *policy.Spec) { s.From = []string{"-x"} }, `from "-x"`},
 		{func(s *policy.Spec) { s.Priority = 1001 }, "priority 1001: allowed is 0..1000"},
@@ -131,7 +132,7 @@ func TestCreateListDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "outport == @ovl_app && ip4 && (ip4.src == $ovl_web_ip4 || ip4.src == $ovlpol_p1) && tcp && tcp.dst == 8080"
+	want := "outport == @ovl_app && ip && (ip4.src == $ovl_web_ip4 || ip6.src == $ovl_web_ip6 || ip4.src == $ovlpol_p1) && tcp && tcp.dst == 8080"
 	if p1.Match != want || !p1.Log || p1.Order != 3 || strings.Join(p1.From, ",") != "web,198.18.9.0/24" || p1.Port != "8080" {
 		t.Errorf("p1 = %+v; want match %q", p1, want)
 	}
