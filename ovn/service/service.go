@@ -353,12 +353,12 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	}
 	var static []netip.AddrPort
 	for _, r := range refs {
-		a, err := resolveBackend(r, st, recs)
+		a, err := resolveBackend(r, st, recs, vip.Addr.Is4())
 		if err != nil {
 			return nil, err
 		}
 		if a.Is4() != vip.Addr.Is4() {
-			return nil, names.Bad("backend", names.Shown(r.Host), "address %s is not of the VIP's family (%s)", a, vip.Addr)
+			return nil, names.Bad("backend", names.Shown(r.Host), "address %s is not of the VIP's family (%s); a service balances within one family: give backends of the VIP's family, or make a second service with a VIP of the other family", a, vip.Addr)
 		}
 		if a == vip.Addr {
 			return nil, names.Bad("backend", names.Shown(r.Host), "the VIP itself cannot be a backend")
@@ -579,22 +579,48 @@ func matches(labels, sel map[string]string) bool {
 	return true
 }
 
-func resolveBackend(r BackendRef, st *state, recs map[string]string) (netip.Addr, error) {
+// resolveBackend finds a backend's address of the VIP's family (want4): a
+// container name or ID resolves to that address of the container; a
+// container without one is an error naming the family.
+func resolveBackend(r BackendRef, st *state, recs map[string]string, want4 bool) (netip.Addr, error) {
 	if r.Addr.IsValid() {
 		return r.Addr, nil
 	}
+	family := "IPv6"
+	if want4 {
+		family = "IPv4"
+	}
+	pick := func(as []netip.Addr) (netip.Addr, bool) {
+		for _, a := range as {
+			if a.Is4() == want4 {
+				return a, true
+			}
+		}
+		return netip.Addr{}, false
+	}
 	// A name in the network's DNS records (container name or alias).
 	if ips := dns.ParseValue(recs[dns.FQDN(r.Host, st.net.Name, st.net.Domain)]); len(ips) > 0 {
-		a, _ := netip.AddrFromSlice(ips[0])
-		return a.Unmap(), nil
+		var as []netip.Addr
+		for _, ip := range ips {
+			a, _ := netip.AddrFromSlice(ip)
+			as = append(as, a.Unmap())
+		}
+		if a, ok := pick(as); ok {
+			return a, nil
+		}
+		return netip.Addr{}, names.Bad("backend", names.Shown(fmt.Sprintf("%s:%d", r.Host, r.Port)), "container %q has no %s address (%s); the VIP is %s: backends must be of the VIP's family",
+			r.Host, family, as[0], family)
 	}
 	// A container ID (or a unique prefix of at least 6 characters).
 	var found []netip.Addr
 	for _, p := range st.ports {
 		id := p.ExternalIDs[owner.KeyContainer]
 		if id == r.Host || (len(r.Host) >= 6 && strings.HasPrefix(id, r.Host)) {
-			if as := portAddrs(p); len(as) > 0 {
-				found = append(found, as[0])
+			if a, ok := pick(portAddrs(p)); ok {
+				found = append(found, a)
+			} else if as := portAddrs(p); len(as) > 0 {
+				return netip.Addr{}, names.Bad("backend", names.Shown(fmt.Sprintf("%s:%d", r.Host, r.Port)), "container %s has no %s address (%s); the VIP is %s: backends must be of the VIP's family",
+					id, family, as[0], family)
 			}
 		}
 	}
