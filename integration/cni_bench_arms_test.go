@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 )
 
 // The arms of the CNI benchmarks. Every arm is a CNI plugin invoked through
@@ -103,12 +104,13 @@ func (a *bridgeArm) sample(b *testing.B, ctx context.Context) time.Duration {
 // ovlArm is ovlmgr-cni on a network.
 type ovlArm struct {
 	rt   *runtime
+	net  string
 	list *libcni.NetworkConfigList
 }
 
 func newOvlArm(b *testing.B, node *lab.Node, net string, extra map[string]interface{}) *ovlArm {
 	rt := benchRuntime(b, node)
-	return &ovlArm{rt: rt, list: confList(b, net, "1.1.0", extra)}
+	return &ovlArm{rt: rt, net: net, list: confList(b, net, "1.1.0", extra)}
 }
 
 func (a *ovlArm) sample(b *testing.B, ctx context.Context) time.Duration {
@@ -185,6 +187,43 @@ func (a *floorArm) run(b *testing.B, ctx context.Context, name string, args ...s
 	if err != nil {
 		b.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
+}
+
+// waitPool waits until node's pool of network net holds size ready ports
+// and none being made (the refills that ADD and DEL start have finished), so
+// that an ovlmgr sample starts from a full pool and no refill competes with
+// it for ovn-northd.
+func waitPool(b *testing.B, ctx context.Context, nb client.Client, net, node string, size int) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pps, err := ovnport.ListPool(ctx, nb, net, node)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ready := 0
+		for _, pp := range pps {
+			if pp.State == ovnport.PoolReady {
+				ready++
+			}
+		}
+		if ready == size && len(pps) == size {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("pool of %s on %s: %d ready of %d ports after 30 s; want %d", net, node, ready, len(pps), size)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// countIn counts the lines of file path that contain s.
+func countIn(b *testing.B, path, s string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return strings.Count(string(data), s)
 }
 
 // northdCPU returns ovn-northd's CPU time so far (user + system, from

@@ -23,6 +23,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 )
 
 // pct returns the p-th percentile (0-100) of ds in milliseconds.
@@ -224,9 +225,11 @@ func fillPorts(b *testing.B, ctx context.Context, l *lab.Lab, net string, from, 
 // the same run. The two sides are two 1-node labs, filled and settled
 // (ovn-northd and the chassis caught up: nb_cfg = sb_cfg = hv_cfg) before
 // any sample. Samples alternate between the sides and the arms (ovlmgr,
-// floor ready, floor dynamic, bridge), and the lab settles again after
+// floor ready, floor dynamic, bridge), and the lab settles again before
 // every sample, so each ADD starts from a quiet northd (the no-settle
-// case is BenchmarkCNIChurn).
+// case is BenchmarkCNIChurn); before an ovlmgr sample that includes the
+// pool of ready ports being back to its size (the refill its previous ADD
+// started has finished). It prints how many ovlmgr ADDs claimed a pool port.
 func BenchmarkCNIAddScale(b *testing.B) {
 	needLab(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -278,9 +281,20 @@ func BenchmarkCNIAddScale(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	settlePool := func(s *side) {
+		if ovnport.DefaultPoolSize > 0 {
+			waitPool(b, ctx, s.nb, s.ovl.net, s.l.Nodes[0].SystemID, ovnport.DefaultPoolSize)
+		}
+		settle(s)
+	}
+	for _, s := range sides {
+		// The first ADD on a node starts its pool (not counted).
+		s.ovl.sample(b, ctx)
+	}
 	for n := 0; n < b.N; n++ {
 		for k := 0; k < samples; k++ {
 			for _, s := range sides {
+				settlePool(s)
 				c0 := northdCPU(b, s.l)
 				s.adds = append(s.adds, s.ovl.sample(b, ctx))
 				s.cpu = append(s.cpu, northdCPU(b, s.l)-c0)
@@ -290,6 +304,7 @@ func BenchmarkCNIAddScale(b *testing.B) {
 				s.fd = append(s.fd, s.dynamic.sample(b, ctx))
 				settle(s)
 				s.br = append(s.br, s.bridge.sample(b, ctx))
+				settle(s)
 			}
 		}
 	}
@@ -308,6 +323,8 @@ func BenchmarkCNIAddScale(b *testing.B) {
 			cpu += c
 		}
 		b.ReportMetric(float64(cpu.Milliseconds())/float64(len(s.cpu)), "northd-cpu-per-ADD+DEL"+p+"-ms")
+		b.ReportMetric(float64(countIn(b, s.log, "claimed pool port")), "pool-claims"+p)
+		b.ReportMetric(float64(len(s.adds)), "adds"+p)
 	}
 	b.ReportMetric(pct(large.adds, 50)/pct(small.adds, 50), "add-3000/100-x")
 	b.ReportMetric(pct(large.fr, 50)/pct(small.fr, 50), "floor-ready-3000/100-x")
