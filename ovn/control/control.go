@@ -188,7 +188,11 @@ type conn struct {
 	pending map[string]pendingTx
 }
 
-type pendingTx struct{ guards, ops int }
+type pendingTx struct {
+	guards, ops int
+	// at[i] is the operation guard i protects.
+	at []int
+}
 
 func serveConn(ctx context.Context, o Options, c *tls.Conn) error {
 	defer c.Close()
@@ -291,7 +295,7 @@ func (cn *conn) fixResult(m message, p pendingTx) json.RawMessage {
 		}
 		if json.Unmarshal(res[i], &r) == nil && r.Error != "" {
 			cn.o.Log.Printf("%s: refused: a write touches a port not bound to %s", cn.id, cn.id.Node)
-			return permissionResponse(m.ID, p.ops, -1, fmt.Sprintf("ovlmgr control: node %s may not change a port bound to another node (or not bound to it: requested-chassis must be %s)", cn.id.Node, cn.id.Node))
+			return permissionResponse(m.ID, p.ops, p.at[i], fmt.Sprintf("ovlmgr control: node %s may not change a port bound to another node (or not bound to it: requested-chassis must be %s)", cn.id.Node, cn.id.Node))
 		}
 	}
 	m.Result, _ = json.Marshal(res[p.guards:])
@@ -364,7 +368,7 @@ func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
 	if db != nbName && db != "_Server" {
 		return nil, permissionResponse(m.ID, len(ops), -1, fmt.Sprintf("ovlmgr control: database %q: only OVN_Northbound is served", db))
 	}
-	var guards []op
+	var guards []guard
 	if cn.id.Node != "" {
 		var d *Denied
 		if guards, d = (nodePolicy{node: cn.id.Node}).check(ops); d != nil {
@@ -379,8 +383,10 @@ func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
 		}
 	}
 	params := []any{db}
+	var at []int
 	for _, g := range guards {
-		params = append(params, g)
+		params = append(params, g.op)
+		at = append(at, g.at)
 	}
 	for _, o := range ops {
 		params = append(params, o)
@@ -388,7 +394,7 @@ func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
 	m.Params, _ = json.Marshal(params)
 	if len(guards) > 0 {
 		cn.pmu.Lock()
-		cn.pending[string(m.ID)] = pendingTx{guards: len(guards), ops: len(ops)}
+		cn.pending[string(m.ID)] = pendingTx{guards: len(guards), ops: len(ops), at: at}
 		cn.pmu.Unlock()
 	}
 	b, _ := json.Marshal(m)

@@ -6,13 +6,14 @@ import (
 	"strings"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 )
 
 // KeyWrittenBy is the external_ids key the control service stamps on every
 // NB row a client inserts (and on every external_ids it sets): "node:NAME"
 // or "admin:NAME", from the client's certificate.
-const KeyWrittenBy = "ovlmgr.io/written-by"
+const KeyWrittenBy = owner.KeyWrittenBy
 
 // requestedChassis is the LSP option that binds a port to a chassis.
 const requestedChassis = "requested-chassis"
@@ -55,11 +56,17 @@ func (p nodePolicy) guard(where []any) op {
 		"columns": []any{"name"}, "until": "==", "rows": []any{}}
 }
 
+// guard is a wait that protects operation at of a transaction.
+type guard struct {
+	op op
+	at int
+}
+
 // check returns the guards to run before ops (they fail when an operation
 // would touch another node's port) or why ops are refused. It stamps
 // inserted rows with KeyWrittenBy.
-func (p nodePolicy) check(ops []op) (guards []op, err *Denied) {
-	deny := func(i int, format string, args ...any) (_ []op, _ *Denied) {
+func (p nodePolicy) check(ops []op) (guards []guard, err *Denied) {
+	deny := func(i int, format string, args ...any) (_ []guard, _ *Denied) {
 		return nil, &Denied{Index: i, Reason: fmt.Sprintf("ovlmgr control: node %s may not ", p.node) + fmt.Sprintf(format, args...) +
 			fmt.Sprintf(" (a node writes only container ports bound to itself, requested-chassis=%s, on existing networks)", p.node)}
 	}
@@ -88,7 +95,7 @@ func (p nodePolicy) check(ops []op) (guards []op, err *Denied) {
 						}
 					}
 				}
-				guards = append(guards, p.guard(where))
+				guards = append(guards, guard{p.guard(where), i})
 			case "mutate":
 				for _, m := range list(o["mutations"]) {
 					mm := list(m)
@@ -96,9 +103,9 @@ func (p nodePolicy) check(ops []op) (guards []op, err *Denied) {
 						return deny(i, "change a port's requested-chassis")
 					}
 				}
-				guards = append(guards, p.guard(where))
+				guards = append(guards, guard{p.guard(where), i})
 			case "delete":
-				guards = append(guards, p.guard(where))
+				guards = append(guards, guard{p.guard(where), i})
 			}
 			stamp(o, "node:"+p.node)
 		case nbdb.LogicalSwitchTable:
@@ -125,7 +132,7 @@ func (p nodePolicy) check(ops []op) (guards []op, err *Denied) {
 						if u[0] != "uuid" {
 							return deny(i, "remove port %v from a network", u)
 						}
-						guards = append(guards, p.guard([]any{[]any{"_uuid", "==", []any{"uuid", u[1]}}}))
+						guards = append(guards, guard{p.guard([]any{[]any{"_uuid", "==", []any{"uuid", u[1]}}}), i})
 					}
 				case col == "dns_records" && mut == "insert":
 					// The network's DNS row, created by the first ADD.
@@ -144,7 +151,7 @@ func (p nodePolicy) check(ops []op) (guards []op, err *Denied) {
 			// Policy membership: a new port joins its network's group, a
 			// deleted one leaves it.
 			if kind != "mutate" {
-				return deny(i, "%s table %s", verb(kind), table)
+				return deny(i, "%s rows of table %s", verb(kind), table)
 			}
 			for _, m := range list(o["mutations"]) {
 				mm := list(m)
@@ -156,7 +163,7 @@ func (p nodePolicy) check(ops []op) (guards []op, err *Denied) {
 				case table == nbdb.PortGroupTable && col == "ports" && mut == "insert":
 					for _, u := range uuids(mm[2]) {
 						if u[0] != "named-uuid" {
-							guards = append(guards, p.guard([]any{[]any{"_uuid", "==", []any{"uuid", u[1]}}}))
+							guards = append(guards, guard{p.guard([]any{[]any{"_uuid", "==", []any{"uuid", u[1]}}}), i})
 						}
 					}
 				case table == nbdb.PortGroupTable && col == "ports" && mut == "delete":
@@ -164,7 +171,7 @@ func (p nodePolicy) check(ops []op) (guards []op, err *Denied) {
 						if u[0] != "uuid" {
 							return deny(i, "remove port %v from a port group", u)
 						}
-						guards = append(guards, p.guard([]any{[]any{"_uuid", "==", []any{"uuid", u[1]}}}))
+						guards = append(guards, guard{p.guard([]any{[]any{"_uuid", "==", []any{"uuid", u[1]}}}), i})
 					}
 				case table == nbdb.AddressSetTable && col == "addresses":
 				default:
@@ -188,7 +195,7 @@ func (p nodePolicy) check(ops []op) (guards []op, err *Denied) {
 			}
 			stamp(o, "node:"+p.node)
 		default:
-			return deny(i, "%s table %s", verb(kind), table)
+			return deny(i, "%s rows of table %s", verb(kind), table)
 		}
 	}
 	return guards, nil
@@ -197,7 +204,7 @@ func (p nodePolicy) check(ops []op) (guards []op, err *Denied) {
 func verb(kind string) string {
 	switch kind {
 	case "insert":
-		return "create in"
+		return "create"
 	case "update", "mutate":
 		return "modify"
 	}

@@ -172,6 +172,10 @@ type Port struct {
 	// Interface's external_ids:iface-id-ver must match for ovn-controller
 	// to bind it: the container ID, or a pool port's token (pool.go).
 	IfaceIDVer string `json:"ifaceIdVer,omitempty"`
+	// WrittenBy is who last wrote the port through the control service
+	// (owner.KeyWrittenBy: "node:n1", "admin:alice"); empty when written
+	// straight to the NB.
+	WrittenBy string `json:"writtenBy,omitempty"`
 }
 
 // CheckMAC refuses a requested MAC (nil: none requested) that cannot be a
@@ -839,6 +843,7 @@ func fromRow(l *nbdb.LogicalSwitchPort) *Port {
 		IfName:     l.ExternalIDs[owner.KeyIfName],
 		Up:         l.Up != nil && *l.Up,
 		IfaceIDVer: l.Options[OptIfaceIDVer],
+		WrittenBy:  l.ExternalIDs[owner.KeyWrittenBy],
 	}
 	if lb := owner.Labels(l.ExternalIDs); len(lb) > 0 {
 		p.Labels = lb

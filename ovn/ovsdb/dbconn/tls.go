@@ -118,3 +118,17 @@ func anySSL(eps []string) bool {
 	}
 	return false
 }
+
+// PermissionError is the OVSDB error a server (RBAC) or the ovlmgr control
+// service returns for a write the client's identity may not do.
+const PermissionError = "permission error"
+
+// IsPermission reports whether err is a transaction refused with an OVSDB
+// permission error, and returns its details.
+func IsPermission(err error) (string, bool) {
+	var te *TxError
+	if errors.As(err, &te) && te.Op != nil && te.Op.Error == PermissionError {
+		return te.Op.Details, true
+	}
+	return "", false
+}

@@ -27,6 +27,10 @@ const (
 	// KeyPort is the container's Logical_Switch_Port name on the rows made
 	// for it (floating IPs, published ports): they go when the port goes.
 	KeyPort = "ovlmgr.io/port"
+	// KeyWrittenBy is who wrote the row through the control service
+	// ("node:NAME" or "admin:NAME", from the client's certificate; see
+	// ovn/control and docs/security.md).
+	KeyWrittenBy = "ovlmgr.io/written-by"
 	// LabelPrefix prefixes user labels (--label k=v) stored in external_ids.
 	LabelPrefix = "ovlmgr.io/label."
 )

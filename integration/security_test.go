@@ -1,0 +1,290 @@
+package integration
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/pki"
+	"github.com/ovlmgr/ovlmgr/ovn/policy"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+)
+
+// secureLab brings up a TLS lab (lab up --tls) with the control service
+// and takes it down at test end.
+func secureLab(t testing.TB, prefix string, nodes int) *lab.Lab {
+	t.Helper()
+	needLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Nodes: nodes, Name: uniqueName(prefix), Gateways: []string{"none"}, TLS: true,
+		ControlBin: filepath.Join(cniPluginDir(t), "ovlmgr")})
+	if err != nil {
+		t.Fatalf("TLS lab: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := l.Down(ctx); err != nil {
+			t.Errorf("TLS lab down: %v", err)
+		}
+	})
+	return l
+}
+
+// tlsFor loads files into a client config.
+func tlsFor(t testing.TB, f dbconn.TLSFiles) *tls.Config {
+	t.Helper()
+	cfg, err := f.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// connectFrom connects a database at ep from node's namespace with cfg
+// (nil: plain TCP).
+func connectFrom(ctx context.Context, n *lab.Node, m model.ClientDBModel, ep string, cfg *tls.Config) (client.Client, error) {
+	var c client.Client
+	err := n.Do(func() error {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		var err error
+		c, err = dbconn.Connect(cctx, m, ep, dbconn.Options{TLS: cfg})
+		return err
+	})
+	return c, err
+}
+
+func models(t testing.TB) (nb, sb model.ClientDBModel) {
+	t.Helper()
+	nb, err := nbdb.FullDatabaseModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err = sbdb.FullDatabaseModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nb, sb
+}
+
+// TestSecureRefused: on a TLS lab, from a node's namespace, the NB and SB
+// refuse plain TCP, a certificate of another CA (presented by a client that
+// trusts the lab's servers), and the NB refuses the node's own certificate;
+// the admin certificate opens both and the node's opens the SB and the
+// control service.
+func TestSecureRefused(t *testing.T) {
+	l := secureLab(t, "sr", 1)
+	n1 := l.Nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nbm, sbm := models(t)
+	nbSSL, sbSSL := "ssl:"+lab.CentralIP+":6641", "ssl:"+lab.CentralIP+":6642"
+	ctlSSL := strings.Split(l.TLS.ControlNB, ",")[0]
+
+	// A second PKI: same names, another CA.
+	rogue := t.TempDir()
+	if err := pki.Init(rogue, 0, false); err != nil {
+		t.Fatal(err)
+	}
+	rogueCfg := func(role pki.Role, name string) *tls.Config {
+		f, _, err := pki.IssueTo(rogue, filepath.Join(rogue, name), pki.Request{Name: name, Role: role})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Trusts the lab's servers: only the server can refuse.
+		return &tls.Config{RootCAs: tlsFor(t, l.AdminTLS()).RootCAs, Certificates: []tls.Certificate{pair}}
+	}
+	admin, node := tlsFor(t, l.AdminTLS()), tlsFor(t, n1.TLSFiles())
+
+	for _, tc := range []struct {
+		what string
+		m    model.ClientDBModel
+		ep   string
+		cfg  *tls.Config
+		ok   bool
+	}{
+		{"plain TCP to NB", nbm, "tcp:" + lab.CentralIP + ":6641", nil, false},
+		{"plain TCP to SB", sbm, "tcp:" + lab.CentralIP + ":6642", nil, false},
+		{"another CA's admin to NB", nbm, nbSSL, rogueCfg(pki.RoleAdmin, "admin"), false},
+		{"another CA's node to SB", sbm, sbSSL, rogueCfg(pki.RoleNode, n1.SystemID), false},
+		{"another CA's node to the control service", nbm, ctlSSL, rogueCfg(pki.RoleNode, "n1x"), false},
+		{"the node's own certificate to NB", nbm, nbSSL, node, false},
+		{"admin to NB", nbm, nbSSL, admin, true},
+		{"admin to SB", sbm, sbSSL, admin, true},
+		{"node to SB", sbm, sbSSL, node, true},
+		{"node to the control service", nbm, ctlSSL, node, true},
+	} {
+		c, err := connectFrom(ctx, n1, tc.m, tc.ep, tc.cfg)
+		if err == nil {
+			// A refused TLS client may connect and lose the connection on
+			// its first call: read something.
+			var rows []*nbdb.NBGlobal
+			if tc.m.Name() == nbm.Name() {
+				err = dbconn.Select(ctx, c, &nbdb.NBGlobal{}, &rows)
+			} else {
+				var ch []*sbdb.Chassis
+				err = dbconn.Select(ctx, c, &sbdb.Chassis{}, &ch)
+			}
+			c.Close()
+		}
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v, want accepted", tc.what, err)
+		case !tc.ok && err == nil:
+			t.Errorf("%s: accepted, want refused", tc.what)
+		default:
+			t.Logf("%s: %v", tc.what, err)
+		}
+	}
+}
+
+// TestSecureNodeIdentity: with node n1's credentials, from n1's namespace,
+// through the control service: a container on n1 comes up (CNI ADD) and its
+// port says who wrote it; deleting n2's port, creating a network, deleting
+// a policy and changing NB_Global all fail with a permission error and
+// change nothing; in the SB, n1 may change its own Chassis row and not n2's.
+func TestSecureNodeIdentity(t *testing.T) {
+	l := secureLab(t, "si", 2)
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin := cniNB(t, l) // the unix socket: the admin's local access
+	net := "secweb"
+	cniNetwork(t, admin, net, "198.19.40.0/24")
+	if _, err := policy.Create(ctx, admin, policy.Spec{Name: "sec-allow", Network: net, Action: "allow", From: []string{"any"}, Proto: "tcp", Port: "80"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A container on each node, through the plugin, which finds the
+	// control service and its certificate in the node's Open_vSwitch db.
+	c1 := newContainer(t, newRuntime(t, n1), confList(t, net, "1.1.0", nil))
+	c1.mustAdd(t, ctx)
+	c2 := newContainer(t, newRuntime(t, n2), confList(t, net, "1.1.0", nil))
+	c2.mustAdd(t, ctx)
+	p1, err := containerPort(ctx, admin, n1.SystemID, net, c1.id, c1.ifName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p1.WrittenBy; got != "node:"+n1.SystemID {
+		t.Errorf("n1's port %s written-by %q, want node:%s", p1.Name, got, n1.SystemID)
+	}
+	p2, err := containerPort(ctx, admin, n2.SystemID, net, c2.id, c2.ifName)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	nbm, sbm := models(t)
+	asN1, err := connectFrom(ctx, n1, nbm, l.TLS.ControlNB, tlsFor(t, n1.TLSFiles()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asN1.Close()
+	refused := func(what string, err error) {
+		t.Helper()
+		d, ok := dbconn.IsPermission(err)
+		if !ok {
+			t.Errorf("%s as n1: %v, want a permission error", what, err)
+			return
+		}
+		if !strings.Contains(d, "node "+n1.SystemID) {
+			t.Errorf("%s as n1: permission error %q does not name the node", what, d)
+		}
+		t.Logf("%s as n1: %v", what, err)
+	}
+	refused("delete n2's port", ovnport.Delete(ctx, asN1, p2.Name))
+	if _, err := ovnport.Get(ctx, admin, p2.Name); err != nil {
+		t.Errorf("n2's port after n1's delete: %v", err)
+	}
+	_, err = network.Create(ctx, asN1, network.Spec{Name: "secevil", Subnet: "198.19.41.0/24"})
+	refused("create a network", err)
+	if _, err := network.Get(ctx, admin, "secevil"); !errors.Is(err, network.ErrNotFound) {
+		t.Errorf("network created by n1: %v", err)
+	}
+	refused("delete a policy", policy.Delete(ctx, asN1, "sec-allow"))
+	if _, err := policy.Get(ctx, admin, "sec-allow"); err != nil {
+		t.Errorf("policy after n1's delete: %v", err)
+	}
+	var globals []*nbdb.NBGlobal
+	if err := dbconn.Select(ctx, asN1, &nbdb.NBGlobal{}, &globals); err != nil || len(globals) != 1 {
+		t.Fatalf("read NB_Global as n1: %v (%d rows)", err, len(globals))
+	}
+	g := globals[0]
+	evil := &nbdb.NBGlobal{UUID: g.UUID, Options: map[string]string{"mac_prefix": "02:00:00"}}
+	ops, err := asN1.Where(evil).Update(evil, &evil.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = dbconn.Transact(ctx, asN1, ops...)
+	refused("change NB_Global", err)
+	var after []*nbdb.NBGlobal
+	if err := dbconn.Select(ctx, admin, &nbdb.NBGlobal{}, &after); err != nil || len(after) != 1 || fmt.Sprint(after[0].Options) != fmt.Sprint(g.Options) {
+		t.Errorf("NB_Global options after n1's update: %v (before %v), err %v", after, g.Options, err)
+	}
+
+	// SB: OVN's RBAC (role ovn-controller) with n1's certificate.
+	sbN1, err := connectFrom(ctx, n1, sbm, l.SBTCP, tlsFor(t, n1.TLSFiles()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sbN1.Close()
+	chassis := func(name string) *sbdb.Chassis {
+		var rows []*sbdb.Chassis
+		m := &sbdb.Chassis{}
+		if err := dbconn.Select(ctx, sbN1, m, &rows, model.Condition{Field: &m.Name, Function: "==", Value: name}); err != nil || len(rows) != 1 {
+			t.Fatalf("chassis %s: %v (%d rows)", name, err, len(rows))
+		}
+		return rows[0]
+	}
+	mark := func(ch *sbdb.Chassis) error {
+		ids := map[string]string{}
+		for k, v := range ch.ExternalIDs {
+			ids[k] = v
+		}
+		ids["ovlmgr-test"] = "written-by-n1"
+		upd := &sbdb.Chassis{UUID: ch.UUID, ExternalIDs: ids}
+		ops, err := sbN1.Where(upd).Update(upd, &upd.ExternalIDs)
+		if err != nil {
+			return err
+		}
+		_, err = dbconn.Transact(ctx, sbN1, ops...)
+		return err
+	}
+	if err := mark(chassis(n1.SystemID)); err != nil {
+		t.Errorf("n1 writes its own Chassis row: %v", err)
+	}
+	err = mark(chassis(n2.SystemID))
+	if _, ok := dbconn.IsPermission(err); !ok {
+		t.Errorf("n1 writes n2's Chassis row: %v, want a permission error", err)
+	} else {
+		t.Logf("n1 writes n2's Chassis row: %v", err)
+	}
+	if v := chassis(n2.SystemID).ExternalIDs["ovlmgr-test"]; v != "" {
+		t.Errorf("n2's Chassis row has n1's mark %q", v)
+	}
+	// The control service logs what it refused.
+	log, _ := os.ReadFile(filepath.Join(l.CentralDir, "ovlmgr-control1.stderr"))
+	log2, _ := os.ReadFile(filepath.Join(l.CentralDir, "ovlmgr-control2.stderr"))
+	if !strings.Contains(string(log)+string(log2), "node:"+n1.SystemID+": refused") {
+		t.Errorf("control service logs name no refusal:\n%s%s", log, log2)
+	}
+}
