@@ -215,6 +215,9 @@ func portAttach(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("attach %s to %s: %w", nsPath, req.Network, attachHint(err))
 	}
+	for _, f := range a.Linger {
+		_ = f.Close()
+	}
 	return printOut(c, a, func(w io.Writer) {
 		fmt.Fprintf(w, "port %s: %s mac %s gateway %s mtu %d on node %s (container %s, %s in %s)\n",
 			a.Port, a.Address, a.MAC, a.Gateway, a.MTU, a.Node, a.ContainerID, a.IfName, a.NetNS)

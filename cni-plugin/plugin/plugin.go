@@ -89,11 +89,15 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, GW: a.Gateway6.AsSlice()})
 	}
 	if err := types.PrintResult(res, c.CNIVersion); err != nil {
+		closeAll(a.Linger)
 		return err
 	}
 	if !req.IP.IsValid() && !req.IP6.IsValid() && req.MAC == nil {
-		spawnRefill(c, log) // this node's pool of the network back to size
+		// This node's pool of the network back to size; the child also
+		// takes the files whose close would hold up ADD's exit.
+		spawnRefill(c, log, a.Linger)
 	}
+	closeAll(a.Linger)
 	return nil
 }
 

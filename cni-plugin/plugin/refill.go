@@ -29,8 +29,10 @@ type refillJob struct {
 // spawnRefill starts this binary again, detached (own session, stdio on
 // /dev/null so the runtime never waits for it), to bring this node's pool
 // of the network back to size after ADD: the refill waits for ovn-northd,
-// ADD does not. A failure to start is logged only.
-func spawnRefill(c *Config, log *logger) {
+// ADD does not. The child inherits linger (files whose last close is slow,
+// see attach.Attachment.Linger) and closes them when it exits, off ADD's
+// path. A failure to start is logged only.
+func spawnRefill(c *Config, log *logger, linger []*os.File) {
 	job, err := json.Marshal(refillJob{Network: c.Network, NB: c.NB, OVS: c.OVS, LogFile: c.LogFile, LogLevel: c.LogLevel})
 	if err != nil {
 		return
@@ -43,11 +45,20 @@ func spawnRefill(c *Config, log *logger) {
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), envRefill+"="+string(job))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.ExtraFiles = linger
 	if err := cmd.Start(); err != nil {
 		log.Errorf("pool refill: %v", err)
 		return
 	}
 	_ = cmd.Process.Release()
+}
+
+// closeAll closes fs (after spawnRefill handed them on, a close that
+// returns at once).
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		_ = f.Close()
+	}
 }
 
 // RefillMain runs a refill job when this process is a child of

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -248,6 +249,11 @@ type Attachment struct {
 	FQDN        string       `json:"fqdn,omitempty"`
 	// Published are the container's published ports.
 	Published []publish.Published `json:"published,omitempty"`
+	// Linger holds files the caller must close: the packet socket of the
+	// announcement, whose close waits for the kernel (see
+	// ovs/port.AnnounceLinger); a CNI plugin hands it to its detached
+	// refill child first, so that ADD does not wait.
+	Linger []*os.File `json:"-"`
 }
 
 // Logger receives progress lines; nil discards them.
@@ -515,7 +521,8 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// Peers may still cache the MAC of an earlier holder of this address
 	// (a requested MAC, or a port from before MACs were derived from IPs):
 	// announce the binding now that the flows are in place.
-	if err := ovsport.Announce(req.NetNS, req.IfName, mac, p.IP, addr6.Addr()); err != nil {
+	sock, err := ovsport.AnnounceLinger(req.NetNS, req.IfName, mac, p.IP, addr6.Addr())
+	if err != nil {
 		log.Errorf("%v (peers learn the new MAC when their ARP/ND entries expire)", err)
 	}
 	a := &Attachment{Port: p.Name, Network: ni.name, Node: nd.systemID, ContainerID: req.ContainerID, IfName: req.IfName,
@@ -524,6 +531,9 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		a.Gateway6 = ni.gateway6
 	}
 	a.Published = published
+	if sock != nil {
+		a.Linger = append(a.Linger, sock)
+	}
 	if reg != nil {
 		a.Nameservers, a.Search, a.FQDN = reg.Nameservers, reg.Search, reg.FQDN
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
@@ -17,16 +18,32 @@ import (
 // nodes), so that peers replace a cached MAC of an earlier holder of the
 // address at once. Frames go out on a raw AF_PACKET socket.
 func Announce(netnsPath, ifName string, mac net.HardwareAddr, ip4, ip6 netip.Addr) error {
-	return ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
+	f, err := AnnounceLinger(netnsPath, ifName, mac, ip4, ip6)
+	if f != nil {
+		_ = f.Close()
+	}
+	return err
+}
+
+// AnnounceLinger is Announce that returns its packet socket open instead of
+// closing it (nil after an error). Closing the last reference to an
+// AF_PACKET socket waits for an RCU grace period in the kernel
+// (packet_release calls synchronize_net: 8-20 ms on a loaded 2-core
+// machine, and a process's exit waits for it too). A caller on a latency
+// path hands the file to a process that outlives it (e.g. as an extra file
+// of a detached child) and then closes its own copy, which returns at once.
+func AnnounceLinger(netnsPath, ifName string, mac net.HardwareAddr, ip4, ip6 netip.Addr) (*os.File, error) {
+	var out *os.File
+	err := ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
 		link, err := netlink.LinkByName(ifName)
 		if err != nil {
 			return fmt.Errorf("announce on %s: %w", ifName, err)
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("announce on %s: raw socket: %w", ifName, err)
 		}
-		defer unix.Close(fd)
+		f := os.NewFile(uintptr(fd), "announce-"+ifName)
 		send := func(dst net.HardwareAddr, frame []byte) error {
 			var a [8]byte
 			copy(a[:], dst)
@@ -40,13 +57,16 @@ func Announce(netnsPath, ifName string, mac net.HardwareAddr, ip4, ip6 netip.Add
 		if ip6.Is6() {
 			frames = append(frames, unsolicitedNA(mac, ip6))
 		}
-		for _, f := range frames {
-			if err := send(net.HardwareAddr(f[0:6]), f); err != nil {
+		for _, fr := range frames {
+			if err := send(net.HardwareAddr(fr[0:6]), fr); err != nil {
+				_ = f.Close()
 				return fmt.Errorf("announce on %s: send: %w", ifName, err)
 			}
 		}
+		out = f
 		return nil
 	})
+	return out, err
 }
 
 // garp is a broadcast ARP frame (op 1 request, 2 reply) whose sender and
