@@ -289,7 +289,7 @@ func (c *dsCtr) dsQuery(server netip.Addr, name string, qtype dnsmessage.Type, t
 	}
 	var reply []byte
 	err = c.netns.Do(func(ns.NetNS) error {
-		conn, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IP(server.AsSlice()), Port: 53})
+		conn, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IP(server.AsSlice()), Port: 53})
 		if err != nil {
 			return err
 		}

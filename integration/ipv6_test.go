@@ -75,7 +75,7 @@ func tcpOver(ctx context.Context, srv, cl *container, dst net.IP, n int) error {
 // a router. Containers on different nodes get (CNI 1.0.0 and 0.4.0
 // results) their addresses and a default route per family; CHECK passes;
 // 1 MiB of TCP crosses nodes over IPv6 on the dual-stack network (and over
-// IPv4), on the IPv6-only network, and between the two networks through
+// IPv4), on the IPv6-only network (across nodes), and between the two networks through
 // the router's IPv6 gateways.
 func TestIPv6Overlay(t *testing.T) {
 	l := sharedLab(t)
@@ -96,6 +96,8 @@ func TestIPv6Overlay(t *testing.T) {
 	dual2.mustAdd(t, ctx)
 	only2 := newContainer(t, newRuntime(t, n2), confList(t, "v6only", "1.0.0", nil))
 	only2.mustAdd(t, ctx)
+	only1 := newContainer(t, newRuntime(t, n1), confList(t, "v6only", "0.4.0", nil))
+	only1.mustAdd(t, ctx)
 
 	checkResult := func(c *container, v4 bool, gw4, gw6 string) {
 		t.Helper()
@@ -120,6 +122,7 @@ func TestIPv6Overlay(t *testing.T) {
 	checkResult(dual1, true, "198.19.60.1", "fd00:198:19:60::1")
 	checkResult(dual2, true, "198.19.60.1", "fd00:198:19:60::1")
 	checkResult(only2, false, "", "fd00:198:19:61::1")
+	checkResult(only1, false, "", "fd00:198:19:61::1")
 
 	for _, tc := range []struct {
 		name    string
@@ -128,6 +131,7 @@ func TestIPv6Overlay(t *testing.T) {
 	}{
 		{"dual-stack IPv6 across nodes", dual2, dual1, dual2.ip6()},
 		{"dual-stack IPv4 across nodes", dual2, dual1, dual2.ip()},
+		{"IPv6-only network across nodes", only2, only1, only2.ip6()},
 		{"IPv6-only across nodes, routed from the dual-stack network", only2, dual1, only2.ip6()},
 		{"IPv6-only to dual-stack, same node, routed", dual2, only2, dual2.ip6()},
 	} {

@@ -1,0 +1,123 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/plugins/pkg/ns"
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
+)
+
+// serveName6 answers every TCP connection to [c's IPv6]:port with name.
+func serveName6(t testing.TB, c *container, port int, name string) {
+	t.Helper()
+	var ln net.Listener
+	if err := c.ns.Do(func(ns.NetNS) error {
+		var err error
+		ln, err = net.Listen("tcp6", net.JoinHostPort(c.ip6().String(), fmt.Sprint(port)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = conn.Write([]byte(name + "\n"))
+			conn.Close()
+		}
+	}()
+}
+
+// TestIPv6ServiceVIP: on a dual-stack network on a router, a service with
+// an IPv6 VIP and two backends named by their aliases: its name resolves
+// by AAAA (asked of the network's IPv6 gateway) to the VIP, and 20
+// connections to [VIP]:80 from a container on a third node reach both
+// backends.
+func TestIPv6ServiceVIP(t *testing.T) {
+	l := sharedLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	nb := cniNB(t, l)
+	r := segName("s6r")
+	segRouter(t, nb, r)
+	netName := segName("s6n")
+	specNetwork(t, nb, network.Spec{Name: netName, Subnet: "198.19.63.0/24", IPv6Subnet: "fd00:198:19:63::/64", Router: r})
+	list := confList(t, netName, "1.0.0", map[string]interface{}{
+		"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true}})
+	var ctrs []*container
+	for i, node := range l.Nodes[:3] {
+		c := newContainer(t, newRuntime(t, node), list)
+		c.conf.CapabilityArgs = map[string]interface{}{"aliases": []string{fmt.Sprintf("be%d", i)}}
+		c.mustAdd(t, ctx)
+		ctrs = append(ctrs, c)
+	}
+	client := ctrs[0]
+	serveName6(t, ctrs[1], 8080, "be1")
+	serveName6(t, ctrs[2], 8080, "be2")
+	vip := netip.MustParseAddrPort("[fd00:198:19:fe::80]:80")
+	if _, err := service.Create(ctx, nb, service.Spec{Name: "api", Network: netName, VIP: vip.String(), Backends: []string{"be1:8080", "be2:8080"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = service.Delete(context.Background(), nb, netName, "api") })
+
+	// AAAA through the IPv6 nameserver of the CNI result.
+	var ns6 netip.Addr
+	for _, s := range client.result.DNS.Nameservers {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is6() {
+			ns6 = a
+		}
+	}
+	if ns6 != netip.MustParseAddr("fd00:198:19:63::1") {
+		t.Fatalf("CNI result nameservers %v; want the IPv6 gateway fd00:198:19:63::1 among them", client.result.DNS.Nameservers)
+	}
+	c := &dsCtr{name: "client", netns: client.ns}
+	fqdn := "api." + netName + ".ovl"
+	var last string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, ans, ok, err := c.dsQuery(ns6, fqdn, dnsmessage.TypeAAAA, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = fmt.Sprintf("ok=%v %v", ok, ans)
+		if ok && strings.Join(ans, ",") == "AAAA "+vip.Addr().String() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("AAAA %s from %s: %s; want AAAA %s", fqdn, ns6, last, vip.Addr())
+		}
+	}
+
+	// Balancing over both backends.
+	seen := map[string]int{}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && (seen["be1"] == 0 || seen["be2"] == 0); {
+		_ = client.ns.Do(func(ns.NetNS) error {
+			conn, err := net.DialTimeout("tcp6", vip.String(), 500*time.Millisecond)
+			if err != nil {
+				seen["error"]++
+				return nil
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+			buf := make([]byte, 16)
+			n, _ := conn.Read(buf)
+			seen[strings.TrimSpace(string(buf[:n]))]++
+			return nil
+		})
+	}
+	t.Logf("connections to %s: %v", vip, seen)
+	if seen["be1"] == 0 || seen["be2"] == 0 {
+		t.Errorf("connections to %s reached %v; want both be1 and be2", vip, seen)
+	}
+}
