@@ -24,6 +24,7 @@ package control
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -265,8 +266,13 @@ func (cn *conn) fromNB() error {
 		if err := dec.Decode(&raw); err != nil {
 			return err
 		}
+		cn.pmu.Lock()
+		waiting := len(cn.pending) > 0
+		cn.pmu.Unlock()
 		var m message
-		if err := json.Unmarshal(raw, &m); err == nil && m.Method == "" && len(m.ID) > 0 {
+		// Only a reply to a rewritten transaction is parsed: the schema
+		// and monitor updates pass as they came.
+		if waiting && json.Unmarshal(raw, &m) == nil && m.Method == "" && len(m.ID) > 0 {
 			cn.pmu.Lock()
 			p, ok := cn.pending[string(m.ID)]
 			delete(cn.pending, string(m.ID))
@@ -339,7 +345,7 @@ func (cn *conn) fromClient() error {
 			return err
 		}
 		var m message
-		if err := json.Unmarshal(raw, &m); err == nil && m.Method == "transact" {
+		if bytes.Contains(raw, []byte(`"transact"`)) && json.Unmarshal(raw, &m) == nil && m.Method == "transact" {
 			out, reply := cn.transact(m)
 			if reply != nil {
 				if err := cn.toClient(reply); err != nil {
