@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -50,11 +51,25 @@ type TLS struct {
 // Control service ports on the central address (one per instance).
 var controlPorts = []string{"6645", "6646"}
 
+// EnvTLS=1 makes every lab a TLS lab (the integration suite's TLS mode);
+// EnvControlBin is the ovlmgr binary for the control service when
+// Options.ControlBin is empty.
+const (
+	EnvTLS        = "OVLMGR_LAB_TLS"
+	EnvControlBin = "OVLMGR_LAB_CONTROL_BIN"
+)
+
 // sbTarget is the SB's listener for nodes (an SB Connection row).
 const sbTarget = "pssl:6642"
 
 // planTLS switches the underlay endpoints to ssl: and names the files.
 func (l *Lab) planTLS(on bool, controlBin string) {
+	if os.Getenv(EnvTLS) == "1" {
+		on = true
+	}
+	if controlBin == "" {
+		controlBin = os.Getenv(EnvControlBin)
+	}
 	if !on {
 		return
 	}
