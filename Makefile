@@ -22,7 +22,7 @@ help: ## list targets
 
 build: ## build bin/ovlmgr and bin/ovlmgr-cni
 	$(GO) build -o $(BIN)/ovlmgr ./cli
-	$(GO) build -o $(BIN)/ovlmgr-cni ./cni-plugin
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ovlmgr-cni ./cni-plugin # static: no dynamic loader at each CNI call
 
 # make test: a missing prerequisite (root, a daemon, a schema, a lab that cannot start) fails the test naming it
 # (OVLMGR_TEST_STRICT=1, package lab/prereq); lab/testsum prints run/passed/failed/skipped per package and fails on

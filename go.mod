@@ -57,3 +57,6 @@ tool (
 	github.com/ovn-kubernetes/libovsdb/cmd/modelgen
 	honnef.co/go/tools/cmd/staticcheck
 )
+
+// Trimmed copy (no Prometheus in the client): see third_party/libovsdb/OVLMGR.md.
+replace github.com/ovn-kubernetes/libovsdb => ./third_party/libovsdb

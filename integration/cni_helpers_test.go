@@ -61,7 +61,11 @@ func cniPluginDir(t testing.TB) string {
 		}
 		cniBuild.dir = dir
 		for bin, pkg := range map[string]string{"ovlmgr-cni": "../cni-plugin", "ovlmgr": "../cli", "prevplugin": "./testdata/prevplugin"} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, bin), pkg).CombinedOutput()
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, bin), pkg)
+			if bin == "ovlmgr-cni" {
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build: static
+			}
+			out, err := cmd.CombinedOutput()
 			if err != nil {
 				cniBuild.err = fmt.Errorf("go build %s: %v: %s", pkg, err, out)
 				return
