@@ -52,6 +52,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					&cli.StringFlag{Name: "gateways", Usage: "nodes plugged into the external network 198.18.100.0/24 (outside host 198.18.100.1), comma separated, or none (default n1,n2; n1 with one node; see docs/external.md)"},
 					&cli.IntFlag{Name: "underlays", Value: 1, Usage: "routed underlay subnets 198.18.U.0/24 joined by a router namespace (nodes split in order; see docs/sites.md)"},
 					&cli.IntFlag{Name: "wan-mtu", Usage: "MTU of the router's links to underlays 2 and up (default the underlay MTU; with --underlays)"},
+					&cli.BoolFlag{Name: "underlay-ipv6", Usage: "Geneve tunnels over IPv6: nodes get fd00:198:18::N/64 on br-phy as ovn-encap-ip (databases stay on 198.18.0.0/24; container MTU = underlay MTU - 78)"},
 					&cli.DurationFlag{Name: "wan-delay", Usage: "one-way delay (netem) on the router's links to underlays 2 and up, e.g. 10ms (with --underlays)"},
 				},
 				Action: func(c *cli.Context) error {
@@ -66,7 +67,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					}
 					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
 						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), TLS: c.Bool("tls"), ControlBin: selfExe(), Gateways: gateways,
-						Underlays: c.Int("underlays"), WANMTU: c.Int("wan-mtu"), WANDelay: c.Duration("wan-delay")})
+						Underlays: c.Int("underlays"), WANMTU: c.Int("wan-mtu"), WANDelay: c.Duration("wan-delay"), UnderlayIPv6: c.Bool("underlay-ipv6")})
 					if err != nil {
 						return err
 					}

@@ -87,6 +87,10 @@ type Options struct {
 	Underlays int
 	WANMTU    int
 	WANDelay  time.Duration
+	// UnderlayIPv6 runs the Geneve tunnels over IPv6: each node's br-phy
+	// also gets fd00:198:18::N/64 (see underlay6.go), its ovn-encap-ip.
+	// The central databases stay on the IPv4 underlay.
+	UnderlayIPv6 bool
 }
 
 // Lab is a running lab. Its exported fields are saved in Dir/lab.json.
@@ -119,7 +123,9 @@ type Lab struct {
 	RouterNetNS string        `json:"routerNetNS,omitempty"`
 	WANMTU      int           `json:"wanMTU,omitempty"`
 	WANDelay    time.Duration `json:"wanDelay,omitempty"`
-	log         io.Writer
+	// UnderlayIPv6: tunnels run over the nodes' EncapIP6 addresses.
+	UnderlayIPv6 bool `json:"underlayIPv6,omitempty"`
+	log          io.Writer
 }
 
 // Node is one node of a lab.
@@ -133,6 +139,9 @@ type Node struct {
 	OVS string `json:"ovs"`
 	// Underlay is the node's underlay subnet (1..Underlays) in a routed lab.
 	Underlay int `json:"underlay,omitempty"`
+	// EncapIP6 is the node's IPv6 underlay address and tunnel endpoint in
+	// a lab with UnderlayIPv6 (EncapIP then only carries the databases).
+	EncapIP6 string `json:"encapIP6,omitempty"`
 	// Env makes OVS/OVN tools, ovlmgr and ovlmgr-cni use this node's
 	// daemons (OVS_RUNDIR, OVN_RUNDIR, ... = Dir; OVLMGR_NB/SB, OVN_NB_DB/OVN_SB_DB).
 	Env []string `json:"env"`
@@ -206,6 +215,9 @@ func (o *Options) defaults() error {
 	if err := o.checkUnderlays(); err != nil {
 		return err
 	}
+	if o.UnderlayIPv6 && o.Underlays > 1 {
+		return fmt.Errorf("lab underlay IPv6: only with one underlay (not with %d routed underlays)", o.Underlays)
+	}
 	if o.Dir == "" {
 		o.Dir = PathFor(o.Name)
 	}
@@ -260,6 +272,7 @@ func plan(o Options) *Lab {
 		l.Nodes = append(l.Nodes, n)
 	}
 	l.planUnderlays(o)
+	l.planUnderlay6(o)
 	return l
 }
 
@@ -322,6 +335,9 @@ func reuse(ctx context.Context, o Options) (*Lab, error) {
 	}
 	if max(l.Underlays, 1) != o.Underlays {
 		return nil, fmt.Errorf("lab %q is already up with %d underlay(s), not %d: run `ovlmgr lab down --name %s` first", l.Name, max(l.Underlays, 1), o.Underlays, l.Name)
+	}
+	if l.UnderlayIPv6 != o.UnderlayIPv6 {
+		return nil, fmt.Errorf("lab %q is already up with underlay IPv6 %v, not %v: run `ovlmgr lab down --name %s` first", l.Name, l.UnderlayIPv6, o.UnderlayIPv6, l.Name)
 	}
 	if l.UnderlayMTU != o.UnderlayMTU {
 		return nil, fmt.Errorf("lab %q is already up with underlay MTU %d, not %d: run `ovlmgr lab down --name %s` first", l.Name, l.UnderlayMTU, o.UnderlayMTU, l.Name)

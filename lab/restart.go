@@ -154,6 +154,9 @@ func (l *Lab) plugPhys(ctx context.Context, n *Node) error {
 	if err := addAddrUp(nh, PhysBridge, n.EncapIP+"/24"); err != nil {
 		return err
 	}
+	if err := addAddr6(nh, PhysBridge, n.EncapIP6); err != nil {
+		return err
+	}
 	if l.Underlays > 1 {
 		return l.plugRouted(nh, n)
 	}

@@ -151,8 +151,8 @@ func (c *checker) chassisProblems(st *Status) {
 			st.Problems = append(st.Problems, fmt.Sprintf("%s: chassis %s not registered in SB", n.Name, n.SystemID))
 		case !ch.Connected:
 			st.Problems = append(st.Problems, fmt.Sprintf("%s: chassis %s not connected", n.Name, n.SystemID))
-		case len(ch.Encaps) != 1 || ch.Encaps[0].Type != "geneve" || ch.Encaps[0].IP != n.EncapIP:
-			st.Problems = append(st.Problems, fmt.Sprintf("%s: chassis %s encaps %v, want geneve %s", n.Name, n.SystemID, ch.Encaps, n.EncapIP))
+		case len(ch.Encaps) != 1 || ch.Encaps[0].Type != "geneve" || ch.Encaps[0].IP != n.Tunnel():
+			st.Problems = append(st.Problems, fmt.Sprintf("%s: chassis %s encaps %v, want geneve %s", n.Name, n.SystemID, ch.Encaps, n.Tunnel()))
 		}
 	}
 }
@@ -194,8 +194,8 @@ func (c *checker) tunnels(cctx context.Context, st *Status, alive map[string]boo
 			}
 		}
 		for _, m := range l.Nodes {
-			if m != n && !seen[m.EncapIP] {
-				st.Problems = append(st.Problems, fmt.Sprintf("%s: no tunnel to %s (%s)", n.Name, m.Name, m.EncapIP))
+			if m != n && !seen[m.Tunnel()] {
+				st.Problems = append(st.Problems, fmt.Sprintf("%s: no tunnel to %s (%s)", n.Name, m.Name, m.Tunnel()))
 			}
 		}
 	}

@@ -232,7 +232,7 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	// the encap IP check sees br-phy.
 	err = n.Do(func() error {
 		_, err := node.Join(ctx, node.JoinOptions{
-			OVS: n.OVS, SB: l.SBTCP, NB: l.nodeNB(), EncapIP: n.EncapIP,
+			OVS: n.OVS, SB: l.SBTCP, NB: l.nodeNB(), EncapIP: n.Tunnel(),
 			SystemID: n.SystemID, Hostname: n.Name, Datapath: "netdev", External: ext,
 			TLS:     l.joinTLS(n),
 			PathMTU: l.joinPathMTU(),

@@ -1,0 +1,69 @@
+package integration
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/chassis"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+)
+
+// TestIPv6Underlay: a 2-node lab whose Geneve tunnels run over IPv6
+// (lab up --underlay-ipv6): chassis register their IPv6 encap address;
+// containers on the two nodes get the MTU of Geneve over IPv6 (1500 - 78
+// = 1422, 20 less than over IPv4) and exchange 1 MiB of TCP over IPv6 on
+// a dual-stack network and on an IPv6-only network, and over IPv4.
+func TestIPv6Underlay(t *testing.T) {
+	needLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Nodes: 2, Name: uniqueName("u6"), UnderlayIPv6: true, Gateways: []string{"none"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(context.Background()); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	sb, err := dbconn.ConnectSB(ctx, l.SB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	chs, err := chassis.List(ctx, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range chs {
+		if len(ch.Encaps) != 1 || !netip.MustParseAddr(ch.Encaps[0].IP).Is6() {
+			t.Errorf("chassis %s encaps %v; want one IPv6 Geneve endpoint", ch.Name, ch.Encaps)
+		}
+	}
+	nb := cniNB(t, l)
+	specNetwork(t, nb, network.Spec{Name: "u6dual", Subnet: "198.19.64.0/24", IPv6Subnet: "fd00:198:19:64::/64"})
+	specNetwork(t, nb, network.Spec{Name: "u6only", IPv6Subnet: "fd00:198:19:65::/64"})
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	for _, net := range []string{"u6dual", "u6only"} {
+		list := confList(t, net, "1.0.0", nil)
+		a := newContainer(t, newRuntime(t, n1), list)
+		a.mustAdd(t, ctx)
+		b := newContainer(t, newRuntime(t, n2), list)
+		b.mustAdd(t, ctx)
+		if got := b.mtu(t); got != 1500-78 {
+			t.Errorf("%s: container MTU %d; want 1422 (1500 - 78, Geneve over IPv6)", net, got)
+		}
+		if err := tcpOver(ctx, b, a, b.ip6(), 1<<20); err != nil {
+			t.Errorf("%s: TCP over IPv6 across nodes on an IPv6 underlay: %v", net, err)
+		}
+		if b.ip() != nil {
+			if err := tcpOver(ctx, b, a, b.ip(), 1<<20); err != nil {
+				t.Errorf("%s: TCP over IPv4 across nodes on an IPv6 underlay: %v", net, err)
+			}
+		}
+	}
+}
