@@ -182,12 +182,12 @@ func (l *Lab) upMembers(ctx context.Context) error {
 		if which == "sb" {
 			schema, raft, dbName = schemaSB, raftPortSB, "OVN_Southbound"
 		}
-		first := "tcp:" + CentralIP + ":" + raft
+		first := l.raftScheme() + ":" + CentralIP + ":" + raft
 		for _, m := range l.members() {
 			file := filepath.Join(l.CentralDir, which+memberSuffix(m.Index)+".db")
 			args := []string{"create-cluster", file, schema, first}
 			if m.Index > 1 {
-				args = []string{"join-cluster", file, dbName, "tcp:" + m.IP + ":" + raft, first}
+				args = []string{"join-cluster", file, dbName, l.raftScheme() + ":" + m.IP + ":" + raft, first}
 			}
 			if err := ovsdbTool(ctx, args...); err != nil {
 				return fmt.Errorf("central: %w", err)
@@ -485,7 +485,7 @@ func (l *Lab) LeaveRejoin(ctx context.Context, which string) (string, error) {
 			}
 		}
 		if dn != name {
-			others = append(others, "tcp:"+m.IP+":"+raft)
+			others = append(others, l.raftScheme()+":"+m.IP+":"+raft)
 		}
 	}
 	if d == nil {
@@ -512,7 +512,7 @@ func (l *Lab) LeaveRejoin(ctx context.Context, which string) (string, error) {
 	if err := os.Remove(file); err != nil {
 		return name, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
-	args := append([]string{"join-cluster", file, dbName, "tcp:" + self.IP + ":" + raft}, others...)
+	args := append([]string{"join-cluster", file, dbName, l.raftScheme() + ":" + self.IP + ":" + raft}, others...)
 	if err := ovsdbTool(ctx, args...); err != nil {
 		return name, err
 	}

@@ -32,7 +32,7 @@ import (
 // Connection row with role "ovn-controller" (OVN's RBAC: a chassis may only
 // write its own Chassis, Encap and Chassis_Private rows) and trusts both
 // CAs. ovn-northd and the admin use the unix sockets in central/. RAFT
-// links between members stay TCP (on the lab's underlay).
+// links between members of a clustered lab are TLS too (raftScheme).
 type TLS struct {
 	// PKI is the directory of the CAs (pki.Init).
 	PKI string `json:"pki"`
@@ -254,4 +254,13 @@ func (l *Lab) tlsEnv() string {
 	}
 	a := l.TLS.Admin
 	return fmt.Sprintf("export %s=%s\nexport %s=%s\nexport %s=%s\n", dbconn.EnvCACert, a.CA, dbconn.EnvCert, a.Cert, dbconn.EnvPrivateKey, a.Key)
+}
+
+// raftScheme is how RAFT members of a clustered lab talk: ssl (with the
+// servers' certificates and CAs) in a TLS lab, else tcp.
+func (l *Lab) raftScheme() string {
+	if l.TLS != nil {
+		return "ssl"
+	}
+	return "tcp"
 }
