@@ -17,6 +17,7 @@ func commands() []*cli.Command {
 		traceCommand,
 		routerCommand,
 		fipCommand,
+		siteCommand,
 		policyCommand,
 		eventsCommand,
 		exporterCommand,

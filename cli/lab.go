@@ -53,6 +53,7 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					&cli.IntFlag{Name: "underlays", Value: 1, Usage: "routed underlay subnets 198.18.U.0/24 joined by a router namespace (nodes split in order; see docs/sites.md)"},
 					&cli.IntFlag{Name: "wan-mtu", Usage: "MTU of the router's links to underlays 2 and up (default the underlay MTU; with --underlays)"},
 					&cli.BoolFlag{Name: "underlay-ipv6", Usage: "Geneve tunnels over IPv6: nodes get fd00:198:18::N/64 on br-phy as ovn-encap-ip (databases stay on 198.18.0.0/24; container MTU = underlay MTU - 78)"},
+					&cli.IntFlag{Name: "sites", Usage: "2 to 5 complete OVN deployments (sites NAME1, NAME2, ...; --nodes each) linked by OVN-IC: global IC-NB/IC-SB, an ovn-ic per site, n1 the gateway (see docs/sites.md)"},
 					&cli.DurationFlag{Name: "wan-delay", Usage: "one-way delay (netem) on the router's links to underlays 2 and up, e.g. 10ms (with --underlays)"},
 				},
 				Action: func(c *cli.Context) error {
@@ -61,6 +62,9 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					}
 					ctx, cancel := context.WithTimeout(c.Context, 3*time.Minute)
 					defer cancel()
+					if c.Int("sites") > 0 {
+						return labUpSites(c, ctx)
+					}
 					var gateways []string
 					if c.IsSet("gateways") {
 						gateways = strings.Split(c.String("gateways"), ",")
@@ -220,6 +224,16 @@ again. A daemon that is not running (see lab kill) is just started.
 				Usage: "stop the lab's daemons and delete its namespaces and directory (idempotent)",
 				Flags: []cli.Flag{nameFlag, dirFlag},
 				Action: func(c *cli.Context) error {
+					if c.String("dir") == "" {
+						// A multi-site lab (lab up --sites) goes as a whole.
+						if ss, err := lab.LoadSites(c.String("name")); err != nil || ss != nil {
+							if err != nil {
+								return err
+							}
+							ss.SetLog(c.App.ErrWriter)
+							return ss.Down(c.Context)
+						}
+					}
 					l, err := load(c)
 					if err != nil {
 						if strings.HasPrefix(err.Error(), "no lab at") {
@@ -278,4 +292,23 @@ func statusTable(w io.Writer, st *lab.Status) {
 		row(w)
 		row(w, "healthy")
 	}
+}
+
+// labUpSites is `lab up --sites N`.
+func labUpSites(c *cli.Context, ctx context.Context) error {
+	nodes := 2
+	if c.IsSet("nodes") {
+		nodes = c.Int("nodes")
+	}
+	ss, err := lab.UpSites(ctx, lab.SitesOptions{Name: c.String("name"), Sites: c.Int("sites"), Nodes: nodes, Log: progressLog(c.App.ErrWriter)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(c.App.Writer, ss.ICEnv())
+	fmt.Fprintf(c.App.ErrWriter, "\n# Next:\n")
+	for _, l := range ss.Labs {
+		fmt.Fprintf(c.App.ErrWriter, "#   site %s: eval \"$(ovlmgr lab env --dir %s)\"; ovlmgr lab exec --dir %s n1 -- ...\n", l.Name, l.Dir, l.Dir)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "#   ovlmgr site list; ovlmgr site link ROUTER --transit ts1 --ip 198.18.254.K/24 --nodes n1 (docs/sites.md)\n#   ovlmgr lab down --name %s\n", ss.Name)
+	return nil
 }

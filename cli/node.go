@@ -39,6 +39,7 @@ in the Open_vSwitch SSL row, which ovn-controller and the CNI plugin use for ssl
 					&cli.StringFlag{Name: "sb", Usage: "OVN Southbound endpoint(s) for ovn-controller (required)"},
 					&cli.StringFlag{Name: "nb", Usage: "OVN Northbound endpoint(s), recorded for ovlmgr tools on this node"},
 					&cli.StringFlag{Name: "encap-ip", Usage: "this node's Geneve tunnel IP; must be on a local interface (required)"},
+					&cli.BoolFlag{Name: "ic-gateway", Usage: "make this node an interconnection gateway of its site (ovn-is-interconn=true; see docs/sites.md)"},
 					&cli.IntFlag{Name: "path-mtu", Usage: "largest outer packet that crosses from this node to every other node, when a routed or WAN underlay is smaller than the encap link; lowers the deployment's underlay path MTU in the NB (needs --nb; see docs/sites.md)"},
 					&cli.StringFlag{Name: "system-id", Usage: "chassis name (default: the existing system-id, else the hostname)"},
 					&cli.StringFlag{Name: "hostname", Usage: "chassis hostname (default: this machine's hostname)"},
@@ -69,7 +70,7 @@ in the Open_vSwitch SSL row, which ovn-controller and the CNI plugin use for ssl
 						OVS: c.String("ovs"), SB: c.String("sb"), NB: c.String("nb"), EncapIP: c.String("encap-ip"),
 						SystemID: c.String("system-id"), Hostname: c.String("hostname"), Datapath: c.String("datapath"), Force: c.Bool("force"),
 						TLS:      dbconn.TLSFilesFromEnv(),
-						External: ext, PathMTU: c.Int("path-mtu"),
+						External: ext, PathMTU: c.Int("path-mtu"), ICGateway: c.Bool("ic-gateway"),
 					})
 					if err != nil {
 						return err

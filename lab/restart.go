@@ -157,7 +157,7 @@ func (l *Lab) plugPhys(ctx context.Context, n *Node) error {
 	if err := addAddr6(nh, PhysBridge, n.EncapIP6); err != nil {
 		return err
 	}
-	if l.Underlays > 1 {
+	if l.routed() {
 		return l.plugRouted(nh, n)
 	}
 	// Static neighbour entries both ways: on a fresh underlay the first ARP

@@ -45,6 +45,24 @@ func underlayGW(u int) string { return fmt.Sprintf("198.18.%d.1", u) }
 // wanMAC is the fixed MAC of the router's leg w<u>a on underlay u.
 func wanMAC(u int) string { return fmt.Sprintf("02:00:c6:12:%02x:01", u) }
 
+// routed: the lab's nodes sit behind its router namespace (a routed lab,
+// or a site of a multi-site lab).
+func (l *Lab) routed() bool { return l.RouterNetNS != "" }
+
+// underlayNums returns the underlay numbers of the lab's nodes (198.18.U.0/24),
+// in order, each once.
+func (l *Lab) underlayNums() []int {
+	var out []int
+	seen := map[int]bool{}
+	for _, n := range l.Nodes {
+		if !seen[n.Underlay] {
+			seen[n.Underlay] = true
+			out = append(out, n.Underlay)
+		}
+	}
+	return out
+}
+
 // checkUnderlays resolves the routed-underlay options.
 func (o *Options) checkUnderlays() error {
 	if o.Underlays == 0 {
@@ -90,7 +108,7 @@ func (l *Lab) planUnderlays(o Options) {
 // PathMTU is the largest outer packet that crosses between any two nodes:
 // the WAN MTU of a routed lab, else the underlay MTU.
 func (l *Lab) PathMTU() int {
-	if l.Underlays > 1 && l.WANMTU > 0 && l.WANMTU < l.UnderlayMTU {
+	if l.routed() && l.WANMTU > 0 && l.WANMTU < l.UnderlayMTU {
 		return l.WANMTU
 	}
 	return l.UnderlayMTU
@@ -100,7 +118,7 @@ func (l *Lab) PathMTU() int {
 // one bridge and router leg per underlay, and the routes of central (and
 // of every central member) through it.
 func (l *Lab) upRouter() error {
-	if l.Underlays <= 1 {
+	if !l.routed() {
 		return nil
 	}
 	if _, err := createNetNS(filepath.Base(l.RouterNetNS)); err != nil {
@@ -144,7 +162,7 @@ func (l *Lab) upRouter() error {
 	if err := staticNeigh(rh, routerVeth, CentralIP, underlayMAC); err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	for u := 1; u <= l.Underlays; u++ {
+	for _, u := range l.underlayNums() {
 		if err := l.upUnderlay(rh, u); err != nil {
 			return fmt.Errorf("router: underlay %d: %w", u, err)
 		}
@@ -176,8 +194,8 @@ func (l *Lab) upUnderlay(rh *netlink.Handle, u int) error {
 	br := fmt.Sprintf("br-u%d", u)
 	a, b := fmt.Sprintf("w%da", u), fmt.Sprintf("w%db", u)
 	mtu := l.UnderlayMTU
-	wan := u >= 2
-	if wan {
+	wan := u != l.underlayNums()[0]
+	if wan && l.WANMTU > 0 {
 		mtu = l.WANMTU
 	}
 	if err := rh.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: br, MTU: l.UnderlayMTU}}); err != nil {
@@ -273,7 +291,7 @@ func routeVia(h *netlink.Handle, dev, prefix, gw string) error {
 // underlayEnd returns where node n's underlay veth ends: the central
 // namespace and br-ul, or the router namespace and br-u<underlay>.
 func (l *Lab) underlayEnd(n *Node) (nsPath, bridge string) {
-	if l.Underlays > 1 {
+	if l.routed() {
 		return l.RouterNetNS, fmt.Sprintf("br-u%d", n.Underlay)
 	}
 	return l.CentralNetNS, underlayBr
@@ -309,7 +327,7 @@ func (l *Lab) downRouter() error {
 // joinPathMTU is what a node of a routed lab records at join as the
 // deployment's underlay path MTU (0: nothing to record).
 func (l *Lab) joinPathMTU() int {
-	if l.Underlays > 1 {
+	if l.routed() {
 		return l.PathMTU()
 	}
 	return 0

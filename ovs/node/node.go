@@ -40,6 +40,9 @@ const (
 	KeyEncapIP        = "ovn-encap-ip"
 	KeyBridge         = "ovn-bridge"
 	KeyBridgeDatapath = "ovn-bridge-datapath-type"
+	// KeyInterconn makes the chassis an OVN interconnection gateway: tunnels
+	// to other sites' gateways start and end on it (docs/sites.md).
+	KeyInterconn = "ovn-is-interconn"
 	// KeyNB holds the OVN Northbound endpoints for ovlmgr tools on the node
 	// (the CNI plugin reads it, so it needs no configuration of its own).
 	KeyNB = "ovlmgr.io/nb"
@@ -82,6 +85,9 @@ type JoinOptions struct {
 	// encap link). It is recorded in the NB (needs NB) as the deployment's
 	// underlay path MTU, which only ever goes down (network.LowerPathMTU).
 	PathMTU int
+	// ICGateway makes the node an interconnection gateway chassis of its
+	// site (external_ids ovn-is-interconn=true): `site link --nodes` names it.
+	ICGateway bool
 }
 
 // Result tells what Join did.
@@ -193,6 +199,9 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 	}
 	if o.NB != "" {
 		want[KeyNB] = o.NB
+	}
+	if o.ICGateway {
+		want[KeyInterconn] = "true"
 	}
 	var extOps []ovsdb.Operation
 	if o.External != nil {
