@@ -288,3 +288,33 @@ func TestSecureNodeIdentity(t *testing.T) {
 		t.Errorf("control service logs name no refusal:\n%s%s", log, log2)
 	}
 }
+
+// TestSecureControlFailover: the control service runs as two stateless
+// instances; with either one killed, CNI ADD and DEL on a node still work
+// through the other, and a restarted instance serves again.
+func TestSecureControlFailover(t *testing.T) {
+	l := secureLab(t, "sf", 1)
+	n1 := l.Nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nb := cniNB(t, l)
+	net := "secfo"
+	cniNetwork(t, nb, net, "198.19.42.0/24")
+	rt := newRuntime(t, n1)
+	for _, down := range []string{"ovlmgr-control1", "ovlmgr-control2"} {
+		if err := l.Kill(ctx, lab.Central, down); err != nil {
+			t.Fatal(err)
+		}
+		c := newContainer(t, rt, confList(t, net, "1.1.0", nil))
+		if err := c.add(ctx); err != nil {
+			t.Fatalf("ADD with %s down: %v\nplugin log:\n%s", down, err, rt.exec.stderr.String())
+		}
+		if err := c.del(ctx); err != nil {
+			t.Fatalf("DEL with %s down: %v", down, err)
+		}
+		if err := l.Restart(ctx, lab.Central, down, lab.RestartOptions{}); err != nil {
+			t.Fatalf("restart %s: %v", down, err)
+		}
+	}
+	assertNetworkEmpty(t, l, nb, net)
+}
