@@ -137,7 +137,7 @@ func netCreate(c *cli.Context) error {
 			return err
 		}
 		return printOut(c, n, func(w io.Writer) {
-			fmt.Fprintf(w, "network %s: subnet %s, gateway %s\n", n.Name, subnets(*n), n.Gateway)
+			fmt.Fprintf(w, "network %s: subnet %s, gateway %s\n", n.Name, subnets(*n), gateways(*n))
 		})
 	})
 }
@@ -154,7 +154,7 @@ func netList(c *cli.Context) error {
 		return printOut(c, nets, func(w io.Writer) {
 			row(w, "NAME", "SUBNET", "GATEWAY", "PORTS", "FREE", "LABELS")
 			for _, n := range nets {
-				row(w, n.Name, subnets(n), n.Gateway, strconv.Itoa(n.Ports), strconv.Itoa(n.Free), labelString(n.Labels))
+				row(w, n.Name, subnets(n), gateways(n), strconv.Itoa(n.Ports), strconv.Itoa(n.Free), labelString(n.Labels))
 			}
 		})
 	})
@@ -175,7 +175,7 @@ func netShow(c *cli.Context) error {
 				mtu = strconv.Itoa(n.MTU)
 			}
 			for _, kv := range [][2]string{
-				{"NAME", n.Name}, {"UUID", n.UUID}, {"SUBNET", subnets(*n)}, {"GATEWAY", n.Gateway},
+				{"NAME", n.Name}, {"UUID", n.UUID}, {"SUBNET", subnets(*n)}, {"GATEWAY", gateways(*n)},
 				{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)}, {"ISOLATION", n.Isolation}, {"DOMAIN", n.Domain},
 				{"PORTS", strconv.Itoa(n.Ports)}, {"FREE", strconv.Itoa(n.Free)}, {"LABELS", labelString(n.Labels)},
 			} {
@@ -199,7 +199,22 @@ func netDelete(c *cli.Context) error {
 	})
 }
 
+// gateways is the network's gateway, and its IPv6 gateway (::1) when it
+// has an IPv6 /64.
+func gateways(n network.Network) string {
+	switch {
+	case n.Gateway6 == "":
+		return n.Gateway
+	case n.Gateway == "":
+		return n.Gateway6
+	}
+	return n.Gateway + "," + n.Gateway6
+}
+
 func subnets(n network.Network) string {
+	if n.Subnet == "" {
+		return n.IPv6Prefix
+	}
 	if n.IPv6Prefix != "" {
 		return n.Subnet + "," + n.IPv6Prefix
 	}

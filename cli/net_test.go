@@ -61,7 +61,9 @@ func TestNetBadInput(t *testing.T) {
 		{[]string{"net", "create", "web", "--subnet", "198.0.0.0/7"}, 2, []string{`--subnet "198.0.0.0/7"`, "/8 to /30"}},
 		{[]string{"net", "create", "web", "--subnet", "198.19.0.0/31"}, 2, []string{`--subnet "198.19.0.0/31"`, "/8 to /30"}},
 		{[]string{"net", "create", "web"}, 2, []string{"--subnet is required"}},
-		{[]string{"net", "create", "web", "--subnet", "fd00::/64"}, 2, []string{`--subnet "fd00::/64"`, "must be IPv4"}},
+		{[]string{"net", "create", "web", "--subnet", "fd00::/56"}, 2, []string{`--subnet "fd00::/56"`, "must be a /64"}},
+		{[]string{"net", "create", "web", "--subnet6", "fd00:198:19::/64", "--gateway", "fd00:198:19::fe"}, 2, []string{`--gateway "fd00:198:19::fe"`, "IPv6-only", "fd00:198:19::1"}},
+		{[]string{"net", "create", "web", "--subnet", "fd00:198:19::/64", "--subnet6", "fd00:198:20::/64"}, 2, []string{"at most one IPv6 /64"}},
 		{[]string{"net", "create", "web", "--subnet", "198.19.0.0/24", "--subnet", "fd00::/56"}, 2, []string{`--subnet "fd00::/56"`, "/64"}},
 		{[]string{"net", "create", "web", "--subnet", "198.19.0.0/24", "--subnet", "198.19.1.0/24"}, 2, []string{"at most one IPv4 subnet"}},
 		{[]string{"net", "create", "-bad", "--subnet", "198.19.0.0/24"}, 2, []string{}}, // urfave takes -bad as a flag: still usage
@@ -153,7 +155,7 @@ func TestNetCommands(t *testing.T) {
 	if f := strings.Fields(lines[0]); strings.Join(f, " ") != "NAME SUBNET GATEWAY PORTS FREE LABELS" {
 		t.Errorf("list header %q", lines[0])
 	}
-	if f := strings.Fields(lines[2]); strings.Join(f, " ") != "web 198.19.0.0/24,fd00:198:19::/64 198.19.0.1 0 242 env=prod,team=shop" {
+	if f := strings.Fields(lines[2]); strings.Join(f, " ") != "web 198.19.0.0/24,fd00:198:19::/64 198.19.0.1,fd00:198:19::1 0 242 env=prod,team=shop" {
 		t.Errorf("list row %q", lines[2])
 	}
 	if strings.Index(lines[0], "SUBNET") != strings.Index(lines[1], "198.19.1.0/28") {
@@ -182,7 +184,7 @@ func TestNetCommands(t *testing.T) {
 			t.Errorf("show: value of %s in column %d, others in %d:\n%s", k, col, valueCol, out)
 		}
 	}
-	if code != 0 || fields["GATEWAY"] != "198.19.0.1" || fields["MTU"] != "1400" || fields["EXCLUDE"] != "198.19.0.10 198.19.0.20..198.19.0.29" ||
+	if code != 0 || fields["GATEWAY"] != "198.19.0.1,fd00:198:19::1" || fields["MTU"] != "1400" || fields["EXCLUDE"] != "198.19.0.10 198.19.0.20..198.19.0.29" ||
 		fields["FREE"] != "242" || fields["LABELS"] != "env=prod,team=shop" {
 		t.Fatalf("show table:\n%s", out)
 	}
@@ -348,5 +350,18 @@ func TestNetCreateRaceProcesses(t *testing.T) {
 	}
 	if c := n.switchCount(); c != 3 {
 		t.Fatalf("%d switches; want 3", c)
+	}
+}
+
+// TestNetCreateIPv6Only: `net create --subnet6` alone makes an IPv6-only
+// network; list and show print its /64 and its gateway ::1.
+func TestNetCreateIPv6Only(t *testing.T) {
+	n := netCLI{t, ovsdbtest.StartNB(t)}
+	if code, out, errs := n.run("net", "create", "six", "--subnet6", "fd00:198:19:6::/64"); code != 0 || !strings.Contains(out, "fd00:198:19:6::/64") {
+		t.Fatalf("net create six --subnet6: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs := n.run("net", "show", "six", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"ipv6Prefix": "fd00:198:19:6::/64"`) || !strings.Contains(out, `"gateway6": "fd00:198:19:6::1"`) || !strings.Contains(out, `"subnet": ""`) {
+		t.Errorf("net show six -o json: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }

@@ -39,6 +39,7 @@ With --exit-code: 0 DELIVERED, 1 DROPPED, 2 the trace could not run or bad usage
 			&cli.IntFlag{Name: "port", Usage: "destination port (tcp/udp; default 80)"},
 			&cli.StringFlag{Name: "src-ip", Usage: "forge the source IP (see what port security does)"},
 			&cli.StringFlag{Name: "src-mac", Usage: "forge the source MAC"},
+			&cli.BoolFlag{Name: "ipv6", Aliases: []string{"6"}, Usage: "trace an IPv6 packet between the ends' IPv6 addresses (implied by an IPv6 TO or --src-ip, and on IPv6-only networks)"},
 			&cli.BoolFlag{Name: "detail", Usage: "add ovn-trace's raw output"},
 			&cli.BoolFlag{Name: "on-node", Usage: "also trace through the source node's OVS (ofproto/trace; run it on that node, or give --lab)"},
 			&cli.StringFlag{Name: "lab", Usage: "trace in a local lab by name (its databases; --on-node picks the source's lab node)"},
@@ -88,7 +89,7 @@ func runTrace(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	req := trace.Request{From: c.Args().Get(0), To: c.Args().Get(1), Proto: c.String("proto"), Port: c.Int("port"), SrcMAC: c.String("src-mac")}
+	req := trace.Request{From: c.Args().Get(0), To: c.Args().Get(1), Proto: c.String("proto"), Port: c.Int("port"), SrcMAC: c.String("src-mac"), IPv6: c.Bool("ipv6")}
 	if s := c.String("src-ip"); s != "" {
 		ip, err := netip.ParseAddr(s)
 		if err != nil {

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
 )
 
 // dualServer6 accepts on c's IPv4 and IPv6 addresses, port, and echoes
@@ -89,6 +92,25 @@ func TestIPv6Policies(t *testing.T) {
 		}
 		if err := closedNow(o, dst, 8080, w.ip6(), 8080); err != nil {
 			t.Errorf("allow from web: other's container let in: %v", err)
+		}
+	}
+	// trace explains both over IPv6: tcp/8080 delivered, tcp/8081 dropped
+	// by app's default-deny.
+	sb, err := dbconn.ConnectSB(ctx, l.SB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	for port, want := range map[int]string{8080: trace.Delivered, 8081: trace.Dropped} {
+		res, err := trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: w.id, To: a.ip6().String(), Proto: "tcp", Port: port})
+		if err != nil {
+			t.Fatalf("trace w -> app [%s]:%d: %v", a.ip6(), port, err)
+		}
+		if res.Verdict != want || !strings.Contains(res.Microflow, "ip6.dst == "+a.ip6().String()) || !res.SrcIP.Is6() {
+			t.Errorf("trace w -> app [%s]:%d: %s (%s), microflow %s; want %s over IPv6", a.ip6(), port, res.Verdict, res.Reason, res.Microflow, want)
+		}
+		if want == trace.Dropped && (res.Policy == nil || res.Policy.Kind != "isolation") {
+			t.Errorf("trace w -> app [%s]:8081: policy %+v; want app's default-deny", a.ip6(), res.Policy)
 		}
 	}
 	if err := w.ping(ctx, o.ip6()); err != nil {

@@ -30,6 +30,8 @@ type Endpoint struct {
 	Router    string     `json:"router,omitempty"`
 	MAC       string     `json:"mac,omitempty"`
 	IP        netip.Addr `json:"ip"`
+	// IP6 is the port's IPv6 address (networks with an IPv6 /64).
+	IP6 netip.Addr `json:"ip6,omitzero"`
 	// Node is the node the port was created for (requested chassis).
 	Node string `json:"node,omitempty"`
 	// BoundOn is the chassis the port is bound on in SB ("" = none).
@@ -90,6 +92,37 @@ func macIP(p *nbdb.LogicalSwitchPort) (string, netip.Addr) {
 	return "", netip.Addr{}
 }
 
+// ip6Of returns a port's IPv6 address (static, else dynamic), if any.
+func ip6Of(p *nbdb.LogicalSwitchPort) netip.Addr {
+	cands := append([]string{}, p.Addresses...)
+	if p.DynamicAddresses != nil {
+		cands = append(cands, *p.DynamicAddresses)
+	}
+	for _, a := range cands {
+		f := strings.Fields(a)
+		for _, s := range f[min(1, len(f)):] {
+			if ip, err := netip.ParseAddr(s); err == nil && ip.Is6() {
+				return ip
+			}
+		}
+	}
+	return netip.Addr{}
+}
+
+// macOf is a port's MAC (its first address entry's).
+func macOf(p *nbdb.LogicalSwitchPort) string {
+	cands := append([]string{}, p.Addresses...)
+	if p.DynamicAddresses != nil {
+		cands = append(cands, *p.DynamicAddresses)
+	}
+	for _, a := range cands {
+		if f := strings.Fields(a); len(f) >= 2 && f[1] != "dynamic" {
+			return f[0]
+		}
+	}
+	return ""
+}
+
 func fromLSP(input string, p *nbdb.LogicalSwitchPort) *Endpoint {
 	ids := p.ExternalIDs
 	e := &Endpoint{Input: input, Port: p.Name, Container: ids[owner.KeyContainer], IfName: ids[owner.KeyIfName],
@@ -98,6 +131,10 @@ func fromLSP(input string, p *nbdb.LogicalSwitchPort) *Endpoint {
 		e.Node = p.Options["requested-chassis"]
 	}
 	e.MAC, e.IP = macIP(p)
+	e.IP6 = ip6Of(p)
+	if e.MAC == "" {
+		e.MAC = macOf(p) // IPv6-only
+	}
 	return e
 }
 
@@ -107,7 +144,7 @@ func resolve(idx *portsIndex, input string, names map[string]dnsRecord) ([]*Endp
 	if ip, err := netip.ParseAddr(input); err == nil {
 		var out []*Endpoint
 		for _, p := range idx.ports {
-			if _, pip := macIP(p); pip == ip {
+			if _, pip := macIP(p); pip == ip || ip6Of(p) == ip {
 				out = append(out, fromLSP(input, p))
 			}
 		}
@@ -187,6 +224,9 @@ type netInfo struct {
 	Gateway netip.Addr
 	// RouterMAC is the MAC of the router's port on this network.
 	RouterMAC string
+	// Subnet6 and Gateway6 are the network's IPv6 /64 and its gateway.
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
 }
 
 // readNetwork reads network name and its router port MAC.
@@ -202,6 +242,10 @@ func readNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, 
 		ni := &netInfo{Name: name, Router: ls.ExternalIDs[owner.KeyRouter]}
 		ni.Subnet, _ = netip.ParsePrefix(ls.OtherConfig["subnet"])
 		ni.Gateway, _ = netip.ParseAddr(ls.ExternalIDs[owner.KeyGateway])
+		if a, err := netip.ParseAddr(ls.OtherConfig["ipv6_prefix"]); err == nil {
+			ni.Subnet6 = netip.PrefixFrom(a, 64)
+			ni.Gateway6, _ = netip.ParseAddr(ls.ExternalIDs[dns.KeyGateway6])
+		}
 		if ni.Router != "" {
 			lrpName := ni.Router + "-" + name
 			lrps, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(lrpName)},

@@ -117,7 +117,8 @@ func TestRequestValidate(t *testing.T) {
 		{Request{From: "a", To: "b", Proto: "sctp"}, `proto "sctp": allowed are icmp, tcp, udp`},
 		{Request{From: "a", To: "b", Port: 22}, "port 22: only with proto tcp or udp"},
 		{Request{From: "a", To: "b", Proto: "udp", Port: 70000}, "port 70000: allowed 1..65535"},
-		{Request{From: "a", To: "b", SrcIP: netip.MustParseAddr("2001:db8::1")}, "only IPv4"},
+		{Request{From: "a", To: "b", SrcIP: netip.MustParseAddr("fd00::1")}, ""},
+		{Request{From: "a", To: "b", SrcIP: netip.MustParseAddr("::ffff:198.18.0.1")}, "want a plain IPv4 or IPv6 address"},
 		{Request{From: "a", To: "b", SrcMAC: "0a:00:00:00:00:01 || 1"}, `source mac "0a:00:00:00:00:01 || 1": want a MAC`},
 		{Request{From: "a", To: "b", SrcMAC: "0A:00:00:00:00:01"}, ""},
 	} {
@@ -125,6 +126,14 @@ func TestRequestValidate(t *testing.T) {
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 			t.Errorf("%+v: %v; want %q", tc.r, err, tc.err)
 		}
+	}
+	r6 := Request{From: "a", To: "b", SrcIP: netip.MustParseAddr("fd00::1")}
+	if _ = r6.Validate(); !r6.IPv6 {
+		t.Errorf("an IPv6 source IP does not make an IPv6 trace")
+	}
+	if got, want := microflow("p1", "0a:58:c6:12:00:05", "0a:58:c6:12:00:01", netip.MustParseAddr("fd00::5"), netip.MustParseAddr("fd00::6"), "icmp", 0),
+		`inport == "p1" && eth.src == 0a:58:c6:12:00:05 && eth.dst == 0a:58:c6:12:00:01 && ip6.src == fd00::5 && ip6.dst == fd00::6 && ip.ttl == 64 && icmp6.type == 128 && icmp6.code == 0`; got != want {
+		t.Errorf("IPv6 microflow\n %s\nwant\n %s", got, want)
 	}
 	r := Request{From: "a", To: "b", Proto: "tcp"}
 	_ = r.Validate()

@@ -36,6 +36,10 @@ type Request struct {
 	// port security does with it).
 	SrcIP  netip.Addr
 	SrcMAC string
+	// IPv6 traces an IPv6 packet between the ends' IPv6 addresses. It is
+	// implied by an IPv6 TO address or source IP, and by a FROM on an
+	// IPv6-only network.
+	IPv6 bool
 }
 
 // Validate checks the request's fields.
@@ -62,8 +66,11 @@ func (r *Request) Validate() error {
 	default:
 		return names.Bad("proto", r.Proto, "allowed are icmp, tcp, udp")
 	}
-	if r.SrcIP.IsValid() && !r.SrcIP.Is4() {
-		return names.Bad("source ip", r.SrcIP, "only IPv4 is supported")
+	if r.SrcIP.Is4In6() || r.SrcIP.Zone() != "" {
+		return names.Bad("source ip", r.SrcIP, "want a plain IPv4 or IPv6 address")
+	}
+	if r.SrcIP.Is6() {
+		r.IPv6 = true
 	}
 	if r.SrcMAC != "" {
 		mac, err := net.ParseMAC(r.SrcMAC)
@@ -148,6 +155,9 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	if err != nil {
 		return fail(err)
 	}
+	if err := pickFamily(&req, from, to, srcNet); err != nil {
+		return fail(err)
+	}
 	res := &Result{From: from, To: to, Proto: req.Proto, Port: req.Port}
 	// The Ethernet destination a real sender would use: the peer itself on
 	// the same network, else its gateway (the router port on its network).
@@ -155,7 +165,7 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	gateway := to.Port == "" && srcNet.RouterMAC != "" && to.IP == srcNet.Gateway
 	var lbDst string
 	if to.Port == "" && req.Proto != "icmp" {
-		svc, err := serviceAt(ctx, nb, fmt.Sprintf("%s:%d", to.IP, req.Port), req.Proto)
+		svc, err := serviceAt(ctx, nb, netip.AddrPortFrom(to.IP, uint16(req.Port)).String(), req.Proto)
 		if err != nil {
 			return fail(err)
 		}
@@ -174,8 +184,13 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 			svc.Backend = svc.Total[0]
 			lbDst = svc.Backend
 			// Explain against the backend container.
-			if _, be, err := Resolve(ctx, nb, sb, from.Port, strings.Split(svc.Backend, ":")[0]); err == nil {
-				res.To, to = be, be
+			if ap, err := netip.ParseAddrPort(svc.Backend); err == nil {
+				if _, be, err := Resolve(ctx, nb, sb, from.Port, ap.Addr().String()); err == nil {
+					if req.IPv6 && be.IP6.IsValid() {
+						be.IP = be.IP6
+					}
+					res.To, to = be, be
+				}
 			}
 		}
 	}
@@ -212,7 +227,9 @@ func Trace(ctx context.Context, nb, sb client.Client, sbEndpoints string, req Re
 	res.SrcMAC, res.SrcIP = srcMAC, srcIP
 	dstIP := to.IP
 	if res.Service != nil {
-		dstIP, _ = netip.ParseAddr(strings.Split(res.Service.VIP, ":")[0])
+		if ap, err := netip.ParseAddrPort(res.Service.VIP); err == nil {
+			dstIP = ap.Addr()
+		}
 	}
 	res.DstIP = dstIP
 	res.Microflow = microflow(from.Port, srcMAC, res.DstMAC, srcIP, dstIP, req.Proto, req.Port)
@@ -359,20 +376,52 @@ func pickTo(ctx context.Context, nb client.Client, input string, tos []*Endpoint
 	return nil, ambiguous("TO", input, tos)
 }
 
-// microflow builds ovn-trace's packet: a first packet from src to dst.
+// microflow builds ovn-trace's packet: a first packet from src to dst
+// (IPv4 or IPv6, by dst's family; an echo request for icmp).
 func microflow(inport, srcMAC, dstMAC string, src, dst netip.Addr, proto string, port int) string {
+	ip, icmp := "ip4", "icmp4.type == 8 && icmp4.code == 0"
+	if dst.Is6() {
+		ip, icmp = "ip6", "icmp6.type == 128 && icmp6.code == 0"
+	}
 	parts := []string{
 		fmt.Sprintf("inport == %q", inport),
 		"eth.src == " + srcMAC, "eth.dst == " + dstMAC,
-		"ip4.src == " + src.String(), "ip4.dst == " + dst.String(), "ip.ttl == 64",
+		ip + ".src == " + src.String(), ip + ".dst == " + dst.String(), "ip.ttl == 64",
 	}
 	switch proto {
 	case "tcp", "udp":
 		parts = append(parts, proto, fmt.Sprintf("%s.src == 33333", proto), fmt.Sprintf("%s.dst == %d", proto, port))
 	default:
-		parts = append(parts, "icmp4.type == 8", "icmp4.code == 0")
+		parts = append(parts, icmp)
 	}
 	return strings.Join(parts, " && ")
+}
+
+// pickFamily decides the traced family (req.IPv6: asked for, implied by an
+// IPv6 TO address, or FROM's network is IPv6-only) and makes the ends' IP
+// and the source network's subnet and gateway those of that family.
+func pickFamily(req *Request, from, to *Endpoint, srcNet *netInfo) error {
+	if a, err := netip.ParseAddr(req.To); err == nil && a.Is6() || !from.IP.IsValid() && from.IP6.IsValid() {
+		req.IPv6 = true
+	}
+	if !req.IPv6 {
+		if !from.IP.IsValid() && from.IP6.IsValid() {
+			return fmt.Errorf("FROM %s has no IPv4 address (network %s is IPv6-only)", from.Label(), from.Network)
+		}
+		return nil
+	}
+	if !from.IP6.IsValid() {
+		return fmt.Errorf("FROM %s has no IPv6 address (network %s has no IPv6 subnet)", from.Label(), from.Network)
+	}
+	from.IP = from.IP6
+	if to.Port != "" {
+		if !to.IP6.IsValid() {
+			return fmt.Errorf("TO %s has no IPv6 address (network %s has no IPv6 subnet)", to.Label(), to.Network)
+		}
+		to.IP = to.IP6
+	}
+	srcNet.Subnet, srcNet.Gateway = srcNet.Subnet6, srcNet.Gateway6
+	return nil
 }
 
 // hops lists the datapaths the packet crossed in ovlmgr terms.
