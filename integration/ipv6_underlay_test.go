@@ -8,15 +8,19 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
+	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 )
 
 // TestIPv6Underlay: a 2-node lab whose Geneve tunnels run over IPv6
 // (lab up --underlay-ipv6): chassis register their IPv6 encap address;
 // containers on the two nodes get the MTU of Geneve over IPv6 (1500 - 78
 // = 1422, 20 less than over IPv4) and exchange 1 MiB of TCP over IPv6 on
-// a dual-stack network and on an IPv6-only network, and over IPv4.
+// a dual-stack network and on an IPv6-only network, and over IPv4;
+// diagnose mtu over IPv6 finds 1422 crossing, the limit 1500 - 78 and the
+// 1500-byte IPv6 underlay path.
 func TestIPv6Underlay(t *testing.T) {
 	needLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -64,6 +68,17 @@ func TestIPv6Underlay(t *testing.T) {
 			if err := tcpOver(ctx, b, a, b.ip(), 1<<20); err != nil {
 				t.Errorf("%s: TCP over IPv4 across nodes on an IPv6 underlay: %v", net, err)
 			}
+		}
+		// diagnose mtu over IPv6: container packets up to 1422 cross, the
+		// limit is 1500 - 78, and the underlay path is measured over IPv6.
+		rep, err := nodediag.PathMTU(ctx, nodediag.Target{OVS: n1.OVS, RunDir: n1.Dir, OVNRunDir: n1.Dir, NetNS: n1.NetNSPath}, nb, sb, a.id, b.ip6().String())
+		if err != nil {
+			t.Fatalf("%s: diagnose mtu: %v", net, err)
+		}
+		if rep.Check.Status != diagnose.OK || rep.Result.Largest != 1422 || rep.Limit != 1422 ||
+			rep.Underlay == nil || rep.Underlay.Largest != 1500 || rep.Underlay.Overhead != 78 || rep.Underlay.To != n2.EncapIP6 {
+			t.Errorf("%s: diagnose mtu over IPv6: check %s %q, largest %+v, limit %d, underlay %+v; want ok, 1422, 1422, 1500 bytes to %s with overhead 78",
+				net, rep.Check.Status, rep.Check.Detail, rep.Result, rep.Limit, rep.Underlay, n2.EncapIP6)
 		}
 	}
 }

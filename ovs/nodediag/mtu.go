@@ -21,8 +21,12 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 
-// MinProbe is the smallest IPv4 packet probed (the IPv4 minimum MTU).
-const MinProbe = 68
+// MinProbe is the smallest IPv4 packet probed (the IPv4 minimum MTU);
+// MinProbe6 the smallest IPv6 one (IPv6's minimum link MTU).
+const (
+	MinProbe  = 68
+	MinProbe6 = 1280
+)
 
 // Prober sends DF-marked ICMP echo requests from inside a container.
 type Prober struct {
@@ -38,7 +42,7 @@ type Prober struct {
 type ProbeResult struct {
 	// Configured is the container interface's MTU.
 	Configured int `json:"configured"`
-	// Largest is the largest IPv4 packet (bytes, headers included) that
+	// Largest is the largest IP packet (bytes, headers included) that
 	// crossed and was answered; 0 when even MinProbe did not cross.
 	Largest int `json:"largest"`
 	Probes  int `json:"probes"`
@@ -48,8 +52,8 @@ type ProbeResult struct {
 // requests (no fragmentation, the route's PMTU ignored) sized by binary
 // search between MinProbe and the interface MTU.
 func (p Prober) Largest(ctx context.Context, dst netip.Addr) (*ProbeResult, error) {
-	if !dst.Is4() {
-		return nil, fmt.Errorf("probe %s: only IPv4", dst)
+	if !dst.Is4() && !dst.Is6() {
+		return nil, fmt.Errorf("probe %q: not an IP address", dst)
 	}
 	if p.Timeout == 0 {
 		p.Timeout = 400 * time.Millisecond
@@ -64,12 +68,18 @@ func (p Prober) Largest(ctx context.Context, dst netip.Addr) (*ProbeResult, erro
 			return fmt.Errorf("find %s: %w", p.IfName, err)
 		}
 		res.Configured = l.Attrs().MTU
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+		family, proto, level, opt, probe := unix.AF_INET, unix.IPPROTO_ICMP, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE
+		if dst.Is6() {
+			// The kernel fills in ICMPv6 checksums on raw ICMPv6 sockets.
+			family, proto, level, opt, probe = unix.AF_INET6, unix.IPPROTO_ICMPV6, unix.IPPROTO_IPV6, unix.IPV6_MTU_DISCOVER, unix.IPV6_PMTUDISC_PROBE
+		}
+		fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
 		if err != nil {
 			return fmt.Errorf("raw ICMP socket: %w", err)
 		}
 		defer unix.Close(fd)
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE); err != nil {
+		// Never fragment, ignore the route's path MTU (IPv4's DF bit).
+		if err := unix.SetsockoptInt(fd, level, opt, probe); err != nil {
 			return fmt.Errorf("set DF: %w", err)
 		}
 		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, p.IfName); err != nil {
@@ -84,7 +94,11 @@ func (p Prober) Largest(ctx context.Context, dst netip.Addr) (*ProbeResult, erro
 				}
 				seq++
 				res.Probes++
-				ok, err := echo(fd, dst, id, seq, size, p.Timeout)
+				echoFn := echo
+				if dst.Is6() {
+					echoFn = echo6
+				}
+				ok, err := echoFn(fd, dst, id, seq, size, p.Timeout)
 				if err != nil || ok {
 					return ok, err
 				}
@@ -101,6 +115,9 @@ func (p Prober) Largest(ctx context.Context, dst netip.Addr) (*ProbeResult, erro
 			return nil
 		}
 		lo := MinProbe
+		if dst.Is6() {
+			lo = MinProbe6
+		}
 		if ok, err := pass(lo); err != nil || !ok {
 			return err
 		}
@@ -180,6 +197,52 @@ func echo(fd int, dst netip.Addr, id, seq uint16, size int, timeout time.Duratio
 	}
 }
 
+// echo6 sends one ICMPv6 echo request of size bytes (IPv6 packet: 40
+// header bytes included) and waits for its reply.
+func echo6(fd int, dst netip.Addr, id, seq uint16, size int, timeout time.Duration) (bool, error) {
+	payload := max(size-40-8, 0)
+	pkt := make([]byte, 8+payload)
+	pkt[0] = 128 // echo request
+	binary.BigEndian.PutUint16(pkt[4:], id)
+	binary.BigEndian.PutUint16(pkt[6:], seq)
+	for i := 8; i < len(pkt); i++ {
+		pkt[i] = byte(i)
+	}
+	if err := unix.Sendto(fd, pkt, 0, &unix.SockaddrInet6{Addr: dst.As16()}); err != nil {
+		if errors.Is(err, unix.EMSGSIZE) {
+			return false, nil
+		}
+		return false, fmt.Errorf("send %d bytes: %w", size, err)
+	}
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 65536)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, nil
+		}
+		tv := unix.NsecToTimeval(left.Nanoseconds())
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return false, err
+		}
+		n, from, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return false, fmt.Errorf("receive: %w", err)
+		}
+		// Raw ICMPv6 sockets deliver the message without the IPv6 header.
+		sa, ok := from.(*unix.SockaddrInet6)
+		if !ok || netip.AddrFrom16(sa.Addr) != dst || n < 8 {
+			continue
+		}
+		if buf[0] == 129 && binary.BigEndian.Uint16(buf[4:]) == id && binary.BigEndian.Uint16(buf[6:]) == seq {
+			return true, nil
+		}
+	}
+}
+
 func checksum(b []byte) uint16 {
 	var s uint32
 	for i := 0; i+1 < len(b); i += 2 {
@@ -217,7 +280,7 @@ type UnderlayPath struct {
 	From   string `json:"from"`   // this node's encap IP
 	To     string `json:"to"`     // the destination node's encap IP
 	Device string `json:"device"` // the interface holding this node's encap IP
-	// Largest is the largest IPv4 packet (outer headers included) that
+	// Largest is the largest IP packet (outer headers included) that
 	// crossed; the container packets it carries are Overhead smaller.
 	Largest  int `json:"largest"`
 	Overhead int `json:"overhead"`
@@ -230,6 +293,13 @@ func PathMTU(ctx context.Context, t Target, nb, sb client.Client, from, to strin
 	f, dst, err := trace.Resolve(ctx, nb, sb, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("diagnose mtu: %w", err)
+	}
+	// IPv6 when TO is an IPv6 address or the destination has only IPv6.
+	probeIP := dst.IP
+	if a, err := netip.ParseAddr(to); err == nil && a.Is6() {
+		probeIP = a
+	} else if !probeIP.IsValid() && dst.IP6.IsValid() {
+		probeIP = dst.IP6
 	}
 	oc, err := vsdb.Connect(ctx, t.OVS)
 	if err != nil {
@@ -286,7 +356,7 @@ func PathMTU(ctx context.Context, t Target, nb, sb client.Client, from, to strin
 			}
 		}
 	}
-	r, err := Prober{NetNS: side.NetNS, IfName: side.Name}.Largest(ctx, dst.IP)
+	r, err := Prober{NetNS: side.NetNS, IfName: side.Name}.Largest(ctx, probeIP)
 	if err != nil {
 		return nil, fmt.Errorf("diagnose mtu: %w", err)
 	}
@@ -338,9 +408,6 @@ func probeUnderlay(ctx context.Context, sb client.Client, netnsPath, dev, from, 
 	ip, err := netip.ParseAddr(to)
 	if err != nil {
 		return nil, fmt.Errorf("underlay path to node %s: no geneve encap IP in SB", peer)
-	}
-	if !ip.Is4() {
-		return nil, nil
 	}
 	r, err := Prober{NetNS: netnsPath, IfName: dev}.Largest(ctx, ip)
 	if err != nil {
