@@ -342,6 +342,11 @@ func AttachOps(ctx context.Context, c client.Client, router string, n Net) ([]ov
 			others[ls.Name] = p.Masked()
 		}
 	}
+	// A router linked to other sites (OVN-IC) must not take a subnet one of
+	// them brings: ovn-ic's learned routes say which.
+	if err := learnedOverlap(ctx, c, lr, n); err != nil {
+		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)
+	}
 	// A service VIP must not land, unreserved, in a subnet the router joins.
 	if err := service.CheckAttach(ctx, c, n.Name, n.Subnet.Masked(), others); err != nil {
 		return nil, fmt.Errorf("attach network %q to router %q: %w", n.Name, router, err)

@@ -51,8 +51,10 @@ const (
 var (
 	// ErrNotJoined: the local NB has no availability zone name (site join).
 	ErrNotJoined = errors.New("this deployment has not joined a site: run `ovlmgr site join NAME` first")
-	// ErrOverlap: a subnet overlaps one another linked site routes.
-	ErrOverlap = errors.New("subnets of linked routers must not overlap across sites")
+	// ErrOverlap: a subnet overlaps one another site brings to linked
+	// routers (at link time, and at network create/attach time through
+	// the routes ovn-ic learned: router.ErrSiteOverlap).
+	ErrOverlap = router.ErrSiteOverlap
 	// ErrNoTransit: ovn-ic did not create the transit switch in this site's NB.
 	ErrNoTransit = errors.New("ovn-ic has not created the transit switch in this site (is ovn-ic running for this site?)")
 	// ErrNotLinked: the router has no port on that transit switch.
@@ -594,7 +596,13 @@ func LearnedRoutes(ctx context.Context, nb client.Client, rtr string) (map[strin
 	for _, r := range rs {
 		if want[r.UUID] {
 			if _, ok := r.ExternalIDs[KeyLearnedRoute]; ok {
-				out[r.IPPrefix] = r.Nexthop
+				// ovn-ic copies the advertising port's network
+				// (198.19.2.1/24): show the subnet.
+				p := r.IPPrefix
+				if pp, err := netip.ParsePrefix(p); err == nil {
+					p = pp.Masked().String()
+				}
+				out[p] = r.Nexthop
 			}
 		}
 	}

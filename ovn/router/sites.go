@@ -1,0 +1,51 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+)
+
+// ErrSiteOverlap: a subnet overlaps one that another site brings to a
+// linked router (ovn/site.ErrOverlap is this error).
+var ErrSiteOverlap = errors.New("subnets of linked routers must not overlap across sites")
+
+// KeyLearnedRoute marks a Logical_Router_Static_Route that ovn-ic learned
+// from another site.
+const KeyLearnedRoute = "ic-learned-route"
+
+// learnedOverlap refuses n when its IPv4 subnet overlaps a route ovn-ic
+// learned on router lr from another site.
+func learnedOverlap(ctx context.Context, c client.Client, lr *nbdb.LogicalRouter, n Net) error {
+	if !n.Subnet.IsValid() || len(lr.StaticRoutes) == 0 {
+		return nil
+	}
+	uuids := make([]any, 0, len(lr.StaticRoutes))
+	for _, u := range lr.StaticRoutes {
+		uuids = append(uuids, ovsdb.UUID{GoUUID: u})
+	}
+	rs, err := dbops.SelectRows[nbdb.LogicalRouterStaticRoute](ctx, c, []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionIncludes, Value: ovsdb.OvsSet{GoSet: uuids}}})
+	if err != nil {
+		return fmt.Errorf("read the router's routes: %w", err)
+	}
+	for _, r := range rs {
+		if _, ok := r.ExternalIDs[KeyLearnedRoute]; !ok {
+			continue
+		}
+		p, err := netip.ParsePrefix(r.IPPrefix)
+		if err != nil || !p.Addr().Is4() {
+			continue
+		}
+		if p.Masked().Overlaps(n.Subnet) {
+			return fmt.Errorf("subnet %v overlaps %v, which another site brings to this router (route learned through OVN-IC via %s): %w", n.Subnet, p.Masked(), r.Nexthop, ErrSiteOverlap)
+		}
+	}
+	return nil
+}
