@@ -62,7 +62,7 @@ Example:
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "netns", Usage: "network namespace path (required)"},
 					&cli.StringFlag{Name: "ifname", Value: "eth0", Usage: "interface name inside the namespace"},
-					&cli.StringFlag{Name: "ip", Usage: "requested IPv4 address (default: OVN IPAM)"},
+					&cli.StringSliceFlag{Name: "ip", Usage: "requested address, IPv4 and/or IPv6 (repeat or comma list, one per family; default: OVN IPAM)"},
 					&cli.StringFlag{Name: "name", Usage: "container name/ID (default: from the netns path)"},
 					&cli.StringSliceFlag{Name: "label", Usage: "key=value label on the port (repeatable; service selectors match these)"},
 					&cli.DurationFlag{Name: "ready-timeout", Value: attach.DefaultReadyTimeout, Usage: "wait this long for the address and ovn-installed"},
@@ -201,12 +201,18 @@ func portAttach(c *cli.Context) error {
 	} else {
 		req.Aliases = []string{req.ContainerID}
 	}
-	if s := c.String("ip"); s != "" {
+	for _, s := range c.StringSlice("ip") {
 		ip, err := netip.ParseAddr(s)
-		if err != nil || !ip.Is4() {
-			return usagef("--ip %q: want an IPv4 address such as 198.19.0.50", s)
+		switch {
+		case err != nil || ip.Zone() != "" || ip.Is4In6():
+			return usagef("--ip %q: want an IPv4 address such as 198.19.0.50 or an IPv6 one such as fd00:198:19::50", s)
+		case ip.Is4() && req.IP.IsValid(), ip.Is6() && req.IP6.IsValid():
+			return usagef("--ip %q: at most one IPv4 and one IPv6 address", strings.Join(c.StringSlice("ip"), ","))
+		case ip.Is4():
+			req.IP = ip
+		default:
+			req.IP6 = ip
 		}
-		req.IP = ip
 	}
 	if req.NB != "" {
 		req.NB = dbconn.ResolveNB(req.NB)
@@ -219,8 +225,15 @@ func portAttach(c *cli.Context) error {
 		_ = f.Close()
 	}
 	return printOut(c, a, func(w io.Writer) {
+		var addrs, gws []string
+		if a.Address.IsValid() {
+			addrs, gws = append(addrs, a.Address.String()), append(gws, a.Gateway.String())
+		}
+		if a.Address6.IsValid() {
+			addrs, gws = append(addrs, a.Address6.String()), append(gws, a.Gateway6.String())
+		}
 		fmt.Fprintf(w, "port %s: %s mac %s gateway %s mtu %d on node %s (container %s, %s in %s)\n",
-			a.Port, a.Address, a.MAC, a.Gateway, a.MTU, a.Node, a.ContainerID, a.IfName, a.NetNS)
+			a.Port, strings.Join(addrs, ","), a.MAC, strings.Join(gws, ","), a.MTU, a.Node, a.ContainerID, a.IfName, a.NetNS)
 	})
 }
 
