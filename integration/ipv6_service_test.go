@@ -12,6 +12,7 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
@@ -42,7 +43,8 @@ func serveName6(t testing.TB, c *container, port int, name string) {
 
 // TestIPv6ServiceVIP: on a dual-stack network on a router, a service with
 // an IPv6 VIP and two backends named by their aliases: its name resolves
-// by AAAA (asked of the network's IPv6 gateway) to the VIP, and 20
+// by AAAA (asked of the network's IPv6 gateway) to the VIP, a backend's
+// name to its IPv6 address (AAAA) and that address back (ip6.arpa PTR), and 20
 // connections to [VIP]:80 from a container on a third node reach both
 // backends.
 func TestIPv6ServiceVIP(t *testing.T) {
@@ -96,6 +98,32 @@ func TestIPv6ServiceVIP(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("AAAA %s from %s: %s; want AAAA %s", fqdn, ns6, last, vip.Addr())
+		}
+	}
+
+	// The backends' own names: AAAA and the IPv6 PTR.
+	be1 := ctrs[1].ip6()
+	for _, q := range []struct {
+		name string
+		typ  dnsmessage.Type
+		want string
+	}{
+		{"be1." + netName + ".ovl", dnsmessage.TypeAAAA, "AAAA " + be1.String()},
+		{dns.ReverseName(be1), dnsmessage.TypePTR, "PTR be1." + netName + ".ovl."},
+	} {
+		var got string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			_, ans, ok, err := c.dsQuery(ns6, q.name, q.typ, 300*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = fmt.Sprintf("ok=%v %v", ok, ans)
+			if ok && strings.Join(ans, ",") == q.want || time.Now().After(deadline) {
+				break
+			}
+		}
+		if !strings.Contains(got, q.want) {
+			t.Errorf("%s %s: %s; want %s", q.typ, q.name, got, q.want)
 		}
 	}
 

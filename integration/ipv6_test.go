@@ -124,6 +124,34 @@ func TestIPv6Overlay(t *testing.T) {
 	checkResult(only2, false, "", "fd00:198:19:61::1")
 	checkResult(only1, false, "", "fd00:198:19:61::1")
 
+	// Requested addresses of either family (the ips capability).
+	for _, tc := range []struct {
+		net  string
+		ips  []string
+		v4   bool
+		gw4  string
+		gw6  string
+		want []string
+	}{
+		{"v6only", []string{"fd00:198:19:61::99/64"}, false, "", "fd00:198:19:61::1", []string{"fd00:198:19:61::99/64"}},
+		{"v6dual", []string{"198.19.60.99/24", "fd00:198:19:60::99/64"}, true, "198.19.60.1", "fd00:198:19:60::1", []string{"198.19.60.99/24", "fd00:198:19:60::99/64"}},
+	} {
+		c := newContainer(t, newRuntime(t, n1), confList(t, tc.net, "1.0.0", nil))
+		c.conf.CapabilityArgs = map[string]interface{}{"ips": tc.ips}
+		c.mustAdd(t, ctx)
+		var got []string
+		for _, ipc := range c.result.IPs {
+			got = append(got, ipc.Address.String())
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: requested %v, result addresses %v", tc.net, tc.ips, got)
+		}
+		checkResult(c, tc.v4, tc.gw4, tc.gw6)
+		if err := tcpOver(ctx, c, dual1, c.ip6(), 1<<16); err != nil {
+			t.Errorf("%s: TCP to the requested IPv6 address: %v", tc.net, err)
+		}
+	}
+
 	for _, tc := range []struct {
 		name    string
 		srv, cl *container
