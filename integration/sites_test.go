@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -206,9 +207,9 @@ func TestSites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	e := upSites(t, ctx)
-	took, err := waitPing(ctx, e.web, e.db.ip(), 20*time.Second)
+	took, err := waitPing(ctx, e.web, e.db.ip(), 30*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, e.dump(ctx))
 	}
 	t.Logf("site link -> first cross-site ping answered: %s (after the second link: %s)", time.Since(e.linkedAt).Round(time.Millisecond), took.Round(time.Millisecond))
 	routes, err := site.LearnedRoutes(ctx, e.nbA, "r1")
@@ -367,4 +368,19 @@ func gatewayDown(t testing.TB, ctx context.Context, e *siteEnv, dbPort string, d
 		t.Fatalf("cross-site traffic did not come back within 30 s of B's gateway returning")
 	}
 	return back.Sub(lastOK), localFail
+}
+
+// dump is what both sites' databases say about the link, for a failure.
+func (e *siteEnv) dump(ctx context.Context) string {
+	var b strings.Builder
+	for _, l := range []*lab.Lab{e.a, e.b} {
+		for _, args := range [][]string{{"ovn-nbctl", "--db=" + l.NB, "show"}, {"ovn-nbctl", "--db=" + l.NB, "lr-route-list", "r1"},
+			{"ovn-sbctl", "--db=" + l.SB, "show"}} {
+			out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
+			fmt.Fprintf(&b, "== %s %v: %v\n%s\n", l.Name, args[2:], err, out)
+		}
+	}
+	out, err := exec.CommandContext(ctx, "ovn-ic-sbctl", "--db="+e.ss.ICSB, "show").CombinedOutput()
+	fmt.Fprintf(&b, "== IC-SB: %v\n%s\n", err, out)
+	return b.String()
 }
