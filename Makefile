@@ -29,8 +29,6 @@ build: ## build bin/ovlmgr and bin/ovlmgr-cni
 # any skip (but the VM lab's optional ruby/vagrant ones) and when integration runs no tests.
 test: deps lint build ## lint, then every test (unit, real ovsdb-server, integration labs) under -race; fails on skips
 	OVLMGR_TEST_STRICT=1 $(GO) run ./lab/testsum -- $(TEST_FLAGS) $(PKGS)
-	@# The HA chaos test is built without -race (integration/ha_chaos_test.go says why): its own pass.
-	OVLMGR_TEST_STRICT=1 $(GO) run ./lab/testsum -- -count=1 -timeout 30m -run '^TestHAChaos$$' ./integration/
 	@if command -v vagrant >/dev/null; then $(MAKE) vagrant-check; fi
 
 .PHONY: unit mutation
