@@ -205,11 +205,12 @@ func reachUDP(t testing.TB, c *container, s *dualServer, dst net.IP, tag string)
 	t.Fatalf("%s: UDP to %s:%d never arrived (the allowed path must work)", tag, dst, s.port)
 }
 
-// TestDefaultDenyIPv6: a default-deny network keeps IPv6 closed, also with a
-// policy that allows the same ports (policies match IPv4 only). The same
-// IPv6 TCP and UDP probes succeed between the same containers (on two
-// nodes) while the network is default-allow, before and after, and IPv4
-// passes the policy while IPv6 is refused: several IPv6 probes must fail.
+// TestDefaultDenyIPv6: a default-deny network's policies cover both
+// families: an allow of one port admits IPv4 and IPv6 TCP and UDP to it,
+// and another port stays closed over both (several probes must fail,
+// datagrams sent before an allowed one must not arrive). The same IPv6
+// probes succeed between the same containers (on two nodes) while the
+// network is default-allow, before and after.
 func TestDefaultDenyIPv6(t *testing.T) {
 	l := sharedLab(t)
 	nb := cniNB(t, l)
@@ -225,12 +226,14 @@ func TestDefaultDenyIPv6(t *testing.T) {
 	if a.ip6() == nil || b.ip6() == nil {
 		t.Fatalf("dual-stack ADD results without IPv6: %v / %v", a.result.IPs, b.result.IPs)
 	}
-	const port = 7081
+	const port, closed = 7081, 7082
 	srv := startDualServer(t, b, port)
+	other := startDualServer(t, b, closed)
 
 	// Allowed path: default-allow lets IPv6 TCP and UDP through.
 	reachTCP(t, a, b.ip6(), port, "default-allow, IPv6")
 	reachUDP(t, a, srv, b.ip6(), "allow6")
+	reachTCP(t, a, b.ip6(), closed, "default-allow, IPv6, the other port")
 
 	if err := policy.SetIsolation(ctx, nb, name, policy.DefaultDeny); err != nil {
 		t.Fatal(err)
@@ -242,31 +245,39 @@ func TestDefaultDenyIPv6(t *testing.T) {
 	if err := settleHV(ctx, nb); err != nil {
 		t.Fatal(err)
 	}
-	// IPv4 through the policy: the path, server and probes work.
+	// Both families through the policy.
 	reachTCP(t, a, b.ip(), port, "default-deny + allow policy, IPv4")
 	reachUDP(t, a, srv, b.ip(), "policy4")
+	reachTCP(t, a, b.ip6(), port, "default-deny + allow policy, IPv6")
+	reachUDP(t, a, srv, b.ip6(), "policy6")
+	// The other port stays closed over both.
 	for i := 0; i < 5; i++ {
-		if err := echo(a, b.ip6(), port, time.Second); err == nil {
-			t.Fatalf("default-deny: IPv6 TCP to %s:%d connected (probe %d); IPv6 must stay closed", b.ip6(), port, i+1)
-		}
-		if err := udpSend(a, b.ip6(), port, fmt.Sprintf("deny6-%d", i)); err != nil {
-			t.Fatal(err)
+		for _, dst := range []net.IP{b.ip(), b.ip6()} {
+			if err := echo(a, dst, closed, time.Second); err == nil {
+				t.Fatalf("default-deny: TCP to %s:%d connected (probe %d); only port %d is allowed", dst, closed, i+1, port)
+			}
+			if err := udpSend(a, dst, closed, fmt.Sprintf("deny-%s-%d", dst, i)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	// Datagrams sent before this IPv4 one have had their chance to arrive.
-	reachUDP(t, a, srv, b.ip(), "after6")
+	// Datagrams sent before these allowed ones have had their chance to arrive.
+	reachUDP(t, a, srv, b.ip(), "after4")
+	reachUDP(t, a, srv, b.ip6(), "after6")
 	for i := 0; i < 5; i++ {
-		if p := fmt.Sprintf("deny6-%d", i); srv.received(p) {
-			t.Fatalf("default-deny: IPv6 UDP datagram %q arrived; IPv6 must stay closed", p)
+		for _, dst := range []net.IP{b.ip(), b.ip6()} {
+			if p := fmt.Sprintf("deny-%s-%d", dst, i); other.received(p) {
+				t.Fatalf("default-deny: UDP datagram %q to the closed port arrived", p)
+			}
 		}
 	}
 
-	// And back: default-allow opens IPv6 again for the same probes.
+	// And back: default-allow opens the other port again.
 	if err := policy.SetIsolation(ctx, nb, name, policy.DefaultAllow); err != nil {
 		t.Fatal(err)
 	}
-	reachTCP(t, a, b.ip6(), port, "default-allow again, IPv6")
-	reachUDP(t, a, srv, b.ip6(), "reopen6")
+	reachTCP(t, a, b.ip6(), closed, "default-allow again, IPv6")
+	reachUDP(t, a, other, b.ip6(), "reopen6")
 }
 
 // TestNetListFreeOverlappingExcludes: `ovlmgr net list` counts addresses
