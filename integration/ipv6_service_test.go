@@ -149,3 +149,45 @@ func TestIPv6ServiceVIP(t *testing.T) {
 		t.Errorf("connections to %s reached %v; want both be1 and be2", vip, seen)
 	}
 }
+
+// TestIPv6OnlyNameserver: an IPv6-only network on no router: its
+// nameserver placeholder owns ::1 (OVN answers neighbour solicitations for
+// it), so a container asks ::1 for another container's AAAA and gets it,
+// and the two (on two nodes) talk TCP over IPv6.
+func TestIPv6OnlyNameserver(t *testing.T) {
+	l := sharedLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nb := cniNB(t, l)
+	netName := segName("s6f")
+	specNetwork(t, nb, network.Spec{Name: netName, IPv6Subnet: "fd00:198:19:66::/64"})
+	list := confList(t, netName, "1.0.0", map[string]interface{}{
+		"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true}})
+	a := newContainer(t, newRuntime(t, l.Nodes[0]), list)
+	a.mustAdd(t, ctx)
+	b := newContainer(t, newRuntime(t, l.Nodes[1]), list)
+	b.conf.CapabilityArgs = map[string]interface{}{"aliases": []string{"peer"}}
+	b.mustAdd(t, ctx)
+	if got := fmt.Sprint(a.result.DNS.Nameservers); got != "[fd00:198:19:66::1]" {
+		t.Fatalf("nameservers %s; want [fd00:198:19:66::1]", got)
+	}
+	c := &dsCtr{name: "a", netns: a.ns}
+	want := "AAAA " + b.ip6().String()
+	var got string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, ans, ok, err := c.dsQuery(netip.MustParseAddr("fd00:198:19:66::1"), "peer."+netName+".ovl", dnsmessage.TypeAAAA, 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = fmt.Sprintf("ok=%v %v", ok, ans)
+		if ok && strings.Join(ans, ",") == want || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !strings.Contains(got, want) {
+		t.Errorf("AAAA peer.%s.ovl from ::1: %s; want %s", netName, got, want)
+	}
+	if err := tcpOver(ctx, b, a, b.ip6(), 1<<20); err != nil {
+		t.Errorf("TCP over IPv6 on an IPv6-only network without a router: %v", err)
+	}
+}
