@@ -18,6 +18,7 @@ func commands() []*cli.Command {
 		routerCommand,
 		fipCommand,
 		siteCommand,
+		encryptCommand,
 		policyCommand,
 		eventsCommand,
 		exporterCommand,

@@ -10,6 +10,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ovlmgr/ovlmgr/ovn/encrypt"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/site"
 )
@@ -38,7 +39,8 @@ Example:
    ovlmgr site sync                                # copy DNS names of linked routers' networks across sites`,
 		Subcommands: []*cli.Command{
 			{Name: "init", Usage: "create the global rows of the IC databases (idempotent)", Flags: icFlags, Action: siteInit},
-			{Name: "join", Usage: "name this deployment's availability zone and turn on route exchange", ArgsUsage: "NAME", Action: siteJoin},
+			{Name: "join", Usage: "name this deployment's availability zone and turn on route exchange", ArgsUsage: "NAME", Action: siteJoin,
+				Flags: []cli.Flag{&cli.BoolFlag{Name: "encrypt", Usage: "also encrypt every tunnel of this site with IPsec, the gateways' included (as ovlmgr encrypt on)"}}},
 			{Name: "list", Usage: "sites registered in IC-SB and their gateways", Flags: append(icFlags, outputFlag()), Action: siteList},
 			{
 				Name: "link", Usage: "put a router on a transit switch (created when missing) so its networks reach the other sites'", ArgsUsage: "ROUTER",
@@ -122,6 +124,11 @@ func siteJoin(c *cli.Context) error {
 	return onNB(c, func(ctx context.Context, nb client.Client) error {
 		if err := site.Join(ctx, nb, c.Args().First()); err != nil {
 			return err
+		}
+		if c.Bool("encrypt") {
+			if err := encrypt.Set(ctx, nb, true); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(c.App.Writer, "site %s: joined (NB_Global name, ic-route-adv, ic-route-learn); start this site's ovn-ic if it is not running\n", c.Args().First())
 		return nil

@@ -138,6 +138,7 @@ func Cluster(ctx context.Context, o Options) (*Report, *State) {
 	r.Add(cs...)
 	r.Add(portChecks(ctx, nb, sb)...)
 	r.Add(externalChecks(ctx, nb, sb)...)
+	r.Add(ipsecChecks(ctx, nb, sb)...)
 	return r, st
 }
 

@@ -1,0 +1,63 @@
+package integration
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
+	"github.com/ovlmgr/ovlmgr/ovn/encrypt"
+)
+
+// TestEncryptLab: the lab's userspace datapath cannot do OVN's IPsec.
+// With encryption on, diagnose fails every node, naming why; off again,
+// it says nothing about encryption.
+func TestEncryptLab(t *testing.T) {
+	needLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Nodes: 2, Name: uniqueName("en"), Gateways: []string{"none"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(context.Background()); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	nb := cniNB(t, l)
+	encryption := func() []diagnose.Check {
+		r, _ := diagnose.Cluster(ctx, diagnose.Options{NB: l.NB, SB: l.SB})
+		var out []diagnose.Check
+		for _, c := range r.Checks {
+			if strings.HasPrefix(c.Name, "encryption") {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	if cs := encryption(); len(cs) != 0 {
+		t.Fatalf("encryption off: diagnose says %+v", cs)
+	}
+	if err := encrypt.Set(ctx, nb, true); err != nil {
+		t.Fatal(err)
+	}
+	cs := encryption()
+	if len(cs) != 2 {
+		t.Fatalf("encryption on: %d encryption checks %+v, want one per node", len(cs), cs)
+	}
+	for i, c := range cs {
+		if c.Status != diagnose.Fail || !strings.Contains(c.Detail, "tunnels of chassis "+l.Nodes[i].SystemID+" should be encrypted and are not: userspace datapath") {
+			t.Errorf("encryption on, check %d: %s %q", i, c.Status, c.Detail)
+		}
+	}
+	t.Logf("%s: %s (fix: %s)", cs[0].Name, cs[0].Detail, cs[0].Fix)
+	if err := encrypt.Set(ctx, nb, false); err != nil {
+		t.Fatal(err)
+	}
+	if cs := encryption(); len(cs) != 0 {
+		t.Fatalf("encryption off again: diagnose says %+v", cs)
+	}
+}
