@@ -11,6 +11,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 )
 
@@ -47,11 +48,12 @@ Example:
 					&cli.StringFlag{Name: "net", Usage: "target network: the policy filters traffic to its containers (required)"},
 					&cli.BoolFlag{Name: "allow", Usage: "allow matching traffic"},
 					&cli.BoolFlag{Name: "deny", Usage: "drop matching traffic"},
-					&cli.StringSliceFlag{Name: "from", Usage: "source: network, IPv4 CIDR/address or any (repeatable; default any)"},
+					&cli.StringSliceFlag{Name: "from", Usage: "source: network, SITE/NETWORK of another site, IPv4 CIDR/address or any (repeatable; default any)"},
 					&cli.StringFlag{Name: "proto", Usage: "tcp, udp or icmp (default: all IPv4)"},
 					&cli.StringFlag{Name: "port", Usage: "destination port N or range N-M (tcp/udp)"},
 					&cli.IntFlag{Name: "priority", Value: policy.DefaultPriority, Usage: fmt.Sprintf("%d..%d, higher is evaluated first", policy.MinPriority, policy.MaxPriority)},
 					&cli.BoolFlag{Name: "log", Usage: "log matching packets in ovn-controller's log under the policy name"},
+					&cli.StringFlag{Name: "ic-nb", Usage: "global OVN_IC_Northbound, to resolve --from SITE/NETWORK (a network of another site; docs/sites.md)", EnvVars: []string{dbconn.EnvICNB}},
 					outputFlag(),
 				},
 				Action: policyCreate,
@@ -117,6 +119,9 @@ func policyCreate(c *cli.Context) error {
 		s.Action = policy.Allow
 	case c.Bool("deny"):
 		s.Action = policy.Deny
+	}
+	if err := resolveRemoteFrom(c, &s); err != nil {
+		return err
 	}
 	if _, err := s.Validate(); err != nil {
 		return usagef("create policy %q: %w", s.Name, err)

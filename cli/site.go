@@ -12,6 +12,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/encrypt"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	"github.com/ovlmgr/ovlmgr/ovn/site"
 )
 
@@ -239,4 +240,35 @@ func siteSync(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "published %d name(s) of site %s; imported %d name(s) of other sites into %d network(s)\n", res.Published, res.Site, res.Imported, res.Networks)
 		return nil
 	})
+}
+
+// resolveRemoteFrom turns --from SITE/NETWORK entries of a policy into the
+// subnets that site published (IC-NB, --ic-nb).
+func resolveRemoteFrom(c *cli.Context, s *policy.Spec) error {
+	need := false
+	for _, f := range s.From {
+		if _, err := netip.ParsePrefix(f); err != nil && strings.Contains(f, "/") {
+			need = true
+		}
+	}
+	if !need {
+		return nil
+	}
+	ep := c.String("ic-nb")
+	if ep == "" {
+		return usagef("create policy %q: --from SITE/NETWORK needs --ic-nb (or %s): the global database where sites publish their networks", s.Name, dbconn.EnvICNB)
+	}
+	ctx, cancel := callContext(c)
+	defer cancel()
+	icnb, err := dbconn.ConnectICNB(ctx, ep)
+	if err != nil {
+		return err
+	}
+	defer icnb.Close()
+	from, err := site.ResolveFrom(ctx, icnb, s.From)
+	if err != nil {
+		return fmt.Errorf("create policy %q: %w", s.Name, err)
+	}
+	s.From = from
+	return nil
 }

@@ -249,7 +249,12 @@ func TestSites(t *testing.T) {
 	if err := policy.SetIsolation(ctx, e.nbB, "db", policy.DefaultDeny); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := policy.Create(ctx, e.nbB, policy.Spec{Name: "from-site-a-web", Network: "db", Action: "allow", From: []string{"198.19.1.0/24"},
+	// By its name in site A (what policy create --from SITE/NETWORK does).
+	from, err := site.ResolveFrom(ctx, e.icnb, []string{e.a.Name + "/web"})
+	if err != nil || len(from) != 1 || from[0] != "198.19.1.0/24" {
+		t.Fatalf("resolve %s/web: %v, %v; want 198.19.1.0/24", e.a.Name, from, err)
+	}
+	if _, err := policy.Create(ctx, e.nbB, policy.Spec{Name: "from-site-a-web", Network: "db", Action: "allow", From: from,
 		Proto: "tcp", Port: "5432", Priority: policy.DefaultPriority}); err != nil {
 		t.Fatal(err)
 	}
@@ -257,9 +262,15 @@ func TestSites(t *testing.T) {
 	if err := siteConnect(e.web, dbPort, 2*time.Second); err != nil {
 		t.Fatalf("web-1 (site A web, allowed by B's policy) -> db-1:5432: %v", err)
 	}
-	if _, err := waitPing(ctx, e.admin, e.db.ip(), 2*time.Second); err == nil {
-		// ICMP is not allowed by the policy: not even a ping.
-		t.Fatalf("admin-1 pinged db-1 through B's default-deny")
+	// ICMP is not allowed by the policy: not even a ping, once B's
+	// ovn-controllers have the ACLs (they follow the NB within moments).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if nsexec.Command(ctx, e.admin.ns.Path(), nil, "ping", "-n", "-q", "-c", "1", "-W", "1", e.db.ip().String()).Run() != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("admin-1 still pings db-1 10 s after B's default-deny")
+		}
 	}
 	if err := siteConnect(e.admin, dbPort, 1500*time.Millisecond); err == nil {
 		t.Fatalf("admin-1 (site A admin, not allowed) connected to db-1:5432")
@@ -378,6 +389,15 @@ func (e *siteEnv) dump(ctx context.Context) string {
 			{"ovn-sbctl", "--db=" + l.SB, "show"}} {
 			out, err := exec.CommandContext(ctx, args[0], args[1:]...).CombinedOutput()
 			fmt.Fprintf(&b, "== %s %v: %v\n%s\n", l.Name, args[2:], err, out)
+		}
+	}
+	for _, l := range []*lab.Lab{e.a, e.b} {
+		n := l.Nodes[0]
+		for _, args := range [][]string{{"ovs-vsctl", "--columns=name,options,status", "find", "interface", "type=geneve"},
+			{"ovs-appctl", "tnl/neigh/show"}, {"ovs-appctl", "ovs/route/show"}, {"ovs-ofctl", "dump-ports", "br-int"},
+			{"ping", "-c2", "-W1", "198.18.11.11"}, {"ping", "-c2", "-W1", "198.18.21.11"}} {
+			out, err := n.Command(ctx, args[0], args[1:]...).CombinedOutput()
+			fmt.Fprintf(&b, "== %s %s %v: %v\n%s\n", l.Name, n.Name, args, err, out)
 		}
 	}
 	out, err := exec.CommandContext(ctx, "ovn-ic-sbctl", "--db="+e.ss.ICSB, "show").CombinedOutput()

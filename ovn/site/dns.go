@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -101,6 +102,21 @@ func SyncDNS(ctx context.Context, nb, icnb client.Client) (*SyncResult, error) {
 		data, err := json.Marshal(mine)
 		if err != nil {
 			return nil, err
+		}
+		// Keep the published subnets and network names in step with the
+		// router (networks attached since the link).
+		rnets, err := routerNets(ctx, nb, rtr)
+		if err != nil {
+			return nil, fmt.Errorf("site sync: %w", err)
+		}
+		var subs []netip.Prefix
+		for _, n := range rnets {
+			subs = append(subs, n.subnet)
+		}
+		for _, ts := range byRouter[rtr] {
+			if err := publish(ctx, icnb, ts, self, rtr, subs, netip.Prefix{}, rnets); err != nil {
+				return nil, fmt.Errorf("site sync: %w", err)
+			}
 		}
 		imported := map[string]string{}
 		for _, ts := range byRouter[rtr] {

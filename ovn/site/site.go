@@ -252,15 +252,107 @@ func PortNames(site, rtr, transit string) (lrp, lsp string) {
 
 // routerSubnets returns the IPv4 subnets of router's networks.
 func routerSubnets(ctx context.Context, nb client.Client, rtr string) ([]netip.Prefix, error) {
-	r, err := router.Get(ctx, nb, rtr)
+	nets, err := routerNets(ctx, nb, rtr)
 	if err != nil {
 		return nil, err
 	}
 	var out []netip.Prefix
+	for _, n := range nets {
+		out = append(out, n.subnet)
+	}
+	return out, nil
+}
+
+type namedNet struct {
+	name   string
+	subnet netip.Prefix
+}
+
+// routerNets returns router's networks with their IPv4 subnets.
+func routerNets(ctx context.Context, nb client.Client, rtr string) ([]namedNet, error) {
+	r, err := router.Get(ctx, nb, rtr)
+	if err != nil {
+		return nil, err
+	}
+	var out []namedNet
 	for _, a := range r.Networks {
 		if p, err := netip.ParsePrefix(a.Gateway); err == nil && p.Addr().Is4() {
-			out = append(out, p.Masked())
+			out = append(out, namedNet{a.Network, p.Masked()})
 		}
+	}
+	return out, nil
+}
+
+// KeyNets, suffixed with "<site>/<router>", lists on a Transit_Switch the
+// router's networks as NAME=SUBNET, comma separated: what lets a policy
+// of another site name them (ResolveFrom).
+const KeyNets = "ovlmgr.io/nets/"
+
+func netsValue(nets []namedNet) string {
+	parts := make([]string, len(nets))
+	for i, n := range nets {
+		parts[i] = n.name + "=" + n.subnet.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// RemoteNetworks returns the networks other sites published on transit
+// switches, keyed "SITE/NETWORK".
+func RemoteNetworks(ctx context.Context, icnb client.Client) (map[string]netip.Prefix, error) {
+	tss, err := dbops.SelectRows[icnbdb.TransitSwitch](ctx, icnb, allRows)
+	if err != nil {
+		return nil, fmt.Errorf("read transit switches: %w", err)
+	}
+	out := map[string]netip.Prefix{}
+	for _, ts := range tss {
+		for k, v := range ts.ExternalIDs {
+			key, ok := strings.CutPrefix(k, KeyNets)
+			if !ok {
+				continue
+			}
+			siteName, _, _ := strings.Cut(key, "/")
+			for _, e := range strings.Split(v, ",") {
+				name, sub, ok := strings.Cut(e, "=")
+				if p, err := netip.ParsePrefix(sub); ok && err == nil {
+					out[siteName+"/"+name] = p
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// ResolveFrom replaces each policy source of the form SITE/NETWORK (a
+// network of another site's linked router) by its subnet; other entries
+// (local network names, CIDRs, any) are kept as they are.
+func ResolveFrom(ctx context.Context, icnb client.Client, from []string) ([]string, error) {
+	var remote map[string]netip.Prefix
+	out := make([]string, 0, len(from))
+	for _, f := range from {
+		if !strings.Contains(f, "/") {
+			out = append(out, f)
+			continue
+		}
+		if _, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, f)
+			continue
+		}
+		if remote == nil {
+			var err error
+			if remote, err = RemoteNetworks(ctx, icnb); err != nil {
+				return nil, err
+			}
+		}
+		p, ok := remote[f]
+		if !ok {
+			known := make([]string, 0, len(remote))
+			for k := range remote {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			return nil, names.Says("from", f, "is no network of another site's linked router (known: %s)", strings.Join(known, ", "))
+		}
+		out = append(out, p.String())
 	}
 	return out, nil
 }
@@ -394,7 +486,11 @@ func LinkRouter(ctx context.Context, nb, icnb client.Client, spec LinkSpec) (*Li
 	if len(real) > 0 {
 		return nil, fmt.Errorf("%s: %w", what, overlapErr(real))
 	}
-	if err := publish(ctx, icnb, spec.Transit, self, spec.Router, subnets, spec.IP.Masked()); err != nil {
+	nets, err := routerNets(ctx, nb, spec.Router)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := publish(ctx, icnb, spec.Transit, self, spec.Router, subnets, spec.IP.Masked(), nets); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	ls, err := waitTransit(ctx, nb, spec.Transit, spec.Wait)
@@ -444,7 +540,7 @@ const KeyTransit = "ovlmgr.io/transit"
 
 // publish creates the transit switch in IC-NB when missing and records
 // the router's subnets on it under KeySubnets<site>/<router>.
-func publish(ctx context.Context, icnb client.Client, transit, self, rtr string, subnets []netip.Prefix, transitNet netip.Prefix) error {
+func publish(ctx context.Context, icnb client.Client, transit, self, rtr string, subnets []netip.Prefix, transitNet netip.Prefix, nets []namedNet) error {
 	tss, err := dbops.SelectRows[icnbdb.TransitSwitch](ctx, icnb, []ovsdb.Condition{dbops.NameIs(transit)})
 	if err != nil {
 		return fmt.Errorf("read transit switch %s: %w", transit, err)
@@ -453,7 +549,10 @@ func publish(ctx context.Context, icnb client.Client, transit, self, rtr string,
 	for _, s := range subnets {
 		strs = append(strs, s.String())
 	}
-	kv := map[string]string{KeySubnets + self + "/" + rtr: strings.Join(strs, ","), KeyTransitNet: transitNet.String()}
+	kv := map[string]string{KeySubnets + self + "/" + rtr: strings.Join(strs, ","), KeyNets + self + "/" + rtr: netsValue(nets)}
+	if transitNet.IsValid() {
+		kv[KeyTransitNet] = transitNet.String()
+	}
 	tx := dbops.NewTx(icnb)
 	if len(tss) == 0 {
 		ids := owner.IDs(KindTransit, transit, nil)
@@ -567,7 +666,8 @@ func Unlink(ctx context.Context, nb, icnb client.Client, rtr, transit string) er
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	tx = dbops.NewTx(icnb)
-	dbops.Typed[icnbdb.TransitSwitch](tx).DelKeys([]ovsdb.Condition{dbops.NameIs(transit)}, "external_ids", KeySubnets+self+"/"+rtr)
+	dbops.Typed[icnbdb.TransitSwitch](tx).DelKeys([]ovsdb.Condition{dbops.NameIs(transit)}, "external_ids",
+		KeySubnets+self+"/"+rtr, KeyNets+self+"/"+rtr, KeyDNS+self+"/"+rtr)
 	if err := tx.Transact(ctx); err != nil {
 		return fmt.Errorf("%s: unpublish subnets: %w", what, err)
 	}

@@ -85,6 +85,13 @@ func TestJoinAndLink(t *testing.T) {
 	if err != nil || len(tss) != 1 || tss[0].ExternalIDs[site.KeySubnets+"east/r1"] != "198.19.1.0/24" {
 		t.Fatalf("IC-NB transit switches after link: %+v, %v; want ts1 with east/r1's subnets", tss, err)
 	}
+	from, err := site.ResolveFrom(ctx, icnb, []string{"east/net1981910", "198.19.9.0/24", "web", "any"})
+	if err != nil || strings.Join(from, " ") != "198.19.1.0/24 198.19.9.0/24 web any" {
+		t.Fatalf("ResolveFrom: %v, %v; want east's network as its subnet, the rest as given", from, err)
+	}
+	if _, err := site.ResolveFrom(ctx, icnb, []string{"east/nope"}); !errors.As(err, &fe) || fe.Field != "from" || !strings.Contains(err.Error(), "known: east/net1981910") {
+		t.Fatalf("ResolveFrom(east/nope): %v; want a FieldError on from listing east/net1981910", err)
+	}
 	if err := site.Join(ctx, b, "west"); err != nil {
 		t.Fatal(err)
 	}
