@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,7 +12,9 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
+	"github.com/ovlmgr/ovlmgr/ovs/nodetrace"
 )
 
 // TestIPv6Underlay: a 2-node lab whose Geneve tunnels run over IPv6
@@ -68,6 +71,22 @@ func TestIPv6Underlay(t *testing.T) {
 			if err := tcpOver(ctx, b, a, b.ip(), 1<<20); err != nil {
 				t.Errorf("%s: TCP over IPv4 across nodes on an IPv6 underlay: %v", net, err)
 			}
+		}
+		// trace --on-node over IPv6: delivered logically, and n1's OVS sends
+		// it into the Geneve tunnel to n2's IPv6 encap address.
+		tr, err := trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: a.id, To: b.ip6().String(), Proto: "tcp", Port: 8080})
+		if err != nil {
+			t.Fatalf("%s: trace: %v", net, err)
+		}
+		if tr.Verdict != trace.Delivered || !strings.Contains(tr.Microflow, "ip6.dst == "+b.ip6().String()) {
+			t.Errorf("%s: trace over IPv6: %s (%s), microflow %s", net, tr.Verdict, tr.Reason, tr.Microflow)
+		}
+		ph, err := nodetrace.OnNode(ctx, sb, tr, nodetrace.NodeAccess{OVS: n1.OVS, RunDir: n1.Dir})
+		if err != nil {
+			t.Fatalf("%s: trace --on-node: %v", net, err)
+		}
+		if ph.Datapath.TunnelRemote != n2.EncapIP6 || ph.RemoteNode != n2.SystemID || ph.Lost || ph.Datapath.Dropped {
+			t.Errorf("%s: trace --on-node over IPv6: %s (tunnel to %q, node %q); want the tunnel to %s (%s)", net, ph.Summary, ph.Datapath.TunnelRemote, ph.RemoteNode, n2.EncapIP6, n2.SystemID)
 		}
 		// diagnose mtu over IPv6: container packets up to 1422 cross, the
 		// limit is 1500 - 78, and the underlay path is measured over IPv6.

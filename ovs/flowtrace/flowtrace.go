@@ -65,7 +65,7 @@ var (
 	neighRE    = regexp.MustCompile(`neighbor cache miss for (\S+) on bridge (\S+)`)
 	droppingRE = regexp.MustCompile(`->\s+(.*dropping.*)$`)
 	dpActRE    = regexp.MustCompile(`(?m)^Datapath actions: (.*)$`)
-	tnlPushRE  = regexp.MustCompile(`tnl_push\(.*?ipv4\(src=([0-9.]+),dst=([0-9.]+)`)
+	tnlPushRE  = regexp.MustCompile(`tnl_push\(.*?ipv[46]\(src=([0-9a-f.:]+),dst=([0-9a-f.:]+)`)
 	outputRE   = regexp.MustCompile(`^\s*output:(\d+)\s*$`)
 	bridgeRE   = regexp.MustCompile(`^\s*bridge\("([^"]+)"\)`)
 	tableDropR = regexp.MustCompile(`^\s*(\d+)\. .*`)
@@ -107,16 +107,30 @@ func Trace(ctx context.Context, t Target, p Packet) (*Result, error) {
 	matches := []ovs.Match{
 		ovs.InPortMatch(p.InPort),
 		ovs.DataLinkSource(p.SrcMAC), ovs.DataLinkDestination(p.DstMAC),
-		ovs.NetworkSource(p.Src.String()), ovs.NetworkDestination(p.Dst.String()),
-		ovs.NetworkTTL(p.TTL),
 	}
-	switch p.Proto {
-	case "tcp":
-		proto = ovs.ProtocolTCPv4
+	v6 := p.Dst.Is6()
+	if v6 {
+		proto = ovs.ProtocolICMPv6
+		matches = append(matches, ovs.IPv6Source(p.Src.String()), ovs.IPv6Destination(p.Dst.String()))
+	} else {
+		matches = append(matches, ovs.NetworkSource(p.Src.String()), ovs.NetworkDestination(p.Dst.String()))
+	}
+	matches = append(matches, ovs.NetworkTTL(p.TTL)) // the hop limit over IPv6
+	switch {
+	case p.Proto == "tcp" || p.Proto == "udp":
+		switch {
+		case p.Proto == "tcp" && v6:
+			proto = ovs.ProtocolTCPv6
+		case p.Proto == "tcp":
+			proto = ovs.ProtocolTCPv4
+		case v6:
+			proto = ovs.ProtocolUDPv6
+		default:
+			proto = ovs.ProtocolUDPv4
+		}
 		matches = append(matches, ovs.TransportSourcePort(33333), ovs.TransportDestinationPort(uint16(p.DstPort)))
-	case "udp":
-		proto = ovs.ProtocolUDPv4
-		matches = append(matches, ovs.TransportSourcePort(33333), ovs.TransportDestinationPort(uint16(p.DstPort)))
+	case v6:
+		matches = append(matches, ovs.ICMP6Type(128), ovs.ICMP6Code(0))
 	default:
 		matches = append(matches, ovs.ICMPType(8), ovs.ICMPCode(0))
 	}
