@@ -219,12 +219,72 @@ func serveConn(ctx context.Context, o Options, c *tls.Conn) error {
 	return err
 }
 
-// dialNB opens a connection to the first NB endpoint that answers (the
-// cluster's followers relay transactions to the leader).
+// dialNB opens a connection to the NB: with several endpoints (a RAFT
+// cluster) to its leader, because clients check through this connection
+// that they talk to the leader (libovsdb's leader-only mode); to the first
+// that answers when none says it leads.
 func dialNB(ctx context.Context, o Options) (net.Conn, error) {
+	eps := strings.Split(o.NB, ",")
+	if len(eps) == 1 {
+		return dialOne(ctx, o, strings.TrimSpace(eps[0]))
+	}
+	var fallback net.Conn
 	var errs []error
-	for _, ep := range strings.Split(o.NB, ",") {
-		ep = strings.TrimSpace(ep)
+	for _, ep := range eps {
+		c, err := dialOne(ctx, o, strings.TrimSpace(ep))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if isLeader(c) {
+			if fallback != nil {
+				fallback.Close()
+			}
+			return c, nil
+		}
+		if fallback == nil {
+			fallback = c
+		} else {
+			c.Close()
+		}
+	}
+	if fallback != nil {
+		return fallback, nil
+	}
+	return nil, fmt.Errorf("connect to the NB %s: %w", o.NB, errors.Join(errs...))
+}
+
+// isLeader asks the server on c whether it is the NB's leader (or a
+// standalone server): _Server's Database row.
+func isLeader(c net.Conn) bool {
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	q := `{"id":"ovlmgr-control-leader","method":"transact","params":["_Server",{"op":"select","table":"Database",` +
+		`"where":[["name","==","` + nbName + `"]],"columns":["leader","model"]}]}`
+	if _, err := io.WriteString(c, q); err != nil {
+		return false
+	}
+	var reply struct {
+		Result []struct {
+			Rows []struct {
+				Leader bool   `json:"leader"`
+				Model  string `json:"model"`
+			} `json:"rows"`
+		} `json:"result"`
+	}
+	// One reply, and nothing else is sent before the next request: reading
+	// it byte-exactly is not needed.
+	if err := json.NewDecoder(c).Decode(&reply); err != nil || len(reply.Result) != 1 || len(reply.Result[0].Rows) != 1 {
+		return false
+	}
+	r := reply.Result[0].Rows[0]
+	return r.Leader || r.Model == "standalone"
+}
+
+// dialOne connects one NB endpoint.
+func dialOne(ctx context.Context, o Options, ep string) (net.Conn, error) {
+	var errs []error
+	{
 		var d net.Dialer
 		d.Timeout = 5 * time.Second
 		var c net.Conn
@@ -245,7 +305,7 @@ func dialNB(ctx context.Context, o Options) (net.Conn, error) {
 		}
 		errs = append(errs, err)
 	}
-	return nil, fmt.Errorf("connect to the NB %s: %w", o.NB, errors.Join(errs...))
+	return nil, fmt.Errorf("connect to the NB %s: %w", ep, errors.Join(errs...))
 }
 
 func (cn *conn) toClient(b []byte) error {

@@ -56,6 +56,16 @@ func (p nodePolicy) guard(where []any) op {
 		"columns": []any{"name"}, "until": "==", "rows": []any{}}
 }
 
+// ownGuard fails the transaction when where matches a row of table (a
+// published port's load balancer, a floating IP's NAT) that is not marked
+// as the node's (external_ids ovlmgr.io/node).
+func (p nodePolicy) ownGuard(table string, where []any) op {
+	w := append(append([]any{}, where...), []any{"external_ids", "excludes", []any{"map", []any{[]any{owner.KeyNode, p.node}}}})
+	return op{"op": "wait", "table": table, "timeout": 0, "where": w, "columns": []any{"_uuid"}, "until": "==", "rows": []any{}}
+}
+
+func byUUID(u string) []any { return []any{[]any{"_uuid", "==", []any{"uuid", u}}} }
+
 // guard is a wait that protects operation at of a transaction.
 type guard struct {
 	op op
@@ -141,6 +151,14 @@ func (p nodePolicy) check(ops []op) (guards []guard, err *Denied) {
 							return deny(i, "add an existing DNS row %s to a network", u[1])
 						}
 					}
+				case col == "load_balancer" && mut == "delete":
+					// A published port's load balancer going with its port.
+					for _, u := range uuids(mm[2]) {
+						if u[0] != "uuid" {
+							return deny(i, "remove load balancer %v from a network", u)
+						}
+						guards = append(guards, guard{p.ownGuard(nbdb.LoadBalancerTable, byUUID(u[1])), i})
+					}
 				case col == "external_ids" && hintsOnly(mm[2], p.node):
 					// The node's own pool hints (ovn/port pool).
 				default:
@@ -178,6 +196,13 @@ func (p nodePolicy) check(ops []op) (guards []guard, err *Denied) {
 					return deny(i, "change column %s of %s", col, table)
 				}
 			}
+		case nbdb.NBGlobalTable:
+			// The health probe's round trip (ovn/health.RoundTrip, what
+			// `ovn-nbctl --wait=sb sync` does): nb_cfg += 1 and nothing else.
+			muts := list(o["mutations"])
+			if kind != "mutate" || len(muts) != 1 || fmt.Sprint(list(muts[0])) != "[nb_cfg += 1]" {
+				return deny(i, "%s rows of table %s", verb(kind), table)
+			}
 		case nbdb.DNSTable:
 			// Container names: records of the network's DNS row (created
 			// by the first ADD on the network).
@@ -186,14 +211,55 @@ func (p nodePolicy) check(ops []op) (guards []guard, err *Denied) {
 			}
 			stamp(o, "node:"+p.node)
 		case nbdb.LoadBalancerTable:
-			// Service backends follow containers (ovn/service).
-			if kind != "update" && kind != "mutate" {
-				return deny(i, "%s a load balancer", verb(kind))
-			}
-			if !onlyColumns(o, "vips", "ip_port_mappings", "external_ids") {
-				return deny(i, "change a load balancer beyond its backends")
+			switch kind {
+			case "insert":
+				// A published port (CNI portMappings) of the node's own
+				// container port.
+				kindOf, _ := mapValue(o["row"], "external_ids", owner.KeyKind)
+				nodeOf, _ := mapValue(o["row"], "external_ids", owner.KeyNode)
+				port, _ := mapValue(o["row"], "external_ids", owner.KeyPort)
+				if kindOf != owner.KindPublished || nodeOf != p.node || port == "" {
+					return deny(i, "create a load balancer other than a published port of its own container")
+				}
+				guards = append(guards, guard{p.guard([]any{[]any{"name", "==", port}}), i})
+			case "delete":
+				guards = append(guards, guard{p.ownGuard(table, where), i})
+			default:
+				// Service backends follow containers (ovn/service).
+				if !onlyColumns(o, "vips", "ip_port_mappings", "external_ids") {
+					return deny(i, "change a load balancer beyond its backends")
+				}
 			}
 			stamp(o, "node:"+p.node)
+		case nbdb.LogicalRouterTable:
+			// A published port's load balancer joins or leaves the router;
+			// a floating IP of the node's container goes with it.
+			if kind != "mutate" {
+				return deny(i, "%s a router", verb(kind))
+			}
+			for _, m := range list(o["mutations"]) {
+				mm := list(m)
+				if len(mm) != 3 {
+					return deny(i, "mutate a router with %v", m)
+				}
+				col, mut := fmt.Sprint(mm[0]), fmt.Sprint(mm[1])
+				for _, u := range uuids(mm[2]) {
+					switch {
+					case col == "load_balancer" && mut == "insert" && u[0] == "named-uuid":
+					case col == "load_balancer" && mut == "delete" && u[0] == "uuid":
+						guards = append(guards, guard{p.ownGuard(nbdb.LoadBalancerTable, byUUID(u[1])), i})
+					case col == "nat" && mut == "delete" && u[0] == "uuid":
+						guards = append(guards, guard{p.ownGuard(nbdb.NATTable, byUUID(u[1])), i})
+					default:
+						return deny(i, "change column %s of a router", col)
+					}
+				}
+			}
+		case nbdb.NATTable:
+			if kind != "delete" {
+				return deny(i, "%s NAT rows", verb(kind))
+			}
+			guards = append(guards, guard{p.ownGuard(table, where), i})
 		default:
 			return deny(i, "%s rows of table %s", verb(kind), table)
 		}

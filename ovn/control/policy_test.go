@@ -43,7 +43,19 @@ func TestNodePolicy(t *testing.T) {
 		{"chassis mutated", `{"op":"mutate","table":"Logical_Switch_Port","where":[],"mutations":[["options","insert",["map",[["requested-chassis","n2"]]]]]}`, "requested-chassis", 0},
 		{"own pool hint", `{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete","ovlmgr.io/pool/n1/ovl-1"]]}`, "", 0},
 		{"other node's pool hint", `{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete","ovlmgr.io/pool/n2/ovl-1"]]}`, "external_ids", 0},
-		{"router", `{"op":"insert","table":"Logical_Router","row":{}}`, "Logical_Router", 0},
+		{"nb_cfg bump", `{"op":"mutate","table":"NB_Global","where":[],"mutations":[["nb_cfg","+=",1]]}`, "", 0},
+		{"nb_cfg set", `{"op":"mutate","table":"NB_Global","where":[],"mutations":[["nb_cfg","+=",1],["options","insert",["map",[["a","b"]]]]]}`, "NB_Global", 0},
+		{"router", `{"op":"insert","table":"Logical_Router","row":{}}`, "a router", 0},
+		{"router rename", `{"op":"update","table":"Logical_Router","where":[],"row":{"name":"x"}}`, "a router", 0},
+		{"router static route", `{"op":"mutate","table":"Logical_Router","where":[],"mutations":[["static_routes","insert",["named-uuid","r"]]]}`, "static_routes", 0},
+		{"own published port", `{"op":"insert","table":"Load_Balancer","uuid-name":"lb","row":{"external_ids":["map",[["ovlmgr.io/kind","published-port"],["ovlmgr.io/node","n1"],["ovlmgr.io/port","ovl-1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Router","where":[],"mutations":[["load_balancer","insert",["named-uuid","lb"]]]}`, "", 1},
+		{"published port of n2", `{"op":"insert","table":"Load_Balancer","row":{"external_ids":["map",[["ovlmgr.io/kind","published-port"],["ovlmgr.io/node","n2"],["ovlmgr.io/port","ovl-1"]]]}}`, "published port", 0},
+		{"service load balancer", `{"op":"insert","table":"Load_Balancer","row":{"external_ids":["map",[["ovlmgr.io/kind","service"]]]}}`, "published port", 0},
+		{"published port removal is guarded", `{"op":"mutate","table":"Logical_Router","where":[],"mutations":[["load_balancer","delete",["uuid","a"]]]},` +
+			`{"op":"delete","table":"Load_Balancer","where":[["_uuid","==",["uuid","a"]]]}`, "", 2},
+		{"floating IP removal is guarded", `{"op":"mutate","table":"Logical_Router","where":[],"mutations":[["nat","delete",["uuid","a"]]]}`, "", 1},
+		{"floating IP create", `{"op":"insert","table":"NAT","row":{}}`, "NAT", 0},
 	} {
 		o := ops(t, tc.ops)
 		g, d := p.check(o)

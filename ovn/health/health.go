@@ -9,6 +9,7 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,9 +63,9 @@ func (e *UnavailableError) Error() string {
 // Is makes errors.Is(err, ErrUnavailable) true.
 func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
-// ErrProbeUnsupported: the lock probe speaks plain unix: and tcp: only
-// (not ssl:); callers then rely on the nb_cfg round trip alone.
-var ErrProbeUnsupported = errors.New("lock probe supports unix: and tcp: endpoints only")
+// ErrProbeUnsupported: the lock probe cannot ask (an ssl: endpoint without
+// a client certificate); callers then rely on the nb_cfg round trip alone.
+var ErrProbeUnsupported = errors.New("lock probe unsupported")
 
 // LockState is what a lock probe found.
 type LockState int
@@ -75,7 +76,7 @@ const (
 	LockFree                  // nobody held it
 )
 
-// ProbeLock asks the OVSDB server(s) at endpoints (comma list; unix: or tcp:)
+// ProbeLock asks the OVSDB server(s) at endpoints (comma list; unix:, tcp: or ssl:)
 // whether someone holds lock, with the protocol's "lock" request on a
 // connection of its own that is closed right away (RFC 7047 4.1.8; libovsdb
 // has no lock API). If nobody held it, this connection held it for the
@@ -113,13 +114,22 @@ func ProbeLock(ctx context.Context, endpoints, lock string) (LockState, error) {
 
 func probeOne(ctx context.Context, ep, lock string) (bool, error) {
 	scheme, addr, _ := strings.Cut(ep, ":")
+	var d net.Dialer
+	var conn net.Conn
+	var err error
 	switch scheme {
 	case "unix", "tcp":
+		conn, err = d.DialContext(ctx, scheme, addr)
+	case "ssl":
+		// With the process's certificate (a node's, on a TLS deployment).
+		cfg, cerr := dbconn.ClientTLS()
+		if cerr != nil {
+			return false, fmt.Errorf("%s: %w: %v", ep, ErrProbeUnsupported, cerr)
+		}
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: cfg}).DialContext(ctx, "tcp", addr)
 	default:
 		return false, fmt.Errorf("%s: %w", ep, ErrProbeUnsupported)
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, scheme, addr)
 	if err != nil {
 		return false, err
 	}

@@ -95,9 +95,14 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestProbeUnsupported: an ssl: SB cannot be asked for the lock; that is no
-// finding about OVN (Check then relies on the nb_cfg round trip).
+// TestProbeUnsupported: an ssl: SB cannot be asked for the lock without a
+// client certificate; that is no finding about OVN (Check then relies on
+// the nb_cfg round trip).
 func TestProbeUnsupported(t *testing.T) {
+	for _, k := range []string{dbconn.EnvCACert, dbconn.EnvCert, dbconn.EnvPrivateKey} {
+		t.Setenv(k, "")
+	}
+	dbconn.SetTLSFiles(dbconn.TLSFiles{})
 	err := NorthdRunning(context.Background(), "ssl:198.18.0.1:6642")
 	if !errors.Is(err, ErrProbeUnsupported) || errors.Is(err, ErrUnavailable) {
 		t.Fatalf("ssl endpoint: got %v; want ErrProbeUnsupported, not ErrUnavailable", err)

@@ -132,3 +132,14 @@ func IsPermission(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// ClientTLS returns the process's client identity for ssl: endpoints
+// (SetTLSFiles, then the OVLMGR_* variables), for code that speaks OVSDB
+// without libovsdb (the lock probe of ovn/health).
+func ClientTLS() (*tls.Config, error) {
+	cfg, err := defaultTLS()
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Clone(), nil
+}
