@@ -51,6 +51,11 @@ func TestIPv6Underlay(t *testing.T) {
 			t.Errorf("chassis %s encaps %v; want one IPv6 Geneve endpoint", ch.Name, ch.Encaps)
 		}
 	}
+	// diagnose on the IPv6 underlay: no failing check (encap address on
+	// br-phy, tunnels, MTUs against 78 bytes of overhead).
+	if r := diagnoseLab(ctx, t, l); len(r.Failed(diagnose.Fail)) > 0 {
+		t.Errorf("diagnose on an IPv6 underlay lab:\n%s", reportText(r))
+	}
 	nb := cniNB(t, l)
 	specNetwork(t, nb, network.Spec{Name: "u6dual", Subnet: "198.19.64.0/24", IPv6Subnet: "fd00:198:19:64::/64"})
 	specNetwork(t, nb, network.Spec{Name: "u6only", IPv6Subnet: "fd00:198:19:65::/64"})
