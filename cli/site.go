@@ -247,7 +247,7 @@ func siteSync(c *cli.Context) error {
 func resolveRemoteFrom(c *cli.Context, s *policy.Spec) error {
 	need := false
 	for _, f := range s.From {
-		if _, err := netip.ParsePrefix(f); err != nil && strings.Contains(f, "/") {
+		if site.IsRemoteNetwork(f) {
 			need = true
 		}
 	}

@@ -322,6 +322,17 @@ func RemoteNetworks(ctx context.Context, icnb client.Client) (map[string]netip.P
 	return out, nil
 }
 
+// IsRemoteNetwork reports whether a policy source names a network of
+// another site (SITE/NETWORK) rather than a CIDR (ADDRESS/BITS, valid or not).
+func IsRemoteNetwork(from string) bool {
+	before, _, ok := strings.Cut(from, "/")
+	if !ok {
+		return false
+	}
+	_, err := netip.ParseAddr(before)
+	return err != nil
+}
+
 // ResolveFrom replaces each policy source of the form SITE/NETWORK (a
 // network of another site's linked router) by its subnet; other entries
 // (local network names, CIDRs, any) are kept as they are.
@@ -329,11 +340,7 @@ func ResolveFrom(ctx context.Context, icnb client.Client, from []string) ([]stri
 	var remote map[string]netip.Prefix
 	out := make([]string, 0, len(from))
 	for _, f := range from {
-		if !strings.Contains(f, "/") {
-			out = append(out, f)
-			continue
-		}
-		if _, err := netip.ParsePrefix(f); err == nil {
+		if !IsRemoteNetwork(f) {
 			out = append(out, f)
 			continue
 		}
