@@ -13,7 +13,9 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
 )
 
 // tcpOver sends n bytes from cl to srv's address dst (either family) over
@@ -165,6 +167,21 @@ func TestIPv6Overlay(t *testing.T) {
 	} {
 		if err := tcpOver(ctx, tc.srv, tc.cl, tc.dst, 1<<20); err != nil {
 			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	// trace on the IPv6-only network needs no --ipv6: FROM has only IPv6.
+	sb, err := dbconn.ConnectSB(ctx, l.SB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	for _, to := range []*container{only2, dual2} {
+		tr, err := trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: only1.id, To: to.id, Proto: "tcp", Port: 8080})
+		if err != nil {
+			t.Fatalf("trace %s -> %s: %v", only1.id, to.id, err)
+		}
+		if tr.Verdict != trace.Delivered || !strings.Contains(tr.Microflow, "ip6.dst == "+to.ip6().String()) {
+			t.Errorf("trace from the IPv6-only network to %s: %s (%s), microflow %s", to.id, tr.Verdict, tr.Reason, tr.Microflow)
 		}
 	}
 	// The kernel sees the static IPv6 default route via ::1.
