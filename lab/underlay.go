@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -313,7 +314,26 @@ func (l *Lab) plugRouted(nh *netlink.Handle, n *Node) error {
 		return err
 	}
 	defer closeR()
-	return staticNeigh(rh, fmt.Sprintf("w%da", n.Underlay), n.EncapIP, n.mac())
+	if err := staticNeigh(rh, fmt.Sprintf("w%da", n.Underlay), n.EncapIP, n.mac()); err != nil {
+		return err
+	}
+	// OVS's userspace tunnels resolve the next hop themselves (tnl/neigh,
+	// learned from ARP they snoop), not from the kernel's static entry:
+	// seen here, a gateway node kept no entry for its router for 30 s and
+	// dropped every tunnel packet. Tell ovs-vswitchd the router's MAC.
+	return tnlNeigh(n, gw, wanMAC(n.Underlay))
+}
+
+// tnlNeigh sets ovs-vswitchd's tunnel neighbour entry ip -> mac on br-phy
+// of node n (`ovs-appctl tnl/neigh/set br-phy IP MAC`).
+func tnlNeigh(n *Node, ip, mac string) error {
+	pid, err := n.daemons()[1].pid()
+	if err != nil {
+		return fmt.Errorf("tunnel neighbour %s: %w", ip, err)
+	}
+	ctl := filepath.Join(n.Dir, fmt.Sprintf("ovs-vswitchd.%d.ctl", pid))
+	_, err = appctl(context.Background(), ctl, "tnl/neigh/set", PhysBridge, ip, mac)
+	return err
 }
 
 // downRouter deletes the router namespace.
