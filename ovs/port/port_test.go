@@ -3,6 +3,7 @@ package port_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -201,4 +202,92 @@ func TestVeth(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestLinkMTUOfWhileLinksChange: the encap interface's MTU is found while
+// other links come and go in the namespace (veths of parallel ADDs), which
+// interrupts netlink address dumps.
+func TestLinkMTUOfWhileLinksChange(t *testing.T) {
+	prereq.Root(t)
+	n, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { n.Close(); _ = testutils.UnmountNS(n) }()
+	addr := netip.MustParseAddr("198.18.7.1")
+	err = n.Do(func(ns.NetNS) error {
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "encap0", MTU: 1400}, PeerName: "encap1"}); err != nil {
+			return err
+		}
+		l, err := netlink.LinkByName("encap0")
+		if err != nil {
+			return err
+		}
+		a, _ := netlink.ParseAddr("198.18.7.1/24")
+		if err := netlink.AddrAdd(l, a); err != nil {
+			return err
+		}
+		// Enough addresses that a dump takes several netlink messages,
+		// as on a node with hundreds of container veths.
+		peer, err := netlink.LinkByName("encap1")
+		if err != nil {
+			return err
+		}
+		for i := 0; i < 600; i++ {
+			a, _ := netlink.ParseAddr(fmt.Sprintf("198.18.%d.%d/32", 10+i/250, 1+i%250))
+			if err := netlink.AddrAdd(peer, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	churned := make(chan error, 1)
+	go func() {
+		churned <- n.Do(func(ns.NetNS) error {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return nil
+				default:
+				}
+				name := fmt.Sprintf("churn%d", i%8)
+				if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}); err != nil {
+					return err
+				}
+				l, err := netlink.LinkByName(name)
+				if err != nil {
+					return err
+				}
+				a, _ := netlink.ParseAddr(fmt.Sprintf("198.18.8.%d/32", 1+i%8))
+				_ = netlink.AddrAdd(l, a)
+				if err := netlink.LinkDel(l); err != nil {
+					return err
+				}
+			}
+		})
+	}()
+	var fails []error
+	err = n.Do(func(ns.NetNS) error {
+		for i := 0; i < 300; i++ {
+			mtu, name, err := ovsport.LinkMTUOf(addr)
+			if err != nil || mtu != 1400 || name != "encap0" {
+				fails = append(fails, fmt.Errorf("try %d: %d %q %v", i, mtu, name, err))
+			}
+		}
+		return nil
+	})
+	close(stop)
+	if cerr := <-churned; cerr != nil {
+		t.Fatalf("link churn: %v", cerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fails) > 0 {
+		t.Fatalf("%d of 300 lookups failed while links changed; first: %v", len(fails), fails[0])
+	}
 }

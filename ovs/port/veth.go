@@ -336,10 +336,19 @@ func CheckVeth(s VethSpec) error {
 }
 
 // LinkMTUOf returns the MTU of the link that holds address ipAddr in the
-// current network namespace.
+// current network namespace. An address dump that links changing meanwhile
+// interrupted (netlink.ErrDumpInterrupted: other containers' veths come and
+// go on a busy node) is read again; after a few tries its partial result
+// serves when it holds the address.
 func LinkMTUOf(ipAddr netip.Addr) (int, string, error) {
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
-	if err != nil {
+	var addrs []netlink.Addr
+	var err error
+	for try := 0; try < 5; try++ {
+		if addrs, err = netlink.AddrList(nil, netlink.FAMILY_ALL); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 		return 0, "", err
 	}
 	for _, a := range addrs {
@@ -350,6 +359,9 @@ func LinkMTUOf(ipAddr netip.Addr) (int, string, error) {
 			}
 			return l.Attrs().MTU, l.Attrs().Name, nil
 		}
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("find the interface holding %s: %w", ipAddr, err)
 	}
 	return 0, "", fmt.Errorf("no interface holds %s in this network namespace", ipAddr)
 }
