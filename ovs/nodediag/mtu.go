@@ -270,7 +270,7 @@ type MTUReport struct {
 	// Underlay is the node-to-node probe when the destination is on another
 	// node: the largest outer packet that crosses from this node's encap IP
 	// to the destination node's (through routers or a WAN on the way).
-	Underlay *UnderlayPath `json:"underlay,omitempty"`
+	Underlay *UnderlayPath  `json:"underlay,omitempty"`
 	Check    diagnose.Check `json:"check"`
 }
 
