@@ -274,11 +274,15 @@ func isLeader(c net.Conn) bool {
 	}
 	// One reply, and nothing else is sent before the next request: reading
 	// it byte-exactly is not needed.
-	if err := json.NewDecoder(c).Decode(&reply); err != nil || len(reply.Result) != 1 || len(reply.Result[0].Rows) != 1 {
+	if err := json.NewDecoder(c).Decode(&reply); err != nil {
 		return false
 	}
-	r := reply.Result[0].Rows[0]
-	return r.Leader || r.Model == "standalone"
+	for _, res := range reply.Result {
+		for _, r := range res.Rows {
+			return r.Leader || r.Model == "standalone"
+		}
+	}
+	return false
 }
 
 // dialOne connects one NB endpoint.
