@@ -184,9 +184,16 @@ func TestIPv6Overlay(t *testing.T) {
 			t.Errorf("trace from the IPv6-only network to %s: %s (%s), microflow %s", to.id, tr.Verdict, tr.Reason, tr.Microflow)
 		}
 	}
-	// The kernel sees the static IPv6 default route via ::1.
+	// The kernel sees the static IPv6 default route via ::1; CHECK fails
+	// once it is gone, naming it.
 	out, err := nsexec.Command(ctx, only2.ns.Path(), nil, "ip", "-6", "route", "show", "default").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "via fd00:198:19:61::1") {
 		t.Errorf("IPv6-only container default route: %s %v", out, err)
+	}
+	if out, err := nsexec.Command(ctx, dual2.ns.Path(), nil, "ip", "-6", "route", "del", "default").CombinedOutput(); err != nil {
+		t.Fatalf("remove dual2's IPv6 default route: %v: %s", err, out)
+	}
+	if err := dual2.rt.cni.CheckNetworkList(ctx, dual2.list, dual2.conf); err == nil || !strings.Contains(err.Error(), "IPv6 default route via fd00:198:19:60::1 missing") {
+		t.Errorf("CHECK without the IPv6 default route: %v; want it to name the missing route", err)
 	}
 }
