@@ -33,12 +33,14 @@ Example:
 				Usage:     "create a network",
 				ArgsUsage: "NAME",
 				Description: `NAME: [A-Za-z0-9][A-Za-z0-9_.-]*, at most 63 characters.
-The gateway (default: the subnet's first host) and --exclude addresses are kept out of IPAM.
+The gateway (default: the subnet's first host) and --exclude addresses are kept out of IPAM; the IPv6
+gateway is the /64's ::1 (see docs/networks.md#ipv6).
 
 Example:
    ovlmgr net create web --subnet 198.19.0.0/24
    ovlmgr net create db --subnet 198.19.1.0/24 --subnet fd00:198:19:1::/64 --gateway 198.19.1.254 \
-       --exclude 198.19.1.10 --exclude 198.19.1.100..198.19.1.149 --mtu 1400 --label tier=data --may-exist`,
+       --exclude 198.19.1.10 --exclude 198.19.1.100..198.19.1.149 --mtu 1400 --label tier=data --may-exist
+   ovlmgr net create v6 --subnet6 fd00:198:19:6::/64      # IPv6-only: EUI-64 addresses, gateway ::1`,
 				Flags: []cli.Flag{
 					&cli.StringSliceFlag{Name: "subnet", Usage: "IPv4 CIDR /8 to /30 and/or IPv6 /64 (repeat for dual stack; an IPv6 /64 alone: IPv6-only)"},
 					&cli.StringSliceFlag{Name: "subnet6", Usage: "IPv6 /64 (same as an IPv6 --subnet)"},
