@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -71,6 +72,13 @@ func BenchmarkSites(b *testing.B) {
 			linkS = append(linkS, time.Since(start).Seconds())
 		}
 	}
+	// B's interconnection gateway down for 3 s (its ovs-vswitchd stopped):
+	// how long cross-site traffic is gone; A's local traffic must not notice.
+	gap, localFail := gatewayDown(b, ctx, e, net.JoinHostPort(e.db.ip().String(), "5201"), 3*time.Second)
+	if localFail > 0 {
+		b.Fatalf("site A local traffic failed %d time(s) while B's gateway was down", localFail)
+	}
+	b.ReportMetric(gap.Seconds(), "gateway-down-3s-gap-s")
 	b.ReportMetric(median(same), "same-site-Gbit/s")
 	b.ReportMetric(median(cross), "cross-site-Gbit/s")
 	b.ReportMetric(median(cross)/median(same), "cross/same-site-throughput-x")
@@ -80,5 +88,6 @@ func BenchmarkSites(b *testing.B) {
 	b.ReportMetric(median(linkS), "link-to-first-packet-s")
 	b.ReportMetric(maxOf(linkS), "link-to-first-packet-max-s")
 	b.ReportMetric(0, "ns/op")
+	b.Logf("gateway down 3 s: cross-site gap %s", gap.Round(time.Millisecond))
 	b.Logf("same site %v Gbit/s, cross site %v Gbit/s; rtt %v / %v ms; link to first packet %v s", same, cross, rSame, rCross, linkS)
 }

@@ -92,6 +92,20 @@ func TestRoutedUnderlay(t *testing.T) {
 		t.Fatalf("diagnose mtu with MTU 1442: %s %q (largest %d); want fail, largest %d", rep.Check.Status, rep.Check.Detail, rep.Result.Largest, want)
 	}
 	t.Logf("diagnose mtu at 1442: %s", rep.Check.Detail)
+	// A node with a smaller path joins later (node join --path-mtu 1380
+	// records it): containers attached from then on, on every node, get the
+	// smaller MTU; those attached before keep theirs.
+	if got, err := network.LowerPathMTU(ctx, nb, 1380); err != nil || got != 1380 {
+		t.Fatalf("lower the path MTU to 1380: %d, %v", got, err)
+	}
+	c := newContainer(t, newRuntime(t, n1), list)
+	c.mustAdd(t, ctx)
+	if got := c.mtu(t); got != 1380-58 {
+		t.Fatalf("container attached after a smaller path joined: MTU %d, want %d", got, 1380-58)
+	}
+	if got := b.mtu(t); got != want {
+		t.Fatalf("container attached before: MTU %d, want it unchanged at %d", got, want)
+	}
 }
 
 // setMTU changes the container interface's MTU.
