@@ -192,6 +192,21 @@ func TestSecureNodeIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A runtime that passes no OVLMGR_* variables (a real node's): the
+	// plugin takes the certificate from the node's Open_vSwitch SSL row.
+	c3 := newContainer(t, newRuntime(t, n1), nil)
+	noEnv := []string{dbconn.EnvCACert + "=", dbconn.EnvCert + "=", dbconn.EnvPrivateKey + "=", "CNI_CONTAINERID=" + c3.id,
+		"CNI_NETNS=" + c3.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH=" + cniPluginDir(t)}
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"ovlmgr-cni","network":%q}`, net, net)
+	if _, code, msg := rawPlugin(t, ctx, n1, append([]string{"CNI_COMMAND=ADD"}, noEnv...), conf); code != 0 {
+		t.Fatalf("ADD with the node's SSL row only: code %d: %s", code, msg)
+	}
+	if p3, err := containerPort(ctx, admin, n1.SystemID, net, c3.id, "eth0"); err != nil || p3.WrittenBy != "node:"+n1.SystemID {
+		t.Errorf("port of the SSL-row ADD: %+v, %v; want written-by node:%s", p3, err, n1.SystemID)
+	}
+	if _, code, msg := rawPlugin(t, ctx, n1, append([]string{"CNI_COMMAND=DEL"}, noEnv...), conf); code != 0 {
+		t.Fatalf("DEL with the node's SSL row only: code %d: %s", code, msg)
+	}
 
 	nbm, sbm := models(t)
 	asN1, err := connectFrom(ctx, n1, nbm, l.TLS.ControlNB, tlsFor(t, n1.TLSFiles()))

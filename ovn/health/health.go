@@ -122,7 +122,7 @@ func probeOne(ctx context.Context, ep, lock string) (bool, error) {
 		conn, err = d.DialContext(ctx, scheme, addr)
 	case "ssl":
 		// With the process's certificate (a node's, on a TLS deployment).
-		cfg, cerr := dbconn.ClientTLS()
+		cfg, cerr := dbconn.ContextTLS(ctx)
 		if cerr != nil {
 			return false, fmt.Errorf("%s: %w: %v", ep, ErrProbeUnsupported, cerr)
 		}
@@ -323,12 +323,15 @@ func Check(ctx context.Context, nb client.Client, nbEndpoint, sbEndpoints string
 // goroutine next to a wait that only OVN can end (an address from northd's
 // IPAM, ovn-installed). Last returns the latest NoProgress finding.
 type Guard struct {
+	// TLS is the identity for ssl: endpoints (nil: the process's).
+	TLS  *tls.Config
 	mu   sync.Mutex
 	last error
 }
 
 // Run is the guard's loop (see Guard).
 func (g *Guard) Run(ctx context.Context, cancel context.CancelCauseFunc, nb client.Client, nbEndpoint, sbEndpoints string, grace, interval, budget time.Duration) {
+	ctx = dbconn.WithTLS(ctx, g.TLS)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	for {

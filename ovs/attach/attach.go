@@ -8,6 +8,7 @@ package attach
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -51,6 +52,8 @@ type node struct {
 	sbEP     string
 	// ids are the node's Open_vSwitch external_ids (e.g. its pool size).
 	ids map[string]string
+	// tls is the node's identity for ssl: endpoints (nil: the process's).
+	tls *tls.Config
 }
 
 func (n *node) close() {
@@ -85,7 +88,7 @@ func openNode(ctx context.Context, nbEP, ep string, needNB bool) (*node, error) 
 	}
 	// The node's certificate (Open_vSwitch SSL row, set by node join) is
 	// its identity for ssl: endpoints: the control service, the SB.
-	useNodeTLS(ctx, ovs, root)
+	n.tls = nodeTLS(ctx, ovs, root)
 	if n.nbEP == "" {
 		n.nbEP = root.ExternalIDs[ovsnode.KeyNB]
 	}
@@ -103,7 +106,7 @@ func openNodeNB(ctx context.Context, nbEP, ovsEP string) (*node, client.Client, 
 	if err != nil {
 		return nil, nil, err
 	}
-	nb, err := connectNB(ctx, nd.nbEP)
+	nb, err := connectNB(ctx, nd)
 	if err != nil {
 		nd.close()
 		return nil, nil, err
@@ -111,10 +114,10 @@ func openNodeNB(ctx context.Context, nbEP, ovsEP string) (*node, client.Client, 
 	return nd, nb, nil
 }
 
-func connectNB(ctx context.Context, ep string) (client.Client, error) {
+func connectNB(ctx context.Context, nd *node) (client.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	nb, err := dbconn.ConnectNB(cctx, ep)
+	nb, err := dbconn.ConnectNBTLS(cctx, nd.nbEP, nd.tls)
 	if err != nil {
 		return nil, newErr(ErrUnavailable, fmt.Sprintf("OVN Northbound: %v", err), err)
 	}
@@ -328,7 +331,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	gctx, gcancel := context.WithCancelCause(ctx)
 	rctx, rcancel := context.WithTimeout(gctx, req.ReadyTimeout)
 	defer rcancel()
-	guard := &health.Guard{}
+	guard := &health.Guard{TLS: nd.tls}
 	guardDone := make(chan struct{})
 	go func() {
 		defer close(guardDone)

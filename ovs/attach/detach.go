@@ -83,7 +83,7 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	}
 	nctx, ncancel := context.WithTimeout(ctx, connectTimeout)
 	defer ncancel()
-	nb, err := connectNB(nctx, nd.nbEP)
+	nb, err := connectNB(nctx, nd)
 	if err != nil {
 		return leave(err)
 	}

@@ -29,7 +29,7 @@ func diagnose(nd *node, lsp string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	sb, err := dbconn.ConnectSB(ctx, nd.sbEP)
+	sb, err := dbconn.ConnectSBTLS(ctx, nd.sbEP, nd.tls)
 	if err != nil {
 		return "ovn-controller did not set ovn-installed; SB unreachable to say why: " + err.Error()
 	}

@@ -2,6 +2,7 @@ package attach
 
 import (
 	"context"
+	"crypto/tls"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 
@@ -10,15 +11,23 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
 )
 
-// useNodeTLS makes the node's TLS identity (the Open_vSwitch SSL row that
-// node join set) this process's identity for ssl: endpoints, unless the
-// process was given one (--ca-cert/--cert/--private-key, OVLMGR_* env).
-// The CNI plugin so needs no key path in its config.
-func useNodeTLS(ctx context.Context, ovs client.Client, root *vswitchd.OpenvSwitch) {
+// nodeTLS returns the node's TLS identity (the Open_vSwitch SSL row that
+// node join set) for ssl: endpoints, or nil when the process was given one
+// (--ca-cert/--cert/--private-key, OVLMGR_* env), which then wins, or the
+// node has none. The CNI plugin so needs no key path in its config. It is
+// per call, never process state: one process may act for several nodes
+// (tests, a lab).
+func nodeTLS(ctx context.Context, ovs client.Client, root *vswitchd.OpenvSwitch) *tls.Config {
 	if root.SSL == nil || !dbconn.TLSFilesFromEnv().Empty() {
-		return
+		return nil
 	}
-	if f, err := ovsnode.SSLFiles(ctx, ovs, root); err == nil {
-		dbconn.SetTLSFiles(f)
+	f, err := ovsnode.SSLFiles(ctx, ovs, root)
+	if err != nil {
+		return nil
 	}
+	cfg, err := f.Config()
+	if err != nil {
+		return nil
+	}
+	return cfg
 }

@@ -135,7 +135,7 @@ func Status(ctx context.Context, req StatusRequest) error {
 	if err != nil || br == nil {
 		return newErr(ErrUnavailable, "bridge br-int missing in the local Open_vSwitch db", err)
 	}
-	nb, err := connectNB(ctx, nd.nbEP)
+	nb, err := connectNB(ctx, nd)
 	if err != nil {
 		return err
 	}

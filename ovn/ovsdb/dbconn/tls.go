@@ -1,6 +1,7 @@
 package dbconn
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 )
 
 // Environment variables naming the TLS files for ssl: endpoints (the CLI's
@@ -142,4 +148,41 @@ func ClientTLS() (*tls.Config, error) {
 		return nil, err
 	}
 	return cfg.Clone(), nil
+}
+
+type tlsKey struct{}
+
+// WithTLS returns ctx carrying cfg as the client identity for ssl:
+// endpoints reached with it (code that takes no Options: the lock probe).
+func WithTLS(ctx context.Context, cfg *tls.Config) context.Context {
+	if cfg == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, tlsKey{}, cfg)
+}
+
+// ContextTLS returns the identity ctx carries (WithTLS), else ClientTLS.
+func ContextTLS(ctx context.Context) (*tls.Config, error) {
+	if cfg, ok := ctx.Value(tlsKey{}).(*tls.Config); ok {
+		return cfg.Clone(), nil
+	}
+	return ClientTLS()
+}
+
+// ConnectNBTLS is ConnectNB with the identity cfg (nil: the process's).
+func ConnectNBTLS(ctx context.Context, endpoints string, cfg *tls.Config) (client.Client, error) {
+	m, err := nbdb.FullDatabaseModel()
+	if err != nil {
+		return nil, fmt.Errorf("NB model: %w", err)
+	}
+	return Connect(ctx, m, endpoints, Options{What: "NB", TLS: cfg})
+}
+
+// ConnectSBTLS is ConnectSB with the identity cfg (nil: the process's).
+func ConnectSBTLS(ctx context.Context, endpoints string, cfg *tls.Config) (client.Client, error) {
+	m, err := sbdb.FullDatabaseModel()
+	if err != nil {
+		return nil, fmt.Errorf("SB model: %w", err)
+	}
+	return Connect(ctx, m, endpoints, Options{What: "SB", TLS: cfg})
 }
