@@ -106,6 +106,19 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 				Usage: "print the environment that points ovlmgr at the lab (eval \"$(ovlmgr lab env)\")",
 				Flags: []cli.Flag{nameFlag, dirFlag},
 				Action: func(c *cli.Context) error {
+					if c.String("dir") == "" {
+						// A multi-site lab: the IC databases; each site by --dir.
+						if ss, err := lab.LoadSites(c.String("name")); err != nil || ss != nil {
+							if err != nil {
+								return err
+							}
+							fmt.Fprint(c.App.Writer, ss.ICEnv())
+							for _, l := range ss.Labs {
+								fmt.Fprintf(c.App.Writer, "# site %s: eval \"$(ovlmgr lab env --dir %s)\"\n", l.Name, l.Dir)
+							}
+							return nil
+						}
+					}
 					l, err := load(c)
 					if err != nil {
 						return err
