@@ -9,6 +9,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/encrypt"
+	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 )
 
 // TestEncryptLab: the lab's userspace datapath cannot do OVN's IPsec.
@@ -54,6 +55,17 @@ func TestEncryptLab(t *testing.T) {
 		}
 	}
 	t.Logf("%s: %s (fix: %s)", cs[0].Name, cs[0].Detail, cs[0].Fix)
+	// The node's own diagnose says the same from its datapath.
+	n := l.Nodes[0]
+	var node *diagnose.Check
+	for _, c := range nodediag.Check(ctx, nodediag.Target{OVS: n.OVS, RunDir: n.Dir, OVNRunDir: n.Dir, NetNS: n.NetNSPath, NB: l.NB}, nil) {
+		if c.Name == "encryption" {
+			node = &c
+		}
+	}
+	if node == nil || node.Status != diagnose.Fail || !strings.Contains(node.Detail, "userspace datapath") {
+		t.Fatalf("node diagnose with encryption on: %+v; want a failed encryption check naming the userspace datapath", node)
+	}
 	if err := encrypt.Set(ctx, nb, false); err != nil {
 		t.Fatal(err)
 	}

@@ -160,6 +160,7 @@ func Check(ctx context.Context, t Target, st *diagnose.State) []diagnose.Check {
 	c.bridge(ctx)
 	c.tunnels(ctx, sysID)
 	c.ports(ctx)
+	c.ipsec(ctx)
 	return c.checks
 }
 
