@@ -6,12 +6,14 @@ import (
 	"testing"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 )
 
 // TestSiteCLI: site init/join/list, link's usage errors, policy --from
 // SITE/NETWORK resolution and encrypt on/status/off against real NB, SB
 // and IC databases (no ovn-ic: what needs it is in integration/TestSites).
 func TestSiteCLI(t *testing.T) {
+	prereq.Files(t, "/usr/share/ovn/ovn-ic-nb.ovsschema", "/usr/share/ovn/ovn-ic-sb.ovsschema")
 	nbs, sbs := ovsdbtest.StartNB(t), ovsdbtest.StartSB(t)
 	nbs.Run(t, "ovn-nbctl", "init")
 	icnb := ovsdbtest.Start(t, "/usr/share/ovn/ovn-ic-nb.ovsschema")

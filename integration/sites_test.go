@@ -18,6 +18,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
@@ -49,6 +50,8 @@ func siteNB(t testing.TB, l *lab.Lab) client.Client {
 func upSites(t testing.TB, ctx context.Context) *siteEnv {
 	t.Helper()
 	needLab(t)
+	prereq.Bins(t, "ovn-ic")
+	prereq.Files(t, "/usr/share/ovn/ovn-ic-nb.ovsschema", "/usr/share/ovn/ovn-ic-sb.ovsschema")
 	ss, err := lab.UpSites(ctx, lab.SitesOptions{Name: uniqueName("st"), Sites: 2, Nodes: 2})
 	if err != nil {
 		t.Fatal(err)

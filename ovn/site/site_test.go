@@ -11,6 +11,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/icnbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
@@ -55,6 +56,7 @@ func deployment(t *testing.T, ctx context.Context, subnet string) client.Client 
 func TestJoinAndLink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	prereq.Files(t, "/usr/share/ovn/ovn-ic-nb.ovsschema", "/usr/share/ovn/ovn-ic-sb.ovsschema")
 	icSrv := ovsdbtest.Start(t, "/usr/share/ovn/ovn-ic-nb.ovsschema")
 	icnb, err := dbconn.ConnectICNB(ctx, icSrv.Endpoint)
 	if err != nil {
