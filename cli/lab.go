@@ -132,6 +132,14 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 				Usage: "show the lab's daemons, chassis and tunnels; exit 1 when unhealthy",
 				Flags: []cli.Flag{nameFlag, dirFlag, outputFlag()},
 				Action: func(c *cli.Context) error {
+					if c.String("dir") == "" {
+						if ss, err := lab.LoadSites(c.String("name")); err != nil || ss != nil {
+							if err != nil {
+								return err
+							}
+							return labSitesStatus(c, ss)
+						}
+					}
 					l, err := load(c)
 					if err != nil {
 						return err
@@ -323,5 +331,30 @@ func labUpSites(c *cli.Context, ctx context.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "#   site %s: eval \"$(ovlmgr lab env --dir %s)\"; ovlmgr lab exec --dir %s n1 -- ...\n", l.Name, l.Dir, l.Dir)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "#   ovlmgr site list; ovlmgr site link ROUTER --transit ts1 --ip 198.18.254.K/24 --nodes n1 (docs/sites.md)\n#   ovlmgr lab down --name %s\n", ss.Name)
+	return nil
+}
+
+// labSitesStatus is `lab status` of a multi-site lab: each site's table
+// under its name, with its ovn-ic.
+func labSitesStatus(c *cli.Context, ss *lab.Sites) error {
+	ctx, cancel := callContext(c)
+	defer cancel()
+	sts, problems, err := ss.Status(ctx)
+	if err != nil {
+		return err
+	}
+	err = printOut(c, sts, func(w io.Writer) {
+		for _, s := range sts {
+			fmt.Fprintf(w, "site %s (ovn-ic alive: %v)\n", s.Site, s.OVNIC.Alive)
+			statusTable(w, s.Status)
+			fmt.Fprintln(w)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("lab %s is not healthy: %s", ss.Name, strings.Join(problems, "; "))
+	}
 	return nil
 }

@@ -413,3 +413,40 @@ func (s *Sites) ICEnv() string {
 func writeSysctl(nsPath, file, value string) error {
 	return ns.WithNetNSPath(nsPath, func(ns.NetNS) error { return os.WriteFile(file, []byte(value), 0o644) })
 }
+
+// SiteStatus is one site's lab status with its ovn-ic.
+type SiteStatus struct {
+	Site   string       `json:"site"`
+	OVNIC  DaemonStatus `json:"ovnIC"`
+	Status *Status      `json:"status"`
+}
+
+// Status reads every site's status and whether its ovn-ic and the global
+// databases run; problems name the site.
+func (s *Sites) Status(ctx context.Context) ([]SiteStatus, []string, error) {
+	var out []SiteStatus
+	var problems []string
+	for _, d := range s.globalDaemons() {
+		if _, err := d.pid(); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	for _, l := range s.Labs {
+		st, err := l.Status(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		d := s.ovnIC(l)
+		ds := DaemonStatus{Node: l.Name, Name: d.Name}
+		if pid, err := d.pid(); err == nil {
+			ds.PID, ds.Alive = pid, true
+		} else {
+			problems = append(problems, err.Error())
+		}
+		for _, p := range st.Problems {
+			problems = append(problems, l.Name+": "+p)
+		}
+		out = append(out, SiteStatus{Site: l.Name, OVNIC: ds, Status: st})
+	}
+	return out, problems, nil
+}
