@@ -371,8 +371,12 @@ COMP_WORDS=(ovlmgr net show tpw); COMP_CWORD=3; _ovlmgr; printf '%s\n' "${COMPRE
 			t.Errorf("fish completion of `ovlmgr router attach R tpw`: %v: %q; want %s", err, b, web)
 		}
 		got, _, _ = ovlmgrRun(t, ctx, nil, "__complete", "--", "net", "create", "--sub")
-		if got != "--subnet\n" {
-			t.Errorf("__complete net create --sub: %q; want --subnet", got)
+		if got != "--subnet\n--subnet6\n" {
+			t.Errorf("__complete net create --sub: %q; want --subnet and --subnet6", got)
+		}
+		got, _, _ = ovlmgrRun(t, ctx, nil, "__complete", "--", "net", "create", "--subnet6")
+		if got != "--subnet6\n" {
+			t.Errorf("__complete net create --subnet6: %q; want --subnet6", got)
 		}
 	})
 	t.Run("trace exit codes", func(t *testing.T) {
