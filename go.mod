@@ -58,5 +58,5 @@ tool (
 	honnef.co/go/tools/cmd/staticcheck
 )
 
-// Trimmed copy (no Prometheus in the client): see third_party/libovsdb/OVLMGR.md.
-replace github.com/ovn-kubernetes/libovsdb => ./third_party/libovsdb
+// Trimmed copy (no Prometheus in the client): see ovn/ovsdb/libovsdb/OVLMGR.md.
+replace github.com/ovn-kubernetes/libovsdb => ./ovn/ovsdb/libovsdb

@@ -3,7 +3,7 @@ package client
 // This copy of libovsdb's client keeps no Prometheus metrics: linking
 // client_golang (and through it protobuf, procfs and net/http) cost every
 // short-lived process that opens a client several milliseconds of package
-// init (see third_party/libovsdb/OVLMGR.md). The counters below keep the
+// init (see ovn/ovsdb/libovsdb/OVLMGR.md). The counters below keep the
 // client's call sites; they count nothing.
 
 type counter struct{}
