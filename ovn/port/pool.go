@@ -217,6 +217,60 @@ func ClaimOps(s Spec, pp *PoolPort) []ovsdb.Operation {
 	}
 }
 
+// Claim runs the claim of pool port pp for the container interface of s
+// (ClaimOps) followed by extra, in one transaction, and returns
+// Transact's error (a failed wait at ClaimGuard: the port was taken). A
+// reply lost in a leader change (dbconn.ErrConnectionLost) is resolved by
+// reading the port on the reconnected client: owned by this container
+// interface means the transaction committed (nil); otherwise it did not,
+// and it is sent again (its guard then tells whether the port is still to
+// be had). So a claim is applied once whatever the cluster does.
+func Claim(ctx context.Context, nb client.Client, s Spec, pp *PoolPort, extra ...ovsdb.Operation) error {
+	ops := append(ClaimOps(s, pp), extra...)
+	resent := false
+	for {
+		_, err := dbconn.Transact(ctx, nb, ops...)
+		lost := errors.Is(err, dbconn.ErrConnectionLost)
+		// After a lost reply the first transaction may commit later than
+		// the read below: a resend that finds the port taken asks again.
+		if !lost && !(resent && dbconn.FailedWait(err, ClaimGuard)) {
+			return err
+		}
+		var mine bool
+		rerr := dbconn.Retry(ctx, func(bool) error { // a read lost the same way is read again
+			var err error
+			mine, err = claimedBy(ctx, nb, s, pp.Name)
+			return err
+		})
+		if rerr != nil {
+			return fmt.Errorf("%w (and reading whether it was applied: %v)", err, rerr)
+		}
+		if mine {
+			return nil
+		}
+		if !lost || ctx.Err() != nil {
+			return err
+		}
+		resent = true
+	}
+}
+
+// claimedBy reports whether port name belongs to the container interface of s.
+func claimedBy(ctx context.Context, nb client.Client, s Spec, name string) (bool, error) {
+	rows, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(name)},
+		func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.ExternalIDs} })
+	if err != nil {
+		return false, err
+	}
+	for _, p := range rows {
+		ids := p.ExternalIDs
+		if ids[owner.KeyKind] == owner.KindPort && ids[owner.KeyContainer] == s.Container && ids[owner.KeyIfName] == s.IfName && ids[owner.KeyNetwork] == s.Network {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Claimed is the container port a successful ClaimOps transaction made of pp.
 func Claimed(s Spec, pp *PoolPort) *Port {
 	return &Port{Name: pp.Name, Network: s.Network, Node: s.Node, Container: s.Container, IfName: s.IfName,

@@ -76,13 +76,10 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 		p := ovnport.Claimed(spec, pp)
 		ips := portIPs(p)
 		for try := 0; try < 2; try++ {
-			ops := ovnport.ClaimOps(spec, pp)
 			dnsOps, guard := dns.AddOps(n, fqdn, ips)
-			guard += len(ops)
-			ops = append(ops, dnsOps...)
-			// Not retried after a lost reply: a claim that committed
-			// unseen leaves a port of this container (DEL removes it).
-			_, err := dbconn.Transact(ctx, nb, ops...)
+			guard += len(ovnport.ClaimOps(spec, pp))
+			// A reply lost in a leader change is resolved inside Claim.
+			err := ovnport.Claim(ctx, nb, spec, pp, dnsOps...)
 			switch {
 			case err == nil:
 				reg.FQDN = fqdn
