@@ -275,7 +275,7 @@ func create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 				if err := service.Sync(ctx, nb); err != nil {
 					return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 				}
-			} else if _, err := dns.Ensure(ctx, nb, s.Name); err != nil {
+			} else if err := dns.EnsureAlone(ctx, nb, s.Name); err != nil {
 				// The network's DNS rows (and name responder) exist before
 				// the first container: nodes, which may write only their
 				// own ports (docs/security.md), never have to create them.
