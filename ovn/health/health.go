@@ -318,7 +318,8 @@ func Check(ctx context.Context, nb client.Client, nbEndpoint, sbEndpoints string
 }
 
 // Guard runs Check after grace and then every interval until ctx ends; on
-// the first failure that is certain (not NoProgress) it cancels ctx with
+// the first failure that is certain (not NoProgress; ovn-northd's lock
+// unheld on two checks in a row) it cancels ctx with
 // the *UnavailableError as cause (context.Cause). Run it in its own
 // goroutine next to a wait that only OVN can end (an address from northd's
 // IPAM, ovn-installed). Last returns the latest NoProgress finding.
@@ -334,6 +335,7 @@ func (g *Guard) Run(ctx context.Context, cancel context.CancelCauseFunc, nb clie
 	ctx = dbconn.WithTLS(ctx, g.TLS)
 	t := time.NewTimer(grace)
 	defer t.Stop()
+	lockless := false // the previous check found nobody holding ovn-northd's lock
 	for {
 		select {
 		case <-ctx.Done():
@@ -342,13 +344,24 @@ func (g *Guard) Run(ctx context.Context, cancel context.CancelCauseFunc, nb clie
 		}
 		err := Check(ctx, nb, nbEndpoint, sbEndpoints, budget)
 		var ue *UnavailableError
+		isUE := errors.As(err, &ue)
 		switch {
 		case ctx.Err() != nil:
 			return
-		case errors.As(err, &ue) && ue.NoProgress:
+		case isUE && ue.NoProgress:
 			g.mu.Lock()
 			g.last = err
 			g.mu.Unlock()
+		case isUE && ue.Component == CompNorthd && !lockless:
+			// Nobody holds the lock for a moment whenever the SB leader
+			// changes (ovn-northd reconnects and takes it again): only a
+			// second check finding the same is certain.
+			lockless = true
+			g.mu.Lock()
+			g.last = err
+			g.mu.Unlock()
+			t.Reset(interval)
+			continue
 		case err != nil:
 			cancel(err)
 			return
@@ -357,6 +370,7 @@ func (g *Guard) Run(ctx context.Context, cancel context.CancelCauseFunc, nb clie
 			g.last = nil
 			g.mu.Unlock()
 		}
+		lockless = false
 		t.Reset(interval)
 	}
 }

@@ -327,7 +327,8 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
 	// gctx ends early when the guard finds that OVN cannot answer (northd
 	// not running, SB or NB unreachable): waits that only OVN can end then
-	// fail within about FailFastGrace instead of ReadyTimeout.
+	// fail within about FailFastGrace (ovn-northd not running: one guard
+	// interval more) instead of ReadyTimeout.
 	gctx, gcancel := context.WithCancelCause(ctx)
 	rctx, rcancel := context.WithTimeout(gctx, req.ReadyTimeout)
 	defer rcancel()
