@@ -458,13 +458,16 @@ func (o *ovsdbClient) isEndpointLeader(ctx context.Context) (bool, string, error
 	if err != nil {
 		return false, "", fmt.Errorf("could not check if server was leader: %w", err)
 	}
-	// for now, if no rows are returned, just accept this server
+	// No answer about our database: not a leader we can use (ovlmgr change,
+	// see OVLMGR.md; upstream accepted the server). A member that is
+	// joining or has just left its cluster has no row for it, and a client
+	// that settled on it waited for replies that never came.
 	if len(results) != 1 {
-		return true, "", nil
+		return false, "", nil
 	}
 	result := results[0]
 	if len(result.Rows) == 0 {
-		return true, "", nil
+		return false, "", nil
 	}
 
 	for _, row := range result.Rows {
@@ -501,10 +504,11 @@ func (o *ovsdbClient) isEndpointLeader(ctx context.Context) (bool, string, error
 		return leader, sid.GoUUID, nil
 	}
 
-	// Extremely unlikely: there is no _Server row for the desired DB (which we made sure existed)
-	// for now, just continue
-	o.logger.V(3).Info("Couldn't find a row in _Server for our database. Continuing without leader detection", "database", o.primaryDBName)
-	return true, "", nil
+	// No _Server row for the desired DB: a member joining or leaving its
+	// cluster. Not a leader (ovlmgr change; upstream continued without
+	// leader detection).
+	o.logger.V(3).Info("Couldn't find a row in _Server for our database: not using this server", "database", o.primaryDBName)
+	return false, "", nil
 }
 
 func (o *ovsdbClient) primaryDB() *database {
