@@ -22,9 +22,7 @@ import (
 // Ensure.
 func EnsureAlone(ctx context.Context, nb client.Client, network string) error {
 	// The switch by name (indexed); its DNS rows are not read: a new
-	// network has none, and one guard on shard 0 (which every creator of a
-	// network's rows also creates, guarded) makes a concurrent creator
-	// fail one of us.
+	// network has none.
 	n, err := lookup(ctx, nb, network)
 	if err != nil {
 		return err
@@ -37,9 +35,12 @@ func EnsureAlone(ctx context.Context, nb client.Client, network string) error {
 		}
 		ops = append(ops, o...)
 	}
-	probe := &nbdb.DNS{ExternalIDs: shardIDs(network, 0)}
+	// Guarded on the switch's dns_records as read (by UUID: no table scan,
+	// so create stays flat in the number of networks): a Sync that gave
+	// the network rows meanwhile fails this, and Sync's own guard on the
+	// same column fails if this commits first.
 	add(func() ([]ovsdb.Operation, error) {
-		o, e := dbconn.Absent(nb, probe, &probe.ExternalIDs)
+		o, e := dbops.StillOp(nb, n.Switch, &n.Switch.DNSRecords)
 		return []ovsdb.Operation{o}, e
 	}())
 	for k := 0; k < Shards; k++ {
