@@ -1,13 +1,8 @@
 package port_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,101 +13,6 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/port"
 )
-
-// lossyProxy forwards TCP clients to an ovsdb-server's unix socket. Armed
-// with a word, it forwards the next client request containing it, lets the
-// server commit it, then drops the connection before the reply reaches the
-// client: a reply lost in a leader change, as the client sees it.
-type lossyProxy struct {
-	ln    net.Listener
-	sock  string
-	mu    sync.Mutex
-	armed string
-	fired atomic.Int32
-}
-
-func startLossyProxy(t *testing.T, srv *ovsdbtest.Server) *lossyProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &lossyProxy{ln: ln, sock: strings.TrimPrefix(srv.Endpoint, "unix:")}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-	return p
-}
-
-func (p *lossyProxy) arm(word string) {
-	p.mu.Lock()
-	p.armed = word
-	p.mu.Unlock()
-}
-
-func (p *lossyProxy) serve(c net.Conn) {
-	s, err := net.Dial("unix", p.sock)
-	if err != nil {
-		c.Close()
-		return
-	}
-	var drop sync.Once
-	closeBoth := func() { drop.Do(func() { c.Close(); s.Close() }) }
-	defer closeBoth()
-	var hold atomic.Bool // set: the server's replies go nowhere
-	go func() {
-		defer closeBoth()
-		b := make([]byte, 64<<10)
-		for {
-			n, err := s.Read(b)
-			if n > 0 && !hold.Load() {
-				if _, werr := c.Write(b[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(buf)
-		if n > 0 {
-			chunk := buf[:n]
-			p.mu.Lock()
-			hit := p.armed != "" && bytes.Contains(chunk, []byte(`"transact"`)) && bytes.Contains(chunk, []byte(p.armed))
-			if hit {
-				p.armed = ""
-			}
-			p.mu.Unlock()
-			if hit {
-				// Hold the server's reply back, send the request, give the
-				// server time to commit, then cut.
-				hold.Store(true)
-				if _, err := s.Write(chunk); err != nil {
-					return
-				}
-				time.Sleep(300 * time.Millisecond)
-				p.fired.Add(1)
-				return
-			}
-			if _, err := s.Write(chunk); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
 
 // A claim whose reply is lost (the connection drops after the server
 // committed it) is a success of this container, not a failed ADD: Claim
@@ -141,8 +41,8 @@ func TestClaimLostReply(t *testing.T) {
 	if len(hs) != 2 {
 		t.Fatalf("%d pool hints; want 2", len(hs))
 	}
-	px := startLossyProxy(t, nbs)
-	c, err := dbconn.ConnectNB(ctx, "tcp:"+px.ln.Addr().String())
+	px := ovsdbtest.StartProxy(t, nbs)
+	c, err := dbconn.ConnectNB(ctx, px.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,22 +50,22 @@ func TestClaimLostReply(t *testing.T) {
 
 	// The fault, shown on a plain transaction: committed, reply lost.
 	raw := port.Spec{Network: net1, Node: node, Container: "ctr-raw", IfName: "eth0"}
-	px.arm(hs[0].Name)
+	px.Arm(hs[0].Name, ovsdbtest.LoseReply)
 	_, err = dbconn.Transact(ctx, c, port.ClaimOps(raw, hs[0])...)
-	if px.fired.Load() != 1 || !errors.Is(err, dbconn.ErrConnectionLost) {
-		t.Fatalf("raw claim through the fault: fired %d, %v; want the reply lost (ErrConnectionLost)", px.fired.Load(), err)
+	if px.Fired() != 1 || !errors.Is(err, dbconn.ErrConnectionLost) {
+		t.Fatalf("raw claim through the fault: fired %d, %v; want the reply lost (ErrConnectionLost)", px.Fired(), err)
 	}
 	if got := ports(t, ctx, nb, net1, "ctr-raw"); got != 1 {
 		t.Fatalf("raw claim: %d ports of ctr-raw; want 1 (it committed)", got)
 	}
 
 	s := port.Spec{Network: net1, Node: node, Container: "ctr-lost", IfName: "eth0"}
-	px.arm(hs[1].Name)
+	px.Arm(hs[1].Name, ovsdbtest.LoseReply)
 	if err := port.Claim(ctx, c, s, hs[1]); err != nil {
 		t.Fatalf("claim with its reply lost: %v; want success", err)
 	}
-	if px.fired.Load() != 2 {
-		t.Fatalf("the fault fired %d times; want 2", px.fired.Load())
+	if px.Fired() != 2 {
+		t.Fatalf("the fault fired %d times; want 2", px.Fired())
 	}
 	if got := ports(t, ctx, nb, net1, "ctr-lost"); got != 1 {
 		t.Fatalf("%d ports of ctr-lost; want 1", got)

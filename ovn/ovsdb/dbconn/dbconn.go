@@ -153,7 +153,7 @@ func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string,
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s %s: %w", what, endpoints, err)
 	}
-	c := &serialMonitors{Client: lc}
+	c := &serialMonitors{Client: lc, cluster: len(eps) > 1}
 	ctx, cancel := WithDefaultTimeout(ctx)
 	defer cancel()
 	if err := connectRetry(ctx, c, len(eps)); err != nil {
@@ -213,7 +213,7 @@ func unwrapDial(err error) error {
 func Transact(ctx context.Context, c client.Client, ops ...ovsdb.Operation) ([]ovsdb.OperationResult, error) {
 	ctx, cancel := WithDefaultTimeout(ctx)
 	defer cancel()
-	res, err := c.Transact(ctx, ops...)
+	res, err := transact(ctx, c, ops)
 	if lostConnection(err) {
 		return res, &LostError{Err: err}
 	}
@@ -224,6 +224,53 @@ func Transact(ctx context.Context, c client.Client, ops ...ovsdb.Operation) ([]o
 		return res, opError(res, ops, err)
 	}
 	return res, nil
+}
+
+// ReadTimeout bounds one read-only transaction on a cluster client before
+// the client drops its connection and reads again (see transact).
+var ReadTimeout = 5 * time.Second
+
+// transact runs ops on c. A read-only transaction (selects only) on a
+// cluster client that gets no reply within ReadTimeout is read again on a
+// new connection: a member leaving or rejoining its cluster can keep a
+// connection up and a read unanswered, and reads are safe to repeat (as
+// after a lost connection).
+// Writes are never resent here (see Retry).
+func transact(ctx context.Context, c client.Client, ops []ovsdb.Operation) ([]ovsdb.OperationResult, error) {
+	sm, ok := c.(*serialMonitors)
+	if !ok || !sm.cluster || !readOnly(ops) {
+		return c.Transact(ctx, ops...)
+	}
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, ReadTimeout)
+		res, err := c.Transact(rctx, ops...)
+		timedOut := rctx.Err() != nil
+		rcancel()
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return res, err
+		case timedOut:
+			sm.dropConnection()
+		case lostConnection(err):
+			// Reconnecting (after a drop or a leader change): read again.
+			select {
+			case <-ctx.Done():
+				return res, err
+			case <-time.After(20 * time.Millisecond):
+			}
+		default:
+			return res, err
+		}
+	}
+}
+
+func readOnly(ops []ovsdb.Operation) bool {
+	for _, op := range ops {
+		if op.Op != ovsdb.OperationSelect {
+			return false
+		}
+	}
+	return len(ops) > 0
 }
 
 // OpError is a failed operation inside a transaction.

@@ -16,6 +16,15 @@ import (
 type serialMonitors struct {
 	client.Client
 	mu sync.Mutex
+	// cluster: connected to a clustered database's leader (several endpoints).
+	cluster bool
+}
+
+// dropConnection makes the client reconnect (see transact).
+func (c *serialMonitors) dropConnection() {
+	if d, ok := c.Client.(interface{ DropConnection() }); ok {
+		d.DropConnection()
+	}
 }
 
 func (c *serialMonitors) Monitor(ctx context.Context, m *client.Monitor) (client.MonitorCookie, error) {

@@ -511,6 +511,19 @@ func (o *ovsdbClient) isEndpointLeader(ctx context.Context) (bool, string, error
 	return false, "", nil
 }
 
+// DropConnection closes the current connection without shutting the
+// client down (ovlmgr change, see OVLMGR.md): a client made WithReconnect
+// then reconnects, to the leader when leader-only. For a server that keeps
+// the connection up but stopped answering.
+func (o *ovsdbClient) DropConnection() {
+	o.rpcMutex.RLock()
+	rc := o.rpcClient
+	o.rpcMutex.RUnlock()
+	if rc != nil {
+		_ = rc.Close()
+	}
+}
+
 func (o *ovsdbClient) primaryDB() *database {
 	return o.databases[o.primaryDBName]
 }

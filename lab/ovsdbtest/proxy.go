@@ -1,0 +1,125 @@
+package ovsdbtest
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Fault is what a Proxy does to the transaction it is armed for.
+type Fault int
+
+const (
+	// LoseReply forwards the request, lets the server commit it, then cuts
+	// the connection before the reply reaches the client: a reply lost in a
+	// leader change, as the client sees it.
+	LoseReply Fault = iota
+	// Silence forwards the request and drops every later reply on that
+	// connection, which stays up: a server that stopped answering.
+	Silence
+)
+
+// Proxy forwards TCP clients to a Server's unix socket and, armed, breaks
+// the next transaction whose request contains a word (see Fault).
+type Proxy struct {
+	// Endpoint is "tcp:127.0.0.1:PORT", for dbconn.Connect.
+	Endpoint string
+	ln       net.Listener
+	sock     string
+	mu       sync.Mutex
+	word     string
+	fault    Fault
+	fired    atomic.Int32
+}
+
+// StartProxy starts a proxy to s, closed at test end.
+func StartProxy(tb testing.TB, s *Server) *Proxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &Proxy{Endpoint: "tcp:" + ln.Addr().String(), ln: ln, sock: strings.TrimPrefix(s.Endpoint, "unix:")}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+// Arm makes the next transaction whose request contains word meet fault.
+func (p *Proxy) Arm(word string, fault Fault) {
+	p.mu.Lock()
+	p.word, p.fault = word, fault
+	p.mu.Unlock()
+}
+
+// Fired is how many armed faults have happened.
+func (p *Proxy) Fired() int { return int(p.fired.Load()) }
+
+func (p *Proxy) serve(c net.Conn) {
+	s, err := net.Dial("unix", p.sock)
+	if err != nil {
+		c.Close()
+		return
+	}
+	var once sync.Once
+	closeBoth := func() { once.Do(func() { c.Close(); s.Close() }) }
+	defer closeBoth()
+	var hold atomic.Bool // set: the server's replies go nowhere
+	go func() {
+		defer closeBoth()
+		b := make([]byte, 64<<10)
+		for {
+			n, err := s.Read(b)
+			if n > 0 && !hold.Load() {
+				if _, werr := c.Write(b[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
+			p.mu.Lock()
+			hit := p.word != "" && bytes.Contains(chunk, []byte(`"transact"`)) && bytes.Contains(chunk, []byte(p.word))
+			fault := p.fault
+			if hit {
+				p.word = ""
+			}
+			p.mu.Unlock()
+			if hit {
+				hold.Store(true)
+			}
+			if _, werr := s.Write(chunk); werr != nil {
+				return
+			}
+			if hit {
+				p.fired.Add(1)
+				if fault == LoseReply {
+					time.Sleep(300 * time.Millisecond) // the server commits
+					return
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
