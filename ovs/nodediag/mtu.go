@@ -164,37 +164,18 @@ func echo(fd int, dst netip.Addr, id, seq uint16, size int, timeout time.Duratio
 		}
 		return false, fmt.Errorf("send %d bytes: %w", size, err)
 	}
-	deadline := time.Now().Add(timeout)
-	buf := make([]byte, 65536)
-	for {
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false, nil
-		}
-		tv := unix.NsecToTimeval(left.Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return false, err
-		}
-		n, from, err := unix.Recvfrom(fd, buf, 0)
-		if err != nil {
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return false, fmt.Errorf("receive: %w", err)
-		}
+	return awaitReply(fd, timeout, func(buf []byte, from unix.Sockaddr) bool {
 		sa, ok := from.(*unix.SockaddrInet4)
-		if !ok || netip.AddrFrom4(sa.Addr) != dst || n < 20 {
-			continue
+		if !ok || netip.AddrFrom4(sa.Addr) != dst || len(buf) < 20 {
+			return false
 		}
 		ihl := int(buf[0]&0x0f) * 4
-		if n < ihl+8 {
-			continue
+		if len(buf) < ihl+8 {
+			return false
 		}
-		icmp := buf[ihl:n]
-		if icmp[0] == 0 && binary.BigEndian.Uint16(icmp[4:]) == id && binary.BigEndian.Uint16(icmp[6:]) == seq {
-			return true, nil
-		}
-	}
+		icmp := buf[ihl:]
+		return icmp[0] == 0 && binary.BigEndian.Uint16(icmp[4:]) == id && binary.BigEndian.Uint16(icmp[6:]) == seq
+	})
 }
 
 // echo6 sends one ICMPv6 echo request of size bytes (IPv6 packet: 40
@@ -214,6 +195,19 @@ func echo6(fd int, dst netip.Addr, id, seq uint16, size int, timeout time.Durati
 		}
 		return false, fmt.Errorf("send %d bytes: %w", size, err)
 	}
+	return awaitReply(fd, timeout, func(buf []byte, from unix.Sockaddr) bool {
+		// Raw ICMPv6 sockets deliver the message without the IPv6 header.
+		sa, ok := from.(*unix.SockaddrInet6)
+		if !ok || netip.AddrFrom16(sa.Addr) != dst || len(buf) < 8 {
+			return false
+		}
+		return buf[0] == 129 && binary.BigEndian.Uint16(buf[4:]) == id && binary.BigEndian.Uint16(buf[6:]) == seq
+	})
+}
+
+// awaitReply receives on fd until match accepts a message (true), or
+// timeout passes (false).
+func awaitReply(fd int, timeout time.Duration, match func(msg []byte, from unix.Sockaddr) bool) (bool, error) {
 	deadline := time.Now().Add(timeout)
 	buf := make([]byte, 65536)
 	for {
@@ -232,12 +226,7 @@ func echo6(fd int, dst netip.Addr, id, seq uint16, size int, timeout time.Durati
 			}
 			return false, fmt.Errorf("receive: %w", err)
 		}
-		// Raw ICMPv6 sockets deliver the message without the IPv6 header.
-		sa, ok := from.(*unix.SockaddrInet6)
-		if !ok || netip.AddrFrom16(sa.Addr) != dst || n < 8 {
-			continue
-		}
-		if buf[0] == 129 && binary.BigEndian.Uint16(buf[4:]) == id && binary.BigEndian.Uint16(buf[6:]) == seq {
+		if match(buf[:n], from) {
 			return true, nil
 		}
 	}
