@@ -271,12 +271,19 @@ func (c *container) ping(ctx context.Context, dst net.IP, extra ...string) error
 	return last
 }
 
-// tcpTransfer sends n bytes from c to srv over TCP and checks they arrive.
+// tcpTransfer sends n bytes from c to srv's IPv4 address over TCP and
+// checks they arrive.
 func tcpTransfer(ctx context.Context, srv, cl *container, n int) error {
+	return tcpOver(ctx, srv, cl, srv.ip(), n)
+}
+
+// tcpOver sends n bytes from cl to srv's address dst (either family) over
+// TCP and checks they arrive.
+func tcpOver(ctx context.Context, srv, cl *container, dst net.IP, n int) error {
 	var ln net.Listener
 	if err := srv.ns.Do(func(ns.NetNS) error {
 		var err error
-		ln, err = net.Listen("tcp4", net.JoinHostPort(srv.ip().String(), "0"))
+		ln, err = net.Listen("tcp", net.JoinHostPort(dst.String(), "0"))
 		return err
 	}); err != nil {
 		return err
@@ -298,20 +305,19 @@ func tcpTransfer(ctx context.Context, srv, cl *container, n int) error {
 	err := cl.ns.Do(func(ns.NetNS) error {
 		d := net.Dialer{Timeout: 5 * time.Second}
 		var err error
-		for i := 0; i < 3; i++ {
-			if conn, err = d.DialContext(ctx, "tcp4", ln.Addr().String()); err == nil {
+		for i := 0; i < 4; i++ {
+			if conn, err = d.DialContext(ctx, "tcp", ln.Addr().String()); err == nil {
 				return nil
 			}
 		}
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", ln.Addr(), err)
+		return fmt.Errorf("dial %s from %s: %w", ln.Addr(), cl.id, err)
 	}
 	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	buf := bytes.Repeat([]byte("ovlmgr-"), 1<<14)
-	sent := 0
-	for sent < n {
+	buf := []byte(strings.Repeat("ovlmgr6-", 1<<13))
+	for sent := 0; sent < n; {
 		k, err := conn.Write(buf[:min(len(buf), n-sent)])
 		if err != nil {
 			conn.Close()
@@ -324,6 +330,30 @@ func tcpTransfer(ctx context.Context, srv, cl *container, n int) error {
 		return fmt.Errorf("server received %d bytes; sent %d", k, n)
 	}
 	return nil
+}
+
+// serveTCP listens on ip:port inside c until test end and runs handle for
+// every connection (handle closes it).
+func serveTCP(t testing.TB, c *container, ip net.IP, port int, handle func(net.Conn)) {
+	t.Helper()
+	var ln net.Listener
+	if err := c.ns.Do(func(ns.NetNS) error {
+		var err error
+		ln, err = net.Listen("tcp", net.JoinHostPort(ip.String(), strconv.Itoa(port)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(conn)
+		}
+	}()
 }
 
 // cniNB connects to the lab's NB.

@@ -2,14 +2,11 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
@@ -23,28 +20,11 @@ import (
 func dualServer6(t testing.TB, c *container, port int) {
 	t.Helper()
 	for _, ip := range []net.IP{c.ip(), c.ip6()} {
-		var ln net.Listener
-		if err := c.ns.Do(func(ns.NetNS) error {
-			var err error
-			ln, err = net.Listen("tcp", net.JoinHostPort(ip.String(), fmt.Sprint(port)))
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				conn, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer conn.Close()
-					_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-					_, _ = io.Copy(conn, io.LimitReader(conn, 64))
-				}()
-			}
-		}()
+		serveTCP(t, c, ip, port, func(conn net.Conn) {
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			_, _ = io.Copy(conn, io.LimitReader(conn, 64))
+		})
 	}
 }
 

@@ -20,25 +20,10 @@ import (
 // serveName6 answers every TCP connection to [c's IPv6]:port with name.
 func serveName6(t testing.TB, c *container, port int, name string) {
 	t.Helper()
-	var ln net.Listener
-	if err := c.ns.Do(func(ns.NetNS) error {
-		var err error
-		ln, err = net.Listen("tcp6", net.JoinHostPort(c.ip6().String(), fmt.Sprint(port)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = conn.Write([]byte(name + "\n"))
-			conn.Close()
-		}
-	}()
+	serveTCP(t, c, c.ip6(), port, func(conn net.Conn) {
+		_, _ = conn.Write([]byte(name + "\n"))
+		conn.Close()
+	})
 }
 
 // TestIPv6ServiceVIP: on a dual-stack network on a router, a service with

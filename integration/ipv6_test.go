@@ -3,13 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/containernetworking/plugins/pkg/ns"
 
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -17,61 +14,6 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
 )
-
-// tcpOver sends n bytes from cl to srv's address dst (either family) over
-// TCP and checks they arrive.
-func tcpOver(ctx context.Context, srv, cl *container, dst net.IP, n int) error {
-	var ln net.Listener
-	if err := srv.ns.Do(func(ns.NetNS) error {
-		var err error
-		ln, err = net.Listen("tcp", net.JoinHostPort(dst.String(), "0"))
-		return err
-	}); err != nil {
-		return err
-	}
-	defer ln.Close()
-	got := make(chan int64, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			got <- -1
-			return
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-		k, _ := io.Copy(io.Discard, conn)
-		got <- k
-	}()
-	var conn net.Conn
-	err := cl.ns.Do(func(ns.NetNS) error {
-		d := net.Dialer{Timeout: 3 * time.Second}
-		var err error
-		for i := 0; i < 4; i++ {
-			if conn, err = d.DialContext(ctx, "tcp", ln.Addr().String()); err == nil {
-				return nil
-			}
-		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("dial %s from %s: %w", ln.Addr(), cl.id, err)
-	}
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	buf := []byte(strings.Repeat("ovlmgr6-", 1<<13))
-	for sent := 0; sent < n; {
-		k, err := conn.Write(buf[:min(len(buf), n-sent)])
-		if err != nil {
-			conn.Close()
-			return fmt.Errorf("write after %d bytes: %w", sent, err)
-		}
-		sent += k
-	}
-	conn.Close()
-	if k := <-got; k != int64(n) {
-		return fmt.Errorf("server received %d bytes; sent %d", k, n)
-	}
-	return nil
-}
 
 // TestIPv6Overlay: a dual-stack network and an IPv6-only network, both on
 // a router. Containers on different nodes get (CNI 1.0.0 and 0.4.0

@@ -136,24 +136,7 @@ func siteConnect(c *container, addr string, timeout time.Duration) error {
 // listen serves TCP on port in c (accepting and closing) until test end.
 func listen(t testing.TB, c *container, port int) {
 	t.Helper()
-	var ln net.Listener
-	if err := c.ns.Do(func(ns.NetNS) error {
-		var err error
-		ln, err = net.Listen("tcp4", fmt.Sprintf("%s:%d", c.ip(), port))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conn.Close()
-		}
-	}()
+	serveTCP(t, c, c.ip(), port, func(conn net.Conn) { conn.Close() })
 }
 
 // queryA asks OVN's resolver (any address on udp/53; the network's
