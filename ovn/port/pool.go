@@ -389,7 +389,7 @@ func FillPool(ctx context.Context, nb client.Client, s PoolSpec, size int) (Fill
 			}
 		}
 		if len(live) == size || s.NoGrow {
-			return res, syncHints(ctx, nb, s, live)
+			return res, syncHints(ctx, nb, s)
 		}
 		uuids := make([]string, 0, len(have))
 		for _, pp := range have {
@@ -410,46 +410,65 @@ func FillPool(ctx context.Context, nb client.Client, s PoolSpec, size int) (Fill
 // syncHints makes the switch's hints of node say exactly which ready pool
 // ports exist (a hint of a port that is gone or claimed goes; a ready port
 // without one gets it). Nothing is written when they agree.
-func syncHints(ctx context.Context, nb client.Client, s PoolSpec, live []*PoolPort) error {
-	sws, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(s.Network), dbops.Includes(owner.Selector(owner.KindNetwork))},
-		func(ls *nbdb.LogicalSwitch) []any { return []any{&ls.UUID, &ls.ExternalIDs} })
-	if err != nil || len(sws) == 0 {
-		return err
-	}
-	want := map[string]string{}
-	for _, pp := range live {
-		if pp.State == PoolReady {
-			want[hintKey(s.Node, pp.Name)] = pp.Token + " " + pp.addresses()
+func syncHints(ctx context.Context, nb client.Client, s PoolSpec) error {
+	// The switch is read before the pool and the write is guarded on its
+	// external_ids: a hint another fill or a claim wrote meanwhile makes
+	// this pass read again instead of undoing it from a stale list.
+	for attempt := 0; attempt < 8; attempt++ {
+		sws, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(s.Network), dbops.Includes(owner.Selector(owner.KindNetwork))},
+			func(ls *nbdb.LogicalSwitch) []any { return []any{&ls.UUID, &ls.ExternalIDs} })
+		if err != nil || len(sws) == 0 {
+			return err
 		}
-	}
-	var del []string
-	add := map[string]string{}
-	prefix := HintPrefix + s.Node + "/"
-	for k, v := range sws[0].ExternalIDs {
-		if strings.HasPrefix(k, prefix) && want[k] != v {
-			del = append(del, k)
+		live, err := ListPool(ctx, nb, s.Network, s.Node)
+		if err != nil {
+			return err
 		}
-	}
-	for k, v := range want {
-		if sws[0].ExternalIDs[k] != v {
-			add[k] = v
+		want := map[string]string{}
+		for _, pp := range live {
+			if pp.State == PoolReady {
+				want[hintKey(s.Node, pp.Name)] = pp.Token + " " + pp.addresses()
+			}
 		}
-	}
-	if len(del) == 0 && len(add) == 0 {
+		sw := sws[0]
+		var del []string
+		add := map[string]string{}
+		prefix := HintPrefix + s.Node + "/"
+		for k, v := range sw.ExternalIDs {
+			if strings.HasPrefix(k, prefix) && want[k] != v {
+				del = append(del, k)
+			}
+		}
+		for k, v := range want {
+			if sw.ExternalIDs[k] != v {
+				add[k] = v
+			}
+		}
+		if len(del) == 0 && len(add) == 0 {
+			return nil
+		}
+		guard, err := dbops.StillOp(nb, sw, &sw.ExternalIDs)
+		if err != nil {
+			return err
+		}
+		where := dbops.ByUUID(sw.UUID)
+		ops := []ovsdb.Operation{guard}
+		if len(del) > 0 {
+			ops = append(ops, dbops.DelKeys(nbdb.LogicalSwitchTable, where, "external_ids", del...))
+		}
+		if len(add) > 0 {
+			ops = append(ops, dbops.AddPairs(nbdb.LogicalSwitchTable, where, "external_ids", add))
+		}
+		_, err = dbconn.Transact(ctx, nb, ops...)
+		if dbconn.FailedWait(err, 0) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("pool hints of network %q on node %s: %w", s.Network, s.Node, err)
+		}
 		return nil
 	}
-	where := dbops.ByUUID(sws[0].UUID)
-	var ops []ovsdb.Operation
-	if len(del) > 0 {
-		ops = append(ops, dbops.DelKeys(nbdb.LogicalSwitchTable, where, "external_ids", del...))
-	}
-	if len(add) > 0 {
-		ops = append(ops, dbops.AddPairs(nbdb.LogicalSwitchTable, where, "external_ids", add))
-	}
-	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
-		return fmt.Errorf("pool hints of network %q on node %s: %w", s.Network, s.Node, err)
-	}
-	return nil
+	return fmt.Errorf("pool hints of network %q on node %s: the switch kept changing", s.Network, s.Node)
 }
 
 func randHex(n int) string {
