@@ -16,6 +16,12 @@
 //   - one snat NAT row per attached network (subnet to the external IP),
 //     except networks listed as no-SNAT (routed only).
 //
+// A dual-stack gateway (Spec.ExternalNet6 and friends) also has an IPv6
+// address on the gateway port (second entry of its networks), a default
+// route ::/0 via the IPv6 next hop, and a second snat row for every network
+// with an IPv6 /64 (NAT66 to the external IPv6 address: overlays use ULA
+// /64s, which are not routed outside).
+//
 // Every row carries owner external_ids (kind router.KindGateway, snat rows
 // router.KindSNAT, with ovlmgr.io/router). Attaching or detaching a network
 // later adds or removes its snat row (package ovn/router).
@@ -54,6 +60,8 @@ const (
 	KeyNextHop = "ovlmgr.io/next-hop"
 	// KeyNodes lists the gateway nodes in priority order, comma separated.
 	KeyNodes = "ovlmgr.io/gateway-nodes"
+	// KeyNextHop6 is the IPv6 next hop of a dual-stack gateway.
+	KeyNextHop6 = "ovlmgr.io/next-hop6"
 )
 
 // Errors callers test with errors.Is.
@@ -74,6 +82,11 @@ type Gateway struct {
 	ExternalNet netip.Prefix `json:"externalNet" yaml:"externalNet"`
 	ExternalIP  netip.Addr   `json:"externalIP" yaml:"externalIP"`
 	NextHop     netip.Addr   `json:"nextHop" yaml:"nextHop"`
+	// ExternalNet6, ExternalIP6 and NextHop6 are the IPv6 side of a
+	// dual-stack gateway (invalid on an IPv4-only one).
+	ExternalNet6 netip.Prefix `json:"externalNet6,omitzero" yaml:"externalNet6,omitempty"`
+	ExternalIP6  netip.Addr   `json:"externalIP6,omitzero" yaml:"externalIP6,omitempty"`
+	NextHop6     netip.Addr   `json:"nextHop6,omitzero" yaml:"nextHop6,omitempty"`
 	// Nodes are the gateway chassis, highest priority (active when alive) first.
 	Nodes []string `json:"nodes" yaml:"nodes"`
 	// Priorities of Nodes (Gateway_Chassis.priority), same order.
@@ -120,6 +133,12 @@ type Spec struct {
 	ExternalIP netip.Addr
 	// NextHop: the external router, inside ExternalNet.
 	NextHop netip.Addr
+	// ExternalNet6, ExternalIP6, NextHop6: optional, all three or none: the
+	// IPv6 external network (/48 to /126), the router's IPv6 address on it
+	// (the NAT66 source of networks with IPv6) and the IPv6 next hop.
+	ExternalNet6 netip.Prefix
+	ExternalIP6  netip.Addr
+	NextHop6     netip.Addr
 	// Nodes: gateway chassis (SB Chassis name or hostname), first = highest priority.
 	Nodes []string
 	// Physnet: the physical network name (default DefaultPhysnet).
@@ -151,12 +170,18 @@ func Get(ctx context.Context, nb client.Client, r string) (*Gateway, error) {
 	}
 	p := lrps[0]
 	g := &Gateway{Router: r, Port: p.Name, RedirectPort: "cr-" + p.Name, MAC: p.MAC, Switch: SwitchName(r), SNAT: []SNAT{}}
-	if len(p.Networks) > 0 {
-		if pre, err := netip.ParsePrefix(p.Networks[0]); err == nil {
+	for _, s := range p.Networks {
+		pre, err := netip.ParsePrefix(s)
+		switch {
+		case err != nil:
+		case pre.Addr().Is4() && !g.ExternalIP.IsValid():
 			g.ExternalIP, g.ExternalNet = pre.Addr(), pre.Masked()
+		case pre.Addr().Is6() && !g.ExternalIP6.IsValid():
+			g.ExternalIP6, g.ExternalNet6 = pre.Addr(), pre.Masked()
 		}
 	}
 	g.NextHop, _ = netip.ParseAddr(p.ExternalIDs[KeyNextHop])
+	g.NextHop6, _ = netip.ParseAddr(p.ExternalIDs[KeyNextHop6])
 	if s := p.ExternalIDs[router.KeyNoSNAT]; s != "" {
 		g.NoSNAT = strings.Split(s, ",")
 	}
@@ -248,6 +273,9 @@ func validate(ctx context.Context, nb, sb client.Client, s *Spec) ([]string, err
 	case h == ip:
 		return nil, names.Bad("next hop", names.Shown(h.String()), "is the external ip itself")
 	}
+	if err := validate6(s); err != nil {
+		return nil, err
+	}
 	if s.Physnet == "" {
 		s.Physnet = DefaultPhysnet
 	}
@@ -264,6 +292,15 @@ func validate(ctx context.Context, nb, sb client.Client, s *Spec) ([]string, err
 		return nil, fmt.Errorf("read networks: %w", err)
 	}
 	for _, ls := range lss {
+		if a, err := netip.ParseAddr(ls.OtherConfig["ipv6_prefix"]); err == nil && s.ExternalNet6.IsValid() {
+			sub6 := netip.PrefixFrom(a, 64)
+			if sub6.Contains(s.ExternalIP6) {
+				return nil, names.Says("external ip6", names.Shown(s.ExternalIP6.String()), "is inside the IPv6 subnet %s of network %q; the external address must be outside every overlay subnet", sub6, ls.Name)
+			}
+			if sub6.Overlaps(s.ExternalNet6) {
+				return nil, names.Says("external net6", names.Shown(s.ExternalNet6.String()), "overlaps the IPv6 subnet %s of network %q", sub6, ls.Name)
+			}
+		}
 		sub, err := netip.ParsePrefix(ls.OtherConfig["subnet"])
 		if err != nil {
 			continue
@@ -310,6 +347,46 @@ func validate(ctx context.Context, nb, sb client.Client, s *Spec) ([]string, err
 	return out, nil
 }
 
+// validate6 checks the IPv6 side of s: none of it, or all three of
+// ExternalNet6, ExternalIP6 and NextHop6, each of the IPv6 family.
+func validate6(s *Spec) error {
+	n, ip, h := s.ExternalNet6, s.ExternalIP6, s.NextHop6
+	if !n.IsValid() && !ip.IsValid() && !h.IsValid() {
+		return nil
+	}
+	switch {
+	case !n.IsValid():
+		return names.Missing("external net6", "the IPv6 external network (an IPv6 address or next hop was given)")
+	case !n.Addr().Is6() || n.Addr().Is4In6():
+		return names.Bad("external net6", names.Shown(n.String()), "not an IPv6 CIDR (the IPv4 external network is the external net)")
+	case n.Bits() < 48 || n.Bits() > 126:
+		return names.Bad("external net6", names.Shown(n.String()), "want an IPv6 CIDR /48 to /126")
+	case n.Masked() != n:
+		return names.Bad("external net6", names.Shown(n.String()), "host bits set (did you mean %s?)", n.Masked())
+	}
+	switch {
+	case !ip.IsValid():
+		return names.Missing("external ip6", "the router's IPv6 address on %s", n)
+	case !ip.Is6() || ip.Is4In6():
+		return names.Bad("external ip6", names.Shown(ip.String()), "not an IPv6 address (want a host address in %s; the IPv4 one is the external ip)", n)
+	case !n.Contains(ip):
+		return names.Bad("external ip6", names.Shown(ip.String()), "outside the external net6 %s", n)
+	case ip == n.Addr():
+		return names.Bad("external ip6", names.Shown(ip.String()), "the subnet-router anycast address of %s; want a host address", n)
+	}
+	switch {
+	case !h.IsValid():
+		return names.Missing("next hop6", "the external router's IPv6 address on %s", n)
+	case !h.Is6() || h.Is4In6():
+		return names.Bad("next hop6", names.Shown(h.String()), "not an IPv6 address (want a host address in %s; the IPv4 next hop is the next hop)", n)
+	case !n.Contains(h) || h == n.Addr():
+		return names.Bad("next hop6", names.Shown(h.String()), "outside the external net6 %s (want a host address in it)", n)
+	case h == ip:
+		return names.Bad("next hop6", names.Shown(h.String()), "is the external ip6 itself")
+	}
+	return nil
+}
+
 func lastAddr(p netip.Prefix) netip.Addr {
 	b := p.Masked().Addr().As4()
 	host := 32 - p.Bits()
@@ -351,7 +428,8 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 	// depends on it.
 	same := true
 	if cur, err := Get(ctx, nb, s.Router); err == nil {
-		same = cur.ExternalIP == s.ExternalIP && cur.ExternalNet == s.ExternalNet
+		same = cur.ExternalIP == s.ExternalIP && cur.ExternalNet == s.ExternalNet &&
+			cur.ExternalIP6 == s.ExternalIP6 && cur.ExternalNet6 == s.ExternalNet6
 	}
 	old, err := removeOps(ctx, nb, s.Router, same)
 	if err != nil {
@@ -376,11 +454,16 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 		gcUUIDs = append(gcUUIDs, gc.UUID)
 	}
 	lrpIDs := ids(PortName(r0), map[string]string{KeyNextHop: s.NextHop.String(), KeyNodes: strings.Join(chassis, ",")})
+	lrpNets := []string{fmt.Sprintf("%s/%d", s.ExternalIP, s.ExternalNet.Bits())}
+	if s.ExternalIP6.IsValid() {
+		lrpIDs[KeyNextHop6] = s.NextHop6.String()
+		lrpNets = append(lrpNets, fmt.Sprintf("%s/%d", s.ExternalIP6, s.ExternalNet6.Bits()))
+	}
 	if len(s.NoSNAT) > 0 {
 		lrpIDs[router.KeyNoSNAT] = strings.Join(s.NoSNAT, ",")
 	}
 	lrp := &nbdb.LogicalRouterPort{UUID: "newgwlrp", Name: PortName(r0), MAC: port.MACFromIP(s.ExternalIP).String(),
-		Networks: []string{fmt.Sprintf("%s/%d", s.ExternalIP, s.ExternalNet.Bits())}, GatewayChassis: gcUUIDs, ExternalIDs: lrpIDs}
+		Networks: lrpNets, GatewayChassis: gcUUIDs, ExternalIDs: lrpIDs}
 	outPort := lrp.Name
 	route := &nbdb.LogicalRouterStaticRoute{UUID: "newgwroute", IPPrefix: "0.0.0.0/0", Nexthop: s.NextHop.String(), OutputPort: &outPort,
 		ExternalIDs: ids(r0+":default", nil)}
@@ -409,6 +492,12 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 	tx.Create(ls)
 	tx.Add(dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(lr.UUID), "ports", lrp.UUID),
 		dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(lr.UUID), "static_routes", route.UUID))
+	if s.ExternalIP6.IsValid() {
+		route6 := &nbdb.LogicalRouterStaticRoute{UUID: "newgwroute6", IPPrefix: "::/0", Nexthop: s.NextHop6.String(), OutputPort: &outPort,
+			ExternalIDs: ids(r0+":default6", nil)}
+		tx.Create(route6)
+		tx.Add(dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(lr.UUID), "static_routes", route6.UUID))
+	}
 	noSNAT := map[string]bool{}
 	for _, n := range s.NoSNAT {
 		noSNAT[n] = true
@@ -421,11 +510,21 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 		if noSNAT[n.name] {
 			continue
 		}
-		ops, err := router.SNATOps(nb, r0, lr.UUID, s.ExternalIP, n.name, n.subnet, "newsnat"+strconv.Itoa(i))
-		if err != nil {
-			return err
+		if n.subnet.IsValid() {
+			ops, err := router.SNATOps(nb, r0, lr.UUID, s.ExternalIP, n.name, n.subnet, "newsnat"+strconv.Itoa(i))
+			if err != nil {
+				return err
+			}
+			tx.Add(ops...)
 		}
-		tx.Add(ops...)
+		// NAT66: the network's /64 to the external IPv6 address.
+		if n.subnet6.IsValid() && s.ExternalIP6.IsValid() {
+			ops, err := router.SNATOps(nb, r0, lr.UUID, s.ExternalIP6, n.name, n.subnet6, "newsnat6x"+strconv.Itoa(i))
+			if err != nil {
+				return err
+			}
+			tx.Add(ops...)
+		}
 	}
 	if err := tx.Transact(ctx); err != nil {
 		if dbconn.FailedWait(err, 0) {
@@ -442,8 +541,9 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 }
 
 type subnetOf struct {
-	name   string
-	subnet netip.Prefix
+	name    string
+	subnet  netip.Prefix // invalid on an IPv6-only network
+	subnet6 netip.Prefix // the /64, invalid without IPv6
 }
 
 // attachedSubnets lists the networks attached to r with their subnets.
@@ -455,8 +555,13 @@ func attachedSubnets(ctx context.Context, nb client.Client, r string) ([]subnetO
 	}
 	var out []subnetOf
 	for _, ls := range lss {
-		if sub, err := netip.ParsePrefix(ls.OtherConfig["subnet"]); err == nil {
-			out = append(out, subnetOf{ls.Name, sub})
+		n := subnetOf{name: ls.Name}
+		n.subnet, _ = netip.ParsePrefix(ls.OtherConfig["subnet"])
+		if a, err := netip.ParseAddr(ls.OtherConfig["ipv6_prefix"]); err == nil {
+			n.subnet6 = netip.PrefixFrom(a, 64)
+		}
+		if n.subnet.IsValid() || n.subnet6.IsValid() {
+			out = append(out, n)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })

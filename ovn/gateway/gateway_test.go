@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sort"
 	"strings"
 	"testing"
 
@@ -302,5 +303,117 @@ func TestDetachRacesSet(t *testing.T) {
 	}
 	if g, _ = gateway.Get(ctx, w.nb, "r1"); len(g.SNAT) != 0 {
 		t.Errorf("after detach: snat %+v", g.SNAT)
+	}
+}
+
+func spec6() gateway.Spec {
+	s := spec()
+	s.NoSNAT = nil
+	s.ExternalNet6 = netip.MustParsePrefix("fd00:198:18:100::/64")
+	s.ExternalIP6 = netip.MustParseAddr("fd00:198:18:100::10")
+	s.NextHop6 = netip.MustParseAddr("fd00:198:18:100::1")
+	return s
+}
+
+// TestDualStack: a gateway with an IPv6 side gets both addresses on its
+// port, a default route per family and NAT66 rows for the networks with
+// an IPv6 /64 (IPv6-only ones too), kept in step by attach and detach;
+// bad IPv6 input names the field and writes nothing.
+func TestDualStack(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	for _, n := range []network.Spec{{Name: "six", IPv6Subnet: "fd00:198:19:6::/64", Router: "r1"},
+		{Name: "dual", Subnet: "198.19.7.0/24", IPv6Subnet: "fd00:198:19:7::/64", Router: "r1"}} {
+		if _, err := network.Create(ctx, w.nb, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := [6]int{}
+	before[0], before[1], before[2], before[3], before[4], before[5] = rows(t, w.nb)
+	bad := []struct {
+		mut   func(*gateway.Spec)
+		field string
+		want  string
+	}{
+		{func(s *gateway.Spec) { s.ExternalIP6 = netip.MustParseAddr("fd00:198:18:101::10") }, "external ip6", "outside the external net6 fd00:198:18:100::/64"},
+		{func(s *gateway.Spec) { s.NextHop6 = netip.MustParseAddr("198.18.100.1") }, "next hop6", "not an IPv6 address"},
+		{func(s *gateway.Spec) { s.ExternalIP6 = netip.MustParseAddr("198.18.100.11") }, "external ip6", "not an IPv6 address"},
+		{func(s *gateway.Spec) { s.ExternalNet6 = netip.MustParsePrefix("198.18.0.0/16") }, "external net6", "not an IPv6 CIDR"},
+		{func(s *gateway.Spec) { s.ExternalNet6 = netip.Prefix{} }, "external net6", ""},
+		{func(s *gateway.Spec) { s.NextHop6 = s.ExternalIP6 }, "next hop6", "is the external ip6 itself"},
+		{func(s *gateway.Spec) {
+			s.ExternalNet6 = netip.MustParsePrefix("fd00:198:19:7::/64")
+			s.ExternalIP6 = netip.MustParseAddr("fd00:198:19:7::10")
+			s.NextHop6 = netip.MustParseAddr("fd00:198:19:7::1")
+		}, "external ip6", `IPv6 subnet fd00:198:19:7::/64 of network "dual"`},
+	}
+	for _, b := range bad {
+		s := spec6()
+		b.mut(&s)
+		_, err := gateway.Set(ctx, w.nb, w.sb, s)
+		var fe *names.FieldError
+		if !errors.As(err, &fe) || fe.Field != b.field || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("set %+v: %v; want a %q field error saying %q", s, err, b.field, b.want)
+		}
+	}
+	after := [6]int{}
+	after[0], after[1], after[2], after[3], after[4], after[5] = rows(t, w.nb)
+	if after != before {
+		t.Fatalf("bad input wrote rows: %v -> %v", before, after)
+	}
+
+	g, err := gateway.Set(ctx, w.nb, w.sb, spec6())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.ExternalIP6.String() != "fd00:198:18:100::10" || g.ExternalNet6.String() != "fd00:198:18:100::/64" || g.NextHop6.String() != "fd00:198:18:100::1" || g.ExternalIP.String() != "198.18.100.10" {
+		t.Errorf("addresses: %+v", g)
+	}
+	snat := func(g *gateway.Gateway) string {
+		var s []string
+		for _, x := range g.SNAT {
+			s = append(s, x.Network+":"+x.LogicalIP+">"+x.ExternalIP)
+		}
+		sort.Strings(s)
+		return strings.Join(s, " ")
+	}
+	want := "db:198.19.1.0/24>198.18.100.10 dual:198.19.7.0/24>198.18.100.10 dual:fd00:198:19:7::/64>fd00:198:18:100::10 six:fd00:198:19:6::/64>fd00:198:18:100::10 web:198.19.0.0/24>198.18.100.10"
+	if got := snat(g); got != want {
+		t.Errorf("snat\n got %s\nwant %s", got, want)
+	}
+	out := w.nbs.Run(t, "ovn-nbctl", "lr-route-list", "r1")
+	if !strings.Contains(out, "::/0") || !strings.Contains(out, "fd00:198:18:100::1") || !strings.Contains(out, "0.0.0.0/0") {
+		t.Errorf("routes: %s", out)
+	}
+	if out := w.nbs.Run(t, "ovn-nbctl", "get", "Logical_Router_Port", "r1:gw", "networks"); !strings.Contains(out, "fd00:198:18:100::10/64") || !strings.Contains(out, "198.18.100.10/24") {
+		t.Errorf("gateway port networks: %s", out)
+	}
+	// Detach and attach keep the NAT66 rows in step.
+	if err := network.Detach(ctx, w.nb, "dual", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ = gateway.Get(ctx, w.nb, "r1"); strings.Contains(snat(g), "dual") {
+		t.Errorf("after detach dual: %s", snat(g))
+	}
+	if err := network.Attach(ctx, w.nb, "dual", "r1"); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ = gateway.Get(ctx, w.nb, "r1"); snat(g) != want {
+		t.Errorf("after re-attach dual:\n got %s\nwant %s", snat(g), want)
+	}
+	// Back to IPv4 only: the IPv6 route and NAT66 rows go.
+	s := spec6()
+	s.ExternalNet6, s.ExternalIP6, s.NextHop6 = netip.Prefix{}, netip.Addr{}, netip.Addr{}
+	if g, err = gateway.Set(ctx, w.nb, w.sb, s); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(snat(g), "fd00") || g.ExternalIP6.IsValid() {
+		t.Errorf("IPv4-only again: %+v snat %s", g, snat(g))
+	}
+	if out := w.nbs.Run(t, "ovn-nbctl", "lr-route-list", "r1"); strings.Contains(out, "::/0") {
+		t.Errorf("routes after IPv4-only set: %s", out)
+	}
+	if err := gateway.Unset(ctx, w.nb, "r1"); err != nil {
+		t.Fatal(err)
 	}
 }

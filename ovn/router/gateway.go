@@ -70,15 +70,37 @@ func SNATOps(c client.Client, router, lrUUID string, extIP netip.Addr, network s
 // that does not exclude it, else nothing.
 func attachSNATOps(ctx context.Context, c client.Client, lr *nbdb.LogicalRouter, n Net) ([]ovsdb.Operation, error) {
 	gw, err := GatewayPort(ctx, c, lr.Name)
-	if err != nil || gw == nil || NoSNAT(gw, n.Name) || len(gw.Networks) == 0 || !n.Subnet.IsValid() {
-		// IPv6 is routed, never NATed: an IPv6-only network has no SNAT.
+	if err != nil || gw == nil || NoSNAT(gw, n.Name) {
 		return nil, err
 	}
-	ext, err := netip.ParsePrefix(gw.Networks[0])
-	if err != nil {
-		return nil, fmt.Errorf("gateway port %s of router %q: address %q: %v", gw.Name, lr.Name, gw.Networks[0], err)
+	// The gateway's external address of each family: the network's IPv4
+	// subnet is SNATed to the IPv4 one, its IPv6 /64 to the IPv6 one
+	// (NAT66), when both sides have that family.
+	var ops []ovsdb.Operation
+	var ext4, ext6 bool
+	for _, s := range gw.Networks {
+		ext, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("gateway port %s of router %q: address %q: %v", gw.Name, lr.Name, s, err)
+		}
+		var sub netip.Prefix
+		name := "newsnat"
+		switch {
+		case ext.Addr().Is4() && !ext4:
+			ext4, sub = true, n.Subnet
+		case ext.Addr().Is6() && !ext6:
+			ext6, sub, name = true, n.Subnet6, "newsnat6"
+		}
+		if !sub.IsValid() {
+			continue
+		}
+		o, err := SNATOps(c, lr.Name, lr.UUID, ext.Addr(), n.Name, sub, name)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, o...)
 	}
-	return SNATOps(c, lr.Name, lr.UUID, ext.Addr(), n.Name, n.Subnet, "newsnat")
+	return ops, nil
 }
 
 // detachSNATOps removes network's snat row from router. It is guarded: no

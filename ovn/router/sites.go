@@ -27,13 +27,23 @@ func learnedOverlap(ctx context.Context, c client.Client, lr *nbdb.LogicalRouter
 	if !n.Subnet.IsValid() || len(lr.StaticRoutes) == 0 {
 		return nil
 	}
-	uuids := make([]any, 0, len(lr.StaticRoutes))
+	// One select by _uuid per route, in one round trip (a scalar column
+	// compared with a set of two or more is a syntax error to ovsdb-server).
+	tx := dbops.NewTx(c)
+	qs := make([]*dbops.Result[nbdb.LogicalRouterStaticRoute], 0, len(lr.StaticRoutes))
 	for _, u := range lr.StaticRoutes {
-		uuids = append(uuids, ovsdb.UUID{GoUUID: u})
+		qs = append(qs, dbops.Query[nbdb.LogicalRouterStaticRoute](tx, []ovsdb.Condition{dbops.UUIDIs(u)}))
 	}
-	rs, err := dbops.SelectRows[nbdb.LogicalRouterStaticRoute](ctx, c, []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionIncludes, Value: ovsdb.OvsSet{GoSet: uuids}}})
-	if err != nil {
+	if err := tx.Transact(ctx); err != nil {
 		return fmt.Errorf("read the router's routes: %w", err)
+	}
+	var rs []*nbdb.LogicalRouterStaticRoute
+	for _, q := range qs {
+		rows, err := q.Rows()
+		if err != nil {
+			return fmt.Errorf("read the router's routes: %w", err)
+		}
+		rs = append(rs, rows...)
 	}
 	for _, r := range rs {
 		if _, ok := r.ExternalIDs[KeyLearnedRoute]; !ok {
