@@ -27,6 +27,12 @@ const (
 	ExternalHostIP = "198.18.100.1"
 	// ExampleExternalIP is the router external address docs and hints use.
 	ExampleExternalIP = "198.18.100.10"
+	// ExternalCIDR6 and ExternalHostIP6: the external network is dual-stack;
+	// the outside host has this IPv6 address on it too (the IPv6 next hop).
+	ExternalCIDR6   = "fd00:198:18:100::/64"
+	ExternalHostIP6 = "fd00:198:18:100::1"
+	// ExampleExternalIP6 is the router's external IPv6 address docs and hints use.
+	ExampleExternalIP6 = "fd00:198:18:100::10"
 	// ExternalPhysnet is the physical network name gateway nodes map.
 	ExternalPhysnet = node.DefaultPhysnet
 	// ExternalBridge is the OVS bridge on gateway nodes.
@@ -44,6 +50,9 @@ type External struct {
 	// HostIP is the outside host's address, CIDR the external network.
 	HostIP string `json:"hostIP"`
 	CIDR   string `json:"cidr"`
+	// HostIP6 and CIDR6: the same on the IPv6 side of the external network.
+	HostIP6 string `json:"hostIP6,omitempty"`
+	CIDR6   string `json:"cidr6,omitempty"`
 	// Physnet and Bridge: what gateway nodes map (ovn-bridge-mappings Physnet:Bridge).
 	Physnet string `json:"physnet"`
 	Bridge  string `json:"bridge"`
@@ -117,7 +126,7 @@ func (l *Lab) planExternal(name string) {
 		return
 	}
 	l.External = &External{NetNS: filepath.Join(NetNSDir, name+"-x"), HostIP: ExternalHostIP, CIDR: ExternalCIDR,
-		Physnet: ExternalPhysnet, Bridge: ExternalBridge}
+		HostIP6: ExternalHostIP6, CIDR6: ExternalCIDR6, Physnet: ExternalPhysnet, Bridge: ExternalBridge}
 }
 
 // upExternal creates the outside namespace and its bridge with the host address.
@@ -142,6 +151,10 @@ func (l *Lab) upExternal() error {
 	}
 	bits := strings.SplitN(ExternalCIDR, "/", 2)[1]
 	if err := addAddrUp(h, externalBr, ExternalHostIP+"/"+bits); err != nil {
+		return fmt.Errorf("outside: %w", err)
+	}
+	// The IPv6 side (a /64, no DAD: the lab hands the address out).
+	if err := addAddr6(h, externalBr, ExternalHostIP6); err != nil {
 		return fmt.Errorf("outside: %w", err)
 	}
 	// The outside host's kernel TCP/UDP packets enter OVS on the gateway
