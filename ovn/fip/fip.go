@@ -9,6 +9,11 @@
 // network); otherwise it is centralized: the router's active gateway node
 // does the NAT. Which one is decided when the floating IP is created.
 //
+// A floating IP is IPv4 or IPv6: an IPv6 one is an address of the router
+// gateway's IPv6 external network (Gateway.ExternalNet6) and goes to the
+// container's IPv6 address on its network (NAT66, one to one). A container
+// interface may hold one floating IP per family.
+//
 // Floating IP rows are owned (kind "fip", ovlmgr.io/port = the container's
 // Logical_Switch_Port): they go with the container's port (ReleasePort, on
 // CNI DEL and GC).
@@ -48,6 +53,9 @@ var (
 	ErrUnknownContainer = errors.New("unknown container")
 	// ErrOutside: the address is not a host of the router's external network.
 	ErrOutside = errors.New("outside the external network")
+	// ErrFamily: the floating IP's family is not one the container (on
+	// that network) or the router's gateway has.
+	ErrFamily = errors.New("address family mismatch")
 	// ErrNoGateway is gateway.ErrNoGateway: the container's network is on
 	// no router, or on one without gateway.
 	ErrNoGateway = gateway.ErrNoGateway
@@ -86,9 +94,14 @@ type Spec struct {
 }
 
 // MAC is the external MAC of a distributed floating IP: 0a:5a followed by
-// the address (container MACs derived from addresses use 0a:58).
+// the IPv4 address, or 0a:5b followed by the last four bytes of an IPv6
+// one (container MACs derived from addresses use 0a:58).
 func MAC(ip netip.Addr) string {
-	b := ip.As4()
+	if ip.Is6() && !ip.Is4In6() {
+		b := ip.As16()
+		return net.HardwareAddr{0x0a, 0x5b, b[12], b[13], b[14], b[15]}.String()
+	}
+	b := ip.Unmap().As4()
 	return net.HardwareAddr{0x0a, 0x5a, b[0], b[1], b[2], b[3]}.String()
 }
 
@@ -126,8 +139,8 @@ func FindContainer(ctx context.Context, nb client.Client, container, network str
 		}
 		return nil, names.Bad("container", container, "matches %d interfaces (%s); give a longer ID or {network}", len(ps), strings.Join(what, ", "))
 	}
-	if !ps[0].IP.IsValid() {
-		return nil, names.Bad("container", container, "its port %s has no IPv4 address yet", ps[0].Name)
+	if !ps[0].IP.IsValid() && !ps[0].IPv6.IsValid() {
+		return nil, names.Bad("container", container, "its port %s has no address yet", ps[0].Name)
 	}
 	return ps[0], nil
 }
@@ -138,12 +151,20 @@ func FindContainer(ctx context.Context, nb client.Client, container, network str
 // node has the external network. Bad input is a *names.FieldError naming
 // "ip" or "container"; nothing is written then.
 func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
-	if !s.IP.IsValid() || !s.IP.Is4() {
-		return nil, names.Bad("ip", s.IP, "want an IPv4 address of the router's external network")
+	if !s.IP.IsValid() || s.IP.Is4In6() {
+		return nil, names.Bad("ip", s.IP, "want an IPv4 or IPv6 address of the router's external network")
 	}
 	p, err := FindContainer(ctx, nb, s.Container, s.Network)
 	if err != nil {
 		return nil, fmt.Errorf("create floating IP %s: %w", s.IP, err)
+	}
+	// The container's address of the floating IP's family.
+	logical, family := p.IP, "IPv4"
+	if s.IP.Is6() {
+		logical, family = p.IPv6, "IPv6"
+	}
+	if !logical.IsValid() {
+		return nil, names.Bad("ip", s.IP, "%w: an %s floating IP needs the container's %s address, and interface %s on network %q has none (%s); give a floating IP of the container's family", ErrFamily, family, family, p.Name, p.Network, addrsOf(p))
 	}
 	n, err := network.Lookup(ctx, nb, p.Network)
 	if err != nil {
@@ -193,7 +214,7 @@ func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
 	// One floating IP per container interface (OVN: one dnat_and_snat per
 	// logical IP on a router).
 	if len(lr.Nat) > 0 {
-		mine, err := dbops.SelectRows[nbdb.NAT](ctx, nb, []ovsdb.Condition{dbops.Equal("logical_ip", p.IP.String()), dbops.Equal("type", string(nbdb.NATTypeDNATAndSNAT))})
+		mine, err := dbops.SelectRows[nbdb.NAT](ctx, nb, []ovsdb.Condition{dbops.Equal("logical_ip", logical.String()), dbops.Equal("type", string(nbdb.NATTypeDNATAndSNAT))})
 		if err != nil {
 			return nil, fmt.Errorf("create floating IP %s: %w", s.IP, err)
 		}
@@ -206,7 +227,7 @@ func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
 		}
 	}
 	f := &FIP{IP: s.IP, Router: n.Router, Network: p.Network, Container: p.Container, IfName: p.IfName, Port: p.Name,
-		Node: p.Node, LogicalIP: p.IP, Mode: Centralized}
+		Node: p.Node, LogicalIP: logical, Mode: Centralized}
 	if sb != nil && p.Node != "" {
 		ok, err := nodeHasExternal(ctx, sb, p.Node, gw)
 		if err != nil {
@@ -216,7 +237,7 @@ func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
 			f.Mode, f.ExternalMAC = Distributed, MAC(s.IP)
 		}
 	}
-	nat := &nbdb.NAT{UUID: "newfip", Type: nbdb.NATTypeDNATAndSNAT, ExternalIP: s.IP.String(), LogicalIP: p.IP.String(),
+	nat := &nbdb.NAT{UUID: "newfip", Type: nbdb.NATTypeDNATAndSNAT, ExternalIP: s.IP.String(), LogicalIP: logical.String(),
 		ExternalIDs: owner.IDs(owner.KindFIP, s.IP.String(), map[string]string{owner.KeyPort: p.Name, owner.KeyContainer: p.Container,
 			owner.KeyIfName: p.IfName, owner.KeyNetwork: p.Network, owner.KeyRouter: n.Router, owner.KeyNode: p.Node})}
 	if f.Mode == Distributed {
@@ -252,8 +273,25 @@ func Create(ctx context.Context, nb, sb client.Client, s Spec) (*FIP, error) {
 	return f, nil
 }
 
+// addrsOf lists a port's addresses for an error.
+func addrsOf(p *ovnport.Port) string {
+	var a []string
+	for _, ip := range []netip.Addr{p.IP, p.IPv6} {
+		if ip.IsValid() {
+			a = append(a, ip.String())
+		}
+	}
+	if len(a) == 0 {
+		return "no address"
+	}
+	return "its address: " + strings.Join(a, ", ")
+}
+
 // checkAddress refuses an address that cannot be a floating IP of gw.
 func checkAddress(ip netip.Addr, gw *gateway.Gateway) error {
+	if ip.Is6() {
+		return checkAddress6(ip, gw)
+	}
 	net := gw.ExternalNet
 	switch {
 	case !net.Contains(ip):
@@ -264,6 +302,25 @@ func checkAddress(ip netip.Addr, gw *gateway.Gateway) error {
 		return names.Bad("ip", ip, "%w: router %q's own external address (its SNAT and published ports use it)", ErrInUse, gw.Router)
 	case gw.NextHop.IsValid() && ip == gw.NextHop:
 		return names.Bad("ip", ip, "%w: the next hop of router %q", ErrInUse, gw.Router)
+	}
+	return nil
+}
+
+// checkAddress6 is checkAddress for an IPv6 floating IP: a host address of
+// the gateway's IPv6 external network.
+func checkAddress6(ip netip.Addr, gw *gateway.Gateway) error {
+	net := gw.ExternalNet6
+	switch {
+	case !net.IsValid():
+		return names.Bad("ip", ip, "%w: router %q's gateway has no IPv6 side (external network %s only; ovlmgr router gateway set %s ... --external-net6 CIDR --ip6 IP --next-hop6 IP)", ErrFamily, gw.Router, gw.ExternalNet, gw.Router)
+	case !net.Contains(ip):
+		return names.Bad("ip", ip, "%w: router %q's IPv6 external network is %s", ErrOutside, gw.Router, net)
+	case ip == net.Addr():
+		return names.Bad("ip", ip, "%w: the subnet-router anycast address of %s; want a host address", ErrOutside, net)
+	case ip == gw.ExternalIP6:
+		return names.Bad("ip", ip, "%w: router %q's own external IPv6 address (its SNAT and published ports use it)", ErrInUse, gw.Router)
+	case ip == gw.NextHop6:
+		return names.Bad("ip", ip, "%w: the IPv6 next hop of router %q", ErrInUse, gw.Router)
 	}
 	return nil
 }

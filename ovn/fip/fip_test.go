@@ -217,3 +217,85 @@ func TestCreateReclaimsStale(t *testing.T) {
 		t.Fatalf("%d floating IPs; want 1", n)
 	}
 }
+
+// TestIPv6: IPv6 floating IPs on a dual-stack gateway: one per family per
+// container interface, to the container's IPv6 address; a family the
+// container (on that network) or the gateway lacks is ErrFamily, an
+// address outside the IPv6 external network ErrOutside; nothing written.
+func TestIPv6(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	for _, n := range []network.Spec{{Name: "dual", Subnet: "198.19.3.0/24", IPv6Subnet: "fd00:198:19:3::/64", Router: "r1"},
+		{Name: "six", IPv6Subnet: "fd00:198:19:4::/64", Router: "r1"}} {
+		if _, err := network.Create(ctx, w.nb, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []ovnport.Spec{
+		{Network: "dual", Node: "n2", Container: "ctr-e", IfName: "eth0", IP: netip.MustParseAddr("198.19.3.5"), Subnet: netip.MustParsePrefix("198.19.3.0/24"),
+			Subnet6: netip.MustParsePrefix("fd00:198:19:3::/64"), IP6: netip.MustParseAddr("fd00:198:19:3::5")},
+		{Network: "six", Node: "n1", Container: "ctr-f", IfName: "eth0", Subnet6: netip.MustParsePrefix("fd00:198:19:4::/64"), IP6: netip.MustParseAddr("fd00:198:19:4::5")},
+	} {
+		if _, err := ovnport.Create(ctx, w.nb, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create := func(ip, ctr string) (*fip.FIP, error) {
+		return fip.Create(ctx, w.nb, w.sb, fip.Spec{IP: netip.MustParseAddr(ip), Container: ctr})
+	}
+	if _, err := create("fd00:198:18:100::20", "ctr-e"); !errors.Is(err, fip.ErrFamily) || !strings.Contains(err.Error(), "no IPv6 side") {
+		t.Errorf("IPv6 floating IP on an IPv4-only gateway: %v, want ErrFamily (no IPv6 side)", err)
+	}
+	if _, err := gateway.Set(ctx, w.nb, w.sb, gateway.Spec{Router: "r1", ExternalNet: netip.MustParsePrefix("198.18.100.0/24"),
+		ExternalIP: netip.MustParseAddr("198.18.100.10"), NextHop: netip.MustParseAddr("198.18.100.1"), Nodes: []string{"n1"},
+		ExternalNet6: netip.MustParsePrefix("fd00:198:18:100::/64"), ExternalIP6: netip.MustParseAddr("fd00:198:18:100::10"),
+		NextHop6: netip.MustParseAddr("fd00:198:18:100::1")}); err != nil {
+		t.Fatal(err)
+	}
+	e6, err := create("fd00:198:18:100::20", "ctr-e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e6.LogicalIP.String() != "fd00:198:19:3::5" || e6.Mode != fip.Centralized {
+		t.Errorf("IPv6 floating IP of ctr-e: %+v, want logical fd00:198:19:3::5, centralized (n2 has no external network)", e6)
+	}
+	if e4, err := create("198.18.100.21", "ctr-e"); err != nil || e4.LogicalIP.String() != "198.19.3.5" {
+		t.Errorf("IPv4 floating IP next to the IPv6 one: %+v %v", e4, err)
+	}
+	f6, err := create("fd00:198:18:100::23", "ctr-f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f6.Mode != fip.Distributed || f6.ExternalMAC != "0a:5b:00:00:00:23" {
+		t.Errorf("IPv6 floating IP of ctr-f on n1 (external network): %+v, want distributed with MAC 0a:5b:00:00:00:23", f6)
+	}
+	n := fips(t, w.nb)
+	for _, c := range []struct {
+		ip, ctr string
+		want    error
+		text    string
+	}{
+		{"fd00:198:18:100::21", "ctr-e", fip.ErrInUse, "already has floating IP fd00:198:18:100::20"},
+		{"198.18.100.22", "ctr-f", fip.ErrFamily, `has none (its address: fd00:198:19:4::5)`},
+		{"fd00:198:18:100::22", "ctr-a", fip.ErrFamily, "needs the container's IPv6 address"},
+		{"fd00:198:18:101::1", "ctr-e", fip.ErrOutside, "IPv6 external network is fd00:198:18:100::/64"},
+		{"fd00:198:18:100::10", "ctr-f", fip.ErrInUse, "own external IPv6 address"},
+		{"fd00:198:18:100::1", "ctr-f", fip.ErrInUse, "IPv6 next hop"},
+		{"fd00:198:18:100::20", "ctr-f", fip.ErrInUse, "the floating IP of container ctr-e"},
+	} {
+		_, err := create(c.ip, c.ctr)
+		var fe *names.FieldError
+		if !errors.Is(err, c.want) || !errors.As(err, &fe) || !strings.Contains(err.Error(), c.text) {
+			t.Errorf("fip create %s --container %s: %v; want %v saying %q", c.ip, c.ctr, err, c.want, c.text)
+		}
+	}
+	if got := fips(t, w.nb); got != n {
+		t.Errorf("refused creates changed the floating IPs: %d -> %d", n, got)
+	}
+	if err := fip.Delete(ctx, w.nb, netip.MustParseAddr("fd00:198:18:100::20")); err != nil {
+		t.Fatal(err)
+	}
+	if got := fips(t, w.nb); got != n-1 {
+		t.Errorf("after delete: %d floating IPs, want %d", got, n-1)
+	}
+}
