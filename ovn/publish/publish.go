@@ -10,6 +10,14 @@
 // protocol publishable once: a second container asking for it is refused.
 // Rows are owned (kind "published-port", ovlmgr.io/port = the container's
 // Logical_Switch_Port) and go with the port (ReleasePort: CNI DEL, GC).
+//
+// On a dual-stack gateway a mapping is published per family that both the
+// gateway and the container have: hostIP "" or "::" publishes on both
+// external addresses (what `podman run -p 8080:80` sends: one mapping
+// with an empty hostIP, which the portmap plugin installs for both
+// families), "0.0.0.0" or the IPv4 external address on IPv4 only, the
+// IPv6 external address on IPv6 only. An IPv6 load balancer is named
+// "published:[IP]:PORT/PROTO", its VIP "[IP]:PORT".
 package publish
 
 import (
@@ -63,7 +71,11 @@ type Mapping struct {
 func (m Mapping) String() string {
 	s := fmt.Sprintf("%d:%d/%s", m.HostPort, m.ContainerPort, proto(m.Protocol))
 	if m.HostIP != "" {
-		s = m.HostIP + ":" + s
+		h := m.HostIP
+		if a, err := netip.ParseAddr(h); err == nil && a.Is6() {
+			h = "[" + h + "]"
+		}
+		s = h + ":" + s
 	}
 	return s
 }
@@ -120,7 +132,8 @@ type Spec struct {
 	Container string
 	IfName    string
 	Node      string
-	IP        netip.Addr // the container's IPv4 address
+	IP        netip.Addr // the container's IPv4 address (invalid on an IPv6-only network)
+	IP6       netip.Addr // the container's IPv6 address (invalid without IPv6)
 	Mappings  []Mapping
 }
 
@@ -139,14 +152,20 @@ type Published struct {
 	UUID          string     `json:"uuid"`
 }
 
-// String is "ADDRESS:HOSTPORT/PROTO -> BACKEND:CONTAINERPORT".
+// String is "ADDRESS:HOSTPORT/PROTO -> BACKEND:CONTAINERPORT" (IPv6
+// addresses in brackets).
 func (p Published) String() string {
-	return fmt.Sprintf("%s:%d/%s -> %s:%d", p.Address, p.HostPort, p.Protocol, p.Backend, p.ContainerPort)
+	return fmt.Sprintf("%s/%s -> %s", hostPort(p.Address, p.HostPort), p.Protocol, hostPort(p.Backend, p.ContainerPort))
+}
+
+// hostPort is "IP:PORT", "[IP]:PORT" for IPv6 (an OVN VIP or backend).
+func hostPort(ip netip.Addr, port int) string {
+	return netip.AddrPortFrom(ip, uint16(port)).String()
 }
 
 // LBName is the Load_Balancer name of address:hostPort/protocol.
-func LBName(addr netip.Addr, hostPort int, protocol string) string {
-	return fmt.Sprintf("published:%s:%d/%s", addr, hostPort, proto(protocol))
+func LBName(addr netip.Addr, port int, protocol string) string {
+	return fmt.Sprintf("published:%s/%s", hostPort(addr, port), proto(protocol))
 }
 
 // Publish publishes s.Mappings on the external address of the router of
@@ -176,17 +195,23 @@ func Publish(ctx context.Context, nb client.Client, s Spec) ([]Published, error)
 	if err != nil {
 		return nil, fmt.Errorf("publish ports: %w", err)
 	}
-	addr := gw.ExternalIP
-	// Unique mappings, in a stable order.
+	// Unique (mapping, family) pairs, in a stable order.
 	uniq := map[string]Mapping{}
+	addrOf := map[string]netip.Addr{} // the external address of each
+	backendOf := map[string]netip.Addr{}
 	for _, m := range s.Mappings {
-		if m.HostIP != "" {
-			h, _ := netip.ParseAddr(m.HostIP)
-			if !h.IsUnspecified() && h != addr {
-				return nil, names.Bad("portMappings", names.Shown(m.String()), "%w: hostIP %s: published ports answer on router %q's external address %s only; leave hostIP empty or give %s", ErrRefused, h, n.Router, addr, addr)
-			}
+		on, err := families(m, gw, s, n.Name)
+		if err != nil {
+			return nil, err
 		}
-		uniq[LBName(addr, m.HostPort, m.Protocol)] = m
+		for _, six := range on {
+			addr, backend := gw.ExternalIP, s.IP
+			if six {
+				addr, backend = gw.ExternalIP6, s.IP6
+			}
+			k := LBName(addr, m.HostPort, m.Protocol)
+			uniq[k], addrOf[k], backendOf[k] = m, addr, backend
+		}
 	}
 	keys := make([]string, 0, len(uniq))
 	for k := range uniq {
@@ -219,7 +244,7 @@ func Publish(ctx context.Context, nb client.Client, s Spec) ([]Published, error)
 			return nil, fmt.Errorf("publish ports: %w", err)
 		}
 		if !gone {
-			return nil, conflict(uniq[keys[i]], addr, rows[0])
+			return nil, conflict(uniq[keys[i]], addrOf[keys[i]], rows[0])
 		}
 		stale[keys[i]] = rows[0]
 	}
@@ -238,18 +263,18 @@ func Publish(ctx context.Context, nb client.Client, s Spec) ([]Published, error)
 	var ins []*dbops.Op
 	var out []Published
 	for i, k := range keys {
-		m := uniq[k]
+		m, addr, backend := uniq[k], addrOf[k], backendOf[k]
 		pr := proto(m.Protocol)
 		lb := &nbdb.LoadBalancer{UUID: fmt.Sprintf("newpub%d", i), Name: k, Protocol: &pr,
-			Vips: map[string]string{fmt.Sprintf("%s:%d", addr, m.HostPort): fmt.Sprintf("%s:%d", s.IP, m.ContainerPort)},
-			ExternalIDs: owner.IDs(owner.KindPublished, fmt.Sprintf("%s:%d/%s", addr, m.HostPort, pr), map[string]string{
+			Vips: map[string]string{hostPort(addr, m.HostPort): hostPort(backend, m.ContainerPort)},
+			ExternalIDs: owner.IDs(owner.KindPublished, fmt.Sprintf("%s/%s", hostPort(addr, m.HostPort), pr), map[string]string{
 				owner.KeyPort: s.Port, owner.KeyContainer: s.Container, owner.KeyIfName: s.IfName, owner.KeyNetwork: s.Network,
 				owner.KeyRouter: n.Router, owner.KeyNode: s.Node, KeyHostPort: strconv.Itoa(m.HostPort),
-				KeyContainerPort: strconv.Itoa(m.ContainerPort), KeyProtocol: pr, KeyAddress: addr.String(), KeyBackend: s.IP.String()})}
+				KeyContainerPort: strconv.Itoa(m.ContainerPort), KeyProtocol: pr, KeyAddress: addr.String(), KeyBackend: backend.String()})}
 		guards = append(guards, dbops.Typed[nbdb.LoadBalancer](tx).None([]ovsdb.Condition{dbops.NameIs(k)}, "name", k))
 		ins = append(ins, tx.Create(lb))
 		dbops.Typed[nbdb.LogicalRouter](tx).AddRefs(dbops.ByUUID(lrs[0].UUID), "load_balancer", lb.UUID)
-		out = append(out, Published{Address: addr, HostPort: m.HostPort, Protocol: pr, ContainerPort: m.ContainerPort, Backend: s.IP,
+		out = append(out, Published{Address: addr, HostPort: m.HostPort, Protocol: pr, ContainerPort: m.ContainerPort, Backend: backend,
 			Router: n.Router, Network: s.Network, Container: s.Container, IfName: s.IfName, Port: s.Port})
 	}
 	alive := dbops.Typed[nbdb.LogicalSwitchPort](tx).Exists([]ovsdb.Condition{dbops.NameIs(s.Port)}, "name", s.Port)
@@ -261,7 +286,7 @@ func Publish(ctx context.Context, nb client.Client, s Spec) ([]Published, error)
 	}
 	for i, g := range guards {
 		if g.Failed(err) {
-			return nil, names.Bad("portMappings", names.Shown(uniq[keys[i]].String()), "%w: %s:%d/%s was published by another container meanwhile", ErrConflict, addr, uniq[keys[i]].HostPort, proto(uniq[keys[i]].Protocol))
+			return nil, names.Bad("portMappings", names.Shown(uniq[keys[i]].String()), "%w: %s/%s was published by another container meanwhile", ErrConflict, hostPort(addrOf[keys[i]], uniq[keys[i]].HostPort), proto(uniq[keys[i]].Protocol))
 		}
 	}
 	if alive.Failed(err) {
@@ -303,7 +328,63 @@ func conflict(m Mapping, addr netip.Addr, lb *nbdb.LoadBalancer) error {
 	if owner.Owned(ids, owner.KindPublished) {
 		who = fmt.Sprintf("container %.12s (port %s, network %s)", ids[owner.KeyContainer], ids[owner.KeyPort], ids[owner.KeyNetwork])
 	}
-	return names.Bad("portMappings", names.Shown(m.String()), "%w: %s:%d/%s is published already, by %s", ErrConflict, addr, m.HostPort, proto(m.Protocol), who)
+	return names.Bad("portMappings", names.Shown(m.String()), "%w: %s/%s is published already, by %s", ErrConflict, hostPort(addr, m.HostPort), proto(m.Protocol), who)
+}
+
+// families returns where mapping m is published: false for the IPv4
+// external address, true for the IPv6 one. hostIP "" or "::" means every
+// family both the gateway and the container have; "0.0.0.0" or the IPv4
+// external address IPv4, the IPv6 external address IPv6. Anything else,
+// or a family one side lacks, is refused (ErrRefused).
+func families(m Mapping, gw *gateway.Gateway, s Spec, network string) ([]bool, error) {
+	has4 := gw.ExternalIP.IsValid() && s.IP.IsValid()
+	has6 := gw.ExternalIP6.IsValid() && s.IP6.IsValid()
+	bad := func(f string, a ...any) error {
+		return names.Bad("portMappings", names.Shown(m.String()), "%w: "+f, append([]any{ErrRefused}, a...)...)
+	}
+	lacks := func(six bool) error {
+		fam, gwHas := "IPv4", gw.ExternalIP.IsValid()
+		if six {
+			fam, gwHas = "IPv6", gw.ExternalIP6.IsValid()
+		}
+		if !gwHas {
+			return bad("router %q's gateway has no %s external address (ovlmgr router gateway show %s)", gw.Router, fam, gw.Router)
+		}
+		return bad("the container has no %s address on network %q", fam, network)
+	}
+	want := func(six bool) ([]bool, error) {
+		if (six && !has6) || (!six && !has4) {
+			return nil, lacks(six)
+		}
+		return []bool{six}, nil
+	}
+	h, _ := netip.ParseAddr(m.HostIP)
+	switch {
+	case m.HostIP == "" || h == netip.IPv6Unspecified():
+		var on []bool
+		if has4 {
+			on = append(on, false)
+		}
+		if has6 {
+			on = append(on, true)
+		}
+		if len(on) == 0 {
+			if s.IP.IsValid() {
+				return nil, lacks(false)
+			}
+			return nil, lacks(true)
+		}
+		return on, nil
+	case h == netip.IPv4Unspecified() || (gw.ExternalIP.IsValid() && h == gw.ExternalIP):
+		return want(false)
+	case gw.ExternalIP6.IsValid() && h == gw.ExternalIP6:
+		return want(true)
+	}
+	allowed := gw.ExternalIP.String()
+	if gw.ExternalIP6.IsValid() {
+		allowed += " or " + gw.ExternalIP6.String()
+	}
+	return nil, bad("hostIP %s: published ports answer on router %q's external address %s only; leave hostIP empty or give %s", h, gw.Router, allowed, allowed)
 }
 
 // fromRow reads a published port from its load balancer.

@@ -65,7 +65,7 @@ func setup(t *testing.T) (client.Client, map[string]*ovnport.Port) {
 }
 
 func spec(p *ovnport.Port, m ...publish.Mapping) publish.Spec {
-	return publish.Spec{Network: p.Network, Port: p.Name, Container: p.Container, IfName: p.IfName, Node: p.Node, IP: p.IP, Mappings: m}
+	return publish.Spec{Network: p.Network, Port: p.Name, Container: p.Container, IfName: p.IfName, Node: p.Node, IP: p.IP, IP6: p.IPv6, Mappings: m}
 }
 
 func lbs(t *testing.T, nb client.Client) []*nbdb.LoadBalancer {
@@ -219,4 +219,103 @@ func TestPublishConcurrent(t *testing.T) {
 	if ok != 1 || conflicts != 1 || len(lbs(t, nb)) != 1 || routerLBs(t, nb) != 1 {
 		t.Fatalf("%d won, %d conflicts, %d rows", ok, conflicts, len(lbs(t, nb)))
 	}
+}
+
+// TestIPv6: on a dual-stack gateway an empty hostIP (podman's -p) or "::"
+// publishes on every family both the gateway and the container have, the
+// IPv6 one as "[IP]:PORT" -> "[container IPv6]:PORT"; "0.0.0.0" or an
+// external address picks one family; a family the container lacks is
+// refused, naming it; conflicts are per family.
+func TestIPv6(t *testing.T) {
+	nbs, sbs := ovsdbtest.StartNB(t), ovsdbtest.StartSB(t)
+	ctx := context.Background()
+	nb, err := dbconn.ConnectNB(ctx, nbs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nb.Close)
+	sb, err := dbconn.ConnectSB(ctx, sbs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sb.Close)
+	sbs.Run(t, "ovn-sbctl", "chassis-add", "n1", "geneve", "198.18.0.11")
+	if _, err := router.Create(ctx, nb, "r6", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []network.Spec{{Name: "dual", Subnet: "198.19.3.0/24", IPv6Subnet: "fd00:198:19:3::/64", Router: "r6"},
+		{Name: "six", IPv6Subnet: "fd00:198:19:4::/64", Router: "r6"}} {
+		if _, err := network.Create(ctx, nb, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := gateway.Set(ctx, nb, sb, gateway.Spec{Router: "r6", ExternalNet: netip.MustParsePrefix("198.18.100.0/24"),
+		ExternalIP: netip.MustParseAddr("198.18.100.10"), NextHop: netip.MustParseAddr("198.18.100.1"), Nodes: []string{"n1"},
+		ExternalNet6: netip.MustParsePrefix("fd00:198:18:100::/64"), ExternalIP6: netip.MustParseAddr("fd00:198:18:100::10"),
+		NextHop6: netip.MustParseAddr("fd00:198:18:100::1")}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: "dual", Node: "n1", Container: "d", IfName: "eth0", IP: netip.MustParseAddr("198.19.3.5"),
+		Subnet: netip.MustParsePrefix("198.19.3.0/24"), Subnet6: netip.MustParsePrefix("fd00:198:19:3::/64"), IP6: netip.MustParseAddr("fd00:198:19:3::5")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s6, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: "six", Node: "n1", Container: "s", IfName: "eth0",
+		Subnet6: netip.MustParsePrefix("fd00:198:19:4::/64"), IP6: netip.MustParseAddr("fd00:198:19:4::5")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := publish.Publish(ctx, nb, spec(d, publish.Mapping{HostPort: 8080, ContainerPort: 80}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var strs []string
+	for _, p := range got {
+		strs = append(strs, p.String())
+	}
+	if want := "198.18.100.10:8080/tcp -> 198.19.3.5:80, [fd00:198:18:100::10]:8080/tcp -> [fd00:198:19:3::5]:80"; strings.Join(strs, ", ") != want {
+		t.Errorf("published %q, want %q", strings.Join(strs, ", "), want)
+	}
+	lbs, err := dbops.SelectRows[nbdb.LoadBalancer](ctx, nb, []ovsdb.Condition{dbops.NameIs("published:[fd00:198:18:100::10]:8080/tcp")})
+	if err != nil || len(lbs) != 1 || lbs[0].Vips["[fd00:198:18:100::10]:8080"] != "[fd00:198:19:3::5]:80" {
+		t.Fatalf("IPv6 load balancer: %v %+v", err, lbs)
+	}
+	before := len(publishedAll(t, nb))
+	for _, c := range []struct {
+		p    *ovnport.Port
+		m    publish.Mapping
+		want error
+		text string
+	}{
+		{s6, publish.Mapping{HostPort: 9090, ContainerPort: 90, HostIP: "0.0.0.0"}, publish.ErrRefused, `the container has no IPv4 address on network "six"`},
+		{d, publish.Mapping{HostPort: 9090, ContainerPort: 90, HostIP: "fd00:198:18:100::99"}, publish.ErrRefused, "external address 198.18.100.10 or fd00:198:18:100::10 only"},
+		{s6, publish.Mapping{HostPort: 8080, ContainerPort: 80}, publish.ErrConflict, "[fd00:198:18:100::10]:8080/tcp is published already, by container d"},
+	} {
+		_, err := publish.Publish(ctx, nb, spec(c.p, c.m))
+		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.text) {
+			t.Errorf("publish %s for %s: %v; want %v saying %q", c.m, c.p.Container, err, c.want, c.text)
+		}
+	}
+	if n := len(publishedAll(t, nb)); n != before {
+		t.Errorf("refused publishes changed the published ports: %d -> %d", before, n)
+	}
+	// "::" on the IPv6-only network: IPv6 only; the IPv6 address picks IPv6.
+	if got, err := publish.Publish(ctx, nb, spec(s6, publish.Mapping{HostPort: 8081, ContainerPort: 81, HostIP: "::"})); err != nil || len(got) != 1 || !got[0].Address.Is6() {
+		t.Errorf("publish :: on six: %+v %v", got, err)
+	}
+	if got, err := publish.Publish(ctx, nb, spec(d, publish.Mapping{HostPort: 8082, ContainerPort: 82, HostIP: "fd00:198:18:100::10"})); err != nil || len(got) != 1 || got[0].Backend.String() != "fd00:198:19:3::5" {
+		t.Errorf("publish on the IPv6 address for dual: %+v %v", got, err)
+	}
+	if out, err := publish.ReleasePort(ctx, nb, d.Name); err != nil || len(out) != 3 {
+		t.Errorf("release d: %d %v, want 3 (8080 twice, 8082)", len(out), err)
+	}
+}
+
+func publishedAll(t *testing.T, nb client.Client) []publish.Published {
+	t.Helper()
+	ps, err := publish.List(context.Background(), nb, publish.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
 }

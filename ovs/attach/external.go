@@ -3,6 +3,7 @@ package attach
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -23,7 +24,7 @@ func publishPorts(ctx context.Context, nb client.Client, req AttachRequest, p *o
 		network = req.Network
 	}
 	pub, err := publish.Publish(ctx, nb, publish.Spec{Network: network, Port: p.Name, Container: req.ContainerID, IfName: req.IfName,
-		Node: p.Node, IP: p.IP, Mappings: req.PortMappings})
+		Node: p.Node, IP: p.IP, IP6: p.IPv6, Mappings: req.PortMappings})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -40,7 +41,8 @@ func publishPorts(ctx context.Context, nb client.Client, req AttachRequest, p *o
 }
 
 // checkPublished is CHECK's look at the published ports: each mapping the
-// runtime sends is published for port p, to p's address and the mapped
+// runtime sends is published for port p (on one family at least), every
+// published entry of it to p's address of that family and the mapped
 // container port.
 func checkPublished(ctx context.Context, nb client.Client, p *ovnport.Port, mappings []publish.Mapping) error {
 	if len(mappings) == 0 {
@@ -50,17 +52,24 @@ func checkPublished(ctx context.Context, nb client.Client, p *ovnport.Port, mapp
 	if err != nil {
 		return err
 	}
-	have := map[string]publish.Published{}
+	have := map[string][]publish.Published{}
 	for _, x := range got {
-		have[fmt.Sprintf("%d/%s", x.HostPort, x.Protocol)] = x
+		k := fmt.Sprintf("%d/%s", x.HostPort, x.Protocol)
+		have[k] = append(have[k], x)
 	}
 	for _, m := range mappings {
-		x, ok := have[fmt.Sprintf("%d/%s", m.HostPort, m.Proto())]
-		switch {
-		case !ok:
+		xs := have[fmt.Sprintf("%d/%s", m.HostPort, m.Proto())]
+		if len(xs) == 0 {
 			return fmt.Errorf("published port %s of NB port %s is missing", m, p.Name)
-		case x.ContainerPort != m.ContainerPort || x.Backend != p.IP:
-			return fmt.Errorf("published port %s of NB port %s goes to %s:%d", m, p.Name, x.Backend, x.ContainerPort)
+		}
+		for _, x := range xs {
+			want := p.IP
+			if x.Backend.Is6() {
+				want = p.IPv6
+			}
+			if x.ContainerPort != m.ContainerPort || x.Backend != want {
+				return fmt.Errorf("published port %s of NB port %s goes to %s", m, p.Name, netip.AddrPortFrom(x.Backend, uint16(x.ContainerPort)))
+			}
 		}
 	}
 	return nil
