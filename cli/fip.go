@@ -23,6 +23,9 @@ container interface, in both directions: connections to it reach the container, 
 container's own traffic to the outside leaves from it (instead of the router's address).
 The container's network must be on a router with a gateway (ovlmgr router gateway set).
 
+An IPv6 floating IP (an address of the gateway's --external-net6) goes to the container's
+IPv6 address; a container interface can hold one floating IP of each family.
+
 It is distributed (the container's node answers for it) when that node has the external
 network, else centralized on the router's active gateway node. It goes away with the
 container's port (CNI DEL).
@@ -34,7 +37,8 @@ Example:
 		Subcommands: []*cli.Command{
 			{
 				Name: "create", Usage: "give a container a floating IP", ArgsUsage: "IP",
-				Description: `IP: a free host address of the router's external network.
+				Description: `IP: a free host address of the router's external network (IPv4), or of its
+IPv6 external network (the container then needs an IPv6 address on that network).
 --container: a container ID or a prefix of 4+ characters, as ovlmgr port list shows it;
 --net picks the interface of a container on several networks.
 
@@ -59,8 +63,8 @@ Example:
 func fipArg(c *cli.Context) (netip.Addr, error) {
 	s := c.Args().First()
 	ip, err := netip.ParseAddr(s)
-	if err != nil || !ip.Is4() {
-		return netip.Addr{}, usageError{names.Bad("ip", s, "want an IPv4 address such as 198.18.100.20")}
+	if err != nil || ip.Is4In6() {
+		return netip.Addr{}, usageError{names.Bad("ip", s, "want an IPv4 or IPv6 address such as 198.18.100.20 or fd00:198:18:100::20")}
 	}
 	return ip, nil
 }

@@ -69,7 +69,7 @@ func TestFIPCommands(t *testing.T) {
 		{[]string{"fip", "create", "198.18.100.20", "--container", "3f9c"}, 1, "ip 198.18.100.20: address in use: the floating IP of container 3f9c2a1b77"},
 		{[]string{"fip", "create", "198.18.100.21", "--container", "nosuch"}, 1, `--container "nosuch": unknown container`},
 		{[]string{"fip", "create", "198.18.100.21"}, 2, "--container is required"},
-		{[]string{"fip", "create", "nonsense", "--container", "3f9c"}, 2, `ip "nonsense": want an IPv4 address`},
+		{[]string{"fip", "create", "nonsense", "--container", "3f9c"}, 2, `ip "nonsense": want an IPv4 or IPv6 address`},
 		{[]string{"fip", "delete", "198.18.100.99"}, 1, "ip 198.18.100.99: floating IP not found"},
 	} {
 		code, _, errs := ovl(c.args...)

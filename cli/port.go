@@ -127,7 +127,7 @@ func portList(c *cli.Context) error {
 				}
 				var pub []string
 				for _, x := range p.Published {
-					pub = append(pub, fmt.Sprintf("%s:%d->%d/%s", x.Address, x.HostPort, x.ContainerPort, x.Protocol))
+					pub = append(pub, fmt.Sprintf("%s->%d/%s", netip.AddrPortFrom(x.Address, uint16(x.HostPort)), x.ContainerPort, x.Protocol))
 				}
 				row(w, p.Name, p.Network, dash(p.Node), dash(shortID(p.Container)), p.IfName, ip, dash(p.MAC), fmt.Sprint(p.Up), inst, dash(strings.Join(pub, ",")))
 			}

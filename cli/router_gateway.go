@@ -25,11 +25,15 @@ func routerGatewayCommand() *cli.Command {
 of --nodes and standby on the others (OVN Gateway_Chassis priorities, BFD failover), a
 default route to --next-hop, and SNAT of every attached network to --ip (except those given
 with --no-snat). Gateway nodes need the external network: ovlmgr node join --external-iface.
-See docs/external.md.
+With --external-net6, --ip6 and --next-hop6 the gateway is dual-stack: a default route ::/0
+too, and every network with an IPv6 /64 is SNATed to --ip6 (NAT66). See docs/external.md.
 
 Example:
    ovlmgr router gateway set blue --external-net 198.18.100.0/24 --ip 198.18.100.10 \
        --next-hop 198.18.100.1 --nodes n1,n2
+   ovlmgr router gateway set blue --external-net 198.18.100.0/24 --ip 198.18.100.10 \
+       --next-hop 198.18.100.1 --external-net6 fd00:198:18:100::/64 --ip6 fd00:198:18:100::10 \
+       --next-hop6 fd00:198:18:100::1 --nodes n1,n2
    ovlmgr router gateway show blue
    ovlmgr router gateway unset blue`,
 		Subcommands: []*cli.Command{
@@ -39,6 +43,9 @@ Example:
 					&cli.StringFlag{Name: "external-net", Usage: "external network CIDR (required)"},
 					&cli.StringFlag{Name: "ip", Usage: "the router's address on the external network, the SNAT source (required)"},
 					&cli.StringFlag{Name: "next-hop", Usage: "the external router, inside --external-net (required)"},
+					&cli.StringFlag{Name: "external-net6", Usage: "IPv6 external network CIDR, /48 to /126 (dual-stack gateway; with --ip6 and --next-hop6)"},
+					&cli.StringFlag{Name: "ip6", Usage: "the router's IPv6 address on --external-net6, the NAT66 source of networks with IPv6"},
+					&cli.StringFlag{Name: "next-hop6", Usage: "the external router's IPv6 address, inside --external-net6"},
 					&cli.StringFlag{Name: "nodes", Usage: "gateway nodes, comma separated, first = active (required)"},
 					&cli.StringFlag{Name: "physnet", Value: gateway.DefaultPhysnet, Usage: "physical network name gateway nodes map (ovn-bridge-mappings)"},
 					&cli.StringSliceFlag{Name: "no-snat", Usage: "network routed without SNAT (repeatable)"},
@@ -68,6 +75,31 @@ func routerGatewaySet(c *cli.Context) error {
 	if s.NextHop, err = netip.ParseAddr(c.String("next-hop")); err != nil {
 		return usagef("%w", names.Bad("--next-hop", c.String("next-hop"), "not an IP address"))
 	}
+	// The IPv4 flags take IPv4 values; IPv6 has flags of its own (as net
+	// create's --subnet6).
+	for _, f := range []struct {
+		flag, flag6 string
+		is6         bool
+	}{{"external-net", "external-net6", s.ExternalNet.Addr().Is6()}, {"ip", "ip6", s.ExternalIP.Is6()}, {"next-hop", "next-hop6", s.NextHop.Is6()}} {
+		if f.is6 {
+			return usagef("%w", names.Bad("--"+f.flag, c.String(f.flag), "an IPv6 value; give the IPv6 side with --%s (the gateway needs IPv4 --external-net, --ip and --next-hop)", f.flag6))
+		}
+	}
+	if v := c.String("external-net6"); v != "" {
+		if s.ExternalNet6, err = netip.ParsePrefix(v); err != nil {
+			return usagef("%w", names.Bad("--external-net6", v, "not a CIDR (want e.g. fd00:198:18:100::/64)"))
+		}
+	}
+	if v := c.String("ip6"); v != "" {
+		if s.ExternalIP6, err = netip.ParseAddr(v); err != nil {
+			return usagef("%w", names.Bad("--ip6", v, "not an IP address"))
+		}
+	}
+	if v := c.String("next-hop6"); v != "" {
+		if s.NextHop6, err = netip.ParseAddr(v); err != nil {
+			return usagef("%w", names.Bad("--next-hop6", v, "not an IP address"))
+		}
+	}
 	for _, n := range strings.Split(c.String("nodes"), ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			s.Nodes = append(s.Nodes, n)
@@ -80,6 +112,9 @@ func routerGatewaySet(c *cli.Context) error {
 		}
 		return printOut(c, g, func(w io.Writer) {
 			fmt.Fprintf(w, "router %s gateway %s on %s (nodes %s, next hop %s)\n", g.Router, g.ExternalIP, g.ExternalNet, strings.Join(g.Nodes, ","), g.NextHop)
+			if g.ExternalIP6.IsValid() {
+				fmt.Fprintf(w, "router %s gateway %s on %s (next hop %s)\n", g.Router, g.ExternalIP6, g.ExternalNet6, g.NextHop6)
+			}
 		})
 	})
 }
@@ -147,6 +182,11 @@ func gatewayRows(w io.Writer, v *gatewayView) {
 	row(w, "EXTERNAL NET", v.ExternalNet.String())
 	row(w, "EXTERNAL IP", v.ExternalIP.String())
 	row(w, "NEXT HOP", v.NextHop.String())
+	if v.ExternalIP6.IsValid() {
+		row(w, "EXTERNAL NET6", v.ExternalNet6.String())
+		row(w, "EXTERNAL IP6", v.ExternalIP6.String())
+		row(w, "NEXT HOP6", v.NextHop6.String())
+	}
 	row(w, "GATEWAY NODES", strings.Join(nodes, ", "))
 	row(w, "ACTIVE", active)
 	row(w, "PORT", v.Port+" (switch "+v.Switch+", physnet "+v.Physnet+")")

@@ -72,6 +72,40 @@ func TestRouterGatewayCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Name != "blue" || v.Gateway.ExternalIP != "198.18.100.10" || len(v.Gateway.Nodes) != 2 {
 		t.Errorf("router show -o json: %v %+v\n%s", err, v, out)
 	}
+	// Dual-stack: the IPv6 flags; family mismatches and an address outside
+	// --external-net6 name the flag and write nothing.
+	if code, _, e := run("net", "create", "six", "--subnet6", "fd00:198:19:6::/64", "--router", "blue"); code != 0 {
+		t.Fatalf("net create six: %d %s", code, e)
+	}
+	set6 := func(ip6, hop6 string) []string {
+		return append(set("198.18.100.10", "198.18.100.1", "n1"), "--external-net6", "fd00:198:18:100::/64", "--ip6", ip6, "--next-hop6", hop6)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{set6("fd00:198:18:101::10", "fd00:198:18:100::1"), `--ip6 fd00:198:18:101::10: outside the external net6 fd00:198:18:100::/64`},
+		{set6("fd00:198:18:100::10", "198.18.100.1"), `--next-hop6 198.18.100.1: not an IPv6 address`},
+		{set("fd00:198:18:100::10", "198.18.100.1", "n1"), `--ip "fd00:198:18:100::10": an IPv6 value; give the IPv6 side with --ip6`},
+		{append(set("198.18.100.10", "198.18.100.1", "n1"), "--ip6", "fd00:198:18:100::10"), `--external-net6`},
+	} {
+		code, _, e := run(c.args...)
+		if code == 0 || !strings.Contains(e, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want non-zero and %q", c.args[3:], code, e, c.want)
+		}
+	}
+	if _, out, _ := run("router", "show", "blue"); strings.Contains(out, "fd00:198:18:100") {
+		t.Errorf("bad IPv6 input changed the gateway:\n%s", out)
+	}
+	if code, out, e := run(set6("fd00:198:18:100::10", "fd00:198:18:100::1")...); code != 0 || !strings.Contains(out, "gateway fd00:198:18:100::10 on fd00:198:18:100::/64") {
+		t.Fatalf("set dual-stack: %d %q %s", code, out, e)
+	}
+	_, out, _ = run("router", "gateway", "show", "blue")
+	for _, want := range []string{"EXTERNAL IP6   fd00:198:18:100::10", "NEXT HOP6      fd00:198:18:100::1", "six  snat  fd00:198:19:6::/64  fd00:198:18:100::10"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gateway show lacks %q:\n%s", want, out)
+		}
+	}
 	if code, out, e := run("router", "gateway", "unset", "blue"); code != 0 || !strings.Contains(out, "gateway removed") {
 		t.Fatalf("unset: %d %q %s", code, out, e)
 	}
