@@ -84,7 +84,7 @@ func gwEchoServer(t testing.TB, x *lab.External, addr string) {
 	var ln net.Listener
 	err := x.Do(func() error {
 		var err error
-		ln, err = net.Listen("tcp4", addr)
+		ln, err = net.Listen("tcp", addr)
 		return err
 	})
 	if err != nil {
@@ -110,7 +110,7 @@ func gwEchoServer(t testing.TB, x *lab.External, addr string) {
 func gwDial(c *container, addr string, timeout time.Duration) (string, error) {
 	var seen string
 	err := c.ns.Do(func(ns.NetNS) error {
-		conn, err := net.DialTimeout("tcp4", addr, timeout)
+		conn, err := net.DialTimeout("tcp", addr, timeout)
 		if err != nil {
 			return err
 		}

@@ -32,7 +32,7 @@ func whoServer(t testing.TB, netns ns.NetNS, addr string) {
 	var ln net.Listener
 	if err := netns.Do(func(ns.NetNS) error {
 		var err error
-		ln, err = net.Listen("tcp4", addr)
+		ln, err = net.Listen("tcp", addr)
 		return err
 	}); err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
@@ -69,7 +69,7 @@ func dialRead(netns ns.NetNS, addr string, within time.Duration) (string, error)
 	for {
 		var seen string
 		err := netns.Do(func(ns.NetNS) error {
-			c, err := net.DialTimeout("tcp4", addr, 700*time.Millisecond)
+			c, err := net.DialTimeout("tcp", addr, 700*time.Millisecond)
 			if err != nil {
 				return err
 			}
