@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovn/trace"
 )
 
 // dualGateway gives router r a dual-stack gateway on the lab's external
@@ -85,6 +87,16 @@ func TestGatewayIPv6(t *testing.T) {
 		if seen, err := whoAmI(c.ns, outSrv6, 20*time.Second); err != nil || seen != ext6 {
 			t.Errorf("IPv6 egress of %s (n3): outside saw %q, %v; want the router's external IPv6 %s", c.ip6(), seen, err, ext6)
 		}
+	}
+
+	// trace names the IPv6 way out and the IPv6 published port.
+	if res, err := trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: b.id, To: l.External.HostIP6, Proto: "tcp", Port: 9481}); err != nil ||
+		res.Verdict != trace.Delivered || res.External != "SNAT to "+ext6+" on gateway "+l.Gateways[0] {
+		t.Errorf("trace %s -> %s: %+v %v; want delivered, SNAT to %s", b.id, l.External.HostIP6, res, err, ext6)
+	}
+	if res, err := trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: trace.External, To: ext6, Proto: "tcp", Port: 8481}); err != nil ||
+		res.Verdict != trace.Delivered || !strings.HasPrefix(res.External, "published [fd00:198:18:100::81]:8481 -> ") {
+		t.Errorf("trace external -> [%s]:8481: %+v %v", ext6, res, err)
 	}
 
 	// The published port answers on both external addresses.

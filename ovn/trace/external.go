@@ -21,13 +21,21 @@ import (
 // --port 8080` explains how a floating IP or a published port is reached.
 const External = "external"
 
-// fipOf reads the floating IP of container port lsp (nil when none).
-func fipOf(ctx context.Context, nb client.Client, where []ovsdb.Condition) (*nbdb.NAT, error) {
+// fipOf reads the floating IP matching where (nil when none); with family
+// valid, the one of family's address family (a container interface may
+// have an IPv4 and an IPv6 floating IP).
+func fipOf(ctx context.Context, nb client.Client, where []ovsdb.Condition, family netip.Addr) (*nbdb.NAT, error) {
 	rows, err := dbops.SelectRows[nbdb.NAT](ctx, nb, where)
-	if err != nil || len(rows) == 0 {
+	if err != nil {
 		return nil, err
 	}
-	return rows[0], nil
+	for _, r := range rows {
+		a, err := netip.ParseAddr(r.ExternalIP)
+		if !family.IsValid() || err == nil && a.Is6() == family.Is6() {
+			return r, nil
+		}
+	}
+	return nil, nil
 }
 
 // externalOut explains, after the logical trace, a packet from a container
@@ -40,8 +48,17 @@ func externalOut(ctx context.Context, nb, sb client.Client, res *Result) {
 		return
 	}
 	gw, err := gateway.Get(ctx, nb, from.Router)
-	if err != nil || gw.ExternalNet.Contains(to.IP) && to.IP == gw.ExternalIP {
+	if err != nil || to.IP == gw.ExternalIP || (gw.ExternalIP6.IsValid() && to.IP == gw.ExternalIP6) {
 		return
+	}
+	// The gateway's side of the destination's family (an IPv6 destination
+	// and a gateway without IPv6: nothing leaves, the logical trace says so).
+	extIP, extNet := gw.ExternalIP, gw.ExternalNet
+	if to.IP.Is6() {
+		if !gw.ExternalIP6.IsValid() {
+			return
+		}
+		extIP, extNet = gw.ExternalIP6, gw.ExternalNet6
 	}
 	if overlay, _ := inOverlay(ctx, nb, to.IP); overlay {
 		return
@@ -56,18 +73,18 @@ func externalOut(ctx context.Context, nb, sb client.Client, res *Result) {
 		}
 	}
 	res.Hops = kept
-	nat, _ := fipOf(ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindFIP, map[string]string{owner.KeyPort: from.Port})})
+	nat, _ := fipOf(ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindFIP, map[string]string{owner.KeyPort: from.Port})}, to.IP)
 	var how string
 	switch {
 	case nat != nil && nat.LogicalPort != nil:
 		how = fmt.Sprintf("floating IP %s (distributed on node %s)", nat.ExternalIP, from.BoundOn)
-		res.Hops = append(res.Hops, fmt.Sprintf("floating IP %s on node %s", nat.ExternalIP, from.BoundOn), "external network "+gw.ExternalNet.String())
+		res.Hops = append(res.Hops, fmt.Sprintf("floating IP %s on node %s", nat.ExternalIP, from.BoundOn), "external network "+extNet.String())
 	case nat != nil:
 		how = fmt.Sprintf("floating IP %s on gateway %s", nat.ExternalIP, dashNode(node))
-		res.Hops = append(res.Hops, fmt.Sprintf("gateway %s of router %s", dashNode(node), from.Router), "external network "+gw.ExternalNet.String())
+		res.Hops = append(res.Hops, fmt.Sprintf("gateway %s of router %s", dashNode(node), from.Router), "external network "+extNet.String())
 	default:
-		how = fmt.Sprintf("SNAT to %s on gateway %s", gw.ExternalIP, dashNode(node))
-		res.Hops = append(res.Hops, fmt.Sprintf("gateway %s of router %s", dashNode(node), from.Router), "external network "+gw.ExternalNet.String())
+		how = fmt.Sprintf("SNAT to %s on gateway %s", extIP, dashNode(node))
+		res.Hops = append(res.Hops, fmt.Sprintf("gateway %s of router %s", dashNode(node), from.Router), "external network "+extNet.String())
 	}
 	res.External = how
 	if node == "" && (nat == nil || nat.LogicalPort == nil) {
@@ -98,6 +115,9 @@ func inOverlay(ctx context.Context, nb client.Client, ip netip.Addr) (bool, erro
 		if p, err := netip.ParsePrefix(ls.OtherConfig["subnet"]); err == nil && p.Contains(ip) {
 			return true, nil
 		}
+		if a, err := netip.ParseAddr(ls.OtherConfig["ipv6_prefix"]); err == nil && netip.PrefixFrom(a, 64).Contains(ip) {
+			return true, nil
+		}
 	}
 	return false, nil
 }
@@ -114,7 +134,7 @@ func inbound(ctx context.Context, nb, sb client.Client, req Request) (*Result, e
 	res := &Result{From: &Endpoint{Input: External}, To: &Endpoint{Input: req.To, IP: ip}, Proto: req.Proto, Port: req.Port, DstIP: ip}
 	ext := "external network"
 	// A floating IP?
-	nat, err := fipOf(ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindFIP, map[string]string{owner.KeyName: ip.String()})})
+	nat, err := fipOf(ctx, nb, []ovsdb.Condition{dbops.Owned(owner.KindFIP, map[string]string{owner.KeyName: ip.String()})}, netip.Addr{})
 	if err != nil {
 		return nil, err
 	}
@@ -138,13 +158,13 @@ func inbound(ctx context.Context, nb, sb client.Client, req Request) (*Result, e
 		}
 		if len(lbs) == 0 || !owner.Owned(lbs[0].ExternalIDs, owner.KindPublished) {
 			res.Verdict, res.Hops = Dropped, []string{ext}
-			res.Reason = fmt.Sprintf("nothing is published on %s:%d/%s and it is no floating IP (ovlmgr fip list, ovlmgr port list)", ip, req.Port, req.Proto)
+			res.Reason = fmt.Sprintf("nothing is published on %s/%s and it is no floating IP (ovlmgr fip list, ovlmgr port list)", netip.AddrPortFrom(ip, uint16(req.Port)), req.Proto)
 			return res, nil
 		}
 		ids := lbs[0].ExternalIDs
 		lsp, router = ids[owner.KeyPort], ids[owner.KeyRouter]
 		res.Port = req.Port
-		how = fmt.Sprintf("published %s:%d -> %%s:%s", ip, req.Port, ids[publish.KeyContainerPort])
+		how = fmt.Sprintf("published %s -> %%s:%s", netip.AddrPortFrom(ip, uint16(req.Port)), ids[publish.KeyContainerPort])
 	}
 	if gw, err = gateway.Get(ctx, nb, router); err != nil && !errors.Is(err, gateway.ErrNoGateway) {
 		return nil, err
