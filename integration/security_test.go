@@ -3,25 +3,35 @@ package integration
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/pki"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	publishpkg "github.com/ovlmgr/ovlmgr/ovn/publish"
+	"github.com/ovlmgr/ovlmgr/ovn/router"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
 
 // secureLab brings up a TLS lab (lab up --tls) with the control service
@@ -332,4 +342,236 @@ func TestSecureControlFailover(t *testing.T) {
 		}
 	}
 	assertNetworkEmpty(t, l, nb, net)
+}
+
+// TestSecureNodeResidual: two tenants (networks on routers of their own),
+// a container of each, n1's on tenant A and n2's on tenant B. With n1's
+// credentials, from n1's namespace, through the control service, n1 may
+// not: name tenant B's container after its own address, delete or replace
+// B's container's DNS record, add its own address to B's service or remove
+// B's backend, put its port into B's policy group or its address into B's
+// address set, or attach a published port to B's router; each is a
+// permission error naming n1, and the NB (read as admin) is unchanged. The
+// same writes for n1's own container on its own network pass.
+func TestSecureNodeResidual(t *testing.T) {
+	l := secureLab(t, "sr", 2)
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admin := cniNB(t, l)
+	for _, r := range []string{"srr1", "srr2"} {
+		if _, err := router.Create(ctx, admin, r, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	netA, netB := "sra", "srb"
+	specNetwork(t, admin, network.Spec{Name: netA, Subnet: "198.19.60.0/24", Router: "srr1"})
+	specNetwork(t, admin, network.Spec{Name: netB, Subnet: "198.19.61.0/24", Router: "srr2"})
+	sel := map[string]string{"app": "sr"}
+	for _, s := range []service.Spec{{Name: "web", Network: netA, VIP: "198.19.62.1:80", Selector: sel, TargetPort: 80},
+		{Name: "web", Network: netB, VIP: "198.19.62.2:80", Selector: sel, TargetPort: 80}} {
+		if _, err := service.Create(ctx, admin, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := policy.Create(ctx, admin, policy.Spec{Name: "srb-cidr", Network: netB, Action: "allow", From: []string{"198.18.200.0/24"}, Proto: "tcp", Port: "80"}); err != nil {
+		t.Fatal(err)
+	}
+	capab := map[string]interface{}{"capabilities": map[string]bool{"ips": true, "mac": true, "labels": true}}
+	c1 := newContainer(t, newRuntime(t, n1), confList(t, netA, "1.1.0", capab))
+	c1.conf.CapabilityArgs = map[string]interface{}{"labels": sel}
+	c1.mustAdd(t, ctx)
+	c2 := newContainer(t, newRuntime(t, n2), confList(t, netB, "1.1.0", capab))
+	c2.conf.CapabilityArgs = map[string]interface{}{"labels": sel}
+	c2.mustAdd(t, ctx)
+	p1, err := containerPort(ctx, admin, n1.SystemID, netA, c1.id, c1.ifName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := containerPort(ctx, admin, n2.SystemID, netB, c2.id, c2.ifName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip1, ip2 := p1.IP.String(), p2.IP.String()
+	recsB, err := dns.Records(ctx, admin, netB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name2 := ""
+	for k, v := range recsB {
+		if v == ip2 {
+			name2 = k
+		}
+	}
+	if name2 == "" {
+		t.Fatalf("no DNS name of n2's container (%s) in %v", ip2, recsB)
+	}
+	if s, err := service.Get(ctx, admin, netB, "web"); err != nil || fmt.Sprint(s.Backends) != "["+ip2+":80]" {
+		t.Fatalf("service web of %s: %+v, %v; want n2's container as its backend", netB, s, err)
+	}
+
+	nbm, _ := models(t)
+	asN1, err := connectFrom(ctx, n1, nbm, l.TLS.ControlNB, tlsFor(t, n1.TLSFiles()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asN1.Close()
+	// state is what the attacks must not change, read as the admin (of
+	// port groups, whether n1's port is in: pool refills in the
+	// background add and remove pool ports).
+	state := func() string {
+		t.Helper()
+		var pgs []*nbdb.PortGroup
+		if err := dbconn.Select(ctx, admin, &nbdb.PortGroup{}, &pgs); err != nil {
+			t.Fatal(err)
+		}
+		var in []string
+		for _, g := range pgs {
+			in = append(in, fmt.Sprintf("%s has n1's port: %v", g.Name, slices.Contains(g.Ports, p1.UUID)))
+		}
+		sort.Strings(in)
+		return "DNS:\n" + rowLines[nbdb.DNS](ctx, t, admin) + "LB:\n" + rowLines[nbdb.LoadBalancer](ctx, t, admin) +
+			"PG:\n" + strings.Join(in, "\n") + "\nAS:\n" + rowLines[nbdb.AddressSet](ctx, t, admin) +
+			"LR:\n" + rowLines[nbdb.LogicalRouter](ctx, t, admin)
+	}
+	tx := func(ops ...ovsdb.Operation) error {
+		_, err := dbconn.Transact(ctx, asN1, ops...)
+		return err
+	}
+	var before string
+	refused := func(what string, err error) {
+		t.Helper()
+		d, ok := dbconn.IsPermission(err)
+		switch {
+		case !ok:
+			t.Errorf("%s as n1: %v, want a permission error", what, err)
+		case !strings.Contains(d, "node "+n1.SystemID):
+			t.Errorf("%s as n1: permission error %q does not name the node", what, d)
+		default:
+			t.Logf("%s as n1: %s", what, d)
+		}
+		if after := state(); after != before {
+			t.Errorf("%s as n1 changed the NB:\n%s", what, lineDiff(before, after))
+		}
+	}
+	allowed := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Errorf("%s as n1 (its own container): %v", what, err)
+		}
+	}
+	pgA, pgB := []ovsdb.Condition{dbops.NameIs(policy.PortGroupName(netA))}, []ovsdb.Condition{dbops.NameIs(policy.PortGroupName(netB))}
+	rtr := func(name string) string {
+		r, err := router.Get(ctx, admin, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.UUID
+	}
+	// A published port of n1's container on router (its address for
+	// network A's gateway, 198.19.60.1, is srr1's).
+	publish := func(routerName, vip string) []ovsdb.Operation {
+		lb := &nbdb.LoadBalancer{UUID: "srpub", Name: "published:" + vip + "/tcp", Vips: map[string]string{vip: ip1 + ":80"},
+			ExternalIDs: owner.IDs(owner.KindPublished, vip+"/tcp", map[string]string{owner.KeyPort: p1.Name, owner.KeyNode: n1.SystemID,
+				owner.KeyNetwork: netA, owner.KeyRouter: routerName})}
+		ops, err := asN1.Create(lb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(ops, dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(rtr(routerName)), "load_balancer", "srpub"))
+	}
+
+	before = state()
+	// 1. DNS: tenant B's names.
+	refused("name n2's container after n1's address", tx(
+		dbops.DelPairs(nbdb.DNSTable, dns.ShardWhere(netB, name2), "records", map[string]string{name2: ip2}),
+		dbops.AddPairs(nbdb.DNSTable, dns.ShardWhere(netB, name2), "records", map[string]string{name2: ip1})))
+	refused("delete n2's container's DNS record", tx(dbops.DelPairs(nbdb.DNSTable, dns.ShardWhere(netB, name2), "records", map[string]string{name2: ip2})))
+	refused("delete n2's container's DNS name by key", tx(dbops.DelKeys(nbdb.DNSTable, dns.ShardWhere(netB, name2), "records", name2)))
+	evil := "evil." + netB + ".ovl"
+	refused("publish a name on tenant B for n1's address", tx(dbops.AddPairs(nbdb.DNSTable, dns.ShardWhere(netB, evil), "records", map[string]string{evil: ip1})))
+	// 2. Service backends of tenant B.
+	refused("add n1's address to tenant B's service", service.SyncPort(ctx, asN1, service.Port{Network: netB, Name: p1.Name, IP: p1.IP.AsSlice(), Labels: sel}, true))
+	refused("remove n2's backend from tenant B's service", service.SyncPort(ctx, asN1, service.Port{Network: netB, IP: p2.IP.AsSlice()}, false))
+	// 3. Policy groups and address sets of tenant B.
+	refused("add n1's port to tenant B's port group", tx(dbops.AddRefs(nbdb.PortGroupTable, pgB, "ports", p1.UUID)))
+	set := &nbdb.AddressSet{Name: policy.AddressSetName("srb-cidr")}
+	if ops, err := asN1.WhereAll(set, model.Condition{Field: &set.Name, Function: ovsdb.ConditionEqual, Value: set.Name}).
+		Mutate(set, model.Mutation{Field: &set.Addresses, Mutator: ovsdb.MutateOperationInsert, Value: []string{ip1}}); err != nil {
+		t.Fatal(err)
+	} else {
+		refused("add n1's address to tenant B's address set", tx(ops...))
+	}
+	// 4. A published port of n1's container on tenant B's router.
+	refused("attach a published port to tenant B's router", tx(publish("srr2", "198.19.61.1:18080")...))
+	refused("attach a published port to n1's router for tenant B's router", tx(append(publish("srr1", "198.19.60.1:18080")[:1],
+		dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(rtr("srr2")), "load_balancer", "srpub"))...))
+
+	// The same for n1's own container, on its own network.
+	alias := "alias." + netA + ".ovl"
+	allowed("name its container", tx(dbops.AddPairs(nbdb.DNSTable, dns.ShardWhere(netA, alias), "records", map[string]string{alias: ip1})))
+	if ips, err := dns.Resolve(ctx, admin, netA, alias); err != nil || fmt.Sprint(ips) != "["+ip1+"]" {
+		t.Errorf("%s after n1 named its container: %v, %v", alias, ips, err)
+	}
+	allowed("remove its container's name", tx(dbops.DelPairs(nbdb.DNSTable, dns.ShardWhere(netA, alias), "records", map[string]string{alias: ip1})))
+	allowed("leave its service", service.SyncPort(ctx, asN1, service.Port{Network: netA, IP: p1.IP.AsSlice()}, false))
+	allowed("join its service", service.SyncPort(ctx, asN1, service.Port{Network: netA, Name: p1.Name, IP: p1.IP.AsSlice(), Labels: sel}, true))
+	if s, err := service.Get(ctx, admin, netA, "web"); err != nil || fmt.Sprint(s.Backends) != "["+ip1+":80]" {
+		t.Errorf("service web of %s: %+v, %v; want n1's container as its backend", netA, s, err)
+	}
+	allowed("put its port into its network's port group", tx(dbops.AddRefs(nbdb.PortGroupTable, pgA, "ports", p1.UUID)))
+	allowed("publish its container on its router", tx(publish("srr1", "198.19.60.1:18080")...))
+	if _, err := publishpkg.ReleasePort(ctx, asN1, p1.Name); err != nil {
+		t.Errorf("release n1's published port: %v", err)
+	}
+	// And the container still goes away cleanly.
+	if err := c1.del(ctx); err != nil {
+		t.Errorf("DEL of n1's container: %v", err)
+	}
+	if recs, err := dns.Records(ctx, admin, netA); err != nil || strings.Contains(fmt.Sprint(recs), ip1) {
+		t.Errorf("records of %s after DEL: %v, %v; want none of %s", netA, recs, err, ip1)
+	}
+}
+
+// rowLines reads every row of T's table, one sorted line per row.
+func rowLines[T any](ctx context.Context, t *testing.T, c client.Client) string {
+	t.Helper()
+	var rows []*T
+	if err := dbconn.Select(ctx, c, new(T), &rows); err != nil {
+		t.Fatalf("read %T as admin: %v", new(T), err)
+	}
+	lines := make([]string, 0, len(rows))
+	for _, r := range rows {
+		b, err := json.Marshal(r) // pointers by value
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(b))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// lineDiff shows the lines only in a (-) or only in b (+).
+func lineDiff(a, b string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	ia, ib := in(a), in(b)
+	var out []string
+	for _, l := range strings.Split(a, "\n") {
+		if !ib[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for _, l := range strings.Split(b, "\n") {
+		if !ia[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -59,6 +59,7 @@ type Options struct {
 	Ready chan<- struct{}
 
 	nodePool, controlPool *x509.CertPool
+	view                  *view
 }
 
 // nbName is the NB's database name.
@@ -113,6 +114,9 @@ func Serve(ctx context.Context, o Options) error {
 		clientCAs.AddCert(c)
 	}
 	o.nodePool, o.controlPool = nodeCA, controlCA
+	// The NB as the node policy needs it (view.go): the service's own
+	// connection, monitoring a few columns.
+	o.view = startView(ctx, o, o.Log)
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{o.Cert},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
@@ -191,8 +195,10 @@ type conn struct {
 
 type pendingTx struct {
 	guards, ops int
-	// at[i] is the operation guard i protects.
-	at []int
+	// at[i] is the operation guard i protects, why[i] what its failure
+	// refuses.
+	at  []int
+	why []string
 }
 
 func serveConn(ctx context.Context, o Options, c *tls.Conn) error {
@@ -364,8 +370,9 @@ func (cn *conn) fixResult(m message, p pendingTx) json.RawMessage {
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(res[i], &r) == nil && r.Error != "" {
-			cn.o.Log.Printf("%s: refused: a write touches a port not bound to %s", cn.id, cn.id.Node)
-			return permissionResponse(m.ID, p.ops, p.at[i], fmt.Sprintf("ovlmgr control: node %s may not change a port bound to another node (or not bound to it: requested-chassis must be %s)", cn.id.Node, cn.id.Node))
+			reason := fmt.Sprintf("ovlmgr control: node %s may not %s", cn.id.Node, p.why[i])
+			cn.o.Log.Printf("%s: refused: %s", cn.id, reason)
+			return permissionResponse(m.ID, p.ops, p.at[i], reason)
 		}
 	}
 	m.Result, _ = json.Marshal(res[p.guards:])
@@ -441,7 +448,7 @@ func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
 	var guards []guard
 	if cn.id.Node != "" {
 		var d *Denied
-		if guards, d = (nodePolicy{node: cn.id.Node}).check(ops); d != nil {
+		if guards, d = cn.checkNode(ops); d != nil {
 			cn.o.Log.Printf("%s: refused: %s", cn.id, d.Reason)
 			return nil, permissionResponse(m.ID, len(ops), d.Index, d.Reason)
 		}
@@ -454,9 +461,11 @@ func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
 	}
 	params := []any{db}
 	var at []int
+	var why []string
 	for _, g := range guards {
 		params = append(params, g.op)
 		at = append(at, g.at)
+		why = append(why, g.why)
 	}
 	for _, o := range ops {
 		params = append(params, o)
@@ -464,11 +473,35 @@ func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
 	m.Params, _ = json.Marshal(params)
 	if len(guards) > 0 {
 		cn.pmu.Lock()
-		cn.pending[string(m.ID)] = pendingTx{guards: len(guards), ops: len(ops), at: at}
+		cn.pending[string(m.ID)] = pendingTx{guards: len(guards), ops: len(ops), at: at, why: why}
 		cn.pmu.Unlock()
 	}
 	b, _ := json.Marshal(m)
 	return b, nil
+}
+
+// checkNode runs the node policy on ops with the service's view of the NB;
+// a refusal on the view's facts is checked again once the view has caught
+// up with the NB (a port the node made a moment ago may not be in it yet).
+func (cn *conn) checkNode(ops []op) ([]guard, *Denied) {
+	p := nodePolicy{node: cn.id.Node}
+	if !needsFacts(ops) || cn.o.view == nil {
+		return p.check(ops)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		f, err := cn.o.view.facts(ctx, attempt > 0)
+		if err != nil {
+			cn.o.Log.Printf("%s: %v", cn.id, err)
+		}
+		p.facts = f
+		// (check stamps rows again on the second attempt: the same stamp.)
+		g, d := p.check(ops)
+		if d == nil || !d.Stale || attempt > 0 {
+			return g, d
+		}
+	}
 }
 
 // ReadCAs reads every certificate of a PEM file (a CA or a bundle).

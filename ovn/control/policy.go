@@ -22,6 +22,9 @@ const requestedChassis = "requested-chassis"
 type Denied struct {
 	Index  int
 	Reason string
+	// Stale: refused on what the service's view of the NB says (a port,
+	// an address, a group); a view that has caught up may decide otherwise.
+	Stale bool
 }
 
 func (d *Denied) Error() string { return d.Reason }
@@ -40,6 +43,9 @@ func (o op) str(k string) string { s, _ := o[k].(string); return s }
 // policies, ACLs, NB_Global, other nodes' ports) is refused.
 type nodePolicy struct {
 	node string
+	// facts is the service's view of the NB (view.go); nil refuses every
+	// write that needs it.
+	facts *facts
 }
 
 // chassisIs is the condition "options:requested-chassis is the node" as
@@ -66,205 +72,299 @@ func (p nodePolicy) ownGuard(table string, where []any) op {
 
 func byUUID(u string) []any { return []any{[]any{"_uuid", "==", []any{"uuid", u}}} }
 
-// guard is a wait that protects operation at of a transaction.
+// guard is a wait that protects operation at of a transaction; why is
+// the permission error when it fails.
 type guard struct {
-	op op
-	at int
+	op  op
+	at  int
+	why string
 }
 
 // check returns the guards to run before ops (they fail when an operation
-// would touch another node's port) or why ops are refused. It stamps
-// inserted rows with KeyWrittenBy.
+// would touch another node's port, or when what the check relied on has
+// changed) or why ops are refused. It stamps inserted rows with
+// KeyWrittenBy.
 func (p nodePolicy) check(ops []op) (guards []guard, err *Denied) {
-	deny := func(i int, format string, args ...any) (_ []guard, _ *Denied) {
-		return nil, &Denied{Index: i, Reason: fmt.Sprintf("ovlmgr control: node %s may not ", p.node) + fmt.Sprintf(format, args...) +
-			fmt.Sprintf(" (a node writes only container ports bound to itself, requested-chassis=%s, on existing networks)", p.node)}
-	}
+	c := &checker{nodePolicy: p, ops: ops, held: map[string]bool{}}
+	c.prepare()
 	for i, o := range ops {
-		kind, table := o.str("op"), o.str("table")
-		switch kind {
-		case "select", "wait", "comment", "assert", "abort":
-			continue
-		case "insert", "update", "mutate", "delete":
-		default:
-			return deny(i, "run operation %q", kind)
-		}
-		where, _ := o["where"].([]any)
-		switch table {
-		case nbdb.LogicalSwitchPortTable:
-			switch kind {
-			case "insert":
-				if rc, ok := mapValue(o["row"], "options", requestedChassis); !ok || rc != p.node {
-					return deny(i, "create a port with requested-chassis %q", rc)
-				}
-			case "update":
-				if row, _ := o["row"].(map[string]any); row != nil {
-					if _, set := row["options"]; set {
-						if rc, ok := mapValue(row, "options", requestedChassis); !ok || rc != p.node {
-							return deny(i, "move a port to requested-chassis %q", rc)
-						}
-					}
-				}
-				guards = append(guards, guard{p.guard(where), i})
-			case "mutate":
-				for _, m := range list(o["mutations"]) {
-					mm := list(m)
-					if len(mm) == 3 && mm[0] == "options" && strings.Contains(fmt.Sprint(mm[2]), requestedChassis) {
-						return deny(i, "change a port's requested-chassis")
-					}
-				}
-				guards = append(guards, guard{p.guard(where), i})
-			case "delete":
-				guards = append(guards, guard{p.guard(where), i})
-			}
-			stamp(o, "node:"+p.node)
-		case nbdb.LogicalSwitchTable:
-			if kind != "mutate" {
-				return deny(i, "%s a network (Logical_Switch)", verb(kind))
-			}
-			for _, m := range list(o["mutations"]) {
-				mm := list(m)
-				if len(mm) != 3 {
-					return deny(i, "mutate a network with %v", m)
-				}
-				col, mut := fmt.Sprint(mm[0]), fmt.Sprint(mm[1])
-				switch {
-				case col == "ports" && mut == "insert":
-					// Only ports created in this transaction (named UUIDs),
-					// which the insert rule above binds to the node.
-					for _, u := range uuids(mm[2]) {
-						if u[0] != "named-uuid" {
-							return deny(i, "add an existing port %s to a network", u[1])
-						}
-					}
-				case col == "ports" && mut == "delete":
-					for _, u := range uuids(mm[2]) {
-						if u[0] != "uuid" {
-							return deny(i, "remove port %v from a network", u)
-						}
-						guards = append(guards, guard{p.guard([]any{[]any{"_uuid", "==", []any{"uuid", u[1]}}}), i})
-					}
-				case col == "dns_records" && mut == "insert":
-					// The network's DNS row, created by the first ADD.
-					for _, u := range uuids(mm[2]) {
-						if u[0] != "named-uuid" {
-							return deny(i, "add an existing DNS row %s to a network", u[1])
-						}
-					}
-				case col == "load_balancer" && mut == "delete":
-					// A published port's load balancer going with its port.
-					for _, u := range uuids(mm[2]) {
-						if u[0] != "uuid" {
-							return deny(i, "remove load balancer %v from a network", u)
-						}
-						guards = append(guards, guard{p.ownGuard(nbdb.LoadBalancerTable, byUUID(u[1])), i})
-					}
-				case col == "external_ids" && hintsOnly(mm[2], p.node):
-					// The node's own pool hints (ovn/port pool).
-				default:
-					return deny(i, "change column %s of a network (Logical_Switch)", col)
-				}
-			}
-		case nbdb.PortGroupTable, nbdb.AddressSetTable:
-			// Policy membership: a new port joins its network's group, a
-			// deleted one leaves it.
-			if kind != "mutate" {
-				return deny(i, "%s rows of table %s", verb(kind), table)
-			}
-			for _, m := range list(o["mutations"]) {
-				mm := list(m)
-				if len(mm) != 3 {
-					return deny(i, "mutate %s with %v", table, m)
-				}
-				col, mut := fmt.Sprint(mm[0]), fmt.Sprint(mm[1])
-				switch {
-				case table == nbdb.PortGroupTable && col == "ports" && mut == "insert":
-					for _, u := range uuids(mm[2]) {
-						if u[0] != "named-uuid" {
-							guards = append(guards, guard{p.guard([]any{[]any{"_uuid", "==", []any{"uuid", u[1]}}}), i})
-						}
-					}
-				case table == nbdb.PortGroupTable && col == "ports" && mut == "delete":
-					for _, u := range uuids(mm[2]) {
-						if u[0] != "uuid" {
-							return deny(i, "remove port %v from a port group", u)
-						}
-						guards = append(guards, guard{p.guard([]any{[]any{"_uuid", "==", []any{"uuid", u[1]}}}), i})
-					}
-				case table == nbdb.AddressSetTable && col == "addresses":
-				default:
-					return deny(i, "change column %s of %s", col, table)
-				}
-			}
-		case nbdb.NBGlobalTable:
-			// The health probe's round trip (ovn/health.RoundTrip, what
-			// `ovn-nbctl --wait=sb sync` does): nb_cfg += 1 and nothing else.
-			muts := list(o["mutations"])
-			if kind != "mutate" || len(muts) != 1 || fmt.Sprint(list(muts[0])) != "[nb_cfg += 1]" {
-				return deny(i, "%s rows of table %s", verb(kind), table)
-			}
-		case nbdb.DNSTable:
-			// Container names: records of the network's DNS row (created
-			// by the first ADD on the network).
-			if (kind != "mutate" && kind != "insert" && kind != "update") || !onlyColumns(o, "records", "external_ids") {
-				return deny(i, "%s DNS rows beyond container records", verb(kind))
-			}
-			stamp(o, "node:"+p.node)
-		case nbdb.LoadBalancerTable:
-			switch kind {
-			case "insert":
-				// A published port (CNI portMappings) of the node's own
-				// container port.
-				kindOf, _ := mapValue(o["row"], "external_ids", owner.KeyKind)
-				nodeOf, _ := mapValue(o["row"], "external_ids", owner.KeyNode)
-				port, _ := mapValue(o["row"], "external_ids", owner.KeyPort)
-				if kindOf != owner.KindPublished || nodeOf != p.node || port == "" {
-					return deny(i, "create a load balancer other than a published port of its own container")
-				}
-				guards = append(guards, guard{p.guard([]any{[]any{"name", "==", port}}), i})
-			case "delete":
-				guards = append(guards, guard{p.ownGuard(table, where), i})
-			default:
-				// Service backends follow containers (ovn/service).
-				if !onlyColumns(o, "vips", "ip_port_mappings", "external_ids") {
-					return deny(i, "change a load balancer beyond its backends")
-				}
-			}
-			stamp(o, "node:"+p.node)
-		case nbdb.LogicalRouterTable:
-			// A published port's load balancer joins or leaves the router;
-			// a floating IP of the node's container goes with it.
-			if kind != "mutate" {
-				return deny(i, "%s a router", verb(kind))
-			}
-			for _, m := range list(o["mutations"]) {
-				mm := list(m)
-				if len(mm) != 3 {
-					return deny(i, "mutate a router with %v", m)
-				}
-				col, mut := fmt.Sprint(mm[0]), fmt.Sprint(mm[1])
-				for _, u := range uuids(mm[2]) {
-					switch {
-					case col == "load_balancer" && mut == "insert" && u[0] == "named-uuid":
-					case col == "load_balancer" && mut == "delete" && u[0] == "uuid":
-						guards = append(guards, guard{p.ownGuard(nbdb.LoadBalancerTable, byUUID(u[1])), i})
-					case col == "nat" && mut == "delete" && u[0] == "uuid":
-						guards = append(guards, guard{p.ownGuard(nbdb.NATTable, byUUID(u[1])), i})
-					default:
-						return deny(i, "change column %s of a router", col)
-					}
-				}
-			}
-		case nbdb.NATTable:
-			if kind != "delete" {
-				return deny(i, "%s NAT rows", verb(kind))
-			}
-			guards = append(guards, guard{p.ownGuard(table, where), i})
-		default:
-			return deny(i, "%s rows of table %s", verb(kind), table)
+		if d := c.checkOp(i, o); d != nil {
+			return nil, d
 		}
 	}
-	return guards, nil
+	return c.guards, nil
+}
+
+// checker is one transaction's check.
+type checker struct {
+	nodePolicy
+	ops    []op
+	guards []guard
+	// held: ports whose addresses a guard already pins.
+	held map[string]bool
+	// inserted maps the uuid-name of a row inserted in the transaction to
+	// its operation; portNet maps a port inserted in the transaction to the
+	// network whose switch it joins in the transaction.
+	inserted map[string]op
+	portNet  map[string]string
+}
+
+const ownRule = " (a node writes names, service backends, policy groups and published ports only for its own containers: ports bound to it on their own network)"
+
+func (c *checker) deny(i int, format string, args ...any) *Denied {
+	return &Denied{Index: i, Reason: fmt.Sprintf("ovlmgr control: node %s may not ", c.node) + fmt.Sprintf(format, args...) +
+		fmt.Sprintf(" (a node writes only container ports bound to itself, requested-chassis=%s, on existing networks)", c.node)}
+}
+
+// denyOwn refuses on the view's facts.
+func (c *checker) denyOwn(i int, format string, args ...any) *Denied {
+	return &Denied{Index: i, Reason: fmt.Sprintf("ovlmgr control: node %s may not ", c.node) + fmt.Sprintf(format, args...) + ownRule, Stale: true}
+}
+
+func (c *checker) add(g op, at int, why string) { c.guards = append(c.guards, guard{g, at, why}) }
+
+const whyOther = "change a port bound to another node (or not bound to it: requested-chassis must be %s)"
+
+func (c *checker) notOthers(where []any, at int) {
+	c.add(c.guard(where), at, fmt.Sprintf(whyOther, c.node))
+}
+
+// prepare indexes the transaction's inserts and the switches its new ports join.
+func (c *checker) prepare() {
+	c.inserted, c.portNet = map[string]op{}, map[string]string{}
+	for _, o := range c.ops {
+		if o.str("op") == "insert" && o.str("uuid-name") != "" {
+			c.inserted[o.str("uuid-name")] = o
+		}
+	}
+	for _, o := range c.ops {
+		if o.str("op") != "mutate" || o.str("table") != nbdb.LogicalSwitchTable {
+			continue
+		}
+		n := c.whereNetwork(list(o["where"]))
+		for _, m := range list(o["mutations"]) {
+			if mm := list(m); len(mm) == 3 && mm[0] == "ports" && mm[1] == "insert" {
+				for _, u := range uuids(mm[2]) {
+					if u[0] == "named-uuid" {
+						c.portNet[u[1]] = n
+					}
+				}
+			}
+		}
+	}
+}
+
+// whereNetwork is the network a switch where selects by name or UUID, ""
+// when it names none.
+func (c *checker) whereNetwork(where []any) string {
+	if n := whereEq(where, "name"); n != "" {
+		return n
+	}
+	if u := whereUUID(where); u != "" && c.facts != nil {
+		return c.facts.switches[u]
+	}
+	return ""
+}
+
+// whereEq returns the value of a condition [col, "==", string].
+func whereEq(where []any, col string) string {
+	for _, w := range where {
+		if c := list(w); len(c) == 3 && c[0] == col && c[1] == "==" {
+			if s, ok := c[2].(string); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// whereUUID returns the UUID of a condition [_uuid, "==", ["uuid", U]].
+func whereUUID(where []any) string {
+	for _, w := range where {
+		if c := list(w); len(c) == 3 && c[0] == "_uuid" && c[1] == "==" {
+			if u := uuids(c[2]); len(u) == 1 && u[0][0] == "uuid" {
+				return u[0][1]
+			}
+		}
+	}
+	return ""
+}
+
+// holds pins a port of the node: it must still exist, be bound to the
+// node and hold the addresses the check saw.
+func (c *checker) holds(pf *portFact, at int) {
+	if c.held[pf.UUID] {
+		return
+	}
+	c.held[pf.UUID] = true
+	dyn := any([]any{"set", []any{}})
+	if pf.Dynamic != nil {
+		dyn = *pf.Dynamic
+	}
+	addrs := make([]any, 0, len(pf.Addresses))
+	for _, a := range pf.Addresses {
+		addrs = append(addrs, a)
+	}
+	w := op{"op": "wait", "table": nbdb.LogicalSwitchPortTable, "timeout": 0,
+		"where":   []any{[]any{"_uuid", "==", []any{"uuid", pf.UUID}}, []any{"options", "includes", []any{"map", []any{[]any{requestedChassis, c.node}}}}},
+		"columns": []any{"addresses", "dynamic_addresses"}, "until": "==",
+		"rows": []any{map[string]any{"addresses": []any{"set", addrs}, "dynamic_addresses": dyn}}}
+	c.add(w, at, fmt.Sprintf("rely on port %s (%v), which changed meanwhile or is not bound to %s", pf.Name, pf.IPs, c.node))
+}
+
+func (c *checker) checkOp(i int, o op) *Denied {
+	kind, table := o.str("op"), o.str("table")
+	switch kind {
+	case "select", "wait", "comment", "assert", "abort":
+		return nil
+	case "insert", "update", "mutate", "delete":
+	default:
+		return c.deny(i, "run operation %q", kind)
+	}
+	where, _ := o["where"].([]any)
+	switch table {
+	case nbdb.LogicalSwitchPortTable:
+		switch kind {
+		case "insert":
+			if rc, ok := mapValue(o["row"], "options", requestedChassis); !ok || rc != c.node {
+				return c.deny(i, "create a port with requested-chassis %q", rc)
+			}
+		case "update":
+			if row, _ := o["row"].(map[string]any); row != nil {
+				if _, set := row["options"]; set {
+					if rc, ok := mapValue(row, "options", requestedChassis); !ok || rc != c.node {
+						return c.deny(i, "move a port to requested-chassis %q", rc)
+					}
+				}
+			}
+			c.notOthers(where, i)
+		case "mutate":
+			for _, m := range list(o["mutations"]) {
+				mm := list(m)
+				if len(mm) == 3 && mm[0] == "options" && strings.Contains(fmt.Sprint(mm[2]), requestedChassis) {
+					return c.deny(i, "change a port's requested-chassis")
+				}
+			}
+			c.notOthers(where, i)
+		case "delete":
+			c.notOthers(where, i)
+		}
+		stamp(o, "node:"+c.node)
+	case nbdb.LogicalSwitchTable:
+		if kind != "mutate" {
+			return c.deny(i, "%s a network (Logical_Switch)", verb(kind))
+		}
+		for _, m := range list(o["mutations"]) {
+			mm := list(m)
+			if len(mm) != 3 {
+				return c.deny(i, "mutate a network with %v", m)
+			}
+			col, mut := fmt.Sprint(mm[0]), fmt.Sprint(mm[1])
+			switch {
+			case col == "ports" && mut == "insert":
+				// Only ports created in this transaction (named UUIDs),
+				// which the insert rule above binds to the node.
+				for _, u := range uuids(mm[2]) {
+					if u[0] != "named-uuid" {
+						return c.deny(i, "add an existing port %s to a network", u[1])
+					}
+				}
+			case col == "ports" && mut == "delete":
+				for _, u := range uuids(mm[2]) {
+					if u[0] != "uuid" {
+						return c.deny(i, "remove port %v from a network", u)
+					}
+					c.notOthers(byUUID(u[1]), i)
+				}
+			case col == "dns_records" && mut == "insert":
+				// The network's DNS row, created by the first ADD (empty:
+				// see the DNS rule).
+				for _, u := range uuids(mm[2]) {
+					if u[0] != "named-uuid" {
+						return c.deny(i, "add an existing DNS row %s to a network", u[1])
+					}
+				}
+			case col == "load_balancer" && mut == "delete":
+				// A published port's load balancer going with its port.
+				for _, u := range uuids(mm[2]) {
+					if u[0] != "uuid" {
+						return c.deny(i, "remove load balancer %v from a network", u)
+					}
+					c.add(c.ownGuard(nbdb.LoadBalancerTable, byUUID(u[1])), i, fmt.Sprintf("remove a load balancer not marked as %s's", c.node))
+				}
+			case col == "external_ids" && hintsOnly(mm[2], c.node):
+				// The node's own pool hints (ovn/port pool).
+			default:
+				return c.deny(i, "change column %s of a network (Logical_Switch)", col)
+			}
+		}
+	case nbdb.PortGroupTable:
+		return c.portGroup(i, o, where)
+	case nbdb.AddressSetTable:
+		// No node path writes address sets (policies' CIDR sources are
+		// the admin's; a network's addresses are its port group's).
+		return c.denyOwn(i, "%s address set rows (Address_Set)", verb(kind))
+	case nbdb.NBGlobalTable:
+		// The health probe's round trip (ovn/health.RoundTrip, what
+		// `ovn-nbctl --wait=sb sync` does): nb_cfg += 1 and nothing else.
+		muts := list(o["mutations"])
+		if kind != "mutate" || len(muts) != 1 || fmt.Sprint(list(muts[0])) != "[nb_cfg += 1]" {
+			return c.deny(i, "%s rows of table %s", verb(kind), table)
+		}
+	case nbdb.DNSTable:
+		return c.dns(i, o, where)
+	case nbdb.LoadBalancerTable:
+		switch kind {
+		case "insert":
+			if d := c.published(i, o); d != nil {
+				return d
+			}
+		case "delete":
+			c.add(c.ownGuard(table, where), i, fmt.Sprintf("remove a load balancer not marked as %s's", c.node))
+		case "update":
+			if d := c.backends(i, o, where); d != nil {
+				return d
+			}
+		default:
+			return c.deny(i, "%s a load balancer (service backends change by update, guarded by a wait on their current values)", verb(kind))
+		}
+		stamp(o, "node:"+c.node)
+	case nbdb.LogicalRouterTable:
+		// A published port's load balancer joins or leaves the router;
+		// a floating IP of the node's container goes with it.
+		if kind != "mutate" {
+			return c.deny(i, "%s a router", verb(kind))
+		}
+		for _, m := range list(o["mutations"]) {
+			mm := list(m)
+			if len(mm) != 3 {
+				return c.deny(i, "mutate a router with %v", m)
+			}
+			col, mut := fmt.Sprint(mm[0]), fmt.Sprint(mm[1])
+			for _, u := range uuids(mm[2]) {
+				switch {
+				case col == "load_balancer" && mut == "insert" && u[0] == "named-uuid":
+					if d := c.routerJoin(i, where, u[1]); d != nil {
+						return d
+					}
+				case col == "load_balancer" && mut == "delete" && u[0] == "uuid":
+					c.add(c.ownGuard(nbdb.LoadBalancerTable, byUUID(u[1])), i, fmt.Sprintf("remove a load balancer not marked as %s's", c.node))
+				case col == "nat" && mut == "delete" && u[0] == "uuid":
+					c.add(c.ownGuard(nbdb.NATTable, byUUID(u[1])), i, fmt.Sprintf("remove a NAT row not marked as %s's", c.node))
+				default:
+					return c.deny(i, "change column %s of a router", col)
+				}
+			}
+		}
+	case nbdb.NATTable:
+		if kind != "delete" {
+			return c.deny(i, "%s NAT rows", verb(kind))
+		}
+		c.add(c.ownGuard(table, where), i, fmt.Sprintf("remove a NAT row not marked as %s's", c.node))
+	default:
+		return c.deny(i, "%s rows of table %s", verb(kind), table)
+	}
+	return nil
 }
 
 func verb(kind string) string {

@@ -2,6 +2,7 @@ package control
 
 import (
 	"encoding/json"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,7 @@ func ops(t *testing.T, js string) []op {
 // TestNodePolicy: what node n1 may write, what it may not, and the guards
 // that keep writes to existing ports on n1's ports.
 func TestNodePolicy(t *testing.T) {
-	p := nodePolicy{node: "n1"}
+	p := nodePolicy{node: "n1", facts: fixture()}
 	lsp := func(rc string) string {
 		return `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"p","row":{"name":"x","options":["map",[["requested-chassis","` + rc + `"]]]}}`
 	}
@@ -48,8 +49,8 @@ func TestNodePolicy(t *testing.T) {
 		{"router", `{"op":"insert","table":"Logical_Router","row":{}}`, "a router", 0},
 		{"router rename", `{"op":"update","table":"Logical_Router","where":[],"row":{"name":"x"}}`, "a router", 0},
 		{"router static route", `{"op":"mutate","table":"Logical_Router","where":[],"mutations":[["static_routes","insert",["named-uuid","r"]]]}`, "static_routes", 0},
-		{"own published port", `{"op":"insert","table":"Load_Balancer","uuid-name":"lb","row":{"external_ids":["map",[["ovlmgr.io/kind","published-port"],["ovlmgr.io/node","n1"],["ovlmgr.io/port","ovl-1"]]]}},` +
-			`{"op":"mutate","table":"Logical_Router","where":[],"mutations":[["load_balancer","insert",["named-uuid","lb"]]]}`, "", 1},
+		{"own published port", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") +
+			`,{"op":"mutate","table":"Logical_Router","where":[["_uuid","==",["uuid","r1"]]],"mutations":[["load_balancer","insert",["named-uuid","lb"]]]}`, "", 1},
 		{"published port of n2", `{"op":"insert","table":"Load_Balancer","row":{"external_ids":["map",[["ovlmgr.io/kind","published-port"],["ovlmgr.io/node","n2"],["ovlmgr.io/port","ovl-1"]]]}}`, "published port", 0},
 		{"service load balancer", `{"op":"insert","table":"Load_Balancer","row":{"external_ids":["map",[["ovlmgr.io/kind","service"]]]}}`, "published port", 0},
 		{"published port removal is guarded", `{"op":"mutate","table":"Logical_Router","where":[],"mutations":[["load_balancer","delete",["uuid","a"]]]},` +
@@ -76,5 +77,128 @@ func TestNodePolicy(t *testing.T) {
 	}
 	if v, _ := mapValue(o[0]["row"], "external_ids", KeyWrittenBy); v != "node:n1" {
 		t.Errorf("inserted port written-by %q, want node:n1", v)
+	}
+}
+
+// fixture: networks web (router r1) and db (router r2); on web, n1's port
+// p1 (198.18.1.10) and n2's p2 (198.18.1.11); on db, n1's p3
+// (198.18.2.10); their policy port groups.
+func fixture() *facts {
+	own := map[string]string{"ovlmgr.io/owner": "ovlmgr", "ovlmgr.io/kind": "network"}
+	lsp := func(u, rc, addr string) *nbdb.LogicalSwitchPort {
+		return &nbdb.LogicalSwitchPort{UUID: u, Name: u, Addresses: []string{addr}, Options: map[string]string{"requested-chassis": rc}}
+	}
+	rp := func(u, lrp string) *nbdb.LogicalSwitchPort {
+		return &nbdb.LogicalSwitchPort{UUID: u, Name: u, Type: "router", Addresses: []string{"router"}, Options: map[string]string{"router-port": lrp}}
+	}
+	pg := func(net string) *nbdb.PortGroup {
+		return &nbdb.PortGroup{Name: "ovl_" + net, ExternalIDs: map[string]string{"ovlmgr.io/owner": "ovlmgr", "ovlmgr.io/kind": "port-group", "ovlmgr.io/network": net}}
+	}
+	return build(
+		[]*nbdb.LogicalSwitchPort{lsp("p1", "n1", "0a:58:c6:12:01:0a 198.18.1.10"), lsp("p2", "n2", "0a:58:c6:12:01:0b 198.18.1.11"),
+			lsp("p3", "n1", "0a:58:c6:12:02:0a 198.18.2.10"), rp("rp1", "lrp-web"), rp("rp2", "lrp-db")},
+		[]*nbdb.LogicalSwitch{{UUID: "sw-web", Name: "web", Ports: []string{"p1", "p2", "rp1"}, ExternalIDs: own},
+			{UUID: "sw-db", Name: "db", Ports: []string{"p3", "rp2"}, ExternalIDs: own}},
+		[]*nbdb.PortGroup{pg("web"), pg("db")},
+		[]*nbdb.LogicalRouter{{UUID: "r1", Name: "t1", Ports: []string{"lrp1", "gw1"}}, {UUID: "r2", Name: "t2", Ports: []string{"lrp2", "gw2"}}},
+		[]*nbdb.LogicalRouterPort{{UUID: "lrp1", Name: "lrp-web", Networks: []string{"198.18.1.1/24"}}, {UUID: "gw1", Name: "gw-t1", Networks: []string{"198.19.0.5/24"}},
+			{UUID: "lrp2", Name: "lrp-db", Networks: []string{"198.18.2.1/24"}}, {UUID: "gw2", Name: "gw-t2", Networks: []string{"198.19.0.6/24"}}})
+}
+
+// published is a published port's load balancer insert (uuid-name lb).
+func published(node, port, network, router, vip, backend string) string {
+	return `{"op":"insert","table":"Load_Balancer","uuid-name":"lb","row":{"vips":["map",[["` + vip + `","` + backend + `"]]],"external_ids":["map",[` +
+		`["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","published-port"],["ovlmgr.io/node","` + node + `"],["ovlmgr.io/port","` + port + `"],` +
+		`["ovlmgr.io/network","` + network + `"],["ovlmgr.io/router","` + router + `"]]]}}`
+}
+
+// TestNodePolicyOwn: names, service backends, policy groups and published
+// ports only for the node's own ports, on their own network.
+func TestNodePolicyOwn(t *testing.T) {
+	p := nodePolicy{node: "n1", facts: fixture()}
+	dnsWhere := func(net string) string {
+		return `[["external_ids","includes",["map",[["ovlmgr.io/kind","dns"],["ovlmgr.io/network","` + net + `"],["ovlmgr.io/dns-shard","3"]]]]]`
+	}
+	recs := func(net, mut, val string) string {
+		return `{"op":"mutate","table":"DNS","where":` + dnsWhere(net) + `,"mutations":[["records","` + mut + `",` + val + `]]}`
+	}
+	svc := `["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","service"],["ovlmgr.io/name","api"],["ovlmgr.io/network","web"]]]`
+	lbUpdate := func(oldVIPs, newVIPs string) string {
+		return `{"op":"wait","table":"Load_Balancer","where":[["_uuid","==",["uuid","lb1"]]],"timeout":0,"until":"==","columns":["vips","external_ids","ip_port_mappings"],` +
+			`"rows":[{"vips":["map",[["198.19.3.1:80","` + oldVIPs + `"]]],"external_ids":` + svc + `,"ip_port_mappings":["map",[]]}]},` +
+			`{"op":"update","table":"Load_Balancer","where":[["_uuid","==",["uuid","lb1"]]],"row":{"vips":["map",[` + newVIPs + `]],"external_ids":` + svc + `,"ip_port_mappings":["map",[]]}}`
+	}
+	newPort := `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","options":["map",[["requested-chassis","n1"]]]}},` +
+		`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]},`
+	join := func(pg, port string) string {
+		return `{"op":"mutate","table":"Port_Group","where":[["name","==","` + pg + `"],["external_ids","includes",["map",[["ovlmgr.io/kind","port-group"]]]]],"mutations":[["ports","insert",` + port + `]]}`
+	}
+	lrJoin := func(r string) string {
+		return `,{"op":"mutate","table":"Logical_Router","where":[["_uuid","==",["uuid","` + r + `"]]],"mutations":[["load_balancer","insert",["named-uuid","lb"]]]}`
+	}
+	for _, tc := range []struct {
+		name   string
+		ops    string
+		deny   string
+		guards int
+	}{
+		{"own name and PTR", recs("web", "insert", `["map",[["a.web.ovl","198.18.1.10"],["10.1.18.198.in-addr.arpa","a.web.ovl"]]]`), "", 1},
+		{"name for n2's address", recs("web", "insert", `["map",[["evil.web.ovl","198.18.1.11"]]]`), "198.18.1.11 is not the address", 0},
+		{"own address, other network's rows", recs("db", "insert", `["map",[["a.db.ovl","198.18.1.10"]]]`), "198.18.1.10 is not the address", 0},
+		{"own address, name out of zone", recs("web", "insert", `["map",[["a.db.ovl","198.18.1.10"]]]`), "not in zone", 0},
+		{"PTR of n2's address", recs("web", "insert", `["map",[["11.1.18.198.in-addr.arpa","evil.web.ovl"]]]`), "198.18.1.11", 0},
+		{"remove n2's name", recs("web", "delete", `["map",[["b.web.ovl","198.18.1.11"]]]`), "port p2 of node n2", 0},
+		{"remove own name", recs("web", "delete", `["map",[["a.web.ovl","198.18.1.10"]]]`), "", 1},
+		{"remove a stale name", recs("web", "delete", `["map",[["old.web.ovl","198.18.1.99"]]]`), "", 0},
+		{"remove a name by key", recs("web", "delete", `["set",["b.web.ovl"]]`), "whatever its value", 0},
+		{"remove own stale PTR by key", recs("web", "delete", `["set",["10.1.18.198.in-addr.arpa"]]`), "", 1},
+		{"records of rows not chosen by network", `{"op":"mutate","table":"DNS","where":[],"mutations":[["records","insert",["map",[["a.web.ovl","198.18.1.10"]]]]]}`, "selected by their network", 0},
+		{"DNS row with records", `{"op":"insert","table":"DNS","row":{"records":["map",[["b.web.ovl","198.18.1.10"]]]}}`, "with records", 0},
+		{"empty DNS row", `{"op":"insert","table":"DNS","row":{"external_ids":["map",[["ovlmgr.io/network","web"]]]}}`, "", 0},
+		{"DNS records replaced", `{"op":"update","table":"DNS","where":[],"row":{"records":["map",[]]}}`, "DNS rows", 0},
+		{"own backend", lbUpdate("", `["198.19.3.1:80","198.18.1.10:80"]`), "", 1},
+		{"backend of n2's address", lbUpdate("", `["198.19.3.1:80","198.18.1.11:80"]`), "198.18.1.11 is not the address", 0},
+		{"own address of another network", lbUpdate("", `["198.19.3.1:80","198.18.2.10:80"]`), "198.18.2.10 is not the address", 0},
+		{"remove n2's backend", lbUpdate("198.18.1.11:80", `["198.19.3.1:80",""]`), "port p2 of node n2", 0},
+		{"replace n2's backend", lbUpdate("198.18.1.11:80", `["198.19.3.1:80","198.18.1.10:80"]`), "port p2 of node n2", 0},
+		{"new VIP", lbUpdate("", `["198.19.3.1:80",""],["198.19.3.2:80","198.18.1.10:80"]`), "VIPs", 0},
+		{"backends without a wait", `{"op":"update","table":"Load_Balancer","where":[["_uuid","==",["uuid","lb1"]]],"row":{"vips":["map",[["198.19.3.1:80","198.18.1.10:80"]]]}}`, "without a wait", 0},
+		{"backends mutated", `{"op":"mutate","table":"Load_Balancer","where":[],"mutations":[["vips","insert",["map",[["198.19.3.9:80","198.18.1.10:80"]]]]]}`, "load balancer", 0},
+		{"protocol", `{"op":"update","table":"Load_Balancer","where":[["_uuid","==",["uuid","lb1"]]],"row":{"protocol":"udp"}}`, "beyond its backends", 0},
+		{"new port joins its network's group", newPort + join("ovl_web", `["named-uuid","np"]`), "", 0},
+		{"new port joins another network's group", newPort + join("ovl_db", `["named-uuid","np"]`), "does not join that network", 0},
+		{"own port joins its group", join("ovl_web", `["uuid","p1"]`), "", 1},
+		{"own port joins another network's group", join("ovl_web", `["uuid","p3"]`), "not a port bound to n1 on network \"web\"", 0},
+		{"n2's port joins", join("ovl_web", `["uuid","p2"]`), "not a port bound to n1", 0},
+		{"group of no network", join("evil", `["uuid","p1"]`), "no network's policy group", 0},
+		{"address set", `{"op":"mutate","table":"Address_Set","where":[],"mutations":[["addresses","insert","198.18.1.10"]]}`, "Address_Set", 0},
+		{"published on own router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r1"), "", 1},
+		{"published on another router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r2"), "published on router", 0},
+		{"published for another router", published("n1", "p1", "web", "t2", "198.19.0.6:8080", "198.18.1.10:80") + lrJoin("r2"), "not attached", 0},
+		{"published on a foreign address", published("n1", "p1", "web", "t1", "198.19.0.6:8080", "198.18.1.10:80") + lrJoin("r1"), "not an address of router", 0},
+		{"published to n2's address", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.11:80") + lrJoin("r1"), "not the address of port p1", 0},
+		{"published for n2's port", published("n1", "p2", "web", "t1", "198.19.0.5:8080", "198.18.1.11:80") + lrJoin("r1"), "not a port bound to n1", 0},
+	} {
+		g, d := p.check(ops(t, tc.ops))
+		switch {
+		case tc.deny == "" && d != nil:
+			t.Errorf("%s: refused: %s", tc.name, d.Reason)
+		case tc.deny != "" && d == nil:
+			t.Errorf("%s: allowed, want refused (%s)", tc.name, tc.deny)
+		case d != nil && !strings.Contains(d.Reason, tc.deny):
+			t.Errorf("%s: reason %q lacks %q", tc.name, d.Reason, tc.deny)
+		case d == nil && len(g) != tc.guards:
+			t.Errorf("%s: %d guards, want %d: %v", tc.name, len(g), tc.guards, g)
+		}
+	}
+	// Without a view, what needs one is refused.
+	if _, d := (nodePolicy{node: "n1"}).check(ops(t, recs("web", "insert", `["map",[["a.web.ovl","198.18.1.10"]]]`))); d == nil || !d.Stale {
+		t.Errorf("DNS write without a view: %v, want refused (stale)", d)
+	}
+	for k, want := range map[string]string{"10.1.18.198.in-addr.arpa": "198.18.1.10",
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa": "fd00::1", "a.web.ovl": "invalid IP"} {
+		if a, _ := parseReverse(k); a.String() != want {
+			t.Errorf("parseReverse(%s) = %v, want %s", k, a, want)
+		}
 	}
 }

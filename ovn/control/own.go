@@ -1,0 +1,559 @@
+package control
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
+	"github.com/ovlmgr/ovlmgr/ovn/policy"
+	"github.com/ovlmgr/ovlmgr/ovn/service"
+)
+
+// The rules here decide on the service's view of the NB (facts): which
+// addresses are the node's own ports' on which network. Each fact used is
+// pinned by a guard (holds), so the decision and the write are atomic.
+
+// needsFacts reports whether ops write tables whose rules use facts.
+func needsFacts(ops []op) bool {
+	for _, o := range ops {
+		switch o.str("op") {
+		case "insert", "update", "mutate", "delete":
+			switch o.str("table") {
+			case "DNS", "Load_Balancer", "Port_Group", "Logical_Router", "Logical_Switch":
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mine returns the node's port holding ip on network, refusing when
+// there is none; the port is pinned.
+func (c *checker) mine(i int, network string, ip netip.Addr, what string) (*portFact, *Denied) {
+	if c.facts == nil {
+		return nil, c.denyOwn(i, "%s: the control service has no view of the NB", what)
+	}
+	pf, _ := c.facts.own(network, ip, c.node)
+	if pf == nil {
+		return nil, c.denyOwn(i, "%s: %s is not the address of a port bound to %s on network %q", what, ip, c.node, network)
+	}
+	c.holds(pf, i)
+	return pf, nil
+}
+
+// removable refuses to remove what names or uses ip on network when ip is
+// another node's live port's address; the node's own port is pinned.
+func (c *checker) removable(i int, network string, ip netip.Addr, what string) *Denied {
+	if c.facts == nil {
+		return c.denyOwn(i, "%s: the control service has no view of the NB", what)
+	}
+	pf, other := c.facts.own(network, ip, c.node)
+	if other != nil {
+		holder := "no node"
+		if other.Chassis != "" {
+			holder = "node " + other.Chassis
+		}
+		return c.denyOwn(i, "%s: %s is the address of port %s of %s on network %q", what, ip, other.Name, holder, network)
+	}
+	if pf != nil {
+		c.holds(pf, i)
+	}
+	return nil
+}
+
+// dns checks a DNS write: a new (empty) row, or records of one network's
+// rows (selected by their external_ids) naming the node's own addresses.
+func (c *checker) dns(i int, o op, where []any) *Denied {
+	switch o.str("op") {
+	case "insert":
+		// The network's DNS rows made by the first ADD (dns.Sync): empty.
+		if len(mapOf(list(mapCol(o["row"], "records")))) > 0 || !onlyColumns(o, "records", "external_ids") {
+			return c.denyOwn(i, "create a DNS row with records")
+		}
+		stamp(o, "node:"+c.node)
+		return nil
+	case "mutate":
+	default:
+		return c.denyOwn(i, "%s DNS rows (container names are added and removed with mutations of records)", verb(o.str("op")))
+	}
+	network := ""
+	for _, w := range where {
+		if cond := list(w); len(cond) == 3 && cond[0] == "external_ids" && cond[1] == "includes" {
+			network = mapOf(cond[2])[owner.KeyNetwork]
+		}
+	}
+	if network == "" {
+		return c.denyOwn(i, "change DNS rows not selected by their network (external_ids includes %s)", owner.KeyNetwork)
+	}
+	var n *netFact
+	if c.facts != nil {
+		n = c.facts.networks[network]
+	}
+	if n == nil {
+		return c.denyOwn(i, "change DNS records of network %q, which the control service does not know", network)
+	}
+	for _, m := range list(o["mutations"]) {
+		mm := list(m)
+		if len(mm) != 3 || mm[0] != "records" {
+			return c.denyOwn(i, "change DNS column %v", m)
+		}
+		switch {
+		case mm[1] == "insert" && isMap(mm[2]):
+			for _, kv := range pairs(mm[2]) {
+				ips, d := c.recordAddrs(i, n, kv[0], kv[1], true)
+				if d != nil {
+					return d
+				}
+				for _, ip := range ips {
+					if _, d := c.mine(i, network, ip, fmt.Sprintf("add DNS record %s=%q", kv[0], kv[1])); d != nil {
+						return d
+					}
+				}
+			}
+		case mm[1] == "delete" && isMap(mm[2]):
+			for _, kv := range pairs(mm[2]) {
+				ips, d := c.recordAddrs(i, n, kv[0], kv[1], false)
+				if d != nil {
+					return d
+				}
+				for _, ip := range ips {
+					if d := c.removable(i, network, ip, fmt.Sprintf("remove DNS record %s=%q", kv[0], kv[1])); d != nil {
+						return d
+					}
+				}
+			}
+		case mm[1] == "delete":
+			// Keys: only PTRs (stale ones of the node's addresses).
+			for _, k := range setOf(mm[2]) {
+				ip, ok := parseReverse(k)
+				if !ok {
+					return c.denyOwn(i, "remove DNS name %q whatever its value (remove exactly the pair)", k)
+				}
+				if d := c.removable(i, network, ip, fmt.Sprintf("remove DNS record %s", k)); d != nil {
+					return d
+				}
+			}
+		default:
+			return c.denyOwn(i, "change DNS records with %v", mm[1])
+		}
+	}
+	return nil
+}
+
+// recordAddrs returns the addresses a record names: a PTR's reversed
+// address, a name's value. A new record must be in the network's zone.
+func (c *checker) recordAddrs(i int, n *netFact, k, v string, adding bool) ([]netip.Addr, *Denied) {
+	if ip, ok := parseReverse(k); ok {
+		if adding && !inZone(v, n.zone()) {
+			return nil, c.denyOwn(i, "add DNS record %s=%q: the name is not in zone %s of network %q", k, v, n.zone(), n.Name)
+		}
+		return []netip.Addr{ip}, nil
+	}
+	if adding && !inZone(k, n.zone()) {
+		return nil, c.denyOwn(i, "add DNS record %s=%q: the name is not in zone %s of network %q", k, v, n.zone(), n.Name)
+	}
+	var ips []netip.Addr
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' }) {
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			if adding {
+				return nil, c.denyOwn(i, "add DNS record %s=%q: %q is not an address", k, v, f)
+			}
+			continue
+		}
+		ips = append(ips, a.Unmap())
+	}
+	if adding && len(ips) == 0 {
+		return nil, c.denyOwn(i, "add DNS record %s=%q without an address", k, v)
+	}
+	return ips, nil
+}
+
+func inZone(name, zone string) bool {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	return strings.HasSuffix(name, "."+zone) && len(name) > len(zone)+1
+}
+
+// parseReverse reads "4.3.2.1.in-addr.arpa" or a nibble ip6.arpa name.
+func parseReverse(k string) (netip.Addr, bool) {
+	k = strings.ToLower(strings.TrimSuffix(k, "."))
+	switch {
+	case strings.HasSuffix(k, ".in-addr.arpa"):
+		l := strings.Split(strings.TrimSuffix(k, ".in-addr.arpa"), ".")
+		if len(l) != 4 {
+			return netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(l[3] + "." + l[2] + "." + l[1] + "." + l[0])
+		return a, err == nil
+	case strings.HasSuffix(k, ".ip6.arpa"):
+		l := strings.Split(strings.TrimSuffix(k, ".ip6.arpa"), ".")
+		if len(l) != 32 {
+			return netip.Addr{}, false
+		}
+		var b strings.Builder
+		for j := 31; j >= 0; j-- {
+			b.WriteString(l[j])
+			if j%4 == 0 && j > 0 {
+				b.WriteByte(':')
+			}
+		}
+		a, err := netip.ParseAddr(b.String())
+		return a, err == nil
+	}
+	return netip.Addr{}, false
+}
+
+// portGroup checks a Port_Group write: the node's ports join the group of
+// the network they are on, and only its ports leave a group.
+func (c *checker) portGroup(i int, o op, where []any) *Denied {
+	if o.str("op") != "mutate" {
+		return c.denyOwn(i, "%s port groups", verb(o.str("op")))
+	}
+	for _, m := range list(o["mutations"]) {
+		mm := list(m)
+		if len(mm) != 3 || mm[0] != "ports" {
+			return c.denyOwn(i, "change port group column %v", m)
+		}
+		switch mm[1] {
+		case "delete":
+			for _, u := range uuids(mm[2]) {
+				if u[0] != "uuid" {
+					return c.deny(i, "remove port %v from a port group", u)
+				}
+				c.notOthers(byUUID(u[1]), i)
+			}
+		case "insert":
+			name := whereEq(where, "name")
+			var g *groupFact
+			if c.facts != nil {
+				g = c.facts.groups[name]
+			}
+			if g == nil || g.Kind != policy.KindPortGroup || g.Network == "" {
+				return c.denyOwn(i, "add ports to port group %q, which is no network's policy group", name)
+			}
+			for _, u := range uuids(mm[2]) {
+				switch u[0] {
+				case "named-uuid":
+					if _, ok := c.inserted[u[1]]; !ok || c.portNet[u[1]] != g.Network {
+						return c.denyOwn(i, "add port %s to port group %q of network %q: the port does not join that network's switch in the transaction", u[1], name, g.Network)
+					}
+				case "uuid":
+					pf := c.facts.ports[u[1]]
+					if pf == nil || pf.Chassis != c.node || pf.Network != g.Network {
+						return c.denyOwn(i, "add port %s to port group %q: not a port bound to %s on network %q", u[1], name, c.node, g.Network)
+					}
+					c.holds(pf, i)
+				default:
+					return c.deny(i, "add %v to a port group", u)
+				}
+			}
+		default:
+			return c.denyOwn(i, "change port group ports with %v", mm[1])
+		}
+	}
+	return nil
+}
+
+// published checks a published port's load balancer: of the node's own
+// container port, on the port's network, answering on an address of a
+// router of that network and sending to the port's address.
+func (c *checker) published(i int, o op) *Denied {
+	row := o["row"]
+	kindOf, _ := mapValue(row, "external_ids", owner.KeyKind)
+	nodeOf, _ := mapValue(row, "external_ids", owner.KeyNode)
+	port, _ := mapValue(row, "external_ids", owner.KeyPort)
+	netOf, _ := mapValue(row, "external_ids", owner.KeyNetwork)
+	routerOf, _ := mapValue(row, "external_ids", owner.KeyRouter)
+	if kindOf != owner.KindPublished || nodeOf != c.node || port == "" {
+		return c.deny(i, "create a load balancer other than a published port of its own container")
+	}
+	var pf *portFact
+	if c.facts != nil {
+		pf = c.facts.portByName[port]
+	}
+	if pf == nil || pf.Chassis != c.node || pf.Network != netOf {
+		return c.denyOwn(i, "publish port %s on network %q: not a port bound to %s on that network", port, netOf, c.node)
+	}
+	c.holds(pf, i)
+	var rf *routerFact
+	for _, r := range c.facts.networks[pf.Network].Routers {
+		if x := c.facts.routers[r]; x != nil && x.Name == routerOf {
+			rf = x
+		}
+	}
+	if rf == nil {
+		return c.denyOwn(i, "publish port %s on router %q: network %q is not attached to it", port, routerOf, pf.Network)
+	}
+	for k, v := range mapOf(mapCol(row, "vips")) {
+		vip, err := netip.ParseAddrPort(k)
+		if err != nil || !containsAddr(rf.Addrs, vip.Addr().Unmap()) {
+			return c.denyOwn(i, "publish %s: not an address of router %q", k, rf.Name)
+		}
+		for _, b := range strings.Split(v, ",") {
+			be, err := netip.ParseAddrPort(strings.TrimSpace(b))
+			if err != nil || !containsAddr(pf.IPs, be.Addr().Unmap()) {
+				return c.denyOwn(i, "publish %s to %q: not the address of port %s", k, v, port)
+			}
+		}
+	}
+	return nil
+}
+
+// routerJoin checks that the load balancer lb (inserted in the
+// transaction) joins the router it was published for.
+func (c *checker) routerJoin(i int, where []any, lb string) *Denied {
+	ins, ok := c.inserted[lb]
+	if !ok || ins.str("table") != "Load_Balancer" {
+		return c.deny(i, "add load balancer %s, not created in the transaction, to a router", lb)
+	}
+	routerOf, _ := mapValue(ins["row"], "external_ids", owner.KeyRouter)
+	var rf *routerFact
+	if c.facts != nil {
+		if u := whereUUID(where); u != "" {
+			rf = c.facts.routers[u]
+		}
+	}
+	if rf == nil || rf.Name != routerOf {
+		return c.denyOwn(i, "attach published port %s to router %v: it is published on router %q", lb, where, routerOf)
+	}
+	return nil
+}
+
+// backends checks a service load balancer's update: it must follow a wait
+// on the current values of every column it sets (service.SyncPort does),
+// and change only backends whose address is the node's own port's on the
+// service's network (added) or not another node's (removed).
+func (c *checker) backends(i int, o op, where []any) *Denied {
+	if !onlyColumns(o, "vips", "ip_port_mappings", "external_ids") {
+		return c.denyOwn(i, "change a load balancer beyond its backends")
+	}
+	u := whereUUID(where)
+	if u == "" || len(where) != 1 {
+		return c.denyOwn(i, "update load balancers selected by %v (one, by _uuid)", where)
+	}
+	row, _ := o["row"].(map[string]any)
+	var old map[string]any
+	for j := 0; j < i; j++ {
+		w := c.ops[j]
+		if w.str("op") != "wait" || w.str("table") != "Load_Balancer" || w.str("until") != "==" || whereUUID(list(w["where"])) != u || len(list(w["where"])) != 1 {
+			continue
+		}
+		rs := list(w["rows"])
+		if len(rs) != 1 {
+			continue
+		}
+		r, _ := rs[0].(map[string]any)
+		cols := map[string]bool{}
+		for _, col := range list(w["columns"]) {
+			cols[fmt.Sprint(col)] = true
+		}
+		all := true
+		for col := range row {
+			all = all && cols[col] && r[col] != nil
+		}
+		if all && r != nil && cols["external_ids"] && r["external_ids"] != nil {
+			old = r
+		}
+	}
+	for j := i + 1; j < len(c.ops); j++ {
+		if w := c.ops[j]; w.str("table") == "Load_Balancer" && w.str("op") != "wait" && w.str("op") != "select" {
+			return c.denyOwn(i, "write load balancer %s twice in a transaction", u)
+		}
+	}
+	if old == nil {
+		return c.denyOwn(i, "update load balancer %s without a wait on the current values of what it sets", u)
+	}
+	ids := mapOf(old["external_ids"])
+	if !owner.Owned(ids, owner.KindService) || ids[owner.KeyNetwork] == "" {
+		return c.denyOwn(i, "change backends of load balancer %s, which is not a service", u)
+	}
+	network := ids[owner.KeyNetwork]
+	added, removed := map[netip.Addr]bool{}, map[netip.Addr]bool{}
+	diffList := func(was, is string) *Denied {
+		a, b := addrPorts(was), addrPorts(is)
+		if a == nil || b == nil {
+			return c.denyOwn(i, "set service %s backends %q", ids[owner.KeyName], is)
+		}
+		for x := range b {
+			if !a[x] {
+				added[x.Addr().Unmap()] = true
+			}
+		}
+		for x := range a {
+			if !b[x] {
+				removed[x.Addr().Unmap()] = true
+			}
+		}
+		return nil
+	}
+	if v, set := row["vips"]; set {
+		was, is := mapOf(old["vips"]), mapOf(v)
+		if strings.Join(sortedKeys(was), " ") != strings.Join(sortedKeys(is), " ") {
+			return c.denyOwn(i, "change the VIPs of service %s (%v to %v)", ids[owner.KeyName], sortedKeys(was), sortedKeys(is))
+		}
+		for k := range is {
+			if d := diffList(was[k], is[k]); d != nil {
+				return d
+			}
+		}
+	}
+	if v, set := row["external_ids"]; set {
+		is := mapOf(v)
+		for _, k := range union(ids, is) {
+			if k == KeyWrittenBy || ids[k] == is[k] {
+				continue
+			}
+			if k != service.KeyBackends {
+				return c.denyOwn(i, "change %s of service %s", k, ids[owner.KeyName])
+			}
+			if d := diffList(ids[k], is[k]); d != nil {
+				return d
+			}
+		}
+	}
+	var mappings []string // added or changed ip_port_mappings
+	if v, set := row["ip_port_mappings"]; set {
+		was, is := mapOf(old["ip_port_mappings"]), mapOf(v)
+		for _, k := range union(was, is) {
+			if was[k] == is[k] {
+				continue
+			}
+			a, err := netip.ParseAddr(strings.Trim(k, "[]"))
+			if err != nil {
+				return c.denyOwn(i, "set health check mapping %s of service %s", k, ids[owner.KeyName])
+			}
+			if _, ok := is[k]; ok {
+				added[a.Unmap()] = true
+				mappings = append(mappings, k)
+			} else {
+				removed[a.Unmap()] = true
+			}
+		}
+	}
+	what := "change backends of service " + ids[owner.KeyName]
+	for _, a := range sortedAddrs(added) {
+		if _, d := c.mine(i, network, a, what); d != nil {
+			return d
+		}
+	}
+	for _, a := range sortedAddrs(removed) {
+		if !added[a] {
+			if d := c.removable(i, network, a, what); d != nil {
+				return d
+			}
+		}
+	}
+	// A health check mapping names the backend's own port.
+	for _, k := range mappings {
+		a, _ := netip.ParseAddr(strings.Trim(k, "[]"))
+		pf, _ := c.facts.own(network, a.Unmap(), c.node)
+		if v := mapOf(row["ip_port_mappings"])[k]; !strings.HasPrefix(v, pf.Name+":") {
+			return c.denyOwn(i, "map backend %s of service %s to %q: not its port %s", k, ids[owner.KeyName], v, pf.Name)
+		}
+	}
+	return nil
+}
+
+// addrPorts parses a backend list "IP:PORT,[IP6]:PORT" (nil when bad).
+func addrPorts(s string) map[netip.AddrPort]bool {
+	out := map[netip.AddrPort]bool{}
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(f)
+		if err != nil {
+			return nil
+		}
+		out[ap] = true
+	}
+	return out
+}
+
+func containsAddr(l []netip.Addr, a netip.Addr) bool {
+	for _, x := range l {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func union(a, b map[string]string) []string {
+	m := map[string]string{}
+	for k := range a {
+		m[k] = ""
+	}
+	for k := range b {
+		m[k] = ""
+	}
+	return sortedKeys(m)
+}
+
+func sortedAddrs(m map[netip.Addr]bool) []netip.Addr {
+	out := make([]netip.Addr, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}
+
+// mapCol returns column col of an OVSDB row.
+func mapCol(row any, col string) any {
+	r, _ := row.(map[string]any)
+	return r[col]
+}
+
+func isMap(v any) bool { l := list(v); return len(l) == 2 && l[0] == "map" }
+
+// pairs returns the [key, value] string pairs of an OVSDB map.
+func pairs(v any) [][2]string {
+	l := list(v)
+	if len(l) != 2 || l[0] != "map" {
+		return nil
+	}
+	var out [][2]string
+	for _, kv := range list(l[1]) {
+		if p := list(kv); len(p) == 2 {
+			out = append(out, [2]string{fmt.Sprint(p[0]), fmt.Sprint(p[1])})
+		}
+	}
+	return out
+}
+
+// mapOf returns an OVSDB map of strings as a Go map.
+func mapOf(v any) map[string]string {
+	out := map[string]string{}
+	for _, kv := range pairs(v) {
+		out[kv[0]] = kv[1]
+	}
+	return out
+}
+
+// setOf returns the strings of an OVSDB set or atom.
+func setOf(v any) []string {
+	if s, ok := v.(string); ok {
+		return []string{s}
+	}
+	l := list(v)
+	if len(l) == 2 && l[0] == "set" {
+		var out []string
+		for _, e := range list(l[1]) {
+			out = append(out, fmt.Sprint(e))
+		}
+		return out
+	}
+	return nil
+}
