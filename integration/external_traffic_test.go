@@ -219,9 +219,10 @@ func TestExternalFIPAndPublished(t *testing.T) {
 }
 
 // TestPodmanPublish: podman 4.x (CNI backend, the conflist `ovlmgr cni
-// config` writes) with `-p 8088:80` on a network whose router has a
-// gateway: the outside host reaches the container at the router's external
-// address, port 8088; `podman rm` removes the published port.
+// config` writes) with `-p 8088:80` on a dual-stack network whose router
+// has a dual-stack gateway: the outside host reaches the container at both
+// external addresses of the router, port 8088 (podman sends one mapping
+// with an empty hostIP); `podman rm` removes the published ports.
 func TestPodmanPublish(t *testing.T) {
 	l := sharedLab(t)
 	env, rootfs := podmanSetup(t)
@@ -229,7 +230,10 @@ func TestPodmanPublish(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	nw := fmt.Sprintf("pub%d", os.Getpid()%10000)
-	extRouter(t, l, nb, sb, "rpod", nw, "198.19.242.0/24", "198.18.100.44")
+	// A dual-stack network and gateway: podman's -p is one mapping with an
+	// empty hostIP, published on both external addresses.
+	extRouterSpec(t, l, nb, sb, "rpod", network.Spec{Name: nw, Subnet: "198.19.242.0/24", IPv6Subnet: "fd00:198:19:242::/64"}, "198.18.100.44")
+	dualGateway(t, l, nb, sb, "rpod", "198.18.100.44", "fd00:198:18:100::44")
 	n := l.Nodes[2] // no external network here: the gateway DNATs
 	writeConfList(t, ctx, n, nw)
 	rtRun(t, ctx, n, env, "podman", "import", "--quiet", rootfs, podmanImage)
@@ -238,13 +242,16 @@ func TestPodmanPublish(t *testing.T) {
 	rtRun(t, ctx, n, env, "podman", "run", "-d", "--name", ctr, "--network", nw, "-p", "8088:80", podmanImage,
 		"sh", "-c", "while true; do echo hello-from-podman | nc -l -p 80; done")
 	ps, err := publish.List(ctx, nb, publish.Filter{Network: nw})
-	if err != nil || len(ps) != 1 || ps[0].HostPort != 8088 || ps[0].ContainerPort != 80 || ps[0].Address.String() != "198.18.100.44" {
-		t.Fatalf("published ports of %s: %+v %v", nw, ps, err)
+	if err != nil || len(ps) != 2 || ps[0].HostPort != 8088 || ps[0].ContainerPort != 80 || ps[0].Address.String() != "198.18.100.44" ||
+		ps[1].HostPort != 8088 || ps[1].Address.String() != "fd00:198:18:100::44" || !ps[1].Backend.Is6() {
+		t.Fatalf("published ports of %s: %+v %v; want 8088->80 on 198.18.100.44 and [fd00:198:18:100::44]", nw, ps, err)
 	}
 	out := outsideNS(t, l)
-	got, err := dialRead(out, "198.18.100.44:8088", 20*time.Second)
-	if err != nil || strings.TrimSpace(got) != "hello-from-podman" {
-		t.Fatalf("outside -> 198.18.100.44:8088: %q, %v", got, err)
+	for _, addr := range []string{"198.18.100.44:8088", "[fd00:198:18:100::44]:8088"} {
+		got, err := dialRead(out, addr, 20*time.Second)
+		if err != nil || strings.TrimSpace(got) != "hello-from-podman" {
+			t.Fatalf("outside -> %s: %q, %v", addr, got, err)
+		}
 	}
 	rtRun(t, ctx, n, env, "podman", "rm", "-f", "-t", "0", ctr)
 	if ps, err := publish.List(ctx, nb, publish.Filter{Network: nw}); err != nil || len(ps) != 0 {
