@@ -443,10 +443,10 @@ func overlapErr(os []Overlap) error {
 // Transit_Switch in IC-NB when missing, refuses when a subnet of the
 // router overlaps one another site's linked router published, publishes
 // the router's subnets on the transit switch, waits for ovn-ic to create
-// the switch in this site's NB, and adds the router port (address
-// spec.IP, gateway chassis spec.Nodes) and its switch port in one
-// transaction. ovn-ic then advertises the router's subnets and learns the
-// other sites' as static routes.
+// the switch in this site's NB, adds the switch port, waits for ovn-ic to
+// give it its tunnel key, and then adds the router port (address spec.IP,
+// gateway chassis spec.Nodes). ovn-ic then advertises the router's subnets
+// and learns the other sites' as static routes.
 func LinkRouter(ctx context.Context, nb, icnb client.Client, spec LinkSpec) (*Link, error) {
 	what := fmt.Sprintf("site link %s to %s", spec.Router, spec.Transit)
 	if err := ValidateName("transit switch", spec.Transit); err != nil {
@@ -512,12 +512,50 @@ func LinkRouter(ctx context.Context, nb, icnb client.Client, spec LinkSpec) (*Li
 		}
 		return owner.IDs(KindLink, name, e)
 	}
-	tx := dbops.NewTx(nb)
-	var gcUUIDs []string
-	for i, n := range spec.Nodes {
+	for _, n := range spec.Nodes {
 		if err := names.Validate("gateway nodes", n); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
+	}
+	// Two steps, so that no chassis ever computes flows with a transit
+	// port tunnel key that changes later. ovn-ic gives this site's port on
+	// the transit switch the key it allocates in IC-SB (the port's
+	// options:requested-tnl-key), but only once the port exists; until
+	// then ovn-northd gives it a key of its own. ovn-controller (OVN 23.03)
+	// does not update the router side of the patch pair when its peer's
+	// key changes: the gateway kept sending with the old key, which the
+	// other site read as its own port, and dropped every packet until
+	// ovn-controller recomputed (TestSites, about 1 run in 4). So: (1) the
+	// switch port alone, whose router port does not exist yet; (2) once
+	// ovn-ic has set its key, the router port and its gateway chassis.
+	lsp := &nbdb.LogicalSwitchPort{UUID: "newiclsp", Name: lspName, Type: "router", Addresses: []string{"router"},
+		Options: map[string]string{"router-port": lrpName}, ExternalIDs: ids(lspName, nil)}
+	tx := dbops.NewTx(nb)
+	tx.Add(dbops.None(nbdb.LogicalRouterPortTable, []ovsdb.Condition{dbops.NameIs(lrpName)}, "name", lrpName))
+	tx.Add(dbops.None(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(lspName)}, "name", lspName))
+	made := tx.Create(lsp)
+	tx.Add(dbops.AddRefs(nbdb.LogicalSwitchTable, dbops.ByUUID(ls.UUID), "ports", lsp.UUID))
+	if err := tx.Transact(ctx); err != nil {
+		if dbconn.FailedWait(err, 0) || dbconn.FailedWait(err, 1) {
+			return nil, fmt.Errorf("%s: router %s is already on transit switch %s (port %s): unlink it first", what, spec.Router, spec.Transit, lrpName)
+		}
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	lspUUID := made.UUID()
+	if err := waitPortKey(ctx, nb, lspName, spec.Wait); err != nil {
+		// Take the lone switch port back (guarded: only while no router
+		// port was made for it), so that the link can be retried.
+		undo := dbops.NewTx(nb)
+		undo.Add(dbops.None(nbdb.LogicalRouterPortTable, []ovsdb.Condition{dbops.NameIs(lrpName)}, "name", lrpName))
+		undo.Add(dbops.DelRefs(nbdb.LogicalSwitchTable, dbops.ByUUID(ls.UUID), "ports", lspUUID))
+		if uerr := undo.Transact(context.WithoutCancel(ctx)); uerr != nil {
+			err = fmt.Errorf("%w (and removing switch port %s again: %v)", err, lspName, uerr)
+		}
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	tx = dbops.NewTx(nb)
+	var gcUUIDs []string
+	for i, n := range spec.Nodes {
 		gc := &nbdb.GatewayChassis{UUID: "newicgc" + strconv.Itoa(i), Name: lrpName + "-" + n, ChassisName: n,
 			Priority: (len(spec.Nodes) - i) * 10, ExternalIDs: ids(lrpName+"-"+n, map[string]string{owner.KeyNode: n})}
 		tx.Create(gc)
@@ -525,16 +563,11 @@ func LinkRouter(ctx context.Context, nb, icnb client.Client, spec LinkSpec) (*Li
 	}
 	lrp := &nbdb.LogicalRouterPort{UUID: "newiclrp", Name: lrpName, MAC: port.MACFromIP(spec.IP.Addr()).String(),
 		Networks: []string{spec.IP.String()}, GatewayChassis: gcUUIDs, ExternalIDs: ids(lrpName, nil)}
-	lsp := &nbdb.LogicalSwitchPort{UUID: "newiclsp", Name: lspName, Type: "router", Addresses: []string{"router"},
-		Options: map[string]string{"router-port": lrpName}, ExternalIDs: ids(lspName, nil)}
 	tx.Add(dbops.None(nbdb.LogicalRouterPortTable, []ovsdb.Condition{dbops.NameIs(lrpName)}, "name", lrpName))
-	tx.Add(dbops.None(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(lspName)}, "name", lspName))
 	tx.Create(lrp)
-	tx.Create(lsp)
-	tx.Add(dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(lr[0].UUID), "ports", lrp.UUID),
-		dbops.AddRefs(nbdb.LogicalSwitchTable, dbops.ByUUID(ls.UUID), "ports", lsp.UUID))
+	tx.Add(dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(lr[0].UUID), "ports", lrp.UUID))
 	if err := tx.Transact(ctx); err != nil {
-		if dbconn.FailedWait(err, len(spec.Nodes)) || dbconn.FailedWait(err, len(spec.Nodes)+1) {
+		if dbconn.FailedWait(err, len(spec.Nodes)) {
 			return nil, fmt.Errorf("%s: router %s is already on transit switch %s (port %s): unlink it first", what, spec.Router, spec.Transit, lrpName)
 		}
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -600,6 +633,37 @@ func waitTransit(ctx context.Context, nb client.Client, transit string, wait tim
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// KeyRequestedTnlKey is the option ovn-ic sets on a site's transit switch
+// port: the port's tunnel key, allocated in IC-SB.
+const KeyRequestedTnlKey = "requested-tnl-key"
+
+// ErrNoPortKey: ovn-ic did not give this site's transit switch port its
+// tunnel key.
+var ErrNoPortKey = errors.New("ovn-ic has not given the transit switch port its tunnel key (is ovn-ic running for this site, and connected to the IC-SB?)")
+
+// waitPortKey waits for ovn-ic to set the transit switch port's tunnel key
+// (options:requested-tnl-key).
+func waitPortKey(ctx context.Context, nb client.Client, lsp string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		ps, err := dbops.SelectRows[nbdb.LogicalSwitchPort](ctx, nb, []ovsdb.Condition{dbops.NameIs(lsp)}, func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.Options} })
+		if err != nil {
+			return fmt.Errorf("read transit switch port %s: %w", lsp, err)
+		}
+		if len(ps) == 1 && ps[0].Options[KeyRequestedTnlKey] != "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("transit switch port %s after %s: %w", lsp, wait, ErrNoPortKey)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
