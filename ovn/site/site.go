@@ -228,8 +228,9 @@ type LinkSpec struct {
 	// Nodes are this site's interconnection gateway chassis for the port,
 	// highest priority first (nodes joined with --ic-gateway).
 	Nodes []string
-	// Wait bounds the wait for ovn-ic to create the transit switch in this
-	// site's NB (default 10 s).
+	// Wait bounds each wait for ovn-ic: to create the transit switch in
+	// this site's NB, and to give the switch port its tunnel key (default
+	// 10 s each).
 	Wait time.Duration
 }
 
