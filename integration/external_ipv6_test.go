@@ -12,6 +12,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/fip"
 	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
@@ -89,6 +90,11 @@ func TestGatewayIPv6(t *testing.T) {
 		}
 	}
 
+	// diagnose: the IPv6 next hop answered neighbour discovery.
+	rep, _ := diagnose.Cluster(ctx, diagnose.Options{NB: l.NB, SB: l.SB})
+	if ck := rep.Find("router " + r + " next hop6"); ck == nil || ck.Status != diagnose.OK {
+		t.Errorf("diagnose next hop6: %+v", ck)
+	}
 	// trace names the IPv6 way out and the IPv6 published port.
 	if res, err := trace.Trace(ctx, nb, sb, l.SB, trace.Request{From: b.id, To: l.External.HostIP6, Proto: "tcp", Port: 9481}); err != nil ||
 		res.Verdict != trace.Delivered || res.External != "SNAT to "+ext6+" on gateway "+l.Gateways[0] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -104,18 +105,25 @@ func gatewayChecks(ctx context.Context, nb, sb client.Client, gw *gateway.Gatewa
 	default:
 		out = append(out, Okf(area, "router "+r+" active gateway", "%s active on node %s (gateway nodes %s)", gw.Port, bound, strings.Join(gw.Nodes, ", ")))
 	}
-	// The next hop: a MAC_Binding on the gateway port once it answered ARP.
-	if gw.NextHop.IsValid() {
-		mbs, err := dbops.SelectRows[sbdb.MACBinding](ctx, sb, []ovsdb.Condition{dbops.Equal("logical_port", gw.Port), dbops.Equal("ip", gw.NextHop.String())})
+	// The next hops: a MAC_Binding on the gateway port once one answered
+	// ARP (IPv4) or neighbour discovery (IPv6, a dual-stack gateway).
+	for _, h := range []struct {
+		name, asked string
+		ip          netip.Addr
+	}{{"next hop", "ARP", gw.NextHop}, {"next hop6", "neighbour discovery", gw.NextHop6}} {
+		if !h.ip.IsValid() {
+			continue
+		}
+		mbs, err := dbops.SelectRows[sbdb.MACBinding](ctx, sb, []ovsdb.Condition{dbops.Equal("logical_port", gw.Port), dbops.Equal("ip", h.ip.String())})
 		switch {
 		case err != nil:
-			out = append(out, Warnf(area, "router "+r+" next hop", "check SB reachability", "read MAC bindings: %v", err))
+			out = append(out, Warnf(area, "router "+r+" "+h.name, "check SB reachability", "read MAC bindings: %v", err))
 		case len(mbs) == 0:
-			out = append(out, Warnf(area, "router "+r+" next hop",
-				fmt.Sprintf("check that %s is up on the external network; send a packet out (ovlmgr trace CONTAINER %s) and look again", gw.NextHop, gw.NextHop),
-				"next hop %s has not answered ARP on %s yet (no MAC binding in SB; OVN asks on the first packet out)", gw.NextHop, gw.Port))
+			out = append(out, Warnf(area, "router "+r+" "+h.name,
+				fmt.Sprintf("check that %s is up on the external network; send a packet out (ovlmgr trace CONTAINER %s) and look again", h.ip, h.ip),
+				"%s %s has not answered %s on %s yet (no MAC binding in SB; OVN asks on the first packet out)", h.name, h.ip, h.asked, gw.Port))
 		default:
-			out = append(out, Okf(area, "router "+r+" next hop", "next hop %s answered ARP (%s)", gw.NextHop, mbs[0].MAC))
+			out = append(out, Okf(area, "router "+r+" "+h.name, "%s %s answered %s (%s)", h.name, h.ip, h.asked, mbs[0].MAC))
 		}
 	}
 	return out

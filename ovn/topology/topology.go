@@ -150,7 +150,10 @@ type Gateway struct {
 	Router     string `json:"router"`
 	ExternalIP string `json:"externalIP"` // IP/prefix on the external network
 	NextHop    string `json:"nextHop,omitempty"`
-	Physnet    string `json:"physnet,omitempty"`
+	// ExternalIP6 and NextHop6: the IPv6 side of a dual-stack gateway.
+	ExternalIP6 string `json:"externalIP6,omitempty"`
+	NextHop6    string `json:"nextHop6,omitempty"`
+	Physnet     string `json:"physnet,omitempty"`
 	// Nodes are the gateway nodes, highest priority first.
 	Nodes []string `json:"nodes"`
 	// Active is the node the gateway is bound on now ("" when none, or
@@ -299,6 +302,10 @@ func (g *Graph) readGateways(ctx context.Context, nb, sb client.Client) error {
 		}
 		if gw.NextHop.IsValid() {
 			t.NextHop = gw.NextHop.String()
+		}
+		if gw.ExternalIP6.IsValid() {
+			t.ExternalIP6 = netip.PrefixFrom(gw.ExternalIP6, gw.ExternalNet6.Bits()).String()
+			t.NextHop6 = gw.NextHop6.String()
 		}
 		if sb != nil {
 			if t.Active, err = gateway.Active(ctx, sb, gw); err != nil {

@@ -92,6 +92,9 @@ func gatewayLine(gw topology.Gateway) string {
 	if gw.NextHop != "" {
 		s += " via " + gw.NextHop
 	}
+	if gw.ExternalIP6 != "" {
+		s += ", " + gw.ExternalIP6 + " via " + dash(gw.NextHop6)
+	}
 	s += ", nodes " + listOr(gw.Nodes, "-") + ", " + dash(gw.State)
 	if len(gw.Sites) > 0 {
 		s += ", sites " + strings.Join(gw.Sites, ", ")
