@@ -48,7 +48,8 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					nameFlag, dirFlag,
 					&cli.IntFlag{Name: "underlay-mtu", Value: lab.DefaultMTU, Usage: "underlay MTU; overlay MTU is 58 less"},
 					&cli.IntFlag{Name: "central", Value: 1, Usage: "central members: 1 (standalone NB/SB) or 3, 5 (RAFT clusters, one ovn-northd each; see docs/ha.md)"},
-					&cli.BoolFlag{Name: "tls", Usage: "NB and SB on TLS only: a CA, admin and per-node certificates, SB RBAC for chassis (see docs/security.md); without it they listen on plain TCP"},
+					&cli.BoolFlag{Name: "insecure", Usage: "NB and SB on plain TCP without authentication, for debugging: any process in a node namespace can rewrite the whole overlay (default: TLS only, a control and a node CA, admin and per-node certificates, SB RBAC for chassis, nodes write the NB through the control service; see docs/security.md)", EnvVars: []string{lab.EnvInsecure}},
+					&cli.BoolFlag{Name: "tls", Hidden: true, Usage: "TLS lab (the default; kept for scripts)"},
 					&cli.StringFlag{Name: "gateways", Usage: "nodes plugged into the external network 198.18.100.0/24 (outside host 198.18.100.1), comma separated, or none (default n1,n2; n1 with one node; see docs/external.md)"},
 					&cli.IntFlag{Name: "underlays", Value: 1, Usage: "routed underlay subnets 198.18.U.0/24 joined by a router namespace (nodes split in order; see docs/sites.md)"},
 					&cli.IntFlag{Name: "wan-mtu", Usage: "MTU of the router's links to underlays 2 and up (default the underlay MTU; with --underlays)"},
@@ -60,6 +61,9 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 					if err := needArgs(c, 0, "no arguments"); err != nil {
 						return err
 					}
+					if c.Bool("tls") && c.Bool("insecure") {
+						return fmt.Errorf("lab up: --tls and --insecure together: choose one (TLS is the default)")
+					}
 					ctx, cancel := context.WithTimeout(c.Context, 3*time.Minute)
 					defer cancel()
 					if c.Int("sites") > 0 {
@@ -70,15 +74,14 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 						gateways = strings.Split(c.String("gateways"), ",")
 					}
 					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
-						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), TLS: c.Bool("tls"), ControlBin: selfExe(), Gateways: gateways,
+						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), TLS: c.Bool("tls"), Insecure: c.Bool("insecure"), ControlBin: selfExe(), Gateways: gateways,
 						Underlays: c.Int("underlays"), WANMTU: c.Int("wan-mtu"), WANDelay: c.Duration("wan-delay"), UnderlayIPv6: c.Bool("underlay-ipv6")})
 					if err != nil {
 						return err
 					}
 					fmt.Fprint(c.App.Writer, l.Env())
 					if l.TLS == nil {
-						fmt.Fprintf(c.App.ErrWriter, "\nWARNING: lab %s is INSECURE: NB (%s) and SB (%s) listen on plain TCP without authentication;\n"+
-							"any process in a node namespace can rewrite the whole overlay. Use `ovlmgr lab up --tls` (docs/security.md).\n", l.Name, l.NBTCP, l.SBTCP)
+						insecureWarning(c, l)
 					}
 					nameArg := ""
 					if l.Name != lab.DefaultName {
@@ -315,17 +318,33 @@ func statusTable(w io.Writer, st *lab.Status) {
 	}
 }
 
+// insecureWarning says loudly, on stderr, that a plain lab's databases
+// take writes from anyone on its underlay.
+func insecureWarning(c *cli.Context, l *lab.Lab) {
+	fmt.Fprintf(c.App.ErrWriter, "\n"+
+		"WARNING: lab %s is INSECURE (--insecure): NB (%s) and SB (%s) listen on plain TCP without\n"+
+		"WARNING: authentication or encryption; any process in any node namespace can read and rewrite the whole\n"+
+		"WARNING: overlay. For debugging only: drop --insecure (and %s) for the TLS lab (docs/security.md).\n",
+		l.Name, l.NBTCP, l.SBTCP, lab.EnvInsecure)
+}
+
 // labUpSites is `lab up --sites N`.
 func labUpSites(c *cli.Context, ctx context.Context) error {
 	nodes := 2
 	if c.IsSet("nodes") {
 		nodes = c.Int("nodes")
 	}
-	ss, err := lab.UpSites(ctx, lab.SitesOptions{Name: c.String("name"), Sites: c.Int("sites"), Nodes: nodes, Log: progressLog(c.App.ErrWriter)})
+	ss, err := lab.UpSites(ctx, lab.SitesOptions{Name: c.String("name"), Sites: c.Int("sites"), Nodes: nodes, Log: progressLog(c.App.ErrWriter),
+		Insecure: c.Bool("insecure"), ControlBin: selfExe()})
 	if err != nil {
 		return err
 	}
 	fmt.Fprint(c.App.Writer, ss.ICEnv())
+	for _, l := range ss.Labs {
+		if l.TLS == nil {
+			insecureWarning(c, l)
+		}
+	}
 	fmt.Fprintf(c.App.ErrWriter, "\n# Next:\n")
 	for _, l := range ss.Labs {
 		fmt.Fprintf(c.App.ErrWriter, "#   site %s: eval \"$(ovlmgr lab env --dir %s)\"; ovlmgr lab exec --dir %s n1 -- ...\n", l.Name, l.Dir, l.Dir)

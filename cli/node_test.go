@@ -49,6 +49,7 @@ func TestNodeLabUsage(t *testing.T) {
 		{[]string{"lab", "env", "--dir", "/nonexistent/lab"}, 1, "no lab at /nonexistent/lab"},
 		{[]string{"lab", "up", "--name", "Bad_Name"}, 1, `lab name "Bad_Name"`},
 		{[]string{"lab", "up", "--nodes", "99", "--name", "x"}, 1, "lab nodes 99: allowed 1 to 50"},
+		{[]string{"lab", "up", "--tls", "--insecure", "--name", "x"}, 1, "--tls and --insecure together"},
 	}
 	for _, c := range cases {
 		code, _, errs := runCLI(c.args...)

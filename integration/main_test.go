@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -26,7 +27,6 @@ var shared struct {
 // TestMain tears the shared lab down after all tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	cniTeardown()
 	if shared.lab != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := shared.lab.Down(ctx); err != nil {
@@ -37,15 +37,23 @@ func TestMain(m *testing.M) {
 		}
 		cancel()
 	}
+	cniTeardown()
 	os.Exit(code)
 }
 
 // needLab stops the test when the lab cannot run here (not root, packages
 // missing), saying what to do: a skip in hand runs, a failure under
-// `make test` (prereq.Strict).
+// `make test` (prereq.Strict). Labs are TLS labs by default, whose control
+// service runs the ovlmgr built for this test run (cniPluginDir) unless
+// OVLMGR_LAB_CONTROL_BIN names another; OVLMGR_LAB_INSECURE=1 runs the
+// suite on plain labs (but the tests that ask for TLS or plain).
 func needLab(t testing.TB) {
 	t.Helper()
 	prereq.Need(t, lab.Check())
+	if os.Getenv(lab.EnvControlBin) == "" {
+		// Process-wide: every later lab of this run uses it.
+		os.Setenv(lab.EnvControlBin, filepath.Join(cniPluginDir(t), "ovlmgr"))
+	}
 }
 
 // uniqueName returns a lab name (at most 8 bytes) unique to this test

@@ -23,7 +23,7 @@ func BenchmarkSecureADD(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	uctx, ucancel := context.WithTimeout(ctx, 2*time.Minute)
-	plain, err := lab.Up(uctx, lab.Options{Nodes: 2, Name: uniqueName("bp"), Gateways: []string{"none"}})
+	plain, err := lab.Up(uctx, lab.Options{Nodes: 2, Name: uniqueName("bp"), Gateways: []string{"none"}, Insecure: true})
 	ucancel()
 	if err != nil {
 		b.Fatalf("plain lab: %v", err)

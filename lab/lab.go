@@ -68,13 +68,21 @@ type Options struct {
 	// and SB). 3 or 5 make NB and SB RAFT clusters with one member, and one
 	// ovn-northd, per central namespace (see cluster.go).
 	Central int
-	// TLS runs NB and SB on TLS only, with a CA, per-node and admin
-	// certificates and the SB's RBAC for chassis (see tls.go,
-	// docs/security.md). false: plain TCP, which any node can write.
+	// Insecure makes a plain lab: NB and SB on plain TCP without
+	// authentication, which any process in a node namespace can rewrite
+	// (for debugging; `lab up --insecure`, OVLMGR_LAB_INSECURE=1). By
+	// default a lab is a TLS lab: NB and SB on TLS only, with two CAs,
+	// per-node and admin certificates, the SB's RBAC for chassis and the
+	// control service, through which nodes write the NB (see tls.go,
+	// docs/security.md).
+	Insecure bool
+	// TLS asks for a TLS lab explicitly (the default; it also wins over
+	// OVLMGR_LAB_INSECURE=1). TLS and Insecure together are an error.
 	TLS bool
-	// ControlBin is the ovlmgr binary that runs the control service in a
-	// TLS lab (two instances; nodes write the NB only through them). Empty:
-	// no control service, and nodes keep the NB's unix socket.
+	// ControlBin is the ovlmgr binary that runs the control service of a
+	// TLS lab (two instances). Empty: $OVLMGR_LAB_CONTROL_BIN, else the
+	// running program when it is ovlmgr; a TLS lab without one fails
+	// (ErrNoControlBin).
 	ControlBin string
 	// Gateways are the nodes plugged into the external network (see
 	// external.go). nil: n1 and n2 (n1 alone in a 1-node lab); []{"none"}:
@@ -218,6 +226,9 @@ func (o *Options) defaults() error {
 	if o.UnderlayIPv6 && o.Underlays > 1 {
 		return fmt.Errorf("lab underlay IPv6: only with one underlay (not with %d routed underlays)", o.Underlays)
 	}
+	if err := o.resolveTLS(); err != nil {
+		return err
+	}
 	if o.Dir == "" {
 		o.Dir = PathFor(o.Name)
 	}
@@ -248,7 +259,7 @@ func plan(o Options) *Lab {
 		log:          o.Log,
 	}
 	l.planCluster(o.Central)
-	defer l.planTLS(o.TLS, o.ControlBin)
+	defer l.planTLS(!o.Insecure, o.ControlBin)
 	l.Gateways = o.Gateways
 	l.planExternal(o.Name)
 	for i := 1; i <= o.Nodes; i++ {
@@ -339,6 +350,9 @@ func reuse(ctx context.Context, o Options) (*Lab, error) {
 	if l.UnderlayIPv6 != o.UnderlayIPv6 {
 		return nil, fmt.Errorf("lab %q is already up with underlay IPv6 %v, not %v: run `ovlmgr lab down --name %s` first", l.Name, l.UnderlayIPv6, o.UnderlayIPv6, l.Name)
 	}
+	if tls := l.TLS != nil; tls == o.Insecure {
+		return nil, fmt.Errorf("lab %q is already up as a %s lab, not a %s one: run `ovlmgr lab down --name %s` first", l.Name, tlsWord(tls), tlsWord(!tls), l.Name)
+	}
 	if l.UnderlayMTU != o.UnderlayMTU {
 		return nil, fmt.Errorf("lab %q is already up with underlay MTU %d, not %d: run `ovlmgr lab down --name %s` first", l.Name, l.UnderlayMTU, o.UnderlayMTU, l.Name)
 	}
@@ -351,6 +365,14 @@ func reuse(ctx context.Context, o Options) (*Lab, error) {
 	}
 	l.logf("lab %s: already up and healthy, reusing it", l.Name)
 	return l, nil
+}
+
+// tlsWord names a lab's kind in messages.
+func tlsWord(tls bool) string {
+	if tls {
+		return "TLS"
+	}
+	return "plain (--insecure)"
 }
 
 // Load re-opens a running lab from its name (under DefaultRoot) or its

@@ -61,6 +61,10 @@ type SitesOptions struct {
 	// Sites (2 to MaxSites) and Nodes per site (default 2).
 	Sites, Nodes int
 	Log          io.Writer
+	// Insecure and ControlBin: as Options, for every site (TLS sites by
+	// default, each with its control service).
+	Insecure   bool
+	ControlBin string
 }
 
 // Sites is a running multi-site lab, saved in Dir/sites.json.
@@ -129,6 +133,11 @@ func UpSites(ctx context.Context, o SitesOptions) (*Sites, error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
+	tls := Options{Name: o.Name, Insecure: o.Insecure, ControlBin: o.ControlBin}
+	if err := tls.resolveTLS(); err != nil {
+		return nil, err
+	}
+	o.Insecure, o.ControlBin = tls.Insecure, tls.ControlBin
 	if _, err := lookBin("ovn-ic"); err != nil {
 		return nil, fmt.Errorf("missing ovn-ic: run `make deps` (apt-get install ovn-ic ovn-ic-db)")
 	}
@@ -223,7 +232,8 @@ func (s *Sites) up(ctx context.Context, o SitesOptions) error {
 	}
 	s.logf("lab %s: global IC databases up (%s, %s)", s.Name, s.ICNBTCP, s.ICSBTCP)
 	for k := 1; k <= len(s.SiteDirs); k++ {
-		l, err := upSiteLab(ctx, Options{Name: SiteName(s.Name, k), Dir: s.SiteDirs[k-1], Nodes: o.Nodes, Gateways: []string{"none"}, Log: o.Log}, k)
+		l, err := upSiteLab(ctx, Options{Name: SiteName(s.Name, k), Dir: s.SiteDirs[k-1], Nodes: o.Nodes, Gateways: []string{"none"}, Log: o.Log,
+			Insecure: o.Insecure, ControlBin: o.ControlBin}, k)
 		if l != nil {
 			s.Labs = append(s.Labs, l)
 		}
@@ -256,6 +266,7 @@ func upSiteLab(ctx context.Context, o Options, k int) (*Lab, error) {
 		n.Underlay = 10*k + 1
 		n.EncapIP = fmt.Sprintf("198.18.%d.%d", n.Underlay, 11+i)
 	}
+	l.nodeTLSEnv()
 	if err := os.MkdirAll(l.CentralDir, 0o755); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -51,25 +52,55 @@ type TLS struct {
 // Control service ports on the central address (one per instance).
 var controlPorts = []string{"6645", "6646"}
 
-// EnvTLS=1 makes every lab a TLS lab (the integration suite's TLS mode);
-// EnvControlBin is the ovlmgr binary for the control service when
-// Options.ControlBin is empty.
+// EnvInsecure=1 makes a lab whose Options say neither TLS nor Insecure a
+// plain lab (the integration suite's plain mode, hand runs); EnvControlBin
+// is the ovlmgr binary for the control service when Options.ControlBin is
+// empty.
 const (
-	EnvTLS        = "OVLMGR_LAB_TLS"
+	EnvInsecure   = "OVLMGR_LAB_INSECURE"
 	EnvControlBin = "OVLMGR_LAB_CONTROL_BIN"
 )
+
+// ErrNoControlBin: a TLS lab needs an ovlmgr binary to run its control
+// service, and none was given or found.
+var ErrNoControlBin = errors.New("set Options.ControlBin or " + EnvControlBin + " to an ovlmgr binary, or ask for a plain lab (Options.Insecure, " + EnvInsecure + "=1, `lab up --insecure`)")
 
 // sbTarget is the SB's listener for nodes (an SB Connection row).
 const sbTarget = "pssl:6642"
 
+// resolveTLS decides between a TLS lab (the default) and a plain one, and
+// finds the control service's binary: Options.ControlBin, else
+// $OVLMGR_LAB_CONTROL_BIN, else the running program when it is ovlmgr
+// (the CLI's `lab up`).
+func (o *Options) resolveTLS() error {
+	if o.TLS && o.Insecure {
+		return fmt.Errorf("lab %s: TLS and Insecure together: choose one", o.Name)
+	}
+	if !o.TLS && !o.Insecure && os.Getenv(EnvInsecure) == "1" {
+		o.Insecure = true
+	}
+	if o.Insecure {
+		return nil
+	}
+	if o.ControlBin == "" {
+		o.ControlBin = os.Getenv(EnvControlBin)
+	}
+	if o.ControlBin == "" {
+		if exe, err := os.Executable(); err == nil && filepath.Base(exe) == "ovlmgr" {
+			o.ControlBin = exe
+		}
+	}
+	if o.ControlBin == "" {
+		return fmt.Errorf("lab %s: a TLS lab runs the control service, which needs the ovlmgr binary: %w", o.Name, ErrNoControlBin)
+	}
+	if st, err := os.Stat(o.ControlBin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("lab %s: control service binary %q: not an executable file: %w", o.Name, o.ControlBin, ErrNoControlBin)
+	}
+	return nil
+}
+
 // planTLS switches the underlay endpoints to ssl: and names the files.
 func (l *Lab) planTLS(on bool, controlBin string) {
-	if os.Getenv(EnvTLS) == "1" {
-		on = true
-	}
-	if controlBin == "" {
-		controlBin = os.Getenv(EnvControlBin)
-	}
 	if !on {
 		return
 	}
@@ -86,9 +117,26 @@ func (l *Lab) planTLS(on bool, controlBin string) {
 	}
 	l.NBTCP = strings.ReplaceAll(l.NBTCP, "tcp:", "ssl:")
 	l.SBTCP = strings.ReplaceAll(l.SBTCP, "tcp:", "ssl:")
+	l.nodeTLSEnv()
+}
+
+// nodeTLSEnv puts each node's identity files (named by its system-id) in
+// its environment (OVLMGR_CA_CERT, OVLMGR_CERT, OVLMGR_PRIVATE_KEY),
+// replacing earlier ones: a site's nodes get their system-ids after plan.
+func (l *Lab) nodeTLSEnv() {
+	if l.TLS == nil {
+		return
+	}
 	for _, n := range l.Nodes {
+		var env []string
+		for _, e := range n.Env {
+			k, _, _ := strings.Cut(e, "=")
+			if k != dbconn.EnvCACert && k != dbconn.EnvCert && k != dbconn.EnvPrivateKey {
+				env = append(env, e)
+			}
+		}
 		f := n.TLSFiles()
-		n.Env = append(n.Env, dbconn.EnvCACert+"="+f.CA, dbconn.EnvCert+"="+f.Cert, dbconn.EnvPrivateKey+"="+f.Key)
+		n.Env = append(env, dbconn.EnvCACert+"="+f.CA, dbconn.EnvCert+"="+f.Cert, dbconn.EnvPrivateKey+"="+f.Key)
 	}
 }
 
@@ -184,11 +232,14 @@ func (l *Lab) withTLS(ds []*daemon) []*daemon {
 	return ds
 }
 
+// nodesUseControl: the lab's nodes write the NB through the control service.
+func (l *Lab) nodesUseControl() bool { return l.TLS != nil && l.TLS.ControlNB != "" }
+
 // nodeNB is the NB endpoint nodes record for the CNI plugin: the control
 // service in a TLS lab that runs it, else the NB's unix socket (the lab's
 // shortcut: node namespaces share this machine's filesystem).
 func (l *Lab) nodeNB() string {
-	if l.TLS != nil && l.TLS.ControlNB != "" {
+	if l.nodesUseControl() {
 		return l.TLS.ControlNB
 	}
 	return l.NB

@@ -13,6 +13,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/ovlmgr/ovlmgr/ovn/network"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 )
 
 // A routed lab (Options.Underlays > 1) puts its nodes on several underlay
@@ -168,6 +171,9 @@ func (l *Lab) upRouter() error {
 			return fmt.Errorf("router: underlay %d: %w", u, err)
 		}
 	}
+	if err := l.wanRoutes(rh); err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
 	// Central and every member reach the underlays through the router.
 	for _, m := range l.members() {
 		dev := memberVeth
@@ -194,27 +200,21 @@ func (l *Lab) upRouter() error {
 func (l *Lab) upUnderlay(rh *netlink.Handle, u int) error {
 	br := fmt.Sprintf("br-u%d", u)
 	a, b := fmt.Sprintf("w%da", u), fmt.Sprintf("w%db", u)
-	mtu := l.UnderlayMTU
 	wan := u != l.underlayNums()[0]
-	if wan && l.WANMTU > 0 {
-		mtu = l.WANMTU
-	}
 	if err := rh.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: br, MTU: l.UnderlayMTU}}); err != nil {
 		return fmt.Errorf("add bridge %s: %w", br, err)
 	}
 	if err := linkUp(rh, br); err != nil {
 		return err
 	}
+	// The links keep the underlay MTU (one MTU per L2 segment): a smaller
+	// MTU on b made the bridge drop larger frames from the nodes silently,
+	// a black hole for the nodes' path MTU discovery (a node's TLS
+	// handshake with the SB, 1483 bytes, never got through). The WAN MTU
+	// is the router's: its routes (wanRoutes).
 	amac, _ := net.ParseMAC(wanMAC(u))
-	if err := rh.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a, MTU: mtu, HardwareAddr: amac}, PeerName: b}); err != nil {
+	if err := rh.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a, MTU: l.UnderlayMTU, HardwareAddr: amac}, PeerName: b}); err != nil {
 		return fmt.Errorf("add veth %s<->%s: %w", a, b, err)
-	}
-	// The bridge keeps the underlay MTU for its node ports; b's smaller
-	// MTU (WAN) makes the bridge drop larger frames towards the router.
-	if bl, err := rh.LinkByName(b); err == nil {
-		if err := rh.LinkSetMTU(bl, mtu); err != nil {
-			return fmt.Errorf("set %s mtu %d: %w", b, mtu, err)
-		}
 	}
 	if err := attachUp(rh, b, br); err != nil {
 		return err
@@ -227,6 +227,65 @@ func (l *Lab) upUnderlay(rh *netlink.Handle, u int) error {
 			if err := netemDelay(rh, name, l.WANDelay); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// wanRoutes gives the router's routes between underlays u >= 2 and
+// everything else the WAN MTU, both ways: the route to underlay u (its
+// connected route, replaced) and, for packets that come in from underlay u
+// (a rule on w<u>a's input, table 100+u), the routes to central and to
+// the other underlays. A larger packet with DF set is dropped by the
+// router with an ICMP "fragmentation needed" to its sender, as a router in
+// front of a smaller WAN link does, so path MTU discovery works from the
+// nodes as well as from central.
+func (l *Lab) wanRoutes(rh *netlink.Handle) error {
+	if l.WANMTU <= 0 || l.WANMTU >= l.UnderlayMTU {
+		return nil
+	}
+	us := l.underlayNums()
+	type leg struct{ dev, cidr string }
+	legs := []leg{{routerVeth, "198.18.0.0/24"}}
+	for _, u := range us {
+		legs = append(legs, leg{fmt.Sprintf("w%da", u), fmt.Sprintf("198.18.%d.0/24", u)})
+	}
+	route := func(g leg, table int, src string) error {
+		lk, err := rh.LinkByName(g.dev)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", g.dev, err)
+		}
+		_, dst, err := net.ParseCIDR(g.cidr)
+		if err != nil {
+			return err
+		}
+		r := &netlink.Route{LinkIndex: lk.Attrs().Index, Dst: dst, Scope: netlink.SCOPE_LINK, MTU: l.WANMTU, Table: table}
+		if src != "" {
+			// The connected route as the kernel made it, plus the MTU.
+			r.Protocol, r.Src = unix.RTPROT_KERNEL, net.ParseIP(src)
+		}
+		if err := rh.RouteReplace(r); err != nil {
+			return fmt.Errorf("route %s dev %s mtu %d (table %d): %w", g.cidr, g.dev, l.WANMTU, table, err)
+		}
+		return nil
+	}
+	for _, u := range us[1:] {
+		in := leg{fmt.Sprintf("w%da", u), fmt.Sprintf("198.18.%d.0/24", u)}
+		if err := route(in, unix.RT_TABLE_MAIN, underlayGW(u)); err != nil {
+			return err
+		}
+		table := 100 + u
+		for _, g := range legs {
+			if g.dev != in.dev {
+				if err := route(g, table, ""); err != nil {
+					return err
+				}
+			}
+		}
+		rule := netlink.NewRule()
+		rule.IifName, rule.Table, rule.Priority = in.dev, table, table
+		if err := rh.RuleAdd(rule); err != nil {
+			return fmt.Errorf("rule iif %s lookup %d: %w", in.dev, table, err)
 		}
 	}
 	return nil
@@ -345,10 +404,30 @@ func (l *Lab) downRouter() error {
 }
 
 // joinPathMTU is what a node of a routed lab records at join as the
-// deployment's underlay path MTU (0: nothing to record).
+// deployment's underlay path MTU (0: nothing to record). A node whose NB is
+// the control service records nothing: NB_Global is the admin's, and the
+// control service refuses the node's write (adminPathMTU records it).
 func (l *Lab) joinPathMTU() int {
-	if l.routed() {
+	if l.routed() && !l.nodesUseControl() {
 		return l.PathMTU()
 	}
 	return 0
+}
+
+// adminPathMTU records a routed lab's underlay path MTU in the NB as the
+// admin (over the NB's unix socket) when its nodes write the NB through the
+// control service, which lets no node write NB_Global.
+func (l *Lab) adminPathMTU(ctx context.Context) error {
+	if !l.routed() || !l.nodesUseControl() {
+		return nil
+	}
+	nb, err := dbconn.ConnectNB(ctx, l.NB)
+	if err != nil {
+		return fmt.Errorf("lab %s: record the underlay path MTU %d: %w", l.Name, l.PathMTU(), err)
+	}
+	defer nb.Close()
+	if _, err := network.LowerPathMTU(ctx, nb, l.PathMTU()); err != nil {
+		return fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 // addresses, the WAN MTU defaults to the underlay MTU, and out-of-range
 // values are refused naming the option and what is allowed.
 func TestUnderlaysOption(t *testing.T) {
-	o := Options{Nodes: 5, Underlays: 2, WANMTU: 1400, Gateways: []string{"none"}, Dir: "/tmp/x"}
+	o := Options{Nodes: 5, Underlays: 2, WANMTU: 1400, Gateways: []string{"none"}, Dir: "/tmp/x", Insecure: true}
 	if err := o.defaults(); err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestUnderlaysOption(t *testing.T) {
 	if l.PathMTU() != 1400 || l.joinPathMTU() != 1400 || !strings.HasSuffix(l.RouterNetNS, "/ovl-r") {
 		t.Errorf("path MTU %d, join %d, router %s; want 1400, 1400, .../ovl-r", l.PathMTU(), l.joinPathMTU(), l.RouterNetNS)
 	}
-	flat := Options{Nodes: 3, Gateways: []string{"none"}, Dir: "/tmp/x"}
+	flat := Options{Nodes: 3, Gateways: []string{"none"}, Dir: "/tmp/x", Insecure: true}
 	if err := flat.defaults(); err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,9 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.sbConnection(ctx); err != nil {
 		return err
 	}
+	if err := l.adminPathMTU(ctx); err != nil {
+		return err
+	}
 	l.logf("lab %s: central up (NB %s, SB %s)", l.Name, l.NB, l.SB)
 	if err := l.upRouter(); err != nil {
 		return err
