@@ -96,10 +96,12 @@ underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
 #   ovlmgr lab down%s
 `, nameArg, len(l.Nodes), nameArg, nameArg, nameArg)
 					if x := l.External; x != nil {
-						fmt.Fprintf(c.App.ErrWriter, "#   external network %s (outside host %s) on %s: docs/external.md\n"+
-							"#   ovlmgr router gateway set R --external-net %s --ip %s --next-hop %s --nodes %s\n"+
+						fmt.Fprintf(c.App.ErrWriter, "#   external network %s and %s (outside host %s, %s) on %s: docs/external.md\n"+
+							"#   ovlmgr router gateway set R --external-net %s --ip %s --next-hop %s \\\n"+
+							"#       --external-net6 %s --ip6 %s --next-hop6 %s --nodes %s\n"+
 							"#   ovlmgr lab exec%s outside -- ping -c1 %s    # the outside host reaches the router\n",
-							x.CIDR, x.HostIP, strings.Join(l.Gateways, ","), x.CIDR, lab.ExampleExternalIP, x.HostIP, strings.Join(l.Gateways, ","), nameArg, lab.ExampleExternalIP)
+							x.CIDR, x.CIDR6, x.HostIP, x.HostIP6, strings.Join(l.Gateways, ","), x.CIDR, lab.ExampleExternalIP, x.HostIP,
+							x.CIDR6, lab.ExampleExternalIP6, x.HostIP6, strings.Join(l.Gateways, ","), nameArg, lab.ExampleExternalIP)
 					}
 					return nil
 				},
