@@ -105,6 +105,10 @@ func TestGatewayIPv6(t *testing.T) {
 		t.Errorf("trace external -> [%s]:8481: %+v %v", ext6, res, err)
 	}
 
+	// CHECK verifies the mapping on both families.
+	if err := b.rt.cni.CheckNetworkList(ctx, b.list, b.conf); err != nil {
+		t.Errorf("CHECK of a container published on both families: %v", err)
+	}
 	// The published port answers on both external addresses.
 	whoServer(t, b.ns, net.JoinHostPort(b.ip6().String(), "80"))
 	whoServer(t, b.ns, net.JoinHostPort(b.ip().String(), "80"))
