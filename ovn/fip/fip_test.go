@@ -292,6 +292,14 @@ func TestIPv6(t *testing.T) {
 	if got := fips(t, w.nb); got != n {
 		t.Errorf("refused creates changed the floating IPs: %d -> %d", n, got)
 	}
+	// The gateway's IPv6 address cannot move (or go) under IPv6 floating IPs.
+	moved := gateway.Spec{Router: "r1", ExternalNet: netip.MustParsePrefix("198.18.100.0/24"),
+		ExternalIP: netip.MustParseAddr("198.18.100.10"), NextHop: netip.MustParseAddr("198.18.100.1"), Nodes: []string{"n1"},
+		ExternalNet6: netip.MustParsePrefix("fd00:198:18:100::/64"), ExternalIP6: netip.MustParseAddr("fd00:198:18:100::11"),
+		NextHop6: netip.MustParseAddr("fd00:198:18:100::1")}
+	if _, err := gateway.Set(ctx, w.nb, w.sb, moved); !errors.Is(err, gateway.ErrInUse) {
+		t.Errorf("gateway set with another IPv6 address under floating IPs: %v, want ErrInUse", err)
+	}
 	if err := fip.Delete(ctx, w.nb, netip.MustParseAddr("fd00:198:18:100::20")); err != nil {
 		t.Fatal(err)
 	}
