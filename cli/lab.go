@@ -32,6 +32,10 @@ func labCommand() *cli.Command {
 		Description: `A central namespace (OVN NB + SB databases, ovn-northd) and N node namespaces
 (ovsdb-server, ovs-vswitchd with the userspace datapath, ovn-controller) on an
 underlay bridge (198.18.0.0/24). Daemons keep running after the command exits.
+NB and SB listen on TLS only: lab up makes the CAs, admin and per-node
+certificates, and nodes write the NB through the control service (run by
+this ovlmgr); lab env exports the admin certificate. --insecure makes them
+plain TCP, which any node namespace can rewrite (debugging only).
 
    ovlmgr lab up --nodes 3
    eval "$(ovlmgr lab env)"
