@@ -26,7 +26,8 @@ of --nodes and standby on the others (OVN Gateway_Chassis priorities, BFD failov
 default route to --next-hop, and SNAT of every attached network to --ip (except those given
 with --no-snat). Gateway nodes need the external network: ovlmgr node join --external-iface.
 With --external-net6, --ip6 and --next-hop6 the gateway is dual-stack: a default route ::/0
-too, and every network with an IPv6 /64 is SNATed to --ip6 (NAT66). See docs/external.md.
+too, and every network with an IPv6 /64 is SNATed to --ip6 (NAT66); with the IPv6 flags
+alone it is IPv6-only. See docs/external.md.
 
 Example:
    ovlmgr router gateway set blue --external-net 198.18.100.0/24 --ip 198.18.100.10 \
@@ -40,9 +41,9 @@ Example:
 			{
 				Name: "set", Usage: "set (or replace) a router's gateway", ArgsUsage: "ROUTER",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "external-net", Usage: "external network CIDR (required)"},
-					&cli.StringFlag{Name: "ip", Usage: "the router's address on the external network, the SNAT source (required)"},
-					&cli.StringFlag{Name: "next-hop", Usage: "the external router, inside --external-net (required)"},
+					&cli.StringFlag{Name: "external-net", Usage: "external network IPv4 CIDR (required unless the gateway is IPv6-only)"},
+					&cli.StringFlag{Name: "ip", Usage: "the router's address on the external network, the SNAT source (with --external-net)"},
+					&cli.StringFlag{Name: "next-hop", Usage: "the external router, inside --external-net (with --external-net)"},
 					&cli.StringFlag{Name: "external-net6", Usage: "IPv6 external network CIDR, /48 to /126 (dual-stack gateway; with --ip6 and --next-hop6)"},
 					&cli.StringFlag{Name: "ip6", Usage: "the router's IPv6 address on --external-net6, the NAT66 source of networks with IPv6"},
 					&cli.StringFlag{Name: "next-hop6", Usage: "the external router's IPv6 address, inside --external-net6"},
@@ -61,19 +62,31 @@ Example:
 }
 
 func routerGatewaySet(c *cli.Context) error {
-	if err := needArgsFlags(c, 1, "ROUTER", "external-net", "ip", "next-hop", "nodes"); err != nil {
+	// The IPv4 flags are required unless the IPv6 side is given (an
+	// IPv6-only gateway) and no IPv4 flag is.
+	required := []string{"nodes"}
+	if !c.IsSet("external-net6") || c.IsSet("external-net") || c.IsSet("ip") || c.IsSet("next-hop") {
+		required = []string{"external-net", "ip", "next-hop", "nodes"}
+	}
+	if err := needArgsFlags(c, 1, "ROUTER", required...); err != nil {
 		return err
 	}
 	s := gateway.Spec{Router: c.Args().First(), Physnet: c.String("physnet"), NoSNAT: c.StringSlice("no-snat")}
 	var err error
-	if s.ExternalNet, err = netip.ParsePrefix(c.String("external-net")); err != nil {
-		return usagef("%w", names.Bad("--external-net", c.String("external-net"), "not a CIDR (want e.g. 198.18.100.0/24)"))
+	if v := c.String("external-net"); v != "" {
+		if s.ExternalNet, err = netip.ParsePrefix(v); err != nil {
+			return usagef("%w", names.Bad("--external-net", v, "not a CIDR (want e.g. 198.18.100.0/24)"))
+		}
 	}
-	if s.ExternalIP, err = netip.ParseAddr(c.String("ip")); err != nil {
-		return usagef("%w", names.Bad("--ip", c.String("ip"), "not an IP address"))
+	if v := c.String("ip"); v != "" {
+		if s.ExternalIP, err = netip.ParseAddr(v); err != nil {
+			return usagef("%w", names.Bad("--ip", v, "not an IP address"))
+		}
 	}
-	if s.NextHop, err = netip.ParseAddr(c.String("next-hop")); err != nil {
-		return usagef("%w", names.Bad("--next-hop", c.String("next-hop"), "not an IP address"))
+	if v := c.String("next-hop"); v != "" {
+		if s.NextHop, err = netip.ParseAddr(v); err != nil {
+			return usagef("%w", names.Bad("--next-hop", v, "not an IP address"))
+		}
 	}
 	// The IPv4 flags take IPv4 values; IPv6 has flags of its own (as net
 	// create's --subnet6).
@@ -82,7 +95,7 @@ func routerGatewaySet(c *cli.Context) error {
 		is6         bool
 	}{{"external-net", "external-net6", s.ExternalNet.Addr().Is6()}, {"ip", "ip6", s.ExternalIP.Is6()}, {"next-hop", "next-hop6", s.NextHop.Is6()}} {
 		if f.is6 {
-			return usagef("%w", names.Bad("--"+f.flag, c.String(f.flag), "an IPv6 value; give the IPv6 side with --%s (the gateway needs IPv4 --external-net, --ip and --next-hop)", f.flag6))
+			return usagef("%w", names.Bad("--"+f.flag, c.String(f.flag), "an IPv6 value; give the IPv6 side with --%s", f.flag6))
 		}
 	}
 	if v := c.String("external-net6"); v != "" {
@@ -111,9 +124,11 @@ func routerGatewaySet(c *cli.Context) error {
 			return err
 		}
 		return printOut(c, g, func(w io.Writer) {
-			fmt.Fprintf(w, "router %s gateway %s on %s (nodes %s, next hop %s)\n", g.Router, g.ExternalIP, g.ExternalNet, strings.Join(g.Nodes, ","), g.NextHop)
+			if g.ExternalIP.IsValid() {
+				fmt.Fprintf(w, "router %s gateway %s on %s (nodes %s, next hop %s)\n", g.Router, g.ExternalIP, g.ExternalNet, strings.Join(g.Nodes, ","), g.NextHop)
+			}
 			if g.ExternalIP6.IsValid() {
-				fmt.Fprintf(w, "router %s gateway %s on %s (next hop %s)\n", g.Router, g.ExternalIP6, g.ExternalNet6, g.NextHop6)
+				fmt.Fprintf(w, "router %s gateway %s on %s (nodes %s, next hop %s)\n", g.Router, g.ExternalIP6, g.ExternalNet6, strings.Join(g.Nodes, ","), g.NextHop6)
 			}
 		})
 	})
@@ -179,9 +194,11 @@ func gatewayRows(w io.Writer, v *gatewayView) {
 		}
 		nodes = append(nodes, fmt.Sprintf("%s (priority %d, %s)", n, v.Priorities[i], role))
 	}
-	row(w, "EXTERNAL NET", v.ExternalNet.String())
-	row(w, "EXTERNAL IP", v.ExternalIP.String())
-	row(w, "NEXT HOP", v.NextHop.String())
+	if v.ExternalIP.IsValid() {
+		row(w, "EXTERNAL NET", v.ExternalNet.String())
+		row(w, "EXTERNAL IP", v.ExternalIP.String())
+		row(w, "NEXT HOP", v.NextHop.String())
+	}
 	if v.ExternalIP6.IsValid() {
 		row(w, "EXTERNAL NET6", v.ExternalNet6.String())
 		row(w, "EXTERNAL IP6", v.ExternalIP6.String())

@@ -112,4 +112,16 @@ func TestRouterGatewayCLI(t *testing.T) {
 	if _, out, _ := run("router", "show", "blue"); !strings.Contains(out, "GATEWAY   none") && !strings.Contains(out, "GATEWAY  none") {
 		t.Errorf("router show after unset:\n%s", out)
 	}
+	// IPv6-only: the IPv6 flags alone.
+	only6 := []string{"router", "gateway", "set", "blue", "--external-net6", "fd00:198:18:100::/64", "--ip6", "fd00:198:18:100::10",
+		"--next-hop6", "fd00:198:18:100::1", "--nodes", "n1"}
+	if code, _, e := run(append(only6, "--ip", "198.18.100.10")...); code == 0 || !strings.Contains(e, "--external-net") {
+		t.Errorf("IPv6 flags and --ip alone: exit %d %q; want a missing --external-net", code, e)
+	}
+	if code, out, e := run(only6...); code != 0 || !strings.Contains(out, "gateway fd00:198:18:100::10") {
+		t.Fatalf("set IPv6-only: %d %q %s", code, out, e)
+	}
+	if _, out, _ := run("router", "gateway", "show", "blue"); strings.Contains(out, "EXTERNAL IP ") || !strings.Contains(out, "six  snat  fd00:198:19:6::/64") || strings.Contains(out, "web  snat") {
+		t.Errorf("gateway show of an IPv6-only gateway:\n%s", out)
+	}
 }

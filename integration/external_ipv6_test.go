@@ -180,3 +180,39 @@ func TestGatewayIPv6Failover(t *testing.T) {
 	}
 	gwActive(t, w, "n2", 10*time.Second)
 }
+
+// TestGatewayIPv6Only: a router whose gateway has only an IPv6 side: a
+// container on an IPv6-only network on n3 reaches the outside host over
+// IPv6 TCP, seen as the router's external IPv6 address; an IPv4 floating IP
+// is refused (the gateway has no IPv4 side).
+func TestGatewayIPv6Only(t *testing.T) {
+	l := sharedLab(t)
+	nb, sb := cniNB(t, l), cniSB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, six := segName("g6o"), segName("g6n")
+	if _, err := router.Create(ctx, nb, r, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = network.DeleteRouter(ctx, nb, r, true)
+	})
+	specNetwork(t, nb, network.Spec{Name: six, IPv6Subnet: "fd00:198:19:84::/64", Router: r})
+	const ext6 = "fd00:198:18:100::84"
+	if _, err := gateway.Set(ctx, nb, sb, gateway.Spec{Router: r, Nodes: l.Gateways, ExternalNet6: netip.MustParsePrefix(l.External.CIDR6),
+		ExternalIP6: netip.MustParseAddr(ext6), NextHop6: netip.MustParseAddr(l.External.HostIP6)}); err != nil {
+		t.Fatal(err)
+	}
+	srv := net.JoinHostPort(l.External.HostIP6, "9484")
+	whoServer(t, outsideNS(t, l), srv)
+	c := newContainer(t, newRuntime(t, l.Nodes[2]), confList(t, six, "1.0.0", nil))
+	c.mustAdd(t, ctx)
+	if seen, err := whoAmI(c.ns, srv, 20*time.Second); err != nil || seen != ext6 {
+		t.Errorf("IPv6 egress through an IPv6-only gateway: outside saw %q, %v; want %s", seen, err, ext6)
+	}
+	if _, err := fip.Create(ctx, nb, sb, fip.Spec{IP: netip.MustParseAddr("198.18.100.84"), Container: c.id}); !errors.Is(err, fip.ErrFamily) {
+		t.Errorf("IPv4 floating IP on an IPv6-only gateway: %v, want ErrFamily", err)
+	}
+}

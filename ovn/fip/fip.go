@@ -294,6 +294,8 @@ func checkAddress(ip netip.Addr, gw *gateway.Gateway) error {
 	}
 	net := gw.ExternalNet
 	switch {
+	case !net.IsValid():
+		return names.Bad("ip", ip, "%w: router %q's gateway has no IPv4 side (IPv6 external network %s only)", ErrFamily, gw.Router, gw.ExternalNet6)
 	case !net.Contains(ip):
 		return names.Bad("ip", ip, "%w: router %q's external network is %s", ErrOutside, gw.Router, net)
 	case ip == net.Addr() || (net.Bits() < 31 && ip == last(net)):

@@ -127,6 +127,8 @@ func chassisRowName(r, node string) string {
 type Spec struct {
 	Router string
 	// ExternalNet: IPv4 prefix of the external network (host bits clear).
+	// ExternalNet, ExternalIP and NextHop may all be left out when the IPv6
+	// side is given: an IPv6-only gateway.
 	ExternalNet netip.Prefix
 	// ExternalIP: the router's address on it, a host address not inside any
 	// overlay subnet.
@@ -247,31 +249,14 @@ func validate(ctx context.Context, nb, sb client.Client, s *Spec) ([]string, err
 	if err := router.ValidateName(s.Router); err != nil {
 		return nil, err
 	}
+	// The IPv4 side may be left out when the IPv6 side is given (an
+	// IPv6-only gateway); one of them is needed.
 	n := s.ExternalNet
-	if !n.IsValid() || !n.Addr().Is4() || n.Bits() < 8 || n.Bits() > 30 {
-		return nil, names.Bad("external net", names.Shown(fmt.Sprint(n)), "not an IPv4 CIDR /8 to /30")
-	}
-	if n.Masked() != n {
-		return nil, names.Bad("external net", names.Shown(n.String()), "host bits set (did you mean %s?)", n.Masked())
-	}
-	last := lastAddr(n)
 	ip := s.ExternalIP
-	switch {
-	case !ip.IsValid():
-		return nil, names.Missing("external ip", "the router's address on %s", n)
-	case !n.Contains(ip):
-		return nil, names.Bad("external ip", names.Shown(ip.String()), "outside the external net %s", n)
-	case ip == n.Addr() || ip == last:
-		return nil, names.Bad("external ip", names.Shown(ip.String()), "the network or broadcast address of %s; want a host address", n)
-	}
-	h := s.NextHop
-	switch {
-	case !h.IsValid():
-		return nil, names.Missing("next hop", "the external router's address on %s", n)
-	case !n.Contains(h) || h == n.Addr() || h == last:
-		return nil, names.Bad("next hop", names.Shown(h.String()), "outside the external net %s (want a host address in it)", n)
-	case h == ip:
-		return nil, names.Bad("next hop", names.Shown(h.String()), "is the external ip itself")
+	if n.IsValid() || ip.IsValid() || s.NextHop.IsValid() || !s.ExternalNet6.IsValid() {
+		if err := validate4(s); err != nil {
+			return nil, err
+		}
 	}
 	if err := validate6(s); err != nil {
 		return nil, err
@@ -302,7 +287,7 @@ func validate(ctx context.Context, nb, sb client.Client, s *Spec) ([]string, err
 			}
 		}
 		sub, err := netip.ParsePrefix(ls.OtherConfig["subnet"])
-		if err != nil {
+		if err != nil || !n.IsValid() {
 			continue
 		}
 		if sub.Contains(ip) {
@@ -345,6 +330,40 @@ func validate(ctx context.Context, nb, sb client.Client, s *Spec) ([]string, err
 		out = append(out, ch)
 	}
 	return out, nil
+}
+
+// validate4 checks the IPv4 side of s: ExternalNet, ExternalIP and NextHop.
+func validate4(s *Spec) error {
+	n := s.ExternalNet
+	if !n.IsValid() && !s.ExternalIP.IsValid() && !s.NextHop.IsValid() {
+		return names.Missing("external net", "the external network (IPv4, or IPv6 with the external net6)")
+	}
+	if !n.IsValid() || !n.Addr().Is4() || n.Bits() < 8 || n.Bits() > 30 {
+		return names.Bad("external net", names.Shown(fmt.Sprint(n)), "not an IPv4 CIDR /8 to /30")
+	}
+	if n.Masked() != n {
+		return names.Bad("external net", names.Shown(n.String()), "host bits set (did you mean %s?)", n.Masked())
+	}
+	last := lastAddr(n)
+	ip := s.ExternalIP
+	switch {
+	case !ip.IsValid():
+		return names.Missing("external ip", "the router's address on %s", n)
+	case !n.Contains(ip):
+		return names.Bad("external ip", names.Shown(ip.String()), "outside the external net %s", n)
+	case ip == n.Addr() || ip == last:
+		return names.Bad("external ip", names.Shown(ip.String()), "the network or broadcast address of %s; want a host address", n)
+	}
+	h := s.NextHop
+	switch {
+	case !h.IsValid():
+		return names.Missing("next hop", "the external router's address on %s", n)
+	case !n.Contains(h) || h == n.Addr() || h == last:
+		return names.Bad("next hop", names.Shown(h.String()), "outside the external net %s (want a host address in it)", n)
+	case h == ip:
+		return names.Bad("next hop", names.Shown(h.String()), "is the external ip itself")
+	}
+	return nil
 }
 
 // validate6 checks the IPv6 side of s: none of it, or all three of
@@ -453,8 +472,17 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 		gcs = append(gcs, gc)
 		gcUUIDs = append(gcUUIDs, gc.UUID)
 	}
-	lrpIDs := ids(PortName(r0), map[string]string{KeyNextHop: s.NextHop.String(), KeyNodes: strings.Join(chassis, ",")})
-	lrpNets := []string{fmt.Sprintf("%s/%d", s.ExternalIP, s.ExternalNet.Bits())}
+	lrpIDs := ids(PortName(r0), map[string]string{KeyNodes: strings.Join(chassis, ",")})
+	var lrpNets []string
+	mac := ""
+	if s.ExternalIP.IsValid() {
+		lrpIDs[KeyNextHop] = s.NextHop.String()
+		lrpNets = append(lrpNets, fmt.Sprintf("%s/%d", s.ExternalIP, s.ExternalNet.Bits()))
+		mac = port.MACFromIP(s.ExternalIP).String()
+	} else {
+		// An IPv6-only gateway: the MAC from its IPv6 address.
+		mac = port.MACFromIP6(s.ExternalIP6).String()
+	}
 	if s.ExternalIP6.IsValid() {
 		lrpIDs[KeyNextHop6] = s.NextHop6.String()
 		lrpNets = append(lrpNets, fmt.Sprintf("%s/%d", s.ExternalIP6, s.ExternalNet6.Bits()))
@@ -462,7 +490,7 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 	if len(s.NoSNAT) > 0 {
 		lrpIDs[router.KeyNoSNAT] = strings.Join(s.NoSNAT, ",")
 	}
-	lrp := &nbdb.LogicalRouterPort{UUID: "newgwlrp", Name: PortName(r0), MAC: port.MACFromIP(s.ExternalIP).String(),
+	lrp := &nbdb.LogicalRouterPort{UUID: "newgwlrp", Name: PortName(r0), MAC: mac,
 		Networks: lrpNets, GatewayChassis: gcUUIDs, ExternalIDs: lrpIDs}
 	outPort := lrp.Name
 	route := &nbdb.LogicalRouterStaticRoute{UUID: "newgwroute", IPPrefix: "0.0.0.0/0", Nexthop: s.NextHop.String(), OutputPort: &outPort,
@@ -486,12 +514,14 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 		tx.Create(gc)
 	}
 	tx.Create(lrp)
-	tx.Create(route)
 	tx.Create(peer)
 	tx.Create(ln)
 	tx.Create(ls)
-	tx.Add(dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(lr.UUID), "ports", lrp.UUID),
-		dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(lr.UUID), "static_routes", route.UUID))
+	tx.Add(dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(lr.UUID), "ports", lrp.UUID))
+	if s.ExternalIP.IsValid() {
+		tx.Create(route)
+		tx.Add(dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(lr.UUID), "static_routes", route.UUID))
+	}
 	if s.ExternalIP6.IsValid() {
 		route6 := &nbdb.LogicalRouterStaticRoute{UUID: "newgwroute6", IPPrefix: "::/0", Nexthop: s.NextHop6.String(), OutputPort: &outPort,
 			ExternalIDs: ids(r0+":default6", nil)}
@@ -510,7 +540,7 @@ func set(ctx context.Context, nb, sb client.Client, s Spec) error {
 		if noSNAT[n.name] {
 			continue
 		}
-		if n.subnet.IsValid() {
+		if n.subnet.IsValid() && s.ExternalIP.IsValid() {
 			ops, err := router.SNATOps(nb, r0, lr.UUID, s.ExternalIP, n.name, n.subnet, "newsnat"+strconv.Itoa(i))
 			if err != nil {
 				return err

@@ -417,3 +417,52 @@ func TestDualStack(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIPv6Only: a gateway with the IPv6 side alone: the port has only the
+// IPv6 address (MAC from it), one default route ::/0, NAT66 rows for the
+// networks with IPv6 and none for IPv4-only ones; half an IPv4 side is
+// refused.
+func TestIPv6Only(t *testing.T) {
+	w := setup(t)
+	ctx := context.Background()
+	if _, err := network.Create(ctx, w.nb, network.Spec{Name: "six", IPv6Subnet: "fd00:198:19:6::/64", Router: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	s := spec6()
+	s.ExternalNet, s.ExternalIP, s.NextHop = netip.Prefix{}, netip.Addr{}, netip.Addr{}
+	half := s
+	half.ExternalIP = netip.MustParseAddr("198.18.100.10")
+	var fe *names.FieldError
+	if _, err := gateway.Set(ctx, w.nb, w.sb, half); !errors.As(err, &fe) || fe.Field != "external net" {
+		t.Errorf("an IPv4 address without the IPv4 external net: %v, want a field error on external net", err)
+	}
+	none := s
+	none.ExternalNet6, none.ExternalIP6, none.NextHop6 = netip.Prefix{}, netip.Addr{}, netip.Addr{}
+	if _, err := gateway.Set(ctx, w.nb, w.sb, none); !errors.As(err, &fe) || fe.Field != "external net" {
+		t.Errorf("no side at all: %v, want a field error on external net", err)
+	}
+	g, err := gateway.Set(ctx, w.nb, w.sb, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.ExternalIP.IsValid() || g.ExternalIP6.String() != "fd00:198:18:100::10" || g.NextHop6.String() != "fd00:198:18:100::1" || !strings.HasPrefix(g.MAC, "0a:59:") {
+		t.Errorf("IPv6-only gateway: %+v", g)
+	}
+	if len(g.SNAT) != 1 || g.SNAT[0].Network != "six" || g.SNAT[0].ExternalIP != "fd00:198:18:100::10" {
+		t.Errorf("snat %+v; want six's /64 only", g.SNAT)
+	}
+	out := w.nbs.Run(t, "ovn-nbctl", "lr-route-list", "r1")
+	if !strings.Contains(out, "::/0") || strings.Contains(out, "0.0.0.0/0") {
+		t.Errorf("routes of an IPv6-only gateway: %s", out)
+	}
+	// An IPv4-only network attached later gets no snat row.
+	if _, err := network.Create(ctx, w.nb, network.Spec{Name: "app", Subnet: "198.19.2.0/24", Router: "r1"}); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ = gateway.Get(ctx, w.nb, "r1"); len(g.SNAT) != 1 {
+		t.Errorf("after attaching an IPv4-only network: snat %+v", g.SNAT)
+	}
+	if err := gateway.Unset(ctx, w.nb, "r1"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -60,6 +60,9 @@ func externalOut(ctx context.Context, nb, sb client.Client, res *Result) {
 		}
 		extIP, extNet = gw.ExternalIP6, gw.ExternalNet6
 	}
+	if !extIP.IsValid() {
+		return // an IPv6-only gateway and an IPv4 destination
+	}
 	if overlay, _ := inOverlay(ctx, nb, to.IP); overlay {
 		return
 	}
