@@ -72,7 +72,7 @@ func gatewayChecks(ctx context.Context, nb, sb client.Client, gw *gateway.Gatewa
 		if len(missing) > 0 {
 			out = append(out, Failf(area, "router "+r+" bridge mappings",
 				fmt.Sprintf("give node(s) %s the external network (ovlmgr node join with the external bridge, on each), or drop them from --nodes", strings.Join(missing, ", ")),
-				"gateway node(s) %s have no ovn-bridge-mappings entry for %q: they cannot reach external network %s", strings.Join(missing, ", "), physnet, gw.ExternalNet))
+				"gateway node(s) %s have no ovn-bridge-mappings entry for %q: they cannot reach external network %s", strings.Join(missing, ", "), physnet, extNets(gw)))
 		} else {
 			out = append(out, Okf(area, "router "+r+" bridge mappings", "every gateway node (%s) maps %q", strings.Join(gw.Nodes, ", "), physnet))
 		}
@@ -173,4 +173,16 @@ func orphanChecks(ctx context.Context, nb client.Client) []Check {
 		out = append(out, Okf(AreaExternal, "floating IPs and published ports", "%d floating IP(s), %d published port(s), all of existing containers", len(fs), len(ps)))
 	}
 	return out
+}
+
+// extNets names a gateway's external networks ("198.18.100.0/24",
+// "198.18.100.0/24 and fd00:198:18:100::/64", or the IPv6 one alone).
+func extNets(gw *gateway.Gateway) string {
+	var n []string
+	for _, p := range []netip.Prefix{gw.ExternalNet, gw.ExternalNet6} {
+		if p.IsValid() {
+			n = append(n, p.String())
+		}
+	}
+	return strings.Join(n, " and ")
 }

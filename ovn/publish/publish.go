@@ -380,10 +380,13 @@ func families(m Mapping, gw *gateway.Gateway, s Spec, network string) ([]bool, e
 	case gw.ExternalIP6.IsValid() && h == gw.ExternalIP6:
 		return want(true)
 	}
-	allowed := gw.ExternalIP.String()
-	if gw.ExternalIP6.IsValid() {
-		allowed += " or " + gw.ExternalIP6.String()
+	var addrs []string
+	for _, a := range []netip.Addr{gw.ExternalIP, gw.ExternalIP6} {
+		if a.IsValid() {
+			addrs = append(addrs, a.String())
+		}
 	}
+	allowed := strings.Join(addrs, " or ")
 	return nil, bad("hostIP %s: published ports answer on router %q's external address %s only; leave hostIP empty or give %s", h, gw.Router, allowed, allowed)
 }
 

@@ -150,7 +150,8 @@ type Gateway struct {
 	Router     string `json:"router"`
 	ExternalIP string `json:"externalIP"` // IP/prefix on the external network
 	NextHop    string `json:"nextHop,omitempty"`
-	// ExternalIP6 and NextHop6: the IPv6 side of a dual-stack gateway.
+	// ExternalIP6 and NextHop6: the IPv6 side of a dual-stack gateway (an
+	// IPv6-only one has its address in ExternalIP and NextHop).
 	ExternalIP6 string `json:"externalIP6,omitempty"`
 	NextHop6    string `json:"nextHop6,omitempty"`
 	Physnet     string `json:"physnet,omitempty"`
@@ -303,7 +304,12 @@ func (g *Graph) readGateways(ctx context.Context, nb, sb client.Client) error {
 		if gw.NextHop.IsValid() {
 			t.NextHop = gw.NextHop.String()
 		}
-		if gw.ExternalIP6.IsValid() {
+		switch {
+		case gw.ExternalIP6.IsValid() && !gw.ExternalIP.IsValid():
+			// An IPv6-only gateway: its address is the gateway's address.
+			t.ExternalIP = netip.PrefixFrom(gw.ExternalIP6, gw.ExternalNet6.Bits()).String()
+			t.NextHop = gw.NextHop6.String()
+		case gw.ExternalIP6.IsValid():
 			t.ExternalIP6 = netip.PrefixFrom(gw.ExternalIP6, gw.ExternalNet6.Bits()).String()
 			t.NextHop6 = gw.NextHop6.String()
 		}
