@@ -17,9 +17,16 @@
 // touched include a port of another node), so the check and the write are
 // atomic. Inserted rows are stamped with KeyWrittenBy.
 //
-// The service keeps no state beyond its connections: any number of
-// instances serve the same NB, and a restarted one only drops the
-// connections it had (clients reconnect to another endpoint).
+// DNS records, service backends, policy group membership and published
+// ports are allowed only for the node's own ports' addresses on their own
+// network (own.go): the service decides on its view of the NB (view.go, a
+// monitor of a few columns on a connection of its own) and pins every port
+// it relied on with a guard, so a stale view can refuse but not let a
+// wrong write through.
+//
+// The service keeps no state beyond its connections and that view: any
+// number of instances serve the same NB, and a restarted one only drops
+// the connections it had (clients reconnect to another endpoint).
 package control
 
 import (
@@ -480,28 +487,22 @@ func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
 	return b, nil
 }
 
-// checkNode runs the node policy on ops with the service's view of the NB;
-// a refusal on the view's facts is checked again once the view has caught
-// up with the NB (a port the node made a moment ago may not be in it yet).
+// checkNode runs the node policy on ops with the service's view of the NB,
+// brought up to date first: the view then holds every transaction the NB
+// committed before this one arrived (such as the port the node made or
+// pinned a moment ago), so only a concurrent change can fail a guard.
 func (cn *conn) checkNode(ops []op) ([]guard, *Denied) {
 	p := nodePolicy{node: cn.id.Node}
-	if !needsFacts(ops) || cn.o.view == nil {
-		return p.check(ops)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for attempt := 0; ; attempt++ {
-		f, err := cn.o.view.facts(ctx, attempt > 0)
+	if needsFacts(ops) && cn.o.view != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		f, err := cn.o.view.facts(ctx, true)
 		if err != nil {
 			cn.o.Log.Printf("%s: %v", cn.id, err)
 		}
 		p.facts = f
-		// (check stamps rows again on the second attempt: the same stamp.)
-		g, d := p.check(ops)
-		if d == nil || !d.Stale || attempt > 0 {
-			return g, d
-		}
 	}
+	return p.check(ops)
 }
 
 // ReadCAs reads every certificate of a PEM file (a CA or a bundle).

@@ -21,7 +21,7 @@ func needsFacts(ops []op) bool {
 		switch o.str("op") {
 		case "insert", "update", "mutate", "delete":
 			switch o.str("table") {
-			case "DNS", "Load_Balancer", "Port_Group", "Logical_Router", "Logical_Switch":
+			case "DNS", "Load_Balancer", "Port_Group", "Logical_Router", "Address_Set":
 				return true
 			}
 		}
@@ -87,10 +87,10 @@ func (c *checker) dns(i int, o op, where []any) *Denied {
 	if network == "" {
 		return c.denyOwn(i, "change DNS rows not selected by their network (external_ids includes %s)", owner.KeyNetwork)
 	}
-	var n *netFact
-	if c.facts != nil {
-		n = c.facts.networks[network]
+	if c.facts == nil {
+		return c.denyOwn(i, "change DNS records of network %q: the control service has no view of the NB", network)
 	}
+	n := c.facts.networks[network]
 	if n == nil {
 		return c.denyOwn(i, "change DNS records of network %q, which the control service does not know", network)
 	}
@@ -470,6 +470,15 @@ func addrPorts(s string) map[netip.AddrPort]bool {
 		out[ap] = true
 	}
 	return out
+}
+
+func allIn(l, in []netip.Addr) bool {
+	for _, a := range l {
+		if !containsAddr(in, a) {
+			return false
+		}
+	}
+	return true
 }
 
 func containsAddr(l []netip.Addr, a netip.Addr) bool {

@@ -22,9 +22,6 @@ const requestedChassis = "requested-chassis"
 type Denied struct {
 	Index  int
 	Reason string
-	// Stale: refused on what the service's view of the NB says (a port,
-	// an address, a group); a view that has caught up may decide otherwise.
-	Stale bool
 }
 
 func (d *Denied) Error() string { return d.Reason }
@@ -118,7 +115,7 @@ func (c *checker) deny(i int, format string, args ...any) *Denied {
 
 // denyOwn refuses on the view's facts.
 func (c *checker) denyOwn(i int, format string, args ...any) *Denied {
-	return &Denied{Index: i, Reason: fmt.Sprintf("ovlmgr control: node %s may not ", c.node) + fmt.Sprintf(format, args...) + ownRule, Stale: true}
+	return &Denied{Index: i, Reason: fmt.Sprintf("ovlmgr control: node %s may not ", c.node) + fmt.Sprintf(format, args...) + ownRule}
 }
 
 func (c *checker) add(g op, at int, why string) { c.guards = append(c.guards, guard{g, at, why}) }
@@ -197,18 +194,23 @@ func (c *checker) holds(pf *portFact, at int) {
 		return
 	}
 	c.held[pf.UUID] = true
-	dyn := any([]any{"set", []any{}})
-	if pf.Dynamic != nil {
-		dyn = *pf.Dynamic
-	}
 	addrs := make([]any, 0, len(pf.Addresses))
 	for _, a := range pf.Addresses {
 		addrs = append(addrs, a)
 	}
+	cols, row := []any{"addresses"}, map[string]any{"addresses": []any{"set", addrs}}
+	if !allIn(pf.IPs, addrsOf(pf.Addresses...)) {
+		// Some address is ovn-northd's (dynamic_addresses): pin it too.
+		// Otherwise not: northd may rewrite it meanwhile.
+		dyn := any([]any{"set", []any{}})
+		if pf.Dynamic != nil {
+			dyn = *pf.Dynamic
+		}
+		cols, row["dynamic_addresses"] = append(cols, "dynamic_addresses"), dyn
+	}
 	w := op{"op": "wait", "table": nbdb.LogicalSwitchPortTable, "timeout": 0,
 		"where":   []any{[]any{"_uuid", "==", []any{"uuid", pf.UUID}}, []any{"options", "includes", []any{"map", []any{[]any{requestedChassis, c.node}}}}},
-		"columns": []any{"addresses", "dynamic_addresses"}, "until": "==",
-		"rows": []any{map[string]any{"addresses": []any{"set", addrs}, "dynamic_addresses": dyn}}}
+		"columns": cols, "until": "==", "rows": []any{row}}
 	c.add(w, at, fmt.Sprintf("rely on port %s (%v), which changed meanwhile or is not bound to %s", pf.Name, pf.IPs, c.node))
 }
 

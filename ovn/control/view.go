@@ -147,7 +147,12 @@ func build(lsps []*nbdb.LogicalSwitchPort, lss []*nbdb.LogicalSwitch, pgs []*nbd
 				dyn = *p.DynamicAddresses
 			}
 			pf := &portFact{UUID: p.UUID, Name: p.Name, Chassis: p.Options[requestedChassis], Network: s.Name,
-				IPs: addrsOf(append(append([]string{}, p.Addresses...), dyn)...), Addresses: p.Addresses, Dynamic: p.DynamicAddresses}
+				Addresses: p.Addresses, Dynamic: p.DynamicAddresses}
+			for _, a := range addrsOf(append(append([]string{}, p.Addresses...), dyn)...) {
+				if !containsAddr(pf.IPs, a) {
+					pf.IPs = append(pf.IPs, a)
+				}
+			}
 			f.ports[p.UUID] = pf
 			f.portByName[p.Name] = pf
 			if f.byIP[s.Name] == nil {
