@@ -19,11 +19,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${OVLMGR_BOX_CACHE:-/var/cache/ovlmgr/vagrant-box}
 BOX_FILE=$CACHE/$BOX_NAME.box
 DISK_GIB=4
-# The box: boot + SSH + Vagrant's needs, OVS/OVN for every role, the test tools.
+# The box: boot + SSH + Vagrant's needs, OVS/OVN for every role, IPsec for encrypted tunnels (ovs-monitor-ipsec and
+# strongSwan; the standard plugins bring openssl's ECDSA, which the node certificates of `ovlmgr pki` use), the test
+# tools.
 PACKAGES=(
 	systemd-sysv udev dbus linux-image-amd64 initramfs-tools kmod openssh-server sudo iproute2 iputils-ping netbase procps
 	rsync ca-certificates less
 	openvswitch-switch ovn-central ovn-host
+	openvswitch-ipsec strongswan libstrongswan-standard-plugins openssl
 	iperf3 socat tcpdump busybox-static ethtool
 )
 HOST_TOOLS=(debootstrap:debootstrap qemu-img:qemu-utils extlinux:extlinux sfdisk:fdisk partx:util-linux
@@ -125,6 +128,8 @@ configure_root() {
 	# Services: OVS runs everywhere; OVN central and host are started by provisioning on the nodes that need them.
 	in_root systemctl disable ovn-central.service ovn-northd.service ovn-ovsdb-server-nb.service \
 		ovn-ovsdb-server-sb.service ovn-host.service ovn-controller.service >/dev/null 2>&1 || true
+	# IPsec: started by provisioning (provision.sh ipsec) once the node has its certificate.
+	in_root systemctl disable openvswitch-ipsec.service strongswan-starter.service ipsec.service >/dev/null 2>&1 || true
 	# Each VM makes its own OVS database and system-id on first boot (provisioning sets the lab's system-id).
 	rm -f "$ROOT"/etc/openvswitch/conf.db "$ROOT"/etc/openvswitch/system-id.conf "$ROOT"/var/lib/openvswitch/conf.db \
 		"$ROOT"/var/lib/ovn/*.db "$ROOT"/etc/ovn/*.db
