@@ -5,6 +5,8 @@
 #   central  NB/SB databases on TCP, ovn-northd (central)     join     checks, then `ovlmgr node join`, ovn-controller
 #   cni      CNI config for the demo network (workers)        demo     demo network + CNI config + what to try (central)
 #   summary  waits for every chassis, prints the lab (last worker)
+#   ipsec    IPsec for encrypted tunnels with this chassis' certificate (not run by `vagrant up`: after the certificate
+#            is uploaded, `vagrant provision --provision-with ipsec`; then `ovlmgr encrypt on` on central)
 # Every step is safe to re-run (`vagrant provision`).
 set -euo pipefail
 
@@ -21,6 +23,9 @@ BIN_DIR=$ROOT/usr/local/bin
 MTU_UNIT=$ROOT/etc/systemd/system/ovlmgr-underlay-mtu.service
 SYSTEM_ID_CONF=$ROOT/etc/openvswitch/system-id.conf
 LAB_ENV=$ROOT/etc/ovlmgr/lab.env
+IPSEC_DIR=$ROOT/etc/ovlmgr/ipsec         # the chassis certificate, its key and the node CA (step ipsec)
+STRONGSWAN_CONF=$ROOT/etc/strongswan.d/ovlmgr-ipsec.conf
+IPSEC_CACERTS=$ROOT/etc/ipsec.d/cacerts
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf 'ovlmgr [%s/%s] %s\n' "${OVLMGR_NODE:-?}" "$STEP" "$*"; }
@@ -336,12 +341,53 @@ step_summary() {
 	print_try
 }
 
+# step_ipsec: this chassis' certificate for OVS IPsec. IPSEC_DIR must hold SYSTEM_ID.pem (from the node CA of
+# `ovlmgr pki`, CN and a DNS name = the chassis name: strongSwan matches the peer's identity against the certificate's
+# subjectAltName), SYSTEM_ID-key.pem and node-ca.pem (the CA every chassis certificate chains to). The paths go into
+# Open_vSwitch other_config (certificate, private_key, ca_cert), where ovs-monitor-ipsec reads them; then
+# openvswitch-ipsec (ovs-monitor-ipsec, which runs strongSwan) starts. Encryption itself is `ovlmgr encrypt on`.
+step_ipsec() {
+	need OVLMGR_SYSTEM_ID
+	local id=$OVLMGR_SYSTEM_ID cert key ca cn f
+	cert=$IPSEC_DIR/$id.pem key=$IPSEC_DIR/$id-key.pem ca=$IPSEC_DIR/node-ca.pem
+	for f in "$cert" "$key" "$ca"; do
+		[[ -s $f ]] || die "$f is missing: issue the chassis certificate on the PKI's machine" \
+			"(ovlmgr pki issue --role node --name $id --dns $id --out DIR), then upload DIR/$id.pem, DIR/$id-key.pem" \
+			"and the PKI's node-ca.pem to $IPSEC_DIR (vagrant upload)"
+	done
+	cn=$(openssl x509 -noout -subject -nameopt RFC2253 -in "$cert" | sed -n 's/^subject=CN=\([^,]*\),.*/\1/p')
+	[[ $cn == "$id" ]] || die "$cert has common name '$cn', not the chassis name $id: ovs-monitor-ipsec names this node by it"
+	openssl x509 -noout -ext subjectAltName -in "$cert" 2>/dev/null | grep -qF "DNS:$id" ||
+		die "$cert has no DNS name $id: strongSwan matches the peer's identity (its chassis name) against the" \
+			"subjectAltName; issue it again with --dns $id"
+	openssl verify -CAfile "$ca" "$cert" >/dev/null || die "$cert is not signed by $ca (the node CA)"
+	dpkg-query -W -f='${Status}' openvswitch-ipsec 2>/dev/null | grep -q "install ok installed" ||
+		die "openvswitch-ipsec is not installed: use the local box (make vagrant-box, OVLMGR_BOX=local) or apt-get install openvswitch-ipsec strongswan libstrongswan-standard-plugins"
+	chmod 0600 "$key"
+	# ovs-monitor-ipsec writes '%any IP : RSA KEY' into ipsec.secrets, and strongSwan loads no ECDSA key (the node
+	# certificates of ovlmgr pki) under RSA: strongSwan reads our secrets file instead, which loads the key as ECDSA and
+	# includes ovs-monitor-ipsec's (its pre-shared keys, if any).
+	printf ': ECDSA %s\ninclude /etc/ipsec.secrets\n' "$key" | write_file "$IPSEC_DIR/ipsec.secrets" || true
+	printf 'charon {\n  plugins {\n    stroke {\n      secrets_file = %s\n    }\n  }\n}\n' "$IPSEC_DIR/ipsec.secrets" |
+		write_file "$STRONGSWAN_CONF" || true
+	# The node CA also where strongSwan loads its trusted CAs at start: the 'ca' section ovs-monitor-ipsec writes (no
+	# auto=add) leaves it unloaded, and then no peer certificate is trusted (no trusted ECDSA public key, AUTH_FAILED).
+	install -D -m 0644 "$ca" "$IPSEC_CACERTS/ovlmgr-node-ca.pem"
+	ovs-vsctl --timeout=10 set Open_vSwitch . other_config:certificate="$cert" other_config:private_key="$key" \
+		other_config:ca_cert="$ca"
+	systemctl enable openvswitch-ipsec >/dev/null 2>&1 || true
+	systemctl restart openvswitch-ipsec || die "openvswitch-ipsec does not start: journalctl -u openvswitch-ipsec; /var/log/openvswitch/ovs-monitor-ipsec.log"
+	wait_for "ovs-monitor-ipsec" ovs-appctl -t ovs-monitor-ipsec tunnels/show ||
+		die "ovs-monitor-ipsec does not answer: /var/log/openvswitch/ovs-monitor-ipsec.log"
+	log "IPsec ready: certificate $cert (CN $id, node CA $ca), ovs-monitor-ipsec with strongSwan; encrypt with: ovlmgr encrypt on"
+}
+
 case $STEP in
-mtu | install | central | join | cni | demo | summary)
+mtu | install | central | join | cni | demo | summary | ipsec)
 	[[ $(id -u) == 0 ]] || die "must run as root (Vagrant's shell provisioner does)"
 	"step_$STEP"
 	;;
 *)
-	die "unknown step '$STEP': mtu, install, central, join, cni, demo or summary"
+	die "unknown step '$STEP': mtu, install, central, join, cni, demo, summary or ipsec"
 	;;
 esac
