@@ -90,7 +90,7 @@ func (c *checker) dns(i int, o op, where []any) *Denied {
 	if c.facts == nil {
 		return c.denyOwn(i, "change DNS records of network %q: the control service has no view of the NB", network)
 	}
-	n := c.facts.networks[network]
+	n := c.facts.network(network)
 	if n == nil {
 		return c.denyOwn(i, "change DNS records of network %q, which the control service does not know", network)
 	}
@@ -240,7 +240,7 @@ func (c *checker) portGroup(i int, o op, where []any) *Denied {
 						return c.denyOwn(i, "add port %s to port group %q of network %q: the port does not join that network's switch in the transaction", u[1], name, g.Network)
 					}
 				case "uuid":
-					pf := c.facts.ports[u[1]]
+					pf := c.facts.port(u[1])
 					if pf == nil || pf.Chassis != c.node || pf.Network != g.Network {
 						return c.denyOwn(i, "add port %s to port group %q: not a port bound to %s on network %q", u[1], name, c.node, g.Network)
 					}
@@ -271,14 +271,14 @@ func (c *checker) published(i int, o op) *Denied {
 	}
 	var pf *portFact
 	if c.facts != nil {
-		pf = c.facts.portByName[port]
+		pf = c.facts.portNamed(port)
 	}
 	if pf == nil || pf.Chassis != c.node || pf.Network != netOf {
 		return c.denyOwn(i, "publish port %s on network %q: not a port bound to %s on that network", port, netOf, c.node)
 	}
 	c.holds(pf, i)
 	var rf *routerFact
-	for _, r := range c.facts.networks[pf.Network].Routers {
+	for _, r := range c.facts.network(pf.Network).Routers {
 		if x := c.facts.routers[r]; x != nil && x.Name == routerOf {
 			rf = x
 		}

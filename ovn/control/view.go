@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,16 +26,24 @@ import (
 // to which network. The service derives it from its own monitor of a few
 // columns (view); every decision taken on it is turned into wait guards on
 // exactly the values relied on, so a stale view can refuse a write but
-// never let a wrong one through.
+// never let a wrong one through. A network's ports are read from the view
+// when a decision first needs them (load): a decision costs the ports of
+// the networks it names, not the NB's.
 type facts struct {
-	ports      map[string]*portFact // by UUID
+	ports      map[string]*portFact // by UUID, of loaded networks
 	portByName map[string]*portFact
-	// byIP holds, per network, the ports holding an address.
+	// byIP holds, per loaded network, the ports holding an address.
 	byIP     map[string]map[netip.Addr][]*portFact
 	networks map[string]*netFact // ovlmgr networks by name
 	switches map[string]string   // switch UUID → network name
 	groups   map[string]*groupFact
 	routers  map[string]*routerFact // by UUID
+
+	// lsp are the view's ports (read-only rows), routerOfLRP maps a
+	// router port's name to its router's UUID.
+	lsp         map[string]*nbdb.LogicalSwitchPort
+	routerOfLRP map[string]string
+	loaded      map[string]bool
 }
 
 // portFact is a Logical_Switch_Port as the policy sees it.
@@ -52,8 +61,10 @@ type portFact struct {
 type netFact struct {
 	UUID, Name string
 	Domain     string
-	// Routers are the UUIDs of the routers the network is attached to.
+	// Routers are the UUIDs of the routers the network is attached to
+	// (set by load).
 	Routers []string
+	ports   []string
 }
 
 type groupFact struct {
@@ -66,12 +77,13 @@ type routerFact struct {
 	Addrs []netip.Addr
 }
 
-// own returns the port of network holding ip bound to node, and whether
-// another port (of another node, or unbound) holds ip there.
+// own returns the port of network holding ip bound to node, and another
+// port (of another node, or unbound) holding ip there.
 func (f *facts) own(network string, ip netip.Addr, node string) (mine *portFact, other *portFact) {
 	if f == nil {
 		return nil, nil
 	}
+	f.load(network)
 	for _, p := range f.byIP[network][ip.Unmap()] {
 		if p.Chassis == node {
 			mine = p
@@ -80,6 +92,82 @@ func (f *facts) own(network string, ip netip.Addr, node string) (mine *portFact,
 		}
 	}
 	return mine, other
+}
+
+// network returns a network with its routers.
+func (f *facts) network(name string) *netFact {
+	if f.networks[name] == nil {
+		return nil
+	}
+	f.load(name)
+	return f.networks[name]
+}
+
+// port returns a port of an ovlmgr network by UUID.
+func (f *facts) port(uuid string) *portFact {
+	if p := f.ports[uuid]; p != nil {
+		return p
+	}
+	for _, n := range f.networks {
+		if !f.loaded[n.Name] && slices.Contains(n.ports, uuid) {
+			f.load(n.Name)
+			return f.ports[uuid]
+		}
+	}
+	return nil
+}
+
+// portNamed returns a port of an ovlmgr network by name.
+func (f *facts) portNamed(name string) *portFact {
+	if p := f.portByName[name]; p != nil {
+		return p
+	}
+	for u, p := range f.lsp {
+		if p.Name == name {
+			return f.port(u)
+		}
+	}
+	return nil
+}
+
+// load reads the ports of a network from the view, once.
+func (f *facts) load(network string) {
+	n := f.networks[network]
+	if n == nil || f.loaded[network] {
+		return
+	}
+	f.loaded[network] = true
+	for _, u := range n.ports {
+		p := f.lsp[u]
+		if p == nil {
+			continue
+		}
+		if p.Type == "router" {
+			if r, ok := f.routerOfLRP[p.Options["router-port"]]; ok {
+				n.Routers = append(n.Routers, r)
+			}
+			continue
+		}
+		dyn := ""
+		if p.DynamicAddresses != nil {
+			dyn = *p.DynamicAddresses
+		}
+		pf := &portFact{UUID: p.UUID, Name: p.Name, Chassis: p.Options[requestedChassis], Network: network,
+			Addresses: p.Addresses, Dynamic: p.DynamicAddresses}
+		for _, a := range addrsOf(append(append([]string{}, p.Addresses...), dyn)...) {
+			if !containsAddr(pf.IPs, a) {
+				pf.IPs = append(pf.IPs, a)
+			}
+		}
+		f.ports[p.UUID] = pf
+		f.portByName[p.Name] = pf
+		if f.byIP[network] == nil {
+			f.byIP[network] = map[netip.Addr][]*portFact{}
+		}
+		for _, a := range pf.IPs {
+			f.byIP[network][a] = append(f.byIP[network][a], pf)
+		}
+	}
 }
 
 func (n *netFact) zone() string { return dns.Zone(n.Name, n.Domain) }
@@ -101,24 +189,24 @@ func addrsOf(cols ...string) []netip.Addr {
 	return out
 }
 
-// build derives facts from rows of the monitored tables.
+// build derives facts from rows of the monitored tables (read-only: the
+// view's own rows); networks' ports are read by load.
 func build(lsps []*nbdb.LogicalSwitchPort, lss []*nbdb.LogicalSwitch, pgs []*nbdb.PortGroup, lrs []*nbdb.LogicalRouter, lrps []*nbdb.LogicalRouterPort) *facts {
 	f := &facts{ports: map[string]*portFact{}, portByName: map[string]*portFact{}, byIP: map[string]map[netip.Addr][]*portFact{},
-		networks: map[string]*netFact{}, switches: map[string]string{}, groups: map[string]*groupFact{}, routers: map[string]*routerFact{}}
-	lspByUUID := map[string]*nbdb.LogicalSwitchPort{}
+		networks: map[string]*netFact{}, switches: map[string]string{}, groups: map[string]*groupFact{}, routers: map[string]*routerFact{},
+		lsp: make(map[string]*nbdb.LogicalSwitchPort, len(lsps)), routerOfLRP: map[string]string{}, loaded: map[string]bool{}}
 	for _, p := range lsps {
-		lspByUUID[p.UUID] = p
+		f.lsp[p.UUID] = p
 	}
 	lrpByUUID := map[string]*nbdb.LogicalRouterPort{}
 	for _, p := range lrps {
 		lrpByUUID[p.UUID] = p
 	}
-	routerOfLRP := map[string]string{}
 	for _, r := range lrs {
 		rf := &routerFact{UUID: r.UUID, Name: r.Name}
 		for _, u := range r.Ports {
 			if p := lrpByUUID[u]; p != nil {
-				routerOfLRP[p.Name] = r.UUID
+				f.routerOfLRP[p.Name] = r.UUID
 				rf.Addrs = append(rf.Addrs, addrsOf(p.Networks...)...)
 			}
 		}
@@ -128,40 +216,8 @@ func build(lsps []*nbdb.LogicalSwitchPort, lss []*nbdb.LogicalSwitch, pgs []*nbd
 		if !owner.Owned(s.ExternalIDs, owner.KindNetwork) {
 			continue
 		}
-		n := &netFact{UUID: s.UUID, Name: s.Name, Domain: s.ExternalIDs[dns.KeyDomain]}
-		f.networks[s.Name] = n
+		f.networks[s.Name] = &netFact{UUID: s.UUID, Name: s.Name, Domain: s.ExternalIDs[dns.KeyDomain], ports: s.Ports}
 		f.switches[s.UUID] = s.Name
-		for _, u := range s.Ports {
-			p := lspByUUID[u]
-			if p == nil {
-				continue
-			}
-			if p.Type == "router" {
-				if r, ok := routerOfLRP[p.Options["router-port"]]; ok {
-					n.Routers = append(n.Routers, r)
-				}
-				continue
-			}
-			dyn := ""
-			if p.DynamicAddresses != nil {
-				dyn = *p.DynamicAddresses
-			}
-			pf := &portFact{UUID: p.UUID, Name: p.Name, Chassis: p.Options[requestedChassis], Network: s.Name,
-				Addresses: p.Addresses, Dynamic: p.DynamicAddresses}
-			for _, a := range addrsOf(append(append([]string{}, p.Addresses...), dyn)...) {
-				if !containsAddr(pf.IPs, a) {
-					pf.IPs = append(pf.IPs, a)
-				}
-			}
-			f.ports[p.UUID] = pf
-			f.portByName[p.Name] = pf
-			if f.byIP[s.Name] == nil {
-				f.byIP[s.Name] = map[netip.Addr][]*portFact{}
-			}
-			for _, a := range pf.IPs {
-				f.byIP[s.Name][a] = append(f.byIP[s.Name][a], pf)
-			}
-		}
 	}
 	for _, g := range pgs {
 		f.groups[g.Name] = &groupFact{Name: g.Name, Network: g.ExternalIDs[owner.KeyNetwork], Kind: g.ExternalIDs[owner.KeyKind]}
@@ -253,11 +309,16 @@ func (v *view) facts(ctx context.Context, sync bool) (*facts, error) {
 	if tc == nil {
 		return nil, fmt.Errorf("NB view: no cache")
 	}
-	return build(rows[nbdb.LogicalSwitchPort](tc.Table(nbdb.LogicalSwitchPortTable).RowsShallow()),
-		rows[nbdb.LogicalSwitch](tc.Table(nbdb.LogicalSwitchTable).RowsShallow()),
+	f := build(nil, rows[nbdb.LogicalSwitch](tc.Table(nbdb.LogicalSwitchTable).RowsShallow()),
 		rows[nbdb.PortGroup](tc.Table(nbdb.PortGroupTable).RowsShallow()),
 		rows[nbdb.LogicalRouter](tc.Table(nbdb.LogicalRouterTable).RowsShallow()),
-		rows[nbdb.LogicalRouterPort](tc.Table(nbdb.LogicalRouterPortTable).RowsShallow())), nil
+		rows[nbdb.LogicalRouterPort](tc.Table(nbdb.LogicalRouterPortTable).RowsShallow()))
+	for u, m := range tc.Table(nbdb.LogicalSwitchPortTable).RowsShallow() {
+		if p, ok := m.(*nbdb.LogicalSwitchPort); ok {
+			f.lsp[u] = p
+		}
+	}
+	return f, nil
 }
 
 func rows[T any](m map[string]model.Model) []*T {
