@@ -3,14 +3,17 @@
 # reuses the local box, `vagrant up` central + 2 workers, then checks on the VMs that
 #   the workers' chassis are in `ovlmgr node list`; a network is created; one container (netns) per worker is attached
 #   through ovlmgr-cni; they ping and move 1 MiB over TCP across the VMs; the datapath is OVS's kernel one with a kernel
-#   Geneve port that carried the traffic.
+#   Geneve port that carried the traffic; a router's gateway on worker1 SNATs a container's traffic to the outside; with
+#   IPsec (ovs-monitor-ipsec, strongSwan, certificates of ovlmgr's PKI) `ovlmgr encrypt on` turns the Geneve packets
+#   between the workers into ESP with no readable payload, iperf3 prints the throughput ratio, diagnose fails a node
+#   whose ovs-monitor-ipsec is stopped, and `encrypt off` makes the payload readable again.
 # Whatever happens: `vagrant destroy -f`, the lab's libvirt networks and storage pool removed, and the libvirt daemons it
 # started stopped by PID. Prints each phase's time; a failure names the phase and shows the failing VM's serial log.
 # Run as root from anywhere, after `make build`.
 #   OVLMGR_LIBVIRT_DRIVER  kvm or qemu (default: kvm when a KVM guest can start here, else qemu)
 #   OVLMGR_E2E_DIR         state directory (default /var/lib/ovlmgr-e2e): Vagrant state, pool, serial logs
 #   OVLMGR_E2E_KEEP=1      leave the VMs and libvirt running at the end (to look around); clean up later with
-#                          vagrant/e2e/e2e.sh down
+#                          vagrant/e2e/e2e.sh down; run the IPsec phases again on them with vagrant/e2e/e2e.sh ipsec
 # After a failure the logs (vagrant up output, serial consoles) stay in OVLMGR_E2E_DIR; after a pass nothing stays.
 set -euo pipefail
 
@@ -195,7 +198,164 @@ open(sys.argv[2], "w").write(a[0])' "$EXT.1" "$STATE/egress.seen" &
 	log "egress: c2 (worker2) -> outside $EXT.1:5002 seen as $seen (SNAT on gateway worker1)"
 }
 
-# wait_on VM WHAT CMD... -- WANT: runs CMD on VM until its output contains WANT (empty: until it succeeds), 30 s.
+# --- encrypted tunnels (IPsec) ----------------------------------------------------------------------------------------
+# Every chassis gets a certificate from the node CA of ovlmgr's own PKI (`ovlmgr pki`, made on the host as for the
+# secure control plane) and runs ovs-monitor-ipsec with strongSwan (provision.sh ipsec). Containers s1 (worker1) and s2
+# (worker2) on network sec carry a marker over TCP while worker2 captures its underlay NIC: the marker is readable in
+# the Geneve packets with encryption off; with `ovlmgr encrypt on` the capture holds ESP and no marker. iperf3 measures
+# the cost (the ratio is printed), `ovlmgr diagnose --node` fails a node whose ovs-monitor-ipsec is stopped, and after
+# `ovlmgr encrypt off` the marker is readable again.
+SEC_NET=sec
+SEC_SUBNET=198.19.30.0/24
+SEC_MTU=1400 # ESP (AES-GCM, transport mode) adds up to 40 bytes to each Geneve packet: 1500 - 58 - 40 (docs/sites.md)
+MARKER=OVLMGR-E2E-MARKER-c0ffee
+S1="" S2="" NIC2="" PLAIN_BPS="" ESP_BPS=""
+
+# node_env VM CMD...: CMD on VM with the lab's OVLMGR_NB/OVLMGR_SB (lab.env).
+node_env() {
+	local vm=$1
+	shift
+	on "$vm" sh -c '. /etc/ovlmgr/lab.env && export OVLMGR_NB OVLMGR_SB && exec "$@"' sh "$@"
+}
+
+ph_ipsec() {
+	local vm pids=() p
+	rm -rf "$STATE/pki"
+	"$REPO/bin/ovlmgr" pki init --dir "$STATE/pki" >/dev/null
+	for vm in central "${WORKERS[@]}"; do
+		# CN = the chassis name (ovs-monitor-ipsec's identity of the node), and the same as a DNS name: strongSwan
+		# matches the peer's identity against the subjectAltName.
+		"$REPO/bin/ovlmgr" pki issue --dir "$STATE/pki" --role node --name "$vm" --dns "$vm" --out "$STATE/pki/$vm" >/dev/null
+		# Certificate, key and node CA into /etc/ovlmgr/ipsec, then provision.sh ipsec (what `vagrant provision
+		# --provision-with ipsec` runs): the three VMs at once.
+		{
+			tar -c -C "$STATE/pki/$vm" "$vm.pem" "$vm-key.pem" -C "$STATE/pki" node-ca.pem |
+				on "$vm" sh -c 'install -d -m 0700 /etc/ovlmgr/ipsec && tar -x --no-same-owner -C /etc/ovlmgr/ipsec' &&
+				on "$vm" env OVLMGR_NODE="$vm" OVLMGR_SYSTEM_ID="$vm" bash /ovlmgr/vagrant/provision.sh ipsec
+		} &
+		pids+=($!)
+	done
+	# Meanwhile the network and its containers.
+	on central sh -c "ovlmgr net show $SEC_NET >/dev/null 2>&1 || ovlmgr net create $SEC_NET --subnet $SEC_SUBNET --mtu $SEC_MTU"
+	on worker1 sh -c "[ -e /var/run/netns/s1 ] || ovlmgr-demo add s1 $SEC_NET >/dev/null" &
+	pids+=($!)
+	on worker2 sh -c "[ -e /var/run/netns/s2 ] || ovlmgr-demo add s2 $SEC_NET >/dev/null" &
+	pids+=($!)
+	for p in "${pids[@]}"; do wait "$p" || fail "IPsec provisioning or a container of $SEC_NET failed (above)"; done
+	VM=worker1
+	S1=$(on worker1 ovlmgr-demo ip s1)
+	VM=worker2
+	S2=$(on worker2 ovlmgr-demo ip s2)
+	NIC2=$(on worker2 sh -c "ip -o -4 addr show | awk '\$4 ~ /^$PREFIX\\.12\\//{ print \$2; exit }'")
+	[[ -n $NIC2 ]] || fail "no NIC with $PREFIX.12 on worker2"
+	log "s1 (worker1) $S1, s2 (worker2) $S2 on $SEC_NET (MTU $SEC_MTU); worker2 captures on $NIC2"
+}
+
+# capture NAME: worker2 captures the underlay packets from worker1 while s1 sends 256 KiB of the marker to s2 over TCP;
+# prints "ESP GENEVE MARKER": ESP packets, plain Geneve packets, and how often the marker is readable in the capture.
+capture() {
+	local f=/tmp/e2e-$1.pcap out got esp gen mark receiver
+	on worker2 sh -c "rm -f $f /tmp/e2e-marker.recv /tmp/e2e-tcpdump.pid /tmp/e2e-tcpdump.log
+		tcpdump -i $NIC2 -U -s 0 -w $f 'src $PREFIX.11 and dst $PREFIX.12 and (esp or udp port 6081)' \
+		</dev/null >/tmp/e2e-tcpdump.log 2>&1 & echo \$! >/tmp/e2e-tcpdump.pid" >&2
+	on worker2 ip netns exec s2 timeout 60 socat -u TCP-LISTEN:5003,reuseaddr OPEN:/tmp/e2e-marker.recv,creat,trunc >&2 &
+	receiver=$!
+	wait_on worker2 "tcpdump on $NIC2 and s2 listening on TCP 5003" \
+		sh -c "cat /tmp/e2e-tcpdump.log; ip netns exec s2 ss -Hltn 'sport = :5003'" -- "listening on*5003"
+	on worker1 ip netns exec s1 sh -c "yes $MARKER | head -c 262144 | timeout 60 socat -u - TCP:$S2:5003" >&2
+	wait "$receiver" || fail "the receiver in s2 (socat) failed"
+	sleep 1
+	# On worker2: stop the tcpdump started above (by its PID), then count.
+	VM=worker2
+	out=$(on worker2 sh -c "p=\$(cat /tmp/e2e-tcpdump.pid); kill \$p; while kill -0 \$p 2>/dev/null; do sleep 0.2; done
+		echo \$(stat -c %s /tmp/e2e-marker.recv) \$(tcpdump -r $f -nn esp 2>/dev/null | wc -l) \
+			\$(tcpdump -r $f -nn 'udp port 6081' 2>/dev/null | wc -l) \$(grep -a -o $MARKER $f | wc -l)")
+	read -r got esp gen mark <<<"$out"
+	[[ $got == 262144 ]] || fail "s2 received ${got:-no} bytes of the marker stream, want 262144"
+	printf '%s %s %s\n' "$esp" "$gen" "$mark"
+}
+
+# iperf NAME: TCP throughput s1 -> s2 for 5 s (iperf3), in bits per second.
+iperf() {
+	local server out
+	on worker2 ip netns exec s2 timeout 60 iperf3 -s -1 -p 5201 >/dev/null &
+	server=$!
+	wait_on worker2 "iperf3 in s2" ip netns exec s2 ss -Hltn 'sport = :5201' -- 5201 >&2
+	VM=worker1
+	out=$(on worker1 ip netns exec s1 iperf3 -c "$S2" -p 5201 -t 5 -J)
+	wait "$server" || true
+	python3 -c 'import json, sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))' <<<"$out" ||
+		fail "iperf3 $1: no result: $out"
+}
+
+ph_plain() {
+	local esp gen mark res
+	res=$(capture plain)
+	read -r esp gen mark <<<"$res"
+	log "encryption off: $gen Geneve and $esp ESP packets worker1 -> worker2, the marker readable $mark times"
+	((gen > 0 && mark > 0)) || fail "with encryption off the capture should hold Geneve packets with the marker: $gen Geneve, marker $mark times"
+	PLAIN_BPS=$(iperf plain)
+	log "iperf3 s1 -> s2, plain Geneve: $((PLAIN_BPS / 1000000)) Mbit/s"
+}
+
+ph_encrypt() {
+	local deadline esp gen mark res out
+	on central ovlmgr encrypt on
+	# ovn-controller puts remote_name on the tunnels, ovs-monitor-ipsec makes strongSwan connections of them (auto=route:
+	# the first packet starts IKE); the SAs are up when s1 reaches s2 and worker1 has an ESP state to worker2.
+	deadline=$((SECONDS + 120))
+	VM=worker1
+	until on worker1 ip netns exec s1 ping -c 1 -W 2 "$S2" >/dev/null 2>&1 && out=$(on worker1 ip xfrm state) &&
+		[[ $out == *"src $PREFIX.11 dst $PREFIX.12"* ]]; do
+		((SECONDS < deadline)) || fail "no IPsec SA worker1 -> worker2 within 120 s: $(on worker1 ovs-appctl -t ovs-monitor-ipsec tunnels/show 2>&1 | tail -n 20)"
+		sleep 1
+	done
+	grep -E "^src|aead" <<<"$out"
+	res=$(capture esp)
+	read -r esp gen mark <<<"$res"
+	log "encryption on: $esp ESP and $gen plain Geneve packets worker1 -> worker2, the marker readable $mark times"
+	((esp > 0 && gen == 0 && mark == 0)) ||
+		fail "with encryption on the capture should hold ESP only and no marker: $esp ESP, $gen Geneve, marker $mark times"
+	ESP_BPS=$(iperf esp)
+	log "iperf3 s1 -> s2 over IPsec: $((ESP_BPS / 1000000)) Mbit/s; plain $((PLAIN_BPS / 1000000)) Mbit/s;" \
+		"ratio encrypted/plain $(python3 -c "print(f'{$ESP_BPS / $PLAIN_BPS:.2f}')") (host load $(cut -d' ' -f1-3 /proc/loadavg))"
+	VM=worker1
+	out=$(node_env worker1 ovlmgr diagnose --node worker1 2>&1 || true)
+	grep -E 'ok +encryption +.*set up for IPsec' <<<"$out" ||
+		fail "ovlmgr diagnose --node worker1: the node's encryption check is not ok: $out"
+}
+
+# diagnose: ovs-monitor-ipsec stopped on worker2 fails that node's encryption check (which passed on worker1 above);
+# then it starts again.
+ph_diagnose() {
+	local out
+	on worker2 systemctl stop openvswitch-ipsec
+	VM=worker2
+	out=$(node_env worker2 ovlmgr diagnose --node worker2 2>&1) && fail "ovlmgr diagnose --node worker2 passed with ovs-monitor-ipsec stopped: $out"
+	grep -E 'fail +encryption' <<<"$out" || fail "ovlmgr diagnose --node worker2 does not fail its encryption check: $out"
+	on worker2 systemctl start openvswitch-ipsec
+	wait_on worker2 "ovs-monitor-ipsec" ovs-appctl -t ovs-monitor-ipsec tunnels/show -- ""
+}
+
+ph_decrypt() {
+	local deadline esp gen mark res p1 p2
+	on central ovlmgr encrypt off
+	# ovn-controller drops remote_name, ovs-monitor-ipsec removes the connections and their policies.
+	deadline=$((SECONDS + 60))
+	VM=worker1
+	until p1=$(on worker1 ip xfrm policy) && p2=$(on worker2 ip xfrm policy) &&
+		[[ $p1 != *"$PREFIX.12"* && $p2 != *"$PREFIX.11"* ]]; do
+		((SECONDS < deadline)) || fail "IPsec policies between worker1 and worker2 still there 60 s after encrypt off"
+		sleep 1
+	done
+	res=$(capture off)
+	read -r esp gen mark <<<"$res"
+	log "encryption off again: $gen Geneve and $esp ESP packets worker1 -> worker2, the marker readable $mark times"
+	((gen > 0 && esp == 0 && mark > 0)) || fail "after encrypt off the marker should be readable again: $gen Geneve, $esp ESP, marker $mark times"
+}
+
+# wait_on VM WHAT CMD... -- WANT: runs CMD on VM until its output contains WANT (a glob: A*B both, in order; empty: until
+# it succeeds), 30 s.
 wait_on() {
 	local vm=$1 what=$2 deadline=$((SECONDS + 30)) out
 	shift 2
@@ -206,7 +366,8 @@ wait_on() {
 	done
 	want=$2
 	VM=$vm
-	until out=$(on "$vm" "${cmd[@]}" 2>&1) && [[ $out == *"$want"* ]]; do
+	# shellcheck disable=SC2053 # WANT may be a glob (A*B: both, in this order)
+	until out=$(on "$vm" "${cmd[@]}" 2>&1) && [[ $out == *$want* ]]; do
 		((SECONDS < deadline)) || fail "timed out after 30 s waiting for $what on $vm: $out"
 		sleep 0.5
 	done
@@ -289,7 +450,9 @@ finish() {
 		if ((rc == 0)); then rm -rf "$STATE"; else log "logs kept in $STATE"; fi
 	fi
 	log "times (s): ${TIMES[*]} total=$((SECONDS - START))"
-	((rc == 0)) && log "PASS: central + ${#WORKERS[@]} workers, ovlmgr-cni across VMs over kernel Geneve, egress through gateway worker1"
+	((rc == 0)) && log "PASS: central + ${#WORKERS[@]} workers, ovlmgr-cni across VMs over kernel Geneve, egress through gateway worker1," \
+		"IPsec: ESP and no readable payload when on, plaintext when off"
+	((rc == 0)) && [[ -n $ESP_BPS ]] && log "IPsec throughput: $((ESP_BPS / 1000000)) Mbit/s encrypted, $((PLAIN_BPS / 1000000)) Mbit/s plain"
 	exit "$rc"
 }
 
@@ -298,13 +461,21 @@ main() {
 	read -r PREFIX UNDERLAY EXT EXTNET < <(ruby -r "$VAGRANT_DIR/settings.rb" -e 's = OvlmgrLab.load
 		puts "#{s.net_prefix} #{s.underlay_network} #{s.external_prefix} #{s.external_network}"')
 	[[ -n $EXTNET ]] || fail "the lab's settings are not valid (above)"
+	if [[ ${1:-} == ipsec ]]; then
+		# The IPsec phases again, on VMs left up by OVLMGR_E2E_KEEP=1 (which stay up).
+		[[ -s $STATE/ssh-config ]] || fail "no VMs of this test are up ($STATE/ssh-config): run with OVLMGR_E2E_KEEP=1 first"
+		OVLMGR_E2E_KEEP=1
+		trap finish EXIT
+		run_ipsec
+		return
+	fi
 	if [[ ${1:-} == down ]]; then
 		STARTED_LIBVIRT=1
 		down
 		rm -rf "$STATE"
 		return
 	fi
-	[[ -z ${1:-} ]] || fail "usage: $0 [down]"
+	[[ -z ${1:-} ]] || fail "usage: $0 [down|ipsec]"
 	trap finish EXIT
 	trap 'exit 130' INT TERM
 	phase libvirt ph_libvirt
@@ -317,6 +488,15 @@ main() {
 	phase tcp ph_tcp
 	phase datapath ph_datapath
 	phase egress ph_egress
+	run_ipsec
+}
+
+run_ipsec() {
+	phase ipsec ph_ipsec
+	phase plain ph_plain
+	phase encrypt ph_encrypt
+	phase diagnose ph_diagnose
+	phase decrypt ph_decrypt
 }
 
 main "$@"
