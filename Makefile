@@ -103,8 +103,8 @@ lab: deps build ## bring up a NODES-node OVN lab named LAB (default 3, ovl) and 
 lab-down: ## stop the lab LAB and remove its namespaces, links and files
 	@if [ -x $(BIN)/ovlmgr ]; then $(BIN)/ovlmgr lab down --name $(LAB); else $(GO) run ./cli lab down --name $(LAB); fi
 
-vagrant-box: ## build (or reuse) the local libvirt box ovlmgr-local: Debian 12 + OVS/OVN, for OVLMGR_BOX=local (root)
+vagrant-box: ## build (or reuse) the local libvirt box ovlmgr-local: Debian 12 + OVS/OVN + IPsec, for OVLMGR_BOX=local (root)
 	vagrant/box/build.sh
 
-vagrant-e2e: build ## VMs end to end: libvirt, box, central + 2 workers, ovlmgr-cni across VMs over kernel Geneve (root)
+vagrant-e2e: build ## VMs end to end: libvirt, box, central + 2 workers, ovlmgr-cni across VMs over kernel Geneve, egress, IPsec (root)
 	vagrant/e2e/e2e.sh
