@@ -350,9 +350,10 @@ func TestSecureControlFailover(t *testing.T) {
 // not: name tenant B's container after its own address, delete or replace
 // B's container's DNS record, add its own address to B's service or remove
 // B's backend, put its port into B's policy group or its address into B's
-// address set, or attach a published port to B's router; each is a
-// permission error naming n1, and the NB (read as admin) is unchanged. The
-// same writes for n1's own container on its own network pass.
+// address set, attach a published port to B's router, or give a port of
+// its own n2's container's address or a gateway's; each is a permission
+// error naming n1, and the NB (read as admin) is unchanged. The same writes
+// for n1's own container on its own network pass.
 func TestSecureNodeResidual(t *testing.T) {
 	l := secureLab(t, "sr", 2)
 	n1, n2 := l.Nodes[0], l.Nodes[1]
@@ -506,6 +507,27 @@ func TestSecureNodeResidual(t *testing.T) {
 	refused("attach a published port to tenant B's router", tx(publish("srr2", "198.19.61.1:18080")...))
 	refused("attach a published port to n1's router for tenant B's router", tx(append(publish("srr1", "198.19.60.1:18080")[:1],
 		dbops.AddRefs(nbdb.LogicalRouterTable, dbops.ByUUID(rtr("srr2")), "load_balancer", "srpub"))...))
+	// 5. Another container's address, or the gateway's, on n1's own port.
+	evilPort := &nbdb.LogicalSwitchPort{UUID: "srevil", Name: "srevil", Addresses: []string{"0a:58:c6:13:3d:63 " + ip2},
+		PortSecurity: []string{"0a:58:c6:13:3d:63 " + ip2}, Options: map[string]string{"requested-chassis": n1.SystemID}}
+	ins, err := asN1.Create(evilPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused("create a port on tenant B with n2's container's address", tx(append(ins,
+		dbops.AddRefs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(netB)}, "ports", "srevil"))...))
+	if _, err := ovnport.Get(ctx, admin, "srevil"); err == nil {
+		t.Errorf("port srevil with n2's container's address exists")
+	}
+	gw := &nbdb.LogicalSwitchPort{UUID: p1.UUID, Addresses: []string{p1.MAC + " 198.19.60.1"}, PortSecurity: []string{p1.MAC + " 198.19.60.1"}}
+	if ops, err := asN1.Where(gw).Update(gw, &gw.Addresses, &gw.PortSecurity); err != nil {
+		t.Fatal(err)
+	} else {
+		refused("give n1's port its network's gateway address", tx(ops...))
+	}
+	if p, err := ovnport.Get(ctx, admin, p1.Name); err != nil || p.IP != p1.IP {
+		t.Errorf("n1's port after the refused update: %+v, %v; want address %s", p, err, p1.IP)
+	}
 
 	// The same for n1's own container, on its own network.
 	alias := "alias." + netA + ".ovl"

@@ -23,6 +23,10 @@ func needsFacts(ops []op) bool {
 			switch o.str("table") {
 			case "DNS", "Load_Balancer", "Port_Group", "Logical_Router", "Address_Set":
 				return true
+			case "Logical_Switch_Port":
+				if row, _ := o["row"].(map[string]any); row != nil && setsAddrs(row) {
+					return true
+				}
 			}
 		}
 	}
@@ -61,6 +65,73 @@ func (c *checker) removable(i int, network string, ip netip.Addr, what string) *
 		c.holds(pf, i)
 	}
 	return nil
+}
+
+// setsAddrs reports whether a port's row sets its addresses or port security.
+func setsAddrs(row map[string]any) bool {
+	_, a := row["addresses"]
+	_, ps := row["port_security"]
+	return a || ps
+}
+
+// portAddrs refuses a port (self: its UUID, "" for a new one) on network
+// whose addresses or port security name an address another node's port
+// holds there, or the network's gateway: taking over another container's
+// address. A new port joining no switch in its transaction is removed by
+// the NB (ports are not root rows): nothing to check.
+func (c *checker) portAddrs(i int, o op, network, self string) *Denied {
+	row, _ := o["row"].(map[string]any)
+	var ips []netip.Addr
+	for _, col := range []string{"addresses", "port_security"} {
+		ips = append(ips, addrsOf(setOf(row[col])...)...)
+	}
+	if len(ips) == 0 || network == "" {
+		return nil
+	}
+	if c.facts == nil {
+		return c.denyOwn(i, "set port addresses %v: the control service has no view of the NB", ips)
+	}
+	n := c.facts.network(network)
+	if n == nil {
+		return nil // not an ovlmgr network: no addresses of ours there
+	}
+	for _, ip := range ips {
+		if containsAddr(n.Gateways, ip) {
+			return c.denyOwn(i, "give a port the gateway address %s of network %q", ip, network)
+		}
+		for _, p := range c.facts.byIP[network][ip] {
+			if p.Chassis != c.node && p.UUID != self {
+				holder := "no node"
+				if p.Chassis != "" {
+					holder = "node " + p.Chassis
+				}
+				return c.denyOwn(i, "give a port address %s, held by port %s of %s on network %q", ip, p.Name, holder, network)
+			}
+		}
+	}
+	return nil
+}
+
+// updateAddrs checks an update of a port's addresses: of one port, named
+// by UUID or name.
+func (c *checker) updateAddrs(i int, o op, where []any) *Denied {
+	row, _ := o["row"].(map[string]any)
+	if len(addrsOf(setOf(row["addresses"])...))+len(addrsOf(setOf(row["port_security"])...)) == 0 {
+		return nil
+	}
+	if c.facts == nil {
+		return c.denyOwn(i, "set port addresses: the control service has no view of the NB")
+	}
+	var pf *portFact
+	if u := whereUUID(where); u != "" {
+		pf = c.facts.port(u)
+	} else if n := whereEq(where, "name"); n != "" {
+		pf = c.facts.portNamed(n)
+	}
+	if pf == nil {
+		return c.denyOwn(i, "set addresses of ports selected by %v (one port of a network, by _uuid or name)", where)
+	}
+	return c.portAddrs(i, o, pf.Network, pf.UUID)
 }
 
 // dns checks a DNS write: a new (empty) row, or records of one network's

@@ -106,7 +106,7 @@ type checker struct {
 	portNet  map[string]string
 }
 
-const ownRule = " (a node writes names, service backends, policy groups and published ports only for its own containers: ports bound to it on their own network)"
+const ownRule = " (a node writes names, service backends, policy groups, published ports and port addresses only for its own containers: ports bound to it, on their own network, with addresses no other node's port holds)"
 
 func (c *checker) deny(i int, format string, args ...any) *Denied {
 	return &Denied{Index: i, Reason: fmt.Sprintf("ovlmgr control: node %s may not ", c.node) + fmt.Sprintf(format, args...) +
@@ -231,11 +231,19 @@ func (c *checker) checkOp(i int, o op) *Denied {
 			if rc, ok := mapValue(o["row"], "options", requestedChassis); !ok || rc != c.node {
 				return c.deny(i, "create a port with requested-chassis %q", rc)
 			}
+			if d := c.portAddrs(i, o, c.portNet[o.str("uuid-name")], ""); d != nil {
+				return d
+			}
 		case "update":
 			if row, _ := o["row"].(map[string]any); row != nil {
 				if _, set := row["options"]; set {
 					if rc, ok := mapValue(row, "options", requestedChassis); !ok || rc != c.node {
 						return c.deny(i, "move a port to requested-chassis %q", rc)
+					}
+				}
+				if setsAddrs(row) {
+					if d := c.updateAddrs(i, o, where); d != nil {
+						return d
 					}
 				}
 			}
@@ -245,6 +253,9 @@ func (c *checker) checkOp(i int, o op) *Denied {
 				mm := list(m)
 				if len(mm) == 3 && mm[0] == "options" && strings.Contains(fmt.Sprint(mm[2]), requestedChassis) {
 					return c.deny(i, "change a port's requested-chassis")
+				}
+				if len(mm) == 3 && (mm[0] == "addresses" || mm[0] == "port_security") {
+					return c.denyOwn(i, "mutate a port's %s (set it with an update)", mm[0])
 				}
 			}
 			c.notOthers(where, i)

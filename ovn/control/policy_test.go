@@ -99,7 +99,8 @@ func fixture() *facts {
 	return build(
 		[]*nbdb.LogicalSwitchPort{lsp("p1", "n1", "0a:58:c6:12:01:0a 198.18.1.10"), lsp("p2", "n2", "0a:58:c6:12:01:0b 198.18.1.11"),
 			lsp("p3", "n1", "0a:58:c6:12:02:0a 198.18.2.10"), rp("rp1", "lrp-web"), rp("rp2", "lrp-db")},
-		[]*nbdb.LogicalSwitch{{UUID: "sw-web", Name: "web", Ports: []string{"p1", "p2", "rp1"}, ExternalIDs: own},
+		[]*nbdb.LogicalSwitch{{UUID: "sw-web", Name: "web", Ports: []string{"p1", "p2", "rp1"},
+			ExternalIDs: map[string]string{"ovlmgr.io/owner": "ovlmgr", "ovlmgr.io/kind": "network", "ovlmgr.io/gateway": "198.18.1.1"}},
 			{UUID: "sw-db", Name: "db", Ports: []string{"p3", "rp2"}, ExternalIDs: own}},
 		[]*nbdb.PortGroup{pg("web"), pg("db")},
 		[]*nbdb.LogicalRouter{{UUID: "r1", Name: "t1", Ports: []string{"lrp1", "gw1"}}, {UUID: "r2", Name: "t2", Ports: []string{"lrp2", "gw2"}}},
@@ -134,6 +135,10 @@ func TestNodePolicyOwn(t *testing.T) {
 		`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]},`
 	join := func(pg, port string) string {
 		return `{"op":"mutate","table":"Port_Group","where":[["name","==","` + pg + `"],["external_ids","includes",["map",[["ovlmgr.io/kind","port-group"]]]]],"mutations":[["ports","insert",` + port + `]]}`
+	}
+	portOn := func(addr string) string {
+		return `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","addresses":"0a:58:c6:12:01:99 ` + addr + `","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`
 	}
 	lrJoin := func(r string) string {
 		return `,{"op":"mutate","table":"Logical_Router","where":[["_uuid","==",["uuid","` + r + `"]]],"mutations":[["load_balancer","insert",["named-uuid","lb"]]]}`
@@ -174,6 +179,12 @@ func TestNodePolicyOwn(t *testing.T) {
 		{"n2's port joins", join("ovl_web", `["uuid","p2"]`), "not a port bound to n1", 0},
 		{"group of no network", join("evil", `["uuid","p1"]`), "no network's policy group", 0},
 		{"address set", `{"op":"mutate","table":"Address_Set","where":[],"mutations":[["addresses","insert","198.18.1.10"]]}`, "Address_Set", 0},
+		{"new port, free address", portOn("198.18.1.20"), "", 0},
+		{"new port with n2's address", portOn("198.18.1.11"), "held by port p2 of node n2", 0},
+		{"new port with the gateway's address", portOn("198.18.1.1"), "gateway address", 0},
+		{"own port pinned", `{"op":"update","table":"Logical_Switch_Port","where":[["_uuid","==",["uuid","p1"]]],"row":{"addresses":"0a:58:c6:12:01:0a 198.18.1.10","port_security":"0a:58:c6:12:01:0a 198.18.1.10"}}`, "", 1},
+		{"own port takes n2's address", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","p1"]],"row":{"port_security":"0a:58:c6:12:01:0a 198.18.1.11"}}`, "held by port p2", 0},
+		{"port addresses mutated", `{"op":"mutate","table":"Logical_Switch_Port","where":[["name","==","p1"]],"mutations":[["addresses","insert","0a:58:c6:12:01:0a 198.18.1.11"]]}`, "mutate a port's addresses", 0},
 		{"published on own router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r1"), "", 1},
 		{"published on another router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r2"), "published on router", 0},
 		{"published for another router", published("n1", "p1", "web", "t2", "198.19.0.6:8080", "198.18.1.10:80") + lrJoin("r2"), "not attached", 0},

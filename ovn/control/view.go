@@ -64,7 +64,9 @@ type netFact struct {
 	// Routers are the UUIDs of the routers the network is attached to
 	// (set by load).
 	Routers []string
-	ports   []string
+	// Gateways are its gateway addresses (external_ids).
+	Gateways []netip.Addr
+	ports    []string
 }
 
 type groupFact struct {
@@ -216,7 +218,8 @@ func build(lsps []*nbdb.LogicalSwitchPort, lss []*nbdb.LogicalSwitch, pgs []*nbd
 		if !owner.Owned(s.ExternalIDs, owner.KindNetwork) {
 			continue
 		}
-		f.networks[s.Name] = &netFact{UUID: s.UUID, Name: s.Name, Domain: s.ExternalIDs[dns.KeyDomain], ports: s.Ports}
+		f.networks[s.Name] = &netFact{UUID: s.UUID, Name: s.Name, Domain: s.ExternalIDs[dns.KeyDomain], ports: s.Ports,
+			Gateways: addrsOf(s.ExternalIDs[owner.KeyGateway], s.ExternalIDs[dns.KeyGateway6])}
 		f.switches[s.UUID] = s.Name
 	}
 	for _, g := range pgs {
