@@ -294,18 +294,27 @@ func openView(ctx context.Context, o Options) (client.Client, error) {
 // up with every transaction the NB committed before (an echo on the
 // view's connection: the server sends a session's pending updates before
 // answering it, and the client applies updates as they come).
+// A view that is still connecting, or reconnecting after a leader change,
+// is waited for until ctx ends.
 func (v *view) facts(ctx context.Context, sync bool) (*facts, error) {
-	v.mu.Lock()
-	c, err := v.nb, v.err
-	v.mu.Unlock()
-	if err != nil {
-		return nil, fmt.Errorf("NB view: %w", err)
-	}
-	if sync {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := c.Echo(sctx); err != nil {
+	var c client.Client
+	for {
+		v.mu.Lock()
+		nb, err := v.nb, v.err
+		v.mu.Unlock()
+		if err == nil && sync {
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err = nb.Echo(sctx)
+			cancel()
+		}
+		if err == nil {
+			c = nb
+			break
+		}
+		select {
+		case <-ctx.Done():
 			return nil, fmt.Errorf("NB view: %w", err)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	tc := c.Cache()
