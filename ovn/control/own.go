@@ -23,6 +23,10 @@ func needsFacts(ops []op) bool {
 			switch o.str("table") {
 			case "DNS", "Load_Balancer", "Port_Group", "Logical_Router", "Address_Set":
 				return true
+			case "Logical_Switch":
+				if strings.Contains(fmt.Sprint(o["mutations"]), "dns_records") {
+					return true
+				}
 			case "Logical_Switch_Port":
 				if row, _ := o["row"].(map[string]any); row != nil && setsAddrs(row) {
 					return true

@@ -290,11 +290,16 @@ func (c *checker) checkOp(i int, o op) *Denied {
 					c.notOthers(byUUID(u[1]), i)
 				}
 			case col == "dns_records" && mut == "insert":
-				// The network's DNS row, created by the first ADD (empty:
-				// see the DNS rule).
+				// The network's DNS rows, created in the transaction
+				// (empty: see the DNS rule) for that network.
+				n := c.whereNetwork(where)
 				for _, u := range uuids(mm[2]) {
 					if u[0] != "named-uuid" {
 						return c.deny(i, "add an existing DNS row %s to a network", u[1])
+					}
+					ins := c.inserted[u[1]]
+					if of, _ := mapValue(ins["row"], "external_ids", owner.KeyNetwork); ins.str("table") != nbdb.DNSTable || n == "" || of != n {
+						return c.denyOwn(i, "add DNS row %s (of network %q) to the switch of network %q", u[1], of, n)
 					}
 				}
 			case col == "load_balancer" && mut == "delete":

@@ -162,6 +162,10 @@ func TestNodePolicyOwn(t *testing.T) {
 		{"records of rows not chosen by network", `{"op":"mutate","table":"DNS","where":[],"mutations":[["records","insert",["map",[["a.web.ovl","198.18.1.10"]]]]]}`, "selected by their network", 0},
 		{"DNS row with records", `{"op":"insert","table":"DNS","row":{"records":["map",[["b.web.ovl","198.18.1.10"]]]}}`, "with records", 0},
 		{"empty DNS row", `{"op":"insert","table":"DNS","row":{"external_ids":["map",[["ovlmgr.io/network","web"]]]}}`, "", 0},
+		{"new DNS row on its network's switch", `{"op":"insert","table":"DNS","uuid-name":"d","row":{"external_ids":["map",[["ovlmgr.io/network","web"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["_uuid","==",["uuid","sw-web"]]],"mutations":[["dns_records","insert",["named-uuid","d"]]]}`, "", 0},
+		{"new DNS row on another network's switch", `{"op":"insert","table":"DNS","uuid-name":"d","row":{"external_ids":["map",[["ovlmgr.io/network","web"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","db"]],"mutations":[["dns_records","insert",["named-uuid","d"]]]}`, "to the switch of network \"db\"", 0},
 		{"DNS records replaced", `{"op":"update","table":"DNS","where":[],"row":{"records":["map",[]]}}`, "DNS rows", 0},
 		{"own backend", lbUpdate("", `["198.19.3.1:80","198.18.1.10:80"]`), "", 1},
 		{"backend of n2's address", lbUpdate("", `["198.19.3.1:80","198.18.1.11:80"]`), "198.18.1.11 is not the address", 0},
