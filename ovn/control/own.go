@@ -47,7 +47,7 @@ func (c *checker) mine(i int, network string, ip netip.Addr, what string) (*port
 	if pf == nil {
 		return nil, c.denyOwn(i, "%s: %s is not the address of a port bound to %s on network %q", what, ip, c.node, network)
 	}
-	c.holds(pf, i)
+	c.holds(pf, i, ip)
 	return pf, nil
 }
 
@@ -66,7 +66,7 @@ func (c *checker) removable(i int, network string, ip netip.Addr, what string) *
 		return c.denyOwn(i, "%s: %s is the address of port %s of %s on network %q", what, ip, other.Name, holder, network)
 	}
 	if pf != nil {
-		c.holds(pf, i)
+		c.holds(pf, i, ip)
 	}
 	return nil
 }
@@ -371,6 +371,7 @@ func (c *checker) published(i int, o op) *Denied {
 			if err != nil || !containsAddr(pf.IPs, be.Addr().Unmap()) {
 				return c.denyOwn(i, "publish %s to %q: not the address of port %s", k, v, port)
 			}
+			c.holds(pf, i, be.Addr().Unmap())
 		}
 	}
 	return nil

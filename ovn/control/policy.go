@@ -3,6 +3,7 @@ package control
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
@@ -82,13 +83,14 @@ type guard struct {
 // changed) or why ops are refused. It stamps inserted rows with
 // KeyWrittenBy.
 func (p nodePolicy) check(ops []op) (guards []guard, err *Denied) {
-	c := &checker{nodePolicy: p, ops: ops, held: map[string]bool{}}
+	c := &checker{nodePolicy: p, ops: ops, pins: map[string]*pin{}}
 	c.prepare()
 	for i, o := range ops {
 		if d := c.checkOp(i, o); d != nil {
 			return nil, d
 		}
 	}
+	c.pinGuards()
 	return c.guards, nil
 }
 
@@ -97,8 +99,10 @@ type checker struct {
 	nodePolicy
 	ops    []op
 	guards []guard
-	// held: ports whose addresses a guard already pins.
-	held map[string]bool
+	// pins are the node's ports the decisions relied on (holds), by UUID,
+	// in order.
+	pins     map[string]*pin
+	pinOrder []string
 	// inserted maps the uuid-name of a row inserted in the transaction to
 	// its operation; portNet maps a port inserted in the transaction to the
 	// network whose switch it joins in the transaction.
@@ -187,31 +191,50 @@ func whereUUID(where []any) string {
 	return ""
 }
 
-// holds pins a port of the node: it must still exist, be bound to the
-// node and hold the addresses the check saw.
-func (c *checker) holds(pf *portFact, at int) {
-	if c.held[pf.UUID] {
-		return
+// pin is a port of the node that decisions relied on, and the addresses
+// they relied on it holding.
+type pin struct {
+	pf  *portFact
+	ips []netip.Addr
+	at  int
+}
+
+// holds pins a port of the node (pinGuards): it must still exist, be
+// bound to the node and hold ips as the check saw them.
+func (c *checker) holds(pf *portFact, at int, ips ...netip.Addr) {
+	p := c.pins[pf.UUID]
+	if p == nil {
+		p = &pin{pf: pf, at: at}
+		c.pins[pf.UUID] = p
+		c.pinOrder = append(c.pinOrder, pf.UUID)
 	}
-	c.held[pf.UUID] = true
-	addrs := make([]any, 0, len(pf.Addresses))
-	for _, a := range pf.Addresses {
-		addrs = append(addrs, a)
-	}
-	cols, row := []any{"addresses"}, map[string]any{"addresses": []any{"set", addrs}}
-	if !allIn(pf.IPs, addrsOf(pf.Addresses...)) {
-		// Some address is ovn-northd's (dynamic_addresses): pin it too.
-		// Otherwise not: northd may rewrite it meanwhile.
-		dyn := any([]any{"set", []any{}})
-		if pf.Dynamic != nil {
-			dyn = *pf.Dynamic
+	p.ips = append(p.ips, ips...)
+}
+
+// pinGuards adds a wait per pinned port: its addresses as read, and its
+// dynamic_addresses only when an address relied on came from there
+// (ovn-northd rewrites them once an ADD has pinned the port's addresses).
+func (c *checker) pinGuards() {
+	for _, u := range c.pinOrder {
+		p := c.pins[u]
+		pf := p.pf
+		addrs := make([]any, 0, len(pf.Addresses))
+		for _, a := range pf.Addresses {
+			addrs = append(addrs, a)
 		}
-		cols, row["dynamic_addresses"] = append(cols, "dynamic_addresses"), dyn
+		cols, row := []any{"addresses"}, map[string]any{"addresses": []any{"set", addrs}}
+		if !allIn(p.ips, addrsOf(pf.Addresses...)) {
+			dyn := any([]any{"set", []any{}})
+			if pf.Dynamic != nil {
+				dyn = *pf.Dynamic
+			}
+			cols, row["dynamic_addresses"] = append(cols, "dynamic_addresses"), dyn
+		}
+		w := op{"op": "wait", "table": nbdb.LogicalSwitchPortTable, "timeout": 0,
+			"where":   []any{[]any{"_uuid", "==", []any{"uuid", pf.UUID}}, []any{"options", "includes", []any{"map", []any{[]any{requestedChassis, c.node}}}}},
+			"columns": cols, "until": "==", "rows": []any{row}}
+		c.add(w, p.at, fmt.Sprintf("rely on port %s (%v), which changed meanwhile or is not bound to %s", pf.Name, p.ips, c.node))
 	}
-	w := op{"op": "wait", "table": nbdb.LogicalSwitchPortTable, "timeout": 0,
-		"where":   []any{[]any{"_uuid", "==", []any{"uuid", pf.UUID}}, []any{"options", "includes", []any{"map", []any{[]any{requestedChassis, c.node}}}}},
-		"columns": cols, "until": "==", "rows": []any{row}}
-	c.add(w, at, fmt.Sprintf("rely on port %s (%v), which changed meanwhile or is not bound to %s", pf.Name, pf.IPs, c.node))
 }
 
 func (c *checker) checkOp(i int, o op) *Denied {

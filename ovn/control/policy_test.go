@@ -243,3 +243,23 @@ func BenchmarkFacts(b *testing.B) {
 		}
 	}
 }
+
+// TestPinColumns: a port relied on is pinned on its addresses, and on its
+// dynamic_addresses only when an address relied on came from there
+// (ovn-northd rewrites them after an ADD pins the port's addresses).
+func TestPinColumns(t *testing.T) {
+	f := fixture()
+	dyn := "0a:58:c6:12:01:0a 198.18.1.10 fd00::99"
+	f.lsp["p1"].DynamicAddresses = &dyn
+	p := nodePolicy{node: "n1", facts: f}
+	for val, want := range map[string]string{"198.18.1.10": "[addresses]", "198.18.1.10 fd00::99": "[addresses dynamic_addresses]"} {
+		g, d := p.check(ops(t, `{"op":"mutate","table":"DNS","where":[["external_ids","includes",["map",[["ovlmgr.io/network","web"]]]]],`+
+			`"mutations":[["records","insert",["map",[["a.web.ovl","`+val+`"]]]]]}`))
+		if d != nil || len(g) != 1 {
+			t.Fatalf("%s: %v, %v", val, g, d)
+		}
+		if got := fmt.Sprint(g[0].op["columns"]); got != want {
+			t.Errorf("record %s: pinned columns %s, want %s", val, got, want)
+		}
+	}
+}
