@@ -36,7 +36,7 @@ var ErrNoGlobal = errors.New("NB_Global has no row: has ovn-northd ever connecte
 var globalRows = []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: "00000000-0000-0000-0000-000000000000"}}}
 
 func readGlobal(ctx context.Context, nb client.Client) (*nbdb.NBGlobal, error) {
-	gs, err := dbops.SelectRows[nbdb.NBGlobal](ctx, nb, globalRows, func(g *nbdb.NBGlobal) []any { return []any{&g.UUID, &g.ExternalIDs} })
+	gs, err := dbops.SelectRows[nbdb.NBGlobal](ctx, nb, globalRows, func(g *nbdb.NBGlobal) []any { return []any{&g.UUID, &g.ExternalIDs, &g.Ipsec} })
 	if err != nil {
 		return nil, err
 	}
@@ -46,25 +46,44 @@ func readGlobal(ctx context.Context, nb client.Client) (*nbdb.NBGlobal, error) {
 	return gs[0], nil
 }
 
-// PathMTU returns the deployment's recorded underlay path MTU, 0 when none
-// is recorded (every path carries the nodes' link MTU).
-func PathMTU(ctx context.Context, nb client.Client) (int, error) {
+// Underlay is what the NB says about the deployment's underlay that sets
+// container MTUs: the recorded path MTU and whether tunnels are encrypted.
+type Underlay struct {
+	// PathMTU is the recorded underlay path MTU, 0 when none is recorded
+	// (every path carries the nodes' link MTU).
+	PathMTU int
+	// Encrypted is NB_Global ipsec (ovlmgr encrypt on): every tunnel packet
+	// also carries ESP (ovs/mtu.IPsecESP).
+	Encrypted bool
+}
+
+// ReadUnderlay reads the deployment's Underlay in one NB_Global read.
+func ReadUnderlay(ctx context.Context, nb client.Client) (Underlay, error) {
 	g, err := readGlobal(ctx, nb)
 	if errors.Is(err, ErrNoGlobal) {
-		return 0, nil
+		return Underlay{}, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read underlay path MTU: %w", err)
+		return Underlay{}, fmt.Errorf("read underlay path MTU: %w", err)
 	}
+	u := Underlay{Encrypted: g.Ipsec}
 	v, ok := g.ExternalIDs[KeyPathMTU]
 	if !ok {
-		return 0, nil
+		return u, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return 0, fmt.Errorf("read underlay path MTU: NB_Global external_ids:%s=%q is not a number", KeyPathMTU, v)
+		return Underlay{}, fmt.Errorf("read underlay path MTU: NB_Global external_ids:%s=%q is not a number", KeyPathMTU, v)
 	}
-	return n, nil
+	u.PathMTU = n
+	return u, nil
+}
+
+// PathMTU returns the deployment's recorded underlay path MTU, 0 when none
+// is recorded (every path carries the nodes' link MTU).
+func PathMTU(ctx context.Context, nb client.Client) (int, error) {
+	u, err := ReadUnderlay(ctx, nb)
+	return u.PathMTU, err
 }
 
 // LowerPathMTU records mtu as the deployment's underlay path MTU unless a

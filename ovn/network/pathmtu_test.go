@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/encrypt"
 	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 )
@@ -49,5 +50,15 @@ func TestPathMTU(t *testing.T) {
 	var fe *names.FieldError
 	if _, err := network.LowerPathMTU(ctx, nb, 1000); !errors.As(err, &fe) || fe.Field != "path mtu" {
 		t.Fatalf("LowerPathMTU(1000) = %v; want a FieldError on path mtu", err)
+	}
+	// Encrypted tunnels are part of what sets container MTUs.
+	if u, err := network.ReadUnderlay(ctx, nb); err != nil || u != (network.Underlay{PathMTU: 1400}) {
+		t.Fatalf("ReadUnderlay = %+v, %v; want path MTU 1400, not encrypted", u, err)
+	}
+	if err := encrypt.Set(ctx, nb, true); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := network.ReadUnderlay(ctx, nb); err != nil || u != (network.Underlay{PathMTU: 1400, Encrypted: true}) {
+		t.Fatalf("ReadUnderlay with encryption on = %+v, %v; want path MTU 1400, encrypted", u, err)
 	}
 }

@@ -180,7 +180,8 @@ func getNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, e
 // mtuFor picks the container MTU: the request's, the network's, else the
 // MTU of the interface holding the node's encap IP, or the deployment's
 // underlay path MTU when that is smaller (NB_Global, see
-// network.PathMTU), minus the Geneve overhead.
+// network.ReadUnderlay), minus the Geneve overhead and, when the
+// deployment encrypts its tunnels, ESP's.
 func mtuFor(ctx context.Context, nb client.Client, reqMTU int, ni *netInfo, nd *node) (int, error) {
 	if reqMTU != 0 {
 		return reqMTU, nil
@@ -196,14 +197,14 @@ func mtuFor(ctx context.Context, nb client.Client, reqMTU int, ni *netInfo, nd *
 	if err != nil {
 		return 0, newErr(ErrNodeNotJoined, fmt.Sprintf("MTU of the encap interface: %v", err), err)
 	}
-	path, err := network.PathMTU(ctx, nb)
+	u, err := network.ReadUnderlay(ctx, nb)
 	if err != nil {
 		return 0, err
 	}
-	if path > 0 && path < mtu {
-		mtu = path
+	if u.PathMTU > 0 && u.PathMTU < mtu {
+		mtu = u.PathMTU
 	}
-	return ovsmtu.Container(mtu, ip), nil
+	return ovsmtu.Container(mtu, ip, u.Encrypted), nil
 }
 
 // AttachRequest is one container interface to put on a network: what

@@ -17,6 +17,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/trace"
+	ovsmtu "github.com/ovlmgr/ovlmgr/ovs/mtu"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
@@ -325,9 +326,14 @@ func PathMTU(ctx context.Context, t Target, nb, sb client.Client, from, to strin
 		defer h.Close()
 		c := &checker{h: h, root: root}
 		c.identity(self)
+		under, _ := network.ReadUnderlay(ctx, nb)
+		if under.Encrypted {
+			// Encrypted tunnels: every packet also carries ESP.
+			c.overhead += ovsmtu.IPsecESP
+		}
 		if c.underlayMTU > 0 {
 			rep.Limit = c.underlayMTU - c.overhead
-			if p, err := network.PathMTU(ctx, nb); err == nil && p > 0 && p-c.overhead < rep.Limit {
+			if p := under.PathMTU; p > 0 && p-c.overhead < rep.Limit {
 				rep.Limit = p - c.overhead
 			}
 		}

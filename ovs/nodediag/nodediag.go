@@ -448,15 +448,21 @@ func (c *checker) ports(ctx context.Context) {
 	sort.Slice(cports, func(i, j int) bool { return cports[i].Name < cports[j].Name })
 	limit := 0
 	pathMTU, pathWhat := c.underlayMTU, fmt.Sprintf("underlay %s MTU", c.underlay)
+	overhead, overWhat := c.overhead, "Geneve"
 	if nb != nil {
-		// A routed or WAN underlay smaller than the encap link (NB_Global,
-		// recorded at node join --path-mtu) is the real limit.
-		if p, err := network.PathMTU(ctx, nb); err == nil && p > 0 && p < pathMTU {
-			pathMTU, pathWhat = p, "underlay path MTU"
+		if u, err := network.ReadUnderlay(ctx, nb); err == nil {
+			// A routed or WAN underlay smaller than the encap link (NB_Global,
+			// recorded at node join --path-mtu) is the real limit.
+			if u.PathMTU > 0 && u.PathMTU < pathMTU {
+				pathMTU, pathWhat = u.PathMTU, "underlay path MTU"
+			}
+			if u.Encrypted {
+				overhead, overWhat = overhead+mtu.IPsecESP, "Geneve + ESP"
+			}
 		}
 	}
 	if c.underlayMTU > 0 {
-		limit = pathMTU - c.overhead
+		limit = pathMTU - overhead
 	}
 	cands := nsCandidates()
 	bad := 0
@@ -502,8 +508,8 @@ func (c *checker) ports(ctx context.Context) {
 		}
 		if limit > 0 && mtu > limit {
 			bad++
-			c.add(diagnose.Failf(c.area, name, fmt.Sprintf("set the container's MTU to %d or less (the network's --mtu, or the underlay MTU + %d)", limit, c.overhead),
-				"%s: MTU %d (%s) exceeds %s %d - %d = %d: larger packets are dropped silently", id, mtu, where, pathWhat, pathMTU, c.overhead, limit))
+			c.add(diagnose.Failf(c.area, name, fmt.Sprintf("set the container's MTU to %d or less (the network's --mtu, or the underlay MTU + %d)", limit, overhead),
+				"%s: MTU %d (%s) exceeds %s %d - %d (%s) = %d: larger packets are dropped silently", id, mtu, where, pathWhat, pathMTU, overhead, overWhat, limit))
 			continue
 		}
 		if c.datapath == "netdev" && side != nil {
