@@ -3,6 +3,13 @@ package vagrant
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +61,7 @@ func TestProvisionIPsecChecks(t *testing.T) {
 		{"no CA", func() files { f := good(); f.ca = nil; return f }(), "/etc/ovlmgr/ipsec/node-ca.pem is missing"},
 		{"other chassis", func() files { c, k := issue(dir, "worker9", "worker2"); return files{c, k, caPEM} }(),
 			"has common name 'worker9', not the chassis name worker2"},
-		{"no dns name", func() files { c, k := issue(dir, "worker2"); return files{c, k, caPEM} }(),
+		{"no dns name", func() files { c, k := withoutSAN(t, dir, "worker2"); return files{c, k, caPEM} }(),
 			"has no DNS name worker2: strongSwan matches the peer's identity"},
 		{"other node CA", func() files { c, k := issue(other, "worker2", "worker2"); return files{c, k, caPEM} }(),
 			"is not signed by"},
@@ -101,4 +108,48 @@ func TestProvisionIPsecChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutSAN signs a node certificate for name with the node CA of dir and
+// no subject alternative name, as ovlmgr's PKI issued them before it added
+// the chassis name as a DNS name.
+func withoutSAN(t *testing.T, dir, name string) (cert, key []byte) {
+	t.Helper()
+	ca, err := pki.LoadCA(dir, pki.NodeCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(mustRead(t, filepath.Join(dir, pki.NodeCA+"-ca-key.pem")))
+	if b == nil {
+		t.Fatal("node CA key: no PEM block")
+	}
+	caKey, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name, Organization: []string{"ovlmgr"}, OrganizationalUnit: []string{"ovlmgr-node"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &k.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})
+}
+
+func mustRead(t *testing.T, f string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -352,14 +352,14 @@ step_ipsec() {
 	cert=$IPSEC_DIR/$id.pem key=$IPSEC_DIR/$id-key.pem ca=$IPSEC_DIR/node-ca.pem
 	for f in "$cert" "$key" "$ca"; do
 		[[ -s $f ]] || die "$f is missing: issue the chassis certificate on the PKI's machine" \
-			"(ovlmgr pki issue --role node --name $id --dns $id --out DIR), then upload DIR/$id.pem, DIR/$id-key.pem" \
+			"(ovlmgr pki issue --role node --name $id --out DIR), then upload DIR/$id.pem, DIR/$id-key.pem" \
 			"and the PKI's node-ca.pem to $IPSEC_DIR (vagrant upload)"
 	done
 	cn=$(openssl x509 -noout -subject -nameopt RFC2253 -in "$cert" | sed -n 's/^subject=CN=\([^,]*\),.*/\1/p')
 	[[ $cn == "$id" ]] || die "$cert has common name '$cn', not the chassis name $id: ovs-monitor-ipsec names this node by it"
 	openssl x509 -noout -ext subjectAltName -in "$cert" 2>/dev/null | grep -qF "DNS:$id" ||
 		die "$cert has no DNS name $id: strongSwan matches the peer's identity (its chassis name) against the" \
-			"subjectAltName; issue it again with --dns $id"
+			"subjectAltName; issue it again (ovlmgr pki issue --role node adds it)"
 	openssl verify -CAfile "$ca" "$cert" >/dev/null || die "$cert is not signed by $ca (the node CA)"
 	dpkg-query -W -f='${Status}' openvswitch-ipsec 2>/dev/null | grep -q "install ok installed" ||
 		die "openvswitch-ipsec is not installed: use the local box (make vagrant-box, OVLMGR_BOX=local) or apt-get install openvswitch-ipsec strongswan libstrongswan-standard-plugins"

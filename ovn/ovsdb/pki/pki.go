@@ -234,6 +234,12 @@ func (ca *CA) Issue(r Request) (*Issued, error) {
 	if r.Validity <= 0 {
 		r.Validity = DefaultValidity
 	}
+	if r.Role == RoleNode && !slices.Contains(r.DNSNames, r.Name) {
+		// The chassis name as a DNS name too: strongSwan (OVN's IPsec,
+		// ovs-monitor-ipsec) matches a peer's identity against the
+		// subject alternative names, not the common name.
+		r.DNSNames = append([]string{r.Name}, r.DNSNames...)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("pki issue %s: %w", r.Name, err)

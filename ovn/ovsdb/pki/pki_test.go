@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -52,6 +53,11 @@ func TestIssue(t *testing.T) {
 		}
 		if c.Subject.CommonName != tc.name || RoleOf(c) != tc.role {
 			t.Errorf("%s: cert names %q role %q", tc.role, c.Subject.CommonName, RoleOf(c))
+		}
+		// A node's chassis name is also its DNS name (what OVN's IPsec
+		// peers match); other roles get only the names asked for.
+		if wantDNS := tc.role == RoleNode; slices.Equal(c.DNSNames, []string{tc.name}) != wantDNS || (!wantDNS && len(c.DNSNames) != 0) {
+			t.Errorf("%s: DNS names %q", tc.role, c.DNSNames)
 		}
 		opts := x509.VerifyOptions{Roots: tc.trustedBy, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 		if _, err := c.Verify(opts); err != nil {
