@@ -112,7 +112,8 @@ func TestProvisionIPsecChecks(t *testing.T) {
 
 // withoutSAN signs a node certificate for name with the node CA of dir and
 // no subject alternative name, as ovlmgr's PKI issued them before it added
-// the chassis name as a DNS name.
+// the chassis name as a DNS name (and a subject that is only the CN, which
+// the step must still read).
 func withoutSAN(t *testing.T, dir, name string) (cert, key []byte) {
 	t.Helper()
 	ca, err := pki.LoadCA(dir, pki.NodeCA)
@@ -131,7 +132,7 @@ func withoutSAN(t *testing.T, dir, name string) (cert, key []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name, Organization: []string{"ovlmgr"}, OrganizationalUnit: []string{"ovlmgr-node"}},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &k.PublicKey, caKey)

@@ -355,7 +355,7 @@ step_ipsec() {
 			"(ovlmgr pki issue --role node --name $id --out DIR), then upload DIR/$id.pem, DIR/$id-key.pem" \
 			"and the PKI's node-ca.pem to $IPSEC_DIR (vagrant upload)"
 	done
-	cn=$(openssl x509 -noout -subject -nameopt RFC2253 -in "$cert" | sed -n 's/^subject=CN=\([^,]*\),.*/\1/p')
+	cn=$(openssl x509 -noout -subject -nameopt RFC2253 -in "$cert" | sed -n 's/^subject=CN=\([^,]*\).*/\1/p')
 	[[ $cn == "$id" ]] || die "$cert has common name '$cn', not the chassis name $id: ovs-monitor-ipsec names this node by it"
 	openssl x509 -noout -ext subjectAltName -in "$cert" 2>/dev/null | grep -qF "DNS:$id" ||
 		die "$cert has no DNS name $id: strongSwan matches the peer's identity (its chassis name) against the" \
