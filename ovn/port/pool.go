@@ -15,7 +15,7 @@ package port
 //     container ports (kind=port) never see it.
 //   - the network's Logical_Switch carries one external_ids key per ready
 //     pool port, ovlmgr.io/pool/<node>/<port> = "<token> <MAC> <IPv4>
-//     [<IPv6>]": ADD reads it with the switch it reads anyway, so finding a
+//     [<IPv6>]" ("<token> <MAC> <IPv6>" on IPv6-only networks): ADD reads it with the switch it reads anyway, so finding a
 //     pool port reads nothing more. It is a hint: the claim's wait decides.
 //
 // A claim is [wait: the port is still a ready pool port of this node and
@@ -91,13 +91,22 @@ type PoolPort struct {
 	Created time.Time  `json:"created"`
 }
 
+// addresses is the pool port's "MAC [IPv4] [IPv6]" (addresses and
+// port_security): both on dual-stack networks, IPv6 alone on IPv6-only ones.
 func (pp *PoolPort) addresses() string {
-	a := pp.MAC + " " + pp.IP.String()
+	a := pp.MAC
+	if pp.IP.IsValid() {
+		a += " " + pp.IP.String()
+	}
 	if pp.IPv6.IsValid() {
 		a += " " + pp.IPv6.String()
 	}
 	return a
 }
+
+// Usable reports whether pp has an address a container can get: IPv4, or
+// IPv6 on an IPv6-only network.
+func (pp *PoolPort) Usable() bool { return pp.IP.IsValid() || pp.IPv6.IsValid() }
 
 func hintKey(node, name string) string { return HintPrefix + node + "/" + name }
 
@@ -140,7 +149,7 @@ func PoolHints(networkIDs map[string]string, network, node string) []*PoolPort {
 				}
 			}
 		}
-		if pp.IP.IsValid() {
+		if pp.Usable() {
 			out = append(out, pp)
 		}
 	}
@@ -205,7 +214,13 @@ func ClaimOps(s Spec, pp *PoolPort) []ovsdb.Operation {
 		dbops.Equal("addresses", dbops.StrSet(pp.addresses())),
 		dbops.Equal("options", dbops.StrMap(map[string]string{OptRequestedChassis: pp.Node, OptIfaceIDVer: pp.Token}))),
 		"name", pp.Name)
-	row := ovsdb.Row{"external_ids": dbops.StrMap(claimedIDs(s))}
+	ids := claimedIDs(s)
+	if pp.MAC != "" {
+		// As Create records it: the in-use check of requested MACs
+		// (macGuards) selects on it.
+		ids[KeyMAC] = pp.MAC
+	}
+	row := ovsdb.Row{"external_ids": dbops.StrMap(ids)}
 	if pp.Node != s.Node {
 		row["options"] = dbops.StrMap(map[string]string{OptRequestedChassis: s.Node, OptIfaceIDVer: pp.Token})
 	}
@@ -527,11 +542,18 @@ func makePoolPort(ctx context.Context, nb client.Client, s PoolSpec, have []stri
 	if err != nil {
 		return undonePool(ctx, nb, &PoolPort{Name: name, Network: s.Network, Node: s.Node}, fmt.Errorf("%s: %w", what, err))
 	}
+	// The addresses as the slow path (Create) pins them: on dual-stack
+	// the MAC derived from the IPv4 address and the EUI-64 IPv6 address of
+	// that MAC; on IPv6-only networks northd's MAC and its EUI-64 address.
 	pp := &PoolPort{Name: name, UUID: uuid, Network: s.Network, Node: s.Node, Token: token, IP: ip}
-	mac := MACFromIP(ip)
-	pp.MAC = mac.String()
-	if ip6.IsValid() {
-		pp.IPv6 = eui64(ip6, mac)
+	if ip.IsValid() {
+		mac := MACFromIP(ip)
+		pp.MAC = mac.String()
+		if ip6.IsValid() {
+			pp.IPv6 = eui64(ip6, mac)
+		}
+	} else {
+		pp.MAC, pp.IPv6 = macFromIP6(ip6).String(), ip6
 	}
 	a := pp.addresses()
 	ready := map[string]string{}
@@ -539,6 +561,7 @@ func makePoolPort(ctx context.Context, nb client.Client, s PoolSpec, have []stri
 		ready[k] = v
 	}
 	ready[KeyPool] = PoolReady
+	ready[KeyMAC] = pp.MAC
 	where := []ovsdb.Condition{dbops.UUIDIs(uuid), dbops.Includes(map[string]string{owner.KeyKind: KindPool})}
 	ops := []ovsdb.Operation{
 		dbops.Exists(nbdb.LogicalSwitchPortTable, where, "name", name),
@@ -548,7 +571,7 @@ func makePoolPort(ctx context.Context, nb client.Client, s PoolSpec, have []stri
 			"external_ids", map[string]string{hintKey(s.Node, name): token + " " + a}),
 	}
 	if err := dbconn.Retry(ctx, func(bool) error { _, err := dbconn.Transact(ctx, nb, ops...); return err }); err != nil {
-		return undonePool(ctx, nb, pp, fmt.Errorf("%s: pin address %s: %w", what, ip, err))
+		return undonePool(ctx, nb, pp, fmt.Errorf("%s: pin addresses %q: %w", what, a, err))
 	}
 	return nil
 }

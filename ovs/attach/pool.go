@@ -50,7 +50,7 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 		}
 		hints = hints[:0]
 		for _, pp := range all {
-			if pp.State == ovnport.PoolReady && pp.IP.IsValid() {
+			if pp.State == ovnport.PoolReady && pp.Usable() {
 				hints = append(hints, pp)
 			}
 		}
@@ -156,18 +156,19 @@ func Refill(ctx context.Context, req RefillRequest) (ovnport.FillResult, error) 
 	if err != nil {
 		return ovnport.FillResult{}, err
 	}
-	if !ni.subnet.IsValid() {
-		// IPv6-only: pool ports are made from IPv4 addresses; none here.
-		return ovnport.FillResult{}, nil
-	}
 	size := ovnport.PoolSize(nd.ids, n.Switch.ExternalIDs)
-	// Pools stop growing while a quarter of the subnet or less is free
-	// outside them: a nearly full subnet is left to the containers.
-	full, err := network.Get(ctx, nb, req.Network)
-	if err != nil {
-		return ovnport.FillResult{}, err
+	noGrow := false
+	if ni.subnet.IsValid() {
+		// Pools stop growing while a quarter of the subnet or less is free
+		// outside them: a nearly full subnet is left to the containers.
+		// An IPv6-only network's /64 (EUI-64 of northd's MACs) does not
+		// run out that way.
+		full, err := network.Get(ctx, nb, req.Network)
+		if err != nil {
+			return ovnport.FillResult{}, err
+		}
+		noGrow = full.Free-full.Pooled <= (full.Free+full.Ports)/4
 	}
-	noGrow := full.Free-full.Pooled <= (full.Free+full.Ports)/4
 	res, err := ovnport.FillPool(ctx, nb, ovnport.PoolSpec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway, Node: nd.systemID,
 		NoGrow: noGrow}, size)
 	if errors.Is(err, ovnport.ErrNoAddress) {
