@@ -154,6 +154,96 @@ func TestPoolCNI(t *testing.T) {
 	}
 }
 
+// TestPoolCNIIPv6: on an IPv6-only network ADDs are served from the node's
+// pool too: the container gets the pool port's IPv6 address (northd's MAC
+// and its EUI-64, no IPv4) and reaches a container on another node over
+// IPv6; after DEL nothing of either container is left, the pools refill
+// to their size, net show counts them as pooled and not as ports, and net
+// delete takes them along.
+func TestPoolCNIIPv6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	net := uniqueName("p6pl")
+	prefix := netip.MustParsePrefix("fd00:198:19:178::/64")
+	specNetwork(t, nb, network.Spec{Name: net, IPv6Subnet: prefix.String()})
+	const size = 2
+	if _, err := dbconn.Transact(ctx, nb, dbops.AddPairs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(net)}, "external_ids",
+		map[string]string{ovnport.KeyPoolSize: fmt.Sprint(size)})); err != nil {
+		t.Fatal(err)
+	}
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	pools := map[string]bool{}
+	for _, nd := range []*lab.Node{n1, n2} {
+		if _, err := attach.Refill(ctx, attach.RefillRequest{Network: net, NB: l.NB, OVS: nd.OVS}); err != nil {
+			t.Fatalf("refill the pool of an IPv6-only network on %s: %v", nd.Name, err)
+		}
+		for name := range settlePool(t, ctx, nb, net, nd.SystemID, size) {
+			pools[name] = true
+		}
+	}
+	if n, err := network.Get(ctx, nb, net); err != nil || n.Pooled != 2*size || n.Ports != 0 {
+		t.Fatalf("net show %s: %+v (%v); want %d pooled, no ports", net, n, err, 2*size)
+	}
+
+	c1 := newContainer(t, newRuntime(t, n1), confList(t, net, "1.0.0", nil))
+	c1.mustAdd(t, ctx)
+	c2 := newContainer(t, newRuntime(t, n2), confList(t, net, "1.0.0", nil))
+	c2.mustAdd(t, ctx)
+	for _, x := range []struct {
+		c  *container
+		nd *lab.Node
+	}{{c1, n1}, {c2, n2}} {
+		c := x.c
+		if c.ip() != nil || c.ip6() == nil || !prefix.Contains(netip.MustParseAddr(c.ip6().String())) {
+			t.Fatalf("%s result IPs %v; want one IPv6 address in %s and no IPv4", c.id, c.result.IPs, prefix)
+		}
+		ps, err := ovnport.List(ctx, nb, ovnport.Filter{Container: c.id})
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("container %s: %d NB ports (%v)", c.id, len(ps), err)
+		}
+		p := ps[0]
+		if !pools[p.Name] || p.Node != x.nd.SystemID {
+			t.Errorf("container %s on %s got port %s (node %s), not one of the pools' ready ports", c.id, x.nd.Name, p.Name, p.Node)
+		}
+		if p.IP.IsValid() || p.IPv6.String() != c.ip6().String() {
+			t.Errorf("container %s: port %s has %s %s; ADD said %s", c.id, p.Name, p.IP, p.IPv6, c.ip6())
+		}
+		if err := c.rt.cni.CheckNetworkList(ctx, c.list, c.conf); err != nil {
+			t.Errorf("CHECK %s: %v", c.id, err)
+		}
+	}
+	if err := tcpOver(ctx, c2, c1, c2.ip6(), 1<<16); err != nil {
+		t.Errorf("TCP over IPv6 across nodes between pool-served containers: %v", err)
+	}
+
+	for _, c := range []*container{c1, c2} {
+		if err := c.del(ctx); err != nil {
+			t.Errorf("DEL %s: %v", c.id, err)
+		}
+	}
+	assertNothingOf(t, ctx, nb, n1, net, c1.id)
+	assertNothingOf(t, ctx, nb, n2, net, c2.id)
+	if recs, err := dns.Records(ctx, nb, net); err != nil || len(recs) != 0 {
+		t.Errorf("DNS records left after every DEL: %v (%v)", recs, err)
+	}
+	settlePool(t, ctx, nb, net, n1.SystemID, size)
+	settlePool(t, ctx, nb, net, n2.SystemID, size)
+	if n, err := network.Get(ctx, nb, net); err != nil || n.Pooled != 2*size || n.Ports != 0 {
+		t.Fatalf("net show %s after DEL: %+v (%v); want %d pooled, no ports", net, n, err, 2*size)
+	}
+	if err := network.Delete(ctx, nb, net, false); err != nil {
+		t.Fatalf("net delete with only pool ports left: %v", err)
+	}
+	if left, err := ovnport.ListPool(ctx, nb, net, ""); err != nil || len(left) != 0 {
+		t.Fatalf("pool ports after net delete: %d (%v)", len(left), err)
+	}
+}
+
 // settlePool waits until the background refills are done: the node's pool
 // of net has exactly size ready ports (never more, checked on every look).
 // It returns their names.
