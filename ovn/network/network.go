@@ -247,12 +247,20 @@ func create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 		return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 	}
 	stale := false
-	var v6guard []ovsdb.Operation
-	if p.ipv6.IsValid() {
-		v6guard = []ovsdb.Operation{ipv6Guard(scope, p.ipv6)}
+	v6refused := func(other string) error {
+		return fmt.Errorf("create network %q: %w", s.Name, names.Says("ipv6 subnet", s.IPv6Subnet, "is the IPv6 subnet of %s; IPv6 subnets must be distinct in the %s", other, scope))
 	}
 	for attempt := 0; ; attempt++ {
-		var overlap, marks []ovsdb.Operation
+		var overlap, marks, v6guard []ovsdb.Operation
+		if p.ipv6.IsValid() {
+			var other *nbdb.LogicalSwitch
+			if v6guard, other, err = ipv6Guards(ctx, nb, scope, p.ipv6, ""); err != nil {
+				return nil, fmt.Errorf("create network %q: %w", s.Name, err)
+			} else if other != nil {
+				// A network from before the IPv6 index key holds the /64.
+				return nil, v6refused(fmt.Sprintf("network %q", other.Name))
+			}
+		}
 		if p.v4() {
 			overlap = overlapGuards(scope, p.subnet, stale)
 			if marks, err = markOps(ctx, nb, scope, p.subnet); err != nil {
@@ -288,12 +296,15 @@ func create(ctx context.Context, nb client.Client, s Spec) (*Network, error) {
 		case failedIn(err, marksAt, len(marks)) && attempt < maxRetries:
 			// A concurrent create or delete changed a marker: read again.
 			continue
+		case failedIn(err, 1+len(overlap)+1, len(v6guard)-1) && attempt < maxRetries:
+			// An unindexed network with this /64 changed meanwhile: read again.
+			continue
 		case failedIn(err, 1+len(overlap), len(v6guard)):
 			other := "another ovlmgr network"
 			if o, ferr := findIPv6(ctx, nb, scope, p.ipv6); ferr == nil && o != nil {
 				other = fmt.Sprintf("network %q", o.Name)
 			}
-			return nil, fmt.Errorf("create network %q: %w", s.Name, names.Says("ipv6 subnet", s.IPv6Subnet, "is the IPv6 subnet of %s; IPv6 subnets must be distinct in the %s", other, scope))
+			return nil, v6refused(other)
 		case !failedIn(err, 1, len(overlap)):
 			return nil, fmt.Errorf("create network %q: %w", s.Name, err)
 		}

@@ -173,3 +173,77 @@ func findIPv6(ctx context.Context, nb client.Client, s Scope, p netip.Prefix) (*
 	}
 	return nil, nil
 }
+
+// Networks created before KeyIPv6 existed (or given an ipv6_prefix by
+// hand) hold a /64 without the index key, so ipv6Guard alone cannot see
+// them. ipv6Guards also looks at the switches' own other_config:ipv6_prefix
+// (a scan of Logical_Switch inside ovsdb-server, only for creates and moves
+// of networks with IPv6; nothing is written to the old networks).
+
+// ipv6Forms are the ipv6_prefix values that mean /64 p: the address
+// ovlmgr writes, and the CIDR form ovn-northd also accepts.
+func ipv6Forms(p netip.Prefix) []string {
+	return []string{p.Masked().Addr().String(), p.Masked().String()}
+}
+
+// unindexedConds matches our networks whose ipv6_prefix is form but which
+// do not carry KeyIPv6 = s.token(p) (unindexed ones, and indexed ones of
+// other scopes), other than the switch except (a UUID, or "").
+func unindexedConds(s Scope, p netip.Prefix, form, except string) []ovsdb.Condition {
+	conds := []ovsdb.Condition{
+		dbops.Contains("other_config", dbops.StrMap(map[string]string{ConfigIPv6Prefix: form})),
+		dbops.Includes(owner.Selector(owner.KindNetwork)),
+		dbops.Excludes(map[string]string{KeyIPv6: s.token(p)}),
+	}
+	if except != "" {
+		conds = append(conds, ovsdb.Condition{Column: "_uuid", Function: ovsdb.ConditionNotEqual, Value: ovsdb.UUID{GoUUID: except}})
+	}
+	return conds
+}
+
+// ipv6Guards returns the wait operations that make a transaction fail
+// while a network of scope s other than except holds /64 p: ipv6Guard
+// (the index) first, then one wait per ipv6Forms that the unindexed
+// switches with that ipv6_prefix are still those read now (an unindexed
+// network written meanwhile, e.g. by an older ovlmgr, fails the
+// transaction: read again). When a network of scope s without the index
+// key holds p already, it is returned as other (and no operations).
+func ipv6Guards(ctx context.Context, nb client.Client, s Scope, p netip.Prefix, except string) (ops []ovsdb.Operation, other *nbdb.LogicalSwitch, err error) {
+	forms := ipv6Forms(p)
+	tx := dbops.NewTx(nb)
+	var sel []*dbops.Result[nbdb.LogicalSwitch]
+	for _, f := range forms {
+		sel = append(sel, dbops.Query(tx, unindexedConds(s, p, f, except),
+			func(ls *nbdb.LogicalSwitch) []any { return []any{&ls.UUID, &ls.Name, &ls.ExternalIDs} }))
+	}
+	if err := tx.Transact(ctx); err != nil {
+		return nil, nil, fmt.Errorf("find networks holding IPv6 subnet %s: %w", p, err)
+	}
+	ops = []ovsdb.Operation{ipv6Guard(s, p)}
+	for i, q := range sel {
+		rows, err := q.Rows()
+		if err != nil {
+			return nil, nil, err
+		}
+		var uuids []ovsdb.Row
+		for _, ls := range rows {
+			if _, indexed := ls.ExternalIDs[KeyIPv6]; !indexed && ls.ExternalIDs[owner.KeyRouter] == s.Router &&
+				(other == nil || ls.Name < other.Name) {
+				other = ls
+			}
+			uuids = append(uuids, ovsdb.Row{"_uuid": ovsdb.UUID{GoUUID: ls.UUID}})
+		}
+		conds := unindexedConds(s, p, forms[i], except)
+		if len(uuids) == 0 {
+			ops = append(ops, noneWhere(nbdb.LogicalSwitchTable, conds...))
+			continue
+		}
+		timeout := 0
+		ops = append(ops, ovsdb.Operation{Op: ovsdb.OperationWait, Table: nbdb.LogicalSwitchTable, Timeout: &timeout,
+			Where: conds, Columns: []string{"_uuid"}, Until: string(ovsdb.WaitConditionEqual), Rows: uuids})
+	}
+	if other != nil {
+		return nil, other, nil
+	}
+	return ops, nil, nil
+}

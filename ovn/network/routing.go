@@ -99,7 +99,15 @@ func rescopeOps(ctx context.Context, nb client.Client, ls *nbdb.LogicalSwitch, t
 	}
 	var ops []ovsdb.Operation
 	if p6.IsValid() {
-		ops = append(ops, ipv6Guard(to, p6))
+		v6, other, err := ipv6Guards(ctx, nb, to, p6, ls.UUID)
+		if err != nil {
+			return nil, err
+		}
+		if other != nil {
+			return nil, fmt.Errorf("network %q: IPv6 subnet %s is also network %q's in the %s; IPv6 subnets must be distinct there",
+				ls.Name, p6, other.Name, to)
+		}
+		ops = append(ops, v6...)
 	}
 	if v4 {
 		// Moves are rare: the networks-inside check scans (and removes a stale
