@@ -22,7 +22,8 @@ import (
 // ipv6_prefix by hand, in either form ovn-northd reads) still holds its
 // /64: a new network with it, dual-stack or IPv6-only, is refused naming
 // that network, with nothing written; a network of another scope (a
-// router's) may still reuse the /64, and a new /64 is taken.
+// router's) may still reuse the /64 but not move into the global scope
+// with it, and a new /64 is taken.
 func TestIPv6UnindexedOverlap(t *testing.T) {
 	srv := ovsdbtest.StartNB(t)
 	c := connect(t, srv)
@@ -88,6 +89,13 @@ func TestIPv6UnindexedOverlap(t *testing.T) {
 	}
 	if _, err := network.Create(ctx, c, network.Spec{Name: "p6routed", Subnet: "198.19.43.0/24", IPv6Subnet: "fd00:198:19:40::/64", Router: "p6r"}); err != nil {
 		t.Errorf("a router's network with the /64 of an unindexed network of the global scope: %v", err)
+	}
+	// Moving a network into the global scope (detach) meets the same check.
+	if _, err := network.Create(ctx, c, network.Spec{Name: "p6moved", Subnet: "198.19.45.0/24", IPv6Subnet: "fd00:198:19:42::/64", Router: "p6r"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := network.Detach(ctx, c, "p6moved", "p6r"); err == nil || !strings.Contains(err.Error(), `network "p6cidr"`) {
+		t.Errorf("detach a network onto the /64 of unindexed p6cidr: %v; want it refused naming p6cidr", err)
 	}
 	if _, err := network.Create(ctx, c, network.Spec{Name: "p6free", Subnet: "198.19.44.0/24", IPv6Subnet: "fd00:198:19:44::/64"}); err != nil {
 		t.Errorf("a free /64: %v", err)
