@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	stdnet "net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -236,6 +237,30 @@ func TestPoolCNIIPv6(t *testing.T) {
 	if n, err := network.Get(ctx, nb, net); err != nil || n.Pooled != 2*size || n.Ports != 0 {
 		t.Fatalf("net show %s after DEL: %+v (%v); want %d pooled, no ports", net, n, err, 2*size)
 	}
+
+	// An ADD killed after its claim (port and DNS name, nothing on the
+	// node) and never DELeted: node gc removes the port and its name.
+	dn, err := dns.Ensure(ctx, nb, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := ovnport.PoolHints(dn.Switch.ExternalIDs, net, n1.SystemID)
+	if len(hs) == 0 {
+		t.Fatal("no pool hint on n1")
+	}
+	gone := fmt.Sprintf("p6gc%012x", rand.Uint64()&0xffffffffffff)
+	dnsOps, _ := dns.AddOps(dn, dns.FQDN(dns.IDName(gone), net, dn.Domain), []stdnet.IP{hs[0].IPv6.AsSlice()})
+	if err := ovnport.Claim(ctx, nb, ovnport.Spec{Network: net, Node: n1.SystemID, Container: gone, IfName: "eth0"}, hs[0], dnsOps...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbconn.Transact(ctx, nb, dbops.SetKeys(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(hs[0].Name)}, "external_ids",
+		map[string]string{ovnport.KeyCreated: fmt.Sprint(time.Now().Add(-time.Hour).Unix())})); err != nil {
+		t.Fatal(err)
+	}
+	if rs := nodeGC(t, ctx, n1); !removedHas(rs, "nb-port", hs[0].Name) {
+		t.Errorf("node gc removed %+v; want the claimed port %s of a dead ADD", rs, hs[0].Name)
+	}
+	assertNothingOf(t, ctx, nb, n1, net, gone)
 	if err := network.Delete(ctx, nb, net, false); err != nil {
 		t.Fatalf("net delete with only pool ports left: %v", err)
 	}

@@ -175,8 +175,12 @@ func Collect(ctx context.Context, ovs, nb client.Client, o Options) ([]Removed, 
 			continue
 		}
 		if !o.DryRun {
-			if p.IP.IsValid() && p.Network != "" {
-				ips := []net.IP{p.IP.AsSlice()}
+			if (p.IP.IsValid() || p.IPv6.IsValid()) && p.Network != "" {
+				// Both addresses; an IPv6-only network's port has only IPv6.
+				var ips []net.IP
+				if p.IP.IsValid() {
+					ips = append(ips, p.IP.AsSlice())
+				}
 				if p.IPv6.IsValid() {
 					ips = append(ips, p.IPv6.AsSlice())
 				}
