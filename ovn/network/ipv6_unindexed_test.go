@@ -3,6 +3,7 @@ package network_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -99,5 +100,26 @@ func TestIPv6UnindexedOverlap(t *testing.T) {
 	}
 	if _, err := network.Create(ctx, c, network.Spec{Name: "p6free", Subnet: "198.19.44.0/24", IPv6Subnet: "fd00:198:19:44::/64"}); err != nil {
 		t.Errorf("a free /64: %v", err)
+	}
+
+	// Race: the guards read before an unindexed network takes the /64
+	// fail the transaction that carries them (it then reads again).
+	late := netip.MustParsePrefix("fd00:198:19:46::/64")
+	guards, holder, err := network.IPv6GuardsOf(ctx, c, "", late)
+	if err != nil || holder != "" {
+		t.Fatalf("guards of a free /64: holder %q, %v", holder, err)
+	}
+	if _, err := dbconn.Transact(ctx, c, guards...); err != nil {
+		t.Fatalf("guards of a free /64, nothing changed: %v", err)
+	}
+	if _, err := network.Create(ctx, c, network.Spec{Name: "p6late", Subnet: "198.19.46.0/24", IPv6Subnet: late.String()}); err != nil {
+		t.Fatal(err)
+	}
+	unindex("p6late", "")
+	if _, err := dbconn.Transact(ctx, c, guards...); !dbconn.FailedWait(err, 1) {
+		t.Errorf("guards read before an unindexed network took the /64: %v; want the wait on unindexed networks to fail", err)
+	}
+	if _, holder, err := network.IPv6GuardsOf(ctx, c, "", late); err != nil || holder != "p6late" {
+		t.Errorf("guards read again: holder %q (%v); want p6late", holder, err)
 	}
 }
