@@ -156,7 +156,7 @@ func netList(c *cli.Context) error {
 		return printOut(c, nets, func(w io.Writer) {
 			row(w, "NAME", "SUBNET", "GATEWAY", "PORTS", "FREE", "LABELS")
 			for _, n := range nets {
-				row(w, n.Name, subnets(n), gateways(n), strconv.Itoa(n.Ports), strconv.Itoa(n.Free), labelString(n.Labels))
+				row(w, n.Name, subnets(n), gateways(n), strconv.Itoa(n.Ports), freeText(n), labelString(n.Labels))
 			}
 		})
 	})
@@ -179,7 +179,7 @@ func netShow(c *cli.Context) error {
 			for _, kv := range [][2]string{
 				{"NAME", n.Name}, {"UUID", n.UUID}, {"SUBNET", subnets(*n)}, {"GATEWAY", gateways(*n)},
 				{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)}, {"ISOLATION", n.Isolation}, {"DOMAIN", n.Domain},
-				{"PORTS", strconv.Itoa(n.Ports)}, {"FREE", strconv.Itoa(n.Free)}, {"LABELS", labelString(n.Labels)},
+				{"PORTS", strconv.Itoa(n.Ports)}, {"FREE", freeText(*n)}, {"LABELS", labelString(n.Labels)},
 			} {
 				row(w, kv[0], kv[1])
 			}
@@ -211,6 +211,16 @@ func gateways(n network.Network) string {
 		return n.Gateway6
 	}
 	return n.Gateway + "," + n.Gateway6
+}
+
+// freeText is FREE as printed: an IPv6-only network's /64 has no count
+// worth printing (Free stays 0 there), so "-" rather than a 0 that reads
+// as full.
+func freeText(n network.Network) string {
+	if n.Subnet == "" && n.IPv6Prefix != "" {
+		return "-"
+	}
+	return strconv.Itoa(n.Free)
 }
 
 func subnets(n network.Network) string {

@@ -354,11 +354,16 @@ func TestNetCreateRaceProcesses(t *testing.T) {
 }
 
 // TestNetCreateIPv6Only: `net create --subnet6` alone makes an IPv6-only
-// network; list and show print its /64 and its gateway ::1.
+// network; list and show print its /64 and its gateway ::1, and FREE "-".
 func TestNetCreateIPv6Only(t *testing.T) {
 	n := netCLI{t, ovsdbtest.StartNB(t)}
 	if code, out, errs := n.run("net", "create", "six", "--subnet6", "fd00:198:19:6::/64"); code != 0 || !strings.Contains(out, "fd00:198:19:6::/64") {
 		t.Fatalf("net create six --subnet6: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// FREE of a /64 is "-", not a 0 that reads as full.
+	if code, out, errs := n.run("net", "list"); code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != 2 ||
+		strings.Join(strings.Fields(strings.Split(strings.TrimSpace(out), "\n")[1]), " ") != "six fd00:198:19:6::/64 fd00:198:19:6::1 0 - -" {
+		t.Errorf("net list: exit %d, stdout %q, stderr %q; want the row six fd00:198:19:6::/64 fd00:198:19:6::1 0 - -", code, out, errs)
 	}
 	code, out, errs := n.run("net", "show", "six", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"ipv6Prefix": "fd00:198:19:6::/64"`) || !strings.Contains(out, `"gateway6": "fd00:198:19:6::1"`) || !strings.Contains(out, `"subnet": ""`) {
