@@ -19,6 +19,7 @@ func commands() []*cli.Command {
 		fipCommand,
 		siteCommand,
 		encryptCommand,
+		underlayCommand,
 		policyCommand,
 		eventsCommand,
 		exporterCommand,

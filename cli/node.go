@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -72,6 +73,9 @@ in the Open_vSwitch SSL row, which ovn-controller and the CNI plugin use for ssl
 						TLS:      dbconn.TLSFilesFromEnv(),
 						External: ext, PathMTU: c.Int("path-mtu"), ICGateway: c.Bool("ic-gateway"),
 					})
+					if errors.Is(err, node.ErrPathMTUAdminOnly) {
+						return fmt.Errorf("%w; have an admin run `ovlmgr underlay path-mtu %d`, then join without --path-mtu", err, c.Int("path-mtu"))
+					}
 					if err != nil {
 						return err
 					}

@@ -86,12 +86,26 @@ func PathMTU(ctx context.Context, nb client.Client) (int, error) {
 	return u.PathMTU, err
 }
 
+// SetPathMTU records mtu as the deployment's underlay path MTU whatever is
+// recorded, raising it too (after a WAN upgrade: an admin's deliberate
+// step; containers keep the MTU they were attached with until re-attached).
+func SetPathMTU(ctx context.Context, nb client.Client, mtu int) error {
+	_, err := recordPathMTU(ctx, nb, mtu, false)
+	return err
+}
+
 // LowerPathMTU records mtu as the deployment's underlay path MTU unless a
 // smaller one is recorded already, and returns the value now in force. It
 // never raises it: a node joining with a smaller path lowers the MTU of
 // containers attached from then on; containers attached before keep theirs
 // (diagnose mtu shows them) until they are re-attached.
 func LowerPathMTU(ctx context.Context, nb client.Client, mtu int) (int, error) {
+	return recordPathMTU(ctx, nb, mtu, true)
+}
+
+// recordPathMTU writes mtu into NB_Global; onlyLower keeps a smaller value
+// already recorded.
+func recordPathMTU(ctx context.Context, nb client.Client, mtu int, onlyLower bool) (int, error) {
 	if mtu < MinPathMTU || mtu > MaxPathMTU {
 		return 0, fmt.Errorf("record underlay path MTU: %w", names.Bad("path mtu", mtu, "out of range (want %d to %d)", MinPathMTU, MaxPathMTU))
 	}
@@ -108,7 +122,7 @@ func LowerPathMTU(ctx context.Context, nb client.Client, mtu int) (int, error) {
 			// schema allows one, so of two creators one fails and reads again).
 			tx.Create(&nbdb.NBGlobal{ExternalIDs: val})
 		} else {
-			if cur, err := strconv.Atoi(g.ExternalIDs[KeyPathMTU]); err == nil && cur <= mtu {
+			if cur, err := strconv.Atoi(g.ExternalIDs[KeyPathMTU]); err == nil && (cur == mtu || (onlyLower && cur < mtu)) {
 				return cur, nil
 			}
 			guard = dbops.Still(tx, g, &g.ExternalIDs)

@@ -478,8 +478,16 @@ func recordPathMTU(ctx context.Context, o JoinOptions) error {
 	}
 	defer nb.Close()
 	_, err = network.LowerPathMTU(ctx, nb, o.PathMTU)
+	if _, denied := dbconn.IsPermission(err); denied {
+		return fmt.Errorf("record path MTU %d: %w", o.PathMTU, ErrPathMTUAdminOnly)
+	}
 	return err
 }
+
+// ErrPathMTUAdminOnly: the node's NB endpoint (the ovlmgr control service)
+// refused to lower the deployment's underlay path MTU, which lives in
+// NB_Global and is the admin's to record.
+var ErrPathMTUAdminOnly = errors.New("the underlay path MTU is in NB_Global, which only an admin may write (nodes reach the NB through the control service)")
 
 func checkChassis(ctx context.Context, o JoinOptions) error {
 	sb, err := joinSB(ctx, o)
