@@ -332,6 +332,11 @@ func Leave(ctx context.Context, o LeaveOptions) error {
 		return fmt.Errorf("node leave: delete external bridge: %w", err)
 	}
 	ops = append(ops, extOps...)
+	sslOps, err := leaveSSLOps(ctx, oc, root)
+	if err != nil {
+		return fmt.Errorf("node leave: %w", err)
+	}
+	ops = append(ops, sslOps...)
 	var del []string
 	var keep map[string]string
 	for _, k := range strings.Split(root.ExternalIDs[KeyJoined], ",") {

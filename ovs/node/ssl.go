@@ -6,10 +6,12 @@ import (
 	"fmt"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/sbdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 	"github.com/ovlmgr/ovlmgr/ovs/vswitchd"
@@ -31,11 +33,14 @@ func SetSSL(ctx context.Context, ovs client.Client, f dbconn.TLSFiles) error {
 	if err != nil {
 		return err
 	}
-	row := &vswitchd.SSL{CaCert: f.CA, Certificate: f.Cert, PrivateKey: f.Key}
+	// Marked as join's: leave removes it (a row that was there before join
+	// now holds join's paths, so it goes too).
+	row := &vswitchd.SSL{CaCert: f.CA, Certificate: f.Cert, PrivateKey: f.Key,
+		ExternalIDs: map[string]string{owner.KeyOwner: owner.Owner, owner.KeyKind: KindSSL}}
 	var ops []ovsdb.Operation
 	if root.SSL != nil {
 		row.UUID = *root.SSL
-		ops, err = ovs.Where(row).Update(row, &row.CaCert, &row.Certificate, &row.PrivateKey)
+		ops, err = ovs.Where(row).Update(row, &row.CaCert, &row.Certificate, &row.PrivateKey, &row.ExternalIDs)
 	} else {
 		row.UUID = "newssl"
 		var create []ovsdb.Operation
@@ -90,4 +95,26 @@ func joinSB(ctx context.Context, o JoinOptions) (client.Client, error) {
 		return nil, err
 	}
 	return dbconn.Connect(ctx, m, o.SB, dbconn.Options{What: "SB", TLS: cfg})
+}
+
+// KindSSL is the ovlmgr.io/kind of the Open_vSwitch SSL row join set.
+const KindSSL = "node-ssl"
+
+// leaveSSLOps unsets the root's SSL row when join set it (the row, not a
+// root table, goes with the reference): after leave no ovn-controller or
+// plugin on this node presents the node's certificate.
+func leaveSSLOps(ctx context.Context, ovs client.Client, root *vswitchd.OpenvSwitch) ([]ovsdb.Operation, error) {
+	if root.SSL == nil {
+		return nil, nil
+	}
+	row := &vswitchd.SSL{}
+	var rows []vswitchd.SSL
+	if err := dbconn.Select(ctx, ovs, row, &rows, model.Condition{Field: &row.UUID, Function: ovsdb.ConditionEqual, Value: *root.SSL}); err != nil {
+		return nil, fmt.Errorf("read the SSL row: %w", err)
+	}
+	if len(rows) != 1 || !owner.Owned(rows[0].ExternalIDs, KindSSL) {
+		return nil, nil
+	}
+	r := &vswitchd.OpenvSwitch{UUID: root.UUID}
+	return ovs.Where(r).Update(r, &r.SSL)
 }
