@@ -356,14 +356,15 @@ func syncPortOnce(ctx context.Context, nb client.Client, p Port, a netip.Addr, p
 				newCur = without(current, a, static)
 			} else {
 				newCur = append(append([]netip.AddrPort{}, current...), want)
-				if src := lb.ExternalIDs[KeyHCSource]; src != "" && p.Name != "" {
-					mappings[a.String()] = p.Name + ":" + src
+				if src, err := netip.ParseAddr(lb.ExternalIDs[KeyHCSource]); err == nil && p.Name != "" && src.Is4() == a.Is4() {
+					mappings[MappingKey(a)] = MappingValue(p.Name, src)
 				}
 			}
 		} else {
 			newStatic = without(static, a, nil)
 			newCur = without(current, a, nil)
 			delete(mappings, a.String())
+			delete(mappings, MappingKey(a))
 		}
 		if formatAddrPorts(newCur) == formatAddrPorts(current) && formatAddrPorts(newStatic) == formatAddrPorts(static) &&
 			len(mappings) == len(lb.IPPortMappings) && fmtMap(mappings) == fmtMap(lb.IPPortMappings) {

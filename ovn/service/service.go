@@ -210,6 +210,33 @@ func subnetOf(sw *nbdb.LogicalSwitch) netip.Prefix {
 	return p.Masked()
 }
 
+// subnet6Of is the network's IPv6 /64 (other_config:ipv6_prefix), or the
+// zero Prefix.
+func subnet6Of(sw *nbdb.LogicalSwitch) netip.Prefix {
+	v := strings.TrimSuffix(sw.OtherConfig["ipv6_prefix"], "/64")
+	a, err := netip.ParseAddr(v)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return netip.Prefix{}
+	}
+	return netip.PrefixFrom(a, 64).Masked()
+}
+
+// MappingKey is backend a's key in Load_Balancer ip_port_mappings: the
+// address, IPv6 in brackets ("[fd00::5]"), as ovn-nb(5) wants.
+func MappingKey(a netip.Addr) string {
+	if a.Is6() {
+		return "[" + a.String() + "]"
+	}
+	return a.String()
+}
+
+// MappingValue is the ip_port_mappings value "PORT:SOURCE" for a backend on
+// logical switch port lsp probed from src, IPv6 src in brackets
+// ("lsp:[fd00::ffff:ffff:ffff:fffe]").
+func MappingValue(lsp string, src netip.Addr) string {
+	return lsp + ":" + MappingKey(src)
+}
+
 // Create validates s against the network and creates the service in one
 // transaction: Load_Balancer (+ health check), attachment to the network's
 // switch, its router peers' switches and routers, the VIP reserved from the
@@ -379,10 +406,18 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	var hcSrc netip.Addr
 	mappings := map[string]string{}
 	if hc != nil {
-		if !vip.Addr.Is4() || !subnet.IsValid() || !subnet.Addr().Is4() {
-			return nil, names.About("health check", "needs an IPv4 VIP and an IPv4 subnet on network %q", s.Network)
+		hcNet := subnet
+		if vip.Addr.Is6() {
+			hcNet = subnet6Of(st.sw)
 		}
-		hcSrc, err = healthSource(st, subnet, vip.Addr)
+		if !hcNet.IsValid() {
+			fam := "IPv4"
+			if vip.Addr.Is6() {
+				fam = "IPv6"
+			}
+			return nil, names.About("health check", "VIP %s is %s but network %q has no %s subnet for the probes' source address", vip.Addr, fam, s.Network, fam)
+		}
+		hcSrc, err = healthSource(st, hcNet, vip.Addr)
 		if err != nil {
 			return nil, err
 		}
@@ -391,7 +426,7 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 			if !ok {
 				return nil, names.About("health check", "backend %s is not a container port on network %q; health checks need container backends", b, s.Network)
 			}
-			mappings[b.Addr().String()] = lsp + ":" + hcSrc.String()
+			mappings[MappingKey(b.Addr())] = MappingValue(lsp, hcSrc)
 		}
 	}
 	fqdn := dns.FQDN(s.Name, st.net.Name, st.net.Domain)
@@ -459,7 +494,9 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 	if subnet.IsValid() && subnet.Contains(vip.Addr) {
 		reserve = append(reserve, vip.Addr)
 	}
-	if hcSrc.IsValid() {
+	if hcSrc.Is4() {
+		// exclude_ips is IPv4 only; northd's IPv6 addresses are EUI-64
+		// ones, which the IPv6 source (see healthSource) never is.
 		reserve = append(reserve, hcSrc)
 	}
 	if ex, changed := addExcluded(st.sw.OtherConfig["exclude_ips"], reserve); changed {
@@ -506,11 +543,15 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return r
 }
 
-// healthSource picks the probe source address of the network: the one other
-// services already use, else the highest free host address of the subnet.
+// healthSource picks the probe source address of the network for the VIP's
+// family: the one other services of that family already use, else the
+// highest free host address of subnet (the IPv4 subnet, or the IPv6 /64).
+// In a /64 that is PREFIX:ffff:ffff:ffff:fffe: below the all-ones address,
+// outside RFC 2526's reserved anycast IDs (fdff:ffff:ffff:ff80-ff) and never
+// an EUI-64 address of northd's IPAM (those have ff:fe in the middle).
 func healthSource(st *state, subnet netip.Prefix, vip netip.Addr) (netip.Addr, error) {
 	for _, lb := range st.lbs {
-		if a, err := netip.ParseAddr(lb.ExternalIDs[KeyHCSource]); err == nil {
+		if a, err := netip.ParseAddr(lb.ExternalIDs[KeyHCSource]); err == nil && a.Is4() == vip.Is4() {
 			return a, nil
 		}
 	}
