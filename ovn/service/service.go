@@ -415,7 +415,7 @@ func create(ctx context.Context, nb client.Client, s Spec, vip VIP, refs []Backe
 			if vip.Addr.Is6() {
 				fam = "IPv6"
 			}
-			return nil, names.About("health check", "VIP %s is %s but network %q has no %s subnet for the probes' source address", vip.Addr, fam, s.Network, fam)
+			return nil, names.About("health check", "for %s VIP %s: network %q has no %s subnet for the probes' source address", fam, vip.Addr, s.Network, fam)
 		}
 		hcSrc, err = healthSource(st, hcNet, vip.Addr)
 		if err != nil {
