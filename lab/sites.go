@@ -20,6 +20,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/icsbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/pki"
 	"github.com/ovlmgr/ovlmgr/ovn/site"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
 )
@@ -39,6 +40,15 @@ import (
 //     (ovn-is-interconn=true); the site has joined as availability zone
 //     <name><k> (site.Join) and runs its ovn-ic in its router namespace
 //     (NB/SB over unix sockets, IC databases over the WAN).
+//
+// A TLS multi-site lab (the default) has one control CA for the whole lab
+// (<dir>/pki): the global databases listen on pssl: only, with a server
+// certificate for 198.18.250.1 (global/pki), and trust that control CA
+// alone; every site's servers, admin and control service are signed by it
+// and each site's ovn-ic connects with ssl: and its own certificate
+// (central/pki/ovn-ic.pem, role admin). Each site keeps its own node CA,
+// so a node is refused by the IC databases and by every other site.
+// docs/security.md ("TLS between sites") says why.
 //
 // Each site's central keeps 198.18.0.1 inside its own namespaces: only
 // node underlays and the router legs are routed between sites.
@@ -61,8 +71,9 @@ type SitesOptions struct {
 	// Sites (2 to MaxSites) and Nodes per site (default 2).
 	Sites, Nodes int
 	Log          io.Writer
-	// Insecure and ControlBin: as Options, for every site (TLS sites by
-	// default, each with its control service).
+	// TLS, Insecure and ControlBin: as Options, for every site and the
+	// global databases (TLS by default, each site with its control service).
+	TLS        bool
 	Insecure   bool
 	ControlBin string
 }
@@ -73,15 +84,37 @@ type Sites struct {
 	Dir      string `json:"dir"`
 	GlobalNS string `json:"globalNetNS"`
 	// ICNB and ICSB are the global databases' unix endpoints (usable from
-	// every namespace); ICNBTCP and ICSBTCP the same over the WAN.
+	// every namespace); ICNBTCP and ICSBTCP the same over the WAN (ssl:
+	// endpoints in a TLS multi-site lab).
 	ICNB    string `json:"icNB"`
 	ICSB    string `json:"icSB"`
 	ICNBTCP string `json:"icNBTCP"`
 	ICSBTCP string `json:"icSBTCP"`
+	// TLS is set in a TLS multi-site lab.
+	TLS *SitesTLS `json:"tls,omitempty"`
 	// SiteDirs are the sites' lab directories (Load each).
 	SiteDirs []string `json:"siteDirs"`
 	Labs     []*Lab   `json:"-"`
 	log      io.Writer
+}
+
+// SitesTLS are the certificates of a TLS multi-site lab's global part.
+type SitesTLS struct {
+	// PKI holds the control CA every site shares.
+	PKI string `json:"pki"`
+	// Server is the global databases' identity (IP SAN 198.18.250.1).
+	Server pki.Files `json:"server"`
+}
+
+// ICTLS returns the identity site l's ovn-ic presents to the global
+// databases (zero in a plain lab); an admin of any site may use its own
+// (Lab.AdminTLS) the same way.
+func (s *Sites) ICTLS(l *Lab) dbconn.TLSFiles {
+	if s.TLS == nil || l.TLS == nil {
+		return dbconn.TLSFiles{}
+	}
+	f := pki.FilesIn(filepath.Join(l.CentralDir, "pki"), "ovn-ic")
+	return dbconn.TLSFiles{CA: f.CA, Cert: f.Cert, Key: f.Key}
 }
 
 // SiteName is the site (availability zone and lab) name of site k.
@@ -97,9 +130,17 @@ func (s *Sites) globalDaemons() []*daemon {
 	d := filepath.Join(s.Dir, "global")
 	env := []string{"OVS_RUNDIR=" + d, "OVS_DBDIR=" + d, "OVS_LOGDIR=" + d, "OVN_RUNDIR=" + d, "OVN_DBDIR=" + d, "OVN_LOGDIR=" + d}
 	db := func(which, port string) *daemon {
+		remote := "--remote=ptcp:" + port + ":" + GlobalIP
+		var tlsArgs []string
+		if s.TLS != nil {
+			// TLS only over the WAN; clients of the control CA only.
+			remote = "--remote=pssl:" + port + ":" + GlobalIP
+			tlsArgs = []string{"--private-key=" + s.TLS.Server.Key, "--certificate=" + s.TLS.Server.Cert,
+				"--ca-cert=" + pki.CAFile(s.TLS.PKI, pki.ControlCA)}
+		}
 		return &daemon{Node: "global", Name: "ovsdb-server-" + which, bin: "ovsdb-server", dir: d, ns: s.GlobalNS, env: env,
-			args: []string{filepath.Join(d, which+".db"), "--remote=punix:" + filepath.Join(d, which+".sock"),
-				"--remote=ptcp:" + port + ":" + GlobalIP, "--unixctl=" + filepath.Join(d, "ovsdb-server-"+which+".ctl")}}
+			args: append([]string{filepath.Join(d, which+".db"), "--remote=punix:" + filepath.Join(d, which+".sock"),
+				remote, "--unixctl=" + filepath.Join(d, "ovsdb-server-"+which+".ctl")}, tlsArgs...)}
 	}
 	return []*daemon{db("ic-nb", ICNBPort), db("ic-sb", ICSBPort)}
 }
@@ -108,9 +149,12 @@ func (s *Sites) globalDaemons() []*daemon {
 func (s *Sites) ovnIC(l *Lab) *daemon {
 	c := l.CentralDir
 	env := []string{"OVS_RUNDIR=" + c, "OVS_DBDIR=" + c, "OVS_LOGDIR=" + c, "OVN_RUNDIR=" + c, "OVN_DBDIR=" + c, "OVN_LOGDIR=" + c}
-	return &daemon{Node: l.Name, Name: "ovn-ic", bin: "ovn-ic", dir: c, ns: l.RouterNetNS, env: env,
-		args: []string{"--ovnnb-db=" + l.NB, "--ovnsb-db=" + l.SB, "--ic-nb-db=" + s.ICNBTCP, "--ic-sb-db=" + s.ICSBTCP,
-			"--unixctl=" + filepath.Join(c, "ovn-ic.ctl")}}
+	args := []string{"--ovnnb-db=" + l.NB, "--ovnsb-db=" + l.SB, "--ic-nb-db=" + s.ICNBTCP, "--ic-sb-db=" + s.ICSBTCP,
+		"--unixctl=" + filepath.Join(c, "ovn-ic.ctl")}
+	if f := s.ICTLS(l); !f.Empty() {
+		args = append(args, "--private-key="+f.Key, "--certificate="+f.Cert, "--ca-cert="+f.CA)
+	}
+	return &daemon{Node: l.Name, Name: "ovn-ic", bin: "ovn-ic", dir: c, ns: l.RouterNetNS, env: env, args: args}
 }
 
 // Site returns site k (1-based).
@@ -133,7 +177,7 @@ func UpSites(ctx context.Context, o SitesOptions) (*Sites, error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
-	tls := Options{Name: o.Name, Insecure: o.Insecure, ControlBin: o.ControlBin}
+	tls := Options{Name: o.Name, TLS: o.TLS, Insecure: o.Insecure, ControlBin: o.ControlBin}
 	if err := tls.resolveTLS(); err != nil {
 		return nil, err
 	}
@@ -151,6 +195,10 @@ func UpSites(ctx context.Context, o SitesOptions) (*Sites, error) {
 	s := &Sites{Name: o.Name, Dir: dir, GlobalNS: filepath.Join(NetNSDir, o.Name+"-g"), log: o.Log,
 		ICNB: "unix:" + filepath.Join(dir, "global", "ic-nb.sock"), ICSB: "unix:" + filepath.Join(dir, "global", "ic-sb.sock"),
 		ICNBTCP: "tcp:" + GlobalIP + ":" + ICNBPort, ICSBTCP: "tcp:" + GlobalIP + ":" + ICSBPort}
+	if !o.Insecure {
+		s.TLS = &SitesTLS{PKI: filepath.Join(dir, "pki"), Server: pki.FilesIn(filepath.Join(dir, "global", "pki"), "server")}
+		s.ICNBTCP, s.ICSBTCP = "ssl:"+GlobalIP+":"+ICNBPort, "ssl:"+GlobalIP+":"+ICSBPort
+	}
 	for k := 1; k <= o.Sites; k++ {
 		s.SiteDirs = append(s.SiteDirs, filepath.Join(dir, "s"+strconv.Itoa(k)))
 	}
@@ -212,6 +260,9 @@ func (s *Sites) up(ctx context.Context, o SitesOptions) error {
 			return fmt.Errorf("global: %w", err)
 		}
 	}
+	if err := s.issueTLS(); err != nil {
+		return err
+	}
 	for _, d := range s.globalDaemons() {
 		if err := d.start(ctx); err != nil {
 			return err
@@ -233,7 +284,7 @@ func (s *Sites) up(ctx context.Context, o SitesOptions) error {
 	s.logf("lab %s: global IC databases up (%s, %s)", s.Name, s.ICNBTCP, s.ICSBTCP)
 	for k := 1; k <= len(s.SiteDirs); k++ {
 		l, err := upSiteLab(ctx, Options{Name: SiteName(s.Name, k), Dir: s.SiteDirs[k-1], Nodes: o.Nodes, Gateways: []string{"none"}, Log: o.Log,
-			Insecure: o.Insecure, ControlBin: o.ControlBin}, k)
+			TLS: !o.Insecure, Insecure: o.Insecure, ControlBin: o.ControlBin}, k, s.TLS)
 		if l != nil {
 			s.Labs = append(s.Labs, l)
 		}
@@ -252,11 +303,14 @@ func (s *Sites) up(ctx context.Context, o SitesOptions) error {
 
 // upSiteLab is Up for site k: a routed lab whose one underlay is
 // 198.18.(10k+1).0/24.
-func upSiteLab(ctx context.Context, o Options, k int) (*Lab, error) {
+func upSiteLab(ctx context.Context, o Options, k int, st *SitesTLS) (*Lab, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
 	l := plan(o)
+	if l.TLS != nil && st != nil {
+		l.TLS.SharedControlCA = st.PKI
+	}
 	l.RouterNetNS = filepath.Join(NetNSDir, o.Name+"-r")
 	l.Underlays = 1
 	for i, n := range l.Nodes {
@@ -329,7 +383,33 @@ func (s *Sites) joinSite(ctx context.Context, l *Lab) error {
 	if err := node.SetICGateway(ctx, l.Nodes[0].OVS, true); err != nil {
 		return err
 	}
+	if s.TLS != nil && l.TLS != nil {
+		// Signed by the shared control CA (copied into the site's PKI).
+		out := filepath.Dir(s.ICTLS(l).Cert)
+		if _, _, err := pki.IssueTo(l.TLS.PKI, out, pki.Request{Name: "ovn-ic", Role: pki.RoleAdmin, Validity: 365 * 24 * time.Hour}); err != nil {
+			return fmt.Errorf("ovn-ic certificate: %w", err)
+		}
+	}
 	return s.ovnIC(l).start(ctx)
+}
+
+// issueTLS creates the multi-site lab's control CA and the global
+// databases' server certificate (IP SAN 198.18.250.1).
+func (s *Sites) issueTLS() error {
+	if s.TLS == nil {
+		return nil
+	}
+	if err := os.MkdirAll(s.TLS.PKI, 0o700); err != nil {
+		return fmt.Errorf("lab %s: %w", s.Name, err)
+	}
+	if _, err := pki.InitCA(s.TLS.PKI, pki.ControlCA, pki.DefaultCAValidity, false); err != nil {
+		return fmt.Errorf("lab %s: %w", s.Name, err)
+	}
+	if _, _, err := pki.IssueTo(s.TLS.PKI, filepath.Dir(s.TLS.Server.Cert), pki.Request{Name: "server", Role: pki.RoleServer,
+		IPs: []net.IP{net.ParseIP(GlobalIP)}, Validity: 365 * 24 * time.Hour}); err != nil {
+		return fmt.Errorf("lab %s: global databases: %w", s.Name, err)
+	}
+	return nil
 }
 
 // waitSites waits until every site's ovn-ic registered its zone and its

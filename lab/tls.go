@@ -47,6 +47,10 @@ type TLS struct {
 	ControlBin string    `json:"controlBin,omitempty"`
 	Control    pki.Files `json:"control"`
 	ControlNB  string    `json:"controlNB,omitempty"`
+	// SharedControlCA, in a site of a multi-site lab, is the PKI directory
+	// whose control CA the whole multi-site lab shares (sites.go): issueTLS
+	// copies it into PKI and creates only the site's own node CA.
+	SharedControlCA string `json:"sharedControlCA,omitempty"`
 }
 
 // Control service ports on the central address (one per instance).
@@ -160,7 +164,14 @@ func (l *Lab) issueTLS() error {
 		return nil
 	}
 	t := l.TLS
-	if err := pki.Init(t.PKI, 0, false); err != nil {
+	if t.SharedControlCA != "" {
+		if err := shareControlCA(t.SharedControlCA, t.PKI); err != nil {
+			return fmt.Errorf("lab %s: %w", l.Name, err)
+		}
+		if _, err := pki.InitCA(t.PKI, pki.NodeCA, pki.DefaultCAValidity, false); err != nil {
+			return fmt.Errorf("lab %s: %w", l.Name, err)
+		}
+	} else if err := pki.Init(t.PKI, 0, false); err != nil {
 		return fmt.Errorf("lab %s: %w", l.Name, err)
 	}
 	var ips []net.IP
@@ -183,6 +194,29 @@ func (l *Lab) issueTLS() error {
 	for _, n := range l.Nodes {
 		if _, _, err := pki.IssueTo(t.PKI, filepath.Dir(n.TLSFiles().Cert), pki.Request{Name: n.SystemID, Role: pki.RoleNode, Validity: year}); err != nil {
 			return fmt.Errorf("lab %s: node %s: %w", l.Name, n.Name, err)
+		}
+	}
+	return nil
+}
+
+// shareControlCA copies the control CA (certificate and key) of PKI
+// directory from into PKI directory to.
+func shareControlCA(from, to string) error {
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		return fmt.Errorf("shared control CA: %w", err)
+	}
+	cert := pki.CAFile(from, pki.ControlCA)
+	key := strings.TrimSuffix(cert, ".pem") + "-key.pem"
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{{cert, 0o644}, {key, 0o600}} {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return fmt.Errorf("shared control CA: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(to, filepath.Base(f.path)), b, f.mode); err != nil {
+			return fmt.Errorf("shared control CA: %w", err)
 		}
 	}
 	return nil
