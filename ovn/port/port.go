@@ -611,6 +611,15 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 		}
 		return ovsdb.Operation{}, fmt.Errorf("ip %s: excluded from network %q (exclude_ips %q): %w", s.IP, s.Network, sw.OtherConfig["exclude_ips"], ErrAddressInUse)
 	}
+	if s.IP6.IsValid() {
+		// exclude_ips is IPv4 only: a requested IPv6 address is checked
+		// against the network's services (VIP, health-check source).
+		if who, err := ipv6Holder(ctx, nb, s.Network, s.IP6); err != nil {
+			return ovsdb.Operation{}, err
+		} else if who != "" {
+			return ovsdb.Operation{}, fmt.Errorf("ipv6 %s: %s in network %q: %w", s.IP6, who, s.Network, ErrAddressInUse)
+		}
+	}
 	if len(sw.Ports) > 0 {
 		tx := dbops.NewTx(nb)
 		qs := make([]*dbops.Result[nbdb.LogicalSwitchPort], 0, len(sw.Ports))
@@ -669,6 +678,31 @@ func vipHolder(ctx context.Context, nb client.Client, ip netip.Addr) (string, er
 		v, _, _ := strings.Cut(ids[owner.KeyVIP], "/")
 		if ap, err := netip.ParseAddrPort(v); err == nil && ap.Addr() == ip {
 			return fmt.Sprintf("%q (network %s)", ids[owner.KeyName], ids[owner.KeyNetwork]), nil
+		}
+	}
+	return "", nil
+}
+
+// keyHCSource is service.KeyHCSource (ovn/service imports this package).
+const keyHCSource = "ovlmgr.io/hc-source"
+
+// ipv6Holder names the service of network whose VIP or health-check source
+// is ip, or "".
+func ipv6Holder(ctx context.Context, nb client.Client, network string, ip netip.Addr) (string, error) {
+	lbs, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindService)),
+		dbops.Includes(map[string]string{owner.KeyNetwork: network})},
+		func(lb *nbdb.LoadBalancer) []any { return []any{&lb.ExternalIDs} })
+	if err != nil {
+		return "", fmt.Errorf("read services of network %q: %w", network, err)
+	}
+	for _, lb := range lbs {
+		ids := lb.ExternalIDs
+		v, _, _ := strings.Cut(ids[owner.KeyVIP], "/")
+		if ap, err := netip.ParseAddrPort(v); err == nil && ap.Addr() == ip {
+			return fmt.Sprintf("the VIP of service %q", ids[owner.KeyName]), nil
+		}
+		if ids[keyHCSource] == ip.String() {
+			return fmt.Sprintf("the health-check source of service %q", ids[owner.KeyName]), nil
 		}
 	}
 	return "", nil
