@@ -27,13 +27,15 @@ func siteCommand() *cli.Command {
 		Usage: "link OVN deployments (sites) through OVN Interconnection: global IC databases, transit switches, routes",
 		Description: `Each site is a complete OVN deployment (its own NB, SB, ovn-northd) that runs an ovn-ic
 connected to its NB/SB and to the global IC-NB/IC-SB. --nb is this site's Northbound;
---ic-nb/--ic-sb (or OVLMGR_IC_NB/OVLMGR_IC_SB) the global databases. See docs/sites.md.
+--ic-nb/--ic-sb (or OVLMGR_IC_NB/OVLMGR_IC_SB) the global databases; with ssl: endpoints the
+global --ca-cert/--cert/--private-key (OVLMGR_CA_CERT/OVLMGR_CERT/OVLMGR_PRIVATE_KEY), as for
+every database. See docs/sites.md and docs/security.md ("TLS between sites").
 
 Example:
    ovlmgr site init                                # IC_NB_Global/IC_SB_Global rows (once)
    ovlmgr site join east                           # this deployment is availability zone "east"
    ovlmgr lab exec n1 -- ovlmgr node join ... --ic-gateway   # (or node ic-gateway) its gateway chassis
-   ovn-ic --ovnnb-db=... --ovnsb-db=... --ic-nb-db=... --ic-sb-db=...   # one per site
+   ovn-ic --ovnnb-db=... --ovnsb-db=... --ic-nb-db=ssl:... --ic-sb-db=ssl:... -p KEY -c CERT -C CA   # one per site
    ovlmgr site list                                # sites and their gateways
    ovlmgr site link blue --transit ts1 --ip 198.18.254.1/24 --nodes n1
    ovlmgr site routes blue                         # what ovn-ic learned from the other sites

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -61,6 +62,11 @@ func upSites(t testing.TB, ctx context.Context) *siteEnv {
 			t.Errorf("sites down: %v", err)
 		}
 	})
+	// TLS sites (the suite's default) talk to the IC databases over ssl: only.
+	if tlsWanted := os.Getenv(lab.EnvInsecure) != "1"; tlsWanted != (ss.TLS != nil) || tlsWanted != strings.HasPrefix(ss.ICNBTCP, "ssl:") {
+		t.Fatalf("sites lab TLS %v (IC-NB %s), want TLS %v", ss.TLS != nil, ss.ICNBTCP, tlsWanted)
+	}
+	t.Logf("sites lab: IC databases over the WAN at %s, %s", ss.ICNBTCP, ss.ICSBTCP)
 	e := &siteEnv{ss: ss, a: ss.Site(1), b: ss.Site(2)}
 	e.nbA, e.nbB = siteNB(t, e.a), siteNB(t, e.b)
 	if e.icnb, err = dbconn.ConnectICNB(ctx, ss.ICNB); err != nil {
