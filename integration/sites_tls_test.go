@@ -22,13 +22,14 @@ import (
 )
 
 // TestSitesTLSRefused: in a TLS multi-site lab (one node per site), from
-// site 1's router namespace (where its ovn-ic runs) over the WAN, the global IC-NB and IC-SB refuse
-// plain TCP, an admin certificate of another CA and a node's certificate
-// (site 2's node CA); the admin certificates of both sites and site 1's
-// ovn-ic certificate open both. `ovlmgr site init`, `list` and `sync` work on
-// the ssl: endpoints with the global --ca-cert/--cert/--private-key and
-// fail without them. (Each site's ovn-ic registered over ssl: before
-// UpSites returned: the IC databases listen on nothing else.)
+// site 1's router namespace (where its ovn-ic runs) over the WAN, the
+// global IC-NB and IC-SB refuse plain TCP, an admin certificate of another
+// CA and a node's certificate (site 2's node CA); the admin certificates of
+// both sites and site 1's ovn-ic certificate open both. `ovlmgr site init`,
+// `list`, `sync`, `link` and `unlink` work on the ssl: endpoints with the
+// global --ca-cert/--cert/--private-key, and `site list` fails without
+// them. (Each site's ovn-ic registered over ssl: before UpSites returned:
+// the IC databases listen on nothing else.)
 func TestSitesTLSRefused(t *testing.T) {
 	needLab(t)
 	prereq.Bins(t, "ovn-ic")
@@ -142,6 +143,18 @@ func TestSitesTLSRefused(t *testing.T) {
 	}
 	if out, err := run(true, append([]string{"site", "sync"}, ic...)...); err != nil {
 		t.Errorf("site sync over ssl: %v: %s", err, out)
+	}
+	// link and unlink write IC-NB over ssl: (and wait for site 1's ovn-ic,
+	// itself on ssl:, to key the transit port).
+	if out, err := run(true, "router", "create", "r1"); err != nil {
+		t.Fatalf("router create: %v: %s", err, out)
+	}
+	link := append([]string{"site", "link", "r1", "--transit", "ts1", "--ip", "198.18.254.1/24", "--nodes", a.Nodes[0].SystemID}, ic...)
+	if out, err := run(true, link...); err != nil {
+		t.Errorf("site link over ssl: %v: %s", err, out)
+	}
+	if out, err := run(true, append([]string{"site", "unlink", "r1", "--transit", "ts1"}, ic...)...); err != nil {
+		t.Errorf("site unlink over ssl: %v: %s", err, out)
 	}
 	if out, err := run(false, append([]string{"site", "list"}, ic...)...); err == nil || !strings.Contains(out, "--ca-cert") {
 		t.Errorf("site list over ssl: without certificates: %v %q, want an error naming --ca-cert", err, out)
