@@ -346,10 +346,16 @@ func labUpSites(c *cli.Context, ctx context.Context) error {
 		return err
 	}
 	fmt.Fprint(c.App.Writer, ss.ICEnv())
+	insecure := false
 	for _, l := range ss.Labs {
 		if l.TLS == nil {
 			insecureWarning(c, l)
+			insecure = true
 		}
+	}
+	if insecure {
+		fmt.Fprintf(c.App.ErrWriter, "WARNING: the global IC-NB (%s) and IC-SB (%s) listen on plain TCP too: any site can rewrite\n"+
+			"WARNING: every site's interconnection (transit switches, learned routes).\n", ss.ICNBTCP, ss.ICSBTCP)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "\n# Next:\n")
 	for _, l := range ss.Labs {
