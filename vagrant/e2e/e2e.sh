@@ -7,6 +7,8 @@
 #   IPsec (ovs-monitor-ipsec, strongSwan, certificates of ovlmgr's PKI) `ovlmgr encrypt on` turns the Geneve packets
 #   between the workers into ESP with no readable payload, iperf3 prints the throughput ratio, diagnose fails a node
 #   whose ovs-monitor-ipsec is stopped, and `encrypt off` makes the payload readable again.
+# Before encryption, iperf3 compares unencrypted TCP between containers on two workers with two on one worker (median of
+# 3 x 5 s a path, alternating) and prints "throughput: cross-node X Mbit/s, same-node Y Mbit/s, ratio Z".
 # Whatever happens: `vagrant destroy -f`, the lab's libvirt networks and storage pool removed, and the libvirt daemons it
 # started stopped by PID. Prints each phase's time; a failure names the phase and shows the failing VM's serial log.
 # Run as root from anywhere, after `make build`.
@@ -209,7 +211,8 @@ SEC_NET=sec
 SEC_SUBNET=198.19.30.0/24
 SEC_MTU=1400 # ESP (AES-GCM, transport mode) adds up to 40 bytes to each Geneve packet: 1500 - 58 - 40 (docs/sites.md)
 MARKER=OVLMGR-E2E-MARKER-c0ffee
-S1="" S2="" NIC2="" PLAIN_BPS="" ESP_BPS=""
+S1="" S2="" S3="" NIC2="" PLAIN_BPS="" ESP_BPS="" THROUGHPUT=""
+RUNS=3 # throughput: iperf3 runs a path (cross-node s1 -> s2, same-node s1 -> s3), alternating
 
 # node_env VM CMD...: CMD on VM with the lab's OVLMGR_NB/OVLMGR_SB (lab.env).
 node_env() {
@@ -241,14 +244,19 @@ ph_ipsec() {
 	pids+=($!)
 	on worker2 sh -c "[ -e /var/run/netns/s2 ] || ovlmgr-demo add s2 $SEC_NET >/dev/null" &
 	pids+=($!)
+	# s3 next to s1 on worker1: the same-node path of the throughput phase.
+	on worker1 sh -c "[ -e /var/run/netns/s3 ] || ovlmgr-demo add s3 $SEC_NET >/dev/null" &
+	pids+=($!)
 	for p in "${pids[@]}"; do wait "$p" || fail "IPsec provisioning or a container of $SEC_NET failed (above)"; done
 	VM=worker1
 	S1=$(on worker1 ovlmgr-demo ip s1)
 	VM=worker2
 	S2=$(on worker2 ovlmgr-demo ip s2)
+	VM=worker1
+	S3=$(on worker1 ovlmgr-demo ip s3)
 	NIC2=$(on worker2 sh -c "ip -o -4 addr show | awk '\$4 ~ /^$PREFIX\\.12\\//{ print \$2; exit }'")
 	[[ -n $NIC2 ]] || fail "no NIC with $PREFIX.12 on worker2"
-	log "s1 (worker1) $S1, s2 (worker2) $S2 on $SEC_NET (MTU $SEC_MTU); worker2 captures on $NIC2"
+	log "s1 (worker1) $S1, s2 (worker2) $S2, s3 (worker1) $S3 on $SEC_NET (MTU $SEC_MTU); worker2 captures on $NIC2"
 }
 
 # capture NAME: worker2 captures the underlay packets from worker1 while s1 sends 256 KiB of the marker to s2 over TCP;
@@ -275,17 +283,29 @@ capture() {
 	printf '%s %s %s\n' "$esp" "$gen" "$mark"
 }
 
-# iperf NAME: TCP throughput s1 -> s2 for 5 s (iperf3), in bits per second.
+# iperf NAME [DST_VM DST_NS DST_IP]: TCP throughput s1 (worker1) -> DST_NS on DST_VM (default s2 on worker2) for 5 s
+# (iperf3), in bits per second; fails when iperf3 fails or moved nothing. (It runs in a command substitution, where
+# set -e is off: every failure returns at once.)
 iperf() {
-	local server out
-	on worker2 ip netns exec s2 timeout 60 iperf3 -s -1 -p 5201 >/dev/null &
+	local name=$1 dvm=${2:-worker2} dns=${3:-s2} dip=${4:-$S2} server out bps
+	on "$dvm" ip netns exec "$dns" timeout 60 iperf3 -s -1 -p 5201 >/dev/null &
 	server=$!
-	wait_on worker2 "iperf3 in s2" ip netns exec s2 ss -Hltn 'sport = :5201' -- 5201 >&2
+	wait_on "$dvm" "iperf3 in $dns" ip netns exec "$dns" ss -Hltn 'sport = :5201' -- 5201 >&2 || return
 	VM=worker1
-	out=$(on worker1 ip netns exec s1 iperf3 -c "$S2" -p 5201 -t 5 -J)
+	out=$(on worker1 ip netns exec s1 iperf3 -c "$dip" -p 5201 -t 5 -J) || {
+		fail "iperf3 $name s1 -> $dns ($dip on $dvm) failed: $(tail -c 600 <<<"$out")"
+		return
+	}
 	wait "$server" || true
-	python3 -c 'import json, sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))' <<<"$out" ||
-		fail "iperf3 $1: no result: $out"
+	bps=$(python3 -c 'import json, sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))' <<<"$out") || {
+		fail "iperf3 $name s1 -> $dns: no result: $(tail -c 600 <<<"$out")"
+		return
+	}
+	((bps > 0)) || {
+		fail "iperf3 $name s1 -> $dns ($dip on $dvm): 0 bit/s received"
+		return
+	}
+	printf '%s\n' "$bps"
 }
 
 ph_plain() {
@@ -294,8 +314,26 @@ ph_plain() {
 	read -r esp gen mark <<<"$res"
 	log "encryption off: $gen Geneve and $esp ESP packets worker1 -> worker2, the marker readable $mark times"
 	((gen > 0 && mark > 0)) || fail "with encryption off the capture should hold Geneve packets with the marker: $gen Geneve, marker $mark times"
-	PLAIN_BPS=$(iperf plain)
-	log "iperf3 s1 -> s2, plain Geneve: $((PLAIN_BPS / 1000000)) Mbit/s"
+}
+
+# throughput: unencrypted TCP across nodes (s1 on worker1 -> s2 on worker2, Geneve through both kernel datapaths) against
+# the same node (s1 -> s3, both on worker1: no tunnel), RUNS x 5 s a path, alternating so both see the same load; prints
+# each run and the medians' ratio cross/same. Speed is not asserted (the VMs run under emulation), only that every run
+# moved data. The cross-node median is the plain figure the IPsec phase compares with.
+ph_throughput() {
+	local i cross=() same=() c s mc ms
+	VM=worker1
+	for ((i = 1; i <= RUNS; i++)); do
+		c=$(iperf "cross-$i")
+		s=$(iperf "same-$i" worker1 s3 "$S3")
+		cross+=("$c") same+=("$s")
+		log "run $i: cross-node s1 -> s2 $((c / 1000000)) Mbit/s, same-node s1 -> s3 $((s / 1000000)) Mbit/s"
+	done
+	mc=$(printf '%s\n' "${cross[@]}" | sort -n | sed -n "$(((RUNS + 1) / 2))p")
+	ms=$(printf '%s\n' "${same[@]}" | sort -n | sed -n "$(((RUNS + 1) / 2))p")
+	PLAIN_BPS=$mc
+	THROUGHPUT="cross-node $((mc / 1000000)) Mbit/s, same-node $((ms / 1000000)) Mbit/s, ratio $(python3 -c "print(f'{$mc / $ms:.2f}')")"
+	log "throughput: $THROUGHPUT (median of $RUNS x 5 s a path, alternating; kernel datapath, MTU $SEC_MTU, unencrypted; host load $(cut -d' ' -f1-3 /proc/loadavg))"
 }
 
 ph_encrypt() {
@@ -452,6 +490,7 @@ finish() {
 	log "times (s): ${TIMES[*]} total=$((SECONDS - START))"
 	((rc == 0)) && log "PASS: central + ${#WORKERS[@]} workers, ovlmgr-cni across VMs over kernel Geneve, egress through gateway worker1," \
 		"IPsec: ESP and no readable payload when on, plaintext when off"
+	((rc == 0)) && [[ -n $THROUGHPUT ]] && log "throughput: $THROUGHPUT"
 	((rc == 0)) && [[ -n $ESP_BPS ]] && log "IPsec throughput: $((ESP_BPS / 1000000)) Mbit/s encrypted, $((PLAIN_BPS / 1000000)) Mbit/s plain"
 	exit "$rc"
 }
@@ -494,6 +533,7 @@ main() {
 run_ipsec() {
 	phase ipsec ph_ipsec
 	phase plain ph_plain
+	phase throughput ph_throughput
 	phase encrypt ph_encrypt
 	phase diagnose ph_diagnose
 	phase decrypt ph_decrypt
