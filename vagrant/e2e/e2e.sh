@@ -238,16 +238,18 @@ ph_ipsec() {
 		} &
 		pids+=($!)
 	done
-	# Meanwhile the network and its containers.
+	# Meanwhile the network; its containers once provisioning is done (an ADD racing the provisioning of the
+	# central under emulation saw its NB probe time out).
 	on central sh -c "ovlmgr net show $SEC_NET >/dev/null 2>&1 || ovlmgr net create $SEC_NET --subnet $SEC_SUBNET --mtu $SEC_MTU"
+	for p in "${pids[@]}"; do wait "$p" || fail "IPsec provisioning failed (above)"; done
+	pids=()
 	on worker1 sh -c "[ -e /var/run/netns/s1 ] || ovlmgr-demo add s1 $SEC_NET >/dev/null" &
 	pids+=($!)
 	on worker2 sh -c "[ -e /var/run/netns/s2 ] || ovlmgr-demo add s2 $SEC_NET >/dev/null" &
 	pids+=($!)
-	# s3 next to s1 on worker1: the same-node path of the throughput phase.
-	on worker1 sh -c "[ -e /var/run/netns/s3 ] || ovlmgr-demo add s3 $SEC_NET >/dev/null" &
-	pids+=($!)
-	for p in "${pids[@]}"; do wait "$p" || fail "IPsec provisioning or a container of $SEC_NET failed (above)"; done
+	for p in "${pids[@]}"; do wait "$p" || fail "a container of $SEC_NET failed (above)"; done
+	# s3 next to s1 on worker1 (after it: one ADD at a time per node): the same-node path of the throughput phase.
+	on worker1 sh -c "[ -e /var/run/netns/s3 ] || ovlmgr-demo add s3 $SEC_NET >/dev/null" || fail "container s3 of $SEC_NET failed (above)"
 	VM=worker1
 	S1=$(on worker1 ovlmgr-demo ip s1)
 	VM=worker2
