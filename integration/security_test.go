@@ -157,14 +157,7 @@ func TestSecureRefused(t *testing.T) {
 			}
 			c.Close()
 		}
-		switch {
-		case tc.ok && err != nil:
-			t.Errorf("%s: %v, want accepted", tc.what, err)
-		case !tc.ok && err == nil:
-			t.Errorf("%s: accepted, want refused", tc.what)
-		default:
-			t.Logf("%s: %v", tc.what, err)
-		}
+		judgeConnect(t, tc.what, tc.ok, err)
 	}
 }
 
@@ -596,4 +589,18 @@ func lineDiff(a, b string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// judgeConnect fails the test when a connection that should be accepted
+// got err, or one that should be refused got none.
+func judgeConnect(t *testing.T, what string, ok bool, err error) {
+	t.Helper()
+	switch {
+	case ok && err != nil:
+		t.Errorf("%s: %v, want accepted", what, err)
+	case !ok && err == nil:
+		t.Errorf("%s: accepted, want refused", what)
+	default:
+		t.Logf("%s: %v", what, err)
+	}
 }

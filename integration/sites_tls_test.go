@@ -110,14 +110,7 @@ func TestSitesTLSRefused(t *testing.T) {
 			}
 			c.Close()
 		}
-		switch {
-		case tc.ok && err != nil:
-			t.Errorf("%s: %v, want accepted", tc.what, err)
-		case !tc.ok && err == nil:
-			t.Errorf("%s: accepted, want refused", tc.what)
-		default:
-			t.Logf("%s: %v", tc.what, err)
-		}
+		judgeConnect(t, tc.what, tc.ok, err)
 	}
 
 	// The CLI over the WAN, from site 1's router namespace.
