@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -153,6 +154,14 @@ func (l *Lab) plugPhys(ctx context.Context, n *Node) error {
 	}
 	if err := addAddrUp(nh, PhysBridge, n.EncapIP+"/24"); err != nil {
 		return err
+	}
+	// A br-phy re-created by a restarted ovs-vswitchd is born with IPv6
+	// disabled (the node's default, see upNode): it carries the IPv6
+	// underlay address and its link-local one as on a fresh node.
+	if err := n.Do(func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/"+PhysBridge+"/disable_ipv6", []byte("0"), 0o644)
+	}); err != nil {
+		return fmt.Errorf("enable IPv6 on %s: %w", PhysBridge, err)
 	}
 	if err := addAddr6(nh, PhysBridge, n.EncapIP6); err != nil {
 		return err

@@ -245,8 +245,24 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	return ds[2].start(ctx)
+	if err := ds[2].start(ctx); err != nil {
+		return err
+	}
+	// Interfaces created in the node's namespace from now on (the host side
+	// of every container veth) get no IPv6, hence no link-local address.
+	// ovs-vswitchd's userspace datapath asks, for each output to a port of
+	// br-int, whether the port has an address (a scan of every address of
+	// the namespace), and for an ARP or ICMPv6 packet to a port that has
+	// one, whether any port of the bridge owns the target (that scan again
+	// for every port): a broadcast flooded to N veths that each carry an
+	// fe80:: address costs N x N x N string compares, in the revalidators
+	// and on every upcall. See docs/cni.md, BenchmarkCNIChurn.
+	return writeSysctl(n.NetNSPath, nodeIPv6Default, "1")
 }
+
+// nodeIPv6Default is the node namespace's default disable_ipv6: new
+// interfaces (container veths) start without IPv6.
+const nodeIPv6Default = "/proc/sys/net/ipv6/conf/default/disable_ipv6"
 
 // createDB runs ovsdb-tool create.
 func createDB(ctx context.Context, file, schema string) error {
