@@ -6,8 +6,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
 
@@ -43,7 +45,11 @@ func (c *checker) mine(i int, network string, ip netip.Addr, what string) (*port
 	if c.facts == nil {
 		return nil, c.denyOwn(i, "%s: the control service has no view of the NB", what)
 	}
-	pf, _ := c.facts.own(network, ip, c.node)
+	pf, other := c.facts.own(network, ip, c.node)
+	if pf == nil && other != nil && c.takeovers[other.Name] {
+		c.stillPool(other, i)
+		return other, nil
+	}
 	if pf == nil {
 		return nil, c.denyOwn(i, "%s: %s is not the address of a port bound to %s on network %q", what, ip, c.node, network)
 	}
@@ -58,6 +64,10 @@ func (c *checker) removable(i int, network string, ip netip.Addr, what string) *
 		return c.denyOwn(i, "%s: the control service has no view of the NB", what)
 	}
 	pf, other := c.facts.own(network, ip, c.node)
+	if other != nil && c.takeovers[other.Name] {
+		c.stillPool(other, i)
+		other = nil
+	}
 	if other != nil {
 		holder := "no node"
 		if other.Chassis != "" {
@@ -641,4 +651,26 @@ func setOf(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// stillPool guards a port the transaction takes over from another node's
+// pool (readyPoolOnly): it must still be a ready pool port holding the
+// addresses the decision saw, or the whole transaction fails.
+func (c *checker) stillPool(pf *portFact, at int) {
+	if c.poolPinned == nil {
+		c.poolPinned = map[string]bool{}
+	}
+	if c.poolPinned[pf.UUID] {
+		return
+	}
+	c.poolPinned[pf.UUID] = true
+	addrs := make([]any, 0, len(pf.Addresses))
+	for _, a := range pf.Addresses {
+		addrs = append(addrs, a)
+	}
+	sel := []any{"map", []any{[]any{owner.KeyOwner, owner.Owner}, []any{owner.KeyKind, ovnport.KindPool}, []any{ovnport.KeyPool, ovnport.PoolReady}}}
+	w := op{"op": "wait", "table": nbdb.LogicalSwitchPortTable, "timeout": 0,
+		"where":   []any{[]any{"_uuid", "==", []any{"uuid", pf.UUID}}, []any{"external_ids", "includes", sel}},
+		"columns": []any{"addresses"}, "until": "==", "rows": []any{map[string]any{"addresses": []any{"set", addrs}}}}
+	c.add(w, at, fmt.Sprintf("take over pool port %s, which is no longer a ready pool port with addresses %v", pf.Name, pf.Addresses))
 }

@@ -108,6 +108,11 @@ type checker struct {
 	// network whose switch it joins in the transaction.
 	inserted map[string]op
 	portNet  map[string]string
+	// takeovers are the pool ports of other nodes the transaction moves
+	// to this node (readyPoolOnly), by name.
+	takeovers map[string]bool
+	// poolPinned are the taken-over ports already guarded (stillPool).
+	poolPinned map[string]bool
 }
 
 const ownRule = " (a node writes names, service backends, policy groups, published ports and port addresses only for its own containers: ports bound to it, on their own network, with addresses no other node's port holds)"
@@ -132,10 +137,20 @@ func (c *checker) notOthers(where []any, at int) {
 
 // prepare indexes the transaction's inserts and the switches its new ports join.
 func (c *checker) prepare() {
-	c.inserted, c.portNet = map[string]op{}, map[string]string{}
+	c.inserted, c.portNet, c.takeovers = map[string]op{}, map[string]string{}, map[string]bool{}
 	for _, o := range c.ops {
 		if o.str("op") == "insert" && o.str("uuid-name") != "" {
 			c.inserted[o.str("uuid-name")] = o
+		}
+		if o.str("op") == "update" && o.str("table") == nbdb.LogicalSwitchPortTable {
+			where := list(o["where"])
+			if rc, ok := mapValue(o["row"], "options", requestedChassis); ok && rc == c.node && readyPoolOnly(where) {
+				for _, cond := range where {
+					if cl := list(cond); len(cl) == 3 && cl[0] == "name" && cl[1] == "==" {
+						c.takeovers[fmt.Sprint(cl[2])] = true
+					}
+				}
+			}
 		}
 	}
 	for _, o := range c.ops {
@@ -258,11 +273,16 @@ func (c *checker) checkOp(i int, o op) *Denied {
 				return d
 			}
 		case "update":
+			takeover := false
 			if row, _ := o["row"].(map[string]any); row != nil {
 				if _, set := row["options"]; set {
 					if rc, ok := mapValue(row, "options", requestedChassis); !ok || rc != c.node {
 						return c.deny(i, "move a port to requested-chassis %q", rc)
 					}
+					// A ready pool port of another node, moved to this
+					// one: the ADD that finds the subnet full takes an
+					// address no container holds (ovn/port ClaimOps).
+					takeover = readyPoolOnly(where)
 				}
 				if setsAddrs(row) {
 					if d := c.updateAddrs(i, o, where); d != nil {
@@ -270,7 +290,9 @@ func (c *checker) checkOp(i int, o op) *Denied {
 					}
 				}
 			}
-			c.notOthers(where, i)
+			if !takeover {
+				c.notOthers(where, i)
+			}
 		case "mutate":
 			for _, m := range list(o["mutations"]) {
 				mm := list(m)
@@ -333,8 +355,11 @@ func (c *checker) checkOp(i int, o op) *Denied {
 					}
 					c.add(c.ownGuard(nbdb.LoadBalancerTable, byUUID(u[1])), i, fmt.Sprintf("remove a load balancer not marked as %s's", c.node))
 				}
-			case col == "external_ids" && hintsOnly(mm[2], c.node):
+			case col == "external_ids" && hintsOnly(mm[2], ovnport.HintPrefix+c.node+"/"):
 				// The node's own pool hints (ovn/port pool).
+			case col == "external_ids" && mut == "delete" && c.hintsOfTakeovers(mm[2]):
+				// Another node's pool hints, of the ports this
+				// transaction moves to this node (the takeover above).
 			default:
 				return c.deny(i, "change column %s of a network (Logical_Switch)", col)
 			}
@@ -445,9 +470,8 @@ func onlyColumns(o op, cols ...string) bool {
 }
 
 // hintsOnly reports whether a mutation value (a map or a set of keys) only
-// names the node's pool hints.
-func hintsOnly(v any, node string) bool {
-	prefix := ovnport.HintPrefix + node + "/"
+// names pool hints whose keys start with prefix.
+func hintsOnly(v any, prefix string) bool {
 	l := list(v)
 	var keys []string
 	if k, ok := v.(string); ok {
@@ -556,4 +580,55 @@ func decodeOps(params json.RawMessage) (string, []op, error) {
 		ops = append(ops, o)
 	}
 	return db, ops, nil
+}
+
+// readyPoolOnly reports whether where selects only ready pool ports: one of
+// its conditions is "external_ids includes" our owner, kind pool-port and
+// state ready (what ovn/port ClaimOps writes).
+func readyPoolOnly(where []any) bool {
+	want := map[string]string{owner.KeyOwner: owner.Owner, owner.KeyKind: ovnport.KindPool, ovnport.KeyPool: ovnport.PoolReady}
+	for _, cond := range where {
+		cl := list(cond)
+		if len(cl) != 3 || cl[0] != "external_ids" || cl[1] != "includes" {
+			continue
+		}
+		got := 0
+		for k, v := range want {
+			if mv, ok := mapValue(map[string]any{"m": cl[2]}, "m", k); ok && mv == v {
+				got++
+			}
+		}
+		if got == len(want) {
+			return true
+		}
+	}
+	return false
+}
+
+// hintsOfTakeovers reports whether a key-deleting mutation value names only
+// pool hints (of any node) of ports the transaction takes over.
+func (c *checker) hintsOfTakeovers(v any) bool {
+	if !hintsOnly(v, ovnport.HintPrefix) {
+		return false
+	}
+	l := list(v)
+	keys := []string{}
+	switch {
+	case len(l) == 2 && l[0] == "set":
+		for _, k := range list(l[1]) {
+			keys = append(keys, fmt.Sprint(k))
+		}
+	case len(l) == 0:
+		keys = append(keys, fmt.Sprint(v))
+	default:
+		return false
+	}
+	for _, k := range keys {
+		rest := strings.TrimPrefix(k, ovnport.HintPrefix)
+		i := strings.Index(rest, "/")
+		if i < 0 || !c.takeovers[rest[i+1:]] {
+			return false
+		}
+	}
+	return len(keys) > 0
 }

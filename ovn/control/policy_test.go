@@ -46,6 +46,12 @@ func TestNodePolicy(t *testing.T) {
 		{"chassis mutated", `{"op":"mutate","table":"Logical_Switch_Port","where":[],"mutations":[["options","insert",["map",[["requested-chassis","n2"]]]]]}`, "requested-chassis", 0},
 		{"own pool hint", `{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete","ovlmgr.io/pool/n1/ovl-1"]]}`, "", 0},
 		{"other node's pool hint", `{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete","ovlmgr.io/pool/n2/ovl-1"]]}`, "external_ids", 0},
+		// The subnet is full: n1 claims a ready pool port of n2 (ovn/port ClaimOps), dropping n2's hint of that port only.
+		{"other node's ready pool port taken over", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","ovl-1"],["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}}` +
+			`,{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete",["set",["ovlmgr.io/pool/n2/ovl-1"]]]]}`, "", 0},
+		{"other node's pool hint of another port", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","ovl-1"],["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}}` +
+			`,{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete","ovlmgr.io/pool/n2/ovl-2"]]}`, "external_ids", 0},
+		{"port moved without the pool condition is guarded", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","ovl-1"]],"row":{"options":["map",[["requested-chassis","n1"]]]}}`, "", 1},
 		{"nb_cfg bump", `{"op":"mutate","table":"NB_Global","where":[],"mutations":[["nb_cfg","+=",1]]}`, "", 0},
 		{"nb_cfg set", `{"op":"mutate","table":"NB_Global","where":[],"mutations":[["nb_cfg","+=",1],["options","insert",["map",[["a","b"]]]]]}`, "NB_Global", 0},
 		{"router", `{"op":"insert","table":"Logical_Router","row":{}}`, "a router", 0},
@@ -155,6 +161,11 @@ func TestNodePolicyOwn(t *testing.T) {
 		{"own address, name out of zone", recs("web", "insert", `["map",[["a.db.ovl","198.18.1.10"]]]`), "not in zone", 0},
 		{"PTR of n2's address", recs("web", "insert", `["map",[["11.1.18.198.in-addr.arpa","evil.web.ovl"]]]`), "198.18.1.11", 0},
 		{"remove n2's name", recs("web", "delete", `["map",[["b.web.ovl","198.18.1.11"]]]`), "port p2 of node n2", 0},
+		// A ready pool port of n2 taken over with its name (the subnet is full): one guard that it is still a ready pool port.
+		{"name for a pool port taken over", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","p2"],["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}},` +
+			recs("web", "insert", `["map",[["b.web.ovl","198.18.1.11"],["11.1.18.198.in-addr.arpa","b.web.ovl"]]]`), "", 1},
+		{"name for n2's port moved without the pool condition", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","p2"]],"row":{"options":["map",[["requested-chassis","n1"]]]}},` +
+			recs("web", "insert", `["map",[["b.web.ovl","198.18.1.11"]]]`), "198.18.1.11 is not the address", 0},
 		{"remove own name", recs("web", "delete", `["map",[["a.web.ovl","198.18.1.10"]]]`), "", 1},
 		{"remove a stale name", recs("web", "delete", `["map",[["old.web.ovl","198.18.1.99"]]]`), "", 0},
 		{"remove a name by key", recs("web", "delete", `["set",["b.web.ovl"]]`), "whatever its value", 0},

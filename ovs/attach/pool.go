@@ -93,6 +93,11 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 				return p, reg, nil
 			case dbconn.FailedWait(err, ovnport.ClaimGuard):
 				log.Debugf("pool port %s: %v", pp.Name, ovnport.ErrPoolTaken)
+			case anyNode && isPermission(err):
+				// Another node's pool port: the control service refuses
+				// the takeover once it is no longer a ready pool port
+				// (taken meanwhile), before the claim's own guard runs.
+				log.Debugf("pool port %s of node %s: %v", pp.Name, pp.Node, err)
 			case dbconn.FailedWait(err, guard):
 				// The name is another address's: the container-ID name
 				// instead, as dns.Register does.
@@ -224,4 +229,9 @@ func claimedPort(ctx context.Context, nb client.Client, node, containerID, ifNam
 		}
 	}
 	return nil, nil
+}
+
+func isPermission(err error) bool {
+	_, denied := dbconn.IsPermission(err)
+	return denied
 }
