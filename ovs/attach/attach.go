@@ -296,6 +296,15 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	if err := ovnport.CheckMAC(req.MAC); err != nil {
 		return nil, err
 	}
+	// The veth needs nothing from the databases: it is made while they are
+	// connected and the port claimed (MakeVeth), and completed once the
+	// address is known (ConfigureVeth); a failed ADD removes it.
+	early := startVeth(ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: ovsport.HostIfName(req.ContainerID, req.IfName)})
+	defer func() {
+		if err != nil {
+			early.discard()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, req.ReadyTimeout+2*connectTimeout)
 	defer cancel()
 	nd, nb, err := openNodeNB(ctx, req.NB, req.OVS)
@@ -395,6 +404,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		left = nm.host + " for " + ifc.IfaceID
 	}
 	if left != "" {
+		early.discard() // the leftover's removal takes links of its names
 		log.Infof("removing leftovers of an interrupted ADD (%s)", left)
 		if err := Detach(ctx, DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
 			IfName: req.IfName, NetNS: req.NetNS}, log); err != nil {
@@ -483,8 +493,14 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	if p.IPv6.IsValid() && ni.prefix6.IsValid() {
 		addr6 = netip.PrefixFrom(p.IPv6, ni.prefix6.Bits())
 	}
-	veth, err := ovsport.SetupVeth(ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
-		MAC: mac, MTU: mtu, Addr: addr, Addr6: addr6, Gateway: ni.gateway, Gateway6: ni.gateway6})
+	vs := ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
+		MAC: mac, MTU: mtu, Addr: addr, Addr6: addr6, Gateway: ni.gateway, Gateway6: ni.gateway6}
+	veth, err := early.take()
+	if err == nil && veth != nil {
+		err = ovsport.ConfigureVeth(vs, veth)
+	} else if err == nil {
+		veth, err = ovsport.SetupVeth(vs)
+	}
 	if err != nil {
 		if errors.Is(err, ovsport.ErrLinkExists) {
 			return nil, newErr(ErrExists, err.Error(), err)
@@ -559,4 +575,45 @@ func portIPs(p *ovnport.Port) []net.IP {
 		ips = append(ips, p.IPv6.AsSlice())
 	}
 	return ips
+}
+
+// earlyVeth is the veth ADD makes beside its database work (MakeVeth).
+type earlyVeth struct {
+	s     ovsport.VethSpec
+	done  chan struct{}
+	veth  *ovsport.Veth
+	err   error
+	taken bool
+}
+
+func startVeth(s ovsport.VethSpec) *earlyVeth {
+	e := &earlyVeth{s: s, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		e.veth, e.err = ovsport.MakeVeth(s)
+	}()
+	return e
+}
+
+// take waits for the veth and hands it over (the caller completes it and
+// undoes it on failure): MakeVeth's result, or nil, nil once discarded.
+func (e *earlyVeth) take() (*ovsport.Veth, error) {
+	<-e.done
+	if e.taken {
+		return nil, nil
+	}
+	e.taken = true
+	return e.veth, e.err
+}
+
+// discard waits for the veth and removes it unless it was taken.
+func (e *earlyVeth) discard() {
+	<-e.done
+	if e.taken {
+		return
+	}
+	e.taken = true
+	if e.err == nil {
+		_ = ovsport.DelVeth(e.s.NetNS, e.s.IfName, e.s.HostName)
+	}
 }

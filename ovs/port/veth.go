@@ -60,6 +60,21 @@ func (e *linkExistsError) Is(target error) bool { return target == ErrLinkExists
 // interrupted earlier ADD of the same container interface) is removed
 // first. On failure nothing it created is left.
 func SetupVeth(s VethSpec) (*Veth, error) {
+	v, err := MakeVeth(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := ConfigureVeth(s, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// MakeVeth creates the pair as SetupVeth does, with s's MAC and MTU when
+// set and TX checksum offload off, the container side down and without
+// addresses: what can be made before the address is known. ConfigureVeth completes it. On failure nothing it
+// created is left.
+func MakeVeth(s VethSpec) (*Veth, error) {
 	if err := delHostLink(s.HostName); err != nil {
 		return nil, err
 	}
@@ -80,51 +95,6 @@ func SetupVeth(s VethSpec) (*Veth, error) {
 		if err := txChecksumOff(s.IfName); err != nil {
 			return fmt.Errorf("turn off TX checksum offload on %s: %w", s.IfName, err)
 		}
-		if !s.Addr6.IsValid() {
-			// The port's only address family is IPv4: no IPv6 link-local chatter.
-			_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/disable_ipv6", []byte("1"), 0o644)
-		} else {
-			// IPv6 is configured statically: router advertisements are
-			// ignored, so one sent by another container (OVN's port
-			// security lets a port's own link-local address through, and
-			// its ACL stage passes ND/RA ahead of any ACL) adds no address
-			// and no route. Set before the link is up.
-			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/accept_ra", []byte("0"), 0o644); err != nil {
-				return fmt.Errorf("ignore router advertisements on %s: %w", s.IfName, err)
-			}
-			_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/autoconf", []byte("0"), 0o644)
-		}
-		if s.Addr.IsValid() {
-			addr := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr.Bits(), 32)}}
-			if err := netlink.AddrAdd(link, addr); err != nil {
-				return fmt.Errorf("add address %s to %s: %w", s.Addr, s.IfName, err)
-			}
-		}
-		if s.Addr6.IsValid() {
-			// OVN reserved the address: no duplicate address detection delay.
-			a6 := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr6.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
-			if err := netlink.AddrAdd(link, a6); err != nil {
-				return fmt.Errorf("add address %s to %s: %w", s.Addr6, s.IfName, err)
-			}
-		}
-		if err := netlink.LinkSetUp(link); err != nil {
-			return fmt.Errorf("set %s up: %w", s.IfName, err)
-		}
-		if s.Gateway.IsValid() {
-			r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: s.Gateway.AsSlice(), Scope: netlink.SCOPE_UNIVERSE}
-			if err := netlink.RouteAdd(r); err != nil {
-				return fmt.Errorf("add default route via %s on %s: %w", s.Gateway, s.IfName, err)
-			}
-		}
-		if s.Addr6.IsValid() && s.Gateway6.IsValid() {
-			// Static IPv6 default route (no router advertisements): the
-			// gateway is on-link in the /64 (OVN answers its NS).
-			r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: s.Gateway6.AsSlice(), Scope: netlink.SCOPE_UNIVERSE,
-				Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}}
-			if err := netlink.RouteAdd(r); err != nil {
-				return fmt.Errorf("add IPv6 default route via %s on %s: %w", s.Gateway6, s.IfName, err)
-			}
-		}
 		return nil
 	})
 	if err != nil {
@@ -132,6 +102,102 @@ func SetupVeth(s VethSpec) (*Veth, error) {
 		return nil, fmt.Errorf("create veth %s/%s in %s: %w", s.HostName, s.IfName, s.NetNS, err)
 	}
 	return v, nil
+}
+
+// ConfigureVeth completes a pair MakeVeth made (v): MTU on both sides and
+// MAC on the container side brought to s's where they differ, then the
+// container side's sysctls, addresses, link up and default routes. On
+// failure the pair is removed.
+func ConfigureVeth(s VethSpec, v *Veth) error {
+	err := configureVeth(s, v)
+	if err != nil {
+		_ = delHostLink(s.HostName)
+		return fmt.Errorf("set up veth %s/%s in %s: %w", s.HostName, s.IfName, s.NetNS, err)
+	}
+	return nil
+}
+
+func configureVeth(s VethSpec, v *Veth) error {
+	if s.MTU != 0 {
+		host, err := netlink.LinkByName(s.HostName)
+		if err != nil {
+			return err
+		}
+		if host.Attrs().MTU != s.MTU {
+			if err := netlink.LinkSetMTU(host, s.MTU); err != nil {
+				return err
+			}
+		}
+	}
+	return ns.WithNetNSPath(s.NetNS, func(ns.NetNS) error {
+		link, err := netlink.LinkByName(s.IfName)
+		if err != nil {
+			return err
+		}
+		if s.MTU != 0 && link.Attrs().MTU != s.MTU {
+			if err := netlink.LinkSetMTU(link, s.MTU); err != nil {
+				return err
+			}
+		}
+		if len(s.MAC) > 0 && link.Attrs().HardwareAddr.String() != s.MAC.String() {
+			if err := netlink.LinkSetHardwareAddr(link, s.MAC); err != nil {
+				return err
+			}
+			v.ContMAC = s.MAC.String()
+		}
+		return configure(s, link)
+	})
+}
+
+// configure sets up the container side link (in the container's namespace,
+// the current one): IPv6 sysctls, addresses, up, default routes.
+func configure(s VethSpec, link netlink.Link) error {
+	if !s.Addr6.IsValid() {
+		// The port's only address family is IPv4: no IPv6 link-local chatter.
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/disable_ipv6", []byte("1"), 0o644)
+	} else {
+		// IPv6 is configured statically: router advertisements are
+		// ignored, so one sent by another container (OVN's port
+		// security lets a port's own link-local address through, and
+		// its ACL stage passes ND/RA ahead of any ACL) adds no address
+		// and no route. Set before the link is up.
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/accept_ra", []byte("0"), 0o644); err != nil {
+			return fmt.Errorf("ignore router advertisements on %s: %w", s.IfName, err)
+		}
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.IfName+"/autoconf", []byte("0"), 0o644)
+	}
+	if s.Addr.IsValid() {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr.Bits(), 32)}}
+		if err := netlink.AddrAdd(link, addr); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", s.Addr, s.IfName, err)
+		}
+	}
+	if s.Addr6.IsValid() {
+		// OVN reserved the address: no duplicate address detection delay.
+		a6 := &netlink.Addr{IPNet: &net.IPNet{IP: s.Addr6.Addr().AsSlice(), Mask: net.CIDRMask(s.Addr6.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrAdd(link, a6); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", s.Addr6, s.IfName, err)
+		}
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("set %s up: %w", s.IfName, err)
+	}
+	if s.Gateway.IsValid() {
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: s.Gateway.AsSlice(), Scope: netlink.SCOPE_UNIVERSE}
+		if err := netlink.RouteAdd(r); err != nil {
+			return fmt.Errorf("add default route via %s on %s: %w", s.Gateway, s.IfName, err)
+		}
+	}
+	if s.Addr6.IsValid() && s.Gateway6.IsValid() {
+		// Static IPv6 default route (no router advertisements): the
+		// gateway is on-link in the /64 (OVN answers its NS).
+		r := &netlink.Route{LinkIndex: link.Attrs().Index, Gw: s.Gateway6.AsSlice(), Scope: netlink.SCOPE_UNIVERSE,
+			Dst: &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}}
+		if err := netlink.RouteAdd(r); err != nil {
+			return fmt.Errorf("add IPv6 default route via %s on %s: %w", s.Gateway6, s.IfName, err)
+		}
+	}
+	return nil
 }
 
 // makeVeth creates the pair from inside the container's namespace: the
