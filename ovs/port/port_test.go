@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,14 @@ func TestVeth(t *testing.T) {
 		if a := hl.Attrs(); a.MTU != spec.MTU || a.Flags&net.FlagUp == 0 || a.Index != v.HostIndex || a.HardwareAddr.String() != v.HostMAC {
 			t.Errorf("host side %s: mtu %d flags %v index %d mac %s; want mtu %d, up, index %d mac %s",
 				spec.HostName, a.MTU, a.Flags, a.Index, a.HardwareAddr, spec.MTU, v.HostIndex, v.HostMAC)
+		}
+		// No IPv6 on the host side, in a namespace where new interfaces
+		// get it by default: no fe80:: address on a br-int port.
+		if addrs, err := netlink.AddrList(hl, netlink.FAMILY_V6); err != nil || len(addrs) != 0 {
+			t.Errorf("host side %s: IPv6 addresses %v (%v); want none", spec.HostName, addrs, err)
+		}
+		if v, err := os.ReadFile("/proc/sys/net/ipv6/conf/" + spec.HostName + "/disable_ipv6"); err != nil || strings.TrimSpace(string(v)) != "1" {
+			t.Errorf("host side %s: disable_ipv6 %q (%v); want 1", spec.HostName, v, err)
 		}
 		if err := ovsport.CheckVeth(spec); err != nil {
 			t.Errorf("CheckVeth after setup: %v", err)

@@ -228,10 +228,16 @@ func makeVeth(s VethSpec, hostNS ns.NetNS) (cont, host netlink.Link, err error) 
 		if host, err = netlink.LinkByName(s.HostName); err != nil {
 			return fmt.Errorf("look up new veth %s on the host: %w", s.HostName, err)
 		}
+		// No IPv6 on the host side (it carries no address of its own): an
+		// fe80:: address on each of hundreds of br-int ports makes the
+		// userspace datapath scan every node address per flooded ARP/ND
+		// packet and port, and stalls ovs-vswitchd. Set before it is up.
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+s.HostName+"/disable_ipv6", []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("disable IPv6 on %s: %w", s.HostName, err)
+		}
 		if err := netlink.LinkSetUp(host); err != nil {
 			return fmt.Errorf("set %s up: %w", s.HostName, err)
 		}
-		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+s.HostName+"/accept_ra", []byte("0"), 0o644)
 		return nil
 	})
 	if err != nil {
