@@ -188,7 +188,11 @@ func newContainer(t testing.TB, rt *runtime, list *libcni.NetworkConfigList) *co
 	})
 	ctrSeq.mu.Lock()
 	ctrSeq.n++
-	id := fmt.Sprintf("ctr%d-%d-%d", os.Getpid(), ctrSeq.n, time.Now().UnixNano()%100000)
+	// The sequence number first: the DNS name of a container without
+	// aliases is its ID's first 12 characters (dns.IDName), which must
+	// differ between the containers of one run (ctr<pid>-100 and
+	// ctr<pid>-1000 did not).
+	id := fmt.Sprintf("c%d-%d-%d", ctrSeq.n, os.Getpid(), time.Now().UnixNano()%100000)
 	ctrSeq.mu.Unlock()
 	return &container{id: id, ifName: "eth0", ns: netns, rt: rt, list: list,
 		conf: &libcni.RuntimeConf{ContainerID: id, NetNS: netns.Path(), IfName: "eth0"}}
