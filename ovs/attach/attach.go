@@ -382,12 +382,8 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 
 	// This node's OVS ports and veths whose NB port is gone (`net delete
-	// --force`, a port detached elsewhere): a few indexed selects, beside
-	// the rest of ADD (it touches only interfaces whose NB port is gone),
-	// done before ADD returns.
-	swept := make(chan struct{})
-	go func() { defer close(swept); sweepLocal(ctx, nd, nb, log) }()
-	defer func() { <-swept }()
+	// --force`, a port detached elsewhere): a few indexed selects.
+	sweepLocal(ctx, nd, nb, log)
 	// Leftovers of an earlier ADD of this container interface on this node
 	// that never got its DEL (the runtime died with it): with CNI_IFNAME
 	// absent from the netns they belong to nobody, so they go before the
