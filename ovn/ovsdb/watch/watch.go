@@ -26,11 +26,13 @@ type Table struct {
 
 // Watch is a running conditional monitor (see Start).
 type Watch struct {
-	c      client.Client
-	tables []Table
-	cookie client.MonitorCookie
-	kick   chan struct{}
-	closed bool
+	c       client.Client
+	tables  []Table
+	cookie  client.MonitorCookie
+	kick    chan struct{}
+	closed  bool
+	tc      *cache.TableCache
+	handler cache.EventHandler
 }
 
 // Start monitors tables on c and returns once the monitor's initial rows
@@ -74,11 +76,13 @@ func Start(ctx context.Context, c client.Client, tables []Table) (*Watch, error)
 		default:
 		}
 	}
-	tc.AddEventHandler(&cache.EventHandlerFuncs{
+	w.tc = tc
+	w.handler = &cache.EventHandlerFuncs{
 		AddFunc:    func(table string, _ model.Model) { notify(table) },
 		UpdateFunc: func(table string, _, _ model.Model) { notify(table) },
 		DeleteFunc: func(table string, _ model.Model) { notify(table) },
-	})
+	}
+	tc.AddEventHandler(w.handler)
 	// Rows an earlier, finished watch left in the cache would make the new
 	// monitor's initial rows "already exist": drop them first.
 	forget(c, tables)
@@ -93,6 +97,7 @@ func Start(ctx context.Context, c client.Client, tables []Table) (*Watch, error)
 	mon.Method = ovsdb.ConditionalMonitorRPC
 	cookie, err := c.Monitor(ctx, mon)
 	if err != nil {
+		tc.RemoveEventHandler(w.handler)
 		return nil, fmt.Errorf("watch: monitor: %w", err)
 	}
 	w.cookie = cookie
@@ -127,6 +132,7 @@ func (w *Watch) Close() {
 		return
 	}
 	w.closed = true
+	w.tc.RemoveEventHandler(w.handler)
 	ctx, cancel := context.WithTimeout(context.Background(), defaultCancelTimeout)
 	defer cancel()
 	_ = w.c.MonitorCancel(ctx, w.cookie)

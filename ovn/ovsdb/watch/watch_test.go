@@ -131,6 +131,32 @@ func TestConcurrentWatchesOneClient(t *testing.T) {
 	}
 }
 
+// TestClosedWatchesLeaveNoHandler: a client serving many calls (the node's
+// CNI server) runs a watch per call; a finished watch must leave no event
+// handler in the client's cache, or every update would call them all.
+func TestClosedWatchesLeaveNoHandler(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	c := connect(t, srv)
+	addSwitch(t, c, "sw0")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := c.Cache().EventHandlers()
+	for i := 0; i < 20; i++ {
+		if err := present(ctx, c, "sw0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &nbdb.LogicalSwitch{}
+	w, err := watch.Start(ctx, c, []watch.Table{{Model: m, Cond: []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: "x"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if got := c.Cache().EventHandlers(); got != before+1 {
+		t.Errorf("one open watch after 20 closed: %d event handlers, want %d", got, before+1)
+	}
+}
+
 // TestUntilSeesChangeRightAfterMonitor: a row is created, then changed by
 // another client once, at about the moment a watch of it starts (as
 // ovn-northd fills a new port's dynamic_addresses). The change may reach

@@ -1035,6 +1035,19 @@ func (t *TableCache) AddEventHandler(handler EventHandler) {
 	t.eventProcessor.AddEventHandler(handler)
 }
 
+// RemoveEventHandler unregisters a handler AddEventHandler registered (the
+// same value); events already being dispatched may still reach it.
+func (t *TableCache) RemoveEventHandler(handler EventHandler) {
+	t.eventProcessor.RemoveEventHandler(handler)
+}
+
+// EventHandlers is the number of handlers registered.
+func (t *TableCache) EventHandlers() int {
+	t.eventProcessor.handlersMutex.Lock()
+	defer t.eventProcessor.handlersMutex.Unlock()
+	return len(t.eventProcessor.handlers)
+}
+
 // Run starts the event processing and update processing loops.
 // It blocks until the stop channel is closed.
 // Once closed, it clears the updates/updates2 channels to ensure we don't process stale updates on a new connection
@@ -1133,6 +1146,18 @@ func (e *eventProcessor) AddEventHandler(handler EventHandler) {
 	e.handlersMutex.Lock()
 	defer e.handlersMutex.Unlock()
 	e.handlers = append(e.handlers, handler)
+}
+
+// RemoveEventHandler unregisters handler (compared as an interface value).
+func (e *eventProcessor) RemoveEventHandler(handler EventHandler) {
+	e.handlersMutex.Lock()
+	defer e.handlersMutex.Unlock()
+	for i, h := range e.handlers {
+		if h == handler {
+			e.handlers = append(e.handlers[:i:i], e.handlers[i+1:]...)
+			return
+		}
+	}
 }
 
 // AddEvent writes an event to the channel
