@@ -54,6 +54,8 @@ type node struct {
 	ids map[string]string
 	// tls is the node's identity for ssl: endpoints (nil: the process's).
 	tls *tls.Config
+	// session, when set, lends ovs and the NB client (see Session).
+	session *Session
 }
 
 func (n *node) close() {
@@ -63,32 +65,41 @@ func (n *node) close() {
 }
 
 // openNode connects the local Open_vSwitch db (ep, default
-// dbconn.DefaultOVS()) and reads the node's settings; nbEP overrides the
-// node's ovlmgr.io/nb.
-func openNode(ctx context.Context, nbEP, ep string, needNB bool) (*node, error) {
+// dbconn.DefaultOVS()), or takes s's connection, and reads the node's
+// settings; nbEP overrides the node's ovlmgr.io/nb.
+func openNode(ctx context.Context, s *Session, nbEP, ep string, needNB bool) (*node, error) {
 	if ep == "" {
 		ep = dbconn.DefaultOVS()
 	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	ovs, err := vsdb.Connect(cctx, ep)
+	var ovs client.Client
+	var err error
+	if s != nil {
+		ovs, err = s.ovsClient(cctx, ep)
+	} else {
+		ovs, err = vsdb.Connect(cctx, ep)
+	}
 	if err != nil {
 		return nil, newErr(ErrUnavailable, fmt.Sprintf("local Open_vSwitch db: %v", err), err)
 	}
 	root, err := vsdb.Root(cctx, ovs)
 	if err != nil {
+		if s != nil {
+			s.dropOVS(ovs)
+		}
 		ovs.Close()
 		return nil, newErr(ErrUnavailable, fmt.Sprintf("local Open_vSwitch db %s: %v", ep, err), err)
 	}
 	n := &node{ovs: ovs, systemID: root.ExternalIDs["system-id"], nbEP: nbEP,
-		encapIP: root.ExternalIDs["ovn-encap-ip"], sbEP: root.ExternalIDs["ovn-remote"], ids: root.ExternalIDs}
+		encapIP: root.ExternalIDs["ovn-encap-ip"], sbEP: root.ExternalIDs["ovn-remote"], ids: root.ExternalIDs, session: s}
 	if n.systemID == "" {
 		ovs.Close()
 		return nil, newErr(ErrNodeNotJoined, fmt.Sprintf("local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN", ep), nil)
 	}
 	// The node's certificate (Open_vSwitch SSL row, set by node join) is
 	// its identity for ssl: endpoints: the control service, the SB.
-	n.tls = nodeTLS(ctx, ovs, root)
+	n.tls = nodeTLS(ctx, s, ovs, root)
 	if n.nbEP == "" {
 		n.nbEP = root.ExternalIDs[ovsnode.KeyNB]
 	}
@@ -101,8 +112,8 @@ func openNode(ctx context.Context, nbEP, ep string, needNB bool) (*node, error) 
 
 // openNodeNB is openNode (an NB endpoint required) followed by connectNB;
 // on success the caller closes both.
-func openNodeNB(ctx context.Context, nbEP, ovsEP string) (*node, client.Client, error) {
-	nd, err := openNode(ctx, nbEP, ovsEP, true)
+func openNodeNB(ctx context.Context, s *Session, nbEP, ovsEP string) (*node, client.Client, error) {
+	nd, err := openNode(ctx, s, nbEP, ovsEP, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -117,7 +128,13 @@ func openNodeNB(ctx context.Context, nbEP, ovsEP string) (*node, client.Client, 
 func connectNB(ctx context.Context, nd *node) (client.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	nb, err := dbconn.ConnectNBTLS(cctx, nd.nbEP, nd.tls)
+	var nb client.Client
+	var err error
+	if nd.session != nil {
+		nb, err = nd.session.nbClient(cctx, nd)
+	} else {
+		nb, err = dbconn.ConnectNBTLS(cctx, nd.nbEP, nd.tls)
+	}
 	if err != nil {
 		return nil, newErr(ErrUnavailable, fmt.Sprintf("OVN Northbound: %v", err), err)
 	}
@@ -230,6 +247,9 @@ type AttachRequest struct {
 	Labels  map[string]string
 	// PortMappings are published on the external network (ovn/publish).
 	PortMappings []publish.Mapping
+	// Session, when set, lends the database connections (nil: Attach
+	// connects and closes its own).
+	Session *Session
 }
 
 // Attachment is what Attach made.
@@ -307,14 +327,20 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}()
 	ctx, cancel := context.WithTimeout(ctx, req.ReadyTimeout+2*connectTimeout)
 	defer cancel()
-	nd, nb, err := openNodeNB(ctx, req.NB, req.OVS)
+	nd, nb, err := openNodeNB(ctx, req.Session, req.NB, req.OVS)
 	if err != nil {
 		return nil, err
 	}
 	defer nd.close()
 	defer nb.Close()
+	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
+	// Leftovers of an earlier ADD of this container interface (see
+	// below) are looked up beside the network's reads.
+	leftC := make(chan string, 1)
+	go func() { leftC <- findLeftover(ctx, nd, nb, nm, req) }()
 	ni, err := getNetwork(ctx, nb, req.Network)
 	if err != nil {
+		<-leftC
 		return nil, err
 	}
 	log.Debugf("connected, network read after %s", time.Since(start).Round(time.Millisecond))
@@ -332,9 +358,26 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 	mtu, err := mtuFor(ctx, nb, req.MTU, ni, nd)
 	if err != nil {
+		<-leftC
 		return nil, err
 	}
-	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
+	// The watch for ovn-installed on the host interface's row (created by
+	// Plug below) starts beside the NB work.
+	watchC := make(chan installWatch, 1)
+	go func() {
+		w, err := ovsport.WatchInstalled(ctx, nd.ovs, nm.host)
+		watchC <- installWatch{w, err}
+	}()
+	var installed *ovsport.InstallWatch
+	defer func() {
+		if installed == nil {
+			if r := <-watchC; r.w != nil {
+				r.w.Close()
+			}
+		} else {
+			installed.Close()
+		}
+	}()
 	// gctx ends early when the guard finds that OVN cannot answer (northd
 	// not running, SB or NB unreachable): waits that only OVN can end then
 	// fail within about FailFastGrace (ovn-northd not running: one guard
@@ -377,13 +420,26 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 			}
 		}
 	}()
+	// A claimed pool port joins its services beside the node's work;
+	// the undo above runs only once that is done.
+	var services chan error
+	defer func() {
+		if services != nil {
+			<-services
+		}
+	}()
 	cleanCtx := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.Background(), 10*time.Second)
 	}
 
 	// This node's OVS ports and veths whose NB port is gone (`net delete
-	// --force`, a port detached elsewhere): a few indexed selects.
-	sweepLocal(ctx, nd, nb, log)
+	// --force`, a port detached elsewhere): a few indexed selects; a
+	// session does it beside the calls.
+	if req.Session != nil {
+		req.Session.sweepSoon(nd, nb)
+	} else {
+		sweepLocal(ctx, nd, nb, log)
+	}
 	// Leftovers of an earlier ADD of this container interface on this node
 	// that never got its DEL (the runtime died with it): with CNI_IFNAME
 	// absent from the netns they belong to nobody, so they go before the
@@ -393,17 +449,11 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// after plugging it is found through its OVS interface; one killed
 	// between claim and plug only by its owner keys, which ADD looks up
 	// when its DNS name turns out taken (dropClaimedLeftover).
-	left := ""
-	if old, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && old.Node == nd.systemID {
-		left = nm.lsp
-	} else if ifc, err := ovsport.Get(ctx, nd.ovs, nm.host); err == nil && ifc != nil && ifc.Container == req.ContainerID && ifc.IfName == req.IfName {
-		left = nm.host + " for " + ifc.IfaceID
-	}
-	if left != "" {
+	if left := <-leftC; left != "" {
 		early.discard() // the leftover's removal takes links of its names
 		log.Infof("removing leftovers of an interrupted ADD (%s)", left)
 		if err := Detach(ctx, DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
-			IfName: req.IfName, NetNS: req.NetNS}, log); err != nil {
+			IfName: req.IfName, NetNS: req.NetNS, Session: req.Session}, log); err != nil {
 			return nil, err
 		}
 	}
@@ -439,6 +489,9 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	if err != nil {
 		return nil, ovnDown(err)
 	}
+	if p != nil {
+		services = joinServices(rctx, nb, p, req)
+	}
 	if p == nil {
 		p, err = ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway, Subnet6: ni.prefix6,
 			Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, IP6: req.IP6, Labels: req.Labels})
@@ -448,6 +501,9 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 				p, reg, err = q, qreg, qerr
 				if p != nil {
 					undo = append(undo, undoPort, undoDNS)
+				}
+				if err == nil {
+					services = joinServices(rctx, nb, p, req)
 				}
 			}
 		}
@@ -509,11 +565,11 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		}
 	})
 	log.Debugf("veth after %s", time.Since(start).Round(time.Millisecond))
-	installed, err := ovsport.WatchInstalled(ctx, nd.ovs, nm.host)
-	if err != nil {
-		return nil, err
+	iw := <-watchC
+	if iw.err != nil {
+		return nil, iw.err
 	}
-	defer installed.Close()
+	installed = iw.w
 	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: p.IfaceIDVer,
 		MAC: p.MAC, Container: req.ContainerID, IfName: req.IfName, Network: ni.name})
 	if err != nil {
@@ -539,6 +595,12 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		return nil, ovnDown(fmt.Errorf("port %s: %w", p.Name, err))
 	}
 	log.Debugf("ovn-installed after %s", time.Since(start).Round(time.Millisecond))
+	if services != nil {
+		err, services = <-services, nil
+		if err != nil {
+			return nil, ovnDown(err)
+		}
+	}
 	// Peers may still cache the MAC of an earlier holder of this address
 	// (a requested MAC, or a port from before MACs were derived from IPs):
 	// announce the binding now that the flows are in place.
@@ -559,6 +621,33 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		a.Nameservers, a.Search, a.FQDN = reg.Nameservers, reg.Search, reg.FQDN
 	}
 	return a, nil
+}
+
+// findLeftover names what an earlier ADD of this container interface on
+// this node left ("" if nothing): its NB port (by name, bound here), else
+// its OVS interface.
+func findLeftover(ctx context.Context, nd *node, nb client.Client, nm names, req AttachRequest) string {
+	if old, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && old.Node == nd.systemID {
+		return nm.lsp
+	}
+	if ifc, err := ovsport.Get(ctx, nd.ovs, nm.host); err == nil && ifc != nil && ifc.Container == req.ContainerID && ifc.IfName == req.IfName {
+		return nm.host + " for " + ifc.IfaceID
+	}
+	return ""
+}
+
+// installWatch is WatchInstalled's outcome.
+type installWatch struct {
+	w   *ovsport.InstallWatch
+	err error
+}
+
+// joinServices adds a claimed pool port to its services (addToServices)
+// beside the caller; the channel has the outcome.
+func joinServices(ctx context.Context, nb client.Client, p *ovnport.Port, req AttachRequest) chan error {
+	c := make(chan error, 1)
+	go func() { c <- addToServices(ctx, nb, p, req) }()
+	return c
 }
 
 // portIPs are the port's addresses (IPv4, and IPv6 on dual-stack networks).

@@ -34,6 +34,8 @@ type DetachRequest struct {
 	// reading the network's whole DNS row (optional).
 	Aliases []string
 	PodName string
+	// Session, when set, lends the database connections.
+	Session *Session
 }
 
 // Detach removes the OVS port, the veth, DNS names and service backends,
@@ -52,7 +54,7 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	nd, err := openNode(ctx, req.NB, req.OVS, false)
+	nd, err := openNode(ctx, req.Session, req.NB, req.OVS, false)
 	if err != nil {
 		return err
 	}
@@ -88,7 +90,11 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 		return leave(err)
 	}
 	defer nb.Close()
-	sweepLocal(ctx, nd, nb, log)
+	if req.Session != nil {
+		req.Session.sweepSoon(nd, nb)
+	} else {
+		sweepLocal(ctx, nd, nb, log)
+	}
 	// The port of this node: by its name, else by the name the OVS
 	// interface gave, else by the name from before node-qualified names,
 	// each only if it is bound to this node.

@@ -19,8 +19,8 @@ import (
 
 // claimPooled is ADD's fast path: it claims one of this node's ready pool
 // ports of the network (ovn/port's pool) for the container interface, and
-// registers its DNS name, in one NB transaction, then adds it to the
-// services whose selectors match (no write when none does). nil, nil, nil:
+// registers its DNS name, in one NB transaction; the caller then adds it
+// to the services whose selectors match (addToServices). nil, nil, nil:
 // no pool port could be had (none, all taken meanwhile); the caller takes
 // the slow path. Nothing here waits for ovn-northd.
 func claimPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger) (*ovnport.Port, *dns.Registration, error) {
@@ -87,9 +87,6 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 					reg.Clash = wanted
 				}
 				log.Debugf("claimed pool port %s (%s %s)", p.Name, p.MAC, p.IP)
-				if err := addToServices(ctx, nb, p, req); err != nil {
-					return p, nil, err
-				}
 				return p, reg, nil
 			case dbconn.FailedWait(err, ovnport.ClaimGuard):
 				log.Debugf("pool port %s: %v", pp.Name, ovnport.ErrPoolTaken)
@@ -135,6 +132,8 @@ type RefillRequest struct {
 	OVS     string
 	// Timeout bounds the whole refill (default DefaultReadyTimeout).
 	Timeout time.Duration
+	// Session, when set, lends the database connections.
+	Session *Session
 }
 
 // Refill brings this node's pool of the network to its size (ovn/port
@@ -147,7 +146,7 @@ func Refill(ctx context.Context, req RefillRequest) (ovnport.FillResult, error) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	nd, nb, err := openNodeNB(ctx, req.NB, req.OVS)
+	nd, nb, err := openNodeNB(ctx, req.Session, req.NB, req.OVS)
 	if err != nil {
 		return ovnport.FillResult{}, err
 	}

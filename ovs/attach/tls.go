@@ -17,13 +17,19 @@ import (
 // node has none. The CNI plugin so needs no key path in its config. It is
 // per call, never process state: one process may act for several nodes
 // (tests, a lab).
-func nodeTLS(ctx context.Context, ovs client.Client, root *vswitchd.OpenvSwitch) *tls.Config {
+//
+// A session (s non-nil) keeps the loaded identity while the files' paths,
+// sizes and modification times stay the same.
+func nodeTLS(ctx context.Context, s *Session, ovs client.Client, root *vswitchd.OpenvSwitch) *tls.Config {
 	if root.SSL == nil || !dbconn.TLSFilesFromEnv().Empty() {
 		return nil
 	}
 	f, err := ovsnode.SSLFiles(ctx, ovs, root)
 	if err != nil {
 		return nil
+	}
+	if s != nil {
+		return s.tlsConfig(f)
 	}
 	cfg, err := f.Config()
 	if err != nil {

@@ -45,7 +45,7 @@ func Check(ctx context.Context, req CheckRequest) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	nd, nb, err := openNodeNB(ctx, req.NB, req.OVS)
+	nd, nb, err := openNodeNB(ctx, nil, req.NB, req.OVS)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ type StatusRequest struct {
 func Status(ctx context.Context, req StatusRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*connectTimeout)
 	defer cancel()
-	nd, err := openNode(ctx, req.NB, req.OVS, true)
+	nd, err := openNode(ctx, nil, req.NB, req.OVS, true)
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func GC(ctx context.Context, req GCRequest, log Logger) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	nd, nb, err := openNodeNB(ctx, req.NB, req.OVS)
+	nd, nb, err := openNodeNB(ctx, nil, req.NB, req.OVS)
 	if err != nil {
 		return err
 	}
