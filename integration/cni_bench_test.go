@@ -239,10 +239,11 @@ func BenchmarkCNIAddScale(b *testing.B) {
 		l                     *lab.Lab
 		nb                    client.Client
 		log                   string
-		ovl                   *ovlArm
+		ovl, served           *ovlArm
 		ready, dynamic        *floorArm
 		bridge                *bridgeArm
 		adds, fr, fd, br, cpu []time.Duration
+		srv                   []time.Duration
 	}
 	logs := b.TempDir()
 	if d := os.Getenv("CNI_BENCH_LOGDIR"); d != "" {
@@ -270,7 +271,13 @@ func BenchmarkCNIAddScale(b *testing.B) {
 			b.Fatalf("after filling %d ports: %v", s.ports, err)
 		}
 		node := l.Nodes[0]
-		s.ovl = newOvlArm(b, node, net, map[string]interface{}{"logFile": s.log, "logLevel": "debug"})
+		// The plain arm reaches the node's Open_vSwitch db through a
+		// directory of its own (a symlink to the db socket), where no CNI
+		// server socket is: it runs every ADD in the plugin. The served arm
+		// finds the node's server (ovlmgr-cni serve) beside the db.
+		s.ovl = newOvlArm(b, node, net, map[string]interface{}{"logFile": s.log, "logLevel": "debug", "ovs": unservedOVS(b, node)})
+		startCNIServer(b, node)
+		s.served = newOvlArm(b, node, net, map[string]interface{}{"logFile": s.log + ".served", "logLevel": "debug"})
 		s.ready = newFloorArm(b, l, node, s.nb, net, "ready", 22, "198.19.227")
 		s.dynamic = newFloorArm(b, l, node, s.nb, net, "dynamic", 22, "")
 		s.bridge = newBridgeArm(b, node, "refbr0", "198.19.236.0/24")
@@ -288,8 +295,11 @@ func BenchmarkCNIAddScale(b *testing.B) {
 		settle(s)
 	}
 	for _, s := range sides {
-		// The first ADD on a node starts its pool (not counted).
+		// The first ADD on a node starts its pool, the first served one
+		// connects the server (not counted).
 		s.ovl.sample(b, ctx)
+		settlePool(s)
+		s.served.sample(b, ctx)
 	}
 	for n := 0; n < b.N; n++ {
 		for k := 0; k < samples; k++ {
@@ -298,6 +308,8 @@ func BenchmarkCNIAddScale(b *testing.B) {
 				c0 := northdCPU(b, s.l)
 				s.adds = append(s.adds, s.ovl.sample(b, ctx))
 				s.cpu = append(s.cpu, northdCPU(b, s.l)-c0)
+				settlePool(s)
+				s.srv = append(s.srv, s.served.sample(b, ctx))
 				settle(s)
 				s.fr = append(s.fr, s.ready.sample(b, ctx))
 				settle(s)
@@ -318,6 +330,10 @@ func BenchmarkCNIAddScale(b *testing.B) {
 		b.ReportMetric(pct(s.adds, 50)/pct(s.br, 50), "add/bridge"+p+"-x")
 		b.ReportMetric(pct(s.adds, 50)/pct(s.fr, 50), "add/floor-ready"+p+"-x")
 		b.ReportMetric(pct(s.adds, 50)/pct(s.fd, 50), "add/floor-dynamic"+p+"-x")
+		reportPct(b, "served"+p, s.srv)
+		b.ReportMetric(pct(s.srv, 50)/pct(s.br, 50), "served/bridge"+p+"-x")
+		b.ReportMetric(pct(s.srv, 50)/pct(s.fr, 50), "served/floor-ready"+p+"-x")
+		b.ReportMetric(float64(countIn(b, s.log+".served", "claimed pool port")), "served-pool-claims"+p)
 		var cpu time.Duration
 		for _, c := range s.cpu {
 			cpu += c
@@ -327,6 +343,7 @@ func BenchmarkCNIAddScale(b *testing.B) {
 		b.ReportMetric(float64(len(s.adds)), "adds"+p)
 	}
 	b.ReportMetric(pct(large.adds, 50)/pct(small.adds, 50), "add-3000/100-x")
+	b.ReportMetric(pct(large.srv, 50)/pct(small.srv, 50), "served-3000/100-x")
 	b.ReportMetric(pct(large.fr, 50)/pct(small.fr, 50), "floor-ready-3000/100-x")
 	b.ReportMetric(pct(large.fd, 50)/pct(small.fd, 50), "floor-dynamic-3000/100-x")
 	// The plugin's own work: everything but the wait for ovn-northd's

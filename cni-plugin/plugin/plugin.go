@@ -2,9 +2,11 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -21,38 +23,82 @@ func Funcs() skel.CNIFuncs {
 		Check: recorded(cnistats.Check, CmdCheck), Status: recorded(cnistats.Status, CmdStatus), GC: recorded(cnistats.GC, CmdGC)}
 }
 
-// CmdAdd is CNI ADD: Attach, then the result (appended to any prevResult)
-// in the config's version.
-func CmdAdd(args *skel.CmdArgs) (err error) {
+// CmdAdd is CNI ADD: forwarded to the node's CNI server when one listens
+// (serve.go), else add here; the result is printed in the config's version.
+func CmdAdd(args *skel.CmdArgs) error {
 	c, err := ParseConfig(args.StdinData)
 	if err != nil {
 		return err
 	}
+	if served, err := forward(verbAdd, args, c); served {
+		return err
+	}
+	out, after, err := add(context.Background(), args, c, nil, nil)
+	if err != nil {
+		return err
+	}
+	_, err = os.Stdout.Write(out)
+	after(err == nil)
+	return err
+}
+
+// add runs ADD for args (config c): Attach, then the result (appended to
+// any prevResult) in the config's version. sess lends the node's database
+// connections (the CNI server) or is nil. after, called once the result is
+// out (with whether it went out), refills this node's pool and closes what
+// Attach left to close: with refill (the server's), else in a detached
+// child of this process.
+func add(ctx context.Context, args *skel.CmdArgs, c *Config, sess *attach.Session,
+	refill func(*attach.Session, *Config, []*os.File)) (out []byte, after func(sent bool), err error) {
 	log := newLogger(c, "ADD", args.ContainerID, args.IfName)
-	defer log.close()
 	start := time.Now()
 	defer func() {
 		if err != nil {
 			log.Errorf("%v", err)
+			log.close()
 		} else {
 			log.Infof("done in %s", time.Since(start).Round(time.Millisecond))
 		}
 	}()
 	req, err := parseRequest(c, args.Args)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	prev, err := resultFromPrev(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	a, err := attach.Attach(context.Background(), attach.AttachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, MTU: c.MTU, ReadyTimeout: c.ReadyTimeout.Duration,
+	a, err := attach.Attach(ctx, attach.AttachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, MTU: c.MTU, ReadyTimeout: c.ReadyTimeout.Duration,
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, IP: req.IP, IP6: req.IP6, MAC: req.MAC,
 		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, Labels: c.RuntimeConfig.Labels,
-		PortMappings: c.RuntimeConfig.PortMappings}, log)
+		PortMappings: c.RuntimeConfig.PortMappings, Session: sess}, log)
 	if err != nil {
-		return cniError(err)
+		return nil, nil, cniError(err)
 	}
+	out, err = printed(resultOf(a, prev), c.CNIVersion)
+	if err != nil {
+		closeAll(a.Linger)
+		return nil, nil, err
+	}
+	// This node's pool of the network back to size, unless the ADD asked
+	// for its own address or MAC (it took no pool port).
+	pooled := !req.IP.IsValid() && !req.IP6.IsValid() && req.MAC == nil
+	return out, func(sent bool) {
+		defer log.close()
+		if pooled && sent {
+			if refill != nil {
+				refill(sess, c, a.Linger)
+				return
+			}
+			// The child also takes the files whose close would hold up ADD's exit.
+			spawnRefill(c, log, a.Linger)
+		}
+		closeAll(a.Linger)
+	}, nil
+}
+
+// resultOf is the CNI result of an attachment, appended to prev if any.
+func resultOf(a *attach.Attachment, prev *current.Result) *current.Result {
 	res := &current.Result{CNIVersion: current.ImplementedSpecVersion}
 	if prev != nil {
 		res = prev
@@ -88,30 +134,41 @@ func CmdAdd(args *skel.CmdArgs) (err error) {
 	if a.Gateway6.IsValid() {
 		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, GW: a.Gateway6.AsSlice()})
 	}
-	if err := types.PrintResult(res, c.CNIVersion); err != nil {
-		closeAll(a.Linger)
-		return err
-	}
-	if !req.IP.IsValid() && !req.IP6.IsValid() && req.MAC == nil {
-		// This node's pool of the network back to size; the child also
-		// takes the files whose close would hold up ADD's exit.
-		spawnRefill(c, log, a.Linger)
-	}
-	closeAll(a.Linger)
-	return nil
+	return res
 }
 
-// CmdDel is CNI DEL (attach.Detach).
-func CmdDel(args *skel.CmdArgs) (err error) {
+// printed is what types.PrintResult writes for res in version v.
+func printed(res types.Result, v string) ([]byte, error) {
+	r, err := res.GetAsVersion(v)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(r, "", "    ")
+}
+
+// CmdDel is CNI DEL (attach.Detach), forwarded to the node's CNI server
+// when one listens.
+func CmdDel(args *skel.CmdArgs) error {
 	c, err := ParseConfig(args.StdinData)
 	if err != nil {
 		return err
 	}
+	if served, err := forward(verbDel, args, c); served {
+		return err
+	}
+	return del(context.Background(), args, c, nil)
+}
+
+// del runs DEL for args (config c); sess as for add.
+func del(ctx context.Context, args *skel.CmdArgs, c *Config, sess *attach.Session) (err error) {
 	log := newLogger(c, "DEL", args.ContainerID, args.IfName)
 	defer log.close()
+	start := time.Now()
 	defer func() {
 		if err != nil {
 			log.Errorf("%v", err)
+		} else {
+			log.Infof("done in %s", time.Since(start).Round(time.Millisecond))
 		}
 	}()
 	var ips []net.IP
@@ -125,9 +182,9 @@ func CmdDel(args *skel.CmdArgs) (err error) {
 		}
 	}
 	req, _ := parseRequest(c, args.Args) // only its pod name matters here
-	return cniError(attach.Detach(context.Background(), attach.DetachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,
+	return cniError(attach.Detach(ctx, attach.DetachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration,
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, PrevIPs: ips,
-		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName}, log))
+		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, Session: sess}, log))
 }
 
 // CmdCheck verifies what ADD made, from prevResult.
