@@ -84,6 +84,9 @@ in the Open_vSwitch SSL row, which ovn-controller and the CNI plugin use for ssl
 						what = "already joined"
 					}
 					fmt.Fprintf(c.App.Writer, "node %s (hostname %s, encap geneve %s) %s\n", res.SystemID, res.Hostname, res.EncapIP, what)
+					for _, w := range res.Warnings {
+						fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+					}
 					return nil
 				},
 			},

@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -97,6 +98,50 @@ type Result struct {
 	EncapIP       string `json:"encapIP"`
 	Changed       bool   `json:"changed"`       // false when everything was already in place
 	CreatedBridge bool   `json:"createdBridge"` // br-int was created by this call
+	// Warnings are settings of the machine that will cost the node (see
+	// RcvbufWarning); join succeeds with them.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// RecommendedRmemDefault is the socket receive buffer (net.core.rmem_default)
+// a node with the userspace datapath should give ovs-vswitchd's AF_PACKET
+// sockets: OVS 3.1 sets none of its own, and the kernel's usual 212,992
+// bytes (about 75 full-sized frames) overflow under TCP load (measured in
+// docs/cni.md, Throughput: 60,000-100,000 retransmits a 5 s run with the
+// default, none with 4 MiB).
+const RecommendedRmemDefault = 4 << 20
+
+// RcvbufWarning says what to change when datapath is "netdev" and
+// rmemDefault/rmemMax (bytes, as in /proc/sys/net/core) are below
+// RecommendedRmemDefault; "" otherwise.
+func RcvbufWarning(datapath string, rmemDefault, rmemMax int) string {
+	if datapath != "netdev" || rmemDefault >= RecommendedRmemDefault {
+		return ""
+	}
+	w := fmt.Sprintf("net.core.rmem_default is %d bytes: ovs-vswitchd's userspace datapath reads veth, tap and NIC ports through AF_PACKET sockets of that size, which drop frames under load (TCP retransmits); set net.core.rmem_default=%d", rmemDefault, RecommendedRmemDefault)
+	if rmemMax < RecommendedRmemDefault {
+		w += fmt.Sprintf(" and net.core.rmem_max=%d (now %d)", RecommendedRmemDefault, rmemMax)
+	}
+	return w + " (sysctl -w), then restart ovs-vswitchd: a socket takes the default when it is opened"
+}
+
+// rcvbufWarning is RcvbufWarning for this machine's sysctls ("" when they
+// cannot be read).
+func rcvbufWarning(datapath string) string {
+	read := func(name string) (int, bool) {
+		b, err := os.ReadFile("/proc/sys/net/core/" + name)
+		if err != nil {
+			return 0, false
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n, err == nil
+	}
+	def, ok1 := read("rmem_default")
+	max, ok2 := read("rmem_max")
+	if !ok1 || !ok2 {
+		return ""
+	}
+	return RcvbufWarning(datapath, def, max)
 }
 
 // Refusals that JoinOptions.Force / LeaveOptions.Force override.
@@ -228,6 +273,9 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 		}
 	}
 	res := &Result{SystemID: o.SystemID, Hostname: o.Hostname, EncapIP: o.EncapIP}
+	if w := rcvbufWarning(o.Datapath); w != "" {
+		res.Warnings = append(res.Warnings, w)
+	}
 
 	br, err := vsdb.Bridge(ctx, oc, IntegrationBridge)
 	if err != nil {

@@ -327,3 +327,31 @@ func TestLeaveRemovesPool(t *testing.T) {
 		t.Errorf("still joined after leave: %v", ids)
 	}
 }
+
+// TestRcvbufWarning: join names the receive buffer sysctls on a userspace
+// datapath node whose default is below 4 MiB, and nothing otherwise.
+func TestRcvbufWarning(t *testing.T) {
+	for _, c := range []struct {
+		dp       string
+		def, max int
+		want     []string
+	}{
+		{"netdev", 212992, 212992, []string{"net.core.rmem_default is 212992 bytes", "net.core.rmem_default=4194304", "net.core.rmem_max=4194304 (now 212992)", "restart ovs-vswitchd"}},
+		{"netdev", 212992, 8 << 20, []string{"net.core.rmem_default=4194304 (sysctl -w)"}},
+		{"netdev", 4 << 20, 4 << 20, nil},
+		{"system", 212992, 212992, nil},
+	} {
+		w := RcvbufWarning(c.dp, c.def, c.max)
+		if (w == "") != (c.want == nil) {
+			t.Errorf("%s %d/%d: warning %q; want one: %v", c.dp, c.def, c.max, w, c.want != nil)
+		}
+		for _, s := range c.want {
+			if !strings.Contains(w, s) {
+				t.Errorf("%s %d/%d: warning %q lacks %q", c.dp, c.def, c.max, w, s)
+			}
+		}
+		if c.max >= 4<<20 && strings.Contains(w, "rmem_max") {
+			t.Errorf("%s %d/%d: warning %q names rmem_max, which is large enough", c.dp, c.def, c.max, w)
+		}
+	}
+}
