@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 )
 
@@ -53,6 +56,28 @@ func iperfRun(b *testing.B, ctx context.Context, from, to *container, secs int) 
 	}
 }
 
+// skmemDrops matches the drop counter of a socket's memory line in
+// `ss -m` (skmem:(...,d<drops>)).
+var skmemDrops = regexp.MustCompile(`skmem:\([^)]*\bd(\d+)\)`)
+
+// packetDrops sums the drops of every packet socket (ovs-vswitchd's, one
+// per userspace datapath port of a kernel device) in the nodes' network
+// namespaces, from `ss -0 -m`.
+func packetDrops(b *testing.B, ctx context.Context, nodes []*lab.Node) uint64 {
+	var sum uint64
+	for _, n := range nodes {
+		out, err := nsexec.Command(ctx, n.NetNSPath, nil, "ss", "-0", "-m", "-n").Output()
+		if err != nil {
+			b.Fatalf("ss -0 -m on %s: %v", n.Name, err)
+		}
+		for _, m := range skmemDrops.FindAllSubmatch(out, -1) {
+			v, _ := strconv.ParseUint(string(m[1]), 10, 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
 // throughputSeconds is each iperf3 run's length (5 s; THROUGHPUT_SECONDS
 // overrides it).
 func throughputSeconds() int {
@@ -94,13 +119,17 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	secs := throughputSeconds()
 	var sameBps, crossBps []float64
-	var sameRetr, crossRetr float64
+	var sameRetr, crossRetr, sameDrops, crossDrops float64
+	nodes := []*lab.Node{l.Nodes[0], l.Nodes[1]}
 	for n := 0; n < b.N; n++ {
 		for i := 0; i < 3; i++ {
+			d0 := packetDrops(b, ctx, nodes)
 			r := iperfRun(b, ctx, a, same, secs)
 			sameBps, sameRetr = append(sameBps, r.End.SumReceived.BitsPerSecond/1e9), sameRetr+float64(r.End.SumSent.Retransmits)
+			d1 := packetDrops(b, ctx, nodes)
 			r = iperfRun(b, ctx, a, cross, secs)
 			crossBps, crossRetr = append(crossBps, r.End.SumReceived.BitsPerSecond/1e9), crossRetr+float64(r.End.SumSent.Retransmits)
+			sameDrops, crossDrops = sameDrops+float64(d1-d0), crossDrops+float64(packetDrops(b, ctx, nodes)-d1)
 		}
 	}
 	runs := float64(len(sameBps))
@@ -109,5 +138,15 @@ func BenchmarkThroughput(b *testing.B) {
 	b.ReportMetric(median(crossBps)/median(sameBps), "cross/same-x")
 	b.ReportMetric(sameRetr/runs, "same-node-retransmits/run")
 	b.ReportMetric(crossRetr/runs, "cross-node-retransmits/run")
+	// Where the retransmits come from on the userspace datapath: frames
+	// dropped by ovs-vswitchd's AF_PACKET sockets (their size is the
+	// host's net.core.rmem_default; docs/cni.md, Throughput).
+	b.ReportMetric(sameDrops/runs, "same-node-afpacket-drops/run")
+	b.ReportMetric(crossDrops/runs, "cross-node-afpacket-drops/run")
+	if v, err := os.ReadFile("/proc/sys/net/core/rmem_default"); err == nil {
+		var n float64
+		_, _ = fmt.Sscan(string(v), &n)
+		b.ReportMetric(n, "rmem_default-bytes")
+	}
 	b.ReportMetric(0, "ns/op")
 }
