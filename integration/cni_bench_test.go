@@ -131,7 +131,8 @@ func floorBin(b *testing.B) string {
 // included) over sequential and 8-concurrent runs on the shared lab, next
 // to the floor (a ready port bound by hand, testdata/floorbind) and the
 // bridge + host-local reference, both through the same runtime; plus the
-// peak RSS of one plugin invocation.
+// peak RSS of one plugin invocation; then the same runs served by the
+// node's CNI server.
 func BenchmarkCNIAddDel(b *testing.B) {
 	l := sharedLab(b)
 	nb := cniNB(b, l)
@@ -161,6 +162,17 @@ func BenchmarkCNIAddDel(b *testing.B) {
 		b.ReportMetric(pct(seqAdds, 50)/pct(br, 50), "add-seq/bridge-p50-x")
 	}
 	b.ReportMetric(peakRSS(b, ctx, node, name), "add-peak-RSS-MiB")
+	// The same loops with the node's CNI server (ovlmgr-cni serve).
+	srv := startCNIServer(b, node)
+	for i := 0; i < b.N; i++ {
+		adds, dels := addDelLoop(b, ctx, node, name, n, 1)
+		reportPct(b, "served-add-seq", adds)
+		reportPct(b, "served-del-seq", dels)
+		adds, dels = addDelLoop(b, ctx, node, name, n, 8)
+		reportPct(b, "served-add-8conc", adds)
+		reportPct(b, "served-del-8conc", dels)
+	}
+	srv.stop(b, syscall.SIGTERM)
 }
 
 // peakRSS runs one ADD (then DEL) of the plugin binary directly and returns
