@@ -77,7 +77,8 @@ graphroot = "/var/lib/containers/storage"
 // config` writes, unedited: containers on two nodes get addresses, reach
 // each other (ping, TCP) and each other's DNS name (--network-alias), a
 // static --ip and --mac-address are honoured, and `podman rm` leaves no NB port, OVS port or
-// veth behind.
+// veth behind; with the node's CNI server running, podman's ADD and DEL go
+// through it.
 func TestPodman(t *testing.T) {
 	l := sharedLab(t)
 	env, rootfs := podmanSetup(t)
@@ -159,6 +160,22 @@ done; exit 1`, ipB))
 		if !strings.Contains(out, "Address: "+q.want) {
 			t.Errorf("nslookup %s in %s: %q; want %s", name, q.ctr, out, q.want)
 		}
+	}
+
+	// With n1's CNI server running, podman's ADD and DEL on n1 go
+	// through it (the plugin finds its socket in the node's OVS run
+	// directory from podman's mount namespace too).
+	srv := startCNIServer(t, n1)
+	c := nw + "-c"
+	t.Cleanup(func() { _, _ = rtTryRun(context.Background(), n1, env, "podman", "rm", "-f", "-t", "0", c) })
+	id := podman(n1, "run", "-d", "--name", c, "--network", nw, podmanImage, "sleep", "600")
+	if !srv.served("ADD", &container{id: id, ifName: "eth0"}) {
+		t.Errorf("podman run %s on n1: ADD not served by n1's CNI server:\n%s", c, srv.logText())
+	}
+	podman(n1, append([]string{"exec", c}, ping(ipB)...)...)
+	podman(n1, "rm", "-f", "-t", "0", c)
+	if !srv.served("DEL", &container{id: id, ifName: "eth0"}) {
+		t.Errorf("podman rm %s on n1: DEL not served by n1's CNI server:\n%s", c, srv.logText())
 	}
 
 	podman(n1, "rm", "-f", "-t", "0", a)
