@@ -63,6 +63,10 @@ type kept struct{ client.Client }
 
 func (kept) Close() {}
 
+// Unwrap returns the session's client (dbconn.Wrapper): dbconn's cluster
+// reads recognise it.
+func (k kept) Unwrap() client.Client { return k.Client }
+
 // ovsClient returns the session's Open_vSwitch db client for ep, connecting
 // when there is none, it is down or ep changed.
 func (s *Session) ovsClient(ctx context.Context, ep string) (client.Client, error) {

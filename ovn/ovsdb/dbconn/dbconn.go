@@ -226,6 +226,12 @@ func Transact(ctx context.Context, c client.Client, ops ...ovsdb.Operation) ([]o
 	return res, nil
 }
 
+// Wrapper is a client that wraps one from Connect (e.g. to keep it open
+// past a caller's Close); Transact unwraps it to find what Connect made.
+type Wrapper interface {
+	Unwrap() client.Client
+}
+
 // ReadTimeout bounds one read-only transaction on a cluster client before
 // the client drops its connection and reads again (see transact).
 var ReadTimeout = 5 * time.Second
@@ -237,6 +243,13 @@ var ReadTimeout = 5 * time.Second
 // after a lost connection).
 // Writes are never resent here (see Retry).
 func transact(ctx context.Context, c client.Client, ops []ovsdb.Operation) ([]ovsdb.OperationResult, error) {
+	for {
+		w, ok := c.(Wrapper)
+		if !ok {
+			break
+		}
+		c = w.Unwrap()
+	}
 	sm, ok := c.(*serialMonitors)
 	if !ok || !sm.cluster || !readOnly(ops) {
 		return c.Transact(ctx, ops...)

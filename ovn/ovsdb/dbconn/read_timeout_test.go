@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
@@ -12,6 +13,11 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 )
+
+// wrapped is a client wrapping another, as dbconn.Wrapper describes.
+type wrapped struct{ client.Client }
+
+func (w wrapped) Unwrap() client.Client { return w.Client }
 
 // A cluster client's read that a server leaves unanswered (the connection
 // stays up, as with a member leaving its cluster) is read again on a new
@@ -52,6 +58,16 @@ func TestReadUnansweredIsReadAgain(t *testing.T) {
 		t.Fatalf("read with its reply withheld: %d rows, %v after %s; want the switch, read again", len(rows), err, took.Round(time.Millisecond))
 	}
 	t.Logf("read again after %s", took.Round(time.Millisecond))
+
+	// The same through a client wrapping it (dbconn.Wrapper, as a kept
+	// session client of ovs/attach is).
+	px.Arm("rt1", ovsdbtest.Silence)
+	wrctx, wrcancel := context.WithTimeout(ctx, 4*time.Second)
+	defer wrcancel()
+	rows, err = dbops.SelectRows[nbdb.LogicalSwitch](wrctx, wrapped{c}, []ovsdb.Condition{dbops.NameIs("rt1")})
+	if px.Fired() != 2 || err != nil || len(rows) != 1 {
+		t.Fatalf("read through a wrapper with its reply withheld: fired %d, %d rows, %v; want the switch, read again", px.Fired(), len(rows), err)
+	}
 
 	// A write meeting the same silence is not resent: it fails at its deadline.
 	ops, err = c.Create(&nbdb.LogicalSwitch{Name: "rt2"})
