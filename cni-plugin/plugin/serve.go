@@ -237,7 +237,9 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		s.logf("request: %v", err)
 		return
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// A verb in flight finishes when the server stops (its own deadlines
+	// bound it); only the plugin going away cancels it.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	go func() {
 		_, _ = io.Copy(io.Discard, conn)
