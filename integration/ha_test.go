@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
+
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/diagnose"
 )
@@ -37,7 +39,8 @@ func haLab(tb testing.TB, prefix string) *lab.Lab {
 // TestHALeaderTransferADDs: CNI ADDs run back to back on both nodes while
 // the NB leader, then the SB leader, then the NB leader again leave their
 // cluster (cluster/leave: leadership moves without a crash) and join
-// again. Every ADD must succeed.
+// again, with the plugin doing the ADDs, then with the nodes' CNI servers.
+// Every ADD must succeed.
 func TestHALeaderTransferADDs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("clustered lab")
@@ -46,6 +49,14 @@ func TestHALeaderTransferADDs(t *testing.T) {
 	nb := cniNB(t, l)
 	cniNetwork(t, nb, "hatr", "198.19.251.0/24")
 	list := confList(t, "hatr", "1.0.0", nil)
+	t.Run("plugin", func(t *testing.T) { leaderTransferADDs(t, l, list, false) })
+	t.Run("served", func(t *testing.T) { leaderTransferADDs(t, l, list, true) })
+}
+
+// leaderTransferADDs runs ADD+DEL loops on n1 and n2 while the NB, SB and
+// NB leaderships move, each ADD in the plugin or served by the node's CNI
+// server (whose NB connection, kept across ADDs, must follow the leader).
+func leaderTransferADDs(t *testing.T, l *lab.Lab, list *libcni.NetworkConfigList, served bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var (
@@ -58,6 +69,9 @@ func TestHALeaderTransferADDs(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, name := range []string{"n1", "n2"} {
 		node, _ := l.Node(name)
+		if served {
+			startCNIServer(t, node)
+		}
 		rt := newRuntime(t, node)
 		wg.Add(1)
 		go func() {

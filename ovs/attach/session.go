@@ -20,7 +20,7 @@ import (
 // verbs (the node's CNI server, cni-plugin/plugin Serve). Each call still
 // reads the node's settings (its Open_vSwitch row, its certificate) and
 // reconnects the NB when its endpoint or the node's certificate changed or
-// the connection is down. A nil *Session makes every call connect and close
+// the connection stays down (see reconnectWait). A nil *Session makes every call connect and close
 // its own. Safe for concurrent use.
 type Session struct {
 	// Log receives what the session does beside the calls (the sweep of
@@ -72,7 +72,7 @@ func (k kept) Unwrap() client.Client { return k.Client }
 func (s *Session) ovsClient(ctx context.Context, ep string) (client.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ovs != nil && s.ovsEP == ep && s.ovs.Connected() {
+	if s.ovs != nil && s.ovsEP == ep && reconnected(ctx, s.ovs) {
 		return kept{s.ovs}, nil
 	}
 	if s.ovs != nil {
@@ -104,7 +104,7 @@ func (s *Session) nbClient(ctx context.Context, nd *node) (client.Client, error)
 	key := nd.nbEP + "\x00" + identity(nd.tls)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.nb != nil && s.nbKey == key && s.nb.Connected() {
+	if s.nb != nil && s.nbKey == key && reconnected(ctx, s.nb) {
 		return kept{s.nb}, nil
 	}
 	if s.nb != nil {
@@ -170,6 +170,24 @@ func (s *Session) sweepSoon(nd *node, nb client.Client) {
 		}()
 		sweepLocal(context.Background(), nd, nb, log)
 	}()
+}
+
+// reconnectWait is how long a session waits for a client that lost its
+// connection (a database restart, a cluster leader change) to reconnect by
+// itself before it replaces it: calls in flight on it keep retrying there.
+const reconnectWait = 2 * time.Second
+
+// reconnected reports whether c is connected, waiting up to reconnectWait
+// (and ctx) for it to reconnect.
+func reconnected(ctx context.Context, c client.Client) bool {
+	deadline := time.Now().Add(reconnectWait)
+	for !c.Connected() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // identity fingerprints a TLS identity by its certificate chain (a new CA
