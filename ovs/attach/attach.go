@@ -199,7 +199,7 @@ func getNetwork(ctx context.Context, nb client.Client, name string) (*netInfo, e
 // underlay path MTU when that is smaller (NB_Global, see
 // network.ReadUnderlay), minus the Geneve overhead and, when the
 // deployment encrypts its tunnels, ESP's.
-func mtuFor(ctx context.Context, nb client.Client, reqMTU int, ni *netInfo, nd *node) (int, error) {
+func mtuFor(reqMTU int, ni *netInfo, nd *node, underlay func() (network.Underlay, error)) (int, error) {
 	if reqMTU != 0 {
 		return reqMTU, nil
 	}
@@ -214,7 +214,7 @@ func mtuFor(ctx context.Context, nb client.Client, reqMTU int, ni *netInfo, nd *
 	if err != nil {
 		return 0, newErr(ErrNodeNotJoined, fmt.Sprintf("MTU of the encap interface: %v", err), err)
 	}
-	u, err := network.ReadUnderlay(ctx, nb)
+	u, err := underlay()
 	if err != nil {
 		return 0, err
 	}
@@ -338,6 +338,21 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// below) are looked up beside the network's reads.
 	leftC := make(chan string, 1)
 	go func() { leftC <- findLeftover(ctx, nd, nb, nm, req) }()
+	// So are the deployment's underlay (for the MTU) and, for a claim
+	// from the pool, the network's DNS rows and pool hints.
+	underC := make(chan underlayRead, 1)
+	go func() {
+		u, err := network.ReadUnderlay(ctx, nb)
+		underC <- underlayRead{u, err}
+	}()
+	var dnsC chan dnsRead
+	if pooled(req) {
+		dnsC = make(chan dnsRead, 1)
+		go func() {
+			n, err := dns.Ensure(ctx, nb, req.Network)
+			dnsC <- dnsRead{n, err}
+		}()
+	}
 	ni, err := getNetwork(ctx, nb, req.Network)
 	if err != nil {
 		<-leftC
@@ -356,7 +371,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		}
 		return nil, newErr(ErrAddressRefused, fmt.Sprintf("requested ip %s: outside network %s IPv6 subnet %s", req.IP6, ni.name, ni.prefix6), nil)
 	}
-	mtu, err := mtuFor(ctx, nb, req.MTU, ni, nd)
+	mtu, err := mtuFor(req.MTU, ni, nd, func() (network.Underlay, error) { r := <-underC; return r.u, r.err })
 	if err != nil {
 		<-leftC
 		return nil, err
@@ -475,12 +490,20 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// Fast path: claim a ready pool port of this node, with the DNS name,
 	// in one NB transaction (pool.go); else make the port and wait for
 	// ovn-northd's address.
-	p, reg, err = claimPooled(rctx, nb, nd, req, log)
+	var pre *dns.Network
+	if dnsC != nil {
+		r := <-dnsC
+		if r.err != nil {
+			return nil, ovnDown(fmt.Errorf("DNS names: %w", r.err))
+		}
+		pre = r.n
+	}
+	p, reg, err = claimPooled(rctx, nb, nd, req, pre, log)
 	if errors.Is(err, dns.ErrNameTaken) {
 		if dropped, derr := dropClaimedLeftover(ctx, nb, nd, req, "", log); derr != nil {
 			return nil, ovnDown(derr)
 		} else if dropped {
-			p, reg, err = claimPooled(rctx, nb, nd, req, log)
+			p, reg, err = claimPooled(rctx, nb, nd, req, nil, log)
 		}
 	}
 	if p != nil {
@@ -634,6 +657,17 @@ func findLeftover(ctx context.Context, nd *node, nb client.Client, nm names, req
 		return nm.host + " for " + ifc.IfaceID
 	}
 	return ""
+}
+
+// underlayRead and dnsRead are reads ADD makes beside each other.
+type underlayRead struct {
+	u   network.Underlay
+	err error
+}
+
+type dnsRead struct {
+	n   *dns.Network
+	err error
 }
 
 // installWatch is WatchInstalled's outcome.

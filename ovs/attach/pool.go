@@ -23,24 +23,28 @@ import (
 // to the services whose selectors match (addToServices). nil, nil, nil:
 // no pool port could be had (none, all taken meanwhile); the caller takes
 // the slow path. Nothing here waits for ovn-northd.
-func claimPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger) (*ovnport.Port, *dns.Registration, error) {
-	return claimFrom(ctx, nb, nd, req, log, false)
+// pre, when set, is the network as dns.Ensure read it just before (read
+// beside ADD's other reads); nil reads it here.
+func claimPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, pre *dns.Network, log Logger) (*ovnport.Port, *dns.Registration, error) {
+	return claimFrom(ctx, nb, nd, req, pre, log, false)
 }
 
 // claimAnyPooled is the last resort of an ADD that found the subnet full:
 // a ready pool port of any node (ovnport.ClaimOps moves it to this node).
 // It selects the network's pool ports on external_ids: only on this path.
 func claimAnyPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger) (*ovnport.Port, *dns.Registration, error) {
-	return claimFrom(ctx, nb, nd, req, log, true)
+	return claimFrom(ctx, nb, nd, req, nil, log, true)
 }
 
-func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger, anyNode bool) (*ovnport.Port, *dns.Registration, error) {
-	if req.IP.IsValid() || req.IP6.IsValid() || req.MAC != nil {
+func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachRequest, n *dns.Network, log Logger, anyNode bool) (*ovnport.Port, *dns.Registration, error) {
+	if !pooled(req) {
 		return nil, nil, nil // a requested address is never a pool port's
 	}
-	n, err := dns.Ensure(ctx, nb, req.Network)
-	if err != nil {
-		return nil, nil, fmt.Errorf("DNS names: %w", err)
+	if n == nil {
+		var err error
+		if n, err = dns.Ensure(ctx, nb, req.Network); err != nil {
+			return nil, nil, fmt.Errorf("DNS names: %w", err)
+		}
 	}
 	hints := ovnport.PoolHints(n.Switch.ExternalIDs, req.Network, nd.systemID)
 	if anyNode {
@@ -111,6 +115,12 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 		}
 	}
 	return nil, nil, nil
+}
+
+// pooled reports whether req can take a pool port: no requested address
+// or MAC.
+func pooled(req AttachRequest) bool {
+	return !req.IP.IsValid() && !req.IP6.IsValid() && req.MAC == nil
 }
 
 // addToServices makes the claimed port a backend of the network's services
