@@ -94,10 +94,12 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 				return p, reg, nil
 			case dbconn.FailedWait(err, ovnport.ClaimGuard):
 				log.Debugf("pool port %s: %v", pp.Name, ovnport.ErrPoolTaken)
-			case anyNode && isPermission(err):
-				// Another node's pool port: the control service refuses
-				// the takeover once it is no longer a ready pool port
-				// (taken meanwhile), before the claim's own guard runs.
+			case isPermission(err):
+				// The control service refuses a claim of a port that is
+				// no longer a ready pool port (taken meanwhile: by another
+				// node's takeover when its subnet was full, or, for
+				// another node's port, by anyone) before the claim's own
+				// guard runs: taken, as the guard would say.
 				log.Debugf("pool port %s of node %s: %v", pp.Name, pp.Node, err)
 			case dbconn.FailedWait(err, guard):
 				// The name is another address's: the container-ID name
