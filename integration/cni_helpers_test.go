@@ -212,6 +212,22 @@ func (c *container) add(ctx context.Context) error {
 	return nil
 }
 
+// addParallel runs the containers' ADDs at once and returns their errors
+// in the same order.
+func addParallel(ctx context.Context, ctrs []*container) []error {
+	errs := make([]error, len(ctrs))
+	var wg sync.WaitGroup
+	for i, c := range ctrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.add(ctx)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
 func (c *container) del(ctx context.Context) error {
 	return c.rt.cni.DelNetworkList(ctx, c.list, c.conf)
 }

@@ -178,14 +178,10 @@ func TestCNIServer(t *testing.T) {
 
 	// Parallel ADDs on one node through its server.
 	ctrs := make([]*container, 6)
-	errs := make([]error, len(ctrs))
-	var wg sync.WaitGroup
 	for i := range ctrs {
 		ctrs[i] = newContainer(t, rt1, list)
-		wg.Add(1)
-		go func(i int) { defer wg.Done(); errs[i] = ctrs[i].add(ctx) }(i)
 	}
-	wg.Wait()
+	errs := addParallel(ctx, ctrs)
 	seen := map[string]string{a.ip().String(): a.id, b.ip().String(): b.id}
 	for i, c := range ctrs {
 		if errs[i] != nil {
@@ -201,6 +197,7 @@ func TestCNIServer(t *testing.T) {
 	// Plugins killed while the server runs their ADD, then DEL as a
 	// runtime does: nothing of them is left, the live ones keep theirs.
 	killed := make([]*container, 6)
+	var wg sync.WaitGroup
 	for i := range killed {
 		killed[i] = newContainer(t, rt1, list)
 		wg.Add(1)

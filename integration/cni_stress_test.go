@@ -40,16 +40,7 @@ func TestCNIParallelExhaust(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		ctrs = append(ctrs, newContainer(t, newRuntime(t, l.Nodes[i%3]), list))
 	}
-	errs := make([]error, len(ctrs))
-	var wg sync.WaitGroup
-	for i, c := range ctrs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = c.add(ctx)
-		}()
-	}
-	wg.Wait()
+	errs := addParallel(ctx, ctrs)
 	seen := map[string]string{}
 	var failed []*container
 	for i, c := range ctrs {
@@ -85,6 +76,7 @@ func TestCNIParallelExhaust(t *testing.T) {
 	}); err != nil {
 		t.Error(err)
 	}
+	var wg sync.WaitGroup
 	for i, c := range ctrs {
 		if errs[i] != nil {
 			continue

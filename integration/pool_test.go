@@ -68,15 +68,10 @@ func TestPoolCNI(t *testing.T) {
 	rt := newRuntime(t, node)
 	list := confList(t, net, "1.0.0", map[string]interface{}{"readyTimeout": "20s"})
 	ctrs := make([]*container, 8)
-	errs := make([]error, len(ctrs))
-	var wg sync.WaitGroup
 	for i := range ctrs {
 		ctrs[i] = newContainer(t, rt, list)
-		wg.Add(1)
-		go func(i int) { defer wg.Done(); errs[i] = ctrs[i].add(ctx) }(i)
 	}
-	wg.Wait()
-	for i, err := range errs {
+	for i, err := range addParallel(ctx, ctrs) {
 		if err != nil {
 			t.Fatalf("parallel ADD %d: %v\nplugin log:\n%s", i, err, rt.exec.stderr.String())
 		}
@@ -99,6 +94,7 @@ func TestPoolCNI(t *testing.T) {
 	settlePool(t, ctx, nb, net, node.SystemID, size)
 	checkFree(t, ctx, nb, net, len(ctrs))
 
+	var wg sync.WaitGroup
 	// Plugins killed at random points of their ADD, then DEL as a runtime does.
 	// Delays spread over an ADD's duration under load (start, connect,
 	// claim, veth, plug, wait), each jittered.
