@@ -343,8 +343,21 @@ ph_encrypt() {
 	on central ovlmgr encrypt on
 	# ovn-controller puts remote_name on the tunnels, ovs-monitor-ipsec makes strongSwan connections of them (auto=route:
 	# the first packet starts IKE); the SAs are up when s1 reaches s2 and worker1 has an ESP state to worker2.
-	deadline=$((SECONDS + 120))
+	# ovn-controller writes the tunnels' options in more than one step; a packet sent in between starts an IKE_SA that
+	# ovs-monitor-ipsec then terminates as outdated while it connects, and strongSwan 5.9 starts no other for that
+	# policy (seen in CI: no SA after 120 s). So no packet goes before worker1's tunnels carry remote_name and have
+	# kept the same options for 3 s.
+	deadline=$((SECONDS + 60))
 	VM=worker1
+	local opts prev="" stable=0
+	until ((stable >= 3)); do
+		((SECONDS < deadline)) || fail "worker1's tunnels did not settle with remote_name within 60 s: $opts"
+		opts=$(on worker1 ovs-vsctl --bare --columns=options find Interface type=geneve 2>&1)
+		if [[ $opts == *remote_name* && $opts == "$prev" ]]; then stable=$((stable + 1)); else stable=0; fi
+		prev=$opts
+		sleep 1
+	done
+	deadline=$((SECONDS + 120))
 	until on worker1 ip netns exec s1 ping -c 1 -W 2 "$S2" >/dev/null 2>&1 && out=$(on worker1 ip xfrm state) &&
 		[[ $out == *"src $PREFIX.11 dst $PREFIX.12"* ]]; do
 		((SECONDS < deadline)) || fail "no IPsec SA worker1 -> worker2 within 120 s: $(on worker1 ovs-appctl -t ovs-monitor-ipsec tunnels/show 2>&1 | tail -n 20)"
