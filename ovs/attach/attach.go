@@ -336,26 +336,16 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
 	// Leftovers of an earlier ADD of this container interface (see
 	// below) are looked up beside the network's reads.
-	leftC := make(chan string, 1)
-	go func() { leftC <- findLeftover(ctx, nd, nb, nm, req) }()
+	leftovers := beside(func() (string, error) { return findLeftover(ctx, nd, nb, nm, req), nil })
 	// So are the deployment's underlay (for the MTU) and, for a claim
 	// from the pool, the network's DNS rows and pool hints.
-	underC := make(chan underlayRead, 1)
-	go func() {
-		u, err := network.ReadUnderlay(ctx, nb)
-		underC <- underlayRead{u, err}
-	}()
-	var dnsC chan dnsRead
+	underlay := beside(func() (network.Underlay, error) { return network.ReadUnderlay(ctx, nb) })
+	var dnsRows func() (*dns.Network, error)
 	if pooled(req) {
-		dnsC = make(chan dnsRead, 1)
-		go func() {
-			n, err := dns.Ensure(ctx, nb, req.Network)
-			dnsC <- dnsRead{n, err}
-		}()
+		dnsRows = beside(func() (*dns.Network, error) { return dns.Ensure(ctx, nb, req.Network) })
 	}
 	ni, err := getNetwork(ctx, nb, req.Network)
 	if err != nil {
-		<-leftC
 		return nil, err
 	}
 	log.Debugf("connected, network read after %s", time.Since(start).Round(time.Millisecond))
@@ -371,26 +361,16 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		}
 		return nil, newErr(ErrAddressRefused, fmt.Sprintf("requested ip %s: outside network %s IPv6 subnet %s", req.IP6, ni.name, ni.prefix6), nil)
 	}
-	mtu, err := mtuFor(req.MTU, ni, nd, func() (network.Underlay, error) { r := <-underC; return r.u, r.err })
+	mtu, err := mtuFor(req.MTU, ni, nd, underlay)
 	if err != nil {
-		<-leftC
 		return nil, err
 	}
 	// The watch for ovn-installed on the host interface's row (created by
 	// Plug below) starts beside the NB work.
-	watchC := make(chan installWatch, 1)
-	go func() {
-		w, err := ovsport.WatchInstalled(ctx, nd.ovs, nm.host)
-		watchC <- installWatch{w, err}
-	}()
-	var installed *ovsport.InstallWatch
+	watch := beside(func() (*ovsport.InstallWatch, error) { return ovsport.WatchInstalled(ctx, nd.ovs, nm.host) })
 	defer func() {
-		if installed == nil {
-			if r := <-watchC; r.w != nil {
-				r.w.Close()
-			}
-		} else {
-			installed.Close()
+		if w, _ := watch(); w != nil {
+			w.Close()
 		}
 	}()
 	// gctx ends early when the guard finds that OVN cannot answer (northd
@@ -437,10 +417,10 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}()
 	// A claimed pool port joins its services beside the node's work;
 	// the undo above runs only once that is done.
-	var services chan error
+	var services func() (struct{}, error)
 	defer func() {
 		if services != nil {
-			<-services
+			_, _ = services()
 		}
 	}()
 	cleanCtx := func() (context.Context, context.CancelFunc) {
@@ -450,11 +430,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// This node's OVS ports and veths whose NB port is gone (`net delete
 	// --force`, a port detached elsewhere): a few indexed selects; a
 	// session does it beside the calls.
-	if req.Session != nil {
-		req.Session.sweepSoon(nd, nb)
-	} else {
-		sweepLocal(ctx, nd, nb, log)
-	}
+	sweep(ctx, nd, nb, log)
 	// Leftovers of an earlier ADD of this container interface on this node
 	// that never got its DEL (the runtime died with it): with CNI_IFNAME
 	// absent from the netns they belong to nobody, so they go before the
@@ -464,7 +440,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// after plugging it is found through its OVS interface; one killed
 	// between claim and plug only by its owner keys, which ADD looks up
 	// when its DNS name turns out taken (dropClaimedLeftover).
-	if left := <-leftC; left != "" {
+	if left, _ := leftovers(); left != "" {
 		early.discard() // the leftover's removal takes links of its names
 		log.Infof("removing leftovers of an interrupted ADD (%s)", left)
 		if err := Detach(ctx, DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
@@ -491,12 +467,10 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// in one NB transaction (pool.go); else make the port and wait for
 	// ovn-northd's address.
 	var pre *dns.Network
-	if dnsC != nil {
-		r := <-dnsC
-		if r.err != nil {
-			return nil, ovnDown(fmt.Errorf("DNS names: %w", r.err))
+	if dnsRows != nil {
+		if pre, err = dnsRows(); err != nil {
+			return nil, ovnDown(fmt.Errorf("DNS names: %w", err))
 		}
-		pre = r.n
 	}
 	p, reg, err = claimPooled(rctx, nb, nd, req, pre, log)
 	if errors.Is(err, dns.ErrNameTaken) {
@@ -513,7 +487,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		return nil, ovnDown(err)
 	}
 	if p != nil {
-		services = joinServices(rctx, nb, p, req)
+		services = beside(func() (struct{}, error) { return struct{}{}, addToServices(rctx, nb, p, req) })
 	}
 	if p == nil {
 		p, err = ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway, Subnet6: ni.prefix6,
@@ -526,7 +500,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 					undo = append(undo, undoPort, undoDNS)
 				}
 				if err == nil {
-					services = joinServices(rctx, nb, p, req)
+					services = beside(func() (struct{}, error) { return struct{}{}, addToServices(rctx, nb, p, req) })
 				}
 			}
 		}
@@ -588,11 +562,10 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		}
 	})
 	log.Debugf("veth after %s", time.Since(start).Round(time.Millisecond))
-	iw := <-watchC
-	if iw.err != nil {
-		return nil, iw.err
+	installed, err := watch()
+	if err != nil {
+		return nil, err
 	}
-	installed = iw.w
 	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: p.IfaceIDVer,
 		MAC: p.MAC, Container: req.ContainerID, IfName: req.IfName, Network: ni.name})
 	if err != nil {
@@ -619,8 +592,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 	log.Debugf("ovn-installed after %s", time.Since(start).Round(time.Millisecond))
 	if services != nil {
-		err, services = <-services, nil
-		if err != nil {
+		if _, err := services(); err != nil {
 			return nil, ovnDown(err)
 		}
 	}
@@ -659,29 +631,20 @@ func findLeftover(ctx context.Context, nd *node, nb client.Client, nm names, req
 	return ""
 }
 
-// underlayRead and dnsRead are reads ADD makes beside each other.
-type underlayRead struct {
-	u   network.Underlay
-	err error
-}
-
-type dnsRead struct {
-	n   *dns.Network
-	err error
-}
-
-// installWatch is WatchInstalled's outcome.
-type installWatch struct {
-	w   *ovsport.InstallWatch
-	err error
-}
-
-// joinServices adds a claimed pool port to its services (addToServices)
-// beside the caller; the channel has the outcome.
-func joinServices(ctx context.Context, nb client.Client, p *ovnport.Port, req AttachRequest) chan error {
-	c := make(chan error, 1)
-	go func() { c <- addToServices(ctx, nb, p, req) }()
-	return c
+// beside runs f in a goroutine; the function it returns waits for f and
+// returns its result (every call, the same).
+func beside[T any](f func() (T, error)) func() (T, error) {
+	done := make(chan struct{})
+	var v T
+	var err error
+	go func() {
+		defer close(done)
+		v, err = f()
+	}()
+	return func() (T, error) {
+		<-done
+		return v, err
+	}
 }
 
 // portIPs are the port's addresses (IPv4, and IPv6 on dual-stack networks).

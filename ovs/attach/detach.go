@@ -90,11 +90,7 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 		return leave(err)
 	}
 	defer nb.Close()
-	if req.Session != nil {
-		req.Session.sweepSoon(nd, nb)
-	} else {
-		sweepLocal(ctx, nd, nb, log)
-	}
+	sweep(ctx, nd, nb, log)
 	// The port of this node: by its name, else by the name the OVS
 	// interface gave, else by the name from before node-qualified names,
 	// each only if it is bound to this node.
@@ -145,6 +141,16 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	}
 	log.Debugf("deleted %s / %s after %s", p.Name, nm.host, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// sweep runs sweepLocal now, or, with a session, beside the calls
+// (Session.sweepSoon).
+func sweep(ctx context.Context, nd *node, nb client.Client, log Logger) {
+	if nd.session != nil {
+		nd.session.sweepSoon(nd, nb)
+		return
+	}
+	sweepLocal(ctx, nd, nb, log)
 }
 
 // sweepLocal removes this node's OVS ports and veths whose NB port no
