@@ -11,8 +11,10 @@ import (
 // Monitor, MonitorAll and MonitorCancel never run at the same time.
 // libovsdb v0.8.0 takes its monitor and RPC locks in opposite orders in
 // Monitor (monitors, then RPC) and MonitorCancel (RPC, then monitors), so
-// running them concurrently on one client can deadlock. The lock belongs to
-// the connection: watches on different clients do not wait for each other.
+// running them concurrently on one client can deadlock; its reconnect (RPC,
+// then monitors) too, which no lock out here can order: the libovsdb copy's
+// Monitor takes the RPC lock first (OVLMGR.md). The lock belongs to the
+// connection: watches on different clients do not wait for each other.
 type serialMonitors struct {
 	client.Client
 	mu sync.Mutex

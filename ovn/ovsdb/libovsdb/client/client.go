@@ -296,7 +296,7 @@ func (o *ovsdbClient) connect(ctx context.Context, reconnect bool) error {
 			// Restart all monitors; each monitor will handle purging
 			// the cache if necessary
 			for id, request := range db.monitors {
-				err := o.monitor(ctx, MonitorCookie{DatabaseName: dbName, ID: id}, true, request)
+				err := o.monitor(ctx, MonitorCookie{DatabaseName: dbName, ID: id}, true, true, request)
 				if err != nil {
 					o.resetRPCClient()
 					return err
@@ -913,10 +913,16 @@ func (o *ovsdbClient) MonitorCancel(ctx context.Context, cookie MonitorCookie) e
 // RFC 7047 : monitor
 func (o *ovsdbClient) Monitor(ctx context.Context, monitor *Monitor) (MonitorCookie, error) {
 	cookie := newMonitorCookie(o.primaryDBName)
+	// rpcMutex before monitorsMutex: a reconnect (connect) holds rpcMutex
+	// while it restarts the monitors under monitorsMutex, and a Monitor that
+	// held monitorsMutex while it waited for rpcMutex deadlocked with it:
+	// neither the client nor any later Monitor ever went on (ovlmgr).
+	o.rpcMutex.RLock()
+	defer o.rpcMutex.RUnlock()
 	db := o.databases[o.primaryDBName]
 	db.monitorsMutex.Lock()
 	defer db.monitorsMutex.Unlock()
-	return cookie, o.monitor(ctx, cookie, false, monitor)
+	return cookie, o.monitor(ctx, cookie, false, true, monitor)
 }
 
 // If fields is provided, the request will be constrained to the provided columns
@@ -933,12 +939,12 @@ func newMonitorRequest(data *mapper.Info, fields []string, conditions []ovsdb.Co
 	return &ovsdb.MonitorRequest{Columns: columns, Where: conditions, Select: ovsdb.NewDefaultMonitorSelect()}, nil
 }
 
-// monitor must only be called with a lock on monitorsMutex
+// monitor must only be called with a lock on monitorsMutex, and with
+// rpcMutex held (rpcLocked; a reconnect holds it for writing) or not.
 //
 //gocyclo:ignore
-func (o *ovsdbClient) monitor(ctx context.Context, cookie MonitorCookie, reconnecting bool, monitor *Monitor) error {
-	// if we're reconnecting, we already hold the rpcMutex
-	if !reconnecting {
+func (o *ovsdbClient) monitor(ctx context.Context, cookie MonitorCookie, reconnecting, rpcLocked bool, monitor *Monitor) error {
+	if !rpcLocked {
 		o.rpcMutex.RLock()
 		defer o.rpcMutex.RUnlock()
 	}
@@ -1028,12 +1034,12 @@ func (o *ovsdbClient) monitor(ctx context.Context, cookie MonitorCookie, reconne
 			if monitor.Method == ovsdb.ConditionalMonitorSinceRPC {
 				o.logger.V(3).Error(err, "method monitor_cond_since not supported, falling back to monitor_cond")
 				monitor.Method = ovsdb.ConditionalMonitorRPC
-				return o.monitor(ctx, cookie, reconnecting, monitor)
+				return o.monitor(ctx, cookie, reconnecting, true, monitor)
 			}
 			if monitor.Method == ovsdb.ConditionalMonitorRPC {
 				o.logger.V(3).Error(err, "method monitor_cond not supported, falling back to monitor")
 				monitor.Method = ovsdb.MonitorRPC
-				return o.monitor(ctx, cookie, reconnecting, monitor)
+				return o.monitor(ctx, cookie, reconnecting, true, monitor)
 			}
 		}
 		return err
@@ -1129,10 +1135,14 @@ func (o *ovsdbClient) watchForLeaderChange() error {
 	// NOTE: _Server does not support monitor_cond_since
 	m.Method = ovsdb.ConditionalMonitorRPC
 	m.Tables = []TableMonitor{{Table: "Database"}}
+	// rpcMutex before monitorsMutex, the order connect takes them in (see
+	// Monitor).
+	o.rpcMutex.RLock()
 	db := o.databases[serverDB]
 	db.monitorsMutex.Lock()
-	defer db.monitorsMutex.Unlock()
-	err := o.monitor(context.Background(), newMonitorCookie(serverDB), false, m)
+	err := o.monitor(context.Background(), newMonitorCookie(serverDB), false, true, m)
+	db.monitorsMutex.Unlock()
+	o.rpcMutex.RUnlock()
 	if err != nil {
 		return err
 	}
