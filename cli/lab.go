@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +63,7 @@ plain TCP, which any node namespace can rewrite (debugging only).
 					&cli.BoolFlag{Name: "underlay-ipv6", Usage: "Geneve tunnels over IPv6: nodes get fd00:198:18::N/64 on br-phy as ovn-encap-ip (databases stay on 198.18.0.0/24; container MTU = underlay MTU - 78)"},
 					&cli.IntFlag{Name: "sites", Usage: "2 to 5 complete OVN deployments (sites NAME1, NAME2, ...; --nodes each) linked by OVN-IC: global IC-NB/IC-SB, an ovn-ic per site, n1 the gateway (see docs/sites.md)"},
 					&cli.DurationFlag{Name: "wan-delay", Usage: "one-way delay (netem) on the router's links to underlays 2 and up, e.g. 10ms (with --underlays)"},
+					&cli.BoolFlag{Name: "cni-server", Usage: "run each node's CNI server (ovlmgr-cni serve, the ovlmgr-cni beside this ovlmgr or on $PATH) once the node has joined: ADD and DEL from runtimes go to it (docs/cni.md)"},
 				},
 				Action: func(c *cli.Context) error {
 					if err := needArgs(c, 0, "no arguments"); err != nil {
@@ -71,15 +75,25 @@ plain TCP, which any node namespace can rewrite (debugging only).
 					ctx, cancel := context.WithTimeout(c.Context, 3*time.Minute)
 					defer cancel()
 					if c.Int("sites") > 0 {
+						if c.Bool("cni-server") {
+							return fmt.Errorf("lab up: --cni-server with --sites: not supported (start `ovlmgr-cni serve` on a site's nodes by hand)")
+						}
 						return labUpSites(c, ctx)
 					}
 					var gateways []string
 					if c.IsSet("gateways") {
 						gateways = strings.Split(c.String("gateways"), ",")
 					}
+					var cniServer string
+					if c.Bool("cni-server") {
+						var err error
+						if cniServer, err = cniPluginBin(); err != nil {
+							return fmt.Errorf("lab up: --cni-server: %w", err)
+						}
+					}
 					l, err := lab.Up(ctx, lab.Options{Nodes: c.Int("nodes"), Name: c.String("name"), Dir: c.String("dir"),
 						UnderlayMTU: c.Int("underlay-mtu"), Log: progressLog(c.App.ErrWriter), Central: c.Int("central"), TLS: c.Bool("tls"), Insecure: c.Bool("insecure"), ControlBin: selfExe(), Gateways: gateways,
-						Underlays: c.Int("underlays"), WANMTU: c.Int("wan-mtu"), WANDelay: c.Duration("wan-delay"), UnderlayIPv6: c.Bool("underlay-ipv6")})
+						Underlays: c.Int("underlays"), WANMTU: c.Int("wan-mtu"), WANDelay: c.Duration("wan-delay"), UnderlayIPv6: c.Bool("underlay-ipv6"), CNIServerBin: cniServer})
 					if err != nil {
 						return err
 					}
@@ -388,4 +402,20 @@ func labSitesStatus(c *cli.Context, ss *lab.Sites) error {
 		return fmt.Errorf("lab %s is not healthy: %s", ss.Name, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// cniPluginBin finds the ovlmgr-cni binary: beside this ovlmgr, else on
+// $PATH.
+func cniPluginBin() (string, error) {
+	if self := selfExe(); self != "" {
+		p := filepath.Join(filepath.Dir(self), "ovlmgr-cni")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("ovlmgr-cni")
+	if err != nil {
+		return "", fmt.Errorf("no ovlmgr-cni beside %s or on $PATH (make build puts both in bin/)", selfExe())
+	}
+	return filepath.Abs(p)
 }

@@ -33,6 +33,7 @@ func main() {
 func serve(args []string) int {
 	fs := flag.NewFlagSet("ovlmgr-cni serve", flag.ContinueOnError)
 	ovs := fs.String("ovs", "", "the node's Open_vSwitch db, unix:PATH (default $OVS_RUNDIR/db.sock, /var/run/openvswitch/db.sock); the server's socket goes beside it")
+	pidfile := fs.String("pidfile", "", "write the server's PID to this file once it listens (removed when it exits)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -44,8 +45,21 @@ func serve(args []string) int {
 	defer stop()
 	lg := log.New(os.Stderr, "ovlmgr-cni serve: ", log.LstdFlags)
 	s := &plugin.Server{OVS: *ovs, Log: lg.Printf}
+	var pidErr error
+	if *pidfile != "" {
+		s.Listening = func(string) {
+			if pidErr = os.WriteFile(*pidfile, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); pidErr != nil {
+				lg.Printf("pidfile: %v", pidErr)
+				stop()
+			}
+		}
+		defer os.Remove(*pidfile)
+	}
 	if err := s.Serve(ctx); err != nil {
 		lg.Print(err)
+		return 1
+	}
+	if pidErr != nil {
 		return 1
 	}
 	return 0

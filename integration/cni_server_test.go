@@ -253,3 +253,107 @@ func TestCNIServer(t *testing.T) {
 		assertNothingOf(t, ctx, nb, c.rt.node, net, c.id)
 	}
 }
+
+// TestLabCNIServer: a lab brought up with a CNI server (`lab up
+// --cni-server`, Options.CNIServerBin) runs `ovlmgr-cni serve` on every
+// node: lab status lists it alive, runtimes' ADDs on both nodes are served
+// by it (its log has them) and the containers reach each other; one killed
+// comes back with lab restart and serves the next ADD; lab down stops them
+// all by PID.
+func TestLabCNIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	needLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Nodes: 2, Name: uniqueName("cs"), Gateways: []string{"none"},
+		CNIServerBin: filepath.Join(cniPluginDir(t), "ovlmgr-cni")})
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	var seen []int // every server PID status showed
+	servers := func() map[string]int {
+		t.Helper()
+		st, err := l.Status(ctx)
+		if err != nil {
+			t.Fatalf("lab status: %v", err)
+		}
+		pids := map[string]int{}
+		for _, d := range st.Daemons {
+			if d.Name == lab.CNIServerDaemon && d.Alive {
+				pids[d.Node] = d.PID
+				seen = append(seen, d.PID)
+			}
+		}
+		return pids
+	}
+	// Registered first, so it runs after the containers' and network's
+	// cleanups: the servers must be gone once the lab is down.
+	t.Cleanup(func() {
+		if err := l.Down(context.Background()); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+		for _, pid := range seen {
+			if !zombieOrGone(pid) {
+				t.Errorf("after lab down: a CNI server (pid %d) still runs", pid)
+			}
+		}
+	})
+	first := servers()
+	if len(first) != 2 {
+		t.Fatalf("lab status: CNI servers alive on %v, want n1 and n2", first)
+	}
+	serverLog := func(n *lab.Node) string {
+		data, _ := os.ReadFile(filepath.Join(n.Dir, lab.CNIServerDaemon+".stderr"))
+		return string(data)
+	}
+	nb := cniNB(t, l)
+	net := uniqueName("lcs")
+	specNetwork(t, nb, network.Spec{Name: net, Subnet: "198.19.247.0/26"})
+	list := confList(t, net, "1.0.0", nil)
+	rt1, rt2 := newRuntime(t, l.Nodes[0]), newRuntime(t, l.Nodes[1])
+	a, b := newContainer(t, rt1, list), newContainer(t, rt2, list)
+	a.mustAdd(t, ctx)
+	b.mustAdd(t, ctx)
+	for _, c := range []*container{a, b} {
+		if log := serverLog(c.rt.node); !doneIn(log, "ADD", c) {
+			t.Errorf("ADD of %s on %s: not in the lab's CNI server log:\n%s", c.id, c.rt.node.Name, log)
+		}
+	}
+	if err := a.ping(ctx, b.ip()); err != nil {
+		t.Errorf("ping %s (n1) -> %s (n2): %v", a.ip(), b.ip(), err)
+	}
+
+	if err := l.Restart(ctx, "n1", lab.CNIServerDaemon, lab.RestartOptions{Kill: true}); err != nil {
+		t.Fatalf("lab restart n1 %s --kill: %v", lab.CNIServerDaemon, err)
+	}
+	if pid := servers()["n1"]; pid == 0 || pid == first["n1"] {
+		t.Fatalf("after restart: n1's CNI server pid %d (before %d), want a new live one", pid, first["n1"])
+	}
+	c := newContainer(t, rt1, list)
+	c.mustAdd(t, ctx)
+	if log := serverLog(l.Nodes[0]); !doneIn(log, "ADD", c) {
+		t.Errorf("ADD of %s after the restart: not in n1's new CNI server log:\n%s", c.id, log)
+	}
+	if err := c.ping(ctx, b.ip()); err != nil {
+		t.Errorf("ping %s (n1) -> %s (n2): %v", c.ip(), b.ip(), err)
+	}
+	for _, x := range []*container{a, b, c} {
+		if err := x.del(ctx); err != nil {
+			t.Errorf("DEL %s: %v", x.id, err)
+		}
+	}
+}
+
+// zombieOrGone reports whether pid has exited (a zombie not yet reaped
+// counts as exited).
+func zombieOrGone(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
+}

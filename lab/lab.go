@@ -99,6 +99,10 @@ type Options struct {
 	// also gets fd00:198:18::N/64 (see underlay6.go), its ovn-encap-ip.
 	// The central databases stay on the IPv4 underlay.
 	UnderlayIPv6 bool
+	// CNIServerBin, when set, is the ovlmgr-cni binary whose `serve` runs
+	// on every node as the node's CNI server (daemon CNIServerDaemon),
+	// started once the node has joined (`lab up --cni-server`).
+	CNIServerBin string
 }
 
 // Lab is a running lab. Its exported fields are saved in Dir/lab.json.
@@ -153,6 +157,9 @@ type Node struct {
 	// Env makes OVS/OVN tools, ovlmgr and ovlmgr-cni use this node's
 	// daemons (OVS_RUNDIR, OVN_RUNDIR, ... = Dir; OVLMGR_NB/SB, OVN_NB_DB/OVN_SB_DB).
 	Env []string `json:"env"`
+	// CNIServer is the ovlmgr-cni binary of the node's CNI server (empty:
+	// the lab runs none; Options.CNIServerBin).
+	CNIServer string `json:"cniServer,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,7}$`)
@@ -229,6 +236,11 @@ func (o *Options) defaults() error {
 	if err := o.resolveTLS(); err != nil {
 		return err
 	}
+	if o.CNIServerBin != "" {
+		if st, err := os.Stat(o.CNIServerBin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+			return fmt.Errorf("lab CNI server binary %q: not an executable file (want the ovlmgr-cni binary)", o.CNIServerBin)
+		}
+	}
 	if o.Dir == "" {
 		o.Dir = PathFor(o.Name)
 	}
@@ -280,6 +292,7 @@ func plan(o Options) *Lab {
 			cnistats.EnvDir + "=" + dir,
 			"OVN_NB_DB=" + l.NB, "OVN_SB_DB=" + l.SB,
 		}
+		n.CNIServer = o.CNIServerBin
 		l.Nodes = append(l.Nodes, n)
 	}
 	l.planUnderlays(o)
@@ -355,6 +368,9 @@ func reuse(ctx context.Context, o Options) (*Lab, error) {
 	}
 	if l.UnderlayMTU != o.UnderlayMTU {
 		return nil, fmt.Errorf("lab %q is already up with underlay MTU %d, not %d: run `ovlmgr lab down --name %s` first", l.Name, l.UnderlayMTU, o.UnderlayMTU, l.Name)
+	}
+	if has, want := l.Nodes[0].CNIServer != "", o.CNIServerBin != ""; has != want {
+		return nil, fmt.Errorf("lab %q is already up %s CNI servers: run `ovlmgr lab down --name %s` first", l.Name, map[bool]string{true: "with", false: "without"}[has], l.Name)
 	}
 	st, err := l.Status(ctx)
 	if err != nil {
@@ -513,12 +529,17 @@ func (l *Lab) centralDaemons() []*daemon {
 
 func (n *Node) daemons() []*daemon {
 	db := "unix:" + filepath.Join(n.Dir, "db.sock")
-	return []*daemon{
+	ds := []*daemon{
 		{Node: n.Name, Name: "ovsdb-server", bin: "ovsdb-server", dir: n.Dir, ns: n.NetNSPath, env: n.Env,
 			args: []string{filepath.Join(n.Dir, "conf.db"), "--remote=punix:" + filepath.Join(n.Dir, "db.sock")}},
 		{Node: n.Name, Name: "ovs-vswitchd", bin: "ovs-vswitchd", dir: n.Dir, ns: n.NetNSPath, env: n.Env, args: []string{db}},
 		{Node: n.Name, Name: "ovn-controller", bin: "ovn-controller", dir: n.Dir, ns: n.NetNSPath, env: n.Env, args: []string{db}},
 	}
+	if n.CNIServer != "" {
+		ds = append(ds, &daemon{Node: n.Name, Name: CNIServerDaemon, bin: n.CNIServer, dir: n.Dir, ns: n.NetNSPath, env: n.Env,
+			goDaemon: true, args: []string{"serve", "--ovs", db}})
+	}
+	return ds
 }
 
 // Down stops the lab's daemons by PID (ovn-controllers, ovs-vswitchds, node
@@ -542,6 +563,11 @@ func (l *Lab) Down(ctx context.Context) error {
 		}
 		wg.Wait()
 	}
+	var servers []*daemon // CNI servers first: they talk to all of the node's daemons
+	for _, n := range l.Nodes {
+		servers = append(servers, n.daemons()[3:]...)
+	}
+	phase(servers)
 	for i := 2; i >= 0; i-- { // ovn-controller, ovs-vswitchd, ovsdb-server
 		var ds []*daemon
 		for _, n := range l.Nodes {

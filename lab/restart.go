@@ -15,11 +15,16 @@ const Central = "central"
 
 // Daemon names accepted by Kill and Restart. On the central: nb, sb and
 // northd (or their full names ovsdb-server-nb, ovsdb-server-sb,
-// ovn-northd); on a node: ovsdb-server, ovs-vswitchd, ovn-controller.
+// ovn-northd); on a node: ovsdb-server, ovs-vswitchd, ovn-controller, and
+// in a lab with CNI servers ovlmgr-cni-serve.
 var (
 	CentralDaemons = []string{"nb", "sb", "northd"}
-	NodeDaemons    = []string{"ovsdb-server", "ovs-vswitchd", "ovn-controller"}
+	NodeDaemons    = []string{"ovsdb-server", "ovs-vswitchd", "ovn-controller", CNIServerDaemon}
 )
+
+// CNIServerDaemon is the node's CNI server (`ovlmgr-cni serve`) in a lab
+// brought up with Options.CNIServerBin.
+const CNIServerDaemon = "ovlmgr-cni-serve"
 
 // ErrUnknownDaemon is returned (wrapped) for a node or daemon name the lab
 // does not have.

@@ -248,6 +248,11 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 	if err := ds[2].start(ctx); err != nil {
 		return err
 	}
+	for _, d := range ds[3:] { // the CNI server (Options.CNIServerBin)
+		if err := d.start(ctx); err != nil {
+			return err
+		}
+	}
 	// Interfaces created in the node's namespace from now on (the host side
 	// of every container veth) get no IPv6, hence no link-local address.
 	// ovs-vswitchd's userspace datapath asks, for each output to a port of

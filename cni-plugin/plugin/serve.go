@@ -123,6 +123,9 @@ type Server struct {
 	// Log receives the server's own lines (the verbs log as the plugin
 	// does, to the config's logFile); nil: discarded.
 	Log func(format string, a ...interface{})
+	// Listening, when set, is called once the socket accepts requests
+	// (`ovlmgr-cni serve --pidfile` writes its pidfile there).
+	Listening func(socket string)
 
 	mu       sync.Mutex
 	sessions map[string]*attach.Session
@@ -156,6 +159,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	s.logf("serving ADD and DEL for the node of %s on %s", s.OVS, path)
+	if s.Listening != nil {
+		s.Listening(path)
+	}
 	go func() {
 		<-ctx.Done()
 		l.Close()
