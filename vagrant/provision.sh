@@ -21,6 +21,7 @@ CNI_CONF_DIR=$ROOT/etc/cni/net.d
 CNI_BIN_DIR=$ROOT/opt/cni/bin
 BIN_DIR=$ROOT/usr/local/bin
 MTU_UNIT=$ROOT/etc/systemd/system/ovlmgr-underlay-mtu.service
+CNI_UNIT=$ROOT/etc/systemd/system/ovlmgr-cni.service  # the node's CNI server (step cni)
 SYSTEM_ID_CONF=$ROOT/etc/openvswitch/system-id.conf
 LAB_ENV=$ROOT/etc/ovlmgr/lab.env
 IPSEC_DIR=$ROOT/etc/ovlmgr/ipsec         # the chassis certificate, its key and the node CA (step ipsec)
@@ -283,6 +284,30 @@ step_cni() {
 	ovlmgr cni config "$DEMO_NET" --out "$CNI_CONF_DIR" || die "ovlmgr cni config $DEMO_NET failed (above)"
 	compgen -G "$CNI_CONF_DIR/*$DEMO_NET*" >/dev/null || die "ovlmgr cni config wrote no file for $DEMO_NET in $CNI_CONF_DIR"
 	log "CNI: $(compgen -G "$CNI_CONF_DIR/*$DEMO_NET*" | tr '\n' ' ')and $CNI_BIN_DIR/ovlmgr-cni"
+	# The node's CNI server: the plugin a runtime starts hands ADD and DEL to it over
+	# /var/run/openvswitch/ovlmgr-cni.sock (docs/cni.md); without it the plugin does them itself.
+	if write_file "$CNI_UNIT" <<EOF; then
+[Unit]
+Description=ovlmgr node CNI server (ovlmgr-cni serve)
+After=openvswitch-switch.service ovn-controller.service
+Wants=openvswitch-switch.service
+
+[Service]
+ExecStart=/opt/cni/bin/ovlmgr-cni serve --pidfile /run/ovlmgr-cni.pid
+PIDFile=/run/ovlmgr-cni.pid
+Restart=on-failure
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+EOF
+		systemctl daemon-reload
+	fi
+	systemctl enable ovlmgr-cni.service >/dev/null 2>&1 || true
+	# A restart also picks up a new binary; verbs in flight finish first, and the plugin does a verb itself while no
+	# server listens.
+	systemctl restart ovlmgr-cni.service || die "ovlmgr-cni serve does not start: journalctl -u ovlmgr-cni"
+	log "CNI server: ovlmgr-cni serve (systemd unit ovlmgr-cni; journalctl -u ovlmgr-cni)"
 }
 
 # chassis_names: the system-ids of every VM (OVLMGR_CHASSIS is "ID=IP ID=IP ...").

@@ -368,9 +368,23 @@ func TestProvisionSteps(t *testing.T) {
 	if err := os.Remove(conflist); err != nil {
 		t.Fatal(err)
 	}
+	before, _ := os.ReadFile(calls)
 	step("cni")
 	if b, err := os.ReadFile(conflist); err != nil || !strings.Contains(string(b), `"type": "ovlmgr-cni"`) {
 		t.Errorf("%s after cni: %v %s", conflist, err, b)
+	}
+	// ... and the node's CNI server: a systemd unit, written once, restarted on every run (a new binary takes over).
+	unit := filepath.Join(root, "etc/systemd/system/ovlmgr-cni.service")
+	if b, err := os.ReadFile(unit); err != nil || !strings.Contains(string(b), "ExecStart=/opt/cni/bin/ovlmgr-cni serve --pidfile /run/ovlmgr-cni.pid\n") {
+		t.Errorf("%s after cni: %v %s", unit, err, b)
+	}
+	// demo wrote the unit first (systemd reloads then), cni finds it unchanged.
+	after, _ := os.ReadFile(calls)
+	if got := strings.TrimPrefix(string(after), string(before)); got != "enable ovlmgr-cni.service\nrestart ovlmgr-cni.service\n" {
+		t.Errorf("systemctl calls of step cni = %q", got)
+	}
+	if n := strings.Count(string(after), "daemon-reload\nenable ovlmgr-cni.service\nrestart ovlmgr-cni.service\n"); n != 1 {
+		t.Errorf("systemctl calls: the unit was loaded %d times, want once (when first written):\n%s", n, after)
 	}
 	// summary (the last worker): every chassis registered, node list, what to try.
 	sum := step("summary")

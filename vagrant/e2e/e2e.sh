@@ -142,6 +142,14 @@ ph_attach() {
 	C2=$(on worker2 ovlmgr-demo ip c2)
 	log "c1 (worker1) $C1, c2 (worker2) $C2"
 	[[ $C1 != "$C2" && $C1 == 198.19.20.* && $C2 == 198.19.20.* ]] || fail "addresses $C1 and $C2: want two in $SUBNET"
+	# The plugin handed both ADDs to its node's CNI server (systemd unit ovlmgr-cni, provision step cni), which logs them.
+	local vm c
+	for vm in worker1 worker2; do
+		c=c${vm#worker}
+		on "$vm" sh -c "journalctl -u ovlmgr-cni --no-pager -o cat | grep -q '^ovlmgr-cni ADD $c/.* done in '" ||
+			fail "$vm: the ADD of $c is not in the CNI server's log (journalctl -u ovlmgr-cni): not served"
+	done
+	log "both ADDs served by the nodes' CNI servers (ovlmgr-cni serve)"
 }
 
 ph_ping() {
