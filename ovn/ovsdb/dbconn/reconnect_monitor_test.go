@@ -91,9 +91,15 @@ func TestMonitorDuringReconnects(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	// The client still works.
-	if _, err := c.Monitor(ctx, c.NewMonitor(client.WithTable(&nbdb.LoadBalancer{}))); err != nil {
-		t.Fatalf("monitor after the reconnects: %v", err)
+	// The client still works once its last reconnect is through.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, err := c.Monitor(ctx, c.NewMonitor(client.WithTable(&nbdb.LoadBalancer{})))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor 10 s after the reconnects: %v", err)
+		}
 	}
 	c.Close()
 }
