@@ -22,6 +22,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
@@ -238,11 +239,34 @@ var allRows = []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionNotEq
 
 const zeroUUID = "00000000-0000-0000-0000-000000000000"
 
+// roundTrips joins round trips asked for at the same time on one client
+// (keyed by the client Connect made): they would each watch the one
+// NB_Global row, which a client's cache cannot hold for two watches at once
+// (the first to finish drops it, the next update does not fit and libovsdb
+// reconnects, failing every request in flight on that client), and each
+// would make ovn-northd recompute for nothing.
+var roundTrips singleflight.Group
+
 // RoundTrip bumps NB_Global nb_cfg (what `ovn-nbctl --wait=sb sync` does)
 // and waits up to budget for ovn-northd to carry it to the SB (sb_cfg):
 // proof that northd is alive and connected to both databases. nbEndpoint
-// only names the NB in errors.
+// only names the NB in errors. Callers on one client at the same time share
+// one round trip; one whose ctx ends first returns then.
 func RoundTrip(ctx context.Context, nb client.Client, nbEndpoint string, budget time.Duration) error {
+	key := fmt.Sprintf("%p", dbconn.Unwrap(nb))
+	shared := roundTrips.DoChan(key, func() (any, error) {
+		// Not cancelled with the first caller: the others wait for it too.
+		return nil, roundTrip(context.WithoutCancel(ctx), nb, nbEndpoint, budget)
+	})
+	select {
+	case r := <-shared:
+		return r.Err
+	case <-ctx.Done():
+		return &UnavailableError{Component: CompNB, Endpoint: nbEndpoint, Reason: "nb_cfg round trip: " + ctx.Err().Error()}
+	}
+}
+
+func roundTrip(ctx context.Context, nb client.Client, nbEndpoint string, budget time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	g := &nbdb.NBGlobal{}

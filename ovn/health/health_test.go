@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,5 +107,75 @@ func TestProbeUnsupported(t *testing.T) {
 	err := NorthdRunning(context.Background(), "ssl:198.18.0.1:6642")
 	if !errors.Is(err, ErrProbeUnsupported) || errors.Is(err, ErrUnavailable) {
 		t.Fatalf("ssl endpoint: got %v; want ErrProbeUnsupported, not ErrUnavailable", err)
+	}
+}
+
+// TestConcurrentRoundTrips: round trips running at once on one client (a
+// long-lived client shared by concurrent CNI verbs, each with its Guard)
+// all succeed. Each watched the one NB_Global row; the first to finish
+// dropped it from the client's cache while the others still watched it,
+// and the next nb_cfg update did not fit the cache: libovsdb reconnected,
+// failing every request in flight on that client.
+func TestConcurrentRoundTrips(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nb, err := dbconn.ConnectNB(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	northd, err := dbconn.ConnectNB(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer northd.Close()
+	if err := dbops.NewTx(nb).AddAPI(nb.Create(&nbdb.NBGlobal{NbCfg: 0})).Transact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // northd's stand-in, on its own client
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			var gs []*nbdb.NBGlobal
+			if err := dbconn.Select(ctx, northd, &nbdb.NBGlobal{}, &gs); err != nil || len(gs) == 0 {
+				continue
+			}
+			if g := gs[0]; g.SbCfg < g.NbCfg {
+				g.SbCfg = g.NbCfg
+				_ = dbops.NewTx(northd).AddAPI(northd.Where(g).Update(g, &g.SbCfg)).Transact(ctx)
+			}
+		}
+	}()
+	const workers, each = 8, 25
+	errs := make(chan error, workers*each)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := RoundTrip(ctx, nb, srv.Endpoint, 10*time.Second); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n == 0 {
+			t.Errorf("round trip: %v", err)
+		}
+		n++
+	}
+	if n > 0 {
+		t.Fatalf("%d of %d concurrent round trips on one client failed", n, workers*each)
 	}
 }

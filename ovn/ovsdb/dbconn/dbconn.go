@@ -232,6 +232,18 @@ type Wrapper interface {
 	Unwrap() client.Client
 }
 
+// Unwrap returns the client c wraps (Wrapper), through every layer: the one
+// Connect made, whose connection and cache c uses.
+func Unwrap(c client.Client) client.Client {
+	for {
+		w, ok := c.(Wrapper)
+		if !ok {
+			return c
+		}
+		c = w.Unwrap()
+	}
+}
+
 // ReadTimeout bounds one read-only transaction on a cluster client before
 // the client drops its connection and reads again (see transact).
 var ReadTimeout = 5 * time.Second
@@ -243,13 +255,7 @@ var ReadTimeout = 5 * time.Second
 // after a lost connection).
 // Writes are never resent here (see Retry).
 func transact(ctx context.Context, c client.Client, ops []ovsdb.Operation) ([]ovsdb.OperationResult, error) {
-	for {
-		w, ok := c.(Wrapper)
-		if !ok {
-			break
-		}
-		c = w.Unwrap()
-	}
+	c = Unwrap(c)
 	sm, ok := c.(*serialMonitors)
 	if !ok || !sm.cluster || !readOnly(ops) {
 		return c.Transact(ctx, ops...)
