@@ -21,7 +21,15 @@ const (
 	// Silence forwards the request and drops every later reply on that
 	// connection, which stays up: a server that stopped answering.
 	Silence
+	// Stall forwards the request and holds every later reply on that
+	// connection, in order, for StallFor: a server slow to answer, past the
+	// client's deadline. It matches any request containing the word (a
+	// monitor too), not only a transaction.
+	Stall
 )
+
+// StallFor is how long Stall holds the replies.
+const StallFor = time.Second
 
 // Proxy forwards TCP clients to a Server's unix socket and, armed, breaks
 // the next transaction whose request contains a word (see Fault).
@@ -76,12 +84,16 @@ func (p *Proxy) serve(c net.Conn) {
 	var once sync.Once
 	closeBoth := func() { once.Do(func() { c.Close(); s.Close() }) }
 	defer closeBoth()
-	var hold atomic.Bool // set: the server's replies go nowhere
+	var hold atomic.Bool        // set: the server's replies go nowhere
+	var stallUntil atomic.Int64 // unix ns: the server's replies wait until then
 	go func() {
 		defer closeBoth()
 		b := make([]byte, 64<<10)
 		for {
 			n, err := s.Read(b)
+			if d := time.Until(time.Unix(0, stallUntil.Load())); n > 0 && d > 0 {
+				time.Sleep(d)
+			}
 			if n > 0 && !hold.Load() {
 				if _, werr := c.Write(b[:n]); werr != nil {
 					return
@@ -98,13 +110,15 @@ func (p *Proxy) serve(c net.Conn) {
 		if n > 0 {
 			chunk := buf[:n]
 			p.mu.Lock()
-			hit := p.word != "" && bytes.Contains(chunk, []byte(`"transact"`)) && bytes.Contains(chunk, []byte(p.word))
 			fault := p.fault
+			hit := p.word != "" && (fault == Stall || bytes.Contains(chunk, []byte(`"transact"`))) && bytes.Contains(chunk, []byte(p.word))
 			if hit {
 				p.word = ""
 			}
 			p.mu.Unlock()
-			if hit {
+			if hit && fault == Stall {
+				stallUntil.Store(time.Now().Add(StallFor).UnixNano())
+			} else if hit {
 				hold.Store(true)
 			}
 			if _, werr := s.Write(chunk); werr != nil {

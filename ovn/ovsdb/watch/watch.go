@@ -98,6 +98,17 @@ func Start(ctx context.Context, c client.Client, tables []Table) (*Watch, error)
 	cookie, err := c.Monitor(ctx, mon)
 	if err != nil {
 		tc.RemoveEventHandler(w.handler)
+		if ctx.Err() != nil {
+			// The request went out and the server may have made the
+			// monitor after all: its rows would reach this client's cache
+			// and stay there, and a later watch of one of them (its monitor
+			// reply adding a row already cached) makes libovsdb reconnect,
+			// failing every request in flight on the client.
+			cctx, cancel := context.WithTimeout(context.Background(), defaultCancelTimeout)
+			_ = c.MonitorCancel(cctx, cookie)
+			cancel()
+			forget(c, tables)
+		}
 		return nil, fmt.Errorf("watch: monitor: %w", err)
 	}
 	w.cookie = cookie

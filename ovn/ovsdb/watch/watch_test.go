@@ -228,3 +228,41 @@ func TestStartOnClosedClient(t *testing.T) {
 		t.Fatalf("watch on a closed client: %v; want client.ErrNotConnected", err)
 	}
 }
+
+// A watch whose monitor request outlives its context (the server answers
+// late) leaves no monitor behind: the switch it named, created afterwards,
+// never reaches the client's cache, and a later watch of it works on the
+// same connection. An orphaned monitor's rows stayed in the cache, and the
+// next watch of one of them made libovsdb reconnect (its reply adding a row
+// already there), failing every request in flight on that client.
+func TestTimedOutWatchLeavesNoMonitor(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	px := ovsdbtest.StartProxy(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := dbconn.ConnectNB(ctx, px.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	writer := connect(t, srv)
+	const name = "late-monitor"
+	px.Arm(name, ovsdbtest.Stall)
+	sctx, scancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err = present(sctx, c, name)
+	scancel()
+	if px.Fired() != 1 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("watch with its monitor's reply held %s: fired %d, %v; want its deadline", ovsdbtest.StallFor, px.Fired(), err)
+	}
+	time.Sleep(ovsdbtest.StallFor) // the held replies arrive
+	addSwitch(t, writer, name)
+	time.Sleep(300 * time.Millisecond) // an orphaned monitor's update would be here by now
+	for _, r := range c.Cache().Table(nbdb.LogicalSwitchTable).Rows() {
+		if r.(*nbdb.LogicalSwitch).Name == name {
+			t.Fatalf("switch %s is in the client's cache: the timed-out watch left its monitor on the server", name)
+		}
+	}
+	if err := present(ctx, c, name); err != nil {
+		t.Fatalf("watch of %s afterwards: %v", name, err)
+	}
+}
