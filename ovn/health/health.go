@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ovn-kubernetes/libovsdb/cache"
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
@@ -27,7 +26,6 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
-	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/watch"
 )
 
 // NorthdLock is the OVSDB lock ovn-northd holds on the SB while it is active.
@@ -247,6 +245,9 @@ const zeroUUID = "00000000-0000-0000-0000-000000000000"
 // would make ovn-northd recompute for nothing.
 var roundTrips singleflight.Group
 
+// roundTripPoll is how often a round trip reads sb_cfg.
+const roundTripPoll = 50 * time.Millisecond
+
 // RoundTrip bumps NB_Global nb_cfg (what `ovn-nbctl --wait=sb sync` does)
 // and waits up to budget for ovn-northd to carry it to the SB (sb_cfg):
 // proof that northd is alive and connected to both databases. nbEndpoint
@@ -269,15 +270,6 @@ func RoundTrip(ctx context.Context, nb client.Client, nbEndpoint string, budget 
 func roundTrip(ctx context.Context, nb client.Client, nbEndpoint string, budget time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	g := &nbdb.NBGlobal{}
-	// A condition matching the one row, so that Close drops it from the
-	// client's cache again (watch forgets conditional rows only).
-	w, err := watch.Start(ctx, nb, []watch.Table{{Model: g, Fields: []interface{}{&g.NbCfg, &g.SbCfg},
-		Cond: []model.Condition{{Field: &g.NbCfg, Function: ovsdb.ConditionGreaterThanOrEqual, Value: 0}}}})
-	if err != nil {
-		return &UnavailableError{Component: CompNB, Endpoint: nbEndpoint, Reason: err.Error()}
-	}
-	defer w.Close()
 	tx := dbops.NewTx(nb)
 	bump := &nbdb.NBGlobal{}
 	tx.AddAPI(nb.WhereAll(bump, model.Condition{Field: &bump.UUID, Function: ovsdb.ConditionNotEqual, Value: zeroUUID}).
@@ -296,15 +288,25 @@ func roundTrip(ctx context.Context, nb client.Client, nbEndpoint string, budget 
 	want := gs[0].NbCfg
 	start := time.Now()
 	got := 0
-	err = w.Wait(ctx, func(tc *cache.TableCache) (bool, error) {
-		for _, r := range tc.Table(nbdb.NBGlobalTable).Rows() {
-			got = r.(*nbdb.NBGlobal).SbCfg
-			if got >= want {
-				return true, nil
+	// Polled, not watched: the client may be shared (the node's CNI server),
+	// and a monitor of the one NB_Global row, cancelled late or not at all
+	// under load, leaves rows the client's other monitors then collide with
+	// (libovsdb reconnects, failing every request in flight).
+	for {
+		var rows []*nbdb.NBGlobal
+		if err = dbconn.Select(ctx, nb, &nbdb.NBGlobal{}, &rows); err == nil && len(rows) > 0 {
+			if got = rows[0].SbCfg; got >= want {
+				break
 			}
 		}
-		return false, nil
-	})
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(roundTripPoll):
+			continue
+		}
+		break
+	}
 	if err != nil {
 		return &UnavailableError{Component: CompNorthd, Endpoint: nbEndpoint, NoProgress: true,
 			Reason: fmt.Sprintf("did not carry NB change nb_cfg %d to the SB within %s (sb_cfg %d): it is stuck, overloaded or cannot reach a database",
