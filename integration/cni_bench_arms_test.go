@@ -230,13 +230,20 @@ func countIn(b *testing.B, path, s string) int {
 // /proc/<pid>/stat) for lab l's standalone central.
 func northdCPU(b *testing.B, l *lab.Lab) time.Duration {
 	b.Helper()
-	raw, err := os.ReadFile(l.CentralDir + "/ovn-northd.pid")
+	return pidfileCPU(b, l.CentralDir+"/ovn-northd.pid")
+}
+
+// pidfileCPU is the CPU time (user + system) of the process whose PID is in
+// pidfile, from /proc/PID/stat.
+func pidfileCPU(b *testing.B, pidfile string) time.Duration {
+	b.Helper()
+	raw, err := os.ReadFile(pidfile)
 	if err != nil {
-		b.Fatalf("ovn-northd pid: %v", err)
+		b.Fatalf("pid: %v", err)
 	}
 	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(raw)) + "/stat")
 	if err != nil {
-		b.Fatalf("ovn-northd stat: %v", err)
+		b.Fatalf("stat of the process in %s: %v", pidfile, err)
 	}
 	// Fields after the command name "(...)": state is field 3; utime and
 	// stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).

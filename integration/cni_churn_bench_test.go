@@ -25,7 +25,9 @@ func churnCount() int {
 // fresh lab, 8 ADDs in flight at any time and nothing waiting for
 // ovn-northd to settle in between; then all DELed the same way. It prints
 // each phase's wall time and p50/p95/p99, the failures, and ovn-northd's
-// CPU time per ADD and per DEL (utime+stime from /proc).
+// CPU time per ADD and per DEL (utime+stime from /proc). With
+// CNI_CHURN_SERVED set, every node runs its CNI server (ovlmgr-cni serve)
+// and the plugins hand their ADDs and DELs to it (metric served = 1).
 func BenchmarkCNIChurn(b *testing.B) {
 	needLab(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -44,7 +46,12 @@ func BenchmarkCNIChurn(b *testing.B) {
 	cniNetwork(b, nb, net, "198.19.128.0/20")
 	n, conc := churnCount(), 8
 	var rts []*runtime
+	served := os.Getenv("CNI_CHURN_SERVED") != ""
+	var servers []*cniServer
 	for _, node := range l.Nodes {
+		if served {
+			servers = append(servers, startCNIServer(b, node))
+		}
 		rts = append(rts, newRuntime(b, node))
 	}
 	list := confList(b, net, "1.1.0", nil)
@@ -99,11 +106,19 @@ func BenchmarkCNIChurn(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(n), "northd-cpu-per-"+name+"-ms")
 			if first != nil {
 				b.Errorf("%d of %d %ss failed; first: %v", fails, n, name, first)
+				for i, s := range servers {
+					b.Logf("CNI server of %s, last lines:\n%s", l.Nodes[i].Name, lastLines(s.logText(), 40))
+				}
 			}
 		}
 		phase("add", func(c *container) error { return c.add(ctx) })
 		phase("del", func(c *container) error { return c.del(ctx) })
 	}
 	b.ReportMetric(float64(n), "containers")
+	if served {
+		b.ReportMetric(1, "served")
+	} else {
+		b.ReportMetric(0, "served")
+	}
 	b.ReportMetric(0, "ns/op")
 }

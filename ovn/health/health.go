@@ -238,11 +238,9 @@ var allRows = []ovsdb.Condition{{Column: "_uuid", Function: ovsdb.ConditionNotEq
 const zeroUUID = "00000000-0000-0000-0000-000000000000"
 
 // roundTrips joins round trips asked for at the same time on one client
-// (keyed by the client Connect made): they would each watch the one
-// NB_Global row, which a client's cache cannot hold for two watches at once
-// (the first to finish drops it, the next update does not fit and libovsdb
-// reconnects, failing every request in flight on that client), and each
-// would make ovn-northd recompute for nothing.
+// (keyed by the client Connect made; the node's CNI server runs a guard per
+// verb on one): one answers for all, where each would bump nb_cfg, make
+// ovn-northd recompute for nothing and poll the same row.
 var roundTrips singleflight.Group
 
 // roundTripPoll is how often a round trip reads sb_cfg.
