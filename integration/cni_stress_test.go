@@ -116,10 +116,16 @@ func TestCNIKillMidAdd(t *testing.T) {
 	name := fmt.Sprintf("ck%d", os.Getpid()%10000)
 	cniNetwork(t, nb, name, "198.19.218.0/24")
 	node := l.Nodes[1]
+	// Kill points spread over an ADD as long as one takes here and now (a
+	// loaded machine, -race): fixed delays all fell before the first write
+	// in one CI run, and the test proved nothing.
+	whole := timedAdd(t, ctx, node, name)
+	at := func(f float64) time.Duration { return time.Duration(f * float64(whole)) }
+	t.Logf("an uninterrupted ADD took %s", whole.Round(time.Millisecond))
 	partial := 0
 	for _, ver := range cniVersions {
 		conf := fmt.Sprintf(`{"cniVersion":%q,"name":%q,"type":"ovlmgr-cni"}`, ver, name)
-		for _, delay := range []time.Duration{5 * time.Millisecond, 15 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond} {
+		for _, delay := range []time.Duration{at(0.1), at(0.3), at(0.5), at(0.7), at(0.9)} {
 			rt := newRuntime(t, node)
 			c := newContainer(t, rt, confList(t, name, ver, nil))
 			cmd := nsexec.Command(ctx, node.NetNSPath, append(append([]string{}, node.Env...),
@@ -155,7 +161,7 @@ func TestCNIKillMidAdd(t *testing.T) {
 	// A runtime that retries ADD without a DEL in between (it died too):
 	// the leftovers of the killed ADD are replaced, the new ADD works.
 	retried := 0
-	for _, delay := range []time.Duration{15 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond} {
+	for _, delay := range []time.Duration{at(0.3), at(0.5), at(0.7)} {
 		c := newContainer(t, newRuntime(t, node), confList(t, name, "1.1.0", nil))
 		cmd := nsexec.Command(ctx, node.NetNSPath, append(append([]string{}, node.Env...),
 			"CNI_COMMAND=ADD", "CNI_CONTAINERID="+c.id, "CNI_NETNS="+c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH="+cniPluginDir(t)),
@@ -195,7 +201,23 @@ func TestCNIKillMidAdd(t *testing.T) {
 		t.Errorf("no kill left a half-done ADD behind: the test proved nothing")
 	}
 	t.Logf("%d of %d kills left a half-done ADD for DEL to clean", partial, 5*len(cniVersions))
-	assertNetworkEmptyExcept(t, nb, name, 5*len(cniVersions)+3)
+	assertNetworkEmptyExcept(t, nb, name, 5*len(cniVersions)+3+1)
+}
+
+// timedAdd runs one plugin ADD on node, as TestCNIKillMidAdd's killed ones
+// are run, to its end and returns how long it took.
+func timedAdd(t *testing.T, ctx context.Context, node *lab.Node, network string) time.Duration {
+	t.Helper()
+	c := newContainer(t, newRuntime(t, node), confList(t, network, "1.1.0", nil))
+	cmd := nsexec.Command(ctx, node.NetNSPath, append(append([]string{}, node.Env...),
+		"CNI_COMMAND=ADD", "CNI_CONTAINERID="+c.id, "CNI_NETNS="+c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH="+cniPluginDir(t)),
+		filepath.Join(cniPluginDir(t), "ovlmgr-cni"))
+	cmd.Stdin = strings.NewReader(fmt.Sprintf(`{"cniVersion":"1.1.0","name":%q,"type":"ovlmgr-cni"}`, network))
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("timed ADD: %v\n%s", err, out)
+	}
+	return time.Since(start)
 }
 
 // makeLeftovers creates what an ADD killed after plugging leaves: the NB
