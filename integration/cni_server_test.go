@@ -295,7 +295,7 @@ func TestLabCNIServer(t *testing.T) {
 			t.Errorf("lab down: %v", err)
 		}
 		for _, pid := range seen {
-			if !zombieOrGone(pid) {
+			if !lab.Exited(pid) {
 				t.Errorf("after lab down: a CNI server (pid %d) still runs", pid)
 			}
 		}
@@ -344,16 +344,4 @@ func TestLabCNIServer(t *testing.T) {
 			t.Errorf("DEL %s: %v", x.id, err)
 		}
 	}
-}
-
-// zombieOrGone reports whether pid has exited (a zombie not yet reaped
-// counts as exited).
-func zombieOrGone(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
 }

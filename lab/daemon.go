@@ -131,8 +131,10 @@ func ownedAlive(pid int, pidfile string) bool {
 	return false
 }
 
-// zombieOrGone reports whether pid has exited (a not yet reaped zombie
+// Exited reports whether process pid has exited (a zombie not yet reaped
 // counts as exited: detached daemons are reaped lazily by init).
+func Exited(pid int) bool { return zombieOrGone(pid) }
+
 func zombieOrGone(pid int) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
+
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
@@ -71,26 +73,7 @@ func TestRoundTrip(t *testing.T) {
 	if !errors.As(err, &ue) || ue.Component != CompNorthd || !strings.Contains(err.Error(), "did not carry NB change nb_cfg 1") {
 		t.Fatalf("without northd: got %v", err)
 	}
-	// A stand-in for northd copies nb_cfg to sb_cfg.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			var gs []*nbdb.NBGlobal
-			if err := dbconn.Select(ctx, nb, &nbdb.NBGlobal{}, &gs); err != nil || len(gs) == 0 {
-				continue
-			}
-			if g := gs[0]; g.SbCfg < g.NbCfg {
-				g.SbCfg = g.NbCfg
-				_ = dbops.NewTx(nb).AddAPI(nb.Where(g).Update(g, &g.SbCfg)).Transact(ctx)
-			}
-		}
-	}()
+	northdStandIn(t, ctx, nb)
 	if err := RoundTrip(ctx, nb, srv.Endpoint, 5*time.Second); err != nil {
 		t.Fatalf("with a northd stand-in: %v", err)
 	}
@@ -133,25 +116,7 @@ func TestConcurrentRoundTrips(t *testing.T) {
 	if err := dbops.NewTx(nb).AddAPI(nb.Create(&nbdb.NBGlobal{NbCfg: 0})).Transact(ctx); err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() { // northd's stand-in, on its own client
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			var gs []*nbdb.NBGlobal
-			if err := dbconn.Select(ctx, northd, &nbdb.NBGlobal{}, &gs); err != nil || len(gs) == 0 {
-				continue
-			}
-			if g := gs[0]; g.SbCfg < g.NbCfg {
-				g.SbCfg = g.NbCfg
-				_ = dbops.NewTx(northd).AddAPI(northd.Where(g).Update(g, &g.SbCfg)).Transact(ctx)
-			}
-		}
-	}()
+	northdStandIn(t, ctx, northd)
 	const workers, each = 8, 25
 	errs := make(chan error, workers*each)
 	var wg sync.WaitGroup
@@ -178,4 +143,30 @@ func TestConcurrentRoundTrips(t *testing.T) {
 	if n > 0 {
 		t.Fatalf("%d of %d concurrent round trips on one client failed", n, workers*each)
 	}
+}
+
+// northdStandIn copies nb_cfg to sb_cfg on c, as ovn-northd would, until
+// the test ends.
+func northdStandIn(t *testing.T, ctx context.Context, c client.Client) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done })
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			var gs []*nbdb.NBGlobal
+			if err := dbconn.Select(ctx, c, &nbdb.NBGlobal{}, &gs); err != nil || len(gs) == 0 {
+				continue
+			}
+			if g := gs[0]; g.SbCfg < g.NbCfg {
+				g.SbCfg = g.NbCfg
+				_ = dbops.NewTx(c).AddAPI(c.Where(g).Update(g, &g.SbCfg)).Transact(ctx)
+			}
+		}
+	}()
 }
