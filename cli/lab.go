@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -87,7 +85,7 @@ plain TCP, which any node namespace can rewrite (debugging only).
 					var cniServer string
 					if c.Bool("cni-server") {
 						var err error
-						if cniServer, err = cniPluginBin(); err != nil {
+						if cniServer, err = lab.CNIPluginBin(filepath.Dir(selfExe())); err != nil {
 							return fmt.Errorf("lab up: --cni-server: %w", err)
 						}
 					}
@@ -402,20 +400,4 @@ func labSitesStatus(c *cli.Context, ss *lab.Sites) error {
 		return fmt.Errorf("lab %s is not healthy: %s", ss.Name, strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-// cniPluginBin finds the ovlmgr-cni binary: beside this ovlmgr, else on
-// $PATH.
-func cniPluginBin() (string, error) {
-	if self := selfExe(); self != "" {
-		p := filepath.Join(filepath.Dir(self), "ovlmgr-cni")
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("ovlmgr-cni")
-	if err != nil {
-		return "", fmt.Errorf("no ovlmgr-cni beside %s or on $PATH (make build puts both in bin/)", selfExe())
-	}
-	return filepath.Abs(p)
 }

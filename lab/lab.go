@@ -164,6 +164,25 @@ type Node struct {
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,7}$`)
 
+// executable reports whether path is an executable regular file.
+func executable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+// CNIPluginBin finds the ovlmgr-cni binary for Options.CNIServerBin: in
+// dir (where the running ovlmgr is), else on $PATH.
+func CNIPluginBin(dir string) (string, error) {
+	if p := filepath.Join(dir, "ovlmgr-cni"); dir != "" && executable(p) {
+		return p, nil
+	}
+	p, err := exec.LookPath("ovlmgr-cni")
+	if err != nil {
+		return "", fmt.Errorf("no ovlmgr-cni in %s or on $PATH (make build puts ovlmgr and ovlmgr-cni in bin/)", dir)
+	}
+	return filepath.Abs(p)
+}
+
 // PathFor returns the directory of the lab with this name under DefaultRoot.
 func PathFor(name string) string { return filepath.Join(DefaultRoot, name) }
 
@@ -237,7 +256,7 @@ func (o *Options) defaults() error {
 		return err
 	}
 	if o.CNIServerBin != "" {
-		if st, err := os.Stat(o.CNIServerBin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		if !executable(o.CNIServerBin) {
 			return fmt.Errorf("lab CNI server binary %q: not an executable file (want the ovlmgr-cni binary)", o.CNIServerBin)
 		}
 	}

@@ -97,7 +97,7 @@ func (o *Options) resolveTLS() error {
 	if o.ControlBin == "" {
 		return fmt.Errorf("lab %s: a TLS lab runs the control service, which needs the ovlmgr binary: %w", o.Name, ErrNoControlBin)
 	}
-	if st, err := os.Stat(o.ControlBin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+	if !executable(o.ControlBin) {
 		return fmt.Errorf("lab %s: control service binary %q: not an executable file: %w", o.Name, o.ControlBin, ErrNoControlBin)
 	}
 	return nil
