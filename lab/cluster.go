@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ovlmgr/ovlmgr/ovn/health"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
 
 // A clustered lab (Options.Central = 3 or 5) has one central member per
@@ -173,7 +174,7 @@ func (l *Lab) upMembers(ctx context.Context) error {
 		}
 		// The member's TCP listeners are kernel endpoints whose packets
 		// enter OVS on the nodes (trap 1).
-		if err := ns.WithNetNSPath(m.NetNSPath, func(ns.NetNS) error { return txChecksumOff(memberVeth) }); err != nil {
+		if err := ns.WithNetNSPath(m.NetNSPath, func(ns.NetNS) error { return ovsport.TxChecksumOff(memberVeth) }); err != nil {
 			return fmt.Errorf("member %d: %w", m.Index, err)
 		}
 	}

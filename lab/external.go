@@ -14,6 +14,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
 
 // The lab's external network: a namespace "<name>-x" standing for the
@@ -159,7 +160,7 @@ func (l *Lab) upExternal() error {
 	}
 	// The outside host's kernel TCP/UDP packets enter OVS on the gateway
 	// nodes: their checksums must be complete (trap 1).
-	if err := l.External.Do(func() error { return txChecksumOff(externalBr) }); err != nil {
+	if err := l.External.Do(func() error { return ovsport.TxChecksumOff(externalBr) }); err != nil {
 		return fmt.Errorf("outside: %w", err)
 	}
 	return nil

@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovs/node"
+	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 
@@ -94,7 +94,7 @@ func (l *Lab) upCentral(ctx context.Context) error {
 	}
 	// The central TCP listeners are kernel endpoints whose packets enter
 	// OVS on the nodes: their checksums must be complete (trap 1).
-	if err := ns.WithNetNSPath(l.CentralNetNS, func(ns.NetNS) error { return txChecksumOff(underlayBr) }); err != nil {
+	if err := ns.WithNetNSPath(l.CentralNetNS, func(ns.NetNS) error { return ovsport.TxChecksumOff(underlayBr) }); err != nil {
 		return fmt.Errorf("central: %w", err)
 	}
 	for _, which := range []string{"nb", "sb"} {
@@ -336,33 +336,6 @@ func waitLink(ctx context.Context, h *netlink.Handle, name string) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// txChecksumOff turns off TX checksum offload on a device of the current
-// network namespace (`ethtool -K name tx off`).
-func txChecksumOff(name string) error {
-	e, err := ethtool.NewEthtool()
-	if err != nil {
-		return fmt.Errorf("ethtool: %w", err)
-	}
-	defer e.Close()
-	feats, err := e.Features(name)
-	if err != nil {
-		return fmt.Errorf("ethtool features of %s: %w", name, err)
-	}
-	off := map[string]bool{}
-	for k, v := range feats {
-		if v && strings.HasPrefix(k, "tx-checksum") {
-			off[k] = false
-		}
-	}
-	if len(off) == 0 {
-		return nil
-	}
-	if err := e.Change(name, off); err != nil {
-		return fmt.Errorf("turn off tx checksum offload on %s: %w", name, err)
-	}
-	return nil
 }
 
 // staticNeigh adds a permanent neighbour entry ip -> mac on link name.
