@@ -26,6 +26,10 @@ const (
 	// client's deadline. It matches any request containing the word (a
 	// monitor too), not only a transaction.
 	Stall
+	// DropRequest never forwards the request (any request containing the
+	// word, like Stall); the connection stays up: a request lost on its
+	// way, whose caller times out while the server never saw it.
+	DropRequest
 )
 
 // StallFor is how long Stall holds the replies.
@@ -111,11 +115,15 @@ func (p *Proxy) serve(c net.Conn) {
 			chunk := buf[:n]
 			p.mu.Lock()
 			fault := p.fault
-			hit := p.word != "" && (fault == Stall || bytes.Contains(chunk, []byte(`"transact"`))) && bytes.Contains(chunk, []byte(p.word))
+			hit := p.word != "" && (fault == Stall || fault == DropRequest || bytes.Contains(chunk, []byte(`"transact"`))) && bytes.Contains(chunk, []byte(p.word))
 			if hit {
 				p.word = ""
 			}
 			p.mu.Unlock()
+			if hit && fault == DropRequest {
+				p.fired.Add(1)
+				continue
+			}
 			if hit && fault == Stall {
 				stallUntil.Store(time.Now().Add(StallFor).UnixNano())
 			} else if hit {

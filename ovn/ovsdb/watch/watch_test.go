@@ -266,3 +266,44 @@ func TestTimedOutWatchLeavesNoMonitor(t *testing.T) {
 		t.Fatalf("watch of %s afterwards: %v", name, err)
 	}
 }
+
+// A watch whose monitor_cancel never reaches the server (the cancel times
+// out on a connection that stays up) leaves a monitor there: its updates
+// must not reach the client's cache, or the next watch of the row collides
+// with them (libovsdb reconnects, failing every request in flight).
+func TestLostCancelLeavesNoRows(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	px := ovsdbtest.StartProxy(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := dbconn.ConnectNB(ctx, px.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	writer := connect(t, srv)
+	const name = "lost-cancel"
+	m := &nbdb.LogicalSwitch{Name: name}
+	w, err := watch.Start(ctx, c, []watch.Table{{Model: m, Cond: []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px.Arm("monitor_cancel", ovsdbtest.DropRequest)
+	w.Close() // its cancel times out: the server keeps the monitor
+	if px.Fired() != 1 {
+		t.Fatalf("monitor_cancel dropped %d times; want 1", px.Fired())
+	}
+	addSwitch(t, writer, name)
+	time.Sleep(300 * time.Millisecond) // the kept monitor's update is here by now
+	for _, r := range c.Cache().Table(nbdb.LogicalSwitchTable).Rows() {
+		if r.(*nbdb.LogicalSwitch).Name == name {
+			t.Fatalf("switch %s is in the client's cache: a cancelled monitor's update was applied", name)
+		}
+	}
+	if err := present(ctx, c, name); err != nil {
+		t.Fatalf("watch of %s afterwards: %v", name, err)
+	}
+	if !c.Connected() {
+		t.Fatal("client disconnected")
+	}
+}

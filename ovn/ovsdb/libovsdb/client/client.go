@@ -127,6 +127,11 @@ type database struct {
 	// any ongoing monitors, so we can re-create them if we disconnect
 	monitors      map[string]*Monitor
 	monitorsMutex sync.Mutex
+	// cancelled holds (under monitorsMutex) the IDs of monitors cancelled
+	// on the current connection whose monitor_cancel has not been answered
+	// (ovlmgr): the server may still send their updates, which are
+	// dropped, not applied to the cache.
+	cancelled map[string]bool
 
 	// tracks any outstanding updates while waiting for a monitor response
 	deferUpdates    bool
@@ -643,6 +648,9 @@ func (o *ovsdbClient) update(params []json.RawMessage, reply *[]interface{}) err
 	if db == nil {
 		return fmt.Errorf("update: invalid database name: %s unknown", cookie.DatabaseName)
 	}
+	if db.cancelledMonitor(cookie.ID) {
+		return nil
+	}
 	o.metrics.numUpdates.WithLabelValues(cookie.DatabaseName).Inc()
 	for tableName := range updates {
 		o.metrics.numTableUpdates.WithLabelValues(cookie.DatabaseName, tableName).Inc()
@@ -687,6 +695,9 @@ func (o *ovsdbClient) update2(params []json.RawMessage, reply *[]interface{}) er
 	db := o.databases[cookie.DatabaseName]
 	if db == nil {
 		return fmt.Errorf("update: invalid database name: %s unknown", cookie.DatabaseName)
+	}
+	if db.cancelledMonitor(cookie.ID) {
+		return nil
 	}
 
 	db.cacheMutex.Lock()
@@ -734,6 +745,9 @@ func (o *ovsdbClient) update3(params []json.RawMessage, reply *[]interface{}) er
 	db := o.databases[cookie.DatabaseName]
 	if db == nil {
 		return fmt.Errorf("update: invalid database name: %s unknown", cookie.DatabaseName)
+	}
+	if db.cancelledMonitor(cookie.ID) {
+		return nil
 	}
 
 	db.cacheMutex.Lock()
@@ -882,11 +896,29 @@ func (o *ovsdbClient) MonitorAll(ctx context.Context) (MonitorCookie, error) {
 
 // MonitorCancel will request cancel a previously issued monitor request
 // RFC 7047 : monitor_cancel
+//
+// ovlmgr: the monitor is forgotten before the server is asked, whatever the
+// answer: a reconnect never restores it, and updates the server still sends
+// for it (a cancel that timed out, or a monitor whose request outlived its
+// caller) are dropped until the server has answered the cancel.
 func (o *ovsdbClient) MonitorCancel(ctx context.Context, cookie MonitorCookie) error {
 	var reply ovsdb.OperationResult
 	args := ovsdb.NewMonitorCancelArgs(cookie)
 	o.rpcMutex.Lock()
 	defer o.rpcMutex.Unlock()
+	db := o.primaryDB()
+	db.monitorsMutex.Lock()
+	if _, ok := db.monitors[cookie.ID]; ok {
+		delete(db.monitors, cookie.ID)
+		o.metrics.numMonitors.Dec()
+	}
+	if o.rpcClient != nil {
+		if db.cancelled == nil {
+			db.cancelled = map[string]bool{}
+		}
+		db.cancelled[cookie.ID] = true
+	}
+	db.monitorsMutex.Unlock()
 	if o.rpcClient == nil {
 		return ErrNotConnected
 	}
@@ -897,14 +929,24 @@ func (o *ovsdbClient) MonitorCancel(ctx context.Context, cookie MonitorCookie) e
 		}
 		return err
 	}
+	// Answered: the updates the server sent before its answer have been
+	// handled (updates are handled in order, as they are read), and none
+	// follow.
+	db.monitorsMutex.Lock()
+	delete(db.cancelled, cookie.ID)
+	db.monitorsMutex.Unlock()
 	if reply.Error != "" {
 		return fmt.Errorf("error while executing transaction: %s", reply.Error)
 	}
-	o.primaryDB().monitorsMutex.Lock()
-	defer o.primaryDB().monitorsMutex.Unlock()
-	delete(o.primaryDB().monitors, cookie.ID)
-	o.metrics.numMonitors.Dec()
 	return nil
+}
+
+// cancelledMonitor reports whether cookie names a monitor cancelled on the
+// current connection whose cancel is unanswered (ovlmgr, see MonitorCancel).
+func (db *database) cancelledMonitor(id string) bool {
+	db.monitorsMutex.Lock()
+	defer db.monitorsMutex.Unlock()
+	return db.cancelled[id]
 }
 
 // Monitor will provide updates for a given table/column
@@ -1319,6 +1361,10 @@ func (o *ovsdbClient) handleDisconnectNotification() {
 				db.deferredUpdates = make([]*bufferedUpdate, 0)
 				db.deferUpdates = true
 				db.cacheMutex.Unlock()
+				// A new connection has none of the old one's monitors.
+				db.monitorsMutex.Lock()
+				db.cancelled = nil
+				db.monitorsMutex.Unlock()
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), o.options.timeout)
 			defer cancel()
