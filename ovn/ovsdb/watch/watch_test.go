@@ -307,3 +307,82 @@ func TestLostCancelLeavesNoRows(t *testing.T) {
 		t.Fatal("client disconnected")
 	}
 }
+
+// Watches start and stop on one client while another watch's row keeps
+// changing: the updates for that row reach the client while a new watch's
+// monitor request waits for its reply. A client whose update handling
+// waited for a lock that a monitor request holds until its reply is read
+// stopped reading altogether: every later call on it hung.
+func TestWatchesWhileRowsChange(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	writer := connect(t, srv)
+	// Closed only once every watch returned: Close would hang on a deadlock.
+	c, err := dbconn.ConnectNB(context.Background(), srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addSwitch(t, writer, "busy")
+	m := &nbdb.LogicalSwitch{Name: "busy"}
+	busy, err := watch.Start(ctx, c, []watch.Table{{Model: m, Cond: []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: "busy"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, rounds = 4, 25
+	for w := 0; w < workers; w++ {
+		addSwitch(t, writer, fmt.Sprintf("calm%d", w))
+	}
+	stop := make(chan struct{})
+	changed := make(chan int, 1)
+	go func() { // the busy row changes as fast as the server commits
+		n := 0
+		defer func() { changed <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			op := ovsdb.Operation{Op: ovsdb.OperationUpdate, Table: nbdb.LogicalSwitchTable,
+				Where: []ovsdb.Condition{{Column: "name", Function: ovsdb.ConditionEqual, Value: "busy"}},
+				Row:   ovsdb.Row{"external_ids": ovsdb.OvsMap{GoMap: map[interface{}]interface{}{"n": fmt.Sprint(n)}}}}
+			if _, err := dbconn.Transact(ctx, writer, op); err != nil {
+				t.Errorf("change the busy row: %v", err)
+				return
+			}
+			n++
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	done := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				if err := present(ctx, c, name); err != nil {
+					errs <- fmt.Errorf("%s round %d: %w", name, i, err)
+					return
+				}
+			}
+		}(fmt.Sprintf("calm%d", w))
+	}
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("watches on a client receiving updates did not return: its read loop is blocked")
+	}
+	close(stop)
+	if n := <-changed; n < 50 {
+		t.Errorf("the busy row changed only %d times during the watches: nothing tested", n)
+	}
+	busy.Close()
+	c.Close()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

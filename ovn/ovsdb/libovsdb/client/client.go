@@ -127,11 +127,14 @@ type database struct {
 	// any ongoing monitors, so we can re-create them if we disconnect
 	monitors      map[string]*Monitor
 	monitorsMutex sync.Mutex
-	// cancelled holds (under monitorsMutex) the IDs of monitors cancelled
-	// on the current connection whose monitor_cancel has not been answered
-	// (ovlmgr): the server may still send their updates, which are
-	// dropped, not applied to the cache.
-	cancelled map[string]bool
+	// cancelled holds the IDs of monitors cancelled on the current
+	// connection whose monitor_cancel has not been answered (ovlmgr): the
+	// server may still send their updates, which are dropped, not applied
+	// to the cache. Its own lock: the update handlers run on the read loop,
+	// which must never wait for monitorsMutex (Monitor holds that until
+	// the read loop has read its reply).
+	cancelled      map[string]bool
+	cancelledMutex sync.Mutex
 
 	// tracks any outstanding updates while waiting for a monitor response
 	deferUpdates    bool
@@ -912,13 +915,15 @@ func (o *ovsdbClient) MonitorCancel(ctx context.Context, cookie MonitorCookie) e
 		delete(db.monitors, cookie.ID)
 		o.metrics.numMonitors.Dec()
 	}
+	db.monitorsMutex.Unlock()
 	if o.rpcClient != nil {
+		db.cancelledMutex.Lock()
 		if db.cancelled == nil {
 			db.cancelled = map[string]bool{}
 		}
 		db.cancelled[cookie.ID] = true
+		db.cancelledMutex.Unlock()
 	}
-	db.monitorsMutex.Unlock()
 	if o.rpcClient == nil {
 		return ErrNotConnected
 	}
@@ -932,9 +937,9 @@ func (o *ovsdbClient) MonitorCancel(ctx context.Context, cookie MonitorCookie) e
 	// Answered: the updates the server sent before its answer have been
 	// handled (updates are handled in order, as they are read), and none
 	// follow.
-	db.monitorsMutex.Lock()
+	db.cancelledMutex.Lock()
 	delete(db.cancelled, cookie.ID)
-	db.monitorsMutex.Unlock()
+	db.cancelledMutex.Unlock()
 	if reply.Error != "" {
 		return fmt.Errorf("error while executing transaction: %s", reply.Error)
 	}
@@ -944,8 +949,8 @@ func (o *ovsdbClient) MonitorCancel(ctx context.Context, cookie MonitorCookie) e
 // cancelledMonitor reports whether cookie names a monitor cancelled on the
 // current connection whose cancel is unanswered (ovlmgr, see MonitorCancel).
 func (db *database) cancelledMonitor(id string) bool {
-	db.monitorsMutex.Lock()
-	defer db.monitorsMutex.Unlock()
+	db.cancelledMutex.Lock()
+	defer db.cancelledMutex.Unlock()
 	return db.cancelled[id]
 }
 
@@ -1362,9 +1367,9 @@ func (o *ovsdbClient) handleDisconnectNotification() {
 				db.deferUpdates = true
 				db.cacheMutex.Unlock()
 				// A new connection has none of the old one's monitors.
-				db.monitorsMutex.Lock()
+				db.cancelledMutex.Lock()
 				db.cancelled = nil
-				db.monitorsMutex.Unlock()
+				db.cancelledMutex.Unlock()
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), o.options.timeout)
 			defer cancel()
