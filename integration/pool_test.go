@@ -123,6 +123,14 @@ func TestPoolCNI(t *testing.T) {
 		assertNothingOf(t, ctx, nb, node, net, c.id)
 	}
 	checkOwners(t, ctx, nb, node, ctrs) // the live containers keep their ports
+	// A killed ADD's claim is made good by the refill of the node's next
+	// successful ADD (docs/cni.md, Refill); when every ADD above was killed
+	// before it finished, only that one brings the pool back to its size.
+	next := newContainer(t, rt, list)
+	if err := next.add(ctx); err != nil {
+		t.Fatalf("ADD after the killed ones: %v\nplugin log:\n%s", err, rt.exec.stderr.String())
+	}
+	ctrs = append(ctrs, next)
 
 	for _, c := range ctrs {
 		wg.Add(1)
