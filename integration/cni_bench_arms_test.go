@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,6 +72,8 @@ func listFrom(b *testing.B, name string, plugin map[string]interface{}) *libcni.
 type bridgeArm struct {
 	rt   *runtime
 	list *libcni.NetworkConfigList
+	// cpu, when set, meters the CPU of each sample's ADD.
+	cpu *cpuMeter
 }
 
 func newBridgeArm(b *testing.B, node *lab.Node, br, subnet string) *bridgeArm {
@@ -89,9 +94,13 @@ func newBridgeArm(b *testing.B, node *lab.Node, br, subnet string) *bridgeArm {
 // sample times one ADD, then DELs it untimed.
 func (a *bridgeArm) sample(b *testing.B, ctx context.Context) time.Duration {
 	c := newContainer(b, a.rt, a.list)
-	t0 := time.Now()
-	err := c.add(ctx)
-	d := time.Since(t0)
+	var d time.Duration
+	var err error
+	a.cpu.run(b, func() {
+		t0 := time.Now()
+		err = c.add(ctx)
+		d = time.Since(t0)
+	})
 	if err != nil {
 		b.Fatalf("bridge ADD: %v", err)
 	}
@@ -106,6 +115,8 @@ type ovlArm struct {
 	rt   *runtime
 	net  string
 	list *libcni.NetworkConfigList
+	// cpu, when set, meters the CPU of each sample's ADD.
+	cpu *cpuMeter
 }
 
 func newOvlArm(b *testing.B, node *lab.Node, net string, extra map[string]interface{}) *ovlArm {
@@ -115,9 +126,13 @@ func newOvlArm(b *testing.B, node *lab.Node, net string, extra map[string]interf
 
 func (a *ovlArm) sample(b *testing.B, ctx context.Context) time.Duration {
 	c := newContainer(b, a.rt, a.list)
-	t0 := time.Now()
-	err := c.add(ctx)
-	d := time.Since(t0)
+	var d time.Duration
+	var err error
+	a.cpu.run(b, func() {
+		t0 := time.Now()
+		err = c.add(ctx)
+		d = time.Since(t0)
+	})
 	if err != nil {
 		b.Fatalf("ovlmgr-cni ADD: %v", err)
 	}
@@ -233,23 +248,128 @@ func northdCPU(b *testing.B, l *lab.Lab) time.Duration {
 	return pidfileCPU(b, l.CentralDir+"/ovn-northd.pid")
 }
 
-// pidfileCPU is the CPU time (user + system) of the process whose PID is in
-// pidfile, from /proc/PID/stat.
+// pidfileCPU is the CPU time the process whose PID is in pidfile has
+// used so far (procCPU).
 func pidfileCPU(b *testing.B, pidfile string) time.Duration {
 	b.Helper()
 	raw, err := os.ReadFile(pidfile)
 	if err != nil {
 		b.Fatalf("pid: %v", err)
 	}
-	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(raw)) + "/stat")
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 	if err != nil {
-		b.Fatalf("stat of the process in %s: %v", pidfile, err)
+		b.Fatalf("pid in %s: %v", pidfile, err)
 	}
-	// Fields after the command name "(...)": state is field 3; utime and
-	// stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
-	s := string(stat)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	return procCPU(b, pid)
+}
+
+// procCPU is the time the threads of process pid have run on a CPU, in
+// nanoseconds (the first field of /proc/PID/task/TID/schedstat, summed;
+// /proc/PID/stat counts 10 ms ticks, too coarse for one ADD).
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("threads of process %d: none (%v)", pid, err)
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		raw, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		if f := strings.Fields(string(raw)); len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
+}
+
+// childrenCPU is the CPU time (user + system) of this process's children
+// that have exited and been waited for (the plugin processes a sample
+// runs, with the runtime's re-exec into the node's namespace).
+func childrenCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuMeter splits the CPU an ADD costs among the daemons of a 1-node lab,
+// its node's CNI server and the processes the runtime starts.
+type cpuMeter struct {
+	names []string
+	pids  map[string]int
+	sum   map[string]time.Duration
+	n     int
+}
+
+// newCPUMeter meters l's central and first node's daemons and the CNI
+// server with PID server.
+func newCPUMeter(b *testing.B, l *lab.Lab, server int) *cpuMeter {
+	b.Helper()
+	m := &cpuMeter{pids: map[string]int{"cni-server": server}, sum: map[string]time.Duration{}}
+	for name, pidfile := range map[string]string{
+		"northd": "ovn-northd.pid", "nb": "ovsdb-server-nb.pid", "sb": "ovsdb-server-sb.pid", "control": "ovlmgr-control1.pid",
+	} {
+		m.pids[name] = readPID(b, filepath.Join(l.CentralDir, pidfile))
+	}
+	for name, pidfile := range map[string]string{
+		"controller": "ovn-controller.pid", "vswitchd": "ovs-vswitchd.pid", "node-ovsdb": "ovsdb-server.pid",
+	} {
+		m.pids[name] = readPID(b, filepath.Join(l.Nodes[0].Dir, pidfile))
+	}
+	for name := range m.pids {
+		m.names = append(m.names, name)
+	}
+	m.names = append(m.names, "runtime+plugin")
+	sort.Strings(m.names)
+	return m
+}
+
+func readPID(b *testing.B, pidfile string) int {
+	b.Helper()
+	raw, err := os.ReadFile(pidfile)
+	if err != nil {
+		b.Fatalf("pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		b.Fatalf("pid in %s: %v", pidfile, err)
+	}
+	return pid
+}
+
+// run runs f and adds the CPU each process used meanwhile; a nil meter
+// only runs f.
+func (m *cpuMeter) run(b *testing.B, f func()) {
+	b.Helper()
+	if m == nil {
+		f()
+		return
+	}
+	before := map[string]time.Duration{}
+	for name, pid := range m.pids {
+		before[name] = procCPU(b, pid)
+	}
+	c0 := childrenCPU()
+	f()
+	m.sum["runtime+plugin"] += childrenCPU() - c0
+	for name, pid := range m.pids {
+		m.sum[name] += procCPU(b, pid) - before[name]
+	}
+	m.n++
+}
+
+// report prints the mean CPU per call of each process and their total.
+func (m *cpuMeter) report(b *testing.B, prefix string) {
+	if m.n == 0 {
+		return
+	}
+	var total time.Duration
+	for _, name := range m.names {
+		total += m.sum[name]
+		b.ReportMetric(float64(m.sum[name].Microseconds())/1000/float64(m.n), prefix+name+"-ms")
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(m.n), prefix+"total-ms")
 }

@@ -288,11 +288,14 @@ func BenchmarkCNIAddScale(b *testing.B) {
 		// server socket is: it runs every ADD in the plugin. The served arm
 		// finds the node's server (ovlmgr-cni serve) beside the db.
 		s.ovl = newOvlArm(b, node, net, map[string]interface{}{"logFile": s.log, "logLevel": "debug", "ovs": unservedOVS(b, node)})
-		startCNIServer(b, node)
+		srv := startCNIServer(b, node)
 		s.served = newOvlArm(b, node, net, map[string]interface{}{"logFile": s.log + ".served", "logLevel": "debug"})
 		s.ready = newFloorArm(b, l, node, s.nb, net, "ready", 22, "198.19.227")
 		s.dynamic = newFloorArm(b, l, node, s.nb, net, "dynamic", 22, "")
 		s.bridge = newBridgeArm(b, node, "refbr0", "198.19.236.0/24")
+		// Where a served ADD's CPU goes, against the bridge plugin's.
+		s.served.cpu = newCPUMeter(b, l, srv.cmd.Process.Pid)
+		s.bridge.cpu = newCPUMeter(b, l, srv.cmd.Process.Pid)
 	}
 	samples := min(benchSamples(), 40)
 	settle := func(s *side) {
@@ -311,7 +314,10 @@ func BenchmarkCNIAddScale(b *testing.B) {
 		// connects the server (not counted).
 		s.ovl.sample(b, ctx)
 		settlePool(s)
+		cpu := s.served.cpu
+		s.served.cpu = nil
 		s.served.sample(b, ctx)
+		s.served.cpu = cpu
 	}
 	for n := 0; n < b.N; n++ {
 		for k := 0; k < samples; k++ {
@@ -343,6 +349,10 @@ func BenchmarkCNIAddScale(b *testing.B) {
 		b.ReportMetric(pct(s.adds, 50)/pct(s.fr, 50), "add/floor-ready"+p+"-x")
 		b.ReportMetric(pct(s.adds, 50)/pct(s.fd, 50), "add/floor-dynamic"+p+"-x")
 		reportPct(b, "served"+p, s.srv)
+		// CPU per ADD of every process (the runtime's re-exec and the
+		// plugin process together): the lab's 2 cores run them all.
+		s.served.cpu.report(b, "served-cpu"+p+"-")
+		s.bridge.cpu.report(b, "bridge-cpu"+p+"-")
 		b.ReportMetric(pct(s.srv, 50)/pct(s.br, 50), "served/bridge"+p+"-x")
 		b.ReportMetric(pct(s.srv, 50)/pct(s.fr, 50), "served/floor-ready"+p+"-x")
 		b.ReportMetric(float64(countIn(b, s.log+".served", "claimed pool port")), "served-pool-claims"+p)
