@@ -108,23 +108,37 @@ func Orphans(ctx context.Context, ovs, nb client.Client) ([]*ovsport.Iface, erro
 	return out, nil
 }
 
-// Sweep removes the OVS ports and host veths of Orphans. Errors are joined;
-// what was removed is returned either way.
+// Sweep removes the OVS ports and host veths of Orphans (RemoveOrphans).
 func Sweep(ctx context.Context, ovs, nb client.Client, dryRun bool) ([]Removed, error) {
 	orphans, err := Orphans(ctx, ovs, nb)
 	if err != nil {
 		return nil, err
 	}
+	return RemoveOrphans(ctx, ovs, orphans, dryRun)
+}
+
+// RemoveOrphans removes the OVS ports and host veths of orphans (as
+// Orphans read them) that are still the ones read: a port or veth made
+// again under the same name since (an ADD of the same container interface)
+// stays. Errors are joined; what was removed is returned either way.
+func RemoveOrphans(ctx context.Context, ovs client.Client, orphans []*ovsport.Iface, dryRun bool) ([]Removed, error) {
 	var out []Removed
 	var errs []error
 	for _, i := range orphans {
 		r := Removed{What: "ovs-port", Name: i.Name, Port: i.IfaceID, Network: i.Network, Container: i.Container, IfName: i.IfName}
 		if !dryRun {
-			if err := ovsport.Unplug(ctx, ovs, i.Name); err != nil {
+			// The port and veth as Orphans read them only: an ADD of the
+			// same container interface may have made them again since (a
+			// CNI server's sweep runs beside its ADDs).
+			gone, err := ovsport.UnplugIface(ctx, ovs, i.Name, i.UUID)
+			if err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			if err := ovsport.DelVeth("", i.IfName, i.Name); err != nil {
+			if !gone {
+				continue
+			}
+			if err := ovsport.DelHostLinkIndex(i.Name, i.Ifindex); err != nil {
 				errs = append(errs, err)
 				continue
 			}

@@ -70,8 +70,11 @@ type Iface struct {
 	IfName     string
 	Network    string
 	Ofport     int
-	Installed  bool
-	Error      string
+	// Ifindex is the kernel's index of the device ovs-vswitchd opened for
+	// it (0: none recorded).
+	Ifindex   int
+	Installed bool
+	Error     string
 }
 
 func ifaceFrom(r *vswitchd.Interface) *Iface {
@@ -81,6 +84,9 @@ func ifaceFrom(r *vswitchd.Interface) *Iface {
 		Installed: r.ExternalIDs[KeyOVNInstalled] == "true", Ofport: -1}
 	if r.Ofport != nil {
 		i.Ofport = *r.Ofport
+	}
+	if r.Ifindex != nil {
+		i.Ifindex = *r.Ifindex
 	}
 	if r.Error != nil {
 		i.Error = *r.Error
@@ -210,6 +216,43 @@ func Unplug(ctx context.Context, ovs client.Client, name string) error {
 		}
 	}
 	return nil
+}
+
+// UnplugIface removes the OVS port name (ours only) if it still holds the
+// interface ifaceUUID, and reports whether it did: a port plugged again
+// under the same name since ifaceUUID was read (an ADD of the same container
+// interface) is left alone. For removals decided on an earlier read (the
+// sweep of orphaned ports runs beside ADDs).
+func UnplugIface(ctx context.Context, ovs client.Client, name, ifaceUUID string) (bool, error) {
+	what := fmt.Sprintf("unplug %s (interface %s)", name, ifaceUUID)
+	rows, err := dbops.SelectRows(ctx, ovs, []ovsdb.Condition{dbops.NameIs(name)},
+		func(p *vswitchd.Port) []any { return []any{&p.UUID, &p.Interfaces, &p.ExternalIDs} })
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, err)
+	}
+	for _, p := range rows {
+		if len(p.Interfaces) != 1 || p.Interfaces[0] != ifaceUUID {
+			continue
+		}
+		if !owner.Owned(p.ExternalIDs, "") {
+			return false, fmt.Errorf("%s: %w (refusing to touch it)", what, ErrNotOwned)
+		}
+		del, err := delPortOps(ovs, p.UUID)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", what, err)
+		}
+		// Still that port with that interface when the removal commits.
+		guard := dbops.Exists(vswitchd.PortTable, []ovsdb.Condition{dbops.UUIDIs(p.UUID),
+			dbops.Equal("interfaces", dbops.UUIDSet(ifaceUUID))}, "name", name)
+		if _, err := dbconn.Transact(ctx, ovs, append([]ovsdb.Operation{guard}, del...)...); err != nil {
+			if dbconn.FailedWait(err, 0) {
+				return false, nil
+			}
+			return false, fmt.Errorf("%s: %w", what, err)
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // Get returns the interface named name, or nil when there is none.

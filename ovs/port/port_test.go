@@ -307,3 +307,92 @@ func TestLinkMTUOfWhileLinksChange(t *testing.T) {
 		t.Fatalf("%d of 300 lookups failed while links changed; first: %v", len(fails), fails[0])
 	}
 }
+
+// TestUnplugIfaceAndDelHostLinkIndex: the sweep's removals act only on what
+// it read. A port plugged again under the same name (a new interface row)
+// and a link made again under the same name (a new index) stay.
+func TestUnplugIfaceAndDelHostLinkIndex(t *testing.T) {
+	srv := ovsdbtest.StartVswitch(t)
+	srv.Run(t, "ovs-vsctl", "--no-wait", "add-br", "br-int")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ovs, err := vsdb.Connect(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ovs.Close()
+	spec := ovsport.PlugSpec{Name: "ovlsweep", IfaceID: "ovl-gone", IfaceIDVer: "c1", Container: "c1", IfName: "eth0", Network: "web"}
+	old, err := ovsport.Plug(ctx, ovs, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := ovsport.Plug(ctx, ovs, spec) // the ADD's new port of the same name
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := ovsport.UnplugIface(ctx, ovs, "ovlsweep", old); gone || err != nil {
+		t.Fatalf("UnplugIface with the replaced interface = %v, %v; want false, nil", gone, err)
+	}
+	if i, err := ovsport.Get(ctx, ovs, "ovlsweep"); err != nil || i == nil || i.UUID != cur {
+		t.Fatalf("after UnplugIface of the old interface: %+v, %v; want the new one %s kept", i, err, cur)
+	}
+	if gone, err := ovsport.UnplugIface(ctx, ovs, "ovlsweep", cur); !gone || err != nil {
+		t.Fatalf("UnplugIface with the current interface = %v, %v; want true, nil", gone, err)
+	}
+	if out := srv.Run(t, "ovs-vsctl", "--no-wait", "list-ports", "br-int"); strings.TrimSpace(out) != "" {
+		t.Fatalf("ports left: %q", out)
+	}
+	if gone, err := ovsport.UnplugIface(ctx, ovs, "ovlsweep", cur); gone || err != nil {
+		t.Fatalf("UnplugIface of a missing port = %v, %v; want false, nil", gone, err)
+	}
+	srv.Run(t, "ovs-vsctl", "--no-wait", "add-port", "br-int", "foreign")
+	fu := strings.TrimSpace(srv.Run(t, "ovs-vsctl", "--no-wait", "get", "Interface", "foreign", "_uuid"))
+	if _, err := ovsport.UnplugIface(ctx, ovs, "foreign", fu); !errors.Is(err, ovsport.ErrNotOwned) {
+		t.Fatalf("UnplugIface of a foreign port = %v; want ErrNotOwned", err)
+	}
+
+	prereq.Root(t)
+	n, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer testutils.UnmountNS(n)
+	defer n.Close()
+	err = n.Do(func(ns.NetNS) error {
+		index := func() int {
+			l, err := netlink.LinkByName("ovlsweep")
+			if err != nil {
+				return 0
+			}
+			return l.Attrs().Index
+		}
+		add := func() int {
+			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "ovlsweep"}, PeerName: "ovlsweep-c"}); err != nil {
+				t.Fatal(err)
+			}
+			return index()
+		}
+		first := add()
+		if l, err := netlink.LinkByName("ovlsweep"); err != nil {
+			t.Fatal(err)
+		} else if err := netlink.LinkDel(l); err != nil {
+			t.Fatal(err)
+		}
+		second := add()
+		if first == second || second == 0 {
+			t.Fatalf("link indexes %d, %d: want two", first, second)
+		}
+		for _, stale := range []int{first, 0} {
+			if err := ovsport.DelHostLinkIndex("ovlsweep", stale); err != nil || index() != second {
+				t.Fatalf("DelHostLinkIndex(%d) = %v: link index now %d; want %d kept", stale, err, index(), second)
+			}
+		}
+		if err := ovsport.DelHostLinkIndex("ovlsweep", second); err != nil || index() != 0 {
+			t.Fatalf("DelHostLinkIndex(%d) = %v: link index now %d; want it gone", second, err, index())
+		}
+		return ovsport.DelHostLinkIndex("ovlsweep", second) // gone already: no error
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -288,6 +288,27 @@ func delHostLink(name string) error {
 	return delLink(l)
 }
 
+// DelHostLinkIndex deletes the host-side link name of the current network
+// namespace only while its index is index (0: unknown, nothing deleted): a
+// link made again under that name since index was read is left alone.
+func DelHostLinkIndex(name string, index int) error {
+	if index <= 0 {
+		return nil
+	}
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return nil
+		}
+		return fmt.Errorf("delete host link %s: %w", name, err)
+	}
+	if l.Attrs().Index != index {
+		return nil
+	}
+	return delLink(l)
+}
+
 // delLink deletes l. A link the kernel removed after it was looked up (its
 // peer's namespace went away meanwhile: ENODEV) is gone, not an error.
 func delLink(l netlink.Link) error {
