@@ -93,19 +93,24 @@ func newBridgeArm(b *testing.B, node *lab.Node, br, subnet string) *bridgeArm {
 
 // sample times one ADD, then DELs it untimed.
 func (a *bridgeArm) sample(b *testing.B, ctx context.Context) time.Duration {
-	c := newContainer(b, a.rt, a.list)
+	return sampleAdd(b, ctx, newContainer(b, a.rt, a.list), a.cpu, "bridge")
+}
+
+// sampleAdd times c's ADD (metering its CPU with m, if set), then DELs it
+// untimed; what names the plugin in failures.
+func sampleAdd(b *testing.B, ctx context.Context, c *container, m *cpuMeter, what string) time.Duration {
 	var d time.Duration
 	var err error
-	a.cpu.run(b, func() {
+	m.run(b, func() {
 		t0 := time.Now()
 		err = c.add(ctx)
 		d = time.Since(t0)
 	})
 	if err != nil {
-		b.Fatalf("bridge ADD: %v", err)
+		b.Fatalf("%s ADD: %v", what, err)
 	}
 	if err := c.del(ctx); err != nil {
-		b.Errorf("bridge DEL: %v", err)
+		b.Errorf("%s DEL: %v", what, err)
 	}
 	return d
 }
@@ -125,21 +130,7 @@ func newOvlArm(b *testing.B, node *lab.Node, net string, extra map[string]interf
 }
 
 func (a *ovlArm) sample(b *testing.B, ctx context.Context) time.Duration {
-	c := newContainer(b, a.rt, a.list)
-	var d time.Duration
-	var err error
-	a.cpu.run(b, func() {
-		t0 := time.Now()
-		err = c.add(ctx)
-		d = time.Since(t0)
-	})
-	if err != nil {
-		b.Fatalf("ovlmgr-cni ADD: %v", err)
-	}
-	if err := c.del(ctx); err != nil {
-		b.Errorf("ovlmgr-cni DEL: %v", err)
-	}
-	return d
+	return sampleAdd(b, ctx, newContainer(b, a.rt, a.list), a.cpu, "ovlmgr-cni")
 }
 
 // floorArm is floorbind on a network of lab l's node.

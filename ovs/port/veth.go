@@ -277,6 +277,12 @@ func TxChecksumOff(name string) error {
 }
 
 func delHostLink(name string) error {
+	return delHostLinkIf(name, func(netlink.Link) bool { return true })
+}
+
+// delHostLinkIf deletes the host-side link name if it exists and del(l)
+// says so.
+func delHostLinkIf(name string, del func(netlink.Link) bool) error {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -284,6 +290,9 @@ func delHostLink(name string) error {
 			return nil
 		}
 		return fmt.Errorf("delete host link %s: %w", name, err)
+	}
+	if !del(l) {
+		return nil
 	}
 	return delLink(l)
 }
@@ -295,18 +304,7 @@ func DelHostLinkIndex(name string, index int) error {
 	if index <= 0 {
 		return nil
 	}
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		var nf netlink.LinkNotFoundError
-		if errors.As(err, &nf) {
-			return nil
-		}
-		return fmt.Errorf("delete host link %s: %w", name, err)
-	}
-	if l.Attrs().Index != index {
-		return nil
-	}
-	return delLink(l)
+	return delHostLinkIf(name, func(l netlink.Link) bool { return l.Attrs().Index == index })
 }
 
 // delLink deletes l. A link the kernel removed after it was looked up (its
