@@ -232,8 +232,8 @@ func countIn(b *testing.B, path, s string) int {
 	return strings.Count(string(data), s)
 }
 
-// northdCPU returns ovn-northd's CPU time so far (user + system, from
-// /proc/<pid>/stat) for lab l's standalone central.
+// northdCPU returns ovn-northd's CPU time so far (pidfileCPU) for lab l's
+// standalone central.
 func northdCPU(b *testing.B, l *lab.Lab) time.Duration {
 	b.Helper()
 	return pidfileCPU(b, l.CentralDir+"/ovn-northd.pid")
@@ -243,15 +243,7 @@ func northdCPU(b *testing.B, l *lab.Lab) time.Duration {
 // used so far (procCPU).
 func pidfileCPU(b *testing.B, pidfile string) time.Duration {
 	b.Helper()
-	raw, err := os.ReadFile(pidfile)
-	if err != nil {
-		b.Fatalf("pid: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		b.Fatalf("pid in %s: %v", pidfile, err)
-	}
-	return procCPU(b, pid)
+	return procCPU(b, readPID(b, pidfile))
 }
 
 // procCPU is the time the threads of process pid have run on a CPU, in
@@ -318,6 +310,7 @@ func newCPUMeter(b *testing.B, l *lab.Lab, server int) *cpuMeter {
 	return m
 }
 
+// readPID is the PID in pidfile.
 func readPID(b *testing.B, pidfile string) int {
 	b.Helper()
 	raw, err := os.ReadFile(pidfile)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
 
@@ -33,16 +34,24 @@ func TestHostIfName(t *testing.T) {
 // ovn-installed event (not before), a stale row's sticky flag is never
 // taken for the new one, a timeout says vswitchd never attached it, and
 // Unplug is idempotent and refuses foreign ports.
-func TestPlugWaitUnplug(t *testing.T) {
+// brInt starts an Open_vSwitch db with br-int and connects to it (closed
+// at test end).
+func brInt(t *testing.T, ctx context.Context) (*ovsdbtest.Server, client.Client) {
+	t.Helper()
 	srv := ovsdbtest.StartVswitch(t)
 	srv.Run(t, "ovs-vsctl", "--no-wait", "add-br", "br-int")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	ovs, err := vsdb.Connect(ctx, srv.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ovs.Close()
+	t.Cleanup(ovs.Close)
+	return srv, ovs
+}
+
+func TestPlugWaitUnplug(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, ovs := brInt(t, ctx)
 	spec := ovsport.PlugSpec{Name: "ovlaaaa", IfaceID: "ovl-x", IfaceIDVer: "ctr1", MAC: "0a:00:00:00:00:01", Container: "ctr1", IfName: "eth0", Network: "web"}
 	uuid, err := ovsport.Plug(ctx, ovs, spec)
 	if err != nil {
@@ -312,15 +321,9 @@ func TestLinkMTUOfWhileLinksChange(t *testing.T) {
 // it read. A port plugged again under the same name (a new interface row)
 // and a link made again under the same name (a new index) stay.
 func TestUnplugIfaceAndDelHostLinkIndex(t *testing.T) {
-	srv := ovsdbtest.StartVswitch(t)
-	srv.Run(t, "ovs-vsctl", "--no-wait", "add-br", "br-int")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ovs, err := vsdb.Connect(ctx, srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ovs.Close()
+	srv, ovs := brInt(t, ctx)
 	spec := ovsport.PlugSpec{Name: "ovlsweep", IfaceID: "ovl-gone", IfaceIDVer: "c1", Container: "c1", IfName: "eth0", Network: "web"}
 	old, err := ovsport.Plug(ctx, ovs, spec)
 	if err != nil {

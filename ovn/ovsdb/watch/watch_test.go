@@ -102,6 +102,19 @@ func TestConcurrentWatchesOneClient(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	errs := watchRounds(t, ctx, c, "sw", workers, rounds, "Monitor/MonitorCancel deadlock")
+	c.Close()
+	for _, err := range errs {
+		t.Error(err)
+	}
+}
+
+// watchRounds runs workers goroutines on c, worker w watching switch
+// prefix+w until present, rounds times, and returns their errors. A client
+// that stops answering ignores ctx: after 90 s the test fails (hang names
+// the suspect) instead of hanging the package; c must then stay open.
+func watchRounds(t *testing.T, ctx context.Context, c client.Client, prefix string, workers, rounds int, hang string) []error {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	done := make(chan struct{})
@@ -115,20 +128,20 @@ func TestConcurrentWatchesOneClient(t *testing.T) {
 					return
 				}
 			}
-		}(fmt.Sprintf("sw%d", w))
+		}(fmt.Sprintf("%s%d", prefix, w))
 	}
 	go func() { wg.Wait(); close(done) }()
-	// A deadlock ignores ctx: fail instead of hanging the package.
 	select {
 	case <-done:
 	case <-time.After(90 * time.Second):
-		t.Fatal("watches on one client did not return: Monitor/MonitorCancel deadlock")
+		t.Fatalf("watches on one client did not return: %s", hang)
 	}
-	c.Close()
 	close(errs)
+	var out []error
 	for err := range errs {
-		t.Error(err)
+		out = append(out, err)
 	}
+	return out
 }
 
 // TestClosedWatchesLeaveNoHandler: a client serving many calls (the node's
@@ -354,35 +367,14 @@ func TestWatchesWhileRowsChange(t *testing.T) {
 			n++
 		}
 	}()
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	done := make(chan struct{})
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(name string) {
-			defer wg.Done()
-			for i := 0; i < rounds; i++ {
-				if err := present(ctx, c, name); err != nil {
-					errs <- fmt.Errorf("%s round %d: %w", name, i, err)
-					return
-				}
-			}
-		}(fmt.Sprintf("calm%d", w))
-	}
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(90 * time.Second):
-		t.Fatal("watches on a client receiving updates did not return: its read loop is blocked")
-	}
+	errs := watchRounds(t, ctx, c, "calm", workers, rounds, "its read loop is blocked")
 	close(stop)
 	if n := <-changed; n < 50 {
 		t.Errorf("the busy row changed only %d times during the watches: nothing tested", n)
 	}
 	busy.Close()
 	c.Close()
-	close(errs)
-	for err := range errs {
+	for _, err := range errs {
 		t.Error(err)
 	}
 }
