@@ -251,7 +251,8 @@ func makeVeth(s VethSpec, hostNS ns.NetNS) (cont, host netlink.Link, err error) 
 // ETHTOOL_STXCSUM request, which the kernel applies to every tx-checksum-*
 // feature at once. One ioctl: safchain/ethtool's Features and Change each
 // read the feature-name table into a fresh 1 MiB buffer, and did so on
-// every ADD's veth (a tenth of the CNI server's CPU).
+// every ADD's veth: with that garbage, about 40 % of the CNI server's CPU
+// per ADD (docs/cni.md, Cost per container).
 func TxChecksumOff(name string) error {
 	if len(name) >= unix.IFNAMSIZ {
 		return fmt.Errorf("turn off tx checksum offload on %s: name longer than %d bytes", name, unix.IFNAMSIZ-1)
