@@ -242,37 +242,30 @@ func TestStartOnClosedClient(t *testing.T) {
 	}
 }
 
-// A watch whose monitor request outlives its context (the server answers
-// late) leaves no monitor behind: the switch it named, created afterwards,
-// never reaches the client's cache, and a later watch of it works on the
-// same connection. An orphaned monitor's rows stayed in the cache, and the
-// next watch of one of them made libovsdb reconnect (its reply adding a row
-// already there), failing every request in flight on that client.
-func TestTimedOutWatchLeavesNoMonitor(t *testing.T) {
+// proxied starts an NB server, a client of it through an ovsdbtest.Proxy
+// (closed at test end) and a direct writer.
+func proxied(t *testing.T, ctx context.Context) (*ovsdbtest.Proxy, client.Client, client.Client) {
+	t.Helper()
 	srv := ovsdbtest.StartNB(t)
 	px := ovsdbtest.StartProxy(t, srv)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	c, err := dbconn.ConnectNB(ctx, px.Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	writer := connect(t, srv)
-	const name = "late-monitor"
-	px.Arm(name, ovsdbtest.Stall)
-	sctx, scancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	err = present(sctx, c, name)
-	scancel()
-	if px.Fired() != 1 || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("watch with its monitor's reply held %s: fired %d, %v; want its deadline", ovsdbtest.StallFor, px.Fired(), err)
-	}
-	time.Sleep(ovsdbtest.StallFor) // the held replies arrive
+	t.Cleanup(c.Close)
+	return px, c, connect(t, srv)
+}
+
+// addedOutsideCache creates switch name through writer and checks that
+// no leftover monitor brings it into c's cache (why names the fault), and
+// that a new watch of it on c then works.
+func addedOutsideCache(t *testing.T, ctx context.Context, c, writer client.Client, name, why string) {
+	t.Helper()
 	addSwitch(t, writer, name)
-	time.Sleep(300 * time.Millisecond) // an orphaned monitor's update would be here by now
+	time.Sleep(300 * time.Millisecond) // a leftover monitor's update would be here by now
 	for _, r := range c.Cache().Table(nbdb.LogicalSwitchTable).Rows() {
 		if r.(*nbdb.LogicalSwitch).Name == name {
-			t.Fatalf("switch %s is in the client's cache: the timed-out watch left its monitor on the server", name)
+			t.Fatalf("switch %s is in the client's cache: %s", name, why)
 		}
 	}
 	if err := present(ctx, c, name); err != nil {
@@ -280,21 +273,36 @@ func TestTimedOutWatchLeavesNoMonitor(t *testing.T) {
 	}
 }
 
+// A watch whose monitor request outlives its context (the server answers
+// late) leaves no monitor behind: the switch it named, created afterwards,
+// never reaches the client's cache, and a later watch of it works on the
+// same connection. An orphaned monitor's rows stayed in the cache, and the
+// next watch of one of them made libovsdb reconnect (its reply adding a row
+// already there), failing every request in flight on that client.
+func TestTimedOutWatchLeavesNoMonitor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	px, c, writer := proxied(t, ctx)
+	const name = "late-monitor"
+	px.Arm(name, ovsdbtest.Stall)
+	sctx, scancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	err := present(sctx, c, name)
+	scancel()
+	if px.Fired() != 1 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("watch with its monitor's reply held %s: fired %d, %v; want its deadline", ovsdbtest.StallFor, px.Fired(), err)
+	}
+	time.Sleep(ovsdbtest.StallFor) // the held replies arrive
+	addedOutsideCache(t, ctx, c, writer, name, "the timed-out watch left its monitor on the server")
+}
+
 // A watch whose monitor_cancel never reaches the server (the cancel times
 // out on a connection that stays up) leaves a monitor there: its updates
 // must not reach the client's cache, or the next watch of the row collides
 // with them (libovsdb reconnects, failing every request in flight).
 func TestLostCancelLeavesNoRows(t *testing.T) {
-	srv := ovsdbtest.StartNB(t)
-	px := ovsdbtest.StartProxy(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := dbconn.ConnectNB(ctx, px.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	writer := connect(t, srv)
+	px, c, writer := proxied(t, ctx)
 	const name = "lost-cancel"
 	m := &nbdb.LogicalSwitch{Name: name}
 	w, err := watch.Start(ctx, c, []watch.Table{{Model: m, Cond: []model.Condition{{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}}}})
@@ -306,16 +314,7 @@ func TestLostCancelLeavesNoRows(t *testing.T) {
 	if px.Fired() != 1 {
 		t.Fatalf("monitor_cancel dropped %d times; want 1", px.Fired())
 	}
-	addSwitch(t, writer, name)
-	time.Sleep(300 * time.Millisecond) // the kept monitor's update is here by now
-	for _, r := range c.Cache().Table(nbdb.LogicalSwitchTable).Rows() {
-		if r.(*nbdb.LogicalSwitch).Name == name {
-			t.Fatalf("switch %s is in the client's cache: a cancelled monitor's update was applied", name)
-		}
-	}
-	if err := present(ctx, c, name); err != nil {
-		t.Fatalf("watch of %s afterwards: %v", name, err)
-	}
+	addedOutsideCache(t, ctx, c, writer, name, "a cancelled monitor's update was applied")
 	if !c.Connected() {
 		t.Fatal("client disconnected")
 	}
