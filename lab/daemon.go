@@ -116,7 +116,7 @@ func (d *daemon) pid() (int, error) {
 
 // ownedAlive reports whether pid runs (not a zombie) with --pidfile=pidfile.
 func ownedAlive(pid int, pidfile string) bool {
-	if zombieOrGone(pid) {
+	if Exited(pid) {
 		return false
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -133,9 +133,7 @@ func ownedAlive(pid int, pidfile string) bool {
 
 // Exited reports whether process pid has exited (a zombie not yet reaped
 // counts as exited: detached daemons are reaped lazily by init).
-func Exited(pid int) bool { return zombieOrGone(pid) }
-
-func zombieOrGone(pid int) bool {
+func Exited(pid int) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return true
@@ -158,11 +156,11 @@ func (d *daemon) stop() error {
 	}
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(5 * time.Second)
-	for !zombieOrGone(pid) {
+	for !Exited(pid) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			deadline = time.Now().Add(5 * time.Second)
-			for !zombieOrGone(pid) {
+			for !Exited(pid) {
 				if time.Now().After(deadline) {
 					return fmt.Errorf("stop %s on %s: pid %d survives SIGKILL", d.Name, d.Node, pid)
 				}

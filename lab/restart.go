@@ -75,7 +75,7 @@ func (l *Lab) Kill(ctx context.Context, node, name string) error {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kill %s on %s (pid %d): %w", d.Name, d.Node, pid, err)
 	}
-	for !zombieOrGone(pid) {
+	for !Exited(pid) {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("kill %s on %s (pid %d): still running: %w", d.Name, d.Node, pid, ctx.Err())
