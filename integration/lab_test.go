@@ -15,6 +15,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/node"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
 
@@ -338,4 +339,25 @@ func TestLabConcurrentUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGone(t, ok, hostLinks)
+}
+
+// TestLabVswitchdHeap: every node's ovs-vswitchd runs with a heap trim
+// threshold above one receive batch at MTU 9000 (node.VswitchdHeapTunables),
+// so a jumbo underlay does not turn its datapath into brk calls.
+func TestLabVswitchdHeap(t *testing.T) {
+	l := sharedLab(t)
+	for _, n := range l.Nodes {
+		pid, err := os.ReadFile(filepath.Join(n.Dir, "ovs-vswitchd.pid"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		environ := strings.Split(string(env), "\x00")
+		if w := node.HeapTrimWarning("netdev", 9000, environ); w != "" {
+			t.Errorf("%s: ovs-vswitchd (pid %s): %s", n.Name, strings.TrimSpace(string(pid)), w)
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab/sysbin"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/cnistats"
+	"github.com/ovlmgr/ovlmgr/ovs/node"
 )
 
 // Defaults and fixed addresses. The underlay is 198.18.0.0/24: central is
@@ -546,12 +548,24 @@ func (l *Lab) centralDaemons() []*daemon {
 			args: []string{"--ovnnb-db=" + l.NB, "--ovnsb-db=" + l.SB, "--unixctl=" + filepath.Join(c, "ovn-northd.ctl")}}})
 }
 
+// vswitchdEnv is env plus the heap setting ovs-vswitchd should run with
+// (node.VswitchdHeapTunables, added to any GLIBC_TUNABLES of ours): without
+// it a lab with a jumbo underlay spends its datapath CPU shrinking and
+// regrowing ovs-vswitchd's heap.
+func vswitchdEnv(env []string) []string {
+	t := node.VswitchdHeapTunables
+	if cur := os.Getenv("GLIBC_TUNABLES"); cur != "" {
+		t = cur + ":" + t
+	}
+	return append(slices.Clone(env), "GLIBC_TUNABLES="+t)
+}
+
 func (n *Node) daemons() []*daemon {
 	db := "unix:" + filepath.Join(n.Dir, "db.sock")
 	ds := []*daemon{
 		{Node: n.Name, Name: "ovsdb-server", bin: "ovsdb-server", dir: n.Dir, ns: n.NetNSPath, env: n.Env,
 			args: []string{filepath.Join(n.Dir, "conf.db"), "--remote=punix:" + filepath.Join(n.Dir, "db.sock")}},
-		{Node: n.Name, Name: "ovs-vswitchd", bin: "ovs-vswitchd", dir: n.Dir, ns: n.NetNSPath, env: n.Env, args: []string{db}},
+		{Node: n.Name, Name: "ovs-vswitchd", bin: "ovs-vswitchd", dir: n.Dir, ns: n.NetNSPath, env: vswitchdEnv(n.Env), args: []string{db}},
 		{Node: n.Name, Name: "ovn-controller", bin: "ovn-controller", dir: n.Dir, ns: n.NetNSPath, env: n.Env, args: []string{db}},
 	}
 	if n.CNIServer != "" {

@@ -99,7 +99,7 @@ type Result struct {
 	Changed       bool   `json:"changed"`       // false when everything was already in place
 	CreatedBridge bool   `json:"createdBridge"` // br-int was created by this call
 	// Warnings are settings of the machine that will cost the node (see
-	// RcvbufWarning); join succeeds with them.
+	// RcvbufWarning, HeapTrimWarning); join succeeds with them.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -187,7 +187,8 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 		return nil, fmt.Errorf("node join: %w", names.Bad("encap ip", o.EncapIP, "not an IP address"))
 	}
 	o.EncapIP = ip.String()
-	if err := localIP(ip); err != nil {
+	encapMTU, err := localIP(ip)
+	if err != nil {
 		return nil, fmt.Errorf("node join: %w", names.Bad("encap ip", names.Shown(o.EncapIP), "%w", err))
 	}
 
@@ -274,6 +275,9 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 	}
 	res := &Result{SystemID: o.SystemID, Hostname: o.Hostname, EncapIP: o.EncapIP}
 	if w := rcvbufWarning(o.Datapath); w != "" {
+		res.Warnings = append(res.Warnings, w)
+	}
+	if w := heapTrimWarning(o.Datapath, o.OVS, encapMTU); w != "" {
 		res.Warnings = append(res.Warnings, w)
 	}
 
@@ -576,25 +580,29 @@ func checkChassis(ctx context.Context, o JoinOptions) error {
 	return nil
 }
 
-// localIP checks that ip is assigned to an interface in this network namespace.
-func localIP(ip net.IP) error {
+// localIP checks that ip is assigned to an interface in this network
+// namespace and returns that interface's MTU (0 if it cannot be read).
+func localIP(ip net.IP) (mtu int, err error) {
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return fmt.Errorf("list local addresses: %w", err)
+		return 0, fmt.Errorf("list local addresses: %w", err)
 	}
 	var have []string
 	for _, a := range addrs {
 		if a.IP.Equal(ip) {
-			return nil
+			if l, err := netlink.LinkByIndex(a.LinkIndex); err == nil {
+				mtu = l.Attrs().MTU
+			}
+			return mtu, nil
 		}
 		if !a.IP.IsLoopback() && !a.IP.IsLinkLocalUnicast() {
 			have = append(have, a.IP.String())
 		}
 	}
 	if len(have) == 0 {
-		return fmt.Errorf("not assigned to any local interface (this namespace has no usable address)")
+		return 0, fmt.Errorf("not assigned to any local interface (this namespace has no usable address)")
 	}
-	return fmt.Errorf("not assigned to any local interface (local addresses: %s)", strings.Join(have, ", "))
+	return 0, fmt.Errorf("not assigned to any local interface (local addresses: %s)", strings.Join(have, ", "))
 }
 
 func contains(list []string, s string) bool {
