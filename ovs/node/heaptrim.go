@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,14 +38,14 @@ func HeapTrimWarning(datapath string, mtu int, environ []string) string {
 	if datapath != "netdev" || mtu < HeapTrimMTU {
 		return ""
 	}
-	batch := rxBatch * (mtu + 300)
-	if trimThreshold(environ) > batch {
+	trim := trimThreshold(environ)
+	if trim > rxBatch*(mtu+300) {
 		return ""
 	}
-	return fmt.Sprintf("ovs-vswitchd runs with glibc's default heap trim threshold (128 KiB) on a node whose encap interface has MTU %d: "+
+	return fmt.Sprintf("ovs-vswitchd runs with a glibc heap trim threshold of %d bytes (128 KiB unless GLIBC_TUNABLES sets it) on a node whose encap interface has MTU %d: "+
 		"the userspace datapath's receive batches (32 buffers of the MTU) shrink and regrow its heap on every poll (brk calls and TLB flushes; "+
 		"1.3-2.3x the CPU a byte across nodes measured at MTU 9000); start ovs-vswitchd with GLIBC_TUNABLES=%s "+
-		"(on Debian: a line `GLIBC_TUNABLES=%s` in /etc/default/openvswitch-switch), then restart it", mtu, VswitchdHeapTunables, VswitchdHeapTunables)
+		"(on Debian: a line `GLIBC_TUNABLES=%s` in /etc/default/openvswitch-switch), then restart it", trim, mtu, VswitchdHeapTunables, VswitchdHeapTunables)
 }
 
 // trimThreshold is the malloc trim threshold environ gives a glibc program
@@ -75,18 +74,11 @@ func trimThreshold(environ []string) int {
 	return n
 }
 
-// heapTrimWarning is HeapTrimWarning for the ovs-vswitchd whose pidfile is
-// next to the Open_vSwitch database socket ovs (unix:DIR/db.sock), the
-// layout of ovs-ctl and of the lab; "" when that process cannot be read.
-func heapTrimWarning(datapath, ovs string, mtu int) string {
-	if datapath != "netdev" || mtu < HeapTrimMTU {
-		return ""
-	}
-	sock, ok := strings.CutPrefix(ovs, "unix:")
-	if !ok {
-		return ""
-	}
-	pid, err := os.ReadFile(filepath.Join(filepath.Dir(sock), "ovs-vswitchd.pid"))
+// VswitchdHeapWarning is HeapTrimWarning for the ovs-vswitchd whose pidfile
+// is in runDir (its OVS_RUNDIR, where ovs-ctl and the lab put the database
+// socket too); "" when that process cannot be read.
+func VswitchdHeapWarning(datapath, runDir string, mtu int) string {
+	pid, err := os.ReadFile(filepath.Join(runDir, "ovs-vswitchd.pid"))
 	if err != nil {
 		return ""
 	}
@@ -94,9 +86,5 @@ func heapTrimWarning(datapath, ovs string, mtu int) string {
 	if err != nil {
 		return ""
 	}
-	var environ []string
-	for _, kv := range bytes.Split(env, []byte{0}) {
-		environ = append(environ, string(kv))
-	}
-	return HeapTrimWarning(datapath, mtu, environ)
+	return HeapTrimWarning(datapath, mtu, strings.Split(string(env), "\x00"))
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -277,8 +278,10 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 	if w := rcvbufWarning(o.Datapath); w != "" {
 		res.Warnings = append(res.Warnings, w)
 	}
-	if w := heapTrimWarning(o.Datapath, o.OVS, encapMTU); w != "" {
-		res.Warnings = append(res.Warnings, w)
+	if sock, ok := strings.CutPrefix(o.OVS, "unix:"); ok {
+		if w := VswitchdHeapWarning(o.Datapath, filepath.Dir(sock), encapMTU); w != "" {
+			res.Warnings = append(res.Warnings, w)
+		}
 	}
 
 	br, err := vsdb.Bridge(ctx, oc, IntegrationBridge)
