@@ -30,7 +30,14 @@ const (
 	// word, like Stall); the connection stays up: a request lost on its
 	// way, whose caller times out while the server never saw it.
 	DropRequest
+	// Cut forwards the request (any request containing the word, like
+	// Stall), lets the replies through for CutAfter, then closes the
+	// connection: a server that goes away right after answering.
+	Cut
 )
+
+// CutAfter is how long Cut lets replies through before it closes.
+const CutAfter = 100 * time.Millisecond
 
 // StallFor is how long Stall holds the replies.
 const StallFor = time.Second
@@ -115,7 +122,7 @@ func (p *Proxy) serve(c net.Conn) {
 			chunk := buf[:n]
 			p.mu.Lock()
 			fault := p.fault
-			hit := p.word != "" && (fault == Stall || fault == DropRequest || bytes.Contains(chunk, []byte(`"transact"`))) && bytes.Contains(chunk, []byte(p.word))
+			hit := p.word != "" && (fault == Stall || fault == DropRequest || fault == Cut || bytes.Contains(chunk, []byte(`"transact"`))) && bytes.Contains(chunk, []byte(p.word))
 			if hit {
 				p.word = ""
 			}
@@ -124,7 +131,9 @@ func (p *Proxy) serve(c net.Conn) {
 				p.fired.Add(1)
 				continue
 			}
-			if hit && fault == Stall {
+			if hit && fault == Cut {
+				time.AfterFunc(CutAfter, closeBoth)
+			} else if hit && fault == Stall {
 				stallUntil.Store(time.Now().Add(StallFor).UnixNano())
 			} else if hit {
 				hold.Store(true)

@@ -313,7 +313,11 @@ func (o *ovsdbClient) connect(ctx context.Context, reconnect bool) error {
 		}
 	}
 
-	go o.handleDisconnectNotification()
+	// ovlmgr: the handlers are counted before the disconnect handler, which
+	// waits for them, starts (upstream started it first: its Wait raced
+	// with these Adds when the server closed right after the handshake),
+	// and each cache runs until this connection's stopCh closes.
+	stopCh := o.stopCh
 	if o.options.inactivityTimeout > 0 {
 		o.handlerShutdown.Add(1)
 		go o.handleInactivityProbes()
@@ -325,10 +329,11 @@ func (o *ovsdbClient) connect(ctx context.Context, reconnect bool) error {
 		o.handlerShutdown.Add(1)
 		go func(db *database) {
 			defer o.handlerShutdown.Done()
-			db.cache.Run(o.stopCh)
+			db.cache.Run(stopCh)
 			close(eventStopChan)
 		}(db)
 	}
+	go o.handleDisconnectNotification()
 
 	o.connected = true
 	return nil
