@@ -25,10 +25,13 @@ const rxBatch = 32
 // defaultTrimThreshold is glibc's M_TRIM_THRESHOLD when nothing sets it.
 const defaultTrimThreshold = 128 << 10
 
-// HeapTrimMTU is the smallest MTU at which a receive batch's buffers (MTU
-// plus OVS's headroom and packet header, about 300 bytes) pass glibc's
-// default trim threshold.
-const HeapTrimMTU = defaultTrimThreshold/rxBatch - 300
+// rxBufOverhead is what a receive buffer holds beyond the MTU: OVS's
+// headroom and packet header, about 300 bytes.
+const rxBufOverhead = 300
+
+// HeapTrimMTU is the smallest MTU at which a receive batch's buffers pass
+// glibc's default trim threshold.
+const HeapTrimMTU = defaultTrimThreshold/rxBatch - rxBufOverhead
 
 // HeapTrimWarning says how to start ovs-vswitchd when datapath is "netdev",
 // mtu (the encap interface's) is at least HeapTrimMTU and environ
@@ -39,7 +42,7 @@ func HeapTrimWarning(datapath string, mtu int, environ []string) string {
 		return ""
 	}
 	trim := trimThreshold(environ)
-	if trim > rxBatch*(mtu+300) {
+	if trim > rxBatch*(mtu+rxBufOverhead) {
 		return ""
 	}
 	return fmt.Sprintf("ovs-vswitchd runs with a glibc heap trim threshold of %d bytes (128 KiB unless GLIBC_TUNABLES sets it) on a node whose encap interface has MTU %d: "+
