@@ -1,16 +1,21 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
@@ -30,22 +35,35 @@ type iperfResult struct {
 	Error string `json:"error"`
 }
 
-// iperfServer starts `iperf3 -s` in c's namespace until the benchmark ends.
-func iperfServer(b *testing.B, ctx context.Context, c *container) {
+// iperfServer starts `iperf3 -s` in c's namespace until the benchmark
+// ends and returns its process.
+func iperfServer(b *testing.B, ctx context.Context, c *container) *os.Process {
 	cmd := nsexec.Command(ctx, c.ns.Path(), nil, "iperf3", "-s", "-B", c.ip().String())
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("iperf3 -s: %v", err)
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd.Process
 }
 
 // iperfRun runs a TCP client in from's namespace against to for secs seconds.
 func iperfRun(b *testing.B, ctx context.Context, from, to *container, secs int) iperfResult {
+	return iperfRunOn(b, ctx, from, to, secs, nil)
+}
+
+// iperfRunOn is iperfRun with the client on the CPUs cpus (nil: any).
+func iperfRunOn(b *testing.B, ctx context.Context, from, to *container, secs int, cpus *unix.CPUSet) iperfResult {
 	var r iperfResult
 	for try := 0; ; try++ {
-		out, err := nsexec.Command(ctx, from.ns.Path(), nil, "iperf3", "-c", to.ip().String(), "-t", fmt.Sprint(secs), "-J").Output()
+		cmd := nsexec.Command(ctx, from.ns.Path(), nil, "iperf3", "-c", to.ip().String(), "-t", fmt.Sprint(secs), "-J")
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		err := startOn(cmd, cpus)
+		if err == nil {
+			err = cmd.Wait()
+		}
 		r = iperfResult{}
-		jerr := json.Unmarshal(out, &r)
+		jerr := json.Unmarshal(out.Bytes(), &r)
 		if err == nil && jerr == nil && r.Error == "" {
 			return r
 		}
@@ -54,6 +72,92 @@ func iperfRun(b *testing.B, ctx context.Context, from, to *container, secs int) 
 			b.Fatalf("iperf3 %s -> %s: %v %v %s", from.id, to.id, err, jerr, r.Error)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// startOn starts cmd on the CPUs cpus (nil: any): the child inherits the
+// affinity of the thread that forks it, so every thread it ever makes
+// stays there.
+func startOn(cmd *exec.Cmd, cpus *unix.CPUSet) error {
+	if cpus == nil {
+		return cmd.Start()
+	}
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	var old unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return fmt.Errorf("CPU affinity: %w", err)
+	}
+	if err := unix.SchedSetaffinity(0, cpus); err != nil {
+		return fmt.Errorf("CPU affinity: %w", err)
+	}
+	defer func() { _ = unix.SchedSetaffinity(0, &old) }()
+	return cmd.Start()
+}
+
+// pinProcess puts every thread of pid on the CPUs cpus.
+func pinProcess(b *testing.B, pid int, cpus *unix.CPUSet) {
+	b.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("threads of process %d: none (%v)", pid, err)
+	}
+	for _, t := range tasks {
+		tid, _ := strconv.Atoi(filepath.Base(t))
+		if err := unix.SchedSetaffinity(tid, cpus); err != nil && !errors.Is(err, unix.ESRCH) {
+			b.Fatalf("CPU affinity of thread %d of process %d: %v", tid, pid, err)
+		}
+	}
+}
+
+// hostCPUs splits this machine's CPUs between n lab nodes, as if each
+// were a host of its own: node i gets the i-th equal share. It fails
+// with fewer CPUs than nodes.
+func hostCPUs(b *testing.B, n int) []unix.CPUSet {
+	b.Helper()
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		b.Fatalf("CPU affinity: %v", err)
+	}
+	var ids []int
+	for i := 0; i < 1024; i++ { // unix.CPUSet's size; IsSet is false past it
+		if all.IsSet(i) {
+			ids = append(ids, i)
+		}
+	}
+	if len(ids) < n {
+		b.Fatalf("a CPU a node: %d CPUs for %d nodes", len(ids), n)
+	}
+	sets := make([]unix.CPUSet, n)
+	share := len(ids) / n
+	for i := range sets {
+		for _, id := range ids[i*share : (i+1)*share] {
+			sets[i].Set(id)
+		}
+	}
+	return sets
+}
+
+// pinNodes puts every daemon of each node (its pidfiles) on cpus[i], or
+// back on every CPU when cpus is nil.
+func pinNodes(b *testing.B, nodes []*lab.Node, cpus []unix.CPUSet) {
+	b.Helper()
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		b.Fatalf("CPU affinity: %v", err)
+	}
+	for i, n := range nodes {
+		set := &all
+		if cpus != nil {
+			set = &cpus[i]
+		}
+		pidfiles, _ := filepath.Glob(filepath.Join(n.Dir, "*.pid"))
+		if len(pidfiles) == 0 {
+			b.Fatalf("node %s: no pidfile in %s", n.Name, n.Dir)
+		}
+		for _, f := range pidfiles {
+			pinProcess(b, readPID(b, f), set)
+		}
 	}
 }
 
@@ -90,6 +194,55 @@ func datapathCPU(b *testing.B, nodes []*lab.Node) time.Duration {
 	return sum
 }
 
+// throughputArm is what one arm of BenchmarkThroughput measured, per path.
+type throughputArm struct {
+	same, cross throughputPath
+}
+
+// throughputPath sums a path's iperf3 runs.
+type throughputPath struct {
+	bps                    []float64
+	retransmits, drops, gb float64
+	cpu                    time.Duration
+}
+
+// run makes one iperf3 run from a to same, then one from a to cross, the
+// client on clientCPUs (nil: any).
+func (arm *throughputArm) run(b *testing.B, ctx context.Context, nodes []*lab.Node, a, same, cross *container, secs int, clientCPUs *unix.CPUSet) {
+	for _, p := range []struct {
+		to   *container
+		path *throughputPath
+	}{{same, &arm.same}, {cross, &arm.cross}} {
+		d0, c0 := packetDrops(b, ctx, nodes), datapathCPU(b, nodes)
+		r := iperfRunOn(b, ctx, a, p.to, secs, clientCPUs)
+		p.path.cpu += datapathCPU(b, nodes) - c0
+		p.path.drops += float64(packetDrops(b, ctx, nodes) - d0)
+		p.path.bps = append(p.path.bps, r.End.SumReceived.BitsPerSecond/1e9)
+		p.path.retransmits += float64(r.End.SumSent.Retransmits)
+		p.path.gb += r.End.SumReceived.BitsPerSecond * float64(secs) / 8e9
+	}
+}
+
+// report prints the arm's metrics, their names prefixed with prefix.
+func (arm *throughputArm) report(b *testing.B, prefix string) {
+	runs := float64(len(arm.same.bps))
+	b.ReportMetric(median(arm.same.bps), prefix+"same-node-Gbit/s")
+	b.ReportMetric(median(arm.cross.bps), prefix+"cross-node-Gbit/s")
+	b.ReportMetric(median(arm.cross.bps)/median(arm.same.bps), prefix+"cross/same-x")
+	b.ReportMetric(arm.same.retransmits/runs, prefix+"same-node-retransmits/run")
+	b.ReportMetric(arm.cross.retransmits/runs, prefix+"cross-node-retransmits/run")
+	// Where the retransmits come from on the userspace datapath: frames
+	// dropped by ovs-vswitchd's AF_PACKET sockets (their size is the
+	// host's net.core.rmem_default; docs/cni.md, Throughput).
+	b.ReportMetric(arm.same.drops/runs, prefix+"same-node-afpacket-drops/run")
+	b.ReportMetric(arm.cross.drops/runs, prefix+"cross-node-afpacket-drops/run")
+	// Where the cross-node path loses on the userspace datapath: the CPU
+	// the nodes' ovs-vswitchd spend a GB (two datapaths, encap and decap,
+	// against one).
+	b.ReportMetric(arm.same.cpu.Seconds()/arm.same.gb, prefix+"same-node-datapath-cpu-s/GB")
+	b.ReportMetric(arm.cross.cpu.Seconds()/arm.cross.gb, prefix+"cross-node-datapath-cpu-s/GB")
+}
+
 // throughputSeconds is each iperf3 run's length (5 s; THROUGHPUT_SECONDS
 // overrides it).
 func throughputSeconds() int {
@@ -109,6 +262,13 @@ const throughputRounds = 5
 // prints the receiver's Gbit/s (median run), the ratio cross-node /
 // same-node, the sender's retransmits, the frames ovs-vswitchd's AF_PACKET
 // sockets dropped and its CPU time per GB moved.
+//
+// It does so in two arms, alternated round by round: the nodes sharing
+// every CPU of the machine (the lab as it runs), and each node on CPUs of
+// its own, half of them (metrics prefixed host-cpus-): the two nodes of
+// the cross-node path then have the CPUs two hosts would, instead of
+// splitting the one node's CPUs of the same-node path between two
+// datapaths.
 //
 // THROUGHPUT_UNDERLAY_MTU=N runs it on a 2-node lab of its own whose
 // underlay MTU is N (the overlay's is 58 less), e.g. 9000 for a jumbo-frame
@@ -131,49 +291,51 @@ func BenchmarkThroughput(b *testing.B) {
 	for _, c := range []*container{a, same, cross} {
 		c.mustAdd(b, ctx)
 	}
+	servers := map[*container]*os.Process{}
 	for _, c := range []*container{same, cross} {
-		iperfServer(b, ctx, c)
+		servers[c] = iperfServer(b, ctx, c)
 		if err := a.ping(ctx, c.ip()); err != nil {
 			b.Fatalf("ping %s: %v", c.ip(), err)
 		}
 	}
 	secs := throughputSeconds()
-	var sameBps, crossBps []float64
-	var sameRetr, crossRetr, sameDrops, crossDrops float64
-	var sameGB, crossGB float64
-	var sameCPU, crossCPU time.Duration
 	nodes := []*lab.Node{l.Nodes[0], l.Nodes[1]}
-	run := func(to *container, bps *[]float64, retr, drops, gb *float64, cpu *time.Duration) {
-		d0, c0 := packetDrops(b, ctx, nodes), datapathCPU(b, nodes)
-		r := iperfRun(b, ctx, a, to, secs)
-		*cpu += datapathCPU(b, nodes) - c0
-		*drops += float64(packetDrops(b, ctx, nodes) - d0)
-		*bps = append(*bps, r.End.SumReceived.BitsPerSecond/1e9)
-		*retr += float64(r.End.SumSent.Retransmits)
-		*gb += r.End.SumReceived.BitsPerSecond * float64(secs) / 8e9
+	// The shared arm lets every process run on any CPU, so the two nodes'
+	// datapaths share the machine's cores; the host arm gives each node
+	// (its daemons and its containers' iperf3) its own share of them, as
+	// two hosts have (hostCPUs).
+	shared, host := &throughputArm{}, &throughputArm{}
+	cpus := hostCPUs(b, len(nodes))
+	hostAll := map[*container]*unix.CPUSet{a: &cpus[0], same: &cpus[0], cross: &cpus[1]}
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		b.Fatalf("CPU affinity: %v", err)
 	}
-	for n := 0; n < b.N; n++ {
-		for i := 0; i < throughputRounds; i++ {
-			run(same, &sameBps, &sameRetr, &sameDrops, &sameGB, &sameCPU)
-			run(cross, &crossBps, &crossRetr, &crossDrops, &crossGB, &crossCPU)
+	pinServers := func(on map[*container]*unix.CPUSet) {
+		for c, p := range servers {
+			set := &all
+			if on != nil {
+				set = on[c]
+			}
+			pinProcess(b, p.Pid, set)
 		}
 	}
-	runs := float64(len(sameBps))
-	b.ReportMetric(median(sameBps), "same-node-Gbit/s")
-	b.ReportMetric(median(crossBps), "cross-node-Gbit/s")
-	b.ReportMetric(median(crossBps)/median(sameBps), "cross/same-x")
-	b.ReportMetric(sameRetr/runs, "same-node-retransmits/run")
-	b.ReportMetric(crossRetr/runs, "cross-node-retransmits/run")
-	// Where the retransmits come from on the userspace datapath: frames
-	// dropped by ovs-vswitchd's AF_PACKET sockets (their size is the
-	// host's net.core.rmem_default; docs/cni.md, Throughput).
-	b.ReportMetric(sameDrops/runs, "same-node-afpacket-drops/run")
-	b.ReportMetric(crossDrops/runs, "cross-node-afpacket-drops/run")
-	// Where the cross-node path loses on the userspace datapath: the CPU
-	// the nodes' ovs-vswitchd spend a GB (two datapaths, encap and decap,
-	// against one), on cores that also run both iperf3 ends.
-	b.ReportMetric(sameCPU.Seconds()/sameGB, "same-node-datapath-cpu-s/GB")
-	b.ReportMetric(crossCPU.Seconds()/crossGB, "cross-node-datapath-cpu-s/GB")
+	defer func() { pinNodes(b, nodes, nil); pinServers(nil) }()
+	for n := 0; n < b.N; n++ {
+		for i := 0; i < throughputRounds; i++ {
+			pinNodes(b, nodes, nil)
+			pinServers(nil)
+			shared.run(b, ctx, nodes, a, same, cross, secs, nil)
+			pinNodes(b, nodes, cpus)
+			pinServers(hostAll)
+			host.run(b, ctx, nodes, a, same, cross, secs, hostAll[a])
+			k := len(host.same.bps) - 1
+			b.Logf("round %d: Gbit/s same node / across nodes: shared CPUs %.2f / %.2f, host CPUs %.2f / %.2f",
+				k, shared.same.bps[k], shared.cross.bps[k], host.same.bps[k], host.cross.bps[k])
+		}
+	}
+	shared.report(b, "")
+	host.report(b, "host-cpus-")
 	if v, err := os.ReadFile("/proc/sys/net/core/rmem_default"); err == nil {
 		var n float64
 		_, _ = fmt.Sscan(string(v), &n)
