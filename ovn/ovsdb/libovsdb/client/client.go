@@ -366,6 +366,17 @@ func (o *ovsdbClient) tryEndpoint(ctx context.Context, u *url.URL) (string, erro
 
 	o.createRPC2Client(c)
 
+	// ovlmgr: list_dbs, every get_schema and, leader-only, the leader
+	// check go out together and are read in upstream's order: one round
+	// trip where upstream waited for three or four (see OVLMGR.md).
+	schemas := make(map[string]<-chan schemaReply, len(o.databases))
+	for dbName := range o.databases {
+		schemas[dbName] = o.getSchemaAsync(ctx, dbName)
+	}
+	var leaderReply <-chan leaderQueryReply
+	if o.options.leaderOnly {
+		leaderReply = o.leaderQueryAsync(ctx)
+	}
 	serverDBNames, err := o.listDbs(ctx)
 	if err != nil {
 		return "", err
@@ -387,10 +398,11 @@ func (o *ovsdbClient) tryEndpoint(ctx context.Context, u *url.URL) (string, erro
 		}
 
 		// load and validate the schema
-		schema, err := o.getSchema(ctx, dbName)
-		if err != nil {
-			return "", err
+		reply := <-schemas[dbName]
+		if reply.err != nil {
+			return "", reply.err
 		}
+		schema := reply.schema
 
 		db.modelMutex.Lock()
 		var errors []error
@@ -421,7 +433,8 @@ func (o *ovsdbClient) tryEndpoint(ctx context.Context, u *url.URL) (string, erro
 	var sid string
 	if o.options.leaderOnly {
 		var leader bool
-		leader, sid, err = o.isEndpointLeader(ctx)
+		reply := <-leaderReply
+		leader, sid, err = o.isEndpointLeader(reply.results, reply.err)
 		if err != nil {
 			return "", err
 		}
@@ -457,17 +470,44 @@ func (o *ovsdbClient) createRPC2Client(conn net.Conn) {
 	go o.rpcClient.Run()
 }
 
+// leaderQueryReply is the server's answer to leaderQuery.
+type leaderQueryReply struct {
+	results []ovsdb.OperationResult
+	err     error
+}
+
+// leaderQuery is what isEndpointLeader reads: every database's row of
+// _Server's Database table.
+var leaderQuery = ovsdb.Operation{
+	Op:      ovsdb.OperationSelect,
+	Table:   "Database",
+	Columns: []string{"name", "model", "leader", "sid"},
+}
+
+// leaderQueryAsync sends leaderQuery to _Server and returns where its
+// answer arrives (ovlmgr change, see OVLMGR.md). It goes out with the
+// handshake's get_schema requests, before the client has _Server's
+// schema: the operation is fixed and valid in every _Server schema, so
+// it is not validated against one. Assumes rpcMutex is held.
+func (o *ovsdbClient) leaderQueryAsync(ctx context.Context) <-chan leaderQueryReply {
+	ch := make(chan leaderQueryReply, 1)
+	rpc := o.rpcClient // resetRPCClient may clear the field meanwhile
+	go func() {
+		var reply []ovsdb.OperationResult
+		err := rpc.CallWithContext(ctx, "transact", ovsdb.NewTransactArgs(serverDB, leaderQuery), &reply)
+		if err == rpc2.ErrShutdown {
+			err = ErrNotConnected
+		}
+		ch <- leaderQueryReply{results: reply, err: err}
+	}()
+	return ch
+}
+
 // isEndpointLeader returns true if the currently connected endpoint is leader,
-// otherwise false or an error. If the currently connected endpoint is the leader
-// and the database is clustered, also returns the database's Server ID.
-// Assumes rpcMutex is held.
-func (o *ovsdbClient) isEndpointLeader(ctx context.Context) (bool, string, error) {
-	op := ovsdb.Operation{
-		Op:      ovsdb.OperationSelect,
-		Table:   "Database",
-		Columns: []string{"name", "model", "leader", "sid"},
-	}
-	results, err := o.transact(ctx, serverDB, true, op)
+// otherwise false or an error, from the server's answer to leaderQuery. If the
+// currently connected endpoint is the leader and the database is clustered,
+// also returns the database's Server ID.
+func (o *ovsdbClient) isEndpointLeader(results []ovsdb.OperationResult, err error) (bool, string, error) {
 	if err != nil {
 		return false, "", fmt.Errorf("could not check if server was leader: %w", err)
 	}
@@ -781,20 +821,26 @@ func (o *ovsdbClient) update3(params []json.RawMessage, reply *[]interface{}) er
 	return err
 }
 
-// getSchema returns the schema in use for the provided database name
-// RFC 7047 : get_schema
-// Should only be called when mutex is held
-func (o *ovsdbClient) getSchema(ctx context.Context, dbName string) (ovsdb.DatabaseSchema, error) {
-	args := ovsdb.NewGetSchemaArgs(dbName)
-	var reply ovsdb.DatabaseSchema
-	err := o.rpcClient.CallWithContext(ctx, "get_schema", args, &reply)
-	if err != nil {
+// schemaReply is a get_schema answer.
+type schemaReply struct {
+	schema ovsdb.DatabaseSchema
+	err    error
+}
+
+// getSchemaAsync sends get_schema for dbName and returns where its answer
+// arrives (ovlmgr change, see OVLMGR.md). Assumes rpcMutex is held.
+func (o *ovsdbClient) getSchemaAsync(ctx context.Context, dbName string) <-chan schemaReply {
+	ch := make(chan schemaReply, 1)
+	rpc := o.rpcClient // resetRPCClient may clear the field meanwhile
+	go func() {
+		var reply ovsdb.DatabaseSchema
+		err := rpc.CallWithContext(ctx, "get_schema", ovsdb.NewGetSchemaArgs(dbName), &reply)
 		if err == rpc2.ErrShutdown {
-			return ovsdb.DatabaseSchema{}, ErrNotConnected
+			err = ErrNotConnected
 		}
-		return ovsdb.DatabaseSchema{}, err
-	}
-	return reply, err
+		ch <- schemaReply{schema: reply, err: err}
+	}()
+	return ch
 }
 
 // listDbs returns the list of databases on the server
