@@ -24,6 +24,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		os.Exit(serve(os.Args[2:]))
 	}
+	plugin.SetOneVerbGC()
 	// No "about" text: without CNI_COMMAND the plugin answers with CNI
 	// error code 4 (invalid environment) as a runtime expects.
 	skel.PluginMainFuncs(plugin.Funcs(), plugin.VersionInfo(), "")
