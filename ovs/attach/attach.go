@@ -52,8 +52,13 @@ type node struct {
 	sbEP     string
 	// ids are the node's Open_vSwitch external_ids (e.g. its pool size).
 	ids map[string]string
-	// tls is the node's identity for ssl: endpoints (nil: the process's).
-	tls *tls.Config
+	// tls is the node's identity for ssl: endpoints (nil: the process's),
+	// tlsFiles what it was loaded from.
+	tls      *tls.Config
+	tlsFiles dbconn.TLSFiles
+	// nbEarly is set when the NB connection was started from the node's
+	// hint beside the local db's (nbhint.go).
+	nbEarly bool
 	// session, when set, lends ovs and the NB client (see Session).
 	session *Session
 }
@@ -99,7 +104,7 @@ func openNode(ctx context.Context, s *Session, nbEP, ep string, needNB bool) (*n
 	}
 	// The node's certificate (Open_vSwitch SSL row, set by node join) is
 	// its identity for ssl: endpoints: the control service, the SB.
-	n.tls = nodeTLS(ctx, s, ovs, root)
+	n.tls, n.tlsFiles = nodeTLS(ctx, s, ovs, root)
 	if n.nbEP == "" {
 		n.nbEP = root.ExternalIDs[ovsnode.KeyNB]
 	}
@@ -111,16 +116,39 @@ func openNode(ctx context.Context, s *Session, nbEP, ep string, needNB bool) (*n
 }
 
 // openNodeNB is openNode (an NB endpoint required) followed by connectNB;
-// on success the caller closes both.
+// on success the caller closes both. Without a session the NB connection
+// starts beside the local db's from the node's hint (nbhint.go), and is
+// kept only when the local db names the same endpoint and identity.
 func openNodeNB(ctx context.Context, s *Session, nbEP, ovsEP string) (*node, client.Client, error) {
+	var early *earlyNB
+	var hintPath string
+	var hint nbHint
+	var hinted bool
+	if s == nil {
+		hintPath = nbHintPath(ovsEP)
+		if hint, hinted = readNBHint(hintPath); hinted && (nbEP == "" || nbEP == hint.NB) {
+			early = startNB(ctx, hint)
+		}
+	}
 	nd, err := openNode(ctx, s, nbEP, ovsEP, true)
 	if err != nil {
+		early.discard()
 		return nil, nil, err
 	}
-	nb, err := connectNB(ctx, nd)
+	want := nbHint{NB: nd.nbEP, TLS: nd.tlsFiles}
+	nb, used, err := early.take(want)
+	if used {
+		nd.nbEarly = true
+		err = nbUnavailable(err)
+	} else {
+		nb, err = connectNB(ctx, nd)
+	}
 	if err != nil {
 		nd.close()
 		return nil, nil, err
+	}
+	if s == nil && (!hinted || hint != want) {
+		writeNBHint(hintPath, want)
 	}
 	return nd, nb, nil
 }
@@ -135,10 +163,16 @@ func connectNB(ctx context.Context, nd *node) (client.Client, error) {
 	} else {
 		nb, err = dbconn.ConnectNBTLS(cctx, nd.nbEP, nd.tls)
 	}
-	if err != nil {
-		return nil, newErr(ErrUnavailable, fmt.Sprintf("OVN Northbound: %v", err), err)
+	return nb, nbUnavailable(err)
+}
+
+// nbUnavailable is a failed NB connect as ADD and DEL report it (nil for
+// nil).
+func nbUnavailable(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nb, nil
+	return newErr(ErrUnavailable, fmt.Sprintf("OVN Northbound: %v", err), err)
 }
 
 // names of everything a container interface owns, from the node's
@@ -348,7 +382,11 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	if err != nil {
 		return nil, err
 	}
-	log.Debugf("connected, network read after %s", time.Since(start).Round(time.Millisecond))
+	if nd.nbEarly {
+		log.Debugf("connected (the NB beside the local db, from %s), network read after %s", NBHintFile, time.Since(start).Round(time.Millisecond))
+	} else {
+		log.Debugf("connected, network read after %s", time.Since(start).Round(time.Millisecond))
+	}
 	if req.IP.IsValid() && !ni.subnet.Contains(req.IP) {
 		if !ni.subnet.IsValid() {
 			return nil, newErr(ErrAddressRefused, fmt.Sprintf("requested ip %s: network %s is IPv6-only (%s)", req.IP, ni.name, ni.prefix6), nil)

@@ -12,28 +12,30 @@ import (
 )
 
 // nodeTLS returns the node's TLS identity (the Open_vSwitch SSL row that
-// node join set) for ssl: endpoints, or nil when the process was given one
-// (--ca-cert/--cert/--private-key, OVLMGR_* env), which then wins, or the
-// node has none. The CNI plugin so needs no key path in its config. It is
-// per call, never process state: one process may act for several nodes
-// (tests, a lab).
+// node join set) for ssl: endpoints, and the files it was loaded from, or
+// nil when the process was given one (--ca-cert/--cert/--private-key,
+// OVLMGR_* env), which then wins, or the node has none. The CNI plugin so
+// needs no key path in its config. It is per call, never process state:
+// one process may act for several nodes (tests, a lab).
 //
 // A session (s non-nil) keeps the loaded identity while the files' paths,
 // sizes and modification times stay the same.
-func nodeTLS(ctx context.Context, s *Session, ovs client.Client, root *vswitchd.OpenvSwitch) *tls.Config {
+func nodeTLS(ctx context.Context, s *Session, ovs client.Client, root *vswitchd.OpenvSwitch) (*tls.Config, dbconn.TLSFiles) {
 	if root.SSL == nil || !dbconn.TLSFilesFromEnv().Empty() {
-		return nil
+		return nil, dbconn.TLSFiles{}
 	}
 	f, err := ovsnode.SSLFiles(ctx, ovs, root)
 	if err != nil {
-		return nil
+		return nil, dbconn.TLSFiles{}
 	}
+	var cfg *tls.Config
 	if s != nil {
-		return s.tlsConfig(f)
+		cfg = s.tlsConfig(f)
+	} else if cfg, err = f.Config(); err != nil {
+		cfg = nil
 	}
-	cfg, err := f.Config()
-	if err != nil {
-		return nil
+	if cfg == nil {
+		return nil, dbconn.TLSFiles{}
 	}
-	return cfg
+	return cfg, f
 }

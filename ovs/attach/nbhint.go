@@ -1,0 +1,128 @@
+package attach
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ovn-kubernetes/libovsdb/client"
+
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+)
+
+// NBHintFile is the file, beside the node's Open_vSwitch db socket, where
+// a call without a session notes how it reached the NB: the endpoint and
+// the node's TLS files it read from the local db (nbHint).
+const NBHintFile = "ovlmgr-nb-hint.json"
+
+// nbHint is how a call reached the NB: the endpoint and the TLS files of
+// the identity it used (none: the process's own). The next call without a
+// session starts its NB connection from it while it connects the local
+// db, and uses that connection only when the local db then says the same:
+// the hint saves the wait, never decides where or as whom to connect.
+type nbHint struct {
+	NB  string          `json:"nb"`
+	TLS dbconn.TLSFiles `json:"tls"`
+}
+
+// nbHintPath is where the hint of the Open_vSwitch db at ovsEP lives, ""
+// for a db that is not a unix: socket.
+func nbHintPath(ovsEP string) string {
+	if ovsEP == "" {
+		ovsEP = dbconn.DefaultOVS()
+	}
+	sock, ok := strings.CutPrefix(ovsEP, "unix:")
+	if !ok || strings.Contains(sock, ",") {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(sock), NBHintFile)
+}
+
+// readNBHint reads the hint at path; false when there is none usable.
+func readNBHint(path string) (nbHint, bool) {
+	var h nbHint
+	if path == "" {
+		return h, false
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(raw, &h) != nil || h.NB == "" {
+		return nbHint{}, false
+	}
+	return h, true
+}
+
+// writeNBHint replaces the hint at path with h (owner-only, atomically);
+// a failure only costs the next call its head start.
+func writeNBHint(path string, h nbHint) {
+	raw, err := json.Marshal(h)
+	if err != nil || path == "" {
+		return
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+NBHintFile+"-*")
+	if err != nil {
+		return
+	}
+	_, werr := f.Write(raw)
+	if cerr := f.Close(); werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
+		_ = os.Remove(f.Name())
+	}
+}
+
+// earlyNB is an NB connection started from a hint.
+type earlyNB struct {
+	hint   nbHint
+	cancel context.CancelFunc
+	done   chan struct{}
+	nb     client.Client
+	err    error
+}
+
+// startNB starts connecting the NB as h says, beside the caller; nil when
+// h's TLS files cannot be loaded.
+func startNB(ctx context.Context, h nbHint) *earlyNB {
+	var cfg *tls.Config
+	if !h.TLS.Empty() {
+		c, err := h.TLS.Config()
+		if err != nil {
+			return nil
+		}
+		cfg = c
+	}
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	e := &earlyNB{hint: h, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		e.nb, e.err = dbconn.ConnectNBTLS(cctx, h.NB, cfg)
+	}()
+	return e
+}
+
+// take returns the connection's outcome when it was started as want says
+// (used); otherwise it closes it and returns used false.
+func (e *earlyNB) take(want nbHint) (nb client.Client, used bool, err error) {
+	if e == nil {
+		return nil, false, nil
+	}
+	if e.hint != want {
+		e.discard()
+		return nil, false, nil
+	}
+	<-e.done
+	e.cancel()
+	return e.nb, true, e.err
+}
+
+// discard stops the connection and closes it if it was made.
+func (e *earlyNB) discard() {
+	if e == nil {
+		return
+	}
+	e.cancel()
+	<-e.done
+	if e.nb != nil {
+		e.nb.Close()
+	}
+}
