@@ -156,6 +156,21 @@ func sweep(ctx context.Context, nd *node, nb client.Client, log Logger) {
 // sweepLocal removes this node's OVS ports and veths whose NB port no
 // longer exists (nodegc.Sweep: one local select, indexed NB selects of the
 // few local ports). Failures are logged only: the verb goes on.
+// sweepBeside is sweep started beside the caller; the caller calls what
+// it returns, which waits for the sweep, before it closes nd or nb.
+func sweepBeside(ctx context.Context, nd *node, nb client.Client, log Logger) (wait func()) {
+	if nd.session != nil {
+		nd.session.sweepSoon(nd, nb)
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sweepLocal(ctx, nd, nb, log)
+	}()
+	return func() { <-done }
+}
+
 func sweepLocal(ctx context.Context, nd *node, nb client.Client, log Logger) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
