@@ -30,6 +30,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
@@ -609,4 +610,21 @@ func (c *container) hasLink() bool {
 		return nil
 	})
 	return found
+}
+
+// fakeNode is a node of l's NB made of a bare Open_vSwitch db (system-id
+// systemID, br-int, no ovs-vswitchd) and a network namespace: an ADD there
+// reads the network and makes its port, then waits in vain for
+// ovn-installed. Both go at test end.
+func fakeNode(t *testing.T, l *lab.Lab, systemID string) (*lab.Node, *ovsdbtest.Server) {
+	t.Helper()
+	srv := ovsdbtest.StartVswitch(t)
+	srv.Run(t, "ovs-vsctl", "--no-wait", "add-br", "br-int", "--", "set", "Open_vSwitch", ".",
+		"external_ids:system-id="+systemID, `external_ids:"ovlmgr.io/nb"="`+l.NB+`"`)
+	nodeNS, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nodeNS.Close(); _ = testutils.UnmountNS(nodeNS) })
+	return &lab.Node{Name: "fake", NetNSPath: nodeNS.Path(), Env: []string{"OVS_RUNDIR=" + srv.Dir, "OVN_RUNDIR=" + t.TempDir()}}, srv
 }

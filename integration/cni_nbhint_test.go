@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containernetworking/plugins/pkg/testutils"
-
-	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovs/attach"
 )
@@ -32,15 +29,7 @@ func TestPluginNBHint(t *testing.T) {
 	defer cancel()
 	name := fmt.Sprintf("nh%d", os.Getpid()%10000)
 	cniNetwork(t, nb, name, "198.19.101.0/24")
-	srv := ovsdbtest.StartVswitch(t)
-	srv.Run(t, "ovs-vsctl", "--no-wait", "add-br", "br-int", "--", "set", "Open_vSwitch", ".",
-		"external_ids:system-id=fake-"+name, `external_ids:"ovlmgr.io/nb"="`+l.NB+`"`)
-	nodeNS, err := testutils.NewNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nodeNS.Close(); _ = testutils.UnmountNS(nodeNS) })
-	fake := &lab.Node{Name: "fake", NetNSPath: nodeNS.Path(), Env: []string{"OVS_RUNDIR=" + srv.Dir, "OVN_RUNDIR=" + t.TempDir()}}
+	fake, srv := fakeNode(t, l, "fake-"+name)
 	hintPath := filepath.Join(srv.Dir, attach.NBHintFile)
 	logFile := filepath.Join(t.TempDir(), "plugin.log")
 

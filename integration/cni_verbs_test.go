@@ -16,7 +16,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab"
-	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
@@ -361,15 +360,7 @@ func TestCNINotReady(t *testing.T) {
 	defer cancel()
 	name := fmt.Sprintf("cn%d", os.Getpid()%10000)
 	cniNetwork(t, nb, name, "198.19.221.0/24")
-	srv := ovsdbtest.StartVswitch(t)
-	srv.Run(t, "ovs-vsctl", "--no-wait", "add-br", "br-int", "--", "set", "Open_vSwitch", ".",
-		"external_ids:system-id=fake-"+name, `external_ids:"ovlmgr.io/nb"="`+l.NB+`"`)
-	nodeNS, err := testutils.NewNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nodeNS.Close(); _ = testutils.UnmountNS(nodeNS) })
-	fake := &lab.Node{Name: "fake", NetNSPath: nodeNS.Path(), Env: []string{"OVS_RUNDIR=" + srv.Dir, "OVN_RUNDIR=" + t.TempDir()}}
+	fake, srv := fakeNode(t, l, "fake-"+name)
 	for _, ver := range cniVersions {
 		t.Run(ver, func(t *testing.T) {
 			c := newContainer(t, newRuntime(t, fake), nil)
@@ -387,7 +378,7 @@ func TestCNINotReady(t *testing.T) {
 			}
 			for _, chk := range []struct {
 				path, link string
-			}{{nodeNS.Path(), ovsport.HostIfName(c.id, "eth0")}, {c.ns.Path(), "eth0"}} {
+			}{{fake.NetNSPath, ovsport.HostIfName(c.id, "eth0")}, {c.ns.Path(), "eth0"}} {
 				_ = ns.WithNetNSPath(chk.path, func(ns.NetNS) error {
 					if _, err := netlink.LinkByName(chk.link); err == nil {
 						t.Errorf("%s left in %s after a failed ADD", chk.link, chk.path)
