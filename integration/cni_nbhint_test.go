@@ -33,29 +33,38 @@ func TestPluginNBHint(t *testing.T) {
 	hintPath := filepath.Join(srv.Dir, attach.NBHintFile)
 	logFile := filepath.Join(t.TempDir(), "plugin.log")
 
-	// add runs one ADD and returns the plugin's debug log line saying how
-	// it connected.
-	add := func(step string) string {
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"ovlmgr-cni","mtu":1400,"readyTimeout":"300ms","logLevel":"debug","logFile":%q}`, name, logFile)
+	// logLine is the plugin's debug log line of verb on container c that
+	// says how it connected the NB.
+	logLine := func(step, verb string, c *container) string {
 		t.Helper()
-		c := newContainer(t, newRuntime(t, fake), nil)
-		env := []string{"CNI_COMMAND=ADD", "CNI_CONTAINERID=" + c.id, "CNI_NETNS=" + c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH=" + cniPluginDir(t)}
-		conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"ovlmgr-cni","mtu":1400,"readyTimeout":"300ms","logLevel":"debug","logFile":%q}`, name, logFile)
-		_, code, msg := rawPlugin(t, ctx, fake, env, conf)
-		if code != 11 || !strings.Contains(msg, "ovs-vswitchd did not attach") {
-			t.Fatalf("%s: ADD on a node without vswitchd: code %d %q; want 11 after reading the network", step, code, msg)
-		}
 		raw, err := os.ReadFile(logFile)
 		if err != nil {
 			t.Fatalf("%s: plugin log: %v", step, err)
 		}
-		who := fmt.Sprintf(" %.12s/eth0: ", c.id) // the log's prefix
+		who := fmt.Sprintf("ovlmgr-cni %s %.12s/eth0: ", verb, c.id) // the log's prefix
 		for _, line := range strings.Split(string(raw), "\n") {
 			if strings.Contains(line, who) && strings.Contains(line, "connected") {
 				return line
 			}
 		}
-		t.Fatalf("%s: no connect line for %s in the plugin log:\n%s", step, c.id, raw)
+		t.Fatalf("%s: no connect line for %s of %s in the plugin log:\n%s", step, verb, c.id, raw)
 		return ""
+	}
+	run := func(verb string, c *container) (uint, string) {
+		env := []string{"CNI_COMMAND=" + verb, "CNI_CONTAINERID=" + c.id, "CNI_NETNS=" + c.ns.Path(), "CNI_IFNAME=eth0", "CNI_PATH=" + cniPluginDir(t)}
+		_, code, msg := rawPlugin(t, ctx, fake, env, conf)
+		return code, msg
+	}
+	// add runs one ADD and returns its log line saying how it connected.
+	var last *container
+	add := func(step string) string {
+		t.Helper()
+		last = newContainer(t, newRuntime(t, fake), nil)
+		if code, msg := run("ADD", last); code != 11 || !strings.Contains(msg, "ovs-vswitchd did not attach") {
+			t.Fatalf("%s: ADD on a node without vswitchd: code %d %q; want 11 after reading the network", step, code, msg)
+		}
+		return logLine(step, "ADD", last)
 	}
 	readHint := func(step string) map[string]any {
 		t.Helper()
@@ -83,6 +92,13 @@ func TestPluginNBHint(t *testing.T) {
 	}
 	if line := add("hint"); !strings.Contains(line, early) {
 		t.Errorf("hint: the ADD did not start its NB connection from the hint: %q", line)
+	}
+	// DEL starts it before its own work on the node.
+	if code, msg := run("DEL", last); code != 0 {
+		t.Fatalf("hint: DEL: code %d %q", code, msg)
+	}
+	if line := logLine("hint", "DEL", last); !strings.Contains(line, "beside the node's work") {
+		t.Errorf("hint: the DEL did not start its NB connection from the hint: %q", line)
 	}
 
 	decoy := ovsdbtest.StartNB(t)

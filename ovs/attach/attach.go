@@ -120,35 +120,16 @@ func openNode(ctx context.Context, s *Session, nbEP, ep string, needNB bool) (*n
 // starts beside the local db's from the node's hint (nbhint.go), and is
 // kept only when the local db names the same endpoint and identity.
 func openNodeNB(ctx context.Context, s *Session, nbEP, ovsEP string) (*node, client.Client, error) {
-	var early *earlyNB
-	var hintPath string
-	var hint nbHint
-	var hinted bool
-	if s == nil {
-		hintPath = nbHintPath(ovsEP)
-		if hint, hinted = readNBHint(hintPath); hinted && (nbEP == "" || nbEP == hint.NB) {
-			early = startNB(ctx, hint)
-		}
-	}
+	st := startFromHint(ctx, s, nbEP, ovsEP)
+	defer st.discard()
 	nd, err := openNode(ctx, s, nbEP, ovsEP, true)
 	if err != nil {
-		early.discard()
 		return nil, nil, err
 	}
-	want := nbHint{NB: nd.nbEP, TLS: nd.tlsFiles}
-	nb, used, err := early.take(want)
-	if used {
-		nd.nbEarly = true
-		err = nbUnavailable(err)
-	} else {
-		nb, err = connectNB(ctx, nd)
-	}
+	nb, err := st.connect(ctx, nd)
 	if err != nil {
 		nd.close()
 		return nil, nil, err
-	}
-	if s == nil && (!hinted || hint != want) {
-		writeNBHint(hintPath, want)
 	}
 	return nd, nb, nil
 }

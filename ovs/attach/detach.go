@@ -54,6 +54,10 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
+	// Without a session the NB connection starts now, from the node's
+	// hint, beside the node's own work below.
+	st := startFromHint(ctx, req.Session, req.NB, req.OVS)
+	defer st.discard()
 	nd, err := openNode(ctx, req.Session, req.NB, req.OVS, false)
 	if err != nil {
 		return err
@@ -85,11 +89,14 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	}
 	nctx, ncancel := context.WithTimeout(ctx, connectTimeout)
 	defer ncancel()
-	nb, err := connectNB(nctx, nd)
+	nb, err := st.connect(nctx, nd)
 	if err != nil {
 		return leave(err)
 	}
 	defer nb.Close()
+	if nd.nbEarly {
+		log.Debugf("NB connected after %s (beside the node's work, from %s)", time.Since(start).Round(time.Millisecond), NBHintFile)
+	}
 	sweep(ctx, nd, nb, log)
 	// The port of this node: by its name, else by the name the OVS
 	// interface gave, else by the name from before node-qualified names,

@@ -78,6 +78,7 @@ type earlyNB struct {
 	done   chan struct{}
 	nb     client.Client
 	err    error
+	taken  bool
 }
 
 // startNB starts connecting the NB as h says, beside the caller; nil when
@@ -101,9 +102,10 @@ func startNB(ctx context.Context, h nbHint) *earlyNB {
 }
 
 // take returns the connection's outcome when it was started as want says
-// (used); otherwise it closes it and returns used false.
+// (used: the caller owns the connection); otherwise it closes it and
+// returns used false.
 func (e *earlyNB) take(want nbHint) (nb client.Client, used bool, err error) {
-	if e == nil {
+	if e == nil || e.taken {
 		return nil, false, nil
 	}
 	if e.hint != want {
@@ -112,17 +114,66 @@ func (e *earlyNB) take(want nbHint) (nb client.Client, used bool, err error) {
 	}
 	<-e.done
 	e.cancel()
+	e.taken = true
 	return e.nb, true, e.err
 }
 
-// discard stops the connection and closes it if it was made.
+// discard stops the connection and closes it if it was made, unless take
+// handed it on. Idempotent.
 func (e *earlyNB) discard() {
-	if e == nil {
+	if e == nil || e.taken {
 		return
 	}
+	e.taken = true
 	e.cancel()
 	<-e.done
 	if e.nb != nil {
 		e.nb.Close()
 	}
 }
+
+// nbStart is a call's way to the NB: without a session, started from the
+// node's hint (nbhint.go) before the local db is read.
+type nbStart struct {
+	early  *earlyNB
+	path   string
+	hint   nbHint
+	hinted bool
+	// session calls neither read nor write the hint.
+	session bool
+}
+
+// startFromHint starts the NB connection of a call without a session from
+// the hint of the Open_vSwitch db at ovsEP, when there is one that agrees
+// with nbEP (the call's own endpoint, if given). The caller ends it with
+// connect or discard.
+func startFromHint(ctx context.Context, s *Session, nbEP, ovsEP string) *nbStart {
+	st := &nbStart{session: s != nil}
+	if st.session {
+		return st
+	}
+	st.path = nbHintPath(ovsEP)
+	if st.hint, st.hinted = readNBHint(st.path); st.hinted && (nbEP == "" || nbEP == st.hint.NB) {
+		st.early = startNB(ctx, st.hint)
+	}
+	return st
+}
+
+// connect returns the NB client for nd: the early connection when the
+// local db (nd) names the same endpoint and identity as the hint, else a
+// fresh one (connectNB), after which the hint is rewritten.
+func (st *nbStart) connect(ctx context.Context, nd *node) (client.Client, error) {
+	want := nbHint{NB: nd.nbEP, TLS: nd.tlsFiles}
+	if nb, used, err := st.early.take(want); used {
+		nd.nbEarly = true
+		return nb, nbUnavailable(err)
+	}
+	nb, err := connectNB(ctx, nd)
+	if err == nil && !st.session && (!st.hinted || st.hint != want) {
+		writeNBHint(st.path, want)
+	}
+	return nb, err
+}
+
+// discard closes an early connection connect did not hand on.
+func (st *nbStart) discard() { st.early.discard() }
