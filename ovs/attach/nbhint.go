@@ -58,7 +58,7 @@ func readNBHint(path string) (nbHint, bool) {
 // a failure only costs the next call its head start.
 func writeNBHint(path string, h nbHint) {
 	raw, err := json.Marshal(h)
-	if err != nil || path == "" {
+	if err != nil {
 		return
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+NBHintFile+"-*")
@@ -133,14 +133,14 @@ func (e *earlyNB) discard() {
 }
 
 // nbStart is a call's way to the NB: without a session, started from the
-// node's hint (nbhint.go) before the local db is read.
+// node's hint before the local db is read.
 type nbStart struct {
-	early  *earlyNB
+	early *earlyNB
+	// path is the hint's file, "" when the call neither reads nor writes
+	// one (a session, or a db that is not a unix: socket).
 	path   string
 	hint   nbHint
 	hinted bool
-	// session calls neither read nor write the hint.
-	session bool
 }
 
 // startFromHint starts the NB connection of a call without a session from
@@ -148,8 +148,8 @@ type nbStart struct {
 // with nbEP (the call's own endpoint, if given). The caller ends it with
 // connect or discard.
 func startFromHint(ctx context.Context, s *Session, nbEP, ovsEP string) *nbStart {
-	st := &nbStart{session: s != nil}
-	if st.session {
+	st := &nbStart{}
+	if s != nil { // the session keeps its NB connection across calls
 		return st
 	}
 	st.path = nbHintPath(ovsEP)
@@ -169,7 +169,7 @@ func (st *nbStart) connect(ctx context.Context, nd *node) (client.Client, error)
 		return nb, nbUnavailable(err)
 	}
 	nb, err := connectNB(ctx, nd)
-	if err == nil && !st.session && (!st.hinted || st.hint != want) {
+	if err == nil && st.path != "" && (!st.hinted || st.hint != want) {
 		writeNBHint(st.path, want)
 	}
 	return nb, err
