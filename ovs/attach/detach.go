@@ -97,7 +97,8 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	if nd.nbEarly {
 		log.Debugf("NB connected after %s (beside the node's work, from %s)", time.Since(start).Round(time.Millisecond), NBHintFile)
 	}
-	sweep(ctx, nd, nb, log)
+	// Beside the NB work below, as in ADD; waited for before nb closes.
+	defer sweepBeside(ctx, nd, nb, log)()
 	// The port of this node: by its name, else by the name the OVS
 	// interface gave, else by the name from before node-qualified names,
 	// each only if it is bound to this node.
@@ -150,21 +151,10 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	return nil
 }
 
-// sweep runs sweepLocal now, or, with a session, beside the calls
-// (Session.sweepSoon).
-func sweep(ctx context.Context, nd *node, nb client.Client, log Logger) {
-	if nd.session != nil {
-		nd.session.sweepSoon(nd, nb)
-		return
-	}
-	sweepLocal(ctx, nd, nb, log)
-}
-
-// sweepLocal removes this node's OVS ports and veths whose NB port no
-// longer exists (nodegc.Sweep: one local select, indexed NB selects of the
-// few local ports). Failures are logged only: the verb goes on.
-// sweepBeside is sweep started beside the caller; the caller calls what
-// it returns, which waits for the sweep, before it closes nd or nb.
+// sweepBeside sweeps this node's OVS ports whose NB port is gone beside
+// the caller: a session's sweep beside its calls (sweepSoon), else one of
+// this call's own (sweepLocal). The caller calls what it returns, which
+// waits for the sweep, before it closes nd or nb.
 func sweepBeside(ctx context.Context, nd *node, nb client.Client, log Logger) (wait func()) {
 	if nd.session != nil {
 		nd.session.sweepSoon(nd, nb)
@@ -178,6 +168,9 @@ func sweepBeside(ctx context.Context, nd *node, nb client.Client, log Logger) (w
 	return func() { <-done }
 }
 
+// sweepLocal removes this node's OVS ports and veths whose NB port no
+// longer exists (nodegc.Sweep: one local select, indexed NB selects of the
+// few local ports). Failures are logged only: the verb goes on.
 func sweepLocal(ctx context.Context, nd *node, nb client.Client, log Logger) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
