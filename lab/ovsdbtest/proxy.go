@@ -53,6 +53,7 @@ type Proxy struct {
 	word     string
 	fault    Fault
 	fired    atomic.Int32
+	sent     atomic.Int64
 }
 
 // StartProxy starts a proxy to s, closed at test end.
@@ -86,6 +87,11 @@ func (p *Proxy) Arm(word string, fault Fault) {
 // Fired is how many armed faults have happened.
 func (p *Proxy) Fired() int { return int(p.fired.Load()) }
 
+// Sent is how many bytes of the server's replies the proxy has passed on
+// to its clients (counted before each write, so a client has never read
+// more than Sent).
+func (p *Proxy) Sent() int64 { return p.sent.Load() }
+
 func (p *Proxy) serve(c net.Conn) {
 	s, err := net.Dial("unix", p.sock)
 	if err != nil {
@@ -106,6 +112,7 @@ func (p *Proxy) serve(c net.Conn) {
 				time.Sleep(d)
 			}
 			if n > 0 && !hold.Load() {
+				p.sent.Add(int64(n))
 				if _, werr := c.Write(b[:n]); werr != nil {
 					return
 				}

@@ -1232,7 +1232,10 @@ func (o *ovsdbClient) watchForLeaderChange() error {
 	m := newMonitor()
 	// NOTE: _Server does not support monitor_cond_since
 	m.Method = ovsdb.ConditionalMonitorRPC
-	m.Tables = []TableMonitor{{Table: "Database"}}
+	// Only the columns the handler below reads (ovlmgr): the whole row
+	// carries every database's schema, the primary one's included, which
+	// the handshake has just fetched.
+	m.Tables = []TableMonitor{{Table: "Database", Fields: []string{"name", "model", "leader", "sid"}}}
 	// rpcMutex before monitorsMutex, the order connect takes them in (see
 	// Monitor).
 	o.rpcMutex.RLock()
