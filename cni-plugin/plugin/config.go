@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 
+	"github.com/ovlmgr/ovlmgr/ovn/names"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
@@ -181,8 +181,8 @@ func ParseConfig(stdin []byte) (*Config, error) {
 		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("config key \"logLevel\": %q: want error, info or debug", c.LogLevel))
 	}
 	for k := range c.RuntimeConfig.Labels {
-		if !labelKeyRE.MatchString(k) {
-			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("runtimeConfig key \"labels\": label %q: want [A-Za-z0-9][A-Za-z0-9_./-]*, at most 63 characters", k))
+		if !names.ValidLabelKey(k) {
+			return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf("runtimeConfig key \"labels\": label %q: want %s, at most %d characters", k, names.LabelKeyRule, names.MaxLen))
 		}
 	}
 	if err := publish.Check(c.RuntimeConfig.PortMappings); err != nil {
@@ -231,8 +231,6 @@ func parseAliases(raw json.RawMessage, network, name string) ([]string, error) {
 	}
 	return byNet[name], nil
 }
-
-var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$`)
 
 // Args are the CNI_ARGS keys we read.
 type Args struct {

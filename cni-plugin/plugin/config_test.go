@@ -24,6 +24,11 @@ func TestParseConfig(t *testing.T) {
 	if err != nil || len(c.RuntimeConfig.PortMappings) != 1 || c.RuntimeConfig.PortMappings[0].HostPort != 8080 || c.RuntimeConfig.PortMappings[0].ContainerPort != 80 {
 		t.Fatalf("portMappings: %+v, %v", c, err)
 	}
+	long := strings.Repeat("k", 63)
+	c, err = ParseConfig([]byte(`{"cniVersion":"1.0.0","name":"web","runtimeConfig":{"labels":{"app.io/tier":"db","` + long + `":"x"}}}`))
+	if err != nil || c.RuntimeConfig.Labels["app.io/tier"] != "db" {
+		t.Fatalf("labels: %+v, %v", c, err)
+	}
 	bad := []struct {
 		conf string
 		code uint
@@ -39,6 +44,8 @@ func TestParseConfig(t *testing.T) {
 		{`{"name":"web","logLevel":"loud"}`, types.ErrInvalidNetworkConfig, `"logLevel"`},
 		{`{"name":"bad name"}`, types.ErrInvalidNetworkConfig, `"network"`},
 		{`{"cniVersion":"1.1.0"}`, types.ErrInvalidNetworkConfig, `"network"`},
+		{`{"name":"web","runtimeConfig":{"labels":{"/tier":"db"}}}`, types.ErrInvalidNetworkConfig, `label "/tier": want [A-Za-z0-9][A-Za-z0-9_./-]*, at most 63 characters`},
+		{`{"name":"web","runtimeConfig":{"labels":{"` + long + `k":"x"}}}`, types.ErrInvalidNetworkConfig, `label "` + long + `k"`},
 		{`{"name":"web","runtimeConfig":{"ips":"198.19.0.1"}}`, types.ErrInvalidNetworkConfig, `runtimeConfig.ips`},
 		{`{"name":"web","runtimeConfig":{"portMappings":{"hostPort":80}}}`, types.ErrInvalidNetworkConfig, `runtimeConfig.portMappings`},
 		{`{"name":"web","runtimeConfig":{"portMappings":[{"hostPort":0,"containerPort":80}]}}`, types.ErrInvalidNetworkConfig, `"portMappings": portMappings 0:80/tcp: port mapping refused: hostPort 0: allowed 1..65535`},

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/model"
@@ -96,16 +97,18 @@ func ClusterStatus(ctx context.Context, ctl, dbName string) (*RaftStatus, error)
 	return ParseClusterStatus(out), nil
 }
 
+// The cluster/status patterns, compiled on first use: this package's init
+// runs in every CNI plugin call, which never reads a cluster's status.
 var (
-	raftField   = regexp.MustCompile(`(?m)^(Status|Role|Term|Election timer): (.*)$`)
-	raftStarted = regexp.MustCompile(`(?m)^Last Election started (\d+) ms ago`)
-	raftWon     = regexp.MustCompile(`(?m)^Last Election won: (\d+) ms ago`)
+	raftField   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^(Status|Role|Term|Election timer): (.*)$`) })
+	raftStarted = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^Last Election started (\d+) ms ago`) })
+	raftWon     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^Last Election won: (\d+) ms ago`) })
 )
 
 // ParseClusterStatus reads the text of ovsdb-server's cluster/status.
 func ParseClusterStatus(out string) *RaftStatus {
 	st := &RaftStatus{LastElectionWon: -1, LastElection: -1}
-	for _, f := range raftField.FindAllStringSubmatch(out, -1) {
+	for _, f := range raftField().FindAllStringSubmatch(out, -1) {
 		v := strings.TrimSpace(f[2])
 		switch f[1] {
 		case "Status":
@@ -118,11 +121,11 @@ func ParseClusterStatus(out string) *RaftStatus {
 			st.ElectionTimer, _ = strconv.Atoi(v)
 		}
 	}
-	if m := raftStarted.FindStringSubmatch(out); m != nil {
+	if m := raftStarted().FindStringSubmatch(out); m != nil {
 		ms, _ := strconv.Atoi(m[1])
 		st.LastElection = time.Duration(ms) * time.Millisecond
 	}
-	if m := raftWon.FindStringSubmatch(out); m != nil {
+	if m := raftWon().FindStringSubmatch(out); m != nil {
 		ms, _ := strconv.Atoi(m[1])
 		st.LastElectionWon = time.Duration(ms) * time.Millisecond
 	}

@@ -17,7 +17,7 @@ const MaxLen = 63
 // Rule is the pattern a name must match, as shown in errors and help.
 const Rule = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 
-// ruleRE and fieldRef are compiled on first use (package init runs on every
+// ruleRE, labelKeyRE and fieldRef are compiled on first use (package init runs on every
 // CNI call of the plugin, most of which never check a name).
 var ruleRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("^" + Rule + "$") })
 
@@ -39,6 +39,17 @@ func Validate(field, name string) error {
 
 // Valid reports whether name follows the rule (Validate returns nil).
 func Valid(name string) bool { return len(name) <= MaxLen && ruleRE().MatchString(name) }
+
+// LabelKeyRule is the pattern a label key must match (a network's labels,
+// a container's runtime labels): Rule with "/" allowed after the first
+// character; at most MaxLen characters.
+const LabelKeyRule = "[A-Za-z0-9][A-Za-z0-9_./-]*"
+
+var labelKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("^" + LabelKeyRule + "$") })
+
+// ValidLabelKey reports whether k matches LabelKeyRule and has at most
+// MaxLen characters.
+func ValidLabelKey(k string) bool { return len(k) <= MaxLen && labelKeyRE().MatchString(k) }
 
 // FieldError is bad input, in domain terms: Field names the input as the
 // library knows it (a Spec field or a config key: "subnet", "network"),

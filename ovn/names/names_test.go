@@ -42,3 +42,12 @@ func TestValid(t *testing.T) {
 		}
 	}
 }
+
+func TestValidLabelKey(t *testing.T) {
+	for k, want := range map[string]bool{"team": true, "app.io/tier": true, "a_b-c.d/e": true, "": false, "/a": false,
+		"-a": false, "a b": false, "a=b": false, strings.Repeat("k", names.MaxLen): true, strings.Repeat("k", names.MaxLen+1): false} {
+		if got := names.ValidLabelKey(k); got != want {
+			t.Errorf("ValidLabelKey(%q) = %v, want %v", k, got, want)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package network
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,8 +27,6 @@ const (
 // [A-Za-z0-9][A-Za-z0-9_.-]* (the CNI network-name rule) and has at most
 // 63 characters. field names the input in the error (e.g. "name").
 func ValidateName(field, name string) error { return names.Validate(field, name) }
-
-var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]*$`)
 
 // plan is a validated, normalised Spec.
 type plan struct {
@@ -139,8 +136,8 @@ func validate(s Spec) (*plan, error) {
 	}
 	p.labels = map[string]string{}
 	for k, v := range s.Labels {
-		if len(k) > MaxNameLen || !labelKeyRE.MatchString(k) {
-			return nil, names.Bad("label", k+"="+v, "key must match [A-Za-z0-9][A-Za-z0-9_./-]*, at most %d characters", MaxNameLen)
+		if !names.ValidLabelKey(k) {
+			return nil, names.Bad("label", k+"="+v, "key must match %s, at most %d characters", names.LabelKeyRule, MaxNameLen)
 		}
 		if len(v) > 253 || strings.ContainsAny(v, "\n\r\t") {
 			return nil, names.Bad("label", k+"="+v, "value must be at most 253 characters without tabs or newlines")
