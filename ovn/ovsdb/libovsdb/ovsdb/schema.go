@@ -1,6 +1,7 @@
 package ovsdb
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -312,10 +313,23 @@ func (b *BaseType) RefType() (RefType, error) {
 	return Strong, nil
 }
 
+// isJSONObject reports whether data, a JSON value, is an object (ovlmgr:
+// the callers below decoded every value as a string first and took the
+// error, built by reflection, as "not a string": most of a schema's parse
+// time). Whatever is not an object still takes the string path, whose
+// errors are the same as before.
+func isJSONObject(data []byte) bool {
+	d := bytes.TrimLeft(data, " \t\r\n")
+	return len(d) > 0 && d[0] == '{'
+}
+
 // UnmarshalJSON unmarshals a json-formatted base type
 func (b *BaseType) UnmarshalJSON(data []byte) error {
 	var s string
-	if err := json.Unmarshal(data, &s); err == nil {
+	if !isJSONObject(data) {
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
 		if isAtomicType(s) {
 			b.Type = s
 		} else {
@@ -431,7 +445,10 @@ func (c *ColumnType) Min() int {
 // UnmarshalJSON unmarshals a json-formatted column type
 func (c *ColumnType) UnmarshalJSON(data []byte) error {
 	var s string
-	if err := json.Unmarshal(data, &s); err == nil {
+	if !isJSONObject(data) {
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
 		if isAtomicType(s) {
 			c.Key = &BaseType{Type: s}
 		} else {
@@ -546,6 +563,11 @@ func (c *ColumnSchema) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("cannot parse column object %s", err)
 	}
 
+	// A column without a type or key type was dereferenced below (ovlmgr:
+	// a panic on a malformed schema from a server).
+	if colJSON.Type == nil || colJSON.Type.Key == nil {
+		return fmt.Errorf("cannot parse column object: no type or no key type")
+	}
 	c.ephemeral = colJSON.Ephemeral
 	c.mutable = colJSON.Mutable
 	c.TypeObj = colJSON.Type
