@@ -3,6 +3,7 @@ package dbconn_test
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
@@ -57,6 +58,17 @@ func TestSchemaColumnTypes(t *testing.T) {
 	}
 	if max, _ := lsp.Column("tag").TypeObj.Key.MaxInteger(); max != 4095 {
 		t.Errorf("Logical_Switch_Port.tag maxInteger %d; want 4095", max)
+	}
+	// minLength was set from maxLength (upstream), on parse and on print.
+	var bt ovsdb.BaseType
+	if err := json.Unmarshal([]byte(`{"type": "string", "minLength": 1, "maxLength": 8}`), &bt); err != nil {
+		t.Fatal(err)
+	}
+	minLen, _ := bt.MinLength()
+	maxLen, _ := bt.MaxLength()
+	out, err := json.Marshal(bt)
+	if minLen != 1 || maxLen != 8 || err != nil || !strings.Contains(string(out), `"minLength":1`) {
+		t.Errorf("string of length 1 to 8: minLength %d maxLength %d, printed %s (%v)", minLen, maxLen, out, err)
 	}
 	for _, bad := range []string{`{"type": "text"}`, `{"type": null}`, `{"type": 7}`, `{"type": {"key": "text"}}`, `{"type": {"key": 7}}`, `{"type": {"value": "string"}}`, `{}`} {
 		var c ovsdb.ColumnSchema
