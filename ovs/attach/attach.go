@@ -122,6 +122,13 @@ func openNode(ctx context.Context, s *Session, nbEP, ep string, needNB bool) (*n
 func openNodeNB(ctx context.Context, s *Session, nbEP, ovsEP string) (*node, client.Client, error) {
 	st := startFromHint(ctx, s, nbEP, ovsEP)
 	defer st.discard()
+	return openNodeNBFrom(ctx, st, s, nbEP, ovsEP)
+}
+
+// openNodeNBFrom is openNodeNB with the NB connection started already (by
+// a caller that starts it before its own preconditions); the caller
+// discards st.
+func openNodeNBFrom(ctx context.Context, st *nbStart, s *Session, nbEP, ovsEP string) (*node, client.Client, error) {
 	nd, err := openNode(ctx, s, nbEP, ovsEP, true)
 	if err != nil {
 		return nil, nil, err
@@ -321,6 +328,11 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		req.ReadyTimeout = DefaultReadyTimeout
 	}
 	start := time.Now()
+	// The NB connection first (from the node's hint, without a session):
+	// it is the longest wait of an ADD in a fresh process, and the checks
+	// below enter the container's namespace. A failed check drops it.
+	nbStarted := startFromHint(ctx, req.Session, req.NB, req.OVS)
+	defer nbStarted.discard()
 	// Cheap local preconditions before any database write.
 	if err := checkNetNS(req.NetNS); err != nil {
 		return nil, err
@@ -342,7 +354,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}()
 	ctx, cancel := context.WithTimeout(ctx, req.ReadyTimeout+2*connectTimeout)
 	defer cancel()
-	nd, nb, err := openNodeNB(ctx, req.Session, req.NB, req.OVS)
+	nd, nb, err := openNodeNBFrom(ctx, nbStarted, req.Session, req.NB, req.OVS)
 	if err != nil {
 		return nil, err
 	}
