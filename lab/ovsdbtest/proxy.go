@@ -54,6 +54,8 @@ type Proxy struct {
 	fault    Fault
 	fired    atomic.Int32
 	sent     atomic.Int64
+	accepted atomic.Int32
+	open     atomic.Int32
 }
 
 // StartProxy starts a proxy to s, closed at test end.
@@ -71,7 +73,12 @@ func StartProxy(tb testing.TB, s *Server) *Proxy {
 			if err != nil {
 				return
 			}
-			go p.serve(c)
+			p.accepted.Add(1)
+			p.open.Add(1)
+			go func() {
+				defer p.open.Add(-1)
+				p.serve(c)
+			}()
 		}
 	}()
 	return p
@@ -86,6 +93,12 @@ func (p *Proxy) Arm(word string, fault Fault) {
 
 // Fired is how many armed faults have happened.
 func (p *Proxy) Fired() int { return int(p.fired.Load()) }
+
+// Accepted is how many client connections the proxy has accepted.
+func (p *Proxy) Accepted() int { return int(p.accepted.Load()) }
+
+// Open is how many of them are still open (neither side has closed).
+func (p *Proxy) Open() int { return int(p.open.Load()) }
 
 // Sent is how many bytes of the server's replies the proxy has passed on
 // to its clients (counted before each write, so a client has never read

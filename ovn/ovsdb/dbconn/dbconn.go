@@ -112,13 +112,42 @@ type Options struct {
 // The client serializes its Monitor and MonitorCancel calls (see
 // serialMonitors), so concurrent watches on it (ovn/ovsdb/watch) cannot deadlock.
 func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string, o Options) (client.Client, error) {
+	return connectModel(ctx, func() (model.ClientDBModel, error) { return dbModel, nil }, endpoints, o)
+}
+
+// connectModel is Connect with the model built by build, once the
+// connection to the first endpoint is under way when that one is remote
+// (earlyDial): a fresh process spends milliseconds on the model and client
+// that the round trips of TCP and TLS need not wait for.
+func connectModel(ctx context.Context, build func() (model.ClientDBModel, error), endpoints string, o Options) (client.Client, error) {
+	ctx, cancel := WithDefaultTimeout(ctx)
+	defer cancel()
 	what := o.What
-	if what == "" {
-		what = dbModel.Name()
-	}
 	eps, err := ParseEndpoints(endpoints)
 	if err != nil {
+		if what == "" {
+			if m, merr := build(); merr == nil {
+				what = m.Name()
+			}
+		}
 		return nil, fmt.Errorf("connect to %s: %w", what, err)
+	}
+	var cfg *tls.Config
+	if anySSL(eps) {
+		if cfg = o.TLS; cfg == nil {
+			if cfg, err = defaultTLS(); err != nil {
+				return nil, fmt.Errorf("connect to %s %s: %w", whatOr(what, build), endpoints, err)
+			}
+		}
+	}
+	early := startDial(ctx, eps[0], cfg)
+	defer early.release()
+	dbModel, err := build()
+	if err != nil {
+		return nil, fmt.Errorf("%s model: %w", whatOr(what, build), err)
+	}
+	if what == "" {
+		what = dbModel.Name()
 	}
 	logger := o.Logger
 	if logger == nil {
@@ -140,22 +169,17 @@ func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string,
 	for _, ep := range eps {
 		opts = append(opts, client.WithEndpoint(ep))
 	}
-	if anySSL(eps) {
-		cfg := o.TLS
-		if cfg == nil {
-			if cfg, err = defaultTLS(); err != nil {
-				return nil, fmt.Errorf("connect to %s %s: %w", what, endpoints, err)
-			}
-		}
+	if cfg != nil {
 		opts = append(opts, client.WithTLSConfig(cfg))
+	}
+	if early != nil {
+		opts = append(opts, client.WithDialer(early.dialer(cfg)))
 	}
 	lc, err := client.NewOVSDBClient(dbModel, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s %s: %w", what, endpoints, err)
 	}
 	c := &serialMonitors{Client: lc, cluster: len(eps) > 1}
-	ctx, cancel := WithDefaultTimeout(ctx)
-	defer cancel()
 	if err := connectRetry(ctx, c, len(eps)); err != nil {
 		return nil, fmt.Errorf("connect to %s %s: %v (is its ovsdb-server running and reachable?)", what, endpoints, unwrapDial(err))
 	}
@@ -166,6 +190,17 @@ func Connect(ctx context.Context, dbModel model.ClientDBModel, endpoints string,
 		}
 	}
 	return c, nil
+}
+
+// whatOr is what, else the name of the model build makes.
+func whatOr(what string, build func() (model.ClientDBModel, error)) string {
+	if what != "" {
+		return what
+	}
+	if m, err := build(); err == nil {
+		return m.Name()
+	}
+	return "database"
 }
 
 // connectRetry connects once to a single server; to a cluster (several

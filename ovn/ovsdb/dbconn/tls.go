@@ -171,18 +171,10 @@ func ContextTLS(ctx context.Context) (*tls.Config, error) {
 
 // ConnectNBTLS is ConnectNB with the identity cfg (nil: the process's).
 func ConnectNBTLS(ctx context.Context, endpoints string, cfg *tls.Config) (client.Client, error) {
-	m, err := nbdb.FullDatabaseModel()
-	if err != nil {
-		return nil, fmt.Errorf("NB model: %w", err)
-	}
-	return Connect(ctx, m, endpoints, Options{What: "NB", TLS: cfg})
+	return connectModel(ctx, nbdb.FullDatabaseModel, endpoints, Options{What: "NB", TLS: cfg})
 }
 
 // ConnectSBTLS is ConnectSB with the identity cfg (nil: the process's).
 func ConnectSBTLS(ctx context.Context, endpoints string, cfg *tls.Config) (client.Client, error) {
-	m, err := sbdb.FullDatabaseModel()
-	if err != nil {
-		return nil, fmt.Errorf("SB model: %w", err)
-	}
-	return Connect(ctx, m, endpoints, Options{What: "SB", TLS: cfg})
+	return connectModel(ctx, sbdb.FullDatabaseModel, endpoints, Options{What: "SB", TLS: cfg})
 }

@@ -347,12 +347,14 @@ func (o *ovsdbClient) tryEndpoint(ctx context.Context, u *url.URL) (string, erro
 	var err error
 	var c net.Conn
 
-	switch u.Scheme {
-	case UNIX:
+	switch {
+	case o.options.dialer != nil:
+		c, err = o.options.dialer(ctx, u)
+	case u.Scheme == UNIX:
 		c, err = dialer.DialContext(ctx, u.Scheme, u.Path)
-	case TCP:
+	case u.Scheme == TCP:
 		c, err = dialer.DialContext(ctx, u.Scheme, u.Opaque)
-	case SSL:
+	case u.Scheme == SSL:
 		dialer := tls.Dialer{
 			Config: o.options.tlsConfig,
 		}

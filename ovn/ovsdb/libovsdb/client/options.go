@@ -1,7 +1,9 @@
 package client
 
 import (
+	"context"
 	"crypto/tls"
+	"net"
 	"net/url"
 	"time"
 
@@ -18,6 +20,7 @@ const (
 type options struct {
 	endpoints             []string
 	tlsConfig             *tls.Config
+	dialer                Dialer
 	reconnect             bool
 	leaderOnly            bool
 	timeout               time.Duration
@@ -47,6 +50,19 @@ func newOptions(opts ...Option) (*options, error) {
 }
 
 // WithTLSConfig sets the tls.Config for use by the client
+// Dialer opens the connection to one endpoint: for an ssl: endpoint, one
+// whose TLS handshake is done (ovlmgr).
+type Dialer func(ctx context.Context, endpoint *url.URL) (net.Conn, error)
+
+// WithDialer makes the client open every connection with d instead of its
+// own dialing (ovlmgr: a connection started before the client was built).
+func WithDialer(d Dialer) Option {
+	return func(o *options) error {
+		o.dialer = d
+		return nil
+	}
+}
+
 func WithTLSConfig(cfg *tls.Config) Option {
 	return func(o *options) error {
 		o.tlsConfig = cfg
