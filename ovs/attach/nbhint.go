@@ -79,10 +79,14 @@ type earlyNB struct {
 	nb     client.Client
 	err    error
 	taken  bool
+	// elsewhere: the caller was in another network namespace than the
+	// goroutine that would connect, so it did not (take: not used).
+	elsewhere bool
 }
 
-// startNB starts connecting the NB as h says, beside the caller; nil when
-// h's TLS files cannot be loaded.
+// startNB starts connecting the NB as h says, beside the caller (from the
+// caller's network namespace, see dbconn.Beside); nil when h's TLS files
+// cannot be loaded.
 func startNB(ctx context.Context, h nbHint) *earlyNB {
 	var cfg *tls.Config
 	if !h.TLS.Empty() {
@@ -94,10 +98,12 @@ func startNB(ctx context.Context, h nbHint) *earlyNB {
 	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	e := &earlyNB{hint: h, cancel: cancel, done: make(chan struct{})}
-	go func() {
+	dbconn.Beside(func(here bool) {
 		defer close(e.done)
-		e.nb, e.err = dbconn.ConnectNBTLS(cctx, h.NB, cfg)
-	}()
+		if e.elsewhere = !here; here {
+			e.nb, e.err = dbconn.ConnectNBTLS(cctx, h.NB, cfg)
+		}
+	})
 	return e
 }
 
@@ -115,6 +121,9 @@ func (e *earlyNB) take(want nbHint) (nb client.Client, used bool, err error) {
 	<-e.done
 	e.cancel()
 	e.taken = true
+	if e.elsewhere {
+		return nil, false, nil
+	}
 	return e.nb, true, e.err
 }
 

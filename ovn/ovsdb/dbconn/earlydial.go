@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"sync"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -19,23 +20,29 @@ type earlyDial struct {
 	done chan struct{}
 	conn net.Conn
 	err  error
+	// elsewhere: the goroutine's thread was not in the caller's network
+	// namespace, so it did not dial (the caller dials itself).
+	elsewhere bool
 
 	mu    sync.Mutex
 	taken bool
 }
 
-// startDial starts connecting ep (TLS with cfg for ssl:) within ctx; nil
-// for a unix: endpoint, which has no round trip to save.
+// startDial starts connecting ep (TLS with cfg for ssl:) within ctx, from
+// the caller's network namespace; nil for a unix: endpoint, which has no
+// round trip to save.
 func startDial(ctx context.Context, ep string, cfg *tls.Config) *earlyDial {
 	u, err := url.Parse(ep)
 	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") {
 		return nil
 	}
 	e := &earlyDial{ep: u, done: make(chan struct{})}
-	go func() {
+	Beside(func(here bool) {
 		defer close(e.done)
-		e.conn, e.err = dialURL(ctx, u, cfg)
-	}()
+		if e.elsewhere = !here; here {
+			e.conn, e.err = dialURL(ctx, u, cfg)
+		}
+	})
 	return e
 }
 
@@ -47,6 +54,9 @@ func (e *earlyDial) dialer(cfg *tls.Config) client.Dialer {
 		}
 		select {
 		case <-e.done:
+			if e.elsewhere {
+				return dialURL(ctx, u, cfg)
+			}
 			return e.conn, e.err
 		case <-ctx.Done():
 			go e.closeWhenDone()
@@ -101,4 +111,27 @@ func dialURL(ctx context.Context, u *url.URL, cfg *tls.Config) (net.Conn, error)
 		return td.DialContext(ctx, "tcp", u.Opaque)
 	}
 	return nil, fmt.Errorf("unknown network protocol %s", u.Scheme)
+}
+
+// Beside runs f in a goroutine, with here true when the goroutine's
+// threads are in the caller's network namespace. A socket belongs to the
+// namespace of the thread that makes it, and a caller on a thread locked
+// into a node's or container's namespace (ns.Do) starts goroutines on
+// threads of the process's: f must then not connect (here false), or it
+// would reach another server or none. (Threads that are not locked are all
+// in the process's namespace: Go starts new ones from a thread that never
+// changes its own.)
+func Beside(f func(here bool)) {
+	caller := threadNetNS()
+	go func() { f(caller != "" && threadNetNS() == caller) }()
+}
+
+// threadNetNS names the calling thread's network namespace ("" if
+// unknown).
+func threadNetNS() string {
+	s, err := os.Readlink("/proc/thread-self/ns/net")
+	if err != nil {
+		return ""
+	}
+	return s
 }

@@ -6,9 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/ovn-kubernetes/libovsdb/model"
+	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 )
 
@@ -59,5 +63,57 @@ func TestDialBeforeModel(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d connections still open after the connect failed; want the early one closed", proxy.Open())
 		}
+	}
+}
+
+// A caller on a thread inside another network namespace (a node's, entered
+// with ns.Do; node join from `ovlmgr lab up` is one) connects from that
+// namespace: the connection is not started ahead by a goroutine, which
+// would run on a thread of the process's namespace and reach another
+// server or none. Here the server listens only inside the namespace, on
+// its loopback.
+func TestDialFromThreadNetNS(t *testing.T) {
+	prereq.Root(t)
+	srv := ovsdbtest.StartNB(t)
+	target, err := testutils.NewNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = target.Close()
+		_ = testutils.UnmountNS(target)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = target.Do(func(ns.NetNS) error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(lo); err != nil {
+			return err
+		}
+		proxy := ovsdbtest.StartProxy(t, srv) // listens in target
+		c, err := connectModel(ctx, nbdb.FullDatabaseModel, proxy.Endpoint, Options{What: "NB"})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return c.Echo(ctx)
+	})
+	if err != nil {
+		t.Fatalf("connect from a thread in the server's namespace: %v", err)
+	}
+	here := make(chan bool)
+	Beside(func(h bool) { here <- h })
+	if !<-here {
+		t.Error("Beside from the test's own namespace: here false")
+	}
+	err = target.Do(func(ns.NetNS) error {
+		Beside(func(h bool) { here <- h })
+		return nil
+	})
+	if err != nil || <-here {
+		t.Errorf("Beside from a thread in another namespace: here true (%v)", err)
 	}
 }
