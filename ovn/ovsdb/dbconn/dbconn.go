@@ -125,12 +125,7 @@ func connectModel(ctx context.Context, build func() (model.ClientDBModel, error)
 	what := o.What
 	eps, err := ParseEndpoints(endpoints)
 	if err != nil {
-		if what == "" {
-			if m, merr := build(); merr == nil {
-				what = m.Name()
-			}
-		}
-		return nil, fmt.Errorf("connect to %s: %w", what, err)
+		return nil, fmt.Errorf("connect to %s: %w", whatOr(what, build), err)
 	}
 	var cfg *tls.Config
 	if anySSL(eps) {
