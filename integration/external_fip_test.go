@@ -97,20 +97,26 @@ func extRouterSpec(t testing.TB, l *lab.Lab, nb, sb client.Client, name string, 
 		ExternalIP: netip.MustParseAddr(extIP), NextHop: netip.MustParseAddr(lab.ExternalHostIP), Nodes: l.Gateways}); err != nil {
 		t.Fatal(err)
 	}
-	// Until the gateways' BFD sessions are up, a lower-priority gateway
-	// may hold the router's chassisredirect port for a moment: wait for
-	// the first gateway, which the tests name.
 	g, err := gateway.Get(ctx, nb, name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitFirstGateway(t, ctx, l, sb, g)
+}
+
+// waitFirstGateway waits (within ctx) until g's chassisredirect port is
+// bound to the lab's first gateway, which the tests name: until the
+// gateways' BFD sessions are up, a lower-priority gateway may hold it for
+// a moment.
+func waitFirstGateway(t testing.TB, ctx context.Context, l *lab.Lab, sb client.Client, g *gateway.Gateway) {
+	t.Helper()
 	for {
 		got, err := gateway.Active(ctx, sb, g)
 		if err == nil && got == l.Gateways[0] {
 			return
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("router %s: active gateway %q (%v), want %s (the first gateway) within 20s", name, got, err, l.Gateways[0])
+			t.Fatalf("router %s: active gateway %q (%v), want %s (the first gateway)", g.Router, got, err, l.Gateways[0])
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -22,7 +22,7 @@ import (
 
 // dualGateway gives router r a dual-stack gateway on the lab's external
 // network (extIP, extIP6; next hops the outside host's two addresses) on
-// the lab's gateway nodes.
+// the lab's gateway nodes, and waits until the first of them is active.
 func dualGateway(t testing.TB, l *lab.Lab, nb, sb client.Client, r, extIP, extIP6 string) *gateway.Gateway {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -36,6 +36,7 @@ func dualGateway(t testing.TB, l *lab.Lab, nb, sb client.Client, r, extIP, extIP
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitFirstGateway(t, ctx, l, sb, g)
 	return g
 }
 
