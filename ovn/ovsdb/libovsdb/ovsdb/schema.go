@@ -315,9 +315,9 @@ func (b *BaseType) RefType() (RefType, error) {
 
 // isJSONObject reports whether data, a JSON value, is an object (ovlmgr:
 // the callers below decoded every value as a string first and took the
-// error, built by reflection, as "not a string": most of a schema's parse
-// time). Whatever is not an object still takes the string path, whose
-// errors are the same as before.
+// error, built by reflection, as "not a string", for every column type of
+// an object form). Whatever is not an object still takes the string path,
+// whose errors are the same as before.
 func isJSONObject(data []byte) bool {
 	d := bytes.TrimLeft(data, " \t\r\n")
 	return len(d) > 0 && d[0] == '{'
