@@ -77,6 +77,13 @@ type Iface struct {
 	Error     string
 }
 
+// ifaceColumns are the Interface columns ifaceFrom reads: a select of
+// only these leaves out the statistics and status ovs-vswitchd keeps in
+// every row.
+func ifaceColumns(r *vswitchd.Interface) []any {
+	return []any{&r.UUID, &r.Name, &r.ExternalIDs, &r.Ofport, &r.Ifindex, &r.Error}
+}
+
 func ifaceFrom(r *vswitchd.Interface) *Iface {
 	i := &Iface{UUID: r.UUID, Name: r.Name, IfaceID: r.ExternalIDs[KeyIfaceID], IfaceIDVer: r.ExternalIDs[KeyIfaceIDVer],
 		Container: r.ExternalIDs[owner.KeyContainer], IfName: r.ExternalIDs[owner.KeyIfName],
@@ -257,9 +264,8 @@ func UnplugIface(ctx context.Context, ovs client.Client, name, ifaceUUID string)
 
 // Get returns the interface named name, or nil when there is none.
 func Get(ctx context.Context, ovs client.Client, name string) (*Iface, error) {
-	m := &vswitchd.Interface{Name: name}
-	var rows []*vswitchd.Interface
-	if err := dbconn.Select(ctx, ovs, m, &rows, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}); err != nil {
+	rows, err := dbops.SelectRows(ctx, ovs, []ovsdb.Condition{dbops.NameIs(name)}, ifaceColumns)
+	if err != nil {
 		return nil, fmt.Errorf("read interface %s: %w", name, err)
 	}
 	if len(rows) == 0 {
@@ -270,10 +276,8 @@ func Get(ctx context.Context, ovs client.Client, name string) (*Iface, error) {
 
 // List returns our container interfaces in the local database, by name.
 func List(ctx context.Context, ovs client.Client) ([]*Iface, error) {
-	m := &vswitchd.Interface{}
-	var rows []*vswitchd.Interface
-	sel := owner.Selector(owner.KindPort)
-	if err := dbconn.Select(ctx, ovs, m, &rows, model.Condition{Field: &m.ExternalIDs, Function: ovsdb.ConditionIncludes, Value: sel}); err != nil {
+	rows, err := dbops.SelectRows(ctx, ovs, []ovsdb.Condition{dbops.Includes(owner.Selector(owner.KindPort))}, ifaceColumns)
+	if err != nil {
 		return nil, fmt.Errorf("list interfaces: %w", err)
 	}
 	out := make([]*Iface, 0, len(rows))

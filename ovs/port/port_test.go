@@ -399,3 +399,37 @@ func TestUnplugIfaceAndDelHostLinkIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestGetListColumns: Get and List read each column an Iface carries (they
+// select only those), and List only our container interfaces.
+func TestGetListColumns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, ovs := brInt(t, ctx)
+	spec := ovsport.PlugSpec{Name: "ovlcols", IfaceID: "ovl-cols", IfaceIDVer: "c9", Container: "c9", IfName: "eth1", Network: "web"}
+	uuid, err := ovsport.Plug(ctx, ovs, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What ovs-vswitchd and ovn-controller would write.
+	srv.Run(t, "ovs-vsctl", "--no-wait", "set", "Interface", "ovlcols", "ofport=7", "ifindex=42", `error="no such device"`,
+		"external_ids:ovn-installed=true", "statistics:rx_packets=5")
+	srv.Run(t, "ovs-vsctl", "--no-wait", "add-port", "br-int", "notours", "--", "set", "Interface", "notours", "type=internal")
+	want := ovsport.Iface{UUID: uuid, Name: "ovlcols", IfaceID: "ovl-cols", IfaceIDVer: "c9", Container: "c9", IfName: "eth1", Network: "web",
+		Ofport: 7, Ifindex: 42, Installed: true, Error: "no such device"}
+	got, err := ovsport.Get(ctx, ovs, "ovlcols")
+	if err != nil || got == nil || *got != want {
+		t.Errorf("Get = %+v, %v; want %+v", got, err, want)
+	}
+	list, err := ovsport.List(ctx, ovs)
+	if err != nil || len(list) != 1 || *list[0] != want {
+		var got []ovsport.Iface
+		for _, i := range list {
+			got = append(got, *i)
+		}
+		t.Errorf("List = %+v, %v; want [%+v]", got, err, want)
+	}
+	if got, err := ovsport.Get(ctx, ovs, "nosuch"); got != nil || err != nil {
+		t.Errorf("Get(nosuch) = %+v, %v; want nil, nil", got, err)
+	}
+}
