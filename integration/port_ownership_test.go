@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/watch"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/router"
+	"github.com/ovlmgr/ovlmgr/ovs/attach"
 	"github.com/ovlmgr/ovlmgr/ovs/nodediag"
 	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
@@ -396,13 +398,32 @@ func TestNodeGCAfterForceDelete(t *testing.T) {
 	if rs := nodeGC(t, ctx, n1); removedHas(rs, "ovs-port", hostA) {
 		t.Errorf("second node gc: %+v", rs)
 	}
-	// The next ADD on n2 (any network) removes n2's.
+	// An ADD on n2 (any network) removes n2's, in the first ADD or DEL
+	// that comes 10 s or more after n2's last sweep (the stamp beside its
+	// db): one right after a sweep leaves it, the next one due removes it.
 	other := fmt.Sprintf("fo%d", os.Getpid()%10000)
 	cniNetwork(t, nb, other, "198.19.226.0/24")
+	stamp := filepath.Join(filepath.Dir(strings.TrimPrefix(n2.OVS, "unix:")), attach.SweepStampFile)
+	setStamp := func(at time.Time) {
+		t.Helper()
+		if err := os.WriteFile(stamp, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(stamp, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStamp(time.Now())
 	c := newContainer(t, newRuntime(t, n2), confList(t, other, "1.0.0", nil))
 	c.mustAdd(t, ctx)
+	if iface, veth := portOnNode(t, n2, hostB); !iface || !veth {
+		t.Errorf("ADD on n2 right after a sweep: OVS port %v, veth %v of the deleted network's container; want both left until a sweep is due", iface, veth)
+	}
+	setStamp(time.Now().Add(-11 * time.Second))
+	d := newContainer(t, newRuntime(t, n2), confList(t, other, "1.0.0", nil))
+	d.mustAdd(t, ctx)
 	if iface, veth := portOnNode(t, n2, hostB); iface || veth {
-		t.Errorf("after the next ADD on n2: OVS port %v, veth %v of the deleted network's container", iface, veth)
+		t.Errorf("after the next ADD on n2 with a sweep due: OVS port %v, veth %v of the deleted network's container", iface, veth)
 	}
 	// DEL of the containers of the deleted network still succeeds.
 	for _, x := range []*container{a, b} {

@@ -463,7 +463,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// the ADD (a session does it beside the calls; the sweep removes only
 	// the rows and links it read, so this ADD's own stay). This defer runs
 	// before those that close nd and nb.
-	defer sweepBeside(ctx, nd, nb, log)()
+	defer sweepBeside(ctx, nd, nb, req.OVS, log)()
 	// Leftovers of an earlier ADD of this container interface on this node
 	// that never got its DEL (the runtime died with it): with CNI_IFNAME
 	// absent from the netns they belong to nobody, so they go before the

@@ -8,12 +8,10 @@ import (
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/ovn-kubernetes/libovsdb/client"
 
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
-	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
 
@@ -98,7 +96,7 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 		log.Debugf("NB connected after %s (beside the node's work, from %s)", time.Since(start).Round(time.Millisecond), NBHintFile)
 	}
 	// Beside the NB work below, as in ADD; waited for before nb closes.
-	defer sweepBeside(ctx, nd, nb, log)()
+	defer sweepBeside(ctx, nd, nb, req.OVS, log)()
 	// The port of this node: by its name, else by the name the OVS
 	// interface gave, else by the name from before node-qualified names,
 	// each only if it is bound to this node.
@@ -149,38 +147,6 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	}
 	log.Debugf("deleted %s / %s after %s", p.Name, nm.host, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// sweepBeside sweeps this node's OVS ports whose NB port is gone beside
-// the caller: a session's sweep beside its calls (sweepSoon), else one of
-// this call's own (sweepLocal). The caller calls what it returns, which
-// waits for the sweep, before it closes nd or nb.
-func sweepBeside(ctx context.Context, nd *node, nb client.Client, log Logger) (wait func()) {
-	if nd.session != nil {
-		nd.session.sweepSoon(nd, nb)
-		return func() {}
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sweepLocal(ctx, nd, nb, log)
-	}()
-	return func() { <-done }
-}
-
-// sweepLocal removes this node's OVS ports and veths whose NB port no
-// longer exists (nodegc.Sweep: one local select, indexed NB selects of the
-// few local ports). Failures are logged only: the verb goes on.
-func sweepLocal(ctx context.Context, nd *node, nb client.Client, log Logger) {
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	removed, err := nodegc.Sweep(sctx, nd.ovs, nb, false)
-	for _, r := range removed {
-		log.Infof("removed OVS port and veth %s: its NB port %s no longer exists (container %s, ifname %s)", r.Name, r.Port, r.Container, r.IfName)
-	}
-	if err != nil {
-		log.Errorf("sweep of OVS ports without NB port: %v", err)
-	}
 }
 
 // checkNetNS refuses a netns path that is not a network namespace

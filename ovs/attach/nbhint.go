@@ -30,7 +30,13 @@ type nbHint struct {
 
 // nbHintPath is where the hint of the Open_vSwitch db at ovsEP lives, ""
 // for a db that is not a unix: socket.
-func nbHintPath(ovsEP string) string {
+func nbHintPath(ovsEP string) string { return besideDB(ovsEP, NBHintFile) }
+
+// besideDB is the path of file in the directory of the Open_vSwitch db
+// socket at ovsEP (default dbconn.DefaultOVS()): where a call without a
+// session keeps what the next call on this node reads. "" for a db that is
+// not one unix: socket.
+func besideDB(ovsEP, file string) string {
 	if ovsEP == "" {
 		ovsEP = dbconn.DefaultOVS()
 	}
@@ -38,7 +44,7 @@ func nbHintPath(ovsEP string) string {
 	if !ok || strings.Contains(sock, ",") {
 		return ""
 	}
-	return filepath.Join(filepath.Dir(sock), NBHintFile)
+	return filepath.Join(filepath.Dir(sock), file)
 }
 
 // readNBHint reads the hint at path; false when there is none usable.

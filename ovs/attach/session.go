@@ -143,11 +143,6 @@ func (s *Session) tlsConfig(f dbconn.TLSFiles) *tls.Config {
 	return cfg
 }
 
-// sweepEvery is how often a session sweeps this node's OVS ports whose NB
-// port is gone: beside the calls, not in them (a plugin process without a
-// session sweeps in every ADD and DEL).
-const sweepEvery = 10 * time.Second
-
 // sweepSoon starts a sweep (sweepLocal) beside the caller unless one runs
 // or one started less than sweepEvery ago.
 func (s *Session) sweepSoon(nd *node, nb client.Client) {
