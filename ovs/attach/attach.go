@@ -459,10 +459,11 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 
 	// This node's OVS ports and veths whose NB port is gone (`net delete
-	// --force`, a port detached elsewhere): a few indexed selects, beside
-	// the ADD (a session does it beside the calls; the sweep removes only
-	// the rows and links it read, so this ADD's own stay). This defer runs
-	// before those that close nd and nb.
+	// --force`, a port detached elsewhere), when a sweep of the node is due
+	// (sweep.go: at most every sweepEvery): beside the ADD (a session does
+	// it beside the calls; the sweep removes only the rows and links it
+	// read, so this ADD's own stay). This defer runs before those that
+	// close nd and nb.
 	defer sweepBeside(ctx, nd, nb, req.OVS, log)()
 	// Leftovers of an earlier ADD of this container interface on this node
 	// that never got its DEL (the runtime died with it): with CNI_IFNAME
