@@ -101,7 +101,11 @@ func Follow(ctx context.Context, o Options, emit func(Event), ready chan<- struc
 		c     client.Client
 		table string
 	}{{o.NB, nbdb.LogicalSwitchPortTable}, {o.SB, sbdb.ChassisTable}, {o.SB, sbdb.PortBindingTable}} {
-		if rc := t.c.Cache().Table(t.table); rc != nil {
+		tc := t.c.Cache()
+		if tc == nil { // the connection dropped since the monitor started
+			return fmt.Errorf("events: read the starting rows of %s: %w", t.table, client.ErrNotConnected)
+		}
+		if rc := tc.Table(t.table); rc != nil {
 			for _, u := range rc.Rows() {
 				initial[t.table+"/"+u.(interface{ GetUUID() string }).GetUUID()] = true
 			}

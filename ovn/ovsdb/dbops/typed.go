@@ -158,10 +158,14 @@ type modelPtr[T any] interface {
 func dbModel(c client.Client) (model.DatabaseModel, error) {
 	tc := c.Cache()
 	if tc == nil {
-		return model.DatabaseModel{}, errors.New("client has no database model (not connected)")
+		return model.DatabaseModel{}, errNoModel
 	}
 	return tc.DatabaseModel(), nil
 }
+
+// errNoModel: the client has no cache, so no model (never connected, or
+// closed).
+var errNoModel = errors.New("client has no database model (not connected)")
 
 // TableOf is the table of model type T in c's database, e.g.
 // TableOf[nbdb.LogicalSwitch](c) is "Logical_Switch".
@@ -245,16 +249,18 @@ func Query[T any, PT modelPtr[T]](tx *Tx, where []ovsdb.Condition, fields ...fun
 		}
 	}
 	r.decode = func(row *ovsdb.Row) (*T, error) {
-		dbm, err := dbModel(tx.c)
-		if err != nil {
-			return nil, err
+		// The cache is taken once: a client closed meanwhile (a guard's
+		// round trip outliving its verb) drops it, but not the one held.
+		tc := tx.c.Cache()
+		if tc == nil {
+			return nil, errNoModel
 		}
 		obj := PT(new(T))
-		info, err := dbm.NewModelInfo(obj)
+		info, err := tc.DatabaseModel().NewModelInfo(obj)
 		if err != nil {
 			return nil, err
 		}
-		if err := tx.c.Cache().Mapper().GetRowData(row, info); err != nil {
+		if err := tc.Mapper().GetRowData(row, info); err != nil {
 			return nil, err
 		}
 		if u, ok := (*row)["_uuid"].(ovsdb.UUID); ok {

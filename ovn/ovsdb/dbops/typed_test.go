@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync/atomic"
 	"testing"
 
+	"github.com/ovn-kubernetes/libovsdb/cache"
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
@@ -205,4 +207,47 @@ func TestCreateHandleUUID(t *testing.T) {
 		t.Fatalf("switch ports %v, want [%s]", sws[0].Ports, ports[0].UUID)
 	}
 
+}
+
+// closingClient is a client closed while a result decodes: once armed, its
+// Cache() gives the cache `left` more times and nil after (a closed
+// libovsdb client drops its cache).
+type closingClient struct {
+	client.Client
+	armed atomic.Bool
+	left  atomic.Int32
+}
+
+func (c *closingClient) Cache() *cache.TableCache {
+	if c.armed.Load() && c.left.Add(-1) < 0 {
+		return nil
+	}
+	return c.Client.Cache()
+}
+
+// TestRowsWhileClientCloses: a client closed while Rows decodes (a guard's
+// round trip that outlived its CNI verb, whose process closed the client)
+// gives the rows decoded with the cache taken, or an error: never a panic.
+func TestRowsWhileClientCloses(t *testing.T) {
+	ctx := context.Background()
+	nb := connectNB(t)
+	if err := dbops.NewTx(nb).AddAPI(nb.Create(&nbdb.NBGlobal{NbCfg: 4})).Transact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := &closingClient{Client: nb}
+	tx := dbops.NewTx(c)
+	q := dbops.Query(tx, nil, func(g *nbdb.NBGlobal) []any { return []any{&g.NbCfg} })
+	if err := tx.Transact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.left.Store(1)
+	c.armed.Store(true) // closes right after the decode took the cache
+	gs, err := q.Rows()
+	if err != nil || len(gs) != 1 || gs[0].NbCfg != 4 {
+		t.Fatalf("Rows with the client closing mid-decode = %+v, %v; want the one NB_Global row, nb_cfg 4", gs, err)
+	}
+	c.left.Store(0) // closed before the decode
+	if gs, err := q.Rows(); err == nil {
+		t.Fatalf("Rows after the client closed = %+v, nil; want an error", gs)
+	}
 }
