@@ -341,12 +341,14 @@ func Check(ctx context.Context, nb client.Client, nbEndpoint, sbEndpoints string
 	return err
 }
 
-// Guard runs Check after grace and then every interval until ctx ends; on
-// the first failure that is certain (not NoProgress; ovn-northd's lock
-// unheld on two checks in a row) it cancels ctx with
-// the *UnavailableError as cause (context.Cause). Run it in its own
+// Guard runs Check after grace and then every interval until ctx ends; when
+// two checks in a row find OVN unavailable for certain (not NoProgress) it
+// cancels ctx with the second *UnavailableError as cause
+// (context.Cause). One finding alone is not certain: for a moment while an
+// NB or SB leader hands over (or ovn-northd takes its lock again after
+// one), a write can time out and nobody holds the lock. Run it in its own
 // goroutine next to a wait that only OVN can end (an address from northd's
-// IPAM, ovn-installed). Last returns the latest NoProgress finding.
+// IPAM, ovn-installed). Last returns the latest finding.
 type Guard struct {
 	// TLS is the identity for ssl: endpoints (nil: the process's).
 	TLS  *tls.Config
@@ -359,7 +361,7 @@ func (g *Guard) Run(ctx context.Context, cancel context.CancelCauseFunc, nb clie
 	ctx = dbconn.WithTLS(ctx, g.TLS)
 	t := time.NewTimer(grace)
 	defer t.Stop()
-	lockless := false // the previous check found nobody holding ovn-northd's lock
+	suspect := false // the previous check found OVN unavailable for certain
 	for {
 		select {
 		case <-ctx.Done():
@@ -367,40 +369,28 @@ func (g *Guard) Run(ctx context.Context, cancel context.CancelCauseFunc, nb clie
 		case <-t.C:
 		}
 		err := Check(ctx, nb, nbEndpoint, sbEndpoints, budget)
-		var ue *UnavailableError
-		isUE := errors.As(err, &ue)
-		switch {
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return
-		case isUE && ue.NoProgress:
-			g.mu.Lock()
-			g.last = err
-			g.mu.Unlock()
-		case isUE && ue.Component == CompNorthd && !lockless:
-			// Nobody holds the lock for a moment whenever the SB leader
-			// changes (ovn-northd reconnects and takes it again): only a
-			// second check finding the same is certain.
-			lockless = true
-			g.mu.Lock()
-			g.last = err
-			g.mu.Unlock()
-			t.Reset(interval)
-			continue
-		case err != nil:
+		}
+		g.mu.Lock()
+		g.last = err
+		g.mu.Unlock()
+		var ue *UnavailableError
+		switch {
+		case err == nil, errors.As(err, &ue) && ue.NoProgress:
+			suspect = false
+		case !suspect:
+			suspect = true
+		default:
 			cancel(err)
 			return
-		default:
-			g.mu.Lock()
-			g.last = nil
-			g.mu.Unlock()
 		}
-		lockless = false
 		t.Reset(interval)
 	}
 }
 
-// Last returns the latest uncertain finding (northd holding its lock but not
-// answering), or nil.
+// Last returns the latest check's finding (e.g. northd holding its lock but
+// not answering), or nil.
 func (g *Guard) Last() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -170,3 +170,61 @@ func northdStandIn(t *testing.T, ctx context.Context, c client.Client) {
 		}
 	}()
 }
+
+// TestGuardTwoFindings: one check that finds the NB unreachable (its
+// nb_cfg bump answered only after the budget, as while an NB leader hands
+// over) does not end the wait, and the next check passing clears it; two
+// in a row (the NB stopped) end it, with the NB named as the cause.
+func TestGuardTwoFindings(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	proxy := ovsdbtest.StartProxy(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nb, err := dbconn.ConnectNB(ctx, proxy.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nb.Close()
+	if err := dbops.NewTx(nb).AddAPI(nb.Create(&nbdb.NBGlobal{})).Transact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	northd, err := dbconn.ConnectNB(ctx, srv.Endpoint) // beside the proxy
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer northd.Close()
+	northdStandIn(t, ctx, northd)
+
+	const grace, interval, budget = 10 * time.Millisecond, 1500 * time.Millisecond, 300 * time.Millisecond
+	proxy.Arm("nb_cfg", ovsdbtest.Stall) // the first check's bump: its reply comes after the budget
+	gctx, gcancel := context.WithCancelCause(ctx)
+	defer gcancel(nil)
+	g := &Guard{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.Run(gctx, gcancel, nb, proxy.Endpoint, "", grace, interval, budget)
+	}()
+	// Checks at about 0 s (the finding), 1.8 s and 3.4 s (passing).
+	time.Sleep(grace + 2*interval + 2*budget + 300*time.Millisecond)
+	if cause := context.Cause(gctx); cause != nil {
+		t.Fatalf("one finding ended the wait: %v", cause)
+	}
+	if proxy.Fired() != 1 {
+		t.Fatalf("the bump was not held (fired %d)", proxy.Fired())
+	}
+	if last := g.Last(); last != nil {
+		t.Errorf("Last after passing checks = %v; want nil", last)
+	}
+
+	srv.Stop()
+	select {
+	case <-done:
+	case <-time.After(4*interval + 4*budget):
+		t.Fatal("the NB stopped: the guard did not end the wait")
+	}
+	var ue *UnavailableError
+	if cause := context.Cause(gctx); !errors.As(cause, &ue) || ue.Component != CompNB || ue.NoProgress {
+		t.Fatalf("cause = %v; want the NB unreachable", cause)
+	}
+}

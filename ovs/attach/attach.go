@@ -36,8 +36,8 @@ const DefaultReadyTimeout = 30 * time.Second
 
 // FailFastGrace is how long Attach waits for OVN before it checks whether
 // OVN can answer at all (ovn-northd's SB lock, an nb_cfg round trip); when
-// it cannot, Attach fails with ErrUnavailable naming the cause instead of
-// waiting ReadyTimeout.
+// two checks in a row find it cannot, Attach fails with ErrUnavailable
+// naming the cause instead of waiting ReadyTimeout.
 const FailFastGrace = time.Second
 
 // connectTimeout bounds connecting to each database.
@@ -404,10 +404,10 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 			w.Close()
 		}
 	}()
-	// gctx ends early when the guard finds that OVN cannot answer (northd
-	// not running, SB or NB unreachable): waits that only OVN can end then
-	// fail within about FailFastGrace (ovn-northd not running: one guard
-	// interval more) instead of ReadyTimeout.
+	// gctx ends early when the guard finds on two checks in a row that OVN
+	// cannot answer (northd not running, SB or NB unreachable): waits that
+	// only OVN can end then fail within about FailFastGrace and one guard
+	// interval instead of ReadyTimeout.
 	gctx, gcancel := context.WithCancelCause(ctx)
 	rctx, rcancel := context.WithTimeout(gctx, req.ReadyTimeout)
 	defer rcancel()
