@@ -31,7 +31,6 @@ package control
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -188,7 +187,7 @@ type message struct {
 type conn struct {
 	o        Options
 	id       Identity
-	client   *tls.Conn
+	client   net.Conn
 	upstream net.Conn
 	// writes to the client (relayed responses and our own answers) are
 	// whole messages.
@@ -224,12 +223,34 @@ func serveConn(ctx context.Context, o Options, c *tls.Conn) error {
 		return fmt.Errorf("%s: %w", id, err)
 	}
 	defer up.Close()
-	cn := &conn{o: o, id: id, client: c, upstream: up, cw: bufio.NewWriter(c), pending: map[string]pendingTx{}}
+	return relay(o, id, c, up)
+}
+
+// relay passes one client's messages (client) to its NB connection (up)
+// and the NB's back, checking what the client sends, until either side
+// closes.
+func relay(o Options, id Identity, client, up net.Conn) error {
+	cn := &conn{o: o, id: id, client: client, upstream: up, cw: bufio.NewWriter(client), pending: map[string]pendingTx{}}
 	errc := make(chan error, 2)
-	go func() { errc <- cn.fromNB() }()
-	go func() { errc <- cn.fromClient() }()
-	err = <-errc
+	go func() { errc <- recovered(cn.fromNB) }()
+	go func() { errc <- recovered(cn.fromClient) }()
+	err := <-errc
+	// The other direction ends on the closed connections.
+	client.Close()
+	up.Close()
 	return err
+}
+
+// recovered runs f; a panic (a defect the client's input reached) ends
+// only this client's connection, with the panic as its error, not the
+// service.
+func recovered(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("internal error, connection closed: %v", r)
+		}
+	}()
+	return f()
 }
 
 // dialNB opens a connection to the NB: with several endpoints (a RAFT
@@ -422,8 +443,21 @@ func (cn *conn) fromClient() error {
 		if err := dec.Decode(&raw); err != nil {
 			return err
 		}
-		var m message
-		if bytes.Contains(raw, []byte(`"transact"`)) && json.Unmarshal(raw, &m) == nil && m.Method == "transact" {
+		m, err := clientMessage(raw)
+		if err != nil {
+			cn.o.Log.Printf("%s: refused: %v", cn.id, err)
+			if m.Method != "" && len(m.ID) > 0 && string(m.ID) != "null" {
+				// A request with a method we do not relay: an error answer,
+				// as ovsdb-server gives for an unknown method.
+				b, _ := json.Marshal(map[string]any{"id": m.ID, "result": nil, "error": "ovlmgr control: " + err.Error()})
+				if err := cn.toClient(b); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
+		}
+		if m.Method == "transact" {
 			out, reply := cn.transact(m)
 			if reply != nil {
 				if err := cn.toClient(reply); err != nil {
@@ -432,6 +466,8 @@ func (cn *conn) fromClient() error {
 				continue
 			}
 			raw = out
+		} else {
+			raw = m.encode()
 		}
 		if _, err := uw.Write(raw); err != nil {
 			return err
@@ -442,8 +478,76 @@ func (cn *conn) fromClient() error {
 	}
 }
 
+// relayedMethods are the requests a client may send through the service:
+// what an OVSDB client reads and writes with (RFC 7047, OVS' extensions).
+// Anything else, such as "convert" (a schema change, which ovsdb-server
+// treats as a write) or the lock methods, never reaches the NB.
+var relayedMethods = map[string]bool{
+	"transact": true, "cancel": true, "echo": true, "list_dbs": true, "get_schema": true, "get_server_id": true,
+	"monitor": true, "monitor_cond": true, "monitor_cond_since": true, "monitor_cond_change": true, "monitor_cancel": true,
+	"set_db_change_aware": true,
+}
+
+// errMessage is a client message the service does not relay.
+var errMessage = errors.New("message not relayed")
+
+// clientMessage reads one JSON-RPC message of a client strictly: the
+// service forwards the message as it decoded it (encode), never the
+// client's bytes, so what the NB reads is what the policy checked (no
+// escaped method name or duplicate member can make the two differ). A
+// request must name a relayed method; a response (an answer to the NB's
+// echo) passes.
+func clientMessage(raw json.RawMessage) (message, error) {
+	var m message
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return message{}, fmt.Errorf("%w: not a JSON-RPC message: %v", errMessage, err)
+	}
+	if len(m.ID) == 0 {
+		m.ID = json.RawMessage("null")
+	}
+	switch {
+	case m.Method != "" && (m.Result != nil || m.Error != nil):
+		return m, fmt.Errorf("%w: a request with a result or an error", errMessage)
+	case m.Method != "" && !relayedMethods[m.Method]:
+		return m, fmt.Errorf("%w: method %q (relayed: transact, monitors, get_schema, list_dbs, echo and other reads)", errMessage, m.Method)
+	case m.Method == "" && m.Params != nil:
+		return m, fmt.Errorf("%w: params without a method", errMessage)
+	case m.Method == "" && string(m.ID) == "null":
+		return m, fmt.Errorf("%w: neither a request nor a response", errMessage)
+	}
+	return m, nil
+}
+
+// encode is m as the service sends it on: a request (id, method, params)
+// or a response (id, result, error), nothing else.
+func (m message) encode() json.RawMessage {
+	var v any
+	null := json.RawMessage("null")
+	or := func(r json.RawMessage, d json.RawMessage) json.RawMessage {
+		if len(r) == 0 {
+			return d
+		}
+		return r
+	}
+	if m.Method != "" {
+		v = struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
+		}{m.ID, m.Method, or(m.Params, json.RawMessage("[]"))}
+	} else {
+		v = struct {
+			ID     json.RawMessage `json:"id"`
+			Result json.RawMessage `json:"result"`
+			Error  json.RawMessage `json:"error"`
+		}{m.ID, or(m.Result, null), or(m.Error, null)}
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
 // transact checks a transaction: it returns the request to forward, or the
-// reply that refuses it.
+// // reply that refuses it.
 func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
 	db, ops, err := decodeOps(m.Params)
 	if err != nil {

@@ -2,7 +2,9 @@ package control
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,7 +28,9 @@ func needsFacts(ops []op) bool {
 			case "DNS", "Load_Balancer", "Port_Group", "Logical_Router", "Address_Set":
 				return true
 			case "Logical_Switch":
-				if strings.Contains(fmt.Sprint(o["mutations"]), "dns_records") {
+				// DNS rows, and ports joining a network (which must be an
+				// ovlmgr network's switch).
+				if m := fmt.Sprint(o["mutations"]); strings.Contains(m, "dns_records") || strings.Contains(m, "[ports insert") {
 					return true
 				}
 			case "Logical_Switch_Port":
@@ -88,18 +92,105 @@ func setsAddrs(row map[string]any) bool {
 	return a || ps
 }
 
+// portColumns limits what a node writes in a Logical_Switch_Port to what
+// a container port of ovlmgr carries: name, addresses, port_security,
+// options requested-chassis and iface-id-ver, external_ids (no type: a
+// localnet or router port would bridge a tenant's network elsewhere), and
+// addresses in the forms ovlmgr writes (nodeAddress).
+func (c *checker) portColumns(i int, o op) *Denied {
+	cols := []string{"addresses", "port_security", "options", "external_ids"}
+	switch o.str("op") {
+	case "insert":
+		cols = append(cols, "name")
+	case "mutate":
+		cols = []string{"external_ids"}
+	case "delete":
+		return nil
+	}
+	if !onlyColumns(o, cols...) {
+		return c.deny(i, "%s a port's columns beyond %s", verb(o.str("op")), strings.Join(cols, ", "))
+	}
+	row, _ := o["row"].(map[string]any)
+	if v, set := row["options"]; set {
+		for k := range mapOf(v) {
+			if k != requestedChassis && k != ovnport.OptIfaceIDVer {
+				return c.deny(i, "set port option %q (a node sets %s and %s)", k, requestedChassis, ovnport.OptIfaceIDVer)
+			}
+		}
+		if len(pairs(v)) == 0 && len(list(v)) != 2 {
+			return c.deny(i, "set port options %v", v)
+		}
+	}
+	for _, col := range []string{"addresses", "port_security"} {
+		v, set := row[col]
+		if !set {
+			continue
+		}
+		es := setOf(v)
+		if es == nil && len(list(v)) != 2 || len(es) > 1 {
+			return c.deny(i, "set port %s %v (one entry)", col, v)
+		}
+		for _, e := range es {
+			if err := nodeAddress(col, e); err != nil {
+				return c.deny(i, "set port %s %q: %v", col, e, err)
+			}
+		}
+	}
+	return nil
+}
+
+// nodeAddress checks an addresses or port_security entry a node writes:
+// "dynamic" or "MAC dynamic" (addresses only), or "MAC IP..." with the
+// MAC and every address in canonical form. Anything else OVN might read
+// differently from this service (an address with leading zeros, which
+// OVN's parser takes for another address; a prefix in port_security,
+// which lets a whole subnet through; "unknown" or "router") is refused.
+func nodeAddress(col, e string) error {
+	f := strings.Fields(e)
+	if col == "addresses" && len(f) == 1 && f[0] == "dynamic" {
+		return nil
+	}
+	if len(f) < 2 {
+		return fmt.Errorf(`want "MAC IP..."`)
+	}
+	mac, err := net.ParseMAC(f[0])
+	if err != nil || len(mac) != 6 || !strings.EqualFold(mac.String(), f[0]) {
+		return fmt.Errorf("MAC %q: want six colon-separated hex bytes", f[0])
+	}
+	if err := ovnport.CheckMAC(mac); err != nil {
+		return err
+	}
+	if col == "addresses" && len(f) == 2 && f[1] == "dynamic" {
+		return nil
+	}
+	for _, a := range f[1:] {
+		ip, err := netip.ParseAddr(a)
+		if err != nil || ip.Zone() != "" || ip.Is4In6() || ip.String() != a {
+			return fmt.Errorf("address %q: want an IPv4 or IPv6 address in canonical form, no prefix", a)
+		}
+	}
+	return nil
+}
+
 // portAddrs refuses a port (self: its UUID, "" for a new one) on network
 // whose addresses or port security name an address another node's port
-// holds there, or the network's gateway: taking over another container's
+// holds there, or the network's gateway, or whose MAC another port or a
+// router port of the network has: taking over another container's
 // address. A new port joining no switch in its transaction is removed by
 // the NB (ports are not root rows): nothing to check.
 func (c *checker) portAddrs(i int, o op, network, self string) *Denied {
 	row, _ := o["row"].(map[string]any)
 	var ips []netip.Addr
+	var macs []string
 	for _, col := range []string{"addresses", "port_security"} {
-		ips = append(ips, addrsOf(setOf(row[col])...)...)
+		for _, e := range setOf(row[col]) {
+			ips = append(ips, addrsOf(e)...)
+			if f := strings.Fields(e); len(f) > 0 && f[0] != "dynamic" && !slices.Contains(macs, strings.ToLower(f[0])) {
+				macs = append(macs, strings.ToLower(f[0]))
+			}
+		}
 	}
-	if len(ips) == 0 || network == "" {
+	if len(ips)+len(macs) == 0 || network == "" {
 		return nil
 	}
 	if c.facts == nil {
@@ -108,6 +199,11 @@ func (c *checker) portAddrs(i int, o op, network, self string) *Denied {
 	n := c.facts.network(network)
 	if n == nil {
 		return nil // not an ovlmgr network: no addresses of ours there
+	}
+	for _, m := range macs {
+		if holder := c.facts.macHolder(network, m, self); holder != "" {
+			return c.denyOwn(i, "give a port MAC %s, held by %s on network %q", m, holder, network)
+		}
 	}
 	for _, ip := range ips {
 		if containsAddr(n.Gateways, ip) {
@@ -519,10 +615,13 @@ func (c *checker) backends(i int, o op, where []any) *Denied {
 		}
 	}
 	what := "change backends of service " + ids[owner.KeyName]
+	holder := map[netip.Addr]*portFact{}
 	for _, a := range sortedAddrs(added) {
-		if _, d := c.mine(i, network, a, what); d != nil {
+		pf, d := c.mine(i, network, a, what)
+		if d != nil {
 			return d
 		}
+		holder[a] = pf
 	}
 	for _, a := range sortedAddrs(removed) {
 		if !added[a] {
@@ -534,8 +633,10 @@ func (c *checker) backends(i int, o op, where []any) *Denied {
 	// A health check mapping names the backend's own port.
 	for _, k := range mappings {
 		a, _ := netip.ParseAddr(strings.Trim(k, "[]"))
-		pf, _ := c.facts.own(network, a.Unmap(), c.node)
-		if v := mapOf(row["ip_port_mappings"])[k]; !strings.HasPrefix(v, pf.Name+":") {
+		// The port mine found for the address: the node's own, or a pool
+		// port the transaction takes over.
+		pf := holder[a.Unmap()]
+		if v := mapOf(row["ip_port_mappings"])[k]; pf == nil || !strings.HasPrefix(v, pf.Name+":") {
 			return c.denyOwn(i, "map backend %s of service %s to %q: not its port %s", k, ids[owner.KeyName], v, pf.Name)
 		}
 	}

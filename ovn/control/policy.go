@@ -108,6 +108,8 @@ type checker struct {
 	// network whose switch it joins in the transaction.
 	inserted map[string]op
 	portNet  map[string]string
+	// joins counts the switch mutations each inserted port joins.
+	joins map[string]int
 	// takeovers are the pool ports of other nodes the transaction moves
 	// to this node (readyPoolOnly), by name.
 	takeovers map[string]bool
@@ -137,7 +139,7 @@ func (c *checker) notOthers(where []any, at int) {
 
 // prepare indexes the transaction's inserts and the switches its new ports join.
 func (c *checker) prepare() {
-	c.inserted, c.portNet, c.takeovers = map[string]op{}, map[string]string{}, map[string]bool{}
+	c.inserted, c.portNet, c.takeovers, c.joins = map[string]op{}, map[string]string{}, map[string]bool{}, map[string]int{}
 	for _, o := range c.ops {
 		if o.str("op") == "insert" && o.str("uuid-name") != "" {
 			c.inserted[o.str("uuid-name")] = o
@@ -163,6 +165,7 @@ func (c *checker) prepare() {
 				for _, u := range uuids(mm[2]) {
 					if u[0] == "named-uuid" {
 						c.portNet[u[1]] = n
+						c.joins[u[1]]++
 					}
 				}
 			}
@@ -264,10 +267,16 @@ func (c *checker) checkOp(i int, o op) *Denied {
 	where, _ := o["where"].([]any)
 	switch table {
 	case nbdb.LogicalSwitchPortTable:
+		if d := c.portColumns(i, o); d != nil {
+			return d
+		}
 		switch kind {
 		case "insert":
 			if rc, ok := mapValue(o["row"], "options", requestedChassis); !ok || rc != c.node {
 				return c.deny(i, "create a port with requested-chassis %q", rc)
+			}
+			if n := c.joins[o.str("uuid-name")]; n > 1 {
+				return c.deny(i, "add port %s to %d networks (a port joins one switch)", o.str("uuid-name"), n)
 			}
 			if d := c.portAddrs(i, o, c.portNet[o.str("uuid-name")], ""); d != nil {
 				return d
@@ -281,8 +290,12 @@ func (c *checker) checkOp(i int, o op) *Denied {
 					}
 					// A ready pool port of another node, moved to this
 					// one: the ADD that finds the subnet full takes an
-					// address no container holds (ovn/port ClaimOps).
+					// address no container holds (ovn/port ClaimOps),
+					// one port by name, changing its owner keys only.
 					takeover = readyPoolOnly(where)
+					if takeover && (whereEq(where, "name") == "" || !onlyColumns(o, "options", "external_ids")) {
+						return c.deny(i, "take over pool ports selected by %v (one ready pool port, by name, its options and external_ids only)", where)
+					}
 				}
 				if setsAddrs(row) {
 					if d := c.updateAddrs(i, o, where); d != nil {
@@ -294,15 +307,8 @@ func (c *checker) checkOp(i int, o op) *Denied {
 				c.notOthers(where, i)
 			}
 		case "mutate":
-			for _, m := range list(o["mutations"]) {
-				mm := list(m)
-				if len(mm) == 3 && mm[0] == "options" && strings.Contains(fmt.Sprint(mm[2]), requestedChassis) {
-					return c.deny(i, "change a port's requested-chassis")
-				}
-				if len(mm) == 3 && (mm[0] == "addresses" || mm[0] == "port_security") {
-					return c.denyOwn(i, "mutate a port's %s (set it with an update)", mm[0])
-				}
-			}
+			// external_ids only (portColumns): requested-chassis,
+			// addresses and port_security change by update, checked.
 			c.notOthers(where, i)
 		case "delete":
 			c.notOthers(where, i)
@@ -321,7 +327,15 @@ func (c *checker) checkOp(i int, o op) *Denied {
 			switch {
 			case col == "ports" && mut == "insert":
 				// Only ports created in this transaction (named UUIDs),
-				// which the insert rule above binds to the node.
+				// which the insert rule above binds to the node, and
+				// only into the switch of an ovlmgr network named by
+				// name or UUID (a where matching several switches, or a
+				// router's or gateway's switch, would carry the port
+				// where no address check looked).
+				n := c.whereNetwork(where)
+				if n == "" || c.facts == nil || c.facts.networks[n] == nil {
+					return c.deny(i, "add ports to switches selected by %v (the switch of one ovlmgr network, by name or _uuid)", where)
+				}
 				for _, u := range uuids(mm[2]) {
 					if u[0] != "named-uuid" {
 						return c.deny(i, "add an existing port %s to a network", u[1])

@@ -39,9 +39,9 @@ func TestNodePolicy(t *testing.T) {
 		{"NB_Global", `{"op":"update","table":"NB_Global","where":[],"row":{"options":["map",[]]}}`, "NB_Global", 0},
 		{"ACL", `{"op":"delete","table":"ACL","where":[]}`, "ACL", 0},
 		{"switch rename", `{"op":"update","table":"Logical_Switch","where":[],"row":{"name":"x"}}`, "Logical_Switch", 0},
-		{"adopt an existing port", `{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["ports","insert",["uuid","0000"]]]}`, "existing port", 0},
+		{"adopt an existing port", `{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["uuid","0000"]]]}`, "existing port", 0},
 		{"port delete is guarded", `{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["ports","delete",["set",[["uuid","a"],["uuid","b"]]]]]}`, "", 2},
-		{"port update is guarded", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","x"]],"row":{"addresses":"y"}}`, "", 1},
+		{"port update is guarded", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","x"]],"row":{"external_ids":["map",[["a","b"]]]}}`, "", 1},
 		{"port moved to n2", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","x"]],"row":{"options":["map",[["requested-chassis","n2"]]]}}`, "move a port", 0},
 		{"chassis mutated", `{"op":"mutate","table":"Logical_Switch_Port","where":[],"mutations":[["options","insert",["map",[["requested-chassis","n2"]]]]]}`, "requested-chassis", 0},
 		{"own pool hint", `{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete","ovlmgr.io/pool/n1/ovl-1"]]}`, "", 0},
@@ -107,10 +107,10 @@ func fixture() *facts {
 			lsp("p3", "n1", "0a:58:c6:12:02:0a 198.18.2.10"), rp("rp1", "lrp-web"), rp("rp2", "lrp-db")},
 		[]*nbdb.LogicalSwitch{{UUID: "sw-web", Name: "web", Ports: []string{"p1", "p2", "rp1"},
 			ExternalIDs: map[string]string{"ovlmgr.io/owner": "ovlmgr", "ovlmgr.io/kind": "network", "ovlmgr.io/gateway": "198.18.1.1"}},
-			{UUID: "sw-db", Name: "db", Ports: []string{"p3", "rp2"}, ExternalIDs: own}},
+			{UUID: "sw-db", Name: "db", Ports: []string{"p3", "rp2"}, ExternalIDs: own}, {UUID: "sw-ext", Name: "ext"}},
 		[]*nbdb.PortGroup{pg("web"), pg("db")},
 		[]*nbdb.LogicalRouter{{UUID: "r1", Name: "t1", Ports: []string{"lrp1", "gw1"}}, {UUID: "r2", Name: "t2", Ports: []string{"lrp2", "gw2"}}},
-		[]*nbdb.LogicalRouterPort{{UUID: "lrp1", Name: "lrp-web", Networks: []string{"198.18.1.1/24"}}, {UUID: "gw1", Name: "gw-t1", Networks: []string{"198.19.0.5/24"}},
+		[]*nbdb.LogicalRouterPort{{UUID: "lrp1", Name: "lrp-web", MAC: "02:00:00:00:01:01", Networks: []string{"198.18.1.1/24"}}, {UUID: "gw1", Name: "gw-t1", Networks: []string{"198.19.0.5/24"}},
 			{UUID: "lrp2", Name: "lrp-db", Networks: []string{"198.18.2.1/24"}}, {UUID: "gw2", Name: "gw-t2", Networks: []string{"198.19.0.6/24"}}})
 }
 
@@ -197,9 +197,40 @@ func TestNodePolicyOwn(t *testing.T) {
 		{"new port, free address", portOn("198.18.1.20"), "", 0},
 		{"new port with n2's address", portOn("198.18.1.11"), "held by port p2 of node n2", 0},
 		{"new port with the gateway's address", portOn("198.18.1.1"), "gateway address", 0},
+		// Holes a node could use before (each allowed then): addresses OVN reads
+		// otherwise than Go, a MAC of another port, port types and options
+		// beyond a container port's, switches chosen by other conditions.
+		{"new port with n2's address in leading zeros", portOn("198.18.1.011"), "canonical form", 0},
+		{"new port with n2's address IPv4-mapped", portOn("::ffff:198.18.1.11"), "canonical form", 0},
+		{"port security over a subnet", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","port_security":"0a:58:c6:12:01:99 198.18.1.0/24","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "no prefix", 0},
+		{"port addresses unknown", `{"op":"update","table":"Logical_Switch_Port","where":[["_uuid","==",["uuid","p1"]]],"row":{"addresses":["set",["0a:58:c6:12:01:0a 198.18.1.10","unknown"]]}}`, "one entry", 0},
+		{"new port with n2's MAC", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","addresses":"0a:58:c6:12:01:0b 198.18.1.50","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "held by port p2", 0},
+		{"new port with n2's MAC, MAC dynamic", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","addresses":"0A:58:C6:12:01:0B dynamic","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "held by port p2", 0},
+		{"new port with a router port's MAC", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","addresses":"02:00:00:00:01:01 198.18.1.50","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "router t1", 0},
+		{"localnet port", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","type":"localnet","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "columns beyond", 0},
+		{"port option", `{"op":"update","table":"Logical_Switch_Port","where":[["_uuid","==",["uuid","p1"]]],"row":{"options":["map",[["requested-chassis","n1"],["network_name","physnet"]]]}}`, "port option \"network_name\"", 0},
+		{"new port into switches by includes", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","addresses":"0a:58:c6:12:01:99 198.18.1.11","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","includes","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "switches selected by", 0},
+		{"new port into every other switch", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","!=","x"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "switches selected by", 0},
+		{"new port into two networks", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","addresses":"0a:58:c6:12:01:99 198.18.1.11","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["ports","insert",["named-uuid","np"]]]},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","db"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "2 networks", 0},
+		{"new port into a switch of no network", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","ext"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "switches selected by", 0},
+		{"pool ports taken over without a name", `{"op":"update","table":"Logical_Switch_Port","where":[["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}}`, "take over pool ports", 0},
+		// This one crashed the service (a nil port).
+		{"health check mapping of a pool port taken over", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","p2"],["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"wait","table":"Load_Balancer","where":[["_uuid","==",["uuid","lb1"]]],"timeout":0,"until":"==","columns":["external_ids","ip_port_mappings"],"rows":[{"external_ids":` + svc + `,"ip_port_mappings":["map",[]]}]},` +
+			`{"op":"update","table":"Load_Balancer","where":[["_uuid","==",["uuid","lb1"]]],"row":{"ip_port_mappings":["map",[["198.18.1.11","evil:198.18.1.1"]]]}}`, "not its port p2", 0},
 		{"own port pinned", `{"op":"update","table":"Logical_Switch_Port","where":[["_uuid","==",["uuid","p1"]]],"row":{"addresses":"0a:58:c6:12:01:0a 198.18.1.10","port_security":"0a:58:c6:12:01:0a 198.18.1.10"}}`, "", 1},
 		{"own port takes n2's address", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","p1"]],"row":{"port_security":"0a:58:c6:12:01:0a 198.18.1.11"}}`, "held by port p2", 0},
-		{"port addresses mutated", `{"op":"mutate","table":"Logical_Switch_Port","where":[["name","==","p1"]],"mutations":[["addresses","insert","0a:58:c6:12:01:0a 198.18.1.11"]]}`, "mutate a port's addresses", 0},
+		{"port addresses mutated", `{"op":"mutate","table":"Logical_Switch_Port","where":[["name","==","p1"]],"mutations":[["addresses","insert","0a:58:c6:12:01:0a 198.18.1.11"]]}`, "beyond external_ids", 0},
 		{"published on own router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r1"), "", 1},
 		{"published on another router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r2"), "published on router", 0},
 		{"published for another router", published("n1", "p1", "web", "t2", "198.19.0.6:8080", "198.18.1.10:80") + lrJoin("r2"), "not attached", 0},

@@ -75,8 +75,45 @@ type groupFact struct {
 
 type routerFact struct {
 	UUID, Name string
-	// Addrs are the addresses of its ports (networks column).
+	// Addrs are the addresses of its ports (networks column), MACs their
+	// MACs.
 	Addrs []netip.Addr
+	MACs  []string
+}
+
+// macHolder names the port of network other than self whose addresses
+// carry mac, or the router port of a router the network is attached to
+// with that MAC; "" when none.
+func (f *facts) macHolder(network, mac, self string) string {
+	n := f.network(network)
+	if n == nil {
+		return ""
+	}
+	for _, u := range n.ports {
+		p := f.ports[u]
+		if p == nil || p.UUID == self {
+			continue
+		}
+		entries := append([]string{}, p.Addresses...)
+		if p.Dynamic != nil {
+			entries = append(entries, *p.Dynamic)
+		}
+		for _, e := range entries {
+			if fl := strings.Fields(e); len(fl) > 0 && strings.EqualFold(fl[0], mac) {
+				return "port " + p.Name
+			}
+		}
+	}
+	for _, r := range n.Routers {
+		if rf := f.routers[r]; rf != nil {
+			for _, m := range rf.MACs {
+				if strings.EqualFold(m, mac) {
+					return "a port of router " + rf.Name
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // own returns the port of network holding ip bound to node, and another
@@ -210,6 +247,7 @@ func build(lsps []*nbdb.LogicalSwitchPort, lss []*nbdb.LogicalSwitch, pgs []*nbd
 			if p := lrpByUUID[u]; p != nil {
 				f.routerOfLRP[p.Name] = r.UUID
 				rf.Addrs = append(rf.Addrs, addrsOf(p.Networks...)...)
+				rf.MACs = append(rf.MACs, p.MAC)
 			}
 		}
 		f.routers[r.UUID] = rf
@@ -282,7 +320,7 @@ func openView(ctx context.Context, o Options) (client.Client, error) {
 		client.WithTable(ls, &ls.Name, &ls.Ports, &ls.ExternalIDs),
 		client.WithTable(pg, &pg.Name, &pg.ExternalIDs),
 		client.WithTable(lr, &lr.Name, &lr.Ports),
-		client.WithTable(lrp, &lrp.Name, &lrp.Networks)))
+		client.WithTable(lrp, &lrp.Name, &lrp.MAC, &lrp.Networks)))
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("monitor: %w", err)

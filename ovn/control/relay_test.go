@@ -1,0 +1,165 @@
+package control
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+)
+
+// rpcPeer speaks raw JSON-RPC on one connection.
+type rpcPeer struct {
+	t   *testing.T
+	c   net.Conn
+	dec *json.Decoder
+}
+
+func (p *rpcPeer) send(s string) {
+	p.t.Helper()
+	_ = p.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(p.c, s); err != nil {
+		p.t.Fatalf("send %s: %v", s, err)
+	}
+}
+
+// reply reads the next message whose id is id (skipping the NB's own
+// requests and notifications); nil when the connection closed.
+func (p *rpcPeer) reply(id string) map[string]any {
+	p.t.Helper()
+	_ = p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var m map[string]any
+		if err := p.dec.Decode(&m); err != nil {
+			if err == io.EOF || strings.Contains(err.Error(), "closed") {
+				return nil
+			}
+			p.t.Fatalf("read the reply to %s: %v", id, err)
+		}
+		if b, _ := json.Marshal(m["id"]); string(b) == id && m["method"] == nil {
+			return m
+		}
+	}
+}
+
+// nbSwitches lists the Logical_Switch names in the NB, read straight from
+// its socket (not through the relay).
+func nbSwitches(t *testing.T, srv *ovsdbtest.Server) []string {
+	t.Helper()
+	c, err := net.Dial("unix", srv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := &rpcPeer{t: t, c: c, dec: json.NewDecoder(bufio.NewReader(c))}
+	p.send(`{"id":"sel","method":"transact","params":["OVN_Northbound",{"op":"select","table":"Logical_Switch","where":[],"columns":["name"]}]}`)
+	r := p.reply(`"sel"`)
+	var out []string
+	res, _ := r["result"].([]any)
+	var rows []any
+	if len(res) == 1 {
+		m, _ := res[0].(map[string]any)
+		rows, _ = m["rows"].([]any)
+	}
+	if rows == nil {
+		t.Fatalf("select switches: %v", r)
+	}
+	for _, row := range rows {
+		out = append(out, row.(map[string]any)["name"].(string))
+	}
+	if len(out) > 0 {
+		// Clean for the next case.
+		p.send(`{"id":"del","method":"transact","params":["OVN_Northbound",{"op":"delete","table":"Logical_Switch","where":[]}]}`)
+		p.reply(`"del"`)
+	}
+	return out
+}
+
+// TestRelayFraming: what a node sends reaches the NB only as the service
+// decoded and checked it. Before, a request was checked only when its bytes
+// held `"transact"` and decoded cleanly, and passed on as sent otherwise:
+// an escaped method name (`trans\u0061ct`, which ovsdb-server decodes) or a
+// duplicate "method" member (Go's decode fails, ovsdb-server takes the
+// last) carried any write past the node policy, and "convert" (a schema
+// change) was relayed unchecked. Against a real NB ovsdb-server.
+func TestRelayFraming(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	evil := `["OVN_Northbound",{"op":"insert","table":"Logical_Switch","row":{"name":"evil"}}]`
+	for _, tc := range []struct {
+		name, msg, id string
+		// closed: the service ends the connection; else the reply must
+		// carry an error (refused) or not.
+		closed, refused bool
+	}{
+		{"escaped method", `{"id":1,"method":"trans\u0061ct","params":` + evil + `}`, "1", false, true},
+		{"duplicate method member", `{"id":2,"method":0,"method":"transact","params":` + evil + `}`, "2", true, false},
+		{"lock", `{"id":4,"method":"lock","params":["ovn_northd"]}`, "4", false, true},
+		{"plain write", `{"id":5,"method":"transact","params":` + evil + `}`, "5", false, true},
+		{"read", `{"id":6,"method":"transact","params":["OVN_Northbound",{"op":"select","table":"Logical_Switch","where":[]}]}`, "6", false, false},
+		{"echo", `{"id":7,"method":"echo","params":["x"]}`, "7", false, false},
+		{"request with a result", `{"id":8,"method":"echo","params":[],"result":{}}`, "8", false, true},
+		{"convert", `{"id":3,"method":"convert","params":["OVN_Northbound",{"name":"OVN_Northbound","version":"1.0.0","tables":{}}]}`, "3", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up, err := net.Dial("unix", srv.Socket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			client, peer := net.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				done <- relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up)
+			}()
+			p := &rpcPeer{t: t, c: client, dec: json.NewDecoder(bufio.NewReader(client))}
+			p.send(tc.msg)
+			r := p.reply(tc.id)
+			switch {
+			case tc.closed && r != nil:
+				t.Errorf("answered %v, want the connection closed", r)
+			case !tc.closed && r == nil:
+				t.Errorf("connection closed, want an answer")
+			case r != nil:
+				res, _ := json.Marshal(r)
+				refused := r["error"] != nil || strings.Contains(string(res), `"error":"permission error"`)
+				if refused != tc.refused {
+					t.Errorf("answer %s: refused %v, want %v", res, refused, tc.refused)
+				}
+			}
+			client.Close()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the relay did not end when its client closed")
+			}
+			if sw := nbSwitches(t, srv); len(sw) != 0 {
+				t.Errorf("the NB has switches %v after %s from a node", sw, tc.name)
+			}
+		})
+	}
+	// The schema is the one the server started with.
+	c, err := net.Dial("unix", srv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := &rpcPeer{t: t, c: c, dec: json.NewDecoder(bufio.NewReader(c))}
+	p.send(`{"id":"s","method":"get_schema","params":["OVN_Northbound"]}`)
+	r := p.reply(`"s"`)
+	if tables, _ := r["result"].(map[string]any)["tables"].(map[string]any); tables["ACL"] == nil {
+		t.Errorf("the NB schema lost table ACL: %v", r)
+	}
+}
+
+// TestRelayPanicEndsOneConnection: a defect that panics on a client's
+// input closes that client's connection, not the service.
+func TestRelayPanicEndsOneConnection(t *testing.T) {
+	err := recovered(func() error { panic("a defect") })
+	if err == nil || !strings.Contains(err.Error(), "internal error") {
+		t.Errorf("recovered: %v, want an internal error", err)
+	}
+}
