@@ -207,6 +207,16 @@ func TestPoolCNIIPv6(t *testing.T) {
 		if c.ip() != nil || c.ip6() == nil || !prefix.Contains(netip.MustParseAddr(c.ip6().String())) {
 			t.Fatalf("%s result IPs %v; want one IPv6 address in %s and no IPv4", c.id, c.result.IPs, prefix)
 		}
+		// The network's IPv6 gateway answers DNS; a pool-served ADD gave
+		// no nameserver on an IPv6-only network before.
+		ns := c.result.DNS.Nameservers
+		var gw netip.Addr
+		if len(ns) == 1 {
+			gw, _ = netip.ParseAddr(ns[0])
+		}
+		if len(ns) != 1 || !gw.IsValid() || !prefix.Contains(gw) {
+			t.Errorf("%s result DNS nameservers %v; want the network's IPv6 gateway in %s", c.id, ns, prefix)
+		}
 		ps, err := ovnport.List(ctx, nb, ovnport.Filter{Container: c.id})
 		if err != nil || len(ps) != 1 {
 			t.Fatalf("container %s: %d NB ports (%v)", c.id, len(ps), err)

@@ -71,8 +71,11 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 		return nil, nil, fmt.Errorf("register DNS name on network %q: %w", req.Network, err)
 	}
 	reg := &dns.Registration{Domain: n.Domain, Search: n.Search(), Nameservers: []string{}}
-	if gw := n.Switch.ExternalIDs[owner.KeyGateway]; gw != "" {
-		reg.Nameservers = append(reg.Nameservers, gw)
+	// Both gateways answer DNS, as dns.Register gives them.
+	for _, k := range []string{owner.KeyGateway, dns.KeyGateway6} {
+		if gw := n.Switch.ExternalIDs[k]; gw != "" {
+			reg.Nameservers = append(reg.Nameservers, gw)
+		}
 	}
 	fqdn := dns.FQDN(name, n.Name, n.Domain)
 	wanted := fqdn
