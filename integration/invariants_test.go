@@ -442,6 +442,75 @@ func TestCNIDelPrevResultWhenPortGone(t *testing.T) {
 	assertNamed(t, ctx, nb, name, "gone2", ip, false, "after DEL with prevResult")
 }
 
+// TestCNIDelPrevResultAddressReused: when the container's NB port is gone
+// and its address has gone to another container, DEL from prevResult leaves
+// that container's DNS name and service backend alone (they are the
+// address's now). Before, DEL removed every record of the address and took
+// it out of every service.
+func TestCNIDelPrevResultAddressReused(t *testing.T) {
+	nb := cniNB(t, sharedLab(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	name := fmt.Sprintf("dr%d", os.Getpid()%10000)
+	delNetwork(t, ctx, nb, name, "198.19.85.0/24", "198.19.85.200:80")
+	// No pool: its ports would take the freed address first.
+	if _, err := dbconn.Transact(ctx, nb, dbops.AddPairs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(name)}, "external_ids",
+		map[string]string{ovnport.KeyPoolSize: "0"})); err != nil {
+		t.Fatal(err)
+	}
+	old, ip := cniDelPeer(t, ctx, name, "old3")
+	ps, err := ovnport.List(ctx, nb, ovnport.Filter{Network: name})
+	if err != nil || len(ps) != 1 || ps[0].Container != old.id {
+		t.Fatalf("ports of %s: %v (%v); want the one of container %s", name, ps, err, old.id)
+	}
+	// The port goes out of band (with its names: as node gc removes a port).
+	if err := service.ContainerDeleted(ctx, nb, name, []net.IP{ip.AsSlice()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ovnport.Delete(ctx, nb, ps[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	// Another container takes the address.
+	l := sharedLab(t)
+	list := confList(t, name, "1.1.0", map[string]interface{}{
+		"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true, "labels": true}})
+	// On the same node: the control service refuses a node to remove
+	// what names another node's address, so across nodes it hid this.
+	now := newContainer(t, newRuntime(t, l.Nodes[1]), list)
+	now.conf.CapabilityArgs = map[string]interface{}{"aliases": []string{"new3"}, "labels": map[string]string{"app": "del"},
+		"ips": []string{netip.PrefixFrom(ip, 24).String()}}
+	if err := now.add(ctx); err != nil {
+		t.Fatalf("ADD with the freed address %s: %v\n%s", ip, err, now.rt.exec.stderr.String())
+	}
+	assertNamed(t, ctx, nb, name, "new3", ip, true, "after the new container's ADD")
+	// The old container's DEL, with its cached result.
+	if err := old.del(ctx); err != nil {
+		t.Fatalf("DEL: %v\n%s", err, old.rt.exec.stderr.String())
+	}
+	recs, err := dns.Records(ctx, nb, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for k, v := range recs {
+		if strings.HasPrefix(k, "new3.") && v == ip.String() {
+			found = true
+		}
+	}
+	s, err := service.Get(ctx, nb, name, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found || !strings.Contains(fmt.Sprint(s.Backends), ip.String()+":") {
+		t.Fatalf("after the old container's DEL: new3 -> %s in DNS %v (records %v), backend %v (backends %v); want both kept",
+			ip, found, recs, strings.Contains(fmt.Sprint(s.Backends), ip.String()+":"), s.Backends)
+	}
+	if err := now.del(ctx); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	assertNamed(t, ctx, nb, name, "new3", ip, false, "after the new container's DEL")
+}
+
 // TestRequestedIPHeldDynamically: a requested IP is refused when another
 // port holds it as a dynamic address (assigned by ovn-northd, not pinned
 // as static), as it is when held statically; a free address is accepted.

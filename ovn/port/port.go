@@ -621,35 +621,17 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 		}
 	}
 	if len(sw.Ports) > 0 {
-		tx := dbops.NewTx(nb)
-		qs := make([]*dbops.Result[nbdb.LogicalSwitchPort], 0, len(sw.Ports))
-		for _, u := range sw.Ports {
-			qs = append(qs, dbops.Query(tx, dbops.ByUUID(u), func(p *nbdb.LogicalSwitchPort) []any {
-				return []any{&p.UUID, &p.Name, &p.Addresses, &p.DynamicAddresses}
-			}))
+		lsps, err := switchPorts(ctx, nb, sw)
+		if err != nil {
+			return ovsdb.Operation{}, err
 		}
-		if err := tx.Transact(ctx); err != nil {
-			return ovsdb.Operation{}, fmt.Errorf("read ports of network %q: %w", s.Network, err)
-		}
-		for _, q := range qs {
-			lsps, err := q.Rows()
-			if err != nil {
-				return ovsdb.Operation{}, err
+		for _, l := range lsps {
+			if l.Name == Name(s.Node, s.Container, s.IfName) {
+				return ovsdb.Operation{}, fmt.Errorf("%w (delete it first)", ErrExists)
 			}
-			for _, l := range lsps {
-				if l.Name == Name(s.Node, s.Container, s.IfName) {
-					return ovsdb.Operation{}, fmt.Errorf("%w (delete it first)", ErrExists)
-				}
-				addrs := append([]string{}, l.Addresses...)
-				if l.DynamicAddresses != nil {
-					addrs = append(addrs, *l.DynamicAddresses)
-				}
-				for _, a := range addrs {
-					for _, f := range strings.Fields(a) {
-						if ip, err := netip.ParseAddr(f); err == nil && (ip == s.IP || ip == s.IP6) {
-							return ovsdb.Operation{}, fmt.Errorf("ip %s: used by port %s in network %q: %w", ip, l.Name, s.Network, ErrAddressInUse)
-						}
-					}
+			for _, ip := range portAddrs(l) {
+				if ip == s.IP || ip == s.IP6 {
+					return ovsdb.Operation{}, fmt.Errorf("ip %s: used by port %s in network %q: %w", ip, l.Name, s.Network, ErrAddressInUse)
 				}
 			}
 		}
@@ -664,6 +646,83 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 		return ovsdb.Operation{}, err
 	}
 	return w[0], nil
+}
+
+// switchPorts reads the name and addresses of every port of sw (one
+// transaction of selects by UUID).
+func switchPorts(ctx context.Context, nb client.Client, sw nbdb.LogicalSwitch) ([]*nbdb.LogicalSwitchPort, error) {
+	tx := dbops.NewTx(nb)
+	qs := make([]*dbops.Result[nbdb.LogicalSwitchPort], 0, len(sw.Ports))
+	for _, u := range sw.Ports {
+		qs = append(qs, dbops.Query(tx, dbops.ByUUID(u), func(p *nbdb.LogicalSwitchPort) []any {
+			return []any{&p.UUID, &p.Name, &p.Addresses, &p.DynamicAddresses, &p.ExternalIDs}
+		}))
+	}
+	if err := tx.Transact(ctx); err != nil {
+		return nil, fmt.Errorf("read ports of network %q: %w", sw.Name, err)
+	}
+	var out []*nbdb.LogicalSwitchPort
+	for _, q := range qs {
+		lsps, err := q.Rows()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lsps...)
+	}
+	return out, nil
+}
+
+// portAddrs are the IP addresses in a port's addresses and
+// dynamic_addresses.
+func portAddrs(l *nbdb.LogicalSwitchPort) []netip.Addr {
+	addrs := append([]string{}, l.Addresses...)
+	if l.DynamicAddresses != nil {
+		addrs = append(addrs, *l.DynamicAddresses)
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		for _, f := range strings.Fields(a) {
+			if ip, err := netip.ParseAddr(f); err == nil {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
+}
+
+// Holders returns, of ips, those a port of network holds now (in its
+// addresses or dynamic_addresses), with the port's name; pool ports do not
+// count (no names or service backends are theirs until a container claims
+// them). It reads every port of the network: for the rare paths that must
+// not act on an address that has gone to someone else (a DEL from
+// prevResult after the port was deleted). A missing network holds nothing.
+func Holders(ctx context.Context, nb client.Client, network string, ips []netip.Addr) (map[netip.Addr]string, error) {
+	var sws []nbdb.LogicalSwitch
+	probe := &nbdb.LogicalSwitch{Name: network}
+	if err := dbconn.Select(ctx, nb, probe, &sws, model.Condition{Field: &probe.Name, Function: ovsdb.ConditionEqual, Value: network}); err != nil {
+		return nil, fmt.Errorf("find who holds %v on network %q: %w", ips, network, err)
+	}
+	out := map[netip.Addr]string{}
+	if len(sws) == 0 || len(sws[0].Ports) == 0 {
+		return out, nil
+	}
+	lsps, err := switchPorts(ctx, nb, sws[0])
+	if err != nil {
+		return nil, fmt.Errorf("find who holds %v: %w", ips, err)
+	}
+	for _, l := range lsps {
+		if owner.Owned(l.ExternalIDs, KindPool) {
+			continue
+		}
+		for _, a := range portAddrs(l) {
+			for _, ip := range ips {
+				if a == ip.Unmap() {
+					out[ip] = l.Name
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // vipHolder returns "NETWORK/NAME" of an ovlmgr service whose VIP is ip, or "".

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/ovn-kubernetes/libovsdb/client"
 
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/publish"
@@ -129,6 +131,14 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 			network = p.Network
 		}
 	}
+	if p == nil && len(ips) > 0 && network != "" {
+		// prevResult's addresses, the port gone: an address another port
+		// holds now is that port's, and so are its DNS names and service
+		// backends: they stay.
+		if ips, err = notHeld(ctx, nb, network, ips, log); err != nil {
+			return leave(err)
+		}
+	}
 	if len(ips) > 0 && network != "" {
 		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: network, ContainerID: req.ContainerID,
 			Aliases: req.Aliases, PodName: req.PodName, IPs: ips}); err != nil {
@@ -161,4 +171,27 @@ func checkNetNS(path string) error {
 	}
 	_ = h.Close()
 	return nil
+}
+
+// notHeld returns the addresses of ips (from prevResult) that no port of
+// network holds now.
+func notHeld(ctx context.Context, nb client.Client, network string, ips []net.IP, log Logger) ([]net.IP, error) {
+	addr := func(ip net.IP) netip.Addr { a, _ := netip.AddrFromSlice(ip); return a.Unmap() }
+	as := make([]netip.Addr, 0, len(ips))
+	for _, ip := range ips {
+		as = append(as, addr(ip))
+	}
+	held, err := ovnport.Holders(ctx, nb, network, as)
+	if err != nil {
+		return nil, err
+	}
+	var out []net.IP
+	for _, ip := range ips {
+		if h := held[addr(ip)]; h != "" {
+			log.Infof("address %s from prevResult is port %s's now: its DNS names and service backends stay", ip, h)
+			continue
+		}
+		out = append(out, ip)
+	}
+	return out, nil
 }
