@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 )
 
@@ -150,5 +151,22 @@ func TestParseAliases(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckBadInterfaceIndex: a prevResult whose address names interface
+// -1 (or one past the list) is a CNI error, not a panic (index out of
+// range before).
+func TestCheckBadInterfaceIndex(t *testing.T) {
+	for _, idx := range []string{"-1", "2"} {
+		c, err := ParseConfig([]byte(`{"cniVersion":"1.0.0","name":"web","type":"ovlmgr-cni","network":"web","prevResult":{"cniVersion":"1.0.0",` +
+			`"interfaces":[{"name":"ovl0"},{"name":"eth0","sandbox":"/run/netns/x"}],"ips":[{"interface":` + idx + `,"address":"198.19.0.5/24"}]}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = check(c, &skel.CmdArgs{ContainerID: "c1", IfName: "eth0", Netns: "/run/netns/x"})
+		if err == nil || !strings.Contains(err.Error(), "no address for interface eth0") {
+			t.Errorf("interface %s: %v, want no address for interface eth0", idx, err)
+		}
 	}
 }

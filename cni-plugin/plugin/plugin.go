@@ -216,7 +216,7 @@ func check(c *Config, args *skel.CmdArgs) error {
 	var mac string
 	mtu := 0
 	for _, ipc := range prev.IPs {
-		if ipc.Interface == nil || *ipc.Interface >= len(prev.Interfaces) {
+		if ipc.Interface == nil || *ipc.Interface < 0 || *ipc.Interface >= len(prev.Interfaces) {
 			continue
 		}
 		ifc := prev.Interfaces[*ipc.Interface]
