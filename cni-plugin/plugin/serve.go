@@ -131,6 +131,58 @@ type Server struct {
 	sessions map[string]*attach.Session
 	refills  refills
 	wg       sync.WaitGroup
+	// busy serializes the verbs of one container interface.
+	busy containerLocks
+	// readTimeout bounds reading a request (default requestReadTimeout);
+	// verb runs a parsed request (default run). Tests set them.
+	readTimeout time.Duration
+	verb        func(ctx context.Context, req wireRequest, c *Config) (result []byte, after func(bool), err error)
+}
+
+// requestReadTimeout bounds how long a client may take to send its
+// request, maxRequest its size: a client that connects and stalls, or
+// sends without end, holds no handler (and no server stop) for longer.
+const (
+	requestReadTimeout = 10 * time.Second
+	maxRequest         = 4 << 20
+)
+
+// containerLocks lets one verb at a time run per container interface
+// (container ID, ifname). A runtime that killed a plugin whose ADD the
+// server runs and then sends ADD or DEL again for that interface would
+// otherwise race with the first ADD's undo, which removes what it made by
+// name: the veth, the OVS port, the NB port of the second.
+type containerLocks struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+// lock waits until no other verb holds key, or ctx ends; unlock releases.
+func (l *containerLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	for {
+		l.mu.Lock()
+		if l.m == nil {
+			l.m = map[string]chan struct{}{}
+		}
+		held, ok := l.m[key]
+		if !ok {
+			done := make(chan struct{})
+			l.m[key] = done
+			l.mu.Unlock()
+			return func() {
+				l.mu.Lock()
+				delete(l.m, key)
+				l.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		l.mu.Unlock()
+		select {
+		case <-held:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // Serve listens on the socket beside s.OVS's db socket and serves until
@@ -237,12 +289,18 @@ func (s *Server) closeSessions() {
 // and the verb's context ends (an ADD then undoes what it made).
 func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
+	rt := s.readTimeout
+	if rt == 0 {
+		rt = requestReadTimeout
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(rt))
 	var req wireRequest
-	dec := json.NewDecoder(conn)
+	dec := json.NewDecoder(io.LimitReader(conn, maxRequest))
 	if err := dec.Decode(&req); err != nil {
 		s.logf("request: %v", err)
 		return
 	}
+	_ = conn.SetReadDeadline(time.Time{})
 	// A verb in flight finishes when the server stops (its own deadlines
 	// bound it); only the plugin going away cancels it.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -251,7 +309,6 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		_, _ = io.Copy(io.Discard, conn)
 		cancel()
 	}()
-	args := &skel.CmdArgs{ContainerID: req.ContainerID, Netns: req.Netns, IfName: req.IfName, Args: req.Args, Path: req.Path, StdinData: req.Stdin}
 	var rep wireReply
 	var after func(bool)
 	c, err := ParseConfig(req.Stdin)
@@ -259,14 +316,18 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 		c.OVS = s.OVS
 	}
 	if err == nil {
-		switch req.Command {
-		case verbAdd:
-			rep.Result, after, err = add(ctx, args, c, s.session(c), s.refill)
-		case verbDel:
-			err = del(ctx, args, c, s.session(c))
-		default:
-			err = cniErr(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_COMMAND %q: the node's CNI server serves ADD and DEL", req.Command))
+		// After any verb of this interface still running (or undoing).
+		unlock, lerr := s.busy.lock(ctx, req.ContainerID+"\x00"+req.IfName)
+		if lerr != nil {
+			s.logf("%s %.12s/%s: the plugin went away while an earlier verb of this interface ran", req.Command, req.ContainerID, req.IfName)
+			return
 		}
+		defer unlock()
+		verb := s.verb
+		if verb == nil {
+			verb = s.run
+		}
+		rep.Result, after, err = verb(ctx, req, c)
 	}
 	if err != nil {
 		rep.Error = asCNIError(err)
@@ -278,6 +339,18 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	if werr != nil {
 		s.logf("%s %.12s/%s: answer: %v", req.Command, req.ContainerID, req.IfName, werr)
 	}
+}
+
+// run runs a served verb.
+func (s *Server) run(ctx context.Context, req wireRequest, c *Config) ([]byte, func(bool), error) {
+	args := &skel.CmdArgs{ContainerID: req.ContainerID, Netns: req.Netns, IfName: req.IfName, Args: req.Args, Path: req.Path, StdinData: req.Stdin}
+	switch req.Command {
+	case verbAdd:
+		return add(ctx, args, c, s.session(c), s.refill)
+	case verbDel:
+		return nil, nil, del(ctx, args, c, s.session(c))
+	}
+	return nil, nil, cniErr(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_COMMAND %q: the node's CNI server serves ADD and DEL", req.Command))
 }
 
 // asCNIError is err as the runtime would get it from the plugin (skel

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,5 +159,109 @@ func TestServeAnswersAndStops(t *testing.T) {
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket after stop: %v; want removed", err)
+	}
+}
+
+// startServer runs s until the test ends and returns its socket's config.
+func startServer(t *testing.T, s *Server) (*Config, context.CancelFunc, <-chan error) {
+	t.Helper()
+	dir := t.TempDir()
+	s.OVS = "unix:" + filepath.Join(dir, "db.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(cancel)
+	for i := 0; ; i++ {
+		if _, err := os.Stat(filepath.Join(dir, ServerSocketName)); err == nil {
+			break
+		}
+		if i > 250 {
+			t.Fatal("server socket did not appear")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &Config{OVS: s.OVS}, cancel, done
+}
+
+// TestServeOneVerbPerInterface: a verb of a container interface starts only
+// once the one before it (such as an ADD undoing after its plugin was
+// killed) has returned; other interfaces are not held up. Before, the
+// second ran at once, and the first's undo could remove what it made.
+func TestServeOneVerbPerInterface(t *testing.T) {
+	release, started := make(chan struct{}), make(chan string, 4)
+	var early, firstDone atomic.Bool
+	s := &Server{}
+	s.verb = func(ctx context.Context, req wireRequest, c *Config) ([]byte, func(bool), error) {
+		started <- req.ContainerID + "/" + req.Args
+		if req.Args == "first" {
+			<-release
+			firstDone.Store(true)
+		} else if req.ContainerID == "c1" && !firstDone.Load() {
+			early.Store(true)
+		}
+		return nil, nil, nil
+	}
+	c, _, _ := startServer(t, s)
+	stdin := []byte(`{"cniVersion":"1.0.0","name":"web","type":"ovlmgr-cni","network":"web"}`)
+	run := func(id, tag string) chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := forward(verbDel, &skel.CmdArgs{ContainerID: id, IfName: "eth0", Args: tag, StdinData: stdin}, c)
+			ch <- err
+		}()
+		return ch
+	}
+	first := run("c1", "first")
+	if got := <-started; got != "c1/first" {
+		t.Fatalf("started %s, want c1/first", got)
+	}
+	second := run("c1", "second")
+	other := run("c2", "other")
+	if err := <-other; err != nil {
+		t.Fatalf("DEL of another interface: %v", err)
+	}
+	select {
+	case got := <-started:
+		if got != "c2/other" {
+			t.Fatalf("started %s while c1's first verb runs", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("another interface's verb waited for c1's")
+	}
+	select {
+	case got := <-started:
+		t.Fatalf("started %s while c1's first verb runs", got)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if early.Load() {
+		t.Error("c1's second verb ran before its first returned")
+	}
+}
+
+// TestServeStalledClient: a client that connects and sends nothing holds
+// neither a handler nor the server's stop beyond the request read timeout.
+func TestServeStalledClient(t *testing.T) {
+	s := &Server{readTimeout: 200 * time.Millisecond}
+	c, cancel, done := startServer(t, s)
+	conn, err := net.Dial("unix", ServerSocket(c.OVS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not stop while a client stalled")
 	}
 }
