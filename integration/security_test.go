@@ -536,6 +536,14 @@ func TestSecureNodeResidual(t *testing.T) {
 	}
 	allowed("put its port into its network's port group", tx(dbops.AddRefs(nbdb.PortGroupTable, pgA, "ports", p1.UUID)))
 	allowed("publish its container on its router", tx(publish("srr1", "198.19.60.1:18080")...))
+	// One load balancer per address, port and protocol: a second, without
+	// the product's own guard, or under another name, is refused by the
+	// service (allowed before: two answered on one address and port).
+	before = state()
+	refused("publish the same address and port again", tx(publish("srr1", "198.19.60.1:18080")...))
+	again := publish("srr1", "198.19.60.1:18080")
+	again[0].Row["name"] = "mine"
+	refused("publish the same address and port under another name", tx(again...))
 	if _, err := publishpkg.ReleasePort(ctx, asN1, p1.Name); err != nil {
 		t.Errorf("release n1's published port: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
+	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
 
@@ -467,11 +468,35 @@ func (c *checker) published(i int, o op) *Denied {
 	if rf == nil {
 		return c.denyOwn(i, "publish port %s on router %q: network %q is not attached to it", port, routerOf, pf.Network)
 	}
+	vips := pairs(mapCol(row, "vips"))
+	if len(vips) != 1 {
+		return c.denyOwn(i, "publish a load balancer with %d VIPs (one address:port a load balancer)", len(vips))
+	}
 	for k, v := range mapOf(mapCol(row, "vips")) {
 		vip, err := netip.ParseAddrPort(k)
 		if err != nil || !containsAddr(rf.Addrs, vip.Addr().Unmap()) {
 			return c.denyOwn(i, "publish %s: not an address of router %q", k, rf.Name)
 		}
+		// One load balancer per address:port/protocol, named after it
+		// (ovn/publish): none of that name may exist but those the
+		// transaction removes (the node's own, ownGuard). Two would
+		// answer on one address and port with different backends.
+		proto := "tcp"
+		if ps := setOf(mapCol(row, "protocol")); len(ps) == 1 {
+			proto = ps[0]
+		}
+		name := publish.LBName(vip.Addr(), int(vip.Port()), proto)
+		if got, _ := mapCol(row, "name").(string); got != name {
+			return c.denyOwn(i, "publish %s/%s in a load balancer named %q (it is %q)", k, proto, got, name)
+		}
+		where := []any{[]any{"name", "==", name}}
+		for _, d := range c.ops {
+			if u := whereUUID(list(d["where"])); d.str("op") == "delete" && d.str("table") == nbdb.LoadBalancerTable && u != "" {
+				where = append(where, []any{"_uuid", "!=", []any{"uuid", u}})
+			}
+		}
+		c.add(op{"op": "wait", "table": nbdb.LoadBalancerTable, "timeout": 0, "where": where, "columns": []any{"name"}, "until": "==", "rows": []any{}},
+			i, fmt.Sprintf("publish %s/%s, which another container publishes", k, proto))
 		for _, b := range strings.Split(v, ",") {
 			be, err := netip.ParseAddrPort(strings.TrimSpace(b))
 			if err != nil || !containsAddr(pf.IPs, be.Addr().Unmap()) {

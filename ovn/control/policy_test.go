@@ -58,7 +58,7 @@ func TestNodePolicy(t *testing.T) {
 		{"router rename", `{"op":"update","table":"Logical_Router","where":[],"row":{"name":"x"}}`, "a router", 0},
 		{"router static route", `{"op":"mutate","table":"Logical_Router","where":[],"mutations":[["static_routes","insert",["named-uuid","r"]]]}`, "static_routes", 0},
 		{"own published port", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") +
-			`,{"op":"mutate","table":"Logical_Router","where":[["_uuid","==",["uuid","r1"]]],"mutations":[["load_balancer","insert",["named-uuid","lb"]]]}`, "", 1},
+			`,{"op":"mutate","table":"Logical_Router","where":[["_uuid","==",["uuid","r1"]]],"mutations":[["load_balancer","insert",["named-uuid","lb"]]]}`, "", 2},
 		{"published port of n2", `{"op":"insert","table":"Load_Balancer","row":{"external_ids":["map",[["ovlmgr.io/kind","published-port"],["ovlmgr.io/node","n2"],["ovlmgr.io/port","ovl-1"]]]}}`, "published port", 0},
 		{"service load balancer", `{"op":"insert","table":"Load_Balancer","row":{"external_ids":["map",[["ovlmgr.io/kind","service"]]]}}`, "published port", 0},
 		{"published port removal is guarded", `{"op":"mutate","table":"Logical_Router","where":[],"mutations":[["load_balancer","delete",["uuid","a"]]]},` +
@@ -116,7 +116,7 @@ func fixture() *facts {
 
 // published is a published port's load balancer insert (uuid-name lb).
 func published(node, port, network, router, vip, backend string) string {
-	return `{"op":"insert","table":"Load_Balancer","uuid-name":"lb","row":{"vips":["map",[["` + vip + `","` + backend + `"]]],"external_ids":["map",[` +
+	return `{"op":"insert","table":"Load_Balancer","uuid-name":"lb","row":{"name":"published:` + vip + `/tcp","protocol":"tcp","vips":["map",[["` + vip + `","` + backend + `"]]],"external_ids":["map",[` +
 		`["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","published-port"],["ovlmgr.io/node","` + node + `"],["ovlmgr.io/port","` + port + `"],` +
 		`["ovlmgr.io/network","` + network + `"],["ovlmgr.io/router","` + router + `"]]]}}`
 }
@@ -231,7 +231,11 @@ func TestNodePolicyOwn(t *testing.T) {
 		{"own port pinned", `{"op":"update","table":"Logical_Switch_Port","where":[["_uuid","==",["uuid","p1"]]],"row":{"addresses":"0a:58:c6:12:01:0a 198.18.1.10","port_security":"0a:58:c6:12:01:0a 198.18.1.10"}}`, "", 1},
 		{"own port takes n2's address", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","p1"]],"row":{"port_security":"0a:58:c6:12:01:0a 198.18.1.11"}}`, "held by port p2", 0},
 		{"port addresses mutated", `{"op":"mutate","table":"Logical_Switch_Port","where":[["name","==","p1"]],"mutations":[["addresses","insert","0a:58:c6:12:01:0a 198.18.1.11"]]}`, "beyond external_ids", 0},
-		{"published on own router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r1"), "", 1},
+		{"published on own router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r1"), "", 2},
+		// One load balancer per address, port and protocol: a second under another name, or one with two VIPs, would
+		// answer on a published port of another container (allowed before).
+		{"published under another name", strings.Replace(published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80"), `"published:198.19.0.5:8080/tcp"`, `"mine"`, 1) + lrJoin("r1"), "named \"mine\"", 0},
+		{"published with two VIPs", strings.Replace(published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80"), `["198.19.0.5:8080","198.18.1.10:80"]`, `["198.19.0.5:8080","198.18.1.10:80"],["198.19.0.5:8081","198.18.1.10:80"]`, 1) + lrJoin("r1"), "2 VIPs", 0},
 		{"published on another router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r2"), "published on router", 0},
 		{"published for another router", published("n1", "p1", "web", "t2", "198.19.0.6:8080", "198.18.1.10:80") + lrJoin("r2"), "not attached", 0},
 		{"published on a foreign address", published("n1", "p1", "web", "t1", "198.19.0.6:8080", "198.18.1.10:80") + lrJoin("r1"), "not an address of router", 0},
