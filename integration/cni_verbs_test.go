@@ -17,6 +17,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
 
@@ -346,6 +347,45 @@ func TestCNINetworksIsolated(t *testing.T) {
 	}
 	if err := cb.ping(ctx, ca.ip()); err == nil {
 		t.Errorf("container on %s reached %s on %s", b, ca.ip(), a)
+	}
+}
+
+// TestCNIDelOtherNetworkSameIfName: a container has eth0 on network a; an
+// ADD of network b with eth0 too fails (the name is taken), and the
+// runtime's DEL of b for eth0 then leaves a's interface alone: veth, OVS
+// port and NB port stay, CHECK passes and it still reaches its peer. Before,
+// that DEL removed a's attachment.
+func TestCNIDelOtherNetworkSameIfName(t *testing.T) {
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a, b := fmt.Sprintf("do%da", os.Getpid()%10000), fmt.Sprintf("do%db", os.Getpid()%10000)
+	cniNetwork(t, nb, a, "198.19.217.0/24")
+	cniNetwork(t, nb, b, "198.19.218.0/24")
+	ca := newContainer(t, newRuntime(t, l.Nodes[0]), confList(t, a, "1.1.0", nil))
+	ca.mustAdd(t, ctx)
+	peer := newContainer(t, newRuntime(t, l.Nodes[1]), confList(t, a, "1.1.0", nil))
+	peer.mustAdd(t, ctx)
+	env := []string{"CNI_CONTAINERID=" + ca.id, "CNI_NETNS=" + ca.ns.Path(), "CNI_IFNAME=" + ca.ifName, "CNI_PATH=" + cniPluginDir(t)}
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"ovlmgr-cni","network":%q}`, b, b)
+	if _, code, _ := rawPlugin(t, ctx, ca.rt.node, append([]string{"CNI_COMMAND=ADD"}, env...), conf); code == 0 {
+		t.Fatalf("ADD of %s on %s, which %s has: succeeded, want refused", b, ca.ifName, a)
+	}
+	if out, code, msg := rawPlugin(t, ctx, ca.rt.node, append([]string{"CNI_COMMAND=DEL"}, env...), conf); code != 0 {
+		t.Fatalf("DEL of %s: code %d %s (%s)", b, code, msg, out)
+	}
+	if _, err := containerPort(ctx, nb, ca.rt.node.SystemID, a, ca.id, ca.ifName); err != nil {
+		t.Errorf("%s's NB port after the DEL of %s: %v", a, b, err)
+	}
+	if err := ca.rt.cni.CheckNetworkList(ctx, ca.list, ca.conf); err != nil {
+		t.Errorf("CHECK of %s after the DEL of %s: %v", a, b, err)
+	}
+	if err := ca.ping(ctx, peer.ip()); err != nil {
+		t.Errorf("ping on %s after the DEL of %s: %v", a, b, err)
+	}
+	if ps, err := ovnport.List(ctx, nb, ovnport.Filter{Network: b}); err != nil || len(ps) != 0 {
+		t.Errorf("ports of %s: %v (%v); want none", b, ps, err)
 	}
 }
 

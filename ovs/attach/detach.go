@@ -67,7 +67,15 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	// The OVS interface names the NB port it was plugged for (also a port
 	// named before the node was part of port names).
 	lsps := []string{nm.lsp}
-	if ifc, err := ovsport.Get(ctx, nd.ovs, nm.host); err == nil && ifc != nil && ifc.IfaceID != "" && ifc.IfaceID != nm.lsp &&
+	ifc, err := ovsport.Get(ctx, nd.ovs, nm.host)
+	if err == nil && ifc != nil && ifc.Container == req.ContainerID && ifc.IfName == req.IfName && otherNetwork(ifc.Network, req.Network) {
+		// The container's interface of this name is another network's
+		// (an ADD to this network failed on the name, and the runtime
+		// cleans up after it): not this DEL's to remove.
+		log.Infof("interface %s of container %s is on network %q, not %q: DEL leaves it", req.IfName, req.ContainerID, ifc.Network, req.Network)
+		return nil
+	}
+	if err == nil && ifc != nil && ifc.IfaceID != "" && ifc.IfaceID != nm.lsp &&
 		ifc.Container == req.ContainerID && ifc.IfName == req.IfName {
 		lsps = append(lsps, ifc.IfaceID)
 	}
@@ -106,7 +114,7 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	var p *ovnport.Port
 	for _, name := range lsps {
 		got, err := ovnport.Get(ctx, nb, name)
-		if err == nil && got.Node == nd.systemID && got.Container == req.ContainerID && got.IfName == req.IfName {
+		if err == nil && got.Node == nd.systemID && got.Container == req.ContainerID && got.IfName == req.IfName && !otherNetwork(got.Network, req.Network) {
 			p = got
 			break
 		}
@@ -119,6 +127,9 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 		// no OVS interface naming it: find it by its owner keys.
 		if p, err = claimedPort(ctx, nb, nd.systemID, req.ContainerID, req.IfName); err != nil {
 			return leave(err)
+		}
+		if p != nil && otherNetwork(p.Network, req.Network) {
+			p = nil
 		}
 	}
 	// DNS records and service backends go first, while the port still says
@@ -194,4 +205,10 @@ func notHeld(ctx context.Context, nb client.Client, network string, ips []net.IP
 		out = append(out, ip)
 	}
 	return out, nil
+}
+
+// otherNetwork reports whether an attachment on network have is not the
+// DEL's of network want (either unknown: it is).
+func otherNetwork(have, want string) bool {
+	return have != "" && want != "" && have != want
 }
