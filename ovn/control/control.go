@@ -434,13 +434,47 @@ func permissionResponse(id json.RawMessage, n, at int, details string) json.RawM
 	return b
 }
 
+// maxNodeMessage bounds one message of a node (its largest, a pool
+// refill or a claim with its DNS records, is a few KB): a node cannot make
+// the service buffer without end.
+const maxNodeMessage = 4 << 20
+
+// errTooLarge is a client message over its bound.
+var errTooLarge = errors.New("message too large")
+
+// capReader fails once more than max bytes are read since reset.
+type capReader struct {
+	r      io.Reader
+	n, max int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.max > 0 && c.n >= c.max {
+		return 0, fmt.Errorf("%w (over %d bytes)", errTooLarge, c.max)
+	}
+	if c.max > 0 && int64(len(p)) > c.max-c.n {
+		p = p[:c.max-c.n]
+	}
+	k, err := c.r.Read(p)
+	c.n += int64(k)
+	return k, err
+}
+
 // fromClient relays the client's messages, checking transactions.
 func (cn *conn) fromClient() error {
-	dec := json.NewDecoder(bufio.NewReader(cn.client))
+	cr := &capReader{r: cn.client}
+	if cn.id.Node != "" {
+		cr.max = maxNodeMessage
+	}
+	dec := json.NewDecoder(bufio.NewReader(cr))
 	uw := bufio.NewWriter(cn.upstream)
 	for {
 		var raw json.RawMessage
+		cr.n = 0
 		if err := dec.Decode(&raw); err != nil {
+			if errors.Is(err, errTooLarge) {
+				cn.o.Log.Printf("%s: refused: %v", cn.id, err)
+			}
 			return err
 		}
 		m, err := clientMessage(raw)

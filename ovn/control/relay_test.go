@@ -3,6 +3,7 @@ package control
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -162,4 +163,36 @@ func TestRelayPanicEndsOneConnection(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "internal error") {
 		t.Errorf("recovered: %v, want an internal error", err)
 	}
+}
+
+// TestRelayNodeMessageBound: a node's message over maxNodeMessage closes
+// its connection; nothing of it reaches the NB.
+func TestRelayNodeMessageBound(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	up, err := net.Dial("unix", srv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up) }()
+	go func() {
+		// An endless string: the relay must stop reading it.
+		_, _ = io.WriteString(client, `{"id":1,"method":"echo","params":["`)
+		chunk := strings.Repeat("x", 64<<10)
+		for i := 0; i < 2*maxNodeMessage/len(chunk); i++ {
+			if _, err := io.WriteString(client, chunk); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errTooLarge) {
+			t.Errorf("relay ended with %v, want %v", err, errTooLarge)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the relay kept reading a message past its bound")
+	}
+	client.Close()
 }
