@@ -538,6 +538,13 @@ func insert(ctx context.Context, nb client.Client, s Spec, lsp *nbdb.LogicalSwit
 		}
 		return fmt.Errorf("mac %s: %w: in use by %s", m, ErrMACRefused, holder)
 	}
+	if _, denied := dbconn.IsPermission(err); denied && s.MAC != nil {
+		// Through the control service, which refuses a MAC in use before
+		// the guards above run: the same answer as theirs.
+		if holder, herr := MACHolder(ctx, nb, s.MAC.String()); herr == nil && holder != "" {
+			return fmt.Errorf("mac %s: %w: in use by %s", s.MAC, ErrMACRefused, holder)
+		}
+	}
 	return err
 }
 
