@@ -135,7 +135,7 @@ func TestGatewayIPv6(t *testing.T) {
 		if seen, err := whoAmI(out, net.JoinHostPort(f.ip, "81"), 15*time.Second); err != nil || seen != l.External.HostIP6 {
 			t.Errorf("%s IPv6 floating IP %s from outside: container saw %q, %v", f.mode, f.ip, seen, err)
 		}
-		if seen, err := whoAmI(f.ctr.ns, outSrv6, 15*time.Second); err != nil || seen != f.ip {
+		if seen, err := whoAmIBecomes(f.ctr.ns, outSrv6, f.ip, 15*time.Second); err != nil || seen != f.ip {
 			t.Errorf("egress of %s with %s floating IP %s: outside saw %q, %v", f.ctr.ip6(), f.mode, f.ip, seen, err)
 		}
 	}

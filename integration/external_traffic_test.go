@@ -62,6 +62,21 @@ func whoAmI(netns ns.NetNS, addr string, within time.Duration) (string, error) {
 	return host, err
 }
 
+// whoAmIBecomes is whoAmI repeated until the server sees want, for up to
+// within: after a NAT change (a floating IP made) a new connection may
+// still leave the old way until every chassis has the new flows. It
+// returns the last address seen.
+func whoAmIBecomes(netns ns.NetNS, addr, want string, within time.Duration) (string, error) {
+	deadline := time.Now().Add(within)
+	for {
+		seen, err := whoAmI(netns, addr, time.Until(deadline))
+		if (err == nil && seen == want) || time.Now().After(deadline) {
+			return seen, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // dialRead dials addr from netns until it reads a non-empty answer, for
 // up to within, and returns it.
 func dialRead(netns ns.NetNS, addr string, within time.Duration) (string, error) {
@@ -186,7 +201,7 @@ func TestExternalFIPAndPublished(t *testing.T) {
 		if seen, err := whoAmI(out, f.ip+":81", 15*time.Second); err != nil || seen != lab.ExternalHostIP {
 			t.Errorf("%s floating IP %s from outside: container saw %q, %v", f.mode, f.ip, seen, err)
 		}
-		if seen, err := whoAmI(f.ctr.ns, outSrv, 15*time.Second); err != nil || seen != f.ip {
+		if seen, err := whoAmIBecomes(f.ctr.ns, outSrv, f.ip, 15*time.Second); err != nil || seen != f.ip {
 			t.Errorf("egress of %s with %s floating IP %s: outside saw %q, %v", f.ctr.ip(), f.mode, f.ip, seen, err)
 		}
 		want := "floating IP " + f.ip + " on gateway " + l.Gateways[0]
