@@ -31,7 +31,7 @@ func needsFacts(ops []op) bool {
 			case "Logical_Switch":
 				// DNS rows, and ports joining a network (which must be an
 				// ovlmgr network's switch).
-				if m := fmt.Sprint(o["mutations"]); strings.Contains(m, "dns_records") || strings.Contains(m, "[ports insert") {
+				if mutates(o, "dns_records", "") || mutates(o, "ports", "insert") {
 					return true
 				}
 			case "Logical_Switch_Port":
@@ -113,13 +113,13 @@ func (c *checker) portColumns(i int, o op) *Denied {
 	}
 	row, _ := o["row"].(map[string]any)
 	if v, set := row["options"]; set {
+		if !isMap(v) {
+			return c.deny(i, "set port options %v", v)
+		}
 		for k := range mapOf(v) {
 			if k != requestedChassis && k != ovnport.OptIfaceIDVer {
 				return c.deny(i, "set port option %q (a node sets %s and %s)", k, requestedChassis, ovnport.OptIfaceIDVer)
 			}
-		}
-		if len(pairs(v)) == 0 && len(list(v)) != 2 {
-			return c.deny(i, "set port options %v", v)
 		}
 	}
 	for _, col := range []string{"addresses", "port_security"} {
@@ -128,7 +128,7 @@ func (c *checker) portColumns(i int, o op) *Denied {
 			continue
 		}
 		es := setOf(v)
-		if es == nil && len(list(v)) != 2 || len(es) > 1 {
+		if len(es) > 1 || es == nil && !isSet(v) {
 			return c.deny(i, "set port %s %v (one entry)", col, v)
 		}
 		for _, e := range es {
@@ -738,6 +738,18 @@ func mapCol(row any, col string) any {
 }
 
 func isMap(v any) bool { l := list(v); return len(l) == 2 && l[0] == "map" }
+
+func isSet(v any) bool { l := list(v); return len(l) == 2 && l[0] == "set" }
+
+// mutates reports whether o mutates column col with mutator kind ("": any).
+func mutates(o op, col, kind string) bool {
+	for _, m := range list(o["mutations"]) {
+		if mm := list(m); len(mm) == 3 && mm[0] == col && (kind == "" || mm[1] == kind) {
+			return true
+		}
+	}
+	return false
+}
 
 // pairs returns the [key, value] string pairs of an OVSDB map.
 func pairs(v any) [][2]string {
