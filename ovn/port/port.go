@@ -655,8 +655,8 @@ func checkStaticFree(ctx context.Context, nb client.Client, s Spec) (ovsdb.Opera
 	return w[0], nil
 }
 
-// switchPorts reads the name and addresses of every port of sw (one
-// transaction of selects by UUID).
+// switchPorts reads the name, addresses and external_ids of every port of
+// sw (one transaction of selects by UUID).
 func switchPorts(ctx context.Context, nb client.Client, sw nbdb.LogicalSwitch) ([]*nbdb.LogicalSwitchPort, error) {
 	tx := dbops.NewTx(nb)
 	qs := make([]*dbops.Result[nbdb.LogicalSwitchPort], 0, len(sw.Ports))
