@@ -197,9 +197,13 @@ type conn struct {
 	// its operations and how many operations the client sent.
 	pmu     sync.Mutex
 	pending map[string]pendingTx
+	seq     uint64
 }
 
 type pendingTx struct {
+	// id is the client's id of the request; the NB saw the service's own
+	// (conn.seq), which it echoes byte for byte.
+	id          json.RawMessage
 	guards, ops int
 	// at[i] is the operation guard i protects, why[i] what its failure
 	// refuses.
@@ -376,6 +380,7 @@ func (cn *conn) fromNB() error {
 			delete(cn.pending, string(m.ID))
 			cn.pmu.Unlock()
 			if ok {
+				m.ID = p.id
 				raw = cn.fixResult(m, p)
 			}
 		}
@@ -617,9 +622,16 @@ func (cn *conn) transact(m message) (json.RawMessage, json.RawMessage) {
 	}
 	m.Params, _ = json.Marshal(params)
 	if len(guards) > 0 {
+		// The NB answers under an id of the service's: the reply is found
+		// whatever the client's id looked like (an id the NB re-encodes
+		// differently would leave the entry, and the guards' results,
+		// behind) and whatever other requests share it.
 		cn.pmu.Lock()
-		cn.pending[string(m.ID)] = pendingTx{guards: len(guards), ops: len(ops), at: at, why: why}
+		cn.seq++
+		up := json.RawMessage(fmt.Sprintf(`"ovlmgr-control-%d"`, cn.seq))
+		cn.pending[string(up)] = pendingTx{id: m.ID, guards: len(guards), ops: len(ops), at: at, why: why}
 		cn.pmu.Unlock()
+		m.ID = up
 	}
 	b, _ := json.Marshal(m)
 	return b, nil

@@ -6,8 +6,11 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	"github.com/ovlmgr/ovlmgr/ovn/policy"
@@ -227,8 +230,8 @@ func (c *checker) portAddrs(i int, o op, network, self string) *Denied {
 // by UUID or name.
 func (c *checker) updateAddrs(i int, o op, where []any) *Denied {
 	row, _ := o["row"].(map[string]any)
-	if len(addrsOf(setOf(row["addresses"])...))+len(addrsOf(setOf(row["port_security"])...)) == 0 {
-		return nil
+	if len(setOf(row["addresses"]))+len(setOf(row["port_security"])) == 0 {
+		return nil // cleared: no address, no MAC
 	}
 	if c.facts == nil {
 		return c.denyOwn(i, "set port addresses: the control service has no view of the NB")
@@ -250,20 +253,32 @@ func (c *checker) updateAddrs(i int, o op, where []any) *Denied {
 func (c *checker) dns(i int, o op, where []any) *Denied {
 	switch o.str("op") {
 	case "insert":
-		// The network's DNS rows made by the first ADD (dns.Sync): empty.
+		// The network's DNS rows made by the first ADD (dns.Sync): empty,
+		// one per shard of a network. A second row of a shard would hold
+		// names beside the shard's own, where the node could register a
+		// name another container holds.
 		if len(mapOf(list(mapCol(o["row"], "records")))) > 0 || !onlyColumns(o, "records", "external_ids") {
 			return c.denyOwn(i, "create a DNS row with records")
 		}
+		ids, _ := mapCol(o["row"], "external_ids").([]any)
+		network, shard := mapOf(ids)[owner.KeyNetwork], mapOf(ids)[dns.KeyShard]
+		if k, err := strconv.Atoi(shard); network == "" || err != nil || k < 0 || k >= dns.Shards || strconv.Itoa(k) != shard {
+			return c.denyOwn(i, "create a DNS row for network %q shard %q (a network's DNS rows are its shards 0-%d)", network, shard, dns.Shards-1)
+		}
+		c.add(op{"op": "wait", "table": nbdb.DNSTable, "timeout": 0,
+			"where":   []any{[]any{"external_ids", "includes", []any{"map", []any{[]any{owner.KeyNetwork, network}, []any{dns.KeyShard, shard}}}}},
+			"columns": []any{"_uuid"}, "until": "==", "rows": []any{}},
+			i, fmt.Sprintf("create a second DNS row for shard %s of network %q", shard, network))
 		stamp(o, "node:"+c.node)
 		return nil
 	case "mutate":
 	default:
 		return c.denyOwn(i, "%s DNS rows (container names are added and removed with mutations of records)", verb(o.str("op")))
 	}
-	network := ""
+	network, shard := "", ""
 	for _, w := range where {
 		if cond := list(w); len(cond) == 3 && cond[0] == "external_ids" && cond[1] == "includes" {
-			network = mapOf(cond[2])[owner.KeyNetwork]
+			network, shard = mapOf(cond[2])[owner.KeyNetwork], mapOf(cond[2])[dns.KeyShard]
 		}
 	}
 	if network == "" {
@@ -284,6 +299,13 @@ func (c *checker) dns(i int, o op, where []any) *Denied {
 		switch {
 		case mm[1] == "insert" && isMap(mm[2]):
 			for _, kv := range pairs(mm[2]) {
+				// Into the row of the record's shard only (dns.ShardOf),
+				// lower case as dns writes them: a record's one place,
+				// where a map insert never replaces a name another
+				// container holds.
+				if want := strconv.Itoa(dns.ShardOf(kv[0])); shard != want || kv[0] != strings.ToLower(kv[0]) {
+					return c.denyOwn(i, "add DNS record %s=%q to the row of shard %q (it belongs, in lower case, in shard %s)", kv[0], kv[1], shard, want)
+				}
 				ips, d := c.recordAddrs(i, n, kv[0], kv[1], true)
 				if d != nil {
 					return d
@@ -474,8 +496,8 @@ func (c *checker) published(i int, o op) *Denied {
 	}
 	for k, v := range mapOf(mapCol(row, "vips")) {
 		vip, err := netip.ParseAddrPort(k)
-		if err != nil || !containsAddr(rf.Addrs, vip.Addr().Unmap()) {
-			return c.denyOwn(i, "publish %s: not an address of router %q", k, rf.Name)
+		if err != nil || !containsAddr(rf.External, vip.Addr().Unmap()) {
+			return c.denyOwn(i, "publish %s: not an external address of router %q (its gateway port %s)", k, rf.Name, gateway.PortName(rf.Name))
 		}
 		// One load balancer per address:port/protocol, named after it
 		// (ovn/publish): none of that name may exist but those the
@@ -491,7 +513,11 @@ func (c *checker) published(i int, o op) *Denied {
 		}
 		where := []any{[]any{"name", "==", name}}
 		for _, d := range c.ops {
-			if u := whereUUID(list(d["where"])); d.str("op") == "delete" && d.str("table") == nbdb.LoadBalancerTable && u != "" {
+			// A delete of exactly one row by UUID: its ownGuard fails
+			// unless that row is the node's, so the row it leaves out
+			// is the node's own, gone in this transaction.
+			dw := list(d["where"])
+			if u := whereUUID(dw); d.str("op") == "delete" && d.str("table") == nbdb.LoadBalancerTable && u != "" && len(dw) == 1 {
 				where = append(where, []any{"_uuid", "!=", []any{"uuid", u}})
 			}
 		}
@@ -597,7 +623,7 @@ func (c *checker) backends(i int, o op, where []any) *Denied {
 	}
 	if v, set := row["vips"]; set {
 		was, is := mapOf(old["vips"]), mapOf(v)
-		if strings.Join(sortedKeys(was), " ") != strings.Join(sortedKeys(is), " ") {
+		if !slices.Equal(sortedKeys(was), sortedKeys(is)) {
 			return c.denyOwn(i, "change the VIPs of service %s (%v to %v)", ids[owner.KeyName], sortedKeys(was), sortedKeys(is))
 		}
 		for k := range is {

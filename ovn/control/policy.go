@@ -113,8 +113,9 @@ type checker struct {
 	// takeovers are the pool ports of other nodes the transaction moves
 	// to this node (readyPoolOnly), by name.
 	takeovers map[string]bool
-	// poolPinned are the taken-over ports already guarded (stillPool).
-	poolPinned map[string]bool
+	// poolPinned are the taken-over ports already guarded (stillPool),
+	// poolNamed those guarded by name (readyPoolExists).
+	poolPinned, poolNamed map[string]bool
 }
 
 const ownRule = " (a node writes names, service backends, policy groups, published ports and port addresses only for its own containers: ports bound to it, on their own network, with addresses no other node's port holds)"
@@ -373,7 +374,13 @@ func (c *checker) checkOp(i int, o op) *Denied {
 				// The node's own pool hints (ovn/port pool).
 			case col == "external_ids" && mut == "delete" && c.hintsOfTakeovers(mm[2]):
 				// Another node's pool hints, of the ports this
-				// transaction moves to this node (the takeover above).
+				// transaction moves to this node (the takeover above),
+				// each guarded: the port is a ready pool port when the
+				// transaction runs (a takeover matching nothing would
+				// otherwise let any node's hints go).
+				for _, name := range c.hintPorts(mm[2]) {
+					c.readyPoolExists(name, i)
+				}
 			default:
 				return c.deny(i, "change column %s of a network (Logical_Switch)", col)
 			}
@@ -625,6 +632,18 @@ func (c *checker) hintsOfTakeovers(v any) bool {
 	if !hintsOnly(v, ovnport.HintPrefix) {
 		return false
 	}
+	names := c.hintPorts(v)
+	for _, n := range names {
+		if !c.takeovers[n] {
+			return false
+		}
+	}
+	return len(names) > 0
+}
+
+// hintPorts returns the port names of the pool hint keys a key-deleting
+// mutation value names (nil when it is not a set of hint keys).
+func (c *checker) hintPorts(v any) []string {
 	l := list(v)
 	keys := []string{}
 	switch {
@@ -635,14 +654,33 @@ func (c *checker) hintsOfTakeovers(v any) bool {
 	case len(l) == 0:
 		keys = append(keys, fmt.Sprint(v))
 	default:
-		return false
+		return nil
 	}
+	var names []string
 	for _, k := range keys {
 		rest := strings.TrimPrefix(k, ovnport.HintPrefix)
 		i := strings.Index(rest, "/")
-		if i < 0 || !c.takeovers[rest[i+1:]] {
-			return false
+		if i < 0 {
+			return nil
 		}
+		names = append(names, rest[i+1:])
 	}
-	return len(keys) > 0
+	return names
+}
+
+// readyPoolExists guards operation at: port name is a ready pool port
+// (of any node) when the transaction runs, once per port.
+func (c *checker) readyPoolExists(name string, at int) {
+	if c.poolNamed == nil {
+		c.poolNamed = map[string]bool{}
+	}
+	if c.poolNamed[name] {
+		return
+	}
+	c.poolNamed[name] = true
+	sel := []any{"map", []any{[]any{owner.KeyOwner, owner.Owner}, []any{owner.KeyKind, ovnport.KindPool}, []any{ovnport.KeyPool, ovnport.PoolReady}}}
+	w := op{"op": "wait", "table": nbdb.LogicalSwitchPortTable, "timeout": 0,
+		"where":   []any{[]any{"name", "==", name}, []any{"external_ids", "includes", sel}},
+		"columns": []any{"name"}, "until": "!=", "rows": []any{}}
+	c.add(w, at, fmt.Sprintf("remove the pool hint of %s, which is no ready pool port", name))
 }

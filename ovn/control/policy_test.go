@@ -3,6 +3,7 @@ package control
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"net/netip"
 	"strings"
@@ -48,7 +49,7 @@ func TestNodePolicy(t *testing.T) {
 		{"other node's pool hint", `{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete","ovlmgr.io/pool/n2/ovl-1"]]}`, "external_ids", 0},
 		// The subnet is full: n1 claims a ready pool port of n2 (ovn/port ClaimOps), dropping n2's hint of that port only.
 		{"other node's ready pool port taken over", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","ovl-1"],["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}}` +
-			`,{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete",["set",["ovlmgr.io/pool/n2/ovl-1"]]]]}`, "", 0},
+			`,{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete",["set",["ovlmgr.io/pool/n2/ovl-1"]]]]}`, "", 1},
 		{"other node's pool hint of another port", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","ovl-1"],["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}}` +
 			`,{"op":"mutate","table":"Logical_Switch","where":[],"mutations":[["external_ids","delete","ovlmgr.io/pool/n2/ovl-2"]]}`, "external_ids", 0},
 		{"port moved without the pool condition is guarded", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","ovl-1"]],"row":{"options":["map",[["requested-chassis","n1"]]]}}`, "", 1},
@@ -110,8 +111,8 @@ func fixture() *facts {
 			{UUID: "sw-db", Name: "db", Ports: []string{"p3", "rp2"}, ExternalIDs: own}, {UUID: "sw-ext", Name: "ext"}},
 		[]*nbdb.PortGroup{pg("web"), pg("db")},
 		[]*nbdb.LogicalRouter{{UUID: "r1", Name: "t1", Ports: []string{"lrp1", "gw1"}}, {UUID: "r2", Name: "t2", Ports: []string{"lrp2", "gw2"}}},
-		[]*nbdb.LogicalRouterPort{{UUID: "lrp1", Name: "lrp-web", MAC: "02:00:00:00:01:01", Networks: []string{"198.18.1.1/24"}}, {UUID: "gw1", Name: "gw-t1", Networks: []string{"198.19.0.5/24"}},
-			{UUID: "lrp2", Name: "lrp-db", Networks: []string{"198.18.2.1/24"}}, {UUID: "gw2", Name: "gw-t2", Networks: []string{"198.19.0.6/24"}}})
+		[]*nbdb.LogicalRouterPort{{UUID: "lrp1", Name: "lrp-web", MAC: "02:00:00:00:01:01", Networks: []string{"198.18.1.1/24"}}, {UUID: "gw1", Name: "t1:gw", Networks: []string{"198.19.0.5/24"}},
+			{UUID: "lrp2", Name: "lrp-db", Networks: []string{"198.18.2.1/24"}}, {UUID: "gw2", Name: "t2:gw", Networks: []string{"198.19.0.6/24"}}})
 }
 
 // published is a published port's load balancer insert (uuid-name lb).
@@ -125,11 +126,21 @@ func published(node, port, network, router, vip, backend string) string {
 // ports only for the node's own ports, on their own network.
 func TestNodePolicyOwn(t *testing.T) {
 	p := nodePolicy{node: "n1", facts: fixture()}
-	dnsWhere := func(net string) string {
-		return `[["external_ids","includes",["map",[["ovlmgr.io/kind","dns"],["ovlmgr.io/network","` + net + `"],["ovlmgr.io/dns-shard","3"]]]]]`
+	dnsWhere := func(net string, shard int) string {
+		return fmt.Sprintf(`[["external_ids","includes",["map",[["ovlmgr.io/kind","dns"],["ovlmgr.io/network","%s"],["ovlmgr.io/dns-shard","%d"]]]]]`, net, shard)
 	}
+	// recs mutates the records of the row of the shard of val's first key
+	// (as dns.AddOps does: one operation a shard).
 	recs := func(net, mut, val string) string {
-		return `{"op":"mutate","table":"DNS","where":` + dnsWhere(net) + `,"mutations":[["records","` + mut + `",` + val + `]]}`
+		var v []any
+		if err := json.Unmarshal([]byte(val), &v); err != nil || len(v) != 2 {
+			t.Fatalf("records %s: %v", val, err)
+		}
+		first := list(v[1])[0]
+		if kv := list(first); len(kv) == 2 {
+			first = kv[0]
+		}
+		return `{"op":"mutate","table":"DNS","where":` + dnsWhere(net, dns.ShardOf(fmt.Sprint(first))) + `,"mutations":[["records","` + mut + `",` + val + `]]}`
 	}
 	svc := `["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","service"],["ovlmgr.io/name","api"],["ovlmgr.io/network","web"]]]`
 	lbUpdate := func(oldVIPs, newVIPs string) string {
@@ -155,7 +166,12 @@ func TestNodePolicyOwn(t *testing.T) {
 		deny   string
 		guards int
 	}{
-		{"own name and PTR", recs("web", "insert", `["map",[["a.web.ovl","198.18.1.10"],["10.1.18.198.in-addr.arpa","a.web.ovl"]]]`), "", 1},
+		{"own name and PTR", recs("web", "insert", `["map",[["a.web.ovl","198.18.1.10"]]]`) + "," + recs("web", "insert", `["map",[["10.1.18.198.in-addr.arpa","a.web.ovl"]]]`), "", 1},
+		// A record goes into its shard's row only, in lower case: in another row it would stand beside the name another
+		// container holds (allowed before).
+		{"own name into another shard's row", strings.Replace(recs("web", "insert", `["map",[["a.web.ovl","198.18.1.10"]]]`),
+			fmt.Sprintf(`"ovlmgr.io/dns-shard","%d"`, dns.ShardOf("a.web.ovl")), fmt.Sprintf(`"ovlmgr.io/dns-shard","%d"`, (dns.ShardOf("a.web.ovl")+1)%dns.Shards), 1), "belongs", 0},
+		{"own name in upper case", recs("web", "insert", `["map",[["A.web.ovl","198.18.1.10"]]]`), "lower case", 0},
 		{"name for n2's address", recs("web", "insert", `["map",[["evil.web.ovl","198.18.1.11"]]]`), "198.18.1.11 is not the address", 0},
 		{"own address, other network's rows", recs("db", "insert", `["map",[["a.db.ovl","198.18.1.10"]]]`), "198.18.1.10 is not the address", 0},
 		{"own address, name out of zone", recs("web", "insert", `["map",[["a.db.ovl","198.18.1.10"]]]`), "not in zone", 0},
@@ -163,7 +179,7 @@ func TestNodePolicyOwn(t *testing.T) {
 		{"remove n2's name", recs("web", "delete", `["map",[["b.web.ovl","198.18.1.11"]]]`), "port p2 of node n2", 0},
 		// A ready pool port of n2 taken over with its name (the subnet is full): one guard that it is still a ready pool port.
 		{"name for a pool port taken over", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","p2"],["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}},` +
-			recs("web", "insert", `["map",[["b.web.ovl","198.18.1.11"],["11.1.18.198.in-addr.arpa","b.web.ovl"]]]`), "", 1},
+			recs("web", "insert", `["map",[["b.web.ovl","198.18.1.11"]]]`) + "," + recs("web", "insert", `["map",[["11.1.18.198.in-addr.arpa","b.web.ovl"]]]`), "", 1},
 		{"name for n2's port moved without the pool condition", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","p2"]],"row":{"options":["map",[["requested-chassis","n1"]]]}},` +
 			recs("web", "insert", `["map",[["b.web.ovl","198.18.1.11"]]]`), "198.18.1.11 is not the address", 0},
 		{"remove own name", recs("web", "delete", `["map",[["a.web.ovl","198.18.1.10"]]]`), "", 1},
@@ -172,10 +188,11 @@ func TestNodePolicyOwn(t *testing.T) {
 		{"remove own stale PTR by key", recs("web", "delete", `["set",["10.1.18.198.in-addr.arpa"]]`), "", 1},
 		{"records of rows not chosen by network", `{"op":"mutate","table":"DNS","where":[],"mutations":[["records","insert",["map",[["a.web.ovl","198.18.1.10"]]]]]}`, "selected by their network", 0},
 		{"DNS row with records", `{"op":"insert","table":"DNS","row":{"records":["map",[["b.web.ovl","198.18.1.10"]]]}}`, "with records", 0},
-		{"empty DNS row", `{"op":"insert","table":"DNS","row":{"external_ids":["map",[["ovlmgr.io/network","web"]]]}}`, "", 0},
-		{"new DNS row on its network's switch", `{"op":"insert","table":"DNS","uuid-name":"d","row":{"external_ids":["map",[["ovlmgr.io/network","web"]]]}},` +
-			`{"op":"mutate","table":"Logical_Switch","where":[["_uuid","==",["uuid","sw-web"]]],"mutations":[["dns_records","insert",["named-uuid","d"]]]}`, "", 0},
-		{"new DNS row on another network's switch", `{"op":"insert","table":"DNS","uuid-name":"d","row":{"external_ids":["map",[["ovlmgr.io/network","web"]]]}},` +
+		{"empty DNS row", `{"op":"insert","table":"DNS","row":{"external_ids":["map",[["ovlmgr.io/network","web"],["ovlmgr.io/dns-shard","3"]]]}}`, "", 1},
+		{"DNS row of no shard", `{"op":"insert","table":"DNS","row":{"external_ids":["map",[["ovlmgr.io/network","web"],["ovlmgr.io/dns-shard","16"]]]}}`, "shards 0-15", 0},
+		{"new DNS row on its network's switch", `{"op":"insert","table":"DNS","uuid-name":"d","row":{"external_ids":["map",[["ovlmgr.io/network","web"],["ovlmgr.io/dns-shard","3"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["_uuid","==",["uuid","sw-web"]]],"mutations":[["dns_records","insert",["named-uuid","d"]]]}`, "", 1},
+		{"new DNS row on another network's switch", `{"op":"insert","table":"DNS","uuid-name":"d","row":{"external_ids":["map",[["ovlmgr.io/network","web"],["ovlmgr.io/dns-shard","3"]]]}},` +
 			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","db"]],"mutations":[["dns_records","insert",["named-uuid","d"]]]}`, "to the switch of network \"db\"", 0},
 		{"DNS records replaced", `{"op":"update","table":"DNS","where":[],"row":{"records":["map",[]]}}`, "DNS rows", 0},
 		{"own backend", lbUpdate("", `["198.19.3.1:80","198.18.1.10:80"]`), "", 1},
@@ -224,6 +241,13 @@ func TestNodePolicyOwn(t *testing.T) {
 		{"new port into a switch of no network", `{"op":"insert","table":"Logical_Switch_Port","uuid-name":"np","row":{"name":"x","options":["map",[["requested-chassis","n1"]]]}},` +
 			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","ext"]],"mutations":[["ports","insert",["named-uuid","np"]]]}`, "switches selected by", 0},
 		{"pool ports taken over without a name", `{"op":"update","table":"Logical_Switch_Port","where":[["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}}`, "take over pool ports", 0},
+		// A second review's holes (each allowed before).
+		{"own port's MAC changed to a router port's, no address", `{"op":"update","table":"Logical_Switch_Port","where":[["_uuid","==",["uuid","p1"]]],"row":{"addresses":"02:00:00:00:01:01 dynamic"}}`, "router t1", 0},
+		{"own port's MAC changed to n2's, no address", `{"op":"update","table":"Logical_Switch_Port","where":[["_uuid","==",["uuid","p1"]]],"row":{"addresses":"0a:58:c6:12:01:0b dynamic"}}`, "held by port p2", 0},
+		{"VIPs merged into one key", `{"op":"wait","table":"Load_Balancer","where":[["_uuid","==",["uuid","lb1"]]],"timeout":0,"until":"==","columns":["vips","external_ids"],` +
+			`"rows":[{"vips":["map",[["198.19.3.1:80","198.18.1.11:80"],["198.19.3.2:80",""]]],"external_ids":` + svc + `}]},` +
+			`{"op":"update","table":"Load_Balancer","where":[["_uuid","==",["uuid","lb1"]]],"row":{"vips":["map",[["198.19.3.1:80 198.19.3.2:80",""]]]}}`, "change the VIPs", 0},
+		{"published on the network's gateway", published("n1", "p1", "web", "t1", "198.18.1.1:53", "198.18.1.10:53") + lrJoin("r1"), "not an external address", 0},
 		// This one crashed the service (a nil port).
 		{"health check mapping of a pool port taken over", `{"op":"update","table":"Logical_Switch_Port","where":[["name","==","p2"],["external_ids","includes",["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]]],"row":{"options":["map",[["requested-chassis","n1"]]]}},` +
 			`{"op":"wait","table":"Load_Balancer","where":[["_uuid","==",["uuid","lb1"]]],"timeout":0,"until":"==","columns":["external_ids","ip_port_mappings"],"rows":[{"external_ids":` + svc + `,"ip_port_mappings":["map",[]]}]},` +
@@ -238,7 +262,7 @@ func TestNodePolicyOwn(t *testing.T) {
 		{"published with two VIPs", strings.Replace(published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80"), `["198.19.0.5:8080","198.18.1.10:80"]`, `["198.19.0.5:8080","198.18.1.10:80"],["198.19.0.5:8081","198.18.1.10:80"]`, 1) + lrJoin("r1"), "2 VIPs", 0},
 		{"published on another router", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") + lrJoin("r2"), "published on router", 0},
 		{"published for another router", published("n1", "p1", "web", "t2", "198.19.0.6:8080", "198.18.1.10:80") + lrJoin("r2"), "not attached", 0},
-		{"published on a foreign address", published("n1", "p1", "web", "t1", "198.19.0.6:8080", "198.18.1.10:80") + lrJoin("r1"), "not an address of router", 0},
+		{"published on a foreign address", published("n1", "p1", "web", "t1", "198.19.0.6:8080", "198.18.1.10:80") + lrJoin("r1"), "not an external address of router", 0},
 		{"published to n2's address", published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.11:80") + lrJoin("r1"), "not the address of port p1", 0},
 		{"published for n2's port", published("n1", "p2", "web", "t1", "198.19.0.5:8080", "198.18.1.11:80") + lrJoin("r1"), "not a port bound to n1", 0},
 	} {
@@ -299,13 +323,48 @@ func TestPinColumns(t *testing.T) {
 	f.lsp["p1"].DynamicAddresses = &dyn
 	p := nodePolicy{node: "n1", facts: f}
 	for val, want := range map[string]string{"198.18.1.10": "[addresses]", "198.18.1.10 fd00::99": "[addresses dynamic_addresses]"} {
-		g, d := p.check(ops(t, `{"op":"mutate","table":"DNS","where":[["external_ids","includes",["map",[["ovlmgr.io/network","web"]]]]],`+
+		g, d := p.check(ops(t, `{"op":"mutate","table":"DNS","where":[["external_ids","includes",["map",[["ovlmgr.io/network","web"],["ovlmgr.io/dns-shard","`+fmt.Sprint(dns.ShardOf("a.web.ovl"))+`"]]]]],`+
 			`"mutations":[["records","insert",["map",[["a.web.ovl","`+val+`"]]]]]}`))
 		if d != nil || len(g) != 1 {
 			t.Fatalf("%s: %v, %v", val, g, d)
 		}
 		if got := fmt.Sprint(g[0].op["columns"]); got != want {
 			t.Errorf("record %s: pinned columns %s, want %s", val, got, want)
+		}
+	}
+}
+
+// TestPublishedUniqueGuard: the wait that no other load balancer has a
+// published port's name leaves out only load balancers the transaction
+// deletes by UUID alone (whose ownGuard holds them to the node's). Before,
+// a delete that also named a condition matching nothing (so its ownGuard
+// passed) took another node's load balancer out of the wait.
+func TestPublishedUniqueGuard(t *testing.T) {
+	p := nodePolicy{node: "n1", facts: fixture()}
+	pub := published("n1", "p1", "web", "t1", "198.19.0.5:8080", "198.18.1.10:80") +
+		`,{"op":"mutate","table":"Logical_Router","where":[["_uuid","==",["uuid","r1"]]],"mutations":[["load_balancer","insert",["named-uuid","lb"]]]}`
+	for _, tc := range []struct {
+		name, del string
+		without   bool // the wait leaves the deleted UUID out
+	}{
+		{"own stale one by UUID", `{"op":"delete","table":"Load_Balancer","where":[["_uuid","==",["uuid","mine"]]]}`, true},
+		{"n2's by UUID and a name that matches nothing", `{"op":"delete","table":"Load_Balancer","where":[["_uuid","==",["uuid","n2lb"]],["name","==","no-such"]]}`, false},
+	} {
+		g, d := p.check(ops(t, tc.del+","+pub))
+		if d != nil {
+			t.Fatalf("%s: %s", tc.name, d.Reason)
+		}
+		found := false
+		for _, x := range g {
+			if w := fmt.Sprint(x.op["where"]); x.op["table"] == nbdb.LoadBalancerTable && strings.Contains(w, "published:198.19.0.5:8080/tcp") {
+				found = true
+				if got := strings.Contains(w, "!="); got != tc.without {
+					t.Errorf("%s: the name guard's where %s leaves a row out: %v, want %v", tc.name, w, got, tc.without)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no guard on the published name in %v", tc.name, g)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -195,4 +196,84 @@ func TestRelayNodeMessageBound(t *testing.T) {
 		t.Fatal("the relay kept reading a message past its bound")
 	}
 	client.Close()
+}
+
+// TestRelayRewrittenReplyID: the reply to a transaction the service added
+// guards to comes back under the client's id with the guards' results
+// removed, whatever the id's spelling. Before, the service matched the
+// NB's reply by the client's raw id bytes: an escaped id ("\u0061", which
+// the NB answers as "a") left the reply unfixed (one result too many) and
+// its entry in memory for good.
+func TestRelayRewrittenReplyID(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	up, err := net.Dial("unix", srv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := net.Pipe()
+	defer client.Close()
+	go func() { _ = relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up) }()
+	p := &rpcPeer{t: t, c: client, dec: json.NewDecoder(bufio.NewReader(client))}
+	// A delete of ports by name: guarded (no port of another node).
+	del := `["OVN_Northbound",{"op":"delete","table":"Logical_Switch_Port","where":[["name","==","x"]]}]`
+	for _, id := range []string{`"\u0061"`, `7`, `"b"`} {
+		p.send(`{"id":` + id + `,"method":"transact","params":` + del + `}`)
+		want := id
+		if id == `"\u0061"` {
+			want = `"a"`
+		}
+		r := p.reply(want)
+		if r == nil {
+			t.Fatalf("no reply to id %s", id)
+		}
+		if res, _ := r["result"].([]any); len(res) != 1 {
+			t.Errorf("reply to id %s: %v; want one result (the guard's removed)", id, r)
+		}
+	}
+}
+
+// TestRelayTakeoverHintGuard: a node drops another node's pool hint only
+// with a takeover of that hint's port while it is a ready pool port, as
+// the real NB judges it. Before, a takeover update that matched no port
+// unlocked deleting any node's hint of that name.
+func TestRelayTakeoverHintGuard(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	direct, err := net.Dial("unix", srv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	d := &rpcPeer{t: t, c: direct, dec: json.NewDecoder(bufio.NewReader(direct))}
+	ready := `["map",[["ovlmgr.io/owner","ovlmgr"],["ovlmgr.io/kind","pool-port"],["ovlmgr.io/pool","ready"]]]`
+	d.send(`{"id":"mk","method":"transact","params":["OVN_Northbound",` +
+		`{"op":"insert","table":"Logical_Switch_Port","uuid-name":"pp","row":{"name":"pp1","options":["map",[["requested-chassis","n2"]]],"external_ids":` + ready + `}},` +
+		`{"op":"insert","table":"Logical_Switch","row":{"name":"web","ports":["named-uuid","pp"],"external_ids":["map",[["ovlmgr.io/pool/n2/pp1","t m a"],["ovlmgr.io/pool/n2/gone","t m b"]]]}}]}`)
+	if r := d.reply(`"mk"`); fmt.Sprint(r["result"]) == "" || strings.Contains(fmt.Sprint(r["result"]), "error") {
+		t.Fatalf("make the NB rows: %v", r)
+	}
+	up, err := net.Dial("unix", srv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := net.Pipe()
+	defer client.Close()
+	go func() { _ = relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up) }()
+	p := &rpcPeer{t: t, c: client, dec: json.NewDecoder(bufio.NewReader(client))}
+	takeover := func(id, port string) map[string]any {
+		p.send(`{"id":"` + id + `","method":"transact","params":["OVN_Northbound",` +
+			`{"op":"update","table":"Logical_Switch_Port","where":[["name","==","` + port + `"],["external_ids","includes",` + ready + `]],"row":{"options":["map",[["requested-chassis","n1"]]]}},` +
+			`{"op":"mutate","table":"Logical_Switch","where":[["name","==","web"]],"mutations":[["external_ids","delete",["set",["ovlmgr.io/pool/n2/` + port + `"]]]]}]}`)
+		return p.reply(`"` + id + `"`)
+	}
+	if r := takeover("fake", "gone"); !strings.Contains(fmt.Sprint(r), "permission error") {
+		t.Errorf("takeover of no port, dropping n2's hint: %v; want a permission error", r)
+	}
+	if r := takeover("real", "pp1"); strings.Contains(fmt.Sprint(r), "error:map") || strings.Contains(fmt.Sprint(r), "permission") {
+		t.Errorf("takeover of n2's ready pool port: %v; want it committed", r)
+	}
+	d.send(`{"id":"rd","method":"transact","params":["OVN_Northbound",{"op":"select","table":"Logical_Switch","where":[],"columns":["external_ids"]}]}`)
+	ids := fmt.Sprint(d.reply(`"rd"`)["result"])
+	if !strings.Contains(ids, "ovlmgr.io/pool/n2/gone") || strings.Contains(ids, "ovlmgr.io/pool/n2/pp1") {
+		t.Errorf("switch external_ids after both: %s; want n2's hint of gone kept, of pp1 dropped", ids)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/model"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
@@ -75,10 +76,10 @@ type groupFact struct {
 
 type routerFact struct {
 	UUID, Name string
-	// Addrs are the addresses of its ports (networks column), MACs their
-	// MACs.
-	Addrs []netip.Addr
-	MACs  []string
+	// External are the addresses of its gateway port (gateway.PortName:
+	// where published ports answer), MACs the MACs of all its ports.
+	External []netip.Addr
+	MACs     []string
 }
 
 // macHolder names the port of network other than self whose addresses
@@ -246,7 +247,9 @@ func build(lsps []*nbdb.LogicalSwitchPort, lss []*nbdb.LogicalSwitch, pgs []*nbd
 		for _, u := range r.Ports {
 			if p := lrpByUUID[u]; p != nil {
 				f.routerOfLRP[p.Name] = r.UUID
-				rf.Addrs = append(rf.Addrs, addrsOf(p.Networks...)...)
+				if p.Name == gateway.PortName(r.Name) {
+					rf.External = append(rf.External, addrsOf(p.Networks...)...)
+				}
 				rf.MACs = append(rf.MACs, p.MAC)
 			}
 		}
