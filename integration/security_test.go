@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/gateway"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
@@ -462,8 +464,13 @@ func TestSecureNodeResidual(t *testing.T) {
 		}
 		return r.UUID
 	}
-	// A published port of n1's container on router (its address for
-	// network A's gateway, 198.19.60.1, is srr1's).
+	// A gateway on srr1 (NB rows only: this lab has no external
+	// network): published ports answer on its external address.
+	if _, err := gateway.Set(ctx, admin, cniSB(t, l), gateway.Spec{Router: "srr1", Nodes: []string{n1.SystemID},
+		ExternalNet: netip.MustParsePrefix("198.18.100.0/24"), ExternalIP: netip.MustParseAddr("198.18.100.61"), NextHop: netip.MustParseAddr("198.18.100.1")}); err != nil {
+		t.Fatal(err)
+	}
+	// A published port of n1's container on router.
 	publish := func(routerName, vip string) []ovsdb.Operation {
 		lb := &nbdb.LoadBalancer{UUID: "srpub", Name: "published:" + vip + "/tcp", Vips: map[string]string{vip: ip1 + ":80"},
 			ExternalIDs: owner.IDs(owner.KindPublished, vip+"/tcp", map[string]string{owner.KeyPort: p1.Name, owner.KeyNode: n1.SystemID,
@@ -535,13 +542,16 @@ func TestSecureNodeResidual(t *testing.T) {
 		t.Errorf("service web of %s: %+v, %v; want n1's container as its backend", netA, s, err)
 	}
 	allowed("put its port into its network's port group", tx(dbops.AddRefs(nbdb.PortGroupTable, pgA, "ports", p1.UUID)))
-	allowed("publish its container on its router", tx(publish("srr1", "198.19.60.1:18080")...))
+	// Not on a router's address on its networks (198.19.60.1 is network
+	// A's gateway on srr1, where its containers ask for DNS).
+	refused("publish its container on its network's gateway address", tx(publish("srr1", "198.19.60.1:18080")...))
+	allowed("publish its container on its router", tx(publish("srr1", "198.18.100.61:18080")...))
 	// One load balancer per address, port and protocol: a second, without
 	// the product's own guard, or under another name, is refused by the
 	// service (allowed before: two answered on one address and port).
 	before = state()
-	refused("publish the same address and port again", tx(publish("srr1", "198.19.60.1:18080")...))
-	again := publish("srr1", "198.19.60.1:18080")
+	refused("publish the same address and port again", tx(publish("srr1", "198.18.100.61:18080")...))
+	again := publish("srr1", "198.18.100.61:18080")
 	again[0].Row["name"] = "mine"
 	refused("publish the same address and port under another name", tx(again...))
 	if _, err := publishpkg.ReleasePort(ctx, asN1, p1.Name); err != nil {
