@@ -71,8 +71,10 @@ func (n *node) close() {
 
 // openNode connects the local Open_vSwitch db (ep, default
 // dbconn.DefaultOVS()), or takes s's connection, and reads the node's
-// settings; nbEP overrides the node's ovlmgr.io/nb.
-func openNode(ctx context.Context, s *Session, nbEP, ep string, needNB bool) (*node, error) {
+// settings; nbEP overrides the node's ovlmgr.io/nb. For detach, neither a
+// system-id nor an NB endpoint is required: a container's interface is
+// removed from a node that left OVN too.
+func openNode(ctx context.Context, s *Session, nbEP, ep string, detach bool) (*node, error) {
 	if ep == "" {
 		ep = dbconn.DefaultOVS()
 	}
@@ -98,7 +100,7 @@ func openNode(ctx context.Context, s *Session, nbEP, ep string, needNB bool) (*n
 	}
 	n := &node{ovs: ovs, systemID: root.ExternalIDs["system-id"], nbEP: nbEP,
 		encapIP: root.ExternalIDs["ovn-encap-ip"], sbEP: root.ExternalIDs["ovn-remote"], ids: root.ExternalIDs, session: s}
-	if n.systemID == "" {
+	if n.systemID == "" && !detach {
 		ovs.Close()
 		return nil, newErr(ErrNodeNotJoined, fmt.Sprintf("local Open_vSwitch db %s has no external_ids:system-id: this node has not joined OVN", ep), nil)
 	}
@@ -108,7 +110,7 @@ func openNode(ctx context.Context, s *Session, nbEP, ep string, needNB bool) (*n
 	if n.nbEP == "" {
 		n.nbEP = root.ExternalIDs[ovsnode.KeyNB]
 	}
-	if needNB && n.nbEP == "" {
+	if !detach && n.nbEP == "" {
 		ovs.Close()
 		return nil, newErr(ErrNoNB, fmt.Sprintf("no Northbound endpoint given, and the local Open_vSwitch db %s has no external_ids:ovlmgr.io/nb", ep), nil)
 	}
@@ -129,7 +131,7 @@ func openNodeNB(ctx context.Context, s *Session, nbEP, ovsEP string) (*node, cli
 // a caller that starts it before its own preconditions); the caller
 // discards st.
 func openNodeNBFrom(ctx context.Context, st *nbStart, s *Session, nbEP, ovsEP string) (*node, client.Client, error) {
-	nd, err := openNode(ctx, s, nbEP, ovsEP, true)
+	nd, err := openNode(ctx, s, nbEP, ovsEP, false)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -58,7 +58,7 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	// hint, beside the node's own work below.
 	st := startFromHint(ctx, req.Session, req.NB, req.OVS)
 	defer st.discard()
-	nd, err := openNode(ctx, req.Session, req.NB, req.OVS, false)
+	nd, err := openNode(ctx, req.Session, req.NB, req.OVS, true)
 	if err != nil {
 		return err
 	}
@@ -87,6 +87,14 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 		return err
 	}
 	log.Debugf("veth deleted after %s", time.Since(start).Round(time.Millisecond))
+	if nd.systemID == "" {
+		// The node left OVN (`node leave --force` with containers still
+		// on it): nothing in the NB is this node's any more to remove,
+		// and a runtime must still be able to remove the container.
+		log.Errorf("the node side of %s/%s is removed; this node has no external_ids:system-id (it left OVN), so the NB is left as it is: the container's NB port, if any, is removed by `ovlmgr net delete --force` or the node's gc once it joins again under its old system-id",
+			req.ContainerID, req.IfName)
+		return nil
+	}
 	leave := func(why error) error {
 		log.Errorf("the node side of %s/%s is removed; its NB port %s stays: %v; `ovlmgr node gc` on node %s removes it",
 			req.ContainerID, req.IfName, nm.lsp, why, nd.systemID)

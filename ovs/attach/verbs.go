@@ -123,7 +123,7 @@ type StatusRequest struct {
 func Status(ctx context.Context, req StatusRequest) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*connectTimeout)
 	defer cancel()
-	nd, err := openNode(ctx, nil, req.NB, req.OVS, true)
+	nd, err := openNode(ctx, nil, req.NB, req.OVS, false)
 	if err != nil {
 		return err
 	}
