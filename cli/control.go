@@ -37,6 +37,7 @@ Stateless: run two or more instances and list them all in the node's --nb.
 				&cli.StringFlag{Name: "listen", Usage: "ssl:IP:PORT to serve nodes on (required)"},
 				&cli.StringFlag{Name: "node-ca", Usage: "CA certificate of the nodes (required); the global --ca-cert is the control CA"},
 				&cli.StringFlag{Name: "pidfile", Usage: "write this process's PID to this file"},
+				&cli.IntFlag{Name: "max-node-connections", Value: control.DefaultMaxNodeConns, Usage: "connections one node may have open at once (each is also an NB connection); more are refused"},
 			},
 			Action: func(c *cli.Context) error {
 				if err := needArgsFlags(c, 0, "no arguments", "listen", "node-ca"); err != nil {
@@ -58,6 +59,9 @@ Stateless: run two or more instances and list them all in the node's --nb.
 				if err != nil {
 					return fmt.Errorf("control serve: --node-ca: %w", err)
 				}
+				if n := c.Int("max-node-connections"); n < 1 {
+					return usagef("control serve: --max-node-connections %d: want 1 or more", n)
+				}
 				ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, os.Interrupt)
 				defer stop()
 				ready := make(chan struct{})
@@ -71,7 +75,7 @@ Stateless: run two or more instances and list them all in the node's --nb.
 					defer os.Remove(p)
 				}
 				return control.Serve(ctx, control.Options{Listen: c.String("listen"), NB: dbconn.ResolveNB(c.String("nb")),
-					Cert: pair, NodeCA: nodeCA, ControlCA: ctlCA, Ready: ready, Log: log.New(c.App.ErrWriter, "ovlmgr control: ", log.LstdFlags)})
+					Cert: pair, NodeCA: nodeCA, ControlCA: ctlCA, Ready: ready, MaxNodeConns: c.Int("max-node-connections"), Log: log.New(c.App.ErrWriter, "ovlmgr control: ", log.LstdFlags)})
 			},
 		}},
 	}

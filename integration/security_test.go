@@ -564,6 +564,8 @@ func TestSecureNodeResidual(t *testing.T) {
 	if recs, err := dns.Records(ctx, admin, netA); err != nil || strings.Contains(fmt.Sprint(recs), ip1) {
 		t.Errorf("records of %s after DEL: %v, %v; want none of %s", netA, recs, err, ip1)
 	}
+
+	checkNodeConnLimit(t, l, n1, n2)
 }
 
 // rowLines reads every row of T's table, one sorted line per row.

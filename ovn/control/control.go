@@ -63,9 +63,47 @@ type Options struct {
 	Log *log.Logger
 	// Ready, when set, is closed once the listener is open.
 	Ready chan<- struct{}
+	// MaxNodeConns bounds the connections one node (one node certificate
+	// name) has open at once; 0 is DefaultMaxNodeConns. Each connection
+	// is an NB connection too: one node cannot load the NB without end.
+	MaxNodeConns int
 
 	nodePool, controlPool *x509.CertPool
 	view                  *view
+	conns                 *nodeConns
+}
+
+// DefaultMaxNodeConns is Options.MaxNodeConns' default: far above what a
+// node uses (a connection per CNI verb under way, its CNI server's, a pool
+// refill's, an operator's command), far below what loads the NB.
+const DefaultMaxNodeConns = 64
+
+// nodeConns counts each node's open connections.
+type nodeConns struct {
+	mu  sync.Mutex
+	n   map[string]int
+	max int
+}
+
+// take counts a new connection of node, or says false when node has
+// max open already.
+func (c *nodeConns) take(node string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[node] >= c.max {
+		return false
+	}
+	c.n[node]++
+	return true
+}
+
+// give uncounts a connection of node that take counted.
+func (c *nodeConns) give(node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[node]--; c.n[node] <= 0 {
+		delete(c.n, node)
+	}
 }
 
 // nbName is the NB's database name.
@@ -120,6 +158,13 @@ func Serve(ctx context.Context, o Options) error {
 		clientCAs.AddCert(c)
 	}
 	o.nodePool, o.controlPool = nodeCA, controlCA
+	if o.MaxNodeConns < 0 {
+		return fmt.Errorf("control service: most connections a node: %d: want 1 or more (0: %d)", o.MaxNodeConns, DefaultMaxNodeConns)
+	}
+	if o.MaxNodeConns == 0 {
+		o.MaxNodeConns = DefaultMaxNodeConns
+	}
+	o.conns = &nodeConns{n: map[string]int{}, max: o.MaxNodeConns}
 	// The NB as the node policy needs it (view.go): the service's own
 	// connection, monitoring a few columns.
 	o.view = startView(ctx, o, o.Log)
@@ -222,12 +267,31 @@ func serveConn(ctx context.Context, o Options, c *tls.Conn) error {
 	if err != nil {
 		return err
 	}
+	if id.Node != "" {
+		if !o.conns.take(id.Node) {
+			return refuse(c, fmt.Sprintf("node %s has %d connections to the control service open, the most a node may have (control serve --max-node-connections)", id.Node, o.MaxNodeConns))
+		}
+		defer o.conns.give(id.Node)
+	}
 	up, err := dialNB(ctx, o)
 	if err != nil {
 		return fmt.Errorf("%s: %w", id, err)
 	}
 	defer up.Close()
 	return relay(o, id, c, up)
+}
+
+// refuse answers the client's first request with an OVSDB "resources
+// exhausted" error saying why (a string, as JSON-RPC clients read it) and
+// returns that as an error; the caller closes the connection.
+func refuse(c net.Conn, why string) error {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var m message
+	if err := json.NewDecoder(io.LimitReader(c, maxNodeMessage)).Decode(&m); err == nil && m.Method != "" && len(m.ID) > 0 && string(m.ID) != "null" {
+		b, _ := json.Marshal(map[string]any{"id": m.ID, "result": nil, "error": "resources exhausted: " + why})
+		_, _ = c.Write(b)
+	}
+	return errors.New("refused: " + why)
 }
 
 // relay passes one client's messages (client) to its NB connection (up)
