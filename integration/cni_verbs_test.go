@@ -293,21 +293,31 @@ func TestCNIGC(t *testing.T) {
 	}
 	other := newContainer(t, rt2, list)
 	other.mustAdd(t, ctx)
+	// Another runtime's configuration (another name) for the same ovlmgr
+	// network on the same node: its containers are not this GC's.
+	foreignList, err := libcni.ConfListFromBytes([]byte(fmt.Sprintf(
+		`{"cniVersion":"1.1.0","name":"%s-other","plugins":[{"type":"ovlmgr-cni","network":%q}]}`, name, name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := newContainer(t, rt1, foreignList)
+	foreign.mustAdd(t, ctx)
 	// A fresh runtime (empty cache) so libcni itself DELs nothing: only the plugin's GC acts.
-	gc := func(node *lab.Node, valid ...*container) error {
+	gcOf := func(list *libcni.NetworkConfigList, node *lab.Node, valid ...*container) error {
 		args := &libcni.GCArgs{}
 		for _, c := range valid {
 			args.ValidAttachments = append(args.ValidAttachments, typesAttachment(c))
 		}
 		return newRuntime(t, node).cni.GCNetworkList(ctx, list, args)
 	}
+	gc := func(node *lab.Node, valid ...*container) error { return gcOf(list, node, valid...) }
 	if err := gc(n1, on1[0]); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
 	for _, c := range on1[1:] {
 		assertGone(t, nb, n1, c.id, c.ifName)
 	}
-	for _, c := range []*container{on1[0], other} {
+	for _, c := range []*container{on1[0], other, foreign} {
 		if _, err := containerPort(ctx, nb, c.rt.node.SystemID, "", c.id, c.ifName); err != nil {
 			t.Errorf("GC removed valid or other-node port of %s: %v", c.id, err)
 		}
@@ -322,6 +332,14 @@ func TestCNIGC(t *testing.T) {
 	if _, err := containerPort(ctx, nb, other.rt.node.SystemID, "", other.id, other.ifName); err != nil {
 		t.Errorf("GC on %s removed %s's port: %v", n1.Name, n2.Name, err)
 	}
+	if err := foreign.ping(ctx, other.ip()); err != nil {
+		t.Errorf("container of another CNI configuration after GC of %s with no valid attachments: %v", list.Name, err)
+	}
+	// Its own configuration's GC removes it.
+	if err := gcOf(foreignList, n1); err != nil {
+		t.Fatalf("GC of %s: %v", foreignList.Name, err)
+	}
+	assertGone(t, nb, n1, foreign.id, foreign.ifName)
 }
 
 // TestCNINetworksIsolated: containers on two networks cannot reach each other.

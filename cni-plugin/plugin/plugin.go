@@ -71,7 +71,7 @@ func add(ctx context.Context, args *skel.CmdArgs, c *Config, sess *attach.Sessio
 	a, err := attach.Attach(ctx, attach.AttachRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, MTU: c.MTU, ReadyTimeout: c.ReadyTimeout.Duration,
 		ContainerID: args.ContainerID, IfName: args.IfName, NetNS: args.Netns, IP: req.IP, IP6: req.IP6, MAC: req.MAC,
 		Aliases: c.RuntimeConfig.Aliases, PodName: req.PodName, Labels: c.RuntimeConfig.Labels,
-		PortMappings: c.RuntimeConfig.PortMappings, Session: sess}, log)
+		PortMappings: c.RuntimeConfig.PortMappings, Config: c.Name, Session: sess}, log)
 	if err != nil {
 		return nil, nil, cniError(err)
 	}
@@ -268,5 +268,5 @@ func CmdGC(args *skel.CmdArgs) error {
 	for _, a := range append(append([]types.GCAttachment{}, c.ValidAttachments...), c.Attachments...) {
 		valid = append(valid, attach.Ref{ContainerID: a.ContainerID, IfName: a.IfName})
 	}
-	return cniError(attach.GC(context.Background(), attach.GCRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration, Valid: valid}, log))
+	return cniError(attach.GC(context.Background(), attach.GCRequest{Network: c.Network, NB: c.NB, OVS: c.OVS, Timeout: c.ReadyTimeout.Duration, Valid: valid, Config: c.Name}, log))
 }

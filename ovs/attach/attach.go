@@ -271,6 +271,9 @@ type AttachRequest struct {
 	Labels  map[string]string
 	// PortMappings are published on the external network (ovn/publish).
 	PortMappings []publish.Mapping
+	// Config is the CNI network configuration's name, kept on the OVS
+	// interface: GC of another configuration leaves the container alone.
+	Config string
 	// Session, when set, lends the database connections (nil: Attach
 	// connects and closes its own).
 	Session *Session
@@ -603,7 +606,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		return nil, err
 	}
 	ifaceUUID, err := ovsport.Plug(ctx, nd.ovs, ovsport.PlugSpec{Name: nm.host, IfaceID: p.Name, IfaceIDVer: p.IfaceIDVer,
-		MAC: p.MAC, Container: req.ContainerID, IfName: req.IfName, Network: ni.name})
+		MAC: p.MAC, Container: req.ContainerID, IfName: req.IfName, Network: ni.name, Config: req.Config})
 	if err != nil {
 		return nil, err
 	}

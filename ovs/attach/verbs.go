@@ -167,12 +167,17 @@ type GCRequest struct {
 	OVS     string
 	Timeout time.Duration
 	Valid   []Ref
+	// Config is the CNI network configuration whose attachments Valid
+	// lists: containers added with another configuration (another
+	// runtime's, on the same network) are not this GC's.
+	Config string
 }
 
 // GC removes this node's ports of the network (NB port, DNS names and
 // service backends, br-int port, veth) whose container interface is not
-// in Valid, and this node's OVS ports whose NB port is gone. What it could
-// not remove is a *GCError.
+// in Valid, and this node's OVS ports whose NB port is gone. A container
+// whose OVS interface names another CNI configuration than req.Config is
+// left alone. What it could not remove is a *GCError.
 func GC(ctx context.Context, req GCRequest, log Logger) error {
 	if log == nil {
 		log = nopLogger{}
@@ -205,9 +210,17 @@ func GC(ctx context.Context, req GCRequest, log Logger) error {
 		ips []net.IP
 		lsp string
 	}
+	// Containers another CNI configuration added: its runtime's GC
+	// decides about them.
+	others := map[Ref]bool{}
+	for _, i := range ifaces {
+		if i.Network == req.Network && i.Config != "" && req.Config != "" && i.Config != req.Config {
+			others[Ref{i.Container, i.IfName}] = true
+		}
+	}
 	stale := map[Ref]*leftover{}
 	for _, p := range ports {
-		if p.Node != nd.systemID {
+		if p.Node != nd.systemID || others[Ref{p.Container, p.IfName}] {
 			continue
 		}
 		if !valid[Ref{p.Container, p.IfName}] {
@@ -220,7 +233,7 @@ func GC(ctx context.Context, req GCRequest, log Logger) error {
 	}
 	for _, i := range ifaces {
 		a := Ref{i.Container, i.IfName}
-		if _, seen := stale[a]; !seen && i.Network == req.Network && !valid[a] {
+		if _, seen := stale[a]; !seen && i.Network == req.Network && !valid[a] && !others[a] {
 			stale[a] = &leftover{}
 		}
 	}

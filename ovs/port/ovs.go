@@ -31,6 +31,10 @@ const (
 	KeyIfaceIDVer   = "iface-id-ver"
 	KeyAttachedMAC  = "attached-mac"
 	KeyOVNInstalled = "ovn-installed"
+	// KeyCNIConfig on an Interface is the name of the CNI network
+	// configuration the container was added with: a runtime's GC is
+	// about that configuration's attachments only.
+	KeyCNIConfig = "ovlmgr.io/cni-config"
 	// DefaultBridge is OVN's integration bridge.
 	DefaultBridge = vsdb.IntegrationBridge
 )
@@ -58,6 +62,8 @@ type PlugSpec struct {
 	Container string
 	IfName    string
 	Network   string
+	// Config is the CNI network configuration's name (optional).
+	Config string
 }
 
 // Iface is our OVS interface as read from the local database.
@@ -69,7 +75,9 @@ type Iface struct {
 	Container  string
 	IfName     string
 	Network    string
-	Ofport     int
+	// Config is the CNI network configuration's name ("": none recorded).
+	Config string
+	Ofport int
 	// Ifindex is the kernel's index of the device ovs-vswitchd opened for
 	// it (0: none recorded).
 	Ifindex   int
@@ -87,7 +95,7 @@ func ifaceColumns(r *vswitchd.Interface) []any {
 func ifaceFrom(r *vswitchd.Interface) *Iface {
 	i := &Iface{UUID: r.UUID, Name: r.Name, IfaceID: r.ExternalIDs[KeyIfaceID], IfaceIDVer: r.ExternalIDs[KeyIfaceIDVer],
 		Container: r.ExternalIDs[owner.KeyContainer], IfName: r.ExternalIDs[owner.KeyIfName],
-		Network:   r.ExternalIDs[owner.KeyNetwork],
+		Network: r.ExternalIDs[owner.KeyNetwork], Config: r.ExternalIDs[KeyCNIConfig],
 		Installed: r.ExternalIDs[KeyOVNInstalled] == "true", Ofport: -1}
 	if r.Ofport != nil {
 		i.Ofport = *r.Ofport
@@ -135,6 +143,9 @@ func Plug(ctx context.Context, ovs client.Client, s PlugSpec) (string, error) {
 	iids := map[string]string{KeyIfaceID: s.IfaceID, KeyIfaceIDVer: s.IfaceIDVer}
 	if s.MAC != "" {
 		iids[KeyAttachedMAC] = s.MAC
+	}
+	if s.Config != "" {
+		iids[KeyCNIConfig] = s.Config
 	}
 	for k, v := range ids {
 		iids[k] = v

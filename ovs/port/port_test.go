@@ -52,13 +52,13 @@ func TestPlugWaitUnplug(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, ovs := brInt(t, ctx)
-	spec := ovsport.PlugSpec{Name: "ovlaaaa", IfaceID: "ovl-x", IfaceIDVer: "ctr1", MAC: "0a:00:00:00:00:01", Container: "ctr1", IfName: "eth0", Network: "web"}
+	spec := ovsport.PlugSpec{Name: "ovlaaaa", IfaceID: "ovl-x", IfaceIDVer: "ctr1", MAC: "0a:00:00:00:00:01", Container: "ctr1", IfName: "eth0", Network: "web", Config: "podman-web"}
 	uuid, err := ovsport.Plug(ctx, ovs, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := srv.Run(t, "ovs-vsctl", "--no-wait", "get", "Interface", "ovlaaaa", "external_ids")
-	for _, want := range []string{`iface-id=ovl-x`, `iface-id-ver=ctr1`, `"ovlmgr.io/owner"=ovlmgr`, `"ovlmgr.io/network"=web`} {
+	for _, want := range []string{`iface-id=ovl-x`, `iface-id-ver=ctr1`, `"ovlmgr.io/owner"=ovlmgr`, `"ovlmgr.io/network"=web`, `"ovlmgr.io/cni-config"=podman-web`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("external_ids %s; want %s", got, want)
 		}
