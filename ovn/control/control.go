@@ -570,6 +570,9 @@ func (cn *conn) fromClient() error {
 			}
 			raw = out
 		} else {
+			if m.Method == "cancel" {
+				m.Params = cn.cancelParams(m.Params)
+			}
 			raw = m.encode()
 		}
 		if _, err := uw.Write(raw); err != nil {
@@ -579,6 +582,37 @@ func (cn *conn) fromClient() error {
 			return err
 		}
 	}
+}
+
+// cancelParams is a cancel's params as the NB must read them: a guarded
+// transaction went to the NB under the service's id (transact), so the
+// client's id it names becomes that one. Anything else passes unchanged.
+func (cn *conn) cancelParams(params json.RawMessage) json.RawMessage {
+	var ps []json.RawMessage
+	if err := json.Unmarshal(params, &ps); err != nil || len(ps) != 1 {
+		return params
+	}
+	want := canonJSON(ps[0])
+	cn.pmu.Lock()
+	defer cn.pmu.Unlock()
+	for up, p := range cn.pending {
+		if canonJSON(p.id) == want {
+			b, _ := json.Marshal([]json.RawMessage{json.RawMessage(up)})
+			return b
+		}
+	}
+	return params
+}
+
+// canonJSON is r re-encoded, so two spellings of one JSON value compare
+// equal.
+func canonJSON(r json.RawMessage) string {
+	var v any
+	if err := json.Unmarshal(r, &v); err != nil {
+		return string(r)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // relayedMethods are the requests a client may send through the service:

@@ -232,6 +232,42 @@ func TestRelayRewrittenReplyID(t *testing.T) {
 	}
 }
 
+// TestRelayCancelGuarded: a client's cancel of its guarded transaction
+// (sent to the NB under the service's id) reaches that transaction: the NB
+// answers it "canceled", under the client's id. Before, the cancel named an
+// id the NB did not know and the transaction stayed blocked (and its entry
+// in the service's memory stayed).
+func TestRelayCancelGuarded(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	up, err := net.Dial("unix", srv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := net.Pipe()
+	defer client.Close()
+	go func() { _ = relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up) }()
+	p := &rpcPeer{t: t, c: client, dec: json.NewDecoder(bufio.NewReader(client))}
+	// A change-aware session (as libovsdb's) gets an answer to a cancelled
+	// transaction; without, ovsdb-server drops it silently.
+	p.send(`{"id":"dca","method":"set_db_change_aware","params":[true]}`)
+	if r := p.reply(`"dca"`); r == nil || r["error"] != nil {
+		t.Fatalf("set_db_change_aware: %v", r)
+	}
+	// Guarded (a delete of ports by name), and blocked: it waits, without
+	// a timeout, for a switch that never comes.
+	p.send(`{"id":"block","method":"transact","params":["OVN_Northbound",` +
+		`{"op":"wait","table":"Logical_Switch","where":[["name","==","never"]],"columns":["name"],"until":"==","rows":[{"name":"never"}]},` +
+		`{"op":"delete","table":"Logical_Switch_Port","where":[["name","==","x"]]}]}`)
+	p.send(`{"id":null,"method":"cancel","params":["block"]}`)
+	r := p.reply(`"block"`)
+	if r == nil {
+		t.Fatal("connection closed before the reply to the cancelled transaction")
+	}
+	if e := fmt.Sprint(r["error"]); !strings.Contains(e, "canceled") {
+		t.Errorf("reply to the cancelled transaction: %v; want the NB's error \"canceled\"", r)
+	}
+}
+
 // TestRelayTakeoverHintGuard: a node drops another node's pool hint only
 // with a takeover of that hint's port while it is a ready pool port, as
 // the real NB judges it. Before, a takeover update that matched no port
