@@ -15,6 +15,8 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/utils"
+	"golang.org/x/sys/unix"
 
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovs/attach"
@@ -87,6 +89,11 @@ func forward(verb string, args *skel.CmdArgs, c *Config) (bool, error) {
 		return false, nil
 	}
 	defer conn.Close()
+	if peerAllowed(conn) != nil {
+		// Not a server root (or this user) runs: a socket someone else
+		// put there. The plugin does the verb itself.
+		return false, nil
+	}
 	timeout := c.ReadyTimeout.Duration
 	if timeout <= 0 {
 		timeout = attach.DefaultReadyTimeout
@@ -202,12 +209,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		return fmt.Errorf("serve: %s: another server listens there", path)
 	}
 	_ = os.Remove(path)
-	l, err := net.Listen("unix", path)
+	l, err := listenPrivate(path)
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
 	s.logf("serving ADD and DEL for the node of %s on %s", s.OVS, path)
@@ -245,6 +248,66 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
+// listenPrivate listens on a Unix socket at path that is mode 0600 from
+// its creation: no moment in which another user could connect, and no
+// chmod by name afterwards (which would follow a symlink put there).
+func listenPrivate(path string) (net.Listener, error) {
+	old := unix.Umask(0o177)
+	defer unix.Umask(old)
+	return net.Listen("unix", path)
+}
+
+// peerAllowed says whether the process at the other end of conn runs as
+// root or as this process's user: the only clients a server serves, and
+// the only server a plugin forwards to. The socket's mode keeps others out
+// already; this holds where its directory is handed to another user (an
+// OVS run directory chowned to the openvswitch account).
+func peerAllowed(conn net.Conn) error {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return errors.New("not a Unix socket connection")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("peer credentials: %w", cerr)
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		return fmt.Errorf("peer uid %d (pid %d): the node's CNI server and its clients run as root", cred.Uid, cred.Pid)
+	}
+	return nil
+}
+
+// checkRequest checks what skel checks in a plugin process (the container
+// ID, the interface name, the configuration's name: names that go into
+// port names, logs and the kernel), and that the request is for this
+// server's node: its Open_vSwitch db is the one the server was started for.
+func (s *Server) checkRequest(req wireRequest, c *Config) error {
+	if err := utils.ValidateContainerID(req.ContainerID); err != nil {
+		return err
+	}
+	if err := utils.ValidateInterfaceName(req.IfName); err != nil {
+		return err
+	}
+	if c.Name == "" {
+		return cniErr(types.ErrInvalidNetworkConfig, "missing network name")
+	}
+	if err := utils.ValidateNetworkName(c.Name); err != nil {
+		return err
+	}
+	if ServerSocket(c.OVS) != ServerSocket(s.OVS) {
+		return cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf(`config key "ovs": %q is not the Open_vSwitch db of this node's CNI server (%s)`, c.OVS, s.OVS))
+	}
+	return nil
+}
+
 // serverLog is the server's log as an attach.Logger (info and errors).
 type serverLog struct{ s *Server }
 
@@ -258,8 +321,13 @@ func (s *Server) logf(format string, a ...interface{}) {
 	}
 }
 
+// maxSessions bounds the sessions a server keeps (one a pair of
+// endpoints; a node's configs name one or two NB endpoints): requests
+// naming ever new endpoints cannot make it hold connections without end.
+const maxSessions = 8
+
 // session is the Session for a config's endpoints.
-func (s *Server) session(c *Config) *attach.Session {
+func (s *Server) session(c *Config) (*attach.Session, error) {
 	key := c.NB + "\x00" + c.OVS
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -267,12 +335,15 @@ func (s *Server) session(c *Config) *attach.Session {
 		s.sessions = map[string]*attach.Session{}
 	}
 	if ss, ok := s.sessions[key]; ok {
-		return ss
+		return ss, nil
+	}
+	if len(s.sessions) >= maxSessions {
+		return nil, cniErr(types.ErrInvalidNetworkConfig, fmt.Sprintf(`config key "nb": %q: the node's CNI server serves at most %d different endpoints`, c.NB, maxSessions))
 	}
 	ss := attach.NewSession()
 	ss.Log = serverLog{s}
 	s.sessions[key] = ss
-	return ss
+	return ss, nil
 }
 
 func (s *Server) closeSessions() {
@@ -311,9 +382,20 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 	}()
 	var rep wireReply
 	var after func(bool)
-	c, err := ParseConfig(req.Stdin)
+	err := peerAllowed(conn)
+	if err != nil {
+		s.logf("%q refused: %v", req.Command, err)
+		err = cniErr(CodeInternal, err.Error())
+	}
+	var c *Config
+	if err == nil {
+		c, err = ParseConfig(req.Stdin)
+	}
 	if err == nil && c.OVS == "" {
 		c.OVS = s.OVS
+	}
+	if err == nil {
+		err = s.checkRequest(req, c)
 	}
 	if err == nil {
 		// After any verb of this interface still running (or undoing).
@@ -344,13 +426,17 @@ func (s *Server) handle(ctx context.Context, conn net.Conn) {
 // run runs a served verb.
 func (s *Server) run(ctx context.Context, req wireRequest, c *Config) ([]byte, func(bool), error) {
 	args := &skel.CmdArgs{ContainerID: req.ContainerID, Netns: req.Netns, IfName: req.IfName, Args: req.Args, Path: req.Path, StdinData: req.Stdin}
-	switch req.Command {
-	case verbAdd:
-		return add(ctx, args, c, s.session(c), s.refill)
-	case verbDel:
-		return nil, nil, del(ctx, args, c, s.session(c))
+	if req.Command != verbAdd && req.Command != verbDel {
+		return nil, nil, cniErr(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_COMMAND %q: the node's CNI server serves ADD and DEL", req.Command))
 	}
-	return nil, nil, cniErr(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("CNI_COMMAND %q: the node's CNI server serves ADD and DEL", req.Command))
+	sess, err := s.session(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if req.Command == verbAdd {
+		return add(ctx, args, c, sess, s.refill)
+	}
+	return nil, nil, del(ctx, args, c, sess)
 }
 
 // asCNIError is err as the runtime would get it from the plugin (skel

@@ -4,16 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/ovlmgr/ovlmgr/lab/prereq"
 )
 
 func TestServerSocket(t *testing.T) {
@@ -263,5 +268,216 @@ func TestServeStalledClient(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the server did not stop while a client stalled")
+	}
+}
+
+// TestServeChecksRequest: the server checks what skel checks in a plugin
+// process (container ID, interface name, the configuration's name) and
+// that the request is for its own node's db, before any verb runs: a
+// client cannot get a newline into the logs or the port names, nor make
+// the server act on another db.
+func TestServeChecksRequest(t *testing.T) {
+	var ran atomic.Int32
+	s := &Server{verb: func(context.Context, wireRequest, *Config) ([]byte, func(bool), error) {
+		ran.Add(1)
+		return []byte(`{}`), nil, nil
+	}}
+	c, _, _ := startServer(t, s)
+	conf := func(name, ovs string) []byte {
+		b, _ := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": name, "type": "ovlmgr-cni", "network": "web", "ovs": ovs})
+		return b
+	}
+	for _, tc := range []struct {
+		what       string
+		ctr, ifn   string
+		stdin      []byte
+		code       uint
+		msgHas     string
+		wantServed bool
+	}{
+		{"newline in the interface name", "ctr1", "eth0\ntouch /tmp/x #", conf("web", c.OVS), types.ErrInvalidEnvironmentVariables, "interface name", true},
+		{"slash in the interface name", "ctr1", "../eth0", conf("web", c.OVS), types.ErrInvalidEnvironmentVariables, "interface name", true},
+		{"newline in the container ID", "ctr1\nx", "eth0", conf("web", c.OVS), types.ErrInvalidEnvironmentVariables, "containerID", true},
+		{"no configuration name", "ctr1", "eth0", conf("", c.OVS), types.ErrInvalidNetworkConfig, "network name", true},
+		{"another node's db", "ctr1", "eth0", conf("web", "unix:/var/run/other/db.sock"), types.ErrInvalidNetworkConfig, `"ovs"`, true},
+	} {
+		sock := filepath.Join(filepath.Dir(strings.TrimPrefix(c.OVS, "unix:")), ServerSocketName)
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = json.NewEncoder(conn).Encode(wireRequest{Command: verbAdd, ContainerID: tc.ctr, IfName: tc.ifn, Netns: "/run/netns/x", Stdin: tc.stdin})
+		var rep wireReply
+		err = json.NewDecoder(conn).Decode(&rep)
+		conn.Close()
+		if err != nil || rep.Error == nil || rep.Error.Code != tc.code || !strings.Contains(rep.Error.Msg, tc.msgHas) {
+			t.Errorf("%s: reply %+v (%v); want code %d naming %s", tc.what, rep.Error, err, tc.code, tc.msgHas)
+		}
+	}
+	if n := ran.Load(); n != 0 {
+		t.Fatalf("%d refused requests ran their verb", n)
+	}
+	// A good request runs.
+	if served, err := forward(verbAdd, &skel.CmdArgs{ContainerID: "ctr1", IfName: "eth0", Netns: "/run/netns/x", StdinData: conf("web", "")}, c); !served || err != nil || ran.Load() != 1 {
+		t.Fatalf("good request: served %v, %v, verb ran %d times; want served once", served, err, ran.Load())
+	}
+}
+
+// TestServePeerUser: a server serves only clients that run as root (or
+// as its own user), and a plugin forwards only to such a server, also when
+// the socket and its directory are open to others (an OVS run directory
+// handed to the openvswitch account). Checked with a process running as
+// nobody on each side.
+func TestServePeerUser(t *testing.T) {
+	if os.Getenv(peerHelperEnv) != "" {
+		return
+	}
+	prereq.Root(t)
+	exe := nobodyCopy(t)
+	var ran atomic.Int32
+	s := &Server{verb: func(context.Context, wireRequest, *Config) ([]byte, func(bool), error) {
+		ran.Add(1)
+		return []byte(`{}`), nil, nil
+	}}
+	c, _, _ := startServer(t, s)
+	dir := filepath.Dir(strings.TrimPrefix(c.OVS, "unix:"))
+	sock := filepath.Join(dir, ServerSocketName)
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, err := asNobody(exe, "client", sock).CombinedOutput()
+	if err != nil {
+		t.Fatalf("client as nobody: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "serves") && !strings.Contains(string(out), "run as root") || ran.Load() != 0 {
+		t.Errorf("client as nobody: answer %s, verb ran %d times; want refused, naming the rule", out, ran.Load())
+	}
+
+	// A socket nobody's process listens on: the plugin does the verb itself.
+	dir2, err := os.MkdirTemp("", "peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir2) })
+	if err := os.Chmod(dir2, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	fake := asNobody(exe, "server", filepath.Join(dir2, ServerSocketName))
+	if err := fake.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fake.Process.Kill(); _ = fake.Wait() })
+	for i := 0; ; i++ {
+		if _, err := os.Stat(filepath.Join(dir2, ServerSocketName)); err == nil {
+			break
+		}
+		if i > 250 {
+			t.Fatal("nobody's socket did not appear")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	served, err := forward(verbAdd, &skel.CmdArgs{ContainerID: "ctr1", IfName: "eth0", StdinData: []byte(`{}`)}, &Config{OVS: "unix:" + filepath.Join(dir2, "db.sock")})
+	if served || err != nil {
+		t.Errorf("forward to a socket of nobody's: served %v, %v; want the verb left to the plugin", served, err)
+	}
+}
+
+const peerHelperEnv = "OVLMGR_TEST_PEER_HELPER"
+
+// TestPeerHelper is the process TestServePeerUser runs as nobody: "client
+// SOCK" sends one request and prints the answer; "server SOCK" answers
+// every request with success.
+func TestPeerHelper(t *testing.T) {
+	mode := os.Getenv(peerHelperEnv)
+	if mode == "" {
+		return // only as TestServePeerUser's helper process
+	}
+	sock := os.Getenv(peerHelperEnv + "_SOCK")
+	switch mode {
+	case "client":
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdin := []byte(`{"cniVersion":"1.0.0","name":"web","type":"ovlmgr-cni","network":"web"}`)
+		_ = json.NewEncoder(conn).Encode(wireRequest{Command: verbAdd, ContainerID: "ctr1", IfName: "eth0", Netns: "/run/netns/x", Stdin: stdin})
+		var rep wireReply
+		if err := json.NewDecoder(conn).Decode(&rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Error != nil {
+			os.Stdout.WriteString(rep.Error.Msg + "\n")
+		} else {
+			os.Stdout.WriteString("served\n")
+		}
+	case "server":
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = json.NewEncoder(c).Encode(wireReply{Result: json.RawMessage(`{"forged":true}`)})
+			c.Close()
+		}
+	}
+}
+
+// nobodyCopy copies the test binary where user nobody can run it.
+func nobodyCopy(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "peerbin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "plugin.test")
+	if err := os.WriteFile(exe, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// asNobody is exe's TestPeerHelper in mode on sock, run as nobody.
+func asNobody(exe, mode, sock string) *exec.Cmd {
+	cmd := exec.Command(exe, "-test.run=^TestPeerHelper$", "-test.v")
+	cmd.Env = []string{peerHelperEnv + "=" + mode, peerHelperEnv + "_SOCK=" + sock}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	return cmd
+}
+
+// TestServeSessionsBounded: the server keeps at most maxSessions sessions
+// (one a pair of endpoints); a request naming yet another NB endpoint is
+// refused naming the key, and known endpoints are still served.
+func TestServeSessionsBounded(t *testing.T) {
+	s := &Server{OVS: "unix:/run/n1/db.sock"}
+	defer s.closeSessions()
+	for i := 0; i < maxSessions; i++ {
+		if _, err := s.session(&Config{NB: fmt.Sprintf("ssl:198.18.0.%d:6641", i+1), OVS: s.OVS}); err != nil {
+			t.Fatalf("session %d: %v", i+1, err)
+		}
+	}
+	_, err := s.session(&Config{NB: "ssl:198.18.0.99:6641", OVS: s.OVS})
+	var te *types.Error
+	if !errors.As(err, &te) || te.Code != types.ErrInvalidNetworkConfig || !strings.Contains(te.Msg, `"nb"`) {
+		t.Errorf("session %d: %v; want code 7 naming \"nb\"", maxSessions+1, err)
+	}
+	if ss, err := s.session(&Config{NB: "ssl:198.18.0.1:6641", OVS: s.OVS}); err != nil || ss == nil {
+		t.Errorf("a known endpoint after the bound: %v", err)
 	}
 }
