@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
+	"github.com/ovlmgr/ovlmgr/ovs/runfile"
 )
 
 // NBHintFile is the file, beside the node's Open_vSwitch db socket, where
@@ -53,7 +55,12 @@ func readNBHint(path string) (nbHint, bool) {
 	if path == "" {
 		return h, false
 	}
-	raw, err := os.ReadFile(path)
+	f, err := runfile.Open(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nbHint{}, false
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxNBHint))
 	if err != nil || json.Unmarshal(raw, &h) != nil || h.NB == "" {
 		return nbHint{}, false
 	}
@@ -90,12 +97,21 @@ type earlyNB struct {
 	elsewhere bool
 }
 
+// maxNBHint bounds the hint read (it is a few hundred bytes).
+const maxNBHint = 64 << 10
+
 // startNB starts connecting the NB as h says, beside the caller (from the
 // caller's network namespace, see dbconn.Beside); nil when h's TLS files
-// cannot be loaded.
+// cannot be loaded or are not all regular files (a FIFO would hold the
+// caller: what the hint names is checked against the local db only later).
 func startNB(ctx context.Context, h nbHint) *earlyNB {
 	var cfg *tls.Config
 	if !h.TLS.Empty() {
+		for _, p := range []string{h.TLS.CA, h.TLS.Cert, h.TLS.Key} {
+			if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+				return nil
+			}
+		}
 		c, err := h.TLS.Config()
 		if err != nil {
 			return nil

@@ -2,14 +2,12 @@ package attach
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"os"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 
 	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
+	"github.com/ovlmgr/ovlmgr/ovs/runfile"
 )
 
 // sweepEvery is how often ADD and DEL sweep this node's OVS ports whose NB
@@ -31,23 +29,19 @@ const SweepStampFile = "ovlmgr-sweep.stamp"
 // follow skip theirs. Two calls that read the stamp at once may both
 // sweep, which is harmless (a sweep removes only what it read). Without
 // a place for the stamp (a db that is not a unix: socket) or when it
-// cannot be read or written, every call sweeps, as it always did.
+// cannot be read or written, every call sweeps, as it always did. The
+// stamp is never followed through a symlink (runfile).
 func sweepDue(ovsEP string, now time.Time) bool {
 	path := besideDB(ovsEP, SweepStampFile)
 	if path == "" {
 		return true
 	}
-	if st, err := os.Stat(path); err == nil {
-		if age := now.Sub(st.ModTime()); age >= 0 && age < sweepEvery {
+	if mt, err := runfile.ModTime(path); err == nil {
+		if age := now.Sub(mt); age >= 0 && age < sweepEvery {
 			return false
 		}
 	}
-	if err := os.Chtimes(path, now, now); errors.Is(err, fs.ErrNotExist) {
-		if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
-			_ = f.Close()
-			_ = os.Chtimes(path, now, now)
-		}
-	}
+	_ = runfile.Touch(path, now)
 	return true
 }
 

@@ -39,6 +39,28 @@ func TestSweepDue(t *testing.T) {
 	if !sweepDue(ep, later.Add(-time.Minute)) {
 		t.Error("stamp in the future: not due; want due")
 	}
+	// A stamp that is a symlink: every call sweeps, and the file it points
+	// to keeps its time (root never sets times through it).
+	dir2 := t.TempDir()
+	victim := filepath.Join(dir2, "victim")
+	if err := os.WriteFile(victim, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := now.Add(-time.Hour)
+	if err := os.Chtimes(victim, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, filepath.Join(dir2, SweepStampFile)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if !sweepDue("unix:"+filepath.Join(dir2, "db.sock"), now) {
+			t.Errorf("symlinked stamp, call %d: not due; want due", i+1)
+		}
+	}
+	if st, err := os.Stat(victim); err != nil || !st.ModTime().Equal(old) {
+		t.Errorf("the stamp symlink's target: time %v (%v); want %v, untouched", st.ModTime(), err, old)
+	}
 	// Without a place for the stamp every call sweeps, twice in a row too.
 	for _, ep := range []string{"tcp:127.0.0.1:6640", "unix:" + filepath.Join(dir, "gone", "db.sock")} {
 		for i := 0; i < 2; i++ {

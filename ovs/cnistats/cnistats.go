@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/ovlmgr/ovlmgr/ovs/runfile"
 )
 
 // Verb is a CNI verb with counters of its own.
@@ -202,12 +204,14 @@ func mapFile(path string, write bool) (*mapping, error) {
 	if write {
 		flag, prot = os.O_RDWR|os.O_CREATE, syscall.PROT_READ|syscall.PROT_WRITE
 	}
-	f, err := os.OpenFile(path, flag, 0o644)
+	// Never through a symlink, and only a regular file of this user: root
+	// maps and grows this file.
+	f, err := runfile.Open(path, flag, 0o644)
 	if write && errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("cni stats: %w", err)
 		}
-		f, err = os.OpenFile(path, flag, 0o644)
+		f, err = runfile.Open(path, flag, 0o644)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cni stats: %w", err)

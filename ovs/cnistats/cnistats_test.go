@@ -62,3 +62,25 @@ func BenchmarkRecord(b *testing.B) {
 		}
 	}
 }
+
+// TestRecordNotThroughSymlink: a counters file that is a symlink (put
+// there by whoever can write the run directory) is refused: root never
+// grows, stamps and writes counters into the file it points to.
+func TestRecordNotThroughSymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	orig := []byte("root:$y$j9T$secret:20000:0:99999:7:::\nnobody:*:20000:0:99999:7:::\n")
+	if err := os.WriteFile(victim, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "cni-stats.v1")
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := RecordAt(path, Add, time.Millisecond, 0); err == nil {
+		t.Error("RecordAt through a symlink: no error")
+	}
+	if b, _ := os.ReadFile(victim); string(b) != string(orig) {
+		t.Errorf("the symlink's target changed: %q", b)
+	}
+}
