@@ -175,6 +175,59 @@ may be under way. Idempotent: a second run removes nothing.
 				},
 			},
 			{
+				Name:      "forget",
+				Usage:     "remove a node that is gone for good from OVN: its container ports, pool ports and SB chassis",
+				ArgsUsage: "NODE",
+				Description: `Run by an admin (NB and SB) for a node that will not come back: a lost machine, or one
+that left with node leave --force while containers were on it. Removes every container port
+bound to NODE (its system-id) with its DNS names, service backends, published ports and
+floating IPs, its unclaimed pool ports, and its SB Chassis and Chassis_Private rows. A node
+that still shows as connected (ovlmgr node list) is refused unless --force. Idempotent.
+
+   ovlmgr node forget n3 --dry-run
+   ovlmgr node forget n3`,
+				Flags: []cli.Flag{
+					&cli.BoolFlag{Name: "force", Usage: "forget the node even though it shows as connected"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "report what would be removed, remove nothing"},
+					&cli.StringFlag{Name: "lab", Usage: "a local lab by name: its databases"},
+					outputFlag()},
+				Action: func(c *cli.Context) error {
+					if err := needArgs(c, 1, "NODE (the node's system-id, see ovlmgr node list)"); err != nil {
+						return err
+					}
+					ctx, cancel := callContext(c)
+					defer cancel()
+					d, err := connectClusterDBs(ctx, c)
+					if err != nil {
+						return err
+					}
+					defer d.Close()
+					f, err := chassis.Forget(ctx, d.nb, d.sb, c.Args().First(), chassis.ForgetOptions{Force: c.Bool("force"), DryRun: c.Bool("dry-run")})
+					if errors.Is(err, chassis.ErrConnected) {
+						return fmt.Errorf("%w (--force to forget it anyway)", err)
+					}
+					if f == nil {
+						return err
+					}
+					if perr := printOut(c, f, func(w io.Writer) {
+						verb := "removed"
+						if c.Bool("dry-run") {
+							verb = "would remove"
+						}
+						for _, p := range f.Ports {
+							fmt.Fprintf(w, "%s port %s (container %s, ifname %s, network %s, %s)\n", verb, p.Name, p.Container, p.IfName, p.Network, p.IP)
+						}
+						fmt.Fprintf(w, "%s %d pool port(s)\n", verb, f.PoolPorts)
+						if f.Chassis {
+							fmt.Fprintf(w, "%s SB chassis %s\n", verb, f.Node)
+						}
+					}); perr != nil {
+						return perr
+					}
+					return err
+				},
+			},
+			{
 				Name:  "list",
 				Usage: "list every chassis in the Southbound db",
 				Flags: []cli.Flag{outputFlag()},

@@ -1,5 +1,5 @@
 // Package chassis lists the nodes (OVN chassis) registered in the
-// Southbound database.
+// Southbound database, and forgets a node that is gone for good (Forget).
 package chassis
 
 import (

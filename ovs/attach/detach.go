@@ -91,7 +91,7 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 		// The node left OVN (`node leave --force` with containers still
 		// on it): nothing in the NB is this node's any more to remove,
 		// and a runtime must still be able to remove the container.
-		log.Errorf("the node side of %s/%s is removed; this node has no external_ids:system-id (it left OVN), so the NB is left as it is: the container's NB port, if any, is removed by `ovlmgr net delete --force` or the node's gc once it joins again under its old system-id",
+		log.Errorf("the node side of %s/%s is removed; this node has no external_ids:system-id (it left OVN), so the NB is left as it is: the container's NB port, if any, is removed by `ovlmgr node forget` of the old system-id",
 			req.ContainerID, req.IfName)
 		return nil
 	}

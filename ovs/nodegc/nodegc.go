@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"time"
@@ -24,12 +23,11 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
+	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
-	"github.com/ovlmgr/ovlmgr/ovn/publish"
-	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsnode "github.com/ovlmgr/ovlmgr/ovs/node"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
@@ -189,25 +187,7 @@ func Collect(ctx context.Context, ovs, nb client.Client, o Options) ([]Removed, 
 			continue
 		}
 		if !o.DryRun {
-			if (p.IP.IsValid() || p.IPv6.IsValid()) && p.Network != "" {
-				// Both addresses; an IPv6-only network's port has only IPv6.
-				var ips []net.IP
-				if p.IP.IsValid() {
-					ips = append(ips, p.IP.AsSlice())
-				}
-				if p.IPv6.IsValid() {
-					ips = append(ips, p.IPv6.AsSlice())
-				}
-				if err := service.ContainerDeleted(ctx, nb, p.Network, ips); err != nil {
-					errs = append(errs, fmt.Errorf("port %s: remove DNS names and service backends: %w", p.Name, err))
-					continue
-				}
-			}
-			if err := publish.Release(ctx, nb, p.Name); err != nil {
-				errs = append(errs, fmt.Errorf("port %s: remove published ports and floating IPs: %w", p.Name, err))
-				continue
-			}
-			if err := ovnport.Delete(ctx, nb, p.Name); err != nil {
+			if err := chassis.RemovePort(ctx, nb, p); err != nil {
 				errs = append(errs, err)
 				continue
 			}
