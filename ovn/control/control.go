@@ -159,7 +159,7 @@ func Serve(ctx context.Context, o Options) error {
 	}
 	o.nodePool, o.controlPool = nodeCA, controlCA
 	if o.MaxNodeConns < 0 {
-		return fmt.Errorf("control service: most connections a node: %d: want 1 or more (0: %d)", o.MaxNodeConns, DefaultMaxNodeConns)
+		return fmt.Errorf("control service: connections a node (MaxNodeConns) %d: want 1 or more, or 0 for the default %d", o.MaxNodeConns, DefaultMaxNodeConns)
 	}
 	if o.MaxNodeConns == 0 {
 		o.MaxNodeConns = DefaultMaxNodeConns
