@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -174,5 +175,24 @@ func TestIPv6OnlyNameserver(t *testing.T) {
 	}
 	if err := tcpOver(ctx, b, a, b.ip6(), 1<<20); err != nil {
 		t.Errorf("TCP over IPv6 on an IPv6-only network without a router: %v", err)
+	}
+	// CNI GC on b's node with no valid attachments removes b with its
+	// names: on an IPv6-only network the port has only an IPv6 address,
+	// and GC used to clean names and backends only of ports with IPv4.
+	// (GC is CNI 1.1: the same configuration at 1.1.0.)
+	gcList := confList(t, netName, "1.1.0", map[string]interface{}{
+		"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true}})
+	if err := newRuntime(t, l.Nodes[1]).cni.GCNetworkList(ctx, gcList, &libcni.GCArgs{}); err != nil {
+		t.Fatalf("GC: %v", err)
+	}
+	assertGone(t, nb, l.Nodes[1], b.id, b.ifName)
+	recs, err := dns.Records(ctx, nb, netName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range recs {
+		if strings.Contains(v, b.ip6().String()) {
+			t.Errorf("DNS record %s=%s of the container GC removed", k, v)
+		}
 	}
 }

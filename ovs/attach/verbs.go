@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/publish"
-	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
@@ -206,10 +206,6 @@ func GC(ctx context.Context, req GCRequest, log Logger) error {
 	if err != nil {
 		return newErr(ErrUnavailable, err.Error(), err)
 	}
-	type leftover struct {
-		ips []net.IP
-		lsp string
-	}
 	// Containers another CNI configuration added: its runtime's GC
 	// decides about them.
 	others := map[Ref]bool{}
@@ -218,48 +214,40 @@ func GC(ctx context.Context, req GCRequest, log Logger) error {
 			others[Ref{i.Container, i.IfName}] = true
 		}
 	}
-	stale := map[Ref]*leftover{}
+	// What to remove: the NB port, or nil for an OVS interface without one.
+	stale := map[Ref]*ovnport.Port{}
 	for _, p := range ports {
-		if p.Node != nd.systemID || others[Ref{p.Container, p.IfName}] {
-			continue
-		}
-		if !valid[Ref{p.Container, p.IfName}] {
-			var ips []net.IP
-			if p.IP.IsValid() {
-				ips = portIPs(p)
-			}
-			stale[Ref{p.Container, p.IfName}] = &leftover{ips: ips, lsp: p.Name}
+		a := Ref{p.Container, p.IfName}
+		if p.Node == nd.systemID && !others[a] && !valid[a] {
+			stale[a] = p
 		}
 	}
 	for _, i := range ifaces {
 		a := Ref{i.Container, i.IfName}
 		if _, seen := stale[a]; !seen && i.Network == req.Network && !valid[a] && !others[a] {
-			stale[a] = &leftover{}
+			stale[a] = nil
 		}
 	}
 	var errs []error
-	for a, lo := range stale {
+	for a, p := range stale {
+		// The node side first, as DEL does; then the NB port with its
+		// DNS names, service backends (both addresses) and published
+		// ports.
 		nm := namesFor(nd.systemID, a.ContainerID, a.IfName)
-		if len(lo.ips) > 0 {
-			if err := service.ContainerDeleted(ctx, nb, req.Network, lo.ips); err != nil {
-				errs = append(errs, err)
-			}
-		}
 		if err := ovsport.Unplug(ctx, nd.ovs, nm.host); err != nil {
 			errs = append(errs, err)
 		}
 		if err := ovsport.DelVeth("", a.IfName, nm.host); err != nil {
 			errs = append(errs, err)
 		}
-		if lo.lsp != "" {
-			if err := publish.Release(ctx, nb, lo.lsp); err != nil {
-				errs = append(errs, err)
-			}
-			if err := ovnport.Delete(ctx, nb, lo.lsp); err != nil {
+		lsp := ""
+		if p != nil {
+			lsp = p.Name
+			if err := chassis.RemovePort(ctx, nb, p); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		log.Infof("removed stale %s/%s (%s)", a.ContainerID, a.IfName, lo.lsp)
+		log.Infof("removed stale %s/%s (%s)", a.ContainerID, a.IfName, lsp)
 	}
 	if len(errs) > 0 {
 		return &GCError{Network: req.Network, Errs: errs}
