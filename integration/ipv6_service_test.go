@@ -195,4 +195,20 @@ func TestIPv6OnlyNameserver(t *testing.T) {
 			t.Errorf("DNS record %s=%s of the container GC removed", k, v)
 		}
 	}
+	// A DEL without prevResult (the runtime kept none) takes the
+	// addresses from the port: a's IPv6 name goes too.
+	env := []string{"CNI_COMMAND=DEL", "CNI_CONTAINERID=" + a.id, "CNI_NETNS=" + a.ns.Path(), "CNI_IFNAME=" + a.ifName, "CNI_PATH=" + cniPluginDir(t)}
+	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"type":"ovlmgr-cni","network":%q}`, netName, netName)
+	if _, code, msg := rawPlugin(t, ctx, l.Nodes[0], env, conf); code != 0 {
+		t.Fatalf("DEL without prevResult: code %d: %s", code, msg)
+	}
+	assertGone(t, nb, l.Nodes[0], a.id, a.ifName)
+	if recs, err = dns.Records(ctx, nb, netName); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range recs {
+		if strings.Contains(v, a.ip6().String()) {
+			t.Errorf("DNS record %s=%s of the container DEL removed", k, v)
+		}
+	}
 }

@@ -144,7 +144,8 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	// which address it had (prevResult covers a port already gone).
 	ips := req.PrevIPs
 	network := req.Network
-	if p != nil && p.IP.IsValid() {
+	if p != nil && (p.IP.IsValid() || p.IPv6.IsValid()) {
+		// Both addresses; an IPv6-only network's port has only IPv6.
 		ips = portIPs(p)
 		if p.Network != "" {
 			network = p.Network
