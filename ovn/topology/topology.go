@@ -89,8 +89,9 @@ type Container struct {
 	Port        string `json:"port"`
 	Network     string `json:"network"`
 	Node        string `json:"node"`
-	IP          string `json:"ip"`
-	Up          bool   `json:"up"`
+	// IP is its IPv4 address, or its IPv6 one on an IPv6-only network.
+	IP string `json:"ip"`
+	Up bool   `json:"up"`
 }
 
 // Service is a load-balanced service with its backends.
@@ -211,8 +212,12 @@ func Read(ctx context.Context, nb, sb client.Client) (*Graph, error) {
 	byIP := map[string]string{} // network/ip -> container name
 	for _, p := range ports {
 		c := Container{ContainerID: p.Container, IfName: p.IfName, Port: p.Name, Network: p.Network, Node: p.Node, Up: p.Up}
-		if p.IP.IsValid() {
+		// Its IPv4 address, else (an IPv6-only network) its IPv6 one.
+		switch {
+		case p.IP.IsValid():
 			c.IP = p.IP.String()
+		case p.IPv6.IsValid():
+			c.IP = p.IPv6.String()
 		}
 		c.Name = names[p.Network+"/"+c.IP]
 		if c.Name == "" {
