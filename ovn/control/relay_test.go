@@ -49,6 +49,21 @@ func (p *rpcPeer) reply(id string) map[string]any {
 	}
 }
 
+// relayN1 relays a client of node n1 to its own connection to srv: the
+// client's end (closed at the test's end) and relay's result.
+func relayN1(t *testing.T, srv *ovsdbtest.Server) (*rpcPeer, <-chan error) {
+	t.Helper()
+	up, err := net.Dial("unix", srv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := net.Pipe()
+	t.Cleanup(func() { client.Close() })
+	done := make(chan error, 1)
+	go func() { done <- relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up) }()
+	return &rpcPeer{t: t, c: client, dec: json.NewDecoder(bufio.NewReader(client))}, done
+}
+
 // nbSwitches lists the Logical_Switch names in the NB, read straight from
 // its socket (not through the relay).
 func nbSwitches(t *testing.T, srv *ovsdbtest.Server) []string {
@@ -108,16 +123,7 @@ func TestRelayFraming(t *testing.T) {
 		{"convert", `{"id":3,"method":"convert","params":["OVN_Northbound",{"name":"OVN_Northbound","version":"1.0.0","tables":{}}]}`, "3", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			up, err := net.Dial("unix", srv.Socket)
-			if err != nil {
-				t.Fatal(err)
-			}
-			client, peer := net.Pipe()
-			done := make(chan error, 1)
-			go func() {
-				done <- relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up)
-			}()
-			p := &rpcPeer{t: t, c: client, dec: json.NewDecoder(bufio.NewReader(client))}
+			p, done := relayN1(t, srv)
 			p.send(tc.msg)
 			r := p.reply(tc.id)
 			switch {
@@ -132,7 +138,7 @@ func TestRelayFraming(t *testing.T) {
 					t.Errorf("answer %s: refused %v, want %v", res, refused, tc.refused)
 				}
 			}
-			client.Close()
+			p.c.Close()
 			select {
 			case <-done:
 			case <-time.After(5 * time.Second):
@@ -169,14 +175,8 @@ func TestRelayPanicEndsOneConnection(t *testing.T) {
 // TestRelayNodeMessageBound: a node's message over maxNodeMessage closes
 // its connection; nothing of it reaches the NB.
 func TestRelayNodeMessageBound(t *testing.T) {
-	srv := ovsdbtest.StartNB(t)
-	up, err := net.Dial("unix", srv.Socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, peer := net.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up) }()
+	p, done := relayN1(t, ovsdbtest.StartNB(t))
+	client := p.c
 	go func() {
 		// An endless string: the relay must stop reading it.
 		_, _ = io.WriteString(client, `{"id":1,"method":"echo","params":["`)
@@ -195,7 +195,6 @@ func TestRelayNodeMessageBound(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the relay kept reading a message past its bound")
 	}
-	client.Close()
 }
 
 // TestRelayRewrittenReplyID: the reply to a transaction the service added
@@ -205,15 +204,7 @@ func TestRelayNodeMessageBound(t *testing.T) {
 // the NB answers as "a") left the reply unfixed (one result too many) and
 // its entry in memory for good.
 func TestRelayRewrittenReplyID(t *testing.T) {
-	srv := ovsdbtest.StartNB(t)
-	up, err := net.Dial("unix", srv.Socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, peer := net.Pipe()
-	defer client.Close()
-	go func() { _ = relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up) }()
-	p := &rpcPeer{t: t, c: client, dec: json.NewDecoder(bufio.NewReader(client))}
+	p, _ := relayN1(t, ovsdbtest.StartNB(t))
 	// A delete of ports by name: guarded (no port of another node).
 	del := `["OVN_Northbound",{"op":"delete","table":"Logical_Switch_Port","where":[["name","==","x"]]}]`
 	for _, id := range []string{`"\u0061"`, `7`, `"b"`} {
@@ -238,15 +229,7 @@ func TestRelayRewrittenReplyID(t *testing.T) {
 // id the NB did not know and the transaction stayed blocked (and its entry
 // in the service's memory stayed).
 func TestRelayCancelGuarded(t *testing.T) {
-	srv := ovsdbtest.StartNB(t)
-	up, err := net.Dial("unix", srv.Socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, peer := net.Pipe()
-	defer client.Close()
-	go func() { _ = relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up) }()
-	p := &rpcPeer{t: t, c: client, dec: json.NewDecoder(bufio.NewReader(client))}
+	p, _ := relayN1(t, ovsdbtest.StartNB(t))
 	// A change-aware session (as libovsdb's) gets an answer to a cancelled
 	// transaction; without, ovsdb-server drops it silently.
 	p.send(`{"id":"dca","method":"set_db_change_aware","params":[true]}`)
@@ -287,14 +270,7 @@ func TestRelayTakeoverHintGuard(t *testing.T) {
 	if r := d.reply(`"mk"`); fmt.Sprint(r["result"]) == "" || strings.Contains(fmt.Sprint(r["result"]), "error") {
 		t.Fatalf("make the NB rows: %v", r)
 	}
-	up, err := net.Dial("unix", srv.Socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, peer := net.Pipe()
-	defer client.Close()
-	go func() { _ = relay(Options{Log: log.New(io.Discard, "", 0)}, Identity{Node: "n1"}, peer, up) }()
-	p := &rpcPeer{t: t, c: client, dec: json.NewDecoder(bufio.NewReader(client))}
+	p, _ := relayN1(t, srv)
 	takeover := func(id, port string) map[string]any {
 		p.send(`{"id":"` + id + `","method":"transact","params":["OVN_Northbound",` +
 			`{"op":"update","table":"Logical_Switch_Port","where":[["name","==","` + port + `"],["external_ids","includes",` + ready + `]],"row":{"options":["map",[["requested-chassis","n1"]]]}},` +
