@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
@@ -66,13 +65,12 @@ func Forget(ctx context.Context, nb, sb client.Client, node string, o ForgetOpti
 	if err != nil {
 		return nil, fmt.Errorf("forget node %s: %w", node, err)
 	}
-	pool, err := ovnport.ListPool(ctx, nb, "", node)
-	if err != nil {
-		return nil, fmt.Errorf("forget node %s: %w", node, err)
-	}
-	out.PoolPorts = len(pool)
 	if o.DryRun {
-		out.Ports = append(out.Ports, ports...)
+		pool, err := ovnport.ListPool(ctx, nb, "", node)
+		if err != nil {
+			return nil, fmt.Errorf("forget node %s: %w", node, err)
+		}
+		out.Ports, out.PoolPorts = append(out.Ports, ports...), len(pool)
 		return out, nil
 	}
 	var errs []error
@@ -101,15 +99,7 @@ func Forget(ctx context.Context, nb, sb client.Client, node string, o ForgetOpti
 // reachable: the DNS names and service backends of its addresses, its
 // published ports and floating IPs, then the port.
 func RemovePort(ctx context.Context, nb client.Client, p *ovnport.Port) error {
-	if (p.IP.IsValid() || p.IPv6.IsValid()) && p.Network != "" {
-		// Both addresses; an IPv6-only network's port has only IPv6.
-		var ips []net.IP
-		if p.IP.IsValid() {
-			ips = append(ips, p.IP.AsSlice())
-		}
-		if p.IPv6.IsValid() {
-			ips = append(ips, p.IPv6.AsSlice())
-		}
+	if ips := p.IPs(); len(ips) > 0 && p.Network != "" {
 		if err := service.ContainerDeleted(ctx, nb, p.Network, ips); err != nil {
 			return fmt.Errorf("port %s: remove DNS names and service backends: %w", p.Name, err)
 		}

@@ -178,6 +178,19 @@ type Port struct {
 	WrittenBy string `json:"writtenBy,omitempty"`
 }
 
+// IPs are the port's addresses: IPv4 and IPv6, whichever it has (an
+// IPv6-only network's port has only IPv6).
+func (p *Port) IPs() []net.IP {
+	var ips []net.IP
+	if p.IP.IsValid() {
+		ips = append(ips, p.IP.AsSlice())
+	}
+	if p.IPv6.IsValid() {
+		ips = append(ips, p.IPv6.AsSlice())
+	}
+	return ips
+}
+
 // CheckMAC refuses a requested MAC (nil: none requested) that cannot be a
 // container's: not 6 bytes, all-zero, or multicast/broadcast. It reads
 // nothing; Create also refuses MACs in use and MACs derived from other

@@ -498,7 +498,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	undoDNS := func() {
 		cctx, cc := cleanCtx()
 		defer cc()
-		if e := service.ContainerDeleted(cctx, nb, ni.name, portIPs(p)); e != nil {
+		if e := service.ContainerDeleted(cctx, nb, ni.name, p.IPs()); e != nil {
 			log.Errorf("undo: %v", e)
 		}
 	}
@@ -558,7 +558,7 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	undo = append(undo, undoPublish)
 	if reg == nil {
 		c := service.Container{Network: ni.name, Port: p.Name, ContainerID: req.ContainerID,
-			Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p), Labels: req.Labels}
+			Aliases: req.Aliases, PodName: req.PodName, IPs: p.IPs(), Labels: req.Labels}
 		reg, err = service.ContainerAdded(rctx, nb, c)
 		if errors.Is(err, dns.ErrNameTaken) {
 			if dropped, derr := dropClaimedLeftover(ctx, nb, nd, req, p.Name, log); derr != nil {
@@ -684,18 +684,6 @@ func beside[T any](f func() (T, error)) func() (T, error) {
 		<-done
 		return v, err
 	}
-}
-
-// portIPs are the port's addresses (IPv4, and IPv6 on dual-stack networks).
-func portIPs(p *ovnport.Port) []net.IP {
-	var ips []net.IP
-	if p.IP.IsValid() {
-		ips = append(ips, p.IP.AsSlice())
-	}
-	if p.IPv6.IsValid() {
-		ips = append(ips, p.IPv6.AsSlice())
-	}
-	return ips
 }
 
 // earlyVeth is the veth ADD makes beside its database work (MakeVeth).

@@ -146,7 +146,7 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 	network := req.Network
 	if p != nil && (p.IP.IsValid() || p.IPv6.IsValid()) {
 		// Both addresses; an IPv6-only network's port has only IPv6.
-		ips = portIPs(p)
+		ips = p.IPs()
 		if p.Network != "" {
 			network = p.Network
 		}

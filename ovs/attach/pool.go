@@ -81,7 +81,7 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 	wanted := fqdn
 	for _, pp := range hints {
 		p := ovnport.Claimed(spec, pp)
-		ips := portIPs(p)
+		ips := p.IPs()
 		for try := 0; try < 2; try++ {
 			dnsOps, guard := dns.AddOps(n, fqdn, ips)
 			guard += len(ovnport.ClaimOps(spec, pp))
@@ -132,7 +132,7 @@ func pooled(req AttachRequest) bool {
 // whose selectors match its labels (service.SyncPort: reads only when none
 // does).
 func addToServices(ctx context.Context, nb client.Client, p *ovnport.Port, req AttachRequest) error {
-	for _, ip := range portIPs(p) {
+	for _, ip := range p.IPs() {
 		if err := service.SyncPort(ctx, nb, service.Port{Network: p.Network, Name: p.Name, IP: ip, Labels: req.Labels}, true); err != nil {
 			return fmt.Errorf("add container %s to services: %w", dns.IDName(req.ContainerID), err)
 		}
@@ -216,7 +216,7 @@ func dropClaimedLeftover(ctx context.Context, nb client.Client, nd *node, req At
 		}
 		log.Infof("removing leftovers of an interrupted ADD (%s, %s)", p.Name, p.IP)
 		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: p.Network, ContainerID: req.ContainerID,
-			Aliases: req.Aliases, PodName: req.PodName, IPs: portIPs(p)}); err != nil {
+			Aliases: req.Aliases, PodName: req.PodName, IPs: p.IPs()}); err != nil {
 			return false, fmt.Errorf("remove DNS names of leftover port %s: %w", p.Name, err)
 		}
 		if err := publish.Release(ctx, nb, p.Name); err != nil {
