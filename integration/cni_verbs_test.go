@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -325,10 +326,31 @@ func TestCNIGC(t *testing.T) {
 	if err := on1[0].ping(ctx, other.ip()); err != nil {
 		t.Errorf("valid container broken by GC: %v", err)
 	}
+	// NB ports on n1 without an OVS interface there, so of no known
+	// configuration: one just claimed (another runtime's ADD between claim
+	// and plug) and one an hour old (what a DEL with an unreachable NB
+	// leaves).
+	mid, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: name, Node: n1.SystemID, Container: "mid-add-" + other.id, IfName: "eth0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ovnport.Delete(context.Background(), nb, mid.Name) })
+	left, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: name, Node: n1.SystemID, Container: "left-" + other.id, IfName: "eth0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ovnport.Delete(context.Background(), nb, left.Name) })
+	ageNBPort(t, ctx, nb, left.Name)
 	if err := gc(n1); err != nil {
 		t.Fatalf("GC with empty list: %v", err)
 	}
 	assertGone(t, nb, n1, on1[0].id, on1[0].ifName)
+	if _, err := ovnport.Get(ctx, nb, mid.Name); err != nil {
+		t.Errorf("GC removed %s, an ADD under way (claimed, not plugged yet): %v", mid.Name, err)
+	}
+	if _, err := ovnport.Get(ctx, nb, left.Name); !errors.Is(err, ovnport.ErrNotFound) {
+		t.Errorf("NB port %s without OVS interface, an hour old, after GC: %v; want removed", left.Name, err)
+	}
 	if _, err := containerPort(ctx, nb, other.rt.node.SystemID, "", other.id, other.ifName); err != nil {
 		t.Errorf("GC on %s removed %s's port: %v", n1.Name, n2.Name, err)
 	}

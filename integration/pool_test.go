@@ -267,10 +267,7 @@ func TestPoolCNIIPv6(t *testing.T) {
 	if err := ovnport.Claim(ctx, nb, ovnport.Spec{Network: net, Node: n1.SystemID, Container: gone, IfName: "eth0"}, hs[0], dnsOps...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dbconn.Transact(ctx, nb, dbops.SetKeys(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(hs[0].Name)}, "external_ids",
-		map[string]string{ovnport.KeyCreated: fmt.Sprint(time.Now().Add(-time.Hour).Unix())})); err != nil {
-		t.Fatal(err)
-	}
+	ageNBPort(t, ctx, nb, hs[0].Name)
 	if rs := nodeGC(t, ctx, n1); !removedHas(rs, "nb-port", hs[0].Name) {
 		t.Errorf("node gc removed %+v; want the claimed port %s of a dead ADD", rs, hs[0].Name)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 	"github.com/vishvananda/netlink"
@@ -332,10 +333,7 @@ func TestCNIDelUnreachableNB(t *testing.T) {
 		t.Errorf("node gc removed a port younger than its grace period: %+v", rs)
 	}
 	// Later: DEL's port is old now (its creation time moved back).
-	if _, err := dbconn.Transact(ctx, nb, dbops.SetKeys(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(lsp)}, "external_ids",
-		map[string]string{ovnport.KeyCreated: strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10)})); err != nil {
-		t.Fatal(err)
-	}
+	ageNBPort(t, ctx, nb, lsp)
 	if rs := nodeGC(t, ctx, node); !removedHas(rs, "nb-port", lsp) || removedHas(rs, "nb-port", mid.Name) {
 		t.Errorf("node gc removed %+v; want %s and not the port under way %s", rs, lsp, mid.Name)
 	}
@@ -505,5 +503,15 @@ func TestCNIRequestedMAC(t *testing.T) {
 	r, _ := diagnose.Cluster(ctx, diagnose.Options{NB: l.NB, SB: l.SB})
 	if ck := r.Find("mac " + routerMAC); ck == nil || ck.Status != diagnose.Fail || !strings.Contains(ck.Detail, lrp) || !strings.Contains(ck.Detail, b.id[:12]) {
 		t.Errorf("diagnose: check %+v; want a failure naming container %s and router port %s", ck, b.id, lrp)
+	}
+}
+
+// ageNBPort moves an NB port's creation time an hour back: older than any
+// GC's grace period.
+func ageNBPort(t *testing.T, ctx context.Context, nb client.Client, name string) {
+	t.Helper()
+	if _, err := dbconn.Transact(ctx, nb, dbops.SetKeys(nbdb.LogicalSwitchPortTable, []ovsdb.Condition{dbops.NameIs(name)}, "external_ids",
+		map[string]string{ovnport.KeyCreated: strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10)})); err != nil {
+		t.Fatalf("age NB port %s: %v", name, err)
 	}
 }

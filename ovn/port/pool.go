@@ -306,10 +306,7 @@ func ListPool(ctx context.Context, nb client.Client, network, node string) ([]*P
 	out := make([]*PoolPort, 0, len(rows))
 	for _, l := range rows {
 		pp := &PoolPort{Name: l.Name, UUID: l.UUID, Network: l.ExternalIDs[owner.KeyNetwork], Node: l.ExternalIDs[owner.KeyNode],
-			State: l.ExternalIDs[KeyPool], Token: l.Options[OptIfaceIDVer]}
-		if sec, err := strconv.ParseInt(l.ExternalIDs[KeyCreated], 10, 64); err == nil {
-			pp.Created = time.Unix(sec, 0)
-		}
+			State: l.ExternalIDs[KeyPool], Token: l.Options[OptIfaceIDVer], Created: createdAt(l.ExternalIDs)}
 		if pp.State == PoolReady {
 			p := fromRow(l)
 			pp.MAC, pp.IP, pp.IPv6 = p.MAC, p.IP, p.IPv6

@@ -176,6 +176,9 @@ type Port struct {
 	// (owner.KeyWrittenBy: "node:n1", "admin:alice"); empty when written
 	// straight to the NB.
 	WrittenBy string `json:"writtenBy,omitempty"`
+	// Created is when the port was made or claimed from a pool
+	// (KeyCreated); zero for ports made by older versions.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // IPs are the port's addresses: IPv4 and IPv6, whichever it has (an
@@ -924,6 +927,15 @@ func undone(ctx context.Context, nb client.Client, name string, err error) error
 	return err
 }
 
+// createdAt reads KeyCreated (zero when missing or malformed).
+func createdAt(ids map[string]string) time.Time {
+	sec, err := strconv.ParseInt(ids[KeyCreated], 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
+}
+
 func short(id string) string {
 	if len(id) > 12 {
 		return id[:12]
@@ -957,6 +969,7 @@ func fromRow(l *nbdb.LogicalSwitchPort) *Port {
 		Up:         l.Up != nil && *l.Up,
 		IfaceIDVer: l.Options[OptIfaceIDVer],
 		WrittenBy:  l.ExternalIDs[owner.KeyWrittenBy],
+		Created:    createdAt(l.ExternalIDs),
 	}
 	if lb := owner.Labels(l.ExternalIDs); len(lb) > 0 {
 		p.Labels = lb

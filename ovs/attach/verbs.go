@@ -13,6 +13,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	"github.com/ovlmgr/ovlmgr/ovn/publish"
+	"github.com/ovlmgr/ovlmgr/ovs/nodegc"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 	"github.com/ovlmgr/ovlmgr/ovs/vsdb"
 )
@@ -177,7 +178,9 @@ type GCRequest struct {
 // service backends, br-int port, veth) whose container interface is not
 // in Valid, and this node's OVS ports whose NB port is gone. A container
 // whose OVS interface names another CNI configuration than req.Config is
-// left alone. What it could not remove is a *GCError.
+// left alone, and so is an NB port without OVS interface here made or
+// claimed less than nodegc.DefaultGrace ago (an ADD may be under way).
+// What it could not remove is a *GCError.
 func GC(ctx context.Context, req GCRequest, log Logger) error {
 	if log == nil {
 		log = nopLogger{}
@@ -214,13 +217,27 @@ func GC(ctx context.Context, req GCRequest, log Logger) error {
 			others[Ref{i.Container, i.IfName}] = true
 		}
 	}
+	plugged := map[string]bool{}
+	for _, i := range ifaces {
+		plugged[i.IfaceID] = true
+	}
 	// What to remove: the NB port, or nil for an OVS interface without one.
 	stale := map[Ref]*ovnport.Port{}
+	now := time.Now()
 	for _, p := range ports {
 		a := Ref{p.Container, p.IfName}
-		if p.Node == nd.systemID && !others[a] && !valid[a] {
-			stale[a] = p
+		if p.Node != nd.systemID || others[a] || valid[a] {
+			continue
 		}
+		// Without an OVS interface here the port's configuration is
+		// unknown: a young one may be another runtime's ADD between
+		// claim and plug (node gc's grace applies).
+		if !plugged[p.Name] && nodegc.AddMayBeUnderWay(p, nodegc.DefaultGrace, now) {
+			log.Infof("left %s/%s (%s): no OVS interface yet, made %s ago: an ADD may be under way",
+				a.ContainerID, a.IfName, p.Name, now.Sub(p.Created).Round(time.Second))
+			continue
+		}
+		stale[a] = p
 	}
 	for _, i := range ifaces {
 		a := Ref{i.Container, i.IfName}

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -180,10 +179,7 @@ func Collect(ctx context.Context, ovs, nb client.Client, o Options) ([]Removed, 
 		if ovsport.HostLinkExists(ovsport.HostIfName(p.Container, p.IfName)) {
 			continue // an ADD between veth and plug, or a DEL under way
 		}
-		if c, err := created(ctx, nb, p.Name); err != nil {
-			errs = append(errs, err)
-			continue
-		} else if grace > 0 && !c.IsZero() && now.Sub(c) < grace {
+		if AddMayBeUnderWay(p, grace, now) {
 			continue
 		}
 		if !o.DryRun {
@@ -207,25 +203,14 @@ func Collect(ctx context.Context, ovs, nb client.Client, o Options) ([]Removed, 
 	return out, errors.Join(append([]error{serr}, errs...)...)
 }
 
-// created reads the port's creation time (zero when it has none).
-func created(ctx context.Context, nb client.Client, name string) (time.Time, error) {
-	lsps, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(name)},
-		func(p *nbdb.LogicalSwitchPort) []any { return []any{&p.ExternalIDs} })
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read port %s: %w", name, err)
-	}
-	if len(lsps) == 0 {
-		return time.Time{}, nil
-	}
-	s, ok := lsps[0].ExternalIDs[ovnport.KeyCreated]
-	if !ok {
-		return time.Time{}, nil
-	}
-	sec, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return time.Time{}, nil
-	}
-	return time.Unix(sec, 0), nil
+// AddMayBeUnderWay says whether p, an NB port with no OVS interface on its
+// node, may belong to an ADD under way: ADD claims the NB port first and
+// plugs the OVS port later, within its readyTimeout and connect timeouts.
+// True when the port was made or claimed less than grace ago; ports
+// without a creation time (older versions) count as old, and grace <= 0
+// means no grace.
+func AddMayBeUnderWay(p *ovnport.Port, grace time.Duration, now time.Time) bool {
+	return grace > 0 && !p.Created.IsZero() && now.Sub(p.Created) < grace
 }
 
 // RunOptions say where the node's databases are, for Run.
