@@ -583,32 +583,24 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	}
 	vs := ovsport.VethSpec{NetNS: req.NetNS, IfName: req.IfName, HostName: nm.host,
 		MAC: mac, MTU: mtu, Addr: addr, Addr6: addr6, Gateway: ni.gateway, Gateway6: ni.gateway6}
-	vethErr := func(err error) error {
-		if errors.Is(err, ovsport.ErrLinkExists) {
-			return newErr(ErrExists, err.Error(), err)
-		}
-		return err
-	}
-	// A veth made early is completed (MTU, the container side's MAC,
-	// addresses and routes) beside the plug and OVN's binding, which need
-	// only its host side; one made now is made whole before the plug.
 	veth, err := early.take()
-	configured := func() (struct{}, error) { return struct{}{}, nil }
 	if err == nil && veth != nil {
-		v := veth
-		configured = beside(func() (struct{}, error) { return struct{}{}, ovsport.ConfigureVeth(vs, v) })
+		err = ovsport.ConfigureVeth(vs, veth)
 	} else if err == nil {
 		veth, err = ovsport.SetupVeth(vs)
 	}
 	if err != nil {
-		return nil, vethErr(err)
+		if errors.Is(err, ovsport.ErrLinkExists) {
+			return nil, newErr(ErrExists, err.Error(), err)
+		}
+		return nil, err
 	}
 	undo = append(undo, func() {
-		_, _ = configured() // never beside its own removal
 		if e := ovsport.DelVeth(req.NetNS, req.IfName, nm.host); e != nil {
 			log.Errorf("undo: %v", e)
 		}
 	})
+	log.Debugf("veth after %s", time.Since(start).Round(time.Millisecond))
 	installed, err := watch()
 	if err != nil {
 		return nil, err
@@ -626,12 +618,6 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		}
 	})
 	log.Debugf("plugged after %s", time.Since(start).Round(time.Millisecond))
-	// Before the wait for OVN: a veth that failed is gone, and its port
-	// would never be installed.
-	if _, err := configured(); err != nil {
-		return nil, vethErr(err)
-	}
-	log.Debugf("veth after %s", time.Since(start).Round(time.Millisecond))
 	if err := installed.Wait(rctx, ifaceUUID); err != nil {
 		var nr *ovsport.NotReadyError
 		if errors.As(err, &nr) && nr.Attached {
