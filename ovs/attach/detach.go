@@ -44,7 +44,7 @@ type DetachRequest struct {
 // first; when the NB cannot be reached (or its delete fails) Detach still
 // succeeds and only the NB port is left: `ovlmgr node gc` on this node (or
 // the next ADD/DEL/GC here, for OVS leftovers) removes it later.
-func Detach(ctx context.Context, req DetachRequest, log Logger) error {
+func Detach(ctx context.Context, req DetachRequest, log Logger) (err error) {
 	if log == nil {
 		log = nopLogger{}
 	}
@@ -83,10 +83,22 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) error {
 		return err
 	}
 	log.Debugf("unplugged after %s", time.Since(start).Round(time.Millisecond))
-	if err := ovsport.DelVeth(req.NetNS, req.IfName, nm.host); err != nil {
-		return err
-	}
-	log.Debugf("veth deleted after %s", time.Since(start).Round(time.Millisecond))
+	// The veth goes beside the NB work below: its removal waits for the
+	// kernel (an RCU grace period, 15-20 ms), not for a CPU, and nothing
+	// in the NB waits for it. DEL returns once it is gone, with its error
+	// before any other.
+	vethGone := beside(func() (struct{}, error) {
+		err := ovsport.DelVeth(req.NetNS, req.IfName, nm.host)
+		if err == nil {
+			log.Debugf("veth deleted after %s", time.Since(start).Round(time.Millisecond))
+		}
+		return struct{}{}, err
+	})
+	defer func() {
+		if _, verr := vethGone(); verr != nil {
+			err = verr
+		}
+	}()
 	if nd.systemID == "" {
 		// The node left OVN (`node leave --force` with containers still
 		// on it): nothing in the NB is this node's any more to remove,
