@@ -192,8 +192,9 @@ func newContainer(t testing.TB, rt *runtime, list *libcni.NetworkConfigList) *co
 	// The sequence number first: the DNS name of a container without
 	// aliases is its ID's first 12 characters (dns.IDName), which must
 	// differ between the containers of one run (ctr<pid>-100 and
-	// ctr<pid>-1000 did not).
-	id := fmt.Sprintf("c%d-%d-%d", ctrSeq.n, os.Getpid(), time.Now().UnixNano()%100000)
+	// ctr<pid>-1000 did not). At least 12 characters (the padded
+	// tail), as tests cut IDs to those 12.
+	id := fmt.Sprintf("c%d-%d-%07d", ctrSeq.n, os.Getpid(), time.Now().UnixNano()%10000000)
 	ctrSeq.mu.Unlock()
 	return &container{id: id, ifName: "eth0", ns: netns, rt: rt, list: list,
 		conf: &libcni.RuntimeConf{ContainerID: id, NetNS: netns.Path(), IfName: "eth0"}}
