@@ -40,10 +40,11 @@ type DetachRequest struct {
 
 // Detach removes the OVS port, the veth, DNS names and service backends,
 // and the NB port, found from this node's system-id, the container ID and
-// the ifname. Anything already gone is fine. What is on the node goes
-// first; when the NB cannot be reached (or its delete fails) Detach still
-// succeeds and only the NB port is left: `ovlmgr node gc` on this node (or
-// the next ADD/DEL/GC here, for OVS leftovers) removes it later.
+// the ifname. Anything already gone is fine. The OVS port goes first, the
+// veth beside the NB work (Detach returns once both are done); when the NB
+// cannot be reached (or its delete fails) Detach still succeeds and only
+// the NB port is left: `ovlmgr node gc` on this node (or the next
+// ADD/DEL/GC here, for OVS leftovers) removes it later.
 func Detach(ctx context.Context, req DetachRequest, log Logger) (err error) {
 	if log == nil {
 		log = nopLogger{}
