@@ -629,3 +629,58 @@ func fakeNode(t *testing.T, l *lab.Lab, systemID string) (*lab.Node, *ovsdbtest.
 	t.Cleanup(func() { _ = nodeNS.Close(); _ = testutils.UnmountNS(nodeNS) })
 	return &lab.Node{Name: "fake", NetNSPath: nodeNS.Path(), Env: []string{"OVS_RUNDIR=" + srv.Dir, "OVN_RUNDIR=" + t.TempDir()}}, srv
 }
+
+// crossPing pings dst from c like ping. When that fails it says why the
+// packet does not arrive, so that a rare failure comes with its cause:
+// ovlmgr's trace both ways (OVN's logical trace and ofproto/trace on the
+// sending node), both
+// nodes' tunnel neighbours, routes, ovn-controller connection and datapath
+// flows, both containers' neighbour tables and the end of both nodes'
+// ovn-controller and ovs-vswitchd logs; then whether and when ping works
+// again within 30 s.
+func (c *container) crossPing(t testing.TB, ctx context.Context, l *lab.Lab, dst *container) error {
+	t.Helper()
+	start := time.Now()
+	err := c.ping(ctx, dst.ip())
+	if err == nil {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var r strings.Builder
+	section := func(title string, out []byte) {
+		fmt.Fprintf(&r, "\n--- %s\n%s", title, bytes.TrimRight(out, "\n"))
+	}
+	for _, p := range [][2]*container{{c, dst}, {dst, c}} {
+		out, _ := exec.CommandContext(rctx, ovlmgrBin(t), "trace", "--lab", l.Name, p[0].id, p[1].ip().String(), "--on-node", "--detail").CombinedOutput()
+		section("ovlmgr trace "+p[0].id+" "+p[1].ip().String()+" --on-node --detail", out)
+	}
+	for _, x := range []*container{c, dst} {
+		out, _ := nsexec.Command(rctx, x.ns.Path(), nil, "ip", "neigh", "show").CombinedOutput()
+		section("container "+x.id+" on "+x.rt.node.Name+": ip neigh", out)
+	}
+	for _, n := range []*lab.Node{c.rt.node, dst.rt.node} {
+		for _, args := range [][]string{
+			{"ovs-appctl", "tnl/neigh/show"},
+			{"ovs-appctl", "ovs/route/show"},
+			{"ovs-appctl", "-t", "ovn-controller", "connection-status"},
+			{"ovs-appctl", "dpctl/dump-flows"},
+		} {
+			out, _ := n.Command(rctx, args[0], args[1:]...).CombinedOutput()
+			section(n.Name+": "+strings.Join(args, " "), out)
+		}
+		for _, f := range []string{"ovn-controller.log", "ovs-vswitchd.log"} {
+			b, _ := os.ReadFile(filepath.Join(n.Dir, f))
+			lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+			section(n.Name+": "+f+" (last 40 lines)", []byte(strings.Join(lines[max(0, len(lines)-40):], "\n")))
+		}
+	}
+	again := "ping still fails 30 s later"
+	for time.Since(start) < 30*time.Second {
+		if c.ping(ctx, dst.ip()) == nil {
+			again = fmt.Sprintf("ping works again %v after the first try", time.Since(start).Round(100*time.Millisecond))
+			break
+		}
+	}
+	return fmt.Errorf("%w\n%s; why:%s", err, again, r.String())
+}

@@ -166,10 +166,10 @@ func TestCNIServer(t *testing.T) {
 			t.Errorf("ADD of %s on %s: the plugin logged it itself:\n%s", c.c.id, c.c.rt.node.Name, c.c.rt.exec.stderr.String())
 		}
 	}
-	if err := a.ping(ctx, b.ip()); err != nil {
+	if err := a.crossPing(t, ctx, l, b); err != nil {
 		t.Errorf("ping %s (n1) -> %s (n2): %v", a.ip(), b.ip(), err)
 	}
-	if err := b.ping(ctx, a.ip()); err != nil {
+	if err := b.crossPing(t, ctx, l, a); err != nil {
 		t.Errorf("ping %s (n2) -> %s (n1): %v", b.ip(), a.ip(), err)
 	}
 	if err := tcpTransfer(ctx, a, b, 1<<20); err != nil {

@@ -32,7 +32,7 @@ func TestCNICrossNode(t *testing.T) {
 			}
 			for i, a := range ctrs {
 				b := ctrs[(i+1)%len(ctrs)]
-				if err := a.ping(ctx, b.ip()); err != nil {
+				if err := a.crossPing(t, ctx, l, b); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -390,7 +390,7 @@ func runChaos(tb testing.TB, actions, nbKills int) chaosResult {
 	src.mustAdd(tb, ctx)
 	dst := newContainer(tb, newRuntime(tb, n2), list)
 	dst.mustAdd(tb, ctx)
-	if err := src.ping(ctx, dst.ip()); err != nil {
+	if err := src.crossPing(tb, ctx, l, dst); err != nil {
 		tb.Fatalf("before the chaos: %v", err)
 	}
 	pg := startPinger(tb, src, dst.ip(), 20*time.Millisecond)
