@@ -31,6 +31,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
@@ -515,6 +516,21 @@ func assertGone(t testing.TB, nb client.Client, node *lab.Node, id, ifName strin
 		return nil
 	}); err != nil {
 		t.Errorf("container %s: %v", id, err)
+	}
+}
+
+// assertNoRecords checks that network nw has no DNS record naming or
+// reversing one of the addresses ips of container id.
+func assertNoRecords(t testing.TB, nb client.Client, nw, id string, ips ...net.IP) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	recs, err := dns.Records(ctx, nb, nw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := dns.HostRecords(recs, ips); len(left) > 0 {
+		t.Errorf("container %s (%v): DNS records left on %s: %v", id, ips, nw, left)
 	}
 }
 

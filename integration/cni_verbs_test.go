@@ -17,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
@@ -284,11 +285,16 @@ func TestCNIGC(t *testing.T) {
 	name := fmt.Sprintf("cg%d", os.Getpid()%10000)
 	cniNetwork(t, nb, name, "198.19.214.0/24")
 	n1, n2 := l.Nodes[0], l.Nodes[1]
-	list := confList(t, name, "1.1.0", nil)
+	list := confList(t, name, "1.1.0", map[string]interface{}{"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true}})
 	rt1, rt2 := newRuntime(t, n1), newRuntime(t, n2)
 	var on1 []*container
 	for i := 0; i < 3; i++ {
 		c := newContainer(t, rt1, list)
+		if i == 2 {
+			// Named by an alias, which GC cannot know: its records are
+			// found through its address.
+			c.conf.CapabilityArgs = map[string]interface{}{"aliases": []string{fmt.Sprintf("gc-alias-%d", os.Getpid())}}
+		}
 		c.mustAdd(t, ctx)
 		on1 = append(on1, c)
 	}
@@ -312,11 +318,15 @@ func TestCNIGC(t *testing.T) {
 		return newRuntime(t, node).cni.GCNetworkList(ctx, list, args)
 	}
 	gc := func(node *lab.Node, valid ...*container) error { return gcOf(list, node, valid...) }
+	if ips, err := dns.Resolve(ctx, nb, name, fmt.Sprintf("gc-alias-%d", os.Getpid())); err != nil || len(ips) != 1 || !ips[0].Equal(on1[2].ip()) {
+		t.Fatalf("alias of %s before GC resolves to %v (%v); want %s", on1[2].id, ips, err, on1[2].ip())
+	}
 	if err := gc(n1, on1[0]); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
 	for _, c := range on1[1:] {
 		assertGone(t, nb, n1, c.id, c.ifName)
+		assertNoRecords(t, nb, name, c.id, c.ip())
 	}
 	for _, c := range []*container{on1[0], other, foreign} {
 		if _, err := containerPort(ctx, nb, c.rt.node.SystemID, "", c.id, c.ifName); err != nil {

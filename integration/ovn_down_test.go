@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,7 +65,7 @@ func TestAddFailsFastWithoutNorthd(t *testing.T) {
 	nb := cniNB(t, l)
 	cniNetwork(t, nb, "ffnet", "198.19.221.0/24")
 	rt := newRuntime(t, l.Nodes[0])
-	list := confList(t, "ffnet", "1.0.0", nil)
+	list := confList(t, "ffnet", "1.0.0", map[string]interface{}{"capabilities": map[string]bool{"ips": true, "mac": true, "aliases": true}})
 	newContainer(t, rt, list).mustAdd(t, ctx)
 
 	if err := l.Kill(ctx, lab.Central, "northd"); err != nil {
@@ -73,7 +74,8 @@ func TestAddFailsFastWithoutNorthd(t *testing.T) {
 	for _, req := range []string{"", "198.19.221.77"} { // IPAM, and a requested address (waits for ovn-installed)
 		c := newContainer(t, rt, list)
 		if req != "" {
-			c.conf.CapabilityArgs = map[string]interface{}{"ips": []string{req + "/24"}}
+			// Named by an alias: the undo removes the names ADD gave.
+			c.conf.CapabilityArgs = map[string]interface{}{"ips": []string{req + "/24"}, "aliases": []string{"ff-alias"}}
 		}
 		start := time.Now()
 		err := c.add(ctx)
@@ -90,6 +92,9 @@ func TestAddFailsFastWithoutNorthd(t *testing.T) {
 			t.Errorf("ADD waited for the ready timeout: %v", err)
 		}
 		assertGone(t, nb, l.Nodes[0], c.id, c.ifName)
+		if req != "" {
+			assertNoRecords(t, nb, "ffnet", c.id, net.ParseIP(req))
+		}
 	}
 	// `ovlmgr port attach` is the same ADD.
 	netns, err := testutils.NewNS()

@@ -97,10 +97,13 @@ func Forget(ctx context.Context, nb, sb client.Client, node string, o ForgetOpti
 
 // RemovePort removes container port p from the NB with what makes it
 // reachable: the DNS names and service backends of its addresses, its
-// published ports and floating IPs, then the port.
+// published ports and floating IPs, then the port. The port knows its
+// container ID, not the aliases its ADD had: a container named by its ID
+// loses its names without a read of the network's DNS rows, one with
+// aliases through the records of its addresses (dns.UnregisterHost).
 func RemovePort(ctx context.Context, nb client.Client, p *ovnport.Port) error {
 	if ips := p.IPs(); len(ips) > 0 && p.Network != "" {
-		if err := service.ContainerDeleted(ctx, nb, p.Network, ips); err != nil {
+		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: p.Network, ContainerID: p.Container, IPs: ips}); err != nil {
 			return fmt.Errorf("port %s: remove DNS names and service backends: %w", p.Name, err)
 		}
 	}

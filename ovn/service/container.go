@@ -37,16 +37,18 @@ func ContainerAdded(ctx context.Context, nb client.Client, c Container) (*dns.Re
 	}
 	for _, ip := range c.IPs {
 		if err := SyncPort(ctx, nb, Port{Network: c.Network, Name: c.Port, IP: ip, Labels: c.Labels}, true); err != nil {
-			_ = ContainerDeleted(ctx, nb, c.Network, c.IPs)
+			_ = ContainerDeletedHost(ctx, nb, c)
 			return nil, fmt.Errorf("add container %s to services: %w", dns.IDName(c.ContainerID), err)
 		}
 	}
 	return reg, nil
 }
 
-// ContainerDeleted is the service-discovery part of CNI DEL: the container's
-// DNS records go, and its addresses leave every service of the network.
-// Repeatable; a missing network is not an error.
+// ContainerDeleted removes the DNS records of addresses ips and takes them
+// out of every service of the network, for a caller that knows nothing of
+// the container's naming: it reads the DNS rows holding the addresses'
+// records. CNI DEL, ADD's undo and GC know more and use
+// ContainerDeletedHost. Repeatable; a missing network is not an error.
 func ContainerDeleted(ctx context.Context, nb client.Client, network string, ips []net.IP) error {
 	if err := dns.Unregister(ctx, nb, network, ips); err != nil {
 		return err

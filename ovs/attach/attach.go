@@ -495,10 +495,13 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 			leftover = e
 		}
 	}
+	// The undo knows the names ADD gave (or the container-ID name of a
+	// clash), so it finds them without reading the network's DNS rows.
 	undoDNS := func() {
 		cctx, cc := cleanCtx()
 		defer cc()
-		if e := service.ContainerDeleted(cctx, nb, ni.name, p.IPs()); e != nil {
+		if e := service.ContainerDeletedHost(cctx, nb, service.Container{Network: ni.name, ContainerID: req.ContainerID,
+			Aliases: req.Aliases, PodName: req.PodName, IPs: p.IPs()}); e != nil {
 			log.Errorf("undo: %v", e)
 		}
 	}
