@@ -649,11 +649,10 @@ func fakeNode(t *testing.T, l *lab.Lab, systemID string) (*lab.Node, *ovsdbtest.
 // crossPing pings dst from c like ping. When that fails it says why the
 // packet does not arrive, so that a rare failure comes with its cause:
 // ovlmgr's trace both ways (OVN's logical trace and ofproto/trace on the
-// sending node), both
-// nodes' tunnel neighbours, routes, ovn-controller connection and datapath
-// flows, both containers' neighbour tables and the end of both nodes'
-// ovn-controller and ovs-vswitchd logs; then whether and when ping works
-// again within 30 s.
+// sending node); both nodes' tunnel neighbours, routes, ovn-controller
+// connection, datapath flows, conntrack entries and zones; both
+// containers' neighbour tables; the end of both nodes' ovn-controller and
+// ovs-vswitchd logs; then whether and when ping works again within 30 s.
 func (c *container) crossPing(t testing.TB, ctx context.Context, l *lab.Lab, dst *container) error {
 	t.Helper()
 	start := time.Now()
@@ -681,6 +680,8 @@ func (c *container) crossPing(t testing.TB, ctx context.Context, l *lab.Lab, dst
 			{"ovs-appctl", "ovs/route/show"},
 			{"ovs-appctl", "-t", "ovn-controller", "connection-status"},
 			{"ovs-appctl", "dpctl/dump-flows"},
+			{"ovs-appctl", "dpctl/dump-conntrack"},
+			{"ovs-appctl", "-t", "ovn-controller", "ct-zone-list"},
 		} {
 			out, _ := n.Command(rctx, args[0], args[1:]...).CombinedOutput()
 			section(n.Name+": "+strings.Join(args, " "), out)
