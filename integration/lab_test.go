@@ -1,8 +1,12 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
@@ -359,4 +365,98 @@ func TestLabVswitchdHeap(t *testing.T) {
 			t.Errorf("%s: %s", n.Name, w)
 		}
 	}
+}
+
+// TestLabUnderlayARP: an ARP request on the underlay for a node's address
+// gets one reply, from the node's br-phy. The node's kernel also sees the
+// request on its underlay veth (an AF_PACKET port of the userspace
+// datapath), and with arp_ignore=0 it answered from there too, with the
+// veth's MAC. Whichever reply a peer's ovs-vswitchd snooped last became
+// its tunnel neighbour entry: with the veth's MAC every Geneve packet to
+// that node was dropped there, until the entry was learned again (a rare
+// cross-node outage right after ADD).
+func TestLabUnderlayARP(t *testing.T) {
+	l := sharedLab(t)
+	for _, n := range l.Nodes {
+		var phys net.HardwareAddr
+		if err := n.Do(func() error {
+			link, err := netlink.LinkByName(lab.PhysBridge)
+			if err == nil {
+				phys = link.Attrs().HardwareAddr
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for try := 0; try < 3; try++ {
+			got, err := arpReplies(l.CentralNetNS, "br-ul", net.ParseIP(lab.CentralIP), net.ParseIP(n.EncapIP), 300*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || !bytes.Equal(got[0], phys) {
+				t.Fatalf("ARP for %s (%s) from central: replies from %v; want one, from its %s %s", n.EncapIP, n.Name, got, lab.PhysBridge, phys)
+			}
+		}
+	}
+}
+
+// arpReplies sends an ARP request for target from interface ifName (with
+// address src) in namespace nsPath and returns the sender MACs of the
+// replies for target that arrive within wait.
+func arpReplies(nsPath, ifName string, src, target net.IP, wait time.Duration) ([]net.HardwareAddr, error) {
+	var out []net.HardwareAddr
+	err := ns.WithNetNSPath(nsPath, func(ns.NetNS) error {
+		link, err := netlink.LinkByName(ifName)
+		if err != nil {
+			return err
+		}
+		proto := uint16(unix.ETH_P_ARP<<8&0xff00 | unix.ETH_P_ARP>>8)
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: link.Attrs().Index}); err != nil {
+			return err
+		}
+		mac := link.Attrs().HardwareAddr
+		req := make([]byte, 42)
+		copy(req[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		copy(req[6:12], mac)
+		binary.BigEndian.PutUint16(req[12:], unix.ETH_P_ARP)
+		binary.BigEndian.PutUint16(req[14:], 1)      // Ethernet
+		binary.BigEndian.PutUint16(req[16:], 0x0800) // IPv4
+		req[18], req[19] = 6, 4
+		binary.BigEndian.PutUint16(req[20:], 1) // request
+		copy(req[22:28], mac)
+		copy(req[28:32], src.To4())
+		copy(req[38:42], target.To4())
+		var bcast [8]byte
+		copy(bcast[:], req[0:6])
+		if err := unix.Sendto(fd, req, 0, &unix.SockaddrLinklayer{Ifindex: link.Attrs().Index, Halen: 6, Addr: bcast}); err != nil {
+			return err
+		}
+		buf := make([]byte, 1500)
+		for deadline := time.Now().Add(wait); ; {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil
+			}
+			tv := unix.NsecToTimeval(left.Nanoseconds())
+			if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+				return err
+			}
+			n, _, err := unix.Recvfrom(fd, buf, 0)
+			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if n >= 42 && binary.BigEndian.Uint16(buf[20:]) == 2 && net.IP(buf[28:32]).Equal(target) {
+				out = append(out, append(net.HardwareAddr(nil), buf[22:28]...))
+			}
+		}
+	})
+	return out, err
 }

@@ -184,6 +184,16 @@ func (l *Lab) upNode(ctx context.Context, n *Node) error {
 			return err
 		}
 	}
+	// The node's underlay address lives on br-phy, but its kernel also sees
+	// every frame on the veth (an AF_PACKET port of the userspace datapath)
+	// and by default answers ARP for any of its addresses there too, with
+	// the veth's MAC. A peer's ovs-vswitchd keeps whichever reply it snooped
+	// last as its tunnel neighbour entry, and Geneve sent to the veth's MAC
+	// is dropped at this node. Answer only for addresses on the interface
+	// asked (none on the veth).
+	if err := writeSysctl(n.NetNSPath, "/proc/sys/net/ipv4/conf/"+nodeVeth+"/arp_ignore", "1"); err != nil {
+		return fmt.Errorf("node %s: %w", n.Name, err)
+	}
 
 	if err := createDB(ctx, filepath.Join(n.Dir, "conf.db"), schemaVswitch); err != nil {
 		return err
