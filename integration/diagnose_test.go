@@ -155,11 +155,32 @@ func TestDiagnose(t *testing.T) {
 		if out.Status != diagnose.OK || len(out.Checks) < 10 {
 			t.Errorf("ovlmgr diagnose --lab %s -o json: status %s, %d checks", l.Name, out.Status, len(out.Checks))
 		}
-		for _, name := range []string{"nb", "sb", "northd", "chassis n1", "chassis n2", "tunnel n1->n2", "tunnel n2->n1", "ovn-controller", "datapath", "ports"} {
+		for _, name := range []string{"nb", "sb", "northd", "chassis n1", "chassis n2", "tunnel n1->n2", "tunnel n2->n1", "ovn-controller", "datapath", "ports", "underlay arp"} {
 			if r.Find(name) == nil {
 				t.Errorf("no check %q:\n%s", name, reportText(r))
 			}
 		}
+	})
+
+	t.Run("underlay veth answers ARP", func(t *testing.T) {
+		setIgnore := func(v string) {
+			if err := n1.Do(func() error {
+				return os.WriteFile("/proc/sys/net/ipv4/conf/ul0/arp_ignore", []byte(v), 0o644)
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setIgnore("0")
+		defer setIgnore("1")
+		r := diagnoseLab(ctx, t, l)
+		for _, c := range r.Failed(diagnose.Warn) {
+			if c.Name == "underlay arp" && strings.Contains(c.Detail, "ul0 (a kernel port of userspace bridge "+lab.PhysBridge+") answers ARP for encap IP "+n1.EncapIP) &&
+				strings.Contains(c.Fix, "net.ipv4.conf.ul0.arp_ignore=1") {
+				t.Logf("found: %s: %s: %s (fix: %s)", c.Area, c.Name, c.Detail, c.Fix)
+				return
+			}
+		}
+		t.Fatalf("no warning \"underlay arp\" naming ul0 of n1 with arp_ignore 0:\n%s", reportText(r))
 	})
 
 	t.Run("container MTU above the underlay limit", func(t *testing.T) {

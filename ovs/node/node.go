@@ -100,7 +100,7 @@ type Result struct {
 	Changed       bool   `json:"changed"`       // false when everything was already in place
 	CreatedBridge bool   `json:"createdBridge"` // br-int was created by this call
 	// Warnings are settings of the machine that will cost the node (see
-	// RcvbufWarning, HeapTrimWarning); join succeeds with them.
+	// RcvbufWarning, HeapTrimWarning, ARPFlux); join succeeds with them.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -188,7 +188,7 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 		return nil, fmt.Errorf("node join: %w", names.Bad("encap ip", o.EncapIP, "not an IP address"))
 	}
 	o.EncapIP = ip.String()
-	encapMTU, err := localIP(ip)
+	encapIf, encapMTU, err := localIP(ip)
 	if err != nil {
 		return nil, fmt.Errorf("node join: %w", names.Bad("encap ip", names.Shown(o.EncapIP), "%w", err))
 	}
@@ -280,6 +280,15 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 	}
 	if sock, ok := strings.CutPrefix(o.OVS, "unix:"); ok {
 		if w := VswitchdHeapWarning(o.Datapath, filepath.Dir(sock), encapMTU); w != "" {
+			res.Warnings = append(res.Warnings, w)
+		}
+	}
+	if o.Datapath == "netdev" && ip.To4() != nil {
+		f, err := UnderlayARPFlux(ctx, oc, encapIf)
+		if err != nil {
+			return nil, fmt.Errorf("node join: %w", err)
+		}
+		if w := f.Warning(o.EncapIP); w != "" {
 			res.Warnings = append(res.Warnings, w)
 		}
 	}
@@ -584,28 +593,29 @@ func checkChassis(ctx context.Context, o JoinOptions) error {
 }
 
 // localIP checks that ip is assigned to an interface in this network
-// namespace and returns that interface's MTU (0 if it cannot be read).
-func localIP(ip net.IP) (mtu int, err error) {
+// namespace and returns that interface's name and MTU ("" and 0 if they
+// cannot be read).
+func localIP(ip net.IP) (name string, mtu int, err error) {
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
 	if err != nil {
-		return 0, fmt.Errorf("list local addresses: %w", err)
+		return "", 0, fmt.Errorf("list local addresses: %w", err)
 	}
 	var have []string
 	for _, a := range addrs {
 		if a.IP.Equal(ip) {
 			if l, err := netlink.LinkByIndex(a.LinkIndex); err == nil {
-				mtu = l.Attrs().MTU
+				name, mtu = l.Attrs().Name, l.Attrs().MTU
 			}
-			return mtu, nil
+			return name, mtu, nil
 		}
 		if !a.IP.IsLoopback() && !a.IP.IsLinkLocalUnicast() {
 			have = append(have, a.IP.String())
 		}
 	}
 	if len(have) == 0 {
-		return 0, fmt.Errorf("not assigned to any local interface (this namespace has no usable address)")
+		return "", 0, fmt.Errorf("not assigned to any local interface (this namespace has no usable address)")
 	}
-	return 0, fmt.Errorf("not assigned to any local interface (local addresses: %s)", strings.Join(have, ", "))
+	return "", 0, fmt.Errorf("not assigned to any local interface (local addresses: %s)", strings.Join(have, ", "))
 }
 
 func contains(list []string, s string) bool {

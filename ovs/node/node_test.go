@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -353,5 +354,70 @@ func TestRcvbufWarning(t *testing.T) {
 		if c.max >= 4<<20 && strings.Contains(w, "rmem_max") {
 			t.Errorf("%s %d/%d: warning %q names rmem_max, which is large enough", c.dp, c.def, c.max, w)
 		}
+	}
+}
+
+// TestJoinARPFluxWarning: on a userspace node whose encap IP is on a netdev
+// bridge's internal port, join warns about a kernel port of that bridge
+// whose arp_ignore is 0 (it answers ARP for the encap IP with its own MAC)
+// and names the sysctl; with arp_ignore=1, or on the kernel datapath, it
+// does not.
+func TestJoinARPFluxWarning(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// d0 (holding the encap IP) stands for the bridge's internal port, d1
+	// for the NIC in the bridge.
+	c, err := vsdb.Connect(ctx, e.ovs.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	root, err := vsdb.Init(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := vsdb.BridgeOps(c, root.UUID, vsdb.BridgeSpec{Name: "d0", Datapath: "netdev", Ports: []string{"d1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbconn.Transact(ctx, c, ops...); err != nil {
+		t.Fatal(err)
+	}
+	setIgnore := func(v string) {
+		if err := e.netns.Do(func(ns.NetNS) error {
+			return os.WriteFile("/proc/sys/net/ipv4/conf/d1/arp_ignore", []byte(v), 0o644)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fluxWarning := func(o JoinOptions) string {
+		res, err := e.join(t, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range res.Warnings {
+			if strings.Contains(w, "arp_ignore") {
+				return w
+			}
+		}
+		return ""
+	}
+	setIgnore("0")
+	w := fluxWarning(e.opts())
+	for _, s := range []string{"d1 (a kernel port of userspace bridge d0) answers ARP for encap IP " + encapIP, "set net.ipv4.conf.d1.arp_ignore=1"} {
+		if !strings.Contains(w, s) {
+			t.Errorf("join with d1 answering ARP: warning %q; want it to say %q", w, s)
+		}
+	}
+	setIgnore("1")
+	if w := fluxWarning(e.opts()); w != "" {
+		t.Errorf("join with arp_ignore=1 on d1: %q; want no ARP warning", w)
+	}
+	setIgnore("0")
+	o := e.opts()
+	o.Datapath = "system"
+	if w := fluxWarning(o); w != "" {
+		t.Errorf("join on the kernel datapath: %q; want no ARP warning (the kernel does not see a datapath port's frames)", w)
 	}
 }

@@ -157,6 +157,7 @@ func Check(ctx context.Context, t Target, st *diagnose.State) []diagnose.Check {
 	c.loadPorts(ctx)
 	c.daemons(ctx)
 	c.identity(sysID)
+	c.underlayARP(ctx)
 	c.bridge(ctx)
 	c.tunnels(ctx, sysID)
 	c.ports(ctx)
@@ -329,6 +330,31 @@ func (c *checker) bridge(ctx context.Context) {
 		c.add(diagnose.Warnf(c.area, "datapath", "set both to the same type", "%s datapath_type %s, but ovn-bridge-datapath-type is %s", name, dp, want))
 	default:
 		c.add(diagnose.Okf(c.area, "datapath", "%s datapath %s fits this machine", name, dp))
+	}
+}
+
+// underlayARP checks that no kernel port of the userspace bridge holding
+// an IPv4 encap IP answers ARP for it (node.UnderlayARPFlux); it says
+// nothing where that does not apply.
+func (c *checker) underlayARP(ctx context.Context) {
+	encap := net.ParseIP(c.root.ExternalIDs[node.KeyEncapIP])
+	if c.underlay == "" || encap.To4() == nil {
+		return
+	}
+	var f *node.ARPFlux
+	err := inNS(c.t.NetNS, func() error {
+		var err error
+		f, err = node.UnderlayARPFlux(ctx, c.oc, c.underlay)
+		return err
+	})
+	switch {
+	case err != nil:
+		c.add(diagnose.Warnf(c.area, "underlay arp", "check OVS", "%v", err))
+	case f == nil:
+	case len(f.Answering) > 0:
+		c.add(diagnose.Warnf(c.area, "underlay arp", "sysctl -w "+f.Fix()+" (and in sysctl.d)", "%s", f.Problem(encap.String())))
+	default:
+		c.add(diagnose.Okf(c.area, "underlay arp", "only %s answers ARP for %s (kernel ports %s: arp_ignore set)", f.Bridge, encap, strings.Join(f.Kernel, ", ")))
 	}
 }
 
