@@ -31,8 +31,8 @@ type ARPFlux struct {
 // larger of "all" and the port's) answers an ARP request for the encap IP
 // with the port's MAC beside the bridge's own answer. A peer's userspace
 // tunnels keep whichever answer they snooped last as the tunnel neighbour,
-// and Geneve sent to the port's MAC is dropped here (lab nodes lost every
-// cross-node packet that way until the entry was learned again). nil when
+// and Geneve sent to the port's MAC is dropped here (seen in the lab:
+// every packet from that peer lost, for as long as it kept sending). nil when
 // underlay is no internal port of a netdev bridge. Sysctls are read in the
 // caller's network namespace.
 func UnderlayARPFlux(ctx context.Context, oc client.Client, underlay string) (*ARPFlux, error) {
@@ -112,12 +112,12 @@ func (f *ARPFlux) Problem(encapIP string) string {
 	if f == nil || len(f.Answering) == 0 {
 		return ""
 	}
-	who, verb := f.Answering[0]+" (a kernel port of userspace bridge "+f.Bridge+")", "answers"
+	who, verb, mac := f.Answering[0]+" (a kernel port of userspace bridge "+f.Bridge+")", "answers", "its own MAC"
 	if len(f.Answering) > 1 {
-		who, verb = strings.Join(f.Answering, ", ")+" (kernel ports of userspace bridge "+f.Bridge+")", "answer"
+		who, verb, mac = strings.Join(f.Answering, ", ")+" (kernel ports of userspace bridge "+f.Bridge+")", "answer", "their own MACs"
 	}
-	return fmt.Sprintf("%s %s ARP for encap IP %s with its own MAC (arp_ignore 0) beside %s: a peer's userspace tunnels that learn that MAC lose every Geneve packet to this node",
-		who, verb, encapIP, f.Bridge)
+	return fmt.Sprintf("%s %s ARP for encap IP %s with %s (arp_ignore 0) beside %s: a peer's userspace tunnels that learn such a MAC lose every Geneve packet to this node",
+		who, verb, encapIP, mac, f.Bridge)
 }
 
 // Fix is the sysctl settings that end the problem.

@@ -284,12 +284,11 @@ func Join(ctx context.Context, o JoinOptions) (*Result, error) {
 		}
 	}
 	if o.Datapath == "netdev" && ip.To4() != nil {
-		f, err := UnderlayARPFlux(ctx, oc, encapIf)
-		if err != nil {
-			return nil, fmt.Errorf("node join: %w", err)
-		}
-		if w := f.Warning(o.EncapIP); w != "" {
-			res.Warnings = append(res.Warnings, w)
+		// A warning only: what cannot be read is not warned about, as above.
+		if f, err := UnderlayARPFlux(ctx, oc, encapIf); err == nil {
+			if w := f.Warning(o.EncapIP); w != "" {
+				res.Warnings = append(res.Warnings, w)
+			}
 		}
 	}
 
