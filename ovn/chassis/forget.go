@@ -97,20 +97,55 @@ func Forget(ctx context.Context, nb, sb client.Client, node string, o ForgetOpti
 
 // RemovePort removes container port p from the NB with what makes it
 // reachable: the DNS names and service backends of its addresses, its
-// published ports and floating IPs, then the port. The port knows its
+// published ports and floating IPs, and the port. The port knows its
 // container ID, not the aliases its ADD had: a container named by its ID
 // loses its names without a read of the network's DNS rows, one with
-// aliases through the records of its addresses (dns.UnregisterHost).
+// aliases through the records of its addresses (dns.UnregisterHostOps).
 func RemovePort(ctx context.Context, nb client.Client, p *ovnport.Port) error {
-	if ips := p.IPs(); len(ips) > 0 && p.Network != "" {
-		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: p.Network, ContainerID: p.Container, IPs: ips}); err != nil {
-			return fmt.Errorf("port %s: remove DNS names and service backends: %w", p.Name, err)
+	return RemoveNamedPort(ctx, nb, p, nil, "")
+}
+
+// RemoveNamedPort is RemovePort for a caller that knows the container's
+// aliases and pod name as its ADD had them (CNI DEL). Service backends and
+// published ports go first (they write only where there are any); the
+// DNS names and the port go in one transaction: a removal that fails
+// half-way never leaves a port without its names or names without their
+// port, and DEL writes the NB once for both.
+func RemoveNamedPort(ctx context.Context, nb client.Client, p *ovnport.Port, aliases []string, podName string) error {
+	ips := p.IPs()
+	c := service.Container{Network: p.Network, ContainerID: p.Container, Aliases: aliases, PodName: podName, IPs: ips}
+	names := len(ips) > 0 && p.Network != ""
+	if names {
+		if err := service.RemoveBackends(ctx, nb, c); err != nil {
+			return fmt.Errorf("port %s: remove service backends: %w", p.Name, err)
 		}
 	}
 	if err := publish.Release(ctx, nb, p.Name); err != nil {
 		return fmt.Errorf("port %s: remove published ports and floating IPs: %w", p.Name, err)
 	}
-	return ovnport.Delete(ctx, nb, p.Name)
+	// Read and written again after a reply lost in a leader change: both
+	// parts are exact deletes, so a second run finds nothing left to do.
+	return dbconn.Retry(ctx, func(bool) error {
+		var ops []ovsdb.Operation
+		if names {
+			dnsOps, err := service.NamesRemovedOps(ctx, nb, c)
+			if err != nil {
+				return fmt.Errorf("port %s: remove DNS names: %w", p.Name, err)
+			}
+			ops = dnsOps
+		}
+		del, err := ovnport.DeleteOps(ctx, nb, p.Name)
+		if err != nil {
+			return err
+		}
+		if ops = append(ops, del...); len(ops) == 0 {
+			return nil
+		}
+		if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
+			return fmt.Errorf("delete port %s with its DNS names: %w", p.Name, err)
+		}
+		return nil
+	})
 }
 
 // deleteChassis deletes the node's SB Chassis row (its Encap rows go with

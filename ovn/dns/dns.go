@@ -407,32 +407,42 @@ func Unregister(ctx context.Context, nb client.Client, network string, ips []net
 }
 
 func unregister(ctx context.Context, nb client.Client, network string, ips []net.IP) error {
-	n, err := lookup(ctx, nb, network)
-	if errors.Is(err, ErrNetworkNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("remove DNS records: %w", err)
-	}
-	if len(ips) == 0 {
-		return nil
-	}
-	del, err := ptrRecords(ctx, nb, n, ips)
-	if err != nil {
-		return fmt.Errorf("remove DNS records on network %q: %w", network, err)
-	}
-	if del == nil {
-		// An address without its PTR: look at every record.
-		recs, err := records(ctx, nb, []ovsdb.Condition{dbops.Includes(dnsIDs(n.Name))})
-		if err != nil {
-			return fmt.Errorf("remove DNS records on network %q: %w", network, err)
-		}
-		del = HostRecords(recs, ips)
+	n, del, err := unregisterRecords(ctx, nb, network, ips)
+	if err != nil || len(del) == 0 {
+		return err
 	}
 	if _, err := dbconn.Transact(ctx, nb, RemoveOps(n, del)...); err != nil {
 		return fmt.Errorf("remove DNS records %v on network %q: %w", keys(del), network, err)
 	}
 	return nil
+}
+
+// unregisterRecords reads the records Unregister removes (nil for a
+// network that does not exist).
+func unregisterRecords(ctx context.Context, nb client.Client, network string, ips []net.IP) (*Network, map[string]string, error) {
+	n, err := lookup(ctx, nb, network)
+	if errors.Is(err, ErrNetworkNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("remove DNS records: %w", err)
+	}
+	if len(ips) == 0 {
+		return n, nil, nil
+	}
+	del, err := ptrRecords(ctx, nb, n, ips)
+	if err != nil {
+		return nil, nil, fmt.Errorf("remove DNS records on network %q: %w", network, err)
+	}
+	if del == nil {
+		// An address without its PTR: look at every record.
+		recs, err := records(ctx, nb, []ovsdb.Condition{dbops.Includes(dnsIDs(n.Name))})
+		if err != nil {
+			return nil, nil, fmt.Errorf("remove DNS records on network %q: %w", network, err)
+		}
+		del = HostRecords(recs, ips)
+	}
+	return n, del, nil
 }
 
 // UnregisterHost removes h's records like Unregister, without reading the
@@ -447,15 +457,30 @@ func UnregisterHost(ctx context.Context, nb client.Client, h Host) error {
 }
 
 func unregisterHost(ctx context.Context, nb client.Client, h Host) error {
+	ops, err := UnregisterHostOps(ctx, nb, h)
+	if err != nil || len(ops) == 0 {
+		return err
+	}
+	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
+		return fmt.Errorf("remove DNS records of %v on network %q: %w", h.IPs, h.Network, err)
+	}
+	return nil
+}
+
+// UnregisterHostOps reads what UnregisterHost removes and returns the
+// operations that remove it (exact key/value deletes, repeatable), for a
+// caller that removes more in the same transaction: DEL removes the
+// container's port with its names (chassis.RemoveNamedPort).
+func UnregisterHostOps(ctx context.Context, nb client.Client, h Host) ([]ovsdb.Operation, error) {
 	if len(h.IPs) == 0 {
-		return nil
+		return nil, nil
 	}
 	n, err := lookup(ctx, nb, h.Network)
 	if errors.Is(err, ErrNetworkNotFound) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("remove DNS records: %w", err)
+		return nil, fmt.Errorf("remove DNS records: %w", err)
 	}
 	var cands []string
 	for _, name := range []string{h.Name, IDName(h.ContainerID)} {
@@ -481,7 +506,7 @@ func unregisterHost(ctx context.Context, nb client.Client, h Host) error {
 	found := map[string]bool{}
 	if tx.Len() > 0 {
 		if err := tx.Transact(ctx); err != nil {
-			return fmt.Errorf("remove DNS records on network %q: %w", h.Network, err)
+			return nil, fmt.Errorf("remove DNS records on network %q: %w", h.Network, err)
 		}
 		val := addrValue(h.IPs)
 		for _, p := range probes {
@@ -494,12 +519,13 @@ func unregisterHost(ctx context.Context, nb client.Client, h Host) error {
 		}
 	}
 	if len(found) < len(h.IPs) {
-		return Unregister(ctx, nb, h.Network, h.IPs)
+		// No candidate name holds an address's PTR (an alias the caller
+		// does not know): the records of the addresses, read.
+		if n, del, err = unregisterRecords(ctx, nb, h.Network, h.IPs); err != nil || n == nil {
+			return nil, err
+		}
 	}
-	if _, err := dbconn.Transact(ctx, nb, RemoveOps(n, del)...); err != nil {
-		return fmt.Errorf("remove DNS records %v on network %q: %w", keys(del), h.Network, err)
-	}
-	return nil
+	return RemoveOps(n, del), nil
 }
 
 // HostRecords picks from recs the records of the addresses ips: names whose

@@ -1008,26 +1008,40 @@ func Delete(ctx context.Context, nb client.Client, name string) error {
 }
 
 func deletePort(ctx context.Context, nb client.Client, name string) error {
+	ops, err := DeleteOps(ctx, nb, name)
+	if err != nil || len(ops) == 0 {
+		return err
+	}
+	if _, err := dbconn.Transact(ctx, nb, ops...); err != nil {
+		return fmt.Errorf("delete port %s: %w", name, err)
+	}
+	return nil
+}
+
+// DeleteOps reads the port named name and returns the operations that
+// delete it (its reference from its switch: the row goes with it), for a
+// caller that deletes more in the same transaction; none when there is no
+// such port. A port without our owner key is refused (ErrNotOwned).
+func DeleteOps(ctx context.Context, nb client.Client, name string) ([]ovsdb.Operation, error) {
 	var lsps []nbdb.LogicalSwitchPort
 	m := &nbdb.LogicalSwitchPort{Name: name}
 	if err := dbconn.Select(ctx, nb, m, &lsps, model.Condition{Field: &m.Name, Function: ovsdb.ConditionEqual, Value: name}); err != nil {
-		return fmt.Errorf("delete port %s: %w", name, err)
+		return nil, fmt.Errorf("delete port %s: %w", name, err)
 	}
+	var ops []ovsdb.Operation
 	for _, l := range lsps {
 		if !owner.Owned(l.ExternalIDs, owner.KindPort) {
-			return fmt.Errorf("delete port %s: %w (refusing to touch it)", name, ErrNotOwned)
+			return nil, fmt.Errorf("delete port %s: %w (refusing to touch it)", name, ErrNotOwned)
 		}
 		sw := &nbdb.LogicalSwitch{}
 		mut, err := nb.WhereAll(sw, model.Condition{Field: &sw.Ports, Function: ovsdb.ConditionIncludes, Value: []string{l.UUID}}).
 			Mutate(sw, model.Mutation{Field: &sw.Ports, Mutator: ovsdb.MutateOperationDelete, Value: []string{l.UUID}})
 		if err != nil {
-			return fmt.Errorf("delete port %s: %w", name, err)
+			return nil, fmt.Errorf("delete port %s: %w", name, err)
 		}
-		if _, err := dbconn.Transact(ctx, nb, mut...); err != nil {
-			return fmt.Errorf("delete port %s: %w", name, err)
-		}
+		ops = append(ops, mut...)
 	}
-	return nil
+	return ops, nil
 }
 
 // Filter selects ports in List; empty fields match all.

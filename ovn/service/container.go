@@ -6,6 +6,7 @@ import (
 	"net"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 )
@@ -67,14 +68,31 @@ func ContainerDeleted(ctx context.Context, nb client.Client, network string, ips
 // dns.UnregisterHost), so DEL costs the same in a network of 10 or 10,000
 // containers. c.Port and c.Labels are not needed.
 func ContainerDeletedHost(ctx context.Context, nb client.Client, c Container) error {
-	if err := dns.UnregisterHost(ctx, nb, dns.Host{Network: c.Network, Name: dns.HostName(c.Aliases, c.PodName, c.ContainerID),
-		ContainerID: c.ContainerID, IPs: c.IPs}); err != nil {
+	if err := dns.UnregisterHost(ctx, nb, containerHost(c)); err != nil {
 		return err
 	}
+	return RemoveBackends(ctx, nb, c)
+}
+
+// NamesRemovedOps reads the DNS records ContainerDeletedHost removes and
+// returns the operations that remove them, for a caller that deletes the
+// container's port in the same transaction (dns.UnregisterHostOps).
+func NamesRemovedOps(ctx context.Context, nb client.Client, c Container) ([]ovsdb.Operation, error) {
+	return dns.UnregisterHostOps(ctx, nb, containerHost(c))
+}
+
+// RemoveBackends takes c's addresses out of every service of its network
+// (selected or static); it writes only where a service has one of them.
+func RemoveBackends(ctx context.Context, nb client.Client, c Container) error {
 	for _, ip := range c.IPs {
 		if err := SyncPort(ctx, nb, Port{Network: c.Network, IP: ip}, false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// containerHost is the DNS identity of c (its naming inputs as at ADD).
+func containerHost(c Container) dns.Host {
+	return dns.Host{Network: c.Network, Name: dns.HostName(c.Aliases, c.PodName, c.ContainerID), ContainerID: c.ContainerID, IPs: c.IPs}
 }

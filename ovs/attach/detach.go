@@ -11,8 +11,8 @@ import (
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/ovn-kubernetes/libovsdb/client"
 
+	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
-	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 	ovsport "github.com/ovlmgr/ovlmgr/ovs/port"
 )
@@ -172,23 +172,23 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) (err error) {
 			return leave(err)
 		}
 	}
-	if len(ips) > 0 && network != "" {
+	// The port's own addresses go with the port (chassis.RemoveNamedPort:
+	// its DNS names and the port in one transaction); prevResult's, when
+	// the port is gone or has none, on their own.
+	if len(ips) > 0 && network != "" && (p == nil || len(p.IPs()) == 0) {
 		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: network, ContainerID: req.ContainerID,
 			Aliases: req.Aliases, PodName: req.PodName, IPs: ips}); err != nil {
 			return leave(fmt.Errorf("remove DNS names and service backends: %w", err))
 		}
+		log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
 	}
-	log.Debugf("DNS and services after %s", time.Since(start).Round(time.Millisecond))
 	if p == nil {
 		return nil
 	}
-	if err := publish.Release(ctx, nb, p.Name); err != nil {
-		return leave(fmt.Errorf("remove published ports and floating IPs: %w", err))
-	}
-	if err := ovnport.Delete(ctx, nb, p.Name); err != nil {
+	if err := chassis.RemoveNamedPort(ctx, nb, p, req.Aliases, req.PodName); err != nil {
 		return leave(err)
 	}
-	log.Debugf("deleted %s / %s after %s", p.Name, nm.host, time.Since(start).Round(time.Millisecond))
+	log.Debugf("deleted %s / %s with its DNS names after %s", p.Name, nm.host, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

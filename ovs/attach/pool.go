@@ -8,12 +8,12 @@ import (
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 
+	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
-	"github.com/ovlmgr/ovlmgr/ovn/publish"
 	"github.com/ovlmgr/ovlmgr/ovn/service"
 )
 
@@ -215,14 +215,7 @@ func dropClaimedLeftover(ctx context.Context, nb client.Client, nd *node, req At
 			continue
 		}
 		log.Infof("removing leftovers of an interrupted ADD (%s, %s)", p.Name, p.IP)
-		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: p.Network, ContainerID: req.ContainerID,
-			Aliases: req.Aliases, PodName: req.PodName, IPs: p.IPs()}); err != nil {
-			return false, fmt.Errorf("remove DNS names of leftover port %s: %w", p.Name, err)
-		}
-		if err := publish.Release(ctx, nb, p.Name); err != nil {
-			return false, fmt.Errorf("remove published ports of leftover port %s: %w", p.Name, err)
-		}
-		if err := ovnport.Delete(ctx, nb, p.Name); err != nil {
+		if err := chassis.RemoveNamedPort(ctx, nb, p, req.Aliases, req.PodName); err != nil {
 			return false, fmt.Errorf("remove leftover port: %w", err)
 		}
 		dropped = true
