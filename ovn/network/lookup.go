@@ -7,7 +7,6 @@ import (
 	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
-	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 )
@@ -21,9 +20,7 @@ import (
 func Lookup(ctx context.Context, nb client.Client, name string) (*Network, error) {
 	// Only the columns fromRow reads: the switch's ports column alone
 	// grows with the containers (3,000 UUIDs are ~120 KB on the wire).
-	rows, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(name)}, func(s *nbdb.LogicalSwitch) []any {
-		return []any{&s.UUID, &s.Name, &s.ExternalIDs, &s.OtherConfig}
-	})
+	rows, err := dbops.SelectRows(ctx, nb, []ovsdb.Condition{dbops.NameIs(name)}, switchColumns)
 	if err != nil {
 		return nil, fmt.Errorf("get network %q: %w", name, err)
 	}
