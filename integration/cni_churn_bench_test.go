@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,8 +28,11 @@ func churnCount() int {
 // BenchmarkCNIChurn: churnCount() containers ADDed over the 3 nodes of a
 // fresh lab, 8 ADDs in flight at any time and nothing waiting for
 // ovn-northd to settle in between; then all DELed the same way. It prints
-// each phase's wall time and p50/p95/p99, the failures, and ovn-northd's
-// CPU time per ADD and per DEL (utime+stime from /proc). With
+// each phase's wall time and p50/p95/p99, the failures, ovn-northd's CPU
+// time per ADD and per DEL, and the nodes' ovn-controllers' (summed) with
+// how many times they recomputed all their logical flows (OVN 23.03 does
+// so on every change of the SB DNS table: each ADD and DEL changes a
+// name). With
 // CNI_CHURN_SERVED set, every node runs its CNI server (ovlmgr-cni serve)
 // and the plugins hand their ADDs and DELs to it (metric served = 1).
 func BenchmarkCNIChurn(b *testing.B) {
@@ -73,6 +80,7 @@ func BenchmarkCNIChurn(b *testing.B) {
 			)
 			work := make(chan *container)
 			cpu0, t0 := northdCPU(b, l), time.Now()
+			ctl0, rc0 := controllersCPU(b, l), lflowRecomputes(b, l)
 			for w := 0; w < conc; w++ {
 				wg.Add(1)
 				go func() {
@@ -100,10 +108,13 @@ func BenchmarkCNIChurn(b *testing.B) {
 			close(work)
 			wg.Wait()
 			total, cpu := time.Since(t0), northdCPU(b, l)-cpu0
+			ctl, rc := controllersCPU(b, l)-ctl0, lflowRecomputes(b, l)-rc0
 			b.ReportMetric(total.Seconds(), name+"-total-s")
 			reportPct(b, name, ds)
 			b.ReportMetric(float64(fails), name+"-failures")
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(n), "northd-cpu-per-"+name+"-ms")
+			b.ReportMetric(float64(ctl.Microseconds())/1000/float64(n), "controllers-cpu-per-"+name+"-ms")
+			b.ReportMetric(float64(rc)/float64(n), "lflow-recomputes-per-"+name)
 			if first != nil {
 				b.Errorf("%d of %d %ss failed; first: %v", fails, n, name, first)
 				for i, s := range servers {
@@ -121,4 +132,58 @@ func BenchmarkCNIChurn(b *testing.B) {
 		b.ReportMetric(0, "served")
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// controllersCPU is the CPU time the lab's nodes' ovn-controllers have
+// used so far, summed (procCPU).
+func controllersCPU(b *testing.B, l *lab.Lab) time.Duration {
+	b.Helper()
+	var sum time.Duration
+	for _, n := range l.Nodes {
+		sum += pidfileCPU(b, filepath.Join(n.Dir, "ovn-controller.pid"))
+	}
+	return sum
+}
+
+// lflowRecomputes is how many times the lab's nodes' ovn-controllers have
+// recomputed all their logical flows so far, summed: the recompute count
+// of the logical_flow_output node in `inc-engine/show-stats`.
+func lflowRecomputes(b *testing.B, l *lab.Lab) int {
+	b.Helper()
+	sum := 0
+	for _, n := range l.Nodes {
+		ctl := filepath.Join(n.Dir, fmt.Sprintf("ovn-controller.%d.ctl", readPID(b, filepath.Join(n.Dir, "ovn-controller.pid"))))
+		out, err := exec.Command("ovn-appctl", "-t", ctl, "inc-engine/show-stats").CombinedOutput()
+		if err != nil {
+			b.Fatalf("ovn-controller of %s: inc-engine/show-stats: %v: %s", n.Name, err, out)
+		}
+		c, ok := engineRecomputes(string(out), "logical_flow_output")
+		if !ok {
+			b.Fatalf("ovn-controller of %s: no logical_flow_output in inc-engine/show-stats:\n%s", n.Name, out)
+		}
+		sum += c
+	}
+	return sum
+}
+
+// engineRecomputes reads node's recompute count from the output of
+// `inc-engine/show-stats` ("Node: NAME" followed by "- recompute: N").
+func engineRecomputes(stats, node string) (int, bool) {
+	lines := strings.Split(stats, "\n")
+	for i, line := range lines {
+		if strings.TrimSpace(line) != "Node: "+node {
+			continue
+		}
+		for _, next := range lines[i+1:] {
+			f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(next), "-"))
+			if len(f) == 2 && f[0] == "recompute:" {
+				n, err := strconv.Atoi(f[1])
+				return n, err == nil
+			}
+			if strings.HasPrefix(strings.TrimSpace(next), "Node:") {
+				break
+			}
+		}
+	}
+	return 0, false
 }
