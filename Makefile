@@ -44,7 +44,7 @@ bench: deps build ## benchmarks: prints the conditions (CPUs, load, kernel, OVS/
 	set -o pipefail; $(GO) run ./lab/benchrun -- $(BENCH_FLAGS) -bench . $(PKGS) | tee -a $(BIN)/bench.txt
 	@echo "after: load average $$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a $(BIN)/bench.txt
 	@# Every ratio the benchmarks printed (metrics named ...-x), one a line. Knobs: CNI_BENCH_SAMPLES (ADD samples),
-	@# CNI_CHURN_COUNT (churn containers, default 1000), CNI_CHURN_SERVED=1 (churn through the nodes' CNI servers),
+	@# CNI_CHURN_COUNT (churn containers, default 1000), CNI_CHURN_SERVED=1 (churn through the nodes' CNI servers), CNI_CHURN_NAMES=off (churn on a network without container names),
 	@# THROUGHPUT_SECONDS (each iperf3 run, default 5).
 	@r=$$(grep -oE '[0-9.]+ [^ ]+-x\b' $(BIN)/bench.txt | awk '{print "  " $$2 " = " $$1}'); { echo "ratios:"; echo "$$r"; } | tee -a $(BIN)/bench.txt
 

@@ -25,6 +25,7 @@ var flagOf = map[string]string{
 	"label":               "--label",
 	"domain":              "--domain",
 	"isolation":           "--isolation",
+	"container names":     "--container-names",
 	"allow":               "--allow",
 	"vip":                 "--vip",
 	"backend":             "--backend",

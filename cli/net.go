@@ -51,6 +51,7 @@ Example:
 					&cli.BoolFlag{Name: "may-exist", Usage: "succeed if the network exists with an identical spec"},
 					&cli.StringFlag{Name: "router", Usage: "attach to this router (subnets must then be unique on the router only)"},
 					&cli.StringFlag{Name: "isolation", Usage: "default-allow (default) or default-deny (nothing gets in until a policy allows it)"},
+					&cli.StringFlag{Name: "container-names", Usage: "on (default): each container gets a DNS name; off: none (service names stay), so ADD and DEL never change DNS rows, which in OVN 23.03 makes every node with the network recompute all its flows (docs/services.md)"},
 					&cli.StringFlag{Name: "domain", Usage: "DNS domain: containers resolve as NAME.NETWORK.DOMAIN (default: ovl)"},
 					outputFlag(),
 				},
@@ -93,7 +94,7 @@ Example:
 func netSpec(c *cli.Context) (network.Spec, error) {
 	name := c.Args().First()
 	s := network.Spec{Name: name, Gateway: c.String("gateway"), Exclude: c.StringSlice("exclude"), MTU: c.Int("mtu"), MayExist: c.Bool("may-exist"),
-		Router: c.String("router"), Isolation: c.String("isolation"), Domain: c.String("domain")}
+		Router: c.String("router"), Isolation: c.String("isolation"), Domain: c.String("domain"), ContainerNames: c.String("container-names")}
 	var v4, v6 []string
 	for _, sub := range append(c.StringSlice("subnet"), c.StringSlice("subnet6")...) {
 		if strings.Contains(sub, ":") {
@@ -178,7 +179,7 @@ func netShow(c *cli.Context) error {
 			}
 			for _, kv := range [][2]string{
 				{"NAME", n.Name}, {"UUID", n.UUID}, {"SUBNET", subnets(*n)}, {"GATEWAY", gateways(*n)},
-				{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)}, {"ISOLATION", n.Isolation}, {"DOMAIN", n.Domain},
+				{"EXCLUDE", dash(strings.Join(n.Exclude, " "))}, {"MTU", mtu}, {"ROUTER", dash(n.Router)}, {"ISOLATION", n.Isolation}, {"DOMAIN", n.Domain}, {"CONTAINER-NAMES", n.ContainerNames},
 				{"PORTS", strconv.Itoa(n.Ports)}, {"FREE", freeText(*n)}, {"LABELS", labelString(n.Labels)},
 			} {
 				row(w, kv[0], kv[1])

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ovlmgr/ovlmgr/lab"
+	"github.com/ovlmgr/ovlmgr/ovn/network"
 )
 
 // churnCount is how many containers BenchmarkCNIChurn ADDs and DELs: 1,000
@@ -34,7 +35,9 @@ func churnCount() int {
 // so on every change of the SB DNS table: each ADD and DEL changes a
 // name). With
 // CNI_CHURN_SERVED set, every node runs its CNI server (ovlmgr-cni serve)
-// and the plugins hand their ADDs and DELs to it (metric served = 1).
+// and the plugins hand their ADDs and DELs to it (metric served = 1); with
+// CNI_CHURN_NAMES=off the network has container names off (metric
+// container-names = 0).
 func BenchmarkCNIChurn(b *testing.B) {
 	needLab(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
@@ -50,7 +53,10 @@ func BenchmarkCNIChurn(b *testing.B) {
 	})
 	nb := cniNB(b, l)
 	net := fmt.Sprintf("churn%d", os.Getpid()%10000)
-	cniNetwork(b, nb, net, "198.19.128.0/20")
+	// CNI_CHURN_NAMES=off: a network with container names off (no DNS
+	// change per ADD or DEL, so no full logical-flow recompute for it).
+	names := os.Getenv("CNI_CHURN_NAMES")
+	specNetwork(b, nb, network.Spec{Name: net, Subnet: "198.19.128.0/20", ContainerNames: names})
 	n, conc := churnCount(), 8
 	var rts []*runtime
 	served := os.Getenv("CNI_CHURN_SERVED") != ""
@@ -130,6 +136,11 @@ func BenchmarkCNIChurn(b *testing.B) {
 		b.ReportMetric(1, "served")
 	} else {
 		b.ReportMetric(0, "served")
+	}
+	if names == "off" {
+		b.ReportMetric(0, "container-names")
+	} else {
+		b.ReportMetric(1, "container-names")
 	}
 	b.ReportMetric(0, "ns/op")
 }

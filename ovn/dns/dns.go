@@ -262,9 +262,6 @@ func register(ctx context.Context, nb client.Client, h Host) (*Registration, err
 	if name == "" {
 		name = IDName(h.ContainerID)
 	}
-	if err := ValidateName(name); err != nil {
-		return nil, fmt.Errorf("register DNS name on network %q: %w", h.Network, err)
-	}
 	n, err := lookup(ctx, nb, h.Network)
 	if err != nil {
 		return nil, fmt.Errorf("register DNS name %q: %w", name, err)
@@ -275,6 +272,12 @@ func register(ctx context.Context, nb client.Client, h Host) (*Registration, err
 	}
 	if gw6 := n.Switch.ExternalIDs[KeyGateway6]; gw6 != "" {
 		reg.Nameservers = append(reg.Nameservers, gw6)
+	}
+	if !n.ContainerNames() {
+		return reg, nil // the network's nameservers and search list, no name
+	}
+	if err := ValidateName(name); err != nil {
+		return nil, fmt.Errorf("register DNS name on network %q: %w", h.Network, err)
 	}
 	fqdn := FQDN(name, n.Name, n.Domain)
 	err = addRecords(ctx, nb, n, fqdn, h.IPs)
@@ -427,7 +430,7 @@ func unregisterRecords(ctx context.Context, nb client.Client, network string, ip
 	if err != nil {
 		return nil, nil, fmt.Errorf("remove DNS records: %w", err)
 	}
-	if len(ips) == 0 {
+	if len(ips) == 0 || !n.ContainerNames() {
 		return n, nil, nil
 	}
 	del, err := ptrRecords(ctx, nb, n, ips)
@@ -481,6 +484,9 @@ func UnregisterHostOps(ctx context.Context, nb client.Client, h Host) ([]ovsdb.O
 	}
 	if err != nil {
 		return nil, fmt.Errorf("remove DNS records: %w", err)
+	}
+	if !n.ContainerNames() {
+		return nil, nil
 	}
 	var cands []string
 	for _, name := range []string{h.Name, IDName(h.ContainerID)} {

@@ -14,6 +14,20 @@ const DefaultDomain = "ovl"
 // domain (`net create --domain`).
 const KeyDomain = "ovlmgr.io/domain"
 
+// KeyContainerNames on a network's Logical_Switch external_ids is "off"
+// when its containers get no DNS names (`net create --container-names
+// off`): ADD, DEL and GC then never change the network's DNS rows. Service
+// names stay. Absent (or anything else): on.
+const KeyContainerNames = "ovlmgr.io/container-names"
+
+// ContainerNamesOff is KeyContainerNames' value that turns names off.
+const ContainerNamesOff = "off"
+
+// ContainerNames reports whether the network's containers get DNS names.
+func (n *Network) ContainerNames() bool {
+	return n.Switch == nil || n.Switch.ExternalIDs[KeyContainerNames] != ContainerNamesOff
+}
+
 // NormalizeDomain checks a DNS domain ("ovl", "corp.example") and returns it
 // lower-cased without a trailing dot. Empty means DefaultDomain.
 func NormalizeDomain(d string) (string, error) {

@@ -81,6 +81,11 @@ type Spec struct {
 	// Domain is the DNS domain of the network's names
 	// (<name>.<network>.<domain>); "" means dns.DefaultDomain ("ovl").
 	Domain string
+	// ContainerNames is "on" (or "") or "off": with off, containers get
+	// no DNS names, so ADD and DEL never change the network's DNS rows
+	// (in OVN 23.03 each change makes every ovn-controller with the
+	// network recompute all its logical flows; docs/services.md).
+	ContainerNames string
 }
 
 // Network is an ovlmgr network as read from the Northbound database.
@@ -101,6 +106,8 @@ type Network struct {
 	Domain string `json:"domain" yaml:"domain"`
 	// Isolation is default-allow or default-deny (see ovn/policy).
 	Isolation string `json:"isolation" yaml:"isolation"`
+	// ContainerNames is "on" or "off" (Spec.ContainerNames).
+	ContainerNames string `json:"containerNames" yaml:"containerNames"`
 	// Ports counts the network's container ports (Logical_Switch_Ports with
 	// owner kind "port" on this switch).
 	Ports int `json:"ports" yaml:"ports"`
@@ -130,6 +137,9 @@ func (p *plan) row(scope Scope) *nbdb.LogicalSwitch {
 		cfg[ConfigIPv6Prefix] = p.ipv6.Addr().String()
 	}
 	ids[dns.KeyDomain] = p.domain
+	if !p.names {
+		ids[dns.KeyContainerNames] = dns.ContainerNamesOff
+	}
 	if p.mtu != 0 {
 		ids[KeyMTU] = strconv.Itoa(p.mtu)
 	}
@@ -170,6 +180,10 @@ func fromRow(ls *nbdb.LogicalSwitch, ports int) Network {
 		n.Domain = dns.DefaultDomain
 	}
 	n.Isolation = isolation(ls)
+	n.ContainerNames = "on"
+	if ls.ExternalIDs[dns.KeyContainerNames] == dns.ContainerNamesOff {
+		n.ContainerNames = dns.ContainerNamesOff
+	}
 	if len(n.Labels) == 0 {
 		n.Labels = nil
 	}

@@ -103,6 +103,7 @@ func TestCreateRejects(t *testing.T) {
 		{network.Spec{Name: "web", Subnet: "198.19.0.0/24", MTU: 100}, []string{"mtu 100", "576 to 9000"}},
 		{network.Spec{Name: "web", Subnet: "198.19.0.0/24", MTU: 9001}, []string{"mtu 9001"}},
 		{network.Spec{Name: "web", Subnet: "198.19.0.0/24", Labels: map[string]string{"bad key": "v"}}, []string{`label "bad key=v"`}},
+		{network.Spec{Name: "web", Subnet: "198.19.0.0/24", ContainerNames: "no"}, []string{`container names "no"`, "want on or off"}},
 	}
 	for _, tc := range cases {
 		_, err := network.Create(ctx, c, tc.spec)
@@ -463,5 +464,33 @@ func TestDeleteWithPorts(t *testing.T) {
 	}
 	if _, err := network.Get(ctx, c, "db"); err != nil {
 		t.Fatalf("db gone: %v", err)
+	}
+}
+
+// TestContainerNames: a network records container names off on its switch
+// and Get reports it; on is the default and leaves the switch as before.
+func TestContainerNames(t *testing.T) {
+	srv := ovsdbtest.StartNB(t)
+	c := connect(t, srv)
+	ctx := context.Background()
+	for i, tc := range []struct{ name, spec, want string }{{"quiet", "off", "off"}, {"loud", "", "on"}, {"said", "on", "on"}} {
+		subnet := fmt.Sprintf("198.19.%d.0/24", i)
+		if _, err := network.Create(ctx, c, network.Spec{Name: tc.name, Subnet: subnet, ContainerNames: tc.spec}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := network.Get(ctx, c, tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.ContainerNames != tc.want {
+			t.Errorf("network %s made with container names %q: Get says %q, want %q", tc.name, tc.spec, n.ContainerNames, tc.want)
+		}
+		// The same spec again is the same network.
+		if _, err := network.Create(ctx, c, network.Spec{Name: tc.name, Subnet: subnet, ContainerNames: tc.spec, MayExist: true}); err != nil {
+			t.Errorf("network %s again with may exist: %v", tc.name, err)
+		}
+	}
+	if _, err := network.Create(ctx, c, network.Spec{Name: "quiet", Subnet: "198.19.0.0/24", MayExist: true}); err == nil {
+		t.Error("network quiet again with container names on was accepted; want a different-spec error")
 	}
 }

@@ -41,6 +41,7 @@ type plan struct {
 	// valid when ipv6 is.
 	gateway6 netip.Addr
 	domain   string // DNS domain, normalised
+	names    bool   // containers get DNS names
 }
 
 // v4 reports whether the network has an IPv4 subnet (it may be IPv6-only).
@@ -80,6 +81,13 @@ func validate(s Spec) (*plan, error) {
 		return nil, err
 	}
 	p.domain = d
+	switch s.ContainerNames {
+	case "", "on":
+		p.names = true
+	case dns.ContainerNamesOff:
+	default:
+		return nil, names.Bad("container names", s.ContainerNames, "want on or off")
+	}
 	if s.Subnet == "" && s.IPv6Subnet == "" {
 		return nil, names.Missing("subnet", "want an IPv4 CIDR a.b.c.d/%d to /%d, an IPv6 /64, or both", MinPrefix, MaxPrefix)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
@@ -67,7 +68,8 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 	if name == "" {
 		name = dns.IDName(req.ContainerID)
 	}
-	if err := dns.ValidateName(name); err != nil {
+	names := n.ContainerNames()
+	if err := dns.ValidateName(name); names && err != nil {
 		return nil, nil, fmt.Errorf("register DNS name on network %q: %w", req.Network, err)
 	}
 	reg := &dns.Registration{Domain: n.Domain, Search: n.Search(), Nameservers: []string{}}
@@ -83,15 +85,21 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 		p := ovnport.Claimed(spec, pp)
 		ips := p.IPs()
 		for try := 0; try < 2; try++ {
-			dnsOps, guard := dns.AddOps(n, fqdn, ips)
-			guard += len(ovnport.ClaimOps(spec, pp))
+			var dnsOps []ovsdb.Operation
+			guard := -1 // no name: no guard
+			if names {
+				dnsOps, guard = dns.AddOps(n, fqdn, ips)
+				guard += len(ovnport.ClaimOps(spec, pp))
+			}
 			// A reply lost in a leader change is resolved inside Claim.
 			err := ovnport.Claim(ctx, nb, spec, pp, dnsOps...)
 			switch {
 			case err == nil:
-				reg.FQDN = fqdn
-				if fqdn != wanted {
-					reg.Clash = wanted
+				if names {
+					reg.FQDN = fqdn
+					if fqdn != wanted {
+						reg.Clash = wanted
+					}
 				}
 				log.Debugf("claimed pool port %s (%s %s)", p.Name, p.MAC, p.IP)
 				return p, reg, nil
