@@ -39,16 +39,7 @@ func TestCNIContainerNamesOff(t *testing.T) {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	if _, err := network.Create(ctx, nb, network.Spec{Name: name, Subnet: "198.19.86.0/24", Router: r, ContainerNames: "off"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := network.Delete(ctx, nb, name, true); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
-	})
+	specNetwork(t, nb, network.Spec{Name: name, Subnet: "198.19.86.0/24", Router: r, ContainerNames: "off"})
 	if n, err := network.Get(ctx, nb, name); err != nil || n.ContainerNames != "off" {
 		t.Fatalf("network %s: %+v (%v); want container names off", name, n, err)
 	}
