@@ -153,17 +153,11 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) (err error) {
 			p = nil
 		}
 	}
-	// DNS records and service backends go first, while the port still says
-	// which address it had (prevResult covers a port already gone).
+	// The port's own addresses (both families) go with the port below
+	// (chassis.RemoveNamedPort: its DNS names and the port in one
+	// transaction); prevResult's, when the port is gone or has none, here.
 	ips := req.PrevIPs
 	network := req.Network
-	if p != nil && (p.IP.IsValid() || p.IPv6.IsValid()) {
-		// Both addresses; an IPv6-only network's port has only IPv6.
-		ips = p.IPs()
-		if p.Network != "" {
-			network = p.Network
-		}
-	}
 	if p == nil && len(ips) > 0 && network != "" {
 		// prevResult's addresses, the port gone: an address another port
 		// holds now is that port's, and so are its DNS names and service
@@ -172,9 +166,6 @@ func Detach(ctx context.Context, req DetachRequest, log Logger) (err error) {
 			return leave(err)
 		}
 	}
-	// The port's own addresses go with the port (chassis.RemoveNamedPort:
-	// its DNS names and the port in one transaction); prevResult's, when
-	// the port is gone or has none, on their own.
 	if len(ips) > 0 && network != "" && (p == nil || len(p.IPs()) == 0) {
 		if err := service.ContainerDeletedHost(ctx, nb, service.Container{Network: network, ContainerID: req.ContainerID,
 			Aliases: req.Aliases, PodName: req.PodName, IPs: ips}); err != nil {
