@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	stdnet "net"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -420,5 +422,85 @@ func assertNothingOf(t *testing.T, ctx context.Context, nb client.Client, node *
 	name := dns.FQDN(dns.IDName(id), net, dns.DefaultDomain)
 	if v, ok := recs[name]; ok {
 		t.Errorf("container %s: DNS record %s -> %s left", id, name, v)
+	}
+}
+
+// TestPoolNBLeftover: an ADD killed on the slow path after making its NB
+// port (and before plugging it) leaves only that port, of the container
+// interface's own name. The runtime's next ADD of that interface, with no
+// DEL between, claims a pool port: the claim's guard finds the leftover,
+// which goes (with its address) before the claim is made again. The
+// container ends with one port, the pool's, and nothing of the leftover;
+// in the plugin's own process and through the node's CNI server (which
+// reads the network from its NB monitor).
+func TestPoolNBLeftover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	net := uniqueName("poolleft")
+	specNetwork(t, nb, network.Spec{Name: net, Subnet: "198.19.177.0/26"})
+	node := l.Nodes[0]
+	if _, err := dbconn.Transact(ctx, nb, dbops.AddPairs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(net)}, "external_ids",
+		map[string]string{ovnport.KeyPoolSize: "2"})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attach.Refill(ctx, attach.RefillRequest{Network: net, NB: l.NB, OVS: node.OVS}); err != nil {
+		t.Fatalf("refill: %v", err)
+	}
+	n, err := network.Get(ctx, nb, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"plugin", "served"} {
+		pool := settlePool(t, ctx, nb, net, node.SystemID, 2)
+		var srv *cniServer
+		if mode == "served" {
+			srv = startCNIServer(t, node)
+		}
+		rt := newRuntime(t, node)
+		c := newContainer(t, rt, confList(t, net, "1.0.0", nil))
+		left, err := ovnport.Create(ctx, nb, ovnport.Spec{Network: net, Subnet: netip.MustParsePrefix(n.Subnet), Gateway: netip.MustParseAddr(n.Gateway),
+			Node: node.SystemID, Container: c.id, IfName: c.ifName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left.Name != ovnport.Name(node.SystemID, c.id, c.ifName) {
+			t.Fatalf("leftover port %s, want the interface's own name %s", left.Name, ovnport.Name(node.SystemID, c.id, c.ifName))
+		}
+
+		c.mustAdd(t, ctx)
+		log := rt.exec.stderr.String()
+		if srv != nil {
+			if !srv.served("ADD", c) {
+				t.Fatalf("%s: the ADD did not go through the node's CNI server; its log:\n%s", mode, srv.logText())
+			}
+			log = srv.logText()
+		}
+		if _, err := ovnport.Get(ctx, nb, left.Name); !errors.Is(err, ovnport.ErrNotFound) {
+			t.Errorf("%s: the leftover port %s is still there after ADD (%v)", mode, left.Name, err)
+		}
+		p, err := containerPort(ctx, nb, node.SystemID, net, c.id, c.ifName)
+		if err != nil {
+			t.Fatalf("%s: the container's port after ADD over a leftover: %v\nlog:\n%s", mode, err, log)
+		}
+		if !pool[p.Name] {
+			t.Errorf("%s: ADD over a leftover took port %s, not one of the pool's %v", mode, p.Name, pool)
+		}
+		if p.IP == left.IP {
+			t.Errorf("%s: the container's port %s has the leftover's address %s", mode, p.Name, p.IP)
+		}
+		if ifs := nodeIfaces(t, ctx, node, c.id); len(ifs) != 1 || !ifs[0].Installed || ifs[0].IfaceID != p.Name {
+			t.Errorf("%s: after ADD over a leftover: OVS interfaces %+v; want one, installed, for %s", mode, ifs, p.Name)
+		}
+		if !strings.Contains(log, "removing leftovers of an interrupted ADD") {
+			t.Errorf("%s: the log does not say the leftover was removed:\n%s", mode, log)
+		}
+		if srv != nil {
+			srv.stop(t, syscall.SIGTERM)
+		}
 	}
 }

@@ -128,6 +128,7 @@ func Ensure(ctx context.Context, nb client.Client, network string) (*Network, er
 	if n.complete() {
 		return n, nil
 	}
+	nb = dbops.Fresh(nb) // the rows Sync writes, read back from the server
 	if err := Sync(ctx, nb); err != nil {
 		return nil, err
 	}

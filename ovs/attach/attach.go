@@ -366,17 +366,22 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	defer nd.close()
 	defer nb.Close()
 	nm := namesFor(nd.systemID, req.ContainerID, req.IfName)
-	// Leftovers of an earlier ADD of this container interface (see
-	// below) are looked up beside the network's reads.
-	leftovers := beside(func() (string, error) { return findLeftover(ctx, nd, nb, nm, req), nil })
+	// Leftovers of an earlier ADD of this container interface in the
+	// node's Open_vSwitch db (see below) are looked up beside the
+	// network's reads.
+	leftovers := beside(func() (string, error) { return localLeftover(ctx, nd, nm, req), nil })
 	// So are the deployment's underlay (for the MTU) and, for a claim
 	// from the pool, the network's DNS rows and pool hints.
-	underlay := beside(func() (network.Underlay, error) { return network.ReadUnderlay(ctx, nb) })
+	// The node's CNI server answers these three from its NB monitor
+	// (Session.reads); a claim built on a read that is a moment old fails
+	// its guards, as one on a fresh read that lost a race does.
+	rnb := nd.session.reads(nb)
+	underlay := beside(func() (network.Underlay, error) { return network.ReadUnderlay(ctx, rnb) })
 	var dnsRows func() (*dns.Network, error)
 	if pooled(req) {
-		dnsRows = beside(func() (*dns.Network, error) { return dns.Ensure(ctx, nb, req.Network) })
+		dnsRows = beside(func() (*dns.Network, error) { return dns.Ensure(ctx, rnb, req.Network) })
 	}
-	ni, err := getNetwork(ctx, nb, req.Network)
+	ni, err := getNetwork(ctx, rnb, req.Network)
 	if err != nil {
 		return nil, err
 	}
@@ -478,12 +483,19 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	// A port claimed from the pool keeps the pool's name: an ADD killed
 	// after plugging it is found through its OVS interface; one killed
 	// between claim and plug only by its owner keys, which ADD looks up
-	// when its DNS name turns out taken (dropClaimedLeftover).
-	if left, _ := leftovers(); left != "" {
+	// when its DNS name turns out taken (dropClaimedLeftover). An NB port
+	// of this interface's own name (the slow path's, from an ADD killed
+	// before its plug) is not read first: the claim fails on a guard
+	// that it is absent (errNBLeftover), and the slow path looks for it
+	// before it makes the port.
+	removeLeftover := func(left string) error {
 		early.discard() // the leftover's removal takes links of its names
 		log.Infof("removing leftovers of an interrupted ADD (%s)", left)
-		if err := Detach(ctx, DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
-			IfName: req.IfName, NetNS: req.NetNS, Session: req.Session}, log); err != nil {
+		return Detach(ctx, DetachRequest{Network: ni.name, NB: nd.nbEP, OVS: req.OVS, ContainerID: req.ContainerID,
+			IfName: req.IfName, NetNS: req.NetNS, Session: req.Session}, log)
+	}
+	if left, _ := leftovers(); left != "" {
+		if err := removeLeftover(left); err != nil {
 			return nil, err
 		}
 	}
@@ -514,12 +526,18 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 			return nil, ovnDown(fmt.Errorf("DNS names: %w", err))
 		}
 	}
-	p, reg, err = claimPooled(rctx, nb, nd, req, pre, log)
+	p, reg, err = claimPooled(rctx, nb, nd, req, pre, nm.lsp, log)
+	if errors.Is(err, errNBLeftover) {
+		if err := removeLeftover(nm.lsp); err != nil {
+			return nil, err
+		}
+		p, reg, err = claimPooled(rctx, nb, nd, req, nil, nm.lsp, log)
+	}
 	if errors.Is(err, dns.ErrNameTaken) {
 		if dropped, derr := dropClaimedLeftover(ctx, nb, nd, req, "", log); derr != nil {
 			return nil, ovnDown(derr)
 		} else if dropped {
-			p, reg, err = claimPooled(rctx, nb, nd, req, nil, log)
+			p, reg, err = claimPooled(rctx, nb, nd, req, nil, nm.lsp, log)
 		}
 	}
 	if p != nil {
@@ -532,6 +550,11 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 		services = beside(func() (struct{}, error) { return struct{}{}, addToServices(rctx, nb, p, req) })
 	}
 	if p == nil {
+		if nbLeftover(ctx, nd, nb, nm) {
+			if err := removeLeftover(nm.lsp); err != nil {
+				return nil, err
+			}
+		}
 		p, err = ovnport.Create(rctx, nb, ovnport.Spec{Network: ni.name, Subnet: ni.subnet, Gateway: ni.gateway, Subnet6: ni.prefix6,
 			Node: nd.systemID, Container: req.ContainerID, IfName: req.IfName, MAC: req.MAC, IP: req.IP, IP6: req.IP6, Labels: req.Labels})
 		if errors.Is(err, ovnport.ErrNoAddress) {
@@ -660,17 +683,21 @@ func Attach(ctx context.Context, req AttachRequest, log Logger) (_ *Attachment, 
 	return a, nil
 }
 
-// findLeftover names what an earlier ADD of this container interface on
-// this node left ("" if nothing): its NB port (by name, bound here), else
-// its OVS interface.
-func findLeftover(ctx context.Context, nd *node, nb client.Client, nm names, req AttachRequest) string {
-	if old, err := ovnport.Get(ctx, nb, nm.lsp); err == nil && old.Node == nd.systemID {
-		return nm.lsp
-	}
+// localLeftover names what an earlier ADD of this container interface
+// left in this node's Open_vSwitch db ("" if nothing): its OVS interface.
+func localLeftover(ctx context.Context, nd *node, nm names, req AttachRequest) string {
 	if ifc, err := ovsport.Get(ctx, nd.ovs, nm.host); err == nil && ifc != nil && ifc.Container == req.ContainerID && ifc.IfName == req.IfName {
 		return nm.host + " for " + ifc.IfaceID
 	}
 	return ""
+}
+
+// nbLeftover reports whether an earlier ADD of this container interface
+// on this node left its NB port of the interface's own name (the slow
+// path's, made before the ADD was killed).
+func nbLeftover(ctx context.Context, nd *node, nb client.Client, nm names) bool {
+	old, err := ovnport.Get(ctx, nb, nm.lsp)
+	return err == nil && old.Node == nd.systemID
 }
 
 // beside runs f in a goroutine; the function it returns waits for f and

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ovlmgr/ovlmgr/ovn/chassis"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
@@ -26,18 +27,25 @@ import (
 // the slow path. Nothing here waits for ovn-northd.
 // pre, when set, is the network as dns.Ensure read it just before (read
 // beside ADD's other reads); nil reads it here.
-func claimPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, pre *dns.Network, log Logger) (*ovnport.Port, *dns.Registration, error) {
-	return claimFrom(ctx, nb, nd, req, pre, log, false)
+// The claim also fails, with errNBLeftover, while an NB port named
+// absent exists (the container interface's own port name: a leftover of
+// an ADD killed on the slow path; "" checks nothing).
+func claimPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, pre *dns.Network, absent string, log Logger) (*ovnport.Port, *dns.Registration, error) {
+	return claimFrom(ctx, nb, nd, req, pre, absent, log, false)
 }
+
+// errNBLeftover: a claim found the container interface's own NB port
+// name taken (see claimPooled).
+var errNBLeftover = errors.New("an NB port of this container interface's name exists")
 
 // claimAnyPooled is the last resort of an ADD that found the subnet full:
 // a ready pool port of any node (ovnport.ClaimOps moves it to this node).
 // It selects the network's pool ports on external_ids: only on this path.
 func claimAnyPooled(ctx context.Context, nb client.Client, nd *node, req AttachRequest, log Logger) (*ovnport.Port, *dns.Registration, error) {
-	return claimFrom(ctx, nb, nd, req, nil, log, true)
+	return claimFrom(ctx, nb, nd, req, nil, "", log, true)
 }
 
-func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachRequest, n *dns.Network, log Logger, anyNode bool) (*ovnport.Port, *dns.Registration, error) {
+func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachRequest, n *dns.Network, absent string, log Logger, anyNode bool) (*ovnport.Port, *dns.Registration, error) {
 	if !pooled(req) {
 		return nil, nil, nil // a requested address is never a pool port's
 	}
@@ -85,15 +93,27 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 		p := ovnport.Claimed(spec, pp)
 		ips := p.IPs()
 		for try := 0; try < 2; try++ {
-			var dnsOps []ovsdb.Operation
+			var extra []ovsdb.Operation
 			guard := -1 // no name: no guard
 			if names {
-				dnsOps, guard = dns.AddOps(n, fqdn, ips)
+				extra, guard = dns.AddOps(n, fqdn, ips)
 				guard += len(ovnport.ClaimOps(spec, pp))
 			}
+			leftGuard := -1
+			if absent != "" {
+				lsp := &nbdb.LogicalSwitchPort{Name: absent}
+				op, err := dbconn.Absent(nb, lsp, &lsp.Name)
+				if err != nil {
+					return nil, nil, err
+				}
+				leftGuard = len(ovnport.ClaimOps(spec, pp)) + len(extra)
+				extra = append(extra, op)
+			}
 			// A reply lost in a leader change is resolved inside Claim.
-			err := ovnport.Claim(ctx, nb, spec, pp, dnsOps...)
+			err := ovnport.Claim(ctx, nb, spec, pp, extra...)
 			switch {
+			case dbconn.FailedWait(err, leftGuard):
+				return nil, nil, errNBLeftover
 			case err == nil:
 				if names {
 					reg.FQDN = fqdn

@@ -32,6 +32,8 @@ type Session struct {
 	ovsEP string
 	nb    client.Client
 	nbKey string
+	// nbMonitor: nb's monitor of what ADD reads runs (monitored.go).
+	nbMonitor bool
 	// tls is the node's loaded identity, tlsKey what it was loaded from.
 	tls    *tls.Config
 	tlsKey string
@@ -116,6 +118,7 @@ func (s *Session) nbClient(ctx context.Context, nd *node) (client.Client, error)
 		return nil, err
 	}
 	s.nb, s.nbKey = c, key
+	s.nbMonitor = monitorNB(ctx, c)
 	return kept{c}, nil
 }
 

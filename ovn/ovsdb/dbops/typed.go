@@ -320,8 +320,15 @@ func (r *Result[T]) UUIDs() []string {
 }
 
 // SelectRows runs one typed, cache-less select of T's rows matching where
-// (see Query for fields) in its own transaction.
+// (see Query for fields) in its own transaction. On a Monitored client
+// whose monitor keeps the columns asked for, matching rows come from its
+// cache instead (no round trip).
 func SelectRows[T any, PT modelPtr[T]](ctx context.Context, c client.Client, where []ovsdb.Condition, fields ...func(PT) []any) ([]*T, error) {
+	if m, ok := c.(Monitored); ok {
+		if rows, ok := cachedRows[T, PT](m, where, fields...); ok {
+			return rows, nil
+		}
+	}
 	tx := NewTx(c)
 	q := Query[T, PT](tx, where, fields...)
 	if err := tx.Transact(ctx); err != nil {
