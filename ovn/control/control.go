@@ -24,9 +24,11 @@
 // it relied on with a guard, so a stale view can refuse but not let a
 // wrong write through.
 //
-// The service keeps no state beyond its connections and that view: any
-// number of instances serve the same NB, and a restarted one only drops
-// the connections it had (clients reconnect to another endpoint).
+// The service keeps no state beyond its connections and that view (with
+// the networks' ports derived from it, kept between decisions and checked
+// against its rows at each: view.go's portIndex): any number of instances
+// serve the same NB, and a restarted one only drops the connections it had
+// (clients reconnect to another endpoint).
 package control
 
 import (
@@ -749,6 +751,7 @@ func (cn *conn) checkNode(ops []op) ([]guard, *Denied) {
 			cn.o.Log.Printf("%s: %v", cn.id, err)
 		}
 		p.facts = f
+		defer f.hold()()
 	}
 	return p.check(ops)
 }

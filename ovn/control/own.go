@@ -213,7 +213,7 @@ func (c *checker) portAddrs(i int, o op, network, self string) *Denied {
 		if containsAddr(n.Gateways, ip) {
 			return c.denyOwn(i, "give a port the gateway address %s of network %q", ip, network)
 		}
-		for _, p := range c.facts.byIP[network][ip] {
+		for _, p := range c.facts.holders(network, ip) {
 			if p.Chassis != c.node && p.UUID != self {
 				holder := "no node"
 				if p.Chassis != "" {

@@ -368,3 +368,120 @@ func TestPublishedUniqueGuard(t *testing.T) {
 		}
 	}
 }
+
+// keptFacts builds facts over lsps and lss as the view does: with kept.
+func keptFacts(kept *portIndex, lsps []*nbdb.LogicalSwitchPort, lss []*nbdb.LogicalSwitch) *facts {
+	f := build(lsps, lss, nil, nil, nil)
+	f.kept = kept
+	return f
+}
+
+// TestKeptPortsFollowRows: the ports the view keeps between decisions
+// answer as ports derived afresh do after rows change (an address, a
+// port gone, a port new, a port that becomes a router port), and a
+// network gone (or made again under its name) leaves nothing kept.
+func TestKeptPortsFollowRows(t *testing.T) {
+	own := map[string]string{"ovlmgr.io/owner": "ovlmgr", "ovlmgr.io/kind": "network"}
+	lsp := func(u, node, addr string) *nbdb.LogicalSwitchPort {
+		return &nbdb.LogicalSwitchPort{UUID: u, Name: "n-" + u, Addresses: []string{addr}, Options: map[string]string{"requested-chassis": node}}
+	}
+	rows := map[string]*nbdb.LogicalSwitchPort{}
+	for i := 1; i <= 5; i++ {
+		u := fmt.Sprintf("p%d", i)
+		rows[u] = lsp(u, fmt.Sprintf("n%d", i%2), fmt.Sprintf("0a:58:c6:12:01:%02x 198.18.1.%d", i, i))
+	}
+	sw := &nbdb.LogicalSwitch{UUID: "sw1", Name: "web", ExternalIDs: own, Ports: []string{"p1", "p2", "p3", "p4", "p5"}}
+	list := func() []*nbdb.LogicalSwitchPort {
+		var l []*nbdb.LogicalSwitchPort
+		for _, p := range rows {
+			l = append(l, p)
+		}
+		return l
+	}
+	kept := &portIndex{nets: map[string]*netPorts{}}
+	// same compares what kept facts and fresh facts say about every
+	// address, MAC and port of the round.
+	same := func(round string) {
+		t.Helper()
+		k := keptFacts(kept, list(), []*nbdb.LogicalSwitch{sw})
+		release := k.hold()
+		defer release()
+		fresh := build(list(), []*nbdb.LogicalSwitch{sw}, nil, nil, nil)
+		for i := 1; i <= 7; i++ {
+			ip := netip.MustParseAddr(fmt.Sprintf("198.18.1.%d", i))
+			for _, node := range []string{"n0", "n1"} {
+				km, ko := k.own("web", ip, node)
+				fm, fo := fresh.own("web", ip, node)
+				if name(km) != name(fm) || name(ko) != name(fo) {
+					t.Errorf("%s: own(%s, %s) kept %s/%s, fresh %s/%s", round, ip, node, name(km), name(ko), name(fm), name(fo))
+				}
+			}
+			mac := fmt.Sprintf("0A:58:C6:12:01:%02X", i)
+			if kh, fh := k.macHolder("web", mac, ""), fresh.macHolder("web", mac, ""); kh != fh {
+				t.Errorf("%s: macHolder(%s) kept %q, fresh %q", round, mac, kh, fh)
+			}
+			u := fmt.Sprintf("p%d", i)
+			if kp, fp := k.port(u), fresh.port(u); name(kp) != name(fp) {
+				t.Errorf("%s: port(%s) kept %s, fresh %s", round, u, name(kp), name(fp))
+			}
+			if kp, fp := k.portNamed("n-"+u), fresh.portNamed("n-"+u); name(kp) != name(fp) {
+				t.Errorf("%s: portNamed(n-%s) kept %s, fresh %s", round, u, name(kp), name(fp))
+			}
+		}
+	}
+	same("first")
+	rows["p1"] = lsp("p1", "n1", "0a:58:c6:12:01:07 198.18.1.7") // a new address and MAC
+	delete(rows, "p2")                                           // gone with its switch entry
+	rows["p6"] = lsp("p6", "n0", "0a:58:c6:12:01:06 198.18.1.6") // new
+	rows["p3"] = &nbdb.LogicalSwitchPort{UUID: "p3", Name: "n-p3", Type: "router", Addresses: []string{"router"}, Options: map[string]string{"router-port": "lrp"}}
+	sw = &nbdb.LogicalSwitch{UUID: "sw1", Name: "web", ExternalIDs: own, Ports: []string{"p1", "p3", "p4", "p5", "p6"}}
+	same("after changes")
+	if np := kept.nets["sw1"]; len(np.rows) != 5 || len(np.ports) != 4 || len(np.byIP) != 4 || len(np.byMAC) != 4 {
+		t.Errorf("kept after changes: %d rows, %d ports, %d addresses, %d MACs; want 5, 4, 4, 4", len(np.rows), len(np.ports), len(np.byIP), len(np.byMAC))
+	}
+	sw = &nbdb.LogicalSwitch{UUID: "sw2", Name: "web", ExternalIDs: own, Ports: []string{"p4"}} // made again
+	same("network made again")
+	if _, ok := kept.nets["sw1"]; ok || len(kept.nets) != 1 {
+		t.Errorf("kept networks after web was made again: %v; want only sw2", kept.nets)
+	}
+}
+
+func name(p *portFact) string {
+	if p == nil {
+		return "-"
+	}
+	return p.Name
+}
+
+// BenchmarkFactsKept: a decision on a network of 3,000 ports, one of
+// which changed since the decision before (a claim after a refill), with
+// the ports the view keeps; BenchmarkFactsFresh derives them all.
+func BenchmarkFactsKept(b *testing.B)  { benchFacts3000(b, true) }
+func BenchmarkFactsFresh(b *testing.B) { benchFacts3000(b, false) }
+
+func benchFacts3000(b *testing.B, keep bool) {
+	own := map[string]string{"ovlmgr.io/owner": "ovlmgr", "ovlmgr.io/kind": "network"}
+	lsps := make([]*nbdb.LogicalSwitchPort, 3000)
+	sw := &nbdb.LogicalSwitch{UUID: "sw", Name: "web", ExternalIDs: own}
+	for p := range lsps {
+		u := fmt.Sprintf("p%d", p)
+		lsps[p] = &nbdb.LogicalSwitchPort{UUID: u, Name: u, Addresses: []string{fmt.Sprintf("0a:58:c6:13:%02x:%02x 198.19.%d.%d", p/250, p%250+2, p/250, p%250+2)},
+			Options: map[string]string{"requested-chassis": "n1"}}
+		sw.Ports = append(sw.Ports, u)
+	}
+	kept := &portIndex{nets: map[string]*netPorts{}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c := *lsps[i%3000]
+		lsps[i%3000] = &c // the view's cache replaces a changed row
+		f := build(lsps, []*nbdb.LogicalSwitch{sw}, nil, nil, nil)
+		if keep {
+			f.kept = kept
+		}
+		release := f.hold()
+		if mine, _ := f.own("web", netip.MustParseAddr("198.19.5.7"), "n1"); mine == nil {
+			b.Fatal("no port")
+		}
+		release()
+	}
+}
