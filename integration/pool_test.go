@@ -23,7 +23,6 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
-	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/owner"
 	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
@@ -53,10 +52,7 @@ func TestPoolCNI(t *testing.T) {
 	specNetwork(t, nb, network.Spec{Name: net, Subnet: "198.19.176.0/26"})
 	node := l.Nodes[0]
 	size := 4
-	if _, err := dbconn.Transact(ctx, nb, dbops.AddPairs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(net)}, "external_ids",
-		map[string]string{ovnport.KeyPoolSize: "4"})); err != nil {
-		t.Fatal(err)
-	}
+	setPoolSize(t, nb, net, size)
 
 	if _, err := attach.Refill(ctx, attach.RefillRequest{Network: net, NB: l.NB, OVS: node.OVS}); err != nil {
 		t.Fatalf("refill: %v", err)
@@ -179,10 +175,7 @@ func TestPoolCNIIPv6(t *testing.T) {
 	prefix := netip.MustParsePrefix("fd00:198:19:178::/64")
 	specNetwork(t, nb, network.Spec{Name: net, IPv6Subnet: prefix.String()})
 	const size = 2
-	if _, err := dbconn.Transact(ctx, nb, dbops.AddPairs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(net)}, "external_ids",
-		map[string]string{ovnport.KeyPoolSize: fmt.Sprint(size)})); err != nil {
-		t.Fatal(err)
-	}
+	setPoolSize(t, nb, net, size)
 	n1, n2 := l.Nodes[0], l.Nodes[1]
 	pools := map[string]bool{}
 	for _, nd := range []*lab.Node{n1, n2} {
@@ -444,10 +437,7 @@ func TestPoolNBLeftover(t *testing.T) {
 	net := uniqueName("poolleft")
 	specNetwork(t, nb, network.Spec{Name: net, Subnet: "198.19.177.0/26"})
 	node := l.Nodes[0]
-	if _, err := dbconn.Transact(ctx, nb, dbops.AddPairs(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs(net)}, "external_ids",
-		map[string]string{ovnport.KeyPoolSize: "2"})); err != nil {
-		t.Fatal(err)
-	}
+	setPoolSize(t, nb, net, 2)
 	if _, err := attach.Refill(ctx, attach.RefillRequest{Network: net, NB: l.NB, OVS: node.OVS}); err != nil {
 		t.Fatalf("refill: %v", err)
 	}
