@@ -89,6 +89,14 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 	}
 	fqdn := dns.FQDN(name, n.Name, n.Domain)
 	wanted := fqdn
+	var noLeftover ovsdb.Operation // the guard that no port is named absent
+	if absent != "" {
+		lsp := &nbdb.LogicalSwitchPort{Name: absent}
+		var err error
+		if noLeftover, err = dbconn.Absent(nb, lsp, &lsp.Name); err != nil {
+			return nil, nil, err
+		}
+	}
 	for _, pp := range hints {
 		p := ovnport.Claimed(spec, pp)
 		ips := p.IPs()
@@ -101,13 +109,8 @@ func claimFrom(ctx context.Context, nb client.Client, nd *node, req AttachReques
 			}
 			leftGuard := -1
 			if absent != "" {
-				lsp := &nbdb.LogicalSwitchPort{Name: absent}
-				op, err := dbconn.Absent(nb, lsp, &lsp.Name)
-				if err != nil {
-					return nil, nil, err
-				}
 				leftGuard = len(ovnport.ClaimOps(spec, pp)) + len(extra)
-				extra = append(extra, op)
+				extra = append(extra, noLeftover)
 			}
 			// A reply lost in a leader change is resolved inside Claim.
 			err := ovnport.Claim(ctx, nb, spec, pp, extra...)
