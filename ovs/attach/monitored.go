@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
@@ -34,8 +35,15 @@ func nbMonitorOptions() []client.MonitorOption {
 
 // monitorNB starts the session's NB monitor on c (just connected); false
 // when it could not be started: ADD then reads from the server.
+// monitor_cond, as the watches on the same client: libovsdb's handler of a
+// monitor_cond_since update waits for the monitors lock, which a watch's
+// Monitor call holds until the read loop has read its reply, so every
+// request on the client hung until its deadline (TestMonitorBesideWatches;
+// ovn/ovsdb/libovsdb/OVLMGR.md).
 func monitorNB(ctx context.Context, c client.Client) bool {
-	_, err := c.Monitor(ctx, c.NewMonitor(nbMonitorOptions()...))
+	mon := c.NewMonitor(nbMonitorOptions()...)
+	mon.Method = ovsdb.ConditionalMonitorRPC
+	_, err := c.Monitor(ctx, mon)
 	return err == nil
 }
 

@@ -2,18 +2,22 @@ package attach
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
+	"github.com/ovn-kubernetes/libovsdb/model"
 	"github.com/ovn-kubernetes/libovsdb/ovsdb"
 
 	"github.com/ovlmgr/ovlmgr/lab/ovsdbtest"
 	"github.com/ovlmgr/ovlmgr/ovn/dns"
+	"github.com/ovlmgr/ovlmgr/ovn/nbdb"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbconn"
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/dbops"
+	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/watch"
 )
 
 // counted counts the transactions sent through it.
@@ -128,5 +132,71 @@ func TestMonitorAnswersADDReads(t *testing.T) {
 	var none *Session
 	if got := none.reads(admin); got != admin {
 		t.Error("a nil session changed the client")
+	}
+}
+
+// TestMonitorBesideWatches: the session's NB monitor, busy with updates
+// (every claim and refill changes a switch's external_ids), leaves the
+// client's watches (the slow path's and the refill's) and transactions
+// working: a watch started while its updates arrive gets its reply.
+// libovsdb's update3 handler (monitor_cond_since) waits for the monitors
+// lock that Monitor holds until its reply is read, on the loop that reads
+// it: every request on the client then hung until its deadline.
+func TestMonitorBesideWatches(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv := ovsdbtest.StartNB(t)
+	admin, err := dbconn.ConnectNB(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := network.Create(ctx, admin, network.Spec{Name: "web", Subnet: "198.19.0.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := dbconn.ConnectNB(ctx, srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !monitorNB(ctx, c) {
+		t.Fatal("monitor did not start")
+	}
+	done := make(chan struct{})
+	writes := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				writes <- nil
+				return
+			default:
+			}
+			if _, err := dbconn.Transact(ctx, admin, dbops.SetKeys(nbdb.LogicalSwitchTable, []ovsdb.Condition{dbops.NameIs("web")},
+				"external_ids", map[string]string{"churn": fmt.Sprint(i)})); err != nil {
+				writes <- err
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(done)
+		if err := <-writes; err != nil {
+			t.Errorf("switch updates: %v", err)
+		}
+	}()
+	for i := 0; i < 100; i++ {
+		wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
+		lsp := &nbdb.LogicalSwitchPort{Name: fmt.Sprintf("p%d", i)}
+		w, err := watch.Start(wctx, c, []watch.Table{{Model: lsp, Cond: []model.Condition{{Field: &lsp.Name, Function: ovsdb.ConditionEqual, Value: lsp.Name}},
+			Fields: []interface{}{&lsp.Name}}})
+		wcancel()
+		if err != nil {
+			t.Fatalf("watch %d, started while the session monitor's updates arrive: %v", i, err)
+		}
+		w.Close()
+	}
+	if _, err := network.Lookup(ctx, c, "web"); err != nil {
+		t.Fatalf("a read on the client after the watches: %v", err)
 	}
 }
