@@ -20,6 +20,30 @@ import (
 	"github.com/ovlmgr/ovlmgr/ovn/ovsdb/watch"
 )
 
+// monitoredNBServer starts an NB with network "web" (198.19.0.0/24) and
+// returns it, an admin client and a client with the session's NB monitor
+// running; both clients close at test end.
+func monitoredNBServer(t *testing.T, ctx context.Context) (*ovsdbtest.Server, client.Client, client.Client) {
+	t.Helper()
+	srv := ovsdbtest.StartNB(t)
+	var cs []client.Client
+	for i := 0; i < 2; i++ {
+		c, err := dbconn.ConnectNB(ctx, srv.Endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		cs = append(cs, c)
+	}
+	if _, err := network.Create(ctx, cs[0], network.Spec{Name: "web", Subnet: "198.19.0.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	if !monitorNB(ctx, cs[1]) {
+		t.Fatal("monitor did not start")
+	}
+	return srv, cs[0], cs[1]
+}
+
 // counted counts the transactions sent through it.
 type counted struct {
 	client.Client
@@ -40,25 +64,9 @@ func (c counted) Transact(ctx context.Context, ops ...ovsdb.Operation) ([]ovsdb.
 func TestMonitorAnswersADDReads(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv := ovsdbtest.StartNB(t)
-	admin, err := dbconn.ConnectNB(ctx, srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := network.Create(ctx, admin, network.Spec{Name: "web", Subnet: "198.19.0.0/24"}); err != nil {
-		t.Fatal(err)
-	}
+	srv, admin, c := monitoredNBServer(t, ctx)
 	if err := network.SetPathMTU(ctx, admin, 1400); err != nil {
 		t.Fatal(err)
-	}
-	c, err := dbconn.ConnectNB(ctx, srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if !monitorNB(ctx, c) {
-		t.Fatal("monitor did not start")
 	}
 	sent := &atomic.Int32{}
 	m := monitoredNB{kept{counted{Client: c, sent: sent}}}
@@ -145,23 +153,7 @@ func TestMonitorAnswersADDReads(t *testing.T) {
 func TestMonitorBesideWatches(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	srv := ovsdbtest.StartNB(t)
-	admin, err := dbconn.ConnectNB(ctx, srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := network.Create(ctx, admin, network.Spec{Name: "web", Subnet: "198.19.0.0/24"}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := dbconn.ConnectNB(ctx, srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if !monitorNB(ctx, c) {
-		t.Fatal("monitor did not start")
-	}
+	_, admin, c := monitoredNBServer(t, ctx)
 	done := make(chan struct{})
 	writes := make(chan error, 1)
 	go func() {
