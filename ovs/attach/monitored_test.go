@@ -68,6 +68,21 @@ func TestMonitorAnswersADDReads(t *testing.T) {
 	if err := network.SetPathMTU(ctx, admin, 1400); err != nil {
 		t.Fatal(err)
 	}
+	// The monitor started before that write: wait for it to carry it.
+	carried := func() bool {
+		for _, r := range c.Cache().Table(nbdb.NBGlobalTable).Rows() {
+			if r.(*nbdb.NBGlobal).ExternalIDs[network.KeyPathMTU] == "1400" {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; !carried(); i++ {
+		if i > 500 {
+			t.Fatal("the monitor has no NB_Global row after the path MTU was set")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	sent := &atomic.Int32{}
 	m := monitoredNB{kept{counted{Client: c, sent: sent}}}
 	read := func() (*network.Network, *dns.Network, network.Underlay) {
