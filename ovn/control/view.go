@@ -91,21 +91,15 @@ func (np *netPorts) refresh(network string, ports []string, rows map[string]*nbd
 		if row == nil {
 			continue
 		}
-		np.mark[u] = np.gen
-		if np.rows[u] == row {
-			continue
+		if np.rows[u] != row {
+			np.drop(u)
+			np.add(network, row)
 		}
-		np.drop(u)
-		np.add(network, row)
+		np.mark[u] = np.gen
 	}
 	for u := range np.rows {
 		if np.mark[u] != np.gen {
 			np.drop(u)
-		}
-	}
-	for u, g := range np.mark {
-		if g != np.gen {
-			delete(np.mark, u)
 		}
 	}
 }
@@ -150,6 +144,7 @@ func (np *netPorts) drop(u string) {
 		return
 	}
 	delete(np.rows, u)
+	delete(np.mark, u)
 	delete(np.routerPorts, u)
 	pf := np.ports[u]
 	if pf == nil {
@@ -159,24 +154,22 @@ func (np *netPorts) drop(u string) {
 	if np.byName[pf.Name] == pf {
 		delete(np.byName, pf.Name)
 	}
-	without := func(l []*portFact) []*portFact {
-		return slices.DeleteFunc(l, func(x *portFact) bool { return x == pf })
-	}
 	for _, a := range pf.IPs {
-		if l := without(np.byIP[a]); len(l) > 0 {
-			np.byIP[a] = l
-		} else {
-			delete(np.byIP, a)
-		}
+		unlist(np.byIP, a, pf)
 	}
 	for _, m := range np.macsOf[u] {
-		if l := without(np.byMAC[m]); len(l) > 0 {
-			np.byMAC[m] = l
-		} else {
-			delete(np.byMAC, m)
-		}
+		unlist(np.byMAC, m, pf)
 	}
 	delete(np.macsOf, u)
+}
+
+// unlist removes pf from m's list at k, and k when its list is empty.
+func unlist[K comparable](m map[K][]*portFact, k K, pf *portFact) {
+	if l := slices.DeleteFunc(m[k], func(x *portFact) bool { return x == pf }); len(l) > 0 {
+		m[k] = l
+	} else {
+		delete(m, k)
+	}
 }
 
 // hold locks the ports the view keeps for the decision taking f (a no-op

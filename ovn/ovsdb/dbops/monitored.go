@@ -35,21 +35,13 @@ func Fresh(c client.Client) client.Client {
 // cachedRows answers SelectRows from m's cache (see Monitored); ok false
 // sends the select to the server.
 func cachedRows[T any, PT modelPtr[T]](m Monitored, where []ovsdb.Condition, fields ...func(PT) []any) (_ []*T, ok bool) {
-	if len(fields) == 0 {
-		return nil, false // every column: more than a monitor keeps
-	}
 	table, err := TableOf[T, PT](m)
 	if err != nil {
 		return nil, false
 	}
-	var ptrs []any
-	probe := PT(new(T))
-	for _, f := range fields {
-		ptrs = append(ptrs, f(probe)...)
-	}
-	cols, err := Columns[T, PT](m, probe, ptrs...)
-	if err != nil || !m.Holds(table, cols) {
-		return nil, false
+	cols, err := fieldColumns(m, fields)
+	if err != nil || len(cols) == 0 || !m.Holds(table, cols) {
+		return nil, false // no columns named: every column, more than a monitor keeps
 	}
 	tc := m.Cache()
 	if tc == nil {

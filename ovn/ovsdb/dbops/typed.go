@@ -215,6 +215,19 @@ func Columns[T any, PT modelPtr[T]](c client.Client, m PT, fields ...any) ([]str
 	return cols, nil
 }
 
+// fieldColumns are the columns fields name (nil for none: every column).
+func fieldColumns[T any, PT modelPtr[T]](c client.Client, fields []func(PT) []any) ([]string, error) {
+	var ptrs []any
+	m := PT(new(T))
+	for _, f := range fields {
+		ptrs = append(ptrs, f(m)...)
+	}
+	if len(ptrs) == 0 {
+		return nil, nil
+	}
+	return Columns[T, PT](c, m, ptrs...)
+}
+
 // Result is the handle of one typed select in a Tx: after Transact, Rows
 // decodes its rows into models of type T.
 type Result[T any] struct {
@@ -237,15 +250,8 @@ func Query[T any, PT modelPtr[T]](tx *Tx, where []ovsdb.Condition, fields ...fun
 		tx.fail(fmt.Errorf("select: %w", err))
 	} else {
 		op.Table, r.table = table, table
-		var ptrs []any
-		m := PT(new(T))
-		for _, f := range fields {
-			ptrs = append(ptrs, f(m)...)
-		}
-		if len(ptrs) > 0 {
-			if op.Columns, err = Columns[T, PT](tx.c, m, ptrs...); err != nil {
-				tx.fail(fmt.Errorf("select from %s: %w", table, err))
-			}
+		if op.Columns, err = fieldColumns(tx.c, fields); err != nil {
+			tx.fail(fmt.Errorf("select from %s: %w", table, err))
 		}
 	}
 	r.decode = func(row *ovsdb.Row) (*T, error) {
