@@ -18,6 +18,7 @@ import (
 	"github.com/ovlmgr/ovlmgr/lab"
 	"github.com/ovlmgr/ovlmgr/lab/nsexec"
 	"github.com/ovlmgr/ovlmgr/ovn/network"
+	ovnport "github.com/ovlmgr/ovlmgr/ovn/port"
 )
 
 // cniServer is `ovlmgr-cni serve` running on a lab node.
@@ -344,4 +345,116 @@ func TestLabCNIServer(t *testing.T) {
 			t.Errorf("DEL %s: %v", x.id, err)
 		}
 	}
+}
+
+// TestCNIServerChurn: the nodes' CNI servers under churn, as a runtime
+// host starting and stopping many containers at once sees them: 96
+// containers over three nodes, 8 ADDs in flight, then their DELs, 8 in
+// flight. The pools run dry, so ADDs take both the pool and the slow path
+// (its address watch) while refills run beside them on the same server
+// connections. Every verb succeeds and is the server's; the addresses are
+// distinct; containers on different nodes reach each other; after the
+// DELs nothing of any container is left and each node's pool is back to
+// its size with net list FREE counting it. Latency is BenchmarkCNIChurn's.
+func TestCNIServerChurn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := sharedLab(t)
+	nb := cniNB(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	net := uniqueName("churn")
+	specNetwork(t, nb, network.Spec{Name: net, Subnet: "198.19.180.0/24"})
+	list := confList(t, net, "1.0.0", map[string]interface{}{"readyTimeout": "30s"})
+	var servers []*cniServer
+	var rts []*runtime
+	for _, node := range l.Nodes {
+		servers = append(servers, startCNIServer(t, node))
+		rts = append(rts, newRuntime(t, node))
+	}
+	ctrs := make([]*container, 96)
+	for i := range ctrs {
+		ctrs[i] = newContainer(t, rts[i%len(rts)], list)
+	}
+	t.Cleanup(func() {
+		for _, c := range ctrs {
+			_ = c.del(context.Background())
+		}
+	})
+	serverLogs := func() string {
+		var b strings.Builder
+		for i, s := range servers {
+			fmt.Fprintf(&b, "CNI server of %s, last lines:\n%s\n", l.Nodes[i].Name, lastLines(s.logText(), 30))
+		}
+		return b.String()
+	}
+	churn := func(verb string, op func(*container) error) {
+		t.Helper()
+		work := make(chan *container)
+		var mu sync.Mutex
+		var fails []error
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for c := range work {
+					if err := op(c); err != nil {
+						mu.Lock()
+						fails = append(fails, fmt.Errorf("%s %s on %s: %w", verb, c.id, c.rt.node.Name, err))
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for _, c := range ctrs {
+			work <- c
+		}
+		close(work)
+		wg.Wait()
+		if len(fails) > 0 {
+			t.Fatalf("%d of %d %ss failed; first: %v\n%s", len(fails), len(ctrs), verb, fails[0], serverLogs())
+		}
+	}
+	churn("ADD", func(c *container) error { return c.add(ctx) })
+	seen := map[string]string{}
+	for i, c := range ctrs {
+		if !servers[i%len(servers)].served("ADD", c) {
+			t.Errorf("ADD of %s on %s: not in the server's log", c.id, c.rt.node.Name)
+		}
+		if other, ok := seen[c.ip().String()]; ok {
+			t.Errorf("%s got %s, already %s's", c.id, c.ip(), other)
+		}
+		seen[c.ip().String()] = c.id
+	}
+	// Each ADD returned once its own node had the port's flows; the
+	// other nodes catch up with the churn's changes (northd's recomputes,
+	// then theirs) before containers on different nodes are expected to
+	// reach each other at once.
+	settled := time.Now()
+	if err := settleHV(ctx, nb); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the chassis caught up %s after the last ADD", time.Since(settled).Round(time.Millisecond))
+	for i := 0; i < len(l.Nodes); i++ {
+		a, b := ctrs[i], ctrs[len(ctrs)-1-(i+1)%len(l.Nodes)]
+		if a.rt.node == b.rt.node {
+			continue
+		}
+		if err := a.crossPing(t, ctx, l, b); err != nil {
+			t.Errorf("ping %s (%s) -> %s (%s): %v", a.ip(), a.rt.node.Name, b.ip(), b.rt.node.Name, err)
+		}
+	}
+	churn("DEL", func(c *container) error { return c.del(ctx) })
+	for i, c := range ctrs {
+		if !servers[i%len(servers)].served("DEL", c) {
+			t.Errorf("DEL of %s on %s: not in the server's log", c.id, c.rt.node.Name)
+		}
+		assertNothingOf(t, ctx, nb, c.rt.node, net, c.id)
+	}
+	for _, node := range l.Nodes {
+		settlePool(t, ctx, nb, net, node.SystemID, ovnport.DefaultPoolSize)
+	}
+	checkFree(t, ctx, nb, net, 0)
 }

@@ -337,7 +337,8 @@ func checkFree(t *testing.T, ctx context.Context, nb client.Client, net string, 
 			}
 		}
 	}
-	const usable = 64 - 2 - 1 // a /26 without network, broadcast and gateway
+	// The subnet without network, broadcast and gateway addresses.
+	usable := 1<<(32-netip.MustParsePrefix(n.Subnet).Bits()) - 2 - 1
 	if n.Ports != ports || n.Free-n.Pooled != usable-held || n.Free != usable-ports {
 		t.Fatalf("net list %s: ports %d free %d pooled %d; want ports %d, free %d (pooled count as free), free-pooled %d (addresses no port holds)",
 			net, n.Ports, n.Free, n.Pooled, ports, usable-ports, usable-held)
