@@ -497,10 +497,12 @@ func (o *ovsdbClient) leaderQueryAsync(ctx context.Context) <-chan leaderQueryRe
 	go func() {
 		var reply []ovsdb.OperationResult
 		err := rpc.CallWithContext(ctx, "transact", ovsdb.NewTransactArgs(serverDB, leaderQuery), &reply)
-		if err == rpc2.ErrShutdown {
-			err = ErrNotConnected
+		if err != nil {
+			// The read loop may still decode a late answer into reply.
+			ch <- leaderQueryReply{err: rpcError(err)}
+			return
 		}
-		ch <- leaderQueryReply{results: reply, err: err}
+		ch <- leaderQueryReply{results: reply}
 	}()
 	return ch
 }
@@ -837,12 +839,25 @@ func (o *ovsdbClient) getSchemaAsync(ctx context.Context, dbName string) <-chan 
 	go func() {
 		var reply ovsdb.DatabaseSchema
 		err := rpc.CallWithContext(ctx, "get_schema", ovsdb.NewGetSchemaArgs(dbName), &reply)
-		if err == rpc2.ErrShutdown {
-			err = ErrNotConnected
+		if err != nil {
+			// The read loop may still decode a late answer into reply.
+			ch <- schemaReply{err: rpcError(err)}
+			return
 		}
-		ch <- schemaReply{schema: reply, err: err}
+		ch <- schemaReply{schema: reply}
 	}()
 	return ch
+}
+
+// rpcError is err from a call as the client returns it. A call that
+// failed (its context ended first) leaves its reply to the read loop,
+// which decodes a late answer into it: callers read a reply only after a
+// call that succeeded (ovlmgr change, see OVLMGR.md).
+func rpcError(err error) error {
+	if err == rpc2.ErrShutdown {
+		return ErrNotConnected
+	}
+	return err
 }
 
 // listDbs returns the list of databases on the server
@@ -1106,22 +1121,31 @@ func (o *ovsdbClient) monitor(ctx context.Context, cookie MonitorCookie, reconne
 
 	var lastTransactionFound bool
 	switch monitor.Method {
+	// A reply is read only after a call that succeeded: the read loop may
+	// decode a late answer into the reply of one that failed (ovlmgr
+	// change, see OVLMGR.md).
 	case ovsdb.MonitorRPC:
 		var reply ovsdb.TableUpdates
 		err = o.rpcClient.CallWithContext(ctx, monitor.Method, args, &reply)
-		tableUpdates = reply
+		if err == nil {
+			tableUpdates = reply
+		}
 	case ovsdb.ConditionalMonitorRPC:
 		var reply ovsdb.TableUpdates2
 		err = o.rpcClient.CallWithContext(ctx, monitor.Method, args, &reply)
-		tableUpdates = reply
+		if err == nil {
+			tableUpdates = reply
+		}
 	case ovsdb.ConditionalMonitorSinceRPC:
 		var reply ovsdb.MonitorCondSinceReply
 		err = o.rpcClient.CallWithContext(ctx, monitor.Method, args, &reply)
-		if err == nil && reply.Found {
-			monitor.LastTransactionID = reply.LastTransactionID
-			lastTransactionFound = true
+		if err == nil {
+			if reply.Found {
+				monitor.LastTransactionID = reply.LastTransactionID
+				lastTransactionFound = true
+			}
+			tableUpdates = reply.Updates
 		}
-		tableUpdates = reply.Updates
 	default:
 		return fmt.Errorf("unsupported monitor method: %v", monitor.Method)
 	}
@@ -1209,9 +1233,9 @@ func (o *ovsdbClient) Echo(ctx context.Context) error {
 	}
 	err := o.rpcClient.CallWithContext(ctx, "echo", args, &reply)
 	if err != nil {
-		if err == rpc2.ErrShutdown {
-			return ErrNotConnected
-		}
+		// Upstream went on to compare reply, which the read loop may still
+		// fill with a late answer (ovlmgr change, see OVLMGR.md).
+		return rpcError(err)
 	}
 	if !reflect.DeepEqual(args, reply) {
 		return fmt.Errorf("incorrect server response: %v, %v", args, reply)
